@@ -1,0 +1,23 @@
+#include <iostream>
+
+#include "commands.h"
+
+namespace asrc::app {
+int Fail(const std::string& message) {
+  std::cerr << "asrc: " << message << "\n";
+  return 1;
+}
+}  // namespace asrc::app
+
+int main(int argc, char** argv) {
+  CLI::App app{"asrc — compress on-device speech recognizers (ONNX in, smaller ONNX out, measured)"};
+  app.require_subcommand(1);
+  asrc::app::CommandSet set;
+  asrc::app::AddInspectCommand(app, set);
+  asrc::app::AddConvertCommand(app, set);
+  CLI11_PARSE(app, argc, argv);
+  for (auto& [sub, run] : set.entries) {
+    if (sub->parsed()) return run();
+  }
+  return 1;
+}

@@ -1,0 +1,118 @@
+// Tensors: a dtype, a shape and a (possibly shared) buffer of bytes.
+// Two tensors may share one Buffer (weight sharing/tying across graphs of a bundle); size
+// accounting counts each Buffer once. Buffers are 64-byte aligned for SIMD kernels.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace asrc::ir {
+
+// Values are ONNX's TensorProto.DataType codes, so import/export is a cast.
+enum class DType : int32_t {
+  Undefined = 0,
+  Float32 = 1,
+  Uint8 = 2,
+  Int8 = 3,
+  Uint16 = 4,
+  Int16 = 5,
+  Int32 = 6,
+  Int64 = 7,
+  String = 8,
+  Bool = 9,
+  Float16 = 10,
+  Float64 = 11,
+  Uint32 = 12,
+  Uint64 = 13,
+  Complex64 = 14,
+  Complex128 = 15,
+  BFloat16 = 16,
+};
+
+// Bytes per element; 0 for String and Undefined.
+size_t dtype_size(DType t);
+// "float32", "int8", ...
+const char* dtype_name(DType t);
+// true for the codes above.
+bool dtype_known(int32_t code);
+
+using Shape = std::vector<int64_t>;
+
+// Element count of a shape; returns -1 when a dim is negative or the product overflows int64.
+int64_t shape_numel(const Shape& s);
+std::string shape_str(const Shape& s);  // "[2,3,4]"
+
+// A 64-byte aligned, owned block of bytes.
+class Buffer {
+ public:
+  explicit Buffer(size_t nbytes);  // zero-filled
+  ~Buffer();
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  uint8_t* data() { return data_; }
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+class Tensor {
+ public:
+  Tensor() = default;
+  // Allocates a zero-filled tensor. For String, fills `strings` with numel empty strings.
+  Tensor(DType dtype, Shape shape);
+  // Wraps an existing buffer (shared, not copied); buffer->size() must be >= nbytes().
+  static Tensor Wrap(DType dtype, Shape shape, std::shared_ptr<Buffer> buffer, size_t offset = 0);
+  template <class T>
+  static Tensor FromVector(DType dtype, Shape shape, const std::vector<T>& v) {
+    Tensor t(dtype, std::move(shape));
+    std::memcpy(t.raw(), v.data(), t.nbytes());
+    return t;
+  }
+  static Tensor Scalar(float v);
+  static Tensor ScalarInt64(int64_t v);
+
+  bool defined() const { return dtype_ != DType::Undefined; }
+  DType dtype() const { return dtype_; }
+  const Shape& shape() const { return shape_; }
+  int64_t dim(int i) const { return shape_[i < 0 ? i + shape_.size() : i]; }
+  int rank() const { return static_cast<int>(shape_.size()); }
+  int64_t numel() const { return numel_; }
+  size_t nbytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
+
+  template <class T> T* data() { return reinterpret_cast<T*>(raw()); }
+  template <class T> const T* data() const { return reinterpret_cast<const T*>(raw()); }
+  uint8_t* raw() { return buffer_ ? buffer_->data() + offset_ : nullptr; }
+  const uint8_t* raw() const { return buffer_ ? buffer_->data() + offset_ : nullptr; }
+
+  const std::shared_ptr<Buffer>& buffer() const { return buffer_; }
+  size_t offset() const { return offset_; }
+  bool shares_buffer_with(const Tensor& o) const { return buffer_ && buffer_ == o.buffer_; }
+
+  // Same buffer, new shape with the same element count (Reshape without a copy).
+  Tensor Reshaped(Shape shape) const;
+  // Deep copy into a fresh buffer.
+  Tensor Clone() const;
+
+  // Elements of a String tensor (ONNX string tensors; the buffer is unused).
+  std::vector<std::string> strings;
+
+ private:
+  DType dtype_ = DType::Undefined;
+  Shape shape_;
+  int64_t numel_ = 0;
+  std::shared_ptr<Buffer> buffer_;
+  size_t offset_ = 0;
+};
+
+// IEEE half <-> float conversions.
+float half_to_float(uint16_t h);
+uint16_t float_to_half(float f);
+
+}  // namespace asrc::ir

@@ -1,0 +1,71 @@
+// Kernels and the kernel registry.
+// A kernel is built once per node at plan time (attributes parsed, constant weights prepacked)
+// and run many times. The registry is keyed by (domain, op type, dtype of the selecting input);
+// DType::Undefined registers an "any dtype" kernel that checks dtypes itself and returns an
+// error naming the node for ones it does not handle. Registration is an explicit list
+// (kernels/all.cc), one Register<Family>Kernels function per kernel file.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "core/status.h"
+#include "ir/graph.h"
+#include "ir/tensor.h"
+
+namespace asrc::runtime {
+
+class ThreadPool;
+
+struct KernelContext {
+  const ir::Node* node = nullptr;
+  std::vector<const ir::Tensor*> inputs;  // nullptr for omitted optional inputs
+  std::vector<ir::Tensor>* outputs = nullptr;  // sized to node->outputs.size(); kernel assigns
+  int threads = 1;
+  ThreadPool* pool = nullptr;  // may be null (single-threaded)
+  const ir::Tensor* in(int i) const {
+    return i < static_cast<int>(inputs.size()) ? inputs[i] : nullptr;
+  }
+  ir::Tensor& out(int i) { return (*outputs)[i]; }
+};
+
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  virtual Status Run(KernelContext& ctx) = 0;
+};
+
+struct KernelInit {
+  const ir::Node* node = nullptr;
+  int64_t opset = 0;  // opset version of the node's domain
+  // Inputs whose values are known at plan time (initializers); nullptr otherwise.
+  std::vector<const ir::Tensor*> constant_inputs;
+  // Static dtypes of the inputs where known (Undefined otherwise).
+  std::vector<ir::DType> input_dtypes;
+};
+
+using KernelFactory = std::function<Result<std::unique_ptr<Kernel>>(const KernelInit&)>;
+
+class KernelRegistry {
+ public:
+  void Register(const std::string& domain, const std::string& op, ir::DType dtype,
+                KernelFactory factory);
+  // Exact dtype first, then the "any" (Undefined) entry; nullptr when none.
+  const KernelFactory* Find(const std::string& domain, const std::string& op,
+                            ir::DType dtype) const;
+  bool Has(const std::string& domain, const std::string& op) const;
+  std::vector<std::string> Ops() const;  // "domain::op" list, for reports
+  static const KernelRegistry& Global();  // built once from kernels/all.cc
+
+ private:
+  std::map<std::tuple<std::string, std::string, int>, KernelFactory> table_;
+};
+
+// Adapts a plain function into a kernel (for stateless kernels that need no plan-time work).
+std::unique_ptr<Kernel> MakeFnKernel(std::function<Status(KernelContext&)> fn);
+
+}  // namespace asrc::runtime

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The test command (README): installs what is missing, builds with -Werror, runs ctest;
+# then the ASan+UBSan build of the suite and a bounded fuzz run of the ONNX importer.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+./third_party/setup.sh
+jobs="${ASRC_JOBS:-2}"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASRC_WERROR=ON >/dev/null
+cmake --build build -j"$jobs"
+ctest --test-dir build --output-on-failure -j"$jobs"
+if [ "${ASRC_SKIP_SANITIZE:-0}" != "1" ]; then
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DASRC_WERROR=ON -DASRC_SANITIZE=ON >/dev/null
+  cmake --build build-asan -j"$jobs"
+  ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j"$jobs" -L sanitize
+fi
+if [ "${ASRC_SKIP_FUZZ:-0}" != "1" ] && [ -x tests/fuzz/run_fuzz.sh ]; then
+  tests/fuzz/run_fuzz.sh "${ASRC_FUZZ_SECONDS:-60}"
+fi
+echo "tests: all passed"

@@ -1,0 +1,14 @@
+# Finds the Debian-packaged dependencies (installed by third_party/setup.sh). No vendored code.
+find_package(Threads REQUIRED)
+find_package(Protobuf REQUIRED)
+find_package(ONNX REQUIRED CONFIG)          # libonnx-dev: onnx (checker) + onnx_proto
+find_package(Eigen3 3.3 REQUIRED NO_MODULE)  # libeigen3-dev
+find_package(CLI11 REQUIRED CONFIG)          # libcli11-dev
+find_package(nlohmann_json 3 REQUIRED CONFIG)  # nlohmann-json3-dev
+find_package(doctest REQUIRED CONFIG)        # doctest-dev
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(SNDFILE REQUIRED IMPORTED_TARGET sndfile)   # libsndfile1-dev
+pkg_check_modules(SOXR REQUIRED IMPORTED_TARGET soxr)         # libsoxr-dev
+pkg_check_modules(FFTW3F REQUIRED IMPORTED_TARGET fftw3f)     # libfftw3-dev
+find_package(BLAS)                                            # libopenblas-dev
+find_package(dnnl CONFIG QUIET)                               # libdnnl-dev (GEMM benchmark)
