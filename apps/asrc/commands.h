@@ -21,5 +21,10 @@ int Fail(const std::string& message);
 
 void AddInspectCommand(CLI::App& root, CommandSet& set);
 void AddConvertCommand(CLI::App& root, CommandSet& set);
+void AddTranscribeCommand(CLI::App& root, CommandSet& set);
+void AddEvalCommand(CLI::App& root, CommandSet& set);
+void AddEvalMergeCommand(CLI::App& root, CommandSet& set);
+void AddRunCommand(CLI::App& root, CommandSet& set);
+void AddBenchCommand(CLI::App& root, CommandSet& set);
 
 }  // namespace asrc::app

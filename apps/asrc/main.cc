@@ -15,6 +15,11 @@ int main(int argc, char** argv) {
   asrc::app::CommandSet set;
   asrc::app::AddInspectCommand(app, set);
   asrc::app::AddConvertCommand(app, set);
+  asrc::app::AddTranscribeCommand(app, set);
+  asrc::app::AddEvalCommand(app, set);
+  asrc::app::AddEvalMergeCommand(app, set);
+  asrc::app::AddRunCommand(app, set);
+  asrc::app::AddBenchCommand(app, set);
   CLI11_PARSE(app, argc, argv);
   for (auto& [sub, run] : set.entries) {
     if (sub->parsed()) return run();

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "asr/wer.h"
 #include "core/status.h"
 #include "ir/model.h"
 
@@ -24,15 +25,26 @@ struct EvalOptions {
   std::string split;              // keep manifest lines whose "split" equals this ("" = all)
   int shard_index = 0, shard_count = 1;
   bool progress = false;          // progress bar with ETA on stderr (when a terminal)
+  bool alignments = false;        // per-utterance word alignments in per_utterance
+  NormalizeOptions normalize;     // text normalization for WER/CER (asr/wer.h)
 };
 
+// Scoring conventions: WER and CER are over the utterances whose audio could be read and
+// recognized; a failed utterance (unreadable/empty audio, a model error) is counted in
+// failed_utterances, listed in per_utterance with its error, and left out of the error rates.
+// `utterances` counts every utterance attempted, failed ones included. RTF = compute time
+// (features, encoders, search; not file reading) / audio duration, over scored utterances.
+
 struct UtteranceResult {
+  int64_t index = -1;  // position in the (split-filtered, limited) manifest; orders merged shards
   std::string id, reference, hypothesis;
+  std::string alignment;  // FormatAlignment() text, when EvalOptions::alignments
   bool failed = false;
   std::string error;  // why it failed (unreadable audio, ...)
 };
 
 struct ModeReport {
+  std::string mode;         // "streaming" | "lookahead"
   double wer = 0, cer = 0;  // percent
   int64_t words = 0, substitutions = 0, deletions = 0, insertions = 0;
   int64_t chars = 0, char_errors = 0;
@@ -42,14 +54,41 @@ struct ModeReport {
   std::vector<double> chunk_ms;  // streaming: per-chunk compute times (kept for merging)
   std::vector<double> final_ms;  // look-ahead: per-utterance finalization times
   std::vector<UtteranceResult> per_utterance;
-  nlohmann::json ToJson() const;  // wer, cer, words, ..., chunk_ms_p50/p90 or final_ms_p50/p90
+  int threads = 1;
+  nlohmann::json ToJson(bool partial = false) const;  // wer, cer, words, ..., chunk_ms_p50/p90 or final_ms_p50/p90
+  // Recomputes wer, cer and rtf from the counts.
+  void Finalize();
 };
 
 struct EvalReport {
   std::optional<ModeReport> streaming, lookahead;
   int threads = 1;
-  nlohmann::json ToJson() const;  // {"streaming": {...}, "lookahead": {...}}
+  // Sharded runs: a partial report also carries the raw timings and utterance indices, so that
+  // MergeReports() gives what an unsharded run gives.
+  bool partial = false;
+  int shard_index = 0, shard_count = 1;
+  nlohmann::json ToJson() const;  // {"streaming": {...}, "lookahead": {...}} (+ "shard" if partial)
+  static Result<EvalReport> FromJson(const nlohmann::json& j);  // reads a partial report
 };
+
+// Combines the partial reports of shards 0..N-1 (each exactly once) into one full report.
+Result<EvalReport> MergeReports(const std::vector<EvalReport>& partials);
+
+// The summary table `asrc eval` prints.
+std::string FormatSummary(const EvalReport& report);
+
+// Linear-interpolated percentile (as numpy.percentile), p in [0, 100]; 0 for no values.
+double Percentile(std::vector<double> values, double p);
+
+struct ManifestEntry {
+  int64_t index = 0;  // after the split filter
+  std::string id, audio_path, text, split;
+  double duration = 0;
+};
+// NeMo-style JSONL: audio_filepath (relative to the manifest's folder, or absolute), text;
+// id defaults to audio_filepath; lines whose split differs from `split` (when non-empty) are
+// skipped; blank lines ignored. Errors name the file and line.
+Result<std::vector<ManifestEntry>> ReadManifest(const std::string& path, const std::string& split);
 
 // Evaluates `model` (a loaded bundle) on a NeMo-style JSONL manifest.
 Result<EvalReport> Evaluate(const ir::Model& model, const std::string& manifest_path,

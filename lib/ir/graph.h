@@ -60,6 +60,10 @@ struct Value {
   bool has_value_info = false;        // export writes a value_info entry for it
   // Extra ONNX value_info metadata (metadata_props on ValueInfoProto), kept opaque.
   std::string raw_value_info_extras;
+  // TensorProto.doc_string of the initializer (import/export keeps it).
+  std::string initializer_doc_string;
+  // Named by a GraphProto.sparse_initializer (kept opaque on the graph): defined, no dense data.
+  bool is_sparse_initializer = false;
 
   bool is_constant() const { return initializer.has_value(); }
 };
@@ -86,6 +90,12 @@ struct Attribute {
   std::vector<std::shared_ptr<Graph>> graphs;
   // Sparse tensors and type protos are rare in our models: kept as serialized protos.
   std::vector<std::string> opaque;
+  // TensorProto name/doc_string of `t` and of each of `tensors` (kept for lossless export).
+  struct TensorMeta {
+    std::string name, doc_string;
+  };
+  TensorMeta t_meta;
+  std::vector<TensorMeta> tensors_meta;  // empty, or one per element of `tensors`
 };
 
 struct Node {

@@ -42,7 +42,8 @@ struct Model {
   std::vector<GraphFile> graphs;
   // model.json (minus "graphs" and "tokens", which are rebuilt on save); empty for a lone file.
   nlohmann::json config = nlohmann::json::object();
-  std::vector<std::string> tokens;  // tokens.txt lines ("<sym> <id>"), index = id
+  // Symbols of tokens.txt (lines "<sym> <id>"): tokens[id] = sym. Saved back in that form.
+  std::vector<std::string> tokens;
   bool is_bundle = false;           // loaded from / saved as a folder
 
   GraphFile* find(const std::string& role);
@@ -55,5 +56,10 @@ struct Model {
   // Bytes of unique weight buffers (initializers and Constant-node tensors), shared ones once.
   int64_t bytes_unique() const;
 };
+
+// Bytes of the unique weight regions held by `graphs`: initializers and attribute tensors
+// (Constant values), recursing into subgraphs; a region shared by several tensors counts once.
+// Model::bytes_unique() is this over all graphs of the bundle.
+int64_t unique_weight_bytes(const std::vector<const Graph*>& graphs);
 
 }  // namespace asrc::ir

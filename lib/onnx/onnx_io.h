@@ -15,6 +15,9 @@ struct SaveOptions {
   size_t external_threshold = 0;
   // Force external data even when the file would stay under protobuf's 2 GiB limit.
   bool force_external = false;
+  // Run onnx::checker::check_model on every written .onnx file (a failure is an error and
+  // nothing is written). Off only for inputs that already fail the checker.
+  bool check = true;
 };
 
 // Loads a lone .onnx file (bundle of one graph, role "model") or a bundle folder with model.json.

@@ -1,36 +1,354 @@
-// Placeholder-free baseline: Eigen for fp32 and a plain integer loop for int8.
-// (The runtime GEMM owner replaces the internals with the measured winner.)
+// fp32 GEMM dispatch (Eigen / OpenBLAS / oneDNN, picked per shape class by measurement) and the
+// int8 GEMM kernel.
+//
+// Why our own int8 kernel: without AVX-512 VNNI, the fast u8*s8 instruction (vpmaddubsw) adds
+// pairs of products into int16 with saturation, so a weight column with large values changes
+// the result (ORT asks for reduce_range to avoid it). We instead widen both operands to int16
+// with their zero points already subtracted (values in [-255, 255]) and use vpmaddwd, which adds
+// pairs of int16 products into int32 exactly: every result equals the reference loop bit for
+// bit. It still does 16 multiply-adds per instruction, twice an fp32 FMA.
 #include "runtime/gemm.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
 
 #include <Eigen/Core>
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+#ifdef ASRC_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
+#ifdef ASRC_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.h>
+extern "C" void omp_set_num_threads(int);
+#endif
+
 namespace asrc::runtime {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// A small persistent pool for splitting one product over `threads` (the caller takes part 0).
+class GemmPool {
+ public:
+  static GemmPool& Get() {
+    static GemmPool* pool = new GemmPool();  // leaked on purpose: no join at exit
+    return *pool;
+  }
+  // Runs fn(0..parts-1); part 0 on the calling thread.
+  void Run(int parts, const std::function<void(int)>& fn) {
+    if (parts <= 1) {
+      fn(0);
+      return;
+    }
+    std::lock_guard<std::mutex> call_lock(call_mu_);  // one parallel product at a time
+    EnsureWorkers(parts - 1);
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      job_ = &fn;
+      parts_ = parts;
+      pending_ = parts - 1;
+      ++generation_;
+    }
+    cv_.notify_all();
+    fn(0);
+    std::unique_lock<std::mutex> lk(mu_);
+    done_cv_.wait(lk, [&] { return pending_ == 0; });
+    job_ = nullptr;
+  }
+
+ private:
+  void EnsureWorkers(int n) {
+    while (static_cast<int>(workers_.size()) < n) {
+      int index = static_cast<int>(workers_.size()) + 1;
+      workers_.emplace_back([this, index] { Loop(index); });
+      workers_.back().detach();
+    }
+  }
+  void Loop(int index) {
+    uint64_t seen = 0;
+    for (;;) {
+      const std::function<void(int)>* job;
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [&] { return generation_ != seen; });
+        seen = generation_;
+        if (index >= parts_) continue;
+        job = job_;
+      }
+      (*job)(index);
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (--pending_ == 0) done_cv_.notify_one();
+      }
+    }
+  }
+  std::mutex call_mu_, mu_;
+  std::condition_variable cv_, done_cv_;
+  std::vector<std::thread> workers_;
+  const std::function<void(int)>* job_ = nullptr;
+  int parts_ = 0, pending_ = 0;
+  uint64_t generation_ = 0;
+};
+
+// Below this many multiply-adds a second thread costs more than it saves.
+constexpr int64_t kParallelMacs = 1 << 20;
+
+int PartsFor(int threads, int64_t macs) {
+  if (threads <= 1 || macs < kParallelMacs) return 1;
+  return std::min(threads, 8);
+}
+
+// ---------------------------------------------------------------------------------------------
+// fp32 backends.
+using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using EStride = Eigen::OuterStride<>;
+
+void EigenBlock(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                int64_t ldc) {
+  Eigen::Map<RowMat, 0, EStride> c(C, M, N, EStride(ldc));
+  if (beta == 0.f) c.setZero();
+  else if (beta != 1.f) c *= beta;
+  if (K == 0) return;
+  Eigen::Map<const RowMat, 0, EStride> a(A, trans_a ? K : M, trans_a ? M : K, EStride(lda));
+  Eigen::Map<const RowMat, 0, EStride> b(B, trans_b ? N : K, trans_b ? K : N, EStride(ldb));
+  if (M == 1 && !trans_a) {
+    // GEMV: Eigen picks its matrix-vector kernel for a row vector times a matrix.
+    if (trans_b) c.row(0).noalias() += alpha * (b * a.row(0).transpose()).transpose();
+    else c.row(0).noalias() += alpha * (a.row(0) * b);
+    return;
+  }
+  if (!trans_a && !trans_b) c.noalias() += alpha * a * b;
+  else if (!trans_a && trans_b) c.noalias() += alpha * a * b.transpose();
+  else if (trans_a && !trans_b) c.noalias() += alpha * a.transpose() * b;
+  else c.noalias() += alpha * a.transpose() * b.transpose();
+}
+
+#ifdef ASRC_HAVE_OPENBLAS
+void OpenBlasBlock(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
+                   float* C, int64_t ldc) {
+  // OpenBLAS runs single-threaded; we split the product ourselves (one worker pool, no
+  // competing spin-waiting pools on a small machine).
+  static const bool once = [] {
+    openblas_set_num_threads(1);
+    return true;
+  }();
+  (void)once;
+  if (beta == 0.f) {
+    // BLAS scales C by beta, and 0 * NaN is NaN: clear it first for "ignore C".
+    for (int64_t m = 0; m < M; ++m) std::memset(C + m * ldc, 0, sizeof(float) * N);
+  }
+  if (M == 1 && !trans_a) {
+    // Row vector times matrix: y = op(B)^T x.
+    cblas_sgemv(CblasRowMajor, trans_b ? CblasNoTrans : CblasTrans, trans_b ? N : K,
+                trans_b ? K : N, alpha, B, ldb, A, 1, beta, C, 1);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+#endif
+
+#ifdef ASRC_HAVE_DNNL
+void DnnlBlock(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+               const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+               int64_t ldc) {
+  // oneDNN is built on OpenMP: one OpenMP thread per calling thread, we split ourselves.
+  static thread_local bool once = [] {
+    omp_set_num_threads(1);
+    return true;
+  }();
+  (void)once;
+  if (beta == 0.f) {
+    for (int64_t m = 0; m < M; ++m) std::memset(C + m * ldc, 0, sizeof(float) * N);
+  }
+  dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C,
+             ldc);
+}
+#endif
+
+using BlockFn = void (*)(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
+                         const float*, int64_t, float, float*, int64_t);
+
+// Splits C over `threads` parts of the pool: by columns when there are enough, else by rows.
+void SgemmSplit(BlockFn block, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
+                float beta, float* C, int64_t ldc, int threads) {
+  int parts = PartsFor(threads, M * N * K);
+  bool by_cols = N >= 64 * parts;
+  if (parts > 1 && !by_cols && M < 16 * parts) parts = 1;
+  if (parts == 1) {
+    block(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  GemmPool::Get().Run(parts, [&](int p) {
+    if (by_cols) {
+      int64_t chunk = ((N + parts - 1) / parts + 15) / 16 * 16;
+      int64_t n0 = std::min<int64_t>(N, chunk * p), n1 = std::min<int64_t>(N, n0 + chunk);
+      if (n1 <= n0) return;
+      const float* b = trans_b ? B + n0 * ldb : B + n0;
+      block(trans_a, trans_b, M, n1 - n0, K, alpha, A, lda, b, ldb, beta, C + n0, ldc);
+    } else {
+      int64_t chunk = (M + parts - 1) / parts;
+      int64_t m0 = std::min<int64_t>(M, chunk * p), m1 = std::min<int64_t>(M, m0 + chunk);
+      if (m1 <= m0) return;
+      const float* a = trans_a ? A + m0 : A + m0 * lda;
+      block(trans_a, trans_b, m1 - m0, N, K, alpha, a, lda, B, ldb, beta, C + m0 * ldc, ldc);
+    }
+  });
+}
+
+std::atomic<int> g_backend{-1};  // GemmBackend as int; -1 = not yet read from the environment
+
+GemmBackend CurrentBackend() {
+  int b = g_backend.load(std::memory_order_relaxed);
+  if (b >= 0) return static_cast<GemmBackend>(b);
+  GemmBackend chosen = GemmBackend::Auto;
+  if (const char* env = std::getenv("ASRC_GEMM")) {
+    std::string s(env);
+    if (s == "eigen") chosen = GemmBackend::Eigen;
+    else if (s == "openblas" && GemmBackendAvailable(GemmBackend::OpenBlas))
+      chosen = GemmBackend::OpenBlas;
+    else if (s == "dnnl" && GemmBackendAvailable(GemmBackend::Dnnl)) chosen = GemmBackend::Dnnl;
+  }
+  g_backend.store(static_cast<int>(chosen));
+  return chosen;
+}
+
+// The measured choice per shape class (bench/gemm_bench, BENCHMARKS.md).
+// 1 thread, AMD EPYC (Zen 3, AVX2): oneDNN wins most M=75 products and the small ones;
+// OpenBLAS wins the wide ones (N >= 4K) and the large M=300 ones, and the M=1 GEMV by a hair.
+GemmBackend AutoBackend(int64_t M, int64_t N, int64_t K) {
+#ifdef ASRC_HAVE_OPENBLAS
+  if (M == 1) return GemmBackend::OpenBlas;
+  if (N >= 4 * K && K >= 256) return GemmBackend::OpenBlas;
+  if (M > 128 && K * N >= 256 * 1024) return GemmBackend::OpenBlas;
+#endif
+#ifdef ASRC_HAVE_DNNL
+  if (M > 1) return GemmBackend::Dnnl;
+#endif
+  (void)M;
+  (void)N;
+  (void)K;
+  return GemmBackend::Eigen;
+}
+
+bool IgemmReferenceForced() {
+  static const bool forced = [] {
+    const char* env = std::getenv("ASRC_IGEMM");
+    return env && std::string(env) == "ref";
+  }();
+  return forced;
+}
+
+}  // namespace
+
+bool GemmBackendAvailable(GemmBackend backend) {
+  switch (backend) {
+    case GemmBackend::Auto:
+    case GemmBackend::Eigen: return true;
+    case GemmBackend::OpenBlas:
+#ifdef ASRC_HAVE_OPENBLAS
+      return true;
+#else
+      return false;
+#endif
+    case GemmBackend::Dnnl:
+#ifdef ASRC_HAVE_DNNL
+      return true;
+#else
+      return false;
+#endif
+  }
+  return false;
+}
+
+bool SetGemmBackend(GemmBackend backend) {
+  if (!GemmBackendAvailable(backend)) return false;
+  g_backend.store(static_cast<int>(backend));
+  return true;
+}
+
+const char* gemm_backend_name() {
+  static std::string name;
+  std::string fp;
+  switch (CurrentBackend()) {
+    case GemmBackend::Eigen: fp = "eigen"; break;
+    case GemmBackend::OpenBlas: fp = "openblas"; break;
+    case GemmBackend::Dnnl: fp = "dnnl"; break;
+    case GemmBackend::Auto: {
+      auto nm = [](GemmBackend b) {
+        return b == GemmBackend::OpenBlas ? "openblas" : b == GemmBackend::Dnnl ? "dnnl" : "eigen";
+      };
+      fp = std::string("auto[M=1:") + nm(AutoBackend(1, 256, 256)) +
+           ",small/M<=128:" + nm(AutoBackend(75, 256, 256)) +
+           ",wide(N>=4K)|large(M>128):" + nm(AutoBackend(300, 1024, 256)) + "]";
+      break;
+    }
+  }
+#ifdef ASRC_HAVE_OPENBLAS
+  if (fp.find("openblas") != std::string::npos)
+    fp += std::string("(openblas ") + openblas_get_corename() + ")";
+#endif
+  std::string i8 = IgemmReferenceForced() ? "int8:reference-loop"
+#if defined(__AVX2__)
+                                          : "int8:avx2-madd16";
+#else
+                                          : "int8:portable-packed";
+#endif
+  name = "fp32:" + fp + "/" + i8;
+  return name.c_str();
+}
 
 void Sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
            int64_t ldc, int threads) {
-  using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  using Stride = Eigen::OuterStride<>;
-  Eigen::Map<RowMat, 0, Stride> c(C, M, N, Stride(ldc));
-  if (beta == 0.f) c.setZero(); else if (beta != 1.f) c *= beta;
-  if (!trans_a && !trans_b) {
-    Eigen::Map<const RowMat, 0, Stride> a(A, M, K, Stride(lda)), b(B, K, N, Stride(ldb));
-    c.noalias() += alpha * a * b;
-  } else if (!trans_a && trans_b) {
-    Eigen::Map<const RowMat, 0, Stride> a(A, M, K, Stride(lda)), b(B, N, K, Stride(ldb));
-    c.noalias() += alpha * a * b.transpose();
-  } else if (trans_a && !trans_b) {
-    Eigen::Map<const RowMat, 0, Stride> a(A, K, M, Stride(lda)), b(B, K, N, Stride(ldb));
-    c.noalias() += alpha * a.transpose() * b;
-  } else {
-    Eigen::Map<const RowMat, 0, Stride> a(A, K, M, Stride(lda)), b(B, N, K, Stride(ldb));
-    c.noalias() += alpha * a.transpose() * b.transpose();
-  }
+  if (M <= 0 || N <= 0) return;
+  GemmBackend b = CurrentBackend();
+  if (b == GemmBackend::Auto) b = AutoBackend(M, N, K);
+  if (K == 0) b = GemmBackend::Eigen;  // some BLAS reject K=0 leading dimensions
+  BlockFn block = EigenBlock;
+#ifdef ASRC_HAVE_OPENBLAS
+  if (b == GemmBackend::OpenBlas) block = OpenBlasBlock;
+#endif
+#ifdef ASRC_HAVE_DNNL
+  if (b == GemmBackend::Dnnl) block = DnnlBlock;
+#endif
+  SgemmSplit(block, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
 }
 
-void Igemm(int64_t M, int64_t N, int64_t K, const void* A, bool a_signed, int32_t a_zero,
-           const void* B, bool b_signed, const int32_t* b_zero, bool b_zero_per_column,
-           int32_t* C, int threads) {
+void SgemmReference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                    const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
+                    float* C, int64_t ldc) {
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      double acc = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        float a = trans_a ? A[k * lda + m] : A[m * lda + k];
+        float b = trans_b ? B[n * ldb + k] : B[k * ldb + n];
+        acc += static_cast<double>(a) * b;
+      }
+      float prev = beta == 0.f ? 0.f : beta * C[m * ldc + n];
+      C[m * ldc + n] = static_cast<float>(alpha * acc) + prev;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// int8 GEMM.
+
+void IgemmReference(int64_t M, int64_t N, int64_t K, const void* A, bool a_signed,
+                    int32_t a_zero, const void* B, bool b_signed, const int32_t* b_zero,
+                    bool b_zero_per_column, int32_t* C) {
   auto a_at = [&](int64_t i) -> int32_t {
     return a_signed ? static_cast<const int8_t*>(A)[i] : static_cast<const uint8_t*>(A)[i];
   };
@@ -40,12 +358,162 @@ void Igemm(int64_t M, int64_t N, int64_t K, const void* A, bool a_signed, int32_
   for (int64_t m = 0; m < M; ++m)
     for (int64_t n = 0; n < N; ++n) {
       int32_t bz = b_zero ? b_zero[b_zero_per_column ? n : 0] : 0;
-      int32_t acc = 0;
-      for (int64_t k = 0; k < K; ++k) acc += (a_at(m * K + k) - a_zero) * (b_at(k * N + n) - bz);
-      C[m * N + n] = acc;
+      uint32_t acc = 0;  // int32 wrap-around without undefined behavior
+      for (int64_t k = 0; k < K; ++k)
+        acc += static_cast<uint32_t>((a_at(m * K + k) - a_zero) * (b_at(k * N + n) - bz));
+      C[m * N + n] = static_cast<int32_t>(acc);
     }
 }
 
-const char* gemm_backend_name() { return "eigen-fp32/naive-int8"; }
+namespace {
+constexpr int kNr = 16;  // columns per packed panel (two AVX2 registers of int32)
+constexpr int kMr = 6;   // rows per micro-kernel call (12 accumulators)
+
+// A rows as int16 with the zero point subtracted, each row padded with zeros to 2*k_pairs.
+void PackA16(const void* A, bool a_signed, const int32_t* a_zero, bool per_row, int64_t M,
+             int64_t K, int64_t k_pairs, int16_t* out) {
+  int64_t kp2 = 2 * k_pairs;
+  for (int64_t m = 0; m < M; ++m) {
+    int32_t z = a_zero ? a_zero[per_row ? m : 0] : 0;
+    int16_t* o = out + m * kp2;
+    if (a_signed) {
+      const int8_t* a = static_cast<const int8_t*>(A) + m * K;
+      for (int64_t k = 0; k < K; ++k) o[k] = static_cast<int16_t>(a[k] - z);
+    } else {
+      const uint8_t* a = static_cast<const uint8_t*>(A) + m * K;
+      for (int64_t k = 0; k < K; ++k) o[k] = static_cast<int16_t>(a[k] - z);
+    }
+    for (int64_t k = K; k < kp2; ++k) o[k] = 0;
+  }
+}
+
+// C[MR rows, ncols<=16] = A16[MR rows] * panel. `a` rows are kp2 apart.
+template <int MR>
+void MicroKernel(const int16_t* a, int64_t kp2, const int16_t* panel, int64_t k_pairs,
+                 int32_t* c, int64_t ldc, int ncols) {
+#if defined(__AVX2__)
+  __m256i acc[MR][2];
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+  for (int64_t p = 0; p < k_pairs; ++p) {
+    __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + p * 32));
+    __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + p * 32 + 16));
+    for (int r = 0; r < MR; ++r) {
+      int32_t pair;
+      std::memcpy(&pair, a + r * kp2 + 2 * p, sizeof(pair));
+      __m256i av = _mm256_set1_epi32(pair);
+      acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(av, b0));
+      acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(av, b1));
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    if (ncols == kNr) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + r * ldc), acc[r][0]);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + r * ldc + 8), acc[r][1]);
+    } else {
+      alignas(32) int32_t tmp[kNr];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), acc[r][0]);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(tmp + 8), acc[r][1]);
+      std::memcpy(c + r * ldc, tmp, sizeof(int32_t) * ncols);
+    }
+  }
+#else
+  uint32_t acc[MR][kNr] = {};
+  for (int64_t p = 0; p < k_pairs; ++p) {
+    const int16_t* b = panel + p * 32;
+    for (int r = 0; r < MR; ++r) {
+      int32_t a0 = a[r * kp2 + 2 * p], a1 = a[r * kp2 + 2 * p + 1];
+      for (int j = 0; j < kNr; ++j)
+        acc[r][j] += static_cast<uint32_t>(a0 * b[2 * j] + a1 * b[2 * j + 1]);
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < ncols; ++j) c[r * ldc + j] = static_cast<int32_t>(acc[r][j]);
+#endif
+}
+
+void RowsKernel(int rows, const int16_t* a, int64_t kp2, const int16_t* panel, int64_t k_pairs,
+                int32_t* c, int64_t ldc, int ncols) {
+  switch (rows) {
+    case 6: MicroKernel<6>(a, kp2, panel, k_pairs, c, ldc, ncols); break;
+    case 5: MicroKernel<5>(a, kp2, panel, k_pairs, c, ldc, ncols); break;
+    case 4: MicroKernel<4>(a, kp2, panel, k_pairs, c, ldc, ncols); break;
+    case 3: MicroKernel<3>(a, kp2, panel, k_pairs, c, ldc, ncols); break;
+    case 2: MicroKernel<2>(a, kp2, panel, k_pairs, c, ldc, ncols); break;
+    default: MicroKernel<1>(a, kp2, panel, k_pairs, c, ldc, ncols); break;
+  }
+}
+
+void IgemmPackedImpl(int64_t M, const void* A, bool a_signed, const int32_t* a_zero,
+                     bool a_zero_per_row, const PackedIgemmB& B, int32_t* C, int64_t ldc,
+                     int threads) {
+  const int64_t N = B.N, k_pairs = B.k_pairs, kp2 = 2 * k_pairs;
+  if (M <= 0 || N <= 0) return;
+  static thread_local std::vector<int16_t> a16;
+  if (a16.size() < static_cast<size_t>(M * kp2)) a16.resize(M * kp2);
+  PackA16(A, a_signed, a_zero, a_zero_per_row, M, B.K, k_pairs, a16.data());
+  const int16_t* a = a16.data();
+  const int64_t panels = (N + kNr - 1) / kNr;
+  int parts = PartsFor(threads, M * N * B.K);
+  if (panels < parts) parts = static_cast<int>(panels);
+  auto work = [&](int part) {
+    int64_t p0 = panels * part / parts, p1 = panels * (part + 1) / parts;
+    // Panels in groups that fit in L2 beside the A rows; rows in micro-kernel blocks.
+    const int64_t group = std::max<int64_t>(1, (192 * 1024) / (k_pairs * 64));
+    for (int64_t g0 = p0; g0 < p1; g0 += group) {
+      int64_t g1 = std::min(p1, g0 + group);
+      for (int64_t m0 = 0; m0 < M; m0 += kMr) {
+        int rows = static_cast<int>(std::min<int64_t>(kMr, M - m0));
+        for (int64_t p = g0; p < g1; ++p) {
+          int ncols = static_cast<int>(std::min<int64_t>(kNr, N - p * kNr));
+          RowsKernel(rows, a + m0 * kp2, kp2, B.data.data() + p * k_pairs * 32, k_pairs,
+                     C + m0 * ldc + p * kNr, ldc, ncols);
+        }
+      }
+    }
+  };
+  GemmPool::Get().Run(parts, work);
+}
+}  // namespace
+
+PackedIgemmB PackIgemmB(int64_t K, int64_t N, const void* B, bool b_signed,
+                        const int32_t* b_zero, bool b_zero_per_column) {
+  PackedIgemmB p;
+  p.K = K;
+  p.N = N;
+  p.k_pairs = (K + 1) / 2;
+  const int64_t panels = (N + kNr - 1) / kNr;
+  p.data.assign(static_cast<size_t>(panels * p.k_pairs * 32), 0);
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t n = 0; n < N; ++n) {
+      int32_t v = b_signed ? static_cast<const int8_t*>(B)[k * N + n]
+                           : static_cast<const uint8_t*>(B)[k * N + n];
+      int32_t z = b_zero ? b_zero[b_zero_per_column ? n : 0] : 0;
+      int64_t panel = n / kNr, j = n % kNr;
+      p.data[panel * p.k_pairs * 32 + (k / 2) * 32 + j * 2 + (k % 2)] =
+          static_cast<int16_t>(v - z);
+    }
+  return p;
+}
+
+void IgemmPacked(int64_t M, const void* A, bool a_signed, int32_t a_zero,
+                 const PackedIgemmB& B, int32_t* C, int64_t ldc, int threads) {
+  IgemmPackedImpl(M, A, a_signed, &a_zero, false, B, C, ldc, threads);
+}
+
+void IgemmPackedPerRow(int64_t M, const void* A, bool a_signed, const int32_t* a_zero,
+                       const PackedIgemmB& B, int32_t* C, int64_t ldc, int threads) {
+  IgemmPackedImpl(M, A, a_signed, a_zero, true, B, C, ldc, threads);
+}
+
+void Igemm(int64_t M, int64_t N, int64_t K, const void* A, bool a_signed, int32_t a_zero,
+           const void* B, bool b_signed, const int32_t* b_zero, bool b_zero_per_column,
+           int32_t* C, int threads) {
+  if (IgemmReferenceForced()) {
+    IgemmReference(M, N, K, A, a_signed, a_zero, B, b_signed, b_zero, b_zero_per_column, C);
+    return;
+  }
+  PackedIgemmB packed = PackIgemmB(K, N, B, b_signed, b_zero, b_zero_per_column);
+  IgemmPacked(M, A, a_signed, a_zero, packed, C, N, threads);
+}
 
 }  // namespace asrc::runtime

@@ -1,24 +1,62 @@
 // Matrix products for the hot path: fp32 GEMM and int8 GEMM on integer arithmetic.
-// Row-major. The backend (Eigen, OpenBLAS or oneDNN; chosen by measurement, see BENCHMARKS.md)
-// is named by gemm_backend_name().
+// Row-major. The fp32 backend (Eigen, OpenBLAS or oneDNN; chosen by measurement on our shapes,
+// see BENCHMARKS.md) is named by gemm_backend_name(); the int8 product is our own kernel
+// (AVX2 widening multiply-add where the CPU has it, a portable loop otherwise), exact in int32.
+//
+// Threads: `threads` is honored per call; 1 runs strictly on the calling thread.
+// The environment variable ASRC_GEMM=eigen|openblas|dnnl|auto overrides the fp32 choice
+// (for the benchmark); ASRC_IGEMM=ref forces the reference integer loop.
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace asrc::runtime {
 
 // C[M,N] = alpha * op(A) * op(B) + beta * C; op(X) = X or X^T. lda/ldb/ldc are row strides.
+// beta == 0 ignores C's previous contents (NaN in C does not propagate).
 void Sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
            int64_t ldc, int threads);
 
-// C[M,N] (int32) = sum_k (A[m,k] - a_zero) * (B[k,n] - b_zero[n or 0]), exact integer math.
-// A is uint8 or int8 (a_signed), B is int8 or uint8 (b_signed); b_zero has N entries when
-// b_zero_per_column, else 1. ONNX MatMulInteger semantics.
+// C[M,N] (int32) = sum_k (A[m,k] - a_zero) * (B[k,n] - b_zero[n or 0]), exact integer math
+// (int32 wrap-around on overflow, as the reference loop). A is uint8 or int8 (a_signed), B is
+// int8 or uint8 (b_signed); b_zero has N entries when b_zero_per_column, else 1 (nullptr = 0).
+// ONNX MatMulInteger semantics. A, B, C contiguous row-major.
 void Igemm(int64_t M, int64_t N, int64_t K, const void* A, bool a_signed, int32_t a_zero,
            const void* B, bool b_signed, const int32_t* b_zero, bool b_zero_per_column,
            int32_t* C, int threads);
 
+// A right-hand matrix B[K,N] with its zero points subtracted and laid out for the int8 kernel,
+// built once per constant weight (kernel plan time) and reused by IgemmPacked.
+struct PackedIgemmB {
+  int64_t K = 0, N = 0;
+  int64_t k_pairs = 0;          // ceil(K / 2)
+  std::vector<int16_t> data;    // [ceil(N/16)][k_pairs][16 cols][2]
+};
+PackedIgemmB PackIgemmB(int64_t K, int64_t N, const void* B, bool b_signed,
+                        const int32_t* b_zero, bool b_zero_per_column);
+// C[M,N] = (A - a_zero) * B_packed; same semantics as Igemm. ldc = row stride of C.
+void IgemmPacked(int64_t M, const void* A, bool a_signed, int32_t a_zero,
+                 const PackedIgemmB& B, int32_t* C, int64_t ldc, int threads);
+// Same with one zero point per row of A (a_zero has M entries; ONNX per-row quantization).
+void IgemmPackedPerRow(int64_t M, const void* A, bool a_signed, const int32_t* a_zero,
+                       const PackedIgemmB& B, int32_t* C, int64_t ldc, int threads);
+
+// The plain triple loops the fast paths are tested against.
+void SgemmReference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                    const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
+                    float* C, int64_t ldc);
+void IgemmReference(int64_t M, int64_t N, int64_t K, const void* A, bool a_signed,
+                    int32_t a_zero, const void* B, bool b_signed, const int32_t* b_zero,
+                    bool b_zero_per_column, int32_t* C);
+
+enum class GemmBackend { Auto, Eigen, OpenBlas, Dnnl };
+// Selects the fp32 backend for later calls (Auto = the measured per-shape choice). Returns
+// false (and keeps the current one) when the backend is not compiled in.
+bool SetGemmBackend(GemmBackend backend);
+bool GemmBackendAvailable(GemmBackend backend);
+// "auto[M=1:..., M>1:...]/int8:avx2-madd16" style description of what runs.
 const char* gemm_backend_name();
 
 }  // namespace asrc::runtime

@@ -21,6 +21,20 @@ namespace asrc::runtime {
 
 class ThreadPool;
 
+// Recycles tensor buffers between nodes and runs (owned by a session; single-threaded).
+class BufferPool {
+ public:
+  // A buffer of at least `nbytes`; contents are unspecified when recycled.
+  std::shared_ptr<ir::Buffer> Get(size_t nbytes);
+  // Takes the tensor's buffer back when no one else holds it; resets the tensor.
+  void Put(ir::Tensor& t);
+  void Clear() { free_.clear(); bytes_ = 0; }
+
+ private:
+  std::multimap<size_t, std::shared_ptr<ir::Buffer>> free_;
+  size_t bytes_ = 0;
+};
+
 struct KernelContext {
   const ir::Node* node = nullptr;
   std::vector<const ir::Tensor*> inputs;  // nullptr for omitted optional inputs
@@ -31,6 +45,12 @@ struct KernelContext {
     return i < static_cast<int>(inputs.size()) ? inputs[i] : nullptr;
   }
   ir::Tensor& out(int i) { return (*outputs)[i]; }
+  BufferPool* buffers = nullptr;  // may be null
+  // Allocates output i with the given dtype and shape from the session's buffer pool.
+  // Contents are UNSPECIFIED (not zeroed): the kernel must write every element.
+  ir::Tensor& Alloc(int i, ir::DType dtype, ir::Shape shape);
+  // Same, as a free-standing tensor (scratch or outputs assembled later).
+  ir::Tensor NewTensor(ir::DType dtype, ir::Shape shape);
 };
 
 class Kernel {
@@ -64,6 +84,9 @@ class KernelRegistry {
  private:
   std::map<std::tuple<std::string, std::string, int>, KernelFactory> table_;
 };
+
+// The explicit list of every kernel family (kernels/all.cc).
+void RegisterAllKernels(KernelRegistry& registry);
 
 // Adapts a plain function into a kernel (for stateless kernels that need no plan-time work).
 std::unique_ptr<Kernel> MakeFnKernel(std::function<Status(KernelContext&)> fn);

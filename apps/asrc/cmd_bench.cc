@@ -1,0 +1,134 @@
+// asrc bench MODEL [--input NAME=FILE.pb ...] [--threads N] [--runs N] [--json] [--dim NAME=V ...]
+// Times Session::Run on one graph: median and p90 latency over --runs timed runs (after
+// --warmup untimed ones) and the process's peak resident memory. Inputs not given are generated
+// (runtime/inputs.h): static dims as declared; symbolic dims from --dim NAME=V, else 1 on axis 0
+// (batch) and --default-dim (100) elsewhere; seeded random data.
+// --json prints {"median_ms", "p90_ms", "peak_rss_mb", "runs", "threads"}.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "onnx/onnx_io.h"
+#include "runtime/gemm.h"
+#include "runtime/inputs.h"
+#include "runtime/session.h"
+
+namespace asrc::app {
+
+Result<const ir::GraphFile*> PickGraph(const ir::Model& model, const std::string& path,
+                                       const std::string& role);
+Result<std::map<std::string, ir::Tensor>> LoadNamedInputs(const std::vector<std::string>& specs);
+
+namespace {
+
+struct BenchArgs {
+  std::string model, graph;
+  std::vector<std::string> inputs, dims;
+  int threads = 1, runs = 20, warmup = 3;
+  int64_t default_dim = 100;
+  uint32_t seed = 1;
+  bool json = false;
+};
+
+double PeakRssMb() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;  // ru_maxrss is KiB on Linux
+}
+
+int RunBench(const BenchArgs& a) {
+  auto model = onnx_io::LoadModel(a.model);
+  if (!model.ok()) return Fail(model.status().message());
+  auto gf = PickGraph(*model, a.model, a.graph);
+  if (!gf.ok()) return Fail(gf.status().message());
+  auto named = LoadNamedInputs(a.inputs);
+  if (!named.ok()) return Fail(named.status().message());
+  std::map<std::string, int64_t> dims;
+  for (const auto& d : a.dims) {
+    auto eq = d.find('=');
+    char* end = nullptr;
+    long long v = eq == std::string::npos ? -1 : std::strtoll(d.c_str() + eq + 1, &end, 10);
+    if (eq == std::string::npos || eq == 0 || v < 0 || !end || *end != '\0')
+      return Fail("--dim '" + d + "': expected NAME=VALUE with VALUE >= 0");
+    dims[d.substr(0, eq)] = v;
+  }
+  const ir::Graph& g = *(*gf)->graph;
+  runtime::SessionOptions opt;
+  opt.threads = a.threads;
+  auto session = runtime::Session::Create(g, (*gf)->opset(""), opt);
+  if (!session.ok()) return Fail(a.model + ": " + session.status().message());
+  // Generated inputs first, then the given ones override by name.
+  std::vector<ir::Tensor> feeds((*session)->input_names().size());
+  std::vector<bool> given(feeds.size(), false);
+  for (size_t i = 0; i < feeds.size(); ++i) {
+    auto it = named->find((*session)->input_names()[i]);
+    if (it != named->end()) {
+      feeds[i] = it->second;
+      given[i] = true;
+      named->erase(it);
+    }
+  }
+  if (!named->empty()) return Fail(a.model + ": graph has no input named '" + named->begin()->first + "'");
+  if (std::find(given.begin(), given.end(), false) != given.end()) {
+    auto gen = runtime::MakeInputs(g, dims, a.default_dim, a.seed);
+    if (!gen.ok()) return Fail(a.model + ": " + gen.status().message());
+    for (size_t i = 0; i < feeds.size(); ++i)
+      if (!given[i]) feeds[i] = (*gen)[i];
+  }
+  std::vector<ir::Tensor> outs;
+  for (int i = 0; i < a.warmup; ++i) {
+    Status st = (*session)->Run(feeds, &outs);
+    if (!st.ok()) return Fail(a.model + ": " + st.message());
+  }
+  std::vector<double> ms;
+  for (int i = 0; i < a.runs; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    Status st = (*session)->Run(feeds, &outs);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    if (!st.ok()) return Fail(a.model + ": " + st.message());
+  }
+  std::sort(ms.begin(), ms.end());
+  auto q = [&](double p) { return ms[std::min(ms.size() - 1, static_cast<size_t>(p * ms.size()))]; };
+  double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
+  double p90 = q(0.9);
+  if (a.json) {
+    nlohmann::json j = {{"median_ms", median}, {"p90_ms", p90}, {"peak_rss_mb", PeakRssMb()},
+                        {"runs", a.runs}, {"threads", a.threads}};
+    std::cout << j.dump() << "\n";
+  } else {
+    std::cout << "model: " << a.model << " (graph '" << g.name << "')\n";
+    for (size_t i = 0; i < feeds.size(); ++i)
+      std::cout << "input " << (*session)->input_names()[i] << ": " << ir::dtype_name(feeds[i].dtype()) << " "
+                << ir::shape_str(feeds[i].shape()) << (given[i] ? " (given)" : " (generated)") << "\n";
+    std::cout << "threads " << a.threads << ", runs " << a.runs << ", gemm " << runtime::gemm_backend_name() << "\n";
+    std::cout << "median " << median << " ms, p90 " << p90 << " ms, peak RSS " << PeakRssMb() << " MB\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AddBenchCommand(CLI::App& root, CommandSet& set) {
+  auto args = std::make_shared<BenchArgs>();
+  CLI::App* sub = root.add_subcommand("bench", "Time a graph: median/p90 latency and peak memory");
+  sub->add_option("model", args->model, "model .onnx file (or bundle folder with --graph)")->required();
+  sub->add_option("--input", args->inputs, "graph input as NAME=FILE.pb (repeatable); others are generated");
+  sub->add_option("--threads", args->threads, "intra-op threads")->check(CLI::Range(1, 64));
+  sub->add_option("--runs", args->runs, "timed runs")->check(CLI::Range(1, 1000000));
+  sub->add_option("--warmup", args->warmup, "untimed runs first")->check(CLI::Range(0, 1000000));
+  sub->add_option("--dim", args->dims, "symbolic dim value for generated inputs, NAME=VALUE (e.g. T=300)");
+  sub->add_option("--default-dim", args->default_dim, "value for other symbolic dims off the batch axis")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+  sub->add_option("--seed", args->seed, "seed for generated inputs");
+  sub->add_option("--graph", args->graph, "graph role when MODEL is a bundle");
+  sub->add_flag("--json", args->json, "print one JSON object");
+  set.add(sub, [args] { return RunBench(*args); });
+}
+
+}  // namespace asrc::app

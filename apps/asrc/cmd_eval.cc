@@ -1,0 +1,100 @@
+// asrc eval [MODEL] --data MANIFEST.jsonl [--split NAME] [--mode streaming|lookahead|both]
+//           [--beam N] [--threads N] [--limit N] [--json FILE] [--shard I/N] [--alignments]
+// Word/character error rates and latency of a bundle on a NeMo-style manifest (asr::Evaluate).
+// Prints a summary table; --json writes the report (keys in lib/asr/eval.h). With --shard I/N
+// only every N-th utterance (from the I-th) is run and --json gets a partial report for
+// `asrc eval-merge`.
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include "asr/eval.h"
+#include "commands.h"
+#include "onnx/onnx_io.h"
+#include "repo_paths.h"
+
+namespace asrc::app {
+
+namespace {
+bool ParseShard(const std::string& s, int* index, int* count) {
+  size_t slash = s.find('/');
+  if (slash == std::string::npos) return false;
+  try {
+    size_t a = 0, b = 0;
+    *index = std::stoi(s.substr(0, slash), &a);
+    *count = std::stoi(s.substr(slash + 1), &b);
+    if (a != slash || b != s.size() - slash - 1) return false;
+  } catch (const std::exception&) {
+    return false;
+  }
+  return *count >= 1 && *index >= 0 && *index < *count;
+}
+}  // namespace
+
+void AddEvalCommand(CLI::App& root, CommandSet& set) {
+  auto* sub = root.add_subcommand("eval", "WER/CER and latency of a bundle on a manifest (streaming and look-ahead)");
+  struct Opts {
+    std::string model, data, split, mode = "both", json, shard;
+    int beam = 0, threads = 1, limit = 0, max_sym = 5;
+    bool alignments = false, keep_case = false, keep_punct = false, no_progress = false;
+  };
+  auto o = std::make_shared<Opts>();
+  sub->add_option("MODEL", o->model, "Bundle folder (default: the demo teacher, experiments/teacher/bundle)");
+  sub->add_option("--data", o->data, "NeMo-style JSONL manifest (default: experiments/data/default_eval/manifest.jsonl)");
+  sub->add_option("--split", o->split, "Keep only manifest lines whose \"split\" is this");
+  sub->add_option("--mode", o->mode, "streaming | lookahead | both")
+      ->check(CLI::IsMember({"streaming", "lookahead", "both"}));
+  sub->add_option("--beam", o->beam, "Modified beam search with this beam (0/1: greedy)");
+  sub->add_option("--max-symbols", o->max_sym, "Greedy: max labels per encoder frame");
+  sub->add_option("--threads", o->threads, "Threads per graph run");
+  sub->add_option("--limit", o->limit, "Evaluate only the first N utterances (after --split)");
+  sub->add_option("--json", o->json, "Write the report as JSON to this file");
+  sub->add_option("--shard", o->shard, "I/N: evaluate shard I of N (writes a partial report for eval-merge)");
+  sub->add_flag("--alignments", o->alignments, "Per-utterance word alignments in the JSON report");
+  sub->add_flag("--keep-case", o->keep_case, "WER: do not lowercase");
+  sub->add_flag("--keep-punctuation", o->keep_punct, "WER: do not strip punctuation");
+  sub->add_flag("--no-progress", o->no_progress, "No progress bar");
+  set.add(sub, [o]() {
+    std::string model = o->model.empty() ? RepoPath("experiments/teacher/bundle") : o->model;
+    std::string data = o->data.empty() ? RepoPath("experiments/data/default_eval/manifest.jsonl") : o->data;
+    asr::EvalOptions eo;
+    eo.streaming = o->mode != "lookahead";
+    eo.lookahead = o->mode != "streaming";
+    eo.beam = o->beam;
+    eo.max_symbols_per_frame = o->max_sym;
+    eo.threads = o->threads;
+    eo.limit = o->limit;
+    eo.split = o->split;
+    eo.alignments = o->alignments;
+    eo.normalize.lowercase = !o->keep_case;
+    eo.normalize.strip_punctuation = !o->keep_punct;
+    eo.progress = !o->no_progress;
+    if (o->threads < 1) return Fail("eval: --threads must be >= 1");
+    if (o->limit < 0) return Fail("eval: --limit must be >= 0");
+    if (!o->shard.empty()) {
+      if (!ParseShard(o->shard, &eo.shard_index, &eo.shard_count))
+        return Fail("eval: --shard '" + o->shard + "': expected I/N with 0 <= I < N");
+      if (o->json.empty()) return Fail("eval: --shard needs --json (the partial report for eval-merge)");
+    }
+    if (!PathExists(data)) return Fail(data + ": manifest not found");
+    auto m = onnx_io::LoadModel(model);
+    if (!m.ok()) return Fail(m.status().message());
+    auto r = asr::Evaluate(m.value(), data, eo);
+    if (!r.ok()) return Fail(model + ": " + r.status().message());
+    std::cout << "model: " << model << "\ndata:  " << data
+              << (o->split.empty() ? "" : " (split " + o->split + ")")
+              << (eo.shard_count > 1 ? " shard " + o->shard : "") << "\n";
+    std::cout << asr::FormatSummary(r.value());
+    if (!o->json.empty()) {
+      std::ofstream f(o->json);
+      if (!f) return Fail(o->json + ": cannot write");
+      f << r->ToJson().dump(2) << "\n";
+      if (!f) return Fail(o->json + ": write failed");
+    }
+    return 0;
+  });
+}
+
+}  // namespace asrc::app

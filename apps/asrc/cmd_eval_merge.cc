@@ -1,0 +1,46 @@
+// asrc eval-merge PARTIAL.json... --json OUT: combines the partial reports of a sharded
+// `asrc eval --shard I/N` run (every shard exactly once) into the report an unsharded run gives.
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include "asr/eval.h"
+#include "commands.h"
+
+namespace asrc::app {
+
+void AddEvalMergeCommand(CLI::App& root, CommandSet& set) {
+  auto* sub = root.add_subcommand("eval-merge", "Merge the partial reports of a sharded asrc eval");
+  struct Opts {
+    std::vector<std::string> parts;
+    std::string json;
+  };
+  auto o = std::make_shared<Opts>();
+  sub->add_option("PARTIAL", o->parts, "Partial reports written by asrc eval --shard I/N --json")->required();
+  sub->add_option("--json", o->json, "Write the merged report here")->required();
+  set.add(sub, [o]() {
+    std::vector<asr::EvalReport> parts;
+    for (const auto& p : o->parts) {
+      std::ifstream f(p);
+      if (!f) return Fail(p + ": cannot open");
+      nlohmann::json j;
+      try {
+        j = nlohmann::json::parse(f);
+      } catch (const std::exception&) {
+        return Fail(p + ": not valid JSON");
+      }
+      auto r = asr::EvalReport::FromJson(j);
+      if (!r.ok()) return Fail(p + ": " + r.status().message());
+      parts.push_back(std::move(r).value());
+    }
+    auto merged = asr::MergeReports(parts);
+    if (!merged.ok()) return Fail(merged.status().message());
+    std::cout << asr::FormatSummary(merged.value());
+    std::ofstream f(o->json);
+    if (!f) return Fail(o->json + ": cannot write");
+    f << merged->ToJson().dump(2) << "\n";
+    return f ? 0 : Fail(o->json + ": write failed");
+  });
+}
+
+}  // namespace asrc::app

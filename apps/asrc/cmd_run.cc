@@ -1,0 +1,116 @@
+// asrc run MODEL --input NAME=FILE.pb ... --output-dir DIR [--threads N] [--graph ROLE]
+// Runs one graph of a model (a .onnx file, or a bundle folder with --graph) on inputs given as
+// serialized ONNX TensorProto files, and writes each output to DIR/<output name>.pb with the
+// tensor's name set (characters outside [A-Za-z0-9._-] in the file name become '_').
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <map>
+
+#include "commands.h"
+#include "onnx/onnx_io.h"
+#include "runtime/session.h"
+
+namespace asrc::app {
+
+// Shared with cmd_bench.cc: picks the graph to run from a loaded model.
+Result<const ir::GraphFile*> PickGraph(const ir::Model& model, const std::string& path,
+                                       const std::string& role) {
+  if (!role.empty()) {
+    const ir::GraphFile* gf = model.find(role);
+    if (!gf) return Error(path + ": no graph with role '" + role + "'");
+    return gf;
+  }
+  if (model.graphs.size() != 1) {
+    std::string roles;
+    for (const auto& g : model.graphs) roles += (roles.empty() ? "" : ", ") + g.role;
+    return Error(path + " holds several graphs (" + roles + "); choose one with --graph");
+  }
+  return &model.graphs[0];
+}
+
+// Parses NAME=FILE.pb options into named tensors.
+Result<std::map<std::string, ir::Tensor>> LoadNamedInputs(const std::vector<std::string>& specs) {
+  std::map<std::string, ir::Tensor> out;
+  for (const auto& s : specs) {
+    auto eq = s.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == s.size())
+      return Error("--input '" + s + "': expected NAME=FILE.pb");
+    std::string name = s.substr(0, eq), file = s.substr(eq + 1);
+    if (out.count(name)) return Error("--input '" + name + "' given twice");
+    ASRC_ASSIGN_OR_RETURN(ir::Tensor t, onnx_io::LoadTensorFile(file));
+    out.emplace(name, std::move(t));
+  }
+  return out;
+}
+
+namespace {
+
+std::string SafeFileName(const std::string& name) {
+  std::string f = name;
+  for (char& c : f)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) c = '_';
+  if (f.empty() || f == "." || f == "..") f = "_" + f;
+  return f;
+}
+
+struct RunArgs {
+  std::string model, output_dir, graph;
+  std::vector<std::string> inputs;
+  int threads = 1;
+};
+
+int RunRun(const RunArgs& a) {
+  auto model = onnx_io::LoadModel(a.model);
+  if (!model.ok()) return Fail(model.status().message());
+  auto gf = PickGraph(*model, a.model, a.graph);
+  if (!gf.ok()) return Fail(gf.status().message());
+  auto named = LoadNamedInputs(a.inputs);
+  if (!named.ok()) return Fail(named.status().message());
+  runtime::SessionOptions opt;
+  opt.threads = a.threads;
+  auto session = runtime::Session::Create(*(*gf)->graph, (*gf)->opset(""), opt);
+  if (!session.ok()) return Fail(a.model + ": " + session.status().message());
+  std::vector<ir::Tensor> feeds;
+  for (const auto& name : (*session)->input_names()) {
+    auto it = named->find(name);
+    if (it == named->end()) return Fail(a.model + ": missing --input for graph input '" + name + "'");
+    feeds.push_back(it->second);
+    named->erase(it);
+  }
+  if (!named->empty())
+    return Fail(a.model + ": graph has no input named '" + named->begin()->first + "'");
+  std::vector<ir::Tensor> outs;
+  auto t0 = std::chrono::steady_clock::now();
+  Status st = (*session)->Run(feeds, &outs);
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (!st.ok()) return Fail(a.model + ": " + st.message());
+  std::error_code ec;
+  std::filesystem::create_directories(a.output_dir, ec);
+  if (ec) return Fail(a.output_dir + ": cannot create folder: " + ec.message());
+  const auto& names = (*session)->output_names();
+  for (size_t i = 0; i < outs.size(); ++i) {
+    std::string path = (std::filesystem::path(a.output_dir) / (SafeFileName(names[i]) + ".pb")).string();
+    Status ws = onnx_io::SaveTensorFile(outs[i], names[i], path);
+    if (!ws.ok()) return Fail(ws.message());
+    std::cout << names[i] << " " << ir::dtype_name(outs[i].dtype()) << " " << ir::shape_str(outs[i].shape())
+              << " -> " << path << "\n";
+  }
+  std::cout << "ran in " << ms << " ms (" << a.threads << " thread" << (a.threads == 1 ? "" : "s") << ")\n";
+  return 0;
+}
+
+}  // namespace
+
+void AddRunCommand(CLI::App& root, CommandSet& set) {
+  auto args = std::make_shared<RunArgs>();
+  CLI::App* sub = root.add_subcommand("run", "Run a graph on TensorProto inputs and write its outputs");
+  sub->add_option("model", args->model, "model .onnx file (or bundle folder with --graph)")->required();
+  sub->add_option("--input", args->inputs, "graph input as NAME=FILE.pb (repeatable)");
+  sub->add_option("--output-dir", args->output_dir, "folder for <output name>.pb files")->required();
+  sub->add_option("--threads", args->threads, "intra-op threads")->check(CLI::Range(1, 64));
+  sub->add_option("--graph", args->graph, "graph role when MODEL is a bundle");
+  set.add(sub, [args] { return RunRun(*args); });
+}
+
+}  // namespace asrc::app

@@ -1,0 +1,91 @@
+// asrc transcribe [MODEL] AUDIO... [--mode streaming|lookahead|both]: prints one line per file,
+// "<file>\t<text>" (with --mode both: "<file>\tstreaming\t<text>" and "<file>\tlookahead\t<text>").
+// MODEL (a bundle folder) defaults to the committed demo teacher. A file that cannot be read is
+// reported on stderr and the others still run; the exit code is then 1.
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "asr/audio.h"
+#include "asr/stream.h"
+#include "commands.h"
+#include "onnx/onnx_io.h"
+#include "repo_paths.h"
+
+namespace asrc::app {
+
+void AddTranscribeCommand(CLI::App& root, CommandSet& set) {
+  auto* sub = root.add_subcommand("transcribe", "Transcribe audio files with a transducer bundle");
+  struct Opts {
+    std::vector<std::string> args;
+    std::string model, mode = "lookahead";
+    int beam = 0, threads = 1, max_sym = 5;
+    bool timing = false;
+  };
+  auto o = std::make_shared<Opts>();
+  sub->add_option("ARGS", o->args, "[MODEL] AUDIO... (MODEL: bundle folder; default the demo teacher)")
+      ->required();
+  sub->add_option("--model", o->model, "Bundle folder (instead of the first argument)");
+  sub->add_option("--mode", o->mode, "streaming | lookahead | both")
+      ->check(CLI::IsMember({"streaming", "lookahead", "both"}));
+  sub->add_option("--beam", o->beam, "Modified beam search with this beam (0/1: greedy)");
+  sub->add_option("--max-symbols", o->max_sym, "Greedy: max labels per encoder frame");
+  sub->add_option("--threads", o->threads, "Threads per graph run");
+  sub->add_flag("--timing", o->timing, "Also print the real-time factor per file on stderr");
+  set.add(sub, [o]() {
+    std::vector<std::string> audio = o->args;
+    std::string model = o->model;
+    if (model.empty() && !audio.empty() &&
+        (PathExists(audio[0] + "/model.json") || (audio[0].size() > 5 && audio[0].substr(audio[0].size() - 5) == ".onnx"))) {
+      model = audio[0];
+      audio.erase(audio.begin());
+    }
+    if (model.empty()) model = RepoPath("experiments/teacher/bundle");
+    if (audio.empty()) return Fail("transcribe: no audio files given");
+    auto m = onnx_io::LoadModel(model);
+    if (!m.ok()) return Fail(m.status().message());
+    asr::RecognizerOptions ro;
+    ro.threads = o->threads;
+    ro.search.beam = o->beam;
+    ro.search.max_symbols_per_frame = o->max_sym;
+    auto rec = asr::Recognizer::Create(m.value(), ro);
+    if (!rec.ok()) return Fail(model + ": " + rec.status().message());
+    auto& r = *rec.value();
+    bool want_stream = o->mode != "lookahead", want_look = o->mode != "streaming";
+    if (want_stream && !r.has_streaming()) {
+      if (o->mode == "streaming")
+        return Fail("transcribe: this bundle has no causal encoder (no streaming mode)");
+      want_stream = false;
+    }
+    int failures = 0;
+    for (const auto& path : audio) {
+      auto a = asr::LoadAudio(path, r.config().frontend.sample_rate);
+      if (!a.ok()) {
+        std::cerr << "asrc: " << a.status().message() << "\n";
+        ++failures;
+        continue;
+      }
+      auto res = r.Recognize(a->samples, want_stream, want_look);
+      if (!res.ok()) {
+        std::cerr << "asrc: " << path << ": " << res.status().message() << "\n";
+        ++failures;
+        continue;
+      }
+      if (o->mode == "both") {
+        if (want_stream) std::cout << path << "\tstreaming\t" << res->streaming_text << "\n";
+        std::cout << path << "\tlookahead\t" << res->lookahead_text << "\n";
+      } else {
+        std::cout << path << "\t" << (want_stream ? res->streaming_text : res->lookahead_text) << "\n";
+      }
+      if (o->timing) {
+        double secs = a->seconds();
+        std::fprintf(stderr, "%s: %.2f s audio, RTF streaming %.4f, look-ahead %.4f, final %.1f ms\n",
+                     path.c_str(), secs, res->streaming_ms / 1000.0 / secs,
+                     res->lookahead_ms / 1000.0 / secs, res->final_ms);
+      }
+    }
+    return failures ? 1 : 0;
+  });
+}
+
+}  // namespace asrc::app

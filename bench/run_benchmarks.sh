@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# Runs our interpreter and ONNX Runtime side by side on the benchmark models (bench/make_models.py)
+# with the same inputs, at 1 and 2 intra-op threads, checks that the outputs agree, and writes
+# the table of latency ratios (ours / ORT) into BENCHMARKS.md at the repository root.
+#
+#   bench/run_benchmarks.sh [--build DIR] [--rounds N] [--quick] [--no-write]
+#
+# Ours runs through `asrc bench --json` when that subcommand exists, else through
+# DIR/bench/model_bench (same Session, same JSON). Each (model, threads) pair is timed in
+# `rounds` alternating rounds (ours, ORT, ours, ORT, ...) and the smallest median of each side is
+# kept, which damps the noise of a shared machine. The GEMM micro-benchmark table comes from
+# DIR/bench/gemm_bench.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+build="${ASRC_BUILD:-build}"
+rounds=3
+quick=0
+write=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build) build="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
+    --quick) quick=1; shift ;;
+    --no-write) write=0; shift ;;
+    *) echo "run_benchmarks: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+py=/usr/bin/python3
+models="$root/bench/models"
+if [ ! -f "$models/models.json" ]; then
+  echo "run_benchmarks: exporting models into $models" >&2
+  "$py" bench/make_models.py --out "$models" >&2
+fi
+ours=()
+if [ -x "$build/apps/asrc/asrc" ] && "$build/apps/asrc/asrc" bench --help >/dev/null 2>&1; then
+  ours=("$build/apps/asrc/asrc" bench)
+elif [ -x "$build/bench/model_bench" ]; then
+  ours=("$build/bench/model_bench")
+else
+  echo "run_benchmarks: build $build has neither apps/asrc/asrc (with bench) nor bench/model_bench" >&2
+  exit 1
+fi
+runner=""
+if [ -x "$build/apps/asrc/asrc" ] && "$build/apps/asrc/asrc" run --help >/dev/null 2>&1; then
+  runner="$build/apps/asrc/asrc run"
+elif [ -x "$build/bench/model_bench" ]; then
+  runner="$build/bench/model_bench --runs 1 --warmup 0"
+fi
+gemm_bench="$build/bench/gemm_bench"
+[ -x "$gemm_bench" ] || { echo "run_benchmarks: $gemm_bench not built" >&2; exit 1; }
+
+export ROOT="$root" ROUNDS="$rounds" QUICK="$quick" WRITE="$write" GEMM_BENCH="$gemm_bench" RUNNER="$runner"
+export OURS="${ours[*]}"
+exec "$py" - <<'PYEOF'
+import datetime, json, os, re, shlex, subprocess, sys, tempfile
+import numpy as np
+from onnx import numpy_helper, TensorProto
+
+root = os.environ["ROOT"]
+rounds = int(os.environ["ROUNDS"])
+quick = os.environ["QUICK"] == "1"
+ours_cmd = shlex.split(os.environ["OURS"])
+runner = shlex.split(os.environ["RUNNER"])
+models_dir = os.path.join(root, "bench", "models")
+ort_js = os.path.join(root, "bench", "ort_bench.js")
+
+def sh(cmd, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        raise SystemExit(f"run_benchmarks: {' '.join(cmd)} failed:\n{r.stderr.strip()[-2000:]}")
+    return r.stdout
+
+def last_json(text):
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            return json.loads(line)
+    raise SystemExit("run_benchmarks: no JSON line in output:\n" + text[-1000:])
+
+def inputs_of(base):
+    d = os.path.join(models_dir, "inputs", base)
+    meta = json.load(open(os.path.join(d, "inputs.json")))
+    return d, [(m["name"], os.path.join(d, m["name"] + ".pb")) for m in meta]
+
+def time_ours(model, base, threads, runs):
+    _, ins = inputs_of(base)
+    cmd = ours_cmd + [model, "--threads", str(threads), "--runs", str(runs)]
+    for name, path in ins:
+        cmd += ["--input", f"{name}={path}"]
+    if ours_cmd[-1] == "bench":
+        cmd.append("--json")
+    return last_json(sh(cmd))
+
+def time_ort(model, base, threads, runs, save=None):
+    d, _ = inputs_of(base)
+    cmd = ["node", ort_js, model, d, "--threads", str(threads), "--runs", str(runs)]
+    if save:
+        cmd += ["--save-outputs", save]
+    return last_json(sh(cmd))
+
+def parity(model, base):
+    """max |ours - ORT| / max |ORT| over all outputs (needs `asrc run`)."""
+    if not runner:
+        return None
+    _, ins = inputs_of(base)
+    with tempfile.TemporaryDirectory() as tmp:
+        ort_dir, our_dir = os.path.join(tmp, "ort"), os.path.join(tmp, "ours")
+        time_ort(model, base, 1, 1, save=ort_dir)
+        cmd = runner[:1] + [a for a in runner[1:2] if a == "run"] + [model, "--output-dir", our_dir] + \
+            [a for a in runner[1:] if a != "run"]
+        for name, path in ins:
+            cmd += ["--input", f"{name}={path}"]
+        sh(cmd)
+        worst = 0.0
+        for m in json.load(open(os.path.join(ort_dir, "outputs.json"))):
+            ref = np.fromfile(os.path.join(ort_dir, m["file"]),
+                              dtype={"float32": np.float32, "int64": np.int64}.get(m["dtype"], np.float32))
+            t = TensorProto()
+            t.ParseFromString(open(os.path.join(our_dir, m["name"] + ".pb"), "rb").read())
+            got = numpy_helper.to_array(t).reshape(-1).astype(np.float64)
+            ref = ref.astype(np.float64)
+            scale = max(np.abs(ref).max(), 1e-12)
+            worst = max(worst, float(np.abs(got - ref).max() / scale))
+        return worst
+
+cases = [("conformer_4m", 20), ("conformer_25m", 10), ("decoder_step", 300), ("joiner_step", 300)]
+if quick:
+    cases = [("conformer_4m", 10), ("decoder_step", 100), ("joiner_step", 100)]
+results = []
+for base, runs in cases:
+    for variant in ["", "_int8"]:
+        model = os.path.join(models_dir, base + variant + ".onnx")
+        err = None
+        try:
+            err = parity(model, base)
+        except SystemExit as e:
+            print(str(e), file=sys.stderr)
+            err = "failed"
+        for threads in [1, 2]:
+            best_ours, best_ort, gemm = None, None, ""
+            for _ in range(rounds):
+                o = time_ours(model, base, threads, runs)
+                r = time_ort(model, base, threads, runs)
+                gemm = o.get("gemm", gemm)
+                best_ours = o["median_ms"] if best_ours is None else min(best_ours, o["median_ms"])
+                best_ort = r["median_ms"] if best_ort is None else min(best_ort, r["median_ms"])
+            row = dict(model=base + variant, threads=threads, ours=best_ours, ort=best_ort,
+                       ratio=best_ours / best_ort, parity=err, runs=runs)
+            results.append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
+
+# GEMM micro-benchmark (fp32 backends and the int8 kernel, 1 thread; a few shapes at 2).
+gb = os.environ["GEMM_BENCH"]
+gemm1 = sh([gb, "--threads", "1"] + (["--quick"] if quick else []))
+gemm2 = sh([gb, "--threads", "2", "--quick"])
+backend = re.search(r"backend in use by default: (.*)", gemm1).group(1).strip()
+
+def cpu():
+    model, flags = "unknown", set()
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name") and model == "unknown":
+            model = line.split(":", 1)[1].strip()
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+    want = ["avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx_vnni"]
+    return model, ", ".join(f"{f}: {'yes' if f in flags else 'no'}" for f in want)
+
+model_name, flag_str = cpu()
+ncpu = os.cpu_count()
+ort_version = json.loads(sh(["node", "-e", f"const o=require('{root}/third_party/ort/node_modules/onnxruntime-node');console.log(JSON.stringify(o.env.versions||{{}}))"]) or "{}")
+params = json.load(open(os.path.join(models_dir, "models.json")))
+now = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")
+by = {(r["model"], r["threads"]): r for r in results}
+
+lines = []
+lines.append("# Benchmarks\n")
+lines.append(f"Measured {now} by `bench/run_benchmarks.sh` (rounds={rounds}{', quick' if quick else ''}).\n")
+lines.append(f"- Machine: {model_name}, {ncpu} vCPUs; {flag_str}. The machine is shared (other "
+             "builds and a background training job were running), so each number is the smallest "
+             f"median of {rounds} alternating rounds of ours and ORT.")
+lines.append(f"- GEMM kernel that ran: `{backend}`.")
+lines.append(f"- ONNX Runtime: onnxruntime-node {ort_version.get('common', '1.30')} (CPU EP, "
+             "graph optimizations all, sequential, intra-op threads as listed).")
+lines.append(f"- Ours: `{' '.join(os.path.basename(c) if i == 0 else c for i, c in enumerate(ours_cmd))}` "
+             "on the same input .pb files.")
+p = params["params"]
+lines.append(f"- Models (bench/make_models.py, random weights, opset 17, {params['frames']} input "
+             f"frames = 3 s): conformer_4m {p['conformer_4m']/1e6:.2f}M params, conformer_25m "
+             f"{p['conformer_25m']/1e6:.2f}M, decoder_step {p['decoder_step']/1e6:.2f}M (LSTM), "
+             f"joiner_step {p['joiner_step']/1e6:.2f}M; `_int8` = DynamicQuantizeLinear + "
+             "MatMulInteger rewrite of every MatMul/Gemm on a constant weight (int8 per-channel "
+             "symmetric weights).\n")
+lines.append("## Latency, ours vs ONNX Runtime\n")
+lines.append("| model | threads | ours median ms | ORT median ms | ours/ORT | output max diff / scale |")
+lines.append("|---|---|---|---|---|---|")
+for r in results:
+    par = r["parity"]
+    par_s = "-" if par is None else (par if isinstance(par, str) else f"{par:.1e}")
+    lines.append(f"| {r['model']} | {r['threads']} | {r['ours']:.3f} | {r['ort']:.3f} | "
+                 f"**{r['ratio']:.2f}x** | {par_s} |")
+lines.append("")
+lines.append("## int8 vs fp32 (ours)\n")
+lines.append("| model | threads | fp32 ms | int8 ms | speedup | ORT fp32/int8 speedup |")
+lines.append("|---|---|---|---|---|---|")
+for base, _ in cases:
+    for t in [1, 2]:
+        f, q = by.get((base, t)), by.get((base + "_int8", t))
+        if f and q:
+            lines.append(f"| {base} | {t} | {f['ours']:.3f} | {q['ours']:.3f} | "
+                         f"**{f['ours']/q['ours']:.2f}x** | {f['ort']/q['ort']:.2f}x |")
+lines.append("")
+lines.append("## How the matrix-product kernels were chosen\n")
+lines.append(
+    "`Sgemm` (lib/runtime/gemm.cc) dispatches per shape class to the fp32 backend that won the "
+    "table below on this machine at 1 thread: oneDNN's `dnnl_sgemm` for most M=75 products "
+    "(3 s of audio after 4x subsampling) and the small ones, OpenBLAS `cblas_sgemm` "
+    "(Zen/Haswell AVX2 kernels) for wide ones (N >= 4K) and large ones (M > 128, e.g. the "
+    "subsampling convolution's im2col product), and OpenBLAS `cblas_sgemv` for M=1 (decoder and "
+    "joiner steps; Eigen and oneDNN are within noise there). Eigen lost every shape. The backends "
+    "always run single-threaded; two threads split the product by columns (or rows) over one "
+    "small pool, so no OpenMP or OpenBLAS worker pool spins against ours on a 2-core machine. "
+    "`ASRC_GEMM=eigen|openblas|dnnl` forces one backend.\n")
+lines.append(
+    "The int8 product is ours on every shape: both operands are widened to int16 with their zero "
+    "points subtracted and multiplied with `vpmaddwd` (16 multiply-adds per instruction, exact "
+    "in int32). The faster-looking `vpmaddubsw` path (and oneDNN's AVX2 `dnnl_gemm_u8s8s32`, "
+    "shown for comparison) adds u8 x s8 pairs into int16 with saturation, which changes results "
+    "for full-range int8 weights (ORT's documented reason for `reduce_range`); our results are "
+    "bit-exact against the reference loop (tests/quant/test_gemm.cc). This CPU has no AVX-512 "
+    "VNNI, so an int8 multiply-add costs about what an fp32 FMA does: the int8 kernel's gain "
+    "over fp32 is about 1.6-1.9x on these shapes (from a fully used multiply port and half the "
+    "bytes of packed weights), not the 3-4x VNNI would give.\n")
+lines.append("## GEMM micro-benchmark (bench/gemm_bench), 1 thread\n")
+lines.append("Median microseconds for C[M,N] = A[M,K] B[K,N]; int8 = our u8 x s8 kernel "
+             "(exact int32), `dnnl u8s8` = oneDNN's dnnl_gemm_u8s8s32 for comparison.\n")
+lines += [l for l in gemm1.splitlines() if l.startswith("|")]
+lines.append("\n### 2 threads (a few shapes)\n")
+lines += [l for l in gemm2.splitlines() if l.startswith("|")]
+lines.append("")
+text = "\n".join(lines) + "\n"
+if os.environ["WRITE"] == "1":
+    open(os.path.join(root, "BENCHMARKS.md"), "w").write(text)
+    print("run_benchmarks: wrote BENCHMARKS.md", file=sys.stderr)
+print(text)
+PYEOF

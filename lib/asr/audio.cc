@@ -1,0 +1,65 @@
+#include "asr/audio.h"
+
+#include <sndfile.h>
+#include <soxr.h>
+
+#include <cmath>
+
+namespace asrc::asr {
+
+Result<std::vector<float>> Resample(const std::vector<float>& in, int from_rate, int to_rate) {
+  if (from_rate <= 0 || to_rate <= 0) return Error("resample: bad sample rate");
+  if (from_rate == to_rate || in.empty()) return in;
+  size_t out_len = static_cast<size_t>(std::ceil(double(in.size()) * to_rate / from_rate)) + 16;
+  std::vector<float> out(out_len);
+  size_t done = 0;
+  soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
+  soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);
+  soxr_error_t err = soxr_oneshot(from_rate, to_rate, 1, in.data(), in.size(), nullptr,
+                                  out.data(), out.size(), &done, &io, &q, nullptr);
+  if (err) return Error(std::string("resample: ") + err);
+  out.resize(done);
+  return out;
+}
+
+Result<Audio> LoadAudio(const std::string& path, int target_rate) {
+  SF_INFO info{};
+  SNDFILE* f = sf_open(path.c_str(), SFM_READ, &info);
+  if (!f) return Error(path + ": cannot read audio (" + sf_strerror(nullptr) + ")");
+  Audio a;
+  a.source_rate = info.samplerate;
+  a.source_channels = info.channels;
+  if (info.channels <= 0 || info.samplerate <= 0) {
+    sf_close(f);
+    return Error(path + ": no channels or no sample rate");
+  }
+  std::vector<float> inter;
+  std::vector<float> block(4096 * static_cast<size_t>(info.channels));
+  sf_count_t got;
+  while ((got = sf_readf_float(f, block.data(), 4096)) > 0)
+    inter.insert(inter.end(), block.begin(), block.begin() + got * info.channels);
+  int err = sf_error(f);
+  std::string why = err ? sf_strerror(f) : "";
+  sf_close(f);
+  if (err) return Error(path + ": error while decoding audio (" + why + ")");
+  const size_t frames = inter.size() / info.channels;
+  if (frames == 0) return Error(path + ": empty audio (no samples)");
+  std::vector<float> mono(frames);
+  if (info.channels == 1) {
+    mono.swap(inter);
+  } else {
+    for (size_t i = 0; i < frames; ++i) {
+      float s = 0;
+      for (int c = 0; c < info.channels; ++c) s += inter[i * info.channels + c];
+      mono[i] = s / info.channels;
+    }
+  }
+  auto res = Resample(mono, info.samplerate, target_rate);
+  if (!res.ok()) return res.status().With(path);
+  a.samples = std::move(res).value();
+  a.sample_rate = target_rate;
+  if (a.samples.empty()) return Error(path + ": empty audio after resampling");
+  return a;
+}
+
+}  // namespace asrc::asr

@@ -1,0 +1,27 @@
+// Audio input: any file libsndfile reads (WAV, FLAC, OGG, ...), downmixed to mono (mean of the
+// channels) and resampled to the model's rate with libsoxr (high quality). Samples come back as
+// floats in [-1, 1) — libsndfile's normalization, the same as torchaudio.load.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace asrc::asr {
+
+struct Audio {
+  std::vector<float> samples;  // mono, at `sample_rate`
+  int sample_rate = 0;
+  int source_rate = 0, source_channels = 0;
+  double seconds() const { return sample_rate > 0 ? double(samples.size()) / sample_rate : 0.0; }
+};
+
+// Reads `path` and converts it to mono at `target_rate`. Errors (one line, naming the file):
+// unreadable or unsupported file, no samples.
+Result<Audio> LoadAudio(const std::string& path, int target_rate);
+
+// Resamples mono `in` from `from_rate` to `to_rate` (libsoxr, high quality).
+Result<std::vector<float>> Resample(const std::vector<float>& in, int from_rate, int to_rate);
+
+}  // namespace asrc::asr

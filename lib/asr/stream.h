@@ -1,0 +1,152 @@
+// Running a transducer bundle (docs/bundle.md) on audio: the bundle's settings (BundleConfig),
+// its decoder + joiner as a TransducerScorer (GraphScorer), the causal encoder's chunk protocol
+// (StreamingEncoder), and both recognition modes (Recognizer):
+//   streaming  — the causal encoder runs chunk by chunk as features arrive and its output is
+//                searched as it is produced;
+//   look-ahead — at the end of the audio the non-causal encoder runs once over the concatenated
+//                causal output, and its output is searched.
+// A `transducer` bundle (one offline encoder) has only the second mode: its encoder runs on the
+// whole utterance at the end of the audio.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "asr/decode.h"
+#include "asr/features.h"
+#include "core/status.h"
+#include "ir/model.h"
+#include "runtime/session.h"
+
+namespace asrc::asr {
+
+struct TensorSpec {
+  std::string input, output;
+  ir::Shape shape;
+  ir::DType dtype = ir::DType::Float32;
+};
+
+struct BundleConfig {
+  std::string model_type;  // "cascaded_transducer" | "transducer"
+  FbankOptions frontend;
+  int blank_id = 0, vocab_size = 0;
+  std::string decoder_type = "lstm";  // "lstm" | "stateless"
+  int context_size = 1;
+  std::vector<TensorSpec> decoder_state;
+  int subsampling_factor = 4;
+  // cascaded_transducer only:
+  int chunk_frames = 0, right_context_frames = 0;
+  float pad_value = 0;
+  std::vector<TensorSpec> cache;
+  std::vector<std::string> tokens;  // symbol per id
+
+  bool streaming() const { return model_type == "cascaded_transducer"; }
+  // Reads model.config (model.json) and model.tokens; errors name the JSON path
+  // ("model.json: decoding.decoder_state[1].shape: expected a list of integers").
+  static Result<BundleConfig> FromModel(const ir::Model& model);
+};
+
+// The bundle's decoder and joiner graphs behind the search interface (no caching here; wrap it
+// in a CachingScorer). Joins a batch of hypotheses in one joiner call when the graph allows it.
+class GraphScorer : public TransducerScorer {
+ public:
+  static Result<std::unique_ptr<GraphScorer>> Create(const ir::Model& model,
+                                                     const BundleConfig& config,
+                                                     const runtime::SessionOptions& options);
+  int blank_id() const override { return cfg_.blank_id; }
+  int vocab_size() const override { return cfg_.vocab_size; }
+  int context_size() const override { return cfg_.decoder_type == "lstm" ? 1 : cfg_.context_size; }
+  Result<std::shared_ptr<const DecoderOut>> Decode(const std::vector<int>& ys,
+                                                   const DecoderOut* parent) override;
+  Status Join(const float* encoder_frame, int64_t dim, const std::vector<const DecoderOut*>& dec,
+              std::vector<float>* logits) override;
+
+ private:
+  BundleConfig cfg_;
+  std::unique_ptr<runtime::Session> decoder_, joiner_;
+  int dec_y_ = -1, dec_out_ = -1;
+  std::vector<int> state_in_, state_out_;  // positions of decoder_state inputs / outputs
+  int join_enc_ = -1, join_dec_ = -1, join_logit_ = -1;
+  bool batch_join_ok_ = true;
+};
+
+// The causal encoder's chunk protocol (docs/bundle.md "streaming"), fed incrementally.
+class StreamingEncoder {
+ public:
+  // Called for each group of encoder frames produced: `frames` rows of `dim` floats;
+  // `encoder_ms` is the encoder's compute time for the chunk.
+  using ChunkFn = std::function<Status(const float* enc, int64_t frames, int64_t dim, double encoder_ms)>;
+
+  static Result<std::unique_ptr<StreamingEncoder>> Create(const ir::Model& model,
+                                                          const BundleConfig& config,
+                                                          const runtime::SessionOptions& options);
+  void Reset();  // zero caches, forget features
+  // Appends `frames` feature rows; runs every chunk whose window is complete.
+  Status AcceptFeatures(const float* feats, int64_t frames, const ChunkFn& fn);
+  // End of audio: pads with pad_value, runs the remaining chunks, drops frames past
+  // ceil(T / subsampling_factor).
+  Status Finish(const ChunkFn& fn);
+  int64_t chunks_run() const { return chunks_run_; }
+
+ private:
+  Status RunChunk(int64_t keep_frames, const ChunkFn& fn);
+  BundleConfig cfg_;
+  int feat_dim_ = 0;
+  std::unique_ptr<runtime::Session> session_;
+  int x_pos_ = -1, out_pos_ = -1;
+  std::vector<int> cache_in_, cache_out_;
+  std::vector<ir::Tensor> caches_;
+  std::vector<float> feats_;  // all frames received (row-major)
+  int64_t total_frames_ = 0, chunks_run_ = 0, emitted_ = 0;
+};
+
+struct RecognizerOptions {
+  SearchOptions search;
+  int threads = 1;
+};
+
+struct Recognition {
+  std::vector<int> streaming_ids, lookahead_ids;
+  std::string streaming_text, lookahead_text;
+  int64_t feature_frames = 0, encoder_frames = 0;
+  double feature_ms = 0;
+  std::vector<double> chunk_ms;  // streaming: causal encoder + search, per chunk
+  double streaming_ms = 0;       // whole streaming pass (features, chunks, search)
+  double lookahead_ms = 0;       // whole look-ahead pass (features, causal + non-causal, search)
+  double final_ms = 0;           // look-ahead: end of audio -> final hypothesis
+};
+
+class Recognizer {
+ public:
+  static Result<std::unique_ptr<Recognizer>> Create(const ir::Model& model,
+                                                    const RecognizerOptions& options);
+  ~Recognizer();
+  const BundleConfig& config() const { return cfg_; }
+  bool has_streaming() const { return cfg_.streaming(); }
+  // Recognizes mono samples at config().frontend.sample_rate in the requested modes. Error when
+  // the audio is too short for one feature frame.
+  Result<Recognition> Recognize(const std::vector<float>& samples, bool streaming, bool lookahead);
+  // The streaming encoder alone (for tests): causal encoder_out [T', D] of a feature matrix,
+  // fed to the chunk protocol `piece` frames at a time (0: all at once).
+  Result<std::vector<float>> CausalEncode(const std::vector<float>& feats, int64_t frames,
+                                          int64_t piece, int64_t* dim);
+  const Fbank& fbank() const { return *fbank_; }
+
+ private:
+  Recognizer() = default;
+  Result<std::vector<float>> RunOffline(const std::string& role, const std::vector<float>& x,
+                                        int64_t frames, int64_t dim, int64_t* out_frames,
+                                        int64_t* out_dim);
+  BundleConfig cfg_;
+  RecognizerOptions opt_;
+  std::unique_ptr<Fbank> fbank_;
+  std::unique_ptr<GraphScorer> graph_scorer_;
+  std::unique_ptr<CachingScorer> scorer_;
+  std::unique_ptr<Search> search_stream_, search_final_;
+  std::unique_ptr<StreamingEncoder> causal_;
+  std::unique_ptr<runtime::Session> offline_;  // encoder_noncausal, or encoder (transducer)
+};
+
+}  // namespace asrc::asr

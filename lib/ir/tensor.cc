@@ -1,0 +1,197 @@
+#include "ir/tensor.h"
+
+#include <cassert>
+#include <cstdlib>
+#include <limits>
+#include <new>
+
+namespace asrc::ir {
+
+size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::Float32: return 4;
+    case DType::Uint8: return 1;
+    case DType::Int8: return 1;
+    case DType::Uint16: return 2;
+    case DType::Int16: return 2;
+    case DType::Int32: return 4;
+    case DType::Int64: return 8;
+    case DType::Bool: return 1;
+    case DType::Float16: return 2;
+    case DType::Float64: return 8;
+    case DType::Uint32: return 4;
+    case DType::Uint64: return 8;
+    case DType::Complex64: return 8;
+    case DType::Complex128: return 16;
+    case DType::BFloat16: return 2;
+    case DType::String:
+    case DType::Undefined: return 0;
+  }
+  return 0;
+}
+
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::Undefined: return "undefined";
+    case DType::Float32: return "float32";
+    case DType::Uint8: return "uint8";
+    case DType::Int8: return "int8";
+    case DType::Uint16: return "uint16";
+    case DType::Int16: return "int16";
+    case DType::Int32: return "int32";
+    case DType::Int64: return "int64";
+    case DType::String: return "string";
+    case DType::Bool: return "bool";
+    case DType::Float16: return "float16";
+    case DType::Float64: return "float64";
+    case DType::Uint32: return "uint32";
+    case DType::Uint64: return "uint64";
+    case DType::Complex64: return "complex64";
+    case DType::Complex128: return "complex128";
+    case DType::BFloat16: return "bfloat16";
+  }
+  return "unknown";
+}
+
+bool dtype_known(int32_t code) { return code >= 0 && code <= 16; }
+
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) {
+    if (d < 0) return -1;
+    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d) return -1;
+    n *= d;
+  }
+  return n;
+}
+
+std::string shape_str(const Shape& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i) out += ",";
+    out += std::to_string(s[i]);
+  }
+  return out + "]";
+}
+
+Buffer::Buffer(size_t nbytes) : size_(nbytes) {
+  // aligned_alloc needs a size that is a multiple of the alignment; never 0.
+  size_t alloc = (nbytes + 63) / 64 * 64;
+  if (alloc == 0) alloc = 64;
+  data_ = static_cast<uint8_t*>(std::aligned_alloc(64, alloc));
+  if (!data_) throw std::bad_alloc();
+  std::memset(data_, 0, alloc);
+}
+
+Buffer::~Buffer() { std::free(data_); }
+
+Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
+  numel_ = shape_numel(shape_);
+  assert(numel_ >= 0 && "Tensor: negative dim or element count overflow");
+  if (dtype_ == DType::String) {
+    strings.assign(static_cast<size_t>(numel_), std::string());
+    return;
+  }
+  buffer_ = std::make_shared<Buffer>(nbytes());
+}
+
+Tensor Tensor::Wrap(DType dtype, Shape shape, std::shared_ptr<Buffer> buffer, size_t offset) {
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.numel_ = shape_numel(t.shape_);
+  assert(t.numel_ >= 0);
+  assert(buffer && offset + t.nbytes() <= buffer->size());
+  t.buffer_ = std::move(buffer);
+  t.offset_ = offset;
+  return t;
+}
+
+Tensor Tensor::Scalar(float v) {
+  Tensor t(DType::Float32, {});
+  *t.data<float>() = v;
+  return t;
+}
+
+Tensor Tensor::ScalarInt64(int64_t v) {
+  Tensor t(DType::Int64, {});
+  *t.data<int64_t>() = v;
+  return t;
+}
+
+Tensor Tensor::Reshaped(Shape shape) const {
+  Tensor t = *this;
+  int64_t n = shape_numel(shape);
+  assert(n == numel_);
+  (void)n;
+  t.shape_ = std::move(shape);
+  return t;
+}
+
+Tensor Tensor::Clone() const {
+  if (!defined()) return Tensor();
+  Tensor t(dtype_, shape_);
+  if (dtype_ == DType::String) {
+    t.strings = strings;
+  } else if (nbytes() > 0) {
+    std::memcpy(t.raw(), raw(), nbytes());
+  }
+  return t;
+}
+
+float half_to_float(uint16_t h) {
+  uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  uint32_t exp = (h >> 10) & 0x1f;
+  uint32_t mant = h & 0x3ff;
+  uint32_t bits;
+  if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;
+    } else {  // subnormal: normalize
+      int e = -1;
+      do {
+        ++e;
+        mant <<= 1;
+      } while ((mant & 0x400) == 0);
+      mant &= 0x3ff;
+      bits = sign | (static_cast<uint32_t>(127 - 15 - e) << 23) | (mant << 13);
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000u | (mant << 13);
+  } else {
+    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+uint16_t float_to_half(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  uint32_t sign = (x >> 16) & 0x8000;
+  uint32_t exp = (x >> 23) & 0xff;
+  uint32_t mant = x & 0x7fffff;
+  if (exp == 0xff) {  // inf / nan (keep nan quiet)
+    return static_cast<uint16_t>(sign | 0x7c00 | (mant ? 0x200 | (mant >> 13) : 0));
+  }
+  int32_t e = static_cast<int32_t>(exp) - 127 + 15;
+  if (e >= 31) return static_cast<uint16_t>(sign | 0x7c00);  // overflow -> inf
+  if (e <= 0) {
+    if (e < -10) return static_cast<uint16_t>(sign);  // underflow -> signed zero
+    // subnormal half: shift in the implicit bit, round to nearest even
+    mant |= 0x800000;
+    uint32_t shift = static_cast<uint32_t>(14 - e);
+    uint32_t half_mant = mant >> shift;
+    uint32_t rem = mant & ((1u << shift) - 1);
+    uint32_t halfway = 1u << (shift - 1);
+    if (rem > halfway || (rem == halfway && (half_mant & 1))) ++half_mant;
+    return static_cast<uint16_t>(sign | half_mant);
+  }
+  uint32_t half = sign | (static_cast<uint32_t>(e) << 10) | (mant >> 13);
+  uint32_t rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem == 0x1000 && (half & 1))) ++half;  // may carry into exponent: correct
+  return static_cast<uint16_t>(half);
+}
+
+}  // namespace asrc::ir

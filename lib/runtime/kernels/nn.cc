@@ -1,0 +1,538 @@
+// Dense and normalization kernels: MatMul (batched, broadcasting), Gemm, Conv (N-d; im2col +
+// Sgemm, with a direct depthwise path and a plain reference loop), LayerNormalization,
+// BatchNormalization (inference).
+#include "runtime/kernels/nn.h"
+
+#include <cmath>
+
+#include "runtime/gemm.h"
+#include "runtime/kernels/util.h"
+#include "runtime/thread_pool.h"
+
+namespace asrc::runtime {
+
+using namespace ku;
+using KernelPtr = Result<std::unique_ptr<Kernel>>;
+
+void ParallelSgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads,
+                   ThreadPool* pool) {
+  if (M <= 0 || N <= 0) return;
+  double work = static_cast<double>(M) * N * K;
+  if (threads <= 1 || !pool || work < 2.0e5) {
+    Sgemm(ta, tb, M, N, K, 1.f, A, lda, B, ldb, beta, C, ldc, 1);
+    return;
+  }
+  if (M >= N || M >= 64) {
+    int64_t grain = std::max<int64_t>(8, (M + threads - 1) / threads);
+    grain = (grain + 7) / 8 * 8;
+    pool->ParallelFor(M, grain, [&](int64_t b, int64_t e) {
+      const float* a = ta ? A + b : A + b * lda;
+      Sgemm(ta, tb, e - b, N, K, 1.f, a, lda, B, ldb, beta, C + b * ldc, ldc, 1);
+    });
+  } else {
+    int64_t grain = std::max<int64_t>(16, (N + threads - 1) / threads);
+    grain = (grain + 15) / 16 * 16;
+    pool->ParallelFor(N, grain, [&](int64_t b, int64_t e) {
+      const float* bb = tb ? B + b * ldb : B + b;
+      Sgemm(ta, tb, M, e - b, K, 1.f, A, lda, bb, ldb, beta, C + b, ldc, 1);
+    });
+  }
+}
+
+namespace {
+
+Tensor AsFloat(const Tensor& t) {
+  if (t.dtype() == DType::Float16) return HalfToFloat(t);
+  if (t.dtype() == DType::Float64) {
+    Tensor f(DType::Float32, t.shape());
+    (void)ConvertInto(t, f);
+    return f;
+  }
+  return t;
+}
+
+Status FromFloat(KernelContext& ctx, int i, DType dt, const Tensor& y) {
+  if (dt == DType::Float32) ctx.out(i) = y;
+  else if (dt == DType::Float16) ctx.out(i) = FloatToHalf(y);
+  else { Tensor& o = ctx.Alloc(i, dt, y.shape()); ASRC_RETURN_IF_ERROR(ConvertInto(y, o)); }
+  return Status::Ok();
+}
+
+bool IsFloatish(DType d) { return d == DType::Float32 || d == DType::Float16 || d == DType::Float64; }
+
+class MatMulKernel : public Kernel {
+ public:
+  Status Run(KernelContext& ctx) override {
+    const Tensor& a0 = *ctx.in(0);
+    const Tensor& b0 = *ctx.in(1);
+    if (a0.dtype() != b0.dtype()) return Error("input dtypes differ");
+    if (a0.rank() == 0 || b0.rank() == 0) return Error("MatMul inputs must have rank >= 1");
+    Shape as = a0.shape(), bs = b0.shape();
+    bool a_vec = as.size() == 1, b_vec = bs.size() == 1;
+    if (a_vec) as.insert(as.begin(), 1);
+    if (b_vec) bs.push_back(1);
+    int64_t M = as[as.size() - 2], K = as.back(), N = bs.back();
+    if (bs[bs.size() - 2] != K)
+      return Error("shapes " + ir::shape_str(a0.shape()) + " and " + ir::shape_str(b0.shape()) + " do not multiply");
+    Shape abatch(as.begin(), as.end() - 2), bbatch(bs.begin(), bs.end() - 2);
+    ASRC_ASSIGN_OR_RETURN(Shape batch, BroadcastShape(abatch, bbatch));
+    Shape out = batch;
+    if (!a_vec) out.push_back(M);
+    if (!b_vec) out.push_back(N);
+    DType dt = a0.dtype();
+    if (dt == DType::Float32) {
+      Tensor& y = ctx.Alloc(0, dt, out);
+      return Compute(a0.data<float>(), b0.data<float>(), y.data<float>(), abatch, bbatch, batch, M, N, K, ctx);
+    }
+    if (IsFloatish(dt)) {
+      Tensor a = AsFloat(a0), b = AsFloat(b0);
+      Tensor y(DType::Float32, out);
+      ASRC_RETURN_IF_ERROR(Compute(a.data<float>(), b.data<float>(), y.data<float>(), abatch, bbatch, batch, M, N, K, ctx));
+      return FromFloat(ctx, 0, dt, y);
+    }
+    // Integer MatMul: plain loops (rare outside tests).
+    Status st;
+    bool ok = DispatchNumeric(dt, [&](auto z) {
+      using T = decltype(z);
+      Tensor& y = ctx.Alloc(0, dt, out);
+      int64_t nb = ir::shape_numel(batch);
+      auto ast = BroadcastStrides(abatch, batch), bst = BroadcastStrides(bbatch, batch);
+      std::vector<int64_t> idx(batch.size(), 0);
+      for (int64_t i = 0; i < nb; ++i) {
+        int64_t rem = i, ao = 0, bo = 0;
+        for (int d = static_cast<int>(batch.size()) - 1; d >= 0; --d) {
+          int64_t c = rem % batch[d];
+          rem /= batch[d];
+          ao += c * ast[d];
+          bo += c * bst[d];
+        }
+        const T* pa = a0.data<T>() + ao * M * K;
+        const T* pb = b0.data<T>() + bo * K * N;
+        T* py = y.data<T>() + i * M * N;
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t n = 0; n < N; ++n) {
+            T acc = 0;
+            for (int64_t k = 0; k < K; ++k) acc = static_cast<T>(acc + pa[m * K + k] * pb[k * N + n]);
+            py[m * N + n] = acc;
+          }
+      }
+    });
+    if (!ok) return DTypeError("MatMul", dt);
+    return st;
+  }
+
+ private:
+  Status Compute(const float* A, const float* B, float* Y, const Shape& abatch, const Shape& bbatch,
+                 const Shape& batch, int64_t M, int64_t N, int64_t K, KernelContext& ctx) {
+    int64_t nb = ir::shape_numel(batch);
+    if (nb == 0 || M == 0 || N == 0) return Status::Ok();
+    if (K == 0) {
+      std::fill(Y, Y + nb * M * N, 0.f);
+      return Status::Ok();
+    }
+    ThreadPool* pool = ctx.threads > 1 ? ctx.pool : nullptr;
+    if (ir::shape_numel(bbatch) == 1) {
+      // B shared by every batch item: one GEMM with the batch folded into M.
+      int64_t rows = ir::shape_numel(abatch) * M;
+      if (ir::shape_numel(abatch) == nb) {
+        ParallelSgemm(false, false, rows, N, K, A, K, B, N, 0.f, Y, N, ctx.threads, pool);
+        return Status::Ok();
+      }
+    }
+    auto ast = BroadcastStrides(abatch, batch), bst = BroadcastStrides(bbatch, batch);
+    std::vector<int64_t> aoff(nb), boff(nb);
+    for (int64_t i = 0; i < nb; ++i) {
+      int64_t rem = i, ao = 0, bo = 0;
+      for (int d = static_cast<int>(batch.size()) - 1; d >= 0; --d) {
+        int64_t c = rem % batch[d];
+        rem /= batch[d];
+        ao += c * ast[d];
+        bo += c * bst[d];
+      }
+      aoff[i] = ao * M * K;
+      boff[i] = bo * K * N;
+    }
+    if (pool && nb > 1) {
+      pool->ParallelFor(nb, 1, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i)
+          Sgemm(false, false, M, N, K, 1.f, A + aoff[i], K, B + boff[i], N, 0.f, Y + i * M * N, N, 1);
+      });
+    } else {
+      for (int64_t i = 0; i < nb; ++i)
+        ParallelSgemm(false, false, M, N, K, A + aoff[i], K, B + boff[i], N, 0.f, Y + i * M * N, N, ctx.threads, pool);
+    }
+    return Status::Ok();
+  }
+};
+
+class GemmKernel : public Kernel {
+ public:
+  GemmKernel(float alpha, float beta, bool ta, bool tb) : alpha_(alpha), beta_(beta), ta_(ta), tb_(tb) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor& a0 = *ctx.in(0);
+    const Tensor& b0 = *ctx.in(1);
+    DType dt = a0.dtype();
+    if (!IsFloatish(dt)) return DTypeError("Gemm", dt);
+    if (a0.rank() != 2 || b0.rank() != 2) return Error("Gemm inputs must be 2-D");
+    Tensor a = AsFloat(a0), b = AsFloat(b0);
+    int64_t M = ta_ ? a.dim(1) : a.dim(0), K = ta_ ? a.dim(0) : a.dim(1);
+    int64_t N = tb_ ? b.dim(0) : b.dim(1), Kb = tb_ ? b.dim(1) : b.dim(0);
+    if (K != Kb) return Error("Gemm shapes " + ir::shape_str(a.shape()) + " and " + ir::shape_str(b.shape()) + " do not multiply");
+    Tensor y = dt == DType::Float32 ? ctx.NewTensor(DType::Float32, {M, N}) : Tensor(DType::Float32, {M, N});
+    float* py = y.data<float>();
+    float beta = 0.f;
+    if (ctx.in(2) && beta_ != 0.f) {
+      Tensor c = AsFloat(*ctx.in(2));
+      ASRC_ASSIGN_OR_RETURN(Shape bs, BroadcastShape(c.shape(), {M, N}));
+      if (bs != Shape{M, N}) return Error("C does not broadcast to [M, N]");
+      auto st = BroadcastStrides(c.shape(), {M, N});
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) py[i * N + j] = beta_ * c.data<float>()[i * st[0] + j * st[1]];
+      beta = 1.f;
+    }
+    if (K > 0) {
+      if (alpha_ == 1.f) {
+        ParallelSgemm(ta_, tb_, M, N, K, a.data<float>(), a.dim(1), b.data<float>(), b.dim(1), beta, py, N,
+                      ctx.threads, ctx.threads > 1 ? ctx.pool : nullptr);
+      } else {
+        Sgemm(ta_, tb_, M, N, K, alpha_, a.data<float>(), a.dim(1), b.data<float>(), b.dim(1), beta, py, N, ctx.threads);
+      }
+    } else if (beta == 0.f) {
+      std::fill(py, py + M * N, 0.f);
+    }
+    return FromFloat(ctx, 0, dt, y);
+  }
+
+ private:
+  float alpha_, beta_;
+  bool ta_, tb_;
+};
+
+}  // namespace
+
+Status ConvGeometry::Resolve(const Shape& x, const Shape& w) {
+  int sr = static_cast<int>(x.size()) - 2;
+  if (sr < 1) return Error("Conv input must have rank >= 3, got " + ir::shape_str(x));
+  if (static_cast<int>(w.size()) != sr + 2) return Error("Conv weight rank differs from input rank");
+  N = x[0];
+  C = x[1];
+  M = w[0];
+  if (group <= 0 || C % group != 0 || M % group != 0 || w[1] != C / group)
+    return Error("Conv channels: input " + ir::shape_str(x) + ", weight " + ir::shape_str(w) + ", group " + std::to_string(group));
+  in.assign(x.begin() + 2, x.end());
+  k.assign(w.begin() + 2, w.end());
+  if (!kernel_shape.empty() && kernel_shape != k) return Error("kernel_shape attribute differs from weight shape");
+  auto fill = [&](std::vector<int64_t>& v, int64_t def, size_t n) { if (v.empty()) v.assign(n, def); };
+  stride = strides;
+  dil = dilations;
+  fill(stride, 1, sr);
+  fill(dil, 1, sr);
+  if (static_cast<int>(stride.size()) != sr || static_cast<int>(dil.size()) != sr) return Error("strides/dilations length");
+  pb.assign(sr, 0);
+  pe.assign(sr, 0);
+  out.assign(sr, 0);
+  for (int d = 0; d < sr; ++d) {
+    int64_t ek = (k[d] - 1) * dil[d] + 1;
+    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+      int64_t o = (in[d] + stride[d] - 1) / stride[d];
+      int64_t total = std::max<int64_t>(0, (o - 1) * stride[d] + ek - in[d]);
+      pb[d] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+      pe[d] = total - pb[d];
+    } else if (auto_pad == "VALID") {
+    } else {
+      if (!pads.empty()) {
+        if (static_cast<int>(pads.size()) != 2 * sr) return Error("pads length");
+        pb[d] = pads[d];
+        pe[d] = pads[d + sr];
+      }
+    }
+    int64_t span = in[d] + pb[d] + pe[d] - ek;
+    if (span < 0) return Error("Conv kernel larger than padded input");
+    out[d] = span / stride[d] + 1;
+  }
+  return Status::Ok();
+}
+
+void ConvReference(const ConvGeometry& g, const float* x, const float* w, const float* b, float* y) {
+  int sr = static_cast<int>(g.in.size());
+  int64_t cg = g.C / g.group, mg = g.M / g.group;
+  int64_t on = 1, kn = 1, in_n = 1;
+  for (int d = 0; d < sr; ++d) { on *= g.out[d]; kn *= g.k[d]; in_n *= g.in[d]; }
+  std::vector<int64_t> oc(sr), kc(sr);
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t m = 0; m < g.M; ++m) {
+      int64_t grp = m / mg;
+      for (int64_t o = 0; o < on; ++o) {
+        int64_t rem = o;
+        for (int d = sr - 1; d >= 0; --d) { oc[d] = rem % g.out[d]; rem /= g.out[d]; }
+        double acc = b ? b[m] : 0.0;
+        for (int64_t c = 0; c < cg; ++c)
+          for (int64_t kk = 0; kk < kn; ++kk) {
+            int64_t r2 = kk, off = 0;
+            bool inside = true;
+            for (int d = sr - 1; d >= 0; --d) { kc[d] = r2 % g.k[d]; r2 /= g.k[d]; }
+            for (int d = 0; d < sr && inside; ++d) {
+              int64_t p = oc[d] * g.stride[d] + kc[d] * g.dil[d] - g.pb[d];
+              inside = p >= 0 && p < g.in[d];
+              off = off * g.in[d] + p;
+            }
+            if (!inside) continue;
+            acc += static_cast<double>(x[(n * g.C + grp * cg + c) * in_n + off]) * w[(m * cg + c) * kn + kk];
+          }
+        y[(n * g.M + m) * on + o] = static_cast<float>(acc);
+      }
+    }
+}
+
+namespace {
+
+// im2col for 1-D/2-D (1-D as H = 1): col[(c, kh, kw), (oh, ow)].
+void Im2Col2D(const float* x, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t OH, int64_t OW,
+              int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t ph, int64_t pw, float* col) {
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t kh = 0; kh < KH; ++kh)
+      for (int64_t kw = 0; kw < KW; ++kw) {
+        float* dst = col + ((c * KH + kh) * KW + kw) * OH * OW;
+        for (int64_t oh = 0; oh < OH; ++oh) {
+          int64_t ih = oh * sh + kh * dh - ph;
+          float* drow = dst + oh * OW;
+          if (ih < 0 || ih >= H) {
+            std::fill(drow, drow + OW, 0.f);
+            continue;
+          }
+          const float* srow = x + (c * H + ih) * W;
+          int64_t base = kw * dw - pw;
+          if (sw == 1) {
+            int64_t lo = std::clamp<int64_t>(-base, 0, OW), hi = std::clamp<int64_t>(W - base, 0, OW);
+            std::fill(drow, drow + lo, 0.f);
+            if (hi > lo) std::memcpy(drow + lo, srow + base + lo, (hi - lo) * sizeof(float));
+            std::fill(drow + std::max(hi, lo), drow + OW, 0.f);
+          } else {
+            for (int64_t ow = 0; ow < OW; ++ow) {
+              int64_t iw = ow * sw + base;
+              drow[ow] = iw >= 0 && iw < W ? srow[iw] : 0.f;
+            }
+          }
+        }
+      }
+}
+
+class ConvKernel : public Kernel {
+ public:
+  explicit ConvKernel(ConvGeometry g) : g0_(std::move(g)) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x0 = *ctx.in(0);
+    const Tensor& w0 = *ctx.in(1);
+    DType dt = x0.dtype();
+    if (!IsFloatish(dt) || w0.dtype() != dt) return DTypeError("Conv", dt);
+    ConvGeometry g = g0_;
+    ASRC_RETURN_IF_ERROR(g.Resolve(x0.shape(), w0.shape()));
+    Tensor x = AsFloat(x0), w = AsFloat(w0), b;
+    if (ctx.in(2)) {
+      b = AsFloat(*ctx.in(2));
+      if (b.numel() != g.M) return Error("Conv bias has " + std::to_string(b.numel()) + " entries for " + std::to_string(g.M) + " channels");
+    }
+    Shape out{g.N, g.M};
+    out.insert(out.end(), g.out.begin(), g.out.end());
+    Tensor y = dt == DType::Float32 ? ctx.NewTensor(DType::Float32, out) : Tensor(DType::Float32, out);
+    const float* bp = b.defined() ? b.data<float>() : nullptr;
+    if (ir::shape_numel(out) > 0) {
+      if (g.in.size() > 2) ConvReference(g, x.data<float>(), w.data<float>(), bp, y.data<float>());
+      else Fast(g, x.data<float>(), w.data<float>(), bp, y.data<float>(), ctx);
+    }
+    return FromFloat(ctx, 0, dt, y);
+  }
+
+ private:
+  void Fast(const ConvGeometry& g, const float* x, const float* w, const float* b, float* y, KernelContext& ctx) {
+    bool one_d = g.in.size() == 1;
+    int64_t H = one_d ? 1 : g.in[0], W = g.in.back();
+    int64_t KH = one_d ? 1 : g.k[0], KW = g.k.back();
+    int64_t OH = one_d ? 1 : g.out[0], OW = g.out.back();
+    int64_t sh = one_d ? 1 : g.stride[0], sw = g.stride.back();
+    int64_t dh = one_d ? 1 : g.dil[0], dw = g.dil.back();
+    int64_t ph = one_d ? 0 : g.pb[0], pw = g.pb.back();
+    int64_t cg = g.C / g.group, mg = g.M / g.group;
+    int64_t on = OH * OW, kn = KH * KW, in_n = H * W;
+    ThreadPool* pool = ctx.threads > 1 ? ctx.pool : nullptr;
+    if (cg == 1 && mg == 1) {
+      // Depthwise: direct loops, channels in parallel.
+      ParallelFor(pool, g.N * g.M, 16, [&](int64_t b0, int64_t e0) {
+        for (int64_t nm = b0; nm < e0; ++nm) {
+          int64_t m = nm % g.M;
+          const float* xc = x + nm * in_n;
+          const float* wc = w + m * kn;
+          float* yc = y + nm * on;
+          float bias = b ? b[m] : 0.f;
+          for (int64_t oh = 0; oh < OH; ++oh)
+            for (int64_t ow = 0; ow < OW; ++ow) {
+              float acc = bias;
+              for (int64_t kh = 0; kh < KH; ++kh) {
+                int64_t ih = oh * sh + kh * dh - ph;
+                if (ih < 0 || ih >= H) continue;
+                const float* xr = xc + ih * W;
+                const float* wr = wc + kh * KW;
+                int64_t base = ow * sw - pw;
+                for (int64_t kw = 0; kw < KW; ++kw) {
+                  int64_t iw = base + kw * dw;
+                  if (iw >= 0 && iw < W) acc += xr[iw] * wr[kw];
+                }
+              }
+              yc[oh * OW + ow] = acc;
+            }
+        }
+      });
+      return;
+    }
+    bool pointwise = kn == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && g.pe.back() == 0 &&
+                     (one_d || g.pe[0] == 0);
+    std::vector<float> col;
+    if (!pointwise) col.resize(static_cast<size_t>(cg * kn * on));
+    for (int64_t n = 0; n < g.N; ++n)
+      for (int64_t grp = 0; grp < g.group; ++grp) {
+        const float* xg = x + (n * g.C + grp * cg) * in_n;
+        const float* colp = xg;
+        if (!pointwise) {
+          Im2Col2D(xg, cg, H, W, KH, KW, OH, OW, sh, sw, dh, dw, ph, pw, col.data());
+          colp = col.data();
+        }
+        float* yg = y + (n * g.M + grp * mg) * on;
+        ParallelSgemm(false, false, mg, on, cg * kn, w + grp * mg * cg * kn, cg * kn, colp, on, 0.f, yg, on,
+                      ctx.threads, pool);
+        if (b)
+          for (int64_t m = 0; m < mg; ++m) {
+            float bv = b[grp * mg + m];
+            float* row = yg + m * on;
+            for (int64_t i = 0; i < on; ++i) row[i] += bv;
+          }
+      }
+  }
+
+  ConvGeometry g0_;
+};
+
+class LayerNormKernel : public Kernel {
+ public:
+  LayerNormKernel(int64_t axis, float eps) : axis_(axis), eps_(eps) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x0 = *ctx.in(0);
+    DType dt = x0.dtype();
+    if (!IsFloatish(dt)) return DTypeError("LayerNormalization", dt);
+    ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axis_, x0.rank()));
+    int64_t outer = 1, inner = 1;
+    for (int d = 0; d < x0.rank(); ++d) (d < ax ? outer : inner) *= x0.shape()[d];
+    Tensor x = AsFloat(x0), s = AsFloat(*ctx.in(1)), b;
+    if (ctx.in(2)) b = AsFloat(*ctx.in(2));
+    if (s.numel() != inner && s.numel() != 1) return Error("Scale has " + std::to_string(s.numel()) + " entries for a normalized size of " + std::to_string(inner));
+    if (b.defined() && b.numel() != inner && b.numel() != 1) return Error("B size mismatch");
+    Tensor y = dt == DType::Float32 ? ctx.NewTensor(DType::Float32, x.shape()) : Tensor(DType::Float32, x.shape());
+    Shape stat_shape(x.shape().begin(), x.shape().begin() + ax);
+    stat_shape.resize(x.rank(), 1);
+    bool want_mean = ctx.outputs->size() > 1 && ctx.node->output(1);
+    bool want_inv = ctx.outputs->size() > 2 && ctx.node->output(2);
+    Tensor mean_t(DType::Float32, want_mean ? stat_shape : Shape{0});
+    Tensor inv_t(DType::Float32, want_inv ? stat_shape : Shape{0});
+    const float* px = x.data<float>();
+    const float* ps = s.data<float>();
+    const float* pb = b.defined() ? b.data<float>() : nullptr;
+    bool s1 = s.numel() == 1, b1 = b.defined() && b.numel() == 1;
+    float* py = y.data<float>();
+    ParallelFor(ctx.threads > 1 ? ctx.pool : nullptr, outer, std::max<int64_t>(1, 8192 / std::max<int64_t>(inner, 1)),
+                [&](int64_t r0, int64_t r1) {
+      for (int64_t i = r0; i < r1; ++i) {
+        const float* a = px + i * inner;
+        float* o = py + i * inner;
+        float sum = 0;
+        for (int64_t j = 0; j < inner; ++j) sum += a[j];
+        float mean = sum / inner;
+        float var = 0;
+        for (int64_t j = 0; j < inner; ++j) { float d = a[j] - mean; var += d * d; }
+        var /= inner;
+        float inv = 1.f / std::sqrt(var + eps_);
+        for (int64_t j = 0; j < inner; ++j) {
+          float v = (a[j] - mean) * inv * (s1 ? ps[0] : ps[j]);
+          if (pb) v += b1 ? pb[0] : pb[j];
+          o[j] = v;
+        }
+        if (want_mean) mean_t.data<float>()[i] = mean;
+        if (want_inv) inv_t.data<float>()[i] = inv;
+      }
+    });
+    ASRC_RETURN_IF_ERROR(FromFloat(ctx, 0, dt, y));
+    if (want_mean) ctx.out(1) = mean_t;
+    if (want_inv) ctx.out(2) = inv_t;
+    return Status::Ok();
+  }
+
+ private:
+  int64_t axis_;
+  float eps_;
+};
+
+class BatchNormKernel : public Kernel {
+ public:
+  explicit BatchNormKernel(float eps) : eps_(eps) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x0 = *ctx.in(0);
+    DType dt = x0.dtype();
+    if (!IsFloatish(dt)) return DTypeError("BatchNormalization", dt);
+    if (x0.rank() < 2) return Error("input rank must be >= 2");
+    for (int i = 1; i <= 4; ++i)
+      if (!ctx.in(i)) return Error("missing input " + std::to_string(i));
+    Tensor x = AsFloat(x0), s = AsFloat(*ctx.in(1)), b = AsFloat(*ctx.in(2)), mu = AsFloat(*ctx.in(3)), var = AsFloat(*ctx.in(4));
+    int64_t N = x.dim(0), C = x.dim(1), inner = C ? x.numel() / (N * C == 0 ? 1 : N * C) : 0;
+    if (s.numel() != C || b.numel() != C || mu.numel() != C || var.numel() != C) return Error("per-channel inputs must have C entries");
+    Tensor y = dt == DType::Float32 ? ctx.NewTensor(DType::Float32, x.shape()) : Tensor(DType::Float32, x.shape());
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < C; ++c) {
+        float scale = s.data<float>()[c] / std::sqrt(var.data<float>()[c] + eps_);
+        float shift = b.data<float>()[c] - mu.data<float>()[c] * scale;
+        const float* a = x.data<float>() + (n * C + c) * inner;
+        float* o = y.data<float>() + (n * C + c) * inner;
+        for (int64_t i = 0; i < inner; ++i) o[i] = a[i] * scale + shift;
+      }
+    return FromFloat(ctx, 0, dt, y);
+  }
+
+ private:
+  float eps_;
+};
+
+}  // namespace
+
+void RegisterNNKernels(KernelRegistry& r) {
+  r.Register("", "MatMul", DType::Undefined, [](const KernelInit&) -> KernelPtr {
+    return std::unique_ptr<Kernel>(std::make_unique<MatMulKernel>());
+  });
+  r.Register("", "Gemm", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+    return std::unique_ptr<Kernel>(std::make_unique<GemmKernel>(
+        i.node->attr_float("alpha", 1.f), i.node->attr_float("beta", 1.f),
+        i.node->attr_int("transA", 0) != 0, i.node->attr_int("transB", 0) != 0));
+  });
+  r.Register("", "Conv", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+    ConvGeometry g;
+    g.auto_pad = i.node->attr_string("auto_pad", "NOTSET");
+    if (g.auto_pad != "NOTSET" && g.auto_pad != "SAME_UPPER" && g.auto_pad != "SAME_LOWER" && g.auto_pad != "VALID")
+      return Error("unsupported auto_pad '" + g.auto_pad + "'");
+    g.group = i.node->attr_int("group", 1);
+    g.strides = i.node->attr_ints("strides");
+    g.dilations = i.node->attr_ints("dilations");
+    g.pads = i.node->attr_ints("pads");
+    g.kernel_shape = i.node->attr_ints("kernel_shape");
+    return std::unique_ptr<Kernel>(std::make_unique<ConvKernel>(std::move(g)));
+  });
+  r.Register("", "LayerNormalization", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+    return std::unique_ptr<Kernel>(std::make_unique<LayerNormKernel>(
+        i.node->attr_int("axis", -1), i.node->attr_float("epsilon", 1e-5f)));
+  });
+  r.Register("", "BatchNormalization", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+    if (i.node->attr_int("training_mode", 0) != 0) return Error("training_mode BatchNormalization is not supported");
+    int nout = 0;
+    for (auto* v : i.node->outputs) nout += v != nullptr;
+    if (nout > 1) return Error("BatchNormalization with training outputs is not supported");
+    return std::unique_ptr<Kernel>(std::make_unique<BatchNormKernel>(i.node->attr_float("epsilon", 1e-5f)));
+  });
+}
+
+}  // namespace asrc::runtime

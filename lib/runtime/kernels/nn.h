@@ -1,0 +1,33 @@
+// Internal pieces of the dense kernels, exposed for tests (reference vs fast path).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "ir/tensor.h"
+#include "runtime/thread_pool.h"
+
+namespace asrc::runtime {
+
+// Conv geometry from attributes and shapes (spatial rank >= 1).
+struct ConvGeometry {
+  // attributes
+  std::string auto_pad = "NOTSET";
+  int64_t group = 1;
+  std::vector<int64_t> strides, dilations, pads, kernel_shape;
+  // resolved
+  int64_t N = 0, C = 0, M = 0;
+  std::vector<int64_t> in, k, out, stride, dil, pb, pe;
+  Status Resolve(const ir::Shape& x, const ir::Shape& w);
+};
+
+// Plain direct convolution (any spatial rank); the reference the fast paths are tested against.
+void ConvReference(const ConvGeometry& g, const float* x, const float* w, const float* b, float* y);
+
+// Sgemm (alpha 1) split over the pool by rows or columns when the product is large enough.
+void ParallelSgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads,
+                   ThreadPool* pool);
+
+}  // namespace asrc::runtime

@@ -1,0 +1,684 @@
+// Quantized operators (QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, MatMulInteger,
+// QLinearMatMul, ConvInteger, and ORT's com.microsoft DynamicQuantizeMatMul), per ONNX semantics.
+// Matrix products run on integer arithmetic (runtime/gemm.h Igemm*), never dequantize-then-float;
+// constant weights are packed once at plan time. Rounding is round-half-to-even (the default FP
+// rounding mode, as ONNX and ONNX Runtime use); quantization divides by the scale (x / scale),
+// as ONNX Runtime's MLAS does, so results match it bit for bit.
+#include <cmath>
+#include <limits>
+#include <memory>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+#include "runtime/gemm.h"
+#include "runtime/kernels/util.h"
+
+namespace asrc::runtime {
+namespace {
+
+using namespace ku;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers.
+
+bool IsQuant8(DType d) { return d == DType::Uint8 || d == DType::Int8; }
+
+Result<std::vector<float>> FloatValues(const Tensor& t, const char* what) {
+  std::vector<float> v(static_cast<size_t>(t.numel()));
+  if (t.dtype() == DType::Float32) {
+    std::memcpy(v.data(), t.data<float>(), v.size() * sizeof(float));
+  } else if (t.dtype() == DType::Float16) {
+    for (size_t i = 0; i < v.size(); ++i) v[i] = ir::half_to_float(t.data<uint16_t>()[i]);
+  } else {
+    return Error(std::string(what) + " must be float32 or float16, got " +
+                 ir::dtype_name(t.dtype()));
+  }
+  return v;
+}
+
+// Zero points as int32 (nullptr tensor: `count` zeros).
+Result<std::vector<int32_t>> ZeroPoints(const Tensor* t, int64_t count, const char* what) {
+  if (!t) return std::vector<int32_t>(static_cast<size_t>(count), 0);
+  std::vector<int32_t> v(static_cast<size_t>(t->numel()));
+  bool ok = DispatchNumeric(t->dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* p = t->data<T>();
+    for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<int32_t>(p[i]);
+  });
+  if (!ok || t->dtype() == DType::Float32 || t->dtype() == DType::Float64)
+    return Error(std::string(what) + " has unsupported dtype " + ir::dtype_name(t->dtype()));
+  return v;
+}
+
+// Splits a shape around `axis` for per-axis parameters: [outer, channels, inner].
+struct AxisSplit {
+  int64_t outer = 1, channels = 1, inner = 1;
+};
+
+// Resolves per-tensor (numel 1) or per-axis (1-D, numel == shape[axis]) parameters.
+Result<AxisSplit> ParamLayout(const Shape& x, const Tensor& param, int64_t axis_attr,
+                              const char* op) {
+  AxisSplit s;
+  for (int64_t d : x) s.inner *= d;
+  if (param.numel() == 1 && param.rank() <= 1) return s;
+  if (param.rank() != 1)
+    return Error(std::string(op) + ": scale must be a scalar or 1-D, got shape " +
+                 ir::shape_str(param.shape()));
+  ASRC_ASSIGN_OR_RETURN(int axis, NormAxis(axis_attr, static_cast<int>(x.size())));
+  if (param.numel() != x[axis])
+    return Error(std::string(op) + ": per-axis scale has " + std::to_string(param.numel()) +
+                 " entries but input dim " + std::to_string(axis) + " is " +
+                 std::to_string(x[axis]));
+  s.outer = 1;
+  s.inner = 1;
+  for (int d = 0; d < axis; ++d) s.outer *= x[d];
+  s.channels = x[axis];
+  for (size_t d = axis + 1; d < x.size(); ++d) s.inner *= x[d];
+  return s;
+}
+
+template <class Q>
+void QuantizeRange(const float* x, int64_t n, float scale, int32_t zp, Q* y) {
+  const float lo = static_cast<float>(std::numeric_limits<Q>::min());
+  const float hi = static_cast<float>(std::numeric_limits<Q>::max());
+  const float fz = static_cast<float>(zp);
+  for (int64_t i = 0; i < n; ++i) {
+    float v = std::nearbyint(x[i] / scale) + fz;
+    v = v > hi ? hi : (v >= lo ? v : lo);  // NaN -> lo
+    y[i] = static_cast<Q>(v);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// QuantizeLinear(x, y_scale, y_zero_point?) -> y (dtype of y_zero_point, default uint8).
+class QuantizeLinearKernel : public Kernel {
+ public:
+  explicit QuantizeLinearKernel(const ir::Node* n) : axis_(n->attr_int("axis", 1)) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x0 = *ctx.in(0);
+    const Tensor& scale_t = *ctx.in(1);
+    const Tensor* zp_t = ctx.in(2);
+    Tensor xf;
+    const Tensor* x = &x0;
+    if (x0.dtype() == DType::Float16) {
+      xf = HalfToFloat(x0);
+      x = &xf;
+    } else if (x0.dtype() != DType::Float32) {
+      return Error(std::string("QuantizeLinear: input must be float32 or float16, got ") +
+                   ir::dtype_name(x0.dtype()));
+    }
+    DType qt = zp_t ? zp_t->dtype() : DType::Uint8;
+    ASRC_ASSIGN_OR_RETURN(AxisSplit s, ParamLayout(x->shape(), scale_t, axis_, "QuantizeLinear"));
+    ASRC_ASSIGN_OR_RETURN(std::vector<float> scale, FloatValues(scale_t, "QuantizeLinear scale"));
+    ASRC_ASSIGN_OR_RETURN(std::vector<int32_t> zp,
+                          ZeroPoints(zp_t, static_cast<int64_t>(scale.size()), "zero point"));
+    if (zp.size() != scale.size())
+      return Error("QuantizeLinear: zero point and scale sizes differ");
+    Tensor& y = ctx.Alloc(0, qt, x->shape());
+    const float* px = x->data<float>();
+    auto run = [&](auto* py) {
+      for (int64_t o = 0; o < s.outer; ++o)
+        for (int64_t c = 0; c < s.channels; ++c) {
+          int64_t off = (o * s.channels + c) * s.inner;
+          QuantizeRange(px + off, s.inner, scale[c], zp[c], py + off);
+        }
+    };
+    switch (qt) {
+      case DType::Uint8: run(y.data<uint8_t>()); break;
+      case DType::Int8: run(y.data<int8_t>()); break;
+      case DType::Uint16: run(y.data<uint16_t>()); break;
+      case DType::Int16: run(y.data<int16_t>()); break;
+      default:
+        return Error(std::string("QuantizeLinear: unsupported output dtype ") +
+                     ir::dtype_name(qt));
+    }
+    return Status::Ok();
+  }
+
+ private:
+  int64_t axis_;
+};
+
+// DequantizeLinear(x, x_scale, x_zero_point?) -> y = (x - zp) * scale (dtype of the scale).
+class DequantizeLinearKernel : public Kernel {
+ public:
+  explicit DequantizeLinearKernel(const ir::Node* n) : axis_(n->attr_int("axis", 1)) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x = *ctx.in(0);
+    const Tensor& scale_t = *ctx.in(1);
+    const Tensor* zp_t = ctx.in(2);
+    if (zp_t && zp_t->dtype() != x.dtype())
+      return Error("DequantizeLinear: zero point dtype differs from the input's");
+    ASRC_ASSIGN_OR_RETURN(AxisSplit s, ParamLayout(x.shape(), scale_t, axis_, "DequantizeLinear"));
+    ASRC_ASSIGN_OR_RETURN(std::vector<float> scale,
+                          FloatValues(scale_t, "DequantizeLinear scale"));
+    ASRC_ASSIGN_OR_RETURN(std::vector<int32_t> zp,
+                          ZeroPoints(zp_t, static_cast<int64_t>(scale.size()), "zero point"));
+    if (zp.size() != scale.size())
+      return Error("DequantizeLinear: zero point and scale sizes differ");
+    Tensor yf = ctx.NewTensor(DType::Float32, x.shape());
+    float* py = yf.data<float>();
+    auto run = [&](const auto* px) {
+      for (int64_t o = 0; o < s.outer; ++o)
+        for (int64_t c = 0; c < s.channels; ++c) {
+          int64_t off = (o * s.channels + c) * s.inner;
+          const float sc = scale[c];
+          const int32_t z = zp[c];
+          for (int64_t i = 0; i < s.inner; ++i)
+            py[off + i] = static_cast<float>(static_cast<int32_t>(px[off + i]) - z) * sc;
+        }
+    };
+    switch (x.dtype()) {
+      case DType::Uint8: run(x.data<uint8_t>()); break;
+      case DType::Int8: run(x.data<int8_t>()); break;
+      case DType::Uint16: run(x.data<uint16_t>()); break;
+      case DType::Int16: run(x.data<int16_t>()); break;
+      case DType::Int32: run(x.data<int32_t>()); break;
+      default:
+        return Error(std::string("DequantizeLinear: unsupported input dtype ") +
+                     ir::dtype_name(x.dtype()));
+    }
+    if (scale_t.dtype() == DType::Float16) ctx.out(0) = FloatToHalf(yf);
+    else ctx.out(0) = std::move(yf);
+    return Status::Ok();
+  }
+
+ private:
+  int64_t axis_;
+};
+
+// Dynamic uint8 quantization parameters of `x`, as ONNX (and ORT) define them: the range is
+// widened to include 0, scale = range / 255 (1 when the range is empty), zero point rounded.
+void DynamicParams(const float* x, int64_t n, float* scale, uint8_t* zp) {
+  float mn = 0.f, mx = 0.f;
+  for (int64_t i = 0; i < n; ++i) {
+    mn = std::min(mn, x[i]);
+    mx = std::max(mx, x[i]);
+  }
+  float s = mx == mn ? 1.f : (mx - mn) / 255.f;
+  float z = std::nearbyint(std::min(255.f, std::max(0.f, 0.f - mn / s)));
+  *scale = s;
+  *zp = static_cast<uint8_t>(z);
+}
+
+void QuantizeU8(const float* x, int64_t n, float scale, uint8_t zp, uint8_t* y) {
+#if defined(__AVX2__)
+  const __m256 vs = _mm256_set1_ps(scale);
+  const __m256i vz = _mm256_set1_epi32(zp);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    // Division and the default rounding mode (nearest even): as the scalar loop below.
+    __m256 q = _mm256_div_ps(_mm256_loadu_ps(x + i), vs);
+    q = _mm256_round_ps(q, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256i v = _mm256_add_epi32(_mm256_cvtps_epi32(q), vz);
+    v = _mm256_max_epi32(_mm256_min_epi32(v, _mm256_set1_epi32(255)), _mm256_setzero_si256());
+    __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
+    __m128i p16 = _mm_packus_epi32(lo, hi);
+    __m128i p8 = _mm_packus_epi16(p16, p16);
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(y + i), p8);
+  }
+  QuantizeRange(x + i, n - i, scale, zp, y + i);
+#else
+  QuantizeRange(x, n, scale, zp, y);
+#endif
+}
+
+// DynamicQuantizeLinear(x) -> y (uint8), y_scale (float scalar), y_zero_point (uint8 scalar).
+Status DynamicQuantizeLinearRun(KernelContext& ctx) {
+  const Tensor& x = *ctx.in(0);
+  if (x.dtype() != DType::Float32)
+    return Error(std::string("DynamicQuantizeLinear: input must be float32, got ") +
+                 ir::dtype_name(x.dtype()));
+  float scale;
+  uint8_t zp;
+  DynamicParams(x.data<float>(), x.numel(), &scale, &zp);
+  QuantizeU8(x.data<float>(), x.numel(), scale, zp, ctx.Alloc(0, DType::Uint8, x.shape()).data<uint8_t>());
+  if (ctx.outputs->size() > 1) ctx.Alloc(1, DType::Float32, {}).data<float>()[0] = scale;
+  if (ctx.outputs->size() > 2) ctx.Alloc(2, DType::Uint8, {}).data<uint8_t>()[0] = zp;
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Integer matrix products with numpy matmul broadcasting.
+
+// The operands of one integer matmul after 1-D promotion and batch broadcasting.
+struct MatMulPlan {
+  int64_t M = 0, K = 0, N = 0;
+  Shape batch;              // broadcast batch shape
+  Shape out_shape;
+  std::vector<int64_t> a_off, b_off;  // element offsets of each batch's A and B matrices
+  int64_t b_batches = 1;    // number of distinct B matrices
+  std::vector<int64_t> b_index;  // per output batch, which B matrix
+};
+
+Result<MatMulPlan> PlanMatMul(const Shape& a_in, const Shape& b_in, const char* op) {
+  if (a_in.empty() || b_in.empty()) return Error(std::string(op) + ": inputs must not be scalars");
+  Shape a = a_in, b = b_in;
+  bool a1 = a.size() == 1, b1 = b.size() == 1;
+  if (a1) a.insert(a.begin(), 1);
+  if (b1) b.push_back(1);
+  MatMulPlan p;
+  p.M = a[a.size() - 2];
+  p.K = a.back();
+  p.N = b.back();
+  if (b[b.size() - 2] != p.K)
+    return Error(std::string(op) + ": inner dimensions differ: " + ir::shape_str(a_in) + " x " +
+                 ir::shape_str(b_in));
+  Shape ab(a.begin(), a.end() - 2), bb(b.begin(), b.end() - 2);
+  ASRC_ASSIGN_OR_RETURN(p.batch, BroadcastShape(ab, bb));
+  int64_t nb = 1;
+  for (int64_t d : p.batch) nb *= d;
+  auto as = BroadcastStrides(ab, p.batch), bs = BroadcastStrides(bb, p.batch);
+  p.b_batches = 1;
+  for (int64_t d : bb) p.b_batches *= d;
+  std::vector<int64_t> idx(p.batch.size(), 0);
+  for (int64_t i = 0; i < nb; ++i) {
+    int64_t ao = 0, bo = 0;
+    for (size_t d = 0; d < idx.size(); ++d) {
+      ao += idx[d] * as[d];
+      bo += idx[d] * bs[d];
+    }
+    p.a_off.push_back(ao * p.M * p.K);
+    p.b_off.push_back(bo * p.K * p.N);
+    p.b_index.push_back(bo);
+    for (int d = static_cast<int>(idx.size()) - 1; d >= 0; --d) {
+      if (++idx[d] < p.batch[d]) break;
+      idx[d] = 0;
+    }
+  }
+  p.out_shape = p.batch;
+  if (!a1) p.out_shape.push_back(p.M);
+  if (!b1) p.out_shape.push_back(p.N);
+  return p;
+}
+
+// int32 result of (A - a_zp) x (B - b_zp) into `out` (shape plan.out_shape). Zero points:
+// a per tensor or per row (M entries, or one set per A batch), b per tensor or per column.
+class IntMatMul {
+ public:
+  // Packs B at plan time when it and its zero point are constants.
+  Status Prepare(const Tensor* b_const, const Tensor* bzp_const, bool bzp_given) {
+    if (!b_const || (bzp_given && !bzp_const)) return Status::Ok();
+    if (!IsQuant8(b_const->dtype()) || b_const->rank() < 2) return Status::Ok();
+    ASRC_ASSIGN_OR_RETURN(packs_, PackAll(*b_const, bzp_const));
+    packed_shape_ = b_const->shape();
+    return Status::Ok();
+  }
+
+  Status Run(const Tensor& a, const Tensor& b, const Tensor* azp_t, const Tensor* bzp_t,
+             int threads, const char* op, Tensor& out, const MatMulPlan& p) {
+    if (!IsQuant8(a.dtype()) || !IsQuant8(b.dtype()))
+      return Error(std::string(op) + ": A and B must be uint8 or int8, got " +
+                   ir::dtype_name(a.dtype()) + " and " + ir::dtype_name(b.dtype()));
+    if (azp_t && azp_t->dtype() != a.dtype())
+      return Error(std::string(op) + ": a_zero_point dtype differs from A's");
+    if (bzp_t && bzp_t->dtype() != b.dtype())
+      return Error(std::string(op) + ": b_zero_point dtype differs from B's");
+    ASRC_ASSIGN_OR_RETURN(std::vector<int32_t> azp, ZeroPoints(azp_t, 1, "a_zero_point"));
+    const int64_t a_batches = a.numel() / std::max<int64_t>(1, p.M * p.K);
+    const bool a_per_row = azp.size() > 1;
+    if (a_per_row && static_cast<int64_t>(azp.size()) != p.M &&
+        static_cast<int64_t>(azp.size()) != a_batches * p.M)
+      return Error(std::string(op) + ": a_zero_point has " + std::to_string(azp.size()) +
+                   " entries, expected 1 or " + std::to_string(p.M) + " (rows of A)");
+    std::vector<PackedIgemmB> local;
+    const std::vector<PackedIgemmB>* packs = &packs_;
+    if (packs_.empty() || b.shape() != packed_shape_) {
+      ASRC_ASSIGN_OR_RETURN(local, PackAll(b, bzp_t));
+      packs = &local;
+    }
+    int32_t* y = out.data<int32_t>();
+    const bool a_signed = a.dtype() == DType::Int8;
+    const int64_t nb = static_cast<int64_t>(p.a_off.size());
+    // One B for all batches with contiguous A: fold the batches into the rows.
+    if (packs->size() == 1 && static_cast<int64_t>(nb) == a_batches) {
+      const int64_t rows = nb * p.M;
+      if (!a_per_row) {
+        IgemmPacked(rows, a.raw(), a_signed, azp[0], (*packs)[0], y, p.N, threads);
+      } else {
+        std::vector<int32_t> z(static_cast<size_t>(rows));
+        for (int64_t r = 0; r < rows; ++r)
+          z[r] = azp.size() == static_cast<size_t>(rows) ? azp[r] : azp[r % p.M];
+        IgemmPackedPerRow(rows, a.raw(), a_signed, z.data(), (*packs)[0], y, p.N, threads);
+      }
+      return Status::Ok();
+    }
+    for (int64_t i = 0; i < nb; ++i) {
+      const uint8_t* ap = a.raw() + p.a_off[i];
+      const PackedIgemmB& bp = (*packs)[packs->size() == 1 ? 0 : p.b_index[i]];
+      int32_t* yp = y + i * p.M * p.N;
+      if (!a_per_row) {
+        IgemmPacked(p.M, ap, a_signed, azp[0], bp, yp, p.N, threads);
+      } else {
+        const int64_t abatch = p.a_off[i] / std::max<int64_t>(1, p.M * p.K);
+        const int32_t* z = azp.size() == static_cast<size_t>(p.M) ? azp.data()
+                                                                    : azp.data() + abatch * p.M;
+        IgemmPackedPerRow(p.M, ap, a_signed, z, bp, yp, p.N, threads);
+      }
+    }
+    return Status::Ok();
+  }
+
+ private:
+  // One packed matrix per B batch (B's own batch dims, not broadcast).
+  static Result<std::vector<PackedIgemmB>> PackAll(const Tensor& b, const Tensor* bzp_t) {
+    Shape bs = b.shape();
+    if (bs.size() == 1) bs.push_back(1);
+    const int64_t K = bs[bs.size() - 2], N = bs.back();
+    const int64_t batches = K * N == 0 ? 0 : b.numel() / (K * N);
+    ASRC_ASSIGN_OR_RETURN(std::vector<int32_t> bzp, ZeroPoints(bzp_t, 1, "b_zero_point"));
+    const bool per_col = bzp.size() > 1;
+    if (per_col && static_cast<int64_t>(bzp.size()) != N &&
+        static_cast<int64_t>(bzp.size()) != batches * N)
+      return Error("b_zero_point has " + std::to_string(bzp.size()) +
+                   " entries, expected 1 or " + std::to_string(N) + " (columns of B)");
+    std::vector<PackedIgemmB> packs;
+    const bool b_signed = b.dtype() == DType::Int8;
+    for (int64_t i = 0; i < std::max<int64_t>(batches, 1); ++i) {
+      const int32_t* z = bzp.data();
+      if (per_col && static_cast<int64_t>(bzp.size()) == batches * N) z += i * N;
+      packs.push_back(PackIgemmB(K, N, b.raw() + i * K * N, b_signed, z, per_col));
+    }
+    return packs;
+  }
+
+  std::vector<PackedIgemmB> packs_;
+  Shape packed_shape_;
+};
+
+const Tensor* ConstIn(const KernelInit& init, int i) {
+  return i < static_cast<int>(init.constant_inputs.size()) ? init.constant_inputs[i] : nullptr;
+}
+bool HasIn(const ir::Node* n, int i) { return n->input(i) != nullptr; }
+
+// MatMulInteger(A, B, a_zero_point?, b_zero_point?) -> int32.
+class MatMulIntegerKernel : public Kernel {
+ public:
+  Status Init(const KernelInit& init) {
+    return mm_.Prepare(ConstIn(init, 1), ConstIn(init, 3), HasIn(init.node, 3));
+  }
+  Status Run(KernelContext& ctx) override {
+    const Tensor& a = *ctx.in(0);
+    const Tensor& b = *ctx.in(1);
+    ASRC_ASSIGN_OR_RETURN(MatMulPlan p, PlanMatMul(a.shape(), b.shape(), "MatMulInteger"));
+    Tensor& y = ctx.Alloc(0, DType::Int32, p.out_shape);
+    return mm_.Run(a, b, ctx.in(2), ctx.in(3), ctx.threads, "MatMulInteger", y, p);
+  }
+
+ private:
+  IntMatMul mm_;
+};
+
+// Requantizes int32 accumulators: q = saturate(round(acc * multiplier[col]) + zp).
+template <class Q>
+void Requantize(const int32_t* acc, int64_t rows, int64_t cols, const std::vector<float>& mult,
+                int32_t zp, Q* q) {
+  const double lo = std::numeric_limits<Q>::min(), hi = std::numeric_limits<Q>::max();
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) {
+      double m = mult.size() == 1 ? mult[0] : mult[c];
+      double v = std::nearbyint(static_cast<double>(acc[r * cols + c]) * m) + zp;
+      q[r * cols + c] = static_cast<Q>(v > hi ? hi : (v >= lo ? v : lo));
+    }
+}
+
+// QLinearMatMul(a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp) -> y (dtype of y_zp).
+class QLinearMatMulKernel : public Kernel {
+ public:
+  Status Init(const KernelInit& init) {
+    return mm_.Prepare(ConstIn(init, 3), ConstIn(init, 5), HasIn(init.node, 5));
+  }
+  Status Run(KernelContext& ctx) override {
+    const Tensor& a = *ctx.in(0);
+    const Tensor& b = *ctx.in(3);
+    ASRC_ASSIGN_OR_RETURN(MatMulPlan p, PlanMatMul(a.shape(), b.shape(), "QLinearMatMul"));
+    Tensor acc = ctx.NewTensor(DType::Int32, p.out_shape);
+    ASRC_RETURN_IF_ERROR(
+        mm_.Run(a, b, ctx.in(2), ctx.in(5), ctx.threads, "QLinearMatMul", acc, p));
+    ASRC_ASSIGN_OR_RETURN(std::vector<float> as, FloatValues(*ctx.in(1), "a_scale"));
+    ASRC_ASSIGN_OR_RETURN(std::vector<float> bs, FloatValues(*ctx.in(4), "b_scale"));
+    ASRC_ASSIGN_OR_RETURN(std::vector<float> ys, FloatValues(*ctx.in(6), "y_scale"));
+    if (as.size() != 1 || ys.size() != 1 || (bs.size() != 1 && static_cast<int64_t>(bs.size()) != p.N))
+      return Error("QLinearMatMul: a_scale and y_scale must be scalars, b_scale scalar or per column");
+    const Tensor* yzp_t = ctx.in(7);
+    ASRC_ASSIGN_OR_RETURN(std::vector<int32_t> yzp, ZeroPoints(yzp_t, 1, "y_zero_point"));
+    if (yzp.size() != 1) return Error("QLinearMatMul: y_zero_point must be a scalar");
+    std::vector<float> mult(bs.size());
+    for (size_t i = 0; i < bs.size(); ++i) mult[i] = as[0] * bs[i] / ys[0];
+    DType qt = yzp_t ? yzp_t->dtype() : DType::Uint8;
+    Tensor& y = ctx.Alloc(0, qt, p.out_shape);
+    const int64_t rows = p.N == 0 ? 0 : acc.numel() / p.N;
+    if (qt == DType::Uint8) Requantize(acc.data<int32_t>(), rows, p.N, mult, yzp[0], y.data<uint8_t>());
+    else if (qt == DType::Int8) Requantize(acc.data<int32_t>(), rows, p.N, mult, yzp[0], y.data<int8_t>());
+    else return Error(std::string("QLinearMatMul: unsupported output dtype ") + ir::dtype_name(qt));
+    return Status::Ok();
+  }
+
+ private:
+  IntMatMul mm_;
+};
+
+// com.microsoft DynamicQuantizeMatMul(A float, B int8/uint8, b_scale, b_zero_point?, bias?):
+// A is quantized dynamically to uint8 (as DynamicQuantizeLinear), multiplied on integers, and
+// scaled back: Y = (A_q - a_zp)(B - b_zp) * a_scale * b_scale [+ bias].
+class DynamicQuantizeMatMulKernel : public Kernel {
+ public:
+  Status Init(const KernelInit& init) {
+    return mm_.Prepare(ConstIn(init, 1), ConstIn(init, 3), HasIn(init.node, 3));
+  }
+  Status Run(KernelContext& ctx) override {
+    const Tensor& a = *ctx.in(0);
+    const Tensor& b = *ctx.in(1);
+    if (a.dtype() != DType::Float32)
+      return Error("DynamicQuantizeMatMul: A must be float32");
+    ASRC_ASSIGN_OR_RETURN(MatMulPlan p, PlanMatMul(a.shape(), b.shape(), "DynamicQuantizeMatMul"));
+    float a_scale;
+    uint8_t a_zp;
+    DynamicParams(a.data<float>(), a.numel(), &a_scale, &a_zp);
+    Tensor aq = ctx.NewTensor(DType::Uint8, a.shape());
+    QuantizeU8(a.data<float>(), a.numel(), a_scale, a_zp, aq.data<uint8_t>());
+    Tensor azp_t(DType::Uint8, {});
+    azp_t.data<uint8_t>()[0] = a_zp;
+    Tensor acc = ctx.NewTensor(DType::Int32, p.out_shape);
+    ASRC_RETURN_IF_ERROR(mm_.Run(aq, b, &azp_t, ctx.in(3), ctx.threads,
+                                 "DynamicQuantizeMatMul", acc, p));
+    ASRC_ASSIGN_OR_RETURN(std::vector<float> bs, FloatValues(*ctx.in(2), "b_scale"));
+    if (bs.size() != 1 && static_cast<int64_t>(bs.size()) != p.N)
+      return Error("DynamicQuantizeMatMul: b_scale must be a scalar or per column");
+    const Tensor* bias = ctx.in(4);
+    if (bias && (bias->dtype() != DType::Float32 || bias->numel() != p.N))
+      return Error("DynamicQuantizeMatMul: bias must be float32 with N entries");
+    Tensor& y = ctx.Alloc(0, DType::Float32, p.out_shape);
+    const int32_t* pa = acc.data<int32_t>();
+    float* py = y.data<float>();
+    const int64_t rows = p.N == 0 ? 0 : acc.numel() / p.N;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < p.N; ++c) {
+        float s = a_scale * (bs.size() == 1 ? bs[0] : bs[c]);
+        float v = static_cast<float>(pa[r * p.N + c]) * s;
+        py[r * p.N + c] = bias ? v + bias->data<float>()[c] : v;
+      }
+    return Status::Ok();
+  }
+
+ private:
+  IntMatMul mm_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// ConvInteger(x, w, x_zero_point?, w_zero_point?) -> int32, 1-D and 2-D, grouped.
+// Computed as out^T = im2row(x) x W^T per group so the constant weight is the packed right-hand
+// side (per-output-channel w zero points become per-column zero points).
+class ConvIntegerKernel : public Kernel {
+ public:
+  Status Init(const KernelInit& init) {
+    const ir::Node* n = init.node;
+    group_ = n->attr_int("group", 1);
+    strides_ = n->attr_ints("strides");
+    dilations_ = n->attr_ints("dilations");
+    pads_ = n->attr_ints("pads");
+    auto_pad_ = n->attr_string("auto_pad", "NOTSET");
+    if (group_ < 1) return Error("ConvInteger: group must be >= 1");
+    const Tensor* w = ConstIn(init, 1);
+    const Tensor* wzp = ConstIn(init, 3);
+    if (w && IsQuant8(w->dtype()) && (w->rank() == 3 || w->rank() == 4) &&
+        (!HasIn(n, 3) || wzp)) {
+      ASRC_ASSIGN_OR_RETURN(packs_, PackWeights(*w, wzp));
+    }
+    return Status::Ok();
+  }
+
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x = *ctx.in(0);
+    const Tensor& w = *ctx.in(1);
+    if (!IsQuant8(x.dtype()) || !IsQuant8(w.dtype()))
+      return Error("ConvInteger: x and w must be uint8 or int8");
+    if (x.rank() != 3 && x.rank() != 4)
+      return Error("ConvInteger: only 1-D and 2-D convolutions are supported, input shape " +
+                   ir::shape_str(x.shape()));
+    if (w.rank() != x.rank())
+      return Error("ConvInteger: weight rank differs from input rank");
+    const bool is1d = x.rank() == 3;
+    const int64_t N = x.dim(0), C = x.dim(1), H = is1d ? 1 : x.dim(2), W = x.dim(-1);
+    const int64_t M = w.dim(0), Cg = w.dim(1), KH = is1d ? 1 : w.dim(2), KW = w.dim(-1);
+    if (C != Cg * group_ || M % group_ != 0)
+      return Error("ConvInteger: channels " + std::to_string(C) + " do not match weight " +
+                   ir::shape_str(w.shape()) + " with group " + std::to_string(group_));
+    const int nsp = is1d ? 1 : 2;
+    auto get = [&](const std::vector<int64_t>& v, int i, int64_t def) {
+      return v.empty() ? def : v[i];
+    };
+    int64_t sh = is1d ? 1 : get(strides_, 0, 1), sw = get(strides_, nsp - 1, 1);
+    int64_t dh = is1d ? 1 : get(dilations_, 0, 1), dw = get(dilations_, nsp - 1, 1);
+    int64_t pt = 0, pl = 0, pb = 0, pr = 0;
+    int64_t ekh = (KH - 1) * dh + 1, ekw = (KW - 1) * dw + 1;
+    if (auto_pad_ == "NOTSET") {
+      if (!pads_.empty()) {
+        if (static_cast<int>(pads_.size()) != 2 * nsp) return Error("ConvInteger: bad pads");
+        if (is1d) {
+          pl = pads_[0];
+          pr = pads_[1];
+        } else {
+          pt = pads_[0];
+          pl = pads_[1];
+          pb = pads_[2];
+          pr = pads_[3];
+        }
+      }
+    } else if (auto_pad_ == "SAME_UPPER" || auto_pad_ == "SAME_LOWER") {
+      auto same = [&](int64_t in, int64_t s, int64_t ek, int64_t* lo, int64_t* hi) {
+        int64_t out = (in + s - 1) / s;
+        int64_t total = std::max<int64_t>(0, (out - 1) * s + ek - in);
+        *lo = auto_pad_ == "SAME_UPPER" ? total / 2 : total - total / 2;
+        *hi = total - *lo;
+      };
+      if (!is1d) same(H, sh, ekh, &pt, &pb);
+      same(W, sw, ekw, &pl, &pr);
+    } else if (auto_pad_ != "VALID") {
+      return Error("ConvInteger: unsupported auto_pad '" + auto_pad_ + "'");
+    }
+    const int64_t OH = (H + pt + pb - ekh) / sh + 1, OW = (W + pl + pr - ekw) / sw + 1;
+    if (OH <= 0 || OW <= 0) return Error("ConvInteger: output would be empty");
+    Shape out_shape = is1d ? Shape{N, M, OW} : Shape{N, M, OH, OW};
+    Tensor& y = ctx.Alloc(0, DType::Int32, out_shape);
+
+    const Tensor* xzp_t = ctx.in(2);
+    ASRC_ASSIGN_OR_RETURN(std::vector<int32_t> xzp, ZeroPoints(xzp_t, 1, "x_zero_point"));
+    if (xzp.size() != 1) return Error("ConvInteger: x_zero_point must be a scalar");
+    std::vector<PackedIgemmB> local;
+    const std::vector<PackedIgemmB>* packs = &packs_;
+    if (packs_.empty()) {
+      ASRC_ASSIGN_OR_RETURN(local, PackWeights(w, ctx.in(3)));
+      packs = &local;
+    }
+    const int64_t Mg = M / group_, Kg = Cg * KH * KW, P = OH * OW;
+    // Rows of the im2row matrix are output pixels; padding takes x's zero point (contributes 0).
+    std::vector<uint8_t> rows(static_cast<size_t>(P * Kg));
+    std::vector<int32_t> acc(static_cast<size_t>(P * Mg));
+    const uint8_t pad = static_cast<uint8_t>(xzp[0]);
+    const bool x_signed = x.dtype() == DType::Int8;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t g = 0; g < group_; ++g) {
+        const uint8_t* xg = x.raw() + (n * C + g * Cg) * H * W;
+        for (int64_t oh = 0; oh < OH; ++oh)
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            uint8_t* r = rows.data() + (oh * OW + ow) * Kg;
+            for (int64_t c = 0; c < Cg; ++c)
+              for (int64_t kh = 0; kh < KH; ++kh) {
+                int64_t ih = oh * sh - pt + kh * dh;
+                for (int64_t kw = 0; kw < KW; ++kw) {
+                  int64_t iw = ow * sw - pl + kw * dw;
+                  *r++ = (ih < 0 || ih >= H || iw < 0 || iw >= W) ? pad
+                                                                   : xg[(c * H + ih) * W + iw];
+                }
+              }
+          }
+        IgemmPacked(P, rows.data(), x_signed, xzp[0], (*packs)[g], acc.data(), Mg, ctx.threads);
+        int32_t* yg = y.data<int32_t>() + (n * M + g * Mg) * P;
+        for (int64_t p = 0; p < P; ++p)
+          for (int64_t m = 0; m < Mg; ++m) yg[m * P + p] = acc[p * Mg + m];
+      }
+    return Status::Ok();
+  }
+
+ private:
+  Result<std::vector<PackedIgemmB>> PackWeights(const Tensor& w, const Tensor* wzp_t) const {
+    const int64_t M = w.dim(0);
+    if (M % group_ != 0) return Error("ConvInteger: output channels not divisible by group");
+    const int64_t Mg = M / group_, Kg = w.numel() / std::max<int64_t>(1, M);
+    ASRC_ASSIGN_OR_RETURN(std::vector<int32_t> wzp, ZeroPoints(wzp_t, 1, "w_zero_point"));
+    if (wzp.size() != 1 && static_cast<int64_t>(wzp.size()) != M)
+      return Error("ConvInteger: w_zero_point must be a scalar or have one entry per output channel");
+    if (wzp_t && wzp_t->dtype() != w.dtype())
+      return Error("ConvInteger: w_zero_point dtype differs from w's");
+    std::vector<PackedIgemmB> packs;
+    std::vector<uint8_t> wt(static_cast<size_t>(Kg * Mg));
+    for (int64_t g = 0; g < group_; ++g) {
+      for (int64_t m = 0; m < Mg; ++m)
+        for (int64_t k = 0; k < Kg; ++k) wt[k * Mg + m] = w.raw()[(g * Mg + m) * Kg + k];
+      const int32_t* z = wzp.size() == 1 ? wzp.data() : wzp.data() + g * Mg;
+      packs.push_back(PackIgemmB(Kg, Mg, wt.data(), w.dtype() == DType::Int8, z, wzp.size() > 1));
+    }
+    return packs;
+  }
+
+  int64_t group_ = 1;
+  std::vector<int64_t> strides_, dilations_, pads_;
+  std::string auto_pad_;
+  std::vector<PackedIgemmB> packs_;
+};
+
+template <class K>
+KernelFactory WithInit() {
+  return [](const KernelInit& init) -> Result<std::unique_ptr<Kernel>> {
+    auto k = std::make_unique<K>();
+    ASRC_RETURN_IF_ERROR(k->Init(init));
+    return std::unique_ptr<Kernel>(std::move(k));
+  };
+}
+
+}  // namespace
+
+void RegisterQuantKernels(KernelRegistry& registry) {
+  registry.Register("", "QuantizeLinear", DType::Undefined,
+                    [](const KernelInit& init) -> Result<std::unique_ptr<Kernel>> {
+                      return std::unique_ptr<Kernel>(new QuantizeLinearKernel(init.node));
+                    });
+  registry.Register("", "DequantizeLinear", DType::Undefined,
+                    [](const KernelInit& init) -> Result<std::unique_ptr<Kernel>> {
+                      return std::unique_ptr<Kernel>(new DequantizeLinearKernel(init.node));
+                    });
+  registry.Register("", "DynamicQuantizeLinear", DType::Undefined,
+                    [](const KernelInit&) -> Result<std::unique_ptr<Kernel>> {
+                      return MakeFnKernel(DynamicQuantizeLinearRun);
+                    });
+  registry.Register("", "MatMulInteger", DType::Undefined, WithInit<MatMulIntegerKernel>());
+  registry.Register("", "QLinearMatMul", DType::Undefined, WithInit<QLinearMatMulKernel>());
+  registry.Register("", "ConvInteger", DType::Undefined, WithInit<ConvIntegerKernel>());
+  registry.Register("com.microsoft", "DynamicQuantizeMatMul", DType::Undefined,
+                    WithInit<DynamicQuantizeMatMulKernel>());
+}
+
+}  // namespace asrc::runtime

@@ -1,0 +1,248 @@
+// Reductions (ReduceSum/Mean/Max/Min/Prod/SumSquare/L1/L2/LogSum/LogSumExp), ArgMax/ArgMin,
+// Softmax/LogSoftmax (opset 13 axis semantics and the older flattening semantics).
+#include <cmath>
+
+#include "runtime/kernels/util.h"
+#include "runtime/thread_pool.h"
+
+namespace asrc::runtime {
+namespace {
+
+using namespace ku;
+using KernelPtr = Result<std::unique_ptr<Kernel>>;
+
+enum class Red { Sum, Mean, Max, Min, Prod, SumSquare, L1, L2, LogSum, LogSumExp };
+
+class ReduceKernel : public Kernel {
+ public:
+  ReduceKernel(Red op, const char* name, std::vector<int64_t> axes, bool axes_input, bool keepdims,
+               bool noop)
+      : op_(op), name_(name), axes_(std::move(axes)), axes_input_(axes_input), keepdims_(keepdims),
+        noop_(noop) {}
+
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x0 = *ctx.in(0);
+    std::vector<int64_t> axes = axes_;
+    if (axes_input_ && ctx.in(1)) { ASRC_ASSIGN_OR_RETURN(axes, Int64s(*ctx.in(1))); }
+    if (axes.empty() && noop_) {
+      ctx.out(0) = x0;
+      return Status::Ok();
+    }
+    int r = x0.rank();
+    std::vector<bool> red(r, axes.empty());
+    for (int64_t a : axes) {
+      ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(a, r));
+      red[ax] = true;
+    }
+    Shape out, out_keep;
+    for (int d = 0; d < r; ++d) {
+      out_keep.push_back(red[d] ? 1 : x0.shape()[d]);
+      if (!red[d] || keepdims_) out.push_back(red[d] ? 1 : x0.shape()[d]);
+    }
+    DType dt = x0.dtype();
+    Tensor x = dt == DType::Float16 ? HalfToFloat(x0) : x0;
+    int64_t on = ir::shape_numel(out_keep);
+    int64_t count = on > 0 ? x.numel() / std::max<int64_t>(on, 1) : 0;
+    std::vector<double> acc(on, Init());
+    Status st;
+    bool ok = DispatchNumeric(x.dtype(), [&](auto z) {
+      using T = decltype(z);
+      const T* p = x.data<T>();
+      // Each input element adds into acc[out index]; innermost dim in a tight loop.
+      BroadcastLoop<1>(x.shape(), {&out_keep}, [&](int64_t o, const int64_t* off, const int64_t* stp, int64_t len) {
+        double* a = acc.data() + off[0];
+        const T* src = p + o;
+        int64_t s = stp[0];
+        for (int64_t j = 0; j < len; ++j) Accum(a[j * s], static_cast<double>(src[j]));
+      });
+      Tensor y = dt == DType::Float16 ? Tensor(DType::Float32, out) : ctx.NewTensor(x.dtype(), out);
+      T* q = y.data<T>();
+      for (int64_t i = 0; i < on; ++i) q[i] = static_cast<T>(Finish(acc[i], count));
+      ctx.out(0) = dt == DType::Float16 ? FloatToHalf(y) : y;
+    });
+    if (!ok) return DTypeError(name_, dt);
+    return st;
+  }
+
+ private:
+  double Init() const {
+    switch (op_) {
+      case Red::Max: return -std::numeric_limits<double>::infinity();
+      case Red::Min: return std::numeric_limits<double>::infinity();
+      case Red::Prod: return 1.0;
+      default: return 0.0;
+    }
+  }
+  void Accum(double& a, double v) const {
+    switch (op_) {
+      case Red::Sum: case Red::Mean: case Red::LogSum: a += v; break;
+      case Red::Max: a = std::isnan(v) || v > a ? v : a; break;
+      case Red::Min: a = std::isnan(v) || v < a ? v : a; break;
+      case Red::Prod: a *= v; break;
+      case Red::SumSquare: case Red::L2: a += v * v; break;
+      case Red::L1: a += std::abs(v); break;
+      case Red::LogSumExp: a += std::exp(v); break;
+    }
+  }
+  double Finish(double a, int64_t count) const {
+    switch (op_) {
+      case Red::Mean: return count ? a / static_cast<double>(count) : std::nan("");
+      case Red::L2: return std::sqrt(a);
+      case Red::LogSum: case Red::LogSumExp: return std::log(a);
+      default: return a;
+    }
+  }
+
+  Red op_;
+  const char* name_;
+  std::vector<int64_t> axes_;
+  bool axes_input_, keepdims_, noop_;
+};
+
+class ArgKernel : public Kernel {
+ public:
+  ArgKernel(bool max, int64_t axis, bool keepdims, bool last)
+      : max_(max), axis_(axis), keepdims_(keepdims), last_(last) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x0 = *ctx.in(0);
+    Tensor x = x0.dtype() == DType::Float16 ? HalfToFloat(x0) : x0;
+    ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axis_, x.rank()));
+    int64_t outer = 1, inner = 1, dim = x.shape()[ax];
+    for (int d = 0; d < ax; ++d) outer *= x.shape()[d];
+    for (int d = ax + 1; d < x.rank(); ++d) inner *= x.shape()[d];
+    Shape out = x.shape();
+    if (keepdims_) out[ax] = 1; else out.erase(out.begin() + ax);
+    Tensor& o = ctx.Alloc(0, DType::Int64, out);
+    bool ok = DispatchNumeric(x.dtype(), [&](auto z) {
+      using T = decltype(z);
+      const T* p = x.data<T>();
+      for (int64_t i = 0; i < outer; ++i)
+        for (int64_t j = 0; j < inner; ++j) {
+          int64_t best = 0;
+          T bv = p[i * dim * inner + j];
+          for (int64_t t = 1; t < dim; ++t) {
+            T v = p[(i * dim + t) * inner + j];
+            bool better = max_ ? (last_ ? v >= bv : v > bv) : (last_ ? v <= bv : v < bv);
+            if (better) { bv = v; best = t; }
+          }
+          o.data<int64_t>()[i * inner + j] = best;
+        }
+    });
+    if (!ok) return DTypeError(max_ ? "ArgMax" : "ArgMin", x0.dtype());
+    return Status::Ok();
+  }
+
+ private:
+  bool max_;
+  int64_t axis_;
+  bool keepdims_, last_;
+};
+
+// Softmax over `dim` consecutive groups of `inner` stride. Rows are independent (parallel).
+void SoftmaxRows(const float* x, float* y, int64_t outer, int64_t dim, int64_t inner, bool log,
+                 ThreadPool* pool) {
+  if (inner == 1) {
+    ParallelFor(pool, outer, std::max<int64_t>(1, 16384 / std::max<int64_t>(dim, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const float* a = x + i * dim;
+        float* o = y + i * dim;
+        float m = -std::numeric_limits<float>::infinity();
+        for (int64_t t = 0; t < dim; ++t) m = std::max(m, a[t]);
+        double sum = 0;
+        if (log) {
+          for (int64_t t = 0; t < dim; ++t) sum += std::exp(a[t] - m);
+          float ls = static_cast<float>(std::log(sum));
+          for (int64_t t = 0; t < dim; ++t) o[t] = a[t] - m - ls;
+        } else {
+          float s = 0;
+          for (int64_t t = 0; t < dim; ++t) { o[t] = std::exp(a[t] - m); s += o[t]; }
+          float inv = 1.f / s;
+          for (int64_t t = 0; t < dim; ++t) o[t] *= inv;
+        }
+      }
+    });
+    return;
+  }
+  for (int64_t i = 0; i < outer; ++i)
+    for (int64_t j = 0; j < inner; ++j) {
+      const float* a = x + i * dim * inner + j;
+      float* o = y + i * dim * inner + j;
+      float m = -std::numeric_limits<float>::infinity();
+      for (int64_t t = 0; t < dim; ++t) m = std::max(m, a[t * inner]);
+      double sum = 0;
+      for (int64_t t = 0; t < dim; ++t) sum += std::exp(a[t * inner] - m);
+      for (int64_t t = 0; t < dim; ++t)
+        o[t * inner] = log ? a[t * inner] - m - static_cast<float>(std::log(sum))
+                           : static_cast<float>(std::exp(a[t * inner] - m) / sum);
+    }
+}
+
+class SoftmaxKernel : public Kernel {
+ public:
+  SoftmaxKernel(bool log, int64_t axis, bool flatten) : log_(log), axis_(axis), flatten_(flatten) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x0 = *ctx.in(0);
+    DType dt = x0.dtype();
+    Tensor x;
+    if (dt == DType::Float32) x = x0;
+    else if (dt == DType::Float16) x = HalfToFloat(x0);
+    else if (dt == DType::Float64) { x = Tensor(DType::Float32, x0.shape()); ASRC_RETURN_IF_ERROR(ConvertInto(x0, x)); }
+    else return DTypeError(log_ ? "LogSoftmax" : "Softmax", dt);
+    ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axis_, x.rank()));
+    int64_t outer = 1, dim = 1, inner = 1;
+    if (flatten_) {
+      for (int d = 0; d < x.rank(); ++d) (d < ax ? outer : dim) *= x.shape()[d];
+    } else {
+      dim = x.rank() ? x.shape()[ax] : 1;
+      for (int d = 0; d < ax; ++d) outer *= x.shape()[d];
+      for (int d = ax + 1; d < x.rank(); ++d) inner *= x.shape()[d];
+    }
+    Tensor y = dt == DType::Float32 ? ctx.NewTensor(dt, x.shape()) : Tensor(DType::Float32, x.shape());
+    SoftmaxRows(x.data<float>(), y.data<float>(), outer, dim, inner, log_, ctx.threads > 1 ? ctx.pool : nullptr);
+    if (dt == DType::Float32) ctx.out(0) = y;
+    else if (dt == DType::Float16) ctx.out(0) = FloatToHalf(y);
+    else { Tensor& o = ctx.Alloc(0, dt, x.shape()); ASRC_RETURN_IF_ERROR(ConvertInto(y, o)); }
+    return Status::Ok();
+  }
+
+ private:
+  bool log_;
+  int64_t axis_;
+  bool flatten_;
+};
+
+}  // namespace
+
+void RegisterReduceKernels(KernelRegistry& r) {
+  struct R { const char* name; Red op; };
+  static const R reds[] = {{"ReduceSum", Red::Sum}, {"ReduceMean", Red::Mean}, {"ReduceMax", Red::Max},
+                           {"ReduceMin", Red::Min}, {"ReduceProd", Red::Prod},
+                           {"ReduceSumSquare", Red::SumSquare}, {"ReduceL1", Red::L1},
+                           {"ReduceL2", Red::L2}, {"ReduceLogSum", Red::LogSum},
+                           {"ReduceLogSumExp", Red::LogSumExp}};
+  for (const R& rd : reds) {
+    Red op = rd.op;
+    const char* name = rd.name;
+    r.Register("", name, DType::Undefined, [op, name](const KernelInit& i) -> KernelPtr {
+      // ReduceSum takes axes as an input from opset 13, the others from opset 18.
+      bool axes_input = op == Red::Sum ? i.opset >= 13 : i.opset >= 18;
+      return std::unique_ptr<Kernel>(std::make_unique<ReduceKernel>(
+          op, name, i.node->attr_ints("axes"), axes_input, i.node->attr_int("keepdims", 1) != 0,
+          i.node->attr_int("noop_with_empty_axes", 0) != 0));
+    });
+  }
+  for (bool mx : {true, false})
+    r.Register("", mx ? "ArgMax" : "ArgMin", DType::Undefined, [mx](const KernelInit& i) -> KernelPtr {
+      return std::unique_ptr<Kernel>(std::make_unique<ArgKernel>(
+          mx, i.node->attr_int("axis", 0), i.node->attr_int("keepdims", 1) != 0,
+          i.node->attr_int("select_last_index", 0) != 0));
+    });
+  for (bool lg : {false, true})
+    r.Register("", lg ? "LogSoftmax" : "Softmax", DType::Undefined, [lg](const KernelInit& i) -> KernelPtr {
+      bool flatten = i.opset < 13;
+      return std::unique_ptr<Kernel>(std::make_unique<SoftmaxKernel>(
+          lg, i.node->attr_int("axis", flatten ? 1 : -1), flatten));
+    });
+}
+
+}  // namespace asrc::runtime

@@ -1,0 +1,877 @@
+// Data-movement and shape kernels: Shape, Size, Reshape, Flatten, Squeeze, Unsqueeze, Identity,
+// Dropout (inference), Constant, ConstantOfShape, Concat, Split, Gather, Slice, Transpose,
+// Expand, Tile, Pad, Range, Trilu, CumSum. Most copy by element size, so they serve every
+// fixed-size dtype (float16 included). Reshape-like ops share the input buffer.
+#include <cmath>
+
+#include "runtime/kernels/util.h"
+
+namespace asrc::runtime {
+namespace {
+
+using namespace ku;
+
+using KernelPtr = Result<std::unique_ptr<Kernel>>;
+
+template <class K, class... A>
+KernelPtr Make(A&&... a) {
+  return std::unique_ptr<Kernel>(std::make_unique<K>(std::forward<A>(a)...));
+}
+
+Status NeedFixedSize(const Tensor& t, const char* op) {
+  if (ir::dtype_size(t.dtype()) == 0) return DTypeError(op, t.dtype());
+  return Status::Ok();
+}
+
+// dst (dense, out_shape) <- src elements at src_off + sum(idx[d] * src_st[d]).
+void CopyStrided(const uint8_t* src, int64_t src_off, const std::vector<int64_t>& src_st,
+                 const Shape& out_shape, uint8_t* dst, size_t es) {
+  int r = static_cast<int>(out_shape.size());
+  int64_t total = ir::shape_numel(out_shape);
+  if (total <= 0) return;
+  if (r == 0) {
+    std::memcpy(dst, src + src_off * es, es);
+    return;
+  }
+  int64_t inner = out_shape[r - 1];
+  int64_t ist = src_st[r - 1];
+  std::vector<int64_t> idx(r, 0);
+  int64_t off = src_off;
+  auto copy_row = [&](uint8_t* d, const uint8_t* s) {
+    if (ist == 1) {
+      std::memcpy(d, s, inner * es);
+      return;
+    }
+    switch (es) {
+      case 1: for (int64_t j = 0; j < inner; ++j) d[j] = s[j * ist]; break;
+      case 2: for (int64_t j = 0; j < inner; ++j) reinterpret_cast<uint16_t*>(d)[j] = reinterpret_cast<const uint16_t*>(s)[j * ist]; break;
+      case 4: for (int64_t j = 0; j < inner; ++j) reinterpret_cast<uint32_t*>(d)[j] = reinterpret_cast<const uint32_t*>(s)[j * ist]; break;
+      case 8: for (int64_t j = 0; j < inner; ++j) reinterpret_cast<uint64_t*>(d)[j] = reinterpret_cast<const uint64_t*>(s)[j * ist]; break;
+      default: for (int64_t j = 0; j < inner; ++j) std::memcpy(d + j * es, s + j * ist * es, es);
+    }
+  };
+  for (int64_t o = 0; o < total; o += inner) {
+    copy_row(dst + o * es, src + off * es);
+    for (int d = r - 2; d >= 0; --d) {
+      if (++idx[d] < out_shape[d]) {
+        off += src_st[d];
+        break;
+      }
+      off -= src_st[d] * (out_shape[d] - 1);
+      idx[d] = 0;
+    }
+  }
+}
+
+// Axes from the input at `index` (newer opsets) or the attribute (older ones).
+Result<std::vector<int64_t>> AxesFrom(KernelContext& ctx, int index, const std::vector<int64_t>& attr,
+                                      bool use_input) {
+  if (!use_input) return attr;
+  if (!ctx.in(index)) return std::vector<int64_t>{};
+  return Int64s(*ctx.in(index));
+}
+
+class ShapeKernel : public Kernel {
+ public:
+  ShapeKernel(int64_t start, int64_t end, bool has_end) : start_(start), end_(end), has_end_(has_end) {}
+  Status Run(KernelContext& ctx) override {
+    const Shape& s = ctx.in(0)->shape();
+    int64_t r = static_cast<int64_t>(s.size());
+    int64_t b = start_ < 0 ? start_ + r : start_;
+    int64_t e = has_end_ ? (end_ < 0 ? end_ + r : end_) : r;
+    b = std::clamp<int64_t>(b, 0, r);
+    e = std::clamp<int64_t>(e, 0, r);
+    int64_t n = std::max<int64_t>(e - b, 0);
+    Tensor& o = ctx.Alloc(0, DType::Int64, {n});
+    for (int64_t i = 0; i < n; ++i) o.data<int64_t>()[i] = s[b + i];
+    return Status::Ok();
+  }
+
+ private:
+  int64_t start_, end_;
+  bool has_end_;
+};
+
+class ReshapeKernel : public Kernel {
+ public:
+  explicit ReshapeKernel(bool allowzero) : allowzero_(allowzero) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x = *ctx.in(0);
+    if (!ctx.in(1)) return Error("missing shape input");
+    ASRC_ASSIGN_OR_RETURN(auto spec, Int64s(*ctx.in(1)));
+    Shape out(spec.size());
+    int infer = -1;
+    int64_t known = 1;
+    for (size_t i = 0; i < spec.size(); ++i) {
+      int64_t v = spec[i];
+      if (v == 0 && !allowzero_) {
+        if (i >= x.shape().size()) return Error("shape[" + std::to_string(i) + "] = 0 copies a missing input dim");
+        v = x.shape()[i];
+      }
+      if (v == -1) {
+        if (infer >= 0) return Error("more than one -1 in shape");
+        infer = static_cast<int>(i);
+        out[i] = 1;
+        continue;
+      }
+      if (v < 0) return Error("invalid shape value " + std::to_string(v));
+      out[i] = v;
+      known *= v;
+    }
+    if (infer >= 0) {
+      if (known == 0 || x.numel() % known != 0)
+        return Error("cannot reshape " + ir::shape_str(x.shape()) + " to " + ir::shape_str(Shape(spec.begin(), spec.end())));
+      out[infer] = x.numel() / known;
+    }
+    if (ir::shape_numel(out) != x.numel())
+      return Error("cannot reshape " + ir::shape_str(x.shape()) + " to " + ir::shape_str(out));
+    ctx.out(0) = x.Reshaped(std::move(out));
+    return Status::Ok();
+  }
+
+ private:
+  bool allowzero_;
+};
+
+class FlattenKernel : public Kernel {
+ public:
+  explicit FlattenKernel(int64_t axis) : axis_(axis) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x = *ctx.in(0);
+    int r = x.rank();
+    int64_t a = axis_ < 0 ? axis_ + r : axis_;
+    if (a < 0 || a > r) return Error("axis out of range");
+    int64_t outer = 1, inner = 1;
+    for (int i = 0; i < r; ++i) (i < a ? outer : inner) *= x.shape()[i];
+    ctx.out(0) = x.Reshaped({outer, inner});
+    return Status::Ok();
+  }
+
+ private:
+  int64_t axis_;
+};
+
+class SqueezeKernel : public Kernel {
+ public:
+  SqueezeKernel(std::vector<int64_t> axes, bool input) : axes_(std::move(axes)), input_(input) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x = *ctx.in(0);
+    ASRC_ASSIGN_OR_RETURN(auto axes, AxesFrom(ctx, 1, axes_, input_));
+    int r = x.rank();
+    std::vector<bool> drop(r, false);
+    if (axes.empty()) {
+      for (int i = 0; i < r; ++i) drop[i] = x.shape()[i] == 1;
+    } else {
+      for (int64_t a : axes) {
+        ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(a, r));
+        if (x.shape()[ax] != 1) return Error("cannot squeeze axis " + std::to_string(a) + " of shape " + ir::shape_str(x.shape()));
+        drop[ax] = true;
+      }
+    }
+    Shape out;
+    for (int i = 0; i < r; ++i)
+      if (!drop[i]) out.push_back(x.shape()[i]);
+    ctx.out(0) = x.Reshaped(std::move(out));
+    return Status::Ok();
+  }
+
+ private:
+  std::vector<int64_t> axes_;
+  bool input_;
+};
+
+class UnsqueezeKernel : public Kernel {
+ public:
+  UnsqueezeKernel(std::vector<int64_t> axes, bool input) : axes_(std::move(axes)), input_(input) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x = *ctx.in(0);
+    ASRC_ASSIGN_OR_RETURN(auto axes, AxesFrom(ctx, 1, axes_, input_));
+    int r = x.rank() + static_cast<int>(axes.size());
+    std::vector<bool> ins(r, false);
+    for (int64_t a : axes) {
+      ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(a, r));
+      if (ins[ax]) return Error("duplicate axis in Unsqueeze");
+      ins[ax] = true;
+    }
+    Shape out;
+    int j = 0;
+    for (int i = 0; i < r; ++i) out.push_back(ins[i] ? 1 : x.shape()[j++]);
+    ctx.out(0) = x.Reshaped(std::move(out));
+    return Status::Ok();
+  }
+
+ private:
+  std::vector<int64_t> axes_;
+  bool input_;
+};
+
+class IdentityKernel : public Kernel {
+ public:
+  Status Run(KernelContext& ctx) override {
+    ctx.out(0) = *ctx.in(0);
+    if (ctx.outputs->size() > 1 && ctx.node->output(1)) {  // Dropout mask: all kept
+      Tensor& m = ctx.Alloc(1, DType::Bool, ctx.in(0)->shape());
+      std::fill(m.data<bool>(), m.data<bool>() + m.numel(), true);
+    }
+    return Status::Ok();
+  }
+};
+
+class DropoutKernel : public Kernel {
+ public:
+  Status Run(KernelContext& ctx) override {
+    if (ctx.in(2)) {
+      ASRC_ASSIGN_OR_RETURN(double train, ScalarAsDouble(*ctx.in(2)));
+      if (train != 0) return Error("training_mode Dropout is not supported");
+    }
+    return IdentityKernel().Run(ctx);
+  }
+};
+
+class ConstKernel : public Kernel {
+ public:
+  explicit ConstKernel(Tensor t) : t_(std::move(t)) {}
+  Status Run(KernelContext& ctx) override {
+    ctx.out(0) = t_;
+    return Status::Ok();
+  }
+
+ private:
+  Tensor t_;
+};
+
+KernelPtr MakeConstant(const KernelInit& init) {
+  const ir::Node& n = *init.node;
+  for (const auto& a : n.attributes) {
+    if (a.name == "value") {
+      if (a.t.dtype() == DType::String || !a.t.defined()) return Error("string/undefined Constant is not supported");
+      return Make<ConstKernel>(a.t);
+    }
+    if (a.name == "value_float") return Make<ConstKernel>(Tensor::Scalar(a.f));
+    if (a.name == "value_int") return Make<ConstKernel>(Tensor::ScalarInt64(a.i));
+    if (a.name == "value_floats")
+      return Make<ConstKernel>(Tensor::FromVector(DType::Float32, {static_cast<int64_t>(a.floats.size())}, a.floats));
+    if (a.name == "value_ints")
+      return Make<ConstKernel>(Tensor::FromVector(DType::Int64, {static_cast<int64_t>(a.ints.size())}, a.ints));
+    if (a.name == "value_string" || a.name == "value_strings" || a.name == "sparse_value")
+      return Error("Constant with '" + a.name + "' is not supported");
+  }
+  return Error("Constant has no value attribute");
+}
+
+class ConstantOfShapeKernel : public Kernel {
+ public:
+  explicit ConstantOfShapeKernel(Tensor value) : value_(std::move(value)) {}
+  Status Run(KernelContext& ctx) override {
+    ASRC_ASSIGN_OR_RETURN(auto dims, Int64s(*ctx.in(0)));
+    for (int64_t d : dims)
+      if (d < 0) return Error("negative dim in shape");
+    Tensor& o = ctx.Alloc(0, value_.dtype(), Shape(dims.begin(), dims.end()));
+    size_t es = ir::dtype_size(value_.dtype());
+    uint8_t* p = o.raw();
+    bool zero = true;
+    for (size_t i = 0; i < es; ++i) zero = zero && value_.raw()[i] == 0;
+    if (zero) std::memset(p, 0, o.nbytes());
+    else for (int64_t i = 0; i < o.numel(); ++i) std::memcpy(p + i * es, value_.raw(), es);
+    return Status::Ok();
+  }
+
+ private:
+  Tensor value_;
+};
+
+class ConcatKernel : public Kernel {
+ public:
+  explicit ConcatKernel(int64_t axis) : axis_(axis) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor* first = nullptr;
+    for (const Tensor* t : ctx.inputs)
+      if (t) { first = t; break; }
+    if (!first) return Error("no inputs");
+    ASRC_RETURN_IF_ERROR(NeedFixedSize(*first, "Concat"));
+    int r = first->rank();
+    ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axis_, r));
+    Shape out = first->shape();
+    out[ax] = 0;
+    for (const Tensor* t : ctx.inputs) {
+      if (!t) continue;
+      if (t->rank() != r || t->dtype() != first->dtype()) return Error("inputs differ in rank or dtype");
+      for (int d = 0; d < r; ++d)
+        if (d != ax && t->shape()[d] != first->shape()[d])
+          return Error("input shapes " + ir::shape_str(first->shape()) + " and " + ir::shape_str(t->shape()) + " differ off the axis");
+      out[ax] += t->shape()[ax];
+    }
+    size_t es = ir::dtype_size(first->dtype());
+    int64_t outer = 1, inner = 1;
+    for (int d = 0; d < ax; ++d) outer *= out[d];
+    for (int d = ax + 1; d < r; ++d) inner *= out[d];
+    Tensor& o = ctx.Alloc(0, first->dtype(), out);
+    uint8_t* dst = o.raw();
+    int64_t row = out[ax] * inner * es;
+    int64_t col = 0;
+    for (const Tensor* t : ctx.inputs) {
+      if (!t) continue;
+      int64_t chunk = t->shape()[ax] * inner * es;
+      const uint8_t* src = t->raw();
+      for (int64_t i = 0; i < outer; ++i) std::memcpy(dst + i * row + col, src + i * chunk, chunk);
+      col += chunk;
+    }
+    return Status::Ok();
+  }
+
+ private:
+  int64_t axis_;
+};
+
+class SplitKernel : public Kernel {
+ public:
+  SplitKernel(int64_t axis, std::vector<int64_t> split, bool split_input, int64_t num_outputs)
+      : axis_(axis), split_(std::move(split)), split_input_(split_input), num_outputs_(num_outputs) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x = *ctx.in(0);
+    ASRC_RETURN_IF_ERROR(NeedFixedSize(x, "Split"));
+    ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axis_, x.rank()));
+    int n = static_cast<int>(ctx.outputs->size());
+    std::vector<int64_t> split = split_;
+    if (split_input_ && ctx.in(1)) {
+      ASRC_ASSIGN_OR_RETURN(split, Int64s(*ctx.in(1)));
+    }
+    int64_t dim = x.shape()[ax];
+    if (split.empty()) {
+      int64_t parts = num_outputs_ > 0 ? num_outputs_ : n;
+      int64_t each = (dim + parts - 1) / parts;
+      if (num_outputs_ <= 0 && dim % parts != 0) return Error("dim " + std::to_string(dim) + " does not split evenly into " + std::to_string(parts));
+      for (int64_t i = 0; i < parts; ++i) split.push_back(std::min(each, dim - each * i));
+    }
+    if (static_cast<int>(split.size()) != n) return Error("split has " + std::to_string(split.size()) + " entries for " + std::to_string(n) + " outputs");
+    int64_t total = 0;
+    for (int64_t s : split) total += s;
+    if (total != dim) return Error("split sizes sum to " + std::to_string(total) + ", axis dim is " + std::to_string(dim));
+    size_t es = ir::dtype_size(x.dtype());
+    int64_t outer = 1, inner = 1;
+    for (int d = 0; d < ax; ++d) outer *= x.shape()[d];
+    for (int d = ax + 1; d < x.rank(); ++d) inner *= x.shape()[d];
+    int64_t row = dim * inner * es, col = 0;
+    for (int k = 0; k < n; ++k) {
+      Shape s = x.shape();
+      s[ax] = split[k];
+      int64_t chunk = split[k] * inner * es;
+      if (ctx.node->output(k)) {
+        Tensor& o = ctx.Alloc(k, x.dtype(), s);
+        for (int64_t i = 0; i < outer; ++i) std::memcpy(o.raw() + i * chunk, x.raw() + i * row + col, chunk);
+      }
+      col += chunk;
+    }
+    return Status::Ok();
+  }
+
+ private:
+  int64_t axis_;
+  std::vector<int64_t> split_;
+  bool split_input_;
+  int64_t num_outputs_;
+};
+
+class GatherKernel : public Kernel {
+ public:
+  explicit GatherKernel(int64_t axis) : axis_(axis) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x = *ctx.in(0);
+    const Tensor& idx = *ctx.in(1);
+    ASRC_RETURN_IF_ERROR(NeedFixedSize(x, "Gather"));
+    ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axis_, x.rank()));
+    if (x.rank() == 0) return Error("Gather on a scalar");
+    Shape out(x.shape().begin(), x.shape().begin() + ax);
+    out.insert(out.end(), idx.shape().begin(), idx.shape().end());
+    out.insert(out.end(), x.shape().begin() + ax + 1, x.shape().end());
+    int64_t outer = 1, inner = 1, dim = x.shape()[ax];
+    for (int d = 0; d < ax; ++d) outer *= x.shape()[d];
+    for (int d = ax + 1; d < x.rank(); ++d) inner *= x.shape()[d];
+    size_t es = ir::dtype_size(x.dtype());
+    int64_t ni = idx.numel();
+    std::vector<int64_t> iv(ni);
+    if (idx.dtype() == DType::Int64) for (int64_t i = 0; i < ni; ++i) iv[i] = idx.data<int64_t>()[i];
+    else if (idx.dtype() == DType::Int32) for (int64_t i = 0; i < ni; ++i) iv[i] = idx.data<int32_t>()[i];
+    else return Error("indices must be int32 or int64");
+    for (auto& v : iv) {
+      if (v < -dim || v >= dim) return Error("index " + std::to_string(v) + " out of range for dim " + std::to_string(dim));
+      if (v < 0) v += dim;
+    }
+    Tensor& o = ctx.Alloc(0, x.dtype(), out);
+    int64_t chunk = inner * es;
+    uint8_t* dst = o.raw();
+    for (int64_t i = 0; i < outer; ++i)
+      for (int64_t j = 0; j < ni; ++j)
+        std::memcpy(dst + (i * ni + j) * chunk, x.raw() + (i * dim + iv[j]) * chunk, chunk);
+    return Status::Ok();
+  }
+
+ private:
+  int64_t axis_;
+};
+
+class GatherElementsKernel : public Kernel {
+ public:
+  explicit GatherElementsKernel(int64_t axis) : axis_(axis) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x = *ctx.in(0);
+    const Tensor& idx = *ctx.in(1);
+    ASRC_RETURN_IF_ERROR(NeedFixedSize(x, "GatherElements"));
+    ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axis_, x.rank()));
+    if (idx.rank() != x.rank()) return Error("indices rank differs from data rank");
+    ASRC_ASSIGN_OR_RETURN(auto iv, Int64s(idx));
+    Tensor& o = ctx.Alloc(0, x.dtype(), idx.shape());
+    size_t es = ir::dtype_size(x.dtype());
+    auto xs = Strides(x.shape());
+    int r = x.rank();
+    std::vector<int64_t> c(r, 0);
+    int64_t dim = x.shape()[ax];
+    for (int64_t i = 0; i < idx.numel(); ++i) {
+      int64_t v = iv[i];
+      if (v < -dim || v >= dim) return Error("index out of range");
+      if (v < 0) v += dim;
+      int64_t off = 0;
+      for (int d = 0; d < r; ++d) off += (d == ax ? v : c[d]) * xs[d];
+      std::memcpy(o.raw() + i * es, x.raw() + off * es, es);
+      for (int d = r - 1; d >= 0; --d) {
+        if (++c[d] < idx.shape()[d]) break;
+        c[d] = 0;
+      }
+    }
+    return Status::Ok();
+  }
+
+ private:
+  int64_t axis_;
+};
+
+class SliceKernel : public Kernel {
+ public:
+  // Opset < 10 passes starts/ends/axes as attributes.
+  SliceKernel(bool attrs, std::vector<int64_t> starts, std::vector<int64_t> ends, std::vector<int64_t> axes)
+      : attrs_(attrs), starts_(std::move(starts)), ends_(std::move(ends)), axes_(std::move(axes)) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x = *ctx.in(0);
+    ASRC_RETURN_IF_ERROR(NeedFixedSize(x, "Slice"));
+    std::vector<int64_t> starts = starts_, ends = ends_, axes = axes_, steps;
+    if (!attrs_) {
+      if (!ctx.in(1) || !ctx.in(2)) return Error("missing starts/ends");
+      ASRC_ASSIGN_OR_RETURN(starts, Int64s(*ctx.in(1)));
+      ASRC_ASSIGN_OR_RETURN(ends, Int64s(*ctx.in(2)));
+      if (ctx.in(3)) { ASRC_ASSIGN_OR_RETURN(axes, Int64s(*ctx.in(3))); }
+      if (ctx.in(4)) { ASRC_ASSIGN_OR_RETURN(steps, Int64s(*ctx.in(4))); }
+    }
+    if (starts.size() != ends.size()) return Error("starts and ends differ in length");
+    if (axes.empty()) for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
+    if (steps.empty()) steps.assign(starts.size(), 1);
+    if (axes.size() != starts.size() || steps.size() != starts.size()) return Error("axes/steps length mismatch");
+    int r = x.rank();
+    Shape out = x.shape();
+    std::vector<int64_t> begin(r, 0), step(r, 1);
+    for (size_t i = 0; i < starts.size(); ++i) {
+      ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axes[i], r));
+      int64_t dim = x.shape()[ax];
+      int64_t st = steps[i];
+      if (st == 0) return Error("step 0");
+      int64_t b = starts[i], e = ends[i];
+      if (b < 0) b += dim;
+      if (e < 0) e += dim;
+      if (st > 0) {
+        b = std::clamp<int64_t>(b, 0, dim);
+        e = std::clamp<int64_t>(e, 0, dim);
+        out[ax] = e > b ? (e - b + st - 1) / st : 0;
+      } else {
+        b = std::clamp<int64_t>(b, 0, dim - 1);
+        e = std::clamp<int64_t>(e, -1, dim - 1);
+        out[ax] = b > e ? (b - e + (-st) - 1) / (-st) : 0;
+      }
+      begin[ax] = b;
+      step[ax] = st;
+    }
+    auto xs = Strides(x.shape());
+    int64_t off = 0;
+    std::vector<int64_t> sst(r);
+    for (int d = 0; d < r; ++d) {
+      off += begin[d] * xs[d];
+      sst[d] = xs[d] * step[d];
+    }
+    Tensor& o = ctx.Alloc(0, x.dtype(), out);
+    CopyStrided(x.raw(), off, sst, out, o.raw(), ir::dtype_size(x.dtype()));
+    return Status::Ok();
+  }
+
+ private:
+  bool attrs_;
+  std::vector<int64_t> starts_, ends_, axes_;
+};
+
+class TransposeKernel : public Kernel {
+ public:
+  explicit TransposeKernel(std::vector<int64_t> perm) : perm_(std::move(perm)) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x = *ctx.in(0);
+    ASRC_RETURN_IF_ERROR(NeedFixedSize(x, "Transpose"));
+    int r = x.rank();
+    std::vector<int64_t> perm = perm_;
+    if (perm.empty()) for (int i = r - 1; i >= 0; --i) perm.push_back(i);
+    if (static_cast<int>(perm.size()) != r) return Error("perm length differs from rank");
+    auto xs = Strides(x.shape());
+    Shape out(r);
+    std::vector<int64_t> sst(r);
+    std::vector<bool> seen(r, false);
+    for (int i = 0; i < r; ++i) {
+      ASRC_ASSIGN_OR_RETURN(int p, NormAxis(perm[i], r));
+      if (seen[p]) return Error("perm repeats an axis");
+      seen[p] = true;
+      out[i] = x.shape()[p];
+      sst[i] = xs[p];
+    }
+    Tensor& o = ctx.Alloc(0, x.dtype(), out);
+    size_t es = ir::dtype_size(x.dtype());
+    // 2-D blocked transpose for the common last-two-dims case (float): better cache use.
+    if (r >= 2 && es == 4 && sst[r - 1] != 1 && out[r - 1] > 1) {
+      int64_t rows = out[r - 2], cols = out[r - 1];
+      bool swap_last = sst[r - 1] == xs[r - 2] && sst[r - 2] == 1 && perm[r - 1] == r - 2 && perm[r - 2] == r - 1;
+      if (swap_last) {
+        int64_t batch = x.numel() / std::max<int64_t>(rows * cols, 1);
+        // batch dims keep their order only if perm[0..r-3] is the identity
+        bool ident = true;
+        for (int i = 0; i < r - 2; ++i) ident = ident && perm[i] == i;
+        if (ident) {
+          const uint32_t* s = reinterpret_cast<const uint32_t*>(x.raw());
+          uint32_t* d = reinterpret_cast<uint32_t*>(o.raw());
+          for (int64_t b = 0; b < batch; ++b) {
+            const uint32_t* sb = s + b * rows * cols;
+            uint32_t* db = d + b * rows * cols;
+            constexpr int64_t B = 32;
+            for (int64_t i0 = 0; i0 < rows; i0 += B)
+              for (int64_t j0 = 0; j0 < cols; j0 += B)
+                for (int64_t i = i0; i < std::min(rows, i0 + B); ++i)
+                  for (int64_t j = j0; j < std::min(cols, j0 + B); ++j) db[i * cols + j] = sb[j * rows + i];
+          }
+          return Status::Ok();
+        }
+      }
+    }
+    CopyStrided(x.raw(), 0, sst, out, o.raw(), es);
+    return Status::Ok();
+  }
+
+ private:
+  std::vector<int64_t> perm_;
+};
+
+class ExpandKernel : public Kernel {
+ public:
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x = *ctx.in(0);
+    ASRC_RETURN_IF_ERROR(NeedFixedSize(x, "Expand"));
+    ASRC_ASSIGN_OR_RETURN(auto dims, Int64s(*ctx.in(1)));
+    ASRC_ASSIGN_OR_RETURN(Shape out, BroadcastShape(x.shape(), Shape(dims.begin(), dims.end())));
+    Tensor& o = ctx.Alloc(0, x.dtype(), out);
+    CopyStrided(x.raw(), 0, BroadcastStrides(x.shape(), out), out, o.raw(), ir::dtype_size(x.dtype()));
+    return Status::Ok();
+  }
+};
+
+class TileKernel : public Kernel {
+ public:
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x = *ctx.in(0);
+    ASRC_RETURN_IF_ERROR(NeedFixedSize(x, "Tile"));
+    ASRC_ASSIGN_OR_RETURN(auto reps, Int64s(*ctx.in(1)));
+    int r = x.rank();
+    if (static_cast<int>(reps.size()) != r) return Error("repeats length differs from rank");
+    auto xs = Strides(x.shape());
+    Shape view, out;
+    std::vector<int64_t> sst;
+    for (int d = 0; d < r; ++d) {
+      if (reps[d] < 0) return Error("negative repeat");
+      view.push_back(reps[d]);
+      sst.push_back(0);
+      view.push_back(x.shape()[d]);
+      sst.push_back(xs[d]);
+      out.push_back(reps[d] * x.shape()[d]);
+    }
+    Tensor& o = ctx.Alloc(0, x.dtype(), out);
+    CopyStrided(x.raw(), 0, sst, view, o.raw(), ir::dtype_size(x.dtype()));
+    return Status::Ok();
+  }
+};
+
+class PadKernel : public Kernel {
+ public:
+  enum Mode { kConstant, kReflect, kEdge, kWrap };
+  PadKernel(Mode mode, bool attrs, std::vector<int64_t> pads, float value)
+      : mode_(mode), attrs_(attrs), pads_(std::move(pads)), value_(value) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x = *ctx.in(0);
+    ASRC_RETURN_IF_ERROR(NeedFixedSize(x, "Pad"));
+    int r = x.rank();
+    std::vector<int64_t> pads = pads_;
+    if (!attrs_) {
+      if (!ctx.in(1)) return Error("missing pads");
+      ASRC_ASSIGN_OR_RETURN(pads, Int64s(*ctx.in(1)));
+    }
+    std::vector<int64_t> axes;
+    if (!attrs_ && ctx.in(3)) { ASRC_ASSIGN_OR_RETURN(axes, Int64s(*ctx.in(3))); }
+    std::vector<int64_t> pb(r, 0), pe(r, 0);
+    if (axes.empty()) {
+      if (static_cast<int>(pads.size()) != 2 * r) return Error("pads has " + std::to_string(pads.size()) + " entries for rank " + std::to_string(r));
+      for (int d = 0; d < r; ++d) { pb[d] = pads[d]; pe[d] = pads[d + r]; }
+    } else {
+      size_t na = axes.size();
+      if (pads.size() != 2 * na) return Error("pads length differs from 2 * axes");
+      for (size_t i = 0; i < na; ++i) {
+        ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axes[i], r));
+        pb[ax] = pads[i];
+        pe[ax] = pads[i + na];
+      }
+    }
+    size_t es = ir::dtype_size(x.dtype());
+    // Constant value as bytes of the tensor dtype.
+    std::vector<uint8_t> cval(es, 0);
+    if (mode_ == kConstant) {
+      Tensor v;
+      if (!attrs_ && ctx.in(2) && ctx.in(2)->numel() > 0) v = *ctx.in(2);
+      else if (attrs_) v = Tensor::Scalar(value_);
+      if (v.defined()) {
+        Tensor cv(x.dtype(), {});
+        if (v.dtype() == x.dtype()) std::memcpy(cv.raw(), v.raw(), es);
+        else ASRC_RETURN_IF_ERROR(ConvertInto(v.Reshaped({}), cv));
+        std::memcpy(cval.data(), cv.raw(), es);
+      }
+    }
+    Shape out(r);
+    for (int d = 0; d < r; ++d) {
+      out[d] = x.shape()[d] + pb[d] + pe[d];
+      if (out[d] < 0) return Error("pads make a negative dim");
+      if (mode_ != kConstant && x.shape()[d] == 0 && out[d] > 0) return Error("cannot reflect/edge-pad an empty axis");
+      if (mode_ == kReflect && (pb[d] >= x.shape()[d] || pe[d] >= x.shape()[d]) && (pb[d] > 0 || pe[d] > 0) && x.shape()[d] < 2)
+        return Error("reflect pad larger than the axis");
+    }
+    Tensor& o = ctx.Alloc(0, x.dtype(), out);
+    if (ir::shape_numel(out) == 0) return Status::Ok();
+    auto xs = Strides(x.shape());
+    // src coordinate for output coordinate c on axis d; -1 = constant.
+    auto map = [&](int d, int64_t c) -> int64_t {
+      int64_t n = x.shape()[d];
+      int64_t s = c - pb[d];
+      if (s >= 0 && s < n) return s;
+      switch (mode_) {
+        case kConstant: return -1;
+        case kEdge: return s < 0 ? 0 : n - 1;
+        case kWrap: return ((s % n) + n) % n;
+        case kReflect: {
+          if (n == 1) return 0;
+          int64_t period = 2 * (n - 1);
+          int64_t m = ((s % period) + period) % period;
+          return m < n ? m : period - m;
+        }
+      }
+      return -1;
+    };
+    std::vector<int64_t> c(r, 0);
+    int64_t inner = r ? out[r - 1] : 1;
+    int64_t total = ir::shape_numel(out);
+    uint8_t* dst = o.raw();
+    if (r == 0) { std::memcpy(dst, x.raw(), es); return Status::Ok(); }
+    for (int64_t o_i = 0; o_i < total; o_i += inner) {
+      int64_t base = 0;
+      bool constant_row = false;
+      for (int d = 0; d < r - 1; ++d) {
+        int64_t s = map(d, c[d]);
+        if (s < 0) { constant_row = true; break; }
+        base += s * xs[d];
+      }
+      uint8_t* row = dst + o_i * es;
+      if (constant_row) {
+        for (int64_t j = 0; j < inner; ++j) std::memcpy(row + j * es, cval.data(), es);
+      } else {
+        int64_t n = x.shape()[r - 1];
+        int64_t lo = std::max<int64_t>(0, pb[r - 1]);
+        int64_t hi = std::min<int64_t>(inner, pb[r - 1] + n);
+        for (int64_t j = 0; j < lo; ++j) {
+          int64_t s = map(r - 1, j);
+          std::memcpy(row + j * es, s < 0 ? cval.data() : x.raw() + (base + s) * es, es);
+        }
+        if (hi > lo) std::memcpy(row + lo * es, x.raw() + (base + lo - pb[r - 1]) * es, (hi - lo) * es);
+        for (int64_t j = std::max(hi, lo); j < inner; ++j) {
+          int64_t s = map(r - 1, j);
+          std::memcpy(row + j * es, s < 0 ? cval.data() : x.raw() + (base + s) * es, es);
+        }
+      }
+      for (int d = r - 2; d >= 0; --d) {
+        if (++c[d] < out[d]) break;
+        c[d] = 0;
+      }
+    }
+    return Status::Ok();
+  }
+
+ private:
+  Mode mode_;
+  bool attrs_;
+  std::vector<int64_t> pads_;
+  float value_;
+};
+
+class RangeKernel : public Kernel {
+ public:
+  Status Run(KernelContext& ctx) override {
+    const Tensor& s = *ctx.in(0);
+    DType dt = s.dtype();
+    if (ctx.in(1)->dtype() != dt || ctx.in(2)->dtype() != dt) return Error("start/limit/delta dtypes differ");
+    Status st;
+    bool ok = DispatchNumeric(dt, [&](auto z) {
+      using T = decltype(z);
+      T start = s.data<T>()[0], limit = ctx.in(1)->data<T>()[0], delta = ctx.in(2)->data<T>()[0];
+      if (delta == T(0)) { st = Error("delta is 0"); return; }
+      double nd = std::ceil((static_cast<double>(limit) - static_cast<double>(start)) / static_cast<double>(delta));
+      int64_t n = std::max<int64_t>(0, static_cast<int64_t>(nd));
+      Tensor& o = ctx.Alloc(0, dt, {n});
+      T v = start;
+      for (int64_t i = 0; i < n; ++i) {
+        o.data<T>()[i] = v;
+        v = static_cast<T>(v + delta);
+      }
+    });
+    if (!ok) return DTypeError("Range", dt);
+    return st;
+  }
+};
+
+class TriluKernel : public Kernel {
+ public:
+  explicit TriluKernel(bool upper) : upper_(upper) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x = *ctx.in(0);
+    ASRC_RETURN_IF_ERROR(NeedFixedSize(x, "Trilu"));
+    if (x.rank() < 2) return Error("Trilu needs rank >= 2");
+    int64_t k = 0;
+    if (ctx.in(1)) { ASRC_ASSIGN_OR_RETURN(auto kv, Int64s(*ctx.in(1))); if (!kv.empty()) k = kv[0]; }
+    int64_t rows = x.dim(-2), cols = x.dim(-1);
+    Tensor& o = ctx.Alloc(0, x.dtype(), x.shape());
+    size_t es = ir::dtype_size(x.dtype());
+    int64_t batch = (rows * cols != 0) ? x.numel() / (rows * cols) : 0;
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < cols; ++j) {
+          int64_t off = ((b * rows + i) * cols + j) * es;
+          bool keep = upper_ ? (j - i >= k) : (j - i <= k);
+          if (keep) std::memcpy(o.raw() + off, x.raw() + off, es);
+          else std::memset(o.raw() + off, 0, es);
+        }
+    return Status::Ok();
+  }
+
+ private:
+  bool upper_;
+};
+
+class CumSumKernel : public Kernel {
+ public:
+  CumSumKernel(bool exclusive, bool reverse) : exclusive_(exclusive), reverse_(reverse) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x = *ctx.in(0);
+    ASRC_ASSIGN_OR_RETURN(auto av, Int64s(*ctx.in(1)));
+    if (av.size() != 1) return Error("axis must be a scalar");
+    ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(av[0], x.rank()));
+    int64_t outer = 1, inner = 1, dim = x.shape()[ax];
+    for (int d = 0; d < ax; ++d) outer *= x.shape()[d];
+    for (int d = ax + 1; d < x.rank(); ++d) inner *= x.shape()[d];
+    bool ok = DispatchNumeric(x.dtype(), [&](auto z) {
+      using T = decltype(z);
+      Tensor& o = ctx.Alloc(0, x.dtype(), x.shape());
+      const T* a = x.data<T>();
+      T* b = o.data<T>();
+      for (int64_t i = 0; i < outer; ++i)
+        for (int64_t j = 0; j < inner; ++j) {
+          T acc = 0;
+          for (int64_t t = 0; t < dim; ++t) {
+            int64_t tt = reverse_ ? dim - 1 - t : t;
+            int64_t off = (i * dim + tt) * inner + j;
+            if (exclusive_) { b[off] = acc; acc = static_cast<T>(acc + a[off]); }
+            else { acc = static_cast<T>(acc + a[off]); b[off] = acc; }
+          }
+        }
+    });
+    if (!ok) return DTypeError("CumSum", x.dtype());
+    return Status::Ok();
+  }
+
+ private:
+  bool exclusive_, reverse_;
+};
+
+}  // namespace
+
+void RegisterShapeKernels(KernelRegistry& r) {
+  auto reg = [&](const char* op, KernelFactory f) { r.Register("", op, DType::Undefined, std::move(f)); };
+  reg("Shape", [](const KernelInit& i) {
+    const ir::Attribute* e = i.node->attr("end");
+    return Make<ShapeKernel>(i.node->attr_int("start", 0), e ? e->i : 0, e != nullptr);
+  });
+  reg("Size", [](const KernelInit&) {
+    return KernelPtr(MakeFnKernel([](KernelContext& ctx) {
+      ctx.Alloc(0, DType::Int64, {}).data<int64_t>()[0] = ctx.in(0)->numel();
+      return Status::Ok();
+    }));
+  });
+  reg("Reshape", [](const KernelInit& i) { return Make<ReshapeKernel>(i.node->attr_int("allowzero", 0) != 0); });
+  reg("Flatten", [](const KernelInit& i) { return Make<FlattenKernel>(i.node->attr_int("axis", 1)); });
+  reg("Squeeze", [](const KernelInit& i) { return Make<SqueezeKernel>(i.node->attr_ints("axes"), i.opset >= 13); });
+  reg("Unsqueeze", [](const KernelInit& i) { return Make<UnsqueezeKernel>(i.node->attr_ints("axes"), i.opset >= 13); });
+  reg("Identity", [](const KernelInit&) { return Make<IdentityKernel>(); });
+  reg("Dropout", [](const KernelInit& i) -> KernelPtr {
+    // Inference only: training_mode must be absent or a constant false.
+    if (i.node->input(2)) {
+      const Tensor* t = i.constant_inputs.size() > 2 ? i.constant_inputs[2] : nullptr;
+      if (!t || t->numel() != 1 || t->dtype() != DType::Bool || t->data<bool>()[0])
+        return Error("training_mode Dropout is not supported");
+    }
+    return Make<DropoutKernel>();
+  });
+  reg("Constant", [](const KernelInit& i) { return MakeConstant(i); });
+  reg("ConstantOfShape", [](const KernelInit& i) -> KernelPtr {
+    const ir::Attribute* v = i.node->attr("value");
+    if (!v) return Make<ConstantOfShapeKernel>(Tensor(DType::Float32, {}));
+    if (v->t.numel() != 1 || ir::dtype_size(v->t.dtype()) == 0) return Error("value must be a one-element tensor");
+    return Make<ConstantOfShapeKernel>(v->t.Reshaped({}));
+  });
+  reg("Concat", [](const KernelInit& i) -> KernelPtr {
+    if (!i.node->attr("axis")) return Error("Concat needs an axis");
+    return Make<ConcatKernel>(i.node->attr_int("axis", 0));
+  });
+  reg("Split", [](const KernelInit& i) {
+    return Make<SplitKernel>(i.node->attr_int("axis", 0), i.node->attr_ints("split"), i.opset >= 13,
+                             i.node->attr_int("num_outputs", 0));
+  });
+  reg("Gather", [](const KernelInit& i) { return Make<GatherKernel>(i.node->attr_int("axis", 0)); });
+  reg("GatherElements", [](const KernelInit& i) { return Make<GatherElementsKernel>(i.node->attr_int("axis", 0)); });
+  reg("Slice", [](const KernelInit& i) {
+    bool attrs = i.opset < 10;
+    return Make<SliceKernel>(attrs, i.node->attr_ints("starts"), i.node->attr_ints("ends"), i.node->attr_ints("axes"));
+  });
+  reg("Transpose", [](const KernelInit& i) { return Make<TransposeKernel>(i.node->attr_ints("perm")); });
+  reg("Expand", [](const KernelInit&) { return Make<ExpandKernel>(); });
+  reg("Tile", [](const KernelInit&) { return Make<TileKernel>(); });
+  reg("Pad", [](const KernelInit& i) -> KernelPtr {
+    std::string m = i.node->attr_string("mode", "constant");
+    PadKernel::Mode mode;
+    if (m == "constant") mode = PadKernel::kConstant;
+    else if (m == "reflect") mode = PadKernel::kReflect;
+    else if (m == "edge") mode = PadKernel::kEdge;
+    else if (m == "wrap") mode = PadKernel::kWrap;
+    else return Error("unsupported Pad mode '" + m + "'");
+    bool attrs = i.opset < 11;
+    return Make<PadKernel>(mode, attrs, i.node->attr_ints("pads"), i.node->attr_float("value", 0.f));
+  });
+  reg("Range", [](const KernelInit&) { return Make<RangeKernel>(); });
+  reg("Trilu", [](const KernelInit& i) { return Make<TriluKernel>(i.node->attr_int("upper", 1) != 0); });
+  reg("CumSum", [](const KernelInit& i) {
+    return Make<CumSumKernel>(i.node->attr_int("exclusive", 0) != 0, i.node->attr_int("reverse", 0) != 0);
+  });
+}
+
+}  // namespace asrc::runtime

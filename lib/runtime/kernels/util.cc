@@ -1,0 +1,144 @@
+#include "runtime/kernels/util.h"
+
+#include <cmath>
+
+namespace asrc::runtime::ku {
+
+Result<std::vector<int64_t>> Int64s(const Tensor& t) {
+  std::vector<int64_t> v(static_cast<size_t>(t.numel()));
+  if (t.dtype() == DType::Int64) {
+    for (int64_t i = 0; i < t.numel(); ++i) v[i] = t.data<int64_t>()[i];
+  } else if (t.dtype() == DType::Int32) {
+    for (int64_t i = 0; i < t.numel(); ++i) v[i] = t.data<int32_t>()[i];
+  } else {
+    return Error(std::string("expected an int64 or int32 tensor, got ") + ir::dtype_name(t.dtype()));
+  }
+  return v;
+}
+
+Result<double> ScalarAsDouble(const Tensor& t) {
+  if (t.numel() != 1) return Error("expected a scalar, got shape " + ir::shape_str(t.shape()));
+  if (t.dtype() == DType::Float16) return static_cast<double>(ir::half_to_float(t.data<uint16_t>()[0]));
+  double out = 0;
+  if (!DispatchNumericOrBool(t.dtype(), [&](auto z) {
+        using T = decltype(z);
+        out = static_cast<double>(t.data<T>()[0]);
+      }))
+    return Error(std::string("unsupported scalar dtype ") + ir::dtype_name(t.dtype()));
+  return out;
+}
+
+Result<int> NormAxis(int64_t axis, int rank) {
+  if (axis < -rank || axis >= std::max(rank, 1))
+    if (!(rank == 0 && (axis == 0 || axis == -1)))
+      return Error("axis " + std::to_string(axis) + " out of range for rank " + std::to_string(rank));
+  return static_cast<int>(axis < 0 ? axis + rank : axis);
+}
+
+Result<Shape> BroadcastShape(const Shape& a, const Shape& b) {
+  size_t r = std::max(a.size(), b.size());
+  Shape out(r);
+  for (size_t i = 0; i < r; ++i) {
+    int64_t da = i < r - a.size() ? 1 : a[i - (r - a.size())];
+    int64_t db = i < r - b.size() ? 1 : b[i - (r - b.size())];
+    if (da == db || db == 1) out[i] = da;
+    else if (da == 1) out[i] = db;
+    else return Error("cannot broadcast " + ir::shape_str(a) + " with " + ir::shape_str(b));
+  }
+  return out;
+}
+
+std::vector<int64_t> Strides(const Shape& s) {
+  std::vector<int64_t> st(s.size());
+  int64_t acc = 1;
+  for (int i = static_cast<int>(s.size()) - 1; i >= 0; --i) {
+    st[i] = acc;
+    acc *= s[i];
+  }
+  return st;
+}
+
+std::vector<int64_t> BroadcastStrides(const Shape& in, const Shape& out) {
+  std::vector<int64_t> st(out.size(), 0);
+  std::vector<int64_t> ins = Strides(in);
+  size_t off = out.size() - in.size();
+  for (size_t i = 0; i < in.size(); ++i) st[off + i] = in[i] == 1 ? 0 : ins[i];
+  return st;
+}
+
+Tensor HalfToFloat(const Tensor& t) {
+  Tensor out(DType::Float32, t.shape());
+  const uint16_t* s = t.data<uint16_t>();
+  float* d = out.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) d[i] = ir::half_to_float(s[i]);
+  return out;
+}
+
+Tensor FloatToHalf(const Tensor& t) {
+  Tensor out(DType::Float16, t.shape());
+  const float* s = t.data<float>();
+  uint16_t* d = out.data<uint16_t>();
+  for (int64_t i = 0; i < t.numel(); ++i) d[i] = ir::float_to_half(s[i]);
+  return out;
+}
+
+namespace {
+template <class To, class From>
+To ConvertOne(From v) {
+  if constexpr (std::is_same_v<To, bool>) {
+    return v != From(0);
+  } else if constexpr (std::is_floating_point_v<From> && std::is_integral_v<To>) {
+    // Out-of-range float->int is undefined in C++; saturate NaN to 0 like most runtimes do.
+    if (std::isnan(v)) return To(0);
+    double d = static_cast<double>(v);
+    if (d >= static_cast<double>(std::numeric_limits<To>::max())) return std::numeric_limits<To>::max();
+    if (d <= static_cast<double>(std::numeric_limits<To>::lowest())) return std::numeric_limits<To>::lowest();
+    return static_cast<To>(v);
+  } else {
+    return static_cast<To>(v);
+  }
+}
+}  // namespace
+
+Status ConvertInto(const Tensor& in, Tensor& out) {
+  int64_t n = in.numel();
+  if (in.dtype() == out.dtype()) {
+    std::memcpy(out.raw(), in.raw(), in.nbytes());
+    return Status::Ok();
+  }
+  if (in.dtype() == DType::Float16) {
+    const uint16_t* s = in.data<uint16_t>();
+    if (out.dtype() == DType::Float32) {
+      for (int64_t i = 0; i < n; ++i) out.data<float>()[i] = ir::half_to_float(s[i]);
+      return Status::Ok();
+    }
+    bool ok = DispatchNumericOrBool(out.dtype(), [&](auto z) {
+      using To = decltype(z);
+      To* d = out.data<To>();
+      for (int64_t i = 0; i < n; ++i) d[i] = ConvertOne<To>(ir::half_to_float(s[i]));
+    });
+    return ok ? Status::Ok() : DTypeError("Cast", out.dtype());
+  }
+  if (out.dtype() == DType::Float16) {
+    uint16_t* d = out.data<uint16_t>();
+    bool ok = DispatchNumericOrBool(in.dtype(), [&](auto z) {
+      using From = decltype(z);
+      const From* s = in.data<From>();
+      for (int64_t i = 0; i < n; ++i) d[i] = ir::float_to_half(static_cast<float>(s[i]));
+    });
+    return ok ? Status::Ok() : DTypeError("Cast", in.dtype());
+  }
+  bool ok = DispatchNumericOrBool(in.dtype(), [&](auto zi) {
+    using From = decltype(zi);
+    const From* s = in.data<From>();
+    DispatchNumericOrBool(out.dtype(), [&](auto zo) {
+      using To = decltype(zo);
+      To* d = out.data<To>();
+      for (int64_t i = 0; i < n; ++i) d[i] = ConvertOne<To>(s[i]);
+    });
+  });
+  bool ok2 = DispatchNumericOrBool(out.dtype(), [](auto) {});
+  return ok && ok2 ? Status::Ok() : Error(std::string("unsupported cast ") + ir::dtype_name(in.dtype()) + " -> " + ir::dtype_name(out.dtype()));
+}
+
+}  // namespace asrc::runtime::ku

@@ -1,0 +1,115 @@
+// Helpers shared by the kernel files: dtype dispatch, broadcasting, int64 views, axes.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "ir/tensor.h"
+#include "runtime/kernel.h"
+
+namespace asrc::runtime::ku {
+
+using ir::DType;
+using ir::Shape;
+using ir::Tensor;
+
+template <DType D> struct CType;
+template <> struct CType<DType::Float32> { using T = float; };
+template <> struct CType<DType::Float64> { using T = double; };
+template <> struct CType<DType::Int8> { using T = int8_t; };
+template <> struct CType<DType::Uint8> { using T = uint8_t; };
+template <> struct CType<DType::Int16> { using T = int16_t; };
+template <> struct CType<DType::Uint16> { using T = uint16_t; };
+template <> struct CType<DType::Int32> { using T = int32_t; };
+template <> struct CType<DType::Int64> { using T = int64_t; };
+template <> struct CType<DType::Uint32> { using T = uint32_t; };
+template <> struct CType<DType::Uint64> { using T = uint64_t; };
+template <> struct CType<DType::Bool> { using T = bool; };
+
+// Calls fn(T{}) with the C++ type of a numeric dtype; returns false for others (float16, string).
+template <class F>
+bool DispatchNumeric(DType d, F&& fn) {
+  switch (d) {
+    case DType::Float32: fn(float{}); return true;
+    case DType::Float64: fn(double{}); return true;
+    case DType::Int8: fn(int8_t{}); return true;
+    case DType::Uint8: fn(uint8_t{}); return true;
+    case DType::Int16: fn(int16_t{}); return true;
+    case DType::Uint16: fn(uint16_t{}); return true;
+    case DType::Int32: fn(int32_t{}); return true;
+    case DType::Int64: fn(int64_t{}); return true;
+    case DType::Uint32: fn(uint32_t{}); return true;
+    case DType::Uint64: fn(uint64_t{}); return true;
+    default: return false;
+  }
+}
+template <class F>
+bool DispatchNumericOrBool(DType d, F&& fn) {
+  if (d == DType::Bool) {
+    fn(bool{});
+    return true;
+  }
+  return DispatchNumeric(d, std::forward<F>(fn));
+}
+
+inline Status DTypeError(const char* op, DType d) {
+  return Error(std::string("unsupported dtype ") + ir::dtype_name(d) + " for op '" + op + "'");
+}
+
+// Integer tensor (int32/int64) as int64 values.
+Result<std::vector<int64_t>> Int64s(const Tensor& t);
+// Scalar of any numeric dtype as double.
+Result<double> ScalarAsDouble(const Tensor& t);
+// Normalizes an axis into [0, rank).
+Result<int> NormAxis(int64_t axis, int rank);
+Result<Shape> BroadcastShape(const Shape& a, const Shape& b);
+// Strides of `in` as seen from `out` (right-aligned, 0 on broadcast dims), length out.size().
+std::vector<int64_t> BroadcastStrides(const Shape& in, const Shape& out);
+std::vector<int64_t> Strides(const Shape& s);
+
+// Float16 <-> float32 whole-tensor conversions (fresh tensors).
+Tensor HalfToFloat(const Tensor& t);
+Tensor FloatToHalf(const Tensor& t);
+// Generic element conversion between any numeric/bool/float16 dtypes.
+Status ConvertInto(const Tensor& in, Tensor& out);
+
+// Iterates the broadcast of inputs to `out` shape, calling fn(out_index, offsets...) in row-major
+// order, with the innermost dimension in a tight loop. N inputs.
+template <int N, class F>
+void BroadcastLoop(const Shape& out, const std::vector<const Shape*>& ins, F&& fn) {
+  int r = static_cast<int>(out.size());
+  int64_t total = ir::shape_numel(out);
+  if (total <= 0) return;
+  std::vector<int64_t> st[N];
+  for (int k = 0; k < N; ++k) st[k] = BroadcastStrides(*ins[k], out);
+  if (r == 0) {
+    int64_t off[N] = {};
+    int64_t zero_st[N] = {};
+    fn(int64_t{0}, off, zero_st, int64_t{1});
+    return;
+  }
+  int64_t inner = out[r - 1];
+  int64_t inner_st[N];
+  for (int k = 0; k < N; ++k) inner_st[k] = st[k][r - 1];
+  std::vector<int64_t> idx(r, 0);
+  int64_t off[N] = {};
+  for (int64_t o = 0; o < total; o += inner) {
+    fn(o, off, inner_st, inner);
+    for (int d = r - 2; d >= 0; --d) {
+      if (++idx[d] < out[d]) {
+        for (int k = 0; k < N; ++k) off[k] += st[k][d];
+        break;
+      }
+      for (int k = 0; k < N; ++k) off[k] -= st[k][d] * (out[d] - 1);
+      idx[d] = 0;
+    }
+  }
+}
+
+}  // namespace asrc::runtime::ku

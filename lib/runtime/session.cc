@@ -1,0 +1,447 @@
+// Planning: slots, topological order, kernels, constant folding, lifetimes. Running: a flat loop
+// over prebuilt steps (no name lookups, no allocation beyond what kernels need).
+#include "runtime/session.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "runtime/session_impl.h"
+
+namespace asrc::runtime {
+
+namespace {
+
+void CollectGraphs(const ir::Graph& g, std::unordered_set<const ir::Graph*>& out) {
+  out.insert(&g);
+  for (ir::Node* n : g.nodes())
+    for (const auto& a : n->attributes) {
+      if (a.g) CollectGraphs(*a.g, out);
+      for (const auto& sg : a.graphs)
+        if (sg) CollectGraphs(*sg, out);
+    }
+}
+
+void CollectReads(const ir::Graph& g, const std::unordered_set<const ir::Graph*>& inside,
+                  std::unordered_set<const ir::Value*>& seen,
+                  std::vector<const ir::Value*>& out) {
+  auto visit = [&](const ir::Value* v) {
+    if (v && !inside.count(v->owner) && seen.insert(v).second) out.push_back(v);
+  };
+  for (ir::Node* n : g.nodes()) {
+    for (const ir::Value* v : n->inputs) visit(v);
+    for (const auto& a : n->attributes) {
+      if (a.g) CollectReads(*a.g, inside, seen, out);
+      for (const auto& sg : a.graphs)
+        if (sg) CollectReads(*sg, inside, seen, out);
+    }
+  }
+  for (const ir::Value* v : g.outputs) visit(v);
+}
+
+bool HasSubgraphs(const ir::Node& n) {
+  for (const auto& a : n.attributes)
+    if (a.g || !a.graphs.empty()) return true;
+  return false;
+}
+
+std::string NodeLabel(const ir::Node& n) {
+  return "node '" + n.name + "' (" + n.op_type + ")";
+}
+
+// Runs a kernel chosen per call by the actual dtype of input 0, for ops registered only for
+// specific dtypes when the static dtype is unknown at plan time.
+class DeferredKernel : public Kernel {
+ public:
+  DeferredKernel(KernelInit init, std::string domain)
+      : init_(std::move(init)), domain_(std::move(domain)) {}
+  Status Run(KernelContext& ctx) override {
+    ir::DType dt = ctx.in(0) ? ctx.in(0)->dtype() : ir::DType::Undefined;
+    if (dt != last_dtype_ || !last_) {
+      auto it = cache_.find(dt);
+      if (it == cache_.end()) {
+        const KernelFactory* f =
+            KernelRegistry::Global().Find(domain_, init_.node->op_type, dt);
+        if (!f)
+          return Error(std::string("unsupported dtype ") + ir::dtype_name(dt) + " for op '" +
+                       init_.node->op_type + "'");
+        ASRC_ASSIGN_OR_RETURN(auto k, (*f)(init_));
+        it = cache_.emplace(dt, std::move(k)).first;
+      }
+      last_ = it->second.get();
+      last_dtype_ = dt;
+    }
+    return last_->Run(ctx);
+  }
+
+ private:
+  KernelInit init_;
+  std::string domain_;
+  std::map<ir::DType, std::unique_ptr<Kernel>> cache_;
+  Kernel* last_ = nullptr;
+  ir::DType last_dtype_ = ir::DType::Undefined;
+};
+
+}  // namespace
+
+std::vector<const ir::Value*> OuterReads(const ir::Graph& g) {
+  std::unordered_set<const ir::Graph*> inside;
+  CollectGraphs(g, inside);
+  std::unordered_set<const ir::Value*> seen;
+  std::vector<const ir::Value*> out;
+  CollectReads(g, inside, seen, out);
+  return out;
+}
+
+std::vector<const ir::Value*> NodeOuterReads(const ir::Node& n) {
+  std::unordered_set<const ir::Value*> seen;
+  std::vector<const ir::Value*> out;
+  for (const auto& a : n.attributes) {
+    std::vector<const ir::Graph*> gs;
+    if (a.g) gs.push_back(a.g.get());
+    for (const auto& sg : a.graphs)
+      if (sg) gs.push_back(sg.get());
+    for (const ir::Graph* g : gs)
+      for (const ir::Value* v : OuterReads(*g))
+        if (seen.insert(v).second) out.push_back(v);
+  }
+  return out;
+}
+
+class SessionPlanner {
+ public:
+  static Result<std::unique_ptr<SessionImpl>> Plan(const ir::Graph& g, int64_t opset,
+                                                   const SessionOptions& options,
+                                                   const std::vector<const ir::Value*>& outer);
+};
+
+Result<std::unique_ptr<SessionImpl>> SessionImpl::Create(
+    const ir::Graph& g, int64_t opset, const SessionOptions& options,
+    const std::vector<const ir::Value*>& outer) {
+  return SessionPlanner::Plan(g, opset, options, outer);
+}
+
+Result<std::unique_ptr<SessionImpl>> SessionPlanner::Plan(
+    const ir::Graph& g, int64_t opset, const SessionOptions& options,
+    const std::vector<const ir::Value*>& outer) {
+  auto s = std::unique_ptr<SessionImpl>(new SessionImpl());
+  s->graph_ = &g;
+  s->threads_ = std::max(1, options.threads);
+  if (s->threads_ > 1) s->own_pool_ = std::make_unique<ThreadPool>(s->threads_);
+  const std::string gname = "graph '" + g.name + "'";
+
+  for (const auto* list : {&g.inputs, &g.outputs})
+    for (const ir::Value* v : *list)
+      if (v && !v->type.opaque.empty())
+        return Error(gname + ": value '" + v->name +
+                     "' has a non-tensor type (sequence/optional/map), which is not supported");
+
+  // --- slots ---
+  std::unordered_map<const ir::Value*, int> slot_of;
+  std::vector<const ir::Value*> slot_value;
+  auto add_slot = [&](const ir::Value* v) {
+    auto it = slot_of.find(v);
+    if (it != slot_of.end()) return it->second;
+    int id = static_cast<int>(slot_value.size());
+    slot_of.emplace(v, id);
+    slot_value.push_back(v);
+    return id;
+  };
+  for (const ir::Value* v : g.inputs) {
+    if (v->initializer) continue;
+    s->feed_slots_.push_back(add_slot(v));
+    s->feed_values_.push_back(v);
+    s->input_names_.push_back(v->name);
+  }
+  for (const ir::Value* v : outer) {
+    s->feed_slots_.push_back(add_slot(v));
+    s->feed_values_.push_back(v);
+  }
+  std::vector<std::pair<int, const ir::Tensor*>> consts;
+  for (const ir::Value* v : g.initializers)
+    if (v->initializer) consts.emplace_back(add_slot(v), &*v->initializer);
+  for (const ir::Value* v : g.inputs)
+    if (v->initializer && !slot_of.count(v)) consts.emplace_back(add_slot(v), &*v->initializer);
+
+  std::vector<ir::Node*> nodes = g.nodes();
+  std::unordered_map<const ir::Node*, std::vector<const ir::Value*>> implicit;
+  for (ir::Node* n : nodes) {
+    for (const ir::Value* v : n->outputs)
+      if (v) add_slot(v);
+    if (HasSubgraphs(*n)) implicit[n] = NodeOuterReads(*n);
+  }
+  // Node inputs must be defined by now: a feed, a constant or a node output of this graph.
+  auto all_inputs = [&](const ir::Node* n) {
+    std::vector<const ir::Value*> in(n->inputs.begin(), n->inputs.end());
+    auto it = implicit.find(n);
+    if (it != implicit.end()) in.insert(in.end(), it->second.begin(), it->second.end());
+    return in;
+  };
+  for (ir::Node* n : nodes)
+    for (const ir::Value* v : all_inputs(n))
+      if (v && !slot_of.count(v))
+        return Error(NodeLabel(*n) + " in " + gname + ": input '" + v->name +
+                     "' is not defined in this graph or its enclosing scope");
+  for (const ir::Value* v : g.outputs)
+    if (!v || !slot_of.count(v))
+      return Error(gname + ": output '" + (v ? v->name : std::string("?")) +
+                   "' is not defined");
+
+  // --- topological order (stable: storage order where valid) ---
+  std::unordered_map<const ir::Node*, int> index;
+  for (size_t i = 0; i < nodes.size(); ++i) index[nodes[i]] = static_cast<int>(i);
+  std::vector<int> pending(nodes.size(), 0);
+  std::vector<std::vector<int>> consumers(nodes.size());
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    std::set<int> deps;
+    for (const ir::Value* v : all_inputs(nodes[i])) {
+      if (!v || !v->producer) continue;
+      auto it = index.find(v->producer);
+      if (it != index.end() && v->producer->owner == &g) deps.insert(it->second);
+    }
+    pending[i] = static_cast<int>(deps.size());
+    for (int d : deps) consumers[d].push_back(static_cast<int>(i));
+  }
+  std::set<int> ready;
+  for (size_t i = 0; i < nodes.size(); ++i)
+    if (pending[i] == 0) ready.insert(static_cast<int>(i));
+  std::vector<ir::Node*> order;
+  while (!ready.empty()) {
+    int i = *ready.begin();
+    ready.erase(ready.begin());
+    order.push_back(nodes[i]);
+    for (int c : consumers[i])
+      if (--pending[c] == 0) ready.insert(c);
+  }
+  if (order.size() != nodes.size()) {
+    for (size_t i = 0; i < nodes.size(); ++i)
+      if (pending[i] > 0) return Error(NodeLabel(*nodes[i]) + " in " + gname + " is in a cycle");
+  }
+
+  // --- kernels, constant folding ---
+  s->slots_.assign(slot_value.size(), ir::Tensor());
+  s->is_const_.assign(slot_value.size(), false);
+  for (auto& [id, t] : consts) {
+    s->slots_[id] = *t;
+    s->is_const_[id] = true;
+  }
+  const KernelRegistry& reg = KernelRegistry::Global();
+  for (ir::Node* n : order) {
+    std::string domain = n->domain == "ai.onnx" ? "" : n->domain;
+    int64_t node_opset = domain.empty() ? opset : 1;
+    std::vector<const ir::Value*> ins = all_inputs(n);
+    KernelInit init;
+    init.node = n;
+    init.opset = node_opset;
+    bool all_const = !HasSubgraphs(*n);
+    for (size_t j = 0; j < n->inputs.size(); ++j) {
+      const ir::Value* v = n->inputs[j];
+      const ir::Tensor* c = nullptr;
+      ir::DType dt = ir::DType::Undefined;
+      if (v) {
+        int id = slot_of[v];
+        if (s->is_const_[id]) {
+          c = &s->slots_[id];
+          dt = c->dtype();
+        } else {
+          all_const = false;
+          if (v->type.has_type && v->type.opaque.empty()) dt = v->type.dtype;
+        }
+      }
+      init.constant_inputs.push_back(c);
+      init.input_dtypes.push_back(dt);
+    }
+    ir::DType key = init.input_dtypes.empty() ? ir::DType::Undefined : init.input_dtypes[0];
+    const KernelFactory* f = reg.Find(domain, n->op_type, key);
+    std::unique_ptr<Kernel> kernel;
+    if (f) {
+      auto k = (*f)(init);
+      if (!k.ok()) return k.status().With(NodeLabel(*n) + " in " + gname);
+      kernel = std::move(k).value();
+    } else if (key == ir::DType::Undefined && reg.Has(domain, n->op_type)) {
+      kernel = std::make_unique<DeferredKernel>(init, domain);
+    } else if (reg.Has(domain, n->op_type)) {
+      return Error(std::string("unsupported dtype ") + ir::dtype_name(key) + " for op '" +
+                   n->op_type + "' (domain '" + domain + "', opset " +
+                   std::to_string(node_opset) + ") at node '" + n->name + "' in graph '" +
+                   g.name + "'");
+    } else {
+      return Error("unsupported op '" + n->op_type + "' (domain '" + domain + "', opset " +
+                   std::to_string(node_opset) + ") at node '" + n->name + "' in graph '" +
+                   g.name + "'");
+    }
+
+    SessionImpl::Step step;
+    step.node = n;
+    step.kernel = std::move(kernel);
+    for (const ir::Value* v : ins) step.in_slots.push_back(v ? slot_of[v] : -1);
+    for (const ir::Value* v : n->outputs) step.out_slots.push_back(v ? slot_of[v] : -1);
+    step.outs.resize(n->outputs.size());
+    step.ctx.node = n;
+    step.ctx.inputs.assign(ins.size(), nullptr);
+    step.ctx.outputs = &step.outs;
+
+    if (all_const) {
+      // Fold: run once now; the outputs become constants of the plan.
+      for (size_t j = 0; j < ins.size(); ++j)
+        step.ctx.inputs[j] = step.in_slots[j] >= 0 ? &s->slots_[step.in_slots[j]] : nullptr;
+      Status st = step.kernel->Run(step.ctx);
+      if (!st.ok()) return st.With(NodeLabel(*n) + " in " + gname);
+      for (size_t k = 0; k < step.out_slots.size(); ++k) {
+        if (step.out_slots[k] < 0) continue;
+        s->slots_[step.out_slots[k]] = std::move(step.outs[k]);
+        s->is_const_[step.out_slots[k]] = true;
+      }
+      continue;
+    }
+    s->steps_.push_back(std::move(step));
+  }
+  // Fix the outputs pointer after the moves above.
+  for (auto& st : s->steps_) st.ctx.outputs = &st.outs;
+
+  // --- lifetimes ---
+  std::vector<int> last_use(slot_value.size(), -1);
+  std::vector<bool> keep(slot_value.size(), false);
+  for (const ir::Value* v : g.outputs) {
+    int id = slot_of[v];
+    keep[id] = true;
+    s->output_slots_.push_back(id);
+    s->output_names_.push_back(v->name);
+  }
+  for (size_t i = 0; i < s->steps_.size(); ++i) {
+    for (int id : s->steps_[i].in_slots)
+      if (id >= 0) last_use[id] = static_cast<int>(i);
+    for (int id : s->steps_[i].out_slots)
+      if (id >= 0 && last_use[id] < static_cast<int>(i)) last_use[id] = static_cast<int>(i);
+  }
+  for (size_t id = 0; id < slot_value.size(); ++id)
+    if (!keep[id] && !s->is_const_[id] && last_use[id] >= 0)
+      s->steps_[last_use[id]].release.push_back(static_cast<int>(id));
+  return s;
+}
+
+Status SessionImpl::Run(const std::vector<const ir::Tensor*>& feeds,
+                        std::vector<ir::Tensor>* outputs, ThreadPool* pool, int threads) {
+  if (feeds.size() != feed_slots_.size())
+    return Error("graph '" + graph_->name + "': expected " + std::to_string(feed_slots_.size()) +
+                 " inputs, got " + std::to_string(feeds.size()));
+  for (size_t i = 0; i < feeds.size(); ++i) {
+    const ir::Value* v = feed_values_[i];
+    if (!feeds[i] || !feeds[i]->defined())
+      return Error("graph '" + graph_->name + "': input '" + v->name + "' is not set");
+    if (i < input_names_.size() && v->type.has_type && v->type.opaque.empty() &&
+        v->type.dtype != ir::DType::Undefined && v->type.dtype != feeds[i]->dtype())
+      return Error("graph '" + graph_->name + "': input '" + v->name + "' must be " +
+                   ir::dtype_name(v->type.dtype) + ", got " + ir::dtype_name(feeds[i]->dtype()));
+    if (i < input_names_.size() && v->type.has_type && v->type.has_shape &&
+        v->type.opaque.empty()) {
+      bool bad = v->type.dims.size() != feeds[i]->shape().size();
+      for (size_t d = 0; !bad && d < v->type.dims.size(); ++d)
+        bad = v->type.dims[d].known() && v->type.dims[d].value != feeds[i]->shape()[d];
+      if (bad) {
+        std::string want = "[";
+        for (size_t d = 0; d < v->type.dims.size(); ++d)
+          want += (d ? "," : "") + (v->type.dims[d].known() ? std::to_string(v->type.dims[d].value)
+                                                            : v->type.dims[d].param.empty()
+                                                                  ? std::string("?")
+                                                                  : v->type.dims[d].param);
+        want += "]";
+        return Error("graph '" + graph_->name + "': input '" + v->name + "' must have shape " +
+                     want + ", got " + ir::shape_str(feeds[i]->shape()));
+      }
+    }
+    slots_[feed_slots_[i]] = *feeds[i];
+  }
+  Status status;
+  for (Step& st : steps_) {
+    KernelContext& ctx = st.ctx;
+    for (size_t j = 0; j < st.in_slots.size(); ++j) {
+      int id = st.in_slots[j];
+      if (id < 0) {
+        ctx.inputs[j] = nullptr;
+        continue;
+      }
+      ir::Tensor* t = &slots_[id];
+      if (!t->defined()) {
+        const ir::Value* v = j < st.node->inputs.size() ? st.node->inputs[j] : nullptr;
+        status = Error(NodeLabel(*st.node) + " in graph '" + graph_->name + "': input " +
+                       (v ? "'" + v->name + "'" : std::to_string(j)) + " has no value");
+        break;
+      }
+      ctx.inputs[j] = t;
+    }
+    if (!status.ok()) break;
+    ctx.pool = pool;
+    ctx.threads = threads;
+    ctx.buffers = &buffers_;
+    status = st.kernel->Run(ctx);
+    if (!status.ok()) {
+      status = status.With(NodeLabel(*st.node) + " in graph '" + graph_->name + "'");
+      break;
+    }
+    for (size_t k = 0; k < st.out_slots.size(); ++k) {
+      int id = st.out_slots[k];
+      if (id >= 0) slots_[id] = std::move(st.outs[k]);
+      else buffers_.Put(st.outs[k]);
+    }
+    for (int id : st.release) buffers_.Put(slots_[id]);
+  }
+  if (status.ok()) {
+    outputs->resize(output_slots_.size());
+    for (size_t i = 0; i < output_slots_.size(); ++i) {
+      (*outputs)[i] = slots_[output_slots_[i]];
+      if (!(*outputs)[i].defined())
+        status = Error("graph '" + graph_->name + "': output '" + output_names_[i] +
+                       "' was not produced");
+    }
+  }
+  // Drop everything but constants (outputs handed out keep their buffers alive).
+  for (size_t id = 0; id < slots_.size(); ++id)
+    if (!is_const_[id] && slots_[id].defined()) buffers_.Put(slots_[id]);
+  for (Step& st : steps_)
+    for (auto& t : st.outs) t = ir::Tensor();
+  return status;
+}
+
+// --- public Session ---
+
+Session::Session(std::unique_ptr<SessionImpl> impl) : impl_(std::move(impl)) {}
+Session::~Session() = default;
+
+Result<std::unique_ptr<Session>> Session::Create(const ir::Graph& graph, int64_t opset,
+                                                 const SessionOptions& options) {
+  ASRC_ASSIGN_OR_RETURN(auto impl, SessionImpl::Create(graph, opset, options, {}));
+  return std::unique_ptr<Session>(new Session(std::move(impl)));
+}
+
+const std::vector<std::string>& Session::input_names() const { return impl_->input_names(); }
+const std::vector<std::string>& Session::output_names() const { return impl_->output_names(); }
+
+Status Session::Run(const std::vector<ir::Tensor>& inputs, std::vector<ir::Tensor>* outputs) {
+  std::vector<const ir::Tensor*> feeds;
+  feeds.reserve(inputs.size());
+  for (const auto& t : inputs) feeds.push_back(&t);
+  return impl_->Run(feeds, outputs);
+}
+
+Result<std::vector<ir::Tensor>> Session::Run(
+    const std::vector<std::pair<std::string, ir::Tensor>>& named_inputs) {
+  const auto& names = impl_->input_names();
+  std::vector<const ir::Tensor*> feeds(names.size(), nullptr);
+  for (const auto& [name, t] : named_inputs) {
+    auto it = std::find(names.begin(), names.end(), name);
+    if (it == names.end())
+      return Error("graph '" + impl_->graph().name + "' has no input named '" + name + "'");
+    feeds[it - names.begin()] = &t;
+  }
+  for (size_t i = 0; i < names.size(); ++i)
+    if (!feeds[i])
+      return Error("graph '" + impl_->graph().name + "': missing input '" + names[i] + "'");
+  std::vector<ir::Tensor> outs;
+  ASRC_RETURN_IF_ERROR(impl_->Run(feeds, &outs));
+  return outs;
+}
+
+}  // namespace asrc::runtime

@@ -1,0 +1,41 @@
+// quantize-int8: int8 weights everywhere the options select, in the forms ONNX Runtime writes.
+//
+// Weights are symmetric int8 (zero point 0; [-127, 127], or [-63, 63] with reduce_range), per
+// output channel or per tensor. Per mode, for MatMul/Gemm whose right operand is a 2-D constant:
+//   dynamic     x -> DynamicQuantizeLinear -> MatMulInteger(x_q, W_q, x_zp) -> Cast(float)
+//               -> Mul(x_scale * W_scale) [-> Add(bias) for Gemm]   (ORT's quantize_dynamic form;
+//               one DynamicQuantizeLinear per activation, shared by its MatMuls)
+//   static      x -> QuantizeLinear -> DequantizeLinear (ranges calibrated on audio: minmax or
+//               percentile) and W -> DequantizeLinear (QDQ form; ORT fuses it to integer ops)
+//   weight-only W -> DequantizeLinear, float compute
+// In every mode the weights of Conv (axis 0), LSTM/GRU W and R (axis 1) are stored int8 behind a
+// DequantizeLinear, and Gather tables (embeddings) as Gather(int8 table) -> Cast -> Mul(Gather of
+// per-row scales), so no full-table dequantization runs per step.
+// Selection: graph roles (`graphs`), op types (`ops`), node names (`nodes`, `exclude_nodes`), and
+// weights of at least `min_elements`. Preserves graph interfaces; float weights left without
+// readers are removed. A weight shared by several nodes or graphs is quantized once and stays
+// shared.
+#pragma once
+
+#include "pass/pass.h"
+
+namespace asrc::passes {
+
+class QuantizeInt8Pass : public pass::Pass {
+ public:
+  std::string name() const override { return "quantize-int8"; }
+  std::string description() const override {
+    return "int8 quantization: dynamic (MatMulInteger), static (QDQ, calibrated) or weight-only";
+  }
+  std::vector<pass::OptionSpec> options() const override;
+  Result<bool> Run(ir::Model& model, pass::PassContext& ctx) override;
+};
+
+// Symmetric int8 quantization of a float tensor along `axis` (-1: per tensor). Returns the int8
+// tensor and the float scales (shape [dim(axis)], or [] per tensor); qmax 127 (63 reduced).
+struct QuantizedWeight {
+  ir::Tensor q, scale;
+};
+QuantizedWeight QuantizeSymmetric(const ir::Tensor& w, int axis, bool reduce_range);
+
+}  // namespace asrc::passes

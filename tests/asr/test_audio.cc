@@ -1,0 +1,89 @@
+// Audio loading: resampling and downmixing (libsndfile + libsoxr), and per-file errors.
+#include <sndfile.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "asr/audio.h"
+
+using namespace asrc::asr;
+
+namespace {
+std::string Tmp(const std::string& name) {
+  return "/tmp/asrc_test_audio_" + std::to_string(getpid()) + "_" + name;
+}
+
+void WriteWav(const std::string& path, int rate, int channels, const std::vector<float>& inter) {
+  SF_INFO info{};
+  info.samplerate = rate;
+  info.channels = channels;
+  info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+  SNDFILE* f = sf_open(path.c_str(), SFM_WRITE, &info);
+  REQUIRE(f != nullptr);
+  if (!inter.empty()) sf_writef_float(f, inter.data(), inter.size() / channels);
+  sf_close(f);
+}
+}  // namespace
+
+TEST_CASE("8 kHz stereo is downmixed and resampled to 16 kHz") {
+  const int rate = 8000;
+  const double f0 = 440.0;
+  const int n = rate;  // one second
+  std::vector<float> inter(2 * n);
+  for (int i = 0; i < n; ++i) {
+    inter[2 * i] = 0.5f * std::sin(2 * M_PI * f0 * i / rate);  // left: tone
+    inter[2 * i + 1] = 0.0f;                                  // right: silence
+  }
+  std::string path = Tmp("stereo8k.wav");
+  WriteWav(path, rate, 2, inter);
+  auto a = LoadAudio(path, 16000);
+  REQUIRE(a.ok());
+  CHECK(a->sample_rate == 16000);
+  CHECK(a->source_rate == 8000);
+  CHECK(a->source_channels == 2);
+  CHECK(std::abs(static_cast<long>(a->samples.size()) - 16000) <= 2);
+  // Mean of the channels: a 0.25 amplitude tone at the new rate, no delay (soxr compensates).
+  double max_err = 0;
+  for (int i = 800; i < 15200; ++i)
+    max_err = std::max(max_err, std::fabs(a->samples[i] - 0.25 * std::sin(2 * M_PI * f0 * i / 16000.0)));
+  CHECK(max_err < 2e-3);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("same rate and mono: samples pass through") {
+  std::vector<float> s(1600);
+  for (size_t i = 0; i < s.size(); ++i) s[i] = static_cast<float>(i % 100) / 200.0f - 0.25f;
+  std::string path = Tmp("mono16k.wav");
+  WriteWav(path, 16000, 1, s);
+  auto a = LoadAudio(path, 16000);
+  REQUIRE(a.ok());
+  REQUIRE(a->samples.size() == s.size());
+  for (size_t i = 0; i < s.size(); ++i) CHECK(std::fabs(a->samples[i] - s[i]) <= 1.0 / 32768);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("unreadable, missing and empty files are errors naming the file") {
+  std::string junk = Tmp("junk.wav");
+  { std::ofstream(junk) << "this is not audio"; }
+  auto a = LoadAudio(junk, 16000);
+  REQUIRE(!a.ok());
+  CHECK(a.status().message().find(junk) == 0);
+  CHECK(a.status().message().find("cannot read audio") != std::string::npos);
+  std::remove(junk.c_str());
+
+  auto m = LoadAudio(Tmp("missing.flac"), 16000);
+  REQUIRE(!m.ok());
+  CHECK(m.status().message().find("missing.flac") != std::string::npos);
+
+  std::string empty = Tmp("empty.wav");
+  WriteWav(empty, 16000, 1, {});
+  auto e = LoadAudio(empty, 16000);
+  REQUIRE(!e.ok());
+  CHECK(e.status().message() == empty + ": empty audio (no samples)");
+  std::remove(empty.c_str());
+}

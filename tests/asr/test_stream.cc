@@ -1,0 +1,205 @@
+// A real bundle end to end: the teacher bundle (experiments/teacher/bundle) when it exists,
+// else a randomly initialised demo bundle exported by the recipe's export.py. Checks
+//  - the chunk protocol fed in pieces of any size equals it fed all at once;
+//  - our causal and non-causal encoder outputs and greedy hypotheses equal ONNX Runtime's running
+//    the same protocol (tests/asr/ort_stream_ref.js);
+//  - Evaluate(): unreadable and missing audio are counted, not fatal; shards merge into the
+//    unsharded report.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include "asr/audio.h"
+#include "asr/eval.h"
+#include "asr/stream.h"
+#include "onnx/onnx_io.h"
+
+using namespace asrc;
+using namespace asrc::asr;
+
+namespace {
+
+bool Exists(const std::string& p) { return access(p.c_str(), R_OK) == 0; }
+
+std::string BundlePath() {
+  static std::string path = [] {
+    std::string real = ASRC_SOURCE_DIR "/experiments/teacher/bundle";
+    if (Exists(real + "/model.json")) return real;
+    std::string tmp = "/tmp/asrc_test_random_bundle_" + std::to_string(getpid());
+    std::string cmd = "/usr/bin/python3 " ASRC_SOURCE_DIR "/experiments/teacher/export.py --random demo --out " +
+                      tmp + " > /dev/null 2>&1";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    return tmp;
+  }();
+  return path;
+}
+
+std::string SpeechFile() {
+  std::string f = ASRC_SOURCE_DIR "/experiments/data/default_eval/flac/synth_test_00003.flac";
+  if (Exists(f)) return f;
+  std::string tmp = "/tmp/asrc_test_stream_speech_" + std::to_string(getpid());
+  std::string cmd = "espeak-ng -w " + tmp + ".raw.wav 'so that their field might be plowed' && sox " + tmp +
+                    ".raw.wav -r 16000 -b 16 " + tmp + ".wav";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  return tmp + ".wav";
+}
+
+std::vector<float> ReadF32(const std::string& path) {
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  std::vector<float> v(static_cast<size_t>(f.tellg()) / sizeof(float));
+  f.seekg(0);
+  f.read(reinterpret_cast<char*>(v.data()), v.size() * sizeof(float));
+  return v;
+}
+
+double MaxDiff(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return INFINITY;
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, double(std::fabs(a[i] - b[i])));
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("streaming protocol: any feeding equals whole-utterance, and equals ONNX Runtime") {
+  const std::string bundle = BundlePath();
+  MESSAGE("bundle: " << bundle);
+  auto model = onnx_io::LoadModel(bundle);
+  REQUIRE_MESSAGE(model.ok(), model.status().message());
+  RecognizerOptions ro;
+  auto rec = Recognizer::Create(model.value(), ro);
+  REQUIRE_MESSAGE(rec.ok(), rec.status().message());
+  Recognizer& r = *rec.value();
+  auto audio = LoadAudio(SpeechFile(), r.config().frontend.sample_rate);
+  REQUIRE(audio.ok());
+  const int64_t T = r.fbank().NumFrames(audio->samples.size());
+  std::vector<float> feats = r.fbank().Compute(audio->samples.data(), audio->samples.size());
+
+  int64_t dim = 0;
+  auto whole = r.CausalEncode(feats, T, 0, &dim);
+  REQUIRE_MESSAGE(whole.ok(), whole.status().message());
+  const int64_t t_out = (T + r.config().subsampling_factor - 1) / r.config().subsampling_factor;
+  REQUIRE(dim > 0);
+  CHECK(static_cast<int64_t>(whole->size()) == t_out * dim);
+  for (int64_t piece : {1, 7, 32, 100}) {
+    CAPTURE(piece);
+    int64_t d2 = 0;
+    auto part = r.CausalEncode(feats, T, piece, &d2);
+    REQUIRE(part.ok());
+    CHECK(part.value() == whole.value());  // the same chunks run: bit-identical
+  }
+
+  // ONNX Runtime on the same features.
+  const std::string tmp = "/tmp/asrc_test_stream_" + std::to_string(getpid());
+  {
+    std::ofstream f(tmp + ".feats.f32", std::ios::binary);
+    f.write(reinterpret_cast<const char*>(feats.data()), feats.size() * sizeof(float));
+  }
+  std::string cmd = "node " ASRC_SOURCE_DIR "/tests/asr/ort_stream_ref.js " + bundle + " " + tmp +
+                    ".feats.f32 " + std::to_string(T) + " " + tmp + " 5 > " + tmp + ".json";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  nlohmann::json ref;
+  std::ifstream(tmp + ".json") >> ref;
+  REQUIRE(ref["frames"].get<int64_t>() == t_out);
+  double causal_diff = MaxDiff(whole.value(), ReadF32(tmp + ".causal.f32"));
+  MESSAGE("causal encoder_out max |asrc - ORT| = " << causal_diff);
+  CHECK(causal_diff < 1e-3);
+
+  auto res = r.Recognize(audio->samples, true, true);
+  REQUIRE_MESSAGE(res.ok(), res.status().message());
+  CHECK(res->streaming_ids == ref["streaming"].get<std::vector<int>>());
+  CHECK(res->lookahead_ids == ref["lookahead"].get<std::vector<int>>());
+  MESSAGE("streaming: '" << res->streaming_text << "'  look-ahead: '" << res->lookahead_text << "'");
+  CHECK(res->encoder_frames == t_out);
+  CHECK(static_cast<int64_t>(res->chunk_ms.size()) ==
+        (T + r.config().chunk_frames - 1) / r.config().chunk_frames);
+  CHECK(res->final_ms > 0);
+  for (const char* s : {".feats.f32", ".json", ".causal.f32", ".noncausal.f32"}) std::remove((tmp + s).c_str());
+}
+
+TEST_CASE("Evaluate: bad audio counted, not fatal; shards merge into the unsharded report") {
+  const std::string bundle = BundlePath();
+  auto model = onnx_io::LoadModel(bundle);
+  REQUIRE(model.ok());
+  const std::string dir = "/tmp/asrc_test_eval_" + std::to_string(getpid());
+  mkdir(dir.c_str(), 0755);
+  { std::ofstream(dir + "/junk.wav") << "not audio"; }
+  const std::string speech = SpeechFile();
+  {
+    std::ofstream m(dir + "/manifest.jsonl");
+    m << nlohmann::json{{"audio_filepath", speech}, {"text", "So that their field might be plowed."}, {"split", "test"}}.dump() << "\n";
+    m << nlohmann::json{{"audio_filepath", "junk.wav"}, {"text", "junk"}, {"split", "test"}}.dump() << "\n";
+    m << nlohmann::json{{"audio_filepath", "missing.flac"}, {"text", "gone"}, {"split", "test"}}.dump() << "\n";
+    m << "\n";
+    m << nlohmann::json{{"audio_filepath", speech}, {"text", "other split"}, {"split", "train"}}.dump() << "\n";
+    m << nlohmann::json{{"id", "again"}, {"audio_filepath", speech}, {"text", "so that their field"}, {"split", "test"}}.dump() << "\n";
+  }
+  EvalOptions o;
+  o.split = "test";
+  auto full = Evaluate(model.value(), dir + "/manifest.jsonl", o);
+  REQUIRE_MESSAGE(full.ok(), full.status().message());
+  REQUIRE(full->streaming.has_value());
+  REQUIRE(full->lookahead.has_value());
+  for (const ModeReport* m : {&*full->streaming, &*full->lookahead}) {
+    CHECK(m->utterances == 4);
+    CHECK(m->failed_utterances == 2);
+    CHECK(m->words == 7 + 4);
+    REQUIRE(m->per_utterance.size() == 4);
+    CHECK(m->per_utterance[1].failed);
+    CHECK(m->per_utterance[1].error.find("junk.wav") != std::string::npos);
+    CHECK(m->per_utterance[2].error.find("missing.flac") != std::string::npos);
+    CHECK(m->per_utterance[3].id == "again");
+    CHECK(m->rtf > 0);
+  }
+  nlohmann::json j = full->ToJson();
+  for (const char* k : {"wer", "cer", "words", "substitutions", "deletions", "insertions", "utterances",
+                        "failed_utterances", "rtf", "chunk_ms_p50", "chunk_ms_p90", "per_utterance"})
+    CHECK_MESSAGE(j["streaming"].contains(k), k);
+  for (const char* k : {"final_ms_p50", "final_ms_p90"}) CHECK_MESSAGE(j["lookahead"].contains(k), k);
+
+  std::vector<EvalReport> parts;
+  for (int i = 0; i < 3; ++i) {
+    EvalOptions s = o;
+    s.shard_index = i;
+    s.shard_count = 3;
+    auto p = Evaluate(model.value(), dir + "/manifest.jsonl", s);
+    REQUIRE(p.ok());
+    // Through JSON, as eval-merge reads them.
+    auto back = EvalReport::FromJson(p->ToJson());
+    REQUIRE_MESSAGE(back.ok(), back.status().message());
+    parts.push_back(std::move(back).value());
+  }
+  std::swap(parts[0], parts[2]);  // order of the files does not matter
+  auto merged = MergeReports(parts);
+  REQUIRE_MESSAGE(merged.ok(), merged.status().message());
+  for (auto [a, b] : {std::make_pair(&*merged->streaming, &*full->streaming),
+                      std::make_pair(&*merged->lookahead, &*full->lookahead)}) {
+    CHECK(a->words == b->words);
+    CHECK(a->substitutions == b->substitutions);
+    CHECK(a->deletions == b->deletions);
+    CHECK(a->insertions == b->insertions);
+    CHECK(a->wer == doctest::Approx(b->wer));
+    CHECK(a->utterances == b->utterances);
+    CHECK(a->failed_utterances == b->failed_utterances);
+    CHECK(a->chunk_ms.size() == b->chunk_ms.size());
+    REQUIRE(a->per_utterance.size() == b->per_utterance.size());
+    for (size_t i = 0; i < a->per_utterance.size(); ++i) {
+      CHECK(a->per_utterance[i].id == b->per_utterance[i].id);
+      CHECK(a->per_utterance[i].hypothesis == b->per_utterance[i].hypothesis);
+    }
+  }
+  parts.pop_back();
+  CHECK(!MergeReports(parts).ok());  // a missing shard is an error
+
+  auto bad = Evaluate(model.value(), dir + "/nope.jsonl", o);
+  REQUIRE(!bad.ok());
+  CHECK(bad.status().message().find("nope.jsonl") != std::string::npos);
+  std::system(("rm -rf " + dir).c_str());
+}

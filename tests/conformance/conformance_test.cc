@@ -1,0 +1,171 @@
+// Runs every ONNX node conformance case whose ops all have kernels and compares with the expected
+// outputs (rtol 1e-3, atol 1e-5; integers and bools exact). A case counts as unsupported when an
+// op has no kernel, or when planning rejects it (a kernel refusing an attribute combination or
+// dtype, with its error). Any failure of a supported case fails the test.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <set>
+
+#include "onnx/onnx_io.h"
+#include "runtime/kernel.h"
+#include "runtime/session.h"
+
+namespace fs = std::filesystem;
+using namespace asrc;
+
+namespace {
+
+const char* kRoot = "/usr/share/libonnx-testdata/data/node";
+
+void CollectOps(const ir::Graph& g, std::vector<std::pair<std::string, std::string>>& ops) {
+  for (ir::Node* n : g.nodes()) {
+    ops.emplace_back(n->domain == "ai.onnx" ? "" : n->domain, n->op_type);
+    for (const auto& a : n->attributes) {
+      if (a.g) CollectOps(*a.g, ops);
+      for (const auto& sg : a.graphs) CollectOps(*sg, ops);
+    }
+  }
+}
+
+double AsDouble(const ir::Tensor& t, int64_t i) {
+  switch (t.dtype()) {
+    case ir::DType::Float32: return t.data<float>()[i];
+    case ir::DType::Float64: return t.data<double>()[i];
+    case ir::DType::Float16: return ir::half_to_float(t.data<uint16_t>()[i]);
+    default: return 0;
+  }
+}
+
+// Empty string when equal within tolerance; else a description of the first mismatch.
+std::string Compare(const ir::Tensor& got, const ir::Tensor& want) {
+  if (got.dtype() != want.dtype())
+    return std::string("dtype ") + ir::dtype_name(got.dtype()) + " != " + ir::dtype_name(want.dtype());
+  if (got.shape() != want.shape()) return "shape " + ir::shape_str(got.shape()) + " != " + ir::shape_str(want.shape());
+  ir::DType d = want.dtype();
+  if (d == ir::DType::String) return got.strings == want.strings ? "" : "strings differ";
+  if (d == ir::DType::Float32 || d == ir::DType::Float64 || d == ir::DType::Float16) {
+    for (int64_t i = 0; i < want.numel(); ++i) {
+      double a = AsDouble(got, i), b = AsDouble(want, i);
+      if (std::isnan(a) && std::isnan(b)) continue;
+      if (std::isinf(b) && a == b) continue;
+      if (!(std::abs(a - b) <= 1e-5 + 1e-3 * std::abs(b)))
+        return "element " + std::to_string(i) + ": got " + std::to_string(a) + ", want " + std::to_string(b);
+    }
+    return "";
+  }
+  if (std::memcmp(got.raw(), want.raw(), want.nbytes()) != 0) return "integer/bool values differ";
+  return "";
+}
+
+std::vector<fs::path> SortedFiles(const fs::path& dir, const std::string& prefix) {
+  std::vector<fs::path> v;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().rfind(prefix, 0) == 0) v.push_back(e.path());
+  std::sort(v.begin(), v.end(), [&](const fs::path& a, const fs::path& b) {
+    auto num = [&](const fs::path& p) {
+      std::string s = p.stem().string().substr(prefix.size());
+      return std::atoi(s.c_str());
+    };
+    return num(a) < num(b);
+  });
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("ONNX node conformance cases pass for every supported op") {
+  if (!fs::exists(kRoot)) {
+    MESSAGE("libonnx-testdata not installed; skipping");
+    return;
+  }
+  std::vector<fs::path> cases;
+  for (const auto& e : fs::directory_iterator(kRoot))
+    if (fs::exists(e.path() / "model.onnx")) cases.push_back(e.path());
+  std::sort(cases.begin(), cases.end());
+  const auto& reg = runtime::KernelRegistry::Global();
+  std::map<std::string, int> missing;  // op -> cases
+  std::map<std::string, std::string> rejected;  // case -> planning error
+  std::vector<std::string> failures;
+  int supported = 0, passed = 0, load_failed = 0;
+  for (const auto& dir : cases) {
+    std::string name = dir.filename().string();
+    auto gf = onnx_io::LoadGraphFile((dir / "model.onnx").string());
+    if (!gf.ok()) {
+      ++load_failed;
+      continue;
+    }
+    std::vector<std::pair<std::string, std::string>> ops;
+    CollectOps(*gf->graph, ops);
+    std::set<std::string> miss;
+    for (const auto& [domain, op] : ops)
+      if (!reg.Has(domain, op)) miss.insert(domain.empty() ? op : domain + "::" + op);
+    if (!miss.empty()) {
+      for (const auto& m : miss) ++missing[m];
+      continue;
+    }
+    auto session = runtime::Session::Create(*gf->graph, gf->opset(""));
+    if (!session.ok()) {
+      rejected[name] = session.status().message();
+      continue;
+    }
+    ++supported;
+    bool ok = true;
+    for (const auto& e : fs::directory_iterator(dir)) {
+      if (!e.is_directory() || e.path().filename().string().rfind("test_data_set_", 0) != 0) continue;
+      std::vector<ir::Tensor> inputs, expected;
+      bool bad_data = false;
+      for (const auto& p : SortedFiles(e.path(), "input_")) {
+        auto t = onnx_io::LoadTensorFile(p.string());
+        if (!t.ok()) { bad_data = true; failures.push_back(name + ": " + t.status().message()); break; }
+        inputs.push_back(std::move(t).value());
+      }
+      for (const auto& p : SortedFiles(e.path(), "output_")) {
+        auto t = onnx_io::LoadTensorFile(p.string());
+        if (!t.ok()) { bad_data = true; failures.push_back(name + ": " + t.status().message()); break; }
+        expected.push_back(std::move(t).value());
+      }
+      if (bad_data) { ok = false; break; }
+      std::vector<ir::Tensor> outputs;
+      Status st = (*session)->Run(inputs, &outputs);
+      if (!st.ok()) {
+        failures.push_back(name + ": " + st.message());
+        ok = false;
+        break;
+      }
+      if (outputs.size() < expected.size()) {
+        failures.push_back(name + ": " + std::to_string(outputs.size()) + " outputs, expected " + std::to_string(expected.size()));
+        ok = false;
+        break;
+      }
+      for (size_t i = 0; i < expected.size(); ++i) {
+        std::string diff = Compare(outputs[i], expected[i]);
+        if (!diff.empty()) {
+          failures.push_back(name + ": output " + std::to_string(i) + ": " + diff);
+          ok = false;
+          break;
+        }
+      }
+      if (!ok) break;
+    }
+    if (ok) ++passed;
+  }
+  std::vector<std::pair<int, std::string>> by_freq;
+  for (const auto& [op, n] : missing) by_freq.emplace_back(-n, op);
+  std::sort(by_freq.begin(), by_freq.end());
+  std::cout << "conformance: passed " << passed << " of " << supported << " supported cases ("
+            << cases.size() << " total cases; " << load_failed << " did not load; "
+            << rejected.size() << " rejected at planning)\n";
+  std::cout << "conformance: unsupported ops by case count:";
+  for (const auto& [n, op] : by_freq) std::cout << " " << op << "(" << -n << ")";
+  std::cout << "\n";
+  for (const auto& [c, why] : rejected) std::cout << "conformance: rejected " << c << ": " << why << "\n";
+  for (const auto& f : failures) std::cout << "conformance: FAIL " << f << "\n";
+  CHECK(failures.empty());
+  CHECK(passed == supported);
+  CHECK(supported > 0);
+}

@@ -1,0 +1,428 @@
+// Kernel families: each fast path against a plain loop written here (or the kernel's own
+// reference loop), on seeded random data. ONNX conformance data checks the same kernels against
+// outside references (tests/conformance).
+#include <doctest/doctest.h>
+
+#include "runtime/gemm.h"
+#include "runtime/kernels/nn.h"
+#include "runtime/thread_pool.h"
+#include "test_util.h"
+
+using namespace asrc;
+using asrc::testing::I64;
+using asrc::testing::MaxAbsDiff;
+using asrc::testing::OneNode;
+using asrc::testing::RandomTensor;
+
+namespace {
+// Naive numpy-style broadcast index of `in` for flat output index o.
+int64_t BIndex(const ir::Shape& in, const ir::Shape& out, int64_t o) {
+  int64_t idx = 0, mul = 1;
+  for (int d = static_cast<int>(out.size()) - 1; d >= 0; --d) {
+    int64_t c = o % out[d];
+    o /= out[d];
+    int id = d - static_cast<int>(out.size() - in.size());
+    if (id >= 0) {
+      if (in[id] != 1) idx += c * mul;
+      mul *= in[id];
+    }
+  }
+  return idx;
+}
+}  // namespace
+
+TEST_CASE("binary ops broadcast like numpy") {
+  struct Case { ir::Shape a, b, out; };
+  std::vector<Case> cases = {{{2, 3, 4}, {4}, {2, 3, 4}}, {{2, 3, 4}, {3, 1}, {2, 3, 4}},
+                             {{1, 3, 1}, {2, 1, 5}, {2, 3, 5}}, {{}, {2, 2}, {2, 2}},
+                             {{5}, {}, {5}}, {{2, 1, 4}, {2, 3, 4}, {2, 3, 4}}};
+  const char* ops[] = {"Add", "Sub", "Mul", "Div"};
+  for (const auto& c : cases)
+    for (const char* op : ops) {
+      ir::Tensor a = RandomTensor(c.a, 1), b = RandomTensor(c.b, 2, 0.5f, 2.f);
+      OneNode n(op, {a, b}, 1);
+      auto out = n.Run();
+      REQUIRE(out.ok());
+      const ir::Tensor& y = (*out)[0];
+      REQUIRE(y.shape() == c.out);
+      for (int64_t i = 0; i < y.numel(); ++i) {
+        float x1 = a.data<float>()[BIndex(c.a, c.out, i)], x2 = b.data<float>()[BIndex(c.b, c.out, i)];
+        float want = std::string(op) == "Add" ? x1 + x2 : std::string(op) == "Sub" ? x1 - x2
+                   : std::string(op) == "Mul" ? x1 * x2 : x1 / x2;
+        CHECK(y.data<float>()[i] == doctest::Approx(want).epsilon(1e-6));
+      }
+    }
+}
+
+TEST_CASE("integer and comparison ops") {
+  ir::Tensor a = I64({7, -7, 5, 0}), b = I64({3, 3, -2, 4});
+  OneNode mod("Mod", {a, b}, 1);
+  auto m = mod.Run();
+  REQUIRE(m.ok());
+  std::vector<int64_t> want = {1, 2, -1, 0};  // Python-style sign of the divisor
+  for (int i = 0; i < 4; ++i) CHECK((*m)[0].data<int64_t>()[i] == want[i]);
+  OneNode div("Div", {a, b}, 1);
+  auto d = div.Run();
+  REQUIRE(d.ok());
+  CHECK((*d)[0].data<int64_t>()[1] == -2);  // truncation like C/ONNX Runtime
+  OneNode gt("Greater", {a, b}, 1);
+  auto g = gt.Run();
+  REQUIRE(g.ok());
+  CHECK((*g)[0].dtype() == ir::DType::Bool);
+  CHECK((*g)[0].data<bool>()[0]);
+  CHECK(!(*g)[0].data<bool>()[1]);
+}
+
+TEST_CASE("Where broadcasts three inputs") {
+  ir::Tensor c(ir::DType::Bool, {2, 1});
+  c.data<bool>()[0] = true;
+  ir::Tensor x = RandomTensor({2, 3}, 3), y = RandomTensor({3}, 4);
+  OneNode n("Where", {c, x, y}, 1);
+  auto out = n.Run();
+  REQUIRE(out.ok());
+  for (int i = 0; i < 3; ++i) {
+    CHECK((*out)[0].data<float>()[i] == x.data<float>()[i]);
+    CHECK((*out)[0].data<float>()[3 + i] == y.data<float>()[i]);
+  }
+}
+
+TEST_CASE("Cast float16 round trip and float to int saturation-free values") {
+  ir::Tensor x = ir::Tensor::FromVector<float>(ir::DType::Float32, {4}, {0.5f, -2.25f, 1024.f, 3.f});
+  OneNode to16("Cast", {x}, 1);
+  to16.node->set_attr_int("to", static_cast<int64_t>(ir::DType::Float16));
+  auto h = to16.Run();
+  REQUIRE(h.ok());
+  CHECK((*h)[0].dtype() == ir::DType::Float16);
+  OneNode back("Cast", {(*h)[0]}, 1);
+  back.node->set_attr_int("to", static_cast<int64_t>(ir::DType::Float32));
+  auto f = back.Run();
+  REQUIRE(f.ok());
+  CHECK(MaxAbsDiff((*f)[0], x) == 0.f);
+  OneNode toi("Cast", {x}, 1);
+  toi.node->set_attr_int("to", static_cast<int64_t>(ir::DType::Int64));
+  auto i = toi.Run();
+  REQUIRE(i.ok());
+  CHECK((*i)[0].data<int64_t>()[1] == -2);
+}
+
+TEST_CASE("MatMul batched with broadcasting matches a plain loop, threads 1 and 2") {
+  struct Case { ir::Shape a, b; };
+  std::vector<Case> cases = {{{3, 5}, {5, 4}},       {{2, 3, 7, 5}, {5, 6}}, {{2, 1, 4, 5}, {3, 5, 2}},
+                             {{5}, {2, 5, 3}},        {{2, 4, 5}, {5}},       {{64, 96}, {96, 80}},
+                             {{4, 33, 17}, {4, 17, 65}}};
+  for (const auto& c : cases) {
+    ir::Tensor a = RandomTensor(c.a, 5), b = RandomTensor(c.b, 6);
+    OneNode n("MatMul", {a, b}, 1);
+    auto o1 = n.Run(17, 1);
+    auto o2 = n.Run(17, 2);
+    REQUIRE(o1.ok());
+    REQUIRE(o2.ok());
+    CHECK(MaxAbsDiff((*o1)[0], (*o2)[0]) < 1e-5f);
+    // Reference: promote vectors, broadcast batches.
+    ir::Shape as = c.a, bs = c.b;
+    if (as.size() == 1) as.insert(as.begin(), 1);
+    if (bs.size() == 1) bs.push_back(1);
+    int64_t M = as[as.size() - 2], K = as.back(), N = bs.back();
+    ir::Shape ab(as.begin(), as.end() - 2), bb(bs.begin(), bs.end() - 2);
+    size_t r = std::max(ab.size(), bb.size());
+    ir::Shape batch(r);
+    for (size_t i = 0; i < r; ++i) {
+      int64_t x = i < r - ab.size() ? 1 : ab[i - (r - ab.size())];
+      int64_t y = i < r - bb.size() ? 1 : bb[i - (r - bb.size())];
+      batch[i] = std::max(x, y);
+    }
+    int64_t nb = ir::shape_numel(batch);
+    const ir::Tensor& y = (*o1)[0];
+    REQUIRE(y.numel() == nb * M * N);
+    for (int64_t bi = 0; bi < nb; ++bi) {
+      int64_t ao = BIndex(ab, batch, bi), bo = BIndex(bb, batch, bi);
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t nn = 0; nn < N; ++nn) {
+          double acc = 0;
+          for (int64_t k = 0; k < K; ++k)
+            acc += a.data<float>()[ao * M * K + m * K + k] * b.data<float>()[bo * K * N + k * N + nn];
+          CHECK(y.data<float>()[(bi * M + m) * N + nn] == doctest::Approx(acc).epsilon(1e-4));
+        }
+    }
+  }
+}
+
+TEST_CASE("Gemm with transposes, alpha, beta and broadcast C") {
+  ir::Tensor a = RandomTensor({6, 4}, 7), b = RandomTensor({5, 6}, 8), c = RandomTensor({5}, 9);
+  OneNode n("Gemm", {a, b, c}, 1);
+  n.node->set_attr_int("transA", 1);
+  n.node->set_attr_int("transB", 1);
+  n.node->set_attr_float("alpha", 0.5f);
+  n.node->set_attr_float("beta", 2.f);
+  auto o = n.Run();
+  REQUIRE(o.ok());
+  for (int m = 0; m < 4; ++m)
+    for (int j = 0; j < 5; ++j) {
+      double acc = 0;
+      for (int k = 0; k < 6; ++k) acc += a.data<float>()[k * 4 + m] * b.data<float>()[j * 6 + k];
+      CHECK((*o)[0].data<float>()[m * 5 + j] == doctest::Approx(0.5 * acc + 2 * c.data<float>()[j]).epsilon(1e-5));
+    }
+}
+
+TEST_CASE("Conv fast paths (im2col, pointwise, depthwise) match the reference loop") {
+  struct Case { ir::Shape x, w; int64_t group; std::vector<int64_t> strides, dil, pads; std::string auto_pad; };
+  std::vector<Case> cases = {
+      {{2, 4, 9, 11}, {6, 4, 3, 3}, 1, {2, 2}, {}, {1, 1, 1, 1}, "NOTSET"},
+      {{1, 1, 20, 16}, {8, 1, 3, 3}, 1, {2, 2}, {}, {}, "NOTSET"},
+      {{1, 6, 10, 10}, {6, 2, 3, 3}, 3, {1, 1}, {2, 2}, {2, 1, 2, 1}, "NOTSET"},
+      {{1, 8, 30}, {8, 1, 7}, 8, {1}, {}, {3, 3}, "NOTSET"},        // depthwise 1-D
+      {{2, 8, 30}, {16, 8, 1}, 1, {}, {}, {}, "NOTSET"},           // pointwise
+      {{1, 5, 17}, {4, 5, 4}, 1, {3}, {2}, {}, "SAME_UPPER"},
+      {{1, 5, 17}, {4, 5, 4}, 1, {2}, {}, {}, "SAME_LOWER"},
+      {{1, 4, 8, 8}, {4, 1, 3, 3}, 4, {2, 1}, {}, {}, "VALID"},    // depthwise 2-D
+      {{1, 2, 5, 4, 4}, {3, 2, 2, 2, 2}, 1, {}, {}, {}, "NOTSET"}, // 3-D (reference path)
+  };
+  int seed = 10;
+  for (const auto& c : cases) {
+    ir::Tensor x = RandomTensor(c.x, seed++), w = RandomTensor(c.w, seed++), b = RandomTensor({c.w[0]}, seed++);
+    OneNode n("Conv", {x, w, b}, 1, {false, true, true});
+    n.node->set_attr_int("group", c.group);
+    if (!c.strides.empty()) n.node->set_attr_ints("strides", c.strides);
+    if (!c.dil.empty()) n.node->set_attr_ints("dilations", c.dil);
+    if (!c.pads.empty()) n.node->set_attr_ints("pads", c.pads);
+    n.node->set_attr_string("auto_pad", c.auto_pad);
+    auto o = n.Run(17, 2);
+    REQUIRE(o.ok());
+    runtime::ConvGeometry g;
+    g.group = c.group;
+    g.strides = c.strides;
+    g.dilations = c.dil;
+    g.pads = c.pads;
+    g.auto_pad = c.auto_pad;
+    REQUIRE(g.Resolve(c.x, c.w).ok());
+    ir::Shape out{g.N, g.M};
+    out.insert(out.end(), g.out.begin(), g.out.end());
+    ir::Tensor ref(ir::DType::Float32, out);
+    runtime::ConvReference(g, x.data<float>(), w.data<float>(), b.data<float>(), ref.data<float>());
+    CHECK(MaxAbsDiff((*o)[0], ref) < 1e-4f);
+  }
+}
+
+TEST_CASE("Softmax: opset 13 axis vs opset 11 flattening") {
+  ir::Tensor x = RandomTensor({2, 3, 4}, 20, -3, 3);
+  OneNode n13("Softmax", {x}, 1);
+  n13.node->set_attr_int("axis", 1);
+  auto a = n13.Run(13);
+  REQUIRE(a.ok());
+  for (int i = 0; i < 2; ++i)
+    for (int k = 0; k < 4; ++k) {
+      double s = 0;
+      for (int j = 0; j < 3; ++j) s += std::exp(x.data<float>()[(i * 3 + j) * 4 + k]);
+      for (int j = 0; j < 3; ++j)
+        CHECK((*a)[0].data<float>()[(i * 3 + j) * 4 + k] == doctest::Approx(std::exp(x.data<float>()[(i * 3 + j) * 4 + k]) / s).epsilon(1e-5));
+    }
+  OneNode n11("LogSoftmax", {x}, 1);
+  n11.node->set_attr_int("axis", 1);
+  auto b = n11.Run(11);
+  REQUIRE(b.ok());
+  for (int i = 0; i < 2; ++i) {
+    double s = 0;
+    for (int j = 0; j < 12; ++j) s += std::exp(x.data<float>()[i * 12 + j]);
+    for (int j = 0; j < 12; ++j)
+      CHECK((*b)[0].data<float>()[i * 12 + j] == doctest::Approx(x.data<float>()[i * 12 + j] - std::log(s)).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("LayerNormalization over the last axes") {
+  ir::Tensor x = RandomTensor({3, 2, 5}, 30), s = RandomTensor({2, 5}, 31), b = RandomTensor({2, 5}, 32);
+  OneNode n("LayerNormalization", {x, s, b}, 1);
+  n.node->set_attr_int("axis", 1);
+  auto o = n.Run();
+  REQUIRE(o.ok());
+  for (int i = 0; i < 3; ++i) {
+    double mean = 0, var = 0;
+    for (int j = 0; j < 10; ++j) mean += x.data<float>()[i * 10 + j];
+    mean /= 10;
+    for (int j = 0; j < 10; ++j) var += std::pow(x.data<float>()[i * 10 + j] - mean, 2);
+    var /= 10;
+    for (int j = 0; j < 10; ++j) {
+      double want = (x.data<float>()[i * 10 + j] - mean) / std::sqrt(var + 1e-5) * s.data<float>()[j] + b.data<float>()[j];
+      CHECK((*o)[0].data<float>()[i * 10 + j] == doctest::Approx(want).epsilon(1e-4));
+    }
+  }
+}
+
+TEST_CASE("reductions: axes attribute vs input, keepdims, noop_with_empty_axes") {
+  ir::Tensor x = RandomTensor({2, 3, 4}, 40);
+  OneNode mean("ReduceMean", {x}, 1);
+  mean.node->set_attr_ints("axes", {-1});
+  mean.node->set_attr_int("keepdims", 0);
+  auto a = mean.Run(13);
+  REQUIRE(a.ok());
+  CHECK((*a)[0].shape() == ir::Shape{2, 3});
+  double s = 0;
+  for (int k = 0; k < 4; ++k) s += x.data<float>()[4 + k];
+  CHECK((*a)[0].data<float>()[1] == doctest::Approx(s / 4).epsilon(1e-6));
+  OneNode sum("ReduceSum", {x, I64({0, 2})}, 1);
+  auto b = sum.Run(13);
+  REQUIRE(b.ok());
+  CHECK((*b)[0].shape() == ir::Shape{1, 3, 1});
+  OneNode noop("ReduceSum", {x, ir::Tensor(ir::DType::Int64, {0})}, 1);
+  noop.node->set_attr_int("noop_with_empty_axes", 1);
+  auto c = noop.Run(13);
+  REQUIRE(c.ok());
+  CHECK(MaxAbsDiff((*c)[0], x) == 0.f);
+  OneNode mx("ReduceMax", {x}, 1);
+  auto d = mx.Run(13);  // no axes: all
+  REQUIRE(d.ok());
+  CHECK((*d)[0].shape() == ir::Shape{1, 1, 1});
+  CHECK((*d)[0].data<float>()[0] == *std::max_element(x.data<float>(), x.data<float>() + x.numel()));
+}
+
+TEST_CASE("shape ops: Slice, Gather, Concat, Transpose, Split, Unsqueeze, Squeeze, Expand, Tile, Pad") {
+  ir::Tensor x = RandomTensor({3, 4, 5}, 50);
+  auto at = [&](int i, int j, int k) { return x.data<float>()[(i * 4 + j) * 5 + k]; };
+  {
+    OneNode n("Slice", {x, I64({1, -1}), I64({3, 0}), I64({0, 2}), I64({1, -2})}, 1);
+    auto o = n.Run();
+    REQUIRE(o.ok());
+    REQUIRE((*o)[0].shape() == ir::Shape{2, 4, 2});  // k = 4, 2
+    CHECK((*o)[0].data<float>()[1] == at(1, 0, 2));
+  }
+  {
+    OneNode n("Gather", {x, I64({2, 0, -1}, {3})}, 1);
+    n.node->set_attr_int("axis", 1);
+    auto o = n.Run();
+    REQUIRE(o.ok());
+    REQUIRE((*o)[0].shape() == ir::Shape{3, 3, 5});
+    CHECK((*o)[0].data<float>()[(1 * 3 + 2) * 5 + 4] == at(1, 3, 4));
+  }
+  {
+    OneNode n("Transpose", {x}, 1);
+    n.node->set_attr_ints("perm", {2, 0, 1});
+    auto o = n.Run();
+    REQUIRE(o.ok());
+    REQUIRE((*o)[0].shape() == ir::Shape{5, 3, 4});
+    CHECK((*o)[0].data<float>()[(4 * 3 + 1) * 4 + 2] == at(1, 2, 4));
+    OneNode t2("Transpose", {x}, 1);
+    t2.node->set_attr_ints("perm", {0, 2, 1});
+    auto p = t2.Run();
+    REQUIRE(p.ok());
+    CHECK((*p)[0].data<float>()[(2 * 5 + 3) * 4 + 1] == at(2, 1, 3));
+  }
+  {
+    OneNode n("Concat", {x, x}, 1);
+    n.node->set_attr_int("axis", 1);
+    auto o = n.Run();
+    REQUIRE(o.ok());
+    REQUIRE((*o)[0].shape() == ir::Shape{3, 8, 5});
+    CHECK((*o)[0].data<float>()[(2 * 8 + 6) * 5 + 1] == at(2, 2, 1));
+  }
+  {
+    OneNode n("Split", {x, I64({1, 4})}, 2);
+    n.node->set_attr_int("axis", 2);
+    auto o = n.Run(13);
+    REQUIRE(o.ok());
+    CHECK((*o)[1].shape() == ir::Shape{3, 4, 4});
+    CHECK((*o)[1].data<float>()[0] == at(0, 0, 1));
+  }
+  {
+    OneNode n("Unsqueeze", {x, I64({0, -1})}, 1);
+    auto o = n.Run(13);
+    REQUIRE(o.ok());
+    CHECK((*o)[0].shape() == ir::Shape{1, 3, 4, 5, 1});
+    CHECK((*o)[0].shares_buffer_with(x));
+    OneNode s("Squeeze", {(*o)[0]}, 1);
+    s.node->set_attr_ints("axes", {0, 4});
+    auto q = s.Run(11);
+    REQUIRE(q.ok());
+    CHECK((*q)[0].shape() == x.shape());
+  }
+  {
+    ir::Tensor v = RandomTensor({3, 1}, 51);
+    OneNode n("Expand", {v, I64({2, 3, 4})}, 1);
+    auto o = n.Run();
+    REQUIRE(o.ok());
+    REQUIRE((*o)[0].shape() == ir::Shape{2, 3, 4});
+    CHECK((*o)[0].data<float>()[(1 * 3 + 2) * 4 + 3] == v.data<float>()[2]);
+    OneNode t("Tile", {v, I64({2, 3})}, 1);
+    auto p = t.Run();
+    REQUIRE(p.ok());
+    REQUIRE((*p)[0].shape() == ir::Shape{6, 3});
+    CHECK((*p)[0].data<float>()[4 * 3 + 2] == v.data<float>()[1]);
+  }
+  {
+    ir::Tensor v = ir::Tensor::FromVector<float>(ir::DType::Float32, {1, 4}, {1, 2, 3, 4});
+    for (std::string mode : {"constant", "reflect", "edge"}) {
+      OneNode n("Pad", {v, I64({0, 2, 0, 1}), ir::Tensor::Scalar(9.f)}, 1);
+      n.node->set_attr_string("mode", mode);
+      auto o = n.Run();
+      REQUIRE(o.ok());
+      std::vector<float> want = mode == "constant" ? std::vector<float>{9, 9, 1, 2, 3, 4, 9}
+                              : mode == "reflect" ? std::vector<float>{3, 2, 1, 2, 3, 4, 3}
+                                                  : std::vector<float>{1, 1, 1, 2, 3, 4, 4};
+      REQUIRE((*o)[0].numel() == 7);
+      for (int i = 0; i < 7; ++i) CHECK((*o)[0].data<float>()[i] == want[i]);
+    }
+  }
+}
+
+TEST_CASE("Range, ConstantOfShape, Trilu, CumSum") {
+  OneNode r("Range", {I64({2}), I64({11}), I64({3})}, 1);
+  auto o = r.Run();
+  REQUIRE(o.ok());
+  REQUIRE((*o)[0].numel() == 3);
+  CHECK((*o)[0].data<int64_t>()[2] == 8);
+  OneNode c("ConstantOfShape", {I64({2, 3})}, 1);
+  c.node->set_attr_tensor("value", ir::Tensor::ScalarInt64(7).Reshaped({1}));
+  auto p = c.Run();
+  REQUIRE(p.ok());
+  CHECK((*p)[0].shape() == ir::Shape{2, 3});
+  CHECK((*p)[0].data<int64_t>()[5] == 7);
+  ir::Tensor m = RandomTensor({3, 3}, 60);
+  OneNode t("Trilu", {m, I64({1})}, 1);
+  t.node->set_attr_int("upper", 0);
+  auto q = t.Run();
+  REQUIRE(q.ok());
+  CHECK((*q)[0].data<float>()[1] == m.data<float>()[1]);
+  CHECK((*q)[0].data<float>()[2] == 0.f);
+  ir::Tensor v = ir::Tensor::FromVector<float>(ir::DType::Float32, {4}, {1, 2, 3, 4});
+  OneNode cs("CumSum", {v, I64({0})}, 1);
+  cs.node->set_attr_int("exclusive", 1);
+  cs.node->set_attr_int("reverse", 1);
+  auto s = cs.Run();
+  REQUIRE(s.ok());
+  std::vector<float> want = {9, 7, 4, 0};
+  for (int i = 0; i < 4; ++i) CHECK((*s)[0].data<float>()[i] == want[i]);
+}
+
+TEST_CASE("LSTM: one step by hand") {
+  // H=2, I=1, batch 1, seq 1, zero recurrent weights: gates come from W x + b only.
+  int64_t H = 2;
+  ir::Tensor x = ir::Tensor::FromVector<float>(ir::DType::Float32, {1, 1, 1}, {0.5f});
+  ir::Tensor W = RandomTensor({1, 4 * H, 1}, 70), R = RandomTensor({1, 4 * H, H}, 71), B = RandomTensor({1, 8 * H}, 72);
+  ir::Tensor h0 = RandomTensor({1, 1, H}, 73), c0 = RandomTensor({1, 1, H}, 74);
+  OneNode n("LSTM", {x, W, R, B, ir::Tensor(), h0, c0}, 3);
+  n.node->set_attr_int("hidden_size", H);
+  auto o = n.Run();
+  REQUIRE(o.ok());
+  auto sig = [](double v) { return 1 / (1 + std::exp(-v)); };
+  for (int j = 0; j < H; ++j) {
+    double g[4];
+    for (int k = 0; k < 4; ++k) {
+      g[k] = W.data<float>()[k * H + j] * 0.5 + B.data<float>()[k * H + j] + B.data<float>()[4 * H + k * H + j];
+      for (int m = 0; m < H; ++m) g[k] += R.data<float>()[(k * H + j) * H + m] * h0.data<float>()[m];
+    }
+    double c = sig(g[2]) * c0.data<float>()[j] + sig(g[0]) * std::tanh(g[3]);  // iofc
+    double h = sig(g[1]) * std::tanh(c);
+    CHECK((*o)[0].data<float>()[j] == doctest::Approx(h).epsilon(1e-5));
+    CHECK((*o)[1].data<float>()[j] == doctest::Approx(h).epsilon(1e-5));
+    CHECK((*o)[2].data<float>()[j] == doctest::Approx(c).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("thread pool covers every index exactly once") {
+  runtime::ThreadPool pool(2);
+  for (int64_t n : {1, 7, 100, 10000}) {
+    std::vector<int> hits(n, 0);
+    pool.ParallelFor(n, 3, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) ++hits[i];
+    });
+    for (int64_t i = 0; i < n; ++i) CHECK(hits[i] == 1);
+  }
+}

@@ -1,0 +1,167 @@
+// Parity with ONNX Runtime (onnxruntime-node, run by tests/runtime/ort_run.js) on PyTorch exports:
+// the fixtures named in tests/fixtures/README.md and, when present, the teacher bundle graphs.
+// Tolerance: max abs error <= 1e-4 * max(1, max |ORT output|) for float outputs; integer
+// outputs exact. Skips (with a message) when node or the models are not available.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "onnx/onnx_io.h"
+#include "runtime/inputs.h"
+#include "runtime/session.h"
+
+namespace fs = std::filesystem;
+using namespace asrc;
+
+namespace {
+
+const char* OrtType(ir::DType d) {
+  switch (d) {
+    case ir::DType::Float32: return "float32";
+    case ir::DType::Int64: return "int64";
+    case ir::DType::Int32: return "int32";
+    case ir::DType::Bool: return "bool";
+    case ir::DType::Float16: return "float16";
+    case ir::DType::Int8: return "int8";
+    case ir::DType::Uint8: return "uint8";
+    default: return "";
+  }
+}
+
+ir::DType FromOrtType(const std::string& s) {
+  if (s == "float32") return ir::DType::Float32;
+  if (s == "int64") return ir::DType::Int64;
+  if (s == "int32") return ir::DType::Int32;
+  if (s == "bool") return ir::DType::Bool;
+  if (s == "float16") return ir::DType::Float16;
+  if (s == "int8") return ir::DType::Int8;
+  if (s == "uint8") return ir::DType::Uint8;
+  return ir::DType::Undefined;
+}
+
+bool NodeAvailable() {
+  return std::system("node -e \"require('" ASRC_SOURCE_DIR
+                     "/third_party/ort/node_modules/onnxruntime-node')\" >/dev/null 2>&1") == 0;
+}
+
+// Runs ORT on `inputs`; returns its outputs in graph order.
+Result<std::vector<ir::Tensor>> RunOrt(const std::string& model, const std::vector<std::string>& names,
+                                       const std::vector<ir::Tensor>& inputs, const fs::path& dir) {
+  fs::create_directories(dir);
+  nlohmann::json spec = nlohmann::json::array();
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    std::string file = "in_" + std::to_string(i) + ".bin";
+    std::ofstream(dir / file, std::ios::binary)
+        .write(reinterpret_cast<const char*>(inputs[i].raw()), static_cast<std::streamsize>(inputs[i].nbytes()));
+    spec.push_back({{"name", names[i]}, {"type", OrtType(inputs[i].dtype())}, {"dims", inputs[i].shape()}, {"file", file}});
+  }
+  std::ofstream(dir / "inputs.json") << spec.dump();
+  std::string cmd = "node " ASRC_SOURCE_DIR "/tests/runtime/ort_run.js '" + model + "' '" + dir.string() + "' 1";
+  if (std::system(cmd.c_str()) != 0) return Error("ORT failed on " + model);
+  std::ifstream meta_in(dir / "outputs.json");
+  nlohmann::json meta = nlohmann::json::parse(meta_in);
+  std::vector<ir::Tensor> out;
+  for (const auto& m : meta) {
+    ir::Shape s = m["dims"].get<std::vector<int64_t>>();
+    ir::Tensor t(FromOrtType(m["type"]), s);
+    std::ifstream f(dir / m["file"].get<std::string>(), std::ios::binary);
+    f.read(reinterpret_cast<char*>(t.raw()), static_cast<std::streamsize>(t.nbytes()));
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+struct Outcome {
+  bool ran = false;
+  double worst_ratio = 0;  // max err / tolerance over outputs
+};
+
+void CheckModel(const std::string& path, const std::map<std::string, int64_t>& dims, int64_t default_dim) {
+  INFO("model: " << path);
+  auto gf = onnx_io::LoadGraphFile(path);
+  REQUIRE_MESSAGE(gf.ok(), gf.status().message());
+  std::vector<ir::Tensor> first;
+  for (int threads : {1, 2}) {
+    auto session = runtime::Session::Create(*gf->graph, gf->opset(""), {threads});
+    REQUIRE_MESSAGE(session.ok(), session.status().message());
+    auto inputs = runtime::MakeInputs(*gf->graph, dims, default_dim, 1234);
+    REQUIRE_MESSAGE(inputs.ok(), inputs.status().message());
+    std::vector<ir::Tensor> ours;
+    Status st = (*session)->Run(*inputs, &ours);
+    REQUIRE_MESSAGE(st.ok(), st.message());
+    if (threads == 2) {
+      // Two threads must agree with one (GEMM splits change summation order only slightly).
+      for (size_t i = 0; i < ours.size(); ++i)
+        if (ours[i].dtype() == ir::DType::Float32)
+          for (int64_t k = 0; k < ours[i].numel(); ++k)
+            REQUIRE(std::abs(ours[i].data<float>()[k] - first[i].data<float>()[k]) <=
+                    1e-4 * std::max(1.f, std::abs(first[i].data<float>()[k])));
+      continue;
+    }
+    first = ours;
+    fs::path dir = fs::temp_directory_path() / ("asrc_parity_" + fs::path(path).stem().string() + "_" + std::to_string(::getpid()));
+    auto ort = RunOrt(path, (*session)->input_names(), *inputs, dir);
+    fs::remove_all(dir);
+    REQUIRE_MESSAGE(ort.ok(), ort.status().message());
+    REQUIRE(ort->size() == ours.size());
+    for (size_t i = 0; i < ours.size(); ++i) {
+      const ir::Tensor& a = ours[i];
+      const ir::Tensor& b = (*ort)[i];
+      INFO("output " << (*session)->output_names()[i]);
+      REQUIRE(a.shape() == b.shape());
+      REQUIRE(a.dtype() == b.dtype());
+      if (a.dtype() == ir::DType::Float32) {
+        double maxref = 0, maxerr = 0;
+        for (int64_t k = 0; k < a.numel(); ++k) {
+          maxref = std::max(maxref, std::abs(static_cast<double>(b.data<float>()[k])));
+          maxerr = std::max(maxerr, std::abs(static_cast<double>(a.data<float>()[k]) - b.data<float>()[k]));
+        }
+        double tol = 1e-4 * std::max(1.0, maxref);
+        std::cout << "parity: " << fs::path(path).filename().string() << " " << (*session)->output_names()[i]
+                  << " " << ir::shape_str(a.shape()) << " max|err| " << maxerr << " (tol " << tol << ")\n";
+        CHECK(maxerr <= tol);
+      } else {
+        CHECK(std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0);
+      }
+    }
+  }
+}
+
+std::vector<std::string> ParityModels() {
+  std::vector<std::string> out;
+  for (const char* f : {"conformer", "conformer_causal", "lstm_decoder", "joiner", "conformer_int8",
+                        "conformer_causal_int8", "lstm_decoder_int8", "joiner_int8"}) {
+    fs::path p = fs::path(ASRC_SOURCE_DIR) / "tests/fixtures" / (std::string(f) + ".onnx");
+    if (fs::exists(p)) out.push_back(p.string());
+  }
+  fs::path own = fs::path(ASRC_SOURCE_DIR) / "tests/runtime/fixtures";
+  if (fs::exists(own))
+    for (const auto& e : fs::directory_iterator(own))
+      if (e.path().extension() == ".onnx") out.push_back(e.path().string());
+  fs::path bundle = fs::path(ASRC_SOURCE_DIR) / "experiments/teacher/bundle";
+  for (const char* f : {"encoder_causal", "encoder_noncausal", "decoder", "joiner"}) {
+    fs::path p = bundle / (std::string(f) + ".onnx");
+    if (fs::exists(p)) out.push_back(p.string());
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("outputs match ONNX Runtime on PyTorch exports") {
+  if (!NodeAvailable()) {
+    MESSAGE("node/onnxruntime-node not available; skipping ORT parity");
+    return;
+  }
+  auto models = ParityModels();
+  if (models.empty()) {
+    MESSAGE("no parity fixtures found; skipping");
+    return;
+  }
+  for (const auto& m : models) CheckModel(m, {{"T", 100}}, 100);
+}
