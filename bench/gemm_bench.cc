@@ -68,8 +68,9 @@ int main(int argc, char** argv) {
 
   std::printf("backend in use by default: %s\n\n", gemm_backend_name());
   std::printf("| M | K | N | thr | eigen us | openblas us | dnnl us | best fp32 | fp32 GFLOP/s "
-              "| int8 (ours) us | int8 GOP/s | dnnl u8s8 us | int8/fp32 |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+              "| int8 (ours) us | int8 GOP/s | int8 7-bit w (ours) us | 7-bit GOP/s | dnnl u8s8 us "
+              "| int8/fp32 | 7-bit/fp32 |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (int64_t M : ms)
     for (auto [K, N] : kn)
       for (int thr : thread_list) {
@@ -101,6 +102,13 @@ int main(int argc, char** argv) {
         double i8 = MedianUs([&] {
           IgemmPacked(M, A8.data(), false, 128, packed, C32.data(), N, thr);
         }, budget);
+        // 7-bit weights ([-63, 63], reduce_range): the exact u8 x s8 path.
+        std::vector<int8_t> B7(K * N);
+        for (size_t i = 0; i < B7.size(); ++i) B7[i] = static_cast<int8_t>(B8[i] / 2);
+        PackedIgemmB packed7 = PackIgemmB(K, N, B7.data(), true, &bz, false);
+        double i7 = MedianUs([&] {
+          IgemmPacked(M, A8.data(), false, 128, packed7, C32.data(), N, thr);
+        }, budget);
         double dn8 = -1;
 #ifdef ASRC_HAVE_DNNL
         dn8 = MedianUs([&] {
@@ -110,11 +118,13 @@ int main(int argc, char** argv) {
         }, budget);
 #endif
         auto cell = [](double v) { return v < 0 ? std::string("-") : std::to_string(v).substr(0, std::to_string(v).find('.') + 2); };
-        std::printf("| %lld | %lld | %lld | %d | %s | %s | %s | %s | %.1f | %s | %.1f | %s | %.2f |\n",
+        std::printf("| %lld | %lld | %lld | %d | %s | %s | %s | %s | %.1f | %s | %.1f | %s | %.1f "
+                    "| %s | %.2f | %.2f |\n",
                     (long long)M, (long long)K, (long long)N, thr, cell(us[0]).c_str(),
                     cell(us[1]).c_str(), cell(us[2]).c_str(), names[best],
                     flops / us[best] / 1e3, cell(i8).c_str(), flops / i8 / 1e3,
-                    cell(dn8).c_str(), i8 / us[best]);
+                    cell(i7).c_str(), flops / i7 / 1e3, cell(dn8).c_str(), i8 / us[best],
+                    i7 / us[best]);
         std::fflush(stdout);
       }
   return 0;

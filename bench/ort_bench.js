@@ -44,13 +44,18 @@ async function main() {
   let out;
   for (let i = 0; i < warmup; ++i) out = await session.run(feeds);
   const times = [];
+  const cpu = [];
   for (let i = 0; i < runs; ++i) {
+    const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     out = await session.run(feeds);
     const t1 = process.hrtime.bigint();
+    const c1 = process.cpuUsage(c0);
     times.push(Number(t1 - t0) / 1e6);
+    cpu.push((c1.user + c1.system) / 1000);
   }
   times.sort((a, b) => a - b);
+  cpu.sort((a, b) => a - b);
   const q = (p) => times[Math.min(times.length - 1, Math.floor(p * times.length))];
   const saveDir = arg('--save-outputs', null);
   if (saveDir) {
@@ -63,7 +68,7 @@ async function main() {
     fs.writeFileSync(path.join(saveDir, 'outputs.json'), JSON.stringify(outMeta));
   }
   console.log(JSON.stringify({
-    median_ms: q(0.5), p90_ms: q(0.9), runs, threads,
+    median_ms: q(0.5), p90_ms: q(0.9), runs, threads, cpu_ms: cpu[Math.floor(cpu.length / 2)],
     peak_rss_mb: process.memoryUsage().rss / 1048576, ort_version: ort.env.versions ? ort.env.versions.common : 'unknown',
   }));
 }

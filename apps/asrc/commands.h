@@ -26,5 +26,7 @@ void AddEvalCommand(CLI::App& root, CommandSet& set);
 void AddEvalMergeCommand(CLI::App& root, CommandSet& set);
 void AddRunCommand(CLI::App& root, CommandSet& set);
 void AddBenchCommand(CLI::App& root, CommandSet& set);
+void AddPassesCommand(CLI::App& root, CommandSet& set);
+void AddCompressCommand(CLI::App& root, CommandSet& set);
 
 }  // namespace asrc::app

@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   asrc::app::AddEvalMergeCommand(app, set);
   asrc::app::AddRunCommand(app, set);
   asrc::app::AddBenchCommand(app, set);
+  asrc::app::AddPassesCommand(app, set);
+  asrc::app::AddCompressCommand(app, set);
   CLI11_PARSE(app, argc, argv);
   for (auto& [sub, run] : set.entries) {
     if (sub->parsed()) return run();

@@ -62,14 +62,10 @@ class JoinerWrap(nn.Module):
 def cache_spec(enc):
     L, d, K, nl = enc.left_context, enc.d, enc.kernel, enc.num_layers
     return [
-        {"input": "cache_0", "output": "new_cache_0", "shape": [nl, 1, L, d], "dtype": "float32",
-         "desc": "attention keys of the last left_context subsampled frames, per causal layer"},
-        {"input": "cache_1", "output": "new_cache_1", "shape": [nl, 1, L, d], "dtype": "float32",
-         "desc": "attention values of the last left_context subsampled frames, per causal layer"},
-        {"input": "cache_2", "output": "new_cache_2", "shape": [nl, 1, d, K - 1], "dtype": "float32",
-         "desc": "causal depthwise-conv input history (kernel-1 frames), per causal layer"},
-        {"input": "offset", "output": "new_offset", "shape": [1], "dtype": "int64",
-         "desc": "subsampled frames processed so far (masks the not-yet-filled attention cache)"},
+        {"input": "cache_0", "output": "new_cache_0", "shape": [nl, 1, L, d], "dtype": "float32"},
+        {"input": "cache_1", "output": "new_cache_1", "shape": [nl, 1, L, d], "dtype": "float32"},
+        {"input": "cache_2", "output": "new_cache_2", "shape": [nl, 1, d, K - 1], "dtype": "float32"},
+        {"input": "offset", "output": "new_offset", "shape": [1], "dtype": "int64"},
     ]
 
 
@@ -112,6 +108,11 @@ def export(model, tok, out, info_extra):
               "decoder": count(model.decoder), "joiner": count(model.joiner)}
     params["total"] = sum(params.values())
     info = {"params": params, "model_config": cfg,
+            "cache_meaning": {
+                "cache_0": "attention keys of the last left_context (%d) subsampled frames, per causal layer [layers, N, L, d]" % enc.left_context,
+                "cache_1": "attention values of the last left_context subsampled frames, per causal layer [layers, N, L, d]",
+                "cache_2": "causal depthwise-conv input history (kernel-1 frames), per causal layer [layers, N, d, kernel-1]",
+                "offset": "subsampled frames processed so far; masks the not-yet-filled part of the attention cache"},
             "export": {"opset": OPSET, "torch": torch.__version__, "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}
     info.update(info_extra)
     mj = {
@@ -179,8 +180,8 @@ def main():
                 V = model.config["vocab"]
                 return "<blk> 0\n<unk> 1\n" + "".join("tok%d %d\n" % (i, i) for i in range(2, V))
         tok = _T()
-    export(model, tok, args.out, info)
-    print("exported", args.out, json.dumps(info.get("params", {})))
+    mj = export(model, tok, args.out, info)
+    print("exported", args.out, json.dumps(mj["info"]["params"]))
     for f in sorted(os.listdir(args.out)):
         print("  %-24s %8.2f MB" % (f, os.path.getsize(os.path.join(args.out, f)) / 1e6))
 

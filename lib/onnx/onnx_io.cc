@@ -995,13 +995,14 @@ Status SaveModel(const ir::Model& model, const std::string& path, const SaveOpti
     std::string name = target.filename().string();
     Status st = write_graphs(model, tmp, {name}, name + ".data", options);
     if (!st.ok()) return cleanup(st.With(path));
-    // Data files first, the .onnx last, so a reader never sees a model without its data.
+    // Data files first, the .onnx last, so a reader never sees a model without its data. A data
+    // file left by an earlier save under the same name is stale when this one writes none.
+    if (!fs::exists(fs::path(tmp) / (name + ".data"), ec)) fs::remove(target.string() + ".data", ec);
     for (const auto& entry : fs::directory_iterator(tmp, ec)) {
       if (entry.path().filename() == name) continue;
       fs::rename(entry.path(), target.parent_path() / entry.path().filename(), ec);
       if (ec) return cleanup(Error(path + ": cannot move " + entry.path().filename().string() + " into place"));
     }
-    if (!fs::exists(fs::path(tmp) / (name + ".data"))) fs::remove(target.string() + ".data", ec);
     fs::rename(fs::path(tmp) / name, target, ec);
     if (ec) return cleanup(Error(path + ": cannot move the written file into place: " + ec.message()));
     return cleanup(Status::Ok());

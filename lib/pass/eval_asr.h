@@ -13,3 +13,13 @@ namespace asrc::pass {
 Evaluator MakeAsrEvaluator(const EvalConfig& config, bool progress = false);
 
 }  // namespace asrc::pass
+
+namespace asrc::pass {
+
+// Activation statistics from real audio: the first `source.limit` utterances of the manifest run
+// through the whole transducer — features, the causal encoder chunk by chunk (docs/bundle.md),
+// the non-causal encoder, and greedy decoding through decoder and joiner — with every graph's
+// requested values tapped.
+Calibrator MakeAsrCalibrator(const CalibrationSource& source, uint64_t seed);
+
+}  // namespace asrc::pass

@@ -251,6 +251,18 @@ bool IgemmReferenceForced() {
   return forced;
 }
 
+bool IgemmU8S8Allowed() {
+#if defined(__AVX2__)
+  static const bool allowed = [] {
+    const char* env = std::getenv("ASRC_IGEMM");
+    return !(env && std::string(env) == "madd16");
+  }();
+  return allowed;
+#else
+  return false;
+#endif
+}
+
 }  // namespace
 
 bool GemmBackendAvailable(GemmBackend backend) {
@@ -302,7 +314,8 @@ const char* gemm_backend_name() {
 #endif
   std::string i8 = IgemmReferenceForced() ? "int8:reference-loop"
 #if defined(__AVX2__)
-                                          : "int8:avx2-madd16";
+                   : IgemmU8S8Allowed() ? "int8:avx2-madd16(+maddubs for 7-bit weights)"
+                                        : "int8:avx2-madd16";
 #else
                                           : "int8:portable-packed";
 #endif
@@ -443,11 +456,119 @@ void RowsKernel(int rows, const int16_t* a, int64_t kp2, const int16_t* panel, i
   }
 }
 
+#if defined(__AVX2__)
+// 7-bit path. C[MR rows, ncols] = A_u8[MR rows] * panel8 - a_zero[row] * colsum. `a` rows are
+// kq4 bytes apart (zero padded), as unsigned bytes.
+template <int MR>
+void MicroKernelU8S8(const uint8_t* a, int64_t kq4, const int8_t* panel, int64_t k_quads,
+                     const int32_t* colsum, const int32_t* az, int32_t* c, int64_t ldc,
+                     int ncols) {
+  __m256i acc[MR][2];
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t q = 0; q < k_quads; ++q) {
+    __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + q * 64));
+    __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + q * 64 + 32));
+    for (int r = 0; r < MR; ++r) {
+      int32_t quad;
+      std::memcpy(&quad, a + r * kq4 + 4 * q, sizeof(quad));
+      __m256i av = _mm256_set1_epi32(quad);
+      acc[r][0] = _mm256_add_epi32(acc[r][0],
+                                   _mm256_madd_epi16(_mm256_maddubs_epi16(av, b0), ones));
+      acc[r][1] = _mm256_add_epi32(acc[r][1],
+                                   _mm256_madd_epi16(_mm256_maddubs_epi16(av, b1), ones));
+    }
+  }
+  alignas(32) int32_t cs[kNr] = {};
+  std::memcpy(cs, colsum, sizeof(int32_t) * ncols);
+  const __m256i cs0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(cs));
+  const __m256i cs1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(cs + 8));
+  for (int r = 0; r < MR; ++r) {
+    __m256i z = _mm256_set1_epi32(az[r]);
+    __m256i v0 = _mm256_sub_epi32(acc[r][0], _mm256_mullo_epi32(z, cs0));
+    __m256i v1 = _mm256_sub_epi32(acc[r][1], _mm256_mullo_epi32(z, cs1));
+    if (ncols == kNr) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + r * ldc), v0);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + r * ldc + 8), v1);
+    } else {
+      alignas(32) int32_t tmp[kNr];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), v0);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(tmp + 8), v1);
+      std::memcpy(c + r * ldc, tmp, sizeof(int32_t) * ncols);
+    }
+  }
+}
+
+void RowsKernelU8S8(int rows, const uint8_t* a, int64_t kq4, const int8_t* panel,
+                    int64_t k_quads, const int32_t* colsum, const int32_t* az, int32_t* c,
+                    int64_t ldc, int ncols) {
+  switch (rows) {
+    case 6: MicroKernelU8S8<6>(a, kq4, panel, k_quads, colsum, az, c, ldc, ncols); break;
+    case 5: MicroKernelU8S8<5>(a, kq4, panel, k_quads, colsum, az, c, ldc, ncols); break;
+    case 4: MicroKernelU8S8<4>(a, kq4, panel, k_quads, colsum, az, c, ldc, ncols); break;
+    case 3: MicroKernelU8S8<3>(a, kq4, panel, k_quads, colsum, az, c, ldc, ncols); break;
+    case 2: MicroKernelU8S8<2>(a, kq4, panel, k_quads, colsum, az, c, ldc, ncols); break;
+    default: MicroKernelU8S8<1>(a, kq4, panel, k_quads, colsum, az, c, ldc, ncols); break;
+  }
+}
+
+// A as unsigned bytes (int8 A is shifted by 128, its zero point with it), rows padded to kq4.
+void IgemmU8S8(int64_t M, const void* A, bool a_signed, const int32_t* a_zero,
+               bool a_zero_per_row, const PackedIgemmB& B, int32_t* C, int64_t ldc,
+               int threads) {
+  const int64_t N = B.N, K = B.K, k_quads = B.k_quads, kq4 = 4 * k_quads;
+  static thread_local std::vector<uint8_t> a8;
+  static thread_local std::vector<int32_t> az;
+  if (a8.size() < static_cast<size_t>(M * kq4)) a8.resize(M * kq4);
+  if (az.size() < static_cast<size_t>(M + kMr)) az.resize(M + kMr);
+  for (int64_t m = 0; m < M; ++m) {
+    const uint8_t* src = static_cast<const uint8_t*>(A) + m * K;
+    uint8_t* dst = a8.data() + m * kq4;
+    if (a_signed) {
+      for (int64_t k = 0; k < K; ++k) dst[k] = static_cast<uint8_t>(src[k] ^ 0x80);
+    } else {
+      std::memcpy(dst, src, K);
+    }
+    std::memset(dst + K, 0, kq4 - K);
+    int32_t z = a_zero ? a_zero[a_zero_per_row ? m : 0] : 0;
+    az[m] = a_signed ? z + 128 : z;
+  }
+  const uint8_t* a = a8.data();
+  const int32_t* azp = az.data();
+  const int64_t panels = (N + kNr - 1) / kNr;
+  int parts = PartsFor(threads, M * N * K);
+  if (panels < parts) parts = static_cast<int>(panels);
+  auto work = [&](int part) {
+    int64_t p0 = panels * part / parts, p1 = panels * (part + 1) / parts;
+    const int64_t group = std::max<int64_t>(1, (192 * 1024) / (k_quads * 64));
+    for (int64_t g0 = p0; g0 < p1; g0 += group) {
+      int64_t g1 = std::min(p1, g0 + group);
+      for (int64_t m0 = 0; m0 < M; m0 += kMr) {
+        int rows = static_cast<int>(std::min<int64_t>(kMr, M - m0));
+        for (int64_t p = g0; p < g1; ++p) {
+          int ncols = static_cast<int>(std::min<int64_t>(kNr, N - p * kNr));
+          RowsKernelU8S8(rows, a + m0 * kq4, kq4, B.data8.data() + p * k_quads * 64, k_quads,
+                         B.colsum.data() + p * kNr, azp + m0, C + m0 * ldc + p * kNr, ldc,
+                         ncols);
+        }
+      }
+    }
+  };
+  GemmPool::Get().Run(parts, work);
+}
+#endif
+
 void IgemmPackedImpl(int64_t M, const void* A, bool a_signed, const int32_t* a_zero,
                      bool a_zero_per_row, const PackedIgemmB& B, int32_t* C, int64_t ldc,
                      int threads) {
   const int64_t N = B.N, k_pairs = B.k_pairs, kp2 = 2 * k_pairs;
   if (M <= 0 || N <= 0) return;
+#if defined(__AVX2__)
+  if (B.u8s8 && IgemmU8S8Allowed()) {
+    IgemmU8S8(M, A, a_signed, a_zero, a_zero_per_row, B, C, ldc, threads);
+    return;
+  }
+#endif
   static thread_local std::vector<int16_t> a16;
   if (a16.size() < static_cast<size_t>(M * kp2)) a16.resize(M * kp2);
   PackA16(A, a_signed, a_zero, a_zero_per_row, M, B.K, k_pairs, a16.data());
@@ -492,6 +613,23 @@ PackedIgemmB PackIgemmB(int64_t K, int64_t N, const void* B, bool b_signed,
       p.data[panel * p.k_pairs * 32 + (k / 2) * 32 + j * 2 + (k % 2)] =
           static_cast<int16_t>(v - z);
     }
+  // The 7-bit layout, when every value allows it.
+  bool fits = K > 0;
+  for (size_t i = 0; i < p.data.size() && fits; ++i) fits = p.data[i] >= -64 && p.data[i] <= 64;
+  if (fits) {
+    p.u8s8 = true;
+    p.k_quads = (K + 3) / 4;
+    p.data8.assign(static_cast<size_t>(panels * p.k_quads * 64), 0);
+    p.colsum.assign(static_cast<size_t>(panels * kNr), 0);
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t n = 0; n < N; ++n) {
+        int64_t panel = n / kNr, j = n % kNr;
+        int16_t v = p.data[panel * p.k_pairs * 32 + (k / 2) * 32 + j * 2 + (k % 2)];
+        p.data8[panel * p.k_quads * 64 + (k / 4) * 64 + j * 4 + (k % 4)] = static_cast<int8_t>(v);
+        p.colsum[n] += v;
+      }
+    if (IgemmU8S8Allowed()) p.data = {};  // the int16 layout would never be read
+  }
   return p;
 }
 

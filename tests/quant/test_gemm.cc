@@ -104,7 +104,8 @@ struct IgemmCase {
   bool a_signed, b_signed;
   bool per_column, per_row;
   int threads;
-  int fill;  // 0 random, 1 extreme (saturating pair sums), 2 extreme with zero points
+  int fill;  // 0 random, 1 extreme (saturating pair sums), 2 extreme with zero points,
+             // 3 7-bit weights, 4 7-bit weights at their extremes
 };
 
 void CheckIgemm(const IgemmCase& c, std::mt19937& rng) {
@@ -128,12 +129,31 @@ void CheckIgemm(const IgemmCase& c, std::mt19937& rng) {
     for (auto& z : a_zero) z = c.a_signed ? 127 : 0;
     for (auto& z : b_zero) z = c.b_signed ? 127 : 0;
   }
+  if (c.fill >= 3) {
+    // 7-bit weights: every B - b_zero in [-64, 64] (the exact u8 x s8 path); fill 4 puts them
+    // at the extremes with A at its maximum, the largest int16 pair sums that path can see.
+    std::uniform_int_distribution<int> r7(-64, 64);
+    const int lo = c.b_signed ? -128 : 0, hi = c.b_signed ? 127 : 255;
+    for (int64_t k = 0; k < c.K; ++k)
+      for (int64_t n = 0; n < c.N; ++n) {
+        int z = b_zero[c.per_column ? n : 0];
+        int r = c.fill == 4 ? ((k + n) % 3 == 0 ? -64 : 64) : r7(rng);
+        int v = std::min(hi, std::max(lo, z + r));
+        B[k * c.N + n] = static_cast<uint8_t>(v);
+      }
+    if (c.fill == 4)
+      for (auto& v : A) v = c.a_signed ? 0x7F : 0xFF;
+  }
   std::vector<int32_t> ref(c.M * c.N), got(c.M * c.N, -7);
   // The reference takes one A zero point; per-row runs row by row.
   for (int64_t m = 0; m < c.M; ++m)
     IgemmReference(1, c.N, c.K, A.data() + m * c.K, c.a_signed, a_zero[c.per_row ? m : 0],
                    B.data(), c.b_signed, b_zero.data(), c.per_column, ref.data() + m * c.N);
   PackedIgemmB packed = PackIgemmB(c.K, c.N, B.data(), c.b_signed, b_zero.data(), c.per_column);
+#if defined(__AVX2__)
+  if (c.fill >= 3) CHECK(packed.u8s8);
+  if (c.fill == 1 && c.K > 0) CHECK(!packed.u8s8);
+#endif
   if (c.per_row)
     IgemmPackedPerRow(c.M, A.data(), c.a_signed, a_zero.data(), packed, got.data(), c.N,
                       c.threads);
@@ -174,6 +194,25 @@ TEST_CASE("Igemm is bit-exact against the reference loop") {
     CheckIgemm({9, 40, 1023, (s & 1) != 0, (s & 2) != 0, true, true, 1, 2}, rng);
     CheckIgemm({75, 256, 256, (s & 1) != 0, (s & 2) != 0, s == 1, false, 2, 0}, rng);
   }
+}
+
+TEST_CASE("Igemm's 7-bit-weight (u8 x s8) path is bit-exact too") {
+  std::mt19937 rng(13);
+  const int64_t ms[] = {1, 3, 6, 7, 75};
+  const int64_t ns[] = {1, 16, 17, 40};
+  const int64_t ks[] = {1, 3, 4, 5, 63, 256};
+  int cases = 0;
+  for (int64_t M : ms)
+    for (int64_t N : ns)
+      for (int64_t K : ks) {
+        int v = static_cast<int>((M * 5 + N * 3 + K + cases) % 32);
+        CheckIgemm({M, N, K, (v & 1) != 0, (v & 2) == 0, (v & 4) != 0, (v & 8) != 0,
+                    (v & 16) ? 2 : 1, cases % 3 == 0 ? 4 : 3},
+                   rng);
+        ++cases;
+      }
+  for (int s = 0; s < 4; ++s)
+    CheckIgemm({75, 256, 1024, (s & 1) != 0, (s & 2) != 0, s == 2, s == 3, 2, 3 + (s & 1)}, rng);
 }
 
 TEST_CASE("Igemm wraps around in int32 exactly like the reference on overflow") {

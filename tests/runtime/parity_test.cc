@@ -4,6 +4,8 @@
 // outputs exact. Skips (with a message) when node or the models are not available.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>

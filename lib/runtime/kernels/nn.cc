@@ -17,27 +17,9 @@ using KernelPtr = Result<std::unique_ptr<Kernel>>;
 void ParallelSgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads,
                    ThreadPool* pool) {
+  (void)pool;  // Sgemm splits large products over `threads` itself (runtime/gemm.cc)
   if (M <= 0 || N <= 0) return;
-  double work = static_cast<double>(M) * N * K;
-  if (threads <= 1 || !pool || work < 2.0e5) {
-    Sgemm(ta, tb, M, N, K, 1.f, A, lda, B, ldb, beta, C, ldc, 1);
-    return;
-  }
-  if (M >= N || M >= 64) {
-    int64_t grain = std::max<int64_t>(8, (M + threads - 1) / threads);
-    grain = (grain + 7) / 8 * 8;
-    pool->ParallelFor(M, grain, [&](int64_t b, int64_t e) {
-      const float* a = ta ? A + b : A + b * lda;
-      Sgemm(ta, tb, e - b, N, K, 1.f, a, lda, B, ldb, beta, C + b * ldc, ldc, 1);
-    });
-  } else {
-    int64_t grain = std::max<int64_t>(16, (N + threads - 1) / threads);
-    grain = (grain + 15) / 16 * 16;
-    pool->ParallelFor(N, grain, [&](int64_t b, int64_t e) {
-      const float* bb = tb ? B + b * ldb : B + b;
-      Sgemm(ta, tb, M, e - b, K, 1.f, A, lda, bb, ldb, beta, C + b, ldc, 1);
-    });
-  }
+  Sgemm(ta, tb, M, N, K, 1.f, A, lda, B, ldb, beta, C, ldc, threads);
 }
 
 namespace {

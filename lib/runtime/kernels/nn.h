@@ -25,7 +25,7 @@ struct ConvGeometry {
 // Plain direct convolution (any spatial rank); the reference the fast paths are tested against.
 void ConvReference(const ConvGeometry& g, const float* x, const float* w, const float* b, float* y);
 
-// Sgemm (alpha 1) split over the pool by rows or columns when the product is large enough.
+// Sgemm with alpha 1 and `threads` (the GEMM splits large products itself; `pool` is unused).
 void ParallelSgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads,
                    ThreadPool* pool);

@@ -193,7 +193,23 @@ class DequantizeLinearKernel : public Kernel {
 // widened to include 0, scale = range / 255 (1 when the range is empty), zero point rounded.
 void DynamicParams(const float* x, int64_t n, float* scale, uint8_t* zp) {
   float mn = 0.f, mx = 0.f;
-  for (int64_t i = 0; i < n; ++i) {
+  int64_t i = 0;
+#if defined(__AVX2__)
+  __m256 vmn = _mm256_setzero_ps(), vmx = _mm256_setzero_ps();
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_loadu_ps(x + i);
+    vmn = _mm256_min_ps(vmn, v);
+    vmx = _mm256_max_ps(vmx, v);
+  }
+  alignas(32) float lo[8], hi[8];
+  _mm256_store_ps(lo, vmn);
+  _mm256_store_ps(hi, vmx);
+  for (int j = 0; j < 8; ++j) {
+    mn = std::min(mn, lo[j]);
+    mx = std::max(mx, hi[j]);
+  }
+#endif
+  for (; i < n; ++i) {
     mn = std::min(mn, x[i]);
     mx = std::max(mx, x[i]);
   }
@@ -594,7 +610,10 @@ class ConvIntegerKernel : public Kernel {
       packs = &local;
     }
     const int64_t Mg = M / group_, Kg = Cg * KH * KW, P = OH * OW;
-    // Rows of the im2row matrix are output pixels; padding takes x's zero point (contributes 0).
+    // Rows of the im2row matrix are output pixels, in (kh, kw, c) order so each kernel tap is
+    // one contiguous copy of the group's channels from a channels-last copy of the input.
+    // Padding takes x's zero point, so it contributes 0.
+    std::vector<uint8_t> xt(static_cast<size_t>(H * W * Cg));
     std::vector<uint8_t> rows(static_cast<size_t>(P * Kg));
     std::vector<int32_t> acc(static_cast<size_t>(P * Mg));
     const uint8_t pad = static_cast<uint8_t>(xzp[0]);
@@ -602,23 +621,35 @@ class ConvIntegerKernel : public Kernel {
     for (int64_t n = 0; n < N; ++n)
       for (int64_t g = 0; g < group_; ++g) {
         const uint8_t* xg = x.raw() + (n * C + g * Cg) * H * W;
+        if (Cg == 1) {
+          std::memcpy(xt.data(), xg, H * W);
+        } else {
+          for (int64_t i0 = 0; i0 < H * W; i0 += 64) {  // blocked transpose [Cg, HW] -> [HW, Cg]
+            int64_t i1 = std::min(H * W, i0 + 64);
+            for (int64_t c = 0; c < Cg; ++c)
+              for (int64_t i = i0; i < i1; ++i) xt[i * Cg + c] = xg[c * H * W + i];
+          }
+        }
         for (int64_t oh = 0; oh < OH; ++oh)
           for (int64_t ow = 0; ow < OW; ++ow) {
             uint8_t* r = rows.data() + (oh * OW + ow) * Kg;
-            for (int64_t c = 0; c < Cg; ++c)
-              for (int64_t kh = 0; kh < KH; ++kh) {
-                int64_t ih = oh * sh - pt + kh * dh;
-                for (int64_t kw = 0; kw < KW; ++kw) {
-                  int64_t iw = ow * sw - pl + kw * dw;
-                  *r++ = (ih < 0 || ih >= H || iw < 0 || iw >= W) ? pad
-                                                                   : xg[(c * H + ih) * W + iw];
-                }
+            for (int64_t kh = 0; kh < KH; ++kh) {
+              int64_t ih = oh * sh - pt + kh * dh;
+              for (int64_t kw = 0; kw < KW; ++kw, r += Cg) {
+                int64_t iw = ow * sw - pl + kw * dw;
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W) std::memset(r, pad, Cg);
+                else std::memcpy(r, xt.data() + (ih * W + iw) * Cg, Cg);
               }
+            }
           }
         IgemmPacked(P, rows.data(), x_signed, xzp[0], (*packs)[g], acc.data(), Mg, ctx.threads);
         int32_t* yg = y.data<int32_t>() + (n * M + g * Mg) * P;
-        for (int64_t p = 0; p < P; ++p)
-          for (int64_t m = 0; m < Mg; ++m) yg[m * P + p] = acc[p * Mg + m];
+        for (int64_t p0 = 0; p0 < P; p0 += 16)  // tiled transpose [P, Mg] -> [Mg, P]
+          for (int64_t m0 = 0; m0 < Mg; m0 += 16) {
+            int64_t p1 = std::min(P, p0 + 16), m1 = std::min(Mg, m0 + 16);
+            for (int64_t m = m0; m < m1; ++m)
+              for (int64_t p = p0; p < p1; ++p) yg[m * P + p] = acc[p * Mg + m];
+          }
       }
     return Status::Ok();
   }
@@ -636,8 +667,12 @@ class ConvIntegerKernel : public Kernel {
     std::vector<PackedIgemmB> packs;
     std::vector<uint8_t> wt(static_cast<size_t>(Kg * Mg));
     for (int64_t g = 0; g < group_; ++g) {
+      // K in (kh, kw, c) order, as the im2row rows; the weight is [M, Cg, taps].
+      const int64_t Cg = w.dim(1), taps = Kg / std::max<int64_t>(1, Cg);
       for (int64_t m = 0; m < Mg; ++m)
-        for (int64_t k = 0; k < Kg; ++k) wt[k * Mg + m] = w.raw()[(g * Mg + m) * Kg + k];
+        for (int64_t c = 0; c < Cg; ++c)
+          for (int64_t t = 0; t < taps; ++t)
+            wt[(t * Cg + c) * Mg + m] = w.raw()[((g * Mg + m) * Cg + c) * taps + t];
       const int32_t* z = wzp.size() == 1 ? wzp.data() : wzp.data() + g * Mg;
       packs.push_back(PackIgemmB(Kg, Mg, wt.data(), w.dtype() == DType::Int8, z, wzp.size() > 1));
     }

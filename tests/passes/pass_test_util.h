@@ -1,0 +1,158 @@
+// Helpers for the pass tests: tiny models built in code, running a graph in asrc's runtime and in
+// ONNX Runtime (node + onnxruntime-node), comparing outputs.
+#pragma once
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "doctest/doctest.h"
+#include "ir/model.h"
+#include "onnx/onnx_io.h"
+#include "pass/pass.h"
+#include "runtime/session.h"
+
+namespace asrc::test {
+
+inline ir::Tensor RandomTensor(ir::Shape shape, std::mt19937_64& rng, float stddev = 1.f) {
+  ir::Tensor t(ir::DType::Float32, std::move(shape));
+  std::normal_distribution<float> d(0.f, stddev);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = d(rng);
+  return t;
+}
+
+inline ir::Value* Input(ir::Graph& g, const std::string& name, ir::DType dt, ir::Shape shape) {
+  ir::Value* v = g.add_value(name);
+  v->type.has_type = true;
+  v->type.dtype = dt;
+  v->type.has_shape = true;
+  for (int64_t d : shape) v->type.dims.push_back(ir::Dim{d, ""});
+  g.inputs.push_back(v);
+  return v;
+}
+
+// A one-graph model ("model" role, opset 17).
+inline ir::Model SingleGraphModel(std::unique_ptr<ir::Graph> g) {
+  ir::Model m;
+  ir::GraphFile f;
+  f.role = "model";
+  f.file = "model.onnx";
+  f.ir_version = 8;
+  f.opsets = {{"", 17}};
+  f.producer_name = "asrc-test";
+  f.graph = std::move(g);
+  m.graphs.push_back(std::move(f));
+  return m;
+}
+
+inline int CountOps(const ir::Graph& g, const std::string& op) {
+  int n = 0;
+  for (const ir::Node* node : g.nodes()) n += node->op_type == op;
+  return n;
+}
+
+inline std::vector<ir::Tensor> RunAsrc(const ir::Graph& g, const std::vector<ir::Tensor>& inputs) {
+  auto s = runtime::Session::Create(g, 17);
+  REQUIRE_MESSAGE(s.ok(), s.status().message());
+  std::vector<ir::Tensor> outs;
+  Status st = s.value()->Run(inputs, &outs);
+  REQUIRE_MESSAGE(st.ok(), st.message());
+  return outs;
+}
+
+// max |a - b| / max(1e-6, max |a|)
+inline double RelError(const ir::Tensor& a, const ir::Tensor& b) {
+  REQUIRE(a.numel() == b.numel());
+  double m = 0, e = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    m = std::max(m, static_cast<double>(std::fabs(a.data<float>()[i])));
+    e = std::max(e, static_cast<double>(std::fabs(a.data<float>()[i] - b.data<float>()[i])));
+  }
+  return e / std::max(1e-6, m);
+}
+
+inline bool BitEqual(const ir::Tensor& a, const ir::Tensor& b) {
+  return a.nbytes() == b.nbytes() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
+}
+
+inline bool OrtAvailable() {
+  static int ok = -1;
+  if (ok < 0) {
+    ok = std::system("node -e \"require('" ASRC_SOURCE_DIR
+                     "/third_party/ort/node_modules/onnxruntime-node')\" >/dev/null 2>&1") == 0;
+  }
+  return ok == 1;
+}
+
+inline std::string TempDir(const std::string& tag) {
+  auto p = std::filesystem::temp_directory_path() /
+           ("asrc_pass_test_" + tag + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(p);
+  std::filesystem::create_directories(p);
+  return p.string();
+}
+
+// Saves `model` (one graph) and runs it in ONNX Runtime on `inputs` (float32/int64).
+inline std::vector<ir::Tensor> RunOrt(const ir::Model& model, const std::vector<ir::Tensor>& inputs,
+                                      const std::string& tag) {
+  std::string dir = TempDir(tag);
+  std::string path = dir + "/model.onnx";
+  Status st = onnx_io::SaveModel(model, path);
+  REQUIRE_MESSAGE(st.ok(), st.message());
+  const ir::Graph& g = *model.graphs[0].graph;
+  nlohmann::json spec = nlohmann::json::array();
+  size_t k = 0;
+  for (const ir::Value* v : g.inputs) {
+    if (v->initializer) continue;
+    const ir::Tensor& t = inputs.at(k);
+    std::string file = "in_" + std::to_string(k++) + ".bin";
+    std::ofstream(dir + "/" + file, std::ios::binary)
+        .write(reinterpret_cast<const char*>(t.raw()), static_cast<std::streamsize>(t.nbytes()));
+    spec.push_back({{"name", v->name}, {"type", ir::dtype_name(t.dtype())}, {"dims", t.shape()}, {"file", file}});
+  }
+  std::ofstream(dir + "/inputs.json") << spec.dump();
+  std::string cmd = "node " ASRC_SOURCE_DIR "/tests/passes/ort_eval.js '" + path + "' '" + dir + "'";
+  REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, "ONNX Runtime failed on " + path);
+  nlohmann::json meta = nlohmann::json::parse(std::ifstream(dir + "/outputs.json"));
+  std::vector<ir::Tensor> outs;
+  for (const auto& m : meta) {
+    REQUIRE(m["type"] == "float32");
+    ir::Tensor t(ir::DType::Float32, m["dims"].get<std::vector<int64_t>>());
+    std::ifstream(dir + "/" + m["file"].get<std::string>(), std::ios::binary)
+        .read(reinterpret_cast<char*>(t.raw()), static_cast<std::streamsize>(t.nbytes()));
+    outs.push_back(std::move(t));
+  }
+  std::filesystem::remove_all(dir);
+  return outs;
+}
+
+// Runs `pass` with `options` (validated against its declaration).
+inline bool RunPass(pass::Pass& p, ir::Model& m, const nlohmann::json& options,
+                    pass::PassContext** keep = nullptr, pass::Calibrator calib = nullptr) {
+  auto opts = pass::ValidateOptions(p.options(), options, "$.options");
+  REQUIRE_MESSAGE(opts.ok(), opts.status().message());
+  static pass::PassContext* last = nullptr;
+  delete last;
+  last = new pass::PassContext(opts.value(), 0);
+  last->calibrate = calib;
+  auto r = p.Run(m, *last);
+  REQUIRE_MESSAGE(r.ok(), r.status().message());
+  for (const auto& gf : m.graphs) {
+    Status v = gf.graph->verify();
+    REQUIRE_MESSAGE(v.ok(), "after pass " + p.name() + ": " + v.message());
+  }
+  if (keep) *keep = last;
+  return r.value();
+}
+
+}  // namespace asrc::test

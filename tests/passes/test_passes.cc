@@ -1,0 +1,375 @@
+// Each pass on tiny graphs built in code: structure (op counts), numerics against the unmodified
+// graph on seeded inputs (exact for cleanup, stated budgets for the lossy passes), and the
+// rewritten ONNX run in ONNX Runtime giving the same results as in asrc.
+#include "pass/model_util.h"
+#include "pass_test_util.h"
+#include "passes/cleanup.h"
+#include "passes/low_rank.h"
+#include "passes/prune.h"
+#include "passes/quantize_int8.h"
+
+using namespace asrc;
+using asrc::test::CountOps;
+using nlohmann::json;
+
+namespace {
+
+// x [2,5,16] -> MatMul(W1 [16,64], from a Constant node) -> Add(b1, .) -> SiLU (Sigmoid, Mul)
+// -> MatMul(W2 [64,16]) -> Add(b2) -> Dropout -> Reshape(Concat([-1],[16])) -> Identity
+// -> Reshape([2,5,16]) -> y; plus a dead Neg(x). `weak_half`: hidden units 32..63 ~1e-4 scale.
+ir::Model FfnModel(uint64_t seed = 1, bool weak_half = false) {
+  std::mt19937_64 rng(seed);
+  auto g = std::make_unique<ir::Graph>("ffn");
+  ir::Value* x = test::Input(*g, "x", ir::DType::Float32, {2, 5, 16});
+  ir::Tensor w1 = test::RandomTensor({16, 64}, rng, 0.25f);
+  ir::Tensor w2 = test::RandomTensor({64, 16}, rng, 0.25f);
+  ir::Tensor b1 = test::RandomTensor({64}, rng, 0.1f);
+  if (weak_half) {
+    for (int r = 0; r < 16; ++r)
+      for (int j = 32; j < 64; ++j) w1.data<float>()[r * 64 + j] *= 1e-4f;
+    for (int j = 32; j < 64; ++j) {
+      for (int c = 0; c < 16; ++c) w2.data<float>()[j * 16 + c] *= 1e-4f;
+    }
+  }
+  ir::Node* c = g->add_node("Constant", {}, {"W1"}, "const_w1");
+  c->set_attr_tensor("value", w1);
+  ir::Value* vw2 = g->add_initializer("W2", w2);
+  ir::Value* vb1 = g->add_initializer("b1", b1);
+  ir::Value* vb2 = g->add_initializer("b2", test::RandomTensor({16}, rng, 0.1f));
+  ir::Node* mm1 = g->add_node("MatMul", {x, c->outputs[0]}, {"h"}, "ffn.l1.MatMul");
+  ir::Node* add1 = g->add_node("Add", {vb1, mm1->outputs[0]}, {"h2"}, "ffn.l1.Add");
+  ir::Node* sig = g->add_node("Sigmoid", {add1->outputs[0]}, {"s"}, "ffn.Sigmoid");
+  ir::Node* mul = g->add_node("Mul", {add1->outputs[0], sig->outputs[0]}, {"a"}, "ffn.Mul");
+  ir::Node* mm2 = g->add_node("MatMul", {mul->outputs[0], vw2}, {"o"}, "ffn.l2.MatMul");
+  ir::Node* add2 = g->add_node("Add", {mm2->outputs[0], vb2}, {"o2"}, "ffn.l2.Add");
+  ir::Node* drop = g->add_node("Dropout", {add2->outputs[0]}, {"o3"}, "ffn.Dropout");
+  ir::Value* m1 = g->add_initializer("minus1", ir::Tensor::FromVector(ir::DType::Int64, {1}, std::vector<int64_t>{-1}));
+  ir::Value* d16 = g->add_initializer("d16", ir::Tensor::FromVector(ir::DType::Int64, {1}, std::vector<int64_t>{16}));
+  ir::Node* cat = g->add_node("Concat", {m1, d16}, {"shape2d"}, "shape.Concat");
+  cat->set_attr_int("axis", 0);
+  ir::Node* r1 = g->add_node("Reshape", {drop->outputs[0], cat->outputs[0]}, {"r"}, "Reshape2d");
+  ir::Node* id = g->add_node("Identity", {r1->outputs[0]}, {"rid"}, "Identity");
+  ir::Value* s3 = g->add_initializer("shape3d", ir::Tensor::FromVector(ir::DType::Int64, {3}, std::vector<int64_t>{2, 5, 16}));
+  ir::Node* r2 = g->add_node("Reshape", {id->outputs[0], s3}, {"y"}, "Reshape3d");
+  g->outputs.push_back(r2->outputs[0]);
+  g->add_node("Neg", {x}, {"dead"}, "dead.Neg");
+  return test::SingleGraphModel(std::move(g));
+}
+
+// tokens [1,3] int64 -> Gather(emb [32,24]) -> Transpose -> LSTM(hidden 20) -> Y_h [1,1,20]
+// -> Reshape [1,20] -> Gemm(W [10,20], transB) -> logits;  z [1,4,12] -> Conv(W [8,4,3]) -> c.
+ir::Model MixedModel(uint64_t seed = 2) {
+  std::mt19937_64 rng(seed);
+  auto g = std::make_unique<ir::Graph>("mixed");
+  ir::Value* tok = test::Input(*g, "tokens", ir::DType::Int64, {1, 3});
+  ir::Value* z = test::Input(*g, "z", ir::DType::Float32, {1, 4, 12});
+  ir::Value* emb = g->add_initializer("emb", test::RandomTensor({32, 24}, rng));
+  ir::Node* ga = g->add_node("Gather", {emb, tok}, {"e"}, "embed.Gather");
+  ir::Node* tr = g->add_node("Transpose", {ga->outputs[0]}, {"et"}, "Transpose");
+  tr->set_attr_ints("perm", {1, 0, 2});
+  ir::Value* W = g->add_initializer("lstm.W", test::RandomTensor({1, 80, 24}, rng, 0.2f));
+  ir::Value* R = g->add_initializer("lstm.R", test::RandomTensor({1, 80, 20}, rng, 0.2f));
+  ir::Value* B = g->add_initializer("lstm.B", test::RandomTensor({1, 160}, rng, 0.1f));
+  ir::Node* lstm = g->add_node("LSTM", {tr->outputs[0], W, R, B}, {"Y", "Y_h", "Y_c"}, "lstm");
+  lstm->set_attr_int("hidden_size", 20);
+  ir::Value* s = g->add_initializer("shape_1x20", ir::Tensor::FromVector(ir::DType::Int64, {2}, std::vector<int64_t>{1, 20}));
+  ir::Node* rs = g->add_node("Reshape", {lstm->outputs[1], s}, {"hflat"}, "Reshape");
+  ir::Value* gw = g->add_initializer("joiner.W", test::RandomTensor({10, 20}, rng, 0.3f));
+  ir::Value* gb = g->add_initializer("joiner.b", test::RandomTensor({10}, rng, 0.1f));
+  ir::Node* gemm = g->add_node("Gemm", {rs->outputs[0], gw, gb}, {"logits"}, "joiner.Gemm");
+  gemm->set_attr_int("transB", 1);
+  ir::Value* cw = g->add_initializer("conv.W", test::RandomTensor({8, 4, 3}, rng, 0.3f));
+  ir::Value* cb = g->add_initializer("conv.b", test::RandomTensor({8}, rng, 0.1f));
+  ir::Node* conv = g->add_node("Conv", {z, cw, cb}, {"c"}, "conv");
+  conv->set_attr_ints("kernel_shape", {3});
+  g->outputs.push_back(gemm->outputs[0]);
+  g->outputs.push_back(conv->outputs[0]);
+  return test::SingleGraphModel(std::move(g));
+}
+
+std::vector<ir::Tensor> FfnInputs(uint64_t seed = 7) {
+  std::mt19937_64 rng(seed);
+  return {test::RandomTensor({2, 5, 16}, rng)};
+}
+
+std::vector<ir::Tensor> MixedInputs(uint64_t seed = 8) {
+  std::mt19937_64 rng(seed);
+  return {ir::Tensor::FromVector(ir::DType::Int64, {1, 3}, std::vector<int64_t>{3, 17, 30}),
+          test::RandomTensor({1, 4, 12}, rng)};
+}
+
+void CheckOrt(const ir::Model& m, const std::vector<ir::Tensor>& inputs,
+              const std::vector<ir::Tensor>& ours, double tol, const std::string& tag) {
+  if (!test::OrtAvailable()) {
+    MESSAGE("node/onnxruntime-node not available; skipping the ORT check");
+    return;
+  }
+  auto ort = test::RunOrt(m, inputs, tag);
+  REQUIRE(ort.size() == ours.size());
+  for (size_t i = 0; i < ours.size(); ++i) {
+    INFO(tag << " output " << i);
+    CHECK(test::RelError(ort[i], ours[i]) <= tol);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("cleanup: constants, identities, folding, dead code; bit-exact; ORT agrees") {
+  ir::Model m = FfnModel();
+  auto in = FfnInputs();
+  auto before = test::RunAsrc(*m.graphs[0].graph, in);
+  passes::CleanupPass p;
+  pass::PassContext* ctx = nullptr;
+  CHECK(test::RunPass(p, m, json::object(), &ctx));
+  const ir::Graph& g = *m.graphs[0].graph;
+  CHECK(CountOps(g, "Constant") == 0);
+  CHECK(CountOps(g, "Identity") == 0);
+  CHECK(CountOps(g, "Dropout") == 0);
+  CHECK(CountOps(g, "Concat") == 0);
+  CHECK(CountOps(g, "Neg") == 0);
+  CHECK(CountOps(g, "MatMul") == 2);
+  CHECK(ctx->counters().at("nodes_folded") == 1);
+  CHECK(ctx->counters().at("identities_removed") == 2);
+  CHECK(g.outputs[0]->name == "y");
+  auto after = test::RunAsrc(g, in);
+  REQUIRE(after.size() == 1);
+  CHECK(test::BitEqual(before[0], after[0]));
+  CheckOrt(m, in, after, 1e-5, "cleanup");
+  // A second run finds nothing to do.
+  CHECK_FALSE(test::RunPass(p, m, json::object()));
+}
+
+TEST_CASE("quantize-int8 dynamic: MatMulInteger form, ~4x fewer weight bytes, within budget, ORT agrees") {
+  ir::Model m = FfnModel();
+  passes::CleanupPass clean;
+  test::RunPass(clean, m, json::object());
+  auto in = FfnInputs();
+  auto ref = test::RunAsrc(*m.graphs[0].graph, in);
+  const int64_t bytes_before = m.bytes_unique();
+  passes::QuantizeInt8Pass q;
+  pass::PassContext* ctx = nullptr;
+  CHECK(test::RunPass(q, m, {{"mode", "dynamic"}}, &ctx));
+  const ir::Graph& g = *m.graphs[0].graph;
+  CHECK(CountOps(g, "MatMul") == 0);
+  CHECK(CountOps(g, "MatMulInteger") == 2);
+  CHECK(CountOps(g, "DynamicQuantizeLinear") == 2);
+  CHECK(ctx->counters().at("matmul_integer") == 2);
+  const int64_t bytes_after = m.bytes_unique();
+  MESSAGE("bytes " << bytes_before << " -> " << bytes_after);
+  CHECK(bytes_after * 3 < bytes_before);  // 2048 float weights -> int8 + scales; biases stay float
+  auto out = test::RunAsrc(g, in);
+  double err = test::RelError(ref[0], out[0]);
+  MESSAGE("dynamic int8 relative error " << err);
+  CHECK(err < 0.03);  // budget: 3% of the output's max magnitude
+  CheckOrt(m, in, out, 2e-3, "qdyn");
+}
+
+TEST_CASE("quantize-int8 per-tensor + reduce_range still within a looser budget") {
+  ir::Model m = FfnModel();
+  auto in = FfnInputs();
+  auto ref = test::RunAsrc(*m.graphs[0].graph, in);
+  passes::QuantizeInt8Pass q;
+  test::RunPass(q, m, {{"per_channel", false}, {"reduce_range", true}});
+  auto out = test::RunAsrc(*m.graphs[0].graph, in);
+  double err = test::RelError(ref[0], out[0]);
+  MESSAGE("per-tensor reduce_range relative error " << err);
+  CHECK(err < 0.06);
+  CheckOrt(m, in, out, 4e-3, "qpt");
+}
+
+TEST_CASE("quantize-int8 covers Gather, LSTM, Gemm and Conv weights; ORT agrees") {
+  ir::Model m = MixedModel();
+  auto in = MixedInputs();
+  auto ref = test::RunAsrc(*m.graphs[0].graph, in);
+  const int64_t bytes_before = m.bytes_unique();
+  passes::QuantizeInt8Pass q;
+  pass::PassContext* ctx = nullptr;
+  CHECK(test::RunPass(q, m, {{"min_elements", 64}}, &ctx));
+  const ir::Graph& g = *m.graphs[0].graph;
+  CHECK(ctx->counters().at("gather_int8") == 1);
+  CHECK(ctx->counters().at("lstm_weight_only") == 1);
+  CHECK(ctx->counters().at("gemm_integer") == 1);
+  CHECK(ctx->counters().at("conv_weight_only") == 1);
+  CHECK(CountOps(g, "Gemm") == 0);
+  CHECK(CountOps(g, "MatMulInteger") == 1);
+  CHECK(CountOps(g, "DequantizeLinear") == 3);  // LSTM W, R; Conv W
+  for (const ir::Value* v : g.initializers) {
+    // Every weight matrix is int8 now; only biases and scales stay float.
+    if (v->initializer->dtype() == ir::DType::Float32) CHECK(v->initializer->numel() <= 160);
+  }
+  CHECK(m.bytes_unique() * 3 < bytes_before);
+  auto out = test::RunAsrc(g, in);
+  for (size_t i = 0; i < out.size(); ++i) {
+    double err = test::RelError(ref[i], out[i]);
+    MESSAGE("output " << i << " relative error " << err);
+    CHECK(err < 0.05);
+  }
+  CheckOrt(m, in, out, 2e-3, "qmixed");
+}
+
+TEST_CASE("quantize-int8 weight-only and static (QDQ, calibrated) within budget; ORT agrees") {
+  for (std::string mode : {"weight-only", "static"}) {
+    for (std::string calib : {"minmax", "percentile"}) {
+      if (mode == "weight-only" && calib == "percentile") continue;
+      INFO(mode << " " << calib);
+      ir::Model m = FfnModel();
+      auto in = FfnInputs();
+      auto ref = test::RunAsrc(*m.graphs[0].graph, in);
+      passes::QuantizeInt8Pass q;
+      pass::PassContext* ctx = nullptr;
+      CHECK(test::RunPass(q, m, {{"mode", mode}, {"calibration", calib}, {"percentile", 99.9}}, &ctx,
+                          pass::RandomInputCalibrator(4, 11)));
+      const ir::Graph& g = *m.graphs[0].graph;
+      CHECK(CountOps(g, "MatMul") == 2);
+      CHECK(CountOps(g, "DequantizeLinear") == (mode == "static" ? 4 : 2));
+      CHECK(CountOps(g, "QuantizeLinear") == (mode == "static" ? 2 : 0));
+      auto out = test::RunAsrc(g, in);
+      double err = test::RelError(ref[0], out[0]);
+      MESSAGE(mode << "/" << calib << " relative error " << err);
+      CHECK(err < (mode == "static" ? 0.08 : 0.03));
+      CheckOrt(m, in, out, 2e-3, "q" + mode + calib);
+    }
+  }
+}
+
+TEST_CASE("quantize-int8 static without calibration data fails naming the problem") {
+  ir::Model m = FfnModel();
+  passes::QuantizeInt8Pass q;
+  auto opts = pass::ValidateOptions(q.options(), {{"mode", "static"}}, "$");
+  REQUIRE(opts.ok());
+  pass::PassContext ctx(opts.value(), 0);
+  auto r = q.Run(m, ctx);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().message().find("calibration") != std::string::npos);
+}
+
+TEST_CASE("quantize-int8 filters: graphs, nodes, exclude_nodes") {
+  ir::Model m = FfnModel();
+  passes::QuantizeInt8Pass q;
+  pass::PassContext* ctx = nullptr;
+  test::RunPass(q, m, {{"exclude_nodes", {"ffn.l2.*"}}}, &ctx);
+  CHECK(CountOps(*m.graphs[0].graph, "MatMulInteger") == 1);
+  CHECK(CountOps(*m.graphs[0].graph, "MatMul") == 1);
+  ir::Model m2 = FfnModel();
+  CHECK_FALSE(test::RunPass(q, m2, {{"graphs", {"encoder*"}}}));
+}
+
+// x [4,64] -> MatMul(W [64,48]) with W of rank 4 (+ tiny noise) -> y
+ir::Model LowRankModel(float noise) {
+  std::mt19937_64 rng(3);
+  auto g = std::make_unique<ir::Graph>("lr");
+  ir::Value* x = test::Input(*g, "x", ir::DType::Float32, {4, 64});
+  ir::Tensor a = test::RandomTensor({64, 4}, rng), b = test::RandomTensor({4, 48}, rng);
+  ir::Tensor w(ir::DType::Float32, {64, 48});
+  std::normal_distribution<float> d(0.f, noise);
+  for (int i = 0; i < 64; ++i)
+    for (int j = 0; j < 48; ++j) {
+      float s = 0;
+      for (int k = 0; k < 4; ++k) s += a.data<float>()[i * 4 + k] * b.data<float>()[k * 48 + j];
+      w.data<float>()[i * 48 + j] = s + d(rng);
+    }
+  ir::Value* vw = g->add_initializer("W", w);
+  ir::Node* mm = g->add_node("MatMul", {x, vw}, {"y"}, "proj.MatMul");
+  g->outputs.push_back(mm->outputs[0]);
+  return test::SingleGraphModel(std::move(g));
+}
+
+TEST_CASE("low-rank: a rank-4 weight factorizes to rank 4 by energy, nearly exact; ORT agrees") {
+  ir::Model m = LowRankModel(1e-4f);
+  std::mt19937_64 rng(5);
+  std::vector<ir::Tensor> in = {test::RandomTensor({4, 64}, rng)};
+  auto ref = test::RunAsrc(*m.graphs[0].graph, in);
+  const int64_t params = m.params_total();
+  passes::LowRankPass p;
+  pass::PassContext* ctx = nullptr;
+  CHECK(test::RunPass(p, m, {{"energy", 0.9999}, {"multiple_of", 1}, {"min_elements", 0}}, &ctx));
+  const ir::Graph& g = *m.graphs[0].graph;
+  CHECK(CountOps(g, "MatMul") == 2);
+  CHECK(ctx->counters().at("params_after") == 4 * (64 + 48));
+  CHECK(m.params_total() < params / 5);
+  auto out = test::RunAsrc(g, in);
+  CHECK(test::RelError(ref[0], out[0]) < 1e-3);
+  CheckOrt(m, in, out, 1e-4, "lowrank");
+}
+
+TEST_CASE("low-rank: never where it would not save bytes; ratio rank; jacobi; data-aware") {
+  ir::Model m = LowRankModel(0.5f);
+  passes::LowRankPass p;
+  pass::PassContext* ctx = nullptr;
+  CHECK_FALSE(test::RunPass(p, m, {{"ratio", 0.95}, {"min_elements", 0}}, &ctx));
+  CHECK(ctx->counters().at("skipped_no_saving") == 1);
+  CHECK(test::RunPass(p, m, {{"ratio", 0.25}, {"min_elements", 0}, {"svd", "jacobi"}}, &ctx));
+  CHECK(ctx->counters().at("params_after") == 16 * (64 + 48));
+  ir::Model m2 = LowRankModel(0.5f);
+  CHECK(test::RunPass(p, m2, {{"ratio", 0.25}, {"min_elements", 0}, {"data_aware", true}}, &ctx,
+                      pass::RandomInputCalibrator(2, 3)));
+  CHECK(ctx->counters().at("data_aware_weighted") == 1);
+}
+
+TEST_CASE("prune structured: removes FFN hidden units physically; weak units -> nearly exact; ORT agrees") {
+  ir::Model m = FfnModel(1, /*weak_half=*/true);
+  passes::CleanupPass clean;
+  test::RunPass(clean, m, json::object());
+  auto in = FfnInputs();
+  auto ref = test::RunAsrc(*m.graphs[0].graph, in);
+  const int64_t params = m.params_total(), bytes = m.bytes_unique();
+  passes::PrunePass p;
+  pass::PassContext* ctx = nullptr;
+  CHECK(test::RunPass(p, m, {{"method", "structured"}, {"sparsity", 0.5}}, &ctx));
+  CHECK(ctx->counters().at("ffn_pruned") == 1);
+  CHECK(ctx->counters().at("hidden_units_removed") == 32);
+  CHECK(m.params_total() == params - 32 * (16 + 16 + 1));
+  CHECK(m.bytes_unique() < bytes);
+  const ir::Graph& g = *m.graphs[0].graph;
+  for (const ir::Node* n : g.nodes()) {
+    if (n->op_type == "MatMul") {
+      const ir::Tensor& w = *n->input(1)->initializer;
+      CHECK((w.dim(0) == 32 || w.dim(1) == 32));
+    }
+  }
+  auto out = test::RunAsrc(g, in);
+  double err = test::RelError(ref[0], out[0]);
+  MESSAGE("structured prune of the weak half: relative error " << err);
+  CHECK(err < 2e-3);
+  CheckOrt(m, in, out, 1e-5, "prune_structured");
+}
+
+TEST_CASE("prune magnitude: zeros the requested fraction, saves no bytes, says so") {
+  for (std::string scope : {"per-layer", "global"}) {
+    INFO(scope);
+    ir::Model m = FfnModel();
+    test::RunPass(*std::make_unique<passes::CleanupPass>(), m, json::object());
+    auto in = FfnInputs();
+    auto ref = test::RunAsrc(*m.graphs[0].graph, in);
+    const int64_t bytes = m.bytes_unique(), params = m.params_total();
+    passes::PrunePass p;
+    pass::PassContext* ctx = nullptr;
+    CHECK(test::RunPass(p, m, {{"method", "magnitude"}, {"sparsity", 0.3}, {"scope", scope}}, &ctx));
+    CHECK(m.bytes_unique() == bytes);
+    CHECK(m.params_total() == params);
+    const int64_t zeros = ctx->counters().at("weights_zeroed");
+    CHECK(zeros >= static_cast<int64_t>(0.29 * 2048));
+    CHECK(zeros <= static_cast<int64_t>(0.31 * 2048) + 1);
+    REQUIRE(ctx->notes().size() == 1);
+    CHECK(ctx->notes()[0].find("do not change") != std::string::npos);
+    auto out = test::RunAsrc(*m.graphs[0].graph, in);
+    CHECK(test::RelError(ref[0], out[0]) < 0.5);
+    CheckOrt(m, in, out, 1e-5, "prune_mag" + scope);
+  }
+}
+
+TEST_CASE("passes keep buffers of the input untouched (teacher snapshot stays valid)") {
+  ir::Model m = FfnModel();
+  ir::Model snap = pass::CloneModel(m);
+  const uint64_t h = pass::ModelHash(snap);
+  passes::CleanupPass c;
+  passes::QuantizeInt8Pass q;
+  passes::PrunePass p;
+  passes::LowRankPass l;
+  test::RunPass(c, m, json::object());
+  test::RunPass(p, m, {{"sparsity", 0.5}});
+  test::RunPass(l, m, {{"min_elements", 0}, {"ratio", 0.1}});
+  test::RunPass(q, m, json::object());
+  CHECK(pass::ModelHash(snap) == h);
+  CHECK(pass::ModelHash(m) != h);
+}
