@@ -167,14 +167,11 @@ Result<bool> Structured(ir::Model& model, pass::PassContext& ctx) {
     }
     if (changed) {
       RemoveDeadCode(g);
-      // Intermediate value_info shapes may record the old hidden width: forget those shapes.
+      // Intermediate value_info may record the old hidden width: drop it (not graph outputs).
       for (const auto& v : g.values()) {
-        if (v->producer && !v->initializer && v->has_value_info) {
-          bool is_out = IsGraphOutput(g, v.get());
-          if (!is_out) {
-            v->type.has_shape = false;
-            v->type.dims.clear();
-          }
+        if (v->producer && !v->initializer && v->has_value_info && !IsGraphOutput(g, v.get())) {
+          v->has_value_info = false;
+          v->type = ir::TypeInfo{};
         }
       }
     }

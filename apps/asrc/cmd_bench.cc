@@ -2,7 +2,7 @@
 // Times Session::Run on one graph: median and p90 latency over --runs timed runs (after
 // --warmup untimed ones) and the process's peak resident memory. Inputs not given are generated
 // (runtime/inputs.h): static dims as declared; symbolic dims from --dim NAME=V, else 1 on axis 0
-// (batch) and --default-dim (100) elsewhere; seeded random data.
+// and for batch-like names (N, B, *batch*), and --default-dim (100) elsewhere; seeded data.
 // --json prints {"median_ms", "p90_ms", "peak_rss_mb", "runs", "threads"}.
 #include <sys/resource.h>
 

@@ -21,6 +21,7 @@ sys.path.insert(0, HERE)
 import common as C  # noqa: E402
 from model import CascadedTransducer, PRESETS, count  # noqa: E402
 from textnorm import normalize  # noqa: E402
+from rnnt import rnnt_loss  # noqa: E402  (same values/grads as torchaudio's, ~3x faster on CPU)
 
 SPEEDS = (0.9, 1.0, 1.1)
 
@@ -79,7 +80,8 @@ def make_batches(lens, max_frames, max_n):
     return batches
 
 
-def compute_loss(model, feats, lens, targets, tlens, specaug, ctc_weight):
+def compute_loss(model, feats, lens, targets, tlens, specaug, ctc_weight, rnnt_impl="fast"):
+    loss_fn = rnnt_loss if rnnt_impl == "fast" else torchaudio.functional.rnnt_loss
     enc, elens = model.encoder_causal(feats, lens, specaug)
     tmax = int(elens.max())
     enc = enc[:, :tmax]
@@ -87,9 +89,9 @@ def compute_loss(model, feats, lens, targets, tlens, specaug, ctc_weight):
     blank = torch.zeros(targets.shape[0], 1, dtype=torch.int64)
     dec, _ = model.decoder(torch.cat([blank, targets], 1))
     tg32, el32, tl32 = targets.int(), elens.int(), tlens.int()
-    l1 = torchaudio.functional.rnnt_loss(model.joiner.full(enc, dec), tg32, el32, tl32, blank=0,
+    l1 = loss_fn(model.joiner.full(enc, dec), tg32, el32, tl32, blank=0,
                                          reduction="sum")
-    l2 = torchaudio.functional.rnnt_loss(model.joiner.full(enc2, dec), tg32, el32, tl32, blank=0,
+    l2 = loss_fn(model.joiner.full(enc2, dec), tg32, el32, tl32, blank=0,
                                          reduction="sum")
     lctc = torch.zeros(())
     if ctc_weight > 0:
@@ -113,6 +115,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=400)
     ap.add_argument("--ctc-weight", type=float, default=0.2)
     ap.add_argument("--bpe-vocab", type=int, default=256)
+    ap.add_argument("--rnnt-impl", default="fast", choices=["fast", "torchaudio"],
+                    help="fast: rnnt.py (plain torch ops, same values and gradients as torchaudio's rnnt_loss, "
+                         "~3x faster on CPU); torchaudio: torchaudio.functional.rnnt_loss")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--stop-at", default="", help="HH:MM wall-clock time; stop after the epoch that passes it")
     ap.add_argument("--seed", type=int, default=1)
@@ -197,7 +202,7 @@ def main():
             lens = torch.tensor([items[i][0].shape[0] for i in b])
             tg = torch.nn.utils.rnn.pad_sequence([items[i][1] for i in b], batch_first=True)
             tl = torch.tensor([items[i][1].shape[0] for i in b])
-            l1, l2, lc = compute_loss(model, feats, lens, tg, tl, specaug, args.ctc_weight)
+            l1, l2, lc = compute_loss(model, feats, lens, tg, tl, specaug, args.ctc_weight, args.rnnt_impl)
             ntok = int(tl.sum())
             loss = (l1 + l2 + args.ctc_weight * lc) / ntok
             step += 1

@@ -69,7 +69,7 @@ class ProgressBar {
 };
 
 void AddScore(ModeReport& r, UtteranceResult u, const EvalOptions& o, double audio_s,
-              double compute_ms) {
+              double compute_ms, double cpu_ms) {
   std::string ref = NormalizeText(u.reference, o.normalize);
   std::string hyp = NormalizeText(u.hypothesis, o.normalize);
   std::vector<AlignedPair> al;
@@ -84,6 +84,7 @@ void AddScore(ModeReport& r, UtteranceResult u, const EvalOptions& o, double aud
   r.char_errors += c.errors();
   r.audio_seconds += audio_s;
   r.compute_seconds += compute_ms / 1000.0;
+  r.cpu_seconds += cpu_ms / 1000.0;
   r.utterances += 1;
   r.per_utterance.push_back(std::move(u));
 }
@@ -120,6 +121,7 @@ Result<ModeReport> ModeFromJson(const nlohmann::json& j, const std::string& mode
   ASRC_RETURN_IF_ERROR(Req(j, "failed_utterances", mode, &r.failed_utterances));
   ASRC_RETURN_IF_ERROR(Req(j, "audio_seconds", mode, &r.audio_seconds));
   ASRC_RETURN_IF_ERROR(Req(j, "compute_seconds", mode, &r.compute_seconds));
+  ASRC_RETURN_IF_ERROR(Req(j, "cpu_seconds", mode, &r.cpu_seconds));
   ASRC_RETURN_IF_ERROR(Req(j, "threads", mode, &r.threads));
   const char* raw = mode == "streaming" ? "chunk_ms" : "final_ms";
   ASRC_RETURN_IF_ERROR(Req(j, raw, mode + " (not a partial report from --shard?)",
@@ -160,6 +162,7 @@ void ModeReport::Finalize() {
   wer = words > 0 ? 100.0 * (substitutions + deletions + insertions) / words : 0.0;
   cer = chars > 0 ? 100.0 * char_errors / chars : 0.0;
   rtf = audio_seconds > 0 ? compute_seconds / audio_seconds : 0.0;
+  rtf_cpu = audio_seconds > 0 ? cpu_seconds / audio_seconds : 0.0;
 }
 
 nlohmann::json ModeReport::ToJson(bool partial) const {
@@ -177,6 +180,8 @@ nlohmann::json ModeReport::ToJson(bool partial) const {
   j["rtf"] = rtf;
   j["audio_seconds"] = audio_seconds;
   j["compute_seconds"] = compute_seconds;
+  j["rtf_cpu"] = rtf_cpu;
+  j["cpu_seconds"] = cpu_seconds;
   if (mode == "streaming") {
     j["chunk_ms_p50"] = Percentile(chunk_ms, 50);
     j["chunk_ms_p90"] = Percentile(chunk_ms, 90);
@@ -270,6 +275,7 @@ Result<EvalReport> MergeReports(const std::vector<EvalReport>& parts) {
       m.failed_utterances += r.failed_utterances;
       m.audio_seconds += r.audio_seconds;
       m.compute_seconds += r.compute_seconds;
+      m.cpu_seconds += r.cpu_seconds;
       m.chunk_ms.insert(m.chunk_ms.end(), r.chunk_ms.begin(), r.chunk_ms.end());
       m.final_ms.insert(m.final_ms.end(), r.final_ms.begin(), r.final_ms.end());
       m.per_utterance.insert(m.per_utterance.end(), r.per_utterance.begin(), r.per_utterance.end());
@@ -287,9 +293,9 @@ Result<EvalReport> MergeReports(const std::vector<EvalReport>& parts) {
 std::string FormatSummary(const EvalReport& report) {
   std::ostringstream os;
   char line[512];
-  std::snprintf(line, sizeof line, "%-10s %7s %7s %16s %6s %6s %7s %17s %17s %7s\n", "mode", "WER%",
-                "CER%", "S/D/I", "utts", "failed", "RTF", "chunk p50/p90 ms", "final p50/p90 ms",
-                "threads");
+  std::snprintf(line, sizeof line, "%-10s %7s %7s %16s %6s %6s %7s %7s %17s %17s %7s\n", "mode", "WER%",
+                "CER%", "S/D/I", "utts", "failed", "RTF", "RTFcpu", "chunk p50/p90 ms",
+                "final p50/p90 ms", "threads");
   os << line;
   for (const ModeReport* m : {report.streaming ? &*report.streaming : nullptr,
                               report.lookahead ? &*report.lookahead : nullptr}) {
@@ -304,14 +310,16 @@ std::string FormatSummary(const EvalReport& report) {
       std::snprintf(chunk, sizeof chunk, "-");
       std::snprintf(fin, sizeof fin, "%.2f/%.2f", Percentile(m->final_ms, 50), Percentile(m->final_ms, 90));
     }
-    std::snprintf(line, sizeof line, "%-10s %7.2f %7.2f %16s %6lld %6lld %7.4f %17s %17s %7d\n",
+    std::snprintf(line, sizeof line, "%-10s %7.2f %7.2f %16s %6lld %6lld %7.4f %7.4f %17s %17s %7d\n",
                   m->mode.c_str(), m->wer, m->cer, sdi, static_cast<long long>(m->utterances),
-                  static_cast<long long>(m->failed_utterances), m->rtf, chunk, fin, m->threads);
+                  static_cast<long long>(m->failed_utterances), m->rtf, m->rtf_cpu, chunk, fin,
+                  m->threads);
     os << line;
   }
   int64_t words = report.streaming ? report.streaming->words : report.lookahead ? report.lookahead->words : 0;
   os << "(WER/CER over " << words << " reference words of the scored utterances; failed ones are "
-        "listed in --json per_utterance)\n";
+        "listed in --json per_utterance. RTF: wall-clock compute / audio; RTFcpu: process CPU time / "
+        "audio)\n";
   return os.str();
 }
 
@@ -427,13 +435,13 @@ Result<EvalReport> Evaluate(const ir::Model& model, const std::string& manifest_
       if (do_stream) {
         UtteranceResult u = base;
         u.hypothesis = r->streaming_text;
-        AddScore(sm, std::move(u), options, secs, r->streaming_ms);
+        AddScore(sm, std::move(u), options, secs, r->streaming_ms, r->streaming_cpu_ms);
         sm.chunk_ms.insert(sm.chunk_ms.end(), r->chunk_ms.begin(), r->chunk_ms.end());
       }
       if (do_look) {
         UtteranceResult u = base;
         u.hypothesis = r->lookahead_text;
-        AddScore(lm, std::move(u), options, secs, r->lookahead_ms);
+        AddScore(lm, std::move(u), options, secs, r->lookahead_ms, r->lookahead_cpu_ms);
         lm.final_ms.push_back(r->final_ms);
       }
     }

@@ -51,6 +51,9 @@ struct ModeReport {
   int64_t utterances = 0, failed_utterances = 0;
   double audio_seconds = 0, compute_seconds = 0;
   double rtf = 0;
+  // Process CPU time of the same work, and cpu_seconds / audio_seconds: on a shared machine the
+  // wall-clock RTF includes waiting for a core, this one does not.
+  double cpu_seconds = 0, rtf_cpu = 0;
   std::vector<double> chunk_ms;  // streaming: per-chunk compute times (kept for merging)
   std::vector<double> final_ms;  // look-ahead: per-utterance finalization times
   std::vector<UtteranceResult> per_utterance;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <ctime>
 
 namespace asrc::asr {
 namespace {
@@ -10,6 +11,12 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double MsSince(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+// Process CPU time (all threads), in ms: RTF on a shared machine without the waiting.
+double CpuMs() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 // --- model.json reading, errors naming the JSON path ---
@@ -437,10 +444,12 @@ Result<Recognition> Recognizer::Recognize(const std::vector<float>& samples, boo
   Recognition rec;
   if (!cfg_.streaming()) streaming = false;
   auto t_feat = Clock::now();
+  const double cpu0 = CpuMs();
   const int64_t frames = fbank_->NumFrames(static_cast<int64_t>(samples.size()));
   if (frames == 0) return Error("audio too short for one feature frame");
   std::vector<float> feats = fbank_->Compute(samples.data(), static_cast<int64_t>(samples.size()));
   rec.feature_ms = MsSince(t_feat);
+  const double cpu_feat = CpuMs() - cpu0;
   rec.feature_frames = frames;
   const int64_t fd = cfg_.frontend.feature_dim();
 
@@ -454,6 +463,7 @@ Result<Recognition> Recognizer::Recognize(const std::vector<float>& samples, boo
     rec.lookahead_ids = search_final_->Best();
     rec.final_ms = MsSince(t0);
     rec.lookahead_ms = rec.feature_ms + rec.final_ms;
+    rec.lookahead_cpu_ms = CpuMs() - cpu0;
     rec.encoder_frames = t;
     rec.lookahead_text = TokensToText(rec.lookahead_ids, cfg_.tokens);
     return rec;
@@ -464,7 +474,7 @@ Result<Recognition> Recognizer::Recognize(const std::vector<float>& samples, boo
   if (streaming) ASRC_RETURN_IF_ERROR(search_stream_->Reset());
   std::vector<float> causal_out;
   int64_t dim = 0;
-  double causal_ms = 0, stream_search_ms = 0, finish_encoder_ms = 0;
+  double causal_ms = 0, stream_search_ms = 0, finish_encoder_ms = 0, stream_search_cpu = 0;
   bool finishing = false;
   auto on_chunk = [&](const float* e, int64_t n, int64_t d, double enc_ms) -> Status {
     dim = d;
@@ -474,28 +484,34 @@ Result<Recognition> Recognizer::Recognize(const std::vector<float>& samples, boo
     double search_ms = 0;
     if (streaming) {
       auto t0 = Clock::now();
+      double c0 = CpuMs();
       ASRC_RETURN_IF_ERROR(search_stream_->Accept(e, n, d));
       search_ms = MsSince(t0);
+      stream_search_cpu += CpuMs() - c0;
       stream_search_ms += search_ms;
     }
     rec.chunk_ms.push_back(enc_ms + search_ms);
     return Status::Ok();
   };
+  const double cpu_loop0 = CpuMs();
   // Features arrive one chunk at a time, as they would from a microphone.
   for (int64_t f = 0; f < frames; f += cfg_.chunk_frames)
     ASRC_RETURN_IF_ERROR(causal_->AcceptFeatures(feats.data() + f * fd,
                                                  std::min<int64_t>(cfg_.chunk_frames, frames - f), on_chunk));
   finishing = true;
   ASRC_RETURN_IF_ERROR(causal_->Finish(on_chunk));
+  const double cpu_loop = CpuMs() - cpu_loop0;
   const int64_t t_out = dim > 0 ? static_cast<int64_t>(causal_out.size()) / dim : 0;
   rec.encoder_frames = t_out;
   if (streaming) {
     rec.streaming_ids = search_stream_->Best();
     rec.streaming_text = TokensToText(rec.streaming_ids, cfg_.tokens);
     rec.streaming_ms = rec.feature_ms + causal_ms + stream_search_ms;
+    rec.streaming_cpu_ms = cpu_feat + cpu_loop;
   }
   if (lookahead) {
     auto t0 = Clock::now();
+    const double c0 = CpuMs();
     int64_t t = 0, d = 0;
     ASRC_ASSIGN_OR_RETURN(auto enc, RunOffline("encoder_noncausal", causal_out, t_out, dim, &t, &d));
     ASRC_RETURN_IF_ERROR(search_final_->Reset());
@@ -504,6 +520,7 @@ Result<Recognition> Recognizer::Recognize(const std::vector<float>& samples, boo
     double ms = MsSince(t0);
     rec.final_ms = finish_encoder_ms + ms;
     rec.lookahead_ms = rec.feature_ms + causal_ms + ms;
+    rec.lookahead_cpu_ms = cpu_feat + (cpu_loop - stream_search_cpu) + (CpuMs() - c0);
     rec.lookahead_text = TokensToText(rec.lookahead_ids, cfg_.tokens);
   }
   return rec;

@@ -116,6 +116,8 @@ struct Recognition {
   double streaming_ms = 0;       // whole streaming pass (features, chunks, search)
   double lookahead_ms = 0;       // whole look-ahead pass (features, causal + non-causal, search)
   double final_ms = 0;           // look-ahead: end of audio -> final hypothesis
+  // Process CPU time of the same passes (equals wall time on an idle machine with 1 thread).
+  double streaming_cpu_ms = 0, lookahead_cpu_ms = 0;
 };
 
 class Recognizer {

@@ -367,8 +367,10 @@ void Graph::sort_topologically() {
 }
 
 namespace {
-bool is_defined(const Value* v) {
+// `own_inputs`: the inputs of the graph being verified (a set, so big graphs stay linear).
+bool is_defined(const Value* v, const Graph* self, const std::unordered_set<const Value*>& own_inputs) {
   if (v->producer || v->initializer || v->is_sparse_initializer) return true;
+  if (v->owner == self) return own_inputs.count(v) > 0;
   const Graph* g = v->owner;
   return g && std::find(g->inputs.begin(), g->inputs.end(), v) != g->inputs.end();
 }
@@ -410,6 +412,7 @@ Status check_initializer_type(const Value* v) {
 
 Status Graph::verify() const {
   const std::string where = "graph '" + name + "'";
+  std::unordered_set<const Value*> own_inputs(inputs.begin(), inputs.end());
   // Names and ownership.
   size_t named = 0;
   for (const auto& v : values_) {
@@ -436,7 +439,7 @@ Status Graph::verify() const {
         return Error(where + ": value '" + o->name + "' is produced more than once");
       if (o->producer != n || o->producer_output != i)
         return Error(where + ": value '" + o->name + "' has a stale producer link");
-      if (o->initializer || std::find(inputs.begin(), inputs.end(), o) != inputs.end())
+      if (o->initializer || own_inputs.count(o))
         return Error(where + ": value '" + o->name + "' is produced by " + node_label(n) +
                      " but is also a graph input or initializer");
     }
@@ -459,7 +462,7 @@ Status Graph::verify() const {
       if (!in_scope(this, v))
         return Error(where + ": " + node_label(n) + " input " + std::to_string(i) + " '" + v->name +
                      "' is not in scope");
-      if (!is_defined(v))
+      if (!is_defined(v, this, own_inputs))
         return Error(where + ": " + node_label(n) + " input " + std::to_string(i) + " '" + v->name +
                      "' is not defined");
       bool listed = false;
@@ -488,7 +491,7 @@ Status Graph::verify() const {
   for (const Value* v : outputs) {
     if (!v) return Error(where + ": graph output is null");
     if (!in_scope(this, v)) return Error(where + ": graph output '" + v->name + "' is not in scope");
-    if (!is_defined(v)) return Error(where + ": graph output '" + v->name + "' is not defined");
+    if (!is_defined(v, this, own_inputs)) return Error(where + ": graph output '" + v->name + "' is not defined");
   }
   for (const Value* v : initializers) {
     if (!v || v->owner != this || !v->initializer)

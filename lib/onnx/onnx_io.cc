@@ -432,14 +432,12 @@ Status graph_from_proto(const onnx::GraphProto& gp, Graph* g, const LoadContext&
   nodes.reserve(gp.node_size());
   for (const auto& np : gp.node()) {
     std::vector<std::string> outs(np.output().begin(), np.output().end());
+    std::set<std::string> seen;
     for (const auto& o : outs) {
       if (o.empty()) continue;
-      if (g->find_value(o))
+      if (g->find_value(o) || !seen.insert(o).second)
         return Error(where + ": node " + quote(np.name()) + " (" + np.op_type() + ") output " + quote(o) +
                      " is already defined (produced twice, or a graph input/initializer)");
-      // A node listing the same output twice would also be caught here on the second add.
-      if (std::count(outs.begin(), outs.end(), o) > 1)
-        return Error(where + ": node " + quote(np.name()) + " lists output " + quote(o) + " twice");
     }
     nodes.push_back(g->add_node(np.op_type(), {}, outs, np.name(), np.domain()));
   }

@@ -17,7 +17,8 @@ Result<ir::Shape> ResolveInputShape(const ir::Value& v, const std::map<std::stri
       continue;
     }
     auto it = dims.find(d.param);
-    s.push_back(it != dims.end() ? it->second : i == 0 ? 1 : default_dim);
+    bool batch_like = d.param == "N" || d.param == "B" || d.param.find("batch") != std::string::npos;
+    s.push_back(it != dims.end() ? it->second : (i == 0 || batch_like) ? 1 : default_dim);
   }
   return s;
 }

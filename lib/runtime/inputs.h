@@ -1,6 +1,6 @@
 // Generated graph inputs for benchmarks and parity checks, from the graph's declared input types.
 // Static dims are used as is; a symbolic dim takes its value from `dims` (by name, e.g. T=300),
-// else 1 on axis 0 (the batch axis) and `default_dim` elsewhere. Values are seeded:
+// else 1 on axis 0 and for batch-like names ("N", "B", "*batch*"), and `default_dim` elsewhere. Values are seeded:
 //  - float inputs: uniform in [-1, 1);
 //  - integer inputs whose name contains "len": the value of the first float input's dim 1
 //    (the time axis of [N, T, F] features), so length inputs agree with the data;

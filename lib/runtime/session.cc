@@ -3,6 +3,9 @@
 #include "runtime/session.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -129,6 +132,8 @@ Result<std::unique_ptr<SessionImpl>> SessionPlanner::Plan(
   auto s = std::unique_ptr<SessionImpl>(new SessionImpl());
   s->graph_ = &g;
   s->threads_ = std::max(1, options.threads);
+  const char* prof = std::getenv("ASRC_PROFILE");
+  s->profile_ = prof && *prof && std::string(prof) != "0";
   if (s->threads_ > 1) s->own_pool_ = std::make_unique<ThreadPool>(s->threads_);
   const std::string gname = "graph '" + g.name + "'";
 
@@ -301,6 +306,8 @@ Result<std::unique_ptr<SessionImpl>> SessionPlanner::Plan(
   // Fix the outputs pointer after the moves above.
   for (auto& st : s->steps_) st.ctx.outputs = &st.outs;
 
+  s->step_ms_.assign(s->steps_.size(), 0.0);
+
   // --- lifetimes ---
   std::vector<int> last_use(slot_value.size(), -1);
   std::vector<bool> keep(slot_value.size(), false);
@@ -355,6 +362,7 @@ Status SessionImpl::Run(const std::vector<const ir::Tensor*>& feeds,
     slots_[feed_slots_[i]] = *feeds[i];
   }
   Status status;
+  if (profile_) ++profiled_runs_;
   for (Step& st : steps_) {
     KernelContext& ctx = st.ctx;
     for (size_t j = 0; j < st.in_slots.size(); ++j) {
@@ -376,7 +384,14 @@ Status SessionImpl::Run(const std::vector<const ir::Tensor*>& feeds,
     ctx.pool = pool;
     ctx.threads = threads;
     ctx.buffers = &buffers_;
-    status = st.kernel->Run(ctx);
+    if (profile_) {
+      auto t0 = std::chrono::steady_clock::now();
+      status = st.kernel->Run(ctx);
+      step_ms_[&st - steps_.data()] +=
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    } else {
+      status = st.kernel->Run(ctx);
+    }
     if (!status.ok()) {
       status = status.With(NodeLabel(*st.node) + " in graph '" + graph_->name + "'");
       break;
@@ -403,6 +418,26 @@ Status SessionImpl::Run(const std::vector<const ir::Tensor*>& feeds,
   for (Step& st : steps_)
     for (auto& t : st.outs) t = ir::Tensor();
   return status;
+}
+
+SessionImpl::~SessionImpl() {
+  if (!profile_ || profiled_runs_ == 0) return;
+  std::map<std::string, std::pair<double, int>> by_op;
+  double total = 0;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    auto& e = by_op[steps_[i].node->op_type];
+    e.first += step_ms_[i];
+    e.second += 1;
+    total += step_ms_[i];
+  }
+  std::vector<std::pair<double, std::string>> rows;
+  for (const auto& [op, e] : by_op) rows.emplace_back(e.first, op);
+  std::sort(rows.rbegin(), rows.rend());
+  std::fprintf(stderr, "profile: graph '%s', %lld runs, %.3f ms per run in kernels\n", graph_->name.c_str(),
+               static_cast<long long>(profiled_runs_), total / profiled_runs_);
+  for (const auto& [ms, op] : rows)
+    std::fprintf(stderr, "profile: %-24s %5d nodes %9.3f ms/run %5.1f%%\n", op.c_str(), by_op[op].second,
+                 ms / profiled_runs_, total > 0 ? 100 * ms / total : 0.0);
 }
 
 // --- public Session ---

@@ -65,6 +65,14 @@ class SessionImpl {
   std::vector<std::string> input_names_, output_names_;
   std::vector<Step> steps_;
   BufferPool buffers_;
+  // ASRC_PROFILE=1 in the environment: time per step, summed by op type, printed to stderr when
+  // the session ends (a diagnostic for finding the slow kernels of a graph).
+  bool profile_ = false;
+  std::vector<double> step_ms_;
+  int64_t profiled_runs_ = 0;
+
+ public:
+  ~SessionImpl();
 
   friend class SessionPlanner;
 };

@@ -80,6 +80,7 @@ TEST_CASE("partial reports round-trip through JSON and merge by utterance index"
       m.audio_seconds += 2;
       m.compute_seconds += 0.1;
       m.final_ms.push_back(10.0 * i);
+      m.cpu_seconds += 0.05;
     }
     m.Finalize();
     r.lookahead = m;

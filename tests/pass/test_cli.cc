@@ -61,6 +61,10 @@ std::string TinyOnnx(const fs::path& dir) {
   ir::Node* mm = g->add_node("MatMul", {x, vw}, {"h"}, "mm");
   ir::Node* id = g->add_node("Identity", {mm->outputs[0]}, {"h2"}, "id");
   ir::Node* r = g->add_node("Relu", {id->outputs[0]}, {"y"}, "relu");
+  r->outputs[0]->type.has_type = true;
+  r->outputs[0]->type.dtype = ir::DType::Float32;
+  r->outputs[0]->type.has_shape = true;
+  r->outputs[0]->type.dims = {ir::Dim{4, ""}, ir::Dim{32, ""}};
   g->outputs.push_back(r->outputs[0]);
   ir::Model m;
   ir::GraphFile f;

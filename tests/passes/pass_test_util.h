@@ -41,6 +41,15 @@ inline ir::Value* Input(ir::Graph& g, const std::string& name, ir::DType dt, ir:
   return v;
 }
 
+// Marks `v` a float32 graph output (ONNX needs a type on graph outputs).
+inline void Output(ir::Graph& g, ir::Value* v, ir::Shape shape) {
+  v->type.has_type = true;
+  v->type.dtype = ir::DType::Float32;
+  v->type.has_shape = true;
+  for (int64_t d : shape) v->type.dims.push_back(ir::Dim{d, ""});
+  g.outputs.push_back(v);
+}
+
 // A one-graph model ("model" role, opset 17).
 inline ir::Model SingleGraphModel(std::unique_ptr<ir::Graph> g) {
   ir::Model m;
@@ -122,7 +131,7 @@ inline std::vector<ir::Tensor> RunOrt(const ir::Model& model, const std::vector<
   }
   std::ofstream(dir + "/inputs.json") << spec.dump();
   std::string cmd = "node " ASRC_SOURCE_DIR "/tests/passes/ort_eval.js '" + path + "' '" + dir + "'";
-  REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, "ONNX Runtime failed on " + path);
+  REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, (std::string("ONNX Runtime failed on ") + path));
   nlohmann::json meta = nlohmann::json::parse(std::ifstream(dir + "/outputs.json"));
   std::vector<ir::Tensor> outs;
   for (const auto& m : meta) {
@@ -149,7 +158,7 @@ inline bool RunPass(pass::Pass& p, ir::Model& m, const nlohmann::json& options,
   REQUIRE_MESSAGE(r.ok(), r.status().message());
   for (const auto& gf : m.graphs) {
     Status v = gf.graph->verify();
-    REQUIRE_MESSAGE(v.ok(), "after pass " + p.name() + ": " + v.message());
+    REQUIRE_MESSAGE(v.ok(), (std::string("after pass ") + p.name() + ": " + v.message()));
   }
   if (keep) *keep = last;
   return r.value();

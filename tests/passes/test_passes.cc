@@ -51,7 +51,7 @@ ir::Model FfnModel(uint64_t seed = 1, bool weak_half = false) {
   ir::Node* id = g->add_node("Identity", {r1->outputs[0]}, {"rid"}, "Identity");
   ir::Value* s3 = g->add_initializer("shape3d", ir::Tensor::FromVector(ir::DType::Int64, {3}, std::vector<int64_t>{2, 5, 16}));
   ir::Node* r2 = g->add_node("Reshape", {id->outputs[0], s3}, {"y"}, "Reshape3d");
-  g->outputs.push_back(r2->outputs[0]);
+  test::Output(*g, r2->outputs[0], {2, 5, 16});
   g->add_node("Neg", {x}, {"dead"}, "dead.Neg");
   return test::SingleGraphModel(std::move(g));
 }
@@ -82,8 +82,8 @@ ir::Model MixedModel(uint64_t seed = 2) {
   ir::Value* cb = g->add_initializer("conv.b", test::RandomTensor({8}, rng, 0.1f));
   ir::Node* conv = g->add_node("Conv", {z, cw, cb}, {"c"}, "conv");
   conv->set_attr_ints("kernel_shape", {3});
-  g->outputs.push_back(gemm->outputs[0]);
-  g->outputs.push_back(conv->outputs[0]);
+  test::Output(*g, gemm->outputs[0], {1, 10});
+  test::Output(*g, conv->outputs[0], {1, 8, 10});
   return test::SingleGraphModel(std::move(g));
 }
 
@@ -99,7 +99,8 @@ std::vector<ir::Tensor> MixedInputs(uint64_t seed = 8) {
 }
 
 void CheckOrt(const ir::Model& m, const std::vector<ir::Tensor>& inputs,
-              const std::vector<ir::Tensor>& ours, double tol, const std::string& tag) {
+              const std::vector<ir::Tensor>& ours, double tol, const std::string& tag,
+              const std::vector<ir::Tensor>* ref = nullptr) {
   if (!test::OrtAvailable()) {
     MESSAGE("node/onnxruntime-node not available; skipping the ORT check");
     return;
@@ -108,6 +109,7 @@ void CheckOrt(const ir::Model& m, const std::vector<ir::Tensor>& inputs,
   REQUIRE(ort.size() == ours.size());
   for (size_t i = 0; i < ours.size(); ++i) {
     INFO(tag << " output " << i);
+    if (ref) MESSAGE(tag << ": ORT vs the float original: " << test::RelError((*ref)[i], ort[i]));
     CHECK(test::RelError(ort[i], ours[i]) <= tol);
   }
 }
@@ -161,7 +163,7 @@ TEST_CASE("quantize-int8 dynamic: MatMulInteger form, ~4x fewer weight bytes, wi
   double err = test::RelError(ref[0], out[0]);
   MESSAGE("dynamic int8 relative error " << err);
   CHECK(err < 0.03);  // budget: 3% of the output's max magnitude
-  CheckOrt(m, in, out, 2e-3, "qdyn");
+  CheckOrt(m, in, out, 2e-3, "qdyn", &ref);
 }
 
 TEST_CASE("quantize-int8 per-tensor + reduce_range still within a looser budget") {
@@ -270,7 +272,7 @@ ir::Model LowRankModel(float noise) {
     }
   ir::Value* vw = g->add_initializer("W", w);
   ir::Node* mm = g->add_node("MatMul", {x, vw}, {"y"}, "proj.MatMul");
-  g->outputs.push_back(mm->outputs[0]);
+  test::Output(*g, mm->outputs[0], {4, 48});
   return test::SingleGraphModel(std::move(g));
 }
 
