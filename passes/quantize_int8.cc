@@ -42,9 +42,10 @@ struct Rewriter {
   // Quantized weight initializers for `w` (optionally transposed first), per channel along `axis`
   // when per_channel, with the scale reshaped to `scale_shape` when given.
   std::tuple<ir::Value*, ir::Value*, ir::Value*> Weight(const ir::Value* w, bool transpose, int axis,
-                                                       const ir::Shape& scale_shape = {}) {
+                                                       const ir::Shape& scale_shape = {},
+                                                       bool as_uint8 = false) {
     std::string key = std::to_string(transpose) + "/" + std::to_string(axis) + "/" +
-                      ir::shape_str(scale_shape);
+                      ir::shape_str(scale_shape) + (as_uint8 ? "/u8" : "/s8");
     auto it = weights.find({w, key});
     if (it != weights.end()) return it->second;
     const Tensor* src = ConstantOf(w);
@@ -52,6 +53,17 @@ struct Rewriter {
     QuantizedWeight q = QuantizeSymmetric(f, per_channel ? axis : -1, reduce_range);
     if (!scale_shape.empty() && per_channel) q.scale = q.scale.Reshaped(scale_shape);
     Tensor zp(DType::Int8, q.scale.shape());
+    if (as_uint8) {
+      // Same values shifted by 128 with zero point 128: ONNX Runtime's u8u8 integer kernels are
+      // exact, while its u8s8 path on AVX2 without VNNI saturates 16-bit pair sums.
+      Tensor u(DType::Uint8, q.q.shape());
+      for (int64_t i = 0; i < u.numel(); ++i) {
+        u.data<uint8_t>()[i] = static_cast<uint8_t>(q.q.data<int8_t>()[i] + 128);
+      }
+      q.q = std::move(u);
+      zp = Tensor(DType::Uint8, q.scale.shape());
+      for (int64_t i = 0; i < zp.numel(); ++i) zp.data<uint8_t>()[i] = 128;
+    }
     ir::Value* vq = AddConst(g, w->name + "_quantized", std::move(q.q));
     ir::Value* vs = AddConst(g, w->name + "_scale", std::move(q.scale));
     ir::Value* vz = AddConst(g, w->name + "_zero_point", std::move(zp));
@@ -137,6 +149,11 @@ std::vector<pass::OptionSpec> QuantizeInt8Pass::options() const {
        "compute",
        {"dynamic", "static", "weight-only"}},
       {"per_channel", true, "one scale per output channel (else one per tensor)", {}},
+      {"weight_type", "uint8",
+       "dynamic mode: matmul weight storage: uint8 (symmetric values + 128, zero point 128; exact "
+       "in ONNX Runtime on every CPU) or int8 (ORT's default; its AVX2 u8s8 kernel can saturate "
+       "unless reduce_range)",
+       {"uint8", "int8"}},
       {"reduce_range", false, "7-bit weights ([-63, 63]) and, in static mode, 7-bit activations", {}},
       {"graphs", json::array({"*"}), "graph roles to quantize (glob patterns)", {}},
       {"ops", json::array({"MatMul", "Gemm", "Conv", "LSTM", "GRU", "Gather"}),
@@ -160,6 +177,7 @@ Result<bool> QuantizeInt8Pass::Run(ir::Model& model, pass::PassContext& ctx) {
   const int64_t min_elements = ctx.GetInt("min_elements");
   const bool per_channel = ctx.GetBool("per_channel");
   const bool reduce_range = ctx.GetBool("reduce_range");
+  const bool weight_u8 = ctx.GetString("weight_type") == "uint8";
 
   auto matmul_weight = [&](const ir::Node* n) -> bool {
     if (n->op_type == "MatMul") {
@@ -216,11 +234,13 @@ Result<bool> QuantizeInt8Pass::Run(ir::Model& model, pass::PassContext& ctx) {
         ir::Value* bias = gemm && n->num_inputs() >= 3 ? n->input(2) : nullptr;
         if (mode == "dynamic") {
           auto [xq, xs, xz] = rw.DynamicInput(n, x);
-          auto [wq, ws, wz] = rw.Weight(w, trans_b, 1);
-          (void)wz;
+          const bool u8 = weight_u8;
+          auto [wq, ws, wz] = rw.Weight(w, trans_b, 1, {}, u8);
           const std::string base = n->name.empty() ? g.unique_name(op) : n->name;
-          // No b_zero_point: the weights are symmetric.
-          ir::Node* mmi = g.insert_node_before(n, "MatMulInteger", {xq, wq, xz},
+          // int8 weights are symmetric: no b_zero_point; uint8 ones carry their 128s.
+          std::vector<ir::Value*> mm_inputs = {xq, wq, xz};
+          if (u8) mm_inputs.push_back(wz);
+          ir::Node* mmi = g.insert_node_before(n, "MatMulInteger", mm_inputs,
                                                {g.unique_name(base + "_output_quantized")},
                                                g.unique_name(base + "_quant"));
           ir::Node* cast = g.insert_node_before(n, "Cast", {mmi->outputs[0]},

@@ -1,7 +1,9 @@
 // quantize-int8: int8 weights everywhere the options select, in the forms ONNX Runtime writes.
 //
 // Weights are symmetric int8 (zero point 0; [-127, 127], or [-63, 63] with reduce_range), per
-// output channel or per tensor. Per mode, for MatMul/Gemm whose right operand is a 2-D constant:
+// output channel or per tensor; dynamic-mode matmul weights are stored as uint8 (the same values
+// + 128, zero point 128) unless weight_type=int8, because ONNX Runtime's u8s8 kernel on AVX2
+// without VNNI saturates 16-bit pair sums (results 10%+ off) while its u8u8 path is exact. Per mode, for MatMul/Gemm whose right operand is a 2-D constant:
 //   dynamic     x -> DynamicQuantizeLinear -> MatMulInteger(x_q, W_q, x_zp) -> Cast(float)
 //               -> Mul(x_scale * W_scale) [-> Add(bias) for Gemm]   (ORT's quantize_dynamic form;
 //               one DynamicQuantizeLinear per activation, shared by its MatMuls)

@@ -38,6 +38,7 @@ void AddConvertCommand(CLI::App& root, CommandSet& set) {
     std::string in, out;
     size_t external_threshold = 0;
     bool bundle = false;
+    bool no_check = false;
   };
   auto o = std::make_shared<Opts>();
   sub->add_option("IN", o->in, "input .onnx file or bundle folder")->required();
@@ -45,6 +46,8 @@ void AddConvertCommand(CLI::App& root, CommandSet& set) {
   sub->add_option("--external-threshold", o->external_threshold,
                   "write initializers of at least this many bytes to external data (0 = inline)");
   sub->add_flag("--bundle", o->bundle, "write a bundle folder even for a single graph");
+  sub->add_flag("--no-check", o->no_check,
+                "skip the ONNX checker on the written files (for inputs newer than the checker, opset > 17)");
   set.add(sub, [o]() {
     if (overlaps(o->in, o->out)) return Fail("convert: output " + o->out + " would overwrite the input " + o->in);
     auto m = onnx_io::LoadModel(o->in);
@@ -52,6 +55,7 @@ void AddConvertCommand(CLI::App& root, CommandSet& set) {
     if (o->bundle) m->is_bundle = true;
     onnx_io::SaveOptions opt;
     opt.external_threshold = o->external_threshold;
+    opt.check = !o->no_check;
     Status st = onnx_io::SaveModel(m.value(), o->out, opt);
     if (!st.ok()) return Fail(st.message());
     std::cout << "wrote " << o->out << ": " << m->graphs.size() << " graph(s), " << m->params_total()

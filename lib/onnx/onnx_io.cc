@@ -895,14 +895,44 @@ Result<std::vector<std::string>> read_tokens(const std::string& path) {
   return tokens;
 }
 
+// A sherpa-onnx transducer folder (encoder*.onnx, decoder*.onnx, joiner*.onnx, tokens.txt)
+// described as the model.json it would have.
+Result<nlohmann::json> sherpa_layout(const std::string& dir) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.is_regular_file(ec)) files.push_back(e.path().filename().string());
+  std::sort(files.begin(), files.end());
+  nlohmann::json j = {{"model_type", "transducer"}, {"graphs", nlohmann::json::object()}};
+  for (const std::string role : {"encoder", "decoder", "joiner"}) {
+    std::vector<std::string> cand, full;
+    for (const auto& f : files)
+      if (f.rfind(role, 0) == 0 && f.size() > 5 && f.compare(f.size() - 5, 5, ".onnx") == 0) {
+        cand.push_back(f);
+        if (f.find(".int8.") == std::string::npos) full.push_back(f);
+      }
+    if (full.size() == 1) cand = full;
+    if (cand.empty()) return Error(dir + ": folder has no model.json (and no sherpa-onnx " + role + "*.onnx)");
+    if (cand.size() > 1)
+      return Error(dir + ": folder has no model.json and several " + role + "*.onnx files; write a model.json");
+    j["graphs"][role] = cand[0];
+  }
+  if (fs::is_regular_file(fs::path(dir) / "tokens.txt", ec)) j["tokens"] = "tokens.txt";
+  return j;
+}
+
 Result<ir::Model> load_bundle(const std::string& dir) {
   fs::path root(dir);
   std::string where = (root / "model.json").string();
   std::error_code ec;
-  if (!fs::is_regular_file(root / "model.json", ec)) return Error(dir + ": folder has no model.json");
-  ASRC_ASSIGN_OR_RETURN(std::string text, read_file(where));
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded()) return Error(where + ": not valid JSON");
+  nlohmann::json j;
+  if (!fs::is_regular_file(root / "model.json", ec)) {
+    ASRC_ASSIGN_OR_RETURN(j, sherpa_layout(dir));
+  } else {
+    ASRC_ASSIGN_OR_RETURN(std::string text, read_file(where));
+    j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_discarded()) return Error(where + ": not valid JSON");
+  }
   ASRC_RETURN_IF_ERROR(check_bundle_config(j, where));
   if (!j.contains("graphs") || !j["graphs"].is_object() || j["graphs"].empty())
     return Error(where + ": \"graphs\" must be a non-empty object of role -> file");

@@ -173,6 +173,23 @@ def run(tmp):
     r = asrc("convert", out, out + "_again")  # a converted bundle converts again
     check(r.returncode == 0, "convert converted bundle: %s" % r.stderr)
 
+    # --- a sherpa-onnx folder (no model.json) loads as a transducer bundle ---
+    sherpa = os.path.join(tmp, "sherpa")
+    os.makedirs(sherpa)
+    for role, name in (("encoder", "conformer"), ("decoder", "lstm_decoder"), ("joiner", "joiner")):
+        shutil.copy(os.path.join(FX, name + ".onnx"), os.path.join(sherpa, role + "-epoch-9-avg-1.onnx"))
+    shutil.copy(os.path.join(bundle, "tokens.txt"), os.path.join(sherpa, "tokens.txt"))
+    r = asrc("inspect", "--json", sherpa)
+    check(r.returncode == 0 and json.loads(r.stdout)["params_total"] == expect and json.loads(r.stdout)["tokens"] == 16,
+          "sherpa-onnx folder inspects: %s" % r.stderr)
+    r = asrc("convert", sherpa, os.path.join(tmp, "sherpa_out"))
+    check(r.returncode == 0, "sherpa-onnx folder converts: %s" % r.stderr)
+    if r.returncode == 0:
+        with open(os.path.join(tmp, "sherpa_out", "model.json")) as f:
+            cfg3 = json.load(f)
+        check(cfg3["model_type"] == "transducer" and cfg3["graphs"]["joiner"] == "joiner-epoch-9-avg-1.onnx",
+              "sherpa-onnx folder gets a model.json: %s" % cfg3)
+
     # --- ONNX Runtime: converted models give the same outputs ---
     cases_path = os.path.join(tmp, "cases.json")
     with open(cases_path, "w") as f:

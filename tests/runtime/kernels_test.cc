@@ -426,3 +426,27 @@ TEST_CASE("thread pool covers every index exactly once") {
     for (int64_t i = 0; i < n; ++i) CHECK(hits[i] == 1);
   }
 }
+
+#include "runtime/kernels/vmath.h"
+
+TEST_CASE("vectorized exp, sigmoid, tanh, softmax helpers match <cmath>") {
+  std::vector<float> x;
+  for (float v = -100.f; v <= 100.f; v += 0.0137f) x.push_back(v);
+  for (float v = -0.1f; v <= 0.1f; v += 1e-4f) x.push_back(v);
+  int64_t n = static_cast<int64_t>(x.size());
+  std::vector<float> y(n);
+  runtime::vm::Exp(x.data(), y.data(), n);
+  for (int64_t i = 0; i < n; ++i)
+    if (x[i] > -87.f && x[i] < 88.f) CHECK(std::abs(y[i] - std::exp(x[i])) <= 3e-7f * std::exp(x[i]));
+  runtime::vm::Sigmoid(x.data(), y.data(), n);
+  for (int64_t i = 0; i < n; ++i) CHECK(std::abs(y[i] - 1.0 / (1.0 + std::exp(-static_cast<double>(x[i])))) <= 2e-7);
+  runtime::vm::Tanh(x.data(), y.data(), n);
+  for (int64_t i = 0; i < n; ++i) {
+    double want = std::tanh(static_cast<double>(x[i]));
+    CHECK(std::abs(y[i] - want) <= 2e-7 + 1e-6 * std::abs(want));
+  }
+  double s = 0;
+  for (int64_t i = 0; i < 1000; ++i) s += std::exp(static_cast<double>(x[i + 7000]) - 3.0);
+  CHECK(runtime::vm::ExpShiftSum(x.data() + 7000, y.data(), 1000, 3.f) == doctest::Approx(s).epsilon(1e-5));
+  CHECK(runtime::vm::Max(x.data(), 1001) == x[1000]);
+}

@@ -4,6 +4,7 @@
 #include <functional>
 
 #include "runtime/kernels/util.h"
+#include "runtime/kernels/vmath.h"
 
 namespace asrc::runtime {
 namespace {
@@ -243,6 +244,14 @@ T RoundHalfEven(T v) {
 
 template <class T>
 void UnaryFloat(Un op, float alpha, float beta, float gamma, const Tensor& x, Tensor& y) {
+  if constexpr (std::is_same_v<T, float>) {
+    switch (op) {
+      case Un::Exp: vm::Exp(x.data<float>(), y.data<float>(), x.numel()); return;
+      case Un::Sigmoid: vm::Sigmoid(x.data<float>(), y.data<float>(), x.numel()); return;
+      case Un::Tanh: vm::Tanh(x.data<float>(), y.data<float>(), x.numel()); return;
+      default: break;
+    }
+  }
   const T al = static_cast<T>(alpha), be = static_cast<T>(beta), ga = static_cast<T>(gamma);
   switch (op) {
     case Un::Abs: UnaryLoop<T>(x, y, [](T v) { return std::abs(v); }); break;

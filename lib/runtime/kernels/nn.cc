@@ -7,6 +7,7 @@
 
 #include "runtime/gemm.h"
 #include "runtime/kernels/util.h"
+#include "runtime/kernels/vmath.h"
 #include "runtime/thread_pool.h"
 
 namespace asrc::runtime {
@@ -425,17 +426,18 @@ class LayerNormKernel : public Kernel {
       for (int64_t i = r0; i < r1; ++i) {
         const float* a = px + i * inner;
         float* o = py + i * inner;
-        float sum = 0;
-        for (int64_t j = 0; j < inner; ++j) sum += a[j];
-        float mean = sum / inner;
-        float var = 0;
-        for (int64_t j = 0; j < inner; ++j) { float d = a[j] - mean; var += d * d; }
-        var /= inner;
+        float mean = vm::Sum(a, inner) / inner;
+        for (int64_t j = 0; j < inner; ++j) o[j] = a[j] - mean;
+        float var = vm::SumSq(o, inner) / inner;
         float inv = 1.f / std::sqrt(var + eps_);
-        for (int64_t j = 0; j < inner; ++j) {
-          float v = (a[j] - mean) * inv * (s1 ? ps[0] : ps[j]);
-          if (pb) v += b1 ? pb[0] : pb[j];
-          o[j] = v;
+        if (!s1 && pb && !b1) {
+          for (int64_t j = 0; j < inner; ++j) o[j] = o[j] * inv * ps[j] + pb[j];
+        } else {
+          for (int64_t j = 0; j < inner; ++j) {
+            float v = o[j] * inv * (s1 ? ps[0] : ps[j]);
+            if (pb) v += b1 ? pb[0] : pb[j];
+            o[j] = v;
+          }
         }
         if (want_mean) mean_t.data<float>()[i] = mean;
         if (want_inv) inv_t.data<float>()[i] = inv;

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "runtime/kernels/util.h"
+#include "runtime/kernels/vmath.h"
 #include "runtime/thread_pool.h"
 
 namespace asrc::runtime {
@@ -146,18 +147,13 @@ void SoftmaxRows(const float* x, float* y, int64_t outer, int64_t dim, int64_t i
       for (int64_t i = b; i < e; ++i) {
         const float* a = x + i * dim;
         float* o = y + i * dim;
-        float m = -std::numeric_limits<float>::infinity();
-        for (int64_t t = 0; t < dim; ++t) m = std::max(m, a[t]);
-        double sum = 0;
+        float m = vm::Max(a, dim);
+        float sum = vm::ExpShiftSum(a, o, dim, m);
         if (log) {
-          for (int64_t t = 0; t < dim; ++t) sum += std::exp(a[t] - m);
-          float ls = static_cast<float>(std::log(sum));
-          for (int64_t t = 0; t < dim; ++t) o[t] = a[t] - m - ls;
+          float ls = m + std::log(sum);
+          for (int64_t t = 0; t < dim; ++t) o[t] = a[t] - ls;
         } else {
-          float s = 0;
-          for (int64_t t = 0; t < dim; ++t) { o[t] = std::exp(a[t] - m); s += o[t]; }
-          float inv = 1.f / s;
-          for (int64_t t = 0; t < dim; ++t) o[t] *= inv;
+          vm::Scale(o, dim, 1.f / sum);
         }
       }
     });

@@ -5,6 +5,7 @@
 
 #include "runtime/gemm.h"
 #include "runtime/kernels/util.h"
+#include "runtime/kernels/vmath.h"
 
 namespace asrc::runtime {
 namespace {
@@ -23,6 +24,18 @@ float Apply(Act a, float x) {
     case Act::Softplus: return std::log1p(std::exp(x));
   }
   return x;
+}
+
+// Applies an activation in place over n values (clip first when clip > 0).
+void ActVec(Act a, float* x, int64_t n, float clip) {
+  if (clip > 0)
+    for (int64_t i = 0; i < n; ++i) x[i] = std::min(clip, std::max(-clip, x[i]));
+  switch (a) {
+    case Act::Sigmoid: vm::Sigmoid(x, x, n); return;
+    case Act::Tanh: vm::Tanh(x, x, n); return;
+    default:
+      for (int64_t i = 0; i < n; ++i) x[i] = Apply(a, x[i]);
+  }
 }
 
 struct RnnConfig {
@@ -170,6 +183,7 @@ class LstmKernel : public Kernel {
     Tensor y(DType::Float32, {S, c_.dirs, Bt, H});
     Tensor hT(DType::Float32, {c_.dirs, Bt, H}), cT(DType::Float32, {c_.dirs, Bt, H});
     std::vector<float> xw(static_cast<size_t>(S * Bt * G)), hr(static_cast<size_t>(Bt * G));
+    std::vector<float> gates(static_cast<size_t>(G)), hc(static_cast<size_t>(H));
     for (int d = 0; d < c_.dirs; ++d) {
       bool rev = c_.reverse_only || d == 1;
       Act f = c_.acts[d * 3], g = c_.acts[d * 3 + 1], h = c_.acts[d * 3 + 2];
@@ -198,19 +212,25 @@ class LstmKernel : public Kernel {
           float* hb = hs + b * H;
           float* cb = cs + b * H;
           float* yb = y.data<float>() + ((t * c_.dirs + d) * Bt + b) * H;
+          // gate pre-activations (iofc) with peepholes on i, f from c_prev
+          for (int64_t j = 0; j < G; ++j) gates[j] = gx[j] + gh[j];
+          if (pi)
+            for (int64_t j = 0; j < H; ++j) {
+              gates[j] += pi[j] * cb[j];
+              gates[2 * H + j] += pf[j] * cb[j];
+            }
+          ActVec(f, gates.data(), H, c_.clip);           // i
+          ActVec(f, gates.data() + 2 * H, H, c_.clip);   // f
+          ActVec(g, gates.data() + 3 * H, H, c_.clip);   // c
+          for (int64_t j = 0; j < H; ++j) cb[j] = gates[2 * H + j] * cb[j] + gates[j] * gates[3 * H + j];
+          if (po)
+            for (int64_t j = 0; j < H; ++j) gates[H + j] += po[j] * cb[j];
+          ActVec(f, gates.data() + H, H, c_.clip);       // o
+          for (int64_t j = 0; j < H; ++j) hc[j] = cb[j];
+          ActVec(h, hc.data(), H, 0.f);
           for (int64_t j = 0; j < H; ++j) {
-            float c_prev = cb[j];
-            float gi = Clip(gx[j] + gh[j] + (pi ? pi[j] * c_prev : 0.f), c_.clip);
-            float gf = Clip(gx[2 * H + j] + gh[2 * H + j] + (pf ? pf[j] * c_prev : 0.f), c_.clip);
-            float gc = Clip(gx[3 * H + j] + gh[3 * H + j], c_.clip);
-            float iv = Apply(f, gi), fv = Apply(f, gf), cv = Apply(g, gc);
-            float c_new = fv * c_prev + iv * cv;
-            float go = Clip(gx[H + j] + gh[H + j] + (po ? po[j] * c_new : 0.f), c_.clip);
-            float ov = Apply(f, go);
-            float h_new = ov * Apply(h, c_new);
-            cb[j] = c_new;
-            hb[j] = h_new;
-            yb[j] = h_new;
+            hb[j] = gates[H + j] * hc[j];
+            yb[j] = hb[j];
           }
         }
       }
