@@ -249,8 +249,15 @@ lines.append("\n### 2 threads (a few shapes)\n")
 lines += [l for l in gemm2.splitlines() if l.startswith("|")]
 lines.append("")
 text = "\n".join(lines) + "\n"
+# Hand-written analysis below the marker survives regeneration.
+marker = "<!-- notes: kept by bench/run_benchmarks.sh -->"
+out_path = os.path.join(root, "BENCHMARKS.md")
+if os.path.exists(out_path):
+    old = open(out_path).read()
+    if marker in old:
+        text += "\n" + marker + old.split(marker, 1)[1]
 if os.environ["WRITE"] == "1":
-    open(os.path.join(root, "BENCHMARKS.md"), "w").write(text)
+    open(out_path, "w").write(text)
     print("run_benchmarks: wrote BENCHMARKS.md", file=sys.stderr)
 print(text)
 PYEOF

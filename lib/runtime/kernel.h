@@ -29,8 +29,11 @@ class BufferPool {
   // Takes the tensor's buffer back when no one else holds it; resets the tensor.
   void Put(ir::Tensor& t);
   void Clear() { free_.clear(); bytes_ = 0; }
+  int64_t hits() const { return hits_; }
+  int64_t misses() const { return misses_; }
 
  private:
+  int64_t hits_ = 0, misses_ = 0;
   std::multimap<size_t, std::shared_ptr<ir::Buffer>> free_;
   size_t bytes_ = 0;
 };

@@ -61,13 +61,15 @@ std::shared_ptr<ir::Buffer> BufferPool::Get(size_t nbytes) {
     auto b = std::move(it->second);
     bytes_ -= it->first;
     free_.erase(it);
+    ++hits_;
     return b;
   }
+  ++misses_;
   return std::make_shared<ir::Buffer>(nbytes);
 }
 
 void BufferPool::Put(ir::Tensor& t) {
-  constexpr size_t kMaxFree = 64;
+  constexpr size_t kMaxFree = 256;
   const auto& b = t.buffer();
   if (b && b.use_count() == 1 && t.dtype() != ir::DType::String && b->size() > 0) {
     auto buf = b;  // use_count 2 now; t is reset below

@@ -433,8 +433,9 @@ SessionImpl::~SessionImpl() {
   std::vector<std::pair<double, std::string>> rows;
   for (const auto& [op, e] : by_op) rows.emplace_back(e.first, op);
   std::sort(rows.rbegin(), rows.rend());
-  std::fprintf(stderr, "profile: graph '%s', %lld runs, %.3f ms per run in kernels\n", graph_->name.c_str(),
-               static_cast<long long>(profiled_runs_), total / profiled_runs_);
+  std::fprintf(stderr, "profile: graph '%s', %lld runs, %.3f ms per run in kernels; buffer pool %lld hits, %lld misses\n",
+               graph_->name.c_str(), static_cast<long long>(profiled_runs_), total / profiled_runs_,
+               static_cast<long long>(buffers_.hits()), static_cast<long long>(buffers_.misses()));
   for (const auto& [ms, op] : rows)
     std::fprintf(stderr, "profile: %-24s %5d nodes %9.3f ms/run %5.1f%%\n", op.c_str(), by_op[op].second,
                  ms / profiled_runs_, total > 0 ? 100 * ms / total : 0.0);

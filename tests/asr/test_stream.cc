@@ -1,5 +1,5 @@
-// A real bundle end to end: the teacher bundle (experiments/teacher/bundle) when it exists,
-// else a randomly initialised demo bundle exported by the recipe's export.py. Checks
+// A real bundle end to end: $ASRC_TEST_BUNDLE, else the teacher bundle (experiments/teacher/bundle)
+// when it exists, else a randomly initialised demo bundle exported by the recipe's export.py. Checks
 //  - the chunk protocol fed in pieces of any size equals it fed all at once;
 //  - our causal and non-causal encoder outputs and greedy hypotheses equal ONNX Runtime's running
 //    the same protocol (tests/asr/ort_stream_ref.js);
@@ -30,6 +30,7 @@ bool Exists(const std::string& p) { return access(p.c_str(), R_OK) == 0; }
 
 std::string BundlePath() {
   static std::string path = [] {
+    if (const char* env = std::getenv("ASRC_TEST_BUNDLE"); env && *env) return std::string(env);
     std::string real = ASRC_SOURCE_DIR "/experiments/teacher/bundle";
     if (Exists(real + "/model.json")) return real;
     std::string tmp = "/tmp/asrc_test_random_bundle_" + std::to_string(getpid());
