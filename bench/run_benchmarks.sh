@@ -4,6 +4,7 @@
 # the table of latency ratios (ours / ORT) into BENCHMARKS.md at the repository root.
 #
 #   bench/run_benchmarks.sh [--build DIR] [--rounds N] [--quick] [--no-write]
+#   (ASRC_BUILD=DIR is the default build folder, ASRC_GEMM_BENCH=PATH another gemm_bench)
 #
 # Ours runs through `asrc bench --json` when that subcommand exists, else through
 # DIR/bench/model_bench (same Session, same JSON). Each (model, threads) pair is timed in
@@ -14,6 +15,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 build="${ASRC_BUILD:-build}"
+export BENCH_ARGS="$*"
 rounds=3
 quick=0
 write=1
@@ -47,8 +49,8 @@ if [ -x "$build/apps/asrc/asrc" ] && "$build/apps/asrc/asrc" run --help >/dev/nu
 elif [ -x "$build/bench/model_bench" ]; then
   runner="$build/bench/model_bench --runs 1 --warmup 0"
 fi
-gemm_bench="$build/bench/gemm_bench"
-[ -x "$gemm_bench" ] || { echo "run_benchmarks: $gemm_bench not built" >&2; exit 1; }
+gemm_bench="${ASRC_GEMM_BENCH:-$build/bench/gemm_bench}"
+[ -x "$gemm_bench" ] || { echo "run_benchmarks: $gemm_bench not built (build target gemm_bench)" >&2; exit 1; }
 
 export ROOT="$root" ROUNDS="$rounds" QUICK="$quick" WRITE="$write" GEMM_BENCH="$gemm_bench" RUNNER="$runner"
 export OURS="${ours[*]}"
@@ -178,7 +180,8 @@ by = {(r["model"], r["threads"]): r for r in results}
 
 lines = []
 lines.append("# Benchmarks\n")
-lines.append(f"Measured {now} by `bench/run_benchmarks.sh` (rounds={rounds}{', quick' if quick else ''}).\n")
+lines.append(f"Measured {now} by `bench/run_benchmarks.sh {os.environ.get('BENCH_ARGS', '')}`".rstrip()
+             + f" (rounds={rounds}{', quick' if quick else ''}; threads 1 and 2 for both runtimes).\n")
 lines.append(f"- Machine: {model_name}, {ncpu} vCPUs; {flag_str}. The machine is shared (other "
              "builds and a background training job were running), so each number is the smallest "
              f"median of {rounds} alternating rounds of ours and ORT.")
@@ -186,7 +189,9 @@ lines.append(f"- GEMM kernel that ran: `{backend}`.")
 lines.append(f"- ONNX Runtime: onnxruntime-node {ort_version.get('common', '1.30')} (CPU EP, "
              "graph optimizations all, sequential, intra-op threads as listed).")
 lines.append(f"- Ours: `{' '.join(os.path.basename(c) if i == 0 else c for i, c in enumerate(ours_cmd))}` "
-             "on the same input .pb files.")
+             "on the same input .pb files" + (" (bench/model_bench.cc: the same `runtime::Session` and "
+             "JSON as `asrc bench --json`, plus CPU time; used when the build has no `asrc bench`)."
+             if "model_bench" in ours_cmd[0] else "."))
 p = params["params"]
 lines.append(f"- Models (bench/make_models.py, random weights, opset 17, {params['frames']} input "
              f"frames = 3 s): conformer_4m {p['conformer_4m']/1e6:.2f}M params, conformer_25m "
@@ -237,10 +242,14 @@ lines.append(
     "in int32). The faster-looking `vpmaddubsw` path (and oneDNN's AVX2 `dnnl_gemm_u8s8s32`, "
     "shown for comparison) adds u8 x s8 pairs into int16 with saturation, which changes results "
     "for full-range int8 weights (ORT's documented reason for `reduce_range`); our results are "
-    "bit-exact against the reference loop (tests/quant/test_gemm.cc). This CPU has no AVX-512 "
-    "VNNI, so an int8 multiply-add costs about what an fp32 FMA does: the int8 kernel's gain "
-    "over fp32 is about 1.6-1.9x on these shapes (from a fully used multiply port and half the "
-    "bytes of packed weights), not the 3-4x VNNI would give.\n")
+    "bit-exact against the reference loop (tests/quant/test_gemm.cc). When every weight minus "
+    "its zero point lies in [-64, 64] (7-bit weights, as in these benchmark models and ORT's "
+    "`reduce_range`), no pair sum can saturate, and the kernel packs the weight for the u8 x s8 "
+    "`vpmaddubsw` path instead (exact too; chosen at pack time; column `int8 7-bit w`). This CPU "
+    "has no AVX-512 VNNI, so an int8 multiply-add costs about what an fp32 FMA does: the int8 "
+    "kernel's gain over the best fp32 backend is about 1.6-1.7x at M=75 (1.7-2x with 7-bit "
+    "weights) and 2-5x for M=1 (half or a quarter of the weight bytes), from a fully used "
+    "multiply port and smaller weights, not the 3-4x VNNI would give.\n")
 lines.append("## GEMM micro-benchmark (bench/gemm_bench), 1 thread\n")
 lines.append("Median microseconds for C[M,N] = A[M,K] B[K,N]; int8 = our u8 x s8 kernel "
              "(exact int32), `dnnl u8s8` = oneDNN's dnnl_gemm_u8s8s32 for comparison.\n")

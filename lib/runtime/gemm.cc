@@ -312,12 +312,11 @@ const char* gemm_backend_name() {
   if (fp.find("openblas") != std::string::npos)
     fp += std::string("(openblas ") + openblas_get_corename() + ")";
 #endif
-  std::string i8 = IgemmReferenceForced() ? "int8:reference-loop"
 #if defined(__AVX2__)
-                   : IgemmU8S8Allowed() ? "int8:avx2-madd16(+maddubs for 7-bit weights)"
-                                        : "int8:avx2-madd16";
+  std::string i8 = IgemmU8S8Allowed() ? "int8:avx2-madd16(+maddubs for 7-bit weights)"
+                                      : "int8:avx2-madd16";
 #else
-                                          : "int8:portable-packed";
+  std::string i8 = "int8:portable-packed";
 #endif
   name = "fp32:" + fp + "/" + i8;
   return name.c_str();

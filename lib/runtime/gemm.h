@@ -5,8 +5,8 @@
 //
 // Threads: `threads` is honored per call; 1 runs strictly on the calling thread.
 // The environment variable ASRC_GEMM=eigen|openblas|dnnl|auto overrides the fp32 choice
-// (for the benchmark); ASRC_IGEMM=ref forces the reference integer loop, ASRC_IGEMM=madd16 the
-// general int8 kernel even for 7-bit weights.
+// (for the benchmark); ASRC_IGEMM=madd16 keeps the general int8 kernel even for 7-bit weights,
+// ASRC_IGEMM=ref makes Igemm() (the unpacked entry point) run the reference loop.
 #pragma once
 
 #include <cstdint>
