@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 #include <tuple>
 
 #include "passes/util.h"
@@ -36,8 +37,20 @@ struct Rewriter {
   // (source value, layout key) -> (q, scale, zero point) values in this graph
   std::map<std::pair<const ir::Value*, std::string>, std::tuple<ir::Value*, ir::Value*, ir::Value*>> weights;
   std::map<const ir::Value*, std::tuple<ir::Value*, ir::Value*, ir::Value*>> dyn_inputs;  // x -> q, s, zp
-  std::map<const ir::Value*, std::pair<ir::Value*, ir::Value*>> static_inputs;  // x -> s, zp
+  std::map<const ir::Value*, ir::Value*> static_inputs;  // x -> its QuantizeLinear/DequantizeLinear
   int64_t float_bytes = 0;
+  std::set<std::string> node_names;
+
+  // Node names must be unique in a graph (ONNX Runtime rejects duplicates).
+  std::string NodeName(const std::string& base) {
+    if (node_names.empty()) {
+      for (const ir::Node* n : g.nodes()) node_names.insert(n->name);
+    }
+    std::string name = base;
+    for (int k = 1; node_names.count(name); ++k) name = base + "_" + std::to_string(k);
+    node_names.insert(name);
+    return name;
+  }
 
   // Quantized weight initializers for `w` (optionally transposed first), per channel along `axis`
   // when per_channel, with the scale reshaped to `scale_shape` when given.
@@ -77,7 +90,7 @@ struct Rewriter {
     auto [q, s, z] = Weight(w, transpose, axis);
     ir::Node* dq = g.insert_node_before(before, "DequantizeLinear", {q, s, z},
                                         {g.unique_name(w->name + "_dequantized")},
-                                        g.unique_name(w->name + "_DequantizeLinear"));
+                                        NodeName(w->name + "_DequantizeLinear"));
     if (per_channel) dq->set_attr_int("axis", axis);
     return dq->outputs[0];
   }
@@ -89,7 +102,7 @@ struct Rewriter {
         before, "DynamicQuantizeLinear", {x},
         {g.unique_name(x->name + "_quantized"), g.unique_name(x->name + "_scale"),
          g.unique_name(x->name + "_zero_point")},
-        g.unique_name(x->name + "_QuantizeLinear"));
+        NodeName(x->name + "_QuantizeLinear"));
     auto r = std::make_tuple(n->outputs[0], n->outputs[1], n->outputs[2]);
     dyn_inputs[x] = r;
     return r;
@@ -218,7 +231,7 @@ Result<bool> QuantizeInt8Pass::Run(ir::Model& model, pass::PassContext& ctx) {
   for (auto& gf : model.graphs) {
     if (!gf.graph || !pass::AnyGlobMatch(graphs, gf.role)) continue;
     ir::Graph& g = *gf.graph;
-    Rewriter rw{g, ctx, per_channel, reduce_range, {}, {}, {}, 0};
+    Rewriter rw{g, ctx, per_channel, reduce_range, {}, {}, {}, 0, {}};
     for (ir::Node* n : g.nodes()) {
       if (!Selected(n, ops, nodes, exclude)) continue;
       const std::string& op = n->op_type;
@@ -242,21 +255,21 @@ Result<bool> QuantizeInt8Pass::Run(ir::Model& model, pass::PassContext& ctx) {
           if (u8) mm_inputs.push_back(wz);
           ir::Node* mmi = g.insert_node_before(n, "MatMulInteger", mm_inputs,
                                                {g.unique_name(base + "_output_quantized")},
-                                               g.unique_name(base + "_quant"));
+                                               rw.NodeName(base + "_quant"));
           ir::Node* cast = g.insert_node_before(n, "Cast", {mmi->outputs[0]},
                                                 {g.unique_name(base + "_output_quantized_cast")},
-                                                g.unique_name(base + "_quant_cast"));
+                                                rw.NodeName(base + "_quant_cast"));
           cast->set_attr_int("to", static_cast<int64_t>(DType::Float32));
           ir::Node* sc = g.insert_node_before(n, "Mul", {xs, ws}, {g.unique_name(base + "_scales")},
-                                              g.unique_name(base + "_quant_scales_mul"));
+                                              rw.NodeName(base + "_quant_scales_mul"));
           ir::Node* mul = g.insert_node_before(n, "Mul", {cast->outputs[0], sc->outputs[0]},
                                                {g.unique_name(base + "_output_dequantized")},
-                                               g.unique_name(base + "_quant_output_scale_mul"));
+                                               rw.NodeName(base + "_quant_output_scale_mul"));
           ir::Node* last = mul;
           if (bias) {
             last = g.insert_node_before(n, "Add", {mul->outputs[0], bias},
                                         {g.unique_name(base + "_output_bias")},
-                                        g.unique_name(base + "_bias_add"));
+                                        rw.NodeName(base + "_bias_add"));
           }
           TakeOverOutput(g, n, 0, last, 0);
           g.remove_node(n);
@@ -266,10 +279,10 @@ Result<bool> QuantizeInt8Pass::Run(ir::Model& model, pass::PassContext& ctx) {
           g.set_input(n, 1, wdq);
           if (mode == "static") {
             auto it = rw.static_inputs.find(x);
-            ir::Value *s = nullptr, *z = nullptr;
             if (it != rw.static_inputs.end()) {
-              std::tie(s, z) = it->second;
+              g.set_input(n, 0, it->second);
             } else {
+              ir::Value *s = nullptr, *z = nullptr;
               const auto& st = stats[gf.role][x->name];
               float lo = st.min, hi = st.max;
               if (ctx.GetString("calibration") == "percentile") {
@@ -286,16 +299,16 @@ Result<bool> QuantizeInt8Pass::Run(ir::Model& model, pass::PassContext& ctx) {
               zt.data<uint8_t>()[0] = static_cast<uint8_t>(zp);
               s = AddConst(g, x->name + "_scale", Tensor::Scalar(scale));
               z = AddConst(g, x->name + "_zero_point", std::move(zt));
-              rw.static_inputs[x] = {s, z};
               ctx.Bump("activations_calibrated");
+              ir::Node* q = g.insert_node_before(n, "QuantizeLinear", {x, s, z},
+                                                 {g.unique_name(x->name + "_QuantizeLinear_Output")},
+                                                 rw.NodeName(x->name + "_QuantizeLinear"));
+              ir::Node* dq = g.insert_node_before(n, "DequantizeLinear", {q->outputs[0], s, z},
+                                                  {g.unique_name(x->name + "_DequantizeLinear_Output")},
+                                                  rw.NodeName(x->name + "_DequantizeLinear"));
+              rw.static_inputs[x] = dq->outputs[0];
+              g.set_input(n, 0, dq->outputs[0]);
             }
-            ir::Node* q = g.insert_node_before(n, "QuantizeLinear", {x, s, z},
-                                               {g.unique_name(x->name + "_QuantizeLinear_Output")},
-                                               g.unique_name(x->name + "_QuantizeLinear"));
-            ir::Node* dq = g.insert_node_before(n, "DequantizeLinear", {q->outputs[0], s, z},
-                                                {g.unique_name(x->name + "_DequantizeLinear_Output")},
-                                                g.unique_name(x->name + "_DequantizeLinear"));
-            g.set_input(n, 0, dq->outputs[0]);
             ctx.Bump(gemm ? "gemm_qdq" : "matmul_qdq");
           } else {
             ctx.Bump(gemm ? "gemm_weight_only" : "matmul_weight_only");
@@ -337,21 +350,21 @@ Result<bool> QuantizeInt8Pass::Run(ir::Model& model, pass::PassContext& ctx) {
         const std::string base = n->name.empty() ? g.unique_name("Gather") : n->name;
         ir::Node* gq = g.insert_node_before(n, "Gather", {q, n->input(1)},
                                             {g.unique_name(base + "_quantized")},
-                                            g.unique_name(base + "_quant"));
+                                            rw.NodeName(base + "_quant"));
         ir::Node* cast = g.insert_node_before(n, "Cast", {gq->outputs[0]},
                                               {g.unique_name(base + "_quantized_cast")},
-                                              g.unique_name(base + "_quant_cast"));
+                                              rw.NodeName(base + "_quant_cast"));
         cast->set_attr_int("to", static_cast<int64_t>(DType::Float32));
         ir::Value* scale = s;
         if (per_channel) {
           ir::Node* gs = g.insert_node_before(n, "Gather", {s, n->input(1)},
                                               {g.unique_name(base + "_scales")},
-                                              g.unique_name(base + "_quant_scales"));
+                                              rw.NodeName(base + "_quant_scales"));
           scale = gs->outputs[0];
         }
         ir::Node* mul = g.insert_node_before(n, "Mul", {cast->outputs[0], scale},
                                              {g.unique_name(base + "_dequantized")},
-                                             g.unique_name(base + "_quant_scale_mul"));
+                                             rw.NodeName(base + "_quant_scale_mul"));
         TakeOverOutput(g, n, 0, mul, 0);
         g.remove_node(n);
         ctx.Bump("gather_int8");

@@ -233,7 +233,7 @@ def main():
         history.append(rec)
         log("EPOCH", json.dumps(rec), "dev decode %.1fs" % (time.time() - t_dev))
         log("  dev[0] ref:", normalize(refs[0]), "| hyp_s:", tok.decode(hs[0]), "| hyp_l:", tok.decode(hl[0]))
-        is_best = best is None or (w_s + w_l) < best["score"]
+        is_best = best is None or (w_s + w_l) <= best["score"]  # ties: prefer the later epoch
         if is_best:
             best = dict(epoch=epoch, score=w_s + w_l, dev_wer_streaming=w_s, dev_wer_lookahead=w_l)
         ck = dict(model=model.state_dict(), opt=opt.state_dict(), config=cfg, bpe_model=bpe_bytes, step=step,

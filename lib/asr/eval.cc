@@ -420,9 +420,12 @@ Result<EvalReport> Evaluate(const ir::Model& model, const std::string& manifest_
     auto audio = LoadAudio(e.audio_path, rate);
     if (!audio.ok()) {
       error = audio.status().message();
+    } else if (rec->fbank().NumFrames(static_cast<int64_t>(audio->samples.size())) == 0) {
+      error = e.audio_path + ": audio too short for one feature frame";
     } else {
+      // Bad audio is the utterance's problem; a model that fails to run is the evaluation's.
       r = rec->Recognize(audio->samples, do_stream, do_look);
-      if (!r.ok()) error = e.audio_path + ": " + r.status().message();
+      if (!r.ok()) return r.status().With("utterance '" + e.id + "'");
     }
     if (!error.empty()) {
       base.failed = true;

@@ -29,11 +29,12 @@ struct EvalOptions {
   NormalizeOptions normalize;     // text normalization for WER/CER (asr/wer.h)
 };
 
-// Scoring conventions: WER and CER are over the utterances whose audio could be read and
-// recognized; a failed utterance (unreadable/empty audio, a model error) is counted in
-// failed_utterances, listed in per_utterance with its error, and left out of the error rates.
-// `utterances` counts every utterance attempted, failed ones included. RTF = compute time
-// (features, encoders, search; not file reading) / audio duration, over scored utterances.
+// Scoring conventions: WER and CER are over the utterances whose audio could be read; a failed
+// utterance (unreadable, empty or too short audio) is counted in failed_utterances, listed in
+// per_utterance with its error, and left out of the error rates. `utterances` counts every
+// utterance attempted, failed ones included. A model that fails to run on an utterance fails the
+// whole evaluation (Evaluate returns the error). RTF = compute time (features, encoders, search;
+// not file reading) / audio duration, over scored utterances.
 
 struct UtteranceResult {
   int64_t index = -1;  // position in the (split-filtered, limited) manifest; orders merged shards

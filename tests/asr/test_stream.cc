@@ -42,6 +42,8 @@ std::vector<std::string> BundlePaths() {
                       "/experiments/teacher/export.py --random demo --out " + tmp + " > /dev/null 2>&1";
     REQUIRE(std::system(cmd.c_str()) == 0);
     p.push_back(tmp);
+    static std::string cleanup = "rm -rf " + tmp;
+    std::atexit([] { (void)!std::system(cleanup.c_str()); });
     return p;
   }();
   return paths;

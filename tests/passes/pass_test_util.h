@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <random>
 #include <string>
 #include <vector>
@@ -157,6 +158,10 @@ inline bool RunPass(pass::Pass& p, ir::Model& m, const nlohmann::json& options,
   auto r = p.Run(m, *last);
   REQUIRE_MESSAGE(r.ok(), r.status().message());
   for (const auto& gf : m.graphs) {
+    std::set<std::string> names;
+    for (const ir::Node* n : gf.graph->nodes()) {
+      if (!n->name.empty()) CHECK_MESSAGE(names.insert(n->name).second, ("duplicate node name " + n->name));
+    }
     Status v = gf.graph->verify();
     REQUIRE_MESSAGE(v.ok(), (std::string("after pass ") + p.name() + ": " + v.message()));
   }

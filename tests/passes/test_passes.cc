@@ -234,6 +234,29 @@ TEST_CASE("quantize-int8 weight-only and static (QDQ, calibrated) within budget;
   }
 }
 
+TEST_CASE("quantize-int8: one activation feeding several matmuls is quantized once; ORT agrees") {
+  for (std::string mode : {"dynamic", "static"}) {
+    INFO(mode);
+    std::mt19937_64 rng(9);
+    auto g = std::make_unique<ir::Graph>("qkv");
+    ir::Value* x = test::Input(*g, "x", ir::DType::Float32, {3, 32});
+    ir::Node* a = g->add_node("MatMul", {x, g->add_initializer("Wq", test::RandomTensor({32, 32}, rng))}, {"q"}, "q");
+    ir::Node* b = g->add_node("MatMul", {x, g->add_initializer("Wk", test::RandomTensor({32, 32}, rng))}, {"k"}, "k");
+    ir::Node* c = g->add_node("Add", {a->outputs[0], b->outputs[0]}, {"y"}, "add");
+    test::Output(*g, c->outputs[0], {3, 32});
+    ir::Model m = test::SingleGraphModel(std::move(g));
+    std::vector<ir::Tensor> in = {test::RandomTensor({3, 32}, rng)};
+    auto ref = test::RunAsrc(*m.graphs[0].graph, in);
+    passes::QuantizeInt8Pass q;
+    test::RunPass(q, m, {{"mode", mode}}, nullptr, pass::RandomInputCalibrator(2, 1));
+    const ir::Graph& gq = *m.graphs[0].graph;
+    CHECK(CountOps(gq, mode == "static" ? "QuantizeLinear" : "DynamicQuantizeLinear") == 1);
+    auto out = test::RunAsrc(gq, in);
+    CHECK(test::RelError(ref[0], out[0]) < 0.05);
+    CheckOrt(m, in, out, 2e-3, "qshared" + mode);
+  }
+}
+
 TEST_CASE("quantize-int8 static without calibration data fails naming the problem") {
   ir::Model m = FfnModel();
   passes::QuantizeInt8Pass q;
