@@ -237,7 +237,8 @@ Result<bool> QuantizeInt8Pass::Run(ir::Model& model, pass::PassContext& ctx) {
       const std::string& op = n->op_type;
       if (op == "MatMul" || op == "Gemm") {
         if (!matmul_weight(n)) {
-          ctx.Bump("skipped_" + op + "_not_constant_2d_weight");
+          // Products of two activations (attention scores) have no weight to quantize.
+          if (ConstantOf(n->input(1))) ctx.Bump("skipped_" + op + "_weight");
           continue;
         }
         const bool gemm = op == "Gemm";
@@ -339,8 +340,9 @@ Result<bool> QuantizeInt8Pass::Run(ir::Model& model, pass::PassContext& ctx) {
         changed = true;
       } else if (op == "Gather") {
         ir::Value* table = n->input(0);
-        if (!IsFloatConstant(table, 2) || n->attr_int("axis", 0) != 0 ||
-            ConstantOf(table)->numel() < min_elements || IsGraphOutput(g, n->output(0))) {
+        if (!IsFloatConstant(table, 2)) continue;  // shape arithmetic, not an embedding
+        if (n->attr_int("axis", 0) != 0 || ConstantOf(table)->numel() < min_elements ||
+            IsGraphOutput(g, n->output(0))) {
           ctx.Bump("skipped_gather");
           continue;
         }

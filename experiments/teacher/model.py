@@ -16,6 +16,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 PAD_VALUE = math.log(1e-10)  # -23.025850929940457
+# Real Kaldi fbank values are >= log(FLT_EPSILON) = -15.9; frames at PAD_VALUE are end padding and
+# are mapped to 0 (the global mean) after normalization, so they are not 10-sigma outliers.
+PAD_THRESHOLD = -20.0
 SUBSAMPLING = 4
 RIGHT_CONTEXT = 3
 
@@ -27,6 +30,7 @@ class Conv2dSubsampling(nn.Module):
         self.conv2 = nn.Conv2d(channels, channels, 3, stride=2)
         f = ((idim - 3) // 2 + 1 - 3) // 2 + 1
         self.out = nn.Linear(channels * f, d)
+        self.norm = nn.LayerNorm(d)
 
     def forward(self, x):  # [N, T, F] -> [N, (T-3)//4, d]
         x = x.unsqueeze(1)
@@ -34,7 +38,7 @@ class Conv2dSubsampling(nn.Module):
         x = F.relu(self.conv2(x))
         n, c, t, f = x.shape
         x = x.permute(0, 2, 1, 3).reshape(n, t, c * f)
-        return self.out(x)
+        return self.norm(self.out(x))
 
 
 class FeedForward(nn.Module):
@@ -189,6 +193,10 @@ class CausalEncoder(nn.Module):
         out[:, :tt] = torch.where(valid, feats[:, :tt], out[:, :tt])
         return out
 
+    def normalize(self, x):
+        y = (x - self.feat_mean) * self.feat_istd
+        return torch.where(x > PAD_THRESHOLD, y, torch.zeros_like(y))
+
     def chunk_mask(self, t):
         i = torch.arange(t)[:, None]
         j = torch.arange(t)[None, :]
@@ -198,8 +206,7 @@ class CausalEncoder(nn.Module):
     def forward(self, feats, lens, specaug=None):
         """Whole-utterance forward with chunk masks. feats [N, T, 80] raw fbank, lens [N].
         Returns encoder_out [N, ceil(T_max/4) rounded up to chunks, d] and out_lens = ceil(lens/4)."""
-        x = self.pad_features(feats, lens)
-        x = (x - self.feat_mean) * self.feat_istd
+        x = self.normalize(self.pad_features(feats, lens))
         if specaug is not None:
             x = specaug(x, lens)
         x = self.sub(x)
@@ -217,7 +224,7 @@ class CausalEncoder(nn.Module):
     def forward_chunk(self, x, cache_k, cache_v, cache_conv, offset):
         """x [N, chunk_frames + 3, 80] raw fbank; caches as init_cache(); offset [1] int64 =
         number of subsampled frames already processed."""
-        x = (x - self.feat_mean) * self.feat_istd
+        x = self.normalize(x)
         x = self.sub(x)  # [N, chunk, d]
         L = self.left_context
         pos = torch.arange(L, dtype=torch.int64)

@@ -121,6 +121,8 @@ def main():
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--stop-at", default="", help="HH:MM wall-clock time; stop after the epoch that passes it")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--save-every", type=int, default=0,
+                    help="also write step-K.pt (model + optimizer; --resume from it restarts that epoch) every K steps")
     args = ap.parse_args()
     torch.set_num_threads(2)
     os.makedirs(args.exp, exist_ok=True)
@@ -214,6 +216,12 @@ def main():
             opt.step()
             tot["rnnt_causal"] += float(l1); tot["rnnt_lookahead"] += float(l2); tot["ctc"] += float(lc)
             tot["tokens"] += ntok
+            if args.save_every and step % args.save_every == 0:
+                torch.save(dict(model=model.state_dict(), opt=opt.state_dict(), config=cfg, bpe_model=bpe_bytes,
+                                step=step, epoch=epoch - 1, partial_epoch=epoch, batches_done=bi + 1,
+                                train_time=train_time + time.time() - t_ep, history=history, best=best,
+                                py_rng=random.getstate(), torch_rng=torch.get_rng_state(), args=vars(args)),
+                           os.path.join(args.exp, "step-%d.pt" % step))
             if bi % 20 == 0:
                 log("ep %d %d/%d step %d lr %.2e loss/tok causal %.3f lookahead %.3f ctc %.3f gn %.2f" % (
                     epoch, bi, len(batches), step, lr_at(step), float(l1) / ntok, float(l2) / ntok,

@@ -87,7 +87,10 @@ std::vector<TableRow> Rows(const json& report) {
                name,
                r.contains("params") ? std::to_string(r["params"].get<int64_t>()) : "-",
                Fmt(bytes / 1e6),
-               i == 0 ? "1.00x" : Fmt(in_bytes / bytes) + "x smaller",
+               i == 0 || std::fabs(in_bytes / bytes - 1) < 0.005
+                   ? "1.00x"
+                   : (bytes < in_bytes ? Fmt(in_bytes / bytes) + "x smaller"
+                                       : Fmt(bytes / in_bytes) + "x larger"),
                Metric(r, "streaming", "wer"),
                Metric(r, "lookahead", "wer"),
                i == 0 ? "" : Delta(RowMetric(r, "lookahead", "wer"), RowMetric(in, "lookahead", "wer")),
