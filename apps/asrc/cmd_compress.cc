@@ -32,7 +32,7 @@ void AddCompressCommand(CLI::App& root, CommandSet& set) {
   auto* sub = root.add_subcommand("compress", "Run a pass pipeline on a bundle and measure every pass");
   struct Opts {
     std::string pipeline, model, eval, split, out, calibration;
-    int eval_limit = -1, threads = 0;
+    int eval_limit = -1, threads = 0, eval_repeat = 0;
     bool no_eval = false, quiet = false;
   };
   auto o = std::make_shared<Opts>();
@@ -43,6 +43,8 @@ void AddCompressCommand(CLI::App& root, CommandSet& set) {
                   "experiments/data/default_eval/manifest.jsonl)");
   sub->add_option("--split", o->split, "Keep only eval lines whose \"split\" is this");
   sub->add_option("--eval-limit", o->eval_limit, "Evaluate only the first N utterances (0: all)");
+  sub->add_option("--eval-repeat", o->eval_repeat,
+                  "Evaluate each model N times and report the fastest run (latency on a busy machine)");
   sub->add_option("--threads", o->threads, "Threads per graph run in evaluation");
   sub->add_option("--calibration", o->calibration,
                   "Calibration manifest (default: the pipeline's, else the eval manifest)");
@@ -66,6 +68,7 @@ void AddCompressCommand(CLI::App& root, CommandSet& set) {
     if (!o->split.empty()) eval.split = o->split;
     if (o->eval_limit >= 0) eval.limit = o->eval_limit;
     if (o->threads > 0) eval.threads = o->threads;
+    if (o->eval_repeat > 0) eval.repeat = o->eval_repeat;
     const bool do_eval = !o->no_eval;
     if (do_eval && !PathExists(eval.manifest)) {
       return Fail("compress: eval manifest '" + eval.manifest + "' does not exist");
@@ -118,7 +121,7 @@ void AddCompressCommand(CLI::App& root, CommandSet& set) {
 #ifdef ASRC_PASS_HAVE_ASR
     if (do_eval) {
       manager.AddInstrument(std::make_unique<pass::EvalInstrument>(
-          pass::MakeAsrEvaluator(eval, !o->quiet && isatty(2))));
+          pass::MakeAsrEvaluator(eval, !o->quiet && isatty(2)), eval.repeat));
     }
     if (!calib.manifest.empty()) manager.SetCalibrator(pass::MakeAsrCalibrator(calib, p.seed));
 #endif
@@ -145,7 +148,8 @@ void AddCompressCommand(CLI::App& root, CommandSet& set) {
     report["output"] = out_model.string();
     if (do_eval) {
       report["eval"] = {{"manifest", eval.manifest}, {"split", eval.split}, {"limit", eval.limit},
-                        {"modes", eval.modes}, {"threads", eval.threads}, {"beam", eval.beam}};
+                        {"modes", eval.modes}, {"threads", eval.threads}, {"beam", eval.beam},
+                        {"repeat", eval.repeat}};
     }
     report["rows"] = run.value().rows;
     report["stopped"] = run.value().stopped;

@@ -69,8 +69,21 @@ Status EvalInstrument::AfterPass(const std::string& pass, const ir::Model& model
     row["eval_cached"] = true;
   } else {
     double t0 = Now();
-    ASRC_ASSIGN_OR_RETURN(result, evaluator_(model));
-    ++evaluations_;
+    double best = INFINITY;
+    for (int k = 0; k < std::max(1, repeat_); ++k) {
+      ASRC_ASSIGN_OR_RETURN(json r, evaluator_(model));
+      ++evaluations_;
+      double rtf = 0;
+      for (const char* mode : {"streaming", "lookahead"}) {
+        auto v = RowMetric(r, mode, "rtf");
+        if (v) rtf += *v;
+      }
+      if (rtf < best || k == 0) {
+        best = rtf;
+        result = r;
+      }
+    }
+    if (repeat_ > 1) result["eval_repeat"] = repeat_;
     row["eval_s"] = Now() - t0;
     row["eval_cached"] = false;
     cache_[h] = result;

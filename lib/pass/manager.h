@@ -52,7 +52,9 @@ using Evaluator = std::function<Result<nlohmann::json>(const ir::Model&)>;
 // cache hit) and "eval_cached".
 class EvalInstrument : public Instrument {
  public:
-  explicit EvalInstrument(Evaluator evaluator) : evaluator_(std::move(evaluator)) {}
+  // `repeat` > 1: evaluate that many times and keep the run with the lowest total RTF.
+  explicit EvalInstrument(Evaluator evaluator, int repeat = 1)
+      : evaluator_(std::move(evaluator)), repeat_(repeat) {}
   std::string name() const override { return "eval"; }
   Status AfterPass(const std::string& pass, const ir::Model& model, bool changed,
                    nlohmann::json& row) override;
@@ -60,6 +62,7 @@ class EvalInstrument : public Instrument {
 
  private:
   Evaluator evaluator_;
+  int repeat_ = 1;
   std::map<uint64_t, nlohmann::json> cache_;
   int evaluations_ = 0;
 };

@@ -144,7 +144,7 @@ Result<Pipeline> ParsePipeline(const json& j, const PassRegistry& registry) {
   if (j.contains("eval")) {
     const json& e = j["eval"];
     ASRC_RETURN_IF_ERROR(
-        CheckKeys(e, {"manifest", "split", "limit", "modes", "threads", "beam"}, "$.eval"));
+        CheckKeys(e, {"manifest", "split", "limit", "modes", "threads", "beam", "repeat"}, "$.eval"));
     ASRC_RETURN_IF_ERROR(GetString(e, "manifest", "$.eval", &p.eval.manifest));
     p.has_eval_manifest = !p.eval.manifest.empty();
     ASRC_RETURN_IF_ERROR(GetString(e, "split", "$.eval", &p.eval.split));
@@ -154,6 +154,9 @@ Result<Pipeline> ParsePipeline(const json& j, const PassRegistry& registry) {
     v = p.eval.threads;
     ASRC_RETURN_IF_ERROR(GetInt(e, "threads", "$.eval", 1, 256, &v));
     p.eval.threads = static_cast<int>(v);
+    v = p.eval.repeat;
+    ASRC_RETURN_IF_ERROR(GetInt(e, "repeat", "$.eval", 1, 100, &v));
+    p.eval.repeat = static_cast<int>(v);
     v = p.eval.beam;
     ASRC_RETURN_IF_ERROR(GetInt(e, "beam", "$.eval", 0, 64, &v));
     p.eval.beam = static_cast<int>(v);

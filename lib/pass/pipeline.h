@@ -5,7 +5,7 @@
 //     "description": "...",                         // optional
 //     "seed": 0,                                    // optional: the passes' RNG seed
 //     "eval": {"manifest": "...", "split": "test", "limit": 40, "modes": ["streaming", "lookahead"],
-//              "threads": 1, "beam": 0},            // optional; CLI flags override
+//              "threads": 1, "beam": 0, "repeat": 1},  // optional; CLI flags override
 //     "calibration": {"manifest": "...", "split": "", "limit": 8},   // optional
 //     "gates": {"metric": "wer", "mode": "lookahead", "max_rel_increase_per_pass": 2.0,
 //               "max_rel_increase_total": 5.0, "max_abs_increase_per_pass": 0.5,
@@ -54,6 +54,9 @@ struct EvalConfig {
   std::vector<std::string> modes = {"streaming", "lookahead"};
   int threads = 1;
   int beam = 0;
+  // Evaluations per model; the report keeps the fastest (WER is deterministic, latency on a shared
+  // machine is not).
+  int repeat = 1;
 };
 
 struct Pipeline {

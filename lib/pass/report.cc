@@ -67,7 +67,8 @@ struct TableRow {
 
 std::vector<std::string> Header() {
   return {"#", "pass", "params", "MB", "size vs input", "WER str", "WER la", "dWER la vs input",
-          "CER la", "RTF str", "RTF la", "chunk p50/p90 ms", "final p50/p90 ms", "pass s", "gate"};
+          "CER la", "RTF str", "RTF la", "CPU RTF str", "CPU RTF la", "chunk p50/p90 ms",
+          "final p50/p90 ms", "pass s", "gate"};
 }
 
 std::vector<TableRow> Rows(const json& report) {
@@ -97,6 +98,8 @@ std::vector<TableRow> Rows(const json& report) {
                Metric(r, "lookahead", "cer"),
                Metric(r, "streaming", "rtf", 4),
                Metric(r, "lookahead", "rtf", 4),
+               Metric(r, "streaming", "rtf_cpu", 4),
+               Metric(r, "lookahead", "rtf_cpu", 4),
                Metric(r, "streaming", "chunk_ms_p50") + " / " + Metric(r, "streaming", "chunk_ms_p90"),
                Metric(r, "lookahead", "final_ms_p50") + " / " + Metric(r, "lookahead", "final_ms_p90"),
                Fmt(Num(r, "wall_s")),
@@ -265,7 +268,8 @@ std::string ReportMarkdown(const json& report) {
     o << "- **stopped**: " << report.value("stop_reason", std::string()) << "\n";
   }
   o << "\nSizes are unique weight bytes (shared buffers once). WER/CER in percent; str = streaming, "
-       "la = look-ahead; chunk = streaming per-chunk compute, final = look-ahead finalization.\n\n";
+       "la = look-ahead; RTF = wall-clock compute / audio, CPU RTF = process CPU time / audio (steadier "
+       "on a shared machine); chunk = streaming per-chunk compute, final = look-ahead finalization.\n\n";
   auto header = Header();
   o << "|";
   for (const auto& h : header) o << " " << h << " |";

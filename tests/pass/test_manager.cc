@@ -193,3 +193,22 @@ TEST_CASE("report: json, markdown table and self-contained html with svg plots")
   }
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("eval instrument: repeat keeps the fastest run; cache by content") {
+  int calls = 0;
+  pass::EvalInstrument ev([&](const ir::Model&) -> Result<json> {
+    ++calls;
+    double rtf = calls == 2 ? 0.1 : 0.3;  // the second run is the fastest
+    return json{{"streaming", {{"wer", 5.0}, {"rtf", rtf}}}, {"lookahead", {{"wer", 4.0}, {"rtf", rtf}}}};
+  }, 3);
+  ir::Model m = Tiny();
+  json row;
+  REQUIRE(ev.AfterPass("input", m, false, row).ok());
+  CHECK(calls == 3);
+  CHECK(row["streaming"]["rtf"] == 0.1);
+  CHECK(row["eval_repeat"] == 3);
+  json again;
+  REQUIRE(ev.AfterPass("cleanup", m, false, again).ok());
+  CHECK(calls == 3);
+  CHECK(again["eval_cached"] == true);
+}

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
 #include <random>
 #include <string>
@@ -151,9 +152,9 @@ inline bool RunPass(pass::Pass& p, ir::Model& m, const nlohmann::json& options,
                     pass::PassContext** keep = nullptr, pass::Calibrator calib = nullptr) {
   auto opts = pass::ValidateOptions(p.options(), options, "$.options");
   REQUIRE_MESSAGE(opts.ok(), opts.status().message());
-  static pass::PassContext* last = nullptr;
-  delete last;
-  last = new pass::PassContext(opts.value(), 0);
+  static std::unique_ptr<pass::PassContext> holder;  // keeps the last context for `keep`
+  holder = std::make_unique<pass::PassContext>(opts.value(), 0);
+  pass::PassContext* last = holder.get();
   last->calibrate = calib;
   auto r = p.Run(m, *last);
   REQUIRE_MESSAGE(r.ok(), r.status().message());
