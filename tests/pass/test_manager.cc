@@ -212,3 +212,32 @@ TEST_CASE("eval instrument: repeat keeps the fastest run; cache by content") {
   CHECK(calls == 3);
   CHECK(again["eval_cached"] == true);
 }
+
+namespace {
+// Breaks the IR on purpose: a node reads a value nothing defines.
+class BreakerPass : public pass::Pass {
+ public:
+  std::string name() const override { return "breaker"; }
+  std::string description() const override { return "test: makes the graph invalid"; }
+  std::vector<pass::OptionSpec> options() const override { return {}; }
+  Result<bool> Run(ir::Model& m, pass::PassContext&) override {
+    ir::Graph& g = *m.graphs[0].graph;
+    g.add_node("Relu", {g.add_value("ghost")}, {"ghost_out"}, "bad");
+    return true;
+  }
+};
+}  // namespace
+
+TEST_CASE("verify instrument: an invalid graph after a pass is an error naming the pass") {
+  pass::PassRegistry reg;
+  reg.Register("breaker", [] { return std::make_unique<BreakerPass>(); });
+  auto p = pass::ParsePipeline(json::parse(R"({"passes": ["breaker"]})"), reg);
+  REQUIRE(p.ok());
+  pass::PassManager pm(reg, p.value());
+  pm.AddInstrument(pass::MakeVerifyInstrument());
+  ir::Model m = Tiny();
+  auto r = pm.Run(m);
+  REQUIRE_FALSE(r.ok());
+  MESSAGE(r.status().message());
+  CHECK(r.status().message().rfind("after pass breaker: graph 'model': ", 0) == 0);
+}
