@@ -11,7 +11,12 @@ cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs"
 if [ "${ASRC_SKIP_SANITIZE:-0}" != "1" ]; then
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DASRC_WERROR=ON -DASRC_SANITIZE=ON >/dev/null
-  cmake --build build-asan -j"$jobs"
+  # Build only what the sanitize-labelled tests run (their executables, and the CLI for CLI tests).
+  mapfile -t names < <(ctest --test-dir build -N -L sanitize | sed -n 's/^ *Test *#[0-9]*: *//p')
+  known="$(cmake --build build-asan --target help | sed -n 's/^\.\.\. \([^ ]*\).*/\1/p')"
+  targets=(asrc)
+  for n in "${names[@]}"; do grep -qx "$n" <<<"$known" && targets+=("$n"); done
+  cmake --build build-asan -j"$jobs" --target "${targets[@]}"
   ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j"$jobs" -L sanitize
 fi
 if [ "${ASRC_SKIP_FUZZ:-0}" != "1" ] && [ -x tests/fuzz/run_fuzz.sh ]; then
