@@ -9,7 +9,7 @@ WER text normalization: lowercase, strip punctuation except apostrophes (hyphens
 collapse whitespace (textnorm.py).
 
 Writes RESULTS_DIR/wer.json, RESULTS_DIR/cathy_test_greedy.jsonl (id, reference, hyp_streaming,
-hyp_lookahead) and RESULTS_DIR/fbank_ref/ (torchaudio fbank of 3 cathy test utterances, .npy).
+hyp_lookahead).
 
   /usr/bin/python3 experiments/teacher/evaluate.py --ckpt experiments/teacher/exp/demo/best.pt
 """
@@ -19,7 +19,6 @@ import os
 import sys
 import time
 
-import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -66,19 +65,6 @@ def main():
                     f.write(json.dumps({"id": d["id"], "audio_filepath": os.path.relpath(d["audio_filepath"], args.data),
                                         "reference": normalize(d["text"]), "hyp_streaming": a,
                                         "hyp_lookahead": b}) + "\n")
-            fdir = os.path.join(args.out, "fbank_ref")
-            os.makedirs(fdir, exist_ok=True)
-            index = []
-            for d, f in list(zip(items, feats))[:3]:
-                np.save(os.path.join(fdir, d["id"] + ".npy"), f.numpy().astype(np.float32))
-                index.append({"id": d["id"], "audio_filepath": os.path.relpath(d["audio_filepath"], args.data),
-                              "npy": d["id"] + ".npy", "frames": f.shape[0], "dims": f.shape[1]})
-            with open(os.path.join(fdir, "index.json"), "w") as f:
-                json.dump({"data_root": "/work/shared/data (paths relative to it)",
-                           "frontend": C.FRONTEND_JSON,
-                           "computed_with": "torchaudio.compliance.kaldi.fbank(wave * 32768, **FBANK_KW), "
-                                            "wave = torchaudio.load(flac) in [-1, 1)",
-                           "utterances": index}, f, indent=1)
     with open(os.path.join(args.out, "wer.json"), "w") as f:
         json.dump(results, f, indent=1)
 

@@ -1,5 +1,6 @@
 // The C++ filterbank against torchaudio.compliance.kaldi.fbank (the recipe's front end) on real
-// audio: the default eval set's FLAC files when present, plus speech synthesized by espeak-ng.
+// audio: the default eval set's FLAC files when present, speech synthesized by espeak-ng, and
+// real cathy recordings read from the shared data folder.
 //
 // Two references: torchaudio on float64 input (the exact computation; we must be within 1e-3 of
 // every log-mel value) and the recipe's own float32 features. The float32 pipeline is itself up
@@ -107,62 +108,18 @@ TEST_CASE("fbank equals torchaudio.compliance.kaldi.fbank on real audio") {
   std::remove((tmp + ".wav").c_str());
 }
 
-namespace {
-// Minimal .npy reader: little-endian float32, C order, 2-D.
-bool ReadNpy(const std::string& path, std::vector<float>* data, int64_t* rows, int64_t* cols) {
-  std::ifstream f(path, std::ios::binary);
-  char magic[8];
-  if (!f.read(magic, 8) || std::string(magic + 1, 5) != "NUMPY") return false;
-  uint32_t hlen = 0;
-  if (magic[6] == 1) {
-    uint16_t h;
-    f.read(reinterpret_cast<char*>(&h), 2);
-    hlen = h;
-  } else {
-    f.read(reinterpret_cast<char*>(&hlen), 4);
-  }
-  std::string header(hlen, ' ');
-  f.read(&header[0], hlen);
-  if (header.find("'<f4'") == std::string::npos || header.find("'fortran_order': False") == std::string::npos)
-    return false;
-  size_t a = header.find('('), b = header.find(')');
-  if (sscanf(header.substr(a, b - a + 1).c_str(), "(%ld, %ld)", rows, cols) != 2) return false;
-  data->resize(static_cast<size_t>(*rows * *cols));
-  return static_cast<bool>(f.read(reinterpret_cast<char*>(data->data()), data->size() * sizeof(float)));
-}
-}  // namespace
-
-TEST_CASE("fbank equals the recipe's saved features (experiments/teacher/results/fbank_ref)") {
-  const std::string dir = ASRC_SOURCE_DIR "/experiments/teacher/results/fbank_ref/";
-  std::ifstream idx(dir + "index.json");
-  if (!idx) {
-    MESSAGE("no " << dir << "index.json yet (written by experiments/teacher/evaluate.py); nothing to compare");
-    return;
-  }
-  nlohmann::json index = nlohmann::json::parse(idx);
-  auto opts = FbankOptions::FromJson(index["frontend"]);
-  REQUIRE(opts.ok());
-  auto fb = Fbank::Create(opts.value());
-  REQUIRE(fb.ok());
-  int compared = 0;
-  for (const auto& u : index["utterances"]) {
-    std::string audio = "/work/shared/data/" + u["audio_filepath"].get<std::string>();
-    if (!Exists(audio)) continue;
-    std::vector<float> ref;
-    int64_t rows = 0, cols = 0;
-    REQUIRE(ReadNpy(dir + u["npy"].get<std::string>(), &ref, &rows, &cols));
-    auto a = LoadAudio(audio, opts->sample_rate);
-    REQUIRE(a.ok());
-    auto mine = fb.value()->Compute(a->samples.data(), a->samples.size());
-    REQUIRE(cols == opts->feature_dim());
-    REQUIRE(static_cast<int64_t>(mine.size()) == rows * cols);
-    double max_diff = 0;
-    for (size_t i = 0; i < ref.size(); ++i) max_diff = std::max(max_diff, double(std::fabs(ref[i] - mine[i])));
-    MESSAGE(u["id"].get<std::string>() << ": " << rows << " frames, max |diff| vs recipe = " << max_diff);
-    CHECK(max_diff <= 2e-3);
-    ++compared;
-  }
-  CHECK(compared > 0);
+TEST_CASE("fbank equals torchaudio on real speech read from the shared data folder (cathy test)") {
+  // Real recordings are read where they live (never copied into the repo): $ASRC_SHARED_DATA, or
+  // ../shared/data beside the checkout.
+  const char* env = std::getenv("ASRC_SHARED_DATA");
+  const std::string root = env ? env : ASRC_SOURCE_DIR "/../shared/data";
+  const std::string flac = root + "/cathy/flac/";
+  std::vector<std::string> files;
+  for (const char* f : {"arctic_b0340_1592531364.flac", "arctic_b0340_1592531380.flac",
+                        "arctic_b0340_1592531393.flac"})
+    if (Exists(flac + f)) files.push_back(flac + f);
+  REQUIRE_MESSAGE(!files.empty(), "no cathy recordings under " << flac);
+  CompareWithTorchaudio(nlohmann::json::parse(kFrontend), files);
 }
 
 TEST_CASE("frontend JSON errors name the key") {
