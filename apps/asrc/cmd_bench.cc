@@ -14,16 +14,12 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "onnx/onnx_io.h"
+#include "graph_cli.h"
 #include "runtime/gemm.h"
 #include "runtime/inputs.h"
 #include "runtime/session.h"
 
 namespace asrc::app {
-
-Result<const ir::GraphFile*> PickGraph(const ir::Model& model, const std::string& path,
-                                       const std::string& role);
-Result<std::map<std::string, ir::Tensor>> LoadNamedInputs(const std::vector<std::string>& specs);
 
 namespace {
 
@@ -43,12 +39,6 @@ double PeakRssMb() {
 }
 
 int RunBench(const BenchArgs& a) {
-  auto model = onnx_io::LoadModel(a.model);
-  if (!model.ok()) return Fail(model.status().message());
-  auto gf = PickGraph(*model, a.model, a.graph);
-  if (!gf.ok()) return Fail(gf.status().message());
-  auto named = LoadNamedInputs(a.inputs);
-  if (!named.ok()) return Fail(named.status().message());
   std::map<std::string, int64_t> dims;
   for (const auto& d : a.dims) {
     auto eq = d.find('=');
@@ -58,16 +48,16 @@ int RunBench(const BenchArgs& a) {
       return Fail("--dim '" + d + "': expected NAME=VALUE with VALUE >= 0");
     dims[d.substr(0, eq)] = v;
   }
-  const ir::Graph& g = *(*gf)->graph;
-  runtime::SessionOptions opt;
-  opt.threads = a.threads;
-  auto session = runtime::Session::Create(g, (*gf)->opset(""), opt);
-  if (!session.ok()) return Fail(a.model + ": " + session.status().message());
+  auto loaded = LoadGraphForRun(a.model, a.graph, a.inputs, a.threads);
+  if (!loaded.ok()) return Fail(loaded.status().message());
+  const ir::Graph& g = *(*loaded)->file->graph;
+  auto& session = (*loaded)->session;
+  auto* named = &(*loaded)->inputs;
   // Generated inputs first, then the given ones override by name.
-  std::vector<ir::Tensor> feeds((*session)->input_names().size());
+  std::vector<ir::Tensor> feeds(session->input_names().size());
   std::vector<bool> given(feeds.size(), false);
   for (size_t i = 0; i < feeds.size(); ++i) {
-    auto it = named->find((*session)->input_names()[i]);
+    auto it = named->find(session->input_names()[i]);
     if (it != named->end()) {
       feeds[i] = it->second;
       given[i] = true;
@@ -83,13 +73,13 @@ int RunBench(const BenchArgs& a) {
   }
   std::vector<ir::Tensor> outs;
   for (int i = 0; i < a.warmup; ++i) {
-    Status st = (*session)->Run(feeds, &outs);
+    Status st = session->Run(feeds, &outs);
     if (!st.ok()) return Fail(a.model + ": " + st.message());
   }
   std::vector<double> ms;
   for (int i = 0; i < a.runs; ++i) {
     auto t0 = std::chrono::steady_clock::now();
-    Status st = (*session)->Run(feeds, &outs);
+    Status st = session->Run(feeds, &outs);
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     if (!st.ok()) return Fail(a.model + ": " + st.message());
   }
@@ -104,7 +94,7 @@ int RunBench(const BenchArgs& a) {
   } else {
     std::cout << "model: " << a.model << " (graph '" << g.name << "')\n";
     for (size_t i = 0; i < feeds.size(); ++i)
-      std::cout << "input " << (*session)->input_names()[i] << ": " << ir::dtype_name(feeds[i].dtype()) << " "
+      std::cout << "input " << session->input_names()[i] << ": " << ir::dtype_name(feeds[i].dtype()) << " "
                 << ir::shape_str(feeds[i].shape()) << (given[i] ? " (given)" : " (generated)") << "\n";
     std::cout << "threads " << a.threads << ", runs " << a.runs << ", gemm " << runtime::gemm_backend_name() << "\n";
     std::cout << "median " << median << " ms, p90 " << p90 << " ms, peak RSS " << PeakRssMb() << " MB\n";

@@ -8,12 +8,15 @@
 #include <map>
 
 #include "commands.h"
+#include "graph_cli.h"
 #include "onnx/onnx_io.h"
 #include "runtime/session.h"
 
 namespace asrc::app {
 
-// Shared with cmd_bench.cc: picks the graph to run from a loaded model.
+namespace {
+
+// Picks the graph to run from a loaded model.
 Result<const ir::GraphFile*> PickGraph(const ir::Model& model, const std::string& path,
                                        const std::string& role) {
   if (!role.empty()) {
@@ -44,6 +47,24 @@ Result<std::map<std::string, ir::Tensor>> LoadNamedInputs(const std::vector<std:
   return out;
 }
 
+}  // namespace
+
+Result<std::unique_ptr<LoadedGraph>> LoadGraphForRun(const std::string& model_path,
+                                                     const std::string& role,
+                                                     const std::vector<std::string>& input_specs,
+                                                     int threads) {
+  auto loaded = std::make_unique<LoadedGraph>();
+  ASRC_ASSIGN_OR_RETURN(loaded->model, onnx_io::LoadModel(model_path));
+  ASRC_ASSIGN_OR_RETURN(loaded->file, PickGraph(loaded->model, model_path, role));
+  ASRC_ASSIGN_OR_RETURN(loaded->inputs, LoadNamedInputs(input_specs));
+  runtime::SessionOptions opt;
+  opt.threads = threads;
+  auto session = runtime::Session::Create(*loaded->file->graph, loaded->file->opset(""), opt);
+  if (!session.ok()) return session.status().With(model_path);
+  loaded->session = std::move(session).value();
+  return loaded;
+}
+
 namespace {
 
 std::string SafeFileName(const std::string& name) {
@@ -61,18 +82,12 @@ struct RunArgs {
 };
 
 int RunRun(const RunArgs& a) {
-  auto model = onnx_io::LoadModel(a.model);
-  if (!model.ok()) return Fail(model.status().message());
-  auto gf = PickGraph(*model, a.model, a.graph);
-  if (!gf.ok()) return Fail(gf.status().message());
-  auto named = LoadNamedInputs(a.inputs);
-  if (!named.ok()) return Fail(named.status().message());
-  runtime::SessionOptions opt;
-  opt.threads = a.threads;
-  auto session = runtime::Session::Create(*(*gf)->graph, (*gf)->opset(""), opt);
-  if (!session.ok()) return Fail(a.model + ": " + session.status().message());
+  auto loaded = LoadGraphForRun(a.model, a.graph, a.inputs, a.threads);
+  if (!loaded.ok()) return Fail(loaded.status().message());
+  auto& session = (*loaded)->session;
+  auto* named = &(*loaded)->inputs;
   std::vector<ir::Tensor> feeds;
-  for (const auto& name : (*session)->input_names()) {
+  for (const auto& name : session->input_names()) {
     auto it = named->find(name);
     if (it == named->end()) return Fail(a.model + ": missing --input for graph input '" + name + "'");
     feeds.push_back(it->second);
@@ -82,13 +97,13 @@ int RunRun(const RunArgs& a) {
     return Fail(a.model + ": graph has no input named '" + named->begin()->first + "'");
   std::vector<ir::Tensor> outs;
   auto t0 = std::chrono::steady_clock::now();
-  Status st = (*session)->Run(feeds, &outs);
+  Status st = session->Run(feeds, &outs);
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (!st.ok()) return Fail(a.model + ": " + st.message());
   std::error_code ec;
   std::filesystem::create_directories(a.output_dir, ec);
   if (ec) return Fail(a.output_dir + ": cannot create folder: " + ec.message());
-  const auto& names = (*session)->output_names();
+  const auto& names = session->output_names();
   for (size_t i = 0; i < outs.size(); ++i) {
     std::string path = (std::filesystem::path(a.output_dir) / (SafeFileName(names[i]) + ".pb")).string();
     Status ws = onnx_io::SaveTensorFile(outs[i], names[i], path);
