@@ -109,10 +109,11 @@ TEST_CASE("fbank equals torchaudio.compliance.kaldi.fbank on real audio") {
 }
 
 TEST_CASE("fbank equals torchaudio on real speech read from the shared data folder (cathy test)") {
-  // Real recordings are read where they live (never copied into the repo): $ASRC_SHARED_DATA, or
-  // ../shared/data beside the checkout.
+  // Real recordings are read where they live (never copied into the repo): $ASRC_SHARED_DATA, else
+  // ../shared/data beside the checkout, else the workplace's /work/shared/data.
   const char* env = std::getenv("ASRC_SHARED_DATA");
-  const std::string root = env ? env : ASRC_SOURCE_DIR "/../shared/data";
+  std::string root = env ? env : ASRC_SOURCE_DIR "/../shared/data";
+  if (!env && !Exists(root + "/cathy/manifest.jsonl")) root = "/work/shared/data";
   const std::string flac = root + "/cathy/flac/";
   std::vector<std::string> files;
   for (const char* f : {"arctic_b0340_1592531364.flac", "arctic_b0340_1592531380.flac",
