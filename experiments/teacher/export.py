@@ -160,7 +160,7 @@ def main():
         hist = ck.get("history", [])
         info = {"weights": "trained", "checkpoint": os.path.basename(args.ckpt), "epochs": ck["epoch"],
                 "steps": ck["step"], "training_time_s": round(ck["train_time"], 1),
-                "training_hardware": "2 shared CPU cores (AMD EPYC, AVX2), no GPU; torch %s" % torch.__version__,
+                "training_hardware": ck.get("hardware", "2 shared CPU cores (AMD EPYC, AVX2), no GPU"),
                 "data": ck.get("data", {}), "train_args": ck.get("args", {}),
                 "dev_wer_last_epoch": {k: hist[-1][k] for k in ("dev_wer_streaming", "dev_wer_lookahead")} if hist else {},
                 "best": ck.get("best")}
