@@ -18,6 +18,7 @@
 #include "pass/model_util.h"
 #include "pass/pipeline.h"
 #include "pass/report.h"
+#include "pass/significance.h"
 #include "passes/registry.h"
 #include "repo_paths.h"
 #ifdef ASRC_PASS_HAVE_ASR
@@ -152,6 +153,7 @@ void AddCompressCommand(CLI::App& root, CommandSet& set) {
                         {"repeat", eval.repeat}};
     }
     report["rows"] = run.value().rows;
+    pass::AddSignificance(report);  // paired bootstrap of each pass's WER change against the input
     report["stopped"] = run.value().stopped;
     report["stop_reason"] = run.value().stop_reason;
     std::time_t now = std::time(nullptr);

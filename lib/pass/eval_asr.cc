@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "asr/eval.h"
+#include "asr/wer.h"
 
 namespace asrc::pass {
 
@@ -21,8 +22,21 @@ Evaluator MakeAsrEvaluator(const EvalConfig& config, bool progress) {
     o.progress = progress;
     ASRC_ASSIGN_OR_RETURN(asr::EvalReport r, asr::Evaluate(model, config.manifest, o));
     nlohmann::json j = r.ToJson();
-    for (const char* mode : {"streaming", "lookahead"}) {
-      if (j.contains(mode) && j[mode].is_object()) j[mode].erase("per_utterance");
+    // Per-utterance transcripts are dropped; their word error counts stay, in manifest order, for
+    // the report's paired significance test (pass/significance.h).
+    for (const auto* m : {&r.streaming, &r.lookahead}) {
+      if (!*m) continue;
+      nlohmann::json errs = nlohmann::json::array();
+      for (const asr::UtteranceResult& u : (*m)->per_utterance) {
+        if (u.failed) {
+          errs.push_back(nullptr);
+          continue;
+        }
+        asr::ErrorCounts w = asr::ScorePair(u.reference, u.hypothesis, o.normalize).words;
+        errs.push_back({w.errors(), w.ref_len});
+      }
+      j[(*m)->mode].erase("per_utterance");
+      j[(*m)->mode]["utt_word_errors"] = std::move(errs);
     }
     j["threads"] = r.threads;
     return j;

@@ -54,6 +54,15 @@ std::string Escape(const std::string& s) {
   return out;
 }
 
+// "[lo, hi] p=..." from row["significance"][mode] (pass/significance.h), "-" without it.
+std::string SignificanceText(const json& row, const char* mode) {
+  if (!row.contains("significance") || !row["significance"].contains(mode)) return "-";
+  const json& s = row["significance"][mode];
+  std::string text = "[" + Fmt(s["ci95"][0].get<double>()) + ", " + Fmt(s["ci95"][1].get<double>()) +
+                     "] p=" + Fmt(s["p_value"].get<double>(), 3);
+  return text;
+}
+
 std::string GateText(const json& row) {
   if (!row.contains("gate")) return "";
   const json& g = row["gate"];
@@ -67,7 +76,7 @@ struct TableRow {
 
 std::vector<std::string> Header() {
   return {"#", "pass", "params", "MB", "size vs input", "WER str", "WER la", "dWER la vs input",
-          "CER la", "RTF str", "RTF la", "CPU RTF str", "CPU RTF la", "chunk p50/p90 ms",
+          "dWER la 95% CI, p", "CER la", "RTF str", "RTF la", "CPU RTF str", "CPU RTF la", "chunk p50/p90 ms",
           "final p50/p90 ms", "pass s", "gate"};
 }
 
@@ -95,6 +104,7 @@ std::vector<TableRow> Rows(const json& report) {
                Metric(r, "streaming", "wer"),
                Metric(r, "lookahead", "wer"),
                i == 0 ? "" : Delta(RowMetric(r, "lookahead", "wer"), RowMetric(in, "lookahead", "wer")),
+               i == 0 ? "" : SignificanceText(r, "lookahead"),
                Metric(r, "lookahead", "cer"),
                Metric(r, "streaming", "rtf", 4),
                Metric(r, "lookahead", "rtf", 4),
@@ -269,7 +279,10 @@ std::string ReportMarkdown(const json& report) {
   }
   o << "\nSizes are unique weight bytes (shared buffers once). WER/CER in percent; str = streaming, "
        "la = look-ahead; RTF = wall-clock compute / audio, CPU RTF = process CPU time / audio (steadier "
-       "on a shared machine); chunk = streaming per-chunk compute, final = look-ahead finalization.\n\n";
+       "on a shared machine); chunk = streaming per-chunk compute, final = look-ahead finalization. "
+       "dWER la 95% CI, p: paired bootstrap over utterances (2000 resamples) of the look-ahead WER "
+       "change against the input; a CI that excludes 0 (small p) is a change beyond utterance "
+       "sampling noise.\n\n";
   auto header = Header();
   o << "|";
   for (const auto& h : header) o << " " << h << " |";
