@@ -18,26 +18,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "teacher"))
-from textnorm import normalize  # noqa: E402
-
-
-def edit_distance(a, b):
-    prev = list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        cur = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]))
-        prev = cur
-    return prev[len(b)]
-
-
-def wer(refs, hyps):
-    e = n = 0
-    for r, h in zip(refs, hyps):
-        r, h = normalize(r).split(), normalize(h).split()
-        e += edit_distance(r, h)
-        n += len(r)
-    return 100.0 * e / max(1, n)
+from textnorm import normalize, wer  # noqa: E402
 
 
 def main():

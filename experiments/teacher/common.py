@@ -6,7 +6,7 @@ import os
 import torch
 import torchaudio
 
-from textnorm import normalize
+from textnorm import normalize, wer  # noqa: F401 (wer re-exported as C.wer)
 
 FBANK_KW = dict(num_mel_bins=80, frame_length=25.0, frame_shift=10.0, sample_frequency=16000.0,
                 window_type="povey", low_freq=20.0, high_freq=-400.0, dither=0.0, snip_edges=False,
@@ -107,25 +107,6 @@ def greedy_search(model, enc, max_sym=5, blank=0):
             dout, state = dec(torch.tensor([[k]], dtype=torch.int64), state)
             dproj = model.joiner.dec_proj(dout[:, 0])
     return hyp
-
-
-def edit_distance(a, b):
-    prev = list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        cur = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]))
-        prev = cur
-    return prev[len(b)]
-
-
-def wer(refs, hyps):
-    e = n = 0
-    for r, h in zip(refs, hyps):
-        r, h = normalize(r).split(), normalize(h).split()
-        e += edit_distance(r, h)
-        n += len(r)
-    return 100.0 * e / max(1, n)
 
 
 @torch.no_grad()
