@@ -73,6 +73,8 @@ def main():
     ap.add_argument("--synth-test", default=os.path.join(HERE, "..", "data", "default_eval", "manifest.jsonl"))
     ap.add_argument("--max-synth-hours", type=float, default=1.2)
     ap.add_argument("--bpe-vocab", type=int, default=256)
+    ap.add_argument("--bpe-from", default="", help="tokenize with this checkpoint's BPE model instead of training "
+                    "one (to continue training it with train.py --init-from)")
     ap.add_argument("--bits-cathy", type=int, default=6)
     ap.add_argument("--bits-dev", type=int, default=8)
     ap.add_argument("--bits-synth", type=int, default=5)
@@ -97,7 +99,10 @@ def main():
     assert not leak, "held-out sentences in training text: %s" % sorted(leak)[:5]
 
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    bpe = C.train_bpe(train_texts, args.bpe_vocab, os.path.splitext(os.path.abspath(args.out))[0] + "_bpe")
+    if args.bpe_from:
+        bpe = torch.load(args.bpe_from, map_location="cpu")["bpe_model"]
+    else:
+        bpe = C.train_bpe(train_texts, args.bpe_vocab, os.path.splitext(os.path.abspath(args.out))[0] + "_bpe")
     tok = C.Tokenizer(bpe)
     pack = dict(bpe_model=bpe, fbank=C.FBANK_KW,
                 cathy_train=pack_set(cathy_train, tok, args.bits_cathy),

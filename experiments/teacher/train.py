@@ -180,6 +180,9 @@ def main():
     ap.add_argument("--split-mb", type=float, default=15.0)
     ap.add_argument("--keep-epochs", action="store_true", help="write epoch-N.pt after every epoch")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init-from", default="", help="start from this checkpoint's weights (model only, e.g. "
+                    "checkpoint/demo_fp16.pt) with a fresh optimizer; its BPE model must be the data's "
+                    "(pack_feats.py --bpe-from the same checkpoint)")
     ap.add_argument("--stop-at", default="", help="HH:MM wall-clock time; stop after the epoch that passes it")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--save-every", type=int, default=0,
@@ -226,8 +229,8 @@ def main():
                          speed_perturb=list(SPEEDS))
         log("cathy train %d, synth train %d, dev %d, test %d, synth test %d; no held-out sentence in training "
             "text (checked)" % (len(cathy_train), len(synth), len(cathy_dev), len(cathy_test), len(synth_test)))
-        if resume:
-            bpe_bytes = torch.load(ckpt_last, map_location="cpu")["bpe_model"]
+        if resume or args.init_from:
+            bpe_bytes = torch.load(ckpt_last if resume else args.init_from, map_location="cpu")["bpe_model"]
         else:
             bpe_bytes = C.train_bpe(train_texts, args.bpe_vocab, os.path.join(args.exp, "bpe"))
         tok = C.Tokenizer(bpe_bytes)
@@ -252,6 +255,14 @@ def main():
     if resume:
         ck = torch.load(ckpt_last, map_location=device)
         model.load_state_dict(ck["model"])
+    elif args.init_from:
+        init = torch.load(args.init_from, map_location=device)
+        if init["bpe_model"] != bpe_bytes:
+            sys.exit("--init-from %s: its BPE model differs from the training data's (pack with "
+                     "pack_feats.py --bpe-from %s)" % (args.init_from, args.init_from))
+        model.load_state_dict(init["model"])  # fp16 weights are copied into the fp32 parameters
+        history = list(init.get("history", []))
+        log("initialized from %s (step %d of its run)" % (args.init_from, init.get("step", 0)))
     else:
         allf = torch.cat([v[norm_variant if len(v) > 1 else 0].float() for v, _ in pool_cathy + pool_synth])
         model.encoder_causal.feat_mean.copy_(allf.mean(0))
@@ -260,7 +271,9 @@ def main():
     n_params = {k: count(getattr(model, k)) for k in ["encoder_causal", "encoder_noncausal", "decoder", "joiner"]}
     log("params", n_params, "total (exported)", sum(n_params.values()))
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=1e-3)
-    step, epoch0, train_time, history, best = 0, 0, 0.0, [], None
+    step, epoch0, train_time, best = 0, 0, 0.0, None
+    if not args.init_from or resume:
+        history = []
     if resume:
         opt.load_state_dict(ck["opt"])
         step, epoch0, train_time, history, best = ck["step"], ck["epoch"], ck["train_time"], ck["history"], ck.get("best")
