@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "runtime/fusion.h"
 #include "runtime/session_impl.h"
 
 namespace asrc::runtime {
@@ -134,6 +135,7 @@ Result<std::unique_ptr<SessionImpl>> SessionPlanner::Plan(
   s->threads_ = std::max(1, options.threads);
   const char* prof = std::getenv("ASRC_PROFILE");
   s->profile_ = prof && *prof && std::string(prof) != "0";
+  s->profile_level_ = s->profile_ ? std::atoi(prof) : 0;
   if (s->threads_ > 1) s->own_pool_ = std::make_unique<ThreadPool>(s->threads_);
   const std::string gname = "graph '" + g.name + "'";
 
@@ -223,6 +225,32 @@ Result<std::unique_ptr<SessionImpl>> SessionPlanner::Plan(
   if (order.size() != nodes.size()) {
     for (size_t i = 0; i < nodes.size(); ++i)
       if (pending[i] > 0) return Error(NodeLabel(*nodes[i]) + " in " + gname + " is in a cycle");
+  }
+
+  // --- fusion (fusion.h) ---
+  const char* no_fuse = std::getenv("ASRC_NO_FUSE");
+  if (options.fuse && !(no_fuse && *no_fuse && std::string(no_fuse) != "0")) {
+    std::unordered_map<const ir::Value*, int> uses;
+    for (ir::Node* n : order)
+      for (const ir::Value* v : all_inputs(n))
+        if (v) ++uses[v];
+    std::unordered_set<const ir::Value*> graph_outputs(g.outputs.begin(), g.outputs.end());
+    std::unordered_map<int, const ir::Tensor*> const_of(consts.begin(), consts.end());
+    FusionInputs fi;
+    fi.uses = [&](const ir::Value* v) {
+      auto it = uses.find(v);
+      return it == uses.end() ? 0 : it->second;
+    };
+    fi.is_graph_output = [&](const ir::Value* v) { return graph_outputs.count(v) > 0; };
+    fi.constant = [&](const ir::Value* v) -> const ir::Tensor* {
+      auto it = slot_of.find(v);
+      if (it == slot_of.end()) return nullptr;
+      auto c = const_of.find(it->second);
+      return c == const_of.end() ? nullptr : c->second;
+    };
+    FusionResult fr = FuseNodes(order, fi);
+    order = std::move(fr.order);
+    s->fused_nodes_ = std::move(fr.owned);
   }
 
   // --- kernels, constant folding ---
@@ -420,6 +448,12 @@ Status SessionImpl::Run(const std::vector<const ir::Tensor*>& feeds,
   return status;
 }
 
+std::vector<std::string> SessionImpl::step_ops() const {
+  std::vector<std::string> ops;
+  for (const Step& st : steps_) ops.push_back(st.node->op_type);
+  return ops;
+}
+
 SessionImpl::~SessionImpl() {
   if (!profile_ || profiled_runs_ == 0) return;
   std::map<std::string, std::pair<double, int>> by_op;
@@ -439,6 +473,16 @@ SessionImpl::~SessionImpl() {
   for (const auto& [ms, op] : rows)
     std::fprintf(stderr, "profile: %-24s %5d nodes %9.3f ms/run %5.1f%%\n", op.c_str(), by_op[op].second,
                  ms / profiled_runs_, total > 0 ? 100 * ms / total : 0.0);
+  if (profile_level_ < 2) return;
+  // ASRC_PROFILE=2: the slowest single steps too.
+  std::vector<std::pair<double, size_t>> steps;
+  for (size_t i = 0; i < steps_.size(); ++i) steps.emplace_back(step_ms_[i], i);
+  std::sort(steps.rbegin(), steps.rend());
+  for (size_t k = 0; k < std::min<size_t>(steps.size(), 20); ++k) {
+    const Step& st = steps_[steps[k].second];
+    std::fprintf(stderr, "profile: step %-40s %-22s %9.3f ms/run\n", st.node->name.c_str(),
+                 st.node->op_type.c_str(), steps[k].first / profiled_runs_);
+  }
 }
 
 // --- public Session ---

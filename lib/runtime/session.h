@@ -19,6 +19,9 @@ namespace asrc::runtime {
 
 struct SessionOptions {
   int threads = 1;
+  // Plan-time fusion of node chains (runtime/fusion.h); outputs are bit-identical either way.
+  // ASRC_NO_FUSE=1 in the environment turns it off whatever this says.
+  bool fuse = true;
 };
 
 class SessionImpl;

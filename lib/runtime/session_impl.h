@@ -42,6 +42,8 @@ class SessionImpl {
   const std::vector<std::string>& output_names() const { return output_names_; }
   const ir::Graph& graph() const { return *graph_; }
   int num_steps() const { return static_cast<int>(steps_.size()); }
+  // Op types of the planned steps in execution order (fused nodes under their fused op name).
+  std::vector<std::string> step_ops() const;
 
   struct Step {
     const ir::Node* node = nullptr;
@@ -64,10 +66,12 @@ class SessionImpl {
   std::vector<int> output_slots_;
   std::vector<std::string> input_names_, output_names_;
   std::vector<Step> steps_;
+  std::vector<std::unique_ptr<ir::Node>> fused_nodes_;  // nodes of fused chains (fusion.h)
   BufferPool buffers_;
   // ASRC_PROFILE=1 in the environment: time per step, summed by op type, printed to stderr when
-  // the session ends (a diagnostic for finding the slow kernels of a graph).
+  // the session ends (ASRC_PROFILE=2: and the slowest steps) (a diagnostic for finding the slow kernels of a graph).
   bool profile_ = false;
+  int profile_level_ = 0;  // 2: also the slowest single steps
   std::vector<double> step_ms_;
   int64_t profiled_runs_ = 0;
 

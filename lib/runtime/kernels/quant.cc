@@ -1,5 +1,6 @@
 // Quantized operators (QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, MatMulInteger,
-// QLinearMatMul, ConvInteger, and ORT's com.microsoft DynamicQuantizeMatMul), per ONNX semantics.
+// QLinearMatMul, ConvInteger, and ORT's com.microsoft DynamicQuantizeMatMul and
+// MatMulIntegerToFloat, which the session's fusion also plans), per ONNX semantics.
 // Matrix products run on integer arithmetic (runtime/gemm.h Igemm*), never dequantize-then-float;
 // constant weights are packed once at plan time. Rounding is round-half-to-even (the default FP
 // rounding mode, as ONNX and ONNX Runtime use); quantization divides by the scale (x / scale),
@@ -476,51 +477,115 @@ class QLinearMatMulKernel : public Kernel {
   IntMatMul mm_;
 };
 
-// com.microsoft DynamicQuantizeMatMul(A float, B int8/uint8, b_scale, b_zero_point?, bias?):
-// A is quantized dynamically to uint8 (as DynamicQuantizeLinear), multiplied on integers, and
-// scaled back: Y = (A_q - a_zp)(B - b_zp) * a_scale * b_scale [+ bias].
-class DynamicQuantizeMatMulKernel : public Kernel {
- public:
-  Status Init(const KernelInit& init) {
-    return mm_.Prepare(ConstIn(init, 1), ConstIn(init, 3), HasIn(init.node, 3));
+// y = float(acc) * s[col] (+ bias[col]) over rows x n int32 accumulators, in place (acc and y
+// are the same memory). The same roundings as the unfused Cast -> Mul -> Add nodes: a multiply,
+// then an add, never a fused multiply-add (this file is compiled with -ffp-contract=off).
+void ScaleBiasInPlace(void* data, int64_t rows, int64_t n, const float* s, const float* bias) {
+  for (int64_t r = 0; r < rows; ++r) {
+    uint8_t* row = static_cast<uint8_t*>(data) + r * n * 4;
+    int64_t c = 0;
+#if defined(__AVX2__)
+    for (; c + 8 <= n; c += 8) {
+      __m256 v = _mm256_cvtepi32_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + c * 4)));
+      v = _mm256_mul_ps(v, _mm256_loadu_ps(s + c));
+      if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + c));
+      _mm256_storeu_ps(reinterpret_cast<float*>(row + c * 4), v);
+    }
+#endif
+    for (; c < n; ++c) {
+      int32_t a;
+      std::memcpy(&a, row + c * 4, 4);
+      float v = static_cast<float>(a) * s[c];
+      if (bias) v = v + bias[c];
+      std::memcpy(row + c * 4, &v, 4);
+    }
   }
+}
+
+// Integer products scaled back to float, the fused forms of DynamicQuantizeLinear ->
+// MatMulInteger -> Cast -> Mul(scale) [-> Add(bias)] (runtime/fusion.h), as ONNX Runtime's
+// contrib ops define them:
+//   com.microsoft DynamicQuantizeMatMul(A float, B, b_scale, b_zero_point?, bias?): A quantized
+//     dynamically to uint8 as DynamicQuantizeLinear does;
+//   com.microsoft MatMulIntegerToFloat(A_q, B, a_scale, b_scale, a_zero_point?, b_zero_point?,
+//     bias?): A already quantized (a_scale a scalar).
+// Y = (A_q - a_zp)(B - b_zp) * (a_scale * b_scale[col]) [+ bias[col]]. Constant B is packed and
+// constant b_scale and bias are read once, at plan time.
+class QuantMatMulToFloatKernel : public Kernel {
+ public:
+  explicit QuantMatMulToFloatKernel(bool dynamic)
+      : dynamic_(dynamic), op_(dynamic ? "DynamicQuantizeMatMul" : "MatMulIntegerToFloat"),
+        b_scale_in_(dynamic ? 2 : 3), b_zp_in_(dynamic ? 3 : 5), bias_in_(dynamic ? 4 : 6) {}
+
+  Status Init(const KernelInit& init) {
+    if (const Tensor* t = ConstIn(init, b_scale_in_)) {
+      ASRC_ASSIGN_OR_RETURN(bs_, FloatValues(*t, "b_scale"));
+      bs_const_ = true;
+    }
+    if (const Tensor* t = ConstIn(init, bias_in_); t && t->dtype() == DType::Float32) {
+      bias_.assign(t->data<float>(), t->data<float>() + t->numel());
+      bias_const_ = true;
+    }
+    return mm_.Prepare(ConstIn(init, 1), ConstIn(init, b_zp_in_), HasIn(init.node, b_zp_in_));
+  }
+
   Status Run(KernelContext& ctx) override {
     const Tensor& a = *ctx.in(0);
     const Tensor& b = *ctx.in(1);
-    if (a.dtype() != DType::Float32)
-      return Error("DynamicQuantizeMatMul: A must be float32");
-    ASRC_ASSIGN_OR_RETURN(MatMulPlan p, PlanMatMul(a.shape(), b.shape(), "DynamicQuantizeMatMul"));
-    float a_scale;
-    uint8_t a_zp;
-    DynamicParams(a.data<float>(), a.numel(), &a_scale, &a_zp);
-    Tensor aq = ctx.NewTensor(DType::Uint8, a.shape());
-    QuantizeU8(a.data<float>(), a.numel(), a_scale, a_zp, aq.data<uint8_t>());
-    Tensor azp_t(DType::Uint8, {});
-    azp_t.data<uint8_t>()[0] = a_zp;
-    Tensor acc = ctx.NewTensor(DType::Int32, p.out_shape);
-    ASRC_RETURN_IF_ERROR(mm_.Run(aq, b, &azp_t, ctx.in(3), ctx.threads,
-                                 "DynamicQuantizeMatMul", acc, p));
-    ASRC_ASSIGN_OR_RETURN(std::vector<float> bs, FloatValues(*ctx.in(2), "b_scale"));
+    ASRC_ASSIGN_OR_RETURN(MatMulPlan p, PlanMatMul(a.shape(), b.shape(), op_));
+    float a_scale = 1.f;
+    Tensor aq, azp_scalar;
+    const Tensor* a_q = &a;
+    const Tensor* azp = nullptr;
+    if (dynamic_) {
+      if (a.dtype() != DType::Float32) return Error(std::string(op_) + ": A must be float32");
+      uint8_t zp;
+      DynamicParams(a.data<float>(), a.numel(), &a_scale, &zp);
+      aq = ctx.NewTensor(DType::Uint8, a.shape());
+      QuantizeU8(a.data<float>(), a.numel(), a_scale, zp, aq.data<uint8_t>());
+      azp_scalar = Tensor(DType::Uint8, {});
+      azp_scalar.data<uint8_t>()[0] = zp;
+      a_q = &aq;
+      azp = &azp_scalar;
+    } else {
+      ASRC_ASSIGN_OR_RETURN(std::vector<float> as, FloatValues(*ctx.in(2), "a_scale"));
+      if (as.size() != 1) return Error(std::string(op_) + ": a_scale must be a scalar");
+      a_scale = as[0];
+      azp = ctx.in(4);
+      if (azp && azp->numel() != 1) return Error(std::string(op_) + ": a_zero_point must be a scalar");
+    }
+    std::vector<float> bs_in;
+    if (!bs_const_) {
+      ASRC_ASSIGN_OR_RETURN(bs_in, FloatValues(*ctx.in(b_scale_in_), "b_scale"));
+    }
+    const std::vector<float>& bs = bs_const_ ? bs_ : bs_in;
     if (bs.size() != 1 && static_cast<int64_t>(bs.size()) != p.N)
-      return Error("DynamicQuantizeMatMul: b_scale must be a scalar or per column");
-    const Tensor* bias = ctx.in(4);
-    if (bias && (bias->dtype() != DType::Float32 || bias->numel() != p.N))
-      return Error("DynamicQuantizeMatMul: bias must be float32 with N entries");
+      return Error(std::string(op_) + ": b_scale must be a scalar or per column");
+    const float* bias = nullptr;
+    if (const Tensor* bt = ctx.in(bias_in_)) {
+      if (bt->dtype() != DType::Float32 || bt->numel() != p.N)
+        return Error(std::string(op_) + ": bias must be float32 with N entries");
+      bias = bias_const_ ? bias_.data() : bt->data<float>();
+    }
+    // The int32 accumulators go into Y's buffer and are scaled there.
     Tensor& y = ctx.Alloc(0, DType::Float32, p.out_shape);
-    const int32_t* pa = acc.data<int32_t>();
-    float* py = y.data<float>();
-    const int64_t rows = p.N == 0 ? 0 : acc.numel() / p.N;
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < p.N; ++c) {
-        float s = a_scale * (bs.size() == 1 ? bs[0] : bs[c]);
-        float v = static_cast<float>(pa[r * p.N + c]) * s;
-        py[r * p.N + c] = bias ? v + bias->data<float>()[c] : v;
-      }
+    Status st = mm_.Run(*a_q, b, azp, ctx.in(b_zp_in_), ctx.threads, op_, y, p);
+    if (ctx.buffers && aq.defined()) ctx.buffers->Put(aq);
+    ASRC_RETURN_IF_ERROR(st);
+    scale_.resize(static_cast<size_t>(p.N));
+    for (int64_t c = 0; c < p.N; ++c) scale_[c] = a_scale * (bs.size() == 1 ? bs[0] : bs[c]);
+    const int64_t rows = p.N == 0 ? 0 : y.numel() / p.N;
+    ScaleBiasInPlace(y.raw(), rows, p.N, scale_.data(), bias);
     return Status::Ok();
   }
 
  private:
+  bool dynamic_;
+  const char* op_;
+  int b_scale_in_, b_zp_in_, bias_in_;
   IntMatMul mm_;
+  std::vector<float> bs_, bias_, scale_;
+  bool bs_const_ = false, bias_const_ = false;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -712,8 +777,13 @@ void RegisterQuantKernels(KernelRegistry& registry) {
   registry.Register("", "MatMulInteger", DType::Undefined, WithInit<MatMulIntegerKernel>());
   registry.Register("", "QLinearMatMul", DType::Undefined, WithInit<QLinearMatMulKernel>());
   registry.Register("", "ConvInteger", DType::Undefined, WithInit<ConvIntegerKernel>());
-  registry.Register("com.microsoft", "DynamicQuantizeMatMul", DType::Undefined,
-                    WithInit<DynamicQuantizeMatMulKernel>());
+  for (bool dynamic : {true, false})
+    registry.Register("com.microsoft", dynamic ? "DynamicQuantizeMatMul" : "MatMulIntegerToFloat",
+                      DType::Undefined, [dynamic](const KernelInit& init) -> Result<std::unique_ptr<Kernel>> {
+                        auto k = std::make_unique<QuantMatMulToFloatKernel>(dynamic);
+                        ASRC_RETURN_IF_ERROR(k->Init(init));
+                        return std::unique_ptr<Kernel>(std::move(k));
+                      });
 }
 
 }  // namespace asrc::runtime

@@ -1,0 +1,184 @@
+// Plan-time fusion (runtime/fusion.h): which chains fuse (structure: the planned step ops) and
+// that fused plans give bit-identical outputs to unfused ones (SessionOptions::fuse = false), on
+// int8 graphs built in code and, when bench/make_models.py has written them, the int8 benchmark
+// models.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+#include "onnx/onnx_io.h"
+#include "runtime/inputs.h"
+#include "runtime/session_impl.h"
+#include "test_util.h"
+
+using namespace asrc;
+using asrc::testing::RandomTensor;
+
+namespace {
+
+ir::Value* Input(ir::Graph& g, const std::string& name) {
+  ir::Value* v = g.add_value(name);
+  v->type.has_type = true;
+  v->type.dtype = ir::DType::Float32;
+  g.inputs.push_back(v);
+  return v;
+}
+
+ir::Tensor Int8Weight(int64_t K, int64_t N, uint32_t seed, int qmax) {
+  ir::Tensor t(ir::DType::Int8, {K, N});
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> d(-qmax, qmax);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<int8_t>()[i] = static_cast<int8_t>(d(rng));
+  return t;
+}
+
+struct Quantized {
+  ir::Value *xq, *xs, *xzp;
+};
+
+Quantized Dql(ir::Graph& g, ir::Value* x, const std::string& p) {
+  auto* n = g.add_node("DynamicQuantizeLinear", {x}, {p + "_xq", p + "_xs", p + "_xzp"}, p + "_dql");
+  return {n->outputs[0], n->outputs[1], n->outputs[2]};
+}
+
+// ORT's dynamic-quantizer chain after a DynamicQuantizeLinear: MatMulInteger -> Cast -> Mul by
+// Mul(x_scale, W_scale) [-> Add bias]; returns the chain's output.
+ir::Value* QuantProduct(ir::Graph& g, const Quantized& q, int64_t K, int64_t N, const std::string& p,
+                        uint32_t seed, bool bias, int qmax = 127, bool per_column_scale = true) {
+  auto* w = g.add_initializer(p + "_W", Int8Weight(K, N, seed, qmax));
+  auto* wzp = g.add_initializer(p + "_Wzp", ir::Tensor(ir::DType::Int8, {N}));
+  std::memset(wzp->initializer->raw(), 0, static_cast<size_t>(N));
+  auto* ws = g.add_initializer(
+      p + "_Ws", per_column_scale ? RandomTensor({N}, seed + 1, 0.001f, 0.01f)
+                                  : RandomTensor({}, seed + 1, 0.001f, 0.01f));
+  auto* acc = g.add_node("MatMulInteger", {q.xq, w, q.xzp, wzp}, {p + "_acc"}, p + "_mmi")->outputs[0];
+  auto* accf = g.add_node("Cast", {acc}, {p + "_accf"}, p + "_cast");
+  accf->set_attr_int("to", static_cast<int64_t>(ir::DType::Float32));
+  auto* scale = g.add_node("Mul", {q.xs, ws}, {p + "_scale"}, p + "_s")->outputs[0];
+  auto* y = g.add_node("Mul", {accf->outputs[0], scale}, {p + "_y"}, p + "_mul")->outputs[0];
+  if (!bias) return y;
+  auto* b = g.add_initializer(p + "_b", RandomTensor({N}, seed + 2));
+  return g.add_node("Add", {b, y}, {p + "_yb"}, p + "_add")->outputs[0];
+}
+
+std::vector<std::string> StepOps(const ir::Graph& g, bool fuse) {
+  runtime::SessionOptions o;
+  o.fuse = fuse;
+  auto s = runtime::SessionImpl::Create(g, 17, o, {});
+  REQUIRE_MESSAGE(s.ok(), s.status().message());
+  return (*s)->step_ops();
+}
+
+int Count(const std::vector<std::string>& ops, const std::string& op) {
+  return static_cast<int>(std::count(ops.begin(), ops.end(), op));
+}
+
+// Runs g fused and unfused at 1 and 2 threads on the same inputs; every output must be equal
+// byte for byte.
+void CheckBitIdentical(const ir::Graph& g, const std::vector<ir::Tensor>& inputs) {
+  for (int threads : {1, 2}) {
+    std::vector<ir::Tensor> out[2];
+    for (int fuse = 0; fuse < 2; ++fuse) {
+      runtime::SessionOptions o;
+      o.threads = threads;
+      o.fuse = fuse == 1;
+      auto s = runtime::Session::Create(g, 17, o);
+      REQUIRE_MESSAGE(s.ok(), s.status().message());
+      for (int run = 0; run < 2; ++run) {  // a second run reuses pooled buffers
+        Status st = (*s)->Run(inputs, &out[fuse]);
+        REQUIRE_MESSAGE(st.ok(), st.message());
+      }
+    }
+    REQUIRE(out[0].size() == out[1].size());
+    for (size_t i = 0; i < out[0].size(); ++i) {
+      INFO("output " << i << ", threads " << threads);
+      REQUIRE(out[0][i].shape() == out[1][i].shape());
+      REQUIRE(out[0][i].dtype() == out[1][i].dtype());
+      CHECK(std::memcmp(out[0][i].raw(), out[1][i].raw(), out[0][i].nbytes()) == 0);
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul [-> Add] fuses, bit-identical") {
+  for (int qmax : {63, 127}) {
+    for (bool bias : {false, true}) {
+      for (bool per_col : {false, true}) {
+        CAPTURE(qmax);
+        CAPTURE(bias);
+        CAPTURE(per_col);
+        ir::Graph g("q");
+        ir::Value* x = Input(g, "x");
+        ir::Value* y = QuantProduct(g, Dql(g, x, "a"), 48, 37, "a", 7, bias, qmax, per_col);
+        g.outputs.push_back(y);
+        auto fused = StepOps(g, true);
+        CHECK(fused == std::vector<std::string>{"DynamicQuantizeMatMul"});
+        CHECK(StepOps(g, false).size() == (bias ? 6u : 5u));
+        for (int64_t T : {1, 5, 75})
+          CheckBitIdentical(g, {RandomTensor({1, T, 48}, static_cast<uint32_t>(T), -3.f, 2.f)});
+      }
+    }
+  }
+}
+
+TEST_CASE("a DynamicQuantizeLinear shared by several products stays; they fuse to MatMulIntegerToFloat") {
+  ir::Graph g("qkv");
+  ir::Value* x = Input(g, "x");
+  Quantized q = Dql(g, x, "x");
+  g.outputs.push_back(QuantProduct(g, q, 32, 32, "q", 1, true));
+  g.outputs.push_back(QuantProduct(g, q, 32, 32, "k", 2, false));
+  g.outputs.push_back(QuantProduct(g, q, 32, 20, "v", 3, true));
+  auto ops = StepOps(g, true);
+  CHECK(Count(ops, "DynamicQuantizeLinear") == 1);
+  CHECK(Count(ops, "MatMulIntegerToFloat") == 3);
+  CHECK(ops.size() == 4);
+  CheckBitIdentical(g, {RandomTensor({2, 9, 32}, 11)});
+}
+
+TEST_CASE("chains whose intermediates are read elsewhere or are graph outputs are not fused") {
+  ir::Graph g("q");
+  ir::Value* x = Input(g, "x");
+  ir::Value* y1 = QuantProduct(g, Dql(g, x, "a"), 16, 8, "a", 1, true);
+  g.outputs.push_back(y1);
+  // The second chain's Mul output is also a graph output: its Add cannot be absorbed, but the
+  // chain up to the Mul still fuses.
+  ir::Value* y2 = QuantProduct(g, Dql(g, x, "b"), 16, 8, "b", 2, true);
+  g.outputs.push_back(y2);
+  for (ir::Node* n : g.nodes())
+    if (n->name == "b_mul") g.outputs.push_back(n->outputs[0]);
+  // The third chain's Cast output is read by another node: no fusion of that MatMulInteger.
+  ir::Value* y3 = QuantProduct(g, Dql(g, x, "c"), 16, 8, "c", 3, false);
+  for (ir::Node* n : g.nodes())
+    if (n->name == "c_cast")
+      g.outputs.push_back(g.add_node("Relu", {n->outputs[0]}, {"c_relu"}, "c_relu")->outputs[0]);
+  g.outputs.push_back(y3);
+  auto ops = StepOps(g, true);
+  CHECK(Count(ops, "DynamicQuantizeMatMul") == 2);
+  CHECK(Count(ops, "MatMulInteger") == 1);
+  CHECK(Count(ops, "Add") == 1);  // b's bias Add stays
+  CheckBitIdentical(g, {RandomTensor({3, 16}, 5)});
+}
+
+TEST_CASE("fused and unfused plans agree bit for bit on the int8 benchmark models") {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::path(ASRC_SOURCE_DIR) / "bench/models";
+  int checked = 0;
+  for (const char* m : {"conformer_4m_int8", "joiner_step_int8", "decoder_step_int8"}) {
+    fs::path p = dir / (std::string(m) + ".onnx");
+    if (!fs::exists(p)) continue;
+    INFO("model: " << p.string());
+    auto gf = onnx_io::LoadGraphFile(p.string());
+    REQUIRE_MESSAGE(gf.ok(), gf.status().message());
+    auto ops = StepOps(*gf->graph, true);
+    CHECK(Count(ops, "MatMulInteger") == 0);
+    auto inputs = runtime::MakeInputs(*gf->graph, {{"T", 100}}, 1, 42);
+    REQUIRE_MESSAGE(inputs.ok(), inputs.status().message());
+    CheckBitIdentical(*gf->graph, *inputs);
+    ++checked;
+  }
+  if (checked == 0) MESSAGE("bench/models not made (bench/make_models.py); skipping");
+}
