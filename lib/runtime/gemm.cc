@@ -312,7 +312,10 @@ const char* gemm_backend_name() {
   if (fp.find("openblas") != std::string::npos)
     fp += std::string("(openblas ") + openblas_get_corename() + ")";
 #endif
-#if defined(__AVX2__)
+#if defined(__AVX512VNNI__) && defined(__AVX512F__)
+  std::string i8 = IgemmU8S8Allowed() ? "int8:avx512-vnni(dpbusd for int8 weights in [-127,127]; else avx2-madd16)"
+                                      : "int8:avx2-madd16";
+#elif defined(__AVX2__)
   std::string i8 = IgemmU8S8Allowed() ? "int8:avx2-madd16(+maddubs for 7-bit weights)"
                                       : "int8:avx2-madd16";
 #else
@@ -511,6 +514,45 @@ void RowsKernelU8S8(int rows, const uint8_t* a, int64_t kq4, const int8_t* panel
   }
 }
 
+#if defined(__AVX512VNNI__) && defined(__AVX512F__)
+// vpdpbusd adds four u8 x s8 products into an int32 lane exactly (no int16 step), so on this
+// path the byte layout serves full-range int8 weights too, at 64 multiply-adds an instruction.
+constexpr int kMrVnni = 12;  // rows per call: 12 accumulators of 16 int32 columns
+
+template <int MR>
+void MicroKernelVnni(const uint8_t* a, int64_t kq4, const int8_t* panel, int64_t k_quads,
+                     const int32_t* colsum, const int32_t* az, int32_t* c, int64_t ldc,
+                     int ncols) {
+  __m512i acc[MR];
+  for (int r = 0; r < MR; ++r) acc[r] = _mm512_setzero_si512();
+  for (int64_t q = 0; q < k_quads; ++q) {
+    const __m512i b = _mm512_loadu_si512(panel + q * 64);
+    for (int r = 0; r < MR; ++r) {
+      int32_t quad;
+      std::memcpy(&quad, a + r * kq4 + 4 * q, sizeof(quad));
+      acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_set1_epi32(quad), b);
+    }
+  }
+  const __m512i cs = _mm512_loadu_si512(colsum);  // padded to kNr per panel
+  const __mmask16 mask = static_cast<__mmask16>(ncols == kNr ? 0xFFFF : (1u << ncols) - 1);
+  for (int r = 0; r < MR; ++r) {
+    __m512i v = _mm512_sub_epi32(acc[r], _mm512_mullo_epi32(_mm512_set1_epi32(az[r]), cs));
+    _mm512_mask_storeu_epi32(c + r * ldc, mask, v);
+  }
+}
+
+template <int MR>
+void RowsKernelVnniT(int rows, const uint8_t* a, int64_t kq4, const int8_t* panel,
+                     int64_t k_quads, const int32_t* colsum, const int32_t* az, int32_t* c,
+                     int64_t ldc, int ncols) {
+  if constexpr (MR > 1) {
+    if (rows < MR)
+      return RowsKernelVnniT<MR - 1>(rows, a, kq4, panel, k_quads, colsum, az, c, ldc, ncols);
+  }
+  MicroKernelVnni<MR>(a, kq4, panel, k_quads, colsum, az, c, ldc, ncols);
+}
+#endif
+
 // A as unsigned bytes (int8 A is shifted by 128, its zero point with it), rows padded to kq4.
 void IgemmU8S8(int64_t M, const void* A, bool a_signed, const int32_t* a_zero,
                bool a_zero_per_row, const PackedIgemmB& B, int32_t* C, int64_t ldc,
@@ -542,6 +584,18 @@ void IgemmU8S8(int64_t M, const void* A, bool a_signed, const int32_t* a_zero,
     const int64_t group = std::max<int64_t>(1, (192 * 1024) / (k_quads * 64));
     for (int64_t g0 = p0; g0 < p1; g0 += group) {
       int64_t g1 = std::min(p1, g0 + group);
+#if defined(__AVX512VNNI__) && defined(__AVX512F__)
+      for (int64_t m0 = 0; m0 < M; m0 += kMrVnni) {
+        int rows = static_cast<int>(std::min<int64_t>(kMrVnni, M - m0));
+        for (int64_t p = g0; p < g1; ++p) {
+          int ncols = static_cast<int>(std::min<int64_t>(kNr, N - p * kNr));
+          RowsKernelVnniT<kMrVnni>(rows, a + m0 * kq4, kq4, B.data8.data() + p * k_quads * 64,
+                                   k_quads, B.colsum.data() + p * kNr, azp + m0,
+                                   C + m0 * ldc + p * kNr, ldc, ncols);
+        }
+      }
+      continue;
+#endif
       for (int64_t m0 = 0; m0 < M; m0 += kMr) {
         int rows = static_cast<int>(std::min<int64_t>(kMr, M - m0));
         for (int64_t p = g0; p < g1; ++p) {
@@ -612,9 +666,16 @@ PackedIgemmB PackIgemmB(int64_t K, int64_t N, const void* B, bool b_signed,
       p.data[panel * p.k_pairs * 32 + (k / 2) * 32 + j * 2 + (k % 2)] =
           static_cast<int16_t>(v - z);
     }
-  // The 7-bit layout, when every value allows it.
+  // The byte layout, when every value allows it: 7-bit values for vpmaddubsw (AVX2), any
+  // symmetric int8 value for vpdpbusd (AVX-512 VNNI).
+#if defined(__AVX512VNNI__) && defined(__AVX512F__)
+  const int16_t lim_lo = -127, lim_hi = 127;
+#else
+  const int16_t lim_lo = -64, lim_hi = 64;
+#endif
   bool fits = K > 0;
-  for (size_t i = 0; i < p.data.size() && fits; ++i) fits = p.data[i] >= -64 && p.data[i] <= 64;
+  for (size_t i = 0; i < p.data.size() && fits; ++i)
+    fits = p.data[i] >= lim_lo && p.data[i] <= lim_hi;
   if (fits) {
     p.u8s8 = true;
     p.k_quads = (K + 3) / 4;

@@ -30,18 +30,20 @@ void Igemm(int64_t M, int64_t N, int64_t K, const void* A, bool a_signed, int32_
 
 // A right-hand matrix B[K,N] with its zero points subtracted and laid out for the int8 kernel,
 // built once per constant weight (kernel plan time) and reused by IgemmPacked.
-// Two layouts: the general one (int16, any zero point), and, when every B - b_zero lies in
-// [-64, 64] (7-bit weights such as ORT's reduce_range), an int8 one for the u8 x s8
-// multiply-add (vpmaddubsw), whose int16 pair sums cannot saturate then (255 * 64 * 2 < 2^15),
-// so it is exact too and does twice the multiply-adds per instruction.
+// Two layouts: the general one (int16, any zero point), and a byte one for u8 x s8
+// multiply-adds when every B - b_zero fits: in [-64, 64] (7-bit weights such as ORT's
+// reduce_range) for AVX2's vpmaddubsw, whose int16 pair sums cannot saturate then
+// (255 * 64 * 2 < 2^15); in [-127, 127] (any symmetric int8 weight) where the build has AVX-512
+// VNNI, whose vpdpbusd sums into int32 directly. Both are exact and do twice (AVX2) or eight
+// times (VNNI) the multiply-adds per instruction of the general kernel.
 struct PackedIgemmB {
   int64_t K = 0, N = 0;
   int64_t k_pairs = 0;          // ceil(K / 2)
   std::vector<int16_t> data;    // general: [ceil(N/16)][k_pairs][16 cols][2]
-  bool u8s8 = false;            // the 7-bit layout below is used
+  bool u8s8 = false;            // the byte layout below is used
   int64_t k_quads = 0;          // ceil(K / 4)
-  std::vector<int8_t> data8;    // 7-bit: [ceil(N/16)][k_quads][16 cols][4], B - b_zero
-  std::vector<int32_t> colsum;  // 7-bit: sum_k (B - b_zero) per column
+  std::vector<int8_t> data8;    // bytes: [ceil(N/16)][k_quads][16 cols][4], B - b_zero
+  std::vector<int32_t> colsum;  // bytes: sum_k (B - b_zero) per column
 };
 PackedIgemmB PackIgemmB(int64_t K, int64_t N, const void* B, bool b_signed,
                         const int32_t* b_zero, bool b_zero_per_column);

@@ -450,3 +450,34 @@ TEST_CASE("vectorized exp, sigmoid, tanh, softmax helpers match <cmath>") {
   CHECK(runtime::vm::ExpShiftSum(x.data() + 7000, y.data(), 1000, 3.f) == doctest::Approx(s).epsilon(1e-5));
   CHECK(runtime::vm::Max(x.data(), 1001) == x[1000]);
 }
+
+#include <random>
+
+TEST_CASE("int8 product with full-range symmetric int8 weights is exact (the VNNI byte path)") {
+  // Weights in [-127, 127] with A at 255 are the sums that saturate vpmaddubsw's int16 pairs;
+  // where the build has AVX-512 VNNI they take the byte layout (vpdpbusd, int32 sums) and must
+  // still equal the reference loop.
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> w(-127, 127), a(0, 255);
+  for (int64_t M : {1, 7, 12, 13, 75})
+    for (int64_t N : {1, 16, 17, 40})
+      for (int64_t K : {1, 5, 64, 257})
+        for (int fill = 0; fill < 2; ++fill) {
+          std::vector<uint8_t> A(M * K);
+          std::vector<int8_t> B(K * N);
+          for (auto& v : A) v = static_cast<uint8_t>(fill ? 255 : a(rng));
+          for (size_t i = 0; i < B.size(); ++i)
+            B[i] = static_cast<int8_t>(fill ? (i % 3 ? 127 : -127) : w(rng));
+          const int32_t a_zero = fill ? 0 : a(rng), b_zero = 0;
+          std::vector<int32_t> ref(M * N), got(M * N, -7);
+          runtime::IgemmReference(M, N, K, A.data(), false, a_zero, B.data(), true, &b_zero,
+                                  false, ref.data());
+          auto packed = runtime::PackIgemmB(K, N, B.data(), true, &b_zero, false);
+#if defined(__AVX512VNNI__) && defined(__AVX512F__)
+          CHECK(packed.u8s8);
+#endif
+          runtime::IgemmPacked(M, A.data(), false, a_zero, packed, got.data(), N, 1 + (M % 2));
+          INFO("M=" << M << " N=" << N << " K=" << K << " fill=" << fill);
+          CHECK(got == ref);
+        }
+}
