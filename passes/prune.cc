@@ -419,8 +419,9 @@ bool MatchKv(const ir::Graph& g, ir::Value* src, const ir::Node* reshape, Linear
 }
 
 // Multi-head attention around Softmax `sm` (pattern in prune.h).
-bool MatchHeads(const ir::Graph& g, ir::Node* sm, HeadsBlock* b) {
+bool MatchHeads(const ir::Graph& g, int64_t opset, ir::Node* sm, HeadsBlock* b) {
   if (sm->op_type != "Softmax" || !sm->domain.empty()) return false;
+  if (opset < 13 && !sm->attr("axis")) return false;  // before opset 13 the default is axis 1 (flattening)
   const int64_t sm_axis = sm->attr_int("axis", -1);
   if (sm_axis != -1 && sm_axis != 3) return false;
   // P @ Vh -> Transpose(0,2,1,3) -> Reshape [N, T, h*dk] -> MatMul(Wo)
@@ -508,16 +509,19 @@ bool MatchHeads(const ir::Graph& g, ir::Node* sm, HeadsBlock* b) {
   return true;
 }
 
-// Score of head `hh`: ||V-projection slice (weights and bias)|| * ||output-projection rows||, the
-// largest contribution the head can make to the output (zero when either is zero).
-double HeadScore(const HeadsBlock& b, int64_t hh) {
+// Score of head `hh`. Weights only: ||V-projection slice (weights and bias)|| * ||output-projection
+// rows||, the largest contribution the head can make (zero when either is zero). With `rms` (the
+// calibration RMS of each channel entering the output projection): sqrt(sum_c rms_c^2 ||Wo[c]||^2),
+// the energy the head adds to the output on that data (cross-channel terms ignored).
+double HeadScore(const HeadsBlock& b, int64_t hh, const std::vector<float>& rms) {
   const ir::Tensor* bv = b.v.add ? ConstantOf(b.v.add->input(b.v.bias_input)) : nullptr;
-  double v = 0, o = 0;
+  double v = 0, o = 0, e = 0;
   for (int64_t c = hh * b.dk; c < (hh + 1) * b.dk; ++c) {
     v += ColNorm2(b.v.w(), c) + (bv ? std::pow(bv->data<float>()[c], 2) : 0.0);
     o += RowNorm2(b.o.w(), c);
+    if (!rms.empty()) e += static_cast<double>(rms[c]) * rms[c] * RowNorm2(b.o.w(), c);
   }
-  return std::sqrt(v) * std::sqrt(o);
+  return rms.empty() ? std::sqrt(v) * std::sqrt(o) : std::sqrt(e);
 }
 
 // --- depthwise-convolution channels ---------------------------------------------------------
@@ -690,6 +694,22 @@ float Activate(char act, float x) {
   return x;
 }
 
+// --- data-aware scores ---------------------------------------------------------------------
+
+// Per-channel RMS of `v` (last axis, `n` channels) on calibration data; empty without data.
+std::vector<float> CalibrationRms(const pass::StatsMap* stats, const ir::Value* v, int64_t n,
+                                  pass::PassContext& ctx) {
+  if (!stats) return {};
+  auto it = stats->find(v->name);
+  std::vector<float> rms = it == stats->end() ? std::vector<float>{} : it->second.ChannelRms();
+  if (static_cast<int64_t>(rms.size()) != n) {
+    ctx.Bump("skipped_data_aware_no_stats");
+    return {};
+  }
+  ctx.Bump("data_aware_scored");
+  return rms;
+}
+
 // --- feed-forward hidden units --------------------------------------------------------------
 
 struct FfnMatch {
@@ -748,7 +768,7 @@ std::vector<FfnMatch> FindFfns(ir::Graph& g, const std::vector<std::string>& nod
   return out;
 }
 
-bool PruneFfns(ir::Graph& g, pass::PassContext& ctx) {
+bool PruneFfns(ir::Graph& g, const pass::StatsMap* stats, pass::PassContext& ctx) {
   const double sparsity = ctx.GetFloat("sparsity");
   const int64_t multiple = ctx.GetInt("multiple_of");
   bool changed = false;
@@ -763,7 +783,10 @@ bool PruneFfns(ir::Graph& g, pass::PassContext& ctx) {
       continue;
     }
     std::vector<double> score(ff);
-    for (int64_t j = 0; j < ff; ++j) score[j] = std::sqrt(ColNorm2(w1, j)) * std::sqrt(RowNorm2(w2, j));
+    const std::vector<float> rms = CalibrationRms(stats, m.mm2->input(0), ff, ctx);
+    for (int64_t j = 0; j < ff; ++j) {
+      score[j] = (rms.empty() ? std::sqrt(ColNorm2(w1, j)) : rms[j]) * std::sqrt(RowNorm2(w2, j));
+    }
     const std::vector<int64_t> keep = TopK(score, keep_n);
     SliceLinearOut(g, m.l1, keep);
     SliceLinearIn(g, l2, keep);
@@ -804,7 +827,7 @@ void ResizeCaches(ir::Model& model, const std::string& role, const std::vector<C
   }
 }
 
-bool PruneHeads(ir::Model& model, ir::GraphFile& gf, pass::PassContext& ctx) {
+bool PruneHeads(ir::Model& model, ir::GraphFile& gf, const pass::StatsMap* stats, pass::PassContext& ctx) {
   ir::Graph& g = *gf.graph;
   const double sparsity = ctx.GetFloat("heads_sparsity");
   const int64_t min_heads = ctx.GetInt("min_heads");
@@ -814,7 +837,7 @@ bool PruneHeads(ir::Model& model, ir::GraphFile& gf, pass::PassContext& ctx) {
   std::vector<int64_t> keep_h, widths;
   for (ir::Node* n : g.nodes()) {
     HeadsBlock b;
-    if (n->op_type != "Softmax" || !MatchHeads(g, n, &b)) continue;
+    if (n->op_type != "Softmax" || !MatchHeads(g, gf.opset(""), n, &b)) continue;
     bool selected = true;
     for (const Linear* l : {&b.q, &b.k, &b.v, &b.o}) selected = selected && NameSelected(l->mm, nodes, exclude);
     if (!selected) continue;
@@ -835,7 +858,8 @@ bool PruneHeads(ir::Model& model, ir::GraphFile& gf, pass::PassContext& ctx) {
       continue;
     }
     std::vector<double> score(b.h);
-    for (int64_t hh = 0; hh < b.h; ++hh) score[hh] = HeadScore(b, hh);
+    const std::vector<float> rms = CalibrationRms(stats, b.o.mm->input(0), b.h * b.dk, ctx);
+    for (int64_t hh = 0; hh < b.h; ++hh) score[hh] = HeadScore(b, hh, rms);
     std::vector<int64_t> cols;
     for (int64_t hh : TopK(score, keep_h[i])) {
       for (int64_t c = hh * b.dk; c < (hh + 1) * b.dk; ++c) cols.push_back(c);
@@ -948,13 +972,39 @@ Result<bool> Structured(ir::Model& model, pass::PassContext& ctx) {
     targets.insert(t);
   }
   const auto graphs = ctx.GetStrings("graphs");
+  // data_aware: one calibration run over the unmodified model, tapping the input of each closing
+  // projection (FFN W2, attention Wo); rewrites keep those value names.
+  pass::ModelStats stats;
+  const bool data_aware = ctx.GetBool("data_aware");
+  if (data_aware) {
+    pass::Taps taps;
+    const auto nodes = ctx.GetStrings("nodes"), exclude = ctx.GetStrings("exclude_nodes");
+    for (auto& gf : model.graphs) {
+      if (!gf.graph || !pass::AnyGlobMatch(graphs, gf.role)) continue;
+      ir::Graph& g = *gf.graph;
+      if (targets.count("ffn")) {
+        for (const FfnMatch& m : FindFfns(g, nodes, exclude)) taps[gf.role].push_back(m.mm2->input(0)->name);
+      }
+      for (ir::Node* n : g.nodes()) {
+        HeadsBlock b;
+        if (targets.count("heads") && MatchHeads(g, gf.opset(""), n, &b)) taps[gf.role].push_back(b.o.mm->input(0)->name);
+      }
+    }
+    if (!taps.empty()) {
+      if (!ctx.calibrate) {
+        return Error("prune: data_aware=true needs calibration data (pipeline \"calibration\" or the eval set)");
+      }
+      ASRC_ASSIGN_OR_RETURN(stats, ctx.calibrate(model, taps));
+    }
+  }
   bool changed = false;
   for (auto& gf : model.graphs) {
     if (!gf.graph || !pass::AnyGlobMatch(graphs, gf.role)) continue;
     ir::Graph& g = *gf.graph;
+    const pass::StatsMap* st = data_aware && stats.count(gf.role) ? &stats[gf.role] : nullptr;
     bool g_changed = false;
-    if (targets.count("ffn")) g_changed |= PruneFfns(g, ctx);
-    if (targets.count("heads")) g_changed |= PruneHeads(model, gf, ctx);
+    if (targets.count("ffn")) g_changed |= PruneFfns(g, st, ctx);
+    if (targets.count("heads")) g_changed |= PruneHeads(model, gf, st, ctx);
     if (targets.count("conv")) g_changed |= PruneConvs(model, gf, ctx);
     if (!g_changed) continue;
     changed = true;
@@ -1088,6 +1138,10 @@ std::vector<pass::OptionSpec> PrunePass::options() const {
       {"min_heads", int64_t{1}, "structured heads: never keep fewer heads than this", {}, 1, 4096},
       {"conv_sparsity", 0.25,
        "structured conv: fraction of depthwise-conv channels removed (lossy: see prune.h)", {}, 0, 0.99},
+      {"data_aware", false,
+       "structured ffn/heads: score units by their calibration activation RMS at the closing "
+       "projection's input times its row norms (FFN W2, attention Wo) instead of weights alone; "
+       "needs calibration data. Conv channels are always scored from weights (see prune.h)", {}},
       {"resize_caches", true,
        "structured heads/conv: narrow streaming caches (graph inputs/outputs and model.json "
        "streaming.cache shapes) with the pruned layers; false leaves cached layers alone", {}},

@@ -6,7 +6,12 @@
 //               or towards structured pruning, not a saving by itself.
 //   structured  physically removes units, so params, bytes and latency all shrink. `targets`
 //               chooses which (default ["ffn"]); each unit is kept or removed as a whole, scored
-//               from the weights alone (no data).
+//               from the weights alone, or with `data_aware` (ffn, heads) from calibration
+//               activations: the per-channel RMS at the input of the closing projection (FFN W2,
+//               attention Wo) times that projection's row norms, i.e. the energy the unit adds to
+//               the output on that data (cross-channel terms ignored). Conv channels are always
+//               scored from weights: a sound data score for them needs per-channel means (the
+//               removed channel's constant is folded), which the calibration statistics lack.
 //
 // targets:
 //   ffn    MatMul(x, W1 [d, ff]) [-> Add(b1)] -> elementwise activation (SiLU as Sigmoid+Mul,
@@ -62,7 +67,8 @@
 // counters).
 //
 // Counters: ffn_pruned, hidden_units_removed, attention_pruned, heads_removed, conv_pruned,
-// conv_channels_removed, params_removed (all targets), skipped_nothing_to_remove,
+// conv_channels_removed, params_removed (all targets), data_aware_scored,
+// skipped_data_aware_no_stats, skipped_nothing_to_remove,
 // skipped_{heads,conv}_cache_{mismatch,resize_off}. Intermediate value_info entries are dropped
 // (they may record old widths); graph inputs/outputs keep exact types.
 #pragma once

@@ -266,12 +266,13 @@ void CheckOrtAgrees(const ir::Model& m, const std::vector<ir::Tensor>& in, const
   }
 }
 
-pass::PassContext* Prune(ir::Model& m, const json& options, bool expect_change = true) {
+pass::PassContext* Prune(ir::Model& m, const json& options, bool expect_change = true,
+                         pass::Calibrator calib = nullptr) {
   passes::PrunePass p;
   pass::PassContext* ctx = nullptr;
   json o = options;
   o["method"] = "structured";
-  CHECK(test::RunPass(p, m, o, &ctx) == expect_change);
+  CHECK(test::RunPass(p, m, o, &ctx, std::move(calib)) == expect_change);
   return ctx;
 }
 
@@ -400,4 +401,26 @@ TEST_CASE("prune structured: default targets are FFN only; unknown targets are a
   auto r = p.Run(m, ctx);
   REQUIRE_FALSE(r.ok());
   CHECK(r.status().message().find("unknown target 'mlp'") != std::string::npos);
+}
+
+TEST_CASE("prune heads data_aware: scored by calibration RMS at Wo's input; a silent head goes exactly; needs data") {
+  ir::Model m = AttentionModel(5, false, /*zero_head=*/1);
+  const ir::Graph& g = *m.graphs[0].graph;
+  auto in = Inputs(g, 9);
+  auto ref = test::RunAsrc(g, in);
+  pass::PassContext* ctx = Prune(m, {{"targets", {"heads"}}, {"heads_sparsity", 0.25}, {"data_aware", true}}, true,
+                                 pass::RandomInputCalibrator(2, 3));
+  CHECK(Counter(ctx, "data_aware_scored") == 1);
+  CHECK(Counter(ctx, "heads_removed") == 1);
+  auto out = test::RunAsrc(g, in);
+  CHECK(test::RelError(ref[0], out[0]) < 1e-5);
+
+  ir::Model m2 = AttentionModel(5, false, -1);
+  passes::PrunePass p;
+  auto opts = pass::ValidateOptions(p.options(), {{"method", "structured"}, {"targets", {"heads"}}, {"data_aware", true}}, "$");
+  REQUIRE(opts.ok());
+  pass::PassContext no_data(opts.value(), 0);
+  auto r = p.Run(m2, no_data);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().message().find("calibration") != std::string::npos);
 }
