@@ -225,10 +225,15 @@ GemmBackend CurrentBackend() {
   return chosen;
 }
 
-// The measured choice per shape class (bench/gemm_bench, BENCHMARKS.md).
-// 1 thread, AMD EPYC (Zen 3, AVX2): oneDNN wins most M=75 products and the small ones;
+// The measured choice per shape class (bench/gemm_bench, BENCHMARKS.md), 1 thread.
+// AMD EPYC (Zen 3, AVX2): oneDNN wins most M=75 products and the small ones;
 // OpenBLAS wins the wide ones (N >= 4K) and the large M=300 ones, and the M=1 GEMV by a hair.
+// AVX-512 EPYC (Zen 4): oneDNN wins every M > 1 shape we run by 10-20%, the wide and large ones
+// included (tests of 2026-11-27 10:25 UTC, BENCHMARKS.md); OpenBLAS still the M=1 GEMV.
 GemmBackend AutoBackend(int64_t M, int64_t N, int64_t K) {
+#if defined(ASRC_HAVE_DNNL) && defined(__AVX512F__)
+  if (M > 1) return GemmBackend::Dnnl;
+#endif
 #ifdef ASRC_HAVE_OPENBLAS
   if (M == 1) return GemmBackend::OpenBlas;
   if (N >= 4 * K && K >= 256) return GemmBackend::OpenBlas;
