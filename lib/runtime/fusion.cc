@@ -55,50 +55,97 @@ class Matcher {
     return t->numel() == n || (allow_one && t->numel() == 1) ? t : nullptr;
   }
 
+  // A float32 constant holding one value per output channel of a convolution output of rank
+  // `rank` ([C, 1, ..., 1] or [1, C, 1, ..., 1]), or one value (`allow_one`), broadcasting to
+  // that output without changing its shape.
+  const ir::Tensor* ChannelConst(const ir::Value* v, int64_t c, int rank, bool allow_one) const {
+    const ir::Tensor* t = Const(v);
+    if (!t || t->dtype() != ir::DType::Float32 || t->rank() > rank) return nullptr;
+    if (allow_one && t->numel() == 1) return t;
+    if (t->numel() != c) return nullptr;
+    const ir::Shape& s = t->shape();
+    int ch = -1;
+    for (int i = 0; i < static_cast<int>(s.size()); ++i)
+      if (s[i] != 1) ch = i;
+    if (c == 1) return t;
+    // The channel axis is 1 of the output: rank - 1 - ch trailing dims after it.
+    return ch >= 0 && static_cast<int>(s.size()) - 1 - ch == rank - 2 ? t : nullptr;
+  }
+
   struct Chain {
     std::vector<ir::Node*> nodes;  // absorbed, in execution order
     std::unique_ptr<ir::Node> fused;
   };
 
-  // The quantized-product chain whose MatMulInteger is `mm`, if it matches (see fusion.h).
-  bool MatchQuantMatMul(ir::Node* mm, Chain* chain) const {
-    if (!IsOp(mm, "MatMulInteger") || mm->num_inputs() < 3 || mm->outputs.size() != 1) return false;
-    ir::Value *xq = mm->input(0), *w = mm->input(1), *xzp = mm->input(2), *wzp = mm->input(3);
-    if (!xq || !xzp || !xq->producer) return false;
+  // The DynamicQuantizeLinear that feeds integer op `op` its x_q (input 0) and x_zp (input 2),
+  // with a constant 8-bit weight (input 1) of rank `rank_lo`..`rank_hi` and a constant or absent
+  // weight zero point (input 3); nullptr when they do not match.
+  ir::Node* QuantizedHead(const ir::Node* op, int rank_lo, int rank_hi) const {
+    if (op->num_inputs() < 3 || op->outputs.size() != 1) return nullptr;
+    ir::Value *xq = op->input(0), *xzp = op->input(2), *wzp = op->input(3);
+    if (!xq || !xzp || !xq->producer) return nullptr;
     ir::Node* dql = xq->producer;
     if (!IsOp(dql, "DynamicQuantizeLinear") || !Planned(dql) || dql->outputs.size() != 3 ||
         dql->output(0) != xq || dql->output(2) != xzp || !dql->output(1))
-      return false;
-    const ir::Tensor* wt = Const(w);
-    if (!wt || wt->rank() != 2 ||
+      return nullptr;
+    const ir::Tensor* wt = Const(op->input(1));
+    if (!wt || wt->rank() < rank_lo || wt->rank() > rank_hi ||
         (wt->dtype() != ir::DType::Int8 && wt->dtype() != ir::DType::Uint8))
-      return false;
-    if (wzp && !Const(wzp)) return false;
-    const int64_t N = wt->dim(1);
+      return nullptr;
+    if (wzp && !Const(wzp)) return nullptr;
+    return dql;
+  }
 
-    ir::Node* cast = SoleReader(mm->output(0));
-    if (!IsOp(cast, "Cast") || cast->attr_int("to", 0) != static_cast<int64_t>(ir::DType::Float32))
+  // The float tail after an integer op's int32 output: Cast(float) -> Mul(., scale) with
+  // scale = Mul(x_scale, w_scale) read only there, then an optional Add(., bias). `fits` says
+  // whether a constant is a valid w_scale (allow_one) or bias for this op.
+  struct Tail {
+    ir::Node *cast = nullptr, *smul = nullptr, *mul = nullptr, *add = nullptr;
+    ir::Value *ws = nullptr, *bias = nullptr;
+    ir::Node* last() const { return add ? add : mul; }
+    std::vector<ir::Node*> nodes(ir::Node* op) const {
+      std::vector<ir::Node*> v = {op, cast, smul, mul};
+      if (add) v.push_back(add);
+      return v;
+    }
+  };
+  template <class Fits>
+  bool ScaledTail(const ir::Node* op, ir::Value* xs, Fits fits, Tail* t) const {
+    t->cast = SoleReader(op->output(0));
+    if (!IsOp(t->cast, "Cast") ||
+        t->cast->attr_int("to", 0) != static_cast<int64_t>(ir::DType::Float32))
       return false;
-    ir::Node* mul = SoleReader(cast->output(0));
-    if (!IsOp(mul, "Mul")) return false;
-    ir::Value* scale = OtherInput(mul, cast->output(0));
+    t->mul = SoleReader(t->cast->output(0));
+    if (!IsOp(t->mul, "Mul")) return false;
+    ir::Value* scale = OtherInput(t->mul, t->cast->output(0));
     if (!scale || !scale->producer) return false;
-    ir::Node* smul = scale->producer;
-    if (!IsOp(smul, "Mul") || !Planned(smul) || SoleReader(scale) != mul) return false;
-    ir::Value* xs = dql->output(1);
-    ir::Value* ws = OtherInput(smul, xs);
-    if (!ws || !VectorConst(ws, N, true)) return false;
-    ir::Node* last = mul;
-    ir::Value* bias = nullptr;
-    if (ir::Node* add = SoleReader(mul->output(0)); IsOp(add, "Add")) {
-      ir::Value* b = OtherInput(add, mul->output(0));
-      if (b && VectorConst(b, N, false)) {
-        bias = b;
-        last = add;
+    t->smul = scale->producer;
+    if (!IsOp(t->smul, "Mul") || !Planned(t->smul) || SoleReader(scale) != t->mul) return false;
+    t->ws = OtherInput(t->smul, xs);
+    if (!t->ws || !fits(t->ws, true)) return false;
+    if (ir::Node* add = SoleReader(t->mul->output(0)); IsOp(add, "Add")) {
+      ir::Value* b = OtherInput(add, t->mul->output(0));
+      if (b && fits(b, false)) {
+        t->bias = b;
+        t->add = add;
       }
     }
+    return true;
+  }
 
-    const bool own_dql = ReadOnlyBy(xq, mm, 1) && ReadOnlyBy(xzp, mm, 1) && ReadOnlyBy(xs, smul, 1);
+  // The quantized-product chain whose MatMulInteger is `mm`, if it matches (see fusion.h).
+  bool MatchQuantMatMul(ir::Node* mm, Chain* chain) const {
+    if (!IsOp(mm, "MatMulInteger")) return false;
+    ir::Node* dql = QuantizedHead(mm, 2, 2);
+    if (!dql) return false;
+    ir::Value *xq = mm->input(0), *w = mm->input(1), *xzp = mm->input(2), *wzp = mm->input(3);
+    ir::Value* xs = dql->output(1);
+    const int64_t N = Const(w)->dim(1);
+    Tail t;
+    if (!ScaledTail(mm, xs, [&](const ir::Value* v, bool one) { return VectorConst(v, N, one); }, &t))
+      return false;
+    ir::Value *ws = t.ws, *bias = t.bias;
+    const bool own_dql = ReadOnlyBy(xq, mm, 1) && ReadOnlyBy(xzp, mm, 1) && ReadOnlyBy(xs, t.smul, 1);
     auto f = std::make_unique<ir::Node>();
     f->domain = "com.microsoft";
     f->owner = mm->owner;
@@ -112,10 +159,47 @@ class Matcher {
       chain->nodes = {};
     }
     while (!f->inputs.empty() && !f->inputs.back()) f->inputs.pop_back();
-    f->outputs = {last->output(0)};
+    f->outputs = {t.last()->output(0)};
     f->name = mm->name + (own_dql ? "+dql" : "") + "+cast+mul" + (bias ? "+add" : "");
-    for (ir::Node* n : {mm, cast, smul, mul}) chain->nodes.push_back(n);
-    if (bias) chain->nodes.push_back(last);
+    for (ir::Node* n : t.nodes(mm)) chain->nodes.push_back(n);
+    chain->fused = std::move(f);
+    return true;
+  }
+
+  // ConvInteger(x_q, w, x_zp[, w_zp]) -> Cast -> Mul(., Mul(x_scale, w_scale)) [-> Add(bias)]
+  // [-> Relu], x_q and x_zp from a DynamicQuantizeLinear (which stays), w_scale and bias per
+  // output channel: ai.asrc ConvIntegerToFloat (kernels/quant.cc).
+  bool MatchQuantConv(ir::Node* ci, Chain* chain) const {
+    if (!IsOp(ci, "ConvInteger")) return false;
+    ir::Node* dql = QuantizedHead(ci, 3, 4);
+    if (!dql) return false;
+    ir::Value *xq = ci->input(0), *w = ci->input(1), *xzp = ci->input(2), *wzp = ci->input(3);
+    ir::Value* xs = dql->output(1);
+    const ir::Tensor* wt = Const(w);
+    const int64_t M = wt->dim(0);
+    const int rank = static_cast<int>(wt->rank());
+    Tail t;
+    if (!ScaledTail(ci, xs, [&](const ir::Value* v, bool one) { return ChannelConst(v, M, rank, one); }, &t))
+      return false;
+    ir::Value *ws = t.ws, *bias = t.bias;
+    ir::Node* last = t.last();
+    chain->nodes = t.nodes(ci);
+    ir::Node* r = SoleReader(last->output(0));
+    const bool relu = IsOp(r, "Relu") && r->num_inputs() == 1;
+    if (relu) {
+      last = r;
+      chain->nodes.push_back(r);
+    }
+    auto f = std::make_unique<ir::Node>();
+    f->domain = "ai.asrc";
+    f->op_type = "ConvIntegerToFloat";
+    f->owner = ci->owner;
+    f->attributes = ci->attributes;
+    if (relu) f->set_attr_string("activation", "Relu");
+    f->inputs = {xq, w, xs, ws, xzp, wzp, bias};
+    while (!f->inputs.empty() && !f->inputs.back()) f->inputs.pop_back();
+    f->outputs = {last->output(0)};
+    f->name = ci->name + "+cast+mul" + (bias ? "+add" : "") + (relu ? "+relu" : "");
     chain->fused = std::move(f);
     return true;
   }
@@ -137,7 +221,7 @@ FusionResult FuseNodes(const std::vector<ir::Node*>& order, const FusionInputs& 
   std::unordered_map<const ir::Node*, ir::Node*> replace_last;  // chain's last node -> fused
   for (ir::Node* n : order) {
     Matcher::Chain c;
-    if (!m.MatchQuantMatMul(n, &c)) continue;
+    if (!m.MatchQuantMatMul(n, &c) && !m.MatchQuantConv(n, &c)) continue;
     bool taken = false;
     for (ir::Node* a : c.nodes) taken |= absorbed.count(a) > 0;
     if (taken) continue;

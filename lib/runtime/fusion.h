@@ -9,6 +9,10 @@
 //   becomes com.microsoft DynamicQuantizeMatMul(x, W, W_scale[, W_zp][, bias]); when x's
 //   quantization is shared with other products, DynamicQuantizeLinear stays and the rest becomes
 //   com.microsoft MatMulIntegerToFloat(x_q, W, x_scale, W_scale, x_zp[, W_zp][, bias]).
+//   ConvInteger(x_q, W, x_zp[, W_zp]) -> Cast(float) -> Mul(., Mul(x_scale, W_scale))
+//     [-> Add(., bias)] [-> Relu] becomes our ai.asrc ConvIntegerToFloat(x_q, W, x_scale,
+//     W_scale, x_zp[, W_zp][, bias]) with activation "Relu" or none; W_scale and bias hold one
+//     value per output channel ([M, 1, ..., 1]); the DynamicQuantizeLinear stays.
 //
 // Contract: a chain is fused only when every intermediate value is read by the chain alone
 // (not by other nodes, subgraphs or as a graph output), W, W_zp, W_scale and bias are plan-time

@@ -163,6 +163,41 @@ TEST_CASE("chains whose intermediates are read elsewhere or are graph outputs ar
   CheckBitIdentical(g, {RandomTensor({3, 16}, 5)});
 }
 
+TEST_CASE("DynamicQuantizeLinear -> ConvInteger -> Cast -> Mul [-> Add] [-> Relu] fuses, bit-identical") {
+  for (int variant = 0; variant < 4; ++variant) {
+    const bool bias = variant & 1, relu = variant & 2;
+    CAPTURE(variant);
+    ir::Graph g("conv");
+    ir::Value* x = Input(g, "x");
+    Quantized q = Dql(g, x, "x");
+    const int64_t M = 6, C = 3;
+    ir::Tensor w(ir::DType::Int8, {M, C, 3, 3});
+    std::mt19937 rng(3);
+    std::uniform_int_distribution<int> d(-127, 127);
+    for (int64_t i = 0; i < w.numel(); ++i) w.data<int8_t>()[i] = static_cast<int8_t>(d(rng));
+    auto* wv = g.add_initializer("W", w);
+    ir::Tensor wzp(ir::DType::Int8, {});
+    wzp.data<int8_t>()[0] = 0;
+    auto* wzpv = g.add_initializer("Wzp", wzp);
+    auto* ws = g.add_initializer("Ws", RandomTensor({M, 1, 1}, 4, 0.001f, 0.01f));
+    ir::Node* conv = g.add_node("ConvInteger", {q.xq, wv, q.xzp, wzpv}, {"acc"}, "conv");
+    conv->set_attr_ints("strides", {2, 2});
+    conv->set_attr_ints("pads", {1, 0, 1, 2});
+    auto* accf = g.add_node("Cast", {conv->outputs[0]}, {"accf"}, "cast");
+    accf->set_attr_int("to", static_cast<int64_t>(ir::DType::Float32));
+    auto* scale = g.add_node("Mul", {q.xs, ws}, {"scale"}, "s")->outputs[0];
+    ir::Value* y = g.add_node("Mul", {accf->outputs[0], scale}, {"y"}, "mul")->outputs[0];
+    if (bias) {
+      auto* b = g.add_initializer("b", RandomTensor({M, 1, 1}, 5));
+      y = g.add_node("Add", {y, b}, {"yb"}, "add")->outputs[0];
+    }
+    if (relu) y = g.add_node("Relu", {y}, {"yr"}, "relu")->outputs[0];
+    g.outputs.push_back(y);
+    CHECK(StepOps(g, true) == std::vector<std::string>{"DynamicQuantizeLinear", "ConvIntegerToFloat"});
+    CheckBitIdentical(g, {RandomTensor({2, C, 9, 11}, 6, -2.f, 3.f)});
+  }
+}
+
 TEST_CASE("fused and unfused plans agree bit for bit on the int8 benchmark models") {
   namespace fs = std::filesystem;
   fs::path dir = fs::path(ASRC_SOURCE_DIR) / "bench/models";
@@ -175,6 +210,7 @@ TEST_CASE("fused and unfused plans agree bit for bit on the int8 benchmark model
     REQUIRE_MESSAGE(gf.ok(), gf.status().message());
     auto ops = StepOps(*gf->graph, true);
     CHECK(Count(ops, "MatMulInteger") == 0);
+    CHECK(Count(ops, "ConvInteger") == 0);
     auto inputs = runtime::MakeInputs(*gf->graph, {{"T", 100}}, 1, 42);
     REQUIRE_MESSAGE(inputs.ok(), inputs.status().message());
     CheckBitIdentical(*gf->graph, *inputs);

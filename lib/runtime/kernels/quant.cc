@@ -592,10 +592,31 @@ class QuantMatMulToFloatKernel : public Kernel {
 // ConvInteger(x, w, x_zero_point?, w_zero_point?) -> int32, 1-D and 2-D, grouped.
 // Computed as out^T = im2row(x) x W^T per group so the constant weight is the packed right-hand
 // side (per-output-channel w zero points become per-column zero points).
+//
+// The same kernel runs our fused ai.asrc ConvIntegerToFloat(x_q, w, x_scale, w_scale,
+// x_zero_point?, w_zero_point?, bias?) with attribute activation ("" or "Relu"), which the
+// session's fusion plans for ConvInteger -> Cast -> Mul(Mul(x_scale, w_scale)) [-> Add(bias)]
+// [-> Relu] (runtime/fusion.h): y = act(float(acc) * (x_scale * w_scale[m]) [+ bias[m]]),
+// a multiply then an add per element as the unfused nodes do, applied while the accumulators
+// are transposed into the output.
 class ConvIntegerKernel : public Kernel {
  public:
+  explicit ConvIntegerKernel(bool to_float = false)
+      : to_float_(to_float), xzp_in_(to_float ? 4 : 2), wzp_in_(to_float ? 5 : 3) {}
+
   Status Init(const KernelInit& init) {
     const ir::Node* n = init.node;
+    if (to_float_) {
+      relu_ = n->attr_string("activation", "") == "Relu";
+      const Tensor* ws = ConstIn(init, 3);
+      const Tensor* b = ConstIn(init, 6);
+      if (!ws || (HasIn(n, 6) && !b))
+        return Error("ConvIntegerToFloat: w_scale and bias must be constants");
+      ASRC_ASSIGN_OR_RETURN(ws_, FloatValues(*ws, "w_scale"));
+      if (b) {
+        ASRC_ASSIGN_OR_RETURN(bias_, FloatValues(*b, "bias"));
+      }
+    }
     group_ = n->attr_int("group", 1);
     strides_ = n->attr_ints("strides");
     dilations_ = n->attr_ints("dilations");
@@ -603,9 +624,9 @@ class ConvIntegerKernel : public Kernel {
     auto_pad_ = n->attr_string("auto_pad", "NOTSET");
     if (group_ < 1) return Error("ConvInteger: group must be >= 1");
     const Tensor* w = ConstIn(init, 1);
-    const Tensor* wzp = ConstIn(init, 3);
+    const Tensor* wzp = ConstIn(init, wzp_in_);
     if (w && IsQuant8(w->dtype()) && (w->rank() == 3 || w->rank() == 4) &&
-        (!HasIn(n, 3) || wzp)) {
+        (!HasIn(n, wzp_in_) || wzp)) {
       ASRC_ASSIGN_OR_RETURN(packs_, PackWeights(*w, wzp));
     }
     return Status::Ok();
@@ -663,15 +684,24 @@ class ConvIntegerKernel : public Kernel {
     const int64_t OH = (H + pt + pb - ekh) / sh + 1, OW = (W + pl + pr - ekw) / sw + 1;
     if (OH <= 0 || OW <= 0) return Error("ConvInteger: output would be empty");
     Shape out_shape = is1d ? Shape{N, M, OW} : Shape{N, M, OH, OW};
-    Tensor& y = ctx.Alloc(0, DType::Int32, out_shape);
+    Tensor& y = ctx.Alloc(0, to_float_ ? DType::Float32 : DType::Int32, out_shape);
+    if (to_float_) {
+      ASRC_ASSIGN_OR_RETURN(std::vector<float> xs, FloatValues(*ctx.in(2), "x_scale"));
+      if (xs.size() != 1) return Error("ConvIntegerToFloat: x_scale must be a scalar");
+      if ((ws_.size() != 1 && static_cast<int64_t>(ws_.size()) != M) ||
+          (!bias_.empty() && static_cast<int64_t>(bias_.size()) != M))
+        return Error("ConvIntegerToFloat: w_scale and bias must have one entry per output channel");
+      scale_.resize(static_cast<size_t>(M));
+      for (int64_t m = 0; m < M; ++m) scale_[m] = xs[0] * (ws_.size() == 1 ? ws_[0] : ws_[m]);
+    }
 
-    const Tensor* xzp_t = ctx.in(2);
+    const Tensor* xzp_t = ctx.in(xzp_in_);
     ASRC_ASSIGN_OR_RETURN(std::vector<int32_t> xzp, ZeroPoints(xzp_t, 1, "x_zero_point"));
     if (xzp.size() != 1) return Error("ConvInteger: x_zero_point must be a scalar");
     std::vector<PackedIgemmB> local;
     const std::vector<PackedIgemmB>* packs = &packs_;
     if (packs_.empty()) {
-      ASRC_ASSIGN_OR_RETURN(local, PackWeights(w, ctx.in(3)));
+      ASRC_ASSIGN_OR_RETURN(local, PackWeights(w, ctx.in(wzp_in_)));
       packs = &local;
     }
     const int64_t Mg = M / group_, Kg = Cg * KH * KW, P = OH * OW;
@@ -708,6 +738,23 @@ class ConvIntegerKernel : public Kernel {
             }
           }
         IgemmPacked(P, rows.data(), x_signed, xzp[0], (*packs)[g], acc.data(), Mg, ctx.threads);
+        if (to_float_) {
+          float* yg = y.data<float>() + (n * M + g * Mg) * P;
+          const float* sc = scale_.data() + g * Mg;
+          const float* bs = bias_.empty() ? nullptr : bias_.data() + g * Mg;
+          for (int64_t p0 = 0; p0 < P; p0 += 16)  // tiled transpose [P, Mg] -> [Mg, P]
+            for (int64_t m0 = 0; m0 < Mg; m0 += 16) {
+              int64_t p1 = std::min(P, p0 + 16), m1 = std::min(Mg, m0 + 16);
+              for (int64_t m = m0; m < m1; ++m)
+                for (int64_t p = p0; p < p1; ++p) {
+                  float v = static_cast<float>(acc[p * Mg + m]) * sc[m];
+                  if (bs) v = v + bs[m];
+                  if (relu_) v = v > 0 ? v : 0.f;
+                  yg[m * P + p] = v;
+                }
+            }
+          continue;
+        }
         int32_t* yg = y.data<int32_t>() + (n * M + g * Mg) * P;
         for (int64_t p0 = 0; p0 < P; p0 += 16)  // tiled transpose [P, Mg] -> [Mg, P]
           for (int64_t m0 = 0; m0 < Mg; m0 += 16) {
@@ -744,6 +791,9 @@ class ConvIntegerKernel : public Kernel {
     return packs;
   }
 
+  bool to_float_ = false, relu_ = false;
+  int xzp_in_ = 2, wzp_in_ = 3;
+  std::vector<float> ws_, bias_, scale_;
   int64_t group_ = 1;
   std::vector<int64_t> strides_, dilations_, pads_;
   std::string auto_pad_;
@@ -777,6 +827,12 @@ void RegisterQuantKernels(KernelRegistry& registry) {
   registry.Register("", "MatMulInteger", DType::Undefined, WithInit<MatMulIntegerKernel>());
   registry.Register("", "QLinearMatMul", DType::Undefined, WithInit<QLinearMatMulKernel>());
   registry.Register("", "ConvInteger", DType::Undefined, WithInit<ConvIntegerKernel>());
+  registry.Register("ai.asrc", "ConvIntegerToFloat", DType::Undefined,
+                    [](const KernelInit& init) -> Result<std::unique_ptr<Kernel>> {
+                      auto k = std::make_unique<ConvIntegerKernel>(true);
+                      ASRC_RETURN_IF_ERROR(k->Init(init));
+                      return std::unique_ptr<Kernel>(std::move(k));
+                    });
   for (bool dynamic : {true, false})
     registry.Register("com.microsoft", dynamic ? "DynamicQuantizeMatMul" : "MatMulIntegerToFloat",
                       DType::Undefined, [dynamic](const KernelInit& init) -> Result<std::unique_ptr<Kernel>> {
