@@ -292,10 +292,15 @@ void Im2Col2D(const float* x, int64_t C, int64_t H, int64_t W, int64_t KH, int64
             if (hi > lo) std::memcpy(drow + lo, srow + base + lo, (hi - lo) * sizeof(float));
             std::fill(drow + std::max(hi, lo), drow + OW, 0.f);
           } else {
-            for (int64_t ow = 0; ow < OW; ++ow) {
-              int64_t iw = ow * sw + base;
-              drow[ow] = iw >= 0 && iw < W ? srow[iw] : 0.f;
-            }
+            // Valid outputs are ow in [lo, hi): 0 <= ow * sw + base < W. The strided copy
+            // between them runs without bounds checks.
+            int64_t lo = base >= 0 ? 0 : std::min<int64_t>(OW, (-base + sw - 1) / sw);
+            int64_t hi = W - base <= 0 ? 0 : std::min<int64_t>(OW, (W - base + sw - 1) / sw);
+            hi = std::max(hi, lo);
+            std::fill(drow, drow + lo, 0.f);
+            const float* s0 = srow + base;
+            for (int64_t ow = lo; ow < hi; ++ow) drow[ow] = s0[ow * sw];
+            std::fill(drow + hi, drow + OW, 0.f);
           }
         }
       }
@@ -370,15 +375,17 @@ class ConvKernel : public Kernel {
     }
     bool pointwise = kn == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && g.pe.back() == 0 &&
                      (one_d || g.pe[0] == 0);
-    std::vector<float> col;
-    if (!pointwise) col.resize(static_cast<size_t>(cg * kn * on));
+    // The im2col matrix comes from the session's buffer pool (no zeroing, no fresh pages per
+    // run; Im2Col2D writes every element).
+    Tensor col;
+    if (!pointwise) col = ctx.NewTensor(DType::Float32, {cg * kn, on});
     for (int64_t n = 0; n < g.N; ++n)
       for (int64_t grp = 0; grp < g.group; ++grp) {
         const float* xg = x + (n * g.C + grp * cg) * in_n;
         const float* colp = xg;
         if (!pointwise) {
-          Im2Col2D(xg, cg, H, W, KH, KW, OH, OW, sh, sw, dh, dw, ph, pw, col.data());
-          colp = col.data();
+          Im2Col2D(xg, cg, H, W, KH, KW, OH, OW, sh, sw, dh, dw, ph, pw, col.data<float>());
+          colp = col.data<float>();
         }
         float* yg = y + (n * g.M + grp * mg) * on;
         ParallelSgemm(false, false, mg, on, cg * kn, w + grp * mg * cg * kn, cg * kn, colp, on, 0.f, yg, on,
@@ -390,6 +397,7 @@ class ConvKernel : public Kernel {
             for (int64_t i = 0; i < on; ++i) row[i] += bv;
           }
       }
+    if (ctx.buffers && col.defined()) ctx.buffers->Put(col);
   }
 
   ConvGeometry g0_;
