@@ -204,6 +204,45 @@ class Matcher {
     return true;
   }
 
+  // Conv -> Relu: com.microsoft FusedConv with activation "Relu" (kernels/nn.cc).
+  bool MatchConvRelu(ir::Node* conv, Chain* chain) const {
+    if (!IsOp(conv, "Conv") || conv->outputs.size() != 1) return false;
+    ir::Node* r = SoleReader(conv->output(0));
+    if (!IsOp(r, "Relu") || r->num_inputs() != 1 || r->outputs.size() != 1) return false;
+    auto f = std::make_unique<ir::Node>();
+    f->domain = "com.microsoft";
+    f->op_type = "FusedConv";
+    f->owner = conv->owner;
+    f->attributes = conv->attributes;
+    f->set_attr_string("activation", "Relu");
+    f->inputs = conv->inputs;
+    f->outputs = r->outputs;
+    f->name = conv->name + "+relu";
+    chain->nodes = {conv, r};
+    chain->fused = std::move(f);
+    return true;
+  }
+
+  // Sigmoid(x) -> Mul(x, .) on float32 x: ai.asrc Silu (kernels/elementwise.cc).
+  bool MatchSilu(ir::Node* sig, Chain* chain) const {
+    if (!IsOp(sig, "Sigmoid") || sig->num_inputs() != 1 || sig->outputs.size() != 1) return false;
+    ir::Value* x = sig->input(0);
+    if (!x || !x->type.has_type || x->type.dtype != ir::DType::Float32) return false;
+    ir::Node* mul = SoleReader(sig->output(0));
+    if (!IsOp(mul, "Mul") || OtherInput(mul, sig->output(0)) != x || mul->outputs.size() != 1)
+      return false;
+    auto f = std::make_unique<ir::Node>();
+    f->domain = "ai.asrc";
+    f->op_type = "Silu";
+    f->owner = sig->owner;
+    f->inputs = {x};
+    f->outputs = mul->outputs;
+    f->name = sig->name + "+mul";
+    chain->nodes = {sig, mul};
+    chain->fused = std::move(f);
+    return true;
+  }
+
  private:
   const FusionInputs& in_;
   std::unordered_set<const ir::Node*> in_order_;
@@ -221,7 +260,9 @@ FusionResult FuseNodes(const std::vector<ir::Node*>& order, const FusionInputs& 
   std::unordered_map<const ir::Node*, ir::Node*> replace_last;  // chain's last node -> fused
   for (ir::Node* n : order) {
     Matcher::Chain c;
-    if (!m.MatchQuantMatMul(n, &c) && !m.MatchQuantConv(n, &c)) continue;
+    if (!m.MatchQuantMatMul(n, &c) && !m.MatchQuantConv(n, &c) && !m.MatchConvRelu(n, &c) &&
+        !m.MatchSilu(n, &c))
+      continue;
     bool taken = false;
     for (ir::Node* a : c.nodes) taken |= absorbed.count(a) > 0;
     if (taken) continue;

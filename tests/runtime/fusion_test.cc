@@ -198,11 +198,38 @@ TEST_CASE("DynamicQuantizeLinear -> ConvInteger -> Cast -> Mul [-> Add] [-> Relu
   }
 }
 
-TEST_CASE("fused and unfused plans agree bit for bit on the int8 benchmark models") {
+TEST_CASE("Conv -> Relu fuses to FusedConv and x * Sigmoid(x) to Silu, bit-identical") {
+  ir::Graph g("float");
+  ir::Value* x = Input(g, "x");
+  auto* w = g.add_initializer("w", RandomTensor({4, 3, 3, 3}, 1));
+  auto* b = g.add_initializer("b", RandomTensor({4}, 2));
+  ir::Node* conv = g.add_node("Conv", {x, w, b}, {"c"}, "conv");
+  conv->set_attr_ints("strides", {2, 2});
+  ir::Value* r = g.add_node("Relu", {conv->outputs[0]}, {"r"}, "relu")->outputs[0];
+  r->type.has_type = true;
+  r->type.dtype = ir::DType::Float32;
+  ir::Value* s = g.add_node("Sigmoid", {r}, {"s"}, "sig")->outputs[0];
+  ir::Value* y = g.add_node("Mul", {s, r}, {"y"}, "mul")->outputs[0];
+  // A depthwise Conv -> Relu and a Sigmoid whose Mul takes another operand (GLU-like): the
+  // latter does not fuse.
+  auto* wd = g.add_initializer("wd", RandomTensor({4, 1, 3, 3}, 3));
+  ir::Node* dw = g.add_node("Conv", {y, wd}, {"d"}, "dw");
+  dw->set_attr_int("group", 4);
+  dw->set_attr_ints("pads", {1, 1, 1, 1});
+  ir::Value* rd = g.add_node("Relu", {dw->outputs[0]}, {"rd"}, "relu2")->outputs[0];
+  ir::Value* s2 = g.add_node("Sigmoid", {rd}, {"s2"}, "sig2")->outputs[0];
+  g.outputs.push_back(g.add_node("Mul", {s2, y}, {"z"}, "glu")->outputs[0]);
+  CHECK(StepOps(g, true) ==
+        std::vector<std::string>{"FusedConv", "Silu", "FusedConv", "Sigmoid", "Mul"});
+  CheckBitIdentical(g, {RandomTensor({2, 3, 13, 9}, 4, -2.f, 2.f)});
+}
+
+TEST_CASE("fused and unfused plans agree bit for bit on the benchmark models") {
   namespace fs = std::filesystem;
   fs::path dir = fs::path(ASRC_SOURCE_DIR) / "bench/models";
   int checked = 0;
-  for (const char* m : {"conformer_4m_int8", "joiner_step_int8", "decoder_step_int8"}) {
+  for (const char* m : {"conformer_4m_int8", "joiner_step_int8", "decoder_step_int8", "conformer_4m",
+                        "joiner_step"}) {
     fs::path p = dir / (std::string(m) + ".onnx");
     if (!fs::exists(p)) continue;
     INFO("model: " << p.string());

@@ -472,6 +472,15 @@ class CastKernel : public Kernel {
   DType to_;
 };
 
+// ai.asrc Silu(x) = x * Sigmoid(x) in one pass: the fused form of Sigmoid -> Mul that the
+// session's fusion plans (runtime/fusion.h); bit-identical to the two nodes.
+Status SiluRun(KernelContext& ctx) {
+  const Tensor& x = *ctx.in(0);
+  if (x.dtype() != DType::Float32) return DTypeError("Silu", x.dtype());
+  vm::Silu(x.data<float>(), ctx.Alloc(0, DType::Float32, x.shape()).data<float>(), x.numel());
+  return Status::Ok();
+}
+
 void RegBinary(KernelRegistry& r, const char* op, Bin b) {
   r.Register("", op, DType::Undefined, [b](const KernelInit&) -> Result<std::unique_ptr<Kernel>> {
     return std::unique_ptr<Kernel>(std::make_unique<BinaryKernel>(b));
@@ -558,6 +567,9 @@ void RegisterElementwiseKernels(KernelRegistry& r) {
   RegUnary(r, "Selu", Un::Selu, 1.67326319217681884765625f, 0, 1.05070102214813232421875f);
   RegUnary(r, "ThresholdedRelu", Un::ThresholdedRelu, 1.0f);
 
+  r.Register("ai.asrc", "Silu", DType::Undefined, [](const KernelInit&) -> Result<std::unique_ptr<Kernel>> {
+    return MakeFnKernel(SiluRun);
+  });
   r.Register("", "Where", DType::Undefined, [](const KernelInit&) -> Result<std::unique_ptr<Kernel>> {
     return std::unique_ptr<Kernel>(std::make_unique<WhereKernel>());
   });

@@ -306,9 +306,11 @@ void Im2Col2D(const float* x, int64_t C, int64_t H, int64_t W, int64_t KH, int64
       }
 }
 
+// Also com.microsoft FusedConv with activation "Relu" (relu_), which the session's fusion plans
+// for Conv -> Relu (runtime/fusion.h): the Relu is applied in the bias pass.
 class ConvKernel : public Kernel {
  public:
-  explicit ConvKernel(ConvGeometry g) : g0_(std::move(g)) {}
+  explicit ConvKernel(ConvGeometry g, bool relu = false) : g0_(std::move(g)), relu_(relu) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
     const Tensor& w0 = *ctx.in(1);
@@ -326,8 +328,12 @@ class ConvKernel : public Kernel {
     Tensor y = dt == DType::Float32 ? ctx.NewTensor(DType::Float32, out) : Tensor(DType::Float32, out);
     const float* bp = b.defined() ? b.data<float>() : nullptr;
     if (ir::shape_numel(out) > 0) {
-      if (g.in.size() > 2) ConvReference(g, x.data<float>(), w.data<float>(), bp, y.data<float>());
-      else Fast(g, x.data<float>(), w.data<float>(), bp, y.data<float>(), ctx);
+      if (g.in.size() > 2) {
+        ConvReference(g, x.data<float>(), w.data<float>(), bp, y.data<float>());
+        if (relu_) BiasRelu(y.data<float>(), y.numel(), nullptr, 0.f);
+      } else {
+        Fast(g, x.data<float>(), w.data<float>(), bp, y.data<float>(), ctx);
+      }
     }
     return FromFloat(ctx, 0, dt, y);
   }
@@ -367,7 +373,7 @@ class ConvKernel : public Kernel {
                   if (iw >= 0 && iw < W) acc += xr[iw] * wr[kw];
                 }
               }
-              yc[oh * OW + ow] = acc;
+              yc[oh * OW + ow] = relu_ ? (acc > 0 ? acc : 0.f) : acc;
             }
         }
       });
@@ -390,17 +396,28 @@ class ConvKernel : public Kernel {
         float* yg = y + (n * g.M + grp * mg) * on;
         ParallelSgemm(false, false, mg, on, cg * kn, w + grp * mg * cg * kn, cg * kn, colp, on, 0.f, yg, on,
                       ctx.threads, pool);
-        if (b)
-          for (int64_t m = 0; m < mg; ++m) {
-            float bv = b[grp * mg + m];
-            float* row = yg + m * on;
-            for (int64_t i = 0; i < on; ++i) row[i] += bv;
-          }
+        if (b || relu_)
+          for (int64_t m = 0; m < mg; ++m) BiasRelu(yg + m * on, on, b, b ? b[grp * mg + m] : 0.f);
       }
     if (ctx.buffers && col.defined()) ctx.buffers->Put(col);
   }
 
+  // y = y + bias (when `b`), then max(y, 0) when relu_: one pass.
+  void BiasRelu(float* y, int64_t n, const float* b, float bv) const {
+    if (b && relu_) {
+      for (int64_t i = 0; i < n; ++i) {
+        float v = y[i] + bv;
+        y[i] = v > 0 ? v : 0.f;
+      }
+    } else if (b) {
+      for (int64_t i = 0; i < n; ++i) y[i] += bv;
+    } else if (relu_) {
+      for (int64_t i = 0; i < n; ++i) y[i] = y[i] > 0 ? y[i] : 0.f;
+    }
+  }
+
   ConvGeometry g0_;
+  bool relu_ = false;
 };
 
 class LayerNormKernel : public Kernel {
@@ -502,7 +519,12 @@ void RegisterNNKernels(KernelRegistry& r) {
         i.node->attr_float("alpha", 1.f), i.node->attr_float("beta", 1.f),
         i.node->attr_int("transA", 0) != 0, i.node->attr_int("transB", 0) != 0));
   });
-  r.Register("", "Conv", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+  for (const char* domain : {"", "com.microsoft"})
+  r.Register(domain, domain[0] ? "FusedConv" : "Conv", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+    const bool fused = i.node->domain == "com.microsoft";
+    std::string act = i.node->attr_string("activation", "");
+    if (fused && act != "Relu" && !act.empty())
+      return Error("FusedConv: unsupported activation '" + act + "'");
     ConvGeometry g;
     g.auto_pad = i.node->attr_string("auto_pad", "NOTSET");
     if (g.auto_pad != "NOTSET" && g.auto_pad != "SAME_UPPER" && g.auto_pad != "SAME_LOWER" && g.auto_pad != "VALID")
@@ -512,7 +534,7 @@ void RegisterNNKernels(KernelRegistry& r) {
     g.dilations = i.node->attr_ints("dilations");
     g.pads = i.node->attr_ints("pads");
     g.kernel_shape = i.node->attr_ints("kernel_shape");
-    return std::unique_ptr<Kernel>(std::make_unique<ConvKernel>(std::move(g)));
+    return std::unique_ptr<Kernel>(std::make_unique<ConvKernel>(std::move(g), fused && act == "Relu"));
   });
   r.Register("", "LayerNormalization", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
     return std::unique_ptr<Kernel>(std::make_unique<LayerNormKernel>(

@@ -76,6 +76,9 @@ inline void Apply(const float* x, float* y, int64_t n, F f) {
 void Exp(const float* x, float* y, int64_t n) { Apply(x, y, n, Exp8); }
 void Sigmoid(const float* x, float* y, int64_t n) { Apply(x, y, n, Sigmoid8); }
 void Tanh(const float* x, float* y, int64_t n) { Apply(x, y, n, Tanh8); }
+void Silu(const float* x, float* y, int64_t n) {
+  Apply(x, y, n, [](__m256 v) { return _mm256_mul_ps(v, Sigmoid8(v)); });
+}
 
 float ExpShiftSum(const float* x, float* y, int64_t n, float shift) {
   __m256 s = _mm256_set1_ps(shift), acc = _mm256_setzero_ps();
@@ -153,6 +156,12 @@ void Sigmoid(const float* x, float* y, int64_t n) {
 }
 void Tanh(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+}
+void Silu(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    float s = 1.f / (1.f + std::exp(-x[i]));
+    y[i] = x[i] * s;
+  }
 }
 float ExpShiftSum(const float* x, float* y, int64_t n, float shift) {
   float s = 0;
