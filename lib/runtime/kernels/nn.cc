@@ -351,7 +351,9 @@ class ConvKernel : public Kernel {
     int64_t on = OH * OW, kn = KH * KW, in_n = H * W;
     ThreadPool* pool = ctx.threads > 1 ? ctx.pool : nullptr;
     if (cg == 1 && mg == 1) {
-      // Depthwise: direct loops, channels in parallel.
+      // Depthwise: direct loops, channels in parallel. Each output row accumulates bias, then
+      // tap by tap (kh, kw ascending, as the reference) over the range of outputs where that
+      // tap is inside the input, so the inner loop has no bounds checks and vectorizes.
       ParallelFor(pool, g.N * g.M, 16, [&](int64_t b0, int64_t e0) {
         for (int64_t nm = b0; nm < e0; ++nm) {
           int64_t m = nm % g.M;
@@ -359,22 +361,29 @@ class ConvKernel : public Kernel {
           const float* wc = w + m * kn;
           float* yc = y + nm * on;
           float bias = b ? b[m] : 0.f;
-          for (int64_t oh = 0; oh < OH; ++oh)
-            for (int64_t ow = 0; ow < OW; ++ow) {
-              float acc = bias;
-              for (int64_t kh = 0; kh < KH; ++kh) {
-                int64_t ih = oh * sh + kh * dh - ph;
-                if (ih < 0 || ih >= H) continue;
-                const float* xr = xc + ih * W;
-                const float* wr = wc + kh * KW;
-                int64_t base = ow * sw - pw;
-                for (int64_t kw = 0; kw < KW; ++kw) {
-                  int64_t iw = base + kw * dw;
-                  if (iw >= 0 && iw < W) acc += xr[iw] * wr[kw];
+          for (int64_t oh = 0; oh < OH; ++oh) {
+            float* yr = yc + oh * OW;
+            std::fill(yr, yr + OW, bias);
+            for (int64_t kh = 0; kh < KH; ++kh) {
+              int64_t ih = oh * sh + kh * dh - ph;
+              if (ih < 0 || ih >= H) continue;
+              const float* xr = xc + ih * W;
+              for (int64_t kw = 0; kw < KW; ++kw) {
+                const int64_t off = kw * dw - pw;  // iw = ow * sw + off
+                const int64_t lo = off >= 0 ? 0 : std::min<int64_t>(OW, (-off + sw - 1) / sw);
+                const int64_t hi = W - off <= 0 ? 0 : std::min<int64_t>(OW, (W - off + sw - 1) / sw);
+                const float wv = wc[kh * KW + kw];
+                if (sw == 1) {
+                  const float* xs = xr + off;
+                  for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += xs[ow] * wv;
+                } else {
+                  for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += xr[ow * sw + off] * wv;
                 }
               }
-              yc[oh * OW + ow] = relu_ ? (acc > 0 ? acc : 0.f) : acc;
             }
+            if (relu_)
+              for (int64_t ow = 0; ow < OW; ++ow) yr[ow] = yr[ow] > 0 ? yr[ow] : 0.f;
+          }
         }
       });
       return;
