@@ -62,6 +62,16 @@ void IgemmReference(int64_t M, int64_t N, int64_t K, const void* A, bool a_signe
                     int32_t a_zero, const void* B, bool b_signed, const int32_t* b_zero,
                     bool b_zero_per_column, int32_t* C);
 
+// y = conv2d(x, w) + b for NCHW x, OIHW w (group 1), fp32, through oneDNN's direct convolution
+// where the build has oneDNN (blocked layouts inside, reorders in and out per call). Returns
+// false, having done nothing, where it is not available, the product is small, or
+// ASRC_CONV=im2col is set; the caller then uses im2col + Sgemm. Dilations are ONNX's (1 = dense).
+struct Conv2DShape {
+  int64_t N, C, H, W, M, KH, KW, OH, OW, sh, sw, dh, dw, pt, pl, pb, pr;
+};
+bool DirectConv2D(const Conv2DShape& s, const float* x, const float* w, const float* b, float* y,
+                  int threads);
+
 enum class GemmBackend { Auto, Eigen, OpenBlas, Dnnl };
 // Selects the fp32 backend for later calls (Auto = the measured per-shape choice). Returns
 // false (and keeps the current one) when the backend is not compiled in.

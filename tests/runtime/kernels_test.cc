@@ -176,6 +176,10 @@ TEST_CASE("Conv fast paths (im2col, pointwise, depthwise) match the reference lo
       {{1, 5, 17}, {4, 5, 4}, 1, {2}, {}, {}, "SAME_LOWER"},
       {{1, 4, 8, 8}, {4, 1, 3, 3}, 4, {2, 1}, {}, {}, "VALID"},    // depthwise 2-D
       {{1, 3, 7, 13}, {5, 3, 2, 5}, 1, {1, 3}, {1, 2}, {0, 9, 1, 11}, "NOTSET"},  // pads > W
+      // Large enough for the direct (oneDNN) path where the build has it: stride, dilation,
+      // asymmetric pads.
+      {{1, 16, 80, 41}, {24, 16, 3, 3}, 1, {1, 2}, {2, 1}, {1, 0, 2, 3}, "NOTSET"},
+      {{2, 32, 61, 59}, {32, 32, 3, 3}, 1, {2, 2}, {}, {}, "NOTSET"},
       {{1, 2, 5, 4, 4}, {3, 2, 2, 2, 2}, 1, {}, {}, {}, "NOTSET"}, // 3-D (reference path)
   };
   int seed = 10;

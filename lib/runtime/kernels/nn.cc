@@ -390,6 +390,12 @@ class ConvKernel : public Kernel {
     }
     bool pointwise = kn == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && g.pe.back() == 0 &&
                      (one_d || g.pe[0] == 0);
+    if (!one_d && g.group == 1 && !pointwise &&
+        DirectConv2D({g.N, g.C, H, W, g.M, KH, KW, OH, OW, sh, sw, dh, dw, ph, pw, g.pe[0], g.pe[1]},
+                     x, w, b, y, ctx.threads)) {
+      if (relu_) BiasRelu(y, g.N * g.M * on, nullptr, 0.f);
+      return;
+    }
     // The im2col matrix comes from the session's buffer pool (no zeroing, no fresh pages per
     // run; Im2Col2D writes every element).
     Tensor col;
