@@ -223,11 +223,12 @@ class Matcher {
     return true;
   }
 
-  // Sigmoid(x) -> Mul(x, .) on float32 x: ai.asrc Silu (kernels/elementwise.cc).
+  // Sigmoid(x) -> Mul(x, .): ai.asrc Silu (kernels/elementwise.cc; vectorized for float32,
+  // the unfused arithmetic for other dtypes, which are often not known at plan time).
   bool MatchSilu(ir::Node* sig, Chain* chain) const {
     if (!IsOp(sig, "Sigmoid") || sig->num_inputs() != 1 || sig->outputs.size() != 1) return false;
     ir::Value* x = sig->input(0);
-    if (!x || !x->type.has_type || x->type.dtype != ir::DType::Float32) return false;
+    if (!x) return false;
     ir::Node* mul = SoleReader(sig->output(0));
     if (!IsOp(mul, "Mul") || OtherInput(mul, sig->output(0)) != x || mul->outputs.size() != 1)
       return false;

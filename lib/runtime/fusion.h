@@ -14,7 +14,7 @@
 //     W_scale, x_zp[, W_zp][, bias]) with activation "Relu" or none; W_scale and bias hold one
 //     value per output channel ([M, 1, ..., 1]); the DynamicQuantizeLinear stays.
 // And two float chains: Conv -> Relu becomes com.microsoft FusedConv(activation "Relu"), and
-// Sigmoid(x) -> Mul(x, .) on float32 becomes our ai.asrc Silu(x).
+// Sigmoid(x) -> Mul(x, .) becomes our ai.asrc Silu(x).
 //
 // Contract: a chain is fused only when every intermediate value is read by the chain alone
 // (not by other nodes, subgraphs or as a graph output), W, W_zp, W_scale and bias are plan-time

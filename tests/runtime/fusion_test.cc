@@ -224,6 +224,24 @@ TEST_CASE("Conv -> Relu fuses to FusedConv and x * Sigmoid(x) to Silu, bit-ident
   CheckBitIdentical(g, {RandomTensor({2, 3, 13, 9}, 4, -2.f, 2.f)});
 }
 
+TEST_CASE("Silu on untyped float16 and float64 values computes what Sigmoid and Mul do") {
+  for (ir::DType dt : {ir::DType::Float16, ir::DType::Float64}) {
+    ir::Graph g("silu");
+    ir::Value* x = g.add_value("x");  // no static type: the fusion cannot see the dtype
+    g.inputs.push_back(x);
+    ir::Value* s = g.add_node("Sigmoid", {x}, {"s"}, "sig")->outputs[0];
+    g.outputs.push_back(g.add_node("Mul", {x, s}, {"y"}, "mul")->outputs[0]);
+    CHECK(StepOps(g, true) == std::vector<std::string>{"Silu"});
+    ir::Tensor xf = RandomTensor({3, 37}, 9, -6.f, 6.f);
+    ir::Tensor in(dt, {3, 37});
+    for (int64_t i = 0; i < xf.numel(); ++i) {
+      if (dt == ir::DType::Float64) in.data<double>()[i] = xf.data<float>()[i];
+      else in.data<uint16_t>()[i] = ir::float_to_half(xf.data<float>()[i]);
+    }
+    CheckBitIdentical(g, {in});
+  }
+}
+
 TEST_CASE("fused and unfused plans agree bit for bit on the benchmark models") {
   namespace fs = std::filesystem;
   fs::path dir = fs::path(ASRC_SOURCE_DIR) / "bench/models";

@@ -476,9 +476,23 @@ class CastKernel : public Kernel {
 // session's fusion plans (runtime/fusion.h); bit-identical to the two nodes.
 Status SiluRun(KernelContext& ctx) {
   const Tensor& x = *ctx.in(0);
-  if (x.dtype() != DType::Float32) return DTypeError("Silu", x.dtype());
-  vm::Silu(x.data<float>(), ctx.Alloc(0, DType::Float32, x.shape()).data<float>(), x.numel());
-  return Status::Ok();
+  if (x.dtype() == DType::Float32) {
+    vm::Silu(x.data<float>(), ctx.Alloc(0, DType::Float32, x.shape()).data<float>(), x.numel());
+    return Status::Ok();
+  }
+  // Other dtypes exactly as the two unfused kernels compute them.
+  Tensor sig;
+  if (x.dtype() == DType::Float64) {
+    sig = Tensor(DType::Float64, x.shape());
+    UnaryFloat<double>(Un::Sigmoid, 0, 0, 0, x, sig);
+  } else if (x.dtype() == DType::Float16) {
+    Tensor xf = HalfToFloat(x), yf(DType::Float32, x.shape());
+    UnaryFloat<float>(Un::Sigmoid, 0, 0, 0, xf, yf);
+    sig = FloatToHalf(yf);
+  } else {
+    return DTypeError("Sigmoid", x.dtype());
+  }
+  return RunBinary(Bin::Mul, x, sig, ctx.out(0), &ctx);
 }
 
 void RegBinary(KernelRegistry& r, const char* op, Bin b) {
