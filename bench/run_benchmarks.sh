@@ -6,8 +6,8 @@
 #   bench/run_benchmarks.sh [--build DIR] [--rounds N] [--quick] [--no-write]
 #   (ASRC_BUILD=DIR is the default build folder, ASRC_GEMM_BENCH=PATH another gemm_bench)
 #
-# Ours runs through `asrc bench --json` when that subcommand exists, else through
-# DIR/bench/model_bench (same Session, same JSON). Each (model, threads) pair is timed in
+# Ours runs through DIR/bench/model_bench (same Session and JSON as `asrc bench --json`, plus
+# CPU time) when built, else through `asrc bench --json`. Each (model, threads) pair is timed in
 # `rounds` alternating rounds (ours, ORT, ours, ORT, ...) and the smallest median of each side is
 # kept, which damps the noise of a shared machine. The GEMM micro-benchmark table comes from
 # DIR/bench/gemm_bench.
@@ -35,10 +35,11 @@ if [ ! -f "$models/models.json" ]; then
   "$py" bench/make_models.py --out "$models" >&2
 fi
 ours=()
-if [ -x "$build/apps/asrc/asrc" ] && "$build/apps/asrc/asrc" bench --help >/dev/null 2>&1; then
-  ours=("$build/apps/asrc/asrc" bench)
-elif [ -x "$build/bench/model_bench" ]; then
+# model_bench first: it also reports process CPU time, the steadier number on a shared machine.
+if [ -x "$build/bench/model_bench" ]; then
   ours=("$build/bench/model_bench")
+elif [ -x "$build/apps/asrc/asrc" ] && "$build/apps/asrc/asrc" bench --help >/dev/null 2>&1; then
+  ours=("$build/apps/asrc/asrc" bench)
 else
   echo "run_benchmarks: build $build has neither apps/asrc/asrc (with bench) nor bench/model_bench" >&2
   exit 1
@@ -190,7 +191,7 @@ lines.append(f"- ONNX Runtime: onnxruntime-node {ort_version.get('common', '1.30
              "graph optimizations all, sequential, intra-op threads as listed).")
 lines.append(f"- Ours: `{' '.join(os.path.basename(c) if i == 0 else c for i, c in enumerate(ours_cmd))}` "
              "on the same input .pb files" + (" (bench/model_bench.cc: the same `runtime::Session` and "
-             "JSON as `asrc bench --json`, plus CPU time; used when the build has no `asrc bench`)."
+             "JSON as `asrc bench --json`, plus CPU time)."
              if "model_bench" in ours_cmd[0] else "."))
 p = params["params"]
 lines.append(f"- Models (bench/make_models.py, random weights, opset 17, {params['frames']} input "
@@ -226,30 +227,55 @@ for base, _ in cases:
                          f"**{f['ours']/q['ours']:.2f}x** | {cpu_s} | {f['ort']/q['ort']:.2f}x |")
 lines.append("")
 lines.append("## How the matrix-product kernels were chosen\n")
+if "avx512_vnni: yes" in flag_str:
+    lines.append(
+        "`Sgemm` (lib/runtime/gemm.cc) dispatches per shape class to the fp32 backend that won on "
+        "this machine at 1 thread. On this AVX-512 build oneDNN's `dnnl_sgemm` won every M > 1 "
+        "shape of the encoders by 10-20% over OpenBLAS (Cooperlake kernels), the wide ones and the "
+        "subsampling convolution's im2col product included, so Auto takes oneDNN for all M > 1 and "
+        "OpenBLAS `cblas_sgemv` for M=1 (decoder and joiner steps). (On the AVX2-only EPYC of the "
+        "earlier runs OpenBLAS won the wide and large shapes; that table still applies to AVX2 "
+        "builds.) The backends always run single-threaded; two threads split the product over one "
+        "small pool. `ASRC_GEMM=eigen|openblas|dnnl` forces one backend.\n")
+    lines.append(
+        "The int8 product is ours on every shape, exact in int32 (bit-exact against the reference "
+        "loop, tests/quant/test_gemm.cc). This CPU has AVX-512 VNNI: when every weight minus its "
+        "zero point lies in [-127, 127] (any symmetric int8 weight), the weight is packed as bytes "
+        "and multiplied with `vpdpbusd`, which adds four u8 x s8 products into int32 without an "
+        "int16 step (so without the `vpmaddubsw` saturation that makes ORT ask for `reduce_range` "
+        "on AVX2), 64 multiply-adds per instruction. Other weights use the int16 `vpmaddwd` "
+        "kernel. In the table the `int8 (ours)` columns run that general kernel where the test "
+        "weights are full-range bytes with zero points, and the `7-bit w` columns the VNNI byte "
+        "path; `dnnl u8s8` is oneDNN's `dnnl_gemm_u8s8s32` for comparison.\n")
+else:
+    lines.append(
+        "`Sgemm` (lib/runtime/gemm.cc) dispatches per shape class to the fp32 backend that won the "
+        "table below on this machine at 1 thread: oneDNN's `dnnl_sgemm` for most M=75 products "
+        "(3 s of audio after 4x subsampling) and the small ones, OpenBLAS `cblas_sgemm` "
+        "(Zen/Haswell AVX2 kernels) for wide ones (N >= 4K) and large ones (M > 128, e.g. the "
+        "subsampling convolution's im2col product), and OpenBLAS `cblas_sgemv` for M=1 (decoder and "
+        "joiner steps; Eigen and oneDNN are within noise there). Eigen lost every shape. The backends "
+        "always run single-threaded; two threads split the product by columns (or rows) over one "
+        "small pool, so no OpenMP or OpenBLAS worker pool spins against ours on a 2-core machine. "
+        "`ASRC_GEMM=eigen|openblas|dnnl` forces one backend.\n")
+    lines.append(
+        "The int8 product is ours on every shape: both operands are widened to int16 with their zero "
+        "points subtracted and multiplied with `vpmaddwd` (16 multiply-adds per instruction, exact "
+        "in int32). The faster-looking `vpmaddubsw` path (and oneDNN's AVX2 `dnnl_gemm_u8s8s32`, "
+        "shown for comparison) adds u8 x s8 pairs into int16 with saturation, which changes results "
+        "for full-range int8 weights (ORT's documented reason for `reduce_range`); our results are "
+        "bit-exact against the reference loop (tests/quant/test_gemm.cc). When every weight minus "
+        "its zero point lies in [-64, 64] (7-bit weights, as in these benchmark models and ORT's "
+        "`reduce_range`), no pair sum can saturate, and the kernel packs the weight for the u8 x s8 "
+        "`vpmaddubsw` path instead (exact too; chosen at pack time; column `int8 7-bit w`). Without "
+        "AVX-512 VNNI an int8 multiply-add costs about what an fp32 FMA does: the int8 "
+        "kernel's gain over the best fp32 backend is about 1.6-1.7x at M=75 (1.7-2x with 7-bit "
+        "weights) and 2-5x for M=1 (half or a quarter of the weight bytes).\n")
 lines.append(
-    "`Sgemm` (lib/runtime/gemm.cc) dispatches per shape class to the fp32 backend that won the "
-    "table below on this machine at 1 thread: oneDNN's `dnnl_sgemm` for most M=75 products "
-    "(3 s of audio after 4x subsampling) and the small ones, OpenBLAS `cblas_sgemm` "
-    "(Zen/Haswell AVX2 kernels) for wide ones (N >= 4K) and large ones (M > 128, e.g. the "
-    "subsampling convolution's im2col product), and OpenBLAS `cblas_sgemv` for M=1 (decoder and "
-    "joiner steps; Eigen and oneDNN are within noise there). Eigen lost every shape. The backends "
-    "always run single-threaded; two threads split the product by columns (or rows) over one "
-    "small pool, so no OpenMP or OpenBLAS worker pool spins against ours on a 2-core machine. "
-    "`ASRC_GEMM=eigen|openblas|dnnl` forces one backend.\n")
-lines.append(
-    "The int8 product is ours on every shape: both operands are widened to int16 with their zero "
-    "points subtracted and multiplied with `vpmaddwd` (16 multiply-adds per instruction, exact "
-    "in int32). The faster-looking `vpmaddubsw` path (and oneDNN's AVX2 `dnnl_gemm_u8s8s32`, "
-    "shown for comparison) adds u8 x s8 pairs into int16 with saturation, which changes results "
-    "for full-range int8 weights (ORT's documented reason for `reduce_range`); our results are "
-    "bit-exact against the reference loop (tests/quant/test_gemm.cc). When every weight minus "
-    "its zero point lies in [-64, 64] (7-bit weights, as in these benchmark models and ORT's "
-    "`reduce_range`), no pair sum can saturate, and the kernel packs the weight for the u8 x s8 "
-    "`vpmaddubsw` path instead (exact too; chosen at pack time; column `int8 7-bit w`). This CPU "
-    "has no AVX-512 VNNI, so an int8 multiply-add costs about what an fp32 FMA does: the int8 "
-    "kernel's gain over the best fp32 backend is about 1.6-1.7x at M=75 (1.7-2x with 7-bit "
-    "weights) and 2-5x for M=1 (half or a quarter of the weight bytes), from a fully used "
-    "multiply port and smaller weights, not the 3-4x VNNI would give.\n")
+    "Plan-time fusion (lib/runtime/fusion.h) runs each DynamicQuantizeLinear -> MatMulInteger -> "
+    "Cast -> Mul [-> Add] chain as one DynamicQuantizeMatMul (or MatMulIntegerToFloat) kernel, "
+    "each ConvInteger chain (+Relu) as one ConvIntegerToFloat, Conv -> Relu as FusedConv and "
+    "x * Sigmoid(x) as Silu; outputs are bit-identical to the unfused plan (ASRC_NO_FUSE=1).\n")
 lines.append("## GEMM micro-benchmark (bench/gemm_bench), 1 thread\n")
 lines.append("Median microseconds for C[M,N] = A[M,K] B[K,N]; int8 = our u8 x s8 kernel "
              "(exact int32), `dnnl u8s8` = oneDNN's dnnl_gemm_u8s8s32 for comparison.\n")
