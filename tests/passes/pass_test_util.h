@@ -147,6 +147,25 @@ inline std::vector<ir::Tensor> RunOrt(const ir::Model& model, const std::vector<
   return outs;
 }
 
+// Runs `m` in ONNX Runtime on `inputs` and checks each output against `ours` (relative error <=
+// tol); with `ref`, also prints how far ORT is from that reference (e.g. the float original).
+// Skipped, with a message, where node/onnxruntime-node is missing.
+inline void CheckOrt(const ir::Model& m, const std::vector<ir::Tensor>& inputs,
+                     const std::vector<ir::Tensor>& ours, double tol, const std::string& tag,
+                     const std::vector<ir::Tensor>* ref = nullptr) {
+  if (!OrtAvailable()) {
+    MESSAGE("node/onnxruntime-node not available; skipping the ORT check");
+    return;
+  }
+  auto ort = RunOrt(m, inputs, tag);
+  REQUIRE(ort.size() == ours.size());
+  for (size_t i = 0; i < ours.size(); ++i) {
+    INFO(tag << " output " << i);
+    if (ref) MESSAGE(tag << ": ORT vs the float original: " << RelError((*ref)[i], ort[i]));
+    CHECK(RelError(ort[i], ours[i]) <= tol);
+  }
+}
+
 // Runs `pass` with `options` (validated against its declaration).
 inline bool RunPass(pass::Pass& p, ir::Model& m, const nlohmann::json& options,
                     pass::PassContext** keep = nullptr, pass::Calibrator calib = nullptr) {

@@ -98,22 +98,6 @@ std::vector<ir::Tensor> MixedInputs(uint64_t seed = 8) {
           test::RandomTensor({1, 4, 12}, rng)};
 }
 
-void CheckOrt(const ir::Model& m, const std::vector<ir::Tensor>& inputs,
-              const std::vector<ir::Tensor>& ours, double tol, const std::string& tag,
-              const std::vector<ir::Tensor>* ref = nullptr) {
-  if (!test::OrtAvailable()) {
-    MESSAGE("node/onnxruntime-node not available; skipping the ORT check");
-    return;
-  }
-  auto ort = test::RunOrt(m, inputs, tag);
-  REQUIRE(ort.size() == ours.size());
-  for (size_t i = 0; i < ours.size(); ++i) {
-    INFO(tag << " output " << i);
-    if (ref) MESSAGE(tag << ": ORT vs the float original: " << test::RelError((*ref)[i], ort[i]));
-    CHECK(test::RelError(ort[i], ours[i]) <= tol);
-  }
-}
-
 }  // namespace
 
 TEST_CASE("cleanup: constants, identities, folding, dead code; bit-exact; ORT agrees") {
@@ -136,7 +120,7 @@ TEST_CASE("cleanup: constants, identities, folding, dead code; bit-exact; ORT ag
   auto after = test::RunAsrc(g, in);
   REQUIRE(after.size() == 1);
   CHECK(test::BitEqual(before[0], after[0]));
-  CheckOrt(m, in, after, 1e-5, "cleanup");
+  test::CheckOrt(m, in, after, 1e-5, "cleanup");
   // A second run finds nothing to do.
   CHECK_FALSE(test::RunPass(p, m, json::object()));
 }
@@ -163,7 +147,7 @@ TEST_CASE("quantize-int8 dynamic: MatMulInteger form, ~4x fewer weight bytes, wi
   double err = test::RelError(ref[0], out[0]);
   MESSAGE("dynamic int8 relative error " << err);
   CHECK(err < 0.03);  // budget: 3% of the output's max magnitude
-  CheckOrt(m, in, out, 2e-3, "qdyn", &ref);
+  test::CheckOrt(m, in, out, 2e-3, "qdyn", &ref);
 }
 
 TEST_CASE("quantize-int8 per-tensor + reduce_range still within a looser budget") {
@@ -176,7 +160,7 @@ TEST_CASE("quantize-int8 per-tensor + reduce_range still within a looser budget"
   double err = test::RelError(ref[0], out[0]);
   MESSAGE("per-tensor reduce_range relative error " << err);
   CHECK(err < 0.06);
-  CheckOrt(m, in, out, 4e-3, "qpt");
+  test::CheckOrt(m, in, out, 4e-3, "qpt");
 }
 
 TEST_CASE("quantize-int8 covers Gather, LSTM, Gemm and Conv weights; ORT agrees") {
@@ -206,7 +190,7 @@ TEST_CASE("quantize-int8 covers Gather, LSTM, Gemm and Conv weights; ORT agrees"
     MESSAGE("output " << i << " relative error " << err);
     CHECK(err < 0.05);
   }
-  CheckOrt(m, in, out, 2e-3, "qmixed");
+  test::CheckOrt(m, in, out, 2e-3, "qmixed");
 }
 
 TEST_CASE("quantize-int8 weight-only and static (QDQ, calibrated) within budget; ORT agrees") {
@@ -229,7 +213,7 @@ TEST_CASE("quantize-int8 weight-only and static (QDQ, calibrated) within budget;
       double err = test::RelError(ref[0], out[0]);
       MESSAGE(mode << "/" << calib << " relative error " << err);
       CHECK(err < (mode == "static" ? 0.08 : 0.03));
-      CheckOrt(m, in, out, 2e-3, "q" + mode + calib);
+      test::CheckOrt(m, in, out, 2e-3, "q" + mode + calib);
     }
   }
 }
@@ -253,7 +237,7 @@ TEST_CASE("quantize-int8: one activation feeding several matmuls is quantized on
     CHECK(CountOps(gq, mode == "static" ? "QuantizeLinear" : "DynamicQuantizeLinear") == 1);
     auto out = test::RunAsrc(gq, in);
     CHECK(test::RelError(ref[0], out[0]) < 0.05);
-    CheckOrt(m, in, out, 2e-3, "qshared" + mode);
+    test::CheckOrt(m, in, out, 2e-3, "qshared" + mode);
   }
 }
 
@@ -314,7 +298,7 @@ TEST_CASE("low-rank: a rank-4 weight factorizes to rank 4 by energy, nearly exac
   CHECK(m.params_total() < params / 5);
   auto out = test::RunAsrc(g, in);
   CHECK(test::RelError(ref[0], out[0]) < 1e-3);
-  CheckOrt(m, in, out, 1e-4, "lowrank");
+  test::CheckOrt(m, in, out, 1e-4, "lowrank");
 }
 
 TEST_CASE("low-rank: never where it would not save bytes; ratio rank; jacobi; data-aware") {
@@ -356,7 +340,7 @@ TEST_CASE("prune structured: removes FFN hidden units physically; weak units -> 
   double err = test::RelError(ref[0], out[0]);
   MESSAGE("structured prune of the weak half: relative error " << err);
   CHECK(err < 2e-3);
-  CheckOrt(m, in, out, 1e-5, "prune_structured");
+  test::CheckOrt(m, in, out, 1e-5, "prune_structured");
 }
 
 TEST_CASE("prune magnitude: zeros the requested fraction, saves no bytes, says so") {
@@ -379,7 +363,7 @@ TEST_CASE("prune magnitude: zeros the requested fraction, saves no bytes, says s
     CHECK(ctx->notes()[0].find("do not change") != std::string::npos);
     auto out = test::RunAsrc(*m.graphs[0].graph, in);
     CHECK(test::RelError(ref[0], out[0]) < 0.5);
-    CheckOrt(m, in, out, 1e-5, "prune_mag" + scope);
+    test::CheckOrt(m, in, out, 1e-5, "prune_mag" + scope);
   }
 }
 

@@ -252,20 +252,6 @@ ir::Tensor DropHead(const ir::Tensor& t, int64_t head, int64_t dk) {
   return out;
 }
 
-void CheckOrtAgrees(const ir::Model& m, const std::vector<ir::Tensor>& in, const std::vector<ir::Tensor>& ours,
-                    const std::string& tag) {
-  if (!test::OrtAvailable()) {
-    MESSAGE("node/onnxruntime-node not available; skipping the ORT check");
-    return;
-  }
-  auto ort = test::RunOrt(m, in, tag);
-  REQUIRE(ort.size() == ours.size());
-  for (size_t i = 0; i < ours.size(); ++i) {
-    INFO(tag << " output " << i);
-    CHECK(test::RelError(ort[i], ours[i]) <= 1e-5);
-  }
-}
-
 pass::PassContext* Prune(ir::Model& m, const json& options, bool expect_change = true,
                          pass::Calibrator calib = nullptr) {
   passes::PrunePass p;
@@ -305,7 +291,7 @@ TEST_CASE("prune heads: a head with zero V weights goes, exactly; shapes rewritt
     }
     auto out = test::RunAsrc(g, in);
     CHECK(test::RelError(ref[0], out[0]) < 1e-5);
-    CheckOrtAgrees(m, in, out, dynamic ? "heads_dyn" : "heads_const");
+    test::CheckOrt(m, in, out, 1e-5, dynamic ? "heads_dyn" : "heads_const");
   }
 }
 
@@ -320,7 +306,7 @@ TEST_CASE("prune heads: nothing to remove at sparsity 0 (identical); lossy remov
   CHECK(Counter(ctx, "heads_removed") == 2);
   auto out = test::RunAsrc(*m.graphs[0].graph, in);
   MESSAGE("2 of 4 random heads removed: relative output change " << test::RelError(ref[0], out[0]));
-  CheckOrtAgrees(m, in, out, "heads_lossy");
+  test::CheckOrt(m, in, out, 1e-5, "heads_lossy");
   // min_heads holds the floor.
   ir::Model m2 = AttentionModel(4, true, -1);
   ctx = Prune(m2, {{"targets", {"heads"}}, {"heads_sparsity", 0.99}, {"min_heads", 2}});
@@ -361,7 +347,7 @@ TEST_CASE("prune heads+conv on a streaming encoder: caches narrowed, exact for d
   CHECK(test::RelError(FirstChannels(ref1[3], 4), out1[3]) < 1e-5);
   auto out2 = test::RunAsrc(g, {in2[0], out1[1], out1[2], out1[3]});
   CHECK(test::RelError(ref2[0], out2[0]) < 1e-5);
-  CheckOrtAgrees(m, {in2[0], out1[1], out1[2], out1[3]}, out2, "stream_exact");
+  test::CheckOrt(m, {in2[0], out1[1], out1[2], out1[3]}, out2, 1e-5, "stream_exact");
 }
 
 TEST_CASE("prune conv: lossy on random weights, bias fold and rescaled norm run in ORT; cache groups stay consistent") {
@@ -376,7 +362,7 @@ TEST_CASE("prune conv: lossy on random weights, bias fold and rescaled norm run 
   in_p[0] = in[0];
   auto out = test::RunAsrc(g, in_p);
   MESSAGE("2 of 8 random conv channels per layer removed: relative output change " << test::RelError(ref[0], out[0]));
-  CheckOrtAgrees(m, in_p, out, "conv_lossy");
+  test::CheckOrt(m, in_p, out, 1e-5, "conv_lossy");
 
   // One layer's attention excluded: both layers read cache_0/cache_1, so neither may narrow them.
   ir::Model m2 = StreamingModel(21, false);
