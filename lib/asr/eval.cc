@@ -76,6 +76,7 @@ void AddScore(ModeReport& r, UtteranceResult u, const EvalOptions& o, double aud
   ErrorCounts w = Align(SplitWords(ref), SplitWords(hyp), o.alignments ? &al : nullptr);
   ErrorCounts c = Align(SplitChars(ref), SplitChars(hyp));
   if (o.alignments) u.alignment = FormatAlignment(al);
+  u.words = w;
   r.words += w.ref_len;
   r.substitutions += w.substitutions;
   r.deletions += w.deletions;

@@ -40,6 +40,7 @@ struct UtteranceResult {
   int64_t index = -1;  // position in the (split-filtered, limited) manifest; orders merged shards
   std::string id, reference, hypothesis;
   std::string alignment;  // FormatAlignment() text, when EvalOptions::alignments
+  ErrorCounts words;      // this utterance's word errors, as summed into its ModeReport
   bool failed = false;
   std::string error;  // why it failed (unreadable audio, ...)
 };

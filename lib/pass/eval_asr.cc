@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "asr/eval.h"
-#include "asr/wer.h"
 
 namespace asrc::pass {
 
@@ -27,14 +26,8 @@ Evaluator MakeAsrEvaluator(const EvalConfig& config, bool progress) {
     for (const auto* m : {&r.streaming, &r.lookahead}) {
       if (!*m) continue;
       nlohmann::json errs = nlohmann::json::array();
-      for (const asr::UtteranceResult& u : (*m)->per_utterance) {
-        if (u.failed) {
-          errs.push_back(nullptr);
-          continue;
-        }
-        asr::ErrorCounts w = asr::ScorePair(u.reference, u.hypothesis, o.normalize).words;
-        errs.push_back({w.errors(), w.ref_len});
-      }
+      for (const asr::UtteranceResult& u : (*m)->per_utterance)  // failed audio: null
+        errs.push_back(u.failed ? nlohmann::json() : nlohmann::json{u.words.errors(), u.words.ref_len});
       j[(*m)->mode].erase("per_utterance");
       j[(*m)->mode]["utt_word_errors"] = std::move(errs);
     }
