@@ -252,6 +252,7 @@ def main():
     cfg = dict(PRESETS[args.preset])
     cfg["vocab"] = len(tok)
     model = CascadedTransducer(**cfg).to(device)
+    history = []  # --init-from continues its checkpoint's history; --resume replaces it below
     if resume:
         ck = torch.load(ckpt_last, map_location=device)
         model.load_state_dict(ck["model"])
@@ -272,8 +273,6 @@ def main():
     log("params", n_params, "total (exported)", sum(n_params.values()))
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=1e-3)
     step, epoch0, train_time, best = 0, 0, 0.0, None
-    if not args.init_from or resume:
-        history = []
     if resume:
         opt.load_state_dict(ck["opt"])
         step, epoch0, train_time, history, best = ck["step"], ck["epoch"], ck["train_time"], ck["history"], ck.get("best")
