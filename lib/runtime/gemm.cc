@@ -11,15 +11,14 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include <Eigen/Core>
+
+#include "runtime/thread_pool.h"
 
 #if defined(__AVX2__)
 #include <immintrin.h>
@@ -34,84 +33,6 @@ extern "C" void omp_set_num_threads(int);
 
 namespace asrc::runtime {
 namespace {
-
-// ---------------------------------------------------------------------------------------------
-// A small persistent pool for splitting one product over `threads` (the caller takes part 0).
-// Workers and the caller spin briefly (kSpin polls, ~50 us) before sleeping on a condition
-// variable: products come every few tens of microseconds, and a futex wake-up on a VM costs about
-// as much as the work it hands over.
-class GemmPool {
- public:
-  static GemmPool& Get() {
-    static GemmPool* pool = new GemmPool();  // leaked on purpose: no join at exit
-    return *pool;
-  }
-  // Runs fn(0..parts-1); part 0 on the calling thread.
-  void Run(int parts, const std::function<void(int)>& fn) {
-    if (parts <= 1) {
-      fn(0);
-      return;
-    }
-    std::lock_guard<std::mutex> call_lock(call_mu_);  // one parallel product at a time
-    EnsureWorkers(parts - 1);
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      job_ = &fn;
-      parts_ = parts;
-      pending_.store(parts - 1, std::memory_order_relaxed);
-      generation_.fetch_add(1, std::memory_order_release);
-    }
-    cv_.notify_all();
-    fn(0);
-    for (int i = 0; i < kSpin && pending_.load(std::memory_order_acquire) != 0; ++i) Pause();
-    std::unique_lock<std::mutex> lk(mu_);
-    done_cv_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
-    job_ = nullptr;
-  }
-
- private:
-  static constexpr int kSpin = 20000;
-  static void Pause() {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#else
-    std::this_thread::yield();
-#endif
-  }
-  void EnsureWorkers(int n) {
-    while (static_cast<int>(workers_.size()) < n) {
-      int index = static_cast<int>(workers_.size()) + 1;
-      workers_.emplace_back([this, index] { Loop(index); });
-      workers_.back().detach();
-    }
-  }
-  void Loop(int index) {
-    uint64_t seen = 0;
-    for (;;) {
-      for (int i = 0; i < kSpin && generation_.load(std::memory_order_acquire) == seen; ++i) Pause();
-      const std::function<void(int)>* job;
-      {
-        std::unique_lock<std::mutex> lk(mu_);
-        cv_.wait(lk, [&] { return generation_.load(std::memory_order_relaxed) != seen; });
-        seen = generation_.load(std::memory_order_relaxed);
-        if (index >= parts_) continue;
-        job = job_;
-      }
-      (*job)(index);
-      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        std::lock_guard<std::mutex> lk(mu_);
-        done_cv_.notify_one();
-      }
-    }
-  }
-  std::mutex call_mu_, mu_;
-  std::condition_variable cv_, done_cv_;
-  std::vector<std::thread> workers_;
-  const std::function<void(int)>* job_ = nullptr;
-  int parts_ = 0;
-  std::atomic<int> pending_{0};
-  std::atomic<uint64_t> generation_{0};
-};
 
 // Below this many multiply-adds a second thread costs more than it saves.
 constexpr int64_t kParallelMacs = 1 << 20;
@@ -205,7 +126,7 @@ void SgemmSplit(BlockFn block, bool trans_a, bool trans_b, int64_t M, int64_t N,
     block(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  GemmPool::Get().Run(parts, [&](int p) {
+  RunParts(parts, [&](int p) {
     if (by_cols) {
       int64_t chunk = ((N + parts - 1) / parts + 15) / 16 * 16;
       int64_t n0 = std::min<int64_t>(N, chunk * p), n1 = std::min<int64_t>(N, n0 + chunk);
@@ -626,7 +547,7 @@ void IgemmU8S8(int64_t M, const void* A, bool a_signed, const int32_t* a_zero,
       }
     }
   };
-  GemmPool::Get().Run(parts, work);
+  RunParts(parts, work);
 }
 #endif
 
@@ -664,7 +585,7 @@ void IgemmPackedImpl(int64_t M, const void* A, bool a_signed, const int32_t* a_z
       }
     }
   };
-  GemmPool::Get().Run(parts, work);
+  RunParts(parts, work);
 }
 }  // namespace
 

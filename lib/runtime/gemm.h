@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace asrc::runtime {
@@ -62,15 +63,31 @@ void IgemmReference(int64_t M, int64_t N, int64_t K, const void* A, bool a_signe
                     int32_t a_zero, const void* B, bool b_signed, const int32_t* b_zero,
                     bool b_zero_per_column, int32_t* C);
 
-// y = conv2d(x, w) + b for NCHW x, OIHW w (group 1), fp32, through oneDNN's direct convolution
-// where the build has oneDNN (blocked layouts inside, reorders in and out per call). Returns
-// false, having done nothing, where it is not available, the product is small, or
-// ASRC_CONV=im2col is set; the caller then uses im2col + Sgemm. Dilations are ONNX's (1 = dense).
+// y = conv2d(x, w) + b [then ReLU] for NCHW x, OIHW w (group 1), fp32, through oneDNN's direct
+// convolution, for one graph node. Dilations are ONNX's (1 = dense).
+// - Primitives (and their layout reorders) are planned on first use per input shape and kept.
+// - threads > 1 splits the output rows into that many bands, one primitive each, run on the
+//   shared workers (runtime/thread_pool.h); each band reorders only its own input rows.
+// - Weights marked constant are reordered into the primitive's layout once (again only if their
+//   address changes), others on every call. ReLU is fused into the primitive.
+// Run returns false, having done nothing, where oneDNN is not built in, the product is small, or
+// ASRC_CONV=im2col is set; the caller then uses im2col + Sgemm.
 struct Conv2DShape {
   int64_t N, C, H, W, M, KH, KW, OH, OW, sh, sw, dh, dw, pt, pl, pb, pr;
 };
-bool DirectConv2D(const Conv2DShape& s, const float* x, const float* w, const float* b, float* y,
-                  int threads);
+class DirectConv2D {
+ public:
+  explicit DirectConv2D(bool relu);
+  ~DirectConv2D();
+  DirectConv2D(const DirectConv2D&) = delete;
+  DirectConv2D& operator=(const DirectConv2D&) = delete;
+  bool Run(const Conv2DShape& s, const float* x, const float* w, bool w_constant, const float* b,
+           float* y, int threads);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 enum class GemmBackend { Auto, Eigen, OpenBlas, Dnnl };
 // Selects the fp32 backend for later calls (Auto = the measured per-shape choice). Returns

@@ -1,88 +1,117 @@
 #include "runtime/thread_pool.h"
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 namespace asrc::runtime {
+namespace {
 
-ThreadPool::ThreadPool(int threads) {
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
-}
-
-ThreadPool::~ThreadPool() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+class Workers {
+ public:
+  static Workers& Get() {
+    static Workers* w = new Workers();  // leaked on purpose: detached workers, no join at exit
+    return *w;
   }
-  cv_.notify_all();
-  for (auto& t : workers_) t.join();
-}
 
-void ThreadPool::Drain(const std::function<void(int64_t, int64_t)>* fn, int64_t n,
-                       int64_t chunk) {
-  for (;;) {
-    int64_t begin = next_.fetch_add(chunk);
-    if (begin >= n) break;
-    (*fn)(begin, std::min(n, begin + chunk));
-  }
-}
-
-void ThreadPool::WorkerLoop() {
-  uint64_t seen = 0;
-  for (;;) {
-    const std::function<void(int64_t, int64_t)>* fn;
-    int64_t n, chunk;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      fn = fn_;
-      n = n_;
-      chunk = chunk_;
-      if (!fn) continue;  // woke after that job finished
-      active_.fetch_add(1);
+  void Run(int parts, const std::function<void(int)>& fn) {
+    // Inline when there is nothing to split, inside a part, or while another caller holds the
+    // workers (a second session on another thread): correct, only not parallel.
+    if (parts <= 1 || in_part_ || !call_mu_.try_lock()) {
+      for (int p = 0; p < parts; ++p) fn(p);
+      return;
     }
-    Drain(fn, n, chunk);
+    std::lock_guard<std::mutex> call_lock(call_mu_, std::adopt_lock);
+    EnsureWorkers(parts - 1);
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      active_.fetch_sub(1);
+      std::lock_guard<std::mutex> lk(mu_);
+      job_ = &fn;
+      parts_ = parts;
+      pending_.store(parts - 1, std::memory_order_relaxed);
+      generation_.fetch_add(1, std::memory_order_release);
     }
-    done_cv_.notify_all();
+    cv_.notify_all();
+    in_part_ = true;
+    fn(0);
+    in_part_ = false;
+    for (int i = 0; i < kSpin && pending_.load(std::memory_order_acquire) != 0; ++i) Pause();
+    std::unique_lock<std::mutex> lk(mu_);
+    done_cv_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+    job_ = nullptr;
   }
-}
+
+ private:
+  static constexpr int kSpin = 20000;  // ~50 us of polling
+  static void Pause() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    std::this_thread::yield();
+#endif
+  }
+  void EnsureWorkers(int n) {
+    while (static_cast<int>(workers_.size()) < n) {
+      int index = static_cast<int>(workers_.size()) + 1;
+      workers_.emplace_back([this, index] { Loop(index); });
+      workers_.back().detach();
+    }
+  }
+  void Loop(int index) {
+    in_part_ = true;  // anything a worker's part calls runs inline
+    uint64_t seen = 0;
+    for (;;) {
+      for (int i = 0; i < kSpin && generation_.load(std::memory_order_acquire) == seen; ++i) Pause();
+      const std::function<void(int)>* job;
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [&] { return generation_.load(std::memory_order_relaxed) != seen; });
+        seen = generation_.load(std::memory_order_relaxed);
+        if (index >= parts_) continue;
+        job = job_;
+      }
+      (*job)(index);
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lk(mu_);
+        done_cv_.notify_one();
+      }
+    }
+  }
+
+  static thread_local bool in_part_;
+  std::mutex call_mu_, mu_;
+  std::condition_variable cv_, done_cv_;
+  std::vector<std::thread> workers_;
+  const std::function<void(int)>* job_ = nullptr;
+  int parts_ = 0;
+  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> generation_{0};
+};
+
+thread_local bool Workers::in_part_ = false;
+
+}  // namespace
+
+void RunParts(int parts, const std::function<void(int)>& fn) { Workers::Get().Run(parts, fn); }
 
 void ThreadPool::ParallelFor(int64_t n, int64_t grain,
-                             const std::function<void(int64_t, int64_t)>& fn) {
+                             const std::function<void(int64_t, int64_t)>& fn) const {
   if (n <= 0) return;
   grain = std::max<int64_t>(grain, 1);
-  bool expected = false;
-  // Inline when too small, single-threaded, or nested inside another ParallelFor.
-  if (workers_.empty() || n <= grain || !busy_.compare_exchange_strong(expected, true)) {
+  int64_t parts = std::min<int64_t>(threads_, (n + grain - 1) / grain);
+  if (parts <= 1) {
     fn(0, n);
     return;
   }
-  int64_t parts = std::min<int64_t>(threads(), (n + grain - 1) / grain);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    fn_ = &fn;
-    n_ = n;
-    chunk_ = std::max<int64_t>(grain, (n + parts - 1) / parts);
-    next_.store(0);
-    ++generation_;
-  }
-  cv_.notify_all();
-  Drain(&fn, n_, chunk_);
-  {
-    std::unique_lock<std::mutex> lock(mu_);
-    // Workers that have not woken yet see an exhausted counter and finish at once; wait for all
-    // that joined this generation.
-    done_cv_.wait(lock, [&] { return active_.load() == 0; });
-    fn_ = nullptr;
-  }
-  busy_.store(false);
+  RunParts(static_cast<int>(parts), [&](int p) {
+    int64_t b = n * p / parts, e = n * (p + 1) / parts;
+    if (e > b) fn(b, e);
+  });
 }
 
-void ParallelFor(ThreadPool* pool, int64_t n, int64_t grain,
+void ParallelFor(const ThreadPool* pool, int64_t n, int64_t grain,
                  const std::function<void(int64_t, int64_t)>& fn) {
   if (pool) pool->ParallelFor(n, grain, fn);
   else if (n > 0) fn(0, n);

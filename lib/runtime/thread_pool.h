@@ -1,50 +1,39 @@
-// A small fixed thread pool for intra-op parallelism. ParallelFor splits [0, n) into chunks that
-// the caller and the workers take from a shared counter; it blocks until all are done.
-// One ParallelFor at a time (sessions are single-threaded callers); nested calls run inline.
+// Intra-op parallelism on one process-wide set of worker threads.
+//
+// RunParts(parts, fn) calls fn(0..parts-1), part 0 on the calling thread, and returns when all
+// are done. The workers (created on first need, never joined) and the caller spin briefly before
+// sleeping on a condition variable: parallel work comes every few tens of microseconds, and a
+// futex wake-up on a VM costs about as much as the work it hands over. There is one set for the
+// whole process (GEMM splits, convolutions and the kernels' ParallelFor all use it), so two pools
+// never spin against each other on a small machine. A call made from inside a part, or while
+// another thread's call runs, takes its turn: nested calls run their parts inline.
+//
+// ThreadPool is a session's handle on it: a thread count and ParallelFor over index ranges.
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
-#include <thread>
-#include <vector>
 
 namespace asrc::runtime {
 
+void RunParts(int parts, const std::function<void(int)>& fn);
+
 class ThreadPool {
  public:
-  // `threads` counts the caller: threads == 1 starts no worker.
-  explicit ThreadPool(int threads);
-  ~ThreadPool();
-  ThreadPool(const ThreadPool&) = delete;
-  ThreadPool& operator=(const ThreadPool&) = delete;
-  int threads() const { return static_cast<int>(workers_.size()) + 1; }
+  // `threads` counts the caller: threads == 1 runs everything inline.
+  explicit ThreadPool(int threads) : threads_(threads < 1 ? 1 : threads) {}
+  int threads() const { return threads_; }
 
   // Calls fn(begin, end) on disjoint ranges covering [0, n); ranges have at least `grain`
-  // elements (except the last). Runs inline when n <= grain or there are no workers.
-  void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+  // elements (except the last). Runs inline when n <= grain or threads() == 1.
+  void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) const;
 
  private:
-  void WorkerLoop();
-  void Drain(const std::function<void(int64_t, int64_t)>* fn, int64_t n, int64_t chunk);
-
-  std::vector<std::thread> workers_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::condition_variable done_cv_;
-  bool stop_ = false;
-  uint64_t generation_ = 0;
-  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
-  int64_t n_ = 0, chunk_ = 1;
-  std::atomic<int64_t> next_{0};
-  std::atomic<int> active_{0};
-  std::atomic<bool> busy_{false};
+  int threads_;
 };
 
 // ParallelFor on a possibly-null pool (null: inline).
-void ParallelFor(ThreadPool* pool, int64_t n, int64_t grain,
+void ParallelFor(const ThreadPool* pool, int64_t n, int64_t grain,
                  const std::function<void(int64_t, int64_t)>& fn);
 
 }  // namespace asrc::runtime

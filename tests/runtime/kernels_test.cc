@@ -164,7 +164,7 @@ TEST_CASE("Gemm with transposes, alpha, beta and broadcast C") {
     }
 }
 
-TEST_CASE("Conv fast paths (im2col, pointwise, depthwise) match the reference loop") {
+TEST_CASE("Conv fast paths (im2col, small-K, pointwise, depthwise, direct) match the reference loop") {
   struct Case { ir::Shape x, w; int64_t group; std::vector<int64_t> strides, dil, pads; std::string auto_pad; };
   std::vector<Case> cases = {
       {{2, 4, 9, 11}, {6, 4, 3, 3}, 1, {2, 2}, {}, {1, 1, 1, 1}, "NOTSET"},
@@ -181,18 +181,14 @@ TEST_CASE("Conv fast paths (im2col, pointwise, depthwise) match the reference lo
       {{1, 16, 80, 41}, {24, 16, 3, 3}, 1, {1, 2}, {2, 1}, {1, 0, 2, 3}, "NOTSET"},
       {{2, 32, 61, 59}, {32, 32, 3, 3}, 1, {2, 2}, {}, {}, "NOTSET"},
       {{1, 2, 5, 4, 4}, {3, 2, 2, 2, 2}, 1, {}, {}, {}, "NOTSET"}, // 3-D (reference path)
+      // A first subsampling layer (one input channel: the small-K path) and the direct path
+      // split into output-row bands at 2 threads, padded at the top and the bottom.
+      {{1, 1, 299, 80}, {64, 1, 3, 3}, 1, {2, 2}, {}, {}, "NOTSET"},
+      {{1, 24, 75, 39}, {32, 24, 3, 3}, 1, {2, 2}, {}, {1, 1, 1, 1}, "NOTSET"},
   };
   int seed = 10;
   for (const auto& c : cases) {
     ir::Tensor x = RandomTensor(c.x, seed++), w = RandomTensor(c.w, seed++), b = RandomTensor({c.w[0]}, seed++);
-    OneNode n("Conv", {x, w, b}, 1, {false, true, true});
-    n.node->set_attr_int("group", c.group);
-    if (!c.strides.empty()) n.node->set_attr_ints("strides", c.strides);
-    if (!c.dil.empty()) n.node->set_attr_ints("dilations", c.dil);
-    if (!c.pads.empty()) n.node->set_attr_ints("pads", c.pads);
-    n.node->set_attr_string("auto_pad", c.auto_pad);
-    auto o = n.Run(17, 2);
-    REQUIRE(o.ok());
     runtime::ConvGeometry g;
     g.group = c.group;
     g.strides = c.strides;
@@ -204,7 +200,35 @@ TEST_CASE("Conv fast paths (im2col, pointwise, depthwise) match the reference lo
     out.insert(out.end(), g.out.begin(), g.out.end());
     ir::Tensor ref(ir::DType::Float32, out);
     runtime::ConvReference(g, x.data<float>(), w.data<float>(), b.data<float>(), ref.data<float>());
-    CHECK(MaxAbsDiff((*o)[0], ref) < 1e-4f);
+    ir::Tensor ref_relu = ref.Clone();
+    for (int64_t i = 0; i < ref_relu.numel(); ++i) ref_relu.data<float>()[i] = std::max(0.f, ref_relu.data<float>()[i]);
+    // Threads 1 and 2; weights as an initializer (packed once) and as a graph input; Conv and
+    // FusedConv(Relu); each session run twice (the second run reuses what the first planned).
+    for (int threads : {1, 2})
+      for (bool w_const : {true, false})
+        for (bool relu : {false, true}) {
+          CAPTURE(c.x);
+          CAPTURE(threads);
+          CAPTURE(w_const);
+          CAPTURE(relu);
+          OneNode n(relu ? "FusedConv" : "Conv", {x, w, b}, 1, {false, w_const, true});
+          if (relu) {
+            n.node->domain = "com.microsoft";
+            n.node->set_attr_string("activation", "Relu");
+          }
+          n.node->set_attr_int("group", c.group);
+          if (!c.strides.empty()) n.node->set_attr_ints("strides", c.strides);
+          if (!c.dil.empty()) n.node->set_attr_ints("dilations", c.dil);
+          if (!c.pads.empty()) n.node->set_attr_ints("pads", c.pads);
+          n.node->set_attr_string("auto_pad", c.auto_pad);
+          auto s = runtime::Session::Create(n.g, 17, {threads});
+          REQUIRE(s.ok());
+          for (int run = 0; run < 2; ++run) {
+            std::vector<ir::Tensor> o;
+            REQUIRE((*s)->Run(n.feeds, &o).ok());
+            CHECK(MaxAbsDiff(o[0], relu ? ref_relu : ref) < 1e-4f);
+          }
+        }
   }
 }
 

@@ -310,7 +310,9 @@ void Im2Col2D(const float* x, int64_t C, int64_t H, int64_t W, int64_t KH, int64
 // for Conv -> Relu (runtime/fusion.h): the Relu is applied in the bias pass.
 class ConvKernel : public Kernel {
  public:
-  explicit ConvKernel(ConvGeometry g, bool relu = false) : g0_(std::move(g)), relu_(relu) {}
+  // w_constant: the weights are an initializer (fp32 ones are then reordered for oneDNN once).
+  ConvKernel(ConvGeometry g, bool relu, bool w_constant)
+      : g0_(std::move(g)), relu_(relu), w_constant_(w_constant), direct_(relu) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
     const Tensor& w0 = *ctx.in(1);
@@ -391,11 +393,9 @@ class ConvKernel : public Kernel {
     bool pointwise = kn == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && g.pe.back() == 0 &&
                      (one_d || g.pe[0] == 0);
     if (!one_d && g.group == 1 && !pointwise &&
-        DirectConv2D({g.N, g.C, H, W, g.M, KH, KW, OH, OW, sh, sw, dh, dw, ph, pw, g.pe[0], g.pe[1]},
-                     x, w, b, y, ctx.threads)) {
-      if (relu_) BiasRelu(y, g.N * g.M * on, nullptr, 0.f);
+        direct_.Run({g.N, g.C, H, W, g.M, KH, KW, OH, OW, sh, sw, dh, dw, ph, pw, g.pe[0], g.pe[1]},
+                    x, w, w_constant_ && w == ctx.in(1)->data<float>(), b, y, ctx.threads))
       return;
-    }
     // The im2col matrix comes from the session's buffer pool (no zeroing, no fresh pages per
     // run; Im2Col2D writes every element).
     Tensor col;
@@ -409,12 +409,48 @@ class ConvKernel : public Kernel {
           colp = col.data<float>();
         }
         float* yg = y + (n * g.M + grp * mg) * on;
+        if (cg * kn <= kSmallK) {
+          SmallKProduct(w + grp * mg * cg * kn, colp, b ? b + grp * mg : nullptr, mg, cg * kn, on, yg, pool);
+          continue;
+        }
         ParallelSgemm(false, false, mg, on, cg * kn, w + grp * mg * cg * kn, cg * kn, colp, on, 0.f, yg, on,
                       ctx.threads, pool);
         if (b || relu_)
           for (int64_t m = 0; m < mg; ++m) BiasRelu(yg + m * on, on, b, b ? b[grp * mg + m] : 0.f);
       }
     if (ctx.buffers && col.defined()) ctx.buffers->Put(col);
+  }
+
+  // Below this many multiply-adds per output (a first convolution on one input channel), a
+  // GEMM spends more on its overheads and on a second pass for bias and ReLU than on the math.
+  static constexpr int64_t kSmallK = 32;
+
+  // y[m, :] = relu?(b[m] + sum_k w[m, k] * col[k, :]) in column blocks whose K rows of `col`
+  // stay in L1 while every output row of the block is summed in a small accumulator and written
+  // once; output rows split over the pool.
+  void SmallKProduct(const float* w, const float* col, const float* b, int64_t M, int64_t K,
+                     int64_t on, float* y, ThreadPool* pool) const {
+    constexpr int64_t kBlock = 128;
+    ParallelFor(pool, M, 8, [&](int64_t m0, int64_t m1) {
+      float acc[kBlock];
+      for (int64_t c0 = 0; c0 < on; c0 += kBlock) {
+        const int64_t nc = std::min(kBlock, on - c0);
+        for (int64_t m = m0; m < m1; ++m) {
+          const float* wr = w + m * K;
+          std::fill(acc, acc + nc, b ? b[m] : 0.f);
+          for (int64_t k = 0; k < K; ++k) {
+            const float wv = wr[k];
+            const float* cr = col + k * on + c0;
+            for (int64_t i = 0; i < nc; ++i) acc[i] += wv * cr[i];
+          }
+          float* yr = y + m * on + c0;
+          if (relu_)
+            for (int64_t i = 0; i < nc; ++i) yr[i] = acc[i] > 0 ? acc[i] : 0.f;
+          else
+            std::copy(acc, acc + nc, yr);
+        }
+      }
+    });
   }
 
   // y = y + bias (when `b`), then max(y, 0) when relu_: one pass.
@@ -433,6 +469,8 @@ class ConvKernel : public Kernel {
 
   ConvGeometry g0_;
   bool relu_ = false;
+  bool w_constant_ = false;
+  DirectConv2D direct_;  // oneDNN plans per input shape (2-D, group 1, large products)
 };
 
 class LayerNormKernel : public Kernel {
@@ -549,7 +587,8 @@ void RegisterNNKernels(KernelRegistry& r) {
     g.dilations = i.node->attr_ints("dilations");
     g.pads = i.node->attr_ints("pads");
     g.kernel_shape = i.node->attr_ints("kernel_shape");
-    return std::unique_ptr<Kernel>(std::make_unique<ConvKernel>(std::move(g), fused && act == "Relu"));
+    const bool w_constant = i.constant_inputs.size() > 1 && i.constant_inputs[1];
+    return std::unique_ptr<Kernel>(std::make_unique<ConvKernel>(std::move(g), fused && act == "Relu", w_constant));
   });
   r.Register("", "LayerNormalization", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
     return std::unique_ptr<Kernel>(std::make_unique<LayerNormKernel>(
