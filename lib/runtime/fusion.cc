@@ -1,6 +1,7 @@
 #include "runtime/fusion.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -204,6 +205,50 @@ class Matcher {
     return true;
   }
 
+  // Conv [-> Relu] -> Conv [-> Relu] where the first is 2-D with a constant weight of small K
+  // (C * KH * KW <= 32: a subsampling front end's first layer) and the second is 2-D with a
+  // constant weight: ai.asrc ConvPair(x, w1, b1, w2, b2) (kernels/nn.cc), the first's
+  // attributes as they are, the second's prefixed "second_", ReLUs as "activation".
+  bool MatchConvPair(ir::Node* conv, Chain* chain) const {
+    auto conv2d = [&](const ir::Node* n, int64_t max_k) {
+      if (!IsOp(n, "Conv") || n->outputs.size() != 1 || n->num_inputs() < 2) return false;
+      const ir::Tensor* w = Const(n->input(1));
+      return w && w->rank() == 4 && w->dim(1) * w->dim(2) * w->dim(3) <= max_k;
+    };
+    if (!conv2d(conv, 32)) return false;
+    std::vector<ir::Node*> nodes = {conv};
+    auto relu_after = [&](ir::Node* n) {
+      ir::Node* r = SoleReader(n->output(0));
+      if (!IsOp(r, "Relu") || r->num_inputs() != 1 || r->outputs.size() != 1) return n;
+      nodes.push_back(r);
+      return r;
+    };
+    ir::Node* last1 = relu_after(conv);
+    ir::Node* conv2 = SoleReader(last1->output(0));
+    if (!conv2d(conv2, INT64_MAX) || conv2->input(0) != last1->output(0)) return false;
+    nodes.push_back(conv2);
+    ir::Node* last2 = relu_after(conv2);
+    auto f = std::make_unique<ir::Node>();
+    f->domain = "ai.asrc";
+    f->op_type = "ConvPair";
+    f->owner = conv->owner;
+    f->attributes = conv->attributes;
+    if (last1 != conv) f->set_attr_string("activation", "Relu");
+    for (ir::Attribute a : conv2->attributes) {
+      a.name = "second_" + a.name;
+      f->attributes.push_back(std::move(a));
+    }
+    if (last2 != conv2) f->set_attr_string("second_activation", "Relu");
+    f->inputs = {conv->input(0), conv->input(1), conv->input(2), conv2->input(1), conv2->input(2)};
+    while (!f->inputs.empty() && !f->inputs.back()) f->inputs.pop_back();
+    f->outputs = last2->outputs;
+    f->name = conv->name + (last1 != conv ? "+relu" : "") + "+" + conv2->name +
+              (last2 != conv2 ? "+relu" : "");
+    chain->nodes = nodes;
+    chain->fused = std::move(f);
+    return true;
+  }
+
   // Conv -> Relu: com.microsoft FusedConv with activation "Relu" (kernels/nn.cc).
   bool MatchConvRelu(ir::Node* conv, Chain* chain) const {
     if (!IsOp(conv, "Conv") || conv->outputs.size() != 1) return false;
@@ -261,8 +306,8 @@ FusionResult FuseNodes(const std::vector<ir::Node*>& order, const FusionInputs& 
   std::unordered_map<const ir::Node*, ir::Node*> replace_last;  // chain's last node -> fused
   for (ir::Node* n : order) {
     Matcher::Chain c;
-    if (!m.MatchQuantMatMul(n, &c) && !m.MatchQuantConv(n, &c) && !m.MatchConvRelu(n, &c) &&
-        !m.MatchSilu(n, &c))
+    if (!m.MatchQuantMatMul(n, &c) && !m.MatchQuantConv(n, &c) && !m.MatchConvPair(n, &c) &&
+        !m.MatchConvRelu(n, &c) && !m.MatchSilu(n, &c))
       continue;
     bool taken = false;
     for (ir::Node* a : c.nodes) taken |= absorbed.count(a) > 0;

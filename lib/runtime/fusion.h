@@ -13,8 +13,11 @@
 //     [-> Add(., bias)] [-> Relu] becomes our ai.asrc ConvIntegerToFloat(x_q, W, x_scale,
 //     W_scale, x_zp[, W_zp][, bias]) with activation "Relu" or none; W_scale and bias hold one
 //     value per output channel ([M, 1, ..., 1]); the DynamicQuantizeLinear stays.
-// And two float chains: Conv -> Relu becomes com.microsoft FusedConv(activation "Relu"), and
-// Sigmoid(x) -> Mul(x, .) becomes our ai.asrc Silu(x).
+// And three float chains: Conv -> Relu becomes com.microsoft FusedConv(activation "Relu");
+// Sigmoid(x) -> Mul(x, .) becomes our ai.asrc Silu(x); and a convolutional subsampling front
+// end, Conv [-> Relu] -> Conv [-> Relu] with 2-D constant weights, the first of small K
+// (C * KH * KW <= 32), becomes our ai.asrc ConvPair(x, w1, b1, w2, b2), which hands the first's
+// output to the second in channels-last order without an NCHW intermediate (kernels/nn.cc).
 //
 // Contract: a chain is fused only when every intermediate value is read by the chain alone
 // (not by other nodes, subgraphs or as a graph output), W, W_zp, W_scale and bias are plan-time

@@ -69,16 +69,21 @@ void EigenBlock(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
 }
 
 #ifdef ASRC_HAVE_OPENBLAS
+// OpenBLAS runs single-threaded here (we split products ourselves, runtime/thread_pool.h). Its
+// pthreads build starts nproc - 1 workers when it loads, and they spin on sched_yield for about
+// 0.1 s before sleeping: a short process (a decoder-step benchmark, a test) paid twice its CPU
+// time. Stop them at start-up; with one thread OpenBLAS never starts them again. Weak: other
+// OpenBLAS builds (serial, OpenMP) do not have the function.
+extern "C" void blas_thread_shutdown_(void) __attribute__((weak));
+const bool g_openblas_one_thread = [] {
+  openblas_set_num_threads(1);
+  if (blas_thread_shutdown_) blas_thread_shutdown_();
+  return true;
+}();
+
 void OpenBlasBlock(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                    const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
                    float* C, int64_t ldc) {
-  // OpenBLAS runs single-threaded; we split the product ourselves (one worker pool, no
-  // competing spin-waiting pools on a small machine).
-  static const bool once = [] {
-    openblas_set_num_threads(1);
-    return true;
-  }();
-  (void)once;
   if (beta == 0.f) {
     // BLAS scales C by beta, and 0 * NaN is NaN: clear it first for "ignore C".
     for (int64_t m = 0; m < M; ++m) std::memset(C + m * ldc, 0, sizeof(float) * N);
@@ -115,13 +120,16 @@ void DnnlBlock(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
 using BlockFn = void (*)(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
                          const float*, int64_t, float, float*, int64_t);
 
-// Splits C over `threads` parts of the pool: by columns when there are enough, else by rows.
+// Splits C over `threads` parts of the pool: by rows when there are enough, else by columns.
+// Rows first: measured as fast or faster on our M=75 encoder products (2 threads), and the
+// row-wise kernels that follow a product (bias and residual adds, LayerNorm, Softmax) split
+// their rows the same way (ThreadPool::ParallelFor), so each core reads back what it wrote.
 void SgemmSplit(BlockFn block, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                 float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
                 float beta, float* C, int64_t ldc, int threads) {
   int parts = PartsFor(threads, M * N * K);
-  bool by_cols = N >= 64 * parts;
-  if (parts > 1 && !by_cols && M < 16 * parts) parts = 1;
+  bool by_cols = M < 16 * parts;
+  if (parts > 1 && by_cols && N < 64 * parts) parts = 1;
   if (parts == 1) {
     block(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;

@@ -74,6 +74,7 @@ void IgemmReference(int64_t M, int64_t N, int64_t K, const void* A, bool a_signe
 // ASRC_CONV=im2col is set; the caller then uses im2col + Sgemm.
 struct Conv2DShape {
   int64_t N, C, H, W, M, KH, KW, OH, OW, sh, sw, dh, dw, pt, pl, pb, pr;
+  bool src_nhwc = false;  // x is laid out [N, H, W, C] (channels last) instead of NCHW
 };
 class DirectConv2D {
  public:

@@ -79,7 +79,9 @@ std::unique_ptr<Band> PlanBand(const Conv2DShape& s, int64_t o0, int64_t o1, boo
   band->ih0 = ih0;
   auto& eng = Engine();
   dims src{s.N, s.C, rows, s.W}, wei{s.M, s.C, s.KH, s.KW}, dst{s.N, s.M, o1 - o0, s.OW};
-  dnnl::memory::desc user_src = PlainView(src, {s.N, s.C, s.H, s.W});
+  dnnl::memory::desc user_src =
+      s.src_nhwc ? dnnl::memory::desc(src, dt::f32, dims{s.H * s.W * s.C, 1, s.W * s.C, s.C})
+                 : PlainView(src, {s.N, s.C, s.H, s.W});
   dnnl::memory::desc user_dst = PlainView(dst, {s.N, s.M, s.OH, s.OW});
   dnnl::memory::desc user_wei(wei, dt::f32, tag::oihw), bias_d({s.M}, dt::f32, tag::x);
   dnnl::memory::desc any_src(src, dt::f32, tag::any), any_wei(wei, dt::f32, tag::any),
@@ -133,7 +135,7 @@ std::unique_ptr<Band> PlanBand(const Conv2DShape& s, int64_t o0, int64_t o1, boo
 void RunBand(Band& band, const Conv2DShape& s, const float* x, const float* w, bool w_constant,
              const float* b, float* y) {
   OneOmpThread();
-  band.user_src.set_data_handle(const_cast<float*>(x + band.ih0 * s.W));
+  band.user_src.set_data_handle(const_cast<float*>(x + band.ih0 * s.W * (s.src_nhwc ? s.C : 1)));
   band.user_dst.set_data_handle(y + band.o0 * s.OW);
   band.user_wei.set_data_handle(const_cast<float*>(w));
   if (!band.src_plain) band.to_src.execute(band.strm, band.user_src, band.src);
@@ -155,7 +157,7 @@ void RunBand(Band& band, const Conv2DShape& s, const float* x, const float* w, b
 }
 
 using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                       int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, int>;
+                       int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, int, bool>;
 
 }  // namespace
 
@@ -176,7 +178,7 @@ bool DirectConv2D::Run(const Conv2DShape& s, const float* x, const float* w, boo
   // Bands of at least 8 output rows.
   const int parts = static_cast<int>(std::clamp<int64_t>(s.OH / 8, 1, std::max(threads, 1)));
   Key key{s.N, s.C, s.H, s.W, s.M, s.KH, s.KW, s.sh, s.sw, s.pt, s.pl, s.pb, s.pr, s.dh, s.dw,
-          b != nullptr, parts};
+          b != nullptr, parts, s.src_nhwc};
   auto it = impl_->plans.find(key);
   if (it == impl_->plans.end()) {
     std::vector<std::unique_ptr<Band>> bands;

@@ -474,11 +474,12 @@ SessionImpl::~SessionImpl() {
     std::fprintf(stderr, "profile: %-24s %5d nodes %9.3f ms/run %5.1f%%\n", op.c_str(), by_op[op].second,
                  ms / profiled_runs_, total > 0 ? 100 * ms / total : 0.0);
   if (profile_level_ < 2) return;
-  // ASRC_PROFILE=2: the slowest single steps too.
+  // ASRC_PROFILE=2: the 20 slowest single steps too; ASRC_PROFILE=3: every step.
   std::vector<std::pair<double, size_t>> steps;
   for (size_t i = 0; i < steps_.size(); ++i) steps.emplace_back(step_ms_[i], i);
   std::sort(steps.rbegin(), steps.rend());
-  for (size_t k = 0; k < std::min<size_t>(steps.size(), 20); ++k) {
+  const size_t shown = profile_level_ >= 3 ? steps.size() : std::min<size_t>(steps.size(), 20);
+  for (size_t k = 0; k < shown; ++k) {
     const Step& st = steps_[steps[k].second];
     std::fprintf(stderr, "profile: step %-40s %-22s %9.3f ms/run\n", st.node->name.c_str(),
                  st.node->op_type.c_str(), steps[k].first / profiled_runs_);

@@ -224,6 +224,37 @@ TEST_CASE("Conv -> Relu fuses to FusedConv and x * Sigmoid(x) to Silu, bit-ident
   CheckBitIdentical(g, {RandomTensor({2, 3, 13, 9}, 4, -2.f, 2.f)});
 }
 
+TEST_CASE("Conv [-> Relu] -> Conv [-> Relu] after a small-K first conv fuses to ConvPair, bit-identical") {
+  struct Case {
+    ir::Shape x;
+    int64_t m;
+    bool relus, biases;
+  };
+  // The first large enough for the second conv's direct (oneDNN) path, channels-last input; the
+  // second too small for it (the fallback hands it an NCHW intermediate).
+  for (const Case& c : {Case{{2, 1, 121, 80}, 64, true, true}, Case{{1, 1, 61, 40}, 32, false, false}}) {
+    CAPTURE(c.x);
+    ir::Graph g("subsampling");
+    ir::Value* x = Input(g, "x");
+    auto* w1 = g.add_initializer("w1", RandomTensor({c.m, 1, 3, 3}, 1));
+    auto* w2 = g.add_initializer("w2", RandomTensor({c.m, c.m, 3, 3}, 2, -0.1f, 0.1f));
+    ir::Value* b1 = c.biases ? g.add_initializer("b1", RandomTensor({c.m}, 3)) : nullptr;
+    ir::Value* b2 = c.biases ? g.add_initializer("b2", RandomTensor({c.m}, 4)) : nullptr;
+    ir::Node* conv1 = g.add_node("Conv", {x, w1, b1}, {"c1"}, "conv1");
+    conv1->set_attr_ints("strides", {2, 2});
+    ir::Value* h = conv1->outputs[0];
+    if (c.relus) h = g.add_node("Relu", {h}, {"r1"}, "relu1")->outputs[0];
+    ir::Node* conv2 = g.add_node("Conv", {h, w2, b2}, {"c2"}, "conv2");
+    conv2->set_attr_ints("strides", {2, 2});
+    conv2->set_attr_ints("pads", {1, 0, 0, 1});
+    ir::Value* y = conv2->outputs[0];
+    if (c.relus) y = g.add_node("Relu", {y}, {"r2"}, "relu2")->outputs[0];
+    g.outputs.push_back(y);
+    CHECK(StepOps(g, true) == std::vector<std::string>{"ConvPair"});
+    CheckBitIdentical(g, {RandomTensor(c.x, 5, -2.f, 2.f)});
+  }
+}
+
 TEST_CASE("Silu on untyped float16 and float64 values computes what Sigmoid and Mul do") {
   for (ir::DType dt : {ir::DType::Float16, ir::DType::Float64}) {
     ir::Graph g("silu");

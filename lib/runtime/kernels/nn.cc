@@ -306,6 +306,10 @@ void Im2Col2D(const float* x, int64_t C, int64_t H, int64_t W, int64_t KH, int64
       }
 }
 
+// Below this many multiply-adds per output (a first convolution on one input channel), a GEMM
+// spends more on its overheads and on a second pass for bias and ReLU than on the math.
+constexpr int64_t kSmallK = 32;
+
 // Also com.microsoft FusedConv with activation "Relu" (relu_), which the session's fusion plans
 // for Conv -> Relu (runtime/fusion.h): the Relu is applied in the bias pass.
 class ConvKernel : public Kernel {
@@ -421,10 +425,6 @@ class ConvKernel : public Kernel {
     if (ctx.buffers && col.defined()) ctx.buffers->Put(col);
   }
 
-  // Below this many multiply-adds per output (a first convolution on one input channel), a
-  // GEMM spends more on its overheads and on a second pass for bias and ReLU than on the math.
-  static constexpr int64_t kSmallK = 32;
-
   // y[m, :] = relu?(b[m] + sum_k w[m, k] * col[k, :]) in column blocks whose K rows of `col`
   // stay in L1 while every output row of the block is summed in a small accumulator and written
   // once; output rows split over the pool.
@@ -471,6 +471,135 @@ class ConvKernel : public Kernel {
   bool relu_ = false;
   bool w_constant_ = false;
   DirectConv2D direct_;  // oneDNN plans per input shape (2-D, group 1, large products)
+};
+
+// A convolution's attributes, named with `prefix` (ConvPair's second convolution has
+// "second_"), and whether its activation (FusedConv's attribute) is ReLU.
+Status ConvAttributes(const ir::Node& node, const std::string& prefix, ConvGeometry* g, bool* relu) {
+  const std::string act = node.attr_string(prefix + "activation", "");
+  if (act != "Relu" && !act.empty()) return Error("unsupported activation '" + act + "'");
+  *relu = act == "Relu";
+  g->auto_pad = node.attr_string(prefix + "auto_pad", "NOTSET");
+  if (g->auto_pad != "NOTSET" && g->auto_pad != "SAME_UPPER" && g->auto_pad != "SAME_LOWER" &&
+      g->auto_pad != "VALID")
+    return Error("unsupported auto_pad '" + g->auto_pad + "'");
+  g->group = node.attr_int(prefix + "group", 1);
+  g->strides = node.attr_ints(prefix + "strides");
+  g->dilations = node.attr_ints(prefix + "dilations");
+  g->pads = node.attr_ints(prefix + "pads");
+  g->kernel_shape = node.attr_ints(prefix + "kernel_shape");
+  return Status::Ok();
+}
+
+// ai.asrc ConvPair (runtime/fusion.h): Conv[+Relu] -> Conv[+Relu], inputs (x, w1, b1, w2, b2),
+// the second's attributes prefixed "second_". When both are float32 2-D group-1 convolutions,
+// the first has a small K (C * KH * KW <= kSmallK: a first subsampling layer on one input
+// channel) and the second runs through oneDNN's direct convolution, the first is written
+// straight in channels-last order, the layout that convolution reads: no NCHW intermediate and
+// no reorder of it. Same arithmetic as the two kernels unfused (bias first, then the K products
+// in order; the same oneDNN primitive). Anything else runs the two ConvKernels as they are.
+class ConvPairKernel : public Kernel {
+ public:
+  ConvPairKernel(ConvGeometry g1, bool relu1, bool w1_constant, ConvGeometry g2, bool relu2,
+                 bool w2_constant)
+      : g1_(g1), g2_(g2), relu1_(relu1), w2_constant_(w2_constant),
+        first_(std::move(g1), relu1, w1_constant), second_(std::move(g2), relu2, w2_constant),
+        direct_(relu2) {}
+
+  Status Run(KernelContext& ctx) override {
+    Tensor mid;
+    ASRC_ASSIGN_OR_RETURN(bool done, Fast(ctx, &mid));
+    if (done) return Status::Ok();
+    std::vector<Tensor> mids(1);
+    if (mid.defined()) {
+      mids[0] = std::move(mid);  // the first convolution's output, already NCHW
+    } else {
+      KernelContext c1 = ctx;
+      c1.inputs = {ctx.in(0), ctx.in(1), ctx.in(2)};
+      c1.outputs = &mids;
+      ASRC_RETURN_IF_ERROR(first_.Run(c1));
+    }
+    KernelContext c2 = ctx;
+    c2.inputs = {&mids[0], ctx.in(3), ctx.in(4)};
+    Status st = second_.Run(c2);
+    if (ctx.buffers) ctx.buffers->Put(mids[0]);
+    return st;
+  }
+
+ private:
+  static bool F32(const Tensor* t, int rank) {
+    return t && t->dtype() == DType::Float32 && (rank < 0 || t->rank() == rank);
+  }
+
+  // True when done; false with *mid empty to run unfused, or with *mid holding the first
+  // convolution's NCHW output when only the second must run unfused.
+  Result<bool> Fast(KernelContext& ctx, Tensor* mid) {
+    const Tensor *x = ctx.in(0), *w1 = ctx.in(1), *b1 = ctx.in(2), *w2 = ctx.in(3), *b2 = ctx.in(4);
+    if (!F32(x, 4) || !F32(w1, 4) || !F32(w2, 4) || (b1 && !F32(b1, 1)) || (b2 && !F32(b2, 1)))
+      return false;
+    ConvGeometry g1 = g1_, g2 = g2_;
+    if (!g1.Resolve(x->shape(), w1->shape()).ok() || g1.group != 1) return false;
+    const int64_t K = g1.C * g1.k[0] * g1.k[1], M1 = g1.M, OH1 = g1.out[0], OW1 = g1.out[1];
+    const int64_t on1 = OH1 * OW1;
+    if (K > kSmallK || (b1 && b1->numel() != M1)) return false;
+    if (!g2.Resolve({g1.N, M1, OH1, OW1}, w2->shape()).ok() || g2.group != 1) return false;
+    if (b2 && b2->numel() != g2.M) return false;
+    // The first convolution, channels last: y1[n, p, m] = relu?(b1[m] + sum_k w1[m, k] col[k, p]).
+    std::vector<float> wt(K * M1);  // w1 transposed to [K, M1]: the inner loop runs over m
+    for (int64_t m = 0; m < M1; ++m)
+      for (int64_t k = 0; k < K; ++k) wt[k * M1 + m] = w1->data<float>()[m * K + k];
+    Tensor y1 = ctx.NewTensor(DType::Float32, {g1.N, OH1, OW1, M1});
+    Tensor col = ctx.NewTensor(DType::Float32, {K, on1});
+    ThreadPool* pool = ctx.threads > 1 ? ctx.pool : nullptr;
+    const float* bias1 = b1 ? b1->data<float>() : nullptr;
+    for (int64_t n = 0; n < g1.N; ++n) {
+      Im2Col2D(x->data<float>() + n * g1.C * g1.in[0] * g1.in[1], g1.C, g1.in[0], g1.in[1],
+               g1.k[0], g1.k[1], OH1, OW1, g1.stride[0], g1.stride[1], g1.dil[0], g1.dil[1],
+               g1.pb[0], g1.pb[1], col.data<float>());
+      const float* cp = col.data<float>();
+      float* yn = y1.data<float>() + n * on1 * M1;
+      ParallelFor(pool, on1, 64, [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; ++p) {
+          float* acc = yn + p * M1;
+          for (int64_t m = 0; m < M1; ++m) acc[m] = bias1 ? bias1[m] : 0.f;
+          for (int64_t k = 0; k < K; ++k) {
+            const float c = cp[k * on1 + p];
+            const float* wk = wt.data() + k * M1;
+            for (int64_t m = 0; m < M1; ++m) acc[m] += wk[m] * c;
+          }
+          if (relu1_)
+            for (int64_t m = 0; m < M1; ++m) acc[m] = acc[m] > 0 ? acc[m] : 0.f;
+        }
+      });
+    }
+    if (ctx.buffers) ctx.buffers->Put(col);
+    Shape out{g2.N, g2.M, g2.out[0], g2.out[1]};
+    Tensor& y = ctx.Alloc(0, DType::Float32, out);
+    const bool w2_packed = w2_constant_ && w2 == ctx.in(3);
+    if (ir::shape_numel(out) > 0 &&
+        direct_.Run({g2.N, g2.C, OH1, OW1, g2.M, g2.k[0], g2.k[1], g2.out[0], g2.out[1],
+                     g2.stride[0], g2.stride[1], g2.dil[0], g2.dil[1], g2.pb[0], g2.pb[1],
+                     g2.pe[0], g2.pe[1], /*src_nhwc=*/true},
+                    y1.data<float>(), w2->data<float>(), w2_packed,
+                    b2 ? b2->data<float>() : nullptr, y.data<float>(), ctx.threads)) {
+      if (ctx.buffers) ctx.buffers->Put(y1);
+      return true;
+    }
+    // oneDNN declined the second convolution: hand it the first's output in NCHW.
+    ctx.out(0) = Tensor();
+    *mid = ctx.NewTensor(DType::Float32, {g1.N, M1, OH1, OW1});
+    for (int64_t n = 0; n < g1.N; ++n)
+      for (int64_t p = 0; p < on1; ++p)
+        for (int64_t m = 0; m < M1; ++m)
+          mid->data<float>()[(n * M1 + m) * on1 + p] = y1.data<float>()[(n * on1 + p) * M1 + m];
+    if (ctx.buffers) ctx.buffers->Put(y1);
+    return false;
+  }
+
+  ConvGeometry g1_, g2_;
+  bool relu1_, w2_constant_;
+  ConvKernel first_, second_;
+  DirectConv2D direct_;
 };
 
 class LayerNormKernel : public Kernel {
@@ -574,21 +703,21 @@ void RegisterNNKernels(KernelRegistry& r) {
   });
   for (const char* domain : {"", "com.microsoft"})
   r.Register(domain, domain[0] ? "FusedConv" : "Conv", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
-    const bool fused = i.node->domain == "com.microsoft";
-    std::string act = i.node->attr_string("activation", "");
-    if (fused && act != "Relu" && !act.empty())
-      return Error("FusedConv: unsupported activation '" + act + "'");
     ConvGeometry g;
-    g.auto_pad = i.node->attr_string("auto_pad", "NOTSET");
-    if (g.auto_pad != "NOTSET" && g.auto_pad != "SAME_UPPER" && g.auto_pad != "SAME_LOWER" && g.auto_pad != "VALID")
-      return Error("unsupported auto_pad '" + g.auto_pad + "'");
-    g.group = i.node->attr_int("group", 1);
-    g.strides = i.node->attr_ints("strides");
-    g.dilations = i.node->attr_ints("dilations");
-    g.pads = i.node->attr_ints("pads");
-    g.kernel_shape = i.node->attr_ints("kernel_shape");
+    bool relu = false;
+    ASRC_RETURN_IF_ERROR(ConvAttributes(*i.node, "", &g, &relu));
+    relu = relu && i.node->domain == "com.microsoft";  // ONNX Conv has no activation
     const bool w_constant = i.constant_inputs.size() > 1 && i.constant_inputs[1];
-    return std::unique_ptr<Kernel>(std::make_unique<ConvKernel>(std::move(g), fused && act == "Relu", w_constant));
+    return std::unique_ptr<Kernel>(std::make_unique<ConvKernel>(std::move(g), relu, w_constant));
+  });
+  r.Register("ai.asrc", "ConvPair", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+    ConvGeometry g1, g2;
+    bool relu1 = false, relu2 = false;
+    ASRC_RETURN_IF_ERROR(ConvAttributes(*i.node, "", &g1, &relu1));
+    ASRC_RETURN_IF_ERROR(ConvAttributes(*i.node, "second_", &g2, &relu2));
+    auto constant = [&](size_t k) { return i.constant_inputs.size() > k && i.constant_inputs[k]; };
+    return std::unique_ptr<Kernel>(std::make_unique<ConvPairKernel>(
+        std::move(g1), relu1, constant(1), std::move(g2), relu2, constant(3)));
   });
   r.Register("", "LayerNormalization", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
     return std::unique_ptr<Kernel>(std::make_unique<LayerNormKernel>(
