@@ -332,6 +332,38 @@ namespace {
 constexpr int kNr = 16;  // columns per packed panel (two AVX2 registers of int32)
 constexpr int kMr = 6;   // rows per micro-kernel call (12 accumulators)
 
+// How the int8 kernels split C over threads: by rows in whole micro-kernel blocks when there
+// are enough (as the fp32 products, SgemmSplit), else by column panels of kNr.
+struct Split {
+  int parts = 1;
+  bool by_rows = false;
+  int64_t block = 1;  // rows per micro-kernel call
+  // Part `part`'s rows [r0, r1) and panels [p0, p1).
+  void Ranges(int part, int64_t M, int64_t panels, int64_t* r0, int64_t* r1, int64_t* p0,
+              int64_t* p1) const {
+    *r0 = 0, *r1 = M, *p0 = 0, *p1 = panels;
+    if (parts == 1) return;
+    if (by_rows) {
+      const int64_t blocks = (M + block - 1) / block;
+      *r0 = std::min(M, blocks * part / parts * block);
+      *r1 = std::min(M, blocks * (part + 1) / parts * block);
+    } else {
+      *p0 = panels * part / parts;
+      *p1 = panels * (part + 1) / parts;
+    }
+  }
+};
+
+Split SplitFor(int threads, int64_t M, int64_t N, int64_t K, int64_t block) {
+  Split s;
+  s.block = block;
+  s.parts = PartsFor(threads, M * N * K);
+  s.by_rows = M >= 2 * block * s.parts;
+  const int64_t panels = (N + kNr - 1) / kNr;
+  if (!s.by_rows && panels < s.parts) s.parts = static_cast<int>(std::max<int64_t>(1, panels));
+  return s;
+}
+
 // A rows as int16 with the zero point subtracted, each row padded with zeros to 2*k_pairs.
 void PackA16(const void* A, bool a_signed, const int32_t* a_zero, bool per_row, int64_t M,
              int64_t K, int64_t k_pairs, int16_t* out) {
@@ -525,16 +557,20 @@ void IgemmU8S8(int64_t M, const void* A, bool a_signed, const int32_t* a_zero,
   const uint8_t* a = a8.data();
   const int32_t* azp = az.data();
   const int64_t panels = (N + kNr - 1) / kNr;
-  int parts = PartsFor(threads, M * N * K);
-  if (panels < parts) parts = static_cast<int>(panels);
+#if defined(__AVX512VNNI__) && defined(__AVX512F__)
+  const Split split = SplitFor(threads, M, N, K, kMrVnni);
+#else
+  const Split split = SplitFor(threads, M, N, K, kMr);
+#endif
   auto work = [&](int part) {
-    int64_t p0 = panels * part / parts, p1 = panels * (part + 1) / parts;
+    int64_t p0, p1, r0, r1;
+    split.Ranges(part, M, panels, &r0, &r1, &p0, &p1);
     const int64_t group = std::max<int64_t>(1, (192 * 1024) / (k_quads * 64));
     for (int64_t g0 = p0; g0 < p1; g0 += group) {
       int64_t g1 = std::min(p1, g0 + group);
 #if defined(__AVX512VNNI__) && defined(__AVX512F__)
-      for (int64_t m0 = 0; m0 < M; m0 += kMrVnni) {
-        int rows = static_cast<int>(std::min<int64_t>(kMrVnni, M - m0));
+      for (int64_t m0 = r0; m0 < r1; m0 += kMrVnni) {
+        int rows = static_cast<int>(std::min<int64_t>(kMrVnni, r1 - m0));
         for (int64_t p = g0; p < g1; ++p) {
           int ncols = static_cast<int>(std::min<int64_t>(kNr, N - p * kNr));
           RowsKernelVnniT<kMrVnni>(rows, a + m0 * kq4, kq4, B.data8.data() + p * k_quads * 64,
@@ -544,8 +580,8 @@ void IgemmU8S8(int64_t M, const void* A, bool a_signed, const int32_t* a_zero,
       }
       continue;
 #endif
-      for (int64_t m0 = 0; m0 < M; m0 += kMr) {
-        int rows = static_cast<int>(std::min<int64_t>(kMr, M - m0));
+      for (int64_t m0 = r0; m0 < r1; m0 += kMr) {
+        int rows = static_cast<int>(std::min<int64_t>(kMr, r1 - m0));
         for (int64_t p = g0; p < g1; ++p) {
           int ncols = static_cast<int>(std::min<int64_t>(kNr, N - p * kNr));
           RowsKernelU8S8(rows, a + m0 * kq4, kq4, B.data8.data() + p * k_quads * 64, k_quads,
@@ -555,7 +591,7 @@ void IgemmU8S8(int64_t M, const void* A, bool a_signed, const int32_t* a_zero,
       }
     }
   };
-  RunParts(parts, work);
+  RunParts(split.parts, work);
 }
 #endif
 
@@ -575,16 +611,16 @@ void IgemmPackedImpl(int64_t M, const void* A, bool a_signed, const int32_t* a_z
   PackA16(A, a_signed, a_zero, a_zero_per_row, M, B.K, k_pairs, a16.data());
   const int16_t* a = a16.data();
   const int64_t panels = (N + kNr - 1) / kNr;
-  int parts = PartsFor(threads, M * N * B.K);
-  if (panels < parts) parts = static_cast<int>(panels);
+  const Split split = SplitFor(threads, M, N, B.K, kMr);
   auto work = [&](int part) {
-    int64_t p0 = panels * part / parts, p1 = panels * (part + 1) / parts;
+    int64_t p0, p1, r0, r1;
+    split.Ranges(part, M, panels, &r0, &r1, &p0, &p1);
     // Panels in groups that fit in L2 beside the A rows; rows in micro-kernel blocks.
     const int64_t group = std::max<int64_t>(1, (192 * 1024) / (k_pairs * 64));
     for (int64_t g0 = p0; g0 < p1; g0 += group) {
       int64_t g1 = std::min(p1, g0 + group);
-      for (int64_t m0 = 0; m0 < M; m0 += kMr) {
-        int rows = static_cast<int>(std::min<int64_t>(kMr, M - m0));
+      for (int64_t m0 = r0; m0 < r1; m0 += kMr) {
+        int rows = static_cast<int>(std::min<int64_t>(kMr, r1 - m0));
         for (int64_t p = g0; p < g1; ++p) {
           int ncols = static_cast<int>(std::min<int64_t>(kNr, N - p * kNr));
           RowsKernel(rows, a + m0 * kp2, kp2, B.data.data() + p * k_pairs * 32, k_pairs,
@@ -593,7 +629,7 @@ void IgemmPackedImpl(int64_t M, const void* A, bool a_signed, const int32_t* a_z
       }
     }
   };
-  RunParts(parts, work);
+  RunParts(split.parts, work);
 }
 }  // namespace
 

@@ -192,7 +192,8 @@ TEST_CASE("Igemm is bit-exact against the reference loop") {
   for (int s = 0; s < 4; ++s) {
     CheckIgemm({9, 40, 1024, (s & 1) != 0, (s & 2) != 0, false, false, 1, 1}, rng);
     CheckIgemm({9, 40, 1023, (s & 1) != 0, (s & 2) != 0, true, true, 1, 2}, rng);
-    CheckIgemm({75, 256, 256, (s & 1) != 0, (s & 2) != 0, s == 1, false, 2, 0}, rng);
+    CheckIgemm({75, 256, 256, (s & 1) != 0, (s & 2) != 0, s == 1, false, 2, 0}, rng);  // rows split
+    CheckIgemm({9, 256, 1024, (s & 1) != 0, (s & 2) != 0, false, s == 1, 2, 0}, rng);  // panels split
   }
 }
 

@@ -393,8 +393,12 @@ TEST_CASE("ConvInteger: 2-D grouped, strided, padded, dilated; 1-D; per-channel 
       {{1, 8, 5, 6}, {8, 1, 3, 3}, 8, 1, 1, 1, 1, 1, 1, 1, 1, true, false},  // depthwise
       {{1, 4, 20}, {4, 1, 5}, 4, 1, 1, 1, 1, 0, 2, 0, 2, true, true},       // 1-D depthwise
       {{1, 3, 17}, {7, 3, 3}, 1, 1, 2, 1, 1, 0, 1, 0, 0, false, true},      // 1-D strided
+      // Large enough that 2 threads split the channels-last copy, the im2row rows, the product
+      // and the output transpose.
+      {{2, 16, 40, 30}, {24, 16, 3, 3}, 1, 2, 2, 1, 1, 1, 1, 1, 0, true, true},
   };
-  for (const Case& c : cases) {
+  for (const Case& c : cases)
+  for (int threads : {1, 2}) {
     Tensor x = Rand<uint8_t>(DType::Uint8, c.x, rng, 0, 255);
     Tensor w = Rand<int8_t>(DType::Int8, c.w, rng, -128, 127);
     int32_t xz = 37;
@@ -418,11 +422,12 @@ TEST_CASE("ConvInteger: 2-D grouped, strided, padded, dilated; 1-D; per-channel 
                           n->set_attr_ints("dilations", {c.dh, c.dw});
                           n->set_attr_ints("pads", {c.pt, c.pl, c.pb, c.pr});
                         }
-                      });
+                      },
+                      "", threads);
     Shape want_shape;
     auto want = ConvRef(x, w, xz, wz, c.group, is1d ? 1 : c.sh, c.sw, is1d ? 1 : c.dh, c.dw,
                         is1d ? 0 : c.pt, c.pl, is1d ? 0 : c.pb, c.pr, &want_shape);
-    INFO("x " << asrc::ir::shape_str(c.x) << " w " << asrc::ir::shape_str(c.w));
+    INFO("x " << asrc::ir::shape_str(c.x) << " w " << asrc::ir::shape_str(c.w) << " threads " << threads);
     REQUIRE(out[0].shape() == want_shape);
     CHECK(std::vector<int32_t>(out[0].data<int32_t>(), out[0].data<int32_t>() + out[0].numel()) ==
           want);

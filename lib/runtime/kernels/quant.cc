@@ -15,6 +15,7 @@
 
 #include "runtime/gemm.h"
 #include "runtime/kernels/util.h"
+#include "runtime/thread_pool.h"
 
 namespace asrc::runtime {
 namespace {
@@ -588,6 +589,71 @@ class QuantMatMulToFloatKernel : public Kernel {
   bool bs_const_ = false, bias_const_ = false;
 };
 
+// im2row for ConvInteger: rows of the matrix are output pixels, in (kh, kw, c) order, so each
+// kernel tap is one contiguous copy of the channels from a channels-last input; padding takes
+// x's zero point. Plain values (not a lambda's captures) so the copies do not make the compiler
+// reload the geometry.
+struct Im2Row {
+  int64_t H, W, C, KH, KW, OW, sh, sw, dh, dw, pt, pl;
+  uint8_t pad;
+  // Rows of output pixel rows [oh0, oh1).
+  void Rows(const uint8_t* xt, int64_t oh0, int64_t oh1, uint8_t* rows) const {
+    const int64_t K = KH * KW * C;
+    for (int64_t oh = oh0; oh < oh1; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        uint8_t* r = rows + (oh * OW + ow) * K;
+        for (int64_t kh = 0; kh < KH; ++kh) {
+          const int64_t ih = oh * sh - pt + kh * dh;
+          for (int64_t kw = 0; kw < KW; ++kw, r += C) {
+            const int64_t iw = ow * sw - pl + kw * dw;
+            if (ih < 0 || ih >= H || iw < 0 || iw >= W) std::memset(r, pad, C);
+            else std::memcpy(r, xt + (ih * W + iw) * C, C);
+          }
+        }
+      }
+  }
+};
+
+// xt[i, c] = x[c, i] for pixels [i0, i1) of HW: [C, HW] bytes to channels-last, in blocks of
+// 64 pixels.
+void ChannelsLast(const uint8_t* x, int64_t C, int64_t HW, int64_t i0, int64_t i1, uint8_t* xt) {
+  for (int64_t b = i0; b < i1; b += 64) {
+    const int64_t e = std::min(i1, b + 64);
+    for (int64_t c = 0; c < C; ++c) {
+      const uint8_t* xc = x + c * HW;
+      for (int64_t i = b; i < e; ++i) xt[i * C + c] = xc[i];
+    }
+  }
+}
+
+// y[m, p] = relu?(acc[p, m] * scale[m] (+ bias[m])) for pixels [p0, p1), in 16 x 16 tiles.
+void ScaleTranspose(const int32_t* acc, int64_t P, int64_t M, int64_t p0, int64_t p1,
+                    const float* scale, const float* bias, bool relu, float* y) {
+  for (int64_t pt = p0; pt < p1; pt += 16)
+    for (int64_t mt = 0; mt < M; mt += 16) {
+      const int64_t pe = std::min(p1, pt + 16), me = std::min(M, mt + 16);
+      for (int64_t m = mt; m < me; ++m) {
+        const float sc = scale[m], b = bias ? bias[m] : 0.f;
+        for (int64_t p = pt; p < pe; ++p) {
+          float v = static_cast<float>(acc[p * M + m]) * sc;
+          if (bias) v = v + b;
+          if (relu) v = v > 0 ? v : 0.f;
+          y[m * P + p] = v;
+        }
+      }
+    }
+}
+
+// y[m, p] = acc[p, m] for pixels [p0, p1), in 16 x 16 tiles.
+void IntTranspose(const int32_t* acc, int64_t P, int64_t M, int64_t p0, int64_t p1, int32_t* y) {
+  for (int64_t pt = p0; pt < p1; pt += 16)
+    for (int64_t mt = 0; mt < M; mt += 16) {
+      const int64_t pe = std::min(p1, pt + 16), me = std::min(M, mt + 16);
+      for (int64_t m = mt; m < me; ++m)
+        for (int64_t p = pt; p < pe; ++p) y[m * P + p] = acc[p * M + m];
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // ConvInteger(x, w, x_zero_point?, w_zero_point?) -> int32, 1-D and 2-D, grouped.
 // Computed as out^T = im2row(x) x W^T per group so the constant weight is the packed right-hand
@@ -708,60 +774,43 @@ class ConvIntegerKernel : public Kernel {
     // Rows of the im2row matrix are output pixels, in (kh, kw, c) order so each kernel tap is
     // one contiguous copy of the group's channels from a channels-last copy of the input.
     // Padding takes x's zero point, so it contributes 0.
-    std::vector<uint8_t> xt(static_cast<size_t>(H * W * Cg));
-    std::vector<uint8_t> rows(static_cast<size_t>(P * Kg));
-    std::vector<int32_t> acc(static_cast<size_t>(P * Mg));
+    // Scratch kept by the kernel between runs (no fresh pages or zeroing per run); every
+    // element is written before it is read.
+    xt_.resize(static_cast<size_t>(H * W * Cg));
+    rows_.resize(static_cast<size_t>(P * Kg));
+    acc_.resize(static_cast<size_t>(P * Mg));
+    uint8_t* xt = xt_.data();
+    uint8_t* rows = rows_.data();
+    const int32_t* acc = acc_.data();
     const uint8_t pad = static_cast<uint8_t>(xzp[0]);
     const bool x_signed = x.dtype() == DType::Int8;
+    ThreadPool* pool = ctx.threads > 1 ? ctx.pool : nullptr;
     for (int64_t n = 0; n < N; ++n)
       for (int64_t g = 0; g < group_; ++g) {
         const uint8_t* xg = x.raw() + (n * C + g * Cg) * H * W;
         if (Cg == 1) {
-          std::memcpy(xt.data(), xg, H * W);
+          std::memcpy(xt, xg, H * W);
         } else {
-          for (int64_t i0 = 0; i0 < H * W; i0 += 64) {  // blocked transpose [Cg, HW] -> [HW, Cg]
-            int64_t i1 = std::min(H * W, i0 + 64);
-            for (int64_t c = 0; c < Cg; ++c)
-              for (int64_t i = i0; i < i1; ++i) xt[i * Cg + c] = xg[c * H * W + i];
-          }
+          const int64_t HW = H * W;
+          ParallelFor(pool, (HW + 63) / 64, 4, [&](int64_t b0, int64_t b1) {
+            ChannelsLast(xg, Cg, HW, b0 * 64, std::min(HW, b1 * 64), xt);
+          });
         }
-        for (int64_t oh = 0; oh < OH; ++oh)
-          for (int64_t ow = 0; ow < OW; ++ow) {
-            uint8_t* r = rows.data() + (oh * OW + ow) * Kg;
-            for (int64_t kh = 0; kh < KH; ++kh) {
-              int64_t ih = oh * sh - pt + kh * dh;
-              for (int64_t kw = 0; kw < KW; ++kw, r += Cg) {
-                int64_t iw = ow * sw - pl + kw * dw;
-                if (ih < 0 || ih >= H || iw < 0 || iw >= W) std::memset(r, pad, Cg);
-                else std::memcpy(r, xt.data() + (ih * W + iw) * Cg, Cg);
-              }
-            }
-          }
-        IgemmPacked(P, rows.data(), x_signed, xzp[0], (*packs)[g], acc.data(), Mg, ctx.threads);
-        if (to_float_) {
-          float* yg = y.data<float>() + (n * M + g * Mg) * P;
-          const float* sc = scale_.data() + g * Mg;
-          const float* bs = bias_.empty() ? nullptr : bias_.data() + g * Mg;
-          for (int64_t p0 = 0; p0 < P; p0 += 16)  // tiled transpose [P, Mg] -> [Mg, P]
-            for (int64_t m0 = 0; m0 < Mg; m0 += 16) {
-              int64_t p1 = std::min(P, p0 + 16), m1 = std::min(Mg, m0 + 16);
-              for (int64_t m = m0; m < m1; ++m)
-                for (int64_t p = p0; p < p1; ++p) {
-                  float v = static_cast<float>(acc[p * Mg + m]) * sc[m];
-                  if (bs) v = v + bs[m];
-                  if (relu_) v = v > 0 ? v : 0.f;
-                  yg[m * P + p] = v;
-                }
-            }
-          continue;
-        }
-        int32_t* yg = y.data<int32_t>() + (n * M + g * Mg) * P;
-        for (int64_t p0 = 0; p0 < P; p0 += 16)  // tiled transpose [P, Mg] -> [Mg, P]
-          for (int64_t m0 = 0; m0 < Mg; m0 += 16) {
-            int64_t p1 = std::min(P, p0 + 16), m1 = std::min(Mg, m0 + 16);
-            for (int64_t m = m0; m < m1; ++m)
-              for (int64_t p = p0; p < p1; ++p) yg[m * P + p] = acc[p * Mg + m];
-          }
+        const Im2Row geo{H, W, Cg, KH, KW, OW, sh, sw, dh, dw, pt, pl, pad};
+        ParallelFor(pool, OH, 4, [&](int64_t oh0, int64_t oh1) { geo.Rows(xt, oh0, oh1, rows); });
+        IgemmPacked(P, rows, x_signed, xzp[0], (*packs)[g], acc_.data(), Mg, ctx.threads);
+        // Tiled transpose [P, Mg] -> [Mg, P] (scaled, biased and rectified to float, or int32),
+        // pixel tiles split over the pool.
+        const float* sc = to_float_ ? scale_.data() + g * Mg : nullptr;
+        const float* bs = to_float_ && !bias_.empty() ? bias_.data() + g * Mg : nullptr;
+        float* yf = to_float_ ? y.data<float>() + (n * M + g * Mg) * P : nullptr;
+        int32_t* yi = to_float_ ? nullptr : y.data<int32_t>() + (n * M + g * Mg) * P;
+        const bool relu = relu_;
+        ParallelFor(pool, (P + 15) / 16, 4, [&](int64_t t0, int64_t t1) {
+          const int64_t p0 = t0 * 16, p1 = std::min(P, t1 * 16);
+          if (yf) ScaleTranspose(acc, P, Mg, p0, p1, sc, bs, relu, yf);
+          else IntTranspose(acc, P, Mg, p0, p1, yi);
+        });
       }
     return Status::Ok();
   }
@@ -798,6 +847,8 @@ class ConvIntegerKernel : public Kernel {
   std::vector<int64_t> strides_, dilations_, pads_;
   std::string auto_pad_;
   std::vector<PackedIgemmB> packs_;
+  std::vector<uint8_t> xt_, rows_;  // scratch: channels-last input, im2row matrix
+  std::vector<int32_t> acc_;        // scratch: int32 products [P, Mg]
 };
 
 template <class K>
