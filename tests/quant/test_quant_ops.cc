@@ -288,6 +288,24 @@ TEST_CASE("DynamicQuantizeLinear: range includes zero, empty range gives scale 1
     float v = std::min(255.f, std::max(0.f, std::nearbyint(x.data<float>()[i] / scale)));
     REQUIRE(o[0].data<uint8_t>()[i] == static_cast<uint8_t>(v));
   }
+  // Large enough that 2 threads split the min/max and the rounding: the same as the scalar rule,
+  // with the extremes in different halves and a negative minimum.
+  Tensor big(DType::Float32, {3, 20001});
+  std::uniform_real_distribution<float> v(-1.f, 1.f);
+  for (int64_t i = 0; i < big.numel(); ++i) big.data<float>()[i] = v(rng);
+  big.data<float>()[17] = -3.f;
+  big.data<float>()[big.numel() - 5] = 5.f;
+  const float bs = 8.f / 255.f;
+  const float bz = std::nearbyint(3.f / bs);
+  for (int threads : {1, 2}) {
+    auto ob = RunOne("DynamicQuantizeLinear", {{big}}, 3, {}, "", threads);
+    CHECK(ob[1].data<float>()[0] == bs);
+    CHECK(ob[2].data<uint8_t>()[0] == static_cast<uint8_t>(bz));
+    for (int64_t i = 0; i < big.numel(); ++i) {
+      float q = std::min(255.f, std::max(0.f, std::nearbyint(big.data<float>()[i] / bs) + bz));
+      REQUIRE(ob[0].data<uint8_t>()[i] == static_cast<uint8_t>(q));
+    }
+  }
   Tensor z(DType::Float32, {5});
   auto oz = RunOne("DynamicQuantizeLinear", {{z}}, 3);
   CHECK(oz[1].data<float>()[0] == 1.f);

@@ -5,6 +5,7 @@
 
 #include "runtime/kernels/util.h"
 #include "runtime/kernels/vmath.h"
+#include "runtime/thread_pool.h"
 
 namespace asrc::runtime {
 namespace {
@@ -477,7 +478,14 @@ class CastKernel : public Kernel {
 Status SiluRun(KernelContext& ctx) {
   const Tensor& x = *ctx.in(0);
   if (x.dtype() == DType::Float32) {
-    vm::Silu(x.data<float>(), ctx.Alloc(0, DType::Float32, x.shape()).data<float>(), x.numel());
+    const float* px = x.data<float>();
+    float* py = ctx.Alloc(0, DType::Float32, x.shape()).data<float>();
+    // Chunks of whole 16-float vectors, at least 16K elements each, over the pool.
+    const int64_t n = x.numel(), vecs = (n + 15) / 16;
+    ParallelFor(ctx.threads > 1 ? ctx.pool : nullptr, vecs, 1024, [&](int64_t v0, int64_t v1) {
+      const int64_t b = v0 * 16, e = std::min(n, v1 * 16);
+      vm::Silu(px + b, py + b, e - b);
+    });
     return Status::Ok();
   }
   // Other dtypes exactly as the two unfused kernels compute them.

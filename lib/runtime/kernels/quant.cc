@@ -6,6 +6,7 @@
 // rounding mode, as ONNX and ONNX Runtime use); quantization divides by the scale (x / scale),
 // as ONNX Runtime's MLAS does, so results match it bit for bit.
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <memory>
 
@@ -193,7 +194,8 @@ class DequantizeLinearKernel : public Kernel {
 
 // Dynamic uint8 quantization parameters of `x`, as ONNX (and ORT) define them: the range is
 // widened to include 0, scale = range / 255 (1 when the range is empty), zero point rounded.
-void DynamicParams(const float* x, int64_t n, float* scale, uint8_t* zp) {
+// min(0, x) and max(0, x) over x[0, n), into *lo and *hi.
+void MinMax(const float* x, int64_t n, float* lo_out, float* hi_out) {
   float mn = 0.f, mx = 0.f;
   int64_t i = 0;
 #if defined(__AVX2__)
@@ -215,6 +217,12 @@ void DynamicParams(const float* x, int64_t n, float* scale, uint8_t* zp) {
     mn = std::min(mn, x[i]);
     mx = std::max(mx, x[i]);
   }
+  *lo_out = mn;
+  *hi_out = mx;
+}
+
+// DynamicQuantizeLinear's scale and zero point for a range [mn, mx] that includes 0.
+void ParamsFromRange(float mn, float mx, float* scale, uint8_t* zp) {
   float s = mx == mn ? 1.f : (mx - mn) / 255.f;
   float z = std::nearbyint(std::min(255.f, std::max(0.f, 0.f - mn / s)));
   *scale = s;
@@ -243,6 +251,26 @@ void QuantizeU8(const float* x, int64_t n, float scale, uint8_t zp, uint8_t* y) 
 #endif
 }
 
+// DynamicQuantizeLinear of x[0, n) into y, with its scale and zero point: the min/max and the
+// rounding split over the pool in parts of whole 8-float vectors (both are per element, so the
+// result does not depend on the split).
+void DynamicQuantize(const float* x, int64_t n, ThreadPool* pool, float* scale, uint8_t* zp,
+                     uint8_t* y) {
+  const int parts = pool && n >= 32768 ? pool->threads() : 1;
+  const int64_t vecs = (n + 7) / 8;
+  auto each_part = [&](const std::function<void(int64_t, int64_t, int64_t)>& fn) {
+    ParallelFor(parts > 1 ? pool : nullptr, parts, 1, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p)
+        fn(p, std::min(n, vecs * p / parts * 8), std::min(n, vecs * (p + 1) / parts * 8));
+    });
+  };
+  std::vector<float> lo(parts), hi(parts);
+  each_part([&](int64_t p, int64_t b, int64_t e) { MinMax(x + b, e - b, &lo[p], &hi[p]); });
+  ParamsFromRange(*std::min_element(lo.begin(), lo.end()), *std::max_element(hi.begin(), hi.end()),
+                  scale, zp);
+  each_part([&](int64_t, int64_t b, int64_t e) { QuantizeU8(x + b, e - b, *scale, *zp, y + b); });
+}
+
 // DynamicQuantizeLinear(x) -> y (uint8), y_scale (float scalar), y_zero_point (uint8 scalar).
 Status DynamicQuantizeLinearRun(KernelContext& ctx) {
   const Tensor& x = *ctx.in(0);
@@ -251,8 +279,8 @@ Status DynamicQuantizeLinearRun(KernelContext& ctx) {
                  ir::dtype_name(x.dtype()));
   float scale;
   uint8_t zp;
-  DynamicParams(x.data<float>(), x.numel(), &scale, &zp);
-  QuantizeU8(x.data<float>(), x.numel(), scale, zp, ctx.Alloc(0, DType::Uint8, x.shape()).data<uint8_t>());
+  DynamicQuantize(x.data<float>(), x.numel(), ctx.threads > 1 ? ctx.pool : nullptr, &scale, &zp,
+                  ctx.Alloc(0, DType::Uint8, x.shape()).data<uint8_t>());
   if (ctx.outputs->size() > 1) ctx.Alloc(1, DType::Float32, {}).data<float>()[0] = scale;
   if (ctx.outputs->size() > 2) ctx.Alloc(2, DType::Uint8, {}).data<uint8_t>()[0] = zp;
   return Status::Ok();
@@ -541,9 +569,9 @@ class QuantMatMulToFloatKernel : public Kernel {
     if (dynamic_) {
       if (a.dtype() != DType::Float32) return Error(std::string(op_) + ": A must be float32");
       uint8_t zp;
-      DynamicParams(a.data<float>(), a.numel(), &a_scale, &zp);
       aq = ctx.NewTensor(DType::Uint8, a.shape());
-      QuantizeU8(a.data<float>(), a.numel(), a_scale, zp, aq.data<uint8_t>());
+      DynamicQuantize(a.data<float>(), a.numel(), ctx.threads > 1 ? ctx.pool : nullptr, &a_scale,
+                      &zp, aq.data<uint8_t>());
       azp_scalar = Tensor(DType::Uint8, {});
       azp_scalar.data<uint8_t>()[0] = zp;
       a_q = &aq;
@@ -576,7 +604,11 @@ class QuantMatMulToFloatKernel : public Kernel {
     scale_.resize(static_cast<size_t>(p.N));
     for (int64_t c = 0; c < p.N; ++c) scale_[c] = a_scale * (bs.size() == 1 ? bs[0] : bs[c]);
     const int64_t rows = p.N == 0 ? 0 : y.numel() / p.N;
-    ScaleBiasInPlace(y.raw(), rows, p.N, scale_.data(), bias);
+    uint8_t* yraw = y.raw();
+    const float* sc = scale_.data();
+    const int64_t N = p.N;
+    ParallelFor(ctx.threads > 1 ? ctx.pool : nullptr, rows, std::max<int64_t>(1, 8192 / std::max<int64_t>(N, 1)),
+                [&](int64_t r0, int64_t r1) { ScaleBiasInPlace(yraw + r0 * N * 4, r1 - r0, N, sc, bias); });
     return Status::Ok();
   }
 
