@@ -183,9 +183,9 @@ lines = []
 lines.append("# Benchmarks\n")
 lines.append(f"Measured {now} by `bench/run_benchmarks.sh {os.environ.get('BENCH_ARGS', '')}`".rstrip()
              + f" (rounds={rounds}{', quick' if quick else ''}; threads 1 and 2 for both runtimes).\n")
-lines.append(f"- Machine: {model_name}, {ncpu} vCPUs; {flag_str}. The machine is shared (other "
-             "builds and a background training job were running), so each number is the smallest "
-             f"median of {rounds} alternating rounds of ours and ORT.")
+lines.append(f"- Machine: {model_name}, {ncpu} vCPUs; {flag_str}. The machine is a shared VM whose "
+             "speed drifts by 10-20% over minutes, so each number is the smallest median of "
+             f"{rounds} alternating rounds of ours and ORT.")
 lines.append(f"- GEMM kernel that ran: `{backend}`.")
 lines.append(f"- ONNX Runtime: onnxruntime-node {ort_version.get('common', '1.30')} (CPU EP, "
              "graph optimizations all, sequential, intra-op threads as listed).")
@@ -235,8 +235,11 @@ if "avx512_vnni: yes" in flag_str:
         "subsampling convolution's im2col product included, so Auto takes oneDNN for all M > 1 and "
         "OpenBLAS `cblas_sgemv` for M=1 (decoder and joiner steps). (On the AVX2-only EPYC of the "
         "earlier runs OpenBLAS won the wide and large shapes; that table still applies to AVX2 "
-        "builds.) The backends always run single-threaded; two threads split the product over one "
-        "small pool. `ASRC_GEMM=eigen|openblas|dnnl` forces one backend.\n")
+        "builds.) The backends always run single-threaded (OpenBLAS's own workers are stopped at "
+        "start-up); two threads split a product by rows (by columns when it has few rows) over "
+        "one process-wide set of spinning workers (lib/runtime/thread_pool.h), which the "
+        "convolutions and the row-wise kernels share. `ASRC_GEMM=eigen|openblas|dnnl` forces one "
+        "backend.\n")
     lines.append(
         "The int8 product is ours on every shape, exact in int32 (bit-exact against the reference "
         "loop, tests/quant/test_gemm.cc). This CPU has AVX-512 VNNI: when every weight minus its "
@@ -274,8 +277,11 @@ else:
 lines.append(
     "Plan-time fusion (lib/runtime/fusion.h) runs each DynamicQuantizeLinear -> MatMulInteger -> "
     "Cast -> Mul [-> Add] chain as one DynamicQuantizeMatMul (or MatMulIntegerToFloat) kernel, "
-    "each ConvInteger chain (+Relu) as one ConvIntegerToFloat, Conv -> Relu as FusedConv and "
-    "x * Sigmoid(x) as Silu; outputs are bit-identical to the unfused plan (ASRC_NO_FUSE=1).\n")
+    "each ConvInteger chain (+Relu) as one ConvIntegerToFloat, Conv -> Relu as FusedConv, "
+    "x * Sigmoid(x) as Silu, and the subsampling front end (a 1-channel 3x3 Conv [+Relu] -> Conv "
+    "[+Relu]) as ConvPair, whose first convolution writes channels-last straight into the "
+    "second's oneDNN direct convolution (split into output-row bands over the threads); outputs "
+    "are bit-identical to the unfused plan (ASRC_NO_FUSE=1).\n")
 lines.append("## GEMM micro-benchmark (bench/gemm_bench), 1 thread\n")
 lines.append("Median microseconds for C[M,N] = A[M,K] B[K,N]; int8 = our u8 x s8 kernel "
              "(exact int32), `dnnl u8s8` = oneDNN's dnnl_gemm_u8s8s32 for comparison.\n")
