@@ -540,21 +540,28 @@ void IgemmU8S8(int64_t M, const void* A, bool a_signed, const int32_t* a_zero,
   const int64_t N = B.N, K = B.K, k_quads = B.k_quads, kq4 = 4 * k_quads;
   static thread_local std::vector<uint8_t> a8;
   static thread_local std::vector<int32_t> az;
-  if (a8.size() < static_cast<size_t>(M * kq4)) a8.resize(M * kq4);
   if (az.size() < static_cast<size_t>(M + kMr)) az.resize(M + kMr);
   for (int64_t m = 0; m < M; ++m) {
-    const uint8_t* src = static_cast<const uint8_t*>(A) + m * K;
-    uint8_t* dst = a8.data() + m * kq4;
-    if (a_signed) {
-      for (int64_t k = 0; k < K; ++k) dst[k] = static_cast<uint8_t>(src[k] ^ 0x80);
-    } else {
-      std::memcpy(dst, src, K);
-    }
-    std::memset(dst + K, 0, kq4 - K);
     int32_t z = a_zero ? a_zero[a_zero_per_row ? m : 0] : 0;
     az[m] = a_signed ? z + 128 : z;
   }
-  const uint8_t* a = a8.data();
+  // Unsigned rows whose length is a whole number of quads are used in place; others are
+  // copied, shifted to unsigned and padded (the padding meets B's zero rows).
+  const uint8_t* a = static_cast<const uint8_t*>(A);
+  if (a_signed || K != kq4) {
+    if (a8.size() < static_cast<size_t>(M * kq4)) a8.resize(M * kq4);
+    for (int64_t m = 0; m < M; ++m) {
+      const uint8_t* src = static_cast<const uint8_t*>(A) + m * K;
+      uint8_t* dst = a8.data() + m * kq4;
+      if (a_signed) {
+        for (int64_t k = 0; k < K; ++k) dst[k] = static_cast<uint8_t>(src[k] ^ 0x80);
+      } else {
+        std::memcpy(dst, src, K);
+      }
+      std::memset(dst + K, 0, kq4 - K);
+    }
+    a = a8.data();
+  }
   const int32_t* azp = az.data();
   const int64_t panels = (N + kNr - 1) / kNr;
 #if defined(__AVX512VNNI__) && defined(__AVX512F__)

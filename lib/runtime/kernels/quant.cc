@@ -631,6 +631,21 @@ struct Im2Row {
   // Rows of output pixel rows [oh0, oh1).
   void Rows(const uint8_t* xt, int64_t oh0, int64_t oh1, uint8_t* rows) const {
     const int64_t K = KH * KW * C;
+    if (C == 1) {  // one byte per tap: plain loads, no copy calls
+      for (int64_t oh = oh0; oh < oh1; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          uint8_t* r = rows + (oh * OW + ow) * K;
+          for (int64_t kh = 0; kh < KH; ++kh) {
+            const int64_t ih = oh * sh - pt + kh * dh;
+            const bool row_in = ih >= 0 && ih < H;
+            for (int64_t kw = 0; kw < KW; ++kw) {
+              const int64_t iw = ow * sw - pl + kw * dw;
+              *r++ = row_in && iw >= 0 && iw < W ? xt[ih * W + iw] : pad;
+            }
+          }
+        }
+      return;
+    }
     for (int64_t oh = oh0; oh < oh1; ++oh)
       for (int64_t ow = 0; ow < OW; ++ow) {
         uint8_t* r = rows + (oh * OW + ow) * K;
