@@ -335,6 +335,26 @@ TEST_CASE("shape ops: Slice, Gather, Concat, Transpose, Split, Unsqueeze, Squeez
     CHECK((*p)[0].data<float>()[(2 * 5 + 3) * 4 + 1] == at(2, 1, 3));
   }
   {
+    // Large enough to split over 2 threads along the first output axis of extent > 1
+    // (attention's (2, 0, 3, 1, 4) on [1, 75, 3, 4, 64]), against an index loop.
+    ir::Tensor big = RandomTensor({1, 75, 3, 4, 64}, 77);
+    for (int threads : {1, 2}) {
+      OneNode n("Transpose", {big}, 1);
+      n.node->set_attr_ints("perm", {2, 0, 3, 1, 4});
+      auto o = n.Run(17, threads);
+      REQUIRE(o.ok());
+      REQUIRE((*o)[0].shape() == ir::Shape{3, 1, 4, 75, 64});
+      bool same = true;
+      for (int64_t t = 0; t < 75; ++t)
+        for (int64_t q = 0; q < 3; ++q)
+          for (int64_t h = 0; h < 4; ++h)
+            for (int64_t d = 0; d < 64; ++d)
+              same = same && (*o)[0].data<float>()[((q * 4 + h) * 75 + t) * 64 + d] ==
+                                 big.data<float>()[((t * 3 + q) * 4 + h) * 64 + d];
+      CHECK(same);
+    }
+  }
+  {
     OneNode n("Concat", {x, x}, 1);
     n.node->set_attr_int("axis", 1);
     auto o = n.Run();
