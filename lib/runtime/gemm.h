@@ -65,7 +65,9 @@ void IgemmReference(int64_t M, int64_t N, int64_t K, const void* A, bool a_signe
 
 // y = conv2d(x, w) + b [then ReLU] for NCHW x, OIHW w (group 1), fp32, through oneDNN's direct
 // convolution, for one graph node. Dilations are ONNX's (1 = dense).
-// - Primitives (and their layout reorders) are planned on first use per input shape and kept.
+// - Primitives (and their layout reorders) are planned on first use per input shape and kept
+//   (up to 8 shapes, then the set starts over: a whole-utterance encoder sees a new length per
+//   utterance).
 // - threads > 1 splits the output rows into that many bands, one primitive each, run on the
 //   shared workers (runtime/thread_pool.h); each band reorders only its own input rows.
 // - Weights marked constant are reordered into the primitive's layout once (again only if their

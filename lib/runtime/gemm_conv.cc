@@ -161,6 +161,8 @@ using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int
 
 }  // namespace
 
+constexpr size_t kMaxPlans = 8;
+
 struct DirectConv2D::Impl {
   bool relu = false;
   // Per shape and thread count: the bands, or none where oneDNN declined (im2col then).
@@ -181,6 +183,9 @@ bool DirectConv2D::Run(const Conv2DShape& s, const float* x, const float* w, boo
           b != nullptr, parts, s.src_nhwc};
   auto it = impl_->plans.find(key);
   if (it == impl_->plans.end()) {
+    // Input lengths vary (a whole-utterance encoder sees a new one per utterance): keep a few
+    // shapes' plans, each with its own blocked weights and scratch, not one per length ever seen.
+    if (impl_->plans.size() >= kMaxPlans) impl_->plans.clear();
     std::vector<std::unique_ptr<Band>> bands;
     for (int p = 0; p < parts; ++p) {
       auto band = PlanBand(s, s.OH * p / parts, s.OH * (p + 1) / parts, b != nullptr, impl_->relu);

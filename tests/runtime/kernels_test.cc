@@ -232,6 +232,34 @@ TEST_CASE("Conv fast paths (im2col, small-K, pointwise, depthwise, direct) match
   }
 }
 
+TEST_CASE("Conv's direct path across many input lengths in one session (its plans start over)") {
+  ir::Tensor w = RandomTensor({32, 24, 3, 3}, 31), b = RandomTensor({32}, 32);
+  ir::Graph g("conv");
+  ir::Value* x = g.add_value("x");
+  g.inputs.push_back(x);
+  ir::Node* conv = g.add_node("Conv", {x, g.add_initializer("w", w), g.add_initializer("b", b)}, {"y"}, "conv");
+  conv->set_attr_ints("strides", {2, 2});
+  conv->set_attr_ints("pads", {1, 1, 1, 1});
+  g.outputs.push_back(conv->outputs[0]);
+  for (int threads : {1, 2}) {
+    auto s = runtime::Session::Create(g, 17, {threads});
+    REQUIRE(s.ok());
+    for (int64_t h = 60; h < 60 + 2 * 11; h += 2) {  // 11 lengths: more than the plans kept
+      CAPTURE(h);
+      ir::Tensor xin = RandomTensor({1, 24, h, 39}, static_cast<int>(h));
+      std::vector<ir::Tensor> o;
+      REQUIRE((*s)->Run({xin}, &o).ok());
+      runtime::ConvGeometry geo;
+      geo.strides = {2, 2};
+      geo.pads = {1, 1, 1, 1};
+      REQUIRE(geo.Resolve(xin.shape(), w.shape()).ok());
+      ir::Tensor ref(ir::DType::Float32, {1, 32, geo.out[0], geo.out[1]});
+      runtime::ConvReference(geo, xin.data<float>(), w.data<float>(), b.data<float>(), ref.data<float>());
+      CHECK(MaxAbsDiff(o[0], ref) < 1e-4f);
+    }
+  }
+}
+
 TEST_CASE("Softmax: opset 13 axis vs opset 11 flattening") {
   ir::Tensor x = RandomTensor({2, 3, 4}, 20, -3, 3);
   OneNode n13("Softmax", {x}, 1);
