@@ -249,6 +249,28 @@ class Matcher {
     return true;
   }
 
+  // MatMul(x, W) -> Add(., bias) with W a constant 2-D float32 [K, N] and bias a constant
+  // float32 row of N: ai.asrc MatMulBias(x, W, bias) (kernels/nn.cc).
+  bool MatchMatMulBias(ir::Node* mm, Chain* chain) const {
+    if (!IsOp(mm, "MatMul") || mm->num_inputs() != 2 || mm->outputs.size() != 1) return false;
+    const ir::Tensor* w = Const(mm->input(1));
+    if (!w || w->rank() != 2 || w->dtype() != ir::DType::Float32) return false;
+    ir::Node* add = SoleReader(mm->output(0));
+    if (!IsOp(add, "Add") || add->outputs.size() != 1) return false;
+    ir::Value* bias = OtherInput(add, mm->output(0));
+    if (!bias || !VectorConst(bias, w->dim(1), false)) return false;
+    auto f = std::make_unique<ir::Node>();
+    f->domain = "ai.asrc";
+    f->op_type = "MatMulBias";
+    f->owner = mm->owner;
+    f->inputs = {mm->input(0), mm->input(1), bias};
+    f->outputs = add->outputs;
+    f->name = mm->name + "+add";
+    chain->nodes = {mm, add};
+    chain->fused = std::move(f);
+    return true;
+  }
+
   // Conv -> Relu: com.microsoft FusedConv with activation "Relu" (kernels/nn.cc).
   bool MatchConvRelu(ir::Node* conv, Chain* chain) const {
     if (!IsOp(conv, "Conv") || conv->outputs.size() != 1) return false;
@@ -307,7 +329,7 @@ FusionResult FuseNodes(const std::vector<ir::Node*>& order, const FusionInputs& 
   for (ir::Node* n : order) {
     Matcher::Chain c;
     if (!m.MatchQuantMatMul(n, &c) && !m.MatchQuantConv(n, &c) && !m.MatchConvPair(n, &c) &&
-        !m.MatchConvRelu(n, &c) && !m.MatchSilu(n, &c))
+        !m.MatchConvRelu(n, &c) && !m.MatchSilu(n, &c) && !m.MatchMatMulBias(n, &c))
       continue;
     bool taken = false;
     for (ir::Node* a : c.nodes) taken |= absorbed.count(a) > 0;

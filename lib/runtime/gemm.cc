@@ -124,14 +124,25 @@ using BlockFn = void (*)(bool, bool, int64_t, int64_t, int64_t, float, const flo
 // Rows first: measured as fast or faster on our M=75 encoder products (2 threads), and the
 // row-wise kernels that follow a product (bias and residual adds, LayerNorm, Softmax) split
 // their rows the same way (ThreadPool::ParallelFor), so each core reads back what it wrote.
+// C[0..rows, 0..cols] += bias[0..cols] row by row.
+void AddRowBias(float* C, int64_t ldc, int64_t rows, int64_t cols, const float* bias) {
+  for (int64_t m = 0; m < rows; ++m) {
+    float* c = C + m * ldc;
+    for (int64_t n = 0; n < cols; ++n) c[n] = c[n] + bias[n];
+  }
+}
+
+// `bias` (may be null): N floats added to every row of C after the product, by the thread that
+// computed those entries.
 void SgemmSplit(BlockFn block, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                 float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
-                float beta, float* C, int64_t ldc, int threads) {
+                float beta, float* C, int64_t ldc, int threads, const float* bias = nullptr) {
   int parts = PartsFor(threads, M * N * K);
   bool by_cols = M < 16 * parts;
   if (parts > 1 && by_cols && N < 64 * parts) parts = 1;
   if (parts == 1) {
     block(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (bias) AddRowBias(C, ldc, M, N, bias);
     return;
   }
   RunParts(parts, [&](int p) {
@@ -141,12 +152,14 @@ void SgemmSplit(BlockFn block, bool trans_a, bool trans_b, int64_t M, int64_t N,
       if (n1 <= n0) return;
       const float* b = trans_b ? B + n0 * ldb : B + n0;
       block(trans_a, trans_b, M, n1 - n0, K, alpha, A, lda, b, ldb, beta, C + n0, ldc);
+      if (bias) AddRowBias(C + n0, ldc, M, n1 - n0, bias + n0);
     } else {
       int64_t chunk = (M + parts - 1) / parts;
       int64_t m0 = std::min<int64_t>(M, chunk * p), m1 = std::min<int64_t>(M, m0 + chunk);
       if (m1 <= m0) return;
       const float* a = trans_a ? A + m0 : A + m0 * lda;
       block(trans_a, trans_b, m1 - m0, N, K, alpha, a, lda, B, ldb, beta, C + m0 * ldc, ldc);
+      if (bias) AddRowBias(C + m0 * ldc, ldc, m1 - m0, N, bias);
     }
   });
 }
@@ -273,21 +286,36 @@ const char* gemm_backend_name() {
   return name.c_str();
 }
 
+namespace {
+// The fp32 backend for a product of this shape (ASRC_GEMM, else the measured choice).
+BlockFn BlockFor(int64_t M, int64_t N, int64_t K) {
+  GemmBackend b = CurrentBackend();
+  if (b == GemmBackend::Auto) b = AutoBackend(M, N, K);
+  if (K == 0) b = GemmBackend::Eigen;  // some BLAS reject K=0 leading dimensions
+#ifdef ASRC_HAVE_OPENBLAS
+  if (b == GemmBackend::OpenBlas) return OpenBlasBlock;
+#endif
+#ifdef ASRC_HAVE_DNNL
+  if (b == GemmBackend::Dnnl) return DnnlBlock;
+#endif
+  return EigenBlock;
+}
+}  // namespace
+
 void Sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
            int64_t ldc, int threads) {
   if (M <= 0 || N <= 0) return;
-  GemmBackend b = CurrentBackend();
-  if (b == GemmBackend::Auto) b = AutoBackend(M, N, K);
-  if (K == 0) b = GemmBackend::Eigen;  // some BLAS reject K=0 leading dimensions
-  BlockFn block = EigenBlock;
-#ifdef ASRC_HAVE_OPENBLAS
-  if (b == GemmBackend::OpenBlas) block = OpenBlasBlock;
-#endif
-#ifdef ASRC_HAVE_DNNL
-  if (b == GemmBackend::Dnnl) block = DnnlBlock;
-#endif
-  SgemmSplit(block, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
+  SgemmSplit(BlockFor(M, N, K), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+             threads);
+}
+
+void SgemmBias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
+               int64_t lda, const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc,
+               int threads) {
+  if (M <= 0 || N <= 0) return;
+  SgemmSplit(BlockFor(M, N, K), trans_a, trans_b, M, N, K, 1.f, A, lda, B, ldb, 0.f, C, ldc,
+             threads, bias);
 }
 
 void SgemmReference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,

@@ -21,6 +21,13 @@ void Sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
            int64_t ldc, int threads);
 
+// C = op(A) * op(B), then bias (N floats) added to every row of C, each thread adding it to
+// the part of C it computed while that is in cache: the arithmetic of a product followed by an
+// Add node (one rounding for the product, one for the add).
+void SgemmBias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
+               int64_t lda, const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc,
+               int threads);
+
 // C[M,N] (int32) = sum_k (A[m,k] - a_zero) * (B[k,n] - b_zero[n or 0]), exact integer math
 // (int32 wrap-around on overflow, as the reference loop). A is uint8 or int8 (a_signed), B is
 // int8 or uint8 (b_signed); b_zero has N entries when b_zero_per_column, else 1 (nullptr = 0).

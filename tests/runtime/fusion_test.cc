@@ -255,6 +255,27 @@ TEST_CASE("Conv [-> Relu] -> Conv [-> Relu] after a small-K first conv fuses to 
   }
 }
 
+TEST_CASE("MatMul by a constant -> Add of a constant row fuses to MatMulBias, bit-identical") {
+  for (int variant = 0; variant < 2; ++variant) {
+    CAPTURE(variant);
+    ir::Graph g("linear");
+    ir::Value* x = Input(g, "x");
+    auto* w = g.add_initializer("w", RandomTensor({64, 200}, 1));
+    auto* b = g.add_initializer("b", RandomTensor({200}, 2));
+    ir::Value* h = g.add_node("MatMul", {x, w}, {"h"}, "mm")->outputs[0];
+    // variant 1: bias as the first operand, as torch.onnx.export writes nn.Linear
+    ir::Value* y = g.add_node("Add", variant ? std::vector<ir::Value*>{b, h} : std::vector<ir::Value*>{h, b},
+                              {"y"}, "add")->outputs[0];
+    // A product by a graph input does not fuse.
+    ir::Value* w2 = Input(g, "w2");
+    ir::Value* z = g.add_node("MatMul", {y, w2}, {"z"}, "mm2")->outputs[0];
+    ir::Value* bz = g.add_initializer("bz", RandomTensor({8}, 3));
+    g.outputs.push_back(g.add_node("Add", {z, bz}, {"out"}, "add2")->outputs[0]);
+    CHECK(StepOps(g, true) == std::vector<std::string>{"MatMulBias", "MatMul", "Add"});
+    CheckBitIdentical(g, {RandomTensor({2, 75, 64}, 4), RandomTensor({200, 8}, 5)});
+  }
+}
+
 TEST_CASE("Silu on untyped float16 and float64 values computes what Sigmoid and Mul do") {
   for (ir::DType dt : {ir::DType::Float16, ir::DType::Float64}) {
     ir::Graph g("silu");

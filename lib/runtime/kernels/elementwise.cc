@@ -522,6 +522,10 @@ void RegUnary(KernelRegistry& r, const char* op, Un u, float alpha = 0, float be
 
 }  // namespace
 
+Status ku::AddTensors(const Tensor& a, const Tensor& b, Tensor& out, KernelContext* ctx) {
+  return RunBinary(Bin::Add, a, b, out, ctx);
+}
+
 void RegisterElementwiseKernels(KernelRegistry& r) {
   RegBinary(r, "Add", Bin::Add);
   RegBinary(r, "Sub", Bin::Sub);

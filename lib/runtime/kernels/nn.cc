@@ -149,6 +149,47 @@ class MatMulKernel : public Kernel {
   }
 };
 
+// ai.asrc MatMulBias(A, B, bias) (runtime/fusion.h): MatMul by a constant 2-D B followed by the
+// Add of a constant row of N floats. For float32 A, each thread adds the bias to the rows of the
+// product it computed (SgemmBias): the same two roundings as the unfused nodes. Other dtypes
+// run the MatMul and Add kernels' code.
+class MatMulBiasKernel : public Kernel {
+ public:
+  Status Run(KernelContext& ctx) override {
+    const Tensor& a = *ctx.in(0);
+    const Tensor& b = *ctx.in(1);
+    const Tensor& bias = *ctx.in(2);
+    const bool fast = a.dtype() == DType::Float32 && b.dtype() == DType::Float32 &&
+                      bias.dtype() == DType::Float32 && a.rank() >= 2 && b.rank() == 2 &&
+                      a.shape().back() == b.dim(0) && bias.numel() == b.dim(1);
+    if (!fast) {
+      std::vector<Tensor> mm(1);
+      KernelContext c = ctx;
+      c.inputs = {&a, &b};
+      c.outputs = &mm;
+      ASRC_RETURN_IF_ERROR(matmul_.Run(c));
+      Status st = AddTensors(mm[0], bias, ctx.out(0), &ctx);
+      if (ctx.buffers) ctx.buffers->Put(mm[0]);
+      return st;
+    }
+    const int64_t K = b.dim(0), N = b.dim(1), rows = a.numel() / std::max<int64_t>(K, 1);
+    Shape out = a.shape();
+    out.back() = N;
+    Tensor& y = ctx.Alloc(0, DType::Float32, out);
+    if (K == 0) {
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t n = 0; n < N; ++n) y.data<float>()[r * N + n] = 0.f + bias.data<float>()[n];
+      return Status::Ok();
+    }
+    SgemmBias(false, false, rows, N, K, a.data<float>(), K, b.data<float>(), N,
+              bias.data<float>(), y.data<float>(), N, ctx.threads);
+    return Status::Ok();
+  }
+
+ private:
+  MatMulKernel matmul_;
+};
+
 class GemmKernel : public Kernel {
  public:
   GemmKernel(float alpha, float beta, bool ta, bool tb) : alpha_(alpha), beta_(beta), ta_(ta), tb_(tb) {}
@@ -695,6 +736,9 @@ class BatchNormKernel : public Kernel {
 void RegisterNNKernels(KernelRegistry& r) {
   r.Register("", "MatMul", DType::Undefined, [](const KernelInit&) -> KernelPtr {
     return std::unique_ptr<Kernel>(std::make_unique<MatMulKernel>());
+  });
+  r.Register("ai.asrc", "MatMulBias", DType::Undefined, [](const KernelInit&) -> KernelPtr {
+    return std::unique_ptr<Kernel>(std::make_unique<MatMulBiasKernel>());
   });
   r.Register("", "Gemm", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
     return std::unique_ptr<Kernel>(std::make_unique<GemmKernel>(

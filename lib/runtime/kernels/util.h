@@ -112,4 +112,8 @@ void BroadcastLoop(const Shape& out, const std::vector<const Shape*>& ins, F&& f
   }
 }
 
+// out = a + b with the Add kernel's semantics (numpy broadcasting, every dtype Add takes; out
+// allocated through ctx when it is non-null). Defined in kernels/elementwise.cc.
+Status AddTensors(const Tensor& a, const Tensor& b, Tensor& out, KernelContext* ctx);
+
 }  // namespace asrc::runtime::ku
