@@ -274,6 +274,15 @@ TEST_CASE("MatMul by a constant -> Add of a constant row fuses to MatMulBias, bi
     CHECK(StepOps(g, true) == std::vector<std::string>{"MatMulBias", "MatMul", "Add"});
     CheckBitIdentical(g, {RandomTensor({2, 75, 64}, 4), RandomTensor({200, 8}, 5)});
   }
+  // An empty inner dimension: the output is the bias on every row.
+  ir::Graph g("empty_k");
+  ir::Value* x = Input(g, "x");
+  auto* w = g.add_initializer("w", ir::Tensor(ir::DType::Float32, {0, 5}));
+  auto* b = g.add_initializer("b", RandomTensor({5}, 6));
+  ir::Value* h = g.add_node("MatMul", {x, w}, {"h"}, "mm")->outputs[0];
+  g.outputs.push_back(g.add_node("Add", {h, b}, {"y"}, "add")->outputs[0]);
+  CHECK(StepOps(g, true) == std::vector<std::string>{"MatMulBias"});
+  CheckBitIdentical(g, {ir::Tensor(ir::DType::Float32, {2, 3, 0})});
 }
 
 TEST_CASE("Silu on untyped float16 and float64 values computes what Sigmoid and Mul do") {

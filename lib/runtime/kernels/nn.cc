@@ -172,15 +172,12 @@ class MatMulBiasKernel : public Kernel {
       if (ctx.buffers) ctx.buffers->Put(mm[0]);
       return st;
     }
-    const int64_t K = b.dim(0), N = b.dim(1), rows = a.numel() / std::max<int64_t>(K, 1);
+    const int64_t K = b.dim(0), N = b.dim(1);
     Shape out = a.shape();
     out.back() = N;
+    const int64_t rows = ir::shape_numel(Shape(out.begin(), out.end() - 1));
     Tensor& y = ctx.Alloc(0, DType::Float32, out);
-    if (K == 0) {
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t n = 0; n < N; ++n) y.data<float>()[r * N + n] = 0.f + bias.data<float>()[n];
-      return Status::Ok();
-    }
+    // K == 0 too: the product is then zeros (Sgemm runs Eigen for it), plus the bias.
     SgemmBias(false, false, rows, N, K, a.data<float>(), K, b.data<float>(), N,
               bias.data<float>(), y.data<float>(), N, ctx.threads);
     return Status::Ok();
