@@ -821,14 +821,14 @@ class ConvIntegerKernel : public Kernel {
     // Rows of the im2row matrix are output pixels, in (kh, kw, c) order so each kernel tap is
     // one contiguous copy of the group's channels from a channels-last copy of the input.
     // Padding takes x's zero point, so it contributes 0.
-    // Scratch kept by the kernel between runs (no fresh pages or zeroing per run); every
-    // element is written before it is read.
-    xt_.resize(static_cast<size_t>(H * W * Cg));
-    rows_.resize(static_cast<size_t>(P * Kg));
-    acc_.resize(static_cast<size_t>(P * Mg));
-    uint8_t* xt = xt_.data();
-    uint8_t* rows = rows_.data();
-    const int32_t* acc = acc_.data();
+    // Scratch from the session's buffer pool (no fresh pages or zeroing per run); every element
+    // is written before it is read.
+    Tensor xt_t = ctx.NewTensor(DType::Uint8, {H * W * Cg});
+    Tensor rows_t = ctx.NewTensor(DType::Uint8, {P * Kg});
+    Tensor acc_t = ctx.NewTensor(DType::Int32, {P * Mg});
+    uint8_t* xt = xt_t.data<uint8_t>();
+    uint8_t* rows = rows_t.data<uint8_t>();
+    int32_t* acc = acc_t.data<int32_t>();
     const uint8_t pad = static_cast<uint8_t>(xzp[0]);
     const bool x_signed = x.dtype() == DType::Int8;
     ThreadPool* pool = ctx.threads > 1 ? ctx.pool : nullptr;
@@ -845,7 +845,7 @@ class ConvIntegerKernel : public Kernel {
         }
         const Im2Row geo{H, W, Cg, KH, KW, OW, sh, sw, dh, dw, pt, pl, pad};
         ParallelFor(pool, OH, 4, [&](int64_t oh0, int64_t oh1) { geo.Rows(xt, oh0, oh1, rows); });
-        IgemmPacked(P, rows, x_signed, xzp[0], (*packs)[g], acc_.data(), Mg, ctx.threads);
+        IgemmPacked(P, rows, x_signed, xzp[0], (*packs)[g], acc, Mg, ctx.threads);
         // Tiled transpose [P, Mg] -> [Mg, P] (scaled, biased and rectified to float, or int32),
         // pixel tiles split over the pool.
         const float* sc = to_float_ ? scale_.data() + g * Mg : nullptr;
@@ -859,6 +859,8 @@ class ConvIntegerKernel : public Kernel {
           else IntTranspose(acc, P, Mg, p0, p1, yi);
         });
       }
+    if (ctx.buffers)
+      for (Tensor* t : {&xt_t, &rows_t, &acc_t}) ctx.buffers->Put(*t);
     return Status::Ok();
   }
 
@@ -894,8 +896,6 @@ class ConvIntegerKernel : public Kernel {
   std::vector<int64_t> strides_, dilations_, pads_;
   std::string auto_pad_;
   std::vector<PackedIgemmB> packs_;
-  std::vector<uint8_t> xt_, rows_;  // scratch: channels-last input, im2row matrix
-  std::vector<int32_t> acc_;        // scratch: int32 products [P, Mg]
 };
 
 template <class K>
