@@ -355,6 +355,12 @@ class ConvKernel : public Kernel {
   // w_constant: the weights are an initializer (fp32 ones are then reordered for oneDNN once).
   ConvKernel(ConvGeometry g, bool relu, bool w_constant)
       : g0_(std::move(g)), relu_(relu), w_constant_(w_constant), direct_(relu) {}
+  // What ConvPair's fused path reads of its two convolutions (attributes, ReLU, whether the
+  // weights are constant) and the oneDNN plans it shares with the second (keyed by layout).
+  const ConvGeometry& geometry() const { return g0_; }
+  bool relu() const { return relu_; }
+  bool w_constant() const { return w_constant_; }
+  DirectConv2D& direct() { return direct_; }
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
     const Tensor& w0 = *ctx.in(1);
@@ -540,9 +546,7 @@ class ConvPairKernel : public Kernel {
  public:
   ConvPairKernel(ConvGeometry g1, bool relu1, bool w1_constant, ConvGeometry g2, bool relu2,
                  bool w2_constant)
-      : g1_(g1), g2_(g2), relu1_(relu1), w2_constant_(w2_constant),
-        first_(std::move(g1), relu1, w1_constant), second_(std::move(g2), relu2, w2_constant),
-        direct_(relu2) {}
+      : first_(std::move(g1), relu1, w1_constant), second_(std::move(g2), relu2, w2_constant) {}
 
   Status Run(KernelContext& ctx) override {
     Tensor mid;
@@ -575,7 +579,8 @@ class ConvPairKernel : public Kernel {
     const Tensor *x = ctx.in(0), *w1 = ctx.in(1), *b1 = ctx.in(2), *w2 = ctx.in(3), *b2 = ctx.in(4);
     if (!F32(x, 4) || !F32(w1, 4) || !F32(w2, 4) || (b1 && !F32(b1, 1)) || (b2 && !F32(b2, 1)))
       return false;
-    ConvGeometry g1 = g1_, g2 = g2_;
+    ConvGeometry g1 = first_.geometry(), g2 = second_.geometry();
+    const bool relu1 = first_.relu();
     if (!g1.Resolve(x->shape(), w1->shape()).ok() || g1.group != 1) return false;
     const int64_t K = g1.C * g1.k[0] * g1.k[1], M1 = g1.M, OH1 = g1.out[0], OW1 = g1.out[1];
     const int64_t on1 = OH1 * OW1;
@@ -605,7 +610,7 @@ class ConvPairKernel : public Kernel {
             const float* wk = wt.data() + k * M1;
             for (int64_t m = 0; m < M1; ++m) acc[m] += wk[m] * c;
           }
-          if (relu1_)
+          if (relu1)
             for (int64_t m = 0; m < M1; ++m) acc[m] = acc[m] > 0 ? acc[m] : 0.f;
         }
       });
@@ -613,13 +618,13 @@ class ConvPairKernel : public Kernel {
     if (ctx.buffers) ctx.buffers->Put(col);
     Shape out{g2.N, g2.M, g2.out[0], g2.out[1]};
     Tensor& y = ctx.Alloc(0, DType::Float32, out);
-    const bool w2_packed = w2_constant_ && w2 == ctx.in(3);
+    const bool w2_packed = second_.w_constant() && w2 == ctx.in(3);
     if (ir::shape_numel(out) > 0 &&
-        direct_.Run({g2.N, g2.C, OH1, OW1, g2.M, g2.k[0], g2.k[1], g2.out[0], g2.out[1],
-                     g2.stride[0], g2.stride[1], g2.dil[0], g2.dil[1], g2.pb[0], g2.pb[1],
-                     g2.pe[0], g2.pe[1], /*src_nhwc=*/true},
-                    y1.data<float>(), w2->data<float>(), w2_packed,
-                    b2 ? b2->data<float>() : nullptr, y.data<float>(), ctx.threads)) {
+        second_.direct().Run({g2.N, g2.C, OH1, OW1, g2.M, g2.k[0], g2.k[1], g2.out[0], g2.out[1],
+                              g2.stride[0], g2.stride[1], g2.dil[0], g2.dil[1], g2.pb[0],
+                              g2.pb[1], g2.pe[0], g2.pe[1], /*src_nhwc=*/true},
+                             y1.data<float>(), w2->data<float>(), w2_packed,
+                             b2 ? b2->data<float>() : nullptr, y.data<float>(), ctx.threads)) {
       if (ctx.buffers) ctx.buffers->Put(y1);
       return true;
     }
@@ -634,10 +639,7 @@ class ConvPairKernel : public Kernel {
     return false;
   }
 
-  ConvGeometry g1_, g2_;
-  bool relu1_, w2_constant_;
   ConvKernel first_, second_;
-  DirectConv2D direct_;
 };
 
 class LayerNormKernel : public Kernel {
