@@ -28,7 +28,7 @@
 #endif
 #ifdef ASRC_HAVE_DNNL
 #include <oneapi/dnnl/dnnl.h>
-extern "C" void omp_set_num_threads(int);
+#include "runtime/dnnl_threads.h"
 #endif
 
 namespace asrc::runtime {
@@ -103,12 +103,7 @@ void OpenBlasBlock(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
 void DnnlBlock(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                int64_t ldc) {
-  // oneDNN is built on OpenMP: one OpenMP thread per calling thread, we split ourselves.
-  static thread_local bool once = [] {
-    omp_set_num_threads(1);
-    return true;
-  }();
-  (void)once;
+  OneOmpThread();
   if (beta == 0.f) {
     for (int64_t m = 0; m < M; ++m) std::memset(C + m * ldc, 0, sizeof(float) * N);
   }

@@ -13,7 +13,7 @@
 
 #ifdef ASRC_HAVE_DNNL
 #include <oneapi/dnnl/dnnl.hpp>
-extern "C" void omp_set_num_threads(int);
+#include "runtime/dnnl_threads.h"
 #endif
 
 namespace asrc::runtime {
@@ -27,17 +27,6 @@ bool DirectConvDisabled() {
     return env && std::string(env) == "im2col";
   }();
   return off;
-}
-
-// oneDNN is built on OpenMP; every thread that plans or runs a primitive uses one OpenMP thread
-// (the primitive sizes its work split by it at planning). A second OpenMP thread would
-// spin-wait against our own workers on a small machine; we split the work ourselves.
-void OneOmpThread() {
-  static thread_local bool once = [] {
-    omp_set_num_threads(1);
-    return true;
-  }();
-  (void)once;
 }
 
 dnnl::engine& Engine() {
