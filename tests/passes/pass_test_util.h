@@ -22,6 +22,7 @@
 #include "ir/model.h"
 #include "onnx/onnx_io.h"
 #include "pass/pass.h"
+#include "reference.h"
 #include "runtime/session.h"
 
 namespace asrc::test {
@@ -96,15 +97,6 @@ inline bool BitEqual(const ir::Tensor& a, const ir::Tensor& b) {
   return a.nbytes() == b.nbytes() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
 }
 
-inline bool OrtAvailable() {
-  static int ok = -1;
-  if (ok < 0) {
-    ok = std::system("node -e \"require('" ASRC_SOURCE_DIR
-                     "/third_party/ort/node_modules/onnxruntime-node')\" >/dev/null 2>&1") == 0;
-  }
-  return ok == 1;
-}
-
 inline std::string TempDir(const std::string& tag) {
   auto p = std::filesystem::temp_directory_path() /
            ("asrc_pass_test_" + tag + "_" + std::to_string(::getpid()));
@@ -149,14 +141,11 @@ inline std::vector<ir::Tensor> RunOrt(const ir::Model& model, const std::vector<
 
 // Runs `m` in ONNX Runtime on `inputs` and checks each output against `ours` (relative error <=
 // tol); with `ref`, also prints how far ORT is from that reference (e.g. the float original).
-// Skipped, with a message, where node/onnxruntime-node is missing.
+// Where node/onnxruntime-node is missing: a message, or a failure under CI=true (reference.h).
 inline void CheckOrt(const ir::Model& m, const std::vector<ir::Tensor>& inputs,
                      const std::vector<ir::Tensor>& ours, double tol, const std::string& tag,
                      const std::vector<ir::Tensor>* ref = nullptr) {
-  if (!OrtAvailable()) {
-    MESSAGE("node/onnxruntime-node not available; skipping the ORT check");
-    return;
-  }
+  if (!HaveReference(OrtAvailable(), kOrt)) return;
   auto ort = RunOrt(m, inputs, tag);
   REQUIRE(ort.size() == ours.size());
   for (size_t i = 0; i < ours.size(); ++i) {

@@ -1,7 +1,8 @@
 // Parity with ONNX Runtime (onnxruntime-node, run by tests/runtime/ort_run.js) on PyTorch exports:
 // the fixtures named in tests/fixtures/README.md and, when present, the teacher bundle graphs.
 // Tolerance: max abs error <= 1e-4 * max(1, max |ORT output|) for float outputs; integer
-// outputs exact. Skips (with a message) when node or the models are not available.
+// outputs exact. A missing reference (node/ORT, a fixture, the teacher bundle) is a message
+// outside CI and a failure under CI=true (tests/reference.h).
 #include <doctest/doctest.h>
 
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "onnx/onnx_io.h"
+#include "reference.h"
 #include "runtime/inputs.h"
 #include "runtime/session.h"
 
@@ -44,11 +46,6 @@ ir::DType FromOrtType(const std::string& s) {
   if (s == "int8") return ir::DType::Int8;
   if (s == "uint8") return ir::DType::Uint8;
   return ir::DType::Undefined;
-}
-
-bool NodeAvailable() {
-  return std::system("node -e \"require('" ASRC_SOURCE_DIR
-                     "/third_party/ort/node_modules/onnxruntime-node')\" >/dev/null 2>&1") == 0;
 }
 
 // Runs ORT on `inputs`; returns its outputs in graph order.
@@ -83,7 +80,9 @@ struct Outcome {
   double worst_ratio = 0;  // max err / tolerance over outputs
 };
 
-void CheckModel(const std::string& path, const std::map<std::string, int64_t>& dims, int64_t default_dim) {
+// Returns the number of outputs compared with ORT.
+int CheckModel(const std::string& path, const std::map<std::string, int64_t>& dims, int64_t default_dim) {
+  int compared = 0;
   INFO("model: " << path);
   auto gf = onnx_io::LoadGraphFile(path);
   REQUIRE_MESSAGE(gf.ok(), gf.status().message());
@@ -130,22 +129,19 @@ void CheckModel(const std::string& path, const std::map<std::string, int64_t>& d
       } else {
         CHECK(std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0);
       }
+      ++compared;
     }
   }
+  return compared;
 }
 
+// The committed PyTorch exports: the fixtures and the teacher bundle's graphs.
 std::vector<std::string> ParityModels() {
   std::vector<std::string> out;
-  for (const char* f : {"conformer", "conformer_causal", "lstm_decoder", "joiner", "conformer_int8",
-                        "conformer_causal_int8", "lstm_decoder_int8", "joiner_int8"}) {
-    fs::path p = fs::path(ASRC_SOURCE_DIR) / "tests/fixtures" / (std::string(f) + ".onnx");
-    if (fs::exists(p)) out.push_back(p.string());
-  }
-  fs::path bundle = fs::path(ASRC_SOURCE_DIR) / "experiments/teacher/bundle";
-  for (const char* f : {"encoder_causal", "encoder_noncausal", "decoder", "joiner"}) {
-    fs::path p = bundle / (std::string(f) + ".onnx");
-    if (fs::exists(p)) out.push_back(p.string());
-  }
+  for (const char* f : {"conformer", "conformer_causal", "lstm_decoder", "joiner"})
+    out.push_back(test::SourcePath("tests/fixtures/" + std::string(f) + ".onnx"));
+  for (const char* f : {"encoder_causal", "encoder_noncausal", "decoder", "joiner"})
+    out.push_back(test::SourcePath("experiments/teacher/bundle/" + std::string(f) + ".onnx"));
   return out;
 }
 
@@ -156,7 +152,8 @@ TEST_CASE("fixture outputs match PyTorch's (tests/fixtures/data)") {
   int checked = 0;
   for (const char* m : {"conformer", "conformer_causal", "lstm_decoder", "joiner"}) {
     fs::path model = root / (std::string(m) + ".onnx"), data = root / "data" / m;
-    if (!fs::exists(model) || !fs::exists(data)) continue;
+    if (!test::HaveReference(fs::exists(model) && fs::exists(data), "fixture " + model.string() + " with data/" + m))
+      continue;
     INFO("model: " << model.string());
     auto gf = onnx_io::LoadGraphFile(model.string());
     REQUIRE_MESSAGE(gf.ok(), gf.status().message());
@@ -175,6 +172,7 @@ TEST_CASE("fixture outputs match PyTorch's (tests/fixtures/data)") {
     }
     Status st = (*session)->Run(inputs, &got);
     REQUIRE_MESSAGE(st.ok(), st.message());
+    REQUIRE(!want.empty());  // a data folder without outputs would compare nothing
     REQUIRE(got.size() >= want.size());
     for (size_t i = 0; i < want.size(); ++i) {
       REQUIRE(got[i].shape() == want[i].shape());
@@ -185,21 +183,16 @@ TEST_CASE("fixture outputs match PyTorch's (tests/fixtures/data)") {
         maxerr = std::max(maxerr, std::abs(static_cast<double>(got[i].data<float>()[k]) - want[i].data<float>()[k]));
       }
       CHECK(maxerr <= 1e-4 * std::max(1.0, maxref));
+      ++checked;
     }
-    ++checked;
   }
-  if (checked == 0) MESSAGE("no fixture data found; skipping");
+  test::RequireChecks(checked, "PyTorch's outputs in tests/fixtures/data");
 }
 
 TEST_CASE("outputs match ONNX Runtime on PyTorch exports") {
-  if (!NodeAvailable()) {
-    MESSAGE("node/onnxruntime-node not available; skipping ORT parity");
-    return;
-  }
-  auto models = ParityModels();
-  if (models.empty()) {
-    MESSAGE("no parity fixtures found; skipping");
-    return;
-  }
-  for (const auto& m : models) CheckModel(m, {{"T", 100}, {"N", 1}}, 100);
+  if (!test::HaveReference(test::OrtAvailable(), test::kOrt)) return;
+  int compared = 0;
+  for (const auto& m : ParityModels())
+    if (test::HaveReference(fs::exists(m), "PyTorch export " + m)) compared += CheckModel(m, {{"T", 100}, {"N", 1}}, 100);
+  test::RequireChecks(compared, "ONNX Runtime on the PyTorch exports");
 }
