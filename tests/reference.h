@@ -59,12 +59,16 @@ inline bool TorchAvailable() {
 }
 inline constexpr const char* kTorch = "PyTorch + torchaudio (/usr/bin/python3 -c 'import torch, torchaudio')";
 
-// Debian's libonnx-testdata: the ONNX conformance models and their test_data_set_* folders.
-inline constexpr const char* kOnnxTestdata = "/usr/share/libonnx-testdata/data";
-inline constexpr const char* kOnnxNodeTests = "/usr/share/libonnx-testdata/data/node";
-inline bool OnnxTestdataAvailable() { return Exists(kOnnxNodeTests); }
+// The ONNX conformance models and their test_data_set_* folders: Debian's libonnx-testdata, or
+// $ASRC_ONNX_TESTDATA (the same layout: node/, real/, ...).
+inline std::string OnnxTestdataRoot() {
+  const char* env = std::getenv("ASRC_ONNX_TESTDATA");
+  return env && *env ? env : "/usr/share/libonnx-testdata/data";
+}
+inline std::string OnnxNodeTests() { return OnnxTestdataRoot() + "/node"; }
+inline bool OnnxTestdataAvailable() { return Exists(OnnxNodeTests()); }
 inline std::string OnnxTestdataWhat() {
-  return std::string("ONNX conformance data (Debian libonnx-testdata, ") + kOnnxTestdata + ")";
+  return "ONNX conformance data (Debian libonnx-testdata, or $ASRC_ONNX_TESTDATA): " + OnnxTestdataRoot();
 }
 
 }  // namespace asrc::test

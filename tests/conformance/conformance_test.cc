@@ -12,6 +12,7 @@
 #include <set>
 
 #include "onnx/onnx_io.h"
+#include "reference.h"
 #include "runtime/kernel.h"
 #include "runtime/session.h"
 
@@ -20,7 +21,7 @@ using namespace asrc;
 
 namespace {
 
-const char* kRoot = "/usr/share/libonnx-testdata/data/node";
+const std::string kRoot = test::OnnxNodeTests();
 
 void CollectOps(const ir::Graph& g, std::vector<std::pair<std::string, std::string>>& ops) {
   for (ir::Node* n : g.nodes()) {
@@ -79,10 +80,7 @@ std::vector<fs::path> SortedFiles(const fs::path& dir, const std::string& prefix
 }  // namespace
 
 TEST_CASE("ONNX node conformance cases pass for every supported op") {
-  if (!fs::exists(kRoot)) {
-    MESSAGE("libonnx-testdata not installed; skipping");
-    return;
-  }
+  if (!test::HaveReference(test::OnnxTestdataAvailable(), test::OnnxTestdataWhat())) return;
   std::vector<fs::path> cases;
   for (const auto& e : fs::directory_iterator(kRoot))
     if (fs::exists(e.path() / "model.onnx")) cases.push_back(e.path());

@@ -15,6 +15,7 @@
 
 #include "onnx/onnx_io.h"
 #include "onnx_test_util.h"
+#include "reference.h"
 
 namespace fs = std::filesystem;
 using namespace asrc;
@@ -303,8 +304,8 @@ TEST_CASE("single files: external data written, read, and missing data named") {
 }
 
 TEST_CASE("TensorProto files: conformance data loads, saves and reloads") {
-  const std::string dir = "/usr/share/libonnx-testdata/data/node/test_abs/test_data_set_0/";
-  if (!fs::exists(dir)) return;
+  const std::string dir = test::OnnxNodeTests() + "/test_abs/test_data_set_0/";
+  if (!test::HaveReference(fs::exists(dir), "ONNX conformance case " + dir)) return;
   std::string in_name, out_name;
   auto x = onnx_io::LoadTensorFile(dir + "input_0.pb", &in_name);
   auto y = onnx_io::LoadTensorFile(dir + "output_0.pb", &out_name);
@@ -328,8 +329,8 @@ TEST_CASE("TensorProto files: conformance data loads, saves and reloads") {
   REQUIRE(s2.ok());
   CHECK(s2->strings == s.strings);
   // A SequenceProto file is not a tensor: an error, not garbage.
-  const std::string seq = "/usr/share/libonnx-testdata/data/node/test_sequence_insert_at_back/test_data_set_0/input_0.pb";
-  if (fs::exists(seq)) CHECK_FALSE(onnx_io::LoadTensorFile(seq).ok());
+  const std::string seq = test::OnnxNodeTests() + "/test_sequence_insert_at_back/test_data_set_0/input_0.pb";
+  if (test::HaveReference(fs::exists(seq), "ONNX conformance case " + seq)) CHECK_FALSE(onnx_io::LoadTensorFile(seq).ok());
   CHECK_FALSE(onnx_io::LoadTensorFile(tmp / "nothing.pb").ok());
 }
 

@@ -18,16 +18,14 @@
 
 #include "onnx/onnx_io.h"
 #include "onnx_test_util.h"
+#include "reference.h"
 
 namespace fs = std::filesystem;
 using google::protobuf::util::MessageDifferencer;
 
 TEST_CASE("every libonnx-testdata model round-trips") {
-  const fs::path root = "/usr/share/libonnx-testdata/data";
-  if (!fs::exists(root)) {
-    MESSAGE("libonnx-testdata not installed; skipped");
-    return;
-  }
+  const fs::path root = asrc::test::OnnxTestdataRoot();
+  if (!asrc::test::HaveReference(asrc::test::OnnxTestdataAvailable(), asrc::test::OnnxTestdataWhat())) return;
   std::vector<fs::path> models;
   for (const auto& e : fs::recursive_directory_iterator(root))
     if (e.is_regular_file() && e.path().extension() == ".onnx") models.push_back(e.path());
