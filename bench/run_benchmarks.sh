@@ -242,7 +242,7 @@ if "avx512_vnni: yes" in flag_str:
         "backend.\n")
     lines.append(
         "The int8 product is ours on every shape, exact in int32 (bit-exact against the reference "
-        "loop, tests/quant/test_gemm.cc). This CPU has AVX-512 VNNI: when every weight minus its "
+        "loop, tests/quant/gemm_test.cc). This CPU has AVX-512 VNNI: when every weight minus its "
         "zero point lies in [-127, 127] (any symmetric int8 weight), the weight is packed as bytes "
         "and multiplied with `vpdpbusd`, which adds four u8 x s8 products into int32 without an "
         "int16 step (so without the `vpmaddubsw` saturation that makes ORT ask for `reduce_range` "
@@ -267,7 +267,7 @@ else:
         "in int32). The faster-looking `vpmaddubsw` path (and oneDNN's AVX2 `dnnl_gemm_u8s8s32`, "
         "shown for comparison) adds u8 x s8 pairs into int16 with saturation, which changes results "
         "for full-range int8 weights (ORT's documented reason for `reduce_range`); our results are "
-        "bit-exact against the reference loop (tests/quant/test_gemm.cc). When every weight minus "
+        "bit-exact against the reference loop (tests/quant/gemm_test.cc). When every weight minus "
         "its zero point lies in [-64, 64] (7-bit weights, as in these benchmark models and ORT's "
         "`reduce_range`), no pair sum can saturate, and the kernel packs the weight for the u8 x s8 "
         "`vpmaddubsw` path instead (exact too; chosen at pack time; column `int8 7-bit w`). Without "

@@ -1,4 +1,4 @@
-"""Reference features for tests/asr/test_features.cc: torchaudio.compliance.kaldi.fbank with the
+"""Reference features for tests/asr/features_test.cc: torchaudio.compliance.kaldi.fbank with the
 arguments of a bundle's frontend JSON, on audio read by torchaudio. Usage:
   fbank_ref.py FRONTEND.json OUT_PREFIX AUDIO...
 writes OUT_PREFIX.<k>.f32 (the recipe's float32 computation) and OUT_PREFIX.<k>.f64 (the same

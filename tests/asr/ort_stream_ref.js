@@ -1,4 +1,4 @@
-// ONNX Runtime reference for tests/asr/test_stream.cc: runs a bundle (docs/bundle.md) on given
+// ONNX Runtime reference for tests/asr/stream_test.cc: runs a bundle (docs/bundle.md) on given
 // features with the chunk protocol, the non-causal encoder, and greedy search on both outputs.
 //   node ort_stream_ref.js BUNDLE FEATS.f32 T OUT_PREFIX MAX_SYM
 // Writes OUT_PREFIX.causal.f32 [T', D], OUT_PREFIX.noncausal.f32 [T', D] and prints JSON

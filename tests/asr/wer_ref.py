@@ -1,4 +1,4 @@
-"""Independent WER reference for tests/asr/test_wer.cc: reads TSV lines "ref<TAB>hyp" (already
+"""Independent WER reference for tests/asr/wer_test.cc: reads TSV lines "ref<TAB>hyp" (already
 normalized), prints per line "ref_words errors" using a plain Levenshtein over words and the same
 over characters: "ref_words word_errors ref_chars char_errors"."""
 import sys

@@ -38,7 +38,7 @@ Out Run(const std::string& args) {
 }
 
 fs::path Tmp() {
-  auto p = fs::temp_directory_path() / ("asrc_cli_test_" + std::to_string(getpid()));
+  auto p = fs::temp_directory_path() / ("asrc_cli_compress_test_" + std::to_string(getpid()));
   fs::create_directories(p);
   return p;
 }

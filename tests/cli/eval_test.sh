@@ -7,7 +7,7 @@
 set -euo pipefail
 asrc="$1"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-tmp="$(mktemp -d /tmp/asrc_cli_test.XXXXXX)"
+tmp="$(mktemp -d /tmp/asrc_cli_eval_test.XXXXXX)"
 trap 'rm -rf "$tmp"' EXIT
 bundle="$root/experiments/teacher/bundle"
 if [ ! -f "$bundle/model.json" ]; then

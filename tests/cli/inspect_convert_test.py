@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """End-to-end tests of `asrc inspect` and `asrc convert`.
 
-  /usr/bin/python3 cli_test.py ASRC_BINARY SOURCE_DIR
+  /usr/bin/python3 inspect_convert_test.py ASRC_BINARY SOURCE_DIR
 
 References from outside asrc: python onnx (checker, initializer counts, op histograms), ONNX
 Runtime (converted models give the same outputs as the originals) and PyTorch's outputs stored
