@@ -147,6 +147,7 @@ inline void CheckOrt(const ir::Model& m, const std::vector<ir::Tensor>& inputs,
                      const std::vector<ir::Tensor>* ref = nullptr) {
   if (!HaveReference(OrtAvailable(), kOrt)) return;
   auto ort = RunOrt(m, inputs, tag);
+  REQUIRE(!ours.empty());  // something to compare
   REQUIRE(ort.size() == ours.size());
   for (size_t i = 0; i < ours.size(); ++i) {
     INFO(tag << " output " << i);
