@@ -130,19 +130,21 @@ def reduce(per_utt, reduction):
     return {"mean": per_utt.mean(), "sum": per_utt.sum(), "none": per_utt}[reduction]
 
 
-def kl_full(name, T, U, V, tlens, ulens, reduction="mean"):
+def kl_full(name, T, U, V, tlens, ulens, reduction="mean", close=False):
+    """close: a teacher within 1e-2 of the student (tiny KL, as late in distillation)."""
     s, _, tl, ul = lattice(T, U, V, tlens, ulens, 0)
-    t = torch.randn(s.shape, generator=gen) * 3
-    ls, lt = s.log_softmax(-1), t.log_softmax(-1)
+    t = s.detach() + torch.randn(s.shape, generator=gen) * 1e-2 if close else torch.randn(s.shape, generator=gen) * 3
+    ls, lt = s.double().log_softmax(-1), t.double().log_softmax(-1)  # float64: tiny KLs stay exact
     kl = (lt.exp() * (lt - ls)).sum(-1)
     per = (kl * valid_mask(len(tlens), T, U + 1, tl, ul)).sum((1, 2))
     loss = reduce(per, reduction)
     (loss.sum() if reduction == "none" else loss).backward()
-    add(name, "TransducerKLLoss", {"reduction": reduction}, [s, t, tl, ul], loss, s.grad)
+    add(name, "TransducerKLLoss", {"reduction": reduction}, [s, t, tl, ul], loss.float(), s.grad)
 
 
 kl_full("kl_full_mean", 5, 3, 9, [5, 2, 1], [3, 0, 2])
 kl_full("kl_full_none", 4, 2, 6, [4, 3], [1, 2], reduction="none")
+kl_full("kl_full_close_sum", 4, 3, 50, [4, 2], [3, 1], reduction="sum", close=True)
 
 
 def collapse_logp(x, y, ul, blank):
@@ -160,24 +162,25 @@ def collapse_logp(x, y, ul, blank):
     return torch.stack([torch.where(c, x, neg).logsumexp(-1) - lz for c in cls], -1)
 
 
-def kl_collapsed(name, T, U, V, tlens, ulens, blank=0, reduction="mean", three=False):
+def kl_collapsed(name, T, U, V, tlens, ulens, blank=0, reduction="mean", three=False, close=False):
     s, y, tl, ul = lattice(T, U, V, tlens, ulens, blank)
-    t = torch.randn(s.shape, generator=gen) * 3
-    lq = collapse_logp(t, y, ul, blank)
-    lp = collapse_logp(s, y, ul, blank)
+    t = s.detach() + torch.randn(s.shape, generator=gen) * 1e-2 if close else torch.randn(s.shape, generator=gen) * 3
+    lq = collapse_logp(t.double(), y, ul, blank)  # float64: tiny KLs stay exact
+    lp = collapse_logp(s.double(), y, ul, blank)
     q = lq.exp()
     kl = torch.where(q > 0, q * (lq - lp), torch.zeros(())).sum(-1)
     per = (kl * valid_mask(len(tlens), T, U + 1, tl, ul)).sum((1, 2))
     loss = reduce(per, reduction)
     (loss.sum() if reduction == "none" else loss).backward()
-    teacher = q if three else t
+    teacher = q.float() if three else t
     add(name, "TransducerCollapsedKLLoss", {"blank": blank, "reduction": reduction},
-        [s, teacher, y, tl, ul], loss, s.grad)
+        [s, teacher, y, tl, ul], loss.float(), s.grad)
 
 
 kl_collapsed("kl3_logits_mean", 5, 3, 8, [5, 3, 1], [3, 1, 0])
 kl_collapsed("kl3_probs_sum", 6, 4, 10, [6, 2], [2, 4], blank=3, reduction="sum", three=True)
 kl_collapsed("kl3_probs_none", 3, 2, 5, [3, 1], [2, 0], reduction="none", three=True)
+kl_collapsed("kl3_logits_close_sum", 4, 3, 50, [4, 2], [3, 1], reduction="sum", close=True)
 
 
 def l2(name, shape, lens, reduction="mean"):

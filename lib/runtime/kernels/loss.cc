@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "runtime/kernels/util.h"
+#include "runtime/kernels/vmath.h"
 #include "runtime/thread_pool.h"
 
 namespace asrc::runtime {
@@ -34,12 +35,22 @@ double LogAdd(double a, double b) {
   return a > b ? a + std::log1p(std::exp(b - a)) : b + std::log1p(std::exp(a - b));
 }
 
-// log(sum_k exp(x[k])) over a row of V floats.
-double LogSumExp(const float* x, int64_t V) {
-  float m = x[0];
-  for (int64_t k = 1; k < V; ++k) m = std::max(m, x[k]);
+// Log-softmax denominator of a row of V floats that also leaves exp(x[k] - max) in e[k], so a
+// gradient pass turns e into softmax(x) * c with one scaling (c / sum); returns log sum_k exp(x[k]).
+double LogSumExpInto(const float* x, float* e, int64_t V, double* inv_sum) {
+  const float m = vm::Max(x, V);
+  const double s = vm::ExpShiftSum(x, e, V, m);
+  *inv_sum = 1.0 / s;
+  return m + std::log(s);
+}
+
+// The same in double throughout (e[k] = exp(x[k] - max) in double), for losses whose value is a
+// small difference of two such denominators.
+double LogSumExpExact(const float* x, double* e, int64_t V, double* inv_sum) {
+  const float m = vm::Max(x, V);
   double s = 0;
-  for (int64_t k = 0; k < V; ++k) s += std::exp(x[k] - m);
+  for (int64_t k = 0; k < V; ++k) s += e[k] = std::exp(static_cast<double>(x[k]) - m);
+  *inv_sum = 1.0 / s;
   return m + std::log(s);
 }
 
@@ -156,13 +167,14 @@ void ForEachUtterance(const KernelContext& ctx, int64_t B, const std::function<v
 double RnntUtterance(const float* x, float* g, int64_t U1, int64_t V, int64_t Tb, int64_t Ub,
                      const int64_t* y, int64_t blank, bool fused, double scale) {
   const int64_t N = Ub + 1;  // lattice width
-  std::vector<double> lz(Tb * N, 0.0), lpb(Tb * N), lpy(Tb * N, kNegInf), alpha(Tb * N), beta(Tb * N);
+  std::vector<double> lz(Tb * N, 0.0), inv_sum(Tb * N), lpb(Tb * N), lpy(Tb * N, kNegInf), alpha(Tb * N),
+      beta(Tb * N);
   auto row = [&](int64_t t, int64_t u) { return x + (t * U1 + u) * V; };
   for (int64_t t = 0; t < Tb; ++t)
     for (int64_t u = 0; u <= Ub; ++u) {
       const float* r = row(t, u);
       const int64_t i = t * N + u;
-      if (fused) lz[i] = LogSumExp(r, V);
+      if (fused) lz[i] = LogSumExpInto(r, g + (r - x), V, &inv_sum[i]);
       lpb[i] = r[blank] - lz[i];
       if (u < Ub) lpy[i] = r[y[u]] - lz[i];
     }
@@ -185,7 +197,7 @@ double RnntUtterance(const float* x, float* g, int64_t U1, int64_t V, int64_t Tb
       beta[i] = v;
     }
   // d(-log P)/d lp(t,u,k) = -(probability mass of the paths through that edge); with the fused
-  // log-softmax every row also gets occupancy(t,u) * softmax(t,u).
+  // log-softmax every row also gets occupancy(t,u) * softmax(t,u) (its exps are in g already).
   for (int64_t t = 0; t < Tb; ++t)
     for (int64_t u = 0; u <= Ub; ++u) {
       const int64_t i = t * N + u;
@@ -194,10 +206,7 @@ double RnntUtterance(const float* x, float* g, int64_t U1, int64_t V, int64_t Tb
       const double next_blank = t < Tb - 1 ? beta[i + N] : (u == Ub ? 0.0 : kNegInf);
       const double eb = std::exp(alpha[i] + lpb[i] + next_blank - log_p);
       const double ey = u < Ub ? std::exp(alpha[i] + lpy[i] + beta[i + 1] - log_p) : 0.0;
-      if (fused) {
-        const double occ = std::exp(alpha[i] + beta[i] - log_p) * scale;
-        for (int64_t k = 0; k < V; ++k) gr[k] = static_cast<float>(occ * std::exp(r[k] - lz[i]));
-      }
+      if (fused) vm::Scale(gr, V, static_cast<float>(std::exp(alpha[i] + beta[i] - log_p) * scale * inv_sum[i]));
       gr[blank] = static_cast<float>(gr[blank] - scale * eb);
       if (u < Ub) gr[y[u]] = static_cast<float>(gr[y[u]] - scale * ey);
     }
@@ -232,16 +241,16 @@ class RnntLossKernel : public Kernel {
 // ---- CTC ------------------------------------------------------------------------------------
 
 // One utterance: x and g point at its [T, V] block; returns -log P(y | x) (inf when no
-// alignment fits; the gradient is then left zero).
+// alignment fits; the caller then zeroes the gradient).
 double CtcUtterance(const float* x, float* g, int64_t V, int64_t Tb, int64_t L, const int64_t* y,
                     int64_t blank, bool fused, double scale) {
   const int64_t S = 2 * L + 1;
   auto label = [&](int64_t s) { return s % 2 ? y[s / 2] : blank; };
   // May alignment state s be entered from s - 2 (skipping a blank between two labels)?
   auto skip = [&](int64_t s) { return s >= 2 && s % 2 && label(s) != label(s - 2); };
-  std::vector<double> lz(Tb, 0.0), alpha(Tb * S, kNegInf), beta(Tb * S, kNegInf);
+  std::vector<double> lz(Tb, 0.0), inv_sum(Tb), alpha(Tb * S, kNegInf), beta(Tb * S, kNegInf);
   if (fused)
-    for (int64_t t = 0; t < Tb; ++t) lz[t] = LogSumExp(x + t * V, V);
+    for (int64_t t = 0; t < Tb; ++t) lz[t] = LogSumExpInto(x + t * V, g + t * V, V, &inv_sum[t]);
   auto lp = [&](int64_t t, int64_t s) { return x[t * V + label(s)] - lz[t]; };
   alpha[0] = lp(0, 0);
   if (S > 1) alpha[1] = lp(0, 1);
@@ -269,9 +278,7 @@ double CtcUtterance(const float* x, float* g, int64_t V, int64_t Tb, int64_t L, 
   // alpha and beta both include frame t's emission: occupancy = exp(alpha + beta - lp - log P).
   for (int64_t t = 0; t < Tb; ++t) {
     float* gr = g + t * V;
-    const float* r = x + t * V;
-    if (fused)
-      for (int64_t k = 0; k < V; ++k) gr[k] = static_cast<float>(scale * std::exp(r[k] - lz[t]));
+    if (fused) vm::Scale(gr, V, static_cast<float>(scale * inv_sum[t]));
     for (int64_t s = 0; s < S; ++s) {
       const int64_t i = t * S + s;
       if (alpha[i] == kNegInf || beta[i] == kNegInf) continue;
@@ -337,16 +344,21 @@ class TransducerKlKernel : public Kernel {
     std::vector<double> loss(B, 0.0), w = Weights(red_, B);
     GradOut g(ctx, s->shape());
     ForEachUtterance(ctx, B, [&](int64_t b) {
+      std::vector<double> es(V), et(V);
       for (int64_t ti = 0; ti < bt.Frames(b); ++ti)
         for (int64_t u = 0; u <= bt.Labels(b); ++u) {
           const int64_t off = ((b * T + ti) * U1 + u) * V;
           const float *xs = s->data<float>() + off, *xt = t->data<float>() + off;
-          const double zs = LogSumExp(xs, V), zt = LogSumExp(xt, V);
+          // log p_t - log p_s = (xt - xs) - (zt - zs): small terms when the two are close, so
+          // the KL of a close teacher keeps its digits if zt - zs does (hence double exps).
+          double inv_s, inv_t;
+          const double dz = LogSumExpExact(xt, et.data(), V, &inv_t) - LogSumExpExact(xs, es.data(), V, &inv_s);
           double kl = 0;
+          float* gr = g.data + off;
           for (int64_t k = 0; k < V; ++k) {
-            const double lt = xt[k] - zt, pt = std::exp(lt);
-            if (pt > 0) kl += pt * (lt - (xs[k] - zs));
-            g.data[off + k] = static_cast<float>(w[b] * (std::exp(xs[k] - zs) - pt));
+            const double pt = et[k] * inv_t;
+            if (pt > 0) kl += pt * ((static_cast<double>(xt[k]) - xs[k]) - dz);
+            gr[k] = static_cast<float>(w[b] * (es[k] * inv_s - pt));
           }
           loss[b] += kl;
         }
@@ -367,12 +379,13 @@ struct Collapsed {
   double sum_exp = 0;
 };
 
-Collapsed Collapse(const float* x, int64_t V, int64_t label, int64_t blank) {
+// Leaves exp(x[k] - max) in ex[k].
+Collapsed Collapse(const float* x, float* ex, int64_t V, int64_t label, int64_t blank) {
   Collapsed c;
-  c.max = x[0];
-  for (int64_t k = 1; k < V; ++k) c.max = std::max(c.max, x[k]);
+  c.max = vm::Max(x, V);
+  vm::ExpShiftSum(x, ex, V, c.max);
   double e[3] = {0, 0, 0};  // summed apart, so a tiny "rest" keeps its precision
-  for (int64_t k = 0; k < V; ++k) e[k == label ? 0 : k == blank ? 1 : 2] += std::exp(x[k] - c.max);
+  for (int64_t k = 0; k < V; ++k) e[k == label ? 0 : k == blank ? 1 : 2] += ex[k];
   c.sum_exp = e[0] + e[1] + e[2];
   for (int i = 0; i < 3; ++i) c.p[i] = e[i] / c.sum_exp;
   return c;
@@ -399,6 +412,7 @@ class CollapsedKlKernel : public Kernel {
     std::vector<double> loss(B, 0.0), w = Weights(red_, B);
     GradOut g(ctx, s->shape());
     ForEachUtterance(ctx, B, [&](int64_t b) {
+      std::vector<float> et(three ? 0 : V);
       for (int64_t ti = 0; ti < bt.Frames(b); ++ti)
         for (int64_t u = 0; u <= bt.Labels(b); ++u) {
           const int64_t node = (b * T + ti) * U1 + u;
@@ -410,11 +424,11 @@ class CollapsedKlKernel : public Kernel {
             q[1] = tq[1];
             q[2] = label < 0 ? tq[2] + tq[0] : tq[2];
           } else {
-            Collapsed tc = Collapse(t->data<float>() + node * V, V, label, blank_);
+            Collapsed tc = Collapse(t->data<float>() + node * V, et.data(), V, label, blank_);
             for (int i = 0; i < 3; ++i) q[i] = tc.p[i];
           }
-          const float* xs = s->data<float>() + node * V;
-          const Collapsed sc = Collapse(xs, V, label, blank_);
+          float* gr = g.data + node * V;  // exp(xs - max) first, then the gradient
+          const Collapsed sc = Collapse(s->data<float>() + node * V, gr, V, label, blank_);
           double kl = 0, ratio[3], qsum = q[0] + q[1] + q[2];
           for (int i = 0; i < 3; ++i) {
             if (q[i] > 0) kl += q[i] * (std::log(q[i]) - std::log(sc.p[i]));
@@ -422,11 +436,8 @@ class CollapsedKlKernel : public Kernel {
           }
           loss[b] += kl;
           // d/dx_k of -sum_c q_c log p_c = p_k (sum_c q_c - q_c(k) / p_c(k)).
-          float* gr = g.data + node * V;
-          for (int64_t k = 0; k < V; ++k) {
-            const double pk = std::exp(xs[k] - sc.max) / sc.sum_exp;
-            gr[k] = static_cast<float>(w[b] * pk * (qsum - ratio[k == label ? 0 : k == blank_ ? 1 : 2]));
-          }
+          for (int64_t k = 0; k < V; ++k)
+            gr[k] = static_cast<float>(w[b] * gr[k] / sc.sum_exp * (qsum - ratio[k == label ? 0 : k == blank_ ? 1 : 2]));
         }
     });
     WriteLoss(ctx, red_, loss, w);
