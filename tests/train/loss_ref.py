@@ -73,8 +73,8 @@ def rnnt_autograd64(inp, y, tl, ul, blank, fused):
     return losses, x.grad
 
 
-def rnnt(name, T, U, V, tlens, ulens, blank=0, reduction="mean", idtype=torch.int64, fused=True):
-    x, y, tl, ul = lattice(T, U, V, tlens, ulens, blank)
+def rnnt(name, T, U, V, tlens, ulens, blank=0, reduction="mean", idtype=torch.int64, fused=True, scale=3.0):
+    x, y, tl, ul = lattice(T, U, V, tlens, ulens, blank, scale)
     inp = x if fused else x.log_softmax(-1).detach()
     loss = AF.rnnt_loss(x, y.int(), tl.int(), ul.int(), blank=blank, reduction=reduction)
     (loss.sum() if reduction == "none" else loss).backward()
@@ -92,6 +92,7 @@ rnnt("rnnt_t1_none", 1, 3, 5, [1, 1, 1], [3, 1, 0], reduction="none", idtype=tor
 rnnt("rnnt_blank_last_none", 5, 3, 6, [5, 2, 4], [2, 3, 0], blank=5, reduction="none")
 rnnt("rnnt_bigger_mean", 30, 10, 40, [30, 17, 24], [10, 3, 7])
 rnnt("rnnt_unfused_mean", 5, 3, 6, [5, 4], [3, 1], fused=False)
+rnnt("rnnt_peaked_sum", 8, 4, 12, [8, 5], [4, 2], reduction="sum", scale=40.0)  # near-one-hot softmaxes
 
 
 # ---- CTC against torch.nn.functional.ctc_loss ----
