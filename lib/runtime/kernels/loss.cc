@@ -435,9 +435,14 @@ class CollapsedKlKernel : public Kernel {
             ratio[i] = sc.p[i] > 0 ? q[i] / sc.p[i] : 0.0;
           }
           loss[b] += kl;
-          // d/dx_k of -sum_c q_c log p_c = p_k (sum_c q_c - q_c(k) / p_c(k)).
-          for (int64_t k = 0; k < V; ++k)
-            gr[k] = static_cast<float>(w[b] * gr[k] / sc.sum_exp * (qsum - ratio[k == label ? 0 : k == blank_ ? 1 : 2]));
+          // d/dx_k of -sum_c q_c log p_c = p_k (sum_c q_c - q_c(k) / p_c(k)): one factor per class
+          // on the exps in gr, the "rest" factor on the whole row first.
+          float f[3];
+          for (int i = 0; i < 3; ++i) f[i] = static_cast<float>(w[b] / sc.sum_exp * (qsum - ratio[i]));
+          const float e_label = label >= 0 ? gr[label] : 0.f, e_blank = gr[blank_];
+          vm::Scale(gr, V, f[2]);
+          if (label >= 0) gr[label] = e_label * f[0];
+          gr[blank_] = e_blank * f[1];
         }
     });
     WriteLoss(ctx, red_, loss, w);
