@@ -26,10 +26,10 @@ using asrc::testing::RelDiff;
 
 namespace {
 
-// A one-node graph running the ai.asrc loss `op` with two outputs (loss, gradient).
+// A one-node graph running the ai.asrc loss `op` with its outputs (loss, gradient).
 struct LossNode : OneNode {
-  LossNode(const std::string& op, const std::vector<Tensor>& inputs, const nlohmann::json& attrs)
-      : OneNode(op, inputs, 2) {
+  LossNode(const std::string& op, const std::vector<Tensor>& inputs, const nlohmann::json& attrs, int outputs = 2)
+      : OneNode(op, inputs, outputs) {
     node->domain = "ai.asrc";
     for (auto& [k, v] : attrs.items()) {
       if (v.is_string()) node->set_attr_string(k, v.get<std::string>());
@@ -155,11 +155,15 @@ TEST_CASE("loss gradients match central finite differences") {
   CheckFiniteDifferences("L2HintLoss", {x3, RandomTensor({2, 6, 5}, 10), I64({6, 3})}, {{"reduction", "mean"}});
 }
 
-TEST_CASE("loss kernels: padding gets zero gradient; probability teacher equals logit teacher") {
+TEST_CASE("loss kernels: padding gets zero gradient; loss without gradient output; 3-class teacher") {
   const Tensor x = RandomTensor({2, 4, 3, 6}, 11, -2.f, 2.f), t = RandomTensor({2, 4, 3, 6}, 12, -2.f, 2.f);
   const Tensor targets = I64({1, 2, 3, 0}, {2, 2}), tlen = I64({4, 2}), ulen = I64({2, 1});
   auto r = LossNode("RNNTLoss", {x, targets, tlen, ulen}, {{"blank", 5}}).Run();
   REQUIRE(r.ok());
+  auto loss_only = LossNode("RNNTLoss", {x, targets, tlen, ulen}, {{"blank", 5}}, 1).Run();  // no gradient output
+  REQUIRE(loss_only.ok());
+  REQUIRE(loss_only.value().size() == 1);
+  CHECK(loss_only.value()[0].data<float>()[0] == r.value()[0].data<float>()[0]);
   const Tensor& g = r.value()[1];
   for (int64_t ti = 0; ti < 4; ++ti)
     for (int64_t u = 0; u < 3; ++u)

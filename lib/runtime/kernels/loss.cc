@@ -324,6 +324,7 @@ class CtcLossKernel : public Kernel {
 
 // Shapes shared by the KD losses: student [B, T, U1, V], teacher [B, T, U1, teacher_v].
 Status CheckKdShapes(const Tensor& s, const Tensor& t, bool allow_three) {
+  if (s.dim(3) < 1) return Error("student logits " + ir::shape_str(s.shape()) + " have an empty vocabulary");
   Shape want = s.shape();
   if (t.shape() == want) return Status::Ok();
   want.back() = 3;
