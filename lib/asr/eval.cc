@@ -392,6 +392,8 @@ Result<EvalReport> Evaluate(const ir::Model& model, const std::string& manifest_
   ro.threads = std::max(1, options.threads);
   ro.search.beam = options.beam;
   ro.search.max_symbols_per_frame = options.max_symbols_per_frame;
+  ro.sessions = options.sessions;
+  ro.cache_decoder = options.cache_decoder;
   ASRC_ASSIGN_OR_RETURN(auto rec, Recognizer::Create(model, ro));
   const bool do_stream = options.streaming && rec->has_streaming();
   const bool do_look = options.lookahead;

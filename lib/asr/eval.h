@@ -3,6 +3,7 @@
 // compress pipeline's instruments. JSON keys as `asrc eval --json` (see issue/README).
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "asr/wer.h"
 #include "core/status.h"
 #include "ir/model.h"
+#include "runtime/session.h"
 
 namespace asrc::asr {
 
@@ -27,6 +29,10 @@ struct EvalOptions {
   bool progress = false;          // progress bar with ETA on stderr (when a terminal)
   bool alignments = false;        // per-utterance word alignments in per_utterance
   NormalizeOptions normalize;     // text normalization for WER/CER (asr/wer.h)
+  // Session options by graph role, e.g. taps and their observer (asr/stream.h
+  // RecognizerOptions::sessions); and whether the decoder's outputs are cached.
+  std::map<std::string, runtime::SessionOptions> sessions;
+  bool cache_decoder = true;
 };
 
 // Scoring conventions: WER and CER are over the utterances whose audio could be read; a failed

@@ -174,11 +174,12 @@ Result<BundleConfig> BundleConfig::FromModel(const ir::Model& model) {
 
 Result<std::unique_ptr<GraphScorer>> GraphScorer::Create(const ir::Model& model,
                                                          const BundleConfig& config,
-                                                         const runtime::SessionOptions& options) {
+                                                         const runtime::SessionOptions& decoder,
+                                                         const runtime::SessionOptions& joiner) {
   std::unique_ptr<GraphScorer> g(new GraphScorer());
   g->cfg_ = config;
-  ASRC_ASSIGN_OR_RETURN(g->decoder_, MakeSession(model, "decoder", options));
-  ASRC_ASSIGN_OR_RETURN(g->joiner_, MakeSession(model, "joiner", options));
+  ASRC_ASSIGN_OR_RETURN(g->decoder_, MakeSession(model, "decoder", decoder));
+  ASRC_ASSIGN_OR_RETURN(g->joiner_, MakeSession(model, "joiner", joiner));
   const auto& din = g->decoder_->input_names();
   const auto& dout = g->decoder_->output_names();
   g->dec_y_ = IndexOf(din, "y");
@@ -355,6 +356,13 @@ Status StreamingEncoder::Finish(const ChunkFn& fn) {
 
 // --- Recognizer ---
 
+runtime::SessionOptions RecognizerOptions::For(const std::string& role) const {
+  auto it = sessions.find(role);
+  runtime::SessionOptions o = it == sessions.end() ? runtime::SessionOptions{} : it->second;
+  o.threads = std::max(1, threads);
+  return o;
+}
+
 Recognizer::~Recognizer() = default;
 
 Result<std::unique_ptr<Recognizer>> Recognizer::Create(const ir::Model& model,
@@ -363,18 +371,22 @@ Result<std::unique_ptr<Recognizer>> Recognizer::Create(const ir::Model& model,
   ASRC_ASSIGN_OR_RETURN(r->cfg_, BundleConfig::FromModel(model));
   r->opt_ = options;
   ASRC_ASSIGN_OR_RETURN(r->fbank_, Fbank::Create(r->cfg_.frontend));
-  runtime::SessionOptions so;
-  so.threads = std::max(1, options.threads);
-  ASRC_ASSIGN_OR_RETURN(r->graph_scorer_, GraphScorer::Create(model, r->cfg_, so));
-  r->scorer_ = std::make_unique<CachingScorer>(r->graph_scorer_.get(),
-                                               r->cfg_.decoder_type == "stateless");
-  r->search_stream_ = CreateSearch(r->scorer_.get(), options.search);
-  r->search_final_ = CreateSearch(r->scorer_.get(), options.search);
+  ASRC_ASSIGN_OR_RETURN(r->graph_scorer_, GraphScorer::Create(model, r->cfg_, options.For("decoder"),
+                                                               options.For("joiner")));
+  TransducerScorer* scorer = r->graph_scorer_.get();
+  if (options.cache_decoder) {
+    r->scorer_ = std::make_unique<CachingScorer>(scorer, r->cfg_.decoder_type == "stateless");
+    scorer = r->scorer_.get();
+  }
+  r->search_stream_ = CreateSearch(scorer, options.search);
+  r->search_final_ = CreateSearch(scorer, options.search);
   if (r->cfg_.streaming()) {
-    ASRC_ASSIGN_OR_RETURN(r->causal_, StreamingEncoder::Create(model, r->cfg_, so));
-    ASRC_ASSIGN_OR_RETURN(r->offline_, MakeSession(model, "encoder_noncausal", so));
+    ASRC_ASSIGN_OR_RETURN(r->causal_,
+                          StreamingEncoder::Create(model, r->cfg_, options.For("encoder_causal")));
+    ASRC_ASSIGN_OR_RETURN(r->offline_, MakeSession(model, "encoder_noncausal",
+                                                   options.For("encoder_noncausal")));
   } else {
-    ASRC_ASSIGN_OR_RETURN(r->offline_, MakeSession(model, "encoder", so));
+    ASRC_ASSIGN_OR_RETURN(r->offline_, MakeSession(model, "encoder", options.For("encoder")));
   }
   const auto& in = r->offline_->input_names();
   const char* role = r->cfg_.streaming() ? "encoder_noncausal" : "encoder";

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,7 +55,8 @@ class GraphScorer : public TransducerScorer {
  public:
   static Result<std::unique_ptr<GraphScorer>> Create(const ir::Model& model,
                                                      const BundleConfig& config,
-                                                     const runtime::SessionOptions& options);
+                                                     const runtime::SessionOptions& decoder,
+                                                     const runtime::SessionOptions& joiner);
   int blank_id() const override { return cfg_.blank_id; }
   int vocab_size() const override { return cfg_.vocab_size; }
   int context_size() const override { return cfg_.decoder_type == "lstm" ? 1 : cfg_.context_size; }
@@ -105,6 +107,14 @@ class StreamingEncoder {
 struct RecognizerOptions {
   SearchOptions search;
   int threads = 1;
+  // Session options by graph role ("encoder_causal", "encoder_noncausal", "encoder", "decoder",
+  // "joiner"), e.g. taps and their observer (runtime/session.h); `threads` above replaces
+  // theirs. A role not listed gets default options.
+  std::map<std::string, runtime::SessionOptions> sessions;
+  // Cache decoder outputs by label context (CachingScorer). Off, the decoder graph runs for every
+  // label the search emits, as a runtime without the cache runs it (calibration counts those).
+  bool cache_decoder = true;
+  runtime::SessionOptions For(const std::string& role) const;
 };
 
 struct Recognition {
@@ -145,7 +155,7 @@ class Recognizer {
   RecognizerOptions opt_;
   std::unique_ptr<Fbank> fbank_;
   std::unique_ptr<GraphScorer> graph_scorer_;
-  std::unique_ptr<CachingScorer> scorer_;
+  std::unique_ptr<CachingScorer> scorer_;  // null without RecognizerOptions::cache_decoder
   std::unique_ptr<Search> search_stream_, search_final_;
   std::unique_ptr<StreamingEncoder> causal_;
   std::unique_ptr<runtime::Session> offline_;  // encoder_noncausal, or encoder (transducer)

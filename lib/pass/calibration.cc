@@ -2,8 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
-
-#include "pass/model_util.h"
+#include <memory>
 
 namespace asrc::pass {
 
@@ -24,60 +23,69 @@ std::vector<float> ActivationStats::ChannelRms() const {
   return out;
 }
 
-Result<std::unique_ptr<StatsCollector>> StatsCollector::Create(const ir::Graph& graph,
-                                                                int64_t opset,
-                                                                const std::vector<std::string>& taps,
-                                                                uint64_t seed, size_t reservoir) {
-  auto c = std::unique_ptr<StatsCollector>(new StatsCollector());
-  c->graph_ = CloneGraph(graph);
-  c->rng_.seed(seed);
-  c->reservoir_ = reservoir;
-  for (const ir::Value* v : c->graph_->outputs) c->output_names_.push_back(v->name);
-  for (const auto& name : taps) {
-    ir::Value* v = c->graph_->find_value(name);
-    if (!v) return Error("calibration: graph '" + graph.name + "' has no value '" + name + "'");
-    if (std::find(c->tap_names_.begin(), c->tap_names_.end(), name) != c->tap_names_.end()) continue;
-    c->graph_->outputs.push_back(v);
-    c->tap_names_.push_back(name);
-  }
-  ASRC_ASSIGN_OR_RETURN(c->session_, runtime::Session::Create(*c->graph_, opset));
-  return c;
+StatsCollector::StatsCollector(const std::vector<std::string>& taps, uint64_t seed,
+                               size_t reservoir)
+    : rng_(seed), reservoir_(reservoir) {
+  for (const auto& name : taps)
+    if (index_.emplace(name, taps_.size()).second) taps_.push_back(name);
+  pending_.resize(taps_.size());
+  shown_.assign(taps_.size(), false);
 }
 
-Result<std::vector<ir::Tensor>> StatsCollector::Run(const std::vector<ir::Tensor>& inputs) {
-  std::vector<ir::Tensor> outs;
-  ASRC_RETURN_IF_ERROR(session_->Run(inputs, &outs));
-  size_t n_own = output_names_.size();
-  for (size_t i = 0; i < tap_names_.size(); ++i) {
-    const ir::Tensor& t = outs[n_own + i];
-    if (t.dtype() != ir::DType::Float32) continue;
-    ActivationStats& s = stats_[tap_names_[i]];
-    const float* p = t.data<float>();
-    int64_t n = t.numel();
-    int64_t ch = t.rank() > 0 ? t.dim(-1) : 1;
-    if (ch <= 0) continue;
-    if (s.count == 0 && n > 0) s.min = s.max = p[0];
-    if (s.sum_sq.empty()) s.sum_sq.assign(ch, 0.0);
-    if (static_cast<int64_t>(s.sum_sq.size()) != ch) continue;  // shape changed: keep first
-    for (int64_t k = 0; k < n; ++k) {
-      float x = p[k];
-      s.min = std::min(s.min, x);
-      s.max = std::max(s.max, x);
-      s.sum_sq[k % ch] += static_cast<double>(x) * x;
-      // Reservoir sampling (Vitter's algorithm R), seeded.
-      int64_t seen = s.count + k;
-      if (s.sample.size() < reservoir_) {
-        s.sample.push_back(x);
-      } else {
-        uint64_t j = rng_() % static_cast<uint64_t>(seen + 1);
-        if (j < reservoir_) s.sample[j] = x;
-      }
-    }
-    s.count += n;
-    s.rows += n / ch;
+runtime::SessionOptions StatsCollector::Tap(runtime::SessionOptions base) {
+  base.taps = taps_;
+  base.observer = [this](const std::string& name, const ir::Tensor& value) {
+    Observe(name, value);
+  };
+  return base;
+}
+
+void StatsCollector::Observe(const std::string& name, const ir::Tensor& value) {
+  auto it = index_.find(name);
+  if (it == index_.end()) return;
+  const size_t i = it->second;
+  pending_[i] = value;  // shares the buffer: the session does not recycle it while held here
+  if (!shown_[i]) {
+    shown_[i] = true;
+    ++shown_count_;
   }
-  outs.resize(n_own);
-  return outs;
+  if (shown_count_ < taps_.size()) return;
+  Add(pending_);
+  for (auto& t : pending_) t = ir::Tensor();
+  shown_.assign(taps_.size(), false);
+  shown_count_ = 0;
+}
+
+void StatsCollector::Add(const std::vector<ir::Tensor>& values) {
+  for (size_t i = 0; i < taps_.size() && i < values.size(); ++i) Accumulate(taps_[i], values[i]);
+}
+
+void StatsCollector::Accumulate(const std::string& name, const ir::Tensor& t) {
+  if (!t.defined() || t.dtype() != ir::DType::Float32) return;
+  ActivationStats& s = stats_[name];
+  const float* p = t.data<float>();
+  int64_t n = t.numel();
+  int64_t ch = t.rank() > 0 ? t.dim(-1) : 1;
+  if (ch <= 0) return;
+  if (s.count == 0 && n > 0) s.min = s.max = p[0];
+  if (s.sum_sq.empty()) s.sum_sq.assign(ch, 0.0);
+  if (static_cast<int64_t>(s.sum_sq.size()) != ch) return;  // shape changed: keep first
+  for (int64_t k = 0; k < n; ++k) {
+    float x = p[k];
+    s.min = std::min(s.min, x);
+    s.max = std::max(s.max, x);
+    s.sum_sq[k % ch] += static_cast<double>(x) * x;
+    // Reservoir sampling (Vitter's algorithm R), seeded.
+    int64_t seen = s.count + k;
+    if (s.sample.size() < reservoir_) {
+      s.sample.push_back(x);
+    } else {
+      uint64_t j = rng_() % static_cast<uint64_t>(seen + 1);
+      if (j < reservoir_) s.sample[j] = x;
+    }
+  }
+  s.count += n;
+  s.rows += n / ch;
 }
 
 Calibrator RandomInputCalibrator(int runs, uint64_t seed, int64_t dynamic_dim) {
@@ -88,11 +96,12 @@ Calibrator RandomInputCalibrator(int runs, uint64_t seed, int64_t dynamic_dim) {
     for (const auto& gf : model.graphs) {
       auto it = taps.find(gf.role);
       if (it == taps.end() || !gf.graph) continue;
-      ASRC_ASSIGN_OR_RETURN(auto col,
-                            StatsCollector::Create(*gf.graph, gf.opset(""), it->second, seed));
+      StatsCollector col(it->second, seed);
+      ASRC_ASSIGN_OR_RETURN(auto session,
+                            runtime::Session::Create(*gf.graph, gf.opset(""), col.Tap()));
       for (int r = 0; r < runs; ++r) {
-        std::vector<ir::Tensor> ins;
-        for (const auto& name : col->input_names()) {
+        std::vector<ir::Tensor> ins, outs;
+        for (const auto& name : session->input_names()) {
           const ir::Value* v = gf.graph->find_value(name);
           ir::Shape shape;
           for (const auto& d : v->type.dims) shape.push_back(d.known() ? d.value : dynamic_dim);
@@ -103,9 +112,9 @@ Calibrator RandomInputCalibrator(int runs, uint64_t seed, int64_t dynamic_dim) {
           }
           ins.push_back(std::move(t));
         }
-        ASRC_RETURN_IF_ERROR(col->Run(ins).status());
+        ASRC_RETURN_IF_ERROR(session->Run(ins, &outs));
       }
-      out[gf.role] = col->stats();
+      out[gf.role] = col.stats();
     }
     return out;
   };

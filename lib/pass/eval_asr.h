@@ -16,10 +16,12 @@ Evaluator MakeAsrEvaluator(const EvalConfig& config, bool progress = false);
 
 namespace asrc::pass {
 
-// Activation statistics from real audio: the first `source.limit` utterances of the manifest run
-// through the whole transducer — features, the causal encoder chunk by chunk (docs/bundle.md),
-// the non-causal encoder, and greedy decoding through decoder and joiner — with every graph's
-// requested values tapped.
+// Activation statistics from real audio: the first `source.limit` utterances of the manifest
+// (after the split filter) recognized by asr::Evaluate in look-ahead mode — features, the causal
+// encoder chunk by chunk (docs/bundle.md), the non-causal encoder (or a `transducer` bundle's
+// encoder), greedy search through decoder and joiner without the decoder cache — with every
+// graph's requested values tapped (StatsCollector, calibration.h). Unreadable or too short audio
+// is skipped; none readable is an error.
 Calibrator MakeAsrCalibrator(const CalibrationSource& source, uint64_t seed);
 
 }  // namespace asrc::pass

@@ -24,7 +24,7 @@
 
 #include "core/status.h"
 #include "ir/model.h"
-#include "pass/calibration.h"
+#include "pass/activation_stats.h"
 
 namespace asrc::pass {
 

@@ -119,6 +119,16 @@ class SessionPlanner {
   static Result<std::unique_ptr<SessionImpl>> Plan(const ir::Graph& g, int64_t opset,
                                                    const SessionOptions& options,
                                                    const std::vector<const ir::Value*>& outer);
+
+ private:
+  // SessionOptions::taps as values of g (repeats dropped); fills s's tap names and observer.
+  static Result<std::vector<const ir::Value*>> ResolveTaps(const ir::Graph& g,
+                                                           const SessionOptions& options,
+                                                           SessionImpl& s);
+  // Lists each tap to be shown at the start of a run (feeds, constants) or after its step.
+  static Status PlaceTaps(const std::vector<const ir::Value*>& tapped,
+                          const std::unordered_map<const ir::Value*, int>& slot_of,
+                          const std::string& gname, SessionImpl& s);
 };
 
 Result<std::unique_ptr<SessionImpl>> SessionImpl::Create(
@@ -144,6 +154,9 @@ Result<std::unique_ptr<SessionImpl>> SessionPlanner::Plan(
       if (v && !v->type.opaque.empty())
         return Error(gname + ": value '" + v->name +
                      "' has a non-tensor type (sequence/optional/map), which is not supported");
+
+  // Taps are planned as graph outputs are (never fused away), then shown to the observer.
+  ASRC_ASSIGN_OR_RETURN(std::vector<const ir::Value*> tapped, ResolveTaps(g, options, *s));
 
   // --- slots ---
   std::unordered_map<const ir::Value*, int> slot_of;
@@ -235,6 +248,7 @@ Result<std::unique_ptr<SessionImpl>> SessionPlanner::Plan(
       for (const ir::Value* v : all_inputs(n))
         if (v) ++uses[v];
     std::unordered_set<const ir::Value*> graph_outputs(g.outputs.begin(), g.outputs.end());
+    graph_outputs.insert(tapped.begin(), tapped.end());
     std::unordered_map<int, const ir::Tensor*> const_of(consts.begin(), consts.end());
     FusionInputs fi;
     fi.uses = [&](const ir::Value* v) {
@@ -354,7 +368,52 @@ Result<std::unique_ptr<SessionImpl>> SessionPlanner::Plan(
   for (size_t id = 0; id < slot_value.size(); ++id)
     if (!keep[id] && !s->is_const_[id] && last_use[id] >= 0)
       s->steps_[last_use[id]].release.push_back(static_cast<int>(id));
+  ASRC_RETURN_IF_ERROR(PlaceTaps(tapped, slot_of, gname, *s));
   return s;
+}
+
+Result<std::vector<const ir::Value*>> SessionPlanner::ResolveTaps(const ir::Graph& g,
+                                                                  const SessionOptions& options,
+                                                                  SessionImpl& s) {
+  std::vector<const ir::Value*> tapped;
+  if (!options.taps.empty() && !options.observer)
+    return Error("graph '" + g.name + "': taps without an observer");
+  for (const std::string& name : options.taps) {
+    const ir::Value* v = g.find_value(name);
+    if (!v)
+      return Error("graph '" + g.name + "': tap '" + name + "': the graph has no value of that name");
+    if (std::find(tapped.begin(), tapped.end(), v) != tapped.end()) continue;
+    tapped.push_back(v);
+    s.tap_names_.push_back(name);
+  }
+  if (!tapped.empty()) s.observer_ = options.observer;
+  return tapped;
+}
+
+Status SessionPlanner::PlaceTaps(const std::vector<const ir::Value*>& tapped,
+                                 const std::unordered_map<const ir::Value*, int>& slot_of,
+                                 const std::string& gname, SessionImpl& s) {
+  std::unordered_map<int, int> step_of_slot;
+  for (size_t i = 0; i < s.steps_.size(); ++i)
+    for (int id : s.steps_[i].out_slots)
+      if (id >= 0) step_of_slot[id] = static_cast<int>(i);
+  for (size_t t = 0; t < tapped.size(); ++t) {
+    auto it = slot_of.find(tapped[t]);
+    if (it == slot_of.end())
+      return Error(gname + ": tap '" + s.tap_names_[t] +
+                   "': no node of the graph computes it and it is no input or initializer");
+    const int id = it->second;
+    s.tap_slots_.push_back(id);
+    auto step = step_of_slot.find(id);
+    if (s.is_const_[id] ||
+        std::find(s.feed_slots_.begin(), s.feed_slots_.end(), id) != s.feed_slots_.end())
+      s.start_taps_.push_back(static_cast<int>(t));
+    else if (step != step_of_slot.end())
+      s.steps_[step->second].taps.push_back(static_cast<int>(t));
+    else
+      return Error(gname + ": tap '" + s.tap_names_[t] + "' is computed by no planned step");
+  }
+  return Status::Ok();
 }
 
 Status SessionImpl::Run(const std::vector<const ir::Tensor*>& feeds,
@@ -389,6 +448,7 @@ Status SessionImpl::Run(const std::vector<const ir::Tensor*>& feeds,
     }
     slots_[feed_slots_[i]] = *feeds[i];
   }
+  for (int t : start_taps_) observer_(tap_names_[t], slots_[tap_slots_[t]]);
   Status status;
   if (profile_) ++profiled_runs_;
   for (Step& st : steps_) {
@@ -429,6 +489,7 @@ Status SessionImpl::Run(const std::vector<const ir::Tensor*>& feeds,
       if (id >= 0) slots_[id] = std::move(st.outs[k]);
       else buffers_.Put(st.outs[k]);
     }
+    for (int t : st.taps) observer_(tap_names_[t], slots_[tap_slots_[t]]);
     for (int id : st.release) buffers_.Put(slots_[id]);
   }
   if (status.ok()) {

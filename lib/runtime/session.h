@@ -3,9 +3,11 @@
 // Planning resolves a kernel for every node (registry keyed by domain, op type and dtype),
 // a topological order, and buffer lifetimes. run() takes the graph inputs in graph-input order
 // (initializers excluded) and returns the graph outputs in order. A Session is not thread-safe;
-// intra-op parallelism is set by SessionOptions::threads (1 and 2 both supported).
+// intra-op parallelism is set by SessionOptions::threads (1 and 2 both supported). Taps
+// (SessionOptions::taps) show chosen intermediate values to an observer as they are computed.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -17,11 +19,25 @@
 
 namespace asrc::runtime {
 
+// Shown a tapped value (SessionOptions::taps) during Session::Run.
+using TapObserver = std::function<void(const std::string& name, const ir::Tensor& value)>;
+
 struct SessionOptions {
   int threads = 1;
   // Plan-time fusion of node chains (runtime/fusion.h); outputs are bit-identical either way.
   // ASRC_NO_FUSE=1 in the environment turns it off whatever this says.
   bool fuse = true;
+  // Taps: names of values of the graph itself (not of If/Loop bodies) that `observer` is shown
+  // once in every Run, without making them graph outputs: graph inputs and plan-time constants
+  // when the run starts, in `taps` order, and computed values right after the step that
+  // computes them, before any later step runs. A tapped value is planned as a graph output is
+  // (fusion never folds it into a fused node), so the observer sees the numbers the unfused
+  // graph computes and the outputs do not change. The tensor is valid during the call; a copy
+  // (which shares its buffer, and keeps the session from recycling it) stays valid after.
+  // Repeated names count once. Errors at Create: a name the graph does not define, taps without
+  // an observer. No taps: no cost.
+  std::vector<std::string> taps = {};
+  TapObserver observer = nullptr;
 };
 
 class SessionImpl;

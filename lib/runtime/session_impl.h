@@ -51,6 +51,7 @@ class SessionImpl {
     std::vector<int> in_slots;   // -1: omitted optional input
     std::vector<int> out_slots;  // -1: omitted output
     std::vector<int> release;    // slots whose last reader is this step
+    std::vector<int> taps;       // indices into tap_names_/tap_slots_ of values this step computes
     std::vector<ir::Tensor> outs;
     KernelContext ctx;
   };
@@ -67,6 +68,11 @@ class SessionImpl {
   std::vector<std::string> input_names_, output_names_;
   std::vector<Step> steps_;
   std::vector<std::unique_ptr<ir::Node>> fused_nodes_;  // nodes of fused chains (fusion.h)
+  // SessionOptions::taps, deduplicated, with their slots; start_taps_: the feeds and constants
+  // among them, shown when a run starts (the others are listed by the step computing them).
+  std::vector<std::string> tap_names_;
+  std::vector<int> tap_slots_, start_taps_;
+  TapObserver observer_;
   BufferPool buffers_;
   // ASRC_PROFILE=1 in the environment: time per step, summed by op type, printed to stderr when
   // the session ends (ASRC_PROFILE=2: and the slowest steps) (a diagnostic for finding the slow kernels of a graph).

@@ -1,93 +1,21 @@
-// A tiny offline `transducer` bundle built in code (encoder = identity on the features, stateless
-// decoder = one-hot embedding, joiner = transition matrix + encoder term) run through the real
-// GraphScorer / Recognizer / Evaluate path on our runtime. The joiner deterministically prefers
-// blank -> 1 -> 2 -> 3 -> blank, so greedy and beam must both output "a b c".
+// The tiny `transducer` bundle of tiny_bundle.h run through the real GraphScorer / Recognizer /
+// Evaluate path on our runtime: greedy and beam must both output "a b c".
 #include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
+#include <map>
 
 #include <doctest/doctest.h>
 
 #include "asr/eval.h"
 #include "asr/stream.h"
+#include "tiny_bundle.h"
 
 using namespace asrc;
 using namespace asrc::asr;
 
-namespace {
-
-constexpr int kVocab = 5, kFeat = 80;
-
-ir::GraphFile MakeGraph(const std::string& role) {
-  ir::GraphFile gf;
-  gf.role = role;
-  gf.file = role + ".onnx";
-  gf.opsets = {{"", 17}};
-  gf.graph = std::make_unique<ir::Graph>(role);
-  return gf;
-}
-
-ir::Value* Input(ir::Graph& g, const std::string& name, ir::DType t) {
-  ir::Value* v = g.add_value(name);
-  v->type.has_type = true;
-  v->type.dtype = t;
-  g.inputs.push_back(v);
-  return v;
-}
-
-ir::Model TinyBundle() {
-  ir::Model m;
-  m.is_bundle = true;
-  {  // encoder: features pass through
-    auto gf = MakeGraph("encoder");
-    ir::Graph& g = *gf.graph;
-    ir::Value* x = Input(g, "x", ir::DType::Float32);
-    ir::Value* xl = Input(g, "x_lens", ir::DType::Int64);
-    g.outputs.push_back(g.add_node("Identity", {x}, {"encoder_out"})->outputs[0]);
-    g.outputs.push_back(g.add_node("Identity", {xl}, {"encoder_out_lens"})->outputs[0]);
-    m.graphs.push_back(std::move(gf));
-  }
-  {  // decoder: y [N, 1] -> one-hot rows of an identity embedding -> [N, V]
-    auto gf = MakeGraph("decoder");
-    ir::Graph& g = *gf.graph;
-    ir::Value* y = Input(g, "y", ir::DType::Int64);
-    std::vector<float> eye(kVocab * kVocab, 0.f);
-    for (int i = 0; i < kVocab; ++i) eye[i * kVocab + i] = 1.f;
-    ir::Value* e = g.add_initializer("embed", ir::Tensor::FromVector(ir::DType::Float32, {kVocab, kVocab}, eye));
-    ir::Value* shape = g.add_initializer("shape", ir::Tensor::FromVector(ir::DType::Int64, {2}, std::vector<int64_t>{-1, kVocab}));
-    ir::Value* gathered = g.add_node("Gather", {e, y}, {"emb"})->outputs[0];
-    g.outputs.push_back(g.add_node("Reshape", {gathered, shape}, {"decoder_out"})->outputs[0]);
-    m.graphs.push_back(std::move(gf));
-  }
-  {  // joiner: logit = decoder_out @ W + encoder_out @ U (U small: the encoder term never wins)
-    auto gf = MakeGraph("joiner");
-    ir::Graph& g = *gf.graph;
-    ir::Value* enc = Input(g, "encoder_out", ir::DType::Float32);
-    ir::Value* dec = Input(g, "decoder_out", ir::DType::Float32);
-    std::vector<float> w(kVocab * kVocab, 0.f);
-    const int next[kVocab] = {1, 2, 3, 0, 0};  // preferred label after each context label
-    for (int a = 0; a < kVocab; ++a) w[a * kVocab + next[a]] = 8.f;
-    std::vector<float> u(kFeat * kVocab);
-    for (size_t i = 0; i < u.size(); ++i) u[i] = 1e-5f * static_cast<float>(i % 7);
-    ir::Value* W = g.add_initializer("W", ir::Tensor::FromVector(ir::DType::Float32, {kVocab, kVocab}, w));
-    ir::Value* U = g.add_initializer("U", ir::Tensor::FromVector(ir::DType::Float32, {kFeat, kVocab}, u));
-    ir::Value* a = g.add_node("MatMul", {dec, W}, {"dw"})->outputs[0];
-    ir::Value* b = g.add_node("MatMul", {enc, U}, {"eu"})->outputs[0];
-    g.outputs.push_back(g.add_node("Add", {a, b}, {"logit"})->outputs[0]);
-    m.graphs.push_back(std::move(gf));
-  }
-  m.config = nlohmann::json::parse(R"({
-    "format": "asrc-bundle", "version": 1, "model_type": "transducer",
-    "frontend": {"type": "kaldi_fbank", "sample_rate": 16000, "num_mel_bins": 80},
-    "decoding": {"blank_id": 0, "vocab_size": 5, "decoder_type": "stateless", "context_size": 1,
-                 "subsampling_factor": 1}})");
-  m.tokens = {"<blk> 0", "\xE2\x96\x81" "a 1", "\xE2\x96\x81" "b 2", "\xE2\x96\x81" "c 3", "\xE2\x96\x81" "d 4"};
-  for (auto& gf : m.graphs) REQUIRE(gf.graph->verify().ok());
-  return m;
-}
-
-}  // namespace
+using asrc::testing::TinyBundle;
 
 TEST_CASE("tiny transducer bundle: greedy and beam decode the preferred sequence") {
   ir::Model m = TinyBundle();
@@ -116,6 +44,49 @@ TEST_CASE("tiny transducer bundle: greedy and beam decode the preferred sequence
     REQUIRE(r.ok());
     CHECK(r->lookahead_text == "a b c");
   }
+}
+
+TEST_CASE("tiny transducer bundle: session options by role reach the recognizer's graphs (taps)") {
+  ir::Model m = TinyBundle();
+  std::vector<float> samples(16000);
+  for (size_t i = 0; i < samples.size(); ++i) samples[i] = 0.1f * static_cast<float>((i * 7919) % 200) / 200.f - 0.05f;
+  std::map<std::string, int> runs;
+  std::map<std::string, int64_t> elements;
+  RecognizerOptions ro;
+  for (const char* role_tap : {"encoder/encoder_out", "decoder/emb", "joiner/dw"}) {
+    std::string rt = role_tap, role = rt.substr(0, rt.find('/')), tap = rt.substr(rt.find('/') + 1);
+    runtime::SessionOptions so;
+    so.taps = {tap};
+    so.observer = [&runs, &elements, rt](const std::string& name, const ir::Tensor& t) {
+      CHECK(rt.substr(rt.find('/') + 1) == name);
+      ++runs[rt];
+      elements[rt] += t.numel();
+    };
+    ro.sessions[role] = so;
+  }
+  for (bool cache : {true, false}) {
+    CAPTURE(cache);
+    runs.clear();
+    elements.clear();
+    ro.cache_decoder = cache;
+    auto rec = Recognizer::Create(m, ro);
+    REQUIRE_MESSAGE(rec.ok(), rec.status().message());
+    auto r = rec.value()->Recognize(samples, false, true);
+    REQUIRE_MESSAGE(r.ok(), r.status().message());
+    CHECK(r->lookahead_text == "a b c");
+    // The encoder runs once over 100 frames of 80 features; the decoder once for the start
+    // context and once per label (every context is new); the joiner once per frame plus once
+    // per label.
+    CHECK(runs["encoder/encoder_out"] == 1);
+    CHECK(elements["encoder/encoder_out"] == 100 * 80);
+    CHECK(runs["decoder/emb"] == 4);
+    CHECK(runs["joiner/dw"] == 103);
+    CHECK(elements["joiner/dw"] == 103 * 5);
+  }
+  ro.sessions["joiner"].taps = {"no_such_value"};
+  auto bad = Recognizer::Create(m, ro);
+  REQUIRE(!bad.ok());
+  CHECK(bad.status().message().find("tap 'no_such_value'") != std::string::npos);
 }
 
 TEST_CASE("tiny transducer bundle through Evaluate: look-ahead only, WER 0, streaming refused") {

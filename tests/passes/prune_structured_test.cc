@@ -6,6 +6,7 @@
 #include <functional>
 #include <limits>
 
+#include "pass/calibration.h"
 #include "pass_test_util.h"
 #include "passes/prune.h"
 

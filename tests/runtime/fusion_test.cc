@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <random>
 
 #include "onnx/onnx_io.h"
@@ -17,6 +18,7 @@
 
 using namespace asrc;
 using asrc::testing::RandomTensor;
+using asrc::testing::SameBytes;
 
 namespace {
 
@@ -325,4 +327,88 @@ TEST_CASE("fused and unfused plans agree bit for bit on the benchmark models") {
     ++checked;
   }
   test::RequireChecks(checked, "the benchmark models in bench/models");
+}
+
+namespace {
+// The planned step ops of `g` with `taps` tapped, and what the observer saw in one run.
+std::vector<std::string> TappedRun(const ir::Graph& g, const std::vector<std::string>& taps,
+                                   const std::vector<ir::Tensor>& inputs,
+                                   std::map<std::string, ir::Tensor>* seen,
+                                   std::vector<ir::Tensor>* outputs) {
+  runtime::SessionOptions o;
+  o.taps = taps;
+  o.observer = [seen](const std::string& name, const ir::Tensor& t) {
+    CHECK(seen->count(name) == 0);
+    (*seen)[name] = t;
+  };
+  auto s = runtime::SessionImpl::Create(g, 17, o, {});
+  REQUIRE_MESSAGE(s.ok(), s.status().message());
+  std::vector<const ir::Tensor*> feeds;
+  for (const auto& t : inputs) feeds.push_back(&t);
+  Status st = (*s)->Run(feeds, outputs);
+  REQUIRE_MESSAGE(st.ok(), st.message());
+  return (*s)->step_ops();
+}
+
+// Runs g unfused with `names` as extra graph outputs: the values a tap must show.
+std::map<std::string, ir::Tensor> UnfusedValues(ir::Graph& g, const std::vector<std::string>& names,
+                                                const std::vector<ir::Tensor>& inputs) {
+  const size_t n_out = g.outputs.size();
+  for (const auto& n : names) g.outputs.push_back(g.find_value(n));
+  runtime::SessionOptions o;
+  o.fuse = false;
+  auto s = runtime::Session::Create(g, 17, o);
+  REQUIRE_MESSAGE(s.ok(), s.status().message());
+  std::vector<ir::Tensor> out;
+  Status st = (*s)->Run(inputs, &out);
+  REQUIRE_MESSAGE(st.ok(), st.message());
+  g.outputs.resize(n_out);
+  std::map<std::string, ir::Tensor> m;
+  for (size_t i = 0; i < names.size(); ++i) m[names[i]] = out[n_out + i];
+  return m;
+}
+}  // namespace
+
+TEST_CASE("a tapped value is not fused away; the tap shows the unfused numbers") {
+  ir::Graph g("taps");
+  ir::Value* x = Input(g, "x");
+  auto* w = g.add_initializer("w", RandomTensor({64, 40}, 1));
+  auto* b = g.add_initializer("b", RandomTensor({40}, 2));
+  ir::Value* h = g.add_node("MatMul", {x, w}, {"h"}, "mm")->outputs[0];
+  ir::Value* y = g.add_node("Add", {h, b}, {"y"}, "add")->outputs[0];
+  Quantized q = Dql(g, y, "q");
+  g.outputs.push_back(QuantProduct(g, q, 40, 24, "q", 3, true));
+  const std::vector<ir::Tensor> in = {RandomTensor({3, 5, 64}, 4)};
+  std::vector<ir::Tensor> plain_out;
+  std::map<std::string, ir::Tensor> none;
+  CHECK(TappedRun(g, {}, in, &none, &plain_out) ==
+        std::vector<std::string>{"MatMulBias", "DynamicQuantizeMatMul"});
+
+  struct Case {
+    std::vector<std::string> taps, ops;
+  };
+  const std::vector<Case> cases = {
+      // The fused chains' own outputs: fusion unchanged.
+      {{"y", "q_yb"}, {"MatMulBias", "DynamicQuantizeMatMul"}},
+      // Interior values: the chain around them stays unfused (the rest still fuses).
+      {{"h"}, {"MatMul", "Add", "DynamicQuantizeMatMul"}},
+      {{"q_xs"}, {"MatMulBias", "DynamicQuantizeLinear", "MatMulIntegerToFloat"}},
+      {{"q_accf", "w", "x"}, {"MatMulBias", "DynamicQuantizeLinear", "MatMulInteger", "Cast", "Mul", "Mul", "Add"}},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.taps.size());
+    CAPTURE(c.taps[0]);
+    std::map<std::string, ir::Tensor> seen;
+    std::vector<ir::Tensor> out;
+    auto ops = TappedRun(g, c.taps, in, &seen, &out);
+    CHECK(ops == c.ops);
+    REQUIRE(out.size() == 1);
+    CHECK(SameBytes(out[0], plain_out[0]));
+    auto want = UnfusedValues(g, c.taps, in);
+    for (const auto& name : c.taps) {
+      INFO("tap " << name);
+      REQUIRE(seen.count(name));
+      CHECK(SameBytes(seen[name], want[name]));
+    }
+  }
 }

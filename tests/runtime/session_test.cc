@@ -9,6 +9,7 @@ using namespace asrc;
 using asrc::testing::I64;
 using asrc::testing::MaxAbsDiff;
 using asrc::testing::RandomTensor;
+using asrc::testing::SameBytes;
 
 namespace {
 ir::Value* Input(ir::Graph& g, const std::string& name, ir::DType dt = ir::DType::Float32) {
@@ -192,4 +193,75 @@ TEST_CASE("a kernel error names the node and graph") {
   std::vector<ir::Tensor> o;
   Status st = (*s)->Run({RandomTensor({2, 3}, 1), RandomTensor({4}, 2)}, &o);
   CHECK(st.message() == "node 'add_1' (Add) in graph 'bad': cannot broadcast [2,3] with [4]");
+}
+
+namespace {
+struct Seen {
+  std::string name;
+  ir::Tensor value;
+};
+}  // namespace
+
+TEST_CASE("taps: each tapped value once per run, inputs and constants first, the rest as computed") {
+  ir::Graph g("mlp");
+  BuildMlp(g);
+  // The same values as extra graph outputs: the reference for what the observer must see.
+  ir::Graph ref("mlp_ref");
+  BuildMlp(ref);
+  for (const char* n : {"s", "a", "r"}) ref.outputs.push_back(ref.find_value(n));
+  auto rs = runtime::Session::Create(ref, 17);
+  auto plain = runtime::Session::Create(g, 17);
+  REQUIRE(rs.ok());
+  REQUIRE(plain.ok());
+
+  std::vector<Seen> seen;
+  runtime::SessionOptions o;
+  o.taps = {"s", "a", "x", "r", "w1", "a"};  // "a" twice: shown once
+  o.observer = [&](const std::string& name, const ir::Tensor& t) { seen.push_back({name, t}); };
+  auto s = runtime::Session::Create(g, 17, o);
+  REQUIRE_MESSAGE(s.ok(), s.status().message());
+  CHECK((*s)->output_names() == std::vector<std::string>{"y"});
+
+  std::vector<std::vector<Seen>> runs;
+  std::vector<std::vector<ir::Tensor>> refs;
+  for (uint32_t seed : {1u, 2u}) {
+    ir::Tensor x = RandomTensor({9, 64}, seed);
+    seen.clear();
+    std::vector<ir::Tensor> out, want, untapped;
+    REQUIRE((*s)->Run({x}, &out).ok());
+    REQUIRE((*rs)->Run({x}, &want).ok());
+    REQUIRE((*plain)->Run({x}, &untapped).ok());
+    CHECK(SameBytes(out[0], untapped[0]));
+    std::vector<std::string> names;
+    for (const auto& e : seen) names.push_back(e.name);
+    CHECK(names == std::vector<std::string>{"x", "w1", "a", "r", "s"});
+    runs.push_back(seen);
+    refs.push_back(want);
+  }
+  // Copies kept from the first run are not overwritten by the second.
+  for (int r : {0, 1}) {
+    const auto& v = runs[r];
+    REQUIRE(v.size() == 5);
+    CHECK(SameBytes(v[2].value, refs[r][2]));  // a
+    CHECK(SameBytes(v[3].value, refs[r][3]));  // r
+    CHECK(SameBytes(v[4].value, refs[r][1]));  // s
+    CHECK(SameBytes(v[1].value, *g.find_value("w1")->initializer));
+  }
+  CHECK(MaxAbsDiff(runs[0][4].value, runs[1][4].value) > 0.f);
+}
+
+TEST_CASE("taps: unknown names and taps without an observer are errors at Create") {
+  ir::Graph g("mlp");
+  BuildMlp(g);
+  runtime::SessionOptions o;
+  o.taps = {"r", "nope"};
+  o.observer = [](const std::string&, const ir::Tensor&) {};
+  auto s = runtime::Session::Create(g, 17, o);
+  REQUIRE(!s.ok());
+  CHECK(s.status().message() == "graph 'mlp': tap 'nope': the graph has no value of that name");
+  o.taps = {"r"};
+  o.observer = nullptr;
+  auto s2 = runtime::Session::Create(g, 17, o);
+  REQUIRE(!s2.ok());
+  CHECK(s2.status().message() == "graph 'mlp': taps without an observer");
 }

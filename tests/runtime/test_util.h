@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <string>
@@ -18,6 +19,12 @@ inline ir::Tensor RandomTensor(ir::Shape shape, uint32_t seed, float lo = -1.f, 
   std::uniform_real_distribution<float> d(lo, hi);
   for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = d(rng);
   return t;
+}
+
+// Same dtype, shape and bytes.
+inline bool SameBytes(const ir::Tensor& a, const ir::Tensor& b) {
+  return a.dtype() == b.dtype() && a.shape() == b.shape() &&
+         std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
 }
 
 inline ir::Tensor I64(std::vector<int64_t> v, ir::Shape shape = {}) {
