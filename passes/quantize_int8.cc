@@ -77,7 +77,7 @@ Quantized Quantize(const Tensor& src, const Form& f, bool reduce_range) {
 // (DequantizeLinear, float compute), so the tie survives.
 class WeightStore {
  public:
-  WeightStore(bool reduce_range) : reduce_range_(reduce_range) {}
+  explicit WeightStore(bool reduce_range) : reduce_range_(reduce_range) {}
 
   // Records that a reader wants `src` in form `f` (the pre-scan).
   void Want(const Tensor& src, const Form& f, bool gather) {
