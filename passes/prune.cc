@@ -1,5 +1,6 @@
 #include "passes/prune.h"
 
+#include <algorithm>
 #include <set>
 
 #include "passes/driver.h"
@@ -20,15 +21,17 @@ void DropIntermediateValueInfo(ir::Graph& g) {
 }
 
 Result<bool> Structured(ir::Model& model, pass::PassContext& ctx) {
+  // Every structured target, in the order they run whatever the option's order.
+  const std::vector<const prune::PruneRule*> all = {&prune::kFfnRule, &prune::kHeadsRule, &prune::kConvRule};
   std::set<std::string> targets;
   for (const std::string& t : ctx.GetStrings("targets")) {
-    if (t != "ffn" && t != "heads" && t != "conv") {
+    if (std::none_of(all.begin(), all.end(), [&](const prune::PruneRule* r) { return t == r->target; })) {
       return Error("prune: option 'targets': unknown target '" + t + "' (ffn, heads, conv)");
     }
     targets.insert(t);
   }
-  std::vector<const prune::PruneRule*> rules;  // in this order, whatever the option's order
-  for (const prune::PruneRule* r : {&prune::kFfnRule, &prune::kHeadsRule, &prune::kConvRule}) {
+  std::vector<const prune::PruneRule*> rules;
+  for (const prune::PruneRule* r : all) {
     if (targets.count(r->target)) rules.push_back(r);
   }
   const auto graphs = ctx.GetStrings("graphs");
