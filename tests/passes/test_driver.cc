@@ -1,6 +1,8 @@
-// The passes' shared driver (passes/driver.h): rewrites reach If subgraphs, and a weight tied
-// across the graphs of a bundle stays one buffer through quantize-int8 and magnitude pruning.
+// The passes' shared driver (passes/driver.h): rewrites reach If branches and Loop bodies, and a
+// weight tied across the graphs of a bundle stays one buffer through quantize-int8 and magnitude
+// pruning.
 #include "pass_test_util.h"
+#include "passes/low_rank.h"
 #include "passes/prune.h"
 #include "passes/quantize_int8.h"
 
@@ -239,4 +241,46 @@ TEST_CASE("prune magnitude: a weight tied across two graphs is zeroed once and s
   CHECK(wa.shares_buffer_with(InitializerRead(*m.graphs[1].graph, "MatMul", 1)));
   CHECK(std::count(wa.data<float>(), wa.data<float>() + wa.numel(), 0.f) == 64 * 32 / 2);
   CHECK(m.bytes_unique() == static_cast<int64_t>(w.nbytes()));
+}
+
+TEST_CASE("driver: low-rank factorizes a rank-4 weight inside a Loop body; nearly exact; ORT agrees") {
+  std::mt19937_64 rng(17);
+  auto g = std::make_unique<ir::Graph>("loop");
+  ir::Value* x = test::Input(*g, "x", ir::DType::Float32, {4, 64});
+  ir::Value* trip = g->add_initializer("trip", ir::Tensor::ScalarInt64(2));
+  ir::Value* cond = g->add_initializer("cond", BoolScalar(true));
+  auto body = Branch(*g, "body");
+  test::Input(*body, "iter", ir::DType::Int64, {});
+  ir::Value* cin = test::Input(*body, "cond_in", ir::DType::Bool, {});
+  ir::Value* acc = test::Input(*body, "acc", ir::DType::Float32, {4, 64});
+  const ir::Tensor a = test::RandomTensor({64, 4}, rng, 0.5f), b = test::RandomTensor({4, 64}, rng, 0.5f);
+  ir::Tensor w(ir::DType::Float32, {64, 64});
+  for (int i = 0; i < 64; ++i) {
+    for (int j = 0; j < 64; ++j) {
+      for (int k = 0; k < 4; ++k) w.data<float>()[i * 64 + j] += a.data<float>()[i * 4 + k] * b.data<float>()[k * 64 + j];
+    }
+  }
+  ir::Value* y = body->add_node("MatMul", {acc, body->add_initializer("W", w)}, {"y"}, "body.MatMul")->outputs[0];
+  ir::Value* cout = body->add_node("Identity", {cin}, {"cond_out"}, "body.cond")->outputs[0];
+  cout->type = cin->type;
+  body->outputs.push_back(cout);
+  test::Output(*body, body->add_node("Mul", {y, body->add_initializer("s", ir::Tensor::Scalar(0.25f))}, {"acc_out"},
+                                     "body.scale")->outputs[0], {4, 64});
+  ir::Node* loop = g->add_node("Loop", {trip, cond, x}, {"y_final"}, "loop");
+  AddGraphAttr(loop, "body", body);
+  test::Output(*g, loop->outputs[0], {4, 64});
+  ir::Model m = test::SingleGraphModel(std::move(g));
+  std::vector<ir::Tensor> in = {test::RandomTensor({4, 64}, rng)};
+  auto ref = test::RunAsrc(*m.graphs[0].graph, in);
+  pass::PassContext* ctx = nullptr;
+  passes::LowRankPass p;
+  CHECK(test::RunPass(p, m, {{"energy", 0.9999}, {"multiple_of", 1}, {"min_elements", 0}}, &ctx));
+  CHECK(ctx->counters().at("factorized") == 1);
+  CHECK(ctx->counters().at("params_after") == 4 * (64 + 64));
+  const ir::Node* ln = m.graphs[0].graph->nodes().back();
+  REQUIRE(ln->op_type == "Loop");
+  CHECK(CountOps(*ln->attr("body")->g, "MatMul") == 2);
+  auto out = test::RunAsrc(*m.graphs[0].graph, in);
+  CHECK(test::RelError(ref[0], out[0]) < 1e-3);
+  test::CheckOrt(m, in, out, 1e-4, "loop_lowrank");
 }
