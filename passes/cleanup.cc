@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "passes/driver.h"
 #include "passes/util.h"
 #include "runtime/kernel.h"
 #include "runtime/session.h"
@@ -9,10 +10,6 @@
 namespace asrc::passes {
 
 namespace {
-
-bool IsGraphOutput(const ir::Graph& g, const ir::Value* v) {
-  return std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end();
-}
 
 bool HasSubgraph(const ir::Node* n) {
   for (const auto& a : n->attributes) {
@@ -180,40 +177,35 @@ std::vector<pass::OptionSpec> CleanupPass::options() const {
 }
 
 Result<bool> CleanupPass::Run(ir::Model& model, pass::PassContext& ctx) {
-  bool changed = false;
   const size_t max_bytes = static_cast<size_t>(ctx.GetFloat("max_folded_mb") * 1e6);
-  for (auto& gf : model.graphs) {
-    if (!gf.graph) continue;
-    const int64_t opset = gf.opset("");
-    Status status;
-    ForEachGraph(*gf.graph, [&](ir::Graph& g) {
-      if (!status.ok()) return;
-      int n = ConstantsToInitializers(g);
-      ctx.Bump("constants_to_initializers", n);
-      changed |= n > 0;
-      if (ctx.GetBool("identity")) {
-        n = RemoveIdentities(g, ctx);
-        ctx.Bump("identities_removed", n);
-        changed |= n > 0;
-      }
-      if (ctx.GetBool("fold_constants")) {
-        auto r = FoldConstants(g, opset, max_bytes, ctx);
-        if (!r.ok()) {
-          status = r.status().With("graph '" + gf.role + "'");
-          return;
+  RewriteOptions sweep_here;
+  sweep_here.remove_dead_code = false;  // counted below, and optional
+  return RewriteGraphs(
+      model, {"*"},
+      [&](GraphSite& site) -> Result<bool> {
+        ir::Graph& g = site.graph;
+        int n = ConstantsToInitializers(g);
+        ctx.Bump("constants_to_initializers", n);
+        bool changed = n > 0;
+        if (ctx.GetBool("identity")) {
+          n = RemoveIdentities(g, ctx);
+          ctx.Bump("identities_removed", n);
+          changed |= n > 0;
         }
-        ctx.Bump("nodes_folded", r.value());
-        changed |= r.value() > 0;
-      }
-      if (ctx.GetBool("dead_code")) {
-        n = RemoveDeadCode(g);
-        ctx.Bump("dead_removed", n);
-        changed |= n > 0;
-      }
-    });
-    ASRC_RETURN_IF_ERROR(status);
-  }
-  return changed;
+        if (ctx.GetBool("fold_constants")) {
+          auto r = FoldConstants(g, site.file.opset(""), max_bytes, ctx);
+          if (!r.ok()) return r.status().With("graph '" + site.file.role + "'");
+          ctx.Bump("nodes_folded", r.value());
+          changed |= r.value() > 0;
+        }
+        if (ctx.GetBool("dead_code")) {
+          n = RemoveDeadCode(g);
+          ctx.Bump("dead_removed", n);
+          changed |= n > 0;
+        }
+        return changed;
+      },
+      sweep_here);
 }
 
 }  // namespace asrc::passes

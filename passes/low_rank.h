@@ -5,7 +5,9 @@
 // be smaller than K * N (no saving). data_aware: the factorization minimizes the error of the
 // product on calibration activations rather than of W itself, by scaling W's rows with the RMS of
 // the input channels before the SVD (and unscaling A after), as in activation-aware SVD methods.
-// SVD: Eigen's BDCSVD (or JacobiSVD).
+// SVD: Eigen's BDCSVD (or JacobiSVD). Graphs: the roles in `graphs`, each with its If/Loop
+// subgraphs; data_aware weights come from calibrating the top-level graphs, so a subgraph's
+// weights factorize unweighted (skipped_data_aware_no_stats).
 #pragma once
 
 #include "pass/pass.h"

@@ -66,10 +66,18 @@
 // `resize_caches` is false, the layers reading that cache are left alone (skipped_*_cache_*
 // counters).
 //
+// Graphs: the roles in `graphs`, each with its If/Loop subgraphs (driver.h). Streaming caches are
+// matched on top-level graphs only, and data_aware statistics exist for top-level graphs only (a
+// subgraph's units are scored from weights, counted in skipped_data_aware_no_stats). The targets
+// are rules over one shared matcher (prune_rules.h): prune_ffn.cc, prune_heads.cc, prune_conv.cc;
+// magnitude is prune_magnitude.cc. A weight tied across graphs (one buffer) is zeroed once and
+// stays one buffer.
+//
 // Counters: ffn_pruned, hidden_units_removed, attention_pruned, heads_removed, conv_pruned,
 // conv_channels_removed, params_removed (all targets), data_aware_scored,
 // skipped_data_aware_no_stats, skipped_nothing_to_remove,
-// skipped_{heads,conv}_cache_{mismatch,resize_off}. Intermediate value_info entries are dropped
+// skipped_{heads,conv}_cache_{mismatch,resize_off}; magnitude: weights_zeroed,
+// weights_considered. Intermediate value_info entries are dropped
 // (they may record old widths); graph inputs/outputs keep exact types.
 #pragma once
 

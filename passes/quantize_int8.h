@@ -3,7 +3,8 @@
 // Weights are symmetric int8 (zero point 0; [-127, 127], or [-63, 63] with reduce_range), per
 // output channel or per tensor; dynamic-mode matmul weights are stored as uint8 (the same values
 // + 128, zero point 128) unless weight_type=int8, because ONNX Runtime's u8s8 kernel on AVX2
-// without VNNI saturates 16-bit pair sums (results 10%+ off) while its u8u8 path is exact. Per mode, for MatMul/Gemm whose right operand is a 2-D constant:
+// without VNNI saturates 16-bit pair sums (results 10%+ off) while its u8u8 path is exact. Per
+// mode, for MatMul/Gemm whose right operand is a 2-D constant:
 //   dynamic     x -> DynamicQuantizeLinear -> MatMulInteger(x_q, W_q, x_zp) -> Cast(float)
 //               -> Mul(x_scale * W_scale) [-> Add(bias) for Gemm]   (ORT's quantize_dynamic form;
 //               one DynamicQuantizeLinear per activation, shared by its MatMuls)
@@ -13,10 +14,19 @@
 // In every mode the weights of Conv (axis 0), LSTM/GRU W and R (axis 1) are stored int8 behind a
 // DequantizeLinear, and Gather tables (embeddings) as Gather(int8 table) -> Cast -> Mul(Gather of
 // per-row scales), so no full-table dequantization runs per step.
-// Selection: graph roles (`graphs`), op types (`ops`), node names (`nodes`, `exclude_nodes`), and
-// weights of at least `min_elements`. Preserves graph interfaces; float weights left without
-// readers are removed. A weight shared by several nodes or graphs is quantized once and stays
-// shared.
+// Selection: graph roles (`graphs`, each with its If/Loop subgraphs), op types (`ops`), node
+// names (`nodes`, `exclude_nodes`), and weights of at least `min_elements`. Preserves graph
+// interfaces; float weights left without readers are removed.
+// Shared weights: a weight read by several nodes, or tied across graphs (initializers viewing one
+// buffer, e.g. a decoder embedding that is also the joiner's output layer), is quantized once and
+// its int8 data stays one buffer, counted once (float_weight_bytes_quantized too). Where the
+// readers of a tied weight need different int8 layouts (a Gather table and a Gemm(transB) weight
+// in dynamic mode), it is stored once as is (int8, per row when a Gather reads it) and the readers
+// that needed another layout read it through a DequantizeLinear with float compute
+// (tied_weight_dequantized counts them), rather than untying it.
+// Counters: matmul_integer, gemm_integer, matmul_qdq, gemm_qdq, matmul_weight_only,
+// gemm_weight_only, conv_weight_only, lstm_weight_only, gru_weight_only, gather_int8,
+// activations_calibrated, float_weight_bytes_quantized, tied_weight_dequantized and skipped_*.
 #pragma once
 
 #include "pass/pass.h"

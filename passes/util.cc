@@ -1,7 +1,8 @@
 #include "passes/util.h"
 
 #include <algorithm>
-#include <functional>
+
+#include "pass/pass.h"
 
 namespace asrc::passes {
 
@@ -21,14 +22,30 @@ bool IsFloatConstant(const ir::Value* v, int rank) {
   return t && t->dtype() == ir::DType::Float32 && (rank < 0 || t->rank() == rank);
 }
 
-void TakeOverOutput(ir::Graph& g, ir::Node* old_node, int old_out, ir::Node* new_node,
-                    int new_out) {
+bool IsGraphOutput(const ir::Graph& g, const ir::Value* v) {
+  return std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end();
+}
+
+TensorKey KeyOf(const ir::Tensor& t) {
+  return TensorKey{t.buffer().get(), t.offset(), t.dtype(), t.shape()};
+}
+
+bool NameSelected(const ir::Node* n, const std::vector<std::string>& nodes,
+                  const std::vector<std::string>& exclude) {
+  return pass::AnyGlobMatch(nodes, n->name) && !pass::AnyGlobMatch(exclude, n->name);
+}
+
+void TakeOverOutput(ir::Node* old_node, int old_out, ir::Node* new_node, int new_out) {
   ir::Value* keep = old_node->outputs[old_out];
   ir::Value* tmp = new_node->outputs[new_out];
   new_node->outputs[new_out] = keep;
   old_node->outputs[old_out] = tmp;
-  // The output's static type may change in dtype only if the pass says so; keep it.
-  g.rebuild_uses();
+  keep->producer = new_node;
+  keep->producer_output = new_out;
+  if (tmp) {
+    tmp->producer = old_node;
+    tmp->producer_output = old_out;
+  }
 }
 
 ir::Value* AddConst(ir::Graph& g, const std::string& base, ir::Tensor t) {
@@ -42,14 +59,6 @@ std::string NodeLabel(const ir::Node* n) {
   return out;
 }
 
-std::vector<float> FloatValues(const ir::Tensor& t) {
-  std::vector<float> v(t.numel());
-  if (t.dtype() == ir::DType::Float32 && t.numel() > 0) {
-    std::copy(t.data<float>(), t.data<float>() + t.numel(), v.begin());
-  }
-  return v;
-}
-
 int RemoveDeadCode(ir::Graph& g) {
   int removed = 0;
   bool again = true;
@@ -61,8 +70,7 @@ int RemoveDeadCode(ir::Graph& g) {
       bool live = false;
       for (ir::Value* o : n->outputs) {
         if (!o) continue;
-        if (!o->uses.empty() ||
-            std::find(g.outputs.begin(), g.outputs.end(), o) != g.outputs.end()) {
+        if (!o->uses.empty() || IsGraphOutput(g, o)) {
           live = true;
           break;
         }
@@ -76,22 +84,12 @@ int RemoveDeadCode(ir::Graph& g) {
   std::vector<ir::Value*> inits = g.initializers;
   for (ir::Value* v : inits) {
     if (!v->uses.empty()) continue;
-    if (std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end()) continue;
+    if (IsGraphOutput(g, v)) continue;
     if (std::find(g.inputs.begin(), g.inputs.end(), v) != g.inputs.end()) continue;
     g.remove_value(v);
     ++removed;
   }
   return removed;
-}
-
-void ForEachGraph(ir::Graph& g, const std::function<void(ir::Graph&)>& fn) {
-  for (ir::Node* n : g.nodes()) {
-    for (auto& a : n->attributes) {
-      if (a.g) ForEachGraph(*a.g, fn);
-      for (auto& sg : a.graphs) ForEachGraph(*sg, fn);
-    }
-  }
-  fn(g);
 }
 
 }  // namespace asrc::passes

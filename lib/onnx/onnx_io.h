@@ -20,7 +20,8 @@ struct SaveOptions {
   bool check = true;
 };
 
-// Loads a lone .onnx file (bundle of one graph, role "model") or a bundle folder with model.json.
+// Loads a lone .onnx file (bundle of one graph, role "model"), a bundle folder with model.json,
+// or a sherpa-onnx transducer folder (encoder*/decoder*/joiner*.onnx, tokens.txt; no model.json).
 // Errors name the file and the problem.
 Result<ir::Model> LoadModel(const std::string& path);
 // Loads one ONNX file into a GraphFile (external data resolved relative to its folder).
@@ -31,8 +32,8 @@ Result<ir::GraphFile> ParseGraphFile(const std::string& bytes, const std::string
 
 // Writes a model: a bundle to a folder (model.json, one .onnx per graph, tokens.txt, external
 // data with shared buffers written once), or a lone graph to a .onnx file. Writes into a
-// temporary sibling and renames when complete; refuses to overwrite the input it was loaded from
-// is the caller's job (apps check paths).
+// temporary sibling and renames when complete. Refusing to overwrite the input the model was
+// loaded from is the caller's job (the apps check paths).
 Status SaveModel(const ir::Model& model, const std::string& path, const SaveOptions& options = {});
 
 // TensorProto files (ONNX conformance test data format), for `asrc run`.
