@@ -13,7 +13,7 @@
 #include "asr/eval.h"
 #include "commands.h"
 #include "onnx/onnx_io.h"
-#include "repo_paths.h"
+#include "core/paths.h"
 
 namespace asrc::app {
 

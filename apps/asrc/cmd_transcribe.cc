@@ -10,7 +10,7 @@
 #include "asr/stream.h"
 #include "commands.h"
 #include "onnx/onnx_io.h"
-#include "repo_paths.h"
+#include "core/paths.h"
 
 namespace asrc::app {
 

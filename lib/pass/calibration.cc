@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "pass/model_util.h"
 
 namespace asrc::pass {
 
@@ -29,7 +28,7 @@ Result<std::unique_ptr<StatsCollector>> StatsCollector::Create(const ir::Graph& 
                                                                 const std::vector<std::string>& taps,
                                                                 uint64_t seed, size_t reservoir) {
   auto c = std::unique_ptr<StatsCollector>(new StatsCollector());
-  c->graph_ = CloneGraph(graph);
+  c->graph_ = graph.clone();
   c->rng_.seed(seed);
   c->reservoir_ = reservoir;
   for (const ir::Value* v : c->graph_->outputs) c->output_names_.push_back(v->name);
