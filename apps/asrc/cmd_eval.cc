@@ -12,8 +12,8 @@
 
 #include "asr/eval.h"
 #include "commands.h"
-#include "onnx/onnx_io.h"
 #include "core/paths.h"
+#include "onnx/onnx_io.h"
 
 namespace asrc::app {
 

@@ -9,8 +9,8 @@
 #include "asr/audio.h"
 #include "asr/stream.h"
 #include "commands.h"
-#include "onnx/onnx_io.h"
 #include "core/paths.h"
+#include "onnx/onnx_io.h"
 
 namespace asrc::app {
 
