@@ -12,8 +12,8 @@
 
 #include "asr/eval.h"
 #include "commands.h"
+#include "core/paths.h"
 #include "onnx/onnx_io.h"
-#include "repo_paths.h"
 
 namespace asrc::app {
 

@@ -118,7 +118,7 @@ nlohmann::json inspect_json(const ir::Model& m, const std::string& path) {
     j["ops"] = ops;
     j["initializers"] = g.initializers.size();
     j["params"] = g.num_params();
-    int64_t bytes = ir::unique_weight_bytes({&g});
+    int64_t bytes = ir::graph_bytes(g);
     bytes_sum += bytes;
     j["bytes"] = bytes;
     nlohmann::json ins = nlohmann::json::array(), outs = nlohmann::json::array();

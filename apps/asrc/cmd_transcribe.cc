@@ -9,8 +9,8 @@
 #include "asr/audio.h"
 #include "asr/stream.h"
 #include "commands.h"
+#include "core/paths.h"
 #include "onnx/onnx_io.h"
-#include "repo_paths.h"
 
 namespace asrc::app {
 

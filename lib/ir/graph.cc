@@ -285,6 +285,46 @@ void Graph::rebuild_uses() {
       if (n->inputs[i]) n->inputs[i]->uses.push_back(Use{n, i});
 }
 
+std::unique_ptr<Graph> Graph::clone(Graph* parent_graph) const {
+  auto g = std::make_unique<Graph>();
+  static_cast<GraphFields&>(*g) = *this;
+  g->parent = parent_graph;
+  std::unordered_map<const Value*, Value*> map;
+  for (const auto& v : values_) {
+    auto c = std::make_unique<Value>(*v);
+    c->owner = g.get();
+    c->producer = nullptr;  // producers and uses: rebuild_uses() below
+    c->uses.clear();
+    map[v.get()] = c.get();
+    g->by_name_[c->name] = c.get();
+    g->values_.push_back(std::move(c));
+  }
+  // A value of an enclosing graph (read from inside a subgraph): the clone's enclosing graphs
+  // already hold its copy, under the same name.
+  auto remap = [&](Value* v) -> Value* {
+    if (!v) return nullptr;
+    auto it = map.find(v);
+    return it != map.end() ? it->second : g->lookup(v->name);
+  };
+  for (Value* v : inputs) g->inputs.push_back(remap(v));
+  for (Value* v : initializers) g->initializers.push_back(remap(v));
+  for (const auto& np : nodes_) {
+    auto n = std::make_unique<Node>(*np);
+    n->owner = g.get();
+    for (Value*& v : n->inputs) v = remap(v);
+    for (Value*& v : n->outputs) v = remap(v);
+    for (Attribute& a : n->attributes) {  // the copy shares the original's subgraphs until here
+      if (a.g) a.g = a.g->clone(g.get());
+      for (auto& sub : a.graphs)
+        if (sub) sub = sub->clone(g.get());
+    }
+    g->nodes_.push_back(std::move(n));
+  }
+  for (Value* v : outputs) g->outputs.push_back(remap(v));
+  g->rebuild_uses();
+  return g;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Queries
 

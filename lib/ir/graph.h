@@ -126,21 +126,32 @@ struct Node {
   Value* output(int i) const { return i < static_cast<int>(outputs.size()) ? outputs[i] : nullptr; }
 };
 
-class Graph {
+// A graph's own fields that hold no pointer into the graph: Graph::clone() copies them as a whole,
+// so a field added here needs no clone code.
+struct GraphFields {
+  std::string name;
+  std::string doc_string;
+  std::vector<std::string> opaque_sparse_initializers;  // serialized SparseTensorProto
+  std::vector<std::string> opaque_quantization_annotation;  // serialized TensorAnnotation
+  std::string raw_extras;  // GraphProto fields we do not model, serialized
+};
+
+class Graph : public GraphFields {
  public:
-  explicit Graph(std::string name = "") : name(std::move(name)) {}
+  explicit Graph(std::string name = "") { this->name = std::move(name); }
   Graph(const Graph&) = delete;
   Graph& operator=(const Graph&) = delete;
 
-  std::string name;
-  std::string doc_string;
   Graph* parent = nullptr;  // enclosing graph for subgraphs
   std::vector<Value*> inputs;
   std::vector<Value*> outputs;
   std::vector<Value*> initializers;  // in file order; each has Value::initializer set
-  std::vector<std::string> opaque_sparse_initializers;  // serialized SparseTensorProto
-  std::vector<std::string> opaque_quantization_annotation;  // serialized TensorAnnotation
-  std::string raw_extras;  // GraphProto fields we do not model, serialized
+
+  // Deep copy: values and nodes are copied whole (every field) and their links re-pointed into
+  // the copy; subgraphs are cloned too, and their reads of enclosing-scope values are found by
+  // name in `parent`'s scope. Node order is kept. Tensors share their buffers with the original
+  // (passes never write into a buffer).
+  std::unique_ptr<Graph> clone(Graph* parent = nullptr) const;
 
   // --- construction and mutation (keep use lists in sync) ---
   // Creates a value; names must be unique within the graph ("" allowed only for omitted values).

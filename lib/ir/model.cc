@@ -98,6 +98,8 @@ int64_t unique_weight_bytes(const std::vector<const Graph*>& graphs) {
   return c.total();
 }
 
+int64_t graph_bytes(const Graph& graph) { return unique_weight_bytes({&graph}); }
+
 int64_t Model::bytes_unique() const {
   std::vector<const Graph*> gs;
   for (const auto& gf : graphs) gs.push_back(gf.graph.get());

@@ -21,6 +21,29 @@ struct OpsetImport {
   int64_t version = 0;
 };
 
+// A graph held by value: copying a GraphPtr copies the graph (Graph::clone); otherwise it is a
+// unique_ptr. It makes GraphFile and Model plain copyable structs, so a field added to either
+// needs no clone code.
+class GraphPtr {
+ public:
+  GraphPtr() = default;
+  GraphPtr(std::unique_ptr<Graph> g) : p_(std::move(g)) {}  // NOLINT: implicit on purpose
+  GraphPtr(const GraphPtr& o) : p_(o.p_ ? o.p_->clone() : nullptr) {}
+  GraphPtr& operator=(const GraphPtr& o) {
+    if (this != &o) p_ = o.p_ ? o.p_->clone() : nullptr;
+    return *this;
+  }
+  GraphPtr(GraphPtr&&) noexcept = default;
+  GraphPtr& operator=(GraphPtr&&) noexcept = default;
+  Graph* get() const { return p_.get(); }
+  Graph* operator->() const { return p_.get(); }
+  Graph& operator*() const { return *p_; }
+  explicit operator bool() const { return p_ != nullptr; }
+
+ private:
+  std::unique_ptr<Graph> p_;
+};
+
 // One ONNX ModelProto: its header fields and its graph.
 struct GraphFile {
   std::string role;  // "encoder_causal", "decoder", ... ; "model" for a lone .onnx file
@@ -33,11 +56,13 @@ struct GraphFile {
   std::vector<std::string> opaque_functions;      // serialized FunctionProto
   std::vector<std::string> opaque_training_info;  // serialized TrainingInfoProto
   std::string raw_extras;  // other ModelProto fields, serialized
-  std::unique_ptr<Graph> graph;
+  GraphPtr graph;
 
   int64_t opset(const std::string& domain = "") const;  // 0 when not imported
 };
 
+// Copying a Model copies it deeply (graphs, nodes, values; see Graph::clone): the passes' teacher
+// snapshot and a gate's rollback point are copies. Tensors share their buffers.
 struct Model {
   std::vector<GraphFile> graphs;
   // model.json (minus "graphs" and "tokens", which are rebuilt on save); empty for a lone file.
@@ -60,6 +85,16 @@ struct Model {
 // Bytes of the unique weight regions held by `graphs`: initializers and attribute tensors
 // (Constant values), recursing into subgraphs; a region shared by several tensors counts once.
 // Model::bytes_unique() is this over all graphs of the bundle.
+// The size of one graph as `asrc inspect` and the compress report show it: unique weight bytes
+// of the graph alone (unique_weight_bytes({&graph})).
+int64_t graph_bytes(const Graph& graph);
 int64_t unique_weight_bytes(const std::vector<const Graph*>& graphs);
+
+// 64-bit hash of everything that defines the model's behaviour: graphs (nodes in storage order,
+// attributes, initializer bytes, inputs/outputs, value names), opsets, config and tokens. Equal
+// models hash equal; the evaluation cache and the pass manager's honest-"changed" check use it.
+uint64_t content_hash(const Model& model);
+// 16 lowercase hex digits.
+std::string hash_hex(uint64_t hash);
 
 }  // namespace asrc::ir

@@ -3,36 +3,64 @@
 #include <algorithm>
 
 #include "asr/eval.h"
+#include "pass/modes.h"
 
 namespace asrc::pass {
 
+namespace {
+
+ModeEval Summarize(const asr::ModeReport& r, const Mode& mode) {
+  ModeEval m;
+  m.wer = r.wer;
+  m.cer = r.cer;
+  m.words = r.words;
+  m.substitutions = r.substitutions;
+  m.deletions = r.deletions;
+  m.insertions = r.insertions;
+  m.chars = r.chars;
+  m.char_errors = r.char_errors;
+  m.utterances = r.utterances;
+  m.failed_utterances = r.failed_utterances;
+  m.rtf = r.rtf;
+  m.audio_seconds = r.audio_seconds;
+  m.compute_seconds = r.compute_seconds;
+  m.rtf_cpu = r.rtf_cpu;
+  m.cpu_seconds = r.cpu_seconds;
+  const std::vector<double>& latency = mode.per_chunk ? r.chunk_ms : r.final_ms;
+  m.latency_ms_p50 = asr::Percentile(latency, 50);
+  m.latency_ms_p90 = asr::Percentile(latency, 90);
+  if (mode.per_chunk) m.chunks = static_cast<int64_t>(latency.size());
+  m.threads = r.threads;
+  for (const asr::UtteranceResult& u : r.per_utterance) {
+    if (u.failed) m.utt_word_errors.emplace_back();
+    else m.utt_word_errors.push_back(WordErrors{u.words.errors(), u.words.ref_len});
+  }
+  return m;
+}
+
+}  // namespace
+
 Evaluator MakeAsrEvaluator(const EvalConfig& config, bool progress) {
-  return [config, progress](const ir::Model& model) -> Result<nlohmann::json> {
-    asr::EvalOptions o;
-    auto has = [&](const char* m) {
-      return std::find(config.modes.begin(), config.modes.end(), m) != config.modes.end();
+  return [config, progress](const ir::Model& model) -> Result<EvalSummary> {
+    auto wants = [&](const Mode& m) {
+      return std::find(config.modes.begin(), config.modes.end(), m.name) != config.modes.end();
     };
-    o.streaming = has("streaming");
-    o.lookahead = has("lookahead");
+    const Mode& streaming = AllModes()[0];
+    const Mode& lookahead = AllModes()[1];
+    asr::EvalOptions o;
+    o.streaming = wants(streaming);
+    o.lookahead = wants(lookahead);
     o.beam = config.beam;
     o.threads = config.threads;
     o.limit = config.limit;
     o.split = config.split;
     o.progress = progress;
     ASRC_ASSIGN_OR_RETURN(asr::EvalReport r, asr::Evaluate(model, config.manifest, o));
-    nlohmann::json j = r.ToJson();
-    // Per-utterance transcripts are dropped; their word error counts stay, in manifest order, for
-    // the report's paired significance test (pass/significance.h).
-    for (const auto* m : {&r.streaming, &r.lookahead}) {
-      if (!*m) continue;
-      nlohmann::json errs = nlohmann::json::array();
-      for (const asr::UtteranceResult& u : (*m)->per_utterance)  // failed audio: null
-        errs.push_back(u.failed ? nlohmann::json() : nlohmann::json{u.words.errors(), u.words.ref_len});
-      j[(*m)->mode].erase("per_utterance");
-      j[(*m)->mode]["utt_word_errors"] = std::move(errs);
-    }
-    j["threads"] = r.threads;
-    return j;
+    EvalSummary s;
+    if (r.streaming) s.modes[streaming.name] = Summarize(*r.streaming, streaming);
+    if (r.lookahead) s.modes[lookahead.name] = Summarize(*r.lookahead, lookahead);
+    s.threads = r.threads;
+    return s;
   };
 }
 

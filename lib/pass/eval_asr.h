@@ -1,15 +1,17 @@
-// The evaluation instrument's backend: asr::Evaluate on a manifest, both modes, rows keyed as
-// `asrc eval --json` (per-utterance lists dropped). Available when asrc_asr is built.
+// The evaluation instrument's backend: asr::Evaluate on a manifest in the configured modes,
+// summarized per mode (transcripts dropped, per-utterance word errors kept for the significance
+// test). Available when asrc_asr is built.
 #pragma once
 
 #include <string>
 
-#include "pass/manager.h"
+#include "pass/instruments.h"
 #include "pass/pipeline.h"
 
 namespace asrc::pass {
 
-// `config.manifest` must be set. `progress` shows asr's progress bar on a terminal.
+// `config.manifest` must be set and `config.modes` resolved (modes of the bundle). `progress`
+// shows asr's progress bar on a terminal.
 Evaluator MakeAsrEvaluator(const EvalConfig& config, bool progress = false);
 
 }  // namespace asrc::pass

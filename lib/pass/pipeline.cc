@@ -4,6 +4,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "pass/modes.h"
+
 namespace asrc::pass {
 
 namespace {
@@ -65,8 +67,8 @@ Result<Gate> ParseGate(const json& j, const std::string& path, Gate base) {
     return Error(path + ".metric: '" + g.metric + "' is not one of: wer, cer");
   }
   ASRC_RETURN_IF_ERROR(GetString(j, "mode", path, &g.mode));
-  if (g.mode != "lookahead" && g.mode != "streaming") {
-    return Error(path + ".mode: '" + g.mode + "' is not one of: lookahead, streaming");
+  if (!g.mode.empty() && !FindMode(g.mode)) {
+    return Error(path + ".mode: '" + g.mode + "' is not one of: " + ModeList(AllModeNames()));
   }
   ASRC_RETURN_IF_ERROR(GetNumber(j, "max_rel_increase_per_pass", path, &g.max_rel_increase_per_pass));
   ASRC_RETURN_IF_ERROR(GetNumber(j, "max_rel_increase_total", path, &g.max_rel_increase_total));
@@ -96,7 +98,7 @@ std::string ValueText(const json& v) {
 
 std::string GateText(const Gate& g) {
   std::ostringstream os;
-  os << "gate{" << g.metric << "." << g.mode;
+  os << "gate{" << g.metric << (g.mode.empty() ? "" : ".") << g.mode;
   if (g.max_rel_increase_per_pass) os << ",rel_per_pass=" << *g.max_rel_increase_per_pass;
   if (g.max_rel_increase_total) os << ",rel_total=" << *g.max_rel_increase_total;
   if (g.max_abs_increase_per_pass) os << ",abs_per_pass=" << *g.max_abs_increase_per_pass;
@@ -168,8 +170,8 @@ Result<Pipeline> ParsePipeline(const json& j, const PassRegistry& registry) {
         std::string path = "$.eval.modes[" + std::to_string(i) + "]";
         if (!m[i].is_string()) return Error(path + ": expected a string");
         std::string mode = m[i].get<std::string>();
-        if (mode != "streaming" && mode != "lookahead") {
-          return Error(path + ": '" + mode + "' is not one of: streaming, lookahead");
+        if (!FindMode(mode)) {
+          return Error(path + ": '" + mode + "' is not one of: " + ModeList(AllModeNames()));
         }
         p.eval.modes.push_back(mode);
       }

@@ -5,7 +5,8 @@
 //     "description": "...",                         // optional
 //     "seed": 0,                                    // optional: the passes' RNG seed
 //     "eval": {"manifest": "...", "split": "test", "limit": 40, "modes": ["streaming", "lookahead"],
-//              "threads": 1, "beam": 0, "repeat": 1},  // optional; CLI flags override
+//              "threads": 1, "beam": 0, "repeat": 1},  // optional; CLI flags override; modes
+//                                                        default to the bundle's (modes.h)
 //     "calibration": {"manifest": "...", "split": "", "limit": 8},   // optional
 //     "gates": {"metric": "wer", "mode": "lookahead", "max_rel_increase_per_pass": 2.0,
 //               "max_rel_increase_total": 5.0, "max_abs_increase_per_pass": 0.5,
@@ -31,7 +32,7 @@ namespace asrc::pass {
 
 struct Gate {
   std::string metric = "wer";     // wer | cer
-  std::string mode = "lookahead"; // lookahead | streaming
+  std::string mode;               // a mode (modes.h); "": the bundle's final mode
   std::optional<double> max_rel_increase_per_pass;  // percent
   std::optional<double> max_rel_increase_total;     // percent, against the input model
   std::optional<double> max_abs_increase_per_pass;  // points
@@ -51,7 +52,7 @@ struct EvalConfig {
   std::string manifest;  // "" = the CLI's / built-in default
   std::string split;
   int limit = 0;
-  std::vector<std::string> modes = {"streaming", "lookahead"};
+  std::vector<std::string> modes;  // modes.h names; empty: every mode of the bundle
   int threads = 1;
   int beam = 0;
   // Evaluations per model; the report keeps the fastest (WER is deterministic, latency on a shared

@@ -5,13 +5,91 @@
 #include <fstream>
 #include <sstream>
 
-#include "pass/manager.h"
+#include "ir/model.h"
+#include "pass/modes.h"
 
 namespace asrc::pass {
 
 namespace {
 
 using json = nlohmann::json;
+
+// --- JSON ------------------------------------------------------------------------------------
+
+json ModeJson(const ModeEval& m, const Mode& mode) {
+  json j;
+  j["wer"] = m.wer;
+  j["cer"] = m.cer;
+  j["words"] = m.words;
+  j["substitutions"] = m.substitutions;
+  j["deletions"] = m.deletions;
+  j["insertions"] = m.insertions;
+  j["chars"] = m.chars;
+  j["char_errors"] = m.char_errors;
+  j["utterances"] = m.utterances;
+  j["failed_utterances"] = m.failed_utterances;
+  j["rtf"] = m.rtf;
+  j["audio_seconds"] = m.audio_seconds;
+  j["compute_seconds"] = m.compute_seconds;
+  j["rtf_cpu"] = m.rtf_cpu;
+  j["cpu_seconds"] = m.cpu_seconds;
+  j[mode.latency + "_p50"] = m.latency_ms_p50;
+  j[mode.latency + "_p90"] = m.latency_ms_p90;
+  if (m.chunks) j["chunks"] = *m.chunks;
+  j["threads"] = m.threads;
+  json errs = json::array();
+  for (const auto& u : m.utt_word_errors) errs.push_back(u ? json{u->errors, u->words} : json());
+  j["utt_word_errors"] = std::move(errs);
+  return j;
+}
+
+void AddEvalJson(const EvalSummary& e, json& row) {
+  for (const auto& [name, m] : e.modes) {
+    const Mode* mode = FindMode(name);
+    if (mode) row[name] = ModeJson(m, *mode);
+  }
+  row["threads"] = e.threads;
+  if (e.repeat > 1) row["eval_repeat"] = e.repeat;
+  row["eval_s"] = e.seconds;
+  row["eval_cached"] = e.cached;
+}
+
+json RecordJson(const PassRecord& r) {
+  json row = {{"pass", r.pass}, {"changed", r.changed}, {"wall_s", r.wall_s}};
+  if (!r.is_input()) {
+    row["options"] = r.options;
+    row["step"] = r.step;
+    row["counters"] = r.counters;
+    row["notes"] = r.notes;
+  }
+  if (r.size) {
+    row["params"] = r.size->params;
+    row["bytes"] = r.size->bytes;
+    json graphs = json::object();
+    for (const auto& [role, g] : r.size->graphs)
+      graphs[role] = {{"params", g.params}, {"bytes", g.bytes}, {"nodes", g.nodes}};
+    row["graphs"] = std::move(graphs);
+  }
+  if (r.hash) row["hash"] = ir::hash_hex(*r.hash);
+  if (r.eval) AddEvalJson(*r.eval, row);
+  if (r.gate) row["gate"] = {{"passed", r.gate->passed}, {"reason", r.gate->reason}, {"action", r.gate->action}};
+  if (r.rolled_back) row["rolled_back"] = true;
+  for (const auto& [mode, s] : r.significance) {
+    row["significance"][mode] = {{"delta_wer", s.delta_wer},
+                                 {"ci95", {s.ci_lo, s.ci_hi}},
+                                 {"p_value", s.p_value},
+                                 {"resamples", s.resamples},
+                                 {"utterances", s.utterances}};
+  }
+  return row;
+}
+
+json EvalJson(const EvalConfig& e) {
+  return {{"manifest", e.manifest}, {"split", e.split}, {"limit", e.limit}, {"modes", e.modes},
+          {"threads", e.threads},   {"beam", e.beam},   {"repeat", e.repeat}};
+}
+
+// --- the table -------------------------------------------------------------------------------
 
 std::string Fmt(double v, int prec = 2) {
   if (!std::isfinite(v)) return "-";
@@ -22,21 +100,21 @@ std::string Fmt(double v, int prec = 2) {
   return os.str();
 }
 
-std::string Metric(const json& row, const char* mode, const char* key, int prec = 2) {
-  auto v = RowMetric(row, mode, key);
-  return v ? Fmt(*v, prec) : "-";
+const ModeEval* Eval(const PassRecord& r, const Mode& mode) {
+  return r.eval ? r.eval->mode(mode.name) : nullptr;
 }
 
-double Num(const json& row, const char* key) {
-  if (!row.contains(key) || !row[key].is_number()) return NAN;
-  return row[key].get<double>();
+// A mode's field of a record, "-" when that mode was not evaluated.
+std::string Metric(const PassRecord& r, const Mode& mode, double ModeEval::*field, int prec = 2) {
+  const ModeEval* m = Eval(r, mode);
+  return m ? Fmt(m->*field, prec) : "-";
 }
 
-std::string Delta(std::optional<double> now, std::optional<double> base) {
+std::string Delta(const ModeEval* now, const ModeEval* base) {
   if (!now || !base) return "-";
-  double d = *now - *base;
+  double d = now->wer - base->wer;
   std::string s = (d >= 0 ? "+" : "") + Fmt(d);
-  if (*base > 0) s += " (" + std::string(d >= 0 ? "+" : "") + Fmt(d / *base * 100, 1) + "%)";
+  if (base->wer > 0) s += " (" + std::string(d >= 0 ? "+" : "") + Fmt(d / base->wer * 100, 1) + "%)";
   return s;
 }
 
@@ -54,69 +132,96 @@ std::string Escape(const std::string& s) {
   return out;
 }
 
-// "[lo, hi] p=..." from row["significance"][mode] (pass/significance.h), "-" without it.
-std::string SignificanceText(const json& row, const char* mode) {
-  if (!row.contains("significance") || !row["significance"].contains(mode)) return "-";
-  const json& s = row["significance"][mode];
-  std::string text = "[" + Fmt(s["ci95"][0].get<double>()) + ", " + Fmt(s["ci95"][1].get<double>()) +
-                     "] p=" + Fmt(s["p_value"].get<double>(), 3);
-  return text;
+// "[lo, hi] p=..." from the record's significance for `mode`, "-" without it.
+std::string SignificanceText(const PassRecord& r, const Mode& mode) {
+  auto it = r.significance.find(mode.name);
+  if (it == r.significance.end()) return "-";
+  const Significance& s = it->second;
+  return "[" + Fmt(s.ci_lo) + ", " + Fmt(s.ci_hi) + "] p=" + Fmt(s.p_value, 3);
 }
 
-std::string GateText(const json& row) {
-  if (!row.contains("gate")) return "";
-  const json& g = row["gate"];
-  if (g.value("passed", true)) return "ok";
-  return "BROKEN (" + g.value("action", std::string()) + "): " + g.value("reason", std::string());
+std::string GateText(const PassRecord& r) {
+  if (!r.gate) return "";
+  if (r.gate->passed) return "ok";
+  return "BROKEN (" + r.gate->action + "): " + r.gate->reason;
 }
 
-struct TableRow {
-  std::vector<std::string> cells;
-};
-
-std::vector<std::string> Header() {
-  return {"#", "pass", "params", "MB", "size vs input", "WER str", "WER la", "dWER la vs input",
-          "dWER la 95% CI, p", "CER la", "RTF str", "RTF la", "CPU RTF str", "CPU RTF la", "chunk p50/p90 ms",
-          "final p50/p90 ms", "pass s", "gate"};
+std::vector<const Mode*> Modes(const CompressReport& report) {
+  std::vector<const Mode*> out;
+  for (const Mode& m : AllModes())
+    if (std::find(report.modes.begin(), report.modes.end(), m.name) != report.modes.end())
+      out.push_back(&m);
+  return out;
 }
 
-std::vector<TableRow> Rows(const json& report) {
-  std::vector<TableRow> out;
-  const json& rows = report["rows"];
-  if (rows.empty()) return out;
-  const json& in = rows[0];
-  double in_bytes = Num(in, "bytes");
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const json& r = rows[i];
-    TableRow t;
-    std::string name = r.value("pass", std::string("?"));
-    if (r.value("rolled_back", false)) name += " (rolled back)";
-    if (i > 0 && !r.value("changed", true)) name += " (no change)";
-    double bytes = Num(r, "bytes");
-    t.cells = {std::to_string(i),
-               name,
-               r.contains("params") ? std::to_string(r["params"].get<int64_t>()) : "-",
-               Fmt(bytes / 1e6),
-               i == 0 || std::fabs(in_bytes / bytes - 1) < 0.005
-                   ? "1.00x"
-                   : (bytes < in_bytes ? Fmt(in_bytes / bytes) + "x smaller"
-                                       : Fmt(bytes / in_bytes) + "x larger"),
-               Metric(r, "streaming", "wer"),
-               Metric(r, "lookahead", "wer"),
-               i == 0 ? "" : Delta(RowMetric(r, "lookahead", "wer"), RowMetric(in, "lookahead", "wer")),
-               i == 0 ? "" : SignificanceText(r, "lookahead"),
-               Metric(r, "lookahead", "cer"),
-               Metric(r, "streaming", "rtf", 4),
-               Metric(r, "lookahead", "rtf", 4),
-               Metric(r, "streaming", "rtf_cpu", 4),
-               Metric(r, "lookahead", "rtf_cpu", 4),
-               Metric(r, "streaming", "chunk_ms_p50") + " / " + Metric(r, "streaming", "chunk_ms_p90"),
-               Metric(r, "lookahead", "final_ms_p50") + " / " + Metric(r, "lookahead", "final_ms_p90"),
-               Fmt(Num(r, "wall_s")),
-               GateText(r)};
-    out.push_back(t);
+// Per mode: WER, RTF, CPU RTF, latency; for the final mode also the WER change, its CI and CER.
+std::vector<std::string> Header(const std::vector<const Mode*>& modes) {
+  std::vector<std::string> h = {"#", "pass", "params", "MB", "size vs input"};
+  for (const Mode* m : modes) h.push_back("WER " + m->abbrev);
+  if (!modes.empty()) {
+    const std::string& f = modes.back()->abbrev;
+    h.insert(h.end(), {"dWER " + f + " vs input", "dWER " + f + " 95% CI, p", "CER " + f});
+  }
+  for (const Mode* m : modes) h.push_back("RTF " + m->abbrev);
+  for (const Mode* m : modes) h.push_back("CPU RTF " + m->abbrev);
+  for (const Mode* m : modes) h.push_back(m->latency_label + " p50/p90 ms");
+  h.insert(h.end(), {"pass s", "gate"});
+  return h;
+}
+
+std::string SizeVsInput(size_t i, double bytes, double in_bytes) {
+  if (i == 0 || std::fabs(in_bytes / bytes - 1) < 0.005) return "1.00x";
+  return bytes < in_bytes ? Fmt(in_bytes / bytes) + "x smaller" : Fmt(bytes / in_bytes) + "x larger";
+}
+
+std::vector<std::vector<std::string>> Rows(const CompressReport& report) {
+  std::vector<std::vector<std::string>> out;
+  const auto& records = report.records;
+  if (records.empty()) return out;
+  const auto modes = Modes(report);
+  const PassRecord& in = records[0];
+  auto bytes_of = [](const PassRecord& r) { return r.size ? static_cast<double>(r.size->bytes) : NAN; };
+  for (size_t i = 0; i < records.size(); ++i) {
+    const PassRecord& r = records[i];
+    std::string name = r.pass;
+    if (r.rolled_back) name += " (rolled back)";
+    if (i > 0 && !r.changed) name += " (no change)";
+    std::vector<std::string> c = {std::to_string(i), name, r.size ? std::to_string(r.size->params) : "-",
+                                  Fmt(bytes_of(r) / 1e6), SizeVsInput(i, bytes_of(r), bytes_of(in))};
+    for (const Mode* m : modes) c.push_back(Metric(r, *m, &ModeEval::wer));
+    if (!modes.empty()) {
+      const Mode& f = *modes.back();
+      c.push_back(i == 0 ? "" : Delta(Eval(r, f), Eval(in, f)));
+      c.push_back(i == 0 ? "" : SignificanceText(r, f));
+      c.push_back(Metric(r, f, &ModeEval::cer));
+    }
+    for (const Mode* m : modes) c.push_back(Metric(r, *m, &ModeEval::rtf, 4));
+    for (const Mode* m : modes) c.push_back(Metric(r, *m, &ModeEval::rtf_cpu, 4));
+    for (const Mode* m : modes)
+      c.push_back(Metric(r, *m, &ModeEval::latency_ms_p50) + " / " + Metric(r, *m, &ModeEval::latency_ms_p90));
+    c.push_back(Fmt(r.wall_s));
+    c.push_back(GateText(r));
+    out.push_back(std::move(c));
   }
   return out;
+}
+
+// The paragraph under the title that explains the columns.
+std::string Legend(const std::vector<const Mode*>& modes) {
+  std::string s = "Sizes are unique weight bytes (shared buffers once).";
+  if (modes.empty()) return s;
+  std::string names, latencies;
+  for (const Mode* m : modes) {
+    names += (names.empty() ? "" : ", ") + m->abbrev + " = " + m->title;
+    latencies += (latencies.empty() ? "" : ", ") + m->latency_label + " = " + m->latency_text;
+  }
+  const Mode& f = *modes.back();
+  return s + " WER/CER in percent; " + names +
+         "; RTF = wall-clock compute / audio, CPU RTF = process CPU time / audio (steadier on a "
+         "shared machine); " + latencies + ". dWER " + f.abbrev +
+         " 95% CI, p: paired bootstrap over utterances (2000 resamples) of the " + f.title +
+         " WER change against the input; a CI that excludes 0 (small p) is a change beyond "
+         "utterance sampling noise.";
 }
 
 // --- SVG plots -----------------------------------------------------------------------------
@@ -263,27 +368,34 @@ std::string BarsSvg(const std::string& title, const std::string& ylabel,
 
 }  // namespace
 
-std::string ReportMarkdown(const json& report) {
+json ReportJson(const CompressReport& report) {
+  json j;
+  j["pipeline"] = report.pipeline;
+  j["name"] = report.name;
+  j["description"] = report.description;
+  j["model"] = report.model;
+  j["output"] = report.output;
+  if (report.eval) j["eval"] = EvalJson(*report.eval);
+  j["rows"] = json::array();
+  for (const PassRecord& r : report.records) j["rows"].push_back(RecordJson(r));
+  j["stopped"] = report.stopped;
+  j["stop_reason"] = report.stop_reason;
+  j["created"] = report.created;
+  return j;
+}
+
+std::string ReportMarkdown(const CompressReport& report) {
   std::ostringstream o;
   o << "# asrc compress report";
-  if (report.contains("name") && !report["name"].get<std::string>().empty()) {
-    o << ": " << report["name"].get<std::string>();
-  }
+  if (!report.name.empty()) o << ": " << report.name;
   o << "\n\n";
-  o << "- pipeline: `" << report.value("pipeline", std::string()) << "`\n";
-  o << "- model: `" << report.value("model", std::string()) << "` -> `"
-    << report.value("output", std::string()) << "`\n";
-  if (report.contains("eval")) o << "- eval: `" << report["eval"].dump() << "`\n";
-  if (report.value("stopped", false)) {
-    o << "- **stopped**: " << report.value("stop_reason", std::string()) << "\n";
-  }
-  o << "\nSizes are unique weight bytes (shared buffers once). WER/CER in percent; str = streaming, "
-       "la = look-ahead; RTF = wall-clock compute / audio, CPU RTF = process CPU time / audio (steadier "
-       "on a shared machine); chunk = streaming per-chunk compute, final = look-ahead finalization. "
-       "dWER la 95% CI, p: paired bootstrap over utterances (2000 resamples) of the look-ahead WER "
-       "change against the input; a CI that excludes 0 (small p) is a change beyond utterance "
-       "sampling noise.\n\n";
-  auto header = Header();
+  o << "- pipeline: `" << report.pipeline << "`\n";
+  o << "- model: `" << report.model << "` -> `" << report.output << "`\n";
+  if (report.eval) o << "- eval: `" << EvalJson(*report.eval).dump() << "`\n";
+  if (report.stopped) o << "- **stopped**: " << report.stop_reason << "\n";
+  const auto modes = Modes(report);
+  o << "\n" << Legend(modes) << "\n\n";
+  auto header = Header(modes);
   o << "|";
   for (const auto& h : header) o << " " << h << " |";
   o << "\n|";
@@ -291,48 +403,47 @@ std::string ReportMarkdown(const json& report) {
   o << "\n";
   for (const auto& r : Rows(report)) {
     o << "|";
-    for (const auto& c : r.cells) o << " " << c << " |";
+    for (const auto& c : r) o << " " << c << " |";
     o << "\n";
   }
-  const json& rows = report["rows"];
   bool any_note = false;
-  for (size_t i = 1; i < rows.size(); ++i) {
-    const json& r = rows[i];
-    if ((!r.contains("counters") || r["counters"].empty()) &&
-        (!r.contains("notes") || r["notes"].empty())) continue;
+  for (size_t i = 1; i < report.records.size(); ++i) {
+    const PassRecord& r = report.records[i];
+    if (r.counters.empty() && r.notes.empty()) continue;
     if (!any_note) o << "\n## Pass details\n\n";
     any_note = true;
-    o << "- **" << i << ". " << r.value("pass", std::string()) << "** `"
-      << r.value("step", std::string()) << "`";
-    if (r.contains("counters") && !r["counters"].empty()) o << " counters: `" << r["counters"].dump() << "`";
+    o << "- **" << i << ". " << r.pass << "** `" << r.step << "`";
+    if (!r.counters.empty()) o << " counters: `" << json(r.counters).dump() << "`";
     o << "\n";
-    if (r.contains("notes")) {
-      for (const auto& n : r["notes"]) o << "  - " << n.get<std::string>() << "\n";
-    }
+    for (const auto& n : r.notes) o << "  - " << n << "\n";
   }
   return o.str();
 }
 
-std::string ReportHtml(const json& report) {
-  const json& rows = report["rows"];
+std::string ReportHtml(const CompressReport& report) {
+  // Colors by mode, in AllModes() order: WER / p50 and p90.
+  const std::vector<std::pair<std::string, std::string>> palette = {{"#1f77b4", "#aec7e8"},
+                                                                    {"#d62728", "#ff9896"}};
+  const auto modes = Modes(report);
+  std::vector<Series> wer, latency;
+  for (const Mode* m : modes) {
+    const auto& c = palette[(m - AllModes().data()) % palette.size()];
+    wer.push_back({m->title + " WER", c.first, {}, {}});
+    latency.push_back({m->latency_label + " p50 ms", c.first, {}, {}});
+    latency.push_back({m->latency_label + " p90 ms", c.second, {}, {}});
+  }
   std::vector<std::string> labels;
-  Series str{"streaming WER", "#1f77b4", {}, {}}, la{"look-ahead WER", "#d62728", {}, {}};
-  Series c50{"chunk p50 ms", "#1f77b4", {}, {}}, c90{"chunk p90 ms", "#aec7e8", {}, {}};
-  Series f50{"final p50 ms", "#d62728", {}, {}}, f90{"final p90 ms", "#ff9896", {}, {}};
-  std::vector<std::string> groups;
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const json& r = rows[i];
-    labels.push_back(std::to_string(i) + " " + r.value("pass", std::string()));
-    groups.push_back(std::to_string(i) + " " + r.value("pass", std::string()));
-    double mb = Num(r, "bytes") / 1e6;
-    auto get = [&](const char* mode, const char* k) {
-      auto v = RowMetric(r, mode, k);
-      return v ? *v : NAN;
-    };
-    str.x.push_back(mb); str.y.push_back(get("streaming", "wer"));
-    la.x.push_back(mb); la.y.push_back(get("lookahead", "wer"));
-    c50.y.push_back(get("streaming", "chunk_ms_p50")); c90.y.push_back(get("streaming", "chunk_ms_p90"));
-    f50.y.push_back(get("lookahead", "final_ms_p50")); f90.y.push_back(get("lookahead", "final_ms_p90"));
+  for (size_t i = 0; i < report.records.size(); ++i) {
+    const PassRecord& r = report.records[i];
+    labels.push_back(std::to_string(i) + " " + r.pass);
+    const double mb = r.size ? r.size->bytes / 1e6 : NAN;
+    for (size_t k = 0; k < modes.size(); ++k) {
+      const ModeEval* e = Eval(r, *modes[k]);
+      wer[k].x.push_back(mb);
+      wer[k].y.push_back(e ? e->wer : NAN);
+      latency[2 * k].y.push_back(e ? e->latency_ms_p50 : NAN);
+      latency[2 * k + 1].y.push_back(e ? e->latency_ms_p90 : NAN);
+    }
   }
   std::ostringstream o;
   o << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>asrc compress report</title>\n"
@@ -340,42 +451,36 @@ std::string ReportHtml(const json& report) {
        "font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}"
        "td:nth-child(2),th:nth-child(2){text-align:left}code{background:#f4f4f4;word-break:break-all}"
        "</style></head><body>\n";
-  o << "<h1>asrc compress report " << Escape(report.value("name", std::string())) << "</h1>\n";
-  o << "<p>pipeline: <code>" << Escape(report.value("pipeline", std::string())) << "</code></p>\n";
-  o << "<p>model: <code>" << Escape(report.value("model", std::string())) << "</code> &rarr; <code>"
-    << Escape(report.value("output", std::string())) << "</code></p>\n";
-  if (report.contains("eval")) o << "<p>eval: <code>" << Escape(report["eval"].dump()) << "</code></p>\n";
-  if (report.value("stopped", false)) {
-    o << "<p><b>stopped</b>: " << Escape(report.value("stop_reason", std::string())) << "</p>\n";
-  }
+  o << "<h1>asrc compress report " << Escape(report.name) << "</h1>\n";
+  o << "<p>pipeline: <code>" << Escape(report.pipeline) << "</code></p>\n";
+  o << "<p>model: <code>" << Escape(report.model) << "</code> &rarr; <code>" << Escape(report.output)
+    << "</code></p>\n";
+  if (report.eval) o << "<p>eval: <code>" << Escape(EvalJson(*report.eval).dump()) << "</code></p>\n";
+  if (report.stopped) o << "<p><b>stopped</b>: " << Escape(report.stop_reason) << "</p>\n";
   o << "<table><tr>";
-  for (const auto& h : Header()) o << "<th>" << Escape(h) << "</th>";
+  for (const auto& h : Header(modes)) o << "<th>" << Escape(h) << "</th>";
   o << "</tr>\n";
   for (const auto& r : Rows(report)) {
     o << "<tr>";
-    for (const auto& c : r.cells) o << "<td>" << Escape(c) << "</td>";
+    for (const auto& c : r) o << "<td>" << Escape(c) << "</td>";
     o << "</tr>\n";
   }
   o << "</table>\n<div>\n";
-  o << ScatterSvg("Size vs WER per pass (labels: row #)", "unique weight MB", "WER %", {str, la},
-                  labels);
-  o << BarsSvg("Latency per pass", "ms", groups, {c50, c90, f50, f90});
+  o << ScatterSvg("Size vs WER per pass (labels: row #)", "unique weight MB", "WER %", wer, labels);
+  o << BarsSvg("Latency per pass", "ms", labels, latency);
   o << "</div>\n<h2>Pass details</h2>\n<ul>\n";
-  for (size_t i = 1; i < rows.size(); ++i) {
-    const json& r = rows[i];
-    o << "<li><b>" << i << ". " << Escape(r.value("pass", std::string())) << "</b> <code>"
-      << Escape(r.value("step", std::string())) << "</code>";
-    if (r.contains("counters")) o << " counters: <code>" << Escape(r["counters"].dump()) << "</code>";
-    if (r.contains("notes")) {
-      for (const auto& n : r["notes"]) o << "<br>" << Escape(n.get<std::string>());
-    }
+  for (size_t i = 1; i < report.records.size(); ++i) {
+    const PassRecord& r = report.records[i];
+    o << "<li><b>" << i << ". " << Escape(r.pass) << "</b> <code>" << Escape(r.step) << "</code>";
+    o << " counters: <code>" << Escape(json(r.counters).dump()) << "</code>";
+    for (const auto& n : r.notes) o << "<br>" << Escape(n);
     o << "</li>\n";
   }
   o << "</ul>\n</body></html>\n";
   return o.str();
 }
 
-Status WriteReport(const std::string& dir, const json& report) {
+Status WriteReport(const std::string& dir, const CompressReport& report) {
   auto write = [&](const std::string& name, const std::string& text) -> Status {
     std::string path = dir + "/" + name;
     std::ofstream out(path);
@@ -384,7 +489,7 @@ Status WriteReport(const std::string& dir, const json& report) {
     if (!out) return Error(path + ": write failed");
     return Status::Ok();
   };
-  ASRC_RETURN_IF_ERROR(write("report.json", report.dump(2) + "\n"));
+  ASRC_RETURN_IF_ERROR(write("report.json", ReportJson(report).dump(2) + "\n"));
   ASRC_RETURN_IF_ERROR(write("report.md", ReportMarkdown(report)));
   ASRC_RETURN_IF_ERROR(write("report.html", ReportHtml(report)));
   return Status::Ok();

@@ -2,32 +2,26 @@
 
 #include <algorithm>
 #include <random>
-#include <vector>
 
 namespace asrc::pass {
 
 namespace {
 
-using json = nlohmann::json;
-
 struct Pair {
   double base_errors, other_errors, words;
 };
 
-// The utterances scored in both rows; nullopt when the rows do not line up.
-std::optional<std::vector<Pair>> Paired(const json& base, const json& other) {
-  auto b = base.find("utt_word_errors");
-  auto o = other.find("utt_word_errors");
-  if (b == base.end() || o == other.end() || !b->is_array() || !o->is_array() || b->size() != o->size())
-    return std::nullopt;
+// The utterances scored in both; nullopt when the two do not line up.
+std::optional<std::vector<Pair>> Paired(const ModeEval& base, const ModeEval& other) {
+  const auto& b = base.utt_word_errors;
+  const auto& o = other.utt_word_errors;
+  if (b.empty() || b.size() != o.size()) return std::nullopt;
   std::vector<Pair> out;
-  for (size_t i = 0; i < b->size(); ++i) {
-    const json& x = (*b)[i];
-    const json& y = (*o)[i];
-    if (x.is_null() || y.is_null()) continue;  // failed audio: left out of both, as in the WER
-    if (!x.is_array() || !y.is_array() || x.size() != 2 || y.size() != 2) return std::nullopt;
-    if (x[1] != y[1]) return std::nullopt;  // a different reference: not the same utterance
-    out.push_back({x[0].get<double>(), y[0].get<double>(), x[1].get<double>()});
+  for (size_t i = 0; i < b.size(); ++i) {
+    if (!b[i] || !o[i]) continue;  // failed audio: left out of both, as in the WER
+    if (b[i]->words != o[i]->words) return std::nullopt;  // a different reference: not the same utterance
+    out.push_back({static_cast<double>(b[i]->errors), static_cast<double>(o[i]->errors),
+                   static_cast<double>(b[i]->words)});
   }
   return out;
 }
@@ -41,7 +35,8 @@ double Quantile(std::vector<double>& sorted, double q) {
 
 }  // namespace
 
-std::optional<json> PairedBootstrap(const json& base, const json& other, int resamples, uint64_t seed) {
+std::optional<Significance> PairedBootstrap(const ModeEval& base, const ModeEval& other,
+                                            int resamples, uint64_t seed) {
   auto pairs = Paired(base, other);
   if (!pairs || pairs->empty() || resamples < 1) return std::nullopt;
   auto delta = [](double eb, double eo, double n) { return n > 0 ? 100.0 * (eo - eb) / n : 0.0; };
@@ -62,22 +57,24 @@ std::optional<json> PairedBootstrap(const json& base, const json& other, int res
     at_least_zero += deltas[r] >= 0;
   }
   std::sort(deltas.begin(), deltas.end());
-  double p = std::min(1.0, 2.0 * std::min(at_most_zero, at_least_zero) / resamples);
-  return json{{"delta_wer", delta(eb, eo, n)},
-              {"ci95", {Quantile(deltas, 0.025), Quantile(deltas, 0.975)}},
-              {"p_value", p},
-              {"resamples", resamples},
-              {"utterances", pairs->size()}};
+  Significance s;
+  s.delta_wer = delta(eb, eo, n);
+  s.ci_lo = Quantile(deltas, 0.025);
+  s.ci_hi = Quantile(deltas, 0.975);
+  s.p_value = std::min(1.0, 2.0 * std::min(at_most_zero, at_least_zero) / resamples);
+  s.resamples = resamples;
+  s.utterances = static_cast<int64_t>(pairs->size());
+  return s;
 }
 
-void AddSignificance(json& report, int resamples, uint64_t seed) {
-  if (!report.contains("rows") || !report["rows"].is_array() || report["rows"].empty()) return;
-  json& rows = report["rows"];
-  for (size_t i = 1; i < rows.size(); ++i) {
-    for (const char* mode : {"streaming", "lookahead"}) {
-      if (!rows[0].contains(mode) || !rows[i].contains(mode)) continue;
-      if (auto s = PairedBootstrap(rows[0][mode], rows[i][mode], resamples, seed))
-        rows[i]["significance"][mode] = *s;
+void AddSignificance(std::vector<PassRecord>& records, int resamples, uint64_t seed) {
+  if (records.empty() || !records[0].eval) return;
+  for (size_t i = 1; i < records.size(); ++i) {
+    if (!records[i].eval) continue;
+    for (const auto& [mode, base] : records[0].eval->modes) {
+      const ModeEval* other = records[i].eval->mode(mode);
+      if (!other) continue;
+      if (auto s = PairedBootstrap(base, *other, resamples, seed)) records[i].significance[mode] = *s;
     }
   }
 }

@@ -2,27 +2,27 @@
 // Ney 2004): both models were evaluated on the same utterances, so resample utterance indices with
 // replacement and recompute WER(pass) - WER(input) on each resample.
 //
-// Input per mode: "utt_word_errors", one [errors, reference_words] pair per utterance in manifest
-// order (null for an utterance whose audio failed), written by the evaluation instrument.
-// Output per mode: {"delta_wer": percent points, "ci95": [lo, hi], "p_value", "resamples",
-// "utterances"}; p_value is two-sided: 2 * min(P(delta <= 0), P(delta >= 0)) over the resamples,
-// capped at 1 (identical outputs give delta 0, ci95 [0, 0], p 1).
+// Input per mode: ModeEval::utt_word_errors, one (errors, reference words) pair per utterance in
+// manifest order (nullopt for an utterance whose audio failed), kept by the evaluator.
+// Output per mode: the WER change in percent points, its 95% CI, and a two-sided p-value:
+// 2 * min(P(delta <= 0), P(delta >= 0)) over the resamples, capped at 1 (identical outputs give
+// delta 0, CI [0, 0], p 1).
 #pragma once
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
-#include <nlohmann/json.hpp>
+#include "pass/record.h"
 
 namespace asrc::pass {
 
-// `base` and `other` are one mode's objects of two report rows. nullopt when either lacks
-// utt_word_errors or they cover different utterances.
-std::optional<nlohmann::json> PairedBootstrap(const nlohmann::json& base, const nlohmann::json& other,
-                                              int resamples = 2000, uint64_t seed = 1);
+// nullopt when either lacks per-utterance errors or they cover different utterances.
+std::optional<Significance> PairedBootstrap(const ModeEval& base, const ModeEval& other,
+                                            int resamples = 2000, uint64_t seed = 1);
 
-// Adds row["significance"][mode] (PairedBootstrap against rows[0]) to every later row of a compress
-// report, for "streaming" and "lookahead".
-void AddSignificance(nlohmann::json& report, int resamples = 2000, uint64_t seed = 1);
+// Fills significance[mode] (PairedBootstrap against records[0]) of every later record, for each
+// mode both were evaluated in.
+void AddSignificance(std::vector<PassRecord>& records, int resamples = 2000, uint64_t seed = 1);
 
 }  // namespace asrc::pass

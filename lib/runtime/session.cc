@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
-#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -209,36 +208,8 @@ Result<std::unique_ptr<SessionImpl>> SessionPlanner::Plan(
       return Error(gname + ": output '" + (v ? v->name : std::string("?")) +
                    "' is not defined");
 
-  // --- topological order (stable: storage order where valid) ---
-  std::unordered_map<const ir::Node*, int> index;
-  for (size_t i = 0; i < nodes.size(); ++i) index[nodes[i]] = static_cast<int>(i);
-  std::vector<int> pending(nodes.size(), 0);
-  std::vector<std::vector<int>> consumers(nodes.size());
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    std::set<int> deps;
-    for (const ir::Value* v : all_inputs(nodes[i])) {
-      if (!v || !v->producer) continue;
-      auto it = index.find(v->producer);
-      if (it != index.end() && v->producer->owner == &g) deps.insert(it->second);
-    }
-    pending[i] = static_cast<int>(deps.size());
-    for (int d : deps) consumers[d].push_back(static_cast<int>(i));
-  }
-  std::set<int> ready;
-  for (size_t i = 0; i < nodes.size(); ++i)
-    if (pending[i] == 0) ready.insert(static_cast<int>(i));
-  std::vector<ir::Node*> order;
-  while (!ready.empty()) {
-    int i = *ready.begin();
-    ready.erase(ready.begin());
-    order.push_back(nodes[i]);
-    for (int c : consumers[i])
-      if (--pending[c] == 0) ready.insert(c);
-  }
-  if (order.size() != nodes.size()) {
-    for (size_t i = 0; i < nodes.size(); ++i)
-      if (pending[i] > 0) return Error(NodeLabel(*nodes[i]) + " in " + gname + " is in a cycle");
-  }
+  // --- topological order (the IR's: stable, storage order where valid) ---
+  ASRC_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, g.topo_order());
 
   // --- fusion (fusion.h) ---
   const char* no_fuse = std::getenv("ASRC_NO_FUSE");

@@ -103,6 +103,21 @@ struct Small {
     g.outputs.push_back(y);
   }
 };
+
+// Appends an If whose then-branch (a subgraph) negates the outer value 'a'.
+std::pair<Node*, std::shared_ptr<Graph>> AddIfReadingA(Small& s) {
+  Node* iff = s.g.add_node("If", {s.g.add_initializer("cond", Tensor(DType::Bool, {}))}, {"out"}, "if");
+  auto then_g = std::make_shared<Graph>("then");
+  then_g->parent = &s.g;
+  Node* inner = then_g->add_node("Neg", {s.a}, {"t"}, "inner_neg");  // reads outer 'a'
+  then_g->outputs.push_back(inner->outputs[0]);
+  Attribute attr;
+  attr.name = "then_branch";
+  attr.kind = Attribute::Kind::Graph;
+  attr.g = then_g;
+  iff->attributes.push_back(attr);
+  return {iff, then_g};
+}
 }  // namespace
 
 TEST_CASE("graph construction keeps use lists and producers") {
@@ -214,16 +229,7 @@ TEST_CASE("verify catches broken graphs") {
 
 TEST_CASE("subgraphs read outer values; use lists and removal follow") {
   Small s;
-  Node* iff = s.g.add_node("If", {s.g.add_initializer("cond", Tensor(DType::Bool, {}))}, {"out"}, "if");
-  auto then_g = std::make_shared<Graph>("then");
-  then_g->parent = &s.g;
-  Node* inner = then_g->add_node("Neg", {s.a}, {"t"}, "inner_neg");  // reads outer 'a'
-  then_g->outputs.push_back(inner->outputs[0]);
-  Attribute attr;
-  attr.name = "then_branch";
-  attr.kind = Attribute::Kind::Graph;
-  attr.g = then_g;
-  iff->attributes.push_back(attr);
+  auto [iff, then_g] = AddIfReadingA(s);
   CHECK(s.g.verify().ok());
   CHECK(s.a->uses.size() == 2);  // Add and the inner Neg
   CHECK(then_g->lookup("a") == s.a);
@@ -244,6 +250,31 @@ TEST_CASE("subgraphs read outer values; use lists and removal follow") {
   s.g.remove_node(iff);
   CHECK(s.a->uses.size() == 1);
   CHECK(s.g.verify().ok());
+}
+
+TEST_CASE("clone: every field copied, links re-pointed, subgraph outer reads into the copy") {
+  Small s;
+  s.w->initializer_doc_string = "w doc";
+  s.add->raw_extras = "node extras";
+  s.g.raw_extras = "graph extras";
+  auto [iff, then_g] = AddIfReadingA(s);
+  REQUIRE(s.g.verify().ok());
+
+  std::unique_ptr<Graph> c = s.g.clone();
+  REQUIRE(c->verify().ok());
+  CHECK(c->raw_extras == "graph extras");
+  CHECK(c->find_value("W")->initializer_doc_string == "w doc");
+  CHECK(c->find_value("W")->initializer->shares_buffer_with(*s.w->initializer));
+  std::vector<Node*> a = s.g.nodes(), b = c->nodes();
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) CHECK(a[i]->name == b[i]->name);  // storage order kept
+  CHECK(b[1]->raw_extras == "node extras");
+  const Graph* sub = b.back()->attributes[0].g.get();
+  REQUIRE(sub != then_g.get());
+  CHECK(sub->parent == c.get());
+  CHECK(sub->nodes()[0]->inputs[0] == c->find_value("a"));  // the copy's 'a', not the original's
+  CHECK(s.a->uses.size() == 2);                             // the original is untouched
+  CHECK(c->find_value("a")->uses.size() == 2);
 }
 
 TEST_CASE("size accounting counts shared buffers once") {

@@ -1,13 +1,14 @@
-// PassManager: instruments (verify, size, eval cache by content), gates with rollback/stop, the
-// report writer, model clone/hash.
+// PassManager: instruments (verify, size, eval cache by content, honest "changed", should-run),
+// gates with rollback/stop, the report writer, model copy/hash.
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <random>
 #include <sstream>
 
 #include "doctest/doctest.h"
+#include "pass/instruments.h"
 #include "pass/manager.h"
-#include "pass/model_util.h"
 #include "pass/report.h"
 #include "passes/registry.h"
 
@@ -50,65 +51,97 @@ pass::Pipeline Parse(const std::string& text) {
   return p.value();
 }
 
+pass::ModeEval Scores(double wer, double rtf, double p50, double p90) {
+  pass::ModeEval m;
+  m.wer = wer;
+  m.cer = 1.0;
+  m.rtf = rtf;
+  m.latency_ms_p50 = p50;
+  m.latency_ms_p90 = p90;
+  return m;
+}
+
 // A fake evaluator: "WER" grows with the number of 8-bit weights (values and zero points), so
 // quantization "costs".
 struct FakeEval {
   int calls = 0;
   pass::Evaluator fn() {
-    return [this](const ir::Model& m) -> Result<json> {
+    return [this](const ir::Model& m) -> Result<pass::EvalSummary> {
       ++calls;
       int int8 = 0;
       for (const auto* v : m.graphs[0].graph->initializers) {
         int8 += v->initializer->dtype() == ir::DType::Int8 || v->initializer->dtype() == ir::DType::Uint8;
       }
       double wer = 10.0 + 5.0 * int8;
-      return json{{"streaming", {{"wer", wer + 1}, {"cer", 1.0}, {"rtf", 0.1}, {"chunk_ms_p50", 1.0}, {"chunk_ms_p90", 2.0}}},
-                  {"lookahead", {{"wer", wer}, {"cer", 1.0}, {"rtf", 0.2}, {"final_ms_p50", 3.0}, {"final_ms_p90", 4.0}}}};
+      pass::EvalSummary s;
+      s.modes["streaming"] = Scores(wer + 1, 0.1, 1.0, 2.0);
+      s.modes["lookahead"] = Scores(wer, 0.2, 3.0, 4.0);
+      return s;
     };
   }
 };
 
+// The instruments Compress() uses, in its order, with `eval` (may be null).
+void AddStandard(pass::PassManager& pm, const pass::Pipeline& p, std::unique_ptr<pass::Instrument> eval) {
+  pm.AddInstrument(pass::MakeGateInstrument(p));
+  if (eval) pm.AddInstrument(std::move(eval));
+  pm.AddInstrument(pass::MakeSizeInstrument());
+  pm.AddInstrument(pass::MakeVerifyInstrument());
+  pm.AddInstrument(pass::MakeChangeCheckInstrument());
+  pm.AddInstrument(pass::MakeTimingInstrument());
+}
+
 }  // namespace
 
-TEST_CASE("clone and content hash") {
+TEST_CASE("a copy of a model is deep, hashes equal and shares weight buffers") {
   ir::Model m = Tiny();
-  ir::Model c = pass::CloneModel(m);
-  CHECK(pass::ModelHash(m) == pass::ModelHash(c));
+  ir::Model c = m;
+  CHECK(ir::content_hash(m) == ir::content_hash(c));
   CHECK(c.graphs[0].graph->verify().ok());
+  CHECK(c.graphs[0].graph.get() != m.graphs[0].graph.get());
   CHECK(c.graphs[0].graph->num_nodes() == m.graphs[0].graph->num_nodes());
   CHECK(c.graphs[0].graph->initializers[0]->initializer->shares_buffer_with(
       *m.graphs[0].graph->initializers[0]->initializer));
   c.graphs[0].graph->nodes()[2]->op_type = "Sigmoid";
-  CHECK(pass::ModelHash(m) != pass::ModelHash(c));
-  json s = pass::SizeJson(m);
-  CHECK(s["params"] == 64);
-  CHECK(s["bytes"] == 256);
-  CHECK(s["graphs"]["model"]["nodes"] == 3);
+  CHECK(ir::content_hash(m) != ir::content_hash(c));
+  CHECK(m.graphs[0].graph->nodes()[2]->op_type == "Relu");
 }
 
-TEST_CASE("manager: rows per pass, sizes, verify, eval cached by content") {
+TEST_CASE("size instrument: params, unique bytes and nodes per graph, as inspect counts them") {
+  ir::Model m = Tiny();
+  pass::PassRecord r;
+  REQUIRE(pass::MakeSizeInstrument()->After(r, m).ok());
+  REQUIRE(r.size);
+  CHECK(r.size->params == 64);
+  CHECK(r.size->bytes == 256);
+  CHECK(r.size->graphs.at("model").nodes == 3);
+  CHECK(r.size->graphs.at("model").bytes == ir::unique_weight_bytes({m.graphs[0].graph.get()}));
+}
+
+TEST_CASE("manager: records per pass, sizes, verify, eval cached by content") {
   ir::Model m = Tiny();
   FakeEval fake;
-  pass::PassManager pm(passes::BuiltinPasses(),
-                       Parse(R"({"passes": ["cleanup", "cleanup", {"pass": "quantize-int8", "options": {"min_elements": 1}}]})"));
-  pm.AddInstrument(pass::MakeVerifyInstrument());
-  pm.AddInstrument(pass::MakeSizeInstrument());
+  pass::Pipeline p = Parse(R"({"passes": ["cleanup", "cleanup", {"pass": "quantize-int8", "options": {"min_elements": 1}}]})");
+  pass::PassManager pm(passes::BuiltinPasses(), p);
   auto* eval = new pass::EvalInstrument(fake.fn());
-  pm.AddInstrument(std::unique_ptr<pass::Instrument>(eval));
+  AddStandard(pm, p, std::unique_ptr<pass::Instrument>(eval));
   auto r = pm.Run(m);
   REQUIRE_MESSAGE(r.ok(), r.status().message());
-  const json& rows = r->rows;
-  REQUIRE(rows.size() == 4);
-  CHECK(rows[0]["pass"] == "input");
-  CHECK(rows[1]["pass"] == "cleanup");
-  CHECK(rows[1]["changed"] == true);
-  CHECK(rows[2]["changed"] == false);
-  CHECK(rows[2]["eval_cached"] == true);  // the second cleanup changed nothing
-  CHECK(rows[1]["counters"]["identities_removed"] == 1);
-  CHECK(rows[3]["bytes"].get<int64_t>() < rows[0]["bytes"].get<int64_t>());
-  CHECK(rows[3]["lookahead"]["wer"].get<double>() > 10.0);
-  CHECK(rows[3].contains("streaming"));
-  CHECK(rows[3]["step"].get<std::string>().rfind("quantize-int8{", 0) == 0);
+  const auto& rec = r->records;
+  REQUIRE(rec.size() == 4);
+  CHECK(rec[0].is_input());
+  CHECK(rec[0].pass == "input");
+  CHECK(rec[1].pass == "cleanup");
+  CHECK(rec[1].changed);
+  CHECK_FALSE(rec[2].changed);
+  CHECK(rec[2].eval->cached);  // the second cleanup changed nothing
+  CHECK(rec[2].hash == rec[1].hash);
+  CHECK(rec[1].counters.at("identities_removed") == 1);
+  CHECK(rec[3].size->bytes < rec[0].size->bytes);
+  CHECK(rec[3].eval->mode("lookahead")->wer > 10.0);
+  CHECK(rec[3].eval->mode("streaming"));
+  CHECK(rec[3].step.rfind("quantize-int8{", 0) == 0);
+  CHECK(rec[3].wall_s > 0);
   CHECK(eval->evaluations() == 3);  // input, cleanup, quantize (second cleanup hit the cache)
   CHECK(fake.calls == 3);
 }
@@ -117,33 +150,34 @@ TEST_CASE("manager: gate rollback restores the model and the run goes on; stop e
   {
     ir::Model m = Tiny();
     FakeEval fake;
-    pass::PassManager pm(passes::BuiltinPasses(),
-                         Parse(R"({"gates": {"max_rel_increase_per_pass": 2, "on_fail": "rollback"},
-                                   "passes": [{"pass": "quantize-int8", "options": {"min_elements": 1}}, "cleanup"]})"));
-    pm.AddInstrument(pass::MakeSizeInstrument());
-    pm.AddInstrument(std::make_unique<pass::EvalInstrument>(fake.fn()));
-    const uint64_t h = pass::ModelHash(m);
+    pass::Pipeline p = Parse(R"({"gates": {"max_rel_increase_per_pass": 2, "on_fail": "rollback"},
+                                  "passes": [{"pass": "quantize-int8", "options": {"min_elements": 1}}, "cleanup"]})");
+    pass::PassManager pm(passes::BuiltinPasses(), p);
+    AddStandard(pm, p, std::make_unique<pass::EvalInstrument>(fake.fn()));
+    const uint64_t h = ir::content_hash(m);
     auto r = pm.Run(m);
     REQUIRE(r.ok());
     CHECK_FALSE(r->stopped);
-    REQUIRE(r->rows.size() == 3);
-    CHECK(r->rows[1]["gate"]["passed"] == false);
-    CHECK(r->rows[1]["rolled_back"] == true);
-    CHECK(r->rows[2]["gate"]["passed"] == true);  // judged against the input, not the rolled-back row
-    CHECK(pass::ModelHash(m) != h);                // cleanup still ran
+    REQUIRE(r->records.size() == 3);
+    REQUIRE(r->records[1].gate);
+    CHECK_FALSE(r->records[1].gate->passed);
+    CHECK(r->records[1].gate->reason.rfind("lookahead wer", 0) == 0);  // no mode: the final one
+    CHECK(r->records[1].rolled_back);
+    CHECK(r->records[2].gate->passed);  // judged against the input, not the rolled-back record
+    CHECK(ir::content_hash(m) != h);    // cleanup still ran
     for (const auto* v : m.graphs[0].graph->initializers) CHECK(v->initializer->dtype() == ir::DType::Float32);
   }
   {
     ir::Model m = Tiny();
     FakeEval fake;
-    pass::PassManager pm(passes::BuiltinPasses(),
-                         Parse(R"({"passes": [{"pass": "quantize-int8", "options": {"min_elements": 1},
-                                               "gate": {"max_abs_increase_per_pass": 1, "on_fail": "stop"}}, "cleanup"]})"));
-    pm.AddInstrument(std::make_unique<pass::EvalInstrument>(fake.fn()));
+    pass::Pipeline p = Parse(R"({"passes": [{"pass": "quantize-int8", "options": {"min_elements": 1},
+                                              "gate": {"max_abs_increase_per_pass": 1, "on_fail": "stop"}}, "cleanup"]})");
+    pass::PassManager pm(passes::BuiltinPasses(), p);
+    AddStandard(pm, p, std::make_unique<pass::EvalInstrument>(fake.fn()));
     auto r = pm.Run(m);
     REQUIRE(r.ok());
     CHECK(r->stopped);
-    CHECK(r->rows.size() == 2);
+    CHECK(r->records.size() == 2);
     CHECK(r->stop_reason.find("quantize-int8") != std::string::npos);
   }
 }
@@ -151,11 +185,17 @@ TEST_CASE("manager: gate rollback restores the model and the run goes on; stop e
 TEST_CASE("gate arithmetic") {
   pass::Gate g;
   g.max_rel_increase_per_pass = 3.0;
-  json in = {{"lookahead", {{"wer", 10.0}}}};
-  CHECK(pass::CheckGate(g, in, in, json{{"lookahead", {{"wer", 10.29}}}}).empty());
-  CHECK_FALSE(pass::CheckGate(g, in, in, json{{"lookahead", {{"wer", 10.31}}}}).empty());
+  auto la = [](double wer) {
+    pass::EvalSummary s;
+    s.modes["lookahead"].wer = wer;
+    return s;
+  };
+  pass::EvalSummary in = la(10.0), ok = la(10.29), bad = la(10.31);
+  CHECK(pass::CheckGate(g, &in, &in, &ok).empty());
+  CHECK_FALSE(pass::CheckGate(g, &in, &in, &bad).empty());
+  CHECK(pass::CheckGate(g, &in, &in, nullptr).empty());  // not evaluated: nothing to judge
   g.mode = "streaming";
-  CHECK(pass::CheckGate(g, in, in, in).find("not measured") != std::string::npos);
+  CHECK(pass::CheckGate(g, &in, &in, &in).find("not measured") != std::string::npos);
 }
 
 TEST_CASE("report: json, markdown table and self-contained html with svg plots") {
@@ -163,11 +203,16 @@ TEST_CASE("report: json, markdown table and self-contained html with svg plots")
   FakeEval fake;
   pass::Pipeline p = Parse(R"({"passes": ["cleanup", {"pass": "quantize-int8", "options": {"min_elements": 1}}]})");
   pass::PassManager pm(passes::BuiltinPasses(), p);
-  pm.AddInstrument(pass::MakeSizeInstrument());
-  pm.AddInstrument(std::make_unique<pass::EvalInstrument>(fake.fn()));
+  AddStandard(pm, p, std::make_unique<pass::EvalInstrument>(fake.fn()));
   auto r = pm.Run(m);
   REQUIRE(r.ok());
-  json report = {{"pipeline", p.Canonical()}, {"name", "t"}, {"model", "in"}, {"output", "out"}, {"rows", r->rows}};
+  pass::CompressReport report;
+  report.pipeline = p.Canonical();
+  report.name = "t";
+  report.model = "in";
+  report.output = "out";
+  report.modes = {"streaming", "lookahead"};
+  report.records = r->records;
   auto dir = std::filesystem::temp_directory_path() / "asrc_report_test";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
@@ -177,7 +222,13 @@ TEST_CASE("report: json, markdown table and self-contained html with svg plots")
   html << std::ifstream(dir / "report.html").rdbuf();
   json back = json::parse(std::ifstream(dir / "report.json"));
   CHECK(back["pipeline"] == p.Canonical());
-  CHECK(back["rows"].size() == 3);
+  REQUIRE(back["rows"].size() == 3);
+  CHECK(back["rows"][2]["lookahead"]["wer"].get<double>() > 10.0);
+  CHECK(back["rows"][2]["streaming"]["chunk_ms_p90"] == 2.0);
+  CHECK(back["rows"][2]["lookahead"]["final_ms_p50"] == 3.0);
+  CHECK(back["rows"][2]["counters"].contains("matmul_integer"));
+  CHECK(back["rows"][0]["hash"].get<std::string>().size() == 16);
+  CHECK(md.str().find("| WER str | WER la | dWER la vs input |") != std::string::npos);
   CHECK(md.str().find("| 2 | quantize-int8 |") != std::string::npos);
   CHECK(md.str().find("| 10.00 |") != std::string::npos);
   const std::string h = html.str();
@@ -196,48 +247,108 @@ TEST_CASE("report: json, markdown table and self-contained html with svg plots")
 
 TEST_CASE("eval instrument: repeat keeps the fastest run; cache by content") {
   int calls = 0;
-  pass::EvalInstrument ev([&](const ir::Model&) -> Result<json> {
+  pass::EvalInstrument ev([&](const ir::Model&) -> Result<pass::EvalSummary> {
     ++calls;
     double rtf = calls == 2 ? 0.1 : 0.3;  // the second run is the fastest
-    return json{{"streaming", {{"wer", 5.0}, {"rtf", rtf}}}, {"lookahead", {{"wer", 4.0}, {"rtf", rtf}}}};
+    pass::EvalSummary s;
+    s.modes["streaming"] = Scores(5.0, rtf, 1, 2);
+    s.modes["lookahead"] = Scores(4.0, rtf, 1, 2);
+    return s;
   }, 3);
   ir::Model m = Tiny();
-  json row;
-  REQUIRE(ev.AfterPass("input", m, false, row).ok());
+  pass::PassRecord input;
+  REQUIRE(ev.After(input, m).ok());
   CHECK(calls == 3);
-  CHECK(row["streaming"]["rtf"] == 0.1);
-  CHECK(row["eval_repeat"] == 3);
-  json again;
-  REQUIRE(ev.AfterPass("cleanup", m, false, again).ok());
+  CHECK(input.eval->mode("streaming")->rtf == 0.1);
+  CHECK(input.eval->repeat == 3);
+  CHECK_FALSE(input.eval->cached);
+  pass::PassRecord again;
+  again.index = 1;
+  REQUIRE(ev.After(again, m).ok());
   CHECK(calls == 3);
-  CHECK(again["eval_cached"] == true);
+  CHECK(again.eval->cached);
 }
 
 namespace {
-// Breaks the IR on purpose: a node reads a value nothing defines.
-class BreakerPass : public pass::Pass {
+// A test pass: `run` is its body.
+class FnPass : public pass::Pass {
  public:
-  std::string name() const override { return "breaker"; }
-  std::string description() const override { return "test: makes the graph invalid"; }
+  FnPass(std::string name, std::function<bool(ir::Model&)> run) : name_(std::move(name)), run_(std::move(run)) {}
+  std::string name() const override { return name_; }
+  std::string description() const override { return "test pass"; }
   std::vector<pass::OptionSpec> options() const override { return {}; }
-  Result<bool> Run(ir::Model& m, pass::PassContext&) override {
-    ir::Graph& g = *m.graphs[0].graph;
-    g.add_node("Relu", {g.add_value("ghost")}, {"ghost_out"}, "bad");
-    return true;
-  }
+  Result<bool> Run(ir::Model& m, pass::PassContext&) override { return run_(m); }
+
+ private:
+  std::string name_;
+  std::function<bool(ir::Model&)> run_;
 };
+
+// Skips every step of one pass.
+class SkipInstrument : public pass::Instrument {
+ public:
+  explicit SkipInstrument(std::string pass) : pass_(std::move(pass)) {}
+  std::string name() const override { return "skip"; }
+  bool ShouldRun(const pass::PassRecord& r, const ir::Model&) override { return r.pass != pass_; }
+  std::string pass_;
+};
+
+pass::PassRegistry TestRegistry() {
+  pass::PassRegistry reg;
+  reg.Register("breaker", [] {  // breaks the IR: a node reads a value nothing defines
+    return std::make_unique<FnPass>("breaker", [](ir::Model& m) {
+      ir::Graph& g = *m.graphs[0].graph;
+      g.add_node("Relu", {g.add_value("ghost")}, {"ghost_out"}, "bad");
+      return true;
+    });
+  });
+  reg.Register("liar", [] {  // changes the model but says it did not
+    return std::make_unique<FnPass>("liar", [](ir::Model& m) {
+      m.graphs[0].graph->nodes().back()->op_type = "Sigmoid";
+      return false;
+    });
+  });
+  reg.Register("cleanup", [] { return passes::BuiltinPasses().Create("cleanup"); });
+  return reg;
+}
 }  // namespace
 
-TEST_CASE("verify instrument: an invalid graph after a pass is an error naming the pass") {
-  pass::PassRegistry reg;
-  reg.Register("breaker", [] { return std::make_unique<BreakerPass>(); });
-  auto p = pass::ParsePipeline(json::parse(R"({"passes": ["breaker"]})"), reg);
+// Runs `pipeline` (over TestRegistry) on Tiny() with `instrument`; returns the run's error.
+std::string RunError(const std::string& pipeline, std::unique_ptr<pass::Instrument> instrument) {
+  pass::PassRegistry reg = TestRegistry();
+  auto p = pass::ParsePipeline(json::parse(pipeline), reg);
   REQUIRE(p.ok());
   pass::PassManager pm(reg, p.value());
-  pm.AddInstrument(pass::MakeVerifyInstrument());
+  pm.AddInstrument(std::move(instrument));
   ir::Model m = Tiny();
   auto r = pm.Run(m);
   REQUIRE_FALSE(r.ok());
   MESSAGE(r.status().message());
-  CHECK(r.status().message().rfind("after pass breaker: graph 'model': ", 0) == 0);
+  return r.status().message();
+}
+
+TEST_CASE("verify instrument: an invalid graph after a pass is an error naming the pass") {
+  CHECK(RunError(R"({"passes": ["breaker"]})", pass::MakeVerifyInstrument())
+            .rfind("after pass breaker: graph 'model': ", 0) == 0);
+}
+
+TEST_CASE("change check: a pass that says 'unchanged' but changed the model is an error naming it") {
+  CHECK(RunError(R"({"passes": ["cleanup", "liar"]})", pass::MakeChangeCheckInstrument())
+            .rfind("after pass liar: the pass reported no change but changed the model", 0) == 0);
+}
+
+TEST_CASE("should-run: an instrument that declines a step skips it; the run goes on") {
+  pass::PassRegistry reg = TestRegistry();
+  auto p = pass::ParsePipeline(json::parse(R"({"passes": ["liar", "cleanup"]})"), reg);
+  REQUIRE(p.ok());
+  pass::PassManager pm(reg, p.value());
+  pm.AddInstrument(std::make_unique<SkipInstrument>("liar"));
+  pm.AddInstrument(pass::MakeChangeCheckInstrument());
+  ir::Model m = Tiny();
+  auto r = pm.Run(m);
+  REQUIRE_MESSAGE(r.ok(), r.status().message());
+  REQUIRE(r->records.size() == 2);
+  CHECK(r->records[1].pass == "cleanup");
+  CHECK(r->records[1].index == 2);
+  CHECK(m.graphs[0].graph->nodes().back()->op_type == "Relu");
 }

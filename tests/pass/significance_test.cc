@@ -3,30 +3,28 @@
 
 #include "pass/significance.h"
 
-using nlohmann::json;
-using asrc::pass::AddSignificance;
-using asrc::pass::PairedBootstrap;
+using namespace asrc::pass;
 
 namespace {
 
-// One mode object with utt_word_errors from (errors, words) pairs.
-json Mode(const std::vector<std::pair<int, int>>& utts) {
-  json errs = json::array();
-  for (auto [e, n] : utts) errs.push_back({e, n});
-  return json{{"utt_word_errors", errs}};
+// One mode's result with utt_word_errors from (errors, words) pairs.
+ModeEval Mode(const std::vector<std::pair<int, int>>& utts) {
+  ModeEval m;
+  for (auto [e, n] : utts) m.utt_word_errors.push_back(WordErrors{e, n});
+  return m;
 }
 
 }  // namespace
 
 TEST_CASE("identical outputs: delta 0, CI [0, 0], p 1") {
-  json m = Mode({{1, 10}, {0, 8}, {3, 12}, {2, 9}});
+  ModeEval m = Mode({{1, 10}, {0, 8}, {3, 12}, {2, 9}});
   auto s = PairedBootstrap(m, m, 500, 7);
   REQUIRE(s.has_value());
-  CHECK((*s)["delta_wer"].get<double>() == 0.0);
-  CHECK((*s)["ci95"][0].get<double>() == 0.0);
-  CHECK((*s)["ci95"][1].get<double>() == 0.0);
-  CHECK((*s)["p_value"].get<double>() == 1.0);
-  CHECK((*s)["utterances"].get<int>() == 4);
+  CHECK(s->delta_wer == 0.0);
+  CHECK(s->ci_lo == 0.0);
+  CHECK(s->ci_hi == 0.0);
+  CHECK(s->p_value == 1.0);
+  CHECK(s->utterances == 4);
 }
 
 TEST_CASE("a consistent degradation is significant, a single-utterance one is not") {
@@ -38,45 +36,45 @@ TEST_CASE("a consistent degradation is significant, a single-utterance one is no
   }
   auto s = PairedBootstrap(Mode(base), Mode(worse), 1000, 1);
   REQUIRE(s.has_value());
-  CHECK((*s)["delta_wer"].get<double>() == doctest::Approx(10.0));
-  CHECK((*s)["ci95"][0].get<double>() > 9.0);
-  CHECK((*s)["p_value"].get<double>() < 0.01);
+  CHECK(s->delta_wer == doctest::Approx(10.0));
+  CHECK(s->ci_lo > 9.0);
+  CHECK(s->p_value < 0.01);
 
   auto t = PairedBootstrap(Mode(base), Mode(one_off), 1000, 1);
   REQUIRE(t.has_value());
-  CHECK((*t)["delta_wer"].get<double>() == doctest::Approx(0.3));
-  CHECK((*t)["ci95"][0].get<double>() <= 0.0);  // the CI reaches 0: not beyond sampling noise
-  CHECK((*t)["p_value"].get<double>() > 0.05);
+  CHECK(t->delta_wer == doctest::Approx(0.3));
+  CHECK(t->ci_lo <= 0.0);  // the CI reaches 0: not beyond sampling noise
+  CHECK(t->p_value > 0.05);
 }
 
 TEST_CASE("rows that do not line up get no significance") {
   CHECK_FALSE(PairedBootstrap(Mode({{1, 10}}), Mode({{1, 10}, {0, 5}})).has_value());  // lengths
   CHECK_FALSE(PairedBootstrap(Mode({{1, 10}}), Mode({{1, 11}})).has_value());           // references
-  CHECK_FALSE(PairedBootstrap(json::object(), Mode({{1, 10}})).has_value());            // missing
+  CHECK_FALSE(PairedBootstrap(ModeEval(), Mode({{1, 10}})).has_value());               // missing
 }
 
 TEST_CASE("failed utterances (null) are left out of both sides") {
-  json a = Mode({{1, 10}, {2, 10}});
-  json b = Mode({{1, 10}, {2, 10}});
-  a["utt_word_errors"].push_back(nullptr);
-  b["utt_word_errors"].push_back({5, 10});
+  ModeEval a = Mode({{1, 10}, {2, 10}});
+  ModeEval b = Mode({{1, 10}, {2, 10}});
+  a.utt_word_errors.emplace_back();  // failed audio
+  b.utt_word_errors.push_back(WordErrors{5, 10});
   auto s = PairedBootstrap(a, b, 200, 3);
   REQUIRE(s.has_value());
-  CHECK((*s)["utterances"].get<int>() == 2);
-  CHECK((*s)["delta_wer"].get<double>() == 0.0);
+  CHECK(s->utterances == 2);
+  CHECK(s->delta_wer == 0.0);
 }
 
-TEST_CASE("AddSignificance annotates every pass row against the input, both modes") {
-  json report;
-  report["rows"] = json::array();
-  report["rows"].push_back({{"pass", "input"}, {"streaming", Mode({{1, 10}, {2, 10}})},
-                            {"lookahead", Mode({{0, 10}, {1, 10}})}});
-  report["rows"].push_back({{"pass", "quantize-int8"}, {"streaming", Mode({{2, 10}, {2, 10}})},
-                            {"lookahead", Mode({{0, 10}, {1, 10}})}});
-  report["rows"].push_back({{"pass", "no-eval"}});
-  AddSignificance(report, 300, 5);
-  CHECK_FALSE(report["rows"][0].contains("significance"));
-  CHECK(report["rows"][1]["significance"]["streaming"]["delta_wer"].get<double>() == doctest::Approx(5.0));
-  CHECK(report["rows"][1]["significance"]["lookahead"]["p_value"].get<double>() == 1.0);
-  CHECK_FALSE(report["rows"][2].contains("significance"));
+TEST_CASE("AddSignificance annotates every evaluated pass record against the input, each mode") {
+  std::vector<PassRecord> records(3);
+  records[0].eval = EvalSummary{};
+  records[0].eval->modes = {{"streaming", Mode({{1, 10}, {2, 10}})}, {"lookahead", Mode({{0, 10}, {1, 10}})}};
+  records[1].index = 1;
+  records[1].eval = EvalSummary{};
+  records[1].eval->modes = {{"streaming", Mode({{2, 10}, {2, 10}})}, {"lookahead", Mode({{0, 10}, {1, 10}})}};
+  records[2].index = 2;  // not evaluated
+  AddSignificance(records, 300, 5);
+  CHECK(records[0].significance.empty());
+  CHECK(records[1].significance.at("streaming").delta_wer == doctest::Approx(5.0));
+  CHECK(records[1].significance.at("lookahead").p_value == 1.0);
+  CHECK(records[2].significance.empty());
 }

@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <string>
 
-namespace asrc::app {
+namespace asrc {
 
 inline bool PathExists(const std::string& p) { return access(p.c_str(), F_OK) == 0; }
 
@@ -30,4 +30,4 @@ inline std::string RepoPath(const std::string& rel) {
   return rel;
 }
 
-}  // namespace asrc::app
+}  // namespace asrc

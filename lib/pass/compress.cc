@@ -1,0 +1,183 @@
+#include "pass/compress.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
+#include <filesystem>
+
+#include "core/paths.h"
+#include "onnx/onnx_io.h"
+#include "pass/instruments.h"
+#include "pass/manager.h"
+#include "pass/modes.h"
+#include "pass/significance.h"
+#ifdef ASRC_PASS_HAVE_ASR
+#include "pass/eval_asr.h"
+#endif
+
+namespace asrc::pass {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The request with every default filled in and every path checked.
+struct Plan {
+  Pipeline pipeline;  // eval and calibration with the request's overrides
+  std::string model;
+  fs::path out_dir, out_model;
+  bool lone = false;  // a single .onnx file (written as out/model.onnx), not a bundle folder
+};
+
+bool Inside(const fs::path& a, const fs::path& b) {  // a == b or a inside b
+  auto ai = a.begin();
+  for (auto bi = b.begin(); bi != b.end(); ++bi, ++ai)
+    if (ai == a.end() || *ai != *bi) return false;
+  return true;
+}
+
+Result<Plan> MakePlan(const CompressRequest& r) {
+  Plan p;
+  p.pipeline = r.pipeline;
+  p.model = r.model.empty() ? RepoPath("experiments/teacher/bundle") : r.model;
+  if (!PathExists(p.model)) return Error("model '" + p.model + "' does not exist");
+  if (fs::is_directory(p.model) && !PathExists(p.model + "/model.json"))
+    return Error("model '" + p.model + "' is a folder without model.json");
+  EvalConfig& eval = p.pipeline.eval;
+  if (!r.eval_manifest.empty()) eval.manifest = r.eval_manifest;
+  if (eval.manifest.empty()) eval.manifest = RepoPath("experiments/data/default_eval/manifest.jsonl");
+  if (!r.eval_split.empty()) eval.split = r.eval_split;
+  if (r.eval_limit >= 0) eval.limit = r.eval_limit;
+  if (r.threads > 0) eval.threads = r.threads;
+  if (r.eval_repeat > 0) eval.repeat = r.eval_repeat;
+  if (r.evaluate && !PathExists(eval.manifest))
+    return Error("eval manifest '" + eval.manifest + "' does not exist");
+  CalibrationSource& calibration = p.pipeline.calibration;
+  if (!r.calibration.empty()) calibration.manifest = r.calibration;
+  if (calibration.manifest.empty()) {
+    calibration.manifest = eval.manifest;
+    if (calibration.split.empty()) calibration.split = eval.split;
+  }
+  if (!PathExists(calibration.manifest))
+    return Error("calibration manifest '" + calibration.manifest + "' does not exist");
+#ifndef ASRC_PASS_HAVE_ASR
+  if (r.evaluate) return Error("this build has no lib/asr (evaluation); measure sizes only");
+#endif
+  if (r.out.empty()) return Error("no output folder given");
+  std::error_code ec;
+  p.out_dir = fs::absolute(r.out);
+  p.lone = !fs::is_directory(p.model);
+  p.out_model = p.out_dir / (p.lone ? "model.onnx" : "model");
+  const fs::path in = fs::weakly_canonical(fs::absolute(p.model), ec);
+  const fs::path out = fs::weakly_canonical(p.out_model, ec);
+  if (Inside(in, out) || Inside(out, in))
+    return Error("output '" + r.out + "' would write over the input model '" + p.model + "'");
+  return p;
+}
+
+// Saves to a temporary name beside the target and renames it when complete, so a failed or
+// interrupted run never leaves a half-written model under the final name.
+Status SaveAtomically(const ir::Model& model, const Plan& p) {
+  std::error_code ec;
+  const fs::path tmp =
+      p.out_dir / (".model.partial." + std::to_string(getpid()) + (p.lone ? ".onnx" : ""));
+  fs::remove_all(tmp, ec);
+  Status st = onnx_io::SaveModel(model, tmp.string());
+  if (!st.ok()) {
+    fs::remove_all(tmp, ec);
+    return st;
+  }
+  fs::remove_all(p.out_model, ec);
+  fs::rename(tmp, p.out_model, ec);
+  if (ec)
+    return Error("cannot rename '" + tmp.string() + "' to '" + p.out_model.string() + "': " + ec.message());
+  return Status::Ok();
+}
+
+std::string UtcNow() {
+  std::time_t now = std::time(nullptr);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return buf;
+}
+
+}  // namespace
+
+Status ResolveModes(Pipeline& p, const std::vector<std::string>& bundle,
+                    const std::function<void(const std::string&)>& log) {
+  auto has = [&](const std::string& m) { return std::find(bundle.begin(), bundle.end(), m) != bundle.end(); };
+  std::vector<std::string> modes;
+  for (const std::string& m : p.eval.modes.empty() ? bundle : p.eval.modes) {
+    if (has(m)) modes.push_back(m);
+    else if (log) log("compress: this model has no " + m + " mode; not evaluated in it");
+  }
+  p.eval.modes = modes;
+  auto resolve = [&](Gate& g, const std::string& path) -> Status {
+    if (!g.any() || bundle.empty()) return Status::Ok();
+    if (g.mode.empty()) g.mode = bundle.back();
+    if (!has(g.mode))
+      return Error(path + ".mode: this model has no " + g.mode + " mode (its modes: " + ModeList(bundle) + ")");
+    return Status::Ok();
+  };
+  ASRC_RETURN_IF_ERROR(resolve(p.gate, "$.gates"));
+  for (size_t i = 0; i < p.steps.size(); ++i)
+    if (p.steps[i].gate) ASRC_RETURN_IF_ERROR(resolve(*p.steps[i].gate, "$.passes[" + std::to_string(i) + "].gate"));
+  return Status::Ok();
+}
+
+Result<CompressResult> Compress(const CompressRequest& r) {
+  if (!r.registry) return Error("no pass registry given");
+  ASRC_ASSIGN_OR_RETURN(Plan p, MakePlan(r));
+  auto log = [&](const std::string& line) {
+    if (r.log) r.log(line);
+  };
+  log("compress: loading " + p.model);
+  ASRC_ASSIGN_OR_RETURN(ir::Model model, onnx_io::LoadModel(p.model));
+  const std::vector<std::string> bundle_modes = BundleModes(model);
+  ASRC_RETURN_IF_ERROR(ResolveModes(p.pipeline, bundle_modes, r.evaluate ? r.log : nullptr));
+  const EvalConfig& eval = p.pipeline.eval;
+  if (r.evaluate && eval.modes.empty())
+    return Error("model '" + p.model + "' has no recognition mode to evaluate (a transducer bundle has an "
+                 "encoder role, docs/bundle.md); measure sizes only");
+  std::error_code ec;
+  fs::create_directories(p.out_dir, ec);
+  if (ec) return Error("cannot create '" + p.out_dir.string() + "': " + ec.message());
+
+  PassManager manager(*r.registry, p.pipeline);
+  if (r.log) manager.AddInstrument(MakeLogInstrument(p.pipeline.steps.size(), r.log));
+  manager.AddInstrument(MakeGateInstrument(p.pipeline));
+#ifdef ASRC_PASS_HAVE_ASR
+  if (r.evaluate)
+    manager.AddInstrument(std::make_unique<EvalInstrument>(MakeAsrEvaluator(eval, r.progress_bar), eval.repeat));
+  manager.SetCalibrator(MakeAsrCalibrator(p.pipeline.calibration, p.pipeline.seed));
+#endif
+  manager.AddInstrument(MakeSizeInstrument());
+  manager.AddInstrument(MakeVerifyInstrument());
+  manager.AddInstrument(MakeChangeCheckInstrument());
+  manager.AddInstrument(MakeTimingInstrument());
+  log("compress: pipeline " + p.pipeline.Canonical());
+  ASRC_ASSIGN_OR_RETURN(RunResult run, manager.Run(model));
+  ASRC_RETURN_IF_ERROR(SaveAtomically(model, p));
+
+  CompressResult result;
+  result.output_model = p.out_model.string();
+  CompressReport& rep = result.report;
+  rep.pipeline = p.pipeline.Canonical();
+  rep.name = p.pipeline.name;
+  rep.description = p.pipeline.description;
+  rep.model = p.model;
+  rep.output = result.output_model;
+  if (r.evaluate) rep.eval = eval;
+  rep.modes = r.evaluate ? eval.modes : bundle_modes;
+  rep.records = std::move(run.records);
+  AddSignificance(rep.records);  // paired bootstrap of each pass's WER change against the input
+  rep.stopped = run.stopped;
+  rep.stop_reason = run.stop_reason;
+  rep.created = UtcNow();
+  ASRC_RETURN_IF_ERROR(WriteReport(p.out_dir.string(), rep));
+  log("compress: wrote " + result.output_model + " and " + (p.out_dir / "report.{json,md,html}").string());
+  return result;
+}
+
+}  // namespace asrc::pass
