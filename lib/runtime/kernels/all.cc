@@ -10,6 +10,7 @@ void RegisterNNKernels(KernelRegistry& r);
 void RegisterRnnKernels(KernelRegistry& r);
 void RegisterControlKernels(KernelRegistry& r);
 void RegisterQuantKernels(KernelRegistry& r);
+void RegisterGradKernels(KernelRegistry& r);
 
 void RegisterAllKernels(KernelRegistry& r) {
   RegisterElementwiseKernels(r);
@@ -19,6 +20,7 @@ void RegisterAllKernels(KernelRegistry& r) {
   RegisterRnnKernels(r);
   RegisterControlKernels(r);
   RegisterQuantKernels(r);
+  RegisterGradKernels(r);
 }
 
 }  // namespace asrc::runtime

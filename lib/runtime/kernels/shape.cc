@@ -461,33 +461,10 @@ class SliceKernel : public Kernel {
       if (ctx.in(3)) { ASRC_ASSIGN_OR_RETURN(axes, Int64s(*ctx.in(3))); }
       if (ctx.in(4)) { ASRC_ASSIGN_OR_RETURN(steps, Int64s(*ctx.in(4))); }
     }
-    if (starts.size() != ends.size()) return Error("starts and ends differ in length");
-    if (axes.empty()) for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
-    if (steps.empty()) steps.assign(starts.size(), 1);
-    if (axes.size() != starts.size() || steps.size() != starts.size()) return Error("axes/steps length mismatch");
+    Shape out;
+    std::vector<int64_t> begin, step;
+    ASRC_RETURN_IF_ERROR(SliceGeometry(x.shape(), starts, ends, axes, steps, &out, &begin, &step));
     int r = x.rank();
-    Shape out = x.shape();
-    std::vector<int64_t> begin(r, 0), step(r, 1);
-    for (size_t i = 0; i < starts.size(); ++i) {
-      ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axes[i], r));
-      int64_t dim = x.shape()[ax];
-      int64_t st = steps[i];
-      if (st == 0) return Error("step 0");
-      int64_t b = starts[i], e = ends[i];
-      if (b < 0) b += dim;
-      if (e < 0) e += dim;
-      if (st > 0) {
-        b = std::clamp<int64_t>(b, 0, dim);
-        e = std::clamp<int64_t>(e, 0, dim);
-        out[ax] = e > b ? (e - b + st - 1) / st : 0;
-      } else {
-        b = std::clamp<int64_t>(b, 0, dim - 1);
-        e = std::clamp<int64_t>(e, -1, dim - 1);
-        out[ax] = b > e ? (b - e + (-st) - 1) / (-st) : 0;
-      }
-      begin[ax] = b;
-      step[ax] = st;
-    }
     auto xs = Strides(x.shape());
     int64_t off = 0;
     std::vector<int64_t> sst(r);

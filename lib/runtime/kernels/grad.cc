@@ -1,0 +1,147 @@
+// Backward helper kernels (domain ai.asrc) that the gradient rules of lib/grad emit where a
+// gradient is not just forward ops:
+//   ReduceSumToShape(x, shape)              x summed over the axes along which a tensor of
+//                                           `shape` was broadcast to x's shape (float32/64)
+//   GatherGrad(g, indices, shape){axis}     zeros of `shape` with g's rows added at the
+//                                           gathered indices (repeated indices accumulate)
+//   SliceGrad(g, shape, starts, ends[, axes, steps])  zeros of `shape` with g written at the
+//                                           positions Slice read (any dtype)
+#include "runtime/kernels/util.h"
+
+namespace asrc::runtime {
+namespace {
+
+using namespace ku;
+using KernelPtr = Result<std::unique_ptr<Kernel>>;
+
+Result<Shape> ShapeInput(const Tensor* t, const char* op) {
+  if (!t) return Error(std::string(op) + ": missing shape input");
+  ASRC_ASSIGN_OR_RETURN(std::vector<int64_t> s, Int64s(*t));
+  for (int64_t d : s)
+    if (d < 0) return Error(std::string(op) + ": negative dimension in shape " + ir::shape_str(s));
+  return s;
+}
+
+bool IsFloat(DType d) { return d == DType::Float32 || d == DType::Float64; }
+
+Status ReduceSumToShapeRun(KernelContext& ctx) {
+  const Tensor& x = *ctx.in(0);
+  ASRC_ASSIGN_OR_RETURN(Shape target, ShapeInput(ctx.in(1), "ReduceSumToShape"));
+  if (x.shape() == target) {
+    ctx.out(0) = x;
+    return Status::Ok();
+  }
+  if (!IsFloat(x.dtype())) return DTypeError("ReduceSumToShape", x.dtype());
+  size_t r = x.shape().size();
+  if (target.size() > r) return Error("ReduceSumToShape: shape " + ir::shape_str(target) + " has more dims than " + ir::shape_str(x.shape()));
+  for (size_t i = 0; i < target.size(); ++i) {
+    int64_t t = target[target.size() - 1 - i], d = x.shape()[r - 1 - i];
+    if (t != d && t != 1)
+      return Error("ReduceSumToShape: " + ir::shape_str(x.shape()) + " is not a broadcast of " + ir::shape_str(target));
+  }
+  std::vector<double> acc(static_cast<size_t>(ir::shape_numel(target)), 0.0);
+  DispatchNumeric(x.dtype(), [&](auto z) {
+    using T = decltype(z);
+    const T* p = x.data<T>();
+    BroadcastLoop<1>(x.shape(), {&target}, [&](int64_t o, const int64_t* off, const int64_t* st, int64_t len) {
+      double* a = acc.data() + off[0];
+      for (int64_t j = 0; j < len; ++j) a[j * st[0]] += static_cast<double>(p[o + j]);
+    });
+    T* q = ctx.Alloc(0, x.dtype(), target).data<T>();
+    for (size_t i = 0; i < acc.size(); ++i) q[i] = static_cast<T>(acc[i]);
+  });
+  return Status::Ok();
+}
+
+class GatherGradKernel : public Kernel {
+ public:
+  explicit GatherGradKernel(int64_t axis) : axis_(axis) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor& g = *ctx.in(0);
+    const Tensor& idx = *ctx.in(1);
+    ASRC_ASSIGN_OR_RETURN(Shape shape, ShapeInput(ctx.in(2), "GatherGrad"));
+    if (!IsFloat(g.dtype())) return DTypeError("GatherGrad", g.dtype());
+    if (shape.empty()) return Error("GatherGrad: data shape is a scalar");
+    ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axis_, static_cast<int>(shape.size())));
+    ASRC_ASSIGN_OR_RETURN(std::vector<int64_t> iv, Int64s(idx));
+    int64_t outer = 1, inner = 1, dim = shape[ax], ni = idx.numel();
+    for (int d = 0; d < ax; ++d) outer *= shape[d];
+    for (size_t d = ax + 1; d < shape.size(); ++d) inner *= shape[d];
+    if (g.numel() != outer * ni * inner)
+      return Error("GatherGrad: gradient shape " + ir::shape_str(g.shape()) + " does not match data " +
+                   ir::shape_str(shape) + " and indices " + ir::shape_str(idx.shape()));
+    for (auto& v : iv) {
+      if (v < -dim || v >= dim) return Error("GatherGrad: index " + std::to_string(v) + " out of range for dim " + std::to_string(dim));
+      if (v < 0) v += dim;
+    }
+    Tensor& out = ctx.Alloc(0, g.dtype(), shape);
+    std::memset(out.raw(), 0, out.nbytes());
+    DispatchNumeric(g.dtype(), [&](auto z) {
+      using T = decltype(z);
+      const T* src = g.data<T>();
+      T* dst = out.data<T>();
+      for (int64_t i = 0; i < outer; ++i)
+        for (int64_t j = 0; j < ni; ++j) {
+          const T* s = src + (i * ni + j) * inner;
+          T* d = dst + (i * dim + iv[j]) * inner;
+          for (int64_t k = 0; k < inner; ++k) d[k] += s[k];
+        }
+    });
+    return Status::Ok();
+  }
+
+ private:
+  int64_t axis_;
+};
+
+Status SliceGradRun(KernelContext& ctx) {
+  const Tensor& g = *ctx.in(0);
+  ASRC_ASSIGN_OR_RETURN(Shape shape, ShapeInput(ctx.in(1), "SliceGrad"));
+  if (!ctx.in(2) || !ctx.in(3)) return Error("SliceGrad: missing starts/ends");
+  std::vector<int64_t> starts, ends, axes, steps;
+  ASRC_ASSIGN_OR_RETURN(starts, Int64s(*ctx.in(2)));
+  ASRC_ASSIGN_OR_RETURN(ends, Int64s(*ctx.in(3)));
+  if (ctx.in(4)) { ASRC_ASSIGN_OR_RETURN(axes, Int64s(*ctx.in(4))); }
+  if (ctx.in(5)) { ASRC_ASSIGN_OR_RETURN(steps, Int64s(*ctx.in(5))); }
+  Shape window;
+  std::vector<int64_t> begin, step;
+  ASRC_RETURN_IF_ERROR(SliceGeometry(shape, starts, ends, axes, steps, &window, &begin, &step));
+  if (window != g.shape())
+    return Error("SliceGrad: gradient shape " + ir::shape_str(g.shape()) + " is not the slice's " + ir::shape_str(window));
+  size_t es = ir::dtype_size(g.dtype());
+  if (es == 0) return DTypeError("SliceGrad", g.dtype());
+  Tensor& out = ctx.Alloc(0, g.dtype(), shape);
+  std::memset(out.raw(), 0, out.nbytes());
+  int r = static_cast<int>(shape.size());
+  std::vector<int64_t> xs = Strides(shape), idx(r, 0);
+  int64_t base = 0;
+  for (int d = 0; d < r; ++d) base += begin[d] * xs[d];
+  const uint8_t* src = g.raw();
+  uint8_t* dst = out.raw();
+  for (int64_t i = 0; i < g.numel(); ++i) {
+    int64_t off = base;
+    for (int d = 0; d < r; ++d) off += idx[d] * step[d] * xs[d];
+    std::memcpy(dst + off * es, src + i * es, es);
+    for (int d = r - 1; d >= 0; --d) {
+      if (++idx[d] < window[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+void RegisterGradKernels(KernelRegistry& r) {
+  r.Register("ai.asrc", "ReduceSumToShape", DType::Undefined, [](const KernelInit&) -> KernelPtr {
+    return MakeFnKernel(ReduceSumToShapeRun);
+  });
+  r.Register("ai.asrc", "GatherGrad", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+    return std::unique_ptr<Kernel>(std::make_unique<GatherGradKernel>(i.node->attr_int("axis", 0)));
+  });
+  r.Register("ai.asrc", "SliceGrad", DType::Undefined, [](const KernelInit&) -> KernelPtr {
+    return MakeFnKernel(SliceGradRun);
+  });
+}
+
+}  // namespace asrc::runtime
