@@ -1,0 +1,248 @@
+// Every gradient rule against central finite differences of the forward graph (float32 through
+// runtime::Session; max |analytic - numeric| / max |numeric| <= 2e-3 per weight with step 5e-3,
+// the largest seen being 1.9e-4), broadcasting, accumulation over several consumers, the errors.
+#include "grad_util.h"
+
+using namespace asrc;
+using asrc::testing::Ints;
+using asrc::testing::Net;
+using asrc::testing::Rand;
+using asrc::testing::RequireGradients;
+
+namespace {
+ir::Value* Attr(ir::Node* n, const char* name, int64_t v) {
+  n->set_attr_int(name, v);
+  return n->outputs[0];
+}
+ir::Value* AttrInts(ir::Node* n, const char* name, std::vector<int64_t> v) {
+  n->set_attr_ints(name, std::move(v));
+  return n->outputs[0];
+}
+}  // namespace
+
+TEST_CASE("MatMul: 2-D, batched against a 2-D weight, batched both, broadcast batch") {
+  RequireGradients("2-D", [](Net& n) {
+    return n.Op("MatMul", {n.Input("x", Rand({3, 4}, 1)), n.Weight("w", Rand({4, 5}, 2))});
+  });
+  RequireGradients("3-D x 2-D", [](Net& n) {
+    return n.Op("MatMul", {n.Input("x", Rand({2, 3, 4}, 1)), n.Weight("w", Rand({4, 5}, 2))});
+  });
+  RequireGradients("3-D x 3-D", [](Net& n) {
+    return n.Op("MatMul", {n.Weight("a", Rand({2, 3, 4}, 1)), n.Weight("b", Rand({2, 4, 5}, 2))});
+  });
+  RequireGradients("2-D x 3-D broadcast", [](Net& n) {
+    return n.Op("MatMul", {n.Weight("a", Rand({3, 4}, 1)), n.Weight("b", Rand({2, 4, 5}, 2))});
+  });
+  RequireGradients("[2,1,3,4] x [3,4,5] broadcast", [](Net& n) {
+    return n.Op("MatMul", {n.Weight("a", Rand({2, 1, 3, 4}, 1)), n.Weight("b", Rand({3, 4, 5}, 2))});
+  });
+}
+
+TEST_CASE("Gemm: transposes, alpha, beta, bias shapes") {
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb)
+      for (const ir::Shape& cs : {ir::Shape{5}, ir::Shape{1, 5}, ir::Shape{3, 5}, ir::Shape{3, 1}}) {
+        RequireGradients("Gemm transA=" + std::to_string(ta) + " transB=" + std::to_string(tb) + " C" +
+                             ir::shape_str(cs),
+                         [&](Net& n) {
+                           ir::Value* a = n.Weight("a", Rand(ta ? ir::Shape{4, 3} : ir::Shape{3, 4}, 1));
+                           ir::Value* b = n.Weight("b", Rand(tb ? ir::Shape{5, 4} : ir::Shape{4, 5}, 2));
+                           ir::Node* g = n.Node("Gemm", {a, b, n.Weight("c", Rand(cs, 3))});
+                           g->set_attr_int("transA", ta);
+                           g->set_attr_int("transB", tb);
+                           g->set_attr_float("alpha", 0.7f);
+                           g->set_attr_float("beta", 1.3f);
+                           return g->outputs[0];
+                         });
+      }
+}
+
+TEST_CASE("Add/Sub/Mul/Div/Pow with broadcasting") {
+  struct Case { ir::Shape a, b; };
+  std::vector<Case> cases = {{{2, 3, 4}, {2, 3, 4}}, {{2, 3, 4}, {4}}, {{2, 3, 4}, {3, 1}},
+                             {{2, 3, 4}, {}}, {{1, 3, 1}, {2, 1, 4}}, {{4}, {2, 3, 4}}};
+  for (const char* op : {"Add", "Sub", "Mul", "Div", "Pow"})
+    for (const Case& c : cases)
+      RequireGradients(std::string(op) + " " + ir::shape_str(c.a) + " " + ir::shape_str(c.b), [&](Net& n) {
+        // Positive operands keep Div and Pow (and Pow's log) smooth.
+        return n.Op(op, {n.Weight("a", Rand(c.a, 1, 0.5f, 2.f)), n.Weight("b", Rand(c.b, 2, 0.5f, 2.f))});
+      });
+  RequireGradients("Pow by a constant exponent", [](Net& n) {
+    return n.Op("Pow", {n.Weight("a", Rand({2, 3}, 1, 0.5f, 2.f)), n.Const(ir::Tensor::Scalar(3.f))});
+  });
+  RequireGradients("Sum of three (one broadcast)", [](Net& n) {
+    return n.Op("Sum", {n.Weight("a", Rand({2, 3}, 1)), n.Weight("b", Rand({3}, 2)), n.Weight("c", Rand({2, 3}, 3))});
+  });
+}
+
+TEST_CASE("unary ops") {
+  struct Case { const char* op; const char* domain; float lo, hi; };
+  // Relu away from its kink; Log, Sqrt and Reciprocal on positive inputs.
+  std::vector<Case> cases = {{"Neg", "", -1, 1},     {"Relu", "", -1, 1},    {"Sigmoid", "", -2, 2},
+                             {"Tanh", "", -2, 2},    {"Silu", "ai.asrc", -2, 2}, {"Exp", "", -1, 1},
+                             {"Log", "", 0.5, 2},    {"Sqrt", "", 0.5, 2},   {"Erf", "", -1.5, 1.5},
+                             {"Reciprocal", "", 0.5, 2}, {"Identity", "", -1, 1}, {"Dropout", "", -1, 1}};
+  for (const Case& c : cases)
+    RequireGradients(c.op, [&](Net& n) {
+      ir::Tensor x = Rand({3, 7}, 5, c.lo, c.hi);
+      if (std::string(c.op) == "Relu")
+        for (int64_t i = 0; i < x.numel(); ++i)
+          if (std::abs(x.data<float>()[i]) < 0.05f) x.data<float>()[i] = 0.3f;
+      return n.Op(c.op, {n.Weight("x", x)}, c.domain);
+    });
+  RequireGradients("Cast float32 -> float32", [](Net& n) {
+    return Attr(n.Node("Cast", {n.Weight("x", Rand({4}, 1))}), "to", 1);
+  });
+}
+
+TEST_CASE("Softmax and LogSoftmax over the last and a middle axis") {
+  for (const char* op : {"Softmax", "LogSoftmax"})
+    for (int64_t axis : {-1, 1})
+      RequireGradients(std::string(op) + " axis " + std::to_string(axis), [&](Net& n) {
+        return Attr(n.Node(op, {n.Weight("x", Rand({2, 3, 5}, 7, -2, 2))}), "axis", axis);
+      });
+}
+
+TEST_CASE("LayerNormalization: scale and bias, one and two normalized axes") {
+  for (int64_t axis : {-1, -2, 1})
+    RequireGradients("axis " + std::to_string(axis), [&](Net& n) {
+      ir::Shape norm = axis == -1 ? ir::Shape{5} : ir::Shape{3, 5};
+      ir::Value* x = n.Op("Mul", {n.Input("x", Rand({2, 3, 5}, 1, -2, 2), true), n.Weight("s", Rand({2, 3, 5}, 4))});
+      ir::Node* ln = n.Node("LayerNormalization", {x, n.Weight("scale", Rand(norm, 2)), n.Weight("bias", Rand(norm, 3))});
+      return Attr(ln, "axis", axis);
+    });
+}
+
+TEST_CASE("data movement: Transpose, Reshape, Flatten, Squeeze, Unsqueeze, Expand") {
+  RequireGradients("Transpose", [](Net& n) {
+    return AttrInts(n.Node("Transpose", {n.Weight("x", Rand({2, 3, 4}, 1))}), "perm", {2, 0, 1});
+  });
+  RequireGradients("Transpose default", [](Net& n) { return n.Op("Transpose", {n.Weight("x", Rand({2, 3, 4}, 1))}); });
+  RequireGradients("Reshape", [](Net& n) {
+    return n.Op("Reshape", {n.Weight("x", Rand({2, 3, 4}, 1)), n.Const(Ints({4, -1}))});
+  });
+  RequireGradients("Flatten", [](Net& n) { return n.Op("Flatten", {n.Weight("x", Rand({2, 3, 4}, 1))}); });
+  RequireGradients("Squeeze + Unsqueeze", [](Net& n) {
+    ir::Value* s = n.Op("Squeeze", {n.Weight("x", Rand({2, 1, 4}, 1)), n.Const(Ints({1}))});
+    return n.Op("Unsqueeze", {s, n.Const(Ints({0}))});
+  });
+  RequireGradients("Expand", [](Net& n) {
+    return n.Op("Expand", {n.Weight("x", Rand({3, 1}, 1)), n.Const(Ints({2, 3, 4}))});
+  });
+}
+
+TEST_CASE("Concat, Split, Slice, Pad") {
+  RequireGradients("Concat of weights (static extents)", [](Net& n) {
+    return Attr(n.Node("Concat", {n.Weight("a", Rand({2, 3}, 1)), n.Weight("b", Rand({2, 5}, 2))}), "axis", 1);
+  });
+  RequireGradients("Concat of computed values (extents read at run time)", [](Net& n) {
+    ir::Value* a = n.Op("Tanh", {n.Weight("a", Rand({2, 3}, 1))});
+    ir::Value* b = n.Op("Tanh", {n.Weight("b", Rand({4, 3}, 2))});
+    return Attr(n.Node("Concat", {a, b}), "axis", -2);
+  });
+  RequireGradients("Split, second part unused", [](Net& n) {
+    ir::Node* sp = n.Node("Split", {n.Weight("x", Rand({2, 7}, 1)), n.Const(Ints({3, 4}))}, 2);
+    sp->set_attr_int("axis", 1);
+    return sp->outputs[0];
+  });
+  RequireGradients("Split, both parts used", [](Net& n) {
+    ir::Node* sp = n.Node("Split", {n.Weight("x", Rand({6, 2}, 1)), n.Const(Ints({2, 4}))}, 2);
+    ir::Value* a = n.Op("ReduceSum", {sp->outputs[0], n.Const(Ints({0}))});
+    ir::Value* b = n.Op("ReduceSum", {sp->outputs[1], n.Const(Ints({0}))});
+    return n.Op("Mul", {a, b});
+  });
+  RequireGradients("Slice with steps and negative indices", [](Net& n) {
+    return n.Op("Slice", {n.Weight("x", Rand({4, 9}, 1)), n.Const(Ints({1, -1})), n.Const(Ints({4, 0})),
+                          n.Const(Ints({0, 1})), n.Const(Ints({2, -3}))});
+  });
+  RequireGradients("Pad", [](Net& n) {
+    return n.Op("Pad", {n.Weight("x", Rand({2, 3}, 1)), n.Const(Ints({1, 0, 0, 2}))});
+  });
+}
+
+TEST_CASE("Gather (embedding, repeated indices), Where, reductions") {
+  RequireGradients("Gather axis 0", [](Net& n) {
+    ir::Value* idx = n.Input("idx", Ints({2, 0, 2, 4, -1, 2}, {2, 3}));
+    return n.Op("Gather", {n.Weight("emb", Rand({5, 4}, 1)), idx});
+  });
+  RequireGradients("Gather axis 1", [](Net& n) {
+    ir::Value* idx = n.Input("idx", Ints({1, 1, 0}));
+    return Attr(n.Node("Gather", {n.Weight("w", Rand({2, 3, 2}, 1)), idx}), "axis", 1);
+  });
+  RequireGradients("Where with broadcasting", [](Net& n) {
+    ir::Value* c = n.Op("Greater", {n.Input("c", Rand({2, 3}, 9)), n.Const(ir::Tensor::Scalar(0.f))});
+    return n.Op("Where", {c, n.Weight("a", Rand({3}, 1)), n.Weight("b", Rand({2, 3}, 2))});
+  });
+  for (int keep = 0; keep < 2; ++keep) {
+    RequireGradients("ReduceSum keepdims=" + std::to_string(keep), [&](Net& n) {
+      return Attr(n.Node("ReduceSum", {n.Weight("x", Rand({2, 3, 4}, 1)), n.Const(Ints({0, 2}))}), "keepdims", keep);
+    });
+    RequireGradients("ReduceMean keepdims=" + std::to_string(keep), [&](Net& n) {
+      ir::Node* r = n.Node("ReduceMean", {n.Weight("x", Rand({2, 3, 4}, 1))});
+      r->set_attr_ints("axes", {-1});
+      return Attr(r, "keepdims", keep);
+    });
+  }
+  RequireGradients("ReduceMean of all, dynamic shape", [](Net& n) {
+    ir::Value* x = n.Op("Tanh", {n.Weight("x", Rand({2, 3, 4}, 1))});
+    return Attr(n.Node("ReduceMean", {x}), "keepdims", 0);
+  });
+}
+
+TEST_CASE("accumulation: a weight and an activation with several consumers") {
+  auto r = RequireGradients("shared", [](Net& n) {
+    ir::Value* x = n.Input("x", Rand({3, 4}, 1));
+    ir::Value* w = n.Weight("w", Rand({4, 4}, 2));
+    ir::Value* h = n.Op("Tanh", {n.Op("MatMul", {x, w})});
+    ir::Value* h2 = n.Op("MatMul", {h, w});              // w used twice
+    ir::Value* y = n.Op("Add", {n.Op("Mul", {h, h}), h2});  // h used three times
+    return n.Op("Mul", {y, n.Op("Sigmoid", {h})});
+  });
+  CHECK(r.op_counts["Sum"] >= 2);  // w's two contributions, h's several
+}
+
+TEST_CASE("errors: missing rule names the node, unrelated weights, bad names") {
+  Net n(false);
+  ir::Value* x = n.Input("x", Rand({1, 2, 8}, 1));
+  ir::Node* conv = n.g.add_node("Conv", {x, n.Weight("w", Rand({2, 2, 3}, 2))}, {"c"}, "enc.3.conv");
+  ir::Value* y = n.Op("ReduceSum", {n.Op("Tanh", {conv->outputs[0]})});
+  auto r = grad::BuildGradient(n.g, y->name, {"w"});
+  REQUIRE(!r.ok());
+  CHECK(r.status().message() == "grad: node 'enc.3.conv' (Conv): no gradient rule");
+
+  // A weight reached only through Shape gets no gradient: an error naming it.
+  Net m(false);
+  ir::Value* w = m.Weight("w", Rand({2, 3}, 1));
+  ir::Value* v = m.Weight("v", Rand({2, 3}, 2));
+  ir::Value* shaped = m.Op("Reshape", {v, m.Op("Shape", {w})});
+  ir::Value* loss = m.Op("ReduceSum", {shaped});
+  auto r2 = grad::BuildGradient(m.g, loss->name, {"v", "w"});
+  REQUIRE(!r2.ok());
+  CHECK(r2.status().message().find("does not depend on trainable 'w'") != std::string::npos);
+  CHECK(grad::BuildGradient(m.g, loss->name, {"v"}).ok());
+
+  CHECK(!grad::BuildGradient(m.g, "nope", {"v"}).ok());
+  auto r3 = grad::BuildGradient(m.g, loss->name, {"shaped_missing"});
+  REQUIRE(!r3.ok());
+  CHECK(r3.status().message().find("not an initializer") != std::string::npos);
+}
+
+TEST_CASE("gradient outputs are named <weight>_grad and appended in order") {
+  Net n(false);
+  ir::Value* x = n.Input("x", Rand({3, 4}, 1));
+  ir::Value* h = n.Op("MatMul", {x, n.Weight("w1", Rand({4, 5}, 2))});
+  ir::Value* y = n.Op("Add", {h, n.Weight("b1", Rand({5}, 3))});
+  ir::Value* loss = n.Op("ReduceSum", {y});
+  n.g.outputs.push_back(loss);
+  auto r = grad::BuildGradient(n.g, loss->name, {"b1", "w1"});
+  REQUIRE(r.ok());
+  CHECK(r->gradient_outputs == std::vector<std::string>{"b1_grad", "w1_grad"});
+  REQUIRE(n.g.outputs.size() == 3);
+  CHECK(n.g.outputs[1]->name == "b1_grad");
+  CHECK(n.g.outputs[2]->name == "w1_grad");
+  CHECK(n.g.verify().ok());
+  auto out = asrc::testing::RunGraph(n.g, n.feeds);
+  REQUIRE(out.ok());
+  // d sum(xW + b)/db = number of rows, per column.
+  for (int64_t i = 0; i < 5; ++i) CHECK((*out)[1].data<float>()[i] == doctest::Approx(3.0));
+}
