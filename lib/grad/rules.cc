@@ -6,12 +6,14 @@ namespace asrc::grad {
 void RegisterElementwiseRules(RuleTable& t);
 void RegisterNNRules(RuleTable& t);
 void RegisterShapeRules(RuleTable& t);
+void RegisterConvRules(RuleTable& t);
 void RegisterLossRules(RuleTable& t);
 
 void RegisterAllRules(RuleTable& t) {
   RegisterElementwiseRules(t);
   RegisterNNRules(t);
   RegisterShapeRules(t);
+  RegisterConvRules(t);
   RegisterLossRules(t);
 }
 

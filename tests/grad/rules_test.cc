@@ -201,14 +201,36 @@ TEST_CASE("accumulation: a weight and an activation with several consumers") {
   CHECK(r.op_counts["Sum"] >= 2);  // w's two contributions, h's several
 }
 
+TEST_CASE("Conv: 1-D and 2-D, groups, depthwise, strides, dilations, pads, auto_pad") {
+  struct Case { const char* what; ir::Shape x, w; int64_t group; std::vector<int64_t> strides, dil, pads; const char* auto_pad; };
+  std::vector<Case> cases = {
+      {"1-D", {2, 3, 9}, {4, 3, 3}, 1, {}, {}, {1, 1}, ""},
+      {"1-D depthwise causal", {2, 4, 10}, {4, 1, 5}, 4, {}, {}, {4, 0}, ""},
+      {"1-D grouped, stride 2, dilation 2", {1, 4, 13}, {6, 2, 3}, 2, {2}, {2}, {2, 1}, ""},
+      {"2-D stride 2", {2, 2, 7, 6}, {3, 2, 3, 3}, 1, {2, 2}, {}, {1, 1, 0, 1}, ""},
+      {"2-D SAME_UPPER", {1, 3, 5, 5}, {2, 3, 2, 3}, 1, {2, 1}, {}, {}, "SAME_UPPER"},
+      {"2-D pointwise", {2, 5, 3, 4}, {3, 5, 1, 1}, 1, {}, {}, {}, ""}};
+  for (const Case& k : cases)
+    RequireGradients(k.what, [&](Net& n) {
+      ir::Value* x = n.Op("Tanh", {n.Weight("x", Rand(k.x, 1))});
+      ir::Node* conv = n.Node("Conv", {x, n.Weight("w", Rand(k.w, 2)), n.Weight("b", Rand({k.w[0]}, 3))});
+      conv->set_attr_int("group", k.group);
+      if (!k.strides.empty()) conv->set_attr_ints("strides", k.strides);
+      if (!k.dil.empty()) conv->set_attr_ints("dilations", k.dil);
+      if (!k.pads.empty()) conv->set_attr_ints("pads", k.pads);
+      if (*k.auto_pad) conv->set_attr_string("auto_pad", k.auto_pad);
+      return conv->outputs[0];
+    });
+}
+
 TEST_CASE("errors: missing rule names the node, unrelated weights, bad names") {
   Net n(false);
   ir::Value* x = n.Input("x", Rand({1, 2, 8}, 1));
-  ir::Node* conv = n.g.add_node("Conv", {x, n.Weight("w", Rand({2, 2, 3}, 2))}, {"c"}, "enc.3.conv");
+  ir::Node* conv = n.g.add_node("ConvTranspose", {x, n.Weight("w", Rand({2, 2, 3}, 2))}, {"c"}, "enc.3.up");
   ir::Value* y = n.Op("ReduceSum", {n.Op("Tanh", {conv->outputs[0]})});
   auto r = grad::BuildGradient(n.g, y->name, {"w"});
   REQUIRE(!r.ok());
-  CHECK(r.status().message() == "grad: node 'enc.3.conv' (Conv): no gradient rule");
+  CHECK(r.status().message() == "grad: node 'enc.3.up' (ConvTranspose): no gradient rule");
 
   // A weight reached only through Shape gets no gradient: an error naming it.
   Net m(false);

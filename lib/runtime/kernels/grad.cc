@@ -6,6 +6,12 @@
 //                                           gathered indices (repeated indices accumulate)
 //   SliceGrad(g, shape, starts, ends[, axes, steps])  zeros of `shape` with g written at the
 //                                           positions Slice read (any dtype)
+//   ConvGradData(g, w, x_shape){Conv's attributes}    d loss / d x of a Conv (float32/64)
+//   ConvGradWeight(g, x, w_shape){Conv's attributes}  d loss / d w of a Conv (float32/64)
+// The convolution gradients are the plain loops over the forward's taps (ForEachConvTap, the
+// loop ConvReference runs), accumulated in double: exact, not yet fast (oneDNN's backward
+// primitives are the fast path to add).
+#include "runtime/kernels/nn.h"
 #include "runtime/kernels/util.h"
 
 namespace asrc::runtime {
@@ -130,6 +136,40 @@ Status SliceGradRun(KernelContext& ctx) {
   return Status::Ok();
 }
 
+// data: x's gradient from (g, w); otherwise w's gradient from (g, x).
+class ConvGradKernel : public Kernel {
+ public:
+  ConvGradKernel(ConvGeometry g, bool data) : g0_(std::move(g)), data_(data) {}
+  Status Run(KernelContext& ctx) override {
+    const char* op = data_ ? "ConvGradData" : "ConvGradWeight";
+    const Tensor& g = *ctx.in(0);
+    const Tensor& other = *ctx.in(1);
+    ASRC_ASSIGN_OR_RETURN(Shape shape, ShapeInput(ctx.in(2), op));
+    if (!IsFloat(g.dtype()) || other.dtype() != g.dtype()) return DTypeError(op, g.dtype());
+    ConvGeometry geo = g0_;
+    ASRC_RETURN_IF_ERROR(data_ ? geo.Resolve(shape, other.shape()) : geo.Resolve(other.shape(), shape));
+    Shape gs = {geo.N, geo.M};
+    gs.insert(gs.end(), geo.out.begin(), geo.out.end());
+    if (g.shape() != gs)
+      return Error(std::string(op) + ": gradient shape " + ir::shape_str(g.shape()) + ", the convolution gives " + ir::shape_str(gs));
+    std::vector<double> acc(static_cast<size_t>(ir::shape_numel(shape)), 0.0);
+    DispatchNumeric(g.dtype(), [&](auto z) {
+      using T = decltype(z);
+      const T* pg = g.data<T>();
+      const T* po = other.data<T>();
+      if (data_) ForEachConvTap(geo, [&](int64_t yi, int64_t xi, int64_t wi) { acc[xi] += static_cast<double>(pg[yi]) * po[wi]; });
+      else ForEachConvTap(geo, [&](int64_t yi, int64_t xi, int64_t wi) { acc[wi] += static_cast<double>(pg[yi]) * po[xi]; });
+      T* out = ctx.Alloc(0, g.dtype(), shape).data<T>();
+      for (size_t i = 0; i < acc.size(); ++i) out[i] = static_cast<T>(acc[i]);
+    });
+    return Status::Ok();
+  }
+
+ private:
+  ConvGeometry g0_;
+  bool data_;
+};
+
 }  // namespace
 
 void RegisterGradKernels(KernelRegistry& r) {
@@ -142,6 +182,14 @@ void RegisterGradKernels(KernelRegistry& r) {
   r.Register("ai.asrc", "SliceGrad", DType::Undefined, [](const KernelInit&) -> KernelPtr {
     return MakeFnKernel(SliceGradRun);
   });
+  for (bool data : {true, false})
+    r.Register("ai.asrc", data ? "ConvGradData" : "ConvGradWeight", DType::Undefined, [data](const KernelInit& i) -> KernelPtr {
+      ConvGeometry g;
+      bool relu = false;
+      ASRC_RETURN_IF_ERROR(ConvAttributes(*i.node, "", &g, &relu));
+      if (relu) return Error("a fused activation is not supported");
+      return std::unique_ptr<Kernel>(std::make_unique<ConvGradKernel>(std::move(g), data));
+    });
 }
 
 }  // namespace asrc::runtime
