@@ -38,6 +38,8 @@ class Builder {
   bool Needed(ir::Value* v) const { return v && needed_ && needed_->count(v); }
 
   std::optional<int> Rank(ir::Value* v);
+  // Static length of a 1-D int tensor (Reshape's shape): constants, Shape, Concat of pieces, ...
+  std::optional<int64_t> Length1D(ir::Value* v);
   static std::string Label(const ir::Node& n);
 
  private:

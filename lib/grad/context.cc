@@ -36,13 +36,15 @@ const std::set<std::string>& SameRankOps() {
   static const std::set<std::string> ops = {
       "Relu", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Erf", "Neg", "Abs", "Softmax",
       "LogSoftmax", "LayerNormalization", "Identity", "Dropout", "Cast", "Silu", "Clip", "Pad",
-      "Slice", "Concat", "Split", "CumSum", "Transpose", "Reciprocal", "LeakyRelu", "Softplus"};
+      "Slice", "Concat", "Split", "CumSum", "Transpose", "Reciprocal", "LeakyRelu", "Softplus", "Not",
+      "Sign", "Floor", "Ceil", "Round", "Conv", "Trilu", "IsNaN"};
   return ops;
 }
 
 const std::set<std::string>& BroadcastOps() {
-  static const std::set<std::string> ops = {"Add", "Sub", "Mul", "Div", "Pow", "Where", "Sum",
-                                            "Max", "Min", "Mean", "Equal", "Less", "Greater"};
+  static const std::set<std::string> ops = {
+      "Add", "Sub", "Mul", "Div", "Pow", "Where", "Sum", "Max", "Min", "Mean", "Equal", "Less",
+      "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Mod"};
   return ops;
 }
 
@@ -93,7 +95,11 @@ std::optional<int> Builder::Rank(ir::Value* v) {
     } else if (op == "Gemm" || op == "Flatten") {
       r = 2;
     } else if (op == "Reshape" || op == "ConstantOfShape") {
-      if (auto s = ints(op == "Reshape" ? 1 : 0)) r = static_cast<int>(s->size());
+      if (auto len = Length1D(n->input(op == "Reshape" ? 1 : 0))) r = static_cast<int>(*len);
+    } else if (op == "Expand") {
+      auto rx = in(0);
+      auto len = Length1D(n->input(1));
+      if (rx && len) r = std::max<int>(*rx, static_cast<int>(*len));
     } else if (op == "Unsqueeze" || op == "Squeeze") {
       auto axes = n->input(1) ? ints(1) : std::optional<std::vector<int64_t>>(n->attr_ints("axes"));
       auto rx = in(0);
@@ -107,7 +113,7 @@ std::optional<int> Builder::Rank(ir::Value* v) {
       auto axes = n->input(1) ? ints(1) : std::optional<std::vector<int64_t>>(n->attr_ints("axes"));
       if (rx && n->attr_int("keepdims", 1)) r = rx;
       else if (rx && axes) r = axes->empty() ? 0 : *rx - static_cast<int>(axes->size());
-    } else if (op == "Shape") {
+    } else if (op == "Shape" || op == "Range") {
       r = 1;
     } else if (op == "Size") {
       r = 0;
@@ -115,6 +121,41 @@ std::optional<int> Builder::Rank(ir::Value* v) {
   }
   ranks_[v] = r;
   return r;
+}
+
+std::optional<int64_t> Builder::Length1D(ir::Value* v) {
+  if (!v) return std::nullopt;
+  if (auto s = ShapeFacts(v)) return s->size() == 1 ? std::optional<int64_t>((*s)[0]) : std::nullopt;
+  const ir::Node* n = v->producer;
+  if (!n || !n->domain.empty()) return std::nullopt;
+  const std::string& op = n->op_type;
+  if (op == "Shape") {
+    auto r = Rank(n->input(0));
+    if (!r) return std::nullopt;
+    auto clampd = [&](int64_t a) { return std::clamp<int64_t>(a < 0 ? a + *r : a, 0, *r); };
+    const ir::Attribute* end = n->attr("end");
+    return std::max<int64_t>(0, (end ? clampd(end->i) : *r) - clampd(n->attr_int("start", 0)));
+  }
+  if (op == "Concat") {
+    int64_t total = 0;
+    for (ir::Value* in : n->inputs) {
+      auto len = Length1D(in);
+      if (!len) return std::nullopt;
+      total += *len;
+    }
+    return total;
+  }
+  if (op == "Unsqueeze") {  // a scalar made 1-D
+    auto r = Rank(n->input(0));
+    return r && *r == 0 ? std::optional<int64_t>(1) : std::nullopt;
+  }
+  if (op == "Cast" || op == "Identity" || op == "Neg" || op == "Abs") return Length1D(n->input(0));
+  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Max" || op == "Min") {
+    auto a = Length1D(n->input(0)), b = Length1D(n->input(1));
+    if (a && b && (*a == *b || *b == 1)) return a;
+    if (a && b && *a == 1) return b;
+  }
+  return std::nullopt;
 }
 
 // --- RuleContext ---

@@ -1,7 +1,5 @@
 // Gradient rules of data-movement ops (the gradient moves back the way the data came) and the
 // index and shape ops that pass no gradient.
-#include <limits>
-
 #include "grad/rules.h"
 
 namespace asrc::grad {
@@ -92,24 +90,24 @@ Status GatherRule(RuleContext& c) {
   return Status::Ok();
 }
 
-// Constant-mode Pad with constant, non-negative pads: the gradient is the unpadded window.
+// Constant-mode Pad: the gradient is g padded by the negated pads (a positive pad crops what the
+// forward added, a negative one restores zeros where it cropped); pads may be computed.
 Status PadRule(RuleContext& c) {
   const ir::Node& n = c.node();
   if (n.attr_string("mode", "constant") != "constant")
     return c.Fail("mode '" + n.attr_string("mode", "") + "' is not supported (constant only)");
-  if (n.input(3)) return c.Fail("the axes input is not supported");
-  auto pads = c.ConstInts(n.input(1));
-  if (!pads || pads->size() % 2) return c.Fail("pads are not a constant of even length");
-  int64_t r = static_cast<int64_t>(pads->size() / 2);
-  std::vector<int64_t> starts, ends, axes;
-  for (int64_t d = 0; d < r; ++d) {
-    int64_t b = (*pads)[d], e = (*pads)[d + r];
-    if (b < 0 || e < 0) return c.Fail("negative pads are not supported");
-    starts.push_back(b);
-    ends.push_back(e == 0 ? std::numeric_limits<int64_t>::max() : -e);
-    axes.push_back(d);
+  ir::Value* pads = n.input(1);
+  if (!pads) return c.Fail("pads are attributes (opset < 11), not supported");
+  ir::Value* neg;
+  if (auto p = c.ConstInts(pads)) {
+    for (int64_t& v : *p) v = -v;
+    neg = c.Ints(*p);
+  } else {
+    neg = c.Neg(pads);
   }
-  c.SetGrad(0, c.Op("Slice", {c.G(0), c.Ints(starts), c.Ints(ends), c.Ints(axes)}));
+  std::vector<ir::Value*> in = {c.G(0), neg};
+  if (n.input(3)) in = {c.G(0), neg, nullptr, n.input(3)};
+  c.SetGrad(0, c.Op("Pad", in));
   return Status::Ok();
 }
 

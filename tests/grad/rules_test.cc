@@ -158,6 +158,10 @@ TEST_CASE("Concat, Split, Slice, Pad") {
   RequireGradients("Pad", [](Net& n) {
     return n.Op("Pad", {n.Weight("x", Rand({2, 3}, 1)), n.Const(Ints({1, 0, 0, 2}))});
   });
+  RequireGradients("Pad cropping (negative pads), pads computed at run time", [](Net& n) {
+    ir::Value* pads = n.Op("Add", {n.Const(Ints({-1, 2, 1, -2})), n.Const(Ints({0, 0, 0, 0}))});
+    return n.Op("Pad", {n.Weight("x", Rand({3, 5}, 1)), pads});
+  });
 }
 
 TEST_CASE("Gather (embedding, repeated indices), Where, reductions") {
