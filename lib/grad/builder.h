@@ -37,6 +37,9 @@ class Builder {
   void SetNeeded(const std::set<ir::Value*>* needed) { needed_ = needed; }
   bool Needed(ir::Value* v) const { return v && needed_ && needed_->count(v); }
 
+  // Removes everything emitted so far (nodes, then constants): the graph as it was.
+  void Rollback();
+
   std::optional<int> Rank(ir::Value* v);
   // Static length of a 1-D int tensor (Reshape's shape): constants, Shape, Concat of pieces, ...
   std::optional<int64_t> Length1D(ir::Value* v);
@@ -51,6 +54,8 @@ class Builder {
   int num_nodes_ = 0;
   int64_t counter_ = 0;
   const std::set<ir::Value*>* needed_ = nullptr;
+  std::vector<ir::Node*> emitted_;
+  std::vector<ir::Value*> constant_values_;
   std::map<ir::Value*, std::vector<ir::Value*>> contributions_;
   std::map<std::string, ir::Value*> constants_;
   std::map<ir::Value*, ir::Value*> shapes_;

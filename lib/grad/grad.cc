@@ -23,7 +23,15 @@ ir::Node* Builder::Emit(const std::string& prefix, const std::string& op,
   std::vector<std::string> outs;
   for (int i = 0; i < num_outputs; ++i) outs.push_back(NewName(prefix + "/" + op));
   ++num_nodes_;
-  return graph_.add_node(op, inputs, outs, outs[0], domain);
+  emitted_.push_back(graph_.add_node(op, inputs, outs, outs[0], domain));
+  return emitted_.back();
+}
+
+void Builder::Rollback() {
+  for (auto it = emitted_.rbegin(); it != emitted_.rend(); ++it) graph_.remove_node(*it);
+  for (ir::Value* v : constant_values_) graph_.remove_value(v);
+  emitted_.clear();
+  constant_values_.clear();
 }
 
 ir::Value* Builder::Constant(const std::string& key, ir::Tensor t) {
@@ -31,6 +39,7 @@ ir::Value* Builder::Constant(const std::string& key, ir::Tensor t) {
   if (it != constants_.end()) return it->second;
   ir::Value* v = graph_.add_initializer(NewName("grad/const"), std::move(t));
   constants_[key] = v;
+  constant_values_.push_back(v);
   return v;
 }
 
@@ -154,13 +163,24 @@ Result<GradientGraph> BuildGradient(ir::Graph& graph, const std::string& loss,
     for (ir::Value* o : n->outputs) any = any || (o && b.Accumulated(o));
     if (!any) continue;  // every output's gradient path ended in a rule that gave none
     RuleContext ctx(b, *n);
-    ASRC_RETURN_IF_ERROR(rules.Find(n->domain, n->op_type)->fn(ctx));
+    Status st = rules.Find(n->domain, n->op_type)->fn(ctx);
+    if (!st.ok()) {
+      b.Rollback();
+      return st;
+    }
+  }
+  std::vector<ir::Value*> grads;
+  for (ir::Value* w : weights) {
+    grads.push_back(b.Accumulated(w));
+    if (!grads.back()) {
+      b.Rollback();
+      return Error("grad: no gradient reached trainable '" + w->name + "'");
+    }
   }
   GradientGraph out;
-  for (ir::Value* w : weights) {
-    ir::Value* g = b.Accumulated(w);
-    if (!g) return Error("grad: no gradient reached trainable '" + w->name + "'");
-    ir::Node* id = graph.add_node("Identity", {g}, {graph.unique_name(w->name + "_grad")},
+  for (size_t k = 0; k < weights.size(); ++k) {
+    ir::Value* w = weights[k];
+    ir::Node* id = graph.add_node("Identity", {grads[k]}, {graph.unique_name(w->name + "_grad")},
                                   "grad/" + w->name + "/output");
     ++out.num_backward_nodes;
     graph.outputs.push_back(id->outputs[0]);

@@ -26,7 +26,7 @@
 //     Intermediate backward values are named "<forward value>_grad..." / "grad/<node>/...".
 //   - The forward graph's nodes, values and outputs are left as they were.
 //
-// Errors (Status messages, graph unchanged only for the checks done before emitting):
+// Errors (Status messages; on any error the graph is left exactly as it was):
 //   - the loss is not a value of the graph, a trainable is not an initializer of the graph;
 //   - "grad: node 'enc.3.conv' (Conv): no gradient rule" for an op without a rule on the path;
 //   - a rule that cannot handle a node's attributes or ranks names the node and the reason;

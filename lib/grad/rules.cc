@@ -7,6 +7,7 @@ void RegisterElementwiseRules(RuleTable& t);
 void RegisterNNRules(RuleTable& t);
 void RegisterShapeRules(RuleTable& t);
 void RegisterConvRules(RuleTable& t);
+void RegisterRnnRules(RuleTable& t);
 void RegisterLossRules(RuleTable& t);
 
 void RegisterAllRules(RuleTable& t) {
@@ -14,6 +15,7 @@ void RegisterAllRules(RuleTable& t) {
   RegisterNNRules(t);
   RegisterShapeRules(t);
   RegisterConvRules(t);
+  RegisterRnnRules(t);
   RegisterLossRules(t);
 }
 

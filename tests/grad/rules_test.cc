@@ -227,6 +227,24 @@ TEST_CASE("Conv: 1-D and 2-D, groups, depthwise, strides, dilations, pads, auto_
     });
 }
 
+TEST_CASE("LSTM: every input and all three outputs (backpropagation through time)") {
+  const int64_t T = 4, B = 2, I = 3, H = 5;
+  RequireGradients("LSTM with bias and initial states", [&](Net& n) {
+    ir::Node* l = n.Node("LSTM", {n.Weight("x", Rand({T, B, I}, 1)), n.Weight("w", Rand({1, 4 * H, I}, 2)),
+                                  n.Weight("r", Rand({1, 4 * H, H}, 3)), n.Weight("b", Rand({1, 8 * H}, 4)), nullptr,
+                                  n.Weight("h0", Rand({1, B, H}, 5)), n.Weight("c0", Rand({1, B, H}, 6))}, 3);
+    l->set_attr_int("hidden_size", H);
+    // Y [T,1,B,H] + Y_h * Y_c [1,B,H] (broadcast): all three outputs carry gradient.
+    return n.Op("Add", {l->outputs[0], n.Op("Mul", {l->outputs[1], l->outputs[2]})});
+  });
+  RequireGradients("LSTM without bias or states, Y only", [&](Net& n) {
+    ir::Node* l = n.Node("LSTM", {n.Input("x", Rand({T, B, I}, 1)), n.Weight("w", Rand({1, 4 * H, I}, 2)),
+                                  n.Weight("r", Rand({1, 4 * H, H}, 3))}, 1);
+    l->set_attr_int("hidden_size", H);
+    return l->outputs[0];
+  });
+}
+
 TEST_CASE("errors: missing rule names the node, unrelated weights, bad names") {
   Net n(false);
   ir::Value* x = n.Input("x", Rand({1, 2, 8}, 1));
@@ -248,6 +266,22 @@ TEST_CASE("errors: missing rule names the node, unrelated weights, bad names") {
   CHECK(grad::BuildGradient(m.g, loss->name, {"v"}).ok());
 
   CHECK(!grad::BuildGradient(m.g, "nope", {"v"}).ok());
+  // A rule that refuses its node after others emitted nodes: everything emitted is removed.
+  Net k(false);
+  ir::Node* lstm = k.Node("LSTM", {k.Input("x", Rand({2, 1, 3}, 1)), k.Weight("w", Rand({1, 8, 3}, 2)),
+                                   k.Weight("r", Rand({1, 8, 2}, 3))}, 1);
+  lstm->set_attr_int("hidden_size", 2);
+  lstm->set_attr_string("direction", "reverse");
+  ir::Value* kl = k.Op("ReduceSum", {k.Op("Tanh", {k.Op("Mul", {lstm->outputs[0], lstm->outputs[0]})})});
+  const size_t nodes = k.g.num_nodes(), values = k.g.values().size(), inits = k.g.initializers.size();
+  auto r4 = grad::BuildGradient(k.g, kl->name, {"w", "r"});
+  REQUIRE(!r4.ok());
+  CHECK(r4.status().message().find("(LSTM): only direction 'forward' is supported") != std::string::npos);
+  CHECK(k.g.num_nodes() == nodes);
+  CHECK(k.g.values().size() == values);
+  CHECK(k.g.initializers.size() == inits);
+  CHECK(k.g.verify().ok());
+
   auto r3 = grad::BuildGradient(m.g, loss->name, {"shaped_missing"});
   REQUIRE(!r3.ok());
   CHECK(r3.status().message().find("not an initializer") != std::string::npos);

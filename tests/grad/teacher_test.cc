@@ -94,6 +94,13 @@ TEST_CASE("teacher joiner: gradients of every weight, finite differences on a sa
   CheckTeacherGraph("joiner.onnx", f, 4);
 }
 
+TEST_CASE("teacher decoder (embedding + LSTM): gradients, finite differences on a sample") {
+  Feeds f;
+  f.inputs = {{"y", Ints({3, 17, 0}, {3, 1})}, {"h", Rand({1, 3, 256}, 2, -0.5f, 0.5f)},
+              {"c", Rand({1, 3, 256}, 3, -0.5f, 0.5f)}};
+  CheckTeacherGraph("decoder.onnx", f, 3);
+}
+
 TEST_CASE("teacher causal encoder (one streaming chunk): gradients, finite differences on a sample") {
   Feeds f;
   f.inputs = {{"x", Rand({1, 35, 80}, 1, -1.f, 1.f)},

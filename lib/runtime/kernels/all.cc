@@ -11,6 +11,7 @@ void RegisterRnnKernels(KernelRegistry& r);
 void RegisterControlKernels(KernelRegistry& r);
 void RegisterQuantKernels(KernelRegistry& r);
 void RegisterGradKernels(KernelRegistry& r);
+void RegisterLstmGradKernels(KernelRegistry& r);
 
 void RegisterAllKernels(KernelRegistry& r) {
   RegisterElementwiseKernels(r);
@@ -21,6 +22,7 @@ void RegisterAllKernels(KernelRegistry& r) {
   RegisterControlKernels(r);
   RegisterQuantKernels(r);
   RegisterGradKernels(r);
+  RegisterLstmGradKernels(r);
 }
 
 }  // namespace asrc::runtime
