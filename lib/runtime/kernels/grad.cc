@@ -8,9 +8,9 @@
 //                                           positions Slice read (any dtype)
 //   ConvGradData(g, w, x_shape){Conv's attributes}    d loss / d x of a Conv (float32/64)
 //   ConvGradWeight(g, x, w_shape){Conv's attributes}  d loss / d w of a Conv (float32/64)
-// The convolution gradients are the plain loops over the forward's taps (ForEachConvTap, the
-// loop ConvReference runs), accumulated in double: exact, not yet fast (oneDNN's backward
-// primitives are the fast path to add).
+// The convolution gradients run as GEMMs against the im2col matrix in float32, and as the plain
+// loop over the forward's taps (ForEachConvTap, the loop ConvReference runs) in float64.
+#include "runtime/gemm.h"
 #include "runtime/kernels/nn.h"
 #include "runtime/kernels/util.h"
 
@@ -136,7 +136,50 @@ Status SliceGradRun(KernelContext& ctx) {
   return Status::Ok();
 }
 
-// data: x's gradient from (g, w); otherwise w's gradient from (g, x).
+// For one sample and one group: table[(c * kn + kk) * on + o] = offset in the group's input
+// channels (c * spatial + position) that output o reads through kernel tap kk of channel c, or
+// -1 where that tap falls on padding. The im2col matrix of the forward GEMM, as indices.
+std::vector<int64_t> ConvTapTable(const ConvGeometry& g) {
+  ConvGeometry one = g;
+  one.N = 1;
+  one.C = g.C / g.group;
+  one.M = 1;
+  one.group = 1;
+  int64_t kn = 1, on = 1;
+  for (size_t d = 0; d < g.k.size(); ++d) { kn *= g.k[d]; on *= g.out[d]; }
+  std::vector<int64_t> table(static_cast<size_t>(one.C * kn * on), -1);
+  ForEachConvTap(one, [&](int64_t yi, int64_t xi, int64_t wi) { table[wi * on + yi] = xi; });
+  return table;
+}
+
+// float32: per sample and group, one GEMM against the im2col matrix (gathered through the tap
+// table for the weight gradient; scattered back through it for the data gradient).
+void ConvGradGemm(const ConvGeometry& geo, bool data, const float* g, const float* other, float* out, int64_t out_n) {
+  const int64_t cg = geo.C / geo.group, mg = geo.M / geo.group;
+  int64_t kn = 1, on = 1, in_n = 1;
+  for (size_t d = 0; d < geo.k.size(); ++d) { kn *= geo.k[d]; on *= geo.out[d]; in_n *= geo.in[d]; }
+  const int64_t K = cg * kn;
+  const std::vector<int64_t> table = ConvTapTable(geo);
+  std::vector<float> col(static_cast<size_t>(K * on));
+  std::fill(out, out + out_n, 0.f);
+  for (int64_t n = 0; n < geo.N; ++n)
+    for (int64_t grp = 0; grp < geo.group; ++grp) {
+      const float* gp = g + (n * geo.M + grp * mg) * on;
+      if (data) {  // dcol = W_g^T g, then added back into the input positions
+        Sgemm(true, false, K, on, mg, 1.f, other + grp * mg * K, K, gp, on, 0.f, col.data(), on, 1);
+        float* dx = out + (n * geo.C + grp * cg) * in_n;
+        for (size_t i = 0; i < col.size(); ++i)
+          if (table[i] >= 0) dx[table[i]] += col[i];
+      } else {  // dW_g += g col^T
+        const float* xp = other + (n * geo.C + grp * cg) * in_n;
+        for (size_t i = 0; i < col.size(); ++i) col[i] = table[i] >= 0 ? xp[table[i]] : 0.f;
+        Sgemm(false, true, mg, K, on, 1.f, gp, on, col.data(), on, 1.f, out + grp * mg * K, K, 1);
+      }
+    }
+}
+
+// data: x's gradient from (g, w); otherwise w's gradient from (g, x). float32 runs the GEMM
+// path; float64 the plain loop over the taps in double (the reference the tests hold it to).
 class ConvGradKernel : public Kernel {
  public:
   ConvGradKernel(ConvGeometry g, bool data) : g0_(std::move(g)), data_(data) {}
@@ -152,6 +195,11 @@ class ConvGradKernel : public Kernel {
     gs.insert(gs.end(), geo.out.begin(), geo.out.end());
     if (g.shape() != gs)
       return Error(std::string(op) + ": gradient shape " + ir::shape_str(g.shape()) + ", the convolution gives " + ir::shape_str(gs));
+    if (g.dtype() == DType::Float32) {
+      Tensor& out = ctx.Alloc(0, DType::Float32, shape);
+      ConvGradGemm(geo, data_, g.data<float>(), other.data<float>(), out.data<float>(), out.numel());
+      return Status::Ok();
+    }
     std::vector<double> acc(static_cast<size_t>(ir::shape_numel(shape)), 0.0);
     DispatchNumeric(g.dtype(), [&](auto z) {
       using T = decltype(z);
