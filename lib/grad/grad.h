@@ -22,7 +22,8 @@
 //     Ops with rules: Add Sub Mul Div Pow Sum Neg Identity Relu Sigmoid Tanh ai.asrc::Silu Exp
 //     Log Sqrt Reciprocal Erf Where Dropout Cast MatMul Gemm Softmax LogSoftmax
 //     LayerNormalization ReduceSum ReduceMean Transpose Reshape Flatten Squeeze Unsqueeze Expand
-//     Concat Split Slice Gather Pad Conv LSTM ai.asrc::RNNTLoss ai.asrc::TransducerKLLoss
+//     Concat Split Slice Gather Pad Conv LSTM, and the ai.asrc losses whose output 1 is their
+//     gradient (RNNTLoss CTCLoss TransducerKLLoss TransducerCollapsedKLLoss L2HintLoss)
 //     (RuleTable::Global().Ops() lists them with the no-gradient ones).
 //   - Some rules need a value's rank (MatMul's batched operands, LayerNormalization with a
 //     positive axis): it comes from initializers, value_info, or propagation through common ops

@@ -1,20 +1,35 @@
-// Gradient rules of the `ai.asrc` loss ops whose forward kernel already computes the gradient.
-//
-// Contract with the loss kernels (lib/runtime/kernels): output 0 is the loss (per utterance,
-// shape [B], or a scalar), output 1 is d(sum of output 0)/d(input 0), i.e. batch row b of it is
-// d loss[b] / d input0[b]. The rule scales each row by the incoming gradient of its loss:
-// dX = reshape(g, [-1, 1, ..., 1]) * output1. Only input 0 (the logits) gets a gradient.
+// Gradient rules of the `ai.asrc` loss ops whose forward kernel already computes the gradient
+// (lib/runtime/kernels/loss.h on the losses branch states the same contract):
+// output 0 is the loss (a scalar, or per utterance [B] for reduction "none"), output 1 is
+// d(output 0)/d(input 0) with input 0's shape — for [B], row b of it is d loss_b / d input0[b].
+// The rule scales it by the incoming gradient, g broadcast over input 0's trailing dimensions:
+// d input0 = reshape(g, [-1, 1, ..., 1]) * output1. Only input 0 (the student's logits or
+// output) gets a gradient; targets, lengths and the teacher are constants.
 #include "grad/rules.h"
 
 namespace asrc::grad {
 namespace {
 
+// [-1, 1, ..., 1] with the rank of `like`: a constant when the rank is known, else built from
+// Size(Shape(like)) at run time.
+ir::Value* BatchBroadcastShape(RuleContext& c, ir::Value* like, ir::Value* rank_of) {
+  if (auto r = c.Rank(rank_of)) {
+    std::vector<int64_t> shape(static_cast<size_t>(*r), 1);
+    shape[0] = -1;
+    return c.Ints(shape);
+  }
+  ir::Value* rank = c.Op("Size", {c.Op("Shape", {like})});
+  ir::Node* ones = c.Emit("ConstantOfShape", {c.Sub(rank, c.Ints({1}))});
+  ones->set_attr_tensor("value", ir::Tensor::FromVector(ir::DType::Int64, {1}, std::vector<int64_t>{1}));
+  ir::Node* cat = c.Emit("Concat", {c.Ints({-1}), ones->outputs[0]});
+  cat->set_attr_int("axis", 0);
+  return cat->outputs[0];
+}
+
 Status PrecomputedGradRule(RuleContext& c) {
   if (!c.Y(1)) return c.Fail("the gradient output (output 1) is omitted");
-  int rank = c.Rank(c.X(0)).value_or(4);
-  std::vector<int64_t> shape(static_cast<size_t>(rank), 1);
-  shape[0] = -1;
-  ir::Value* g = c.Reshape(c.G(0), c.Ints(shape));
+  if (c.G(1)) return c.Fail("a gradient through the loss's gradient output is not supported");
+  ir::Value* g = c.Reshape(c.G(0), BatchBroadcastShape(c, c.Y(1), c.X(0)));
   c.SetGrad(0, c.Mul(g, c.Y(1)));
   return Status::Ok();
 }
@@ -22,8 +37,8 @@ Status PrecomputedGradRule(RuleContext& c) {
 }  // namespace
 
 void RegisterLossRules(RuleTable& t) {
-  t.Add("ai.asrc", "RNNTLoss", {PrecomputedGradRule, OnlyInput0});
-  t.Add("ai.asrc", "TransducerKLLoss", {PrecomputedGradRule, OnlyInput0});
+  for (const char* op : {"RNNTLoss", "CTCLoss", "TransducerKLLoss", "TransducerCollapsedKLLoss", "L2HintLoss"})
+    t.Add("ai.asrc", op, {PrecomputedGradRule, OnlyInput0});
 }
 
 }  // namespace asrc::grad

@@ -306,3 +306,39 @@ TEST_CASE("gradient outputs are named <weight>_grad and appended in order") {
   // d sum(xW + b)/db = number of rows, per column.
   for (int64_t i = 0; i < 5; ++i) CHECK((*out)[1].data<float>()[i] == doctest::Approx(3.0));
 }
+
+// The loss kernels live on the losses branch; here the rule's wiring: the loss's precomputed
+// gradient (output 1) scaled by the per-utterance incoming gradient reaches the joiner weights.
+TEST_CASE("ai.asrc loss ops: d logits = reshape(g, [-1,1,1,1]) * output 1") {
+  for (bool rank_known : {true, false}) {
+    CAPTURE(rank_known);
+    Net n(false);
+    ir::Value* enc = n.Input("enc", Rand({2, 3, 1, 4}, 1), rank_known);
+    ir::Value* logits = n.Op("MatMul", {enc, n.Weight("w", Rand({4, 6}, 2))});
+    ir::Node* loss = n.g.add_node("RNNTLoss", {logits, n.Input("targets", Ints({1, 2, 3, 0}, {2, 2})),
+                                               n.Input("logit_lengths", Ints({3, 2})), n.Input("target_lengths", Ints({2, 1}))},
+                                  {"loss", "dlogits"}, "rnnt", "ai.asrc");
+    loss->set_attr_string("reduction", "none");
+    auto r = grad::BuildGradient(n.g, "loss", {"w"});
+    REQUIRE_MESSAGE(r.ok(), r.status().message());
+    CHECK(n.g.verify().ok());
+    // The logits' gradient is Mul(Reshape(seed, shape), dlogits), and it feeds w's MatMul rule.
+    ir::Node* mul = nullptr;
+    for (ir::Node* k : n.g.nodes())
+      if (k->op_type == "Mul" && k->input(1) && k->input(1)->name == "dlogits") mul = k;
+    REQUIRE(mul != nullptr);
+    ir::Node* reshape = mul->input(0)->producer;
+    REQUIRE(reshape->op_type == "Reshape");
+    CHECK(reshape->input(0)->producer->op_type == "ConstantOfShape");  // the seed, ones of loss's shape
+    if (rank_known) {
+      REQUIRE(reshape->input(1)->initializer.has_value());
+      const ir::Tensor& s = *reshape->input(1)->initializer;
+      CHECK(std::vector<int64_t>(s.data<int64_t>(), s.data<int64_t>() + s.numel()) == std::vector<int64_t>{-1, 1, 1, 1});
+    } else {
+      CHECK(reshape->input(1)->producer->op_type == "Concat");
+    }
+    bool feeds_matmul_grad = false;
+    for (const ir::Use& u : mul->outputs[0]->uses) feeds_matmul_grad |= u.node->op_type == "Flatten";
+    CHECK(feeds_matmul_grad);
+  }
+}
