@@ -19,15 +19,16 @@
 //       SliceGrad(g, shape, starts, ends[, axes, steps])  g placed into zeros of `shape`
 //       ConvGradData / ConvGradWeight       a Conv's input and weight gradients
 //       LSTMGrad                            an LSTM's backpropagation through time
+//       LayerNormalizationGrad              a LayerNormalization's three gradients, one pass
 //     Ops with rules: Add Sub Mul Div Pow Sum Neg Identity Relu Sigmoid Tanh ai.asrc::Silu Exp
 //     Log Sqrt Reciprocal Erf Where Dropout Cast MatMul Gemm Softmax LogSoftmax
 //     LayerNormalization ReduceSum ReduceMean Transpose Reshape Flatten Squeeze Unsqueeze Expand
 //     Concat Split Slice Gather Pad Conv LSTM, and the ai.asrc losses whose output 1 is their
 //     gradient (RNNTLoss CTCLoss TransducerKLLoss TransducerCollapsedKLLoss L2HintLoss)
 //     (RuleTable::Global().Ops() lists them with the no-gradient ones).
-//   - Some rules need a value's rank (MatMul's batched operands, LayerNormalization with a
-//     positive axis): it comes from initializers, value_info, or propagation through common ops
-//     (including computed Reshape shapes); where it cannot be found the error says so.
+//   - Some rules need a value's rank (MatMul's batched operands, Conv's bias): it comes from
+//     initializers, value_info, or propagation through common ops (including computed Reshape
+//     shapes); where it cannot be found the error says so.
 //   - Where a value has several consumers, its gradient is the Sum of their contributions.
 //   - Index and shape ops (Shape, Size, ConstantOfShape, Range, comparisons, ArgMax, Cast to
 //     integer types, ...) pass no gradient: values computed only through them do not depend on

@@ -95,35 +95,18 @@ Status LogSoftmaxRule(RuleContext& c) {
   return Status::Ok();
 }
 
-// Normalized over axes [axis, rank). Recomputes xhat = (x - mean) rstd, then
-// dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) with dxhat = g scale.
+// One ai.asrc LayerNormalizationGrad node (statistics recomputed per row; one pass) gives the
+// input, scale and bias gradients.
 Status LayerNormRule(RuleContext& c) {
   const ir::Node& n = c.node();
   for (int i = 1; i < 3; ++i)
     if (c.Y(i) && c.G(i)) return c.Fail("gradients through the Mean/InvStdDev outputs are not supported");
-  int64_t axis = n.attr_int("axis", -1);
-  std::vector<int64_t> axes;
-  if (axis < 0) {
-    for (int64_t a = axis; a < 0; ++a) axes.push_back(a);
-  } else {
-    auto r = c.Rank(c.X(0));
-    if (!r) return c.Fail("rank of input '" + c.X(0)->name + "' is unknown (axis " + std::to_string(axis) + ")");
-    for (int64_t a = axis; a < *r; ++a) axes.push_back(a);
-  }
-  ir::Value *x = c.X(0), *scale = c.X(1), *g = c.G(0);
-  ir::Value* xc = c.Sub(x, c.ReduceMean(x, axes, true));
-  ir::Value* var = c.ReduceMean(c.Mul(xc, xc), axes, true);
-  double eps = n.attr_float("epsilon", 1e-5f);
-  ir::Value* rstd = c.Op("Reciprocal", {c.Op("Sqrt", {c.Add(var, c.Scalar(eps))})});
-  ir::Value* xhat = c.Mul(xc, rstd);
-  if (c.Needs(1)) c.SetGrad(1, c.SumToShape(c.Mul(g, xhat), c.Y(0), scale));
-  if (c.Needs(2)) c.SetGrad(2, c.SumToShape(g, c.Y(0), c.X(2)));
-  if (c.Needs(0)) {
-    ir::Value* dxhat = c.Mul(g, scale);
-    ir::Value* m1 = c.ReduceMean(dxhat, axes, true);
-    ir::Value* m2 = c.ReduceMean(c.Mul(dxhat, xhat), axes, true);
-    c.SetGrad(0, c.Mul(rstd, c.Sub(c.Sub(dxhat, m1), c.Mul(xhat, m2))));
-  }
+  std::vector<ir::Value*> in = {c.G(0), c.X(0), c.X(1)};
+  if (c.X(2)) in.push_back(c.X(2));
+  ir::Node* k = c.Emit("LayerNormalizationGrad", in, 3, "ai.asrc");
+  k->set_attr_int("axis", n.attr_int("axis", -1));
+  k->set_attr_float("epsilon", n.attr_float("epsilon", 1e-5f));
+  for (int i = 0; i < 3; ++i) c.SetGrad(i, k->outputs[i]);
   return Status::Ok();
 }
 

@@ -8,8 +8,13 @@
 //                                           positions Slice read (any dtype)
 //   ConvGradData(g, w, x_shape){Conv's attributes}    d loss / d x of a Conv (float32/64)
 //   ConvGradWeight(g, x, w_shape){Conv's attributes}  d loss / d w of a Conv (float32/64)
+//   LayerNormalizationGrad(g, x, scale[, bias]){axis, epsilon} -> (dx, dscale, dbias)
+//                                           one pass per row, statistics recomputed (float32/64;
+//                                           bias only gives dbias its shape)
 // The convolution gradients run as GEMMs against the im2col matrix in float32, and as the plain
 // loop over the forward's taps (ForEachConvTap, the loop ConvReference runs) in float64.
+#include <cmath>
+
 #include "runtime/gemm.h"
 #include "runtime/kernels/nn.h"
 #include "runtime/kernels/util.h"
@@ -218,9 +223,80 @@ class ConvGradKernel : public Kernel {
   bool data_;
 };
 
+// Per row of N normalized elements: xhat = (x - mean) rstd, dxhat = g scale,
+// dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)); dscale += g xhat, dbias += g.
+class LayerNormGradKernel : public Kernel {
+ public:
+  LayerNormGradKernel(int64_t axis, double eps) : axis_(axis), eps_(eps) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor &g = *ctx.in(0), &x = *ctx.in(1), &s = *ctx.in(2);
+    if (!IsFloat(x.dtype()) || g.dtype() != x.dtype() || s.dtype() != x.dtype())
+      return DTypeError("LayerNormalizationGrad", x.dtype());
+    if (g.shape() != x.shape()) return Error("LayerNormalizationGrad: gradient shape " + ir::shape_str(g.shape()) + " differs from input " + ir::shape_str(x.shape()));
+    ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axis_, x.rank()));
+    int64_t outer = 1, inner = 1;
+    for (int d = 0; d < x.rank(); ++d) (d < ax ? outer : inner) *= x.shape()[d];
+    const Tensor* b = ctx.in(3);
+    if (s.numel() != inner && s.numel() != 1) return Error("LayerNormalizationGrad: Scale has " + std::to_string(s.numel()) + " entries for a normalized size of " + std::to_string(inner));
+    Shape bshape = b ? b->shape() : s.shape();
+    if (ir::shape_numel(bshape) != inner && ir::shape_numel(bshape) != 1) return Error("LayerNormalizationGrad: B size mismatch");
+    std::vector<double> ds(static_cast<size_t>(inner), 0.0), db(static_cast<size_t>(inner), 0.0);
+    DispatchNumeric(x.dtype(), [&](auto z) {
+      using T = decltype(z);
+      const T *px = x.data<T>(), *pg = g.data<T>(), *ps = s.data<T>();
+      const bool s1 = s.numel() == 1;
+      T* pdx = ctx.Alloc(0, x.dtype(), x.shape()).data<T>();
+      std::vector<double> xhat(static_cast<size_t>(inner));
+      for (int64_t i = 0; i < outer; ++i) {
+        const T *a = px + i * inner, *gr = pg + i * inner;
+        double mean = 0, var = 0, m1 = 0, m2 = 0;
+        for (int64_t j = 0; j < inner; ++j) mean += a[j];
+        mean /= static_cast<double>(inner);
+        for (int64_t j = 0; j < inner; ++j) var += (a[j] - mean) * (a[j] - mean);
+        const double rstd = 1.0 / std::sqrt(var / static_cast<double>(inner) + eps_);
+        for (int64_t j = 0; j < inner; ++j) {
+          xhat[j] = (a[j] - mean) * rstd;
+          const double dxh = static_cast<double>(gr[j]) * ps[s1 ? 0 : j];
+          m1 += dxh;
+          m2 += dxh * xhat[j];
+          ds[j] += gr[j] * xhat[j];
+          db[j] += gr[j];
+        }
+        m1 /= static_cast<double>(inner);
+        m2 /= static_cast<double>(inner);
+        for (int64_t j = 0; j < inner; ++j) {
+          const double dxh = static_cast<double>(gr[j]) * ps[s1 ? 0 : j];
+          pdx[i * inner + j] = static_cast<T>(rstd * (dxh - m1 - xhat[j] * m2));
+        }
+      }
+      auto emit = [&](int out, const Shape& shape, const std::vector<double>& acc) {
+        T* p = ctx.Alloc(out, x.dtype(), shape).data<T>();
+        if (ir::shape_numel(shape) == 1 && inner != 1) {
+          double t = 0;
+          for (double v : acc) t += v;
+          p[0] = static_cast<T>(t);
+        } else {
+          for (int64_t j = 0; j < inner; ++j) p[j] = static_cast<T>(acc[j]);
+        }
+      };
+      emit(1, s.shape(), ds);
+      emit(2, bshape, db);
+    });
+    return Status::Ok();
+  }
+
+ private:
+  int64_t axis_;
+  double eps_;
+};
+
 }  // namespace
 
 void RegisterGradKernels(KernelRegistry& r) {
+  r.Register("ai.asrc", "LayerNormalizationGrad", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+    return std::unique_ptr<Kernel>(std::make_unique<LayerNormGradKernel>(
+        i.node->attr_int("axis", -1), i.node->attr_float("epsilon", 1e-5f)));
+  });
   r.Register("ai.asrc", "ReduceSumToShape", DType::Undefined, [](const KernelInit&) -> KernelPtr {
     return MakeFnKernel(ReduceSumToShapeRun);
   });
