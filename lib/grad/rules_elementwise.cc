@@ -145,10 +145,10 @@ Status DropoutRule(RuleContext& c) {
   const ir::Node& n = c.node();
   bool training = false;
   if (ir::Value* t = n.input(2)) {
-    auto v = c.ConstInts(t);
-    const bool is_false = t->initializer && t->initializer->dtype() == ir::DType::Bool &&
-                          t->initializer->numel() == 1 && !t->initializer->data<bool>()[0];
-    training = !is_false && !(v && v->size() == 1 && (*v)[0] == 0);
+    const ir::Tensor* mode = t->initializer ? &*t->initializer : nullptr;
+    if (!mode || mode->numel() != 1 || mode->dtype() != ir::DType::Bool)
+      return c.Fail("training_mode must be a constant bool for the gradient");
+    training = mode->data<bool>()[0];
   }
   if (!training) return IdentityRule(c);
   if (!c.Y(1)) return c.Fail("training-mode Dropout needs its mask output for the gradient");

@@ -95,6 +95,40 @@ TEST_CASE("unary ops") {
   });
 }
 
+// A training-mode mask changes from run to run, so no finite differences: within one run the
+// gradient must be R * mask / (1 - ratio) for loss = sum(Y * R), and Y = x * mask / (1 - ratio).
+TEST_CASE("Dropout in training mode reuses the forward's mask") {
+  Net n(false);
+  ir::Tensor x = Rand({10, 20}, 1), r = Rand({10, 20}, 2);
+  ir::Tensor on(ir::DType::Bool, {});
+  on.data<bool>()[0] = true;
+  ir::Node* d = n.Node("Dropout", {n.Weight("x", x), n.Const(ir::Tensor::Scalar(0.3f)), n.Const(on)}, 2);
+  d->set_attr_int("seed", 7);
+  ir::Value* loss = n.Op("ReduceSum", {n.Op("Mul", {d->outputs[0], n.Const(r)})});
+  n.g.outputs = {loss, d->outputs[0], d->outputs[1]};
+  auto gg = grad::BuildGradient(n.g, loss->name, {"x"});
+  REQUIRE(gg.ok());
+  auto s = runtime::Session::Create(n.g, 17);
+  REQUIRE(s.ok());
+  std::vector<ir::Tensor> first;
+  for (int run = 0; run < 2; ++run) {
+    auto out = (*s)->Run(n.feeds);
+    REQUIRE(out.ok());
+    const ir::Tensor &y = (*out)[1], &mask = (*out)[2], &dx = (*out)[3];
+    int64_t kept = 0;
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      bool m = mask.data<bool>()[i];
+      kept += m;
+      CHECK(y.data<float>()[i] == doctest::Approx(m ? x.data<float>()[i] / 0.7f : 0.f));
+      CHECK(dx.data<float>()[i] == doctest::Approx(m ? r.data<float>()[i] / 0.7f : 0.f));
+    }
+    CHECK(kept > 110);  // 200 elements kept with probability 0.7
+    CHECK(kept < 170);
+    if (run == 0) first = *out;
+    else CHECK(std::memcmp(first[2].raw(), mask.raw(), mask.nbytes()) != 0);  // a new mask each step
+  }
+}
+
 TEST_CASE("Softmax and LogSoftmax over the last and a middle axis") {
   for (const char* op : {"Softmax", "LogSoftmax"})
     for (int64_t axis : {-1, 1})
