@@ -187,6 +187,15 @@ Result<GradientGraph> BuildGradient(ir::Graph& graph, const std::string& loss,
     out.gradient_outputs.push_back(id->outputs[0]->name);
   }
   out.num_backward_nodes += b.num_nodes();
+  if (options.trainables_as_inputs) {
+    for (ir::Value* w : weights) {
+      out.trainable_values.push_back(std::move(*w->initializer));
+      w->initializer.reset();
+      graph.initializers.erase(std::remove(graph.initializers.begin(), graph.initializers.end(), w),
+                               graph.initializers.end());
+      graph.inputs.push_back(w);
+    }
+  }
   return out;
 }
 

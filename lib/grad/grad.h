@@ -60,6 +60,11 @@ struct GradientOptions {
   // Opset of the default ONNX domain the graph runs under: the forward nodes are read and the
   // backward nodes written with its semantics (e.g. ReduceMean's axes: attribute before 18).
   int64_t opset = 17;
+  // After building, turn the trainables into graph inputs (appended to graph.inputs in the order
+  // given; their values move to GradientGraph::trainable_values). An executor that folds or
+  // prepacks constants at plan time (runtime::Session does both) then reads the weights fed on
+  // each run, so one plan serves every training step.
+  bool trainables_as_inputs = false;
 };
 
 struct GradientGraph {
@@ -67,6 +72,8 @@ struct GradientGraph {
   std::vector<std::string> gradient_outputs;
   // Number of backward nodes appended.
   int num_backward_nodes = 0;
+  // With trainables_as_inputs: the trainables' values, in the order given.
+  std::vector<ir::Tensor> trainable_values;
 };
 
 // Appends the backward graph to `graph` (see the contract above). `loss` names a value of the

@@ -110,6 +110,44 @@ TEST_CASE("2-layer MLP (Gemm, Relu, MatMul, LogSoftmax, NLL) against PyTorch aut
   CompareWithTorch("mlp", n, n.Op("Neg", {mean->outputs[0]}));
 }
 
+TEST_CASE("trainables as inputs: one session, weights fed each run, same gradients") {
+  auto build = [](bool as_inputs, std::vector<ir::Tensor>* weights) {
+    auto n = std::make_unique<Net>(false);
+    ir::Value* x = n->Input("x", Rand({5, 3}, 1));
+    ir::Value* h = n->Op("Tanh", {n->Op("MatMul", {x, n->Weight("w1", Rand({3, 4}, 2))})});
+    ir::Value* y = n->Op("MatMul", {h, n->Weight("w2", Rand({4, 2}, 3))});
+    ir::Node* loss = n->Node("ReduceSum", {n->Op("Mul", {y, y})});
+    loss->set_attr_int("keepdims", 0);
+    n->g.outputs = {loss->outputs[0]};
+    grad::GradientOptions opt;
+    opt.trainables_as_inputs = as_inputs;
+    auto gg = grad::BuildGradient(n->g, loss->outputs[0]->name, {"w1", "w2"}, opt);
+    REQUIRE(gg.ok());
+    if (weights) *weights = gg->trainable_values;
+    return n;
+  };
+  std::vector<ir::Tensor> w;
+  auto fed = build(true, &w);
+  REQUIRE(w.size() == 2);
+  CHECK(fed->g.initializers.size() + 2 == build(false, nullptr)->g.initializers.size());
+  auto session = runtime::Session::Create(fed->g, 17);
+  REQUIRE(session.ok());
+  CHECK((*session)->input_names() == std::vector<std::string>{"x", "w1", "w2"});
+  for (int step = 0; step < 2; ++step) {
+    if (step == 1) w[0].data<float>()[0] += 0.5f;  // a weight update between steps
+    auto out = (*session)->Run({{"x", fed->feeds[0].second}, {"w1", w[0]}, {"w2", w[1]}});
+    REQUIRE(out.ok());
+    // Reference: the initializer form, built fresh with the same weight values.
+    auto ref = build(false, nullptr);
+    ref->g.find_value("w1")->initializer = w[0].Clone();
+    auto ro = asrc::testing::RunGraph(ref->g, ref->feeds);
+    REQUIRE(ro.ok());
+    for (size_t k = 0; k < 3; ++k)
+      for (int64_t i = 0; i < (*out)[k].numel(); ++i)
+        CHECK((*out)[k].data<float>()[i] == doctest::Approx((*ro)[k].data<float>()[i]).epsilon(1e-5));
+  }
+}
+
 TEST_CASE("attention block (Gather, multi-head MatMul/Softmax, LayerNorm, FFN) against PyTorch autograd") {
   const int64_t B = 2, T = 5, D = 8;
   Net n(false);
