@@ -83,6 +83,56 @@ bool InputDifferentiable(const GradRule* rule, const ir::Node& n, int i) {
   return !rule || !rule->differentiable || rule->differentiable(n, i);
 }
 
+// The nodes on a path from a trainable to the loss, in reverse topological order, and in
+// *needed the values on such paths (the ones whose gradients are wanted). Checks that every such
+// node has a rule and every trainable is reached.
+Result<std::vector<ir::Node*>> FindPath(const ir::Graph& graph, ir::Value* loss_v,
+                                        const std::vector<ir::Value*>& weights,
+                                        std::set<ir::Value*>* needed) {
+  ASRC_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, graph.topo_order());
+  const RuleTable& rules = RuleTable::Global();
+
+  // Forward: values that depend on a trainable through differentiable inputs. A node without a
+  // rule passes the dependence on (so that it is found on the path and reported).
+  std::set<ir::Value*> reach(weights.begin(), weights.end());
+  for (ir::Node* n : order) {
+    const GradRule* rule = rules.Find(n->domain, n->op_type);
+    if (rule && !rule->fn) continue;  // passes no gradient
+    bool any = false;
+    for (int i = 0; i < n->num_inputs() && !any; ++i)
+      any = n->inputs[i] && reach.count(n->inputs[i]) && InputDifferentiable(rule, *n, i);
+    if (any)
+      for (ir::Value* o : n->outputs)
+        if (o) reach.insert(o);
+  }
+  // Backward: of those, the ones the loss depends on, and the nodes between.
+  if (reach.count(loss_v)) needed->insert(loss_v);
+  std::vector<ir::Node*> path;
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    ir::Node* n = *it;
+    bool on = false;
+    for (ir::Value* o : n->outputs) on = on || (o && needed->count(o));
+    if (!on) continue;
+    const GradRule* rule = rules.Find(n->domain, n->op_type);
+    bool any = false;
+    for (int i = 0; i < n->num_inputs(); ++i) {
+      ir::Value* in = n->inputs[i];
+      if (in && reach.count(in) && InputDifferentiable(rule, *n, i)) {
+        needed->insert(in);
+        any = true;
+      }
+    }
+    if (any) path.push_back(n);
+  }
+  for (ir::Node* n : path)
+    if (!rules.Find(n->domain, n->op_type)) return Error("grad: " + NodeLabel(*n) + ": no gradient rule");
+  for (ir::Value* w : weights)
+    if (!needed->count(w))
+      return Error("grad: loss '" + loss_v->name + "' does not depend on trainable '" + w->name +
+                   "' (through differentiable ops)");
+  return path;
+}
+
 }  // namespace
 
 std::string Builder::Label(const ir::Node& n) { return NodeLabel(n); }
@@ -108,49 +158,10 @@ Result<GradientGraph> BuildGradient(ir::Graph& graph, const std::string& loss,
     weights.push_back(w);
   }
   ir::DType dtype = weights[0]->initializer->dtype();
-  ASRC_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, graph.topo_order());
-  const RuleTable& rules = RuleTable::Global();
-
-  // Forward: values that depend on a trainable through differentiable inputs. A node without a
-  // rule passes the dependence on (so that it is found on the path and reported).
-  std::set<ir::Value*> reach(weights.begin(), weights.end());
-  for (ir::Node* n : order) {
-    const GradRule* rule = rules.Find(n->domain, n->op_type);
-    if (rule && !rule->fn) continue;  // passes no gradient
-    bool any = false;
-    for (int i = 0; i < n->num_inputs() && !any; ++i)
-      any = n->inputs[i] && reach.count(n->inputs[i]) && InputDifferentiable(rule, *n, i);
-    if (any)
-      for (ir::Value* o : n->outputs)
-        if (o) reach.insert(o);
-  }
-  // Backward: of those, the ones the loss depends on, and the nodes between.
   std::set<ir::Value*> needed;
-  if (reach.count(loss_v)) needed.insert(loss_v);
-  std::vector<ir::Node*> path;
-  for (auto it = order.rbegin(); it != order.rend(); ++it) {
-    ir::Node* n = *it;
-    bool on = false;
-    for (ir::Value* o : n->outputs) on = on || (o && needed.count(o));
-    if (!on) continue;
-    const GradRule* rule = rules.Find(n->domain, n->op_type);
-    bool any = false;
-    for (int i = 0; i < n->num_inputs(); ++i) {
-      ir::Value* in = n->inputs[i];
-      if (in && reach.count(in) && InputDifferentiable(rule, *n, i)) {
-        needed.insert(in);
-        any = true;
-      }
-    }
-    if (any) path.push_back(n);
-  }
-  for (ir::Node* n : path)
-    if (!rules.Find(n->domain, n->op_type)) return Error("grad: " + NodeLabel(*n) + ": no gradient rule");
-  for (ir::Value* w : weights)
-    if (!needed.count(w))
-      return Error("grad: loss '" + loss + "' does not depend on trainable '" + w->name +
-                   "' (through differentiable ops)");
+  ASRC_ASSIGN_OR_RETURN(std::vector<ir::Node*> path, FindPath(graph, loss_v, weights, &needed));
 
+  const RuleTable& rules = RuleTable::Global();
   Builder b(graph, options, dtype);
   {
     ir::Node* seed = b.Emit("grad/" + loss, "ConstantOfShape", {b.ShapeOf(loss_v)}, 1, "");
