@@ -1,5 +1,5 @@
 // BuildGradient: find the nodes on the trainables-to-loss path, check every one has a rule,
-// then walk them in reverse topological order, accumulating output gradients (Sum where a value
+// then walk them in reverse topological order, accumulating output gradients (Adds where a value
 // has several consumers) and calling each node's rule.
 #include "grad/grad.h"
 
@@ -48,7 +48,9 @@ ir::Value* Builder::Accumulated(ir::Value* v) {
   if (it == contributions_.end() || it->second.empty()) return nullptr;
   std::vector<ir::Value*>& parts = it->second;
   if (parts.size() > 1) {
-    ir::Value* sum = Emit("grad/" + v->name, "Sum", parts, 1, "")->outputs[0];
+    // A chain of Adds: the runtime's Add has a same-shape fast path that Sum lacks.
+    ir::Value* sum = parts[0];
+    for (size_t i = 1; i < parts.size(); ++i) sum = Emit("grad/" + v->name, "Add", {sum, parts[i]}, 1, "")->outputs[0];
     parts.assign(1, sum);
   }
   return parts[0];

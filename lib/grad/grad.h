@@ -29,7 +29,7 @@
 //   - Some rules need a value's rank (MatMul's batched operands, Conv's bias): it comes from
 //     initializers, value_info, or propagation through common ops (including computed Reshape
 //     shapes); where it cannot be found the error says so.
-//   - Where a value has several consumers, its gradient is the Sum of their contributions.
+//   - Where a value has several consumers, its gradient is the sum of their contributions (Adds).
 //   - Index and shape ops (Shape, Size, ConstantOfShape, Range, comparisons, ArgMax, Cast to
 //     integer types, ...) pass no gradient: values computed only through them do not depend on
 //     the trainables as far as gradients go.

@@ -23,41 +23,43 @@ bool MayBroadcast(RuleContext& c, ir::Value* x, ir::Value* other) {
   return !std::equal(sx->begin(), sx->end() - 2, so->begin());
 }
 
-// Y = A @ B (rank >= 2 both). dA = g @ B^T, dB = A^T @ g, each summed over broadcast batch dims.
-// A 2-D B (a weight) gets one GEMM over the flattened rows: dB = flat(A)^T flat(g).
-Status MatMulRule(RuleContext& c) {
-  ir::Value *a = c.X(0), *b = c.X(1), *g = c.G(0);
-  auto ra = c.Rank(a), rb = c.Rank(b);
-  if ((ra && *ra < 2) || (rb && *rb < 2)) return c.Fail("1-D operands are not supported");
-  if (c.Needs(0)) {
-    if (!rb) return c.Fail("rank of input '" + b->name + "' is unknown");
-    ir::Value* da = c.Op("MatMul", {g, c.Transpose(b, SwapLastTwo(*rb))});
-    c.SetGrad(0, MayBroadcast(c, a, b) ? c.SumToShape(da, nullptr, a) : da);
-  }
-  if (c.Needs(1)) {
-    if (rb && *rb == 2) {
-      ir::Node* fa = c.Emit("Flatten", {a});
-      fa->set_attr_int("axis", -1);
-      ir::Node* fg = c.Emit("Flatten", {g});
-      fg->set_attr_int("axis", -1);
-      ir::Node* db = c.Emit("Gemm", {fa->outputs[0], fg->outputs[0]});
-      db->set_attr_int("transA", 1);
-      c.SetGrad(1, db->outputs[0]);
-    } else {
-      if (!ra) return c.Fail("rank of input '" + a->name + "' is unknown");
-      ir::Value* db = c.Op("MatMul", {c.Transpose(a, SwapLastTwo(*ra)), g});
-      c.SetGrad(1, MayBroadcast(c, b, a) ? c.SumToShape(db, nullptr, b) : db);
-    }
-  }
-  return Status::Ok();
-}
-
 ir::Value* GemmOf(RuleContext& c, ir::Value* p, ir::Value* q, bool tp, bool tq, float alpha) {
   ir::Node* n = c.Emit("Gemm", {p, q});
   if (tp) n->set_attr_int("transA", 1);
   if (tq) n->set_attr_int("transB", 1);
   if (alpha != 1.f) n->set_attr_float("alpha", alpha);
   return n->outputs[0];
+}
+
+// Y = A @ B (rank >= 2 both). dA = g @ B^T, dB = A^T @ g, each summed over broadcast batch dims.
+// A 2-D B (a weight) gets GEMMs over the flattened rows instead: dA = flat(g) B^T reshaped to A,
+// dB = flat(A)^T flat(g) (B read transposed by the GEMM: no Transpose node, no reduction).
+Status MatMulRule(RuleContext& c) {
+  ir::Value *a = c.X(0), *b = c.X(1), *g = c.G(0);
+  auto ra = c.Rank(a), rb = c.Rank(b);
+  if ((ra && *ra < 2) || (rb && *rb < 2)) return c.Fail("1-D operands are not supported");
+  if (rb && *rb == 2) {
+    auto flat = [&](ir::Value* v) {
+      ir::Node* f = c.Emit("Flatten", {v});
+      f->set_attr_int("axis", -1);
+      return f->outputs[0];
+    };
+    ir::Value* fg = flat(g);
+    if (c.Needs(0)) c.SetGrad(0, c.Reshape(GemmOf(c, fg, b, false, true, 1.f), c.ShapeOf(a)));
+    if (c.Needs(1)) c.SetGrad(1, GemmOf(c, flat(a), fg, true, false, 1.f));
+    return Status::Ok();
+  }
+  if (c.Needs(0)) {
+    if (!rb) return c.Fail("rank of input '" + b->name + "' is unknown");
+    ir::Value* da = c.Op("MatMul", {g, c.Transpose(b, SwapLastTwo(*rb))});
+    c.SetGrad(0, MayBroadcast(c, a, b) ? c.SumToShape(da, nullptr, a) : da);
+  }
+  if (c.Needs(1)) {
+    if (!ra) return c.Fail("rank of input '" + a->name + "' is unknown");
+    ir::Value* db = c.Op("MatMul", {c.Transpose(a, SwapLastTwo(*ra)), g});
+    c.SetGrad(1, MayBroadcast(c, b, a) ? c.SumToShape(db, nullptr, b) : db);
+  }
+  return Status::Ok();
 }
 
 // Y = alpha A' B' + beta C with A' = transA ? A^T : A, B' likewise.

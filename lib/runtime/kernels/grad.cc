@@ -123,17 +123,27 @@ Status SliceGradRun(KernelContext& ctx) {
   if (es == 0) return DTypeError("SliceGrad", g.dtype());
   Tensor& out = ctx.Alloc(0, g.dtype(), shape);
   std::memset(out.raw(), 0, out.nbytes());
+  // Rows of the innermost window dimension at a time (a memcpy when its step is 1).
   int r = static_cast<int>(shape.size());
+  if (r == 0 || g.numel() == 0) {
+    if (g.numel()) std::memcpy(out.raw(), g.raw(), es);
+    return Status::Ok();
+  }
   std::vector<int64_t> xs = Strides(shape), idx(r, 0);
   int64_t base = 0;
   for (int d = 0; d < r; ++d) base += begin[d] * xs[d];
+  const int64_t row = window[r - 1], row_step = step[r - 1] * xs[r - 1];
   const uint8_t* src = g.raw();
   uint8_t* dst = out.raw();
-  for (int64_t i = 0; i < g.numel(); ++i) {
+  for (int64_t i = 0; i < g.numel(); i += row) {
     int64_t off = base;
-    for (int d = 0; d < r; ++d) off += idx[d] * step[d] * xs[d];
-    std::memcpy(dst + off * es, src + i * es, es);
-    for (int d = r - 1; d >= 0; --d) {
+    for (int d = 0; d < r - 1; ++d) off += idx[d] * step[d] * xs[d];
+    if (row_step == 1) {
+      std::memcpy(dst + off * es, src + i * es, row * es);
+    } else {
+      for (int64_t j = 0; j < row; ++j) std::memcpy(dst + (off + j * row_step) * es, src + (i + j) * es, es);
+    }
+    for (int d = r - 2; d >= 0; --d) {
       if (++idx[d] < window[d]) break;
       idx[d] = 0;
     }
