@@ -10,6 +10,13 @@ void RegisterNNKernels(KernelRegistry& r);
 void RegisterRnnKernels(KernelRegistry& r);
 void RegisterControlKernels(KernelRegistry& r);
 void RegisterQuantKernels(KernelRegistry& r);
+void RegisterActivationKernels(KernelRegistry& r);
+void RegisterPoolKernels(KernelRegistry& r);
+void RegisterNormKernels(KernelRegistry& r);
+void RegisterScatterKernels(KernelRegistry& r);
+void RegisterArrangeKernels(KernelRegistry& r);
+void RegisterSignalKernels(KernelRegistry& r);
+void RegisterResizeKernels(KernelRegistry& r);
 
 void RegisterAllKernels(KernelRegistry& r) {
   RegisterElementwiseKernels(r);
@@ -19,6 +26,13 @@ void RegisterAllKernels(KernelRegistry& r) {
   RegisterRnnKernels(r);
   RegisterControlKernels(r);
   RegisterQuantKernels(r);
+  RegisterActivationKernels(r);
+  RegisterPoolKernels(r);
+  RegisterNormKernels(r);
+  RegisterScatterKernels(r);
+  RegisterArrangeKernels(r);
+  RegisterSignalKernels(r);
+  RegisterResizeKernels(r);
 }
 
 }  // namespace asrc::runtime

@@ -25,25 +25,6 @@ void ParallelSgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const floa
 
 namespace {
 
-Tensor AsFloat(const Tensor& t) {
-  if (t.dtype() == DType::Float16) return HalfToFloat(t);
-  if (t.dtype() == DType::Float64) {
-    Tensor f(DType::Float32, t.shape());
-    (void)ConvertInto(t, f);
-    return f;
-  }
-  return t;
-}
-
-Status FromFloat(KernelContext& ctx, int i, DType dt, const Tensor& y) {
-  if (dt == DType::Float32) ctx.out(i) = y;
-  else if (dt == DType::Float16) ctx.out(i) = FloatToHalf(y);
-  else { Tensor& o = ctx.Alloc(i, dt, y.shape()); ASRC_RETURN_IF_ERROR(ConvertInto(y, o)); }
-  return Status::Ok();
-}
-
-bool IsFloatish(DType d) { return d == DType::Float32 || d == DType::Float16 || d == DType::Float64; }
-
 class MatMulKernel : public Kernel {
  public:
   Status Run(KernelContext& ctx) override {

@@ -82,6 +82,23 @@ Tensor FloatToHalf(const Tensor& t) {
   return out;
 }
 
+Tensor AsFloat(const Tensor& t) {
+  if (t.dtype() == DType::Float16) return HalfToFloat(t);
+  if (t.dtype() == DType::Float64) {
+    Tensor f(DType::Float32, t.shape());
+    (void)ConvertInto(t, f);
+    return f;
+  }
+  return t;
+}
+
+Status FromFloat(KernelContext& ctx, int i, DType dt, const Tensor& y) {
+  if (dt == DType::Float32) ctx.out(i) = y;
+  else if (dt == DType::Float16) ctx.out(i) = FloatToHalf(y);
+  else { Tensor& o = ctx.Alloc(i, dt, y.shape()); ASRC_RETURN_IF_ERROR(ConvertInto(y, o)); }
+  return Status::Ok();
+}
+
 namespace {
 template <class To, class From>
 To ConvertOne(From v) {

@@ -76,6 +76,13 @@ std::vector<int64_t> Strides(const Shape& s);
 // Float16 <-> float32 whole-tensor conversions (fresh tensors).
 Tensor HalfToFloat(const Tensor& t);
 Tensor FloatToHalf(const Tensor& t);
+// A float tensor as float32 (float16 and float64 converted; float32 shared, not copied).
+Tensor AsFloat(const Tensor& t);
+// Stores float32 `y` as output i of dtype `dt` (converted for float16/float64; shared for float32).
+Status FromFloat(KernelContext& ctx, int i, DType dt, const Tensor& y);
+inline bool IsFloatish(DType d) {
+  return d == DType::Float32 || d == DType::Float16 || d == DType::Float64;
+}
 // Generic element conversion between any numeric/bool/float16 dtypes.
 Status ConvertInto(const Tensor& in, Tensor& out);
 
