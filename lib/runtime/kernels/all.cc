@@ -17,6 +17,8 @@ void RegisterScatterKernels(KernelRegistry& r);
 void RegisterArrangeKernels(KernelRegistry& r);
 void RegisterSignalKernels(KernelRegistry& r);
 void RegisterResizeKernels(KernelRegistry& r);
+void RegisterConvTransposeKernels(KernelRegistry& r);
+void RegisterEinsumKernels(KernelRegistry& r);
 
 void RegisterAllKernels(KernelRegistry& r) {
   RegisterElementwiseKernels(r);
@@ -33,6 +35,8 @@ void RegisterAllKernels(KernelRegistry& r) {
   RegisterArrangeKernels(r);
   RegisterSignalKernels(r);
   RegisterResizeKernels(r);
+  RegisterConvTransposeKernels(r);
+  RegisterEinsumKernels(r);
 }
 
 }  // namespace asrc::runtime
