@@ -19,6 +19,7 @@ void RegisterSignalKernels(KernelRegistry& r);
 void RegisterResizeKernels(KernelRegistry& r);
 void RegisterConvTransposeKernels(KernelRegistry& r);
 void RegisterEinsumKernels(KernelRegistry& r);
+void RegisterVisionKernels(KernelRegistry& r);
 
 void RegisterAllKernels(KernelRegistry& r) {
   RegisterElementwiseKernels(r);
@@ -37,6 +38,7 @@ void RegisterAllKernels(KernelRegistry& r) {
   RegisterResizeKernels(r);
   RegisterConvTransposeKernels(r);
   RegisterEinsumKernels(r);
+  RegisterVisionKernels(r);
 }
 
 }  // namespace asrc::runtime
