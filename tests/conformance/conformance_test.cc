@@ -22,6 +22,15 @@ namespace {
 
 const char* kRoot = "/usr/share/libonnx-testdata/data/node";
 
+// Cases whose stored expected outputs do not follow from their own model, with the evidence;
+// reported as "bad reference" and counted neither as supported nor as passed.
+const std::map<std::string, std::string> kBadReference = {
+    {"test_adam_multiple",
+     "expected outputs were computed with epsilon=1e-2, but the node carries no epsilon "
+     "attribute (spec default 1e-6); X1_new = 1 - 0.1*1.85005/(sqrt(0.5747)+eps) is 0.75914 "
+     "only with 1e-2"},
+};
+
 void CollectOps(const ir::Graph& g, std::vector<std::pair<std::string, std::string>>& ops) {
   for (ir::Node* n : g.nodes()) {
     ops.emplace_back(n->domain == "ai.onnx" ? "" : n->domain, n->op_type);
@@ -94,6 +103,7 @@ TEST_CASE("ONNX node conformance cases pass for every supported op") {
   int supported = 0, passed = 0, load_failed = 0;
   for (const auto& dir : cases) {
     std::string name = dir.filename().string();
+    if (kBadReference.count(name)) continue;
     auto gf = onnx_io::LoadGraphFile((dir / "model.onnx").string());
     if (!gf.ok()) {
       ++load_failed;
@@ -160,10 +170,12 @@ TEST_CASE("ONNX node conformance cases pass for every supported op") {
   std::cout << "conformance: passed " << passed << " of " << supported << " supported cases ("
             << cases.size() << " total cases; " << load_failed << " did not load; "
             << rejected.size() << " rejected at planning)\n";
+  std::cout << "conformance: PASS/TOTAL " << passed << "/" << cases.size() << "\n";
   std::cout << "conformance: unsupported ops by case count:";
   for (const auto& [n, op] : by_freq) std::cout << " " << op << "(" << -n << ")";
   std::cout << "\n";
   for (const auto& [c, why] : rejected) std::cout << "conformance: rejected " << c << ": " << why << "\n";
+  for (const auto& [c, why] : kBadReference) std::cout << "conformance: bad reference " << c << ": " << why << "\n";
   for (const auto& f : failures) std::cout << "conformance: FAIL " << f << "\n";
   CHECK(failures.empty());
   CHECK(passed == supported);

@@ -20,6 +20,8 @@ void RegisterResizeKernels(KernelRegistry& r);
 void RegisterConvTransposeKernels(KernelRegistry& r);
 void RegisterEinsumKernels(KernelRegistry& r);
 void RegisterVisionKernels(KernelRegistry& r);
+void RegisterTextKernels(KernelRegistry& r);
+void RegisterOptimizerKernels(KernelRegistry& r);
 
 void RegisterAllKernels(KernelRegistry& r) {
   RegisterElementwiseKernels(r);
@@ -39,6 +41,8 @@ void RegisterAllKernels(KernelRegistry& r) {
   RegisterConvTransposeKernels(r);
   RegisterEinsumKernels(r);
   RegisterVisionKernels(r);
+  RegisterTextKernels(r);
+  RegisterOptimizerKernels(r);
 }
 
 }  // namespace asrc::runtime

@@ -748,7 +748,7 @@ void RegisterNNKernels(KernelRegistry& r) {
         i.node->attr_int("axis", -1), i.node->attr_float("epsilon", 1e-5f)));
   });
   r.Register("", "BatchNormalization", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
-    if (i.node->attr_int("training_mode", 0) != 0) return Error("training_mode BatchNormalization is not supported");
+    if (i.node->attr_int("training_mode", 0) != 0) return MakeBatchNormTraining(i);
     int nout = 0;
     for (auto* v : i.node->outputs) nout += v != nullptr;
     if (nout > 1) return Error("BatchNormalization with training outputs is not supported");

@@ -1,9 +1,10 @@
 // Normalizations beyond LayerNormalization/BatchNormalization (nn.cc), plain loops in double
 // accumulation: InstanceNormalization, GroupNormalization (scale/bias per channel, opset 21, or
 // per group, opset 18), MeanVarianceNormalization, LpNormalization, LRN. Float16/float64
-// compute in float32.
+// compute in float32. Also BatchNormalization's training mode (nn.cc hands it over).
 #include <cmath>
 
+#include "runtime/kernels/nn.h"
 #include "runtime/kernels/util.h"
 
 namespace asrc::runtime {
@@ -187,7 +188,56 @@ class LrnKernel : public Kernel {
   int64_t size_;
 };
 
+// BatchNormalization with training_mode=1 (opset 14+): normalizes with the batch statistics
+// (biased variance) and returns running_mean/var = input * momentum + batch * (1 - momentum).
+class BatchNormTrainKernel : public Kernel {
+ public:
+  BatchNormTrainKernel(float eps, float momentum) : eps_(eps), momentum_(momentum) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x0 = *ctx.in(0);
+    if (!IsFloatish(x0.dtype())) return DTypeError("BatchNormalization", x0.dtype());
+    if (x0.rank() < 2) return Error("BatchNormalization: input rank must be >= 2");
+    for (int k = 1; k < 5; ++k)
+      if (!ctx.in(k) || ctx.in(k)->numel() != x0.dim(1)) return Error("BatchNormalization: scale, B, mean and var need one value per channel");
+    Tensor x = AsFloat(x0), sc = AsFloat(*ctx.in(1)), bi = AsFloat(*ctx.in(2));
+    Tensor rm = AsFloat(*ctx.in(3)), rv = AsFloat(*ctx.in(4));
+    int64_t N = x.dim(0), C = x.dim(1), sp = N * C != 0 ? x.numel() / (N * C) : 0;
+    Tensor y = ctx.NewTensor(DType::Float32, x.shape());
+    Tensor om(DType::Float32, {C}), ov(DType::Float32, {C});
+    const float* px = x.data<float>();
+    for (int64_t c = 0; c < C; ++c) {
+      double mean = 0, var = 0, cnt = static_cast<double>(N * sp);
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t i = 0; i < sp; ++i) mean += px[(n * C + c) * sp + i];
+      mean = cnt > 0 ? mean / cnt : 0.0;
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t i = 0; i < sp; ++i) var += (px[(n * C + c) * sp + i] - mean) * (px[(n * C + c) * sp + i] - mean);
+      var = cnt > 0 ? var / cnt : 0.0;
+      double inv = 1.0 / std::sqrt(var + eps_), s = sc.data<float>()[c], b = bi.data<float>()[c];
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t i = 0; i < sp; ++i) {
+          int64_t o = (n * C + c) * sp + i;
+          y.data<float>()[o] = static_cast<float>((px[o] - mean) * inv * s + b);
+        }
+      om.data<float>()[c] = static_cast<float>(rm.data<float>()[c] * momentum_ + mean * (1 - momentum_));
+      ov.data<float>()[c] = static_cast<float>(rv.data<float>()[c] * momentum_ + var * (1 - momentum_));
+    }
+    ASRC_RETURN_IF_ERROR(FromFloat(ctx, 0, x0.dtype(), y));
+    if (ctx.outputs->size() > 1 && ctx.node->output(1)) ASRC_RETURN_IF_ERROR(FromFloat(ctx, 1, ctx.in(3)->dtype(), om));
+    if (ctx.outputs->size() > 2 && ctx.node->output(2)) ASRC_RETURN_IF_ERROR(FromFloat(ctx, 2, ctx.in(4)->dtype(), ov));
+    return Status::Ok();
+  }
+
+ private:
+  float eps_, momentum_;
+};
+
 }  // namespace
+
+Result<std::unique_ptr<Kernel>> MakeBatchNormTraining(const KernelInit& i) {
+  return std::unique_ptr<Kernel>(std::make_unique<BatchNormTrainKernel>(
+      i.node->attr_float("epsilon", 1e-5f), i.node->attr_float("momentum", 0.9f)));
+}
 
 void RegisterNormKernels(KernelRegistry& r) {
   r.Register("", "InstanceNormalization", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
