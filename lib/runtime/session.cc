@@ -299,7 +299,7 @@ Result<std::unique_ptr<SessionImpl>> SessionPlanner::Plan(
       return Error(std::string("unsupported dtype ") + ir::dtype_name(key) + " for op '" +
                    n->op_type + "' (domain '" + domain + "', opset " +
                    std::to_string(node_opset) + ") at node '" + n->name + "' in graph '" +
-                   g.name + "'");
+                   g.name + "' (kernels exist for: " + reg.DTypeNames(domain, n->op_type) + ")");
     } else {
       return Error("unsupported op '" + n->op_type + "' (domain '" + domain + "', opset " +
                    std::to_string(node_opset) + ") at node '" + n->name + "' in graph '" +

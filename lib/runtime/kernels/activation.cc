@@ -17,7 +17,7 @@ class FloatUnaryKernel : public Kernel {
   FloatUnaryKernel(const char* op, std::function<float(float)> f) : op_(op), f_(std::move(f)) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
-    if (!IsFloatish(x0.dtype())) return DTypeError(op_, x0.dtype());
+    if (!IsFloatish(x0.dtype())) return FloatDTypeError(op_, x0.dtype());
     Tensor x = AsFloat(x0);
     Tensor y = ctx.NewTensor(DType::Float32, x.shape());
     const float* a = x.data<float>();
@@ -35,7 +35,7 @@ class FloatUnaryKernel : public Kernel {
 Status PReluRun(KernelContext& ctx) {
   const Tensor& x0 = *ctx.in(0);
   const Tensor& s0 = *ctx.in(1);
-  if (!IsFloatish(x0.dtype())) return DTypeError("PRelu", x0.dtype());
+  if (!IsFloatish(x0.dtype())) return FloatDTypeError("PRelu", x0.dtype());
   if (s0.dtype() != x0.dtype()) return Error("PRelu: slope dtype differs from X");
   ASRC_ASSIGN_OR_RETURN(Shape shape, BroadcastShape(x0.shape(), s0.shape()));
   if (shape != x0.shape())
@@ -95,7 +95,7 @@ class HardmaxKernel : public Kernel {
   HardmaxKernel(int64_t axis, bool flatten) : axis_(axis), flatten_(flatten) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
-    if (!IsFloatish(x0.dtype())) return DTypeError("Hardmax", x0.dtype());
+    if (!IsFloatish(x0.dtype())) return FloatDTypeError("Hardmax", x0.dtype());
     ASRC_ASSIGN_OR_RETURN(int axis, NormAxis(axis_, x0.rank()));
     Tensor x = AsFloat(x0);
     int64_t outer = 1, n = 1, inner = 1;
@@ -129,7 +129,7 @@ class IsInfKernel : public Kernel {
   IsInfKernel(bool neg, bool pos) : neg_(neg), pos_(pos) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
-    if (!IsFloatish(x0.dtype())) return DTypeError("IsInf", x0.dtype());
+    if (!IsFloatish(x0.dtype())) return FloatDTypeError("IsInf", x0.dtype());
     Tensor& y = ctx.Alloc(0, DType::Bool, x0.shape());
     auto test = [&](auto v) { return std::isinf(v) && ((v > 0 && pos_) || (v < 0 && neg_)); };
     if (x0.dtype() == DType::Float64) {

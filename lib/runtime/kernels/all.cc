@@ -22,6 +22,7 @@ void RegisterEinsumKernels(KernelRegistry& r);
 void RegisterVisionKernels(KernelRegistry& r);
 void RegisterTextKernels(KernelRegistry& r);
 void RegisterOptimizerKernels(KernelRegistry& r);
+void RegisterQLinearConvKernels(KernelRegistry& r);
 
 void RegisterAllKernels(KernelRegistry& r) {
   RegisterElementwiseKernels(r);
@@ -43,6 +44,7 @@ void RegisterAllKernels(KernelRegistry& r) {
   RegisterVisionKernels(r);
   RegisterTextKernels(r);
   RegisterOptimizerKernels(r);
+  RegisterQLinearConvKernels(r);
 }
 
 }  // namespace asrc::runtime

@@ -232,7 +232,7 @@ class SpaceDepthKernel : public Kernel {
 
 Status DetRun(KernelContext& ctx) {
   const Tensor& x0 = *ctx.in(0);
-  if (!IsFloatish(x0.dtype())) return DTypeError("Det", x0.dtype());
+  if (!IsFloatish(x0.dtype())) return FloatDTypeError("Det", x0.dtype());
   if (x0.rank() < 2 || x0.dim(-1) != x0.dim(-2)) return Error("Det: input must be [..., M, M]");
   Tensor x(DType::Float64, x0.shape());
   ASRC_RETURN_IF_ERROR(ConvertInto(x0, x));

@@ -22,7 +22,7 @@ class ConvTransposeKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
     const Tensor& w0 = *ctx.in(1);
-    if (!IsFloatish(x0.dtype())) return DTypeError("ConvTranspose", x0.dtype());
+    if (!IsFloatish(x0.dtype())) return FloatDTypeError("ConvTranspose", x0.dtype());
     int sr = x0.rank() - 2;
     if (sr < 1 || w0.rank() != sr + 2) return Error("ConvTranspose: X " + ir::shape_str(x0.shape()) + " and W " + ir::shape_str(w0.shape()) + " ranks");
     int64_t N = x0.dim(0), C = x0.dim(1), G = a_.group;

@@ -175,7 +175,7 @@ class GemmKernel : public Kernel {
     const Tensor& a0 = *ctx.in(0);
     const Tensor& b0 = *ctx.in(1);
     DType dt = a0.dtype();
-    if (!IsFloatish(dt)) return DTypeError("Gemm", dt);
+    if (!IsFloatish(dt)) return FloatDTypeError("Gemm", dt);
     if (a0.rank() != 2 || b0.rank() != 2) return Error("Gemm inputs must be 2-D");
     Tensor a = AsFloat(a0), b = AsFloat(b0);
     int64_t M = ta_ ? a.dim(1) : a.dim(0), K = ta_ ? a.dim(0) : a.dim(1);
@@ -498,6 +498,8 @@ class ConvKernel : public Kernel {
   DirectConv2D direct_;  // oneDNN plans per input shape (2-D, group 1, large products)
 };
 
+}  // namespace
+
 // A convolution's attributes, named with `prefix` (ConvPair's second convolution has
 // "second_"), and whether its activation (FusedConv's attribute) is ReLU.
 Status ConvAttributes(const ir::Node& node, const std::string& prefix, ConvGeometry* g, bool* relu) {
@@ -515,6 +517,8 @@ Status ConvAttributes(const ir::Node& node, const std::string& prefix, ConvGeome
   g->kernel_shape = node.attr_ints(prefix + "kernel_shape");
   return Status::Ok();
 }
+
+namespace {
 
 // ai.asrc ConvPair (runtime/fusion.h): Conv[+Relu] -> Conv[+Relu], inputs (x, w1, b1, w2, b2),
 // the second's attributes prefixed "second_". When both are float32 2-D group-1 convolutions,
@@ -629,7 +633,7 @@ class LayerNormKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
     DType dt = x0.dtype();
-    if (!IsFloatish(dt)) return DTypeError("LayerNormalization", dt);
+    if (!IsFloatish(dt)) return FloatDTypeError("LayerNormalization", dt);
     ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axis_, x0.rank()));
     int64_t outer = 1, inner = 1;
     for (int d = 0; d < x0.rank(); ++d) (d < ax ? outer : inner) *= x0.shape()[d];
@@ -688,7 +692,7 @@ class BatchNormKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
     DType dt = x0.dtype();
-    if (!IsFloatish(dt)) return DTypeError("BatchNormalization", dt);
+    if (!IsFloatish(dt)) return FloatDTypeError("BatchNormalization", dt);
     if (x0.rank() < 2) return Error("input rank must be >= 2");
     for (int i = 1; i <= 4; ++i)
       if (!ctx.in(i)) return Error("missing input " + std::to_string(i));

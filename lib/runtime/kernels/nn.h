@@ -23,6 +23,10 @@ struct ConvGeometry {
   Status Resolve(const ir::Shape& x, const ir::Shape& w);
 };
 
+// A convolution's attributes (auto_pad, group, strides, dilations, pads, kernel_shape), named
+// with `prefix`, and whether its activation attribute (FusedConv's) is ReLU.
+Status ConvAttributes(const ir::Node& node, const std::string& prefix, ConvGeometry* g, bool* relu);
+
 // Plain direct convolution (any spatial rank); the reference the fast paths are tested against.
 void ConvReference(const ConvGeometry& g, const float* x, const float* w, const float* b, float* y);
 

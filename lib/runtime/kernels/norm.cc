@@ -34,7 +34,7 @@ class GroupNormKernel : public Kernel {
   GroupNormKernel(const char* op, int64_t groups, float eps) : op_(op), groups_(groups), eps_(eps) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
-    if (!IsFloatish(x0.dtype())) return DTypeError(op_, x0.dtype());
+    if (!IsFloatish(x0.dtype())) return FloatDTypeError(op_, x0.dtype());
     if (x0.rank() < 2) return Error(std::string(op_) + ": input rank must be >= 2");
     int64_t N = x0.dim(0), C = x0.dim(1);
     int64_t G = groups_ > 0 ? groups_ : C;
@@ -107,7 +107,7 @@ class MvnKernel : public Kernel {
   explicit MvnKernel(std::vector<int64_t> axes) : axes_(std::move(axes)) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
-    if (!IsFloatish(x0.dtype())) return DTypeError("MeanVarianceNormalization", x0.dtype());
+    if (!IsFloatish(x0.dtype())) return FloatDTypeError("MeanVarianceNormalization", x0.dtype());
     std::vector<int> axes;
     for (int64_t a : axes_) {
       ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(a, x0.rank()));
@@ -132,7 +132,7 @@ class LpNormKernel : public Kernel {
   LpNormKernel(int64_t axis, int64_t p) : axis_(axis), p_(p) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
-    if (!IsFloatish(x0.dtype())) return DTypeError("LpNormalization", x0.dtype());
+    if (!IsFloatish(x0.dtype())) return FloatDTypeError("LpNormalization", x0.dtype());
     ASRC_ASSIGN_OR_RETURN(int axis, NormAxis(axis_, x0.rank()));
     Tensor x = AsFloat(x0);
     int64_t outer = 1, n = x.rank() ? x.dim(axis) : 1, inner = 1;
@@ -162,7 +162,7 @@ class LrnKernel : public Kernel {
       : alpha_(alpha), beta_(beta), bias_(bias), size_(size) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
-    if (!IsFloatish(x0.dtype())) return DTypeError("LRN", x0.dtype());
+    if (!IsFloatish(x0.dtype())) return FloatDTypeError("LRN", x0.dtype());
     if (x0.rank() < 3) return Error("LRN input must have rank >= 3");
     Tensor x = AsFloat(x0);
     int64_t N = x.dim(0), C = x.dim(1), sp = x.numel() / std::max<int64_t>(1, N * C);
@@ -195,7 +195,7 @@ class BatchNormTrainKernel : public Kernel {
   BatchNormTrainKernel(float eps, float momentum) : eps_(eps), momentum_(momentum) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
-    if (!IsFloatish(x0.dtype())) return DTypeError("BatchNormalization", x0.dtype());
+    if (!IsFloatish(x0.dtype())) return FloatDTypeError("BatchNormalization", x0.dtype());
     if (x0.rank() < 2) return Error("BatchNormalization: input rank must be >= 2");
     for (int k = 1; k < 5; ++k)
       if (!ctx.in(k) || ctx.in(k)->numel() != x0.dim(1)) return Error("BatchNormalization: scale, B, mean and var need one value per channel");

@@ -136,7 +136,7 @@ class PoolKernel : public Kernel {
     ASRC_ASSIGN_OR_RETURN(PoolGeom g, Resolve(a_, x.shape()));
     Shape os = OutShape(x.shape(), g);
     if (kind_ == PoolKind::Max) return RunMax(ctx, x, g, os);
-    if (!IsFloatish(x.dtype())) return DTypeError(kind_ == PoolKind::Avg ? "AveragePool" : "LpPool", x.dtype());
+    if (!IsFloatish(x.dtype())) return FloatDTypeError(kind_ == PoolKind::Avg ? "AveragePool" : "LpPool", x.dtype());
     Tensor xf = AsFloat(x);
     Tensor y = ctx.NewTensor(DType::Float32, os);
     const float* px = xf.data<float>();
@@ -190,7 +190,7 @@ class GlobalPoolKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     const Tensor& x = *ctx.in(0);
     if (x.rank() < 3) return Error("global pooling input must have rank >= 3, got " + ir::shape_str(x.shape()));
-    if (!IsFloatish(x.dtype())) return DTypeError("GlobalPool", x.dtype());
+    if (!IsFloatish(x.dtype())) return FloatDTypeError("GlobalPool", x.dtype());
     Tensor xf = AsFloat(x);
     Shape os(x.rank(), 1);
     os[0] = x.dim(0);

@@ -122,7 +122,7 @@ class ResizeKernel : public Kernel {
     std::vector<std::vector<std::vector<Tap>>> taps(r);
     for (int d = 0; d < r; ++d) taps[d] = AxisTaps(a_, x.dim(d), os[d], scales[d], roi0[d], roi1[d]);
     if (a_.mode == Mode::Nearest && !IsFloatish(x.dtype())) return Nearest(ctx, x, os, taps);
-    if (!IsFloatish(x.dtype())) return DTypeError("Resize", x.dtype());
+    if (!IsFloatish(x.dtype())) return FloatDTypeError("Resize", x.dtype());
     Tensor xf = AsFloat(x);
     Tensor y = ctx.NewTensor(DType::Float32, os);
     std::vector<int64_t> st = Strides(x.shape()), idx(r, 0), pick(r, 0);

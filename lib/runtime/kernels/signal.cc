@@ -52,7 +52,7 @@ class Fft {
 
 // A real or complex signal tensor (trailing dim 1 or 2) as complex doubles.
 Result<std::vector<cd>> ToComplex(const Tensor& t, const char* op) {
-  if (!IsFloatish(t.dtype())) return DTypeError(op, t.dtype());
+  if (!IsFloatish(t.dtype())) return FloatDTypeError(op, t.dtype());
   if (t.rank() < 2 || (t.dim(-1) != 1 && t.dim(-1) != 2))
     return Error(std::string(op) + ": signal must end in a dimension of 1 (real) or 2 (complex), got " + ir::shape_str(t.shape()));
   Tensor d(DType::Float64, t.shape());

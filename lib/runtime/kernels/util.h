@@ -62,6 +62,12 @@ inline Status DTypeError(const char* op, DType d) {
   return Error(std::string("unsupported dtype ") + ir::dtype_name(d) + " for op '" + op + "'");
 }
 
+// For kernels that take float32, float16 and float64 only.
+inline Status FloatDTypeError(const char* op, DType d) {
+  return Error(std::string("unsupported dtype ") + ir::dtype_name(d) + " for op '" + op +
+               "' (supported: float32, float16, float64)");
+}
+
 // Integer tensor (int32/int64) as int64 values.
 Result<std::vector<int64_t>> Int64s(const Tensor& t);
 // Scalar of any numeric dtype as double.

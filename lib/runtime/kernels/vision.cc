@@ -103,7 +103,7 @@ class GridSampleKernel : public Kernel {
   GridSampleKernel(GsMode mode, GsPad pad, bool align) : mode_(mode), pad_(pad), align_(align) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
-    if (!IsFloatish(x0.dtype())) return DTypeError("GridSample", x0.dtype());
+    if (!IsFloatish(x0.dtype())) return FloatDTypeError("GridSample", x0.dtype());
     Tensor x = AsFloat(x0), grid = AsFloat(*ctx.in(1));
     if (x.rank() != 4 || grid.rank() != 4 || grid.dim(3) != 2 || grid.dim(0) != x.dim(0))
       return Error("GridSample: X must be [N, C, H, W] and grid [N, Ho, Wo, 2]; got " + ir::shape_str(x.shape()) +
@@ -188,7 +188,7 @@ class RoiAlignKernel : public Kernel {
   explicit RoiAlignKernel(RoiAttrs a) : a_(a) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
-    if (!IsFloatish(x0.dtype())) return DTypeError("RoiAlign", x0.dtype());
+    if (!IsFloatish(x0.dtype())) return FloatDTypeError("RoiAlign", x0.dtype());
     Tensor x = AsFloat(x0), rois = AsFloat(*ctx.in(1));
     ASRC_ASSIGN_OR_RETURN(std::vector<int64_t> bidx, Int64s(*ctx.in(2)));
     if (x.rank() != 4 || rois.rank() != 2 || rois.dim(1) != 4 || static_cast<int64_t>(bidx.size()) != rois.dim(0))
