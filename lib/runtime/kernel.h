@@ -60,6 +60,9 @@ class Kernel {
  public:
   virtual ~Kernel() = default;
   virtual Status Run(KernelContext& ctx) = 0;
+  // False for kernels whose outputs differ from run to run (random ops): the session never
+  // folds them into constants, even when every input is constant.
+  virtual bool Deterministic() const { return true; }
 };
 
 struct KernelInit {

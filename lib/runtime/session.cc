@@ -316,7 +316,7 @@ Result<std::unique_ptr<SessionImpl>> SessionPlanner::Plan(
     step.ctx.inputs.assign(ins.size(), nullptr);
     step.ctx.outputs = &step.outs;
 
-    if (all_const) {
+    if (all_const && step.kernel->Deterministic()) {
       // Fold: run once now; the outputs become constants of the plan.
       for (size_t j = 0; j < ins.size(); ++j)
         step.ctx.inputs[j] = step.in_slots[j] >= 0 ? &s->slots_[step.in_slots[j]] : nullptr;

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <complex>
 #include <filesystem>
+#include <memory>
 
 #include "onnx/onnx_io.h"
 #include "runtime/kernel.h"
@@ -221,4 +222,97 @@ TEST_CASE("errors name the op, domain, opset, node and graph; dtype errors name 
   CHECK(z.status().message().find("int64") != std::string::npos);
   CHECK(z.status().message().find("float32") != std::string::npos);
   CHECK(z.status().message().find("Gelu") != std::string::npos);
+}
+
+TEST_CASE("bitwise ops on signed and unsigned integers; floats refused with the supported types") {
+  ir::Tensor a = ir::Tensor::FromVector(ir::DType::Int32, {4}, std::vector<int32_t>{12, -1, 0, 5});
+  ir::Tensor b = ir::Tensor::FromVector(ir::DType::Int32, {4}, std::vector<int32_t>{10, 7, -3, 5});
+  std::vector<std::pair<const char*, std::vector<int32_t>>> cases = {
+      {"BitwiseAnd", {8, 7, 0, 5}}, {"BitwiseOr", {14, -1, -3, 5}}, {"BitwiseXor", {6, -8, -3, 0}}};
+  for (const auto& [op, want] : cases) {
+    OneNode n(op, {a, b}, 1);
+    auto y = n.Run(18);
+    REQUIRE(y.ok());
+    for (int i = 0; i < 4; ++i) CHECK((*y)[0].data<int32_t>()[i] == want[i]);
+  }
+  OneNode nt("BitwiseNot", {ir::Tensor::FromVector(ir::DType::Uint8, {2}, std::vector<uint8_t>{0, 0x0f})}, 1);
+  auto y = nt.Run(18);
+  REQUIRE(y.ok());
+  CHECK((*y)[0].data<uint8_t>()[0] == 0xff);
+  CHECK((*y)[0].data<uint8_t>()[1] == 0xf0);
+  OneNode bad("BitwiseAnd", {RandomTensor({2}, 1), RandomTensor({2}, 2)}, 1);
+  auto z = bad.Run(18);
+  REQUIRE(!z.ok());
+  CHECK(z.status().message().find("integers") != std::string::npos);
+}
+
+TEST_CASE("random ops: seeded sessions repeat, runs continue the sequence (never folded), moments fit") {
+  auto make = [](float seed) {
+    auto n = std::make_unique<OneNode>("RandomNormal", std::vector<ir::Tensor>{}, 1);
+    n->node->set_attr_ints("shape", {4000});
+    n->node->set_attr_float("mean", 2.f);
+    n->node->set_attr_float("scale", 0.5f);
+    n->node->set_attr_float("seed", seed);
+    return n;
+  };
+  auto n1 = make(7.f), n2 = make(7.f);
+  auto s1 = runtime::Session::Create(n1->g, 17), s2 = runtime::Session::Create(n2->g, 17);
+  REQUIRE((s1.ok() && s2.ok()));
+  std::vector<ir::Tensor> a, b, c;
+  REQUIRE((*s1)->Run({}, &a).ok());
+  REQUIRE((*s2)->Run({}, &b).ok());
+  REQUIRE((*s1)->Run({}, &c).ok());
+  CHECK(MaxAbsDiff(a[0], b[0]) == 0.f);  // same seed, same first draw
+  CHECK(MaxAbsDiff(a[0], c[0]) > 0.f);   // a second run draws again
+  double mean = 0, var = 0;
+  for (int64_t i = 0; i < 4000; ++i) mean += a[0].data<float>()[i] / 4000.0;
+  for (int64_t i = 0; i < 4000; ++i) var += std::pow(a[0].data<float>()[i] - mean, 2) / 4000.0;
+  CHECK(mean == doctest::Approx(2.0).epsilon(0.02));
+  CHECK(std::sqrt(var) == doctest::Approx(0.5).epsilon(0.05));
+  // Bernoulli: p = 0 and p = 1 are certain; Multinomial with one dominant class picks it.
+  OneNode bern("Bernoulli", {F32({0.f, 1.f, 0.f, 1.f}, {4})}, 1);
+  auto y = bern.Run(17);
+  REQUIRE(y.ok());
+  for (int i = 0; i < 4; ++i) CHECK((*y)[0].data<float>()[i] == (i % 2 ? 1.f : 0.f));
+  OneNode multi("Multinomial", {F32({0.f, 50.f, 0.f}, {1, 3})}, 1);
+  multi.node->set_attr_int("sample_size", 5);
+  auto m = multi.Run(17);
+  REQUIRE(m.ok());
+  CHECK((*m)[0].dtype() == ir::DType::Int32);
+  for (int i = 0; i < 5; ++i) CHECK((*m)[0].data<int32_t>()[i] == 1);
+}
+
+TEST_CASE("Col2Im matches torch.nn.functional.fold; CenterCropPad crops and pads about the centre") {
+  // torch: x = arange(64).reshape(1, 8, 8) * 0.5 - 3; fold(x, (3, 4), (2, 2), padding=(1, 0), stride=(1, 2))
+  std::vector<float> xv(64);
+  for (int i = 0; i < 64; ++i) xv[i] = i * 0.5f - 3.f;
+  OneNode n("Col2Im", {F32(xv, {1, 8, 8}), I64({3, 4}), I64({2, 2})}, 1);
+  n.node->set_attr_ints("pads", {1, 0, 1, 0});
+  n.node->set_attr_ints("strides", {1, 2});
+  auto y = n.Run(18);
+  REQUIRE(y.ok());
+  std::vector<float> want = {3, 11, 4, 12, 5, 13, 6, 14, 7, 15, 8, 16, 35, 43, 36, 44, 37, 45, 38, 46, 39, 47, 40, 48};
+  REQUIRE((*y)[0].shape() == ir::Shape{1, 2, 3, 4});
+  for (int i = 0; i < 24; ++i) CHECK((*y)[0].data<float>()[i] == want[i]);
+  // [3, 5] -> [5, 3]: rows padded 1 before and 1 after; columns 1..3 kept.
+  std::vector<float> cv(15);
+  for (int i = 0; i < 15; ++i) cv[i] = static_cast<float>(i + 1);
+  OneNode cc("CenterCropPad", {F32(cv, {3, 5}), I64({5, 3})}, 1);
+  auto z = cc.Run(18);
+  REQUIRE(z.ok());
+  std::vector<float> cw = {0, 0, 0, 2, 3, 4, 7, 8, 9, 12, 13, 14, 0, 0, 0};
+  REQUIRE((*z)[0].shape() == ir::Shape{5, 3});
+  for (int i = 0; i < 15; ++i) CHECK((*z)[0].data<float>()[i] == cw[i]);
+}
+
+TEST_CASE("MaxRoiPool: whole-pixel boxes split into floor/ceil bins") {
+  std::vector<float> img(16);
+  for (int i = 0; i < 16; ++i) img[i] = static_cast<float>(i);  // v[h][w] = 4h + w
+  OneNode n("MaxRoiPool", {F32(img, {1, 1, 4, 4}), F32({0, 0, 0, 3, 3, 0, 1, 1, 2, 2}, {2, 5})}, 1);
+  n.node->set_attr_ints("pooled_shape", {2, 2});
+  auto y = n.Run(17);
+  REQUIRE(y.ok());
+  // Box 1 (4x4): quadrant maxima. Box 2 (rows/cols 1..2, 2x2 bins of one pixel each).
+  std::vector<float> want = {5, 7, 13, 15, 5, 6, 9, 10};
+  for (int i = 0; i < 8; ++i) CHECK((*y)[0].data<float>()[i] == want[i]);
 }

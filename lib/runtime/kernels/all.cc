@@ -23,6 +23,7 @@ void RegisterVisionKernels(KernelRegistry& r);
 void RegisterTextKernels(KernelRegistry& r);
 void RegisterOptimizerKernels(KernelRegistry& r);
 void RegisterQLinearConvKernels(KernelRegistry& r);
+void RegisterRandomKernels(KernelRegistry& r);
 
 void RegisterAllKernels(KernelRegistry& r) {
   RegisterElementwiseKernels(r);
@@ -45,6 +46,7 @@ void RegisterAllKernels(KernelRegistry& r) {
   RegisterTextKernels(r);
   RegisterOptimizerKernels(r);
   RegisterQLinearConvKernels(r);
+  RegisterRandomKernels(r);
 }
 
 }  // namespace asrc::runtime

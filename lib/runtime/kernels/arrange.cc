@@ -1,5 +1,5 @@
 // Kernels that select or rearrange elements, plain loops: TopK, Unique, ReverseSequence, EyeLike,
-// DepthToSpace, SpaceToDepth, and Det (LU with partial pivoting, in double).
+// DepthToSpace, SpaceToDepth, CenterCropPad, Col2Im, and Det (LU with partial pivoting, in double).
 #include <cmath>
 #include <map>
 #include <numeric>
@@ -230,6 +230,105 @@ class SpaceDepthKernel : public Kernel {
   int64_t b_;
 };
 
+// CenterCropPad(input, shape[, axes attr]): each listed axis cropped (start (in - out) / 2) or
+// zero-padded (before (out - in) / 2) about its centre to the requested length.
+class CenterCropPadKernel : public Kernel {
+ public:
+  explicit CenterCropPadKernel(std::vector<int64_t> axes) : axes_(std::move(axes)) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x = *ctx.in(0);
+    ASRC_ASSIGN_OR_RETURN(std::vector<int64_t> want, Int64s(*ctx.in(1)));
+    std::vector<int64_t> axes = axes_;
+    if (axes.empty())
+      for (int d = 0; d < x.rank(); ++d) axes.push_back(d);
+    if (want.size() != axes.size()) return Error("CenterCropPad: shape has " + std::to_string(want.size()) + " values for " + std::to_string(axes.size()) + " axes");
+    size_t es = ir::dtype_size(x.dtype());
+    if (es == 0) return DTypeError("CenterCropPad", x.dtype());
+    Shape os = x.shape();
+    std::vector<int64_t> shift(x.rank(), 0);  // input index = output index + shift
+    for (size_t k = 0; k < axes.size(); ++k) {
+      ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axes[k], x.rank()));
+      if (want[k] < 0) return Error("CenterCropPad: negative length");
+      os[ax] = want[k];
+      shift[ax] = x.dim(ax) >= want[k] ? (x.dim(ax) - want[k]) / 2 : -((want[k] - x.dim(ax)) / 2);
+    }
+    Tensor& y = ctx.Alloc(0, x.dtype(), os);
+    std::memset(y.raw(), 0, y.nbytes());
+    std::vector<int64_t> st = Strides(x.shape()), idx(x.rank(), 0);
+    for (int64_t o = 0; o < y.numel(); ++o) {
+      int64_t off = 0;
+      bool inside = true;
+      for (int d = 0; d < x.rank(); ++d) {
+        int64_t i = idx[d] + shift[d];
+        inside = inside && i >= 0 && i < x.dim(d);
+        off += i * st[d];
+      }
+      if (inside) std::memcpy(y.raw() + o * es, x.raw() + off * es, es);
+      for (int d = x.rank() - 1; d >= 0; --d) {
+        if (++idx[d] < os[d]) break;
+        idx[d] = 0;
+      }
+    }
+    return Status::Ok();
+  }
+
+ private:
+  std::vector<int64_t> axes_;
+};
+
+// Col2Im(input [N, C * prod(block), L], image_shape, block_shape): sums each column back into
+// the image positions its block covers (the inverse arrangement of im2col).
+class Col2ImKernel : public Kernel {
+ public:
+  Col2ImKernel(std::vector<int64_t> dil, std::vector<int64_t> pads, std::vector<int64_t> strides)
+      : dil_(std::move(dil)), pads_(std::move(pads)), strides_(std::move(strides)) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x0 = *ctx.in(0);
+    if (!IsFloatish(x0.dtype())) return FloatDTypeError("Col2Im", x0.dtype());
+    ASRC_ASSIGN_OR_RETURN(std::vector<int64_t> img, Int64s(*ctx.in(1)));
+    ASRC_ASSIGN_OR_RETURN(std::vector<int64_t> blk, Int64s(*ctx.in(2)));
+    const int sr = static_cast<int>(img.size());
+    auto at = [](const std::vector<int64_t>& v, int i, int64_t def) { return v.empty() ? def : v[i]; };
+    if (x0.rank() != 3 || static_cast<int>(blk.size()) != sr || sr < 1) return Error("Col2Im: input [N, C*prod(block), L] and matching image/block shapes expected");
+    int64_t kn = 1, L = 1;
+    std::vector<int64_t> nb(sr);
+    for (int d = 0; d < sr; ++d) {
+      kn *= blk[d];
+      int64_t ek = (blk[d] - 1) * at(dil_, d, 1) + 1;
+      nb[d] = (img[d] + at(pads_, d, 0) + at(pads_, d + sr, 0) - ek) / at(strides_, d, 1) + 1;
+      L *= nb[d];
+    }
+    if (x0.dim(1) % kn != 0 || x0.dim(2) != L) return Error("Col2Im: input " + ir::shape_str(x0.shape()) + " does not match the blocks");
+    Tensor x = AsFloat(x0);
+    int64_t N = x.dim(0), C = x.dim(1) / kn, in_n = 1;
+    for (int64_t v : img) in_n *= v;
+    Shape os = {N, C};
+    os.insert(os.end(), img.begin(), img.end());
+    Tensor y = ctx.NewTensor(DType::Float32, os);
+    std::fill(y.data<float>(), y.data<float>() + y.numel(), 0.f);
+    std::vector<int64_t> bc(sr), kc(sr);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t k = 0; k < kn; ++k)
+          for (int64_t l = 0; l < L; ++l) {
+            for (int64_t d = sr - 1, r = k; d >= 0; --d) { kc[d] = r % blk[d]; r /= blk[d]; }
+            for (int64_t d = sr - 1, r = l; d >= 0; --d) { bc[d] = r % nb[d]; r /= nb[d]; }
+            int64_t off = 0;
+            bool inside = true;
+            for (int d = 0; d < sr && inside; ++d) {
+              int64_t p = bc[d] * at(strides_, d, 1) + kc[d] * at(dil_, d, 1) - at(pads_, d, 0);
+              inside = p >= 0 && p < img[d];
+              off = off * img[d] + p;
+            }
+            if (inside) y.data<float>()[(n * C + c) * in_n + off] += x.data<float>()[((n * C + c) * kn + k) * L + l];
+          }
+    return FromFloat(ctx, 0, x0.dtype(), y);
+  }
+
+ private:
+  std::vector<int64_t> dil_, pads_, strides_;
+};
+
 Status DetRun(KernelContext& ctx) {
   const Tensor& x0 = *ctx.in(0);
   if (!IsFloatish(x0.dtype())) return FloatDTypeError("Det", x0.dtype());
@@ -296,6 +395,13 @@ void RegisterArrangeKernels(KernelRegistry& r) {
     int64_t b = i.node->attr_int("blocksize", 0);
     if (b <= 0) return Error("SpaceToDepth needs a positive blocksize");
     return std::unique_ptr<Kernel>(std::make_unique<SpaceDepthKernel>(false, false, b));
+  });
+  r.Register("", "CenterCropPad", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+    return std::unique_ptr<Kernel>(std::make_unique<CenterCropPadKernel>(i.node->attr_ints("axes")));
+  });
+  r.Register("", "Col2Im", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+    return std::unique_ptr<Kernel>(std::make_unique<Col2ImKernel>(
+        i.node->attr_ints("dilations"), i.node->attr_ints("pads"), i.node->attr_ints("strides")));
   });
   r.Register("", "Det", DType::Undefined, [](const KernelInit&) -> KernelPtr { return MakeFnKernel(DetRun); });
 }

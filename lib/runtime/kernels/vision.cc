@@ -1,7 +1,8 @@
 // Detection and sampling kernels, plain loops in float32: NonMaxSuppression (both box formats),
 // GridSample (opset 16, 4-D: bilinear / nearest / bicubic, zeros / border / reflection padding,
 // align_corners, following PyTorch's grid_sampler), RoiAlign (avg / max, half_pixel or
-// output_half_pixel, ONNX Runtime's bilinear sampling rules).
+// output_half_pixel, ONNX Runtime's bilinear sampling rules), MaxRoiPool (Caffe's rounding of
+// the box to whole pixels and of the bins to floor/ceil edges, as ONNX Runtime has it).
 #include <cmath>
 #include <numeric>
 
@@ -246,6 +247,45 @@ class RoiAlignKernel : public Kernel {
   RoiAttrs a_;
 };
 
+class MaxRoiPoolKernel : public Kernel {
+ public:
+  MaxRoiPoolKernel(int64_t ph, int64_t pw, float scale) : ph_(ph), pw_(pw), scale_(scale) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x0 = *ctx.in(0);
+    if (!IsFloatish(x0.dtype())) return FloatDTypeError("MaxRoiPool", x0.dtype());
+    Tensor x = AsFloat(x0), rois = AsFloat(*ctx.in(1));
+    if (x.rank() != 4 || rois.rank() != 2 || rois.dim(1) != 5)
+      return Error("MaxRoiPool: X [N, C, H, W] and rois [R, 5] (batch, x1, y1, x2, y2) expected");
+    int64_t C = x.dim(1), H = x.dim(2), W = x.dim(3), R = rois.dim(0);
+    Tensor y = ctx.NewTensor(DType::Float32, {R, C, ph_, pw_});
+    for (int64_t r = 0; r < R; ++r) {
+      const float* b = rois.data<float>() + r * 5;
+      int64_t n = static_cast<int64_t>(b[0]);
+      if (n < 0 || n >= x.dim(0)) return Error("MaxRoiPool: batch index out of range");
+      int64_t x1 = std::lround(b[1] * scale_), y1 = std::lround(b[2] * scale_);
+      int64_t x2 = std::lround(b[3] * scale_), y2 = std::lround(b[4] * scale_);
+      double bh = static_cast<double>(std::max<int64_t>(y2 - y1 + 1, 1)) / ph_;
+      double bw = static_cast<double>(std::max<int64_t>(x2 - x1 + 1, 1)) / pw_;
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t i = 0; i < ph_; ++i)
+          for (int64_t j = 0; j < pw_; ++j) {
+            auto edge = [](double v, int64_t off, int64_t lim) { return std::min(std::max<int64_t>(static_cast<int64_t>(v) + off, 0), lim); };
+            int64_t hs = edge(std::floor(i * bh), y1, H), he = edge(std::ceil((i + 1) * bh), y1, H);
+            int64_t ws = edge(std::floor(j * bw), x1, W), we = edge(std::ceil((j + 1) * bw), x1, W);
+            float m = (he <= hs || we <= ws) ? 0.f : -INFINITY;
+            for (int64_t h = hs; h < he; ++h)
+              for (int64_t w = ws; w < we; ++w) m = std::max(m, x.data<float>()[((n * C + c) * H + h) * W + w]);
+            y.data<float>()[((r * C + c) * ph_ + i) * pw_ + j] = m;
+          }
+    }
+    return FromFloat(ctx, 0, x0.dtype(), y);
+  }
+
+ private:
+  int64_t ph_, pw_;
+  float scale_;
+};
+
 }  // namespace
 
 void RegisterVisionKernels(KernelRegistry& r) {
@@ -265,6 +305,11 @@ void RegisterVisionKernels(KernelRegistry& r) {
     else if (p == "reflection") pad = GsPad::Reflection;
     else return Error("GridSample: unsupported padding_mode '" + p + "'");
     return std::unique_ptr<Kernel>(std::make_unique<GridSampleKernel>(mode, pad, i.node->attr_int("align_corners", 0) != 0));
+  });
+  r.Register("", "MaxRoiPool", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+    std::vector<int64_t> ps = i.node->attr_ints("pooled_shape");
+    if (ps.size() != 2 || ps[0] < 1 || ps[1] < 1) return Error("MaxRoiPool needs a positive 2-D pooled_shape");
+    return std::unique_ptr<Kernel>(std::make_unique<MaxRoiPoolKernel>(ps[0], ps[1], i.node->attr_float("spatial_scale", 1.f)));
   });
   r.Register("", "RoiAlign", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
     RoiAttrs a;
