@@ -316,3 +316,18 @@ TEST_CASE("MaxRoiPool: whole-pixel boxes split into floor/ceil bins") {
   std::vector<float> want = {5, 7, 13, 15, 5, 6, 9, 10};
   for (int i = 0; i < 8; ++i) CHECK((*y)[0].data<float>()[i] == want[i]);
 }
+
+TEST_CASE("Concat skips a legacy empty 1-D input beside rank-3 ones (torch.cat in torchaudio's Emformer)") {
+  ir::Tensor a = RandomTensor({2, 1, 3}, 41), b = RandomTensor({1, 1, 3}, 42);
+  ir::Tensor empty(ir::DType::Float32, {0});
+  OneNode n("Concat", {empty, a, b}, 1);
+  n.node->set_attr_int("axis", 0);
+  auto y = n.Run(17);
+  REQUIRE(y.ok());
+  REQUIRE((*y)[0].shape() == ir::Shape{3, 1, 3});
+  for (int i = 0; i < 6; ++i) CHECK((*y)[0].data<float>()[i] == a.data<float>()[i]);
+  for (int i = 0; i < 3; ++i) CHECK((*y)[0].data<float>()[6 + i] == b.data<float>()[i]);
+  OneNode bad("Concat", {RandomTensor({2, 3}, 43), a}, 1);  // non-empty ranks still must agree
+  bad.node->set_attr_int("axis", 0);
+  CHECK(!bad.Run(17).ok());
+}
