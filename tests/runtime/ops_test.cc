@@ -331,3 +331,40 @@ TEST_CASE("Concat skips a legacy empty 1-D input beside rank-3 ones (torch.cat i
   bad.node->set_attr_int("axis", 0);
   CHECK(!bad.Run(17).ok());
 }
+
+TEST_CASE("Cast to and from bfloat16 (round to nearest even) and string (shortest round-trip text)") {
+  OneNode to_bf("Cast", {F32({0.48033667f, 1.f, -2.5f}, {3})}, 1);
+  to_bf.node->set_attr_int("to", static_cast<int64_t>(ir::DType::BFloat16));
+  auto b = to_bf.Run(17);
+  REQUIRE(b.ok());
+  REQUIRE((*b)[0].dtype() == ir::DType::BFloat16);
+  // 0x3EF5EEB0: the dropped half 0xEEB0 is above 0x8000, so it rounds up to 0x3EF6.
+  CHECK((*b)[0].data<uint16_t>()[0] == 0x3EF6);
+  CHECK((*b)[0].data<uint16_t>()[1] == 0x3F80);
+  CHECK((*b)[0].data<uint16_t>()[2] == 0xC020);
+  OneNode back("Cast", {(*b)[0]}, 1);
+  back.node->set_attr_int("to", static_cast<int64_t>(ir::DType::Float32));
+  auto f = back.Run(17);
+  REQUIRE(f.ok());
+  CHECK((*f)[0].data<float>()[0] == 0.48046875f);  // 0x3EF60000
+  OneNode to_s("Cast", {F32({1.f / 3.f, 100.f, -0.f}, {3})}, 1);
+  to_s.node->set_attr_int("to", static_cast<int64_t>(ir::DType::String));
+  auto s = to_s.Run(17);
+  REQUIRE(s.ok());
+  CHECK((*s)[0].strings == std::vector<std::string>{"0.33333334", "100", "-0"});
+  ir::Tensor txt(ir::DType::String, {3});
+  txt.strings = {"1e3", "-INF", "x1"};
+  OneNode from_s("Cast", {txt}, 1);
+  from_s.node->set_attr_int("to", static_cast<int64_t>(ir::DType::Float32));
+  auto bad = from_s.Run(17);
+  REQUIRE(!bad.ok());
+  CHECK(bad.status().message().find("'x1'") != std::string::npos);
+  txt.strings[2] = "0.5";
+  OneNode ok_s("Cast", {txt}, 1);
+  ok_s.node->set_attr_int("to", static_cast<int64_t>(ir::DType::Float32));
+  auto v = ok_s.Run(17);
+  REQUIRE(v.ok());
+  CHECK((*v)[0].data<float>()[0] == 1000.f);
+  CHECK(std::isinf((*v)[0].data<float>()[1]));
+  CHECK((*v)[0].data<float>()[2] == 0.5f);
+}

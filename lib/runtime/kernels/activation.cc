@@ -199,9 +199,9 @@ void RegisterActivationKernels(KernelRegistry& r) {
   });
   r.Register("", "CastLike", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
     for (DType d : i.input_dtypes)
-      if (d == DType::String || d == DType::BFloat16 || d == DType::Complex64 || d == DType::Complex128)
+      if (d == DType::Complex64 || d == DType::Complex128)
         return Error(std::string("CastLike: unsupported dtype ") + ir::dtype_name(d) +
-                     " (numeric, bool and float16 are supported)");
+                     " (numeric, bool, float16, bfloat16 and string are supported)");
     return MakeFnKernel(CastLikeRun);
   });
 }

@@ -463,7 +463,7 @@ bool CastableDType(DType d) {
   switch (d) {
     case DType::Float32: case DType::Float64: case DType::Float16: case DType::Int8:
     case DType::Uint8: case DType::Int16: case DType::Uint16: case DType::Int32: case DType::Int64:
-    case DType::Uint32: case DType::Uint64: case DType::Bool:
+    case DType::Uint32: case DType::Uint64: case DType::Bool: case DType::BFloat16: case DType::String:
       return true;
     default:
       return false;
