@@ -368,3 +368,12 @@ TEST_CASE("Cast to and from bfloat16 (round to nearest even) and string (shortes
   CHECK(std::isinf((*v)[0].data<float>()[1]));
   CHECK((*v)[0].data<float>()[2] == 0.5f);
 }
+
+TEST_CASE("a node without a required input fails at planning, naming the input") {
+  ir::Tensor x = RandomTensor({2, 3}, 51);
+  OneNode n("PRelu", {x}, 1);
+  auto y = n.Run(17);
+  REQUIRE(!y.ok());
+  CHECK(y.status().message().find("input 1 is missing") != std::string::npos);
+  CHECK(y.status().message().find("'n0'") != std::string::npos);
+}

@@ -114,7 +114,7 @@ class ConvTransposeKernel : public Kernel {
 }  // namespace
 
 void RegisterConvTransposeKernels(KernelRegistry& r) {
-  r.Register("", "ConvTranspose", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+  r.Register("", "ConvTranspose", DType::Undefined, NeedInputs(2, [](const KernelInit& i) -> KernelPtr {
     const ir::Node& n = *i.node;
     ConvTAttrs a;
     a.auto_pad = n.attr_string("auto_pad", "NOTSET");
@@ -128,7 +128,7 @@ void RegisterConvTransposeKernels(KernelRegistry& r) {
     a.output_shape = n.attr_ints("output_shape");
     a.kernel_shape = n.attr_ints("kernel_shape");
     return std::unique_ptr<Kernel>(std::make_unique<ConvTransposeKernel>(std::move(a)));
-  });
+  }));
 }
 
 }  // namespace asrc::runtime

@@ -70,6 +70,7 @@ class EinsumKernel : public Kernel {
     std::map<int, int64_t> size;
     int max_ell = 0;
     for (size_t i = 0; i < n_in; ++i) {
+      if (!ctx.in(static_cast<int>(i))) return Error("Einsum: input " + std::to_string(i) + " is missing");
       const Tensor& t = *ctx.in(static_cast<int>(i));
       if (t.dtype() != dt) return Error("Einsum: input dtypes differ");
       Tensor d(DType::Float64, t.shape());
@@ -159,11 +160,11 @@ class EinsumKernel : public Kernel {
 }  // namespace
 
 void RegisterEinsumKernels(KernelRegistry& r) {
-  r.Register("", "Einsum", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+  r.Register("", "Einsum", DType::Undefined, NeedInputs(1, [](const KernelInit& i) -> KernelPtr {
     std::string eq = i.node->attr_string("equation", "");
     if (eq.empty()) return Error("Einsum needs an equation");
     return std::unique_ptr<Kernel>(std::make_unique<EinsumKernel>(eq));
-  });
+  }));
 }
 
 }  // namespace asrc::runtime

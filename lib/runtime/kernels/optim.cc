@@ -34,6 +34,7 @@ class OptimizerKernel : public Kernel {
       const Tensor& x0 = *ctx.in(2 + k);
       std::vector<Tensor> in;  // X, G, states as float64
       for (int g = 0; g < groups; ++g) {
+        if (!ctx.in(2 + g * n + k)) return Error("optimizer: input " + std::to_string(2 + g * n + k) + " is missing");
         const Tensor& t = *ctx.in(2 + g * n + k);
         if ((t.dtype() != DType::Float32 && t.dtype() != DType::Float64) || t.shape() != x0.shape())
           return Error("optimizer: tensor " + std::to_string(k) + " of group " + std::to_string(g) + " must be float with X's shape");
@@ -91,14 +92,14 @@ class OptimizerKernel : public Kernel {
 
 void RegisterOptimizerKernels(KernelRegistry& r) {
   const char* domain = "ai.onnx.preview.training";
-  r.Register(domain, "Adagrad", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+  r.Register(domain, "Adagrad", DType::Undefined, NeedInputs(2, [](const KernelInit& i) -> KernelPtr {
     OptAttrs a;
     a.decay = i.node->attr_float("decay_factor", 0.f);
     a.epsilon = i.node->attr_float("epsilon", 1e-6f);
     a.norm = i.node->attr_float("norm_coefficient", 0.f);
     return std::unique_ptr<Kernel>(std::make_unique<OptimizerKernel>(Opt::Adagrad, a));
-  });
-  r.Register(domain, "Momentum", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+  }));
+  r.Register(domain, "Momentum", DType::Undefined, NeedInputs(2, [](const KernelInit& i) -> KernelPtr {
     OptAttrs a;
     a.alpha = i.node->attr_float("alpha", 0.f);
     a.beta = i.node->attr_float("beta", 0.f);
@@ -107,8 +108,8 @@ void RegisterOptimizerKernels(KernelRegistry& r) {
     if (mode != "standard" && mode != "nesterov") return Error("Momentum: unsupported mode '" + mode + "'");
     a.nesterov = mode == "nesterov";
     return std::unique_ptr<Kernel>(std::make_unique<OptimizerKernel>(Opt::Momentum, a));
-  });
-  r.Register(domain, "Adam", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+  }));
+  r.Register(domain, "Adam", DType::Undefined, NeedInputs(2, [](const KernelInit& i) -> KernelPtr {
     OptAttrs a;
     a.alpha = i.node->attr_float("alpha", 0.9f);
     a.beta = i.node->attr_float("beta", 0.999f);
@@ -116,7 +117,7 @@ void RegisterOptimizerKernels(KernelRegistry& r) {
     a.norm = i.node->attr_float("norm_coefficient", 0.f);
     a.norm_post = i.node->attr_float("norm_coefficient_post", 0.f);
     return std::unique_ptr<Kernel>(std::make_unique<OptimizerKernel>(Opt::Adam, a));
-  });
+  }));
 }
 
 }  // namespace asrc::runtime

@@ -291,27 +291,27 @@ Result<PoolAttrs> ReadAttrs(const KernelInit& i, PoolKind kind) {
 
 void RegisterPoolKernels(KernelRegistry& r) {
   auto pool = [&](const char* op, PoolKind kind) {
-    r.Register("", op, DType::Undefined, [kind](const KernelInit& i) -> KernelPtr {
+    r.Register("", op, DType::Undefined, NeedInputs(1, [kind](const KernelInit& i) -> KernelPtr {
       ASRC_ASSIGN_OR_RETURN(PoolAttrs a, ReadAttrs(i, kind));
       return std::unique_ptr<Kernel>(std::make_unique<PoolKernel>(kind, std::move(a)));
-    });
+    }));
   };
   pool("MaxPool", PoolKind::Max);
   pool("AveragePool", PoolKind::Avg);
   pool("LpPool", PoolKind::Lp);
   auto global = [&](const char* op, PoolKind kind) {
-    r.Register("", op, DType::Undefined, [kind](const KernelInit& i) -> KernelPtr {
+    r.Register("", op, DType::Undefined, NeedInputs(1, [kind](const KernelInit& i) -> KernelPtr {
       float p = static_cast<float>(i.node->attr_int("p", 2));
       return std::unique_ptr<Kernel>(std::make_unique<GlobalPoolKernel>(kind, p));
-    });
+    }));
   };
   global("GlobalMaxPool", PoolKind::Max);
   global("GlobalAveragePool", PoolKind::Avg);
   global("GlobalLpPool", PoolKind::Lp);
-  r.Register("", "MaxUnpool", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+  r.Register("", "MaxUnpool", DType::Undefined, NeedInputs(2, [](const KernelInit& i) -> KernelPtr {
     ASRC_ASSIGN_OR_RETURN(PoolAttrs a, ReadAttrs(i, PoolKind::Max));
     return std::unique_ptr<Kernel>(std::make_unique<MaxUnpoolKernel>(std::move(a)));
-  });
+  }));
 }
 
 }  // namespace asrc::runtime

@@ -102,12 +102,12 @@ class QLinearConvKernel : public Kernel {
 }  // namespace
 
 void RegisterQLinearConvKernels(KernelRegistry& r) {
-  r.Register("", "QLinearConv", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+  r.Register("", "QLinearConv", DType::Undefined, NeedInputs(8, [](const KernelInit& i) -> KernelPtr {
     ConvGeometry g;
     bool relu = false;
     ASRC_RETURN_IF_ERROR(ConvAttributes(*i.node, "", &g, &relu));
     return std::unique_ptr<Kernel>(std::make_unique<QLinearConvKernel>(std::move(g)));
-  });
+  }));
 }
 
 }  // namespace asrc::runtime

@@ -128,10 +128,11 @@ Result<RandomAttrs> ReadAttrs(const KernelInit& i, Rnd kind, bool like) {
 
 void RegisterRandomKernels(KernelRegistry& r) {
   auto reg = [&](const char* op, Rnd kind, bool like) {
-    r.Register("", op, DType::Undefined, [kind, like](const KernelInit& i) -> KernelPtr {
+    int inputs = like || kind == Rnd::Bernoulli || kind == Rnd::Multinomial ? 1 : 0;
+    r.Register("", op, DType::Undefined, NeedInputs(inputs, [kind, like](const KernelInit& i) -> KernelPtr {
       ASRC_ASSIGN_OR_RETURN(RandomAttrs a, ReadAttrs(i, kind, like));
       return std::unique_ptr<Kernel>(std::make_unique<RandomKernel>(std::move(a)));
-    });
+    }));
   };
   reg("RandomNormal", Rnd::Normal, false);
   reg("RandomUniform", Rnd::Uniform, false);

@@ -273,26 +273,26 @@ class OneHotKernel : public Kernel {
 }  // namespace
 
 void RegisterScatterKernels(KernelRegistry& r) {
-  r.Register("", "GatherND", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+  r.Register("", "GatherND", DType::Undefined, NeedInputs(2, [](const KernelInit& i) -> KernelPtr {
     return std::unique_ptr<Kernel>(std::make_unique<GatherNDKernel>(i.node->attr_int("batch_dims", 0)));
-  });
+  }));
   for (const char* op : {"ScatterElements", "Scatter"})
-    r.Register("", op, DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+    r.Register("", op, DType::Undefined, NeedInputs(3, [](const KernelInit& i) -> KernelPtr {
       ASRC_ASSIGN_OR_RETURN(Red red, ParseReduction(i.node->attr_string("reduction", "none")));
       return std::unique_ptr<Kernel>(std::make_unique<ScatterElementsKernel>(i.node->attr_int("axis", 0), red));
-    });
-  r.Register("", "ScatterND", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+    }));
+  r.Register("", "ScatterND", DType::Undefined, NeedInputs(3, [](const KernelInit& i) -> KernelPtr {
     ASRC_ASSIGN_OR_RETURN(Red red, ParseReduction(i.node->attr_string("reduction", "none")));
     return std::unique_ptr<Kernel>(std::make_unique<ScatterNDKernel>(red));
-  });
-  r.Register("", "Compress", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+  }));
+  r.Register("", "Compress", DType::Undefined, NeedInputs(2, [](const KernelInit& i) -> KernelPtr {
     return std::unique_ptr<Kernel>(std::make_unique<CompressKernel>(i.node->attr("axis") != nullptr,
                                                                     i.node->attr_int("axis", 0)));
-  });
-  r.Register("", "NonZero", DType::Undefined, [](const KernelInit&) -> KernelPtr { return MakeFnKernel(NonZeroRun); });
-  r.Register("", "OneHot", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+  }));
+  r.Register("", "NonZero", DType::Undefined, NeedInputs(1, [](const KernelInit&) -> KernelPtr { return MakeFnKernel(NonZeroRun); }));
+  r.Register("", "OneHot", DType::Undefined, NeedInputs(3, [](const KernelInit& i) -> KernelPtr {
     return std::unique_ptr<Kernel>(std::make_unique<OneHotKernel>(i.node->attr_int("axis", -1)));
-  });
+  }));
 }
 
 }  // namespace asrc::runtime

@@ -122,15 +122,15 @@ class TfIdfKernel : public Kernel {
 }  // namespace
 
 void RegisterTextKernels(KernelRegistry& r) {
-  r.Register("", "StringNormalizer", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+  r.Register("", "StringNormalizer", DType::Undefined, NeedInputs(1, [](const KernelInit& i) -> KernelPtr {
     std::string act = i.node->attr_string("case_change_action", "NONE");
     int action = act == "NONE" ? 0 : act == "LOWER" ? 1 : act == "UPPER" ? 2 : -1;
     if (action < 0) return Error("StringNormalizer: unsupported case_change_action '" + act + "'");
     const ir::Attribute* sw = i.node->attr("stopwords");
     return std::unique_ptr<Kernel>(std::make_unique<StringNormalizerKernel>(
         action, i.node->attr_int("is_case_sensitive", 0) != 0, sw ? sw->strings : std::vector<std::string>{}));
-  });
-  r.Register("", "TfIdfVectorizer", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+  }));
+  r.Register("", "TfIdfVectorizer", DType::Undefined, NeedInputs(1, [](const KernelInit& i) -> KernelPtr {
     const ir::Node& n = *i.node;
     TfIdfAttrs a;
     a.min_n = n.attr_int("min_gram_length", 1);
@@ -150,7 +150,7 @@ void RegisterTextKernels(KernelRegistry& r) {
     for (size_t g = 0; g < a.counts.size(); ++g)
       if (a.counts[g] < 0 || (g > 0 && a.counts[g] < a.counts[g - 1])) return Error("TfIdfVectorizer: ngram_counts must be ascending");
     return std::unique_ptr<Kernel>(std::make_unique<TfIdfKernel>(std::move(a)));
-  });
+  }));
 }
 
 }  // namespace asrc::runtime

@@ -6,6 +6,16 @@
 
 namespace asrc::runtime::ku {
 
+KernelFactory NeedInputs(int n, KernelFactory f) {
+  return [n, f = std::move(f)](const KernelInit& i) -> Result<std::unique_ptr<Kernel>> {
+    for (int k = 0; k < n; ++k)
+      if (k >= static_cast<int>(i.node->inputs.size()) || !i.node->inputs[k])
+        return Error("op '" + i.node->op_type + "' needs its first " + std::to_string(n) +
+                     " inputs; input " + std::to_string(k) + " is missing");
+    return f(i);
+  };
+}
+
 Result<std::vector<int64_t>> Int64s(const Tensor& t) {
   std::vector<int64_t> v(static_cast<size_t>(t.numel()));
   if (t.dtype() == DType::Int64) {

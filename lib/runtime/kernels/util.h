@@ -68,6 +68,10 @@ inline Status FloatDTypeError(const char* op, DType d) {
                "' (supported: float32, float16, float64)");
 }
 
+// Wraps a kernel factory so that planning fails, naming the missing input, unless the node has
+// its first n inputs (not omitted): kernels may then read them without null checks.
+KernelFactory NeedInputs(int n, KernelFactory f);
+
 // Integer tensor (int32/int64) as int64 values.
 Result<std::vector<int64_t>> Int64s(const Tensor& t);
 // Scalar of any numeric dtype as double.
