@@ -381,7 +381,8 @@ void RegisterArrangeKernels(KernelRegistry& r) {
   }));
   r.Register("", "EyeLike", DType::Undefined, NeedInputs(1, [](const KernelInit& i) -> KernelPtr {
     int64_t dt = i.node->attr_int("dtype", 0);
-    if (dt != 0 && !ir::dtype_known(static_cast<int32_t>(dt))) return Error("EyeLike: unknown dtype " + std::to_string(dt));
+    if (dt != 0 && (!ir::dtype_known(static_cast<int32_t>(dt)) || ir::dtype_size(static_cast<DType>(dt)) == 0))
+      return Error("EyeLike: unsupported dtype " + std::to_string(dt));
     return std::unique_ptr<Kernel>(std::make_unique<EyeLikeKernel>(static_cast<DType>(dt), i.node->attr_int("k", 0)));
   }));
   r.Register("", "DepthToSpace", DType::Undefined, NeedInputs(1, [](const KernelInit& i) -> KernelPtr {

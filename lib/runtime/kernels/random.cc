@@ -116,6 +116,8 @@ Result<RandomAttrs> ReadAttrs(const KernelInit& i, Rnd kind, bool like) {
   if ((kind == Rnd::Normal || kind == Rnd::Uniform) && !like) {
     if (!n.attr("shape")) return Error("needs a shape attribute");
     a.shape = n.attr_ints("shape");
+    for (int64_t d : a.shape)
+      if (d < 0) return Error("shape has a negative dimension");
   }
   a.samples = n.attr_int("sample_size", 1);
   if (a.samples < 1) return Error("Multinomial: sample_size must be positive");

@@ -120,7 +120,10 @@ class ResizeKernel : public Kernel {
     Shape os;
     ASRC_RETURN_IF_ERROR(OutputGeometry(ctx, x.shape(), &scales, &roi0, &roi1, &os));
     std::vector<std::vector<std::vector<Tap>>> taps(r);
-    for (int d = 0; d < r; ++d) taps[d] = AxisTaps(a_, x.dim(d), os[d], scales[d], roi0[d], roi1[d]);
+    for (int d = 0; d < r; ++d) {
+      if (x.dim(d) == 0 && os[d] > 0) return Error("Resize: cannot resize an empty axis to " + std::to_string(os[d]));
+      taps[d] = AxisTaps(a_, x.dim(d), os[d], scales[d], roi0[d], roi1[d]);
+    }
     if (a_.mode == Mode::Nearest && !IsFloatish(x.dtype())) return Nearest(ctx, x, os, taps);
     if (!IsFloatish(x.dtype())) return FloatDTypeError("Resize", x.dtype());
     Tensor xf = AsFloat(x);
