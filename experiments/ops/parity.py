@@ -1,12 +1,15 @@
-"""Speech architectures people export, run by asrc and compared with PyTorch (issue 16).
+"""Speech architectures people export, run by asrc and compared with PyTorch and ONNX Runtime.
 
 Exports small random-weight PyTorch/torchaudio models at opset 17, runs each with
-`asrc run` on a seeded input, and prints max |asrc - torch| / max(1, max |torch|) per model,
-plus the ONNX ops each graph uses. Usage (after building apps/asrc):
+`asrc run` on a seeded input, and prints max |asrc - ref| / max(1, max |ref|) per model against
+PyTorch's output and against ONNX Runtime's (onnxruntime-node through tests/runtime/ort_run.js;
+"-" when node or the package is missing), plus the ONNX ops each graph uses (issue 16).
+Usage (after building apps/asrc):
 
   /usr/bin/python3 experiments/ops/parity.py [--asrc build/apps/asrc/asrc] [--out /tmp/ops_parity]
 """
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -166,6 +169,27 @@ MODELS = {
 }
 
 
+def run_ort(path, x, out_dir):
+    """ONNX Runtime's output for input x, or None when it cannot run."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    os.makedirs(out_dir, exist_ok=True)
+    x.numpy().astype(np.float32).tofile(os.path.join(out_dir, "x.bin"))
+    with open(os.path.join(out_dir, "inputs.json"), "w") as f:
+        json.dump([{"name": "x", "type": "float32", "dims": list(x.shape), "file": "x.bin"}], f)
+    p = subprocess.run(["node", os.path.join(root, "tests/runtime/ort_run.js"), path, out_dir], capture_output=True, text=True)
+    if p.returncode != 0:
+        return None
+    with open(os.path.join(out_dir, "outputs.json")) as f:
+        meta = json.load(f)[0]
+    return np.fromfile(os.path.join(out_dir, meta["file"]), dtype=np.float32).reshape(meta["dims"])
+
+
+def rel_err(got, want):
+    if got.shape != want.shape:
+        return f"shape {got.shape} != {want.shape}"
+    return f"{float(np.abs(got - want).max() / max(1.0, np.abs(want).max())):.2e}"
+
+
 def run(name, make, make_input, asrc, out):
     model = make().eval()
     x = make_input()
@@ -175,7 +199,7 @@ def run(name, make, make_input, asrc, out):
     try:
         torch.onnx.export(model, (x,), path, opset_version=17, input_names=["x"], output_names=["y"])
     except Exception as e:  # noqa: BLE001 - report and go on
-        return name, f"export failed: {type(e).__name__}: {str(e).splitlines()[0][:120]}", ""
+        return name, f"export failed: {type(e).__name__}: {str(e).splitlines()[0][:120]} | -", ""
     ops = sorted({n.op_type for n in onnx.load(path).graph.node})
     inp = os.path.join(out, name + "_x.pb")
     with open(inp, "wb") as f:
@@ -183,15 +207,13 @@ def run(name, make, make_input, asrc, out):
     res = os.path.join(out, name + "_out")
     p = subprocess.run([asrc, "run", path, "--input", "x=" + inp, "--output-dir", res], capture_output=True, text=True)
     if p.returncode != 0:
-        return name, "asrc failed: " + (p.stderr.strip().splitlines() or ["?"])[-1][:160], " ".join(ops)
+        return name, "asrc failed: " + (p.stderr.strip().splitlines() or ["?"])[-1][:160] + " | -", " ".join(ops)
     t = onnx.TensorProto()
     with open(os.path.join(res, "y.pb"), "rb") as f:
         t.ParseFromString(f.read())
     got = numpy_helper.to_array(t)
-    if got.shape != want.shape:
-        return name, f"shape {got.shape} != {want.shape}", " ".join(ops)
-    err = float(np.abs(got - want).max() / max(1.0, np.abs(want).max()))
-    return name, f"{err:.2e}", " ".join(ops)
+    ort = run_ort(path, x, os.path.join(out, name + "_ort"))
+    return name, rel_err(got, want) + " | " + (rel_err(got, ort) if ort is not None else "-"), " ".join(ops)
 
 
 def main():
@@ -200,8 +222,8 @@ def main():
     ap.add_argument("--out", default="/tmp/ops_parity")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
-    print("| model | max abs err / max(1, max abs torch) | ONNX ops |")
-    print("|---|---|---|")
+    print("| model | vs PyTorch | vs ONNX Runtime | ONNX ops |")
+    print("|---|---|---|---|")
     for name, (make, inp) in MODELS.items():
         n, err, ops = run(name, make, inp, a.asrc, a.out)
         print(f"| {n} | {err} | {ops} |")
