@@ -60,6 +60,9 @@ class Kernel {
  public:
   virtual ~Kernel() = default;
   virtual Status Run(KernelContext& ctx) = 0;
+  // False for kernels whose outputs differ from run to run (random ops): the session never
+  // folds them into constants, even when every input is constant.
+  virtual bool Deterministic() const { return true; }
 };
 
 struct KernelInit {
@@ -81,6 +84,9 @@ class KernelRegistry {
   const KernelFactory* Find(const std::string& domain, const std::string& op,
                             ir::DType dtype) const;
   bool Has(const std::string& domain, const std::string& op) const;
+  // The dtypes with a registered kernel for (domain, op), comma-separated ("any" for the
+  // Undefined entry); for errors about a dtype without one.
+  std::string DTypeNames(const std::string& domain, const std::string& op) const;
   std::vector<std::string> Ops() const;  // "domain::op" list, for reports
   static const KernelRegistry& Global();  // built once from kernels/all.cc
 

@@ -23,6 +23,16 @@ bool KernelRegistry::Has(const std::string& domain, const std::string& op) const
   return it != table_.end() && std::get<0>(it->first) == domain && std::get<1>(it->first) == op;
 }
 
+std::string KernelRegistry::DTypeNames(const std::string& domain, const std::string& op) const {
+  std::string names;
+  for (auto it = table_.lower_bound({domain, op, -1});
+       it != table_.end() && std::get<0>(it->first) == domain && std::get<1>(it->first) == op; ++it) {
+    auto d = static_cast<ir::DType>(std::get<2>(it->first));
+    names += (names.empty() ? "" : ", ") + std::string(d == ir::DType::Undefined ? "any" : ir::dtype_name(d));
+  }
+  return names;
+}
+
 std::vector<std::string> KernelRegistry::Ops() const {
   std::set<std::string> ops;
   for (const auto& [key, f] : table_) ops.insert(std::get<0>(key) + "::" + std::get<1>(key));

@@ -285,7 +285,7 @@ Result<std::unique_ptr<SessionImpl>> SessionPlanner::Plan(
       return Error(std::string("unsupported dtype ") + ir::dtype_name(key) + " for op '" +
                    n->op_type + "' (domain '" + domain + "', opset " +
                    std::to_string(node_opset) + ") at node '" + n->name + "' in graph '" +
-                   g.name + "'");
+                   g.name + "' (kernels exist for: " + reg.DTypeNames(domain, n->op_type) + ")");
     } else {
       return Error("unsupported op '" + n->op_type + "' (domain '" + domain + "', opset " +
                    std::to_string(node_opset) + ") at node '" + n->name + "' in graph '" +
@@ -302,7 +302,7 @@ Result<std::unique_ptr<SessionImpl>> SessionPlanner::Plan(
     step.ctx.inputs.assign(ins.size(), nullptr);
     step.ctx.outputs = &step.outs;
 
-    if (all_const) {
+    if (all_const && step.kernel->Deterministic()) {
       // Fold: run once now; the outputs become constants of the plan.
       for (size_t j = 0; j < ins.size(); ++j)
         step.ctx.inputs[j] = step.in_slots[j] >= 0 ? &s->slots_[step.in_slots[j]] : nullptr;

@@ -23,6 +23,25 @@ namespace {
 
 const std::string kRoot = test::OnnxNodeTests();
 
+// Cases whose stored expected outputs do not follow from their own model, with the evidence;
+// reported as "bad reference" and counted neither as supported nor as passed.
+const std::map<std::string, std::string> kBadReference = {
+    {"test_adam_multiple",
+     "expected outputs were computed with epsilon=1e-2, but the node carries no epsilon "
+     "attribute (spec default 1e-6); X1_new = 1 - 0.1*1.85005/(sqrt(0.5747)+eps) is 0.75914 "
+     "only with 1e-2"},
+    {"test_cast_FLOAT_to_BFLOAT16",
+     "expected bfloat16 values are float32 bits truncated to 16 (the generator takes the uint16 "
+     "view [1::2]); Cast (its opset 19 text) and ONNX Runtime round to nearest even: 0.48033667 "
+     "(0x3EF5EEB0) truncates to 16117, rounds to 16118"},
+    {"test_castlike_BFLOAT16_to_FLOAT",
+     "the model declares input 'like' as float[3,4] but its data file holds shape [1]"},
+    {"test_castlike_BFLOAT16_to_FLOAT_expanded",
+     "the model declares input 'like' as float[3,4] but its data file holds shape [1]"},
+    {"test_castlike_FLOAT_to_BFLOAT16", "the same truncated bfloat16 reference as test_cast_FLOAT_to_BFLOAT16"},
+    {"test_castlike_FLOAT_to_BFLOAT16_expanded", "the same truncated bfloat16 reference as test_cast_FLOAT_to_BFLOAT16"},
+};
+
 void CollectOps(const ir::Graph& g, std::vector<std::pair<std::string, std::string>>& ops) {
   for (ir::Node* n : g.nodes()) {
     ops.emplace_back(n->domain == "ai.onnx" ? "" : n->domain, n->op_type);
@@ -62,6 +81,18 @@ std::string Compare(const ir::Tensor& got, const ir::Tensor& want) {
   if (std::memcmp(got.raw(), want.raw(), want.nbytes()) != 0) return "integer/bool values differ";
   return "";
 }
+
+// ONNX 1.12's data files store bfloat16 tensors as uint16 (data_type 4, the same bits); read
+// them as the bfloat16 the model declares (inputs) or produces (outputs).
+ir::Tensor AsBf16IfUint16(const ir::Tensor& t, bool want_bf16) {
+  if (!want_bf16 || t.dtype() != ir::DType::Uint16) return t;
+  return ir::Tensor::Wrap(ir::DType::BFloat16, t.shape(), t.buffer(), t.offset());
+}
+
+// Ops whose outputs are random draws: our generator is not NumPy's, so their cases are checked
+// for output dtype and shape only, and counted apart from PASS/TOTAL.
+const std::set<std::string> kRandomOps = {"Bernoulli", "Multinomial", "RandomNormal", "RandomNormalLike",
+                                          "RandomUniform", "RandomUniformLike"};
 
 std::vector<fs::path> SortedFiles(const fs::path& dir, const std::string& prefix) {
   std::vector<fs::path> v;
@@ -111,9 +142,10 @@ TEST_CASE("ONNX node conformance cases pass for every supported op") {
   std::map<std::string, int> missing;  // op -> cases
   std::map<std::string, std::string> rejected;  // case -> planning error
   std::vector<std::string> failures;
-  int supported = 0, passed = 0, load_failed = 0;
+  int supported = 0, passed = 0, load_failed = 0, random_cases = 0, random_ok = 0;
   for (const auto& dir : cases) {
     std::string name = dir.filename().string();
+    if (kBadReference.count(name)) continue;
     auto gf = onnx_io::LoadGraphFile((dir / "model.onnx").string());
     if (!gf.ok()) {
       ++load_failed;
@@ -133,7 +165,9 @@ TEST_CASE("ONNX node conformance cases pass for every supported op") {
       rejected[name] = session.status().message();
       continue;
     }
-    ++supported;
+    bool random = false;
+    for (const auto& [domain, op] : ops) random = random || (domain.empty() && kRandomOps.count(op));
+    (random ? random_cases : supported) += 1;
     bool ok = true;
     for (const auto& e : fs::directory_iterator(dir)) {
       if (!e.is_directory() || e.path().filename().string().rfind("test_data_set_", 0) != 0) continue;
@@ -142,7 +176,9 @@ TEST_CASE("ONNX node conformance cases pass for every supported op") {
       for (const auto& p : SortedFiles(e.path(), "input_")) {
         auto t = onnx_io::LoadTensorFile(p.string());
         if (!t.ok()) { bad_data = true; failures.push_back(name + ": " + t.status().message()); break; }
-        inputs.push_back(std::move(t).value());
+        size_t k = inputs.size();
+        bool bf16 = k < gf->graph->inputs.size() && gf->graph->inputs[k]->type.dtype == ir::DType::BFloat16;
+        inputs.push_back(AsBf16IfUint16(*t, bf16));
       }
       for (const auto& p : SortedFiles(e.path(), "output_")) {
         auto t = onnx_io::LoadTensorFile(p.string());
@@ -173,7 +209,15 @@ TEST_CASE("ONNX node conformance cases pass for every supported op") {
         continue;
       }
       for (size_t i = 0; i < expected.size(); ++i) {
+        expected[i] = AsBf16IfUint16(expected[i], outputs[i].dtype() == ir::DType::BFloat16);
         std::string diff = Compare(outputs[i], expected[i]);
+        if (random) {
+          diff.clear();
+          if (outputs[i].dtype() != expected[i].dtype() || outputs[i].shape() != expected[i].shape())
+            diff = "random output: dtype/shape " + std::string(ir::dtype_name(outputs[i].dtype())) +
+                   ir::shape_str(outputs[i].shape()) + " != " + ir::dtype_name(expected[i].dtype()) +
+                   ir::shape_str(expected[i].shape());
+        }
         if (!diff.empty()) {
           failures.push_back(name + ": output " + std::to_string(i) + ": " + diff);
           ok = false;
@@ -182,7 +226,7 @@ TEST_CASE("ONNX node conformance cases pass for every supported op") {
       }
       if (!ok) break;
     }
-    if (ok) ++passed;
+    if (ok) (random ? random_ok : passed) += 1;
   }
   std::vector<std::pair<int, std::string>> by_freq;
   for (const auto& [op, n] : missing) by_freq.emplace_back(-n, op);
@@ -190,12 +234,17 @@ TEST_CASE("ONNX node conformance cases pass for every supported op") {
   std::cout << "conformance: passed " << passed << " of " << supported << " supported cases ("
             << cases.size() << " total cases; " << load_failed << " did not load; "
             << rejected.size() << " rejected at planning)\n";
+  std::cout << "conformance: PASS/TOTAL " << passed << "/" << cases.size() << "\n";
+  std::cout << "conformance: random-output cases (dtype and shape checked, not in PASS): " << random_ok
+            << " of " << random_cases << "\n";
   std::cout << "conformance: unsupported ops by case count:";
   for (const auto& [n, op] : by_freq) std::cout << " " << op << "(" << -n << ")";
   std::cout << "\n";
   for (const auto& [c, why] : rejected) std::cout << "conformance: rejected " << c << ": " << why << "\n";
+  for (const auto& [c, why] : kBadReference) std::cout << "conformance: bad reference " << c << ": " << why << "\n";
   for (const auto& f : failures) std::cout << "conformance: FAIL " << f << "\n";
   CHECK(failures.empty());
   CHECK(passed == supported);
+  CHECK(random_ok == random_cases);
   CHECK(supported > 0);
 }

@@ -13,6 +13,20 @@ void RegisterQuantKernels(KernelRegistry& r);
 void RegisterLossKernels(KernelRegistry& r);
 void RegisterGradKernels(KernelRegistry& r);
 void RegisterLstmGradKernels(KernelRegistry& r);
+void RegisterActivationKernels(KernelRegistry& r);
+void RegisterPoolKernels(KernelRegistry& r);
+void RegisterNormKernels(KernelRegistry& r);
+void RegisterScatterKernels(KernelRegistry& r);
+void RegisterArrangeKernels(KernelRegistry& r);
+void RegisterSignalKernels(KernelRegistry& r);
+void RegisterResizeKernels(KernelRegistry& r);
+void RegisterConvTransposeKernels(KernelRegistry& r);
+void RegisterEinsumKernels(KernelRegistry& r);
+void RegisterVisionKernels(KernelRegistry& r);
+void RegisterTextKernels(KernelRegistry& r);
+void RegisterOptimizerKernels(KernelRegistry& r);
+void RegisterQLinearConvKernels(KernelRegistry& r);
+void RegisterRandomKernels(KernelRegistry& r);
 
 void RegisterAllKernels(KernelRegistry& r) {
   RegisterElementwiseKernels(r);
@@ -25,6 +39,20 @@ void RegisterAllKernels(KernelRegistry& r) {
   RegisterLossKernels(r);
   RegisterGradKernels(r);
   RegisterLstmGradKernels(r);
+  RegisterActivationKernels(r);
+  RegisterPoolKernels(r);
+  RegisterNormKernels(r);
+  RegisterScatterKernels(r);
+  RegisterArrangeKernels(r);
+  RegisterSignalKernels(r);
+  RegisterResizeKernels(r);
+  RegisterConvTransposeKernels(r);
+  RegisterEinsumKernels(r);
+  RegisterVisionKernels(r);
+  RegisterTextKernels(r);
+  RegisterOptimizerKernels(r);
+  RegisterQLinearConvKernels(r);
+  RegisterRandomKernels(r);
 }
 
 }  // namespace asrc::runtime

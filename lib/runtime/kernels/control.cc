@@ -1,4 +1,4 @@
-// Control flow: If and Loop. Each subgraph is planned once as a nested SessionImpl whose extra
+// Control flow: If, Loop and Scan (opset 9+). Each subgraph is planned once as a nested SessionImpl whose extra
 // feeds are the outer-scope values it reads; the session passes those values to this node after
 // its explicit inputs, in NodeOuterReads order.
 #include <unordered_map>
@@ -127,6 +127,87 @@ class LoopKernel : public Kernel {
   Sub body_;
 };
 
+// Copies slice t along `axis` of `whole` to `part` (take) or from it (put), by element size.
+void SliceCopy(const Shape& shape, size_t es, int axis, int64_t t, const uint8_t* src, uint8_t* dst, bool take) {
+  int64_t outer = 1, inner = 1, n = shape[axis];
+  for (int d = 0; d < axis; ++d) outer *= shape[d];
+  for (size_t d = axis + 1; d < shape.size(); ++d) inner *= shape[d];
+  for (int64_t o = 0; o < outer; ++o) {
+    size_t w = static_cast<size_t>((o * n + t) * inner) * es, p = static_cast<size_t>(o * inner) * es;
+    std::memcpy(dst + (take ? p : w), src + (take ? w : p), inner * es);
+  }
+}
+
+struct ScanAttrs {
+  int64_t num_scan_inputs = 0;
+  std::vector<int64_t> in_axes, in_dirs, out_axes, out_dirs;
+};
+
+// Scan: N state values carried through the body, M inputs sliced along their scan axes, K
+// outputs stacked along theirs; directions 1 walk or stack in reverse.
+class ScanKernel : public Kernel {
+ public:
+  ScanKernel(Sub body, ScanAttrs a) : body_(std::move(body)), a_(std::move(a)) {}
+  Status Run(KernelContext& ctx) override {
+    const int explicit_n = static_cast<int>(ctx.node->inputs.size());
+    const int M = static_cast<int>(a_.num_scan_inputs), N = explicit_n - M;
+    const int K = static_cast<int>(ctx.outputs->size()) - N;
+    if (N < 0 || K < 0) return Error("Scan: num_scan_inputs exceeds the inputs");
+    std::vector<Tensor> state(N);
+    for (int i = 0; i < N; ++i) state[i] = *ctx.in(i);
+    std::vector<int> axes(M);
+    int64_t T = -1;
+    for (int j = 0; j < M; ++j) {
+      const Tensor& x = *ctx.in(N + j);
+      ASRC_ASSIGN_OR_RETURN(axes[j], NormAxis(j < static_cast<int>(a_.in_axes.size()) ? a_.in_axes[j] : 0, x.rank()));
+      if (T >= 0 && x.dim(axes[j]) != T) return Error("Scan: scan inputs differ in length");
+      T = x.dim(axes[j]);
+    }
+    if (T < 0) return Error("Scan needs at least one scan input");
+    std::vector<Tensor> slices(M);
+    std::vector<std::vector<Tensor>> outs_k(K);
+    std::vector<const Tensor*> feeds(N + M + body_.outer_index.size());
+    for (size_t i = 0; i < body_.outer_index.size(); ++i) feeds[N + M + i] = ctx.inputs[explicit_n + body_.outer_index[i]];
+    std::vector<Tensor> outs;
+    for (int64_t t = 0; t < T; ++t) {
+      for (int j = 0; j < M; ++j) {
+        const Tensor& x = *ctx.in(N + j);
+        Shape s = x.shape();
+        s.erase(s.begin() + axes[j]);
+        slices[j] = Tensor(x.dtype(), s);
+        bool rev = j < static_cast<int>(a_.in_dirs.size()) && a_.in_dirs[j] == 1;
+        SliceCopy(x.shape(), ir::dtype_size(x.dtype()), axes[j], rev ? T - 1 - t : t, x.raw(), slices[j].raw(), true);
+        feeds[N + j] = &slices[j];
+      }
+      for (int i = 0; i < N; ++i) feeds[i] = &state[i];
+      ASRC_RETURN_IF_ERROR(body_.session->Run(feeds, &outs, ctx.pool, ctx.threads));
+      if (static_cast<int>(outs.size()) != N + K) return Error("Scan: body outputs differ from the node's");
+      for (int i = 0; i < N; ++i) state[i] = std::move(outs[i]);
+      for (int k = 0; k < K; ++k) outs_k[k].push_back(std::move(outs[N + k]));
+    }
+    for (int i = 0; i < N; ++i) ctx.out(i) = std::move(state[i]);
+    for (int k = 0; k < K; ++k) {
+      if (outs_k[k].empty()) return Error("Scan: no iterations to stack");
+      const Tensor& first = outs_k[k][0];
+      ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(k < static_cast<int>(a_.out_axes.size()) ? a_.out_axes[k] : 0, first.rank() + 1));
+      Shape s = first.shape();
+      s.insert(s.begin() + ax, T);
+      Tensor& o = ctx.Alloc(N + k, first.dtype(), s);
+      bool rev = k < static_cast<int>(a_.out_dirs.size()) && a_.out_dirs[k] == 1;
+      for (int64_t t = 0; t < T; ++t) {
+        if (outs_k[k][t].shape() != first.shape() || outs_k[k][t].dtype() != first.dtype())
+          return Error("Scan: output slices differ across iterations");
+        SliceCopy(o.shape(), ir::dtype_size(o.dtype()), ax, rev ? T - 1 - t : t, outs_k[k][t].raw(), o.raw(), false);
+      }
+    }
+    return Status::Ok();
+  }
+
+ private:
+  Sub body_;
+  ScanAttrs a_;
+};
+
 }  // namespace
 
 void RegisterControlKernels(KernelRegistry& r) {
@@ -143,6 +224,20 @@ void RegisterControlKernels(KernelRegistry& r) {
     if (!b || !b->g) return Error("Loop needs a body");
     ASRC_ASSIGN_OR_RETURN(Sub bs, PlanSub(*i.node, *b->g, i.opset));
     return std::unique_ptr<Kernel>(std::make_unique<LoopKernel>(std::move(bs)));
+  });
+  r.Register("", "Scan", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+    if (i.opset < 9) return Error("Scan before opset 9 (batched, with sequence_lens) is not supported");
+    const ir::Attribute* b = i.node->attr("body");
+    if (!b || !b->g) return Error("Scan needs a body");
+    ScanAttrs a;
+    a.num_scan_inputs = i.node->attr_int("num_scan_inputs", 0);
+    if (a.num_scan_inputs < 1) return Error("Scan needs num_scan_inputs >= 1");
+    a.in_axes = i.node->attr_ints("scan_input_axes");
+    a.in_dirs = i.node->attr_ints("scan_input_directions");
+    a.out_axes = i.node->attr_ints("scan_output_axes");
+    a.out_dirs = i.node->attr_ints("scan_output_directions");
+    ASRC_ASSIGN_OR_RETURN(Sub bs, PlanSub(*i.node, *b->g, i.opset));
+    return std::unique_ptr<Kernel>(std::make_unique<ScanKernel>(std::move(bs), std::move(a)));
   });
 }
 

@@ -13,7 +13,13 @@ namespace {
 using namespace ku;
 
 enum class Bin { Add, Sub, Mul, Div, Pow, Mod, FMod, Max, Min, Eq, Gt, Ge, Lt, Le, And, Or, Xor,
-                 ShiftL, ShiftR };
+                 ShiftL, ShiftR, BitAnd, BitOr, BitXor };
+
+bool IsBitwise(Bin op) { return op == Bin::BitAnd || op == Bin::BitOr || op == Bin::BitXor; }
+bool IsIntegerDType(DType d) {
+  return d == DType::Int8 || d == DType::Uint8 || d == DType::Int16 || d == DType::Uint16 ||
+         d == DType::Int32 || d == DType::Uint32 || d == DType::Int64 || d == DType::Uint64;
+}
 
 bool IsCompare(Bin op) {
   return op == Bin::Eq || op == Bin::Gt || op == Bin::Ge || op == Bin::Lt || op == Bin::Le;
@@ -123,6 +129,12 @@ Status BinaryTyped(Bin op, const Tensor& a, const Tensor& b, Tensor& out) {
       if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T> && !std::is_same_v<T, bool>)
         BinaryLoop<T, T>(a, b, out, [](T x, T y) { return y >= sizeof(T) * 8 ? T(0) : static_cast<T>(x >> y); });
       break;
+    case Bin::BitAnd: case Bin::BitOr: case Bin::BitXor:
+      if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>)
+        BinaryLoop<T, T>(a, b, out, [op](T x, T y) {
+          return static_cast<T>(op == Bin::BitAnd ? (x & y) : op == Bin::BitOr ? (x | y) : (x ^ y));
+        });
+      break;
   }
   return Status::Ok();
 }
@@ -130,7 +142,8 @@ Status BinaryTyped(Bin op, const Tensor& a, const Tensor& b, Tensor& out) {
 const char* BinName(Bin op) {
   static const char* names[] = {"Add", "Sub", "Mul", "Div", "Pow", "Mod", "Mod", "Max", "Min",
                                 "Equal", "Greater", "GreaterOrEqual", "Less", "LessOrEqual",
-                                "And", "Or", "Xor", "BitShift", "BitShift"};
+                                "And", "Or", "Xor", "BitShift", "BitShift", "BitwiseAnd",
+                                "BitwiseOr", "BitwiseXor"};
   return names[static_cast<int>(op)];
 }
 
@@ -161,6 +174,9 @@ Status RunBinary(Bin op, const Tensor& a0, const Tensor& b0, Tensor& out, Kernel
   DType odt = IsCompare(op) || IsLogic(op) ? DType::Bool : dt;
   if (IsLogic(op) && dt != DType::Bool) return DTypeError(BinName(op), dt);
   if (dt == DType::Bool && !IsLogic(op) && op != Bin::Eq) return DTypeError(BinName(op), dt);
+  if (IsBitwise(op) && !IsIntegerDType(dt))
+    return Error(std::string("unsupported dtype ") + ir::dtype_name(dt) + " for op '" + BinName(op) +
+                 "' (supported: the 8- to 64-bit signed and unsigned integers)");
   if ((op == Bin::ShiftL || op == Bin::ShiftR) &&
       !(dt == DType::Uint8 || dt == DType::Uint16 || dt == DType::Uint32 || dt == DType::Uint64))
     return DTypeError(BinName(op), dt);
@@ -447,7 +463,7 @@ bool CastableDType(DType d) {
   switch (d) {
     case DType::Float32: case DType::Float64: case DType::Float16: case DType::Int8:
     case DType::Uint8: case DType::Int16: case DType::Uint16: case DType::Int32: case DType::Int64:
-    case DType::Uint32: case DType::Uint64: case DType::Bool:
+    case DType::Uint32: case DType::Uint64: case DType::Bool: case DType::BFloat16: case DType::String:
       return true;
     default:
       return false;
@@ -540,6 +556,23 @@ void RegisterElementwiseKernels(KernelRegistry& r) {
   RegBinary(r, "And", Bin::And);
   RegBinary(r, "Or", Bin::Or);
   RegBinary(r, "Xor", Bin::Xor);
+  RegBinary(r, "BitwiseAnd", Bin::BitAnd);
+  RegBinary(r, "BitwiseOr", Bin::BitOr);
+  RegBinary(r, "BitwiseXor", Bin::BitXor);
+  r.Register("", "BitwiseNot", DType::Undefined, [](const KernelInit&) -> Result<std::unique_ptr<Kernel>> {
+    return MakeFnKernel([](KernelContext& ctx) -> Status {
+      const Tensor& x = *ctx.in(0);
+      if (!IsIntegerDType(x.dtype()))
+        return Error(std::string("unsupported dtype ") + ir::dtype_name(x.dtype()) +
+                     " for op 'BitwiseNot' (supported: the 8- to 64-bit signed and unsigned integers)");
+      Tensor& y = ctx.Alloc(0, x.dtype(), x.shape());
+      DispatchNumeric(x.dtype(), [&](auto z) {
+        using T = decltype(z);
+        if constexpr (std::is_integral_v<T>) UnaryLoop<T>(x, y, [](T v) { return static_cast<T>(~v); });
+      });
+      return Status::Ok();
+    });
+  });
   r.Register("", "Mod", DType::Undefined, [](const KernelInit& init) -> Result<std::unique_ptr<Kernel>> {
     bool fmod = init.node->attr_int("fmod", 0) != 0;
     return std::unique_ptr<Kernel>(std::make_unique<BinaryKernel>(fmod ? Bin::FMod : Bin::Mod));

@@ -25,25 +25,6 @@ void ParallelSgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const floa
 
 namespace {
 
-Tensor AsFloat(const Tensor& t) {
-  if (t.dtype() == DType::Float16) return HalfToFloat(t);
-  if (t.dtype() == DType::Float64) {
-    Tensor f(DType::Float32, t.shape());
-    (void)ConvertInto(t, f);
-    return f;
-  }
-  return t;
-}
-
-Status FromFloat(KernelContext& ctx, int i, DType dt, const Tensor& y) {
-  if (dt == DType::Float32) ctx.out(i) = y;
-  else if (dt == DType::Float16) ctx.out(i) = FloatToHalf(y);
-  else { Tensor& o = ctx.Alloc(i, dt, y.shape()); ASRC_RETURN_IF_ERROR(ConvertInto(y, o)); }
-  return Status::Ok();
-}
-
-bool IsFloatish(DType d) { return d == DType::Float32 || d == DType::Float16 || d == DType::Float64; }
-
 class MatMulKernel : public Kernel {
  public:
   Status Run(KernelContext& ctx) override {
@@ -194,7 +175,7 @@ class GemmKernel : public Kernel {
     const Tensor& a0 = *ctx.in(0);
     const Tensor& b0 = *ctx.in(1);
     DType dt = a0.dtype();
-    if (!IsFloatish(dt)) return DTypeError("Gemm", dt);
+    if (!IsFloatish(dt)) return FloatDTypeError("Gemm", dt);
     if (a0.rank() != 2 || b0.rank() != 2) return Error("Gemm inputs must be 2-D");
     Tensor a = AsFloat(a0), b = AsFloat(b0);
     int64_t M = ta_ ? a.dim(1) : a.dim(0), K = ta_ ? a.dim(0) : a.dim(1);
@@ -628,7 +609,7 @@ class LayerNormKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
     DType dt = x0.dtype();
-    if (!IsFloatish(dt)) return DTypeError("LayerNormalization", dt);
+    if (!IsFloatish(dt)) return FloatDTypeError("LayerNormalization", dt);
     ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axis_, x0.rank()));
     int64_t outer = 1, inner = 1;
     for (int d = 0; d < x0.rank(); ++d) (d < ax ? outer : inner) *= x0.shape()[d];
@@ -687,7 +668,7 @@ class BatchNormKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
     DType dt = x0.dtype();
-    if (!IsFloatish(dt)) return DTypeError("BatchNormalization", dt);
+    if (!IsFloatish(dt)) return FloatDTypeError("BatchNormalization", dt);
     if (x0.rank() < 2) return Error("input rank must be >= 2");
     for (int i = 1; i <= 4; ++i)
       if (!ctx.in(i)) return Error("missing input " + std::to_string(i));
@@ -747,7 +728,7 @@ void RegisterNNKernels(KernelRegistry& r) {
         i.node->attr_int("axis", -1), i.node->attr_float("epsilon", 1e-5f)));
   });
   r.Register("", "BatchNormalization", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
-    if (i.node->attr_int("training_mode", 0) != 0) return Error("training_mode BatchNormalization is not supported");
+    if (i.node->attr_int("training_mode", 0) != 0) return MakeBatchNormTraining(i);
     int nout = 0;
     for (auto* v : i.node->outputs) nout += v != nullptr;
     if (nout > 1) return Error("BatchNormalization with training outputs is not supported");

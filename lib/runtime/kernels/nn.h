@@ -7,6 +7,7 @@
 #include "core/status.h"
 #include "ir/graph.h"
 #include "ir/tensor.h"
+#include "runtime/kernel.h"
 #include "runtime/thread_pool.h"
 
 namespace asrc::runtime {
@@ -67,5 +68,8 @@ void ConvReference(const ConvGeometry& g, const float* x, const float* w, const 
 void ParallelSgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads,
                    ThreadPool* pool);
+
+// BatchNormalization with training_mode=1 (kernels/norm.cc).
+Result<std::unique_ptr<Kernel>> MakeBatchNormTraining(const KernelInit& init);
 
 }  // namespace asrc::runtime

@@ -1,4 +1,4 @@
-// LSTM and GRU (ONNX semantics: gate orders iofc / zrh, directions forward/reverse/bidirectional,
+// RNN, LSTM and GRU (ONNX semantics: gate orders iofc / zrh, directions forward/reverse/bidirectional,
 // sequence_lens, initial states, peepholes, clip, layout 0/1, GRU linear_before_reset).
 // The input projection of all time steps is one GEMM; each step does one GEMM on the state.
 #include <cmath>
@@ -316,9 +316,63 @@ class GruKernel : public Kernel {
   RnnConfig c_;
 };
 
+// The simple RNN: h_t = f(x_t W^T + h_{t-1} R^T + Wb + Rb), f Tanh by default.
+class SimpleRnnKernel : public Kernel {
+ public:
+  explicit SimpleRnnKernel(RnnConfig c) : c_(std::move(c)) {}
+  Status Run(KernelContext& ctx) override {
+    RnnRun r;
+    ASRC_RETURN_IF_ERROR(Prepare(ctx, c_, 1, r));
+    int64_t H = c_.hidden, S = r.seq, Bt = r.batch;
+    const Tensor& W = *ctx.in(1);
+    const Tensor& R = *ctx.in(2);
+    if (R.shape() != Shape{c_.dirs, H, H}) return Error("R shape " + ir::shape_str(R.shape()));
+    const Tensor* B = ctx.in(3);
+    if (B && B->shape() != Shape{c_.dirs, 2 * H}) return Error("B shape " + ir::shape_str(B->shape()));
+    Tensor y(DType::Float32, {S, c_.dirs, Bt, H});
+    Tensor hT(DType::Float32, {c_.dirs, Bt, H});
+    std::vector<float> xw(static_cast<size_t>(S * Bt * H)), hr(static_cast<size_t>(Bt * H));
+    for (int d = 0; d < c_.dirs; ++d) {
+      bool rev = c_.reverse_only || d == 1;
+      const float* w = W.data<float>() + d * H * r.in;
+      const float* rr = R.data<float>() + d * H * H;
+      if (S * Bt > 0) Sgemm(false, true, S * Bt, H, r.in, 1.f, r.x.data<float>(), r.in, w, r.in, 0.f, xw.data(), H, ctx.threads);
+      if (B) {
+        const float* wb = B->data<float>() + d * 2 * H;
+        for (int64_t i = 0; i < S * Bt; ++i)
+          for (int64_t j = 0; j < H; ++j) xw[i * H + j] += wb[j] + wb[H + j];
+      }
+      float* hs = hT.data<float>() + d * Bt * H;
+      if (r.h0.defined()) std::memcpy(hs, r.h0.data<float>() + d * Bt * H, Bt * H * sizeof(float));
+      for (int64_t s = 0; s < S; ++s) {
+        Sgemm(false, true, Bt, H, H, 1.f, hs, H, rr, H, 0.f, hr.data(), H, 1);
+        for (int64_t b = 0; b < Bt; ++b) {
+          if (s >= r.lens[b]) continue;
+          int64_t t = rev ? r.lens[b] - 1 - s : s;
+          float* hb = hs + b * H;
+          float* yb = y.data<float>() + ((t * c_.dirs + d) * Bt + b) * H;
+          for (int64_t j = 0; j < H; ++j) hb[j] = xw[(t * Bt + b) * H + j] + hr[b * H + j];
+          ActVec(c_.acts[d], hb, H, c_.clip);
+          std::memcpy(yb, hb, H * sizeof(float));
+        }
+      }
+    }
+    EmitOutputs(ctx, c_, r, y, hT, nullptr);
+    return Status::Ok();
+  }
+
+ private:
+  RnnConfig c_;
+};
+
 }  // namespace
 
 void RegisterRnnKernels(KernelRegistry& r) {
+  r.Register("", "RNN", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+    ASRC_ASSIGN_OR_RETURN(RnnConfig c, ParseConfig(*i.node, 1, {Act::Tanh}));
+    if (c.hidden <= 0) return Error("hidden_size must be set");
+    return std::unique_ptr<Kernel>(std::make_unique<SimpleRnnKernel>(std::move(c)));
+  });
   r.Register("", "LSTM", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
     ASRC_ASSIGN_OR_RETURN(RnnConfig c, ParseConfig(*i.node, 3, {Act::Sigmoid, Act::Tanh, Act::Tanh}));
     if (c.hidden <= 0) return Error("hidden_size must be set");

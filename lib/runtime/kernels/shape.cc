@@ -312,17 +312,20 @@ class ConcatKernel : public Kernel {
  public:
   explicit ConcatKernel(int64_t axis) : axis_(axis) {}
   Status Run(KernelContext& ctx) override {
+    // PyTorch exports torch.cat with legacy empty 1-D tensors (shape [0]) beside rank-N ones
+    // (torchaudio's Emformer); as torch.cat does, skip an empty input whose rank differs.
     const Tensor* first = nullptr;
     for (const Tensor* t : ctx.inputs)
-      if (t) { first = t; break; }
+      if (t && (!first || (first->numel() == 0 && t->numel() > 0))) first = t;
     if (!first) return Error("no inputs");
+    auto skipped = [&](const Tensor* t) { return !t || (t->numel() == 0 && t->rank() != first->rank()); };
     ASRC_RETURN_IF_ERROR(NeedFixedSize(*first, "Concat"));
     int r = first->rank();
     ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axis_, r));
     Shape out = first->shape();
     out[ax] = 0;
     for (const Tensor* t : ctx.inputs) {
-      if (!t) continue;
+      if (skipped(t)) continue;
       if (t->rank() != r || t->dtype() != first->dtype()) return Error("inputs differ in rank or dtype");
       for (int d = 0; d < r; ++d)
         if (d != ax && t->shape()[d] != first->shape()[d])
@@ -338,7 +341,7 @@ class ConcatKernel : public Kernel {
     int64_t row = out[ax] * inner * es;
     int64_t col = 0;
     for (const Tensor* t : ctx.inputs) {
-      if (!t) continue;
+      if (skipped(t)) continue;
       int64_t chunk = t->shape()[ax] * inner * es;
       const uint8_t* src = t->raw();
       for (int64_t i = 0; i < outer; ++i) std::memcpy(dst + i * row + col, src + i * chunk, chunk);

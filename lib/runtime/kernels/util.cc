@@ -1,8 +1,20 @@
 #include "runtime/kernels/util.h"
 
+#include <charconv>
 #include <cmath>
+#include <cstdlib>
 
 namespace asrc::runtime::ku {
+
+KernelFactory NeedInputs(int n, KernelFactory f) {
+  return [n, f = std::move(f)](const KernelInit& i) -> Result<std::unique_ptr<Kernel>> {
+    for (int k = 0; k < n; ++k)
+      if (k >= static_cast<int>(i.node->inputs.size()) || !i.node->inputs[k])
+        return Error("op '" + i.node->op_type + "' needs its first " + std::to_string(n) +
+                     " inputs; input " + std::to_string(k) + " is missing");
+    return f(i);
+  };
+}
 
 Result<std::vector<int64_t>> Int64s(const Tensor& t) {
   std::vector<int64_t> v(static_cast<size_t>(t.numel()));
@@ -119,6 +131,23 @@ Tensor FloatToHalf(const Tensor& t) {
   return out;
 }
 
+Tensor AsFloat(const Tensor& t) {
+  if (t.dtype() == DType::Float16) return HalfToFloat(t);
+  if (t.dtype() == DType::Float64) {
+    Tensor f(DType::Float32, t.shape());
+    (void)ConvertInto(t, f);
+    return f;
+  }
+  return t;
+}
+
+Status FromFloat(KernelContext& ctx, int i, DType dt, const Tensor& y) {
+  if (dt == DType::Float32) ctx.out(i) = y;
+  else if (dt == DType::Float16) ctx.out(i) = FloatToHalf(y);
+  else { Tensor& o = ctx.Alloc(i, dt, y.shape()); ASRC_RETURN_IF_ERROR(ConvertInto(y, o)); }
+  return Status::Ok();
+}
+
 namespace {
 template <class To, class From>
 To ConvertOne(From v) {
@@ -137,10 +166,81 @@ To ConvertOne(From v) {
 }
 }  // namespace
 
+namespace {
+
+// bfloat16 <-> float32: the top half of the float's bits; rounding to nearest even, as ONNX
+// Runtime and the Cast spec do (NaN stays a quiet NaN).
+float Bf16ToFloat(uint16_t h) {
+  uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+uint16_t FloatToBf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if (std::isnan(f)) return static_cast<uint16_t>((u >> 16) | 0x40);
+  return static_cast<uint16_t>((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+}
+
+// Casts from and to string: numbers print as the shortest text that reads back to the same
+// value (std::to_chars); text parses with strtod / strtoll ("NaN", "INF", "-INF" included).
+Status StringConvert(const Tensor& in, Tensor& out) {
+  int64_t n = in.numel();
+  if (out.dtype() == DType::String) {
+    Tensor d(DType::Float64, in.shape());
+    bool is_float = in.dtype() == DType::Float32 || in.dtype() == DType::Float16 || in.dtype() == DType::BFloat16;
+    Tensor f(DType::Float32, in.shape());
+    if (is_float) ASRC_RETURN_IF_ERROR(ConvertInto(in, f));
+    else ASRC_RETURN_IF_ERROR(ConvertInto(in, d));
+    char buf[64];
+    for (int64_t i = 0; i < n; ++i) {
+      if (in.dtype() == DType::Int64) {
+        out.strings[i] = std::to_string(in.data<int64_t>()[i]);
+        continue;
+      }
+      double v = is_float ? f.data<float>()[i] : d.data<double>()[i];
+      if (std::isnan(v)) { out.strings[i] = "NaN"; continue; }
+      if (std::isinf(v)) { out.strings[i] = v > 0 ? "INF" : "-INF"; continue; }
+      auto r = is_float ? std::to_chars(buf, buf + sizeof(buf), f.data<float>()[i]) : std::to_chars(buf, buf + sizeof(buf), v);
+      out.strings[i].assign(buf, r.ptr);
+    }
+    return Status::Ok();
+  }
+  Tensor d(DType::Float64, in.shape());
+  bool integer = out.dtype() != DType::Float32 && out.dtype() != DType::Float64 && out.dtype() != DType::Float16 &&
+                 out.dtype() != DType::BFloat16 && out.dtype() != DType::Bool;
+  Tensor l(DType::Int64, in.shape());
+  for (int64_t i = 0; i < n; ++i) {
+    const std::string& t = in.strings[i];
+    char* end = nullptr;
+    if (integer) l.data<int64_t>()[i] = std::strtoll(t.c_str(), &end, 10);
+    else d.data<double>()[i] = std::strtod(t.c_str(), &end);
+    if (t.empty() || end != t.c_str() + t.size())
+      return Error("Cast: string '" + t + "' is not a number");
+  }
+  return ConvertInto(integer ? l : d, out);
+}
+
+}  // namespace
+
 Status ConvertInto(const Tensor& in, Tensor& out) {
   int64_t n = in.numel();
   if (in.dtype() == out.dtype()) {
-    std::memcpy(out.raw(), in.raw(), in.nbytes());
+    if (in.dtype() == DType::String) out.strings = in.strings;
+    else std::memcpy(out.raw(), in.raw(), in.nbytes());
+    return Status::Ok();
+  }
+  if (in.dtype() == DType::String || out.dtype() == DType::String) return StringConvert(in, out);
+  if (in.dtype() == DType::BFloat16) {
+    Tensor f(DType::Float32, in.shape());
+    for (int64_t i = 0; i < n; ++i) f.data<float>()[i] = Bf16ToFloat(in.data<uint16_t>()[i]);
+    return ConvertInto(f, out);
+  }
+  if (out.dtype() == DType::BFloat16) {
+    Tensor f(DType::Float32, in.shape());
+    ASRC_RETURN_IF_ERROR(ConvertInto(in, f));
+    for (int64_t i = 0; i < n; ++i) out.data<uint16_t>()[i] = FloatToBf16(f.data<float>()[i]);
     return Status::Ok();
   }
   if (in.dtype() == DType::Float16) {

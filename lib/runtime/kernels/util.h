@@ -62,6 +62,16 @@ inline Status DTypeError(const char* op, DType d) {
   return Error(std::string("unsupported dtype ") + ir::dtype_name(d) + " for op '" + op + "'");
 }
 
+// For kernels that take float32, float16 and float64 only.
+inline Status FloatDTypeError(const char* op, DType d) {
+  return Error(std::string("unsupported dtype ") + ir::dtype_name(d) + " for op '" + op +
+               "' (supported: float32, float16, float64)");
+}
+
+// Wraps a kernel factory so that planning fails, naming the missing input, unless the node has
+// its first n inputs (not omitted): kernels may then read them without null checks.
+KernelFactory NeedInputs(int n, KernelFactory f);
+
 // Integer tensor (int32/int64) as int64 values.
 Result<std::vector<int64_t>> Int64s(const Tensor& t);
 // Scalar of any numeric dtype as double.
@@ -82,6 +92,13 @@ Status SliceGeometry(const Shape& in, const std::vector<int64_t>& starts,
 // Float16 <-> float32 whole-tensor conversions (fresh tensors).
 Tensor HalfToFloat(const Tensor& t);
 Tensor FloatToHalf(const Tensor& t);
+// A float tensor as float32 (float16 and float64 converted; float32 shared, not copied).
+Tensor AsFloat(const Tensor& t);
+// Stores float32 `y` as output i of dtype `dt` (converted for float16/float64; shared for float32).
+Status FromFloat(KernelContext& ctx, int i, DType dt, const Tensor& y);
+inline bool IsFloatish(DType d) {
+  return d == DType::Float32 || d == DType::Float16 || d == DType::Float64;
+}
 // Generic element conversion between any numeric/bool/float16 dtypes.
 Status ConvertInto(const Tensor& in, Tensor& out);
 

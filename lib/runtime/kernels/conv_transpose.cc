@@ -1,0 +1,134 @@
+// ConvTranspose over any spatial rank, a plain scatter loop (each input element adds its
+// kernel-weighted contribution to the outputs it reaches): group, strides, dilations, pads,
+// output_padding, output_shape and auto_pad as the ONNX spec defines them. Float16/float64
+// compute in float32.
+#include "runtime/kernels/util.h"
+
+namespace asrc::runtime {
+namespace {
+
+using namespace ku;
+using KernelPtr = Result<std::unique_ptr<Kernel>>;
+
+struct ConvTAttrs {
+  std::string auto_pad = "NOTSET";
+  int64_t group = 1;
+  std::vector<int64_t> strides, dilations, pads, output_padding, output_shape, kernel_shape;
+};
+
+class ConvTransposeKernel : public Kernel {
+ public:
+  explicit ConvTransposeKernel(ConvTAttrs a) : a_(std::move(a)) {}
+  Status Run(KernelContext& ctx) override {
+    const Tensor& x0 = *ctx.in(0);
+    const Tensor& w0 = *ctx.in(1);
+    if (!IsFloatish(x0.dtype())) return FloatDTypeError("ConvTranspose", x0.dtype());
+    int sr = x0.rank() - 2;
+    if (sr < 1 || w0.rank() != sr + 2) return Error("ConvTranspose: X " + ir::shape_str(x0.shape()) + " and W " + ir::shape_str(w0.shape()) + " ranks");
+    int64_t N = x0.dim(0), C = x0.dim(1), G = a_.group;
+    if (G <= 0 || C % G != 0 || w0.dim(0) != C) return Error("ConvTranspose: W " + ir::shape_str(w0.shape()) + " does not fit " + std::to_string(C) + " channels in " + std::to_string(G) + " groups");
+    int64_t mg = w0.dim(1), M = mg * G;
+    std::vector<int64_t> in(x0.shape().begin() + 2, x0.shape().end()), k(w0.shape().begin() + 2, w0.shape().end());
+    std::vector<int64_t> pb, out;
+    ASRC_RETURN_IF_ERROR(Geometry(in, k, &pb, &out));
+    Tensor x = AsFloat(x0), w = AsFloat(w0);
+    Tensor b;
+    if (ctx.in(2)) {
+      b = AsFloat(*ctx.in(2));
+      if (b.numel() != M) return Error("ConvTranspose: bias has " + std::to_string(b.numel()) + " values for " + std::to_string(M) + " outputs");
+    }
+    Shape os = {N, M};
+    os.insert(os.end(), out.begin(), out.end());
+    Tensor y = ctx.NewTensor(DType::Float32, os);
+    int64_t in_n = 1, out_n = 1, k_n = 1;
+    for (int d = 0; d < sr; ++d) { in_n *= in[d]; out_n *= out[d]; k_n *= k[d]; }
+    float* py = y.data<float>();
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t m = 0; m < M; ++m)
+        std::fill(py + (n * M + m) * out_n, py + (n * M + m + 1) * out_n, b.defined() ? b.data<float>()[m] : 0.f);
+    std::vector<int64_t> ic(sr), kc(sr);
+    const int64_t cg = C / G;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < C; ++c) {
+        int64_t g = c / cg;
+        for (int64_t i = 0; i < in_n; ++i) {
+          float xv = x.data<float>()[(n * C + c) * in_n + i];
+          for (int64_t d = sr - 1, r = i; d >= 0; --d) { ic[d] = r % in[d]; r /= in[d]; }
+          for (int64_t kk = 0; kk < k_n; ++kk) {
+            int64_t off = 0;
+            bool inside = true;
+            for (int64_t d = sr - 1, r = kk; d >= 0; --d) { kc[d] = r % k[d]; r /= k[d]; }
+            for (int d = 0; d < sr && inside; ++d) {
+              int64_t p = ic[d] * Stride(d) + kc[d] * Dil(d) - pb[d];
+              inside = p >= 0 && p < out[d];
+              off = off * out[d] + p;
+            }
+            if (!inside) continue;
+            for (int64_t m = 0; m < mg; ++m)
+              py[(n * M + g * mg + m) * out_n + off] += xv * w.data<float>()[(c * mg + m) * k_n + kk];
+          }
+        }
+      }
+    return FromFloat(ctx, 0, x0.dtype(), y);
+  }
+
+ private:
+  int64_t Stride(int d) const { return a_.strides.empty() ? 1 : a_.strides[d]; }
+  int64_t Dil(int d) const { return a_.dilations.empty() ? 1 : a_.dilations[d]; }
+
+  // Leading pads and output lengths, from output_shape, auto_pad or pads.
+  Status Geometry(const std::vector<int64_t>& in, const std::vector<int64_t>& k, std::vector<int64_t>* pb,
+                  std::vector<int64_t>* out) const {
+    const int sr = static_cast<int>(in.size());
+    auto sized = [&](const std::vector<int64_t>& v, size_t n) { return v.empty() || v.size() == n; };
+    if (!sized(a_.strides, sr) || !sized(a_.dilations, sr) || !sized(a_.output_padding, sr) || !sized(a_.pads, 2 * sr))
+      return Error("ConvTranspose: strides/dilations/output_padding/pads lengths do not match the spatial rank");
+    if (!a_.kernel_shape.empty() && a_.kernel_shape != k) return Error("ConvTranspose: kernel_shape differs from W");
+    std::vector<int64_t> os = a_.output_shape;
+    if (os.size() == static_cast<size_t>(sr + 2)) os.erase(os.begin(), os.begin() + 2);
+    if (!os.empty() && os.size() != static_cast<size_t>(sr)) return Error("ConvTranspose: output_shape length");
+    pb->assign(sr, 0);
+    out->assign(sr, 0);
+    for (int d = 0; d < sr; ++d) {
+      int64_t op = a_.output_padding.empty() ? 0 : a_.output_padding[d];
+      int64_t full = Stride(d) * (in[d] - 1) + op + (k[d] - 1) * Dil(d) + 1;
+      bool same = a_.auto_pad == "SAME_UPPER" || a_.auto_pad == "SAME_LOWER";
+      if (!os.empty() || same) {
+        (*out)[d] = !os.empty() ? os[d] : in[d] * Stride(d);
+        int64_t total = std::max<int64_t>(0, full - (*out)[d]);
+        (*pb)[d] = a_.auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+      } else {
+        int64_t b = 0, e = 0;
+        if (!a_.pads.empty() && a_.auto_pad != "VALID") { b = a_.pads[d]; e = a_.pads[d + sr]; }
+        (*pb)[d] = b;
+        (*out)[d] = full - b - e;
+      }
+      if ((*out)[d] < 0) return Error("ConvTranspose: negative output length");
+    }
+    return Status::Ok();
+  }
+
+  ConvTAttrs a_;
+};
+
+}  // namespace
+
+void RegisterConvTransposeKernels(KernelRegistry& r) {
+  r.Register("", "ConvTranspose", DType::Undefined, NeedInputs(2, [](const KernelInit& i) -> KernelPtr {
+    const ir::Node& n = *i.node;
+    ConvTAttrs a;
+    a.auto_pad = n.attr_string("auto_pad", "NOTSET");
+    if (a.auto_pad != "NOTSET" && a.auto_pad != "SAME_UPPER" && a.auto_pad != "SAME_LOWER" && a.auto_pad != "VALID")
+      return Error("unsupported auto_pad '" + a.auto_pad + "'");
+    a.group = n.attr_int("group", 1);
+    a.strides = n.attr_ints("strides");
+    a.dilations = n.attr_ints("dilations");
+    a.pads = n.attr_ints("pads");
+    a.output_padding = n.attr_ints("output_padding");
+    a.output_shape = n.attr_ints("output_shape");
+    a.kernel_shape = n.attr_ints("kernel_shape");
+    return std::unique_ptr<Kernel>(std::make_unique<ConvTransposeKernel>(std::move(a)));
+  }));
+}
+
+}  // namespace asrc::runtime
