@@ -6,6 +6,7 @@
 
 #include "asr/eval.h"
 #include "commands.h"
+#include "output_safety.h"
 
 namespace asrc::app {
 
@@ -19,6 +20,8 @@ void AddEvalMergeCommand(CLI::App& root, CommandSet& set) {
   sub->add_option("PARTIAL", o->parts, "Partial reports written by asrc eval --shard I/N --json")->required();
   sub->add_option("--json", o->json, "Write the merged report here")->required();
   set.add(sub, [o]() {
+    Status safe = RefuseOverInputs(o->json, o->parts, "eval-merge: --json");
+    if (!safe.ok()) return Fail(safe.message());
     std::vector<asr::EvalReport> parts;
     for (const auto& p : o->parts) {
       std::ifstream f(p);
@@ -36,10 +39,10 @@ void AddEvalMergeCommand(CLI::App& root, CommandSet& set) {
     auto merged = asr::MergeReports(parts);
     if (!merged.ok()) return Fail(merged.status().message());
     std::cout << asr::FormatSummary(merged.value());
-    std::ofstream f(o->json);
-    if (!f) return Fail(o->json + ": cannot write");
-    f << merged->ToJson().dump(2) << "\n";
-    return f ? 0 : Fail(o->json + ": write failed");
+    Status scored = asr::RequireScoredWords(merged.value());
+    if (!scored.ok()) return Fail("eval-merge: " + scored.message());
+    Status st = WriteFileAtomic(o->json, merged->ToJson().dump(2) + "\n");
+    return st.ok() ? 0 : Fail(st.message());
   });
 }
 
