@@ -100,18 +100,19 @@ void AddEvalCommand(CLI::App& root, CommandSet& set) {
     if (!model_hash.ok()) return Fail(model_hash.status().message());
     if (!data_hash.ok()) return Fail(data_hash.status().message());
     auto r = asr::Evaluate(m.value(), data, eo);
-    if (!r.ok()) return Fail(model + ": " + r.status().message());
+    // Manifest and audio errors name their files, model errors their graph or model.json.
+    if (!r.ok()) return Fail("eval: " + r.status().message());
     r->provenance["model_hash"] = model_hash.value();
     r->provenance["manifest_hash"] = data_hash.value();
     std::cout << "model: " << model << "\ndata:  " << data
               << (o->split.empty() ? "" : " (split " + o->split + ")")
               << (eo.shard_count > 1 ? " shard " + o->shard : "") << "\n";
     std::cout << asr::FormatSummary(r.value());
+    Status scored = r->partial ? Status::Ok() : asr::RequireScoredWords(r.value());
+    if (!scored.ok()) return Fail("eval: " + data + ": " + scored.message());
     int64_t failed = r->streaming ? r->streaming->failed_utterances : r->lookahead->failed_utterances;
     if (failed > 0)
       std::cerr << "asrc: eval: skipped " << failed << " unreadable utterance(s) (listed in --json)\n";
-    Status scored = r->partial ? Status::Ok() : asr::RequireScoredWords(r.value());
-    if (!scored.ok()) return Fail("eval: " + data + ": " + scored.message());
     if (!o->json.empty()) {
       Status st = WriteFileAtomic(o->json, r->ToJson().dump(2) + "\n");
       if (!st.ok()) return Fail(st.message());

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -194,8 +195,9 @@ void ModeReport::Finalize() {
 
 nlohmann::json ModeReport::ToJson(bool partial) const {
   nlohmann::json j;
-  j["wer"] = wer;
-  j["cer"] = cer;
+  auto rate = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+  j["wer"] = rate(wer);  // null: undefined (no reference words)
+  j["cer"] = rate(cer);
   j["words"] = words;
   j["substitutions"] = substitutions;
   j["deletions"] = deletions;
@@ -409,6 +411,7 @@ Result<std::vector<ManifestEntry>> ReadManifest(const std::string& path, const s
   if (!in) return Error(path + ": cannot open manifest");
   const std::string base = DirName(path);
   std::vector<ManifestEntry> out;
+  std::map<std::string, int64_t> id_line;  // results and merged shards are keyed by id
   std::string line;
   int64_t lineno = 0;
   while (std::getline(in, line)) {
@@ -440,6 +443,10 @@ Result<std::vector<ManifestEntry>> ReadManifest(const std::string& path, const s
     ASRC_RETURN_IF_ERROR(str("id", &e.id, false));
     if (!split.empty() && e.split != split) continue;
     if (e.id.empty()) e.id = audio;
+    auto [seen, fresh] = id_line.emplace(e.id, lineno);
+    if (!fresh)
+      return Error(where + ": id '" + e.id + "' already on line " + std::to_string(seen->second) +
+                   " (give each utterance its own \"id\")");
     e.audio_path = IsAbsolute(audio) ? audio : base + "/" + audio;
     auto d = j.find("duration");
     if (d != j.end() && d->is_number()) e.duration = d->get<double>();

@@ -106,8 +106,8 @@ struct ManifestEntry {
   double duration = 0;
 };
 // NeMo-style JSONL: audio_filepath (relative to the manifest's folder, or absolute), text;
-// id defaults to audio_filepath; lines whose split differs from `split` (when non-empty) are
-// skipped; blank lines ignored. Errors name the file and line.
+// id defaults to audio_filepath and must be unique among the kept lines; lines whose split
+// differs from `split` (when non-empty) are skipped; blank lines ignored. Errors name the file and line.
 Result<std::vector<ManifestEntry>> ReadManifest(const std::string& path, const std::string& split);
 
 // Evaluates `model` (a loaded bundle) on a NeMo-style JSONL manifest.
