@@ -10,7 +10,9 @@ import hashlib
 import json
 import math
 import os
+import resource
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -39,19 +41,28 @@ def snapshot(folder):
     return out
 
 
-def run(args, stdout=subprocess.PIPE, timeout=60):
+def small_disk(limit):
+    """A child whose files cannot grow past `limit` bytes: writes fail as on a full disk."""
+    def setup():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return setup
+
+
+def run(args, stdout=subprocess.PIPE, timeout=60, preexec=None):
     try:
-        p = subprocess.run([ASRC] + args, stdout=stdout, stderr=subprocess.PIPE, timeout=timeout)
+        p = subprocess.run([ASRC] + args, stdout=stdout, stderr=subprocess.PIPE, timeout=timeout,
+                           preexec_fn=preexec)
     except subprocess.TimeoutExpired:
         return None, "", "timeout"
     out = p.stdout.decode(errors="replace") if p.stdout else ""
     return p.returncode, out, p.stderr.decode(errors="replace")
 
 
-def expect_fail(name, args, culprit, folder, stdout=subprocess.PIPE):
+def expect_fail(name, args, culprit, folder, stdout=subprocess.PIPE, preexec=None):
     """A bad case: non-zero exit < 128, one asrc: line naming `culprit`, `folder` unchanged."""
     before = snapshot(folder)
-    rc, _, err = run(args, stdout=stdout)
+    rc, _, err = run(args, stdout=stdout, preexec=preexec)
     after = snapshot(folder)
     lines = [l for l in err.splitlines() if l.startswith("asrc:")]
     problems = []
@@ -221,6 +232,12 @@ def output_cases(t):
     arity = os.path.join(t, "arity.onnx")
     onnx.save(helper.make_model(g2, opset_imports=[helper.make_opsetid("", 13)]), arity)
     expect_fail("convert blames the input", ["convert", arity, os.path.join(t, "o.onnx")], "arity.onnx", t)
+    report = os.path.join(t, "report.json")
+    open(report, "w").write("an older report\n")
+    expect_fail("eval --json on a full disk", eval_args(m, "--json", report), "report.json", t,
+                preexec=small_disk(64))
+    expect_fail("convert on a full disk", ["convert", relu, os.path.join(t, "copy.onnx")], "copy.onnx", t,
+                preexec=small_disk(16))
     expect_fail("stdout is a full disk", ["inspect", relu], "standard output", t,
                 stdout=open("/dev/full", "w"))
     return relu
