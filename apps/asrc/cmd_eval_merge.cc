@@ -37,7 +37,13 @@ void AddEvalMergeCommand(CLI::App& root, CommandSet& set) {
       parts.push_back(std::move(r).value());
     }
     auto merged = asr::MergeReports(parts);
-    if (!merged.ok()) return Fail(merged.status().message());
+    if (!merged.ok()) {
+      // MergeReports names shards by index; say which file each one is.
+      std::string files;
+      for (size_t i = 0; i < parts.size(); ++i)
+        files += (i ? ", " : "") + std::to_string(parts[i].shard_index) + " = " + o->parts[i];
+      return Fail(merged.status().message() + " (shards: " + files + ")");
+    }
     std::cout << asr::FormatSummary(merged.value());
     Status scored = asr::RequireScoredWords(merged.value());
     if (!scored.ok()) return Fail("eval-merge: " + scored.message());
