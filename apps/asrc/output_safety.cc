@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -25,6 +26,34 @@ std::string CanonicalOrSelf(const std::string& p) {
 bool Inside(const std::string& x, const std::string& dir) {
   return x.size() > dir.size() && x.compare(0, dir.size(), dir) == 0 && x[dir.size()] == '/';
 }
+
+// The temporary being written, for the SIGINT/SIGTERM handler: an interrupted write leaves nothing.
+char g_temp_path[4096];
+
+extern "C" void RemoveTempAndDie(int sig) {
+  if (g_temp_path[0]) ::unlink(g_temp_path);
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
+// Installs the handler for the life of one write; restores the previous ones after.
+class TempGuard {
+ public:
+  explicit TempGuard(const std::string& tmp) {
+    std::snprintf(g_temp_path, sizeof g_temp_path, "%s", tmp.c_str());
+    old_int_ = std::signal(SIGINT, RemoveTempAndDie);
+    old_term_ = std::signal(SIGTERM, RemoveTempAndDie);
+  }
+  ~TempGuard() {
+    std::signal(SIGINT, old_int_);
+    std::signal(SIGTERM, old_term_);
+    g_temp_path[0] = '\0';
+  }
+
+ private:
+  void (*old_int_)(int);
+  void (*old_term_)(int);
+};
 
 bool SameFile(const std::string& a, const std::string& b) {
   struct stat sa, sb;
@@ -57,6 +86,7 @@ Status WriteFileAtomic(const std::string& path, const std::string& content) {
   int fd = ::mkstemp(name.data());
   if (fd < 0) return Error(path + ": cannot write (" + std::strerror(errno) + ")");
   const std::string tmp(name.data());
+  TempGuard guard(tmp);
   auto fail = [&](const char* step, int err) {
     ::close(fd);
     ::unlink(tmp.c_str());

@@ -18,7 +18,8 @@ namespace asrc::app {
 Status RefuseOverInputs(const std::string& out, const std::vector<std::string>& inputs,
                         const std::string& what);
 
-// Writes `content` to `path` atomically. Errors name the path and the reason (full disk, ...).
+// Writes `content` to `path` atomically; the temporary is removed on an error and on SIGINT or
+// SIGTERM during the write. Errors name the path and the reason (full disk, ...).
 Status WriteFileAtomic(const std::string& path, const std::string& content);
 
 // OK when `dir` does not exist, is an empty folder, or holds only the files of a bundle
