@@ -36,6 +36,17 @@ Status CheckAudioFile(const std::string& path) {
   return Status::Ok();
 }
 
+Status ProbeAudio(const std::string& path) {
+  ASRC_RETURN_IF_ERROR(CheckAudioFile(path));
+  SF_INFO info{};
+  SNDFILE* f = sf_open(path.c_str(), SFM_READ, &info);
+  if (!f) return Error(path + ": cannot read audio (" + sf_strerror(nullptr) + ")");
+  sf_close(f);
+  if (info.channels <= 0 || info.samplerate <= 0) return Error(path + ": no channels or no sample rate");
+  if (info.frames == 0) return Error(path + ": empty audio (no samples)");
+  return Status::Ok();
+}
+
 Result<Audio> LoadAudio(const std::string& path, int target_rate) {
   ASRC_RETURN_IF_ERROR(CheckAudioFile(path));
   SF_INFO info{};

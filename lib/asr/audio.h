@@ -21,6 +21,10 @@ struct Audio {
 // the file and say what it is instead.
 Status CheckAudioFile(const std::string& path);
 
+// CheckAudioFile, then the header: a format libsndfile reads, with channels, a rate and samples.
+// Cheap (no decoding); corrupt data after the header is found only by LoadAudio.
+Status ProbeAudio(const std::string& path);
+
 // Reads `path` (after CheckAudioFile) and converts it to mono at `target_rate`. Errors (one line, naming the file):
 // unreadable or unsupported file, no samples, non-finite samples.
 Result<Audio> LoadAudio(const std::string& path, int target_rate);

@@ -159,12 +159,12 @@ Result<ModeReport> ModeFromJson(const nlohmann::json& j, const std::string& mode
   return r;
 }
 
-// Every utterance's audio file exists and is a non-empty regular file (CheckAudioFile), checked
-// before any model runs so that a bad manifest fails in seconds, naming its files.
+// Every utterance's audio file exists, is a regular file and has a readable header (ProbeAudio),
+// checked before any model runs so that a bad manifest fails in seconds, naming its files.
 Status CheckReadable(const std::vector<ManifestEntry>& entries) {
   std::vector<std::string> bad;
   for (const auto& e : entries) {
-    Status st = CheckAudioFile(e.audio_path);
+    Status st = ProbeAudio(e.audio_path);
     if (!st.ok()) bad.push_back(st.message());
   }
   if (bad.empty()) return Status::Ok();
