@@ -1,5 +1,9 @@
 #include "cli_checks.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 #include <iostream>
 #include <thread>
 
@@ -21,6 +25,15 @@ Status CheckDecodeFlags(const std::string& cmd, int beam, int max_symbols, int* 
     *threads = cores;
   }
   return Status::Ok();
+}
+
+Status CheckInputPath(const std::string& path, const std::string& what, bool folder_ok) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0)
+    return Error(path + ": " + what + " not found (" + std::strerror(errno) + ")");
+  if (S_ISREG(st.st_mode) || (folder_ok && S_ISDIR(st.st_mode))) return Status::Ok();
+  return Error(path + ": " + what + " is " + (S_ISDIR(st.st_mode) ? "a folder" : "not a regular file") +
+               (folder_ok ? "; expected a file or a bundle folder" : "; expected a file"));
 }
 
 }  // namespace asrc::app

@@ -17,4 +17,8 @@ constexpr int kMaxThreads = 256;     // a cap when the machine's core count is u
 // the messages.
 Status CheckDecodeFlags(const std::string& cmd, int beam, int max_symbols, int* threads);
 
+// An input must be a regular file (or, with `folder_ok`, a folder): reading a FIFO or a device
+// would block or never end. `what` names it in the message ("manifest", "model").
+Status CheckInputPath(const std::string& path, const std::string& what, bool folder_ok);
+
 }  // namespace asrc::app

@@ -3,6 +3,7 @@
 // files. The written files pass the ONNX checker.
 #include <iostream>
 
+#include "cli_checks.h"
 #include "commands.h"
 #include "onnx/onnx_io.h"
 #include "output_safety.h"
@@ -31,6 +32,8 @@ void AddConvertCommand(CLI::App& root, CommandSet& set) {
     Status safe = RefuseOverInputs(o->out, {o->in}, "convert: output");
     if (safe.ok()) safe = CheckReplaceableBundleFolder(o->out);
     if (!safe.ok()) return Fail(safe.message());
+    Status input = CheckInputPath(o->in, "input", true);
+    if (!input.ok()) return Fail("convert: " + input.message());
     auto m = onnx_io::LoadModel(o->in);
     if (!m.ok()) return Fail(m.status().message());
     if (o->bundle) m->is_bundle = true;

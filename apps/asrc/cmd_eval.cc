@@ -88,7 +88,8 @@ void AddEvalCommand(CLI::App& root, CommandSet& set) {
         return Fail("eval: --shard '" + o->shard + "': expected I/N with 0 <= I < N");
       if (o->json.empty()) return Fail("eval: --shard needs --json (the partial report for eval-merge)");
     }
-    if (!PathExists(data)) return Fail(data + ": manifest not found");
+    for (Status st : {CheckInputPath(data, "manifest", false), CheckInputPath(model, "model", true)})
+      if (!st.ok()) return Fail("eval: " + st.message());
     if (!o->json.empty()) {
       Status st = RefuseOverInputs(o->json, {model, data}, "eval: --json");
       if (!st.ok()) return Fail(st.message());

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "asr/eval.h"
+#include "cli_checks.h"
 #include "commands.h"
 #include "output_safety.h"
 
@@ -24,6 +25,8 @@ void AddEvalMergeCommand(CLI::App& root, CommandSet& set) {
     if (!safe.ok()) return Fail(safe.message());
     std::vector<asr::EvalReport> parts;
     for (const auto& p : o->parts) {
+      Status input = CheckInputPath(p, "partial report", false);
+      if (!input.ok()) return Fail("eval-merge: " + input.message());
       std::ifstream f(p);
       if (!f) return Fail(p + ": cannot open");
       nlohmann::json j;

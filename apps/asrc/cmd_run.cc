@@ -8,6 +8,7 @@
 #include <iostream>
 #include <map>
 
+#include "cli_checks.h"
 #include "commands.h"
 #include "graph_cli.h"
 #include "onnx/onnx_io.h"
@@ -43,6 +44,7 @@ Result<std::map<std::string, ir::Tensor>> LoadNamedInputs(const std::vector<std:
       return Error("--input '" + s + "': expected NAME=FILE.pb");
     std::string name = s.substr(0, eq), file = s.substr(eq + 1);
     if (out.count(name)) return Error("--input '" + name + "' given twice");
+    ASRC_RETURN_IF_ERROR(CheckInputPath(file, "--input " + name, false));
     ASRC_ASSIGN_OR_RETURN(ir::Tensor t, onnx_io::LoadTensorFile(file));
     out.emplace(name, std::move(t));
   }
@@ -56,6 +58,7 @@ Result<std::unique_ptr<LoadedGraph>> LoadGraphForRun(const std::string& model_pa
                                                      const std::vector<std::string>& input_specs,
                                                      int threads) {
   auto loaded = std::make_unique<LoadedGraph>();
+  ASRC_RETURN_IF_ERROR(CheckInputPath(model_path, "model", true));
   ASRC_ASSIGN_OR_RETURN(loaded->model, onnx_io::LoadModel(model_path));
   ASRC_ASSIGN_OR_RETURN(loaded->file, PickGraph(loaded->model, model_path, role));
   ASRC_ASSIGN_OR_RETURN(loaded->inputs, LoadNamedInputs(input_specs));

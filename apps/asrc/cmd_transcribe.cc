@@ -45,6 +45,8 @@ void AddTranscribeCommand(CLI::App& root, CommandSet& set) {
     if (audio.empty()) return Fail("transcribe: no audio files given");
     Status flags = CheckDecodeFlags("transcribe", o->beam, o->max_sym, &o->threads);
     if (!flags.ok()) return Fail(flags.message());
+    Status input = CheckInputPath(model, "model", true);
+    if (!input.ok()) return Fail("transcribe: " + input.message());
     auto m = onnx_io::LoadModel(model);
     if (!m.ok()) return Fail(m.status().message());
     asr::RecognizerOptions ro;

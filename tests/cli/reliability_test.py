@@ -232,6 +232,12 @@ def output_cases(t):
     arity = os.path.join(t, "arity.onnx")
     onnx.save(helper.make_model(g2, opset_imports=[helper.make_opsetid("", 13)]), arity)
     expect_fail("convert blames the input", ["convert", arity, os.path.join(t, "o.onnx")], "arity.onnx", t)
+    fifo = os.path.join(t, "fifo.onnx")
+    os.mkfifo(fifo)
+    for args in (["inspect", fifo], ["convert", fifo, os.path.join(t, "c.onnx")], ["bench", fifo],
+                 eval_args(fifo), ["eval-merge", fifo, "--json", out],
+                 ["run", relu, "--input", "x=" + fifo, "--output-dir", os.path.join(t, "o2")]):
+        expect_fail(f"{args[0]} reading a FIFO", args, "fifo.onnx", t)
     report = os.path.join(t, "report.json")
     open(report, "w").write("an older report\n")
     expect_fail("eval --json on a full disk", eval_args(m, "--json", report), "report.json", t,
