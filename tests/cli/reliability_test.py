@@ -266,6 +266,12 @@ def flag_cases(t, relu):
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), dyn)
     expect_fail("bench --dim UNKNOWN=5", ["bench", dyn, "--dim", "UNKNOWN=5"], "UNKNOWN", t)
     expect_fail("bench --dim T=2^63-1", ["bench", dyn, "--dim", "T=9223372036854775807"], "budget", t)
+    xs = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1 << 40])
+    ys = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1 << 40])
+    huge = os.path.join(t, "huge_input.onnx")
+    onnx.save(helper.make_model(helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [xs], [ys]),
+                                opset_imports=[helper.make_opsetid("", 13)]), huge)
+    expect_fail("bench on a declared input of 2^40 elements", ["bench", huge], "budget", t)
     expect_fail("bench --default-dim 2^30", ["bench", dyn, "--default-dim", "1073741824"], "budget", t)
     expect_fail("convert --external-threshold -1", ["convert", relu, os.path.join(t, "o.onnx"),
                                                     "--external-threshold", "-1"], "--external-threshold", t)
