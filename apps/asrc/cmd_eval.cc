@@ -71,7 +71,6 @@ void AddEvalCommand(CLI::App& root, CommandSet& set) {
     eo.lookahead = o->mode != "streaming";
     eo.beam = o->beam;
     eo.max_symbols_per_frame = o->max_sym;
-    eo.threads = o->threads;
     eo.limit = o->limit;
     eo.split = o->split;
     eo.alignments = o->alignments;
