@@ -10,6 +10,7 @@
 #include <chrono>
 #include <iostream>
 #include <map>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -31,6 +32,44 @@ struct BenchArgs {
   uint32_t seed = 1;
   bool json = false;
 };
+
+// Generated inputs are allocated before anything runs: refuse a --dim, --default-dim or declared
+// shape whose inputs would not fit, and a --dim that names no symbolic dim of the graph.
+constexpr int64_t kMaxGeneratedBytes = int64_t{1} << 30;
+
+Status CheckGeneratedInputs(const ir::Graph& g, const std::vector<bool>& given,
+                            const std::map<std::string, int64_t>& dims, int64_t default_dim) {
+  std::set<std::string> names;
+  for (const ir::Value* v : g.inputs)
+    for (const ir::Dim& d : v->type.dims)
+      if (!d.known() && !d.param.empty()) names.insert(d.param);
+  for (const auto& [name, value] : dims) {
+    if (names.count(name)) continue;
+    std::string known;
+    for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+    return Error("--dim " + name + ": graph '" + g.name + "' has no symbolic dim named '" + name +
+                 "' (its symbolic dims: " + (known.empty() ? "none" : known) + ")");
+  }
+  int64_t total = 0;
+  size_t feed = 0;
+  for (const ir::Value* v : g.inputs) {
+    if (v->initializer) continue;
+    if (given[feed++]) continue;
+    ASRC_ASSIGN_OR_RETURN(ir::Shape shape, runtime::ResolveInputShape(*v, dims, default_dim));
+    int64_t bytes = std::max<int64_t>(1, static_cast<int64_t>(ir::dtype_size(v->type.dtype)));
+    for (int64_t d : shape) {
+      if (d < 0 || (d > 0 && bytes > kMaxGeneratedBytes / d))
+        return Error("input '" + v->name + "': generated shape " + ir::shape_str(shape) +
+                     " is over the 1 GiB budget for generated inputs; lower --dim/--default-dim or pass it with --input");
+      bytes *= d;
+    }
+    total += bytes;
+    if (total > kMaxGeneratedBytes)
+      return Error("generated inputs are over the 1 GiB budget (at input '" + v->name +
+                   "'); lower --dim/--default-dim or pass inputs with --input");
+  }
+  return Status::Ok();
+}
 
 double PeakRssMb() {
   struct rusage ru {};
@@ -65,6 +104,8 @@ int RunBench(const BenchArgs& a) {
     }
   }
   if (!named->empty()) return Fail(a.model + ": graph has no input named '" + named->begin()->first + "'");
+  Status fits = CheckGeneratedInputs(g, given, dims, a.default_dim);
+  if (!fits.ok()) return Fail(a.model + ": " + fits.message());
   if (std::find(given.begin(), given.end(), false) != given.end()) {
     auto gen = runtime::MakeInputs(g, dims, a.default_dim, a.seed);
     if (!gen.ok()) return Fail(a.model + ": " + gen.status().message());

@@ -1,42 +1,20 @@
 // asrc convert IN OUT: load a model (file or bundle) and write it back (file or bundle).
-// Refuses to write over its input. The written files pass the ONNX checker.
-#include <filesystem>
+// Refuses to write over its input, and to replace a folder that holds anything but a bundle's
+// files. The written files pass the ONNX checker.
 #include <iostream>
 
+#include "cli_checks.h"
 #include "commands.h"
 #include "onnx/onnx_io.h"
+#include "output_safety.h"
 
 namespace asrc::app {
-namespace {
-namespace fs = std::filesystem;
-
-std::string canonical_or_self(const std::string& p) {
-  std::error_code ec;
-  fs::path c = fs::weakly_canonical(fs::absolute(p, ec), ec);
-  std::string s = ec ? p : c.string();
-  while (s.size() > 1 && s.back() == '/') s.pop_back();
-  return s;
-}
-
-// True when writing `out` could clobber the input `in` (same path, or one inside the other).
-bool overlaps(const std::string& in, const std::string& out) {
-  std::string a = canonical_or_self(in), b = canonical_or_self(out);
-  if (a == b) return true;
-  auto inside = [](const std::string& x, const std::string& dir) {
-    return x.size() > dir.size() && x.compare(0, dir.size(), dir) == 0 && x[dir.size()] == '/';
-  };
-  std::error_code ec;
-  if (fs::is_directory(in, ec) && inside(b, a)) return true;
-  if (inside(a, b)) return true;  // OUT would replace the folder holding IN
-  return false;
-}
-}  // namespace
 
 void AddConvertCommand(CLI::App& root, CommandSet& set) {
   auto* sub = root.add_subcommand("convert", "Load a model (.onnx or bundle folder) and write it back");
   struct Opts {
     std::string in, out;
-    size_t external_threshold = 0;
+    int64_t external_threshold = 0;
     bool bundle = false;
     bool no_check = false;
   };
@@ -49,15 +27,29 @@ void AddConvertCommand(CLI::App& root, CommandSet& set) {
   sub->add_flag("--no-check", o->no_check,
                 "skip the ONNX checker on the written files (for inputs newer than the checker, opset > 17)");
   set.add(sub, [o]() {
-    if (overlaps(o->in, o->out)) return Fail("convert: output " + o->out + " would overwrite the input " + o->in);
+    if (o->external_threshold < 0)
+      return Fail("convert: --external-threshold " + std::to_string(o->external_threshold) + ": must be >= 0");
+    Status safe = RefuseOverInputs(o->out, {o->in}, "convert: output");
+    if (safe.ok()) safe = CheckReplaceableBundleFolder(o->out);
+    if (!safe.ok()) return Fail(safe.message());
+    Status input = CheckInputPath(o->in, "input", true);
+    if (!input.ok()) return Fail("convert: " + input.message());
     auto m = onnx_io::LoadModel(o->in);
     if (!m.ok()) return Fail(m.status().message());
     if (o->bundle) m->is_bundle = true;
     onnx_io::SaveOptions opt;
-    opt.external_threshold = o->external_threshold;
+    opt.external_threshold = static_cast<size_t>(o->external_threshold);
     opt.check = !o->no_check;
     Status st = onnx_io::SaveModel(m.value(), o->out, opt);
-    if (!st.ok()) return Fail(st.message());
+    if (!st.ok()) {
+      // The checker runs on the written copy, so its message names OUT; the model came from IN.
+      const std::string& msg = st.message();
+      size_t at = msg.find("ONNX checker:");
+      if (at != std::string::npos)
+        return Fail("convert: " + o->in + ": the model fails the " + msg.substr(at) + " (nothing written to " +
+                    o->out + "; --no-check skips the check)");
+      return Fail(msg);
+    }
     std::cout << "wrote " << o->out << ": " << m->graphs.size() << " graph(s), " << m->params_total()
               << " params, " << m->bytes_unique() << " bytes unique\n";
     return 0;

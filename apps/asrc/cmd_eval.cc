@@ -3,16 +3,19 @@
 // Word/character error rates and latency of a bundle on a NeMo-style manifest (asr::Evaluate).
 // Prints a summary table; --json writes the report (keys in lib/asr/eval.h). With --shard I/N
 // only every N-th utterance (from the I-th) is run and --json gets a partial report for
-// `asrc eval-merge`.
+// `asrc eval-merge`, recording what it evaluated (model and manifest hashes, options).
+// An unreadable utterance fails the run unless --skip-unreadable; a WER over zero reference words
+// is an error, not 0; --json never overwrites an input and is written atomically.
 #include <unistd.h>
 
-#include <fstream>
 #include <iostream>
 #include <memory>
 
 #include "asr/eval.h"
+#include "cli_checks.h"
 #include "commands.h"
 #include "core/paths.h"
+#include "output_safety.h"
 #include "onnx/onnx_io.h"
 
 namespace asrc::app {
@@ -39,6 +42,7 @@ void AddEvalCommand(CLI::App& root, CommandSet& set) {
     std::string model, data, split, mode = "both", json, shard;
     int beam = 0, threads = 1, limit = 0, max_sym = 5;
     bool alignments = false, keep_case = false, keep_punct = false, no_progress = false;
+    bool skip_unreadable = false;
   };
   auto o = std::make_shared<Opts>();
   sub->add_option("MODEL", o->model, "Bundle folder (default: the demo teacher, experiments/teacher/bundle)");
@@ -56,6 +60,9 @@ void AddEvalCommand(CLI::App& root, CommandSet& set) {
   sub->add_flag("--keep-case", o->keep_case, "WER: do not lowercase");
   sub->add_flag("--keep-punctuation", o->keep_punct, "WER: do not strip punctuation");
   sub->add_flag("--no-progress", o->no_progress, "No progress bar");
+  sub->add_flag("--skip-unreadable", o->skip_unreadable,
+                "Score the utterances whose audio can be read and report the others as failed "
+                "(default: an unreadable utterance fails the run)");
   set.add(sub, [o]() {
     std::string model = o->model.empty() ? RepoPath("experiments/teacher/bundle") : o->model;
     std::string data = o->data.empty() ? RepoPath("experiments/data/default_eval/manifest.jsonl") : o->data;
@@ -64,34 +71,51 @@ void AddEvalCommand(CLI::App& root, CommandSet& set) {
     eo.lookahead = o->mode != "streaming";
     eo.beam = o->beam;
     eo.max_symbols_per_frame = o->max_sym;
-    eo.threads = o->threads;
     eo.limit = o->limit;
     eo.split = o->split;
     eo.alignments = o->alignments;
     eo.normalize.lowercase = !o->keep_case;
     eo.normalize.strip_punctuation = !o->keep_punct;
     eo.progress = !o->no_progress;
-    if (o->threads < 1) return Fail("eval: --threads must be >= 1");
+    eo.skip_unreadable = o->skip_unreadable;
+    Status flags = CheckDecodeFlags("eval", o->beam, o->max_sym, &o->threads);
+    if (!flags.ok()) return Fail(flags.message());
+    eo.threads = o->threads;
     if (o->limit < 0) return Fail("eval: --limit must be >= 0");
     if (!o->shard.empty()) {
       if (!ParseShard(o->shard, &eo.shard_index, &eo.shard_count))
         return Fail("eval: --shard '" + o->shard + "': expected I/N with 0 <= I < N");
       if (o->json.empty()) return Fail("eval: --shard needs --json (the partial report for eval-merge)");
     }
-    if (!PathExists(data)) return Fail(data + ": manifest not found");
+    for (Status st : {CheckInputPath(data, "manifest", false), CheckInputPath(model, "model", true)})
+      if (!st.ok()) return Fail("eval: " + st.message());
+    if (!o->json.empty()) {
+      Status st = RefuseOverInputs(o->json, {model, data}, "eval: --json");
+      if (!st.ok()) return Fail(st.message());
+    }
     auto m = onnx_io::LoadModel(model);
     if (!m.ok()) return Fail(m.status().message());
+    auto model_hash = ContentHash(model);
+    auto data_hash = ContentHash(data);
+    if (!model_hash.ok()) return Fail(model_hash.status().message());
+    if (!data_hash.ok()) return Fail(data_hash.status().message());
     auto r = asr::Evaluate(m.value(), data, eo);
-    if (!r.ok()) return Fail(model + ": " + r.status().message());
+    // Manifest and audio errors name their files, model errors their graph or model.json.
+    if (!r.ok()) return Fail("eval: " + r.status().message());
+    r->provenance["model_hash"] = model_hash.value();
+    r->provenance["manifest_hash"] = data_hash.value();
     std::cout << "model: " << model << "\ndata:  " << data
               << (o->split.empty() ? "" : " (split " + o->split + ")")
               << (eo.shard_count > 1 ? " shard " + o->shard : "") << "\n";
     std::cout << asr::FormatSummary(r.value());
+    Status scored = r->partial ? Status::Ok() : asr::RequireScoredWords(r.value());
+    if (!scored.ok()) return Fail("eval: " + data + ": " + scored.message());
+    int64_t failed = r->streaming ? r->streaming->failed_utterances : r->lookahead->failed_utterances;
+    if (failed > 0)
+      std::cerr << "asrc: eval: skipped " << failed << " unreadable utterance(s) (listed in --json)\n";
     if (!o->json.empty()) {
-      std::ofstream f(o->json);
-      if (!f) return Fail(o->json + ": cannot write");
-      f << r->ToJson().dump(2) << "\n";
-      if (!f) return Fail(o->json + ": write failed");
+      Status st = WriteFileAtomic(o->json, r->ToJson().dump(2) + "\n");
+      if (!st.ok()) return Fail(st.message());
     }
     return 0;
   });

@@ -5,7 +5,9 @@
 #include <memory>
 
 #include "asr/eval.h"
+#include "cli_checks.h"
 #include "commands.h"
+#include "output_safety.h"
 
 namespace asrc::app {
 
@@ -19,8 +21,12 @@ void AddEvalMergeCommand(CLI::App& root, CommandSet& set) {
   sub->add_option("PARTIAL", o->parts, "Partial reports written by asrc eval --shard I/N --json")->required();
   sub->add_option("--json", o->json, "Write the merged report here")->required();
   set.add(sub, [o]() {
+    Status safe = RefuseOverInputs(o->json, o->parts, "eval-merge: --json");
+    if (!safe.ok()) return Fail(safe.message());
     std::vector<asr::EvalReport> parts;
     for (const auto& p : o->parts) {
+      Status input = CheckInputPath(p, "partial report", false);
+      if (!input.ok()) return Fail("eval-merge: " + input.message());
       std::ifstream f(p);
       if (!f) return Fail(p + ": cannot open");
       nlohmann::json j;
@@ -34,12 +40,18 @@ void AddEvalMergeCommand(CLI::App& root, CommandSet& set) {
       parts.push_back(std::move(r).value());
     }
     auto merged = asr::MergeReports(parts);
-    if (!merged.ok()) return Fail(merged.status().message());
+    if (!merged.ok()) {
+      // MergeReports names shards by index; say which file each one is.
+      std::string files;
+      for (size_t i = 0; i < parts.size(); ++i)
+        files += (i ? ", " : "") + std::to_string(parts[i].shard_index) + " = " + o->parts[i];
+      return Fail(merged.status().message() + " (shards: " + files + ")");
+    }
     std::cout << asr::FormatSummary(merged.value());
-    std::ofstream f(o->json);
-    if (!f) return Fail(o->json + ": cannot write");
-    f << merged->ToJson().dump(2) << "\n";
-    return f ? 0 : Fail(o->json + ": write failed");
+    Status scored = asr::RequireScoredWords(merged.value());
+    if (!scored.ok()) return Fail("eval-merge: " + scored.message());
+    Status st = WriteFileAtomic(o->json, merged->ToJson().dump(2) + "\n");
+    return st.ok() ? 0 : Fail(st.message());
   });
 }
 

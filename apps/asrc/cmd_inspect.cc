@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_checks.h"
 #include "commands.h"
 #include "onnx/onnx_io.h"
 
@@ -194,6 +195,8 @@ void AddInspectCommand(CLI::App& root, CommandSet& set) {
   sub->add_option("PATH", *path, ".onnx file or bundle folder")->required();
   sub->add_flag("--json", *json, "Print JSON (params_total, bytes_unique, per graph and per layer)");
   set.add(sub, [path, json]() {
+    Status input = CheckInputPath(*path, "model", true);
+    if (!input.ok()) return Fail("inspect: " + input.message());
     auto m = onnx_io::LoadModel(*path);
     if (!m.ok()) return Fail(m.status().message());
     nlohmann::json j = inspect_json(m.value(), *path);

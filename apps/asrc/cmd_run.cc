@@ -1,15 +1,18 @@
 // asrc run MODEL --input NAME=FILE.pb ... --output-dir DIR [--threads N] [--graph ROLE]
 // Runs one graph of a model (a .onnx file, or a bundle folder with --graph) on inputs given as
 // serialized ONNX TensorProto files, and writes each output to DIR/<output name>.pb with the
-// tensor's name set (characters outside [A-Za-z0-9._-] in the file name become '_').
+// tensor's name set (characters outside [A-Za-z0-9._-] in the file name become '_'). An output
+// path that is one of the inputs (MODEL or an --input file) is refused before anything runs.
 #include <chrono>
 #include <filesystem>
 #include <iostream>
 #include <map>
 
+#include "cli_checks.h"
 #include "commands.h"
 #include "graph_cli.h"
 #include "onnx/onnx_io.h"
+#include "output_safety.h"
 #include "runtime/session.h"
 
 namespace asrc::app {
@@ -41,6 +44,7 @@ Result<std::map<std::string, ir::Tensor>> LoadNamedInputs(const std::vector<std:
       return Error("--input '" + s + "': expected NAME=FILE.pb");
     std::string name = s.substr(0, eq), file = s.substr(eq + 1);
     if (out.count(name)) return Error("--input '" + name + "' given twice");
+    ASRC_RETURN_IF_ERROR(CheckInputPath(file, "--input " + name, false));
     ASRC_ASSIGN_OR_RETURN(ir::Tensor t, onnx_io::LoadTensorFile(file));
     out.emplace(name, std::move(t));
   }
@@ -54,6 +58,7 @@ Result<std::unique_ptr<LoadedGraph>> LoadGraphForRun(const std::string& model_pa
                                                      const std::vector<std::string>& input_specs,
                                                      int threads) {
   auto loaded = std::make_unique<LoadedGraph>();
+  ASRC_RETURN_IF_ERROR(CheckInputPath(model_path, "model", true));
   ASRC_ASSIGN_OR_RETURN(loaded->model, onnx_io::LoadModel(model_path));
   ASRC_ASSIGN_OR_RETURN(loaded->file, PickGraph(loaded->model, model_path, role));
   ASRC_ASSIGN_OR_RETURN(loaded->inputs, LoadNamedInputs(input_specs));
@@ -95,6 +100,14 @@ int RunRun(const RunArgs& a) {
   }
   if (!named->empty())
     return Fail(a.model + ": graph has no input named '" + named->begin()->first + "'");
+  const auto& names = session->output_names();
+  std::vector<std::string> out_paths, in_paths{a.model};
+  for (const auto& spec : a.inputs) in_paths.push_back(spec.substr(spec.find('=') + 1));
+  for (const auto& n : names) {
+    out_paths.push_back((std::filesystem::path(a.output_dir) / (SafeFileName(n) + ".pb")).string());
+    Status safe = RefuseOverInputs(out_paths.back(), in_paths, "run: output '" + n + "'");
+    if (!safe.ok()) return Fail(safe.message());
+  }
   std::vector<ir::Tensor> outs;
   auto t0 = std::chrono::steady_clock::now();
   Status st = session->Run(feeds, &outs);
@@ -103,9 +116,8 @@ int RunRun(const RunArgs& a) {
   std::error_code ec;
   std::filesystem::create_directories(a.output_dir, ec);
   if (ec) return Fail(a.output_dir + ": cannot create folder: " + ec.message());
-  const auto& names = session->output_names();
   for (size_t i = 0; i < outs.size(); ++i) {
-    std::string path = (std::filesystem::path(a.output_dir) / (SafeFileName(names[i]) + ".pb")).string();
+    const std::string& path = out_paths[i];
     Status ws = onnx_io::SaveTensorFile(outs[i], names[i], path);
     if (!ws.ok()) return Fail(ws.message());
     std::cout << names[i] << " " << ir::dtype_name(outs[i].dtype()) << " " << ir::shape_str(outs[i].shape())

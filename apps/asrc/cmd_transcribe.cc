@@ -8,6 +8,7 @@
 
 #include "asr/audio.h"
 #include "asr/stream.h"
+#include "cli_checks.h"
 #include "commands.h"
 #include "core/paths.h"
 #include "onnx/onnx_io.h"
@@ -42,6 +43,10 @@ void AddTranscribeCommand(CLI::App& root, CommandSet& set) {
     }
     if (model.empty()) model = RepoPath("experiments/teacher/bundle");
     if (audio.empty()) return Fail("transcribe: no audio files given");
+    Status flags = CheckDecodeFlags("transcribe", o->beam, o->max_sym, &o->threads);
+    if (!flags.ok()) return Fail(flags.message());
+    Status input = CheckInputPath(model, "model", true);
+    if (!input.ok()) return Fail("transcribe: " + input.message());
     auto m = onnx_io::LoadModel(model);
     if (!m.ok()) return Fail(m.status().message());
     asr::RecognizerOptions ro;

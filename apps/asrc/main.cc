@@ -1,3 +1,4 @@
+#include <cstdio>
 #include <iostream>
 
 #include "commands.h"
@@ -24,7 +25,13 @@ int main(int argc, char** argv) {
   asrc::app::AddCompressCommand(app, set);
   CLI11_PARSE(app, argc, argv);
   for (auto& [sub, run] : set.entries) {
-    if (sub->parsed()) return run();
+    if (!sub->parsed()) continue;
+    int rc = run();
+    // Output lost to a full disk or a closed pipe (`> /dev/full`) is a failure, not exit 0.
+    std::cout.flush();
+    if (!std::cout || std::fflush(stdout) != 0 || std::ferror(stdout))
+      return asrc::app::Fail("cannot write to standard output (disk full or pipe closed)");
+    return rc;
   }
   return 1;
 }

@@ -3,7 +3,11 @@
 #include <sndfile.h>
 #include <soxr.h>
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 
 namespace asrc::asr {
 
@@ -22,7 +26,29 @@ Result<std::vector<float>> Resample(const std::vector<float>& in, int from_rate,
   return out;
 }
 
+Status CheckAudioFile(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return Error(path + ": cannot read audio (" + std::strerror(errno) + ")");
+  // Opening a FIFO or a device would block or read forever; a folder is not audio.
+  if (S_ISDIR(st.st_mode)) return Error(path + ": is a directory, not an audio file");
+  if (!S_ISREG(st.st_mode)) return Error(path + ": not a regular file (FIFO, device or socket)");
+  if (st.st_size == 0) return Error(path + ": empty file");
+  return Status::Ok();
+}
+
+Status ProbeAudio(const std::string& path) {
+  ASRC_RETURN_IF_ERROR(CheckAudioFile(path));
+  SF_INFO info{};
+  SNDFILE* f = sf_open(path.c_str(), SFM_READ, &info);
+  if (!f) return Error(path + ": cannot read audio (" + sf_strerror(nullptr) + ")");
+  sf_close(f);
+  if (info.channels <= 0 || info.samplerate <= 0) return Error(path + ": no channels or no sample rate");
+  if (info.frames == 0) return Error(path + ": empty audio (no samples)");
+  return Status::Ok();
+}
+
 Result<Audio> LoadAudio(const std::string& path, int target_rate) {
+  ASRC_RETURN_IF_ERROR(CheckAudioFile(path));
   SF_INFO info{};
   SNDFILE* f = sf_open(path.c_str(), SFM_READ, &info);
   if (!f) return Error(path + ": cannot read audio (" + sf_strerror(nullptr) + ")");
@@ -44,6 +70,8 @@ Result<Audio> LoadAudio(const std::string& path, int target_rate) {
   if (err) return Error(path + ": error while decoding audio (" + why + ")");
   const size_t frames = inter.size() / info.channels;
   if (frames == 0) return Error(path + ": empty audio (no samples)");
+  for (float v : inter)
+    if (!std::isfinite(v)) return Error(path + ": audio has non-finite samples (NaN or Inf)");
   std::vector<float> mono(frames);
   if (info.channels == 1) {
     mono.swap(inter);

@@ -17,8 +17,16 @@ struct Audio {
   double seconds() const { return sample_rate > 0 ? double(samples.size()) / sample_rate : 0.0; }
 };
 
-// Reads `path` and converts it to mono at `target_rate`. Errors (one line, naming the file):
-// unreadable or unsupported file, no samples.
+// OK when `path` is a non-empty regular file (never opens it, so a FIFO cannot block); errors name
+// the file and say what it is instead.
+Status CheckAudioFile(const std::string& path);
+
+// CheckAudioFile, then the header: a format libsndfile reads, with channels, a rate and samples.
+// Cheap (no decoding); corrupt data after the header is found only by LoadAudio.
+Status ProbeAudio(const std::string& path);
+
+// Reads `path` (after CheckAudioFile) and converts it to mono at `target_rate`. Errors (one line, naming the file):
+// unreadable or unsupported file, no samples, non-finite samples.
 Result<Audio> LoadAudio(const std::string& path, int target_rate);
 
 // Resamples mono `in` from `from_rate` to `to_rate` (libsoxr, high quality).

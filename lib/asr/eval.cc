@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -124,6 +125,16 @@ Result<ModeReport> ModeFromJson(const nlohmann::json& j, const std::string& mode
   ASRC_RETURN_IF_ERROR(Req(j, "compute_seconds", mode, &r.compute_seconds));
   ASRC_RETURN_IF_ERROR(Req(j, "cpu_seconds", mode, &r.cpu_seconds));
   ASRC_RETURN_IF_ERROR(Req(j, "threads", mode, &r.threads));
+  for (auto [key, v] : {std::pair<const char*, double>{"words", double(r.words)},
+                        {"substitutions", double(r.substitutions)}, {"deletions", double(r.deletions)},
+                        {"insertions", double(r.insertions)}, {"chars", double(r.chars)},
+                        {"char_errors", double(r.char_errors)}, {"utterances", double(r.utterances)},
+                        {"failed_utterances", double(r.failed_utterances)},
+                        {"audio_seconds", r.audio_seconds}, {"compute_seconds", r.compute_seconds},
+                        {"cpu_seconds", r.cpu_seconds}})
+    if (!(v >= 0) || !std::isfinite(v)) return Error(mode + "." + key + ": negative or not finite");
+  if (r.failed_utterances > r.utterances)
+    return Error(mode + ".failed_utterances: more than utterances");
   const char* raw = mode == "streaming" ? "chunk_ms" : "final_ms";
   ASRC_RETURN_IF_ERROR(Req(j, raw, mode + " (not a partial report from --shard?)",
                            mode == "streaming" ? &r.chunk_ms : &r.final_ms));
@@ -148,6 +159,22 @@ Result<ModeReport> ModeFromJson(const nlohmann::json& j, const std::string& mode
   return r;
 }
 
+// Every utterance's audio file exists, is a regular file and has a readable header (ProbeAudio),
+// checked before any model runs so that a bad manifest fails in seconds, naming its files.
+Status CheckReadable(const std::vector<ManifestEntry>& entries) {
+  std::vector<std::string> bad;
+  for (const auto& e : entries) {
+    Status st = ProbeAudio(e.audio_path);
+    if (!st.ok()) bad.push_back(st.message());
+  }
+  if (bad.empty()) return Status::Ok();
+  std::string list;
+  for (size_t i = 0; i < bad.size() && i < 3; ++i) list += (i ? "; " : "") + bad[i];
+  if (bad.size() > 3) list += "; and " + std::to_string(bad.size() - 3) + " more";
+  return Error(std::to_string(bad.size()) + " of " + std::to_string(entries.size()) +
+               " utterances unreadable: " + list + " (--skip-unreadable scores the others)");
+}
+
 }  // namespace
 
 double Percentile(std::vector<double> v, double p) {
@@ -160,16 +187,17 @@ double Percentile(std::vector<double> v, double p) {
 }
 
 void ModeReport::Finalize() {
-  wer = words > 0 ? 100.0 * (substitutions + deletions + insertions) / words : 0.0;
-  cer = chars > 0 ? 100.0 * char_errors / chars : 0.0;
+  wer = words > 0 ? 100.0 * (substitutions + deletions + insertions) / words : std::nan("");
+  cer = chars > 0 ? 100.0 * char_errors / chars : std::nan("");
   rtf = audio_seconds > 0 ? compute_seconds / audio_seconds : 0.0;
   rtf_cpu = audio_seconds > 0 ? cpu_seconds / audio_seconds : 0.0;
 }
 
 nlohmann::json ModeReport::ToJson(bool partial) const {
   nlohmann::json j;
-  j["wer"] = wer;
-  j["cer"] = cer;
+  auto rate = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+  j["wer"] = rate(wer);  // null: undefined (no reference words)
+  j["cer"] = rate(cer);
   j["words"] = words;
   j["substitutions"] = substitutions;
   j["deletions"] = deletions;
@@ -213,7 +241,10 @@ nlohmann::json EvalReport::ToJson() const {
   nlohmann::json j = nlohmann::json::object();
   if (streaming) j["streaming"] = streaming->ToJson(partial);
   if (lookahead) j["lookahead"] = lookahead->ToJson(partial);
-  if (partial) j["shard"] = {{"index", shard_index}, {"count", shard_count}};
+  if (partial) {
+    j["shard"] = {{"index", shard_index}, {"count", shard_count}};
+    j["provenance"] = provenance;
+  }
   return j;
 }
 
@@ -226,6 +257,10 @@ Result<EvalReport> EvalReport::FromJson(const nlohmann::json& j) {
   ASRC_RETURN_IF_ERROR(Req(*sh, "index", "shard", &r.shard_index));
   ASRC_RETURN_IF_ERROR(Req(*sh, "count", "shard", &r.shard_count));
   r.partial = true;
+  auto pv = j.find("provenance");
+  if (pv == j.end() || !pv->is_object())
+    return Error("provenance: missing (a partial report from an older asrc; re-run the shard)");
+  r.provenance = *pv;
   if (j.contains("streaming")) {
     ASRC_ASSIGN_OR_RETURN(auto m, ModeFromJson(j["streaming"], "streaming"));
     r.threads = m.threads;
@@ -238,6 +273,35 @@ Result<EvalReport> EvalReport::FromJson(const nlohmann::json& j) {
   }
   if (!r.streaming && !r.lookahead) return Error("no 'streaming' or 'lookahead' result");
   return r;
+}
+
+namespace {
+Status SameProvenance(const EvalReport& a, const EvalReport& b) {
+  if (a.provenance == b.provenance) return Status::Ok();
+  std::set<std::string> keys;
+  for (const auto& x : {a.provenance, b.provenance})
+    for (auto it = x.begin(); it != x.end(); ++it) keys.insert(it.key());
+  for (const auto& k : keys) {
+    auto va = a.provenance.contains(k) ? a.provenance[k].dump() : "(none)";
+    auto vb = b.provenance.contains(k) ? b.provenance[k].dump() : "(none)";
+    if (va != vb)
+      return Error("eval-merge: shards " + std::to_string(a.shard_index) + " and " +
+                   std::to_string(b.shard_index) + " differ in " + k + " (" + va + " vs " + vb +
+                   "); they are not parts of one evaluation");
+  }
+  return Status::Ok();
+}
+}  // namespace
+
+Status RequireScoredWords(const EvalReport& report) {
+  for (const ModeReport* m : {report.streaming ? &*report.streaming : nullptr,
+                              report.lookahead ? &*report.lookahead : nullptr}) {
+    if (!m || m->words > 0) continue;
+    return Error(m->mode + ": WER undefined: the " + std::to_string(m->utterances - m->failed_utterances) +
+                 " scored utterance(s) have no reference words (" + std::to_string(m->failed_utterances) +
+                 " failed)");
+  }
+  return Status::Ok();
 }
 
 Result<EvalReport> MergeReports(const std::vector<EvalReport>& parts) {
@@ -254,12 +318,27 @@ Result<EvalReport> MergeReports(const std::vector<EvalReport>& parts) {
     if (p.streaming.has_value() != parts[0].streaming.has_value() ||
         p.lookahead.has_value() != parts[0].lookahead.has_value())
       return Error("eval-merge: shards evaluated different modes");
+    ASRC_RETURN_IF_ERROR(SameProvenance(parts[0], p));
+  }
+  std::set<int64_t> indices;
+  std::set<std::string> ids;
+  for (const auto& p : parts) {
+    const ModeReport& m = p.streaming ? *p.streaming : *p.lookahead;
+    for (const auto& u : m.per_utterance) {
+      const std::string shard = "eval-merge: shard " + std::to_string(p.shard_index) + ": utterance '" + u.id + "'";
+      if (u.index < 0 || u.index % n != p.shard_index)
+        return Error(shard + " has index " + std::to_string(u.index) + ", which is not in this shard");
+      if (!indices.insert(u.index).second)
+        return Error(shard + ": index " + std::to_string(u.index) + " appears twice");
+      if (!ids.insert(u.id).second) return Error(shard + ": id appears twice");
+    }
   }
   for (int i = 0; i < n; ++i)
     if (!seen.count(i))
       return Error("eval-merge: shard " + std::to_string(i) + "/" + std::to_string(n) + " missing");
   EvalReport out;
   out.threads = parts[0].threads;
+  out.provenance = parts[0].provenance;
   auto merge = [&](std::optional<ModeReport> EvalReport::*field) {
     ModeReport m;
     m.mode = (parts[0].*field)->mode;
@@ -311,8 +390,11 @@ std::string FormatSummary(const EvalReport& report) {
       std::snprintf(chunk, sizeof chunk, "-");
       std::snprintf(fin, sizeof fin, "%.2f/%.2f", Percentile(m->final_ms, 50), Percentile(m->final_ms, 90));
     }
-    std::snprintf(line, sizeof line, "%-10s %7.2f %7.2f %16s %6lld %6lld %7.4f %7.4f %17s %17s %7d\n",
-                  m->mode.c_str(), m->wer, m->cer, sdi, static_cast<long long>(m->utterances),
+    char wer[32] = "n/a", cer[32] = "n/a";
+    if (std::isfinite(m->wer)) std::snprintf(wer, sizeof wer, "%.2f", m->wer);
+    if (std::isfinite(m->cer)) std::snprintf(cer, sizeof cer, "%.2f", m->cer);
+    std::snprintf(line, sizeof line, "%-10s %7s %7s %16s %6lld %6lld %7.4f %7.4f %17s %17s %7d\n",
+                  m->mode.c_str(), wer, cer, sdi, static_cast<long long>(m->utterances),
                   static_cast<long long>(m->failed_utterances), m->rtf, m->rtf_cpu, chunk, fin,
                   m->threads);
     os << line;
@@ -329,6 +411,7 @@ Result<std::vector<ManifestEntry>> ReadManifest(const std::string& path, const s
   if (!in) return Error(path + ": cannot open manifest");
   const std::string base = DirName(path);
   std::vector<ManifestEntry> out;
+  std::map<std::string, int64_t> id_line;  // results and merged shards are keyed by id
   std::string line;
   int64_t lineno = 0;
   while (std::getline(in, line)) {
@@ -360,6 +443,10 @@ Result<std::vector<ManifestEntry>> ReadManifest(const std::string& path, const s
     ASRC_RETURN_IF_ERROR(str("id", &e.id, false));
     if (!split.empty() && e.split != split) continue;
     if (e.id.empty()) e.id = audio;
+    auto [seen, fresh] = id_line.emplace(e.id, lineno);
+    if (!fresh)
+      return Error(where + ": id '" + e.id + "' already on line " + std::to_string(seen->second) +
+                   " (give each utterance its own \"id\")");
     e.audio_path = IsAbsolute(audio) ? audio : base + "/" + audio;
     auto d = j.find("duration");
     if (d != j.end() && d->is_number()) e.duration = d->get<double>();
@@ -388,6 +475,8 @@ Result<EvalReport> Evaluate(const ir::Model& model, const std::string& manifest_
     entries.swap(mine);
   }
 
+  if (!options.skip_unreadable) ASRC_RETURN_IF_ERROR(CheckReadable(entries));
+
   RecognizerOptions ro;
   ro.threads = std::max(1, options.threads);
   ro.search.beam = options.beam;
@@ -406,6 +495,13 @@ Result<EvalReport> Evaluate(const ir::Model& model, const std::string& manifest_
   report.partial = options.shard_count > 1;
   report.shard_index = options.shard_index;
   report.shard_count = options.shard_count;
+  report.provenance = {{"split", options.split},
+                       {"mode", do_stream && do_look ? "both" : do_stream ? "streaming" : "lookahead"},
+                       {"beam", options.beam},
+                       {"max_symbols", options.max_symbols_per_frame},
+                       {"limit", options.limit},
+                       {"lowercase", options.normalize.lowercase},
+                       {"strip_punctuation", options.normalize.strip_punctuation}};
   ModeReport sm, lm;
   sm.mode = "streaming";
   lm.mode = "lookahead";
@@ -430,6 +526,8 @@ Result<EvalReport> Evaluate(const ir::Model& model, const std::string& manifest_
       r = rec->Recognize(audio->samples, do_stream, do_look);
       if (!r.ok()) return r.status().With("utterance '" + e.id + "'");
     }
+    if (!error.empty() && !options.skip_unreadable)
+      return Error(error + " (utterance '" + e.id + "'; --skip-unreadable scores the others)");
     if (!error.empty()) {
       base.failed = true;
       base.error = error;

@@ -28,6 +28,10 @@ struct EvalOptions {
   int shard_index = 0, shard_count = 1;
   bool progress = false;          // progress bar with ETA on stderr (when a terminal)
   bool alignments = false;        // per-utterance word alignments in per_utterance
+  // false: an utterance whose audio cannot be read (missing, empty, corrupt, a folder, a FIFO,
+  // non-finite samples, too short) fails the evaluation, naming the files; true: it is counted in
+  // failed_utterances and left out of the scores.
+  bool skip_unreadable = false;
   NormalizeOptions normalize;     // text normalization for WER/CER (asr/wer.h)
   // Session options by graph role, e.g. taps and their observer (asr/stream.h
   // RecognizerOptions::sessions); and whether the decoder's outputs are cached.
@@ -35,9 +39,11 @@ struct EvalOptions {
   bool cache_decoder = true;
 };
 
-// Scoring conventions: WER and CER are over the utterances whose audio could be read; a failed
-// utterance (unreadable, empty or too short audio) is counted in failed_utterances, listed in
-// per_utterance with its error, and left out of the error rates. `utterances` counts every
+// Scoring conventions: WER and CER are over the utterances whose audio could be read; with
+// skip_unreadable a failed utterance (unreadable, empty or too short audio) is counted in
+// failed_utterances, listed in per_utterance with its error, and left out of the error rates
+// (without it, Evaluate fails). Over zero reference words WER and CER are undefined: NaN in the
+// struct, null in JSON, and RequireScoredWords() is the error. `utterances` counts every
 // utterance attempted, failed ones included. A model that fails to run on an utterance fails the
 // whole evaluation (Evaluate returns the error). RTF = compute time (features, encoders, search;
 // not file reading) / audio duration, over scored utterances.
@@ -74,6 +80,10 @@ struct ModeReport {
 struct EvalReport {
   std::optional<ModeReport> streaming, lookahead;
   int threads = 1;
+  // What was evaluated: "split", "mode", "beam", "max_symbols", "limit", "lowercase",
+  // "strip_punctuation" (set by Evaluate), and what the caller adds (asrc eval: "model_hash",
+  // "manifest_hash"). Written into partial reports; MergeReports refuses shards that differ.
+  nlohmann::json provenance = nlohmann::json::object();
   // Sharded runs: a partial report also carries the raw timings and utterance indices, so that
   // MergeReports() gives what an unsharded run gives.
   bool partial = false;
@@ -83,7 +93,12 @@ struct EvalReport {
 };
 
 // Combines the partial reports of shards 0..N-1 (each exactly once) into one full report.
+// Refuses shards with a different provenance or modes, an utterance index or id seen twice, and
+// an utterance index that does not belong to its shard.
 Result<EvalReport> MergeReports(const std::vector<EvalReport>& partials);
+
+// An error when a mode of a full report scored zero reference words (its WER is undefined).
+Status RequireScoredWords(const EvalReport& report);
 
 // The summary table `asrc eval` prints.
 std::string FormatSummary(const EvalReport& report);
@@ -97,8 +112,8 @@ struct ManifestEntry {
   double duration = 0;
 };
 // NeMo-style JSONL: audio_filepath (relative to the manifest's folder, or absolute), text;
-// id defaults to audio_filepath; lines whose split differs from `split` (when non-empty) are
-// skipped; blank lines ignored. Errors name the file and line.
+// id defaults to audio_filepath and must be unique among the kept lines; lines whose split
+// differs from `split` (when non-empty) are skipped; blank lines ignored. Errors name the file and line.
 Result<std::vector<ManifestEntry>> ReadManifest(const std::string& path, const std::string& split);
 
 // Evaluates `model` (a loaded bundle) on a NeMo-style JSONL manifest.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <ctime>
 
@@ -69,8 +70,16 @@ Result<std::vector<TensorSpec>> ParseSpecs(const nlohmann::json& j, const std::s
     ASRC_RETURN_IF_ERROR(Get(e, "shape", p, &s.shape, true));
     ASRC_RETURN_IF_ERROR(Get(e, "dtype", p, &dtype, false));
     ASRC_ASSIGN_OR_RETURN(s.dtype, ParseDType(dtype, p + "dtype"));
-    for (int64_t d : s.shape)
+    // A state tensor is allocated per utterance: refuse sizes no device holds (2^28 elements,
+    // 1 GiB of float32) before anything allocates them.
+    constexpr int64_t kMaxStateElements = int64_t{1} << 28;
+    int64_t elements = 1;
+    for (int64_t d : s.shape) {
       if (d < 0) return Error("model.json: " + p + "shape: negative dimension");
+      if (d > 0 && elements > kMaxStateElements / d)
+        return Error("model.json: " + p + "shape: " + e["shape"].dump() + " is over 2^28 elements");
+      elements *= d;
+    }
     specs.push_back(std::move(s));
   }
   return specs;
@@ -88,6 +97,15 @@ Result<std::unique_ptr<runtime::Session>> MakeSession(const ir::Model& model, co
   auto s = runtime::Session::Create(*gf->graph, gf->opset(""), options);
   if (!s.ok()) return s.status().With(gf->file.empty() ? role : gf->file);
   return std::move(s).value();
+}
+
+// NaN weights or audio otherwise decode silently into garbage (Tanh(NaN) = -1 picks a token).
+Status CheckFinite(const float* v, int64_t n, const std::string& graph, const char* output) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(v[i]))
+      return Error(graph + ": output '" + output +
+                   "' is not finite (NaN or Inf; check the graph's weights and the audio)");
+  return Status::Ok();
 }
 
 Status Need(int pos, const std::string& what, const std::string& graph) {
@@ -259,6 +277,7 @@ Status GraphScorer::Join(const float* enc, int64_t dim, const std::vector<const 
     if (l.dtype() != ir::DType::Float32 || l.numel() != count * V)
       return Error("joiner: logit has shape " + ir::shape_str(l.shape()) + ", expected [" +
                    std::to_string(count) + "," + std::to_string(V) + "]");
+    ASRC_RETURN_IF_ERROR(CheckFinite(l.data<float>(), l.numel(), "joiner", "logit"));
     std::memcpy(logits->data() + first * V, l.data<float>(), count * V * sizeof(float));
     return Status::Ok();
   };
@@ -334,6 +353,7 @@ Status StreamingEncoder::RunChunk(int64_t keep_frames, const ChunkFn& fn) {
     return Error("encoder_causal: encoder_out has shape " + ir::shape_str(e.shape()) +
                  ", expected [1, frames, D]");
   int64_t frames = std::min<int64_t>(e.dim(1), std::max<int64_t>(0, keep_frames));
+  ASRC_RETURN_IF_ERROR(CheckFinite(e.data<float>(), frames * e.dim(2), "encoder_causal", "encoder_out"));
   emitted_ += frames;
   return fn(e.data<float>(), frames, e.dim(2), ms);
 }
@@ -427,6 +447,7 @@ Result<std::vector<float>> Recognizer::RunOffline(const std::string& role, const
                 : l.dtype() == ir::DType::Int32 ? l.data<int32_t>()[0] : t;
     t = std::min(t, std::max<int64_t>(0, v));
   }
+  ASRC_RETURN_IF_ERROR(CheckFinite(e.data<float>(), t * e.dim(2), role, "encoder_out"));
   *out_frames = t;
   *out_dim = e.dim(2);
   return std::vector<float>(e.data<float>(), e.data<float>() + t * e.dim(2));

@@ -1,6 +1,7 @@
 // Manifest reading, percentiles, report JSON and merging (no model needed).
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 
@@ -107,4 +108,45 @@ TEST_CASE("partial reports round-trip through JSON and merge by utterance index"
   CHECK(j["lookahead"]["final_ms_p90"].get<double>() == doctest::Approx(36.0));
   CHECK(!MergeReports({a.value(), a.value()}).ok());  // shard 0 twice
   CHECK(!EvalReport::FromJson(m->ToJson()).ok());     // a full report is not a partial one
+  CHECK(RequireScoredWords(m.value()).ok());
+
+  // Shards of different evaluations, an utterance twice or in the wrong shard, negative counts.
+  EvalReport other = b.value();
+  other.provenance["beam"] = 4;
+  auto mixed = MergeReports({a.value(), other});
+  REQUIRE(!mixed.ok());
+  CHECK(mixed.status().message().find("differ in beam") != std::string::npos);
+  EvalReport dup = b.value();
+  dup.lookahead->per_utterance[0].id = "u0";
+  auto twice = MergeReports({a.value(), dup});
+  REQUIRE(!twice.ok());
+  CHECK(twice.status().message().find("'u0': id appears twice") != std::string::npos);
+  EvalReport wrong = b.value();
+  wrong.lookahead->per_utterance[0].index = 2;
+  CHECK(!MergeReports({a.value(), wrong}).ok());
+  nlohmann::json neg = part(1, {1, 3}).ToJson();
+  neg["lookahead"]["deletions"] = -1;
+  auto bad = EvalReport::FromJson(neg);
+  REQUIRE(!bad.ok());
+  CHECK(bad.status().message() == "lookahead.deletions: negative or not finite");
+  nlohmann::json old = part(1, {1, 3}).ToJson();
+  old.erase("provenance");
+  CHECK(!EvalReport::FromJson(old).ok());
+}
+
+TEST_CASE("a WER over zero reference words is undefined, not 0") {
+  ModeReport m;
+  m.mode = "lookahead";
+  m.utterances = 2;
+  m.failed_utterances = 2;
+  m.Finalize();
+  CHECK(std::isnan(m.wer));
+  CHECK(std::isnan(m.cer));
+  CHECK(m.ToJson()["wer"].is_null());
+  EvalReport r;
+  r.lookahead = m;
+  Status st = RequireScoredWords(r);
+  REQUIRE(!st.ok());
+  CHECK(st.message() == "lookahead: WER undefined: the 0 scored utterance(s) have no reference words (2 failed)");
+  CHECK(FormatSummary(r).find("n/a") != std::string::npos);
 }

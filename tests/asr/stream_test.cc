@@ -143,7 +143,7 @@ TEST_CASE("streaming protocol: any feeding equals whole-utterance, and equals ON
   }
 }
 
-TEST_CASE("Evaluate: bad audio counted, not fatal; shards merge into the unsharded report") {
+TEST_CASE("Evaluate: bad audio fails the run, or with skip_unreadable is counted; shards merge into the unsharded report") {
   if (BundlePaths().empty()) return;  // HaveReference() said why
   const std::string bundle = BundlePaths().back();
   auto model = onnx_io::LoadModel(bundle);
@@ -163,6 +163,12 @@ TEST_CASE("Evaluate: bad audio counted, not fatal; shards merge into the unshard
   }
   EvalOptions o;
   o.split = "test";
+  auto refused = Evaluate(model.value(), dir + "/manifest.jsonl", o);
+  REQUIRE(!refused.ok());
+  CHECK(refused.status().message().find("2 of 4 utterances unreadable") != std::string::npos);
+  CHECK(refused.status().message().find("junk.wav") != std::string::npos);
+  CHECK(refused.status().message().find("missing.flac") != std::string::npos);
+  o.skip_unreadable = true;
   auto full = Evaluate(model.value(), dir + "/manifest.jsonl", o);
   REQUIRE_MESSAGE(full.ok(), full.status().message());
   REQUIRE(full->streaming.has_value());

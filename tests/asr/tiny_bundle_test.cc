@@ -96,8 +96,8 @@ TEST_CASE("tiny transducer bundle through Evaluate: look-ahead only, WER 0, stre
   REQUIRE(std::system(cmd.c_str()) == 0);
   {
     std::ofstream f(dir + "/m.jsonl");
-    f << R"({"audio_filepath": "a.wav", "text": "A, b c!"})" << "\n";
-    f << R"({"audio_filepath": "a.wav", "text": "a b c d"})" << "\n";
+    f << R"({"id": "one", "audio_filepath": "a.wav", "text": "A, b c!"})" << "\n";
+    f << R"({"id": "two", "audio_filepath": "a.wav", "text": "a b c d"})" << "\n";
   }
   EvalOptions o;
   auto r = Evaluate(m, dir + "/m.jsonl", o);

@@ -1,0 +1,39 @@
+#include "cli_checks.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <thread>
+
+namespace asrc::app {
+
+Status CheckDecodeFlags(const std::string& cmd, int beam, int max_symbols, int* threads) {
+  if (beam < 0 || beam > kMaxBeam)
+    return Error(cmd + ": --beam " + std::to_string(beam) + ": expected 0..." + std::to_string(kMaxBeam) +
+                 " (0 or 1: greedy)");
+  if (max_symbols < 1 || max_symbols > kMaxSymbols)
+    return Error(cmd + ": --max-symbols " + std::to_string(max_symbols) + ": expected 1..." +
+                 std::to_string(kMaxSymbols));
+  if (*threads < 1) return Error(cmd + ": --threads " + std::to_string(*threads) + ": expected >= 1");
+  int cores = static_cast<int>(std::thread::hardware_concurrency());
+  if (cores <= 0 || cores > kMaxThreads) cores = kMaxThreads;
+  if (*threads > cores) {
+    std::cerr << "asrc: " << cmd << ": --threads " << *threads << " lowered to " << cores
+              << " (the cores of this machine, at most " << kMaxThreads << ")\n";
+    *threads = cores;
+  }
+  return Status::Ok();
+}
+
+Status CheckInputPath(const std::string& path, const std::string& what, bool folder_ok) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0)
+    return Error(path + ": " + what + " not found (" + std::strerror(errno) + ")");
+  if (S_ISREG(st.st_mode) || (folder_ok && S_ISDIR(st.st_mode))) return Status::Ok();
+  return Error(path + ": " + what + " is " + (S_ISDIR(st.st_mode) ? "a folder" : "not a regular file") +
+               (folder_ok ? "; expected a file or a bundle folder" : "; expected a file"));
+}
+
+}  // namespace asrc::app

@@ -1,0 +1,24 @@
+// Range checks shared by the commands that decode (eval, transcribe): a flag out of range is a
+// one-line error naming the flag, never a hang or a silent clamp.
+#pragma once
+
+#include <string>
+
+#include "core/status.h"
+
+namespace asrc::app {
+
+constexpr int kMaxBeam = 64;         // modified beam search keeps `beam` hypotheses per frame
+constexpr int kMaxSymbols = 100;     // greedy: labels per encoder frame
+constexpr int kMaxThreads = 256;     // a cap when the machine's core count is unknown or larger
+
+// Checks --beam (0..kMaxBeam), --max-symbols (1..kMaxSymbols) and --threads (>= 1); a --threads
+// above the machine's cores (or kMaxThreads) is lowered to them, with a note on stderr. `cmd` prefixes
+// the messages.
+Status CheckDecodeFlags(const std::string& cmd, int beam, int max_symbols, int* threads);
+
+// An input must be a regular file (or, with `folder_ok`, a folder): reading a FIFO or a device
+// would block or never end. `what` names it in the message ("manifest", "model").
+Status CheckInputPath(const std::string& path, const std::string& what, bool folder_ok);
+
+}  // namespace asrc::app

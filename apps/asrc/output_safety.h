@@ -1,0 +1,33 @@
+// What every asrc command promises about what it writes (README "Outputs and exit codes"):
+// an output never replaces one of the command's inputs, a file appears whole or not at all
+// (written to a temporary sibling and renamed; the temporary is removed on error), and a folder
+// is replaced only when it is empty or a bundle asrc would have written.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace asrc::app {
+
+// An error when writing `out` would overwrite or replace one of `inputs`: the same file (also
+// through a link), or a folder holding an input. `what` names the output in the message
+// ("--json", "OUT").
+Status RefuseOverInputs(const std::string& out, const std::vector<std::string>& inputs,
+                        const std::string& what);
+
+// Writes `content` to `path` atomically; the temporary is removed on an error and on SIGINT or
+// SIGTERM during the write. Errors name the path and the reason (full disk, ...).
+Status WriteFileAtomic(const std::string& path, const std::string& content);
+
+// OK when `dir` does not exist, is an empty folder, or holds only the files of a bundle
+// (model.json, tokens.txt, *.onnx, *.data, *.bin) — the folders a bundle save may replace.
+Status CheckReplaceableBundleFolder(const std::string& dir);
+
+// FNV-1a 64 of a file's bytes, or of a folder's regular files (sorted names and bytes), as 16
+// hex digits: what an eval shard records so that eval-merge can refuse mixed shards.
+Result<std::string> ContentHash(const std::string& path);
+
+}  // namespace asrc::app
