@@ -22,8 +22,8 @@ namespace asrc::pass {
 // (after the split filter) recognized by asr::Evaluate in look-ahead mode — features, the causal
 // encoder chunk by chunk (docs/bundle.md), the non-causal encoder (or a `transducer` bundle's
 // encoder), greedy search through decoder and joiner without the decoder cache — with every
-// graph's requested values tapped (StatsCollector, calibration.h). Unreadable or too short audio
-// is skipped; none readable is an error.
+// graph's requested values tapped (StatsCollector, calibration.h). Unreadable audio is an error
+// naming the file (as in `asrc eval`); too short audio is skipped; none usable is an error.
 Calibrator MakeAsrCalibrator(const CalibrationSource& source, uint64_t seed);
 
 }  // namespace asrc::pass

@@ -69,8 +69,8 @@ struct Fixture {
     REQUIRE_MESSAGE(st.ok(), st.message());
     WriteWav(dir / "a.wav", 0.5);
     std::ofstream f(dir / "m.jsonl");
-    f << R"({"audio_filepath": "a.wav", "text": "a b c"})" << "\n";
-    f << R"({"audio_filepath": "a.wav", "text": "a b c d"})" << "\n";
+    f << R"({"id": "u1", "audio_filepath": "a.wav", "text": "a b c"})" << "\n";
+    f << R"({"id": "u2", "audio_filepath": "a.wav", "text": "a b c d"})" << "\n";
   }
   ~Fixture() { fs::remove_all(dir); }
   pass::CompressRequest Request(const std::string& pipeline, const std::string& out) {
