@@ -151,7 +151,7 @@ def make_units(jobs, batch=12):
 
 def add_noise(x, job, rng):
     """Additive noise at job['snr'] dB: white, pink, brown, or babble (a random stretch of the babble
-    track mixed from other synthetic utterances)."""
+    track mixed from other synthetic utterances); 'legacy' (the test set's): white or brown, 1:1."""
     p = float(np.mean(x ** 2)) + 1e-9
     kind = job["noise"]
     if kind == "babble" and _BABBLE is not None and _BABBLE.size > x.size:
@@ -164,8 +164,8 @@ def add_noise(x, job, rng):
             spec[1:] /= np.sqrt(np.arange(1, spec.size))  # 1/f power
             spec[0] = 0
             noise = np.fft.irfft(spec, n=x.size).astype(np.float32)
-        elif kind == "brown":
-            noise = np.cumsum(noise)
+        elif kind == "brown" or (kind == "legacy" and rng.random() < 0.5):  # legacy: white or brown, 1:1
+            noise = np.cumsum(noise) * 0.05
             noise -= np.convolve(noise, np.ones(400) / 400, mode="same")
     noise *= np.sqrt(p / (np.mean(noise ** 2) + 1e-9) / (10 ** (job["snr"] / 10)))
     return x + noise
@@ -234,7 +234,7 @@ def make_jobs(sentences, voices, out_dir, rng, split, seed0, reverb_p=0.3, noise
             reverb=int(rng.integers(10, 60)) if rng.random() < reverb_p else 0,
             snr=float(rng.uniform(10, 30)) if rng.random() < noise_p else None,
             seed=seed0 + i)
-        job["noise"] = "white" if job["snr"] is not None else None
+        job["noise"] = "legacy" if job["snr"] is not None else None
         job["room"], job["band"], job["stretch"] = 100, None, 1.0
         if discrete_speed:  # the training recipe: speed 0.9/1.0/1.1, wider SNR, more augmentation kinds
             job["speed"] = float(SPEEDS[rng.integers(3)])
@@ -378,7 +378,10 @@ def main():
                 if c[1] not in banned and c[1] not in tseen:
                     tseen.add(c[1]); train.append(c)
     n_unique = len(train)
-    order = rng.permutation(n_unique)
+    # the training set is drawn from its own generator: the test set's draws (voices, augmentation)
+    # stay those the committed experiments/data/default_eval was generated with
+    rng_train = np.random.default_rng([args.seed, 1])
+    order = rng_train.permutation(n_unique)
     train = [train[i] for i in order]
     train = (train * (args.n_train // max(1, n_unique) + 1))[:args.n_train]  # repeats get other voices
     babble_text = train[-48:] if len(train) > 48 else train
@@ -395,9 +398,9 @@ def main():
     test_jobs = make_jobs(test, voice_list(len(test), ESPEAK_TEST, ESPEAK_TEST_VARIANTS, FLITE_TEST, rng),
                           os.path.join(args.test_out, "flac"), rng, "test", 10 ** 6, reverb_p=0.2, noise_p=0.1)
     train_voices = voice_list(len(train), ESPEAK_TRAIN, ESPEAK_TRAIN_VARIANTS + ESPEAK_EXTRA_VARIANTS,
-                              FLITE_TRAIN, rng, flite_frac=args.flite_frac, festival_voices=FESTIVAL_TRAIN,
+                              FLITE_TRAIN, rng_train, flite_frac=args.flite_frac, festival_voices=FESTIVAL_TRAIN,
                               festival_frac=args.festival_frac)
-    train_jobs = make_jobs(train, train_voices, os.path.join(args.out, "flac"), rng, "train", 0,
+    train_jobs = make_jobs(train, train_voices, os.path.join(args.out, "flac"), rng_train, "train", 0,
                            reverb_p=args.reverb_p, noise_p=args.noise_p, band_p=args.band_p,
                            babble_p=args.babble_p, discrete_speed=True)
     voices_used = {j["voice"] for j in train_jobs}
@@ -408,7 +411,9 @@ def main():
     write_jobs(test_jobs, args.test_out, "test", args.jobs, None, t0, 0)
     print("test: done, %.1f s elapsed" % (time.time() - t0), flush=True)
     babble = os.path.join(args.out, "babble.npy")
-    make_babble(babble_text, babble, rng, args.jobs)
+    if not train_jobs:
+        return
+    make_babble(babble_text, babble, rng_train, args.jobs)
     print("babble track: %.1f s elapsed" % (time.time() - t0), flush=True)
     n, secs, per_src = write_jobs(train_jobs, args.out, "train", args.jobs, babble, t0, args.time_budget,
                                   args.manifest_name)
