@@ -12,6 +12,7 @@ pkgs=(
   libsndfile1-dev libsoxr-dev libfftw3-dev
   python3-torch python3-torchaudio python3-numpy python3-sentencepiece python3-onnx
   espeak-ng flite sox libsox-fmt-all flac
+  festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
 
 )
 missing=()

@@ -139,3 +139,28 @@ def load_checkpoint(path):
     model.load_state_dict(ck["model"])
     model.eval()
     return model, Tokenizer(ck["bpe_model"]), ck
+
+
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+
+
+def repo_relative(obj, data_root="/work/shared/data"):
+    """Paths in a (nested) record, rewritten so that they mean the same on any machine: inside this
+    repository (or another checkout of it: from its experiments/ on) -> relative to the repository root;
+    inside the data folder (train.py --data) -> '<data>/...'; any other absolute path (a temporary folder
+    of the machine that trained) -> '<machine-local>/NAME'. Relative paths and other values are kept."""
+    if isinstance(obj, dict):
+        return {k: repo_relative(v, data_root) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(repo_relative(v, data_root) for v in obj)
+    if not isinstance(obj, str) or not os.path.isabs(obj):
+        return obj
+    p = os.path.normpath(obj)
+    if p == REPO_ROOT or p.startswith(REPO_ROOT + os.sep):
+        return os.path.relpath(p, REPO_ROOT)
+    if "/experiments/" in p:
+        return "experiments/" + p.split("/experiments/", 1)[1]
+    d = os.path.normpath(data_root)
+    if p == d or p.startswith(d + os.sep):
+        return "<data>" + p[len(d):]
+    return "<machine-local>/" + os.path.basename(p)

@@ -42,7 +42,8 @@ def main():
     man = os.path.join(args.data, "cathy", "manifest.jsonl")
     sets = {"cathy_dev": C.read_manifest(man, "dev"), "cathy_test": C.read_manifest(man, "test"),
             "synth_test": C.read_manifest(args.synth_test)}
-    results = {"checkpoint": os.path.abspath(args.ckpt), "epoch": ck["epoch"], "max_sym": args.max_sym,
+    results = {"checkpoint": C.repo_relative(os.path.abspath(args.ckpt), args.data), "epoch": ck["epoch"],
+               "step": ck.get("step"), "max_sym": args.max_sym,
                "normalization": "lowercase; punctuation removed except apostrophes (hyphen -> space); whitespace collapsed",
                "sets": {}}
     for name in args.sets.split(","):

@@ -161,9 +161,12 @@ def main():
         info = {"weights": "trained", "checkpoint": os.path.basename(args.ckpt), "epochs": ck["epoch"],
                 "steps": ck["step"], "training_time_s": round(ck["train_time"], 1),
                 "training_hardware": ck.get("hardware", "2 shared CPU cores (AMD EPYC, AVX2), no GPU"),
-                "data": ck.get("data", {}), "train_args": ck.get("args", {}),
+                "data": C.repo_relative(ck.get("data", {}), ck.get("args", {}).get("data", "/work/shared/data")),
+                "train_args": C.repo_relative(ck.get("args", {}), ck.get("args", {}).get("data", "/work/shared/data")),
                 "dev_wer_last_epoch": {k: hist[-1][k] for k in ("dev_wer_streaming", "dev_wer_lookahead")} if hist else {},
-                "best": ck.get("best")}
+                "best": ck.get("best"),
+                "paths": "relative to the repository root; <data> = train.py --data (the folder with cathy/ and "
+                         "text/lj_sentences.txt); <machine-local> = a temporary folder of the training machine"}
     else:
         assert args.random
         torch.manual_seed(0)

@@ -159,6 +159,8 @@ def main():
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--time-budget", type=float, default=0, help="seconds of training; then evaluate and save")
     ap.add_argument("--synth-per-epoch", type=int, default=600, help="-1: all")
+    ap.add_argument("--synth-lazy", action="store_true", help="compute synthetic features when first drawn "
+                    "(not all up front; for a synthetic set larger than a CPU run can use)")
     ap.add_argument("--max-frames", type=int, default=5000, help="padded feature frames per batch")
     ap.add_argument("--max-n", type=int, default=24)
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -237,7 +239,10 @@ def main():
         feat_dir = os.path.join(HERE, "data_gen")
         os.makedirs(feat_dir, exist_ok=True)
         f_cathy = build_features(cathy_train, SPEEDS, os.path.join(feat_dir, "feats_cathy_train.pt"))
-        f_synth = build_features(synth, (1.0,), os.path.join(feat_dir, "feats_synth_train.pt")) if synth else []
+        if args.synth_lazy:  # computed when an epoch first draws the utterance (kept in memory)
+            f_synth = [None] * len(synth)
+        else:
+            f_synth = build_features(synth, (1.0,), os.path.join(feat_dir, "feats_synth_train.pt")) if synth else []
         f_dev = [x[0].float() for x in build_features(cathy_dev, (1.0,), os.path.join(feat_dir, "feats_cathy_dev.pt"))]
         refs_dev = [d["text"] for d in cathy_dev]
         pool_cathy = [(f_cathy[i], torch.tensor(tok.encode(d["text"]))) for i, d in enumerate(cathy_train)]
@@ -247,6 +252,7 @@ def main():
         f_dev, refs_dev = f_dev[:args.dev_limit], refs_dev[:args.dev_limit]
     data_info["synth_per_epoch"] = args.synth_per_epoch
     data_info["tempo_perturb"] = args.tempo
+    data_info["synth_lazy"] = args.synth_lazy
 
     # ---------------- model
     cfg = dict(PRESETS[args.preset])
@@ -265,6 +271,9 @@ def main():
         history = list(init.get("history", []))
         log("initialized from %s (step %d of its run)" % (args.init_from, init.get("step", 0)))
     else:
+        if args.synth_lazy:
+            sys.exit("--synth-lazy needs --init-from or --resume (a fresh model takes its feature statistics "
+                     "from all training features)")
         allf = torch.cat([v[norm_variant if len(v) > 1 else 0].float() for v, _ in pool_cathy + pool_synth])
         model.encoder_causal.feat_mean.copy_(allf.mean(0))
         model.encoder_causal.feat_istd.copy_(1.0 / allf.std(0).clamp(min=1e-3))
@@ -317,8 +326,14 @@ def main():
         # epoch sample: all cathy (random speed) + a random subset of the synthetic set
         items = [(v[random.randrange(len(v))], tg) for v, tg in pool_cathy]
         n_syn = len(pool_synth) if args.synth_per_epoch < 0 else min(args.synth_per_epoch, len(pool_synth))
+        t_feat, n_new = time.time(), 0
         for i in random.sample(range(len(pool_synth)), n_syn):
+            if pool_synth[i][0] is None:  # --synth-lazy
+                pool_synth[i] = ([C.fbank(C.load_wave(synth[i]["audio_filepath"])).half()], pool_synth[i][1])
+                n_new += 1
             items.append((pool_synth[i][0][0], pool_synth[i][1]))
+        if n_new:
+            log("features for %d new synthetic utterances in %.1fs" % (n_new, time.time() - t_feat))
         if args.tempo:
             items = [(tempo(f.float(), random.choice(SPEEDS)), tg) for f, tg in items]
         batches = make_batches([x[0].shape[0] for x in items], args.max_frames, args.max_n)
@@ -353,7 +368,16 @@ def main():
                     epoch, bi, len(batches), step, lr, float(l1) / ntok, float(l2) / ntok,
                     float(lc) / ntok, float(gn)))
             if args.eval_every and step % args.eval_every == 0:
-                evaluate("step %d" % step)
+                w_s, w_l = evaluate("step %d" % step)
+                t_sofar = train_time + time.time() - t_ep
+                history.append(dict(step=step, epoch=epoch, train_s_total=round(t_sofar, 1),
+                                    dev_wer_streaming=w_s, dev_wer_lookahead=w_l, dev_n=len(f_dev)))
+                if best is None or (w_s + w_l) <= best["score"]:  # the learning curve's best point so far
+                    best = dict(epoch=epoch, step=step, score=w_s + w_l, dev_wer_streaming=w_s,
+                                dev_wer_lookahead=w_l)
+                    ck = checkpoint()
+                    ck.update(epoch=epoch - 1, partial_epoch=epoch, batches_done=bi + 1, train_time=t_sofar)
+                    torch.save(ck, os.path.join(args.exp, "best.pt"))
             if args.time_budget and time.time() - t_start > args.time_budget:
                 out_of_time = True
                 break
