@@ -9,7 +9,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 // y = f(x) elementwise over a float tensor.
 class FloatUnaryKernel : public Kernel {

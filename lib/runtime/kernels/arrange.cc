@@ -10,7 +10,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 // Outer/axis/inner extents of a shape around one axis.
 struct AxisSplit {

@@ -8,7 +8,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 struct ConvTAttrs {
   std::string auto_pad = "NOTSET";

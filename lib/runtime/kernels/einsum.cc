@@ -11,7 +11,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 // Label ids: letters as their char code; ellipsis dims as kEll + position from the right.
 constexpr int kEll = 1000;

@@ -23,7 +23,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 Result<Shape> ShapeInput(const Tensor* t, const char* op) {
   if (!t) return Error(std::string(op) + ": missing shape input");

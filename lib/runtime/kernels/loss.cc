@@ -14,7 +14,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 

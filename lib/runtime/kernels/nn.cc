@@ -13,7 +13,6 @@
 namespace asrc::runtime {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 void ParallelSgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads,
@@ -60,19 +59,10 @@ class MatMulKernel : public Kernel {
     bool ok = DispatchNumeric(dt, [&](auto z) {
       using T = decltype(z);
       Tensor& y = ctx.Alloc(0, dt, out);
-      int64_t nb = ir::shape_numel(batch);
-      auto ast = BroadcastStrides(abatch, batch), bst = BroadcastStrides(bbatch, batch);
-      std::vector<int64_t> idx(batch.size(), 0);
-      for (int64_t i = 0; i < nb; ++i) {
-        int64_t rem = i, ao = 0, bo = 0;
-        for (int d = static_cast<int>(batch.size()) - 1; d >= 0; --d) {
-          int64_t c = rem % batch[d];
-          rem /= batch[d];
-          ao += c * ast[d];
-          bo += c * bst[d];
-        }
-        const T* pa = a0.data<T>() + ao * M * K;
-        const T* pb = b0.data<T>() + bo * K * N;
+      auto aitem = BroadcastItems(abatch, batch), bitem = BroadcastItems(bbatch, batch);
+      for (size_t i = 0; i < aitem.size(); ++i) {
+        const T* pa = a0.data<T>() + aitem[i] * M * K;
+        const T* pb = b0.data<T>() + bitem[i] * K * N;
         T* py = y.data<T>() + i * M * N;
         for (int64_t m = 0; m < M; ++m)
           for (int64_t n = 0; n < N; ++n) {
@@ -104,18 +94,10 @@ class MatMulKernel : public Kernel {
         return Status::Ok();
       }
     }
-    auto ast = BroadcastStrides(abatch, batch), bst = BroadcastStrides(bbatch, batch);
-    std::vector<int64_t> aoff(nb), boff(nb);
+    std::vector<int64_t> aoff = BroadcastItems(abatch, batch), boff = BroadcastItems(bbatch, batch);
     for (int64_t i = 0; i < nb; ++i) {
-      int64_t rem = i, ao = 0, bo = 0;
-      for (int d = static_cast<int>(batch.size()) - 1; d >= 0; --d) {
-        int64_t c = rem % batch[d];
-        rem /= batch[d];
-        ao += c * ast[d];
-        bo += c * bst[d];
-      }
-      aoff[i] = ao * M * K;
-      boff[i] = bo * K * N;
+      aoff[i] *= M * K;
+      boff[i] *= K * N;
     }
     if (pool && nb > 1) {
       pool->ParallelFor(nb, 1, [&](int64_t b, int64_t e) {

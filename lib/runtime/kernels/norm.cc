@@ -11,7 +11,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 // Normalizes each of `groups` contiguous runs of `n` floats to zero mean, unit variance.
 void NormalizeRuns(const float* x, float* y, int64_t groups, int64_t n, double eps) {

@@ -12,7 +12,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 // Integer tensor (int8/uint8/int32) values as int32.
 Result<std::vector<int32_t>> Ints(const Tensor& t, const char* what) {

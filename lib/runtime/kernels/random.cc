@@ -12,7 +12,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 enum class Rnd { Normal, Uniform, Bernoulli, Multinomial };
 

@@ -10,7 +10,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 enum class Red { Sum, Mean, Max, Min, Prod, SumSquare, L1, L2, LogSum, LogSumExp };
 

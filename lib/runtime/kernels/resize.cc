@@ -11,7 +11,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 enum class Mode { Nearest, Linear, Cubic };
 enum class Coord { HalfPixel, PytorchHalfPixel, AlignCorners, Asymmetric, TfCrop, HalfPixelSymmetric, TfHalfPixelForNN };

@@ -12,7 +12,6 @@ namespace {
 
 using namespace ku;
 
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 template <class K, class... A>
 KernelPtr Make(A&&... a) {

@@ -13,7 +13,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 using cd = std::complex<double>;
 
 // FFTW's planner is not thread-safe (sessions may plan on several threads); execution is.

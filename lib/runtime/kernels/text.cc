@@ -11,7 +11,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 std::string Fold(std::string s, int action) {  // 0 none, 1 lower, 2 upper
   for (char& c : s) {

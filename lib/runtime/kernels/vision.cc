@@ -12,7 +12,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 // Corners (y1, x1, y2, x2) of a box, ordered so that y1 <= y2 and x1 <= x2.
 void Corners(const float* b, bool center, float c[4]) {
