@@ -162,7 +162,7 @@ void RegisterEinsumKernels(KernelRegistry& r) {
   r.Register("", "Einsum", DType::Undefined, NeedInputs(1, [](const KernelInit& i) -> KernelPtr {
     std::string eq = i.node->attr_string("equation", "");
     if (eq.empty()) return Error("Einsum needs an equation");
-    return std::unique_ptr<Kernel>(std::make_unique<EinsumKernel>(eq));
+    return Make<EinsumKernel>(eq);
   }));
 }
 

@@ -677,15 +677,15 @@ class BatchNormKernel : public Kernel {
 
 void RegisterNNKernels(KernelRegistry& r) {
   r.Register("", "MatMul", DType::Undefined, [](const KernelInit&) -> KernelPtr {
-    return std::unique_ptr<Kernel>(std::make_unique<MatMulKernel>());
+    return Make<MatMulKernel>();
   });
   r.Register("ai.asrc", "MatMulBias", DType::Undefined, [](const KernelInit&) -> KernelPtr {
-    return std::unique_ptr<Kernel>(std::make_unique<MatMulBiasKernel>());
+    return Make<MatMulBiasKernel>();
   });
   r.Register("", "Gemm", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
-    return std::unique_ptr<Kernel>(std::make_unique<GemmKernel>(
+    return Make<GemmKernel>(
         i.node->attr_float("alpha", 1.f), i.node->attr_float("beta", 1.f),
-        i.node->attr_int("transA", 0) != 0, i.node->attr_int("transB", 0) != 0));
+        i.node->attr_int("transA", 0) != 0, i.node->attr_int("transB", 0) != 0);
   });
   for (const char* domain : {"", "com.microsoft"})
   r.Register(domain, domain[0] ? "FusedConv" : "Conv", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
@@ -694,7 +694,7 @@ void RegisterNNKernels(KernelRegistry& r) {
     ASRC_RETURN_IF_ERROR(ConvAttributes(*i.node, "", &g, &relu));
     relu = relu && i.node->domain == "com.microsoft";  // ONNX Conv has no activation
     const bool w_constant = i.constant_inputs.size() > 1 && i.constant_inputs[1];
-    return std::unique_ptr<Kernel>(std::make_unique<ConvKernel>(std::move(g), relu, w_constant));
+    return Make<ConvKernel>(std::move(g), relu, w_constant);
   });
   r.Register("ai.asrc", "ConvPair", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
     ConvGeometry g1, g2;
@@ -702,19 +702,17 @@ void RegisterNNKernels(KernelRegistry& r) {
     ASRC_RETURN_IF_ERROR(ConvAttributes(*i.node, "", &g1, &relu1));
     ASRC_RETURN_IF_ERROR(ConvAttributes(*i.node, "second_", &g2, &relu2));
     auto constant = [&](size_t k) { return i.constant_inputs.size() > k && i.constant_inputs[k]; };
-    return std::unique_ptr<Kernel>(std::make_unique<ConvPairKernel>(
-        std::move(g1), relu1, constant(1), std::move(g2), relu2, constant(3)));
+    return Make<ConvPairKernel>(std::move(g1), relu1, constant(1), std::move(g2), relu2, constant(3));
   });
   r.Register("", "LayerNormalization", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
-    return std::unique_ptr<Kernel>(std::make_unique<LayerNormKernel>(
-        i.node->attr_int("axis", -1), i.node->attr_float("epsilon", 1e-5f)));
+    return Make<LayerNormKernel>(i.node->attr_int("axis", -1), i.node->attr_float("epsilon", 1e-5f));
   });
   r.Register("", "BatchNormalization", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
     if (i.node->attr_int("training_mode", 0) != 0) return MakeBatchNormTraining(i);
     int nout = 0;
     for (auto* v : i.node->outputs) nout += v != nullptr;
     if (nout > 1) return Error("BatchNormalization with training outputs is not supported");
-    return std::unique_ptr<Kernel>(std::make_unique<BatchNormKernel>(i.node->attr_float("epsilon", 1e-5f)));
+    return Make<BatchNormKernel>(i.node->attr_float("epsilon", 1e-5f));
   });
 }
 

@@ -105,7 +105,7 @@ void RegisterQLinearConvKernels(KernelRegistry& r) {
     ConvGeometry g;
     bool relu = false;
     ASRC_RETURN_IF_ERROR(ConvAttributes(*i.node, "", &g, &relu));
-    return std::unique_ptr<Kernel>(std::make_unique<QLinearConvKernel>(std::move(g)));
+    return Make<QLinearConvKernel>(std::move(g));
   }));
 }
 

@@ -296,7 +296,7 @@ void RegisterResizeKernels(KernelRegistry& r) {
   for (const char* op : {"Resize", "Upsample"})
     r.Register("", op, DType::Undefined, NeedInputs(1, [op](const KernelInit& i) -> KernelPtr {
       ASRC_ASSIGN_OR_RETURN(ResizeAttrs a, ReadAttrs(i, std::string(op) == "Upsample"));
-      return std::unique_ptr<Kernel>(std::make_unique<ResizeKernel>(std::move(a)));
+      return Make<ResizeKernel>(std::move(a));
     }));
 }
 

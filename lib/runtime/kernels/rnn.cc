@@ -360,7 +360,7 @@ void RegisterRnnKernels(KernelRegistry& r) {
     r.Register("", op, DType::Undefined, [=](const KernelInit& i) -> KernelPtr {
       ASRC_ASSIGN_OR_RETURN(RnnConfig c, ParseConfig(*i.node, static_cast<int>(defaults.size()), defaults));
       if (c.hidden <= 0) return Error("hidden_size must be set");
-      return std::unique_ptr<Kernel>(std::make_unique<RnnKernel>(std::move(c), gates, cell));
+      return Make<RnnKernel>(std::move(c), gates, cell);
     });
   };
   reg("RNN", 1, {Act::Tanh}, SimpleRnnCell);

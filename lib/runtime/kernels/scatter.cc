@@ -279,24 +279,23 @@ class OneHotKernel : public Kernel {
 
 void RegisterScatterKernels(KernelRegistry& r) {
   r.Register("", "GatherND", DType::Undefined, NeedInputs(2, [](const KernelInit& i) -> KernelPtr {
-    return std::unique_ptr<Kernel>(std::make_unique<GatherNDKernel>(i.node->attr_int("batch_dims", 0)));
+    return Make<GatherNDKernel>(i.node->attr_int("batch_dims", 0));
   }));
   for (const char* op : {"ScatterElements", "Scatter"})
     r.Register("", op, DType::Undefined, NeedInputs(3, [](const KernelInit& i) -> KernelPtr {
       ASRC_ASSIGN_OR_RETURN(Red red, ParseReduction(i.node->attr_string("reduction", "none")));
-      return std::unique_ptr<Kernel>(std::make_unique<ScatterElementsKernel>(i.node->attr_int("axis", 0), red));
+      return Make<ScatterElementsKernel>(i.node->attr_int("axis", 0), red);
     }));
   r.Register("", "ScatterND", DType::Undefined, NeedInputs(3, [](const KernelInit& i) -> KernelPtr {
     ASRC_ASSIGN_OR_RETURN(Red red, ParseReduction(i.node->attr_string("reduction", "none")));
-    return std::unique_ptr<Kernel>(std::make_unique<ScatterNDKernel>(red));
+    return Make<ScatterNDKernel>(red);
   }));
   r.Register("", "Compress", DType::Undefined, NeedInputs(2, [](const KernelInit& i) -> KernelPtr {
-    return std::unique_ptr<Kernel>(std::make_unique<CompressKernel>(i.node->attr("axis") != nullptr,
-                                                                    i.node->attr_int("axis", 0)));
+    return Make<CompressKernel>(i.node->attr("axis") != nullptr, i.node->attr_int("axis", 0));
   }));
   r.Register("", "NonZero", DType::Undefined, NeedInputs(1, [](const KernelInit&) -> KernelPtr { return MakeFnKernel(NonZeroRun); }));
   r.Register("", "OneHot", DType::Undefined, NeedInputs(3, [](const KernelInit& i) -> KernelPtr {
-    return std::unique_ptr<Kernel>(std::make_unique<OneHotKernel>(i.node->attr_int("axis", -1)));
+    return Make<OneHotKernel>(i.node->attr_int("axis", -1));
   }));
 }
 

@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <type_traits>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -68,8 +70,12 @@ inline Status FloatDTypeError(const char* op, DType d) {
                "' (supported: float32, float16, float64)");
 }
 
-// What a kernel factory returns.
+// What a kernel factory returns, and a kernel of class K made from its constructor arguments.
 using KernelPtr = Result<std::unique_ptr<Kernel>>;
+template <class K, class... A>
+KernelPtr Make(A&&... a) {
+  return std::unique_ptr<Kernel>(std::make_unique<K>(std::forward<A>(a)...));
+}
 
 // Wraps a kernel factory so that planning fails, naming the missing input, unless the node has
 // its first n inputs (not omitted): kernels may then read them without null checks.
