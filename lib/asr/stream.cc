@@ -113,6 +113,19 @@ Status Need(int pos, const std::string& what, const std::string& graph) {
   return Status::Ok();
 }
 
+// The positions of each carried tensor's input and output in `session` (what: "state", "cache").
+Status BindCarried(const runtime::Session& session, const std::vector<TensorSpec>& specs, const std::string& what,
+                   const std::string& graph, std::vector<int>* ins, std::vector<int>* outs) {
+  for (const auto& c : specs) {
+    int i = IndexOf(session.input_names(), c.input), o = IndexOf(session.output_names(), c.output);
+    ASRC_RETURN_IF_ERROR(Need(i, what + " input '" + c.input + "'", graph));
+    ASRC_RETURN_IF_ERROR(Need(o, what + " output '" + c.output + "'", graph));
+    ins->push_back(i);
+    outs->push_back(o);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<BundleConfig> BundleConfig::FromModel(const ir::Model& model) {
@@ -204,15 +217,9 @@ Result<std::unique_ptr<GraphScorer>> GraphScorer::Create(const ir::Model& model,
   g->dec_out_ = IndexOf(dout, "decoder_out");
   ASRC_RETURN_IF_ERROR(Need(g->dec_y_, "input 'y'", "decoder"));
   ASRC_RETURN_IF_ERROR(Need(g->dec_out_, "output 'decoder_out'", "decoder"));
-  if (config.decoder_type == "lstm") {
-    for (const auto& s : config.decoder_state) {
-      int i = IndexOf(din, s.input), o = IndexOf(dout, s.output);
-      ASRC_RETURN_IF_ERROR(Need(i, "state input '" + s.input + "'", "decoder"));
-      ASRC_RETURN_IF_ERROR(Need(o, "state output '" + s.output + "'", "decoder"));
-      g->state_in_.push_back(i);
-      g->state_out_.push_back(o);
-    }
-  }
+  if (config.decoder_type == "lstm")
+    ASRC_RETURN_IF_ERROR(
+        BindCarried(*g->decoder_, config.decoder_state, "state", "decoder", &g->state_in_, &g->state_out_));
   if (din.size() != 1 + g->state_in_.size())
     return Error("decoder: expected inputs 'y' and the decoder_state inputs of model.json, graph has " +
                  std::to_string(din.size()) + " inputs");
@@ -304,13 +311,8 @@ Result<std::unique_ptr<StreamingEncoder>> StreamingEncoder::Create(
   s->out_pos_ = IndexOf(out, "encoder_out");
   ASRC_RETURN_IF_ERROR(Need(s->x_pos_, "input 'x'", "encoder_causal"));
   ASRC_RETURN_IF_ERROR(Need(s->out_pos_, "output 'encoder_out'", "encoder_causal"));
-  for (const auto& c : config.cache) {
-    int i = IndexOf(in, c.input), o = IndexOf(out, c.output);
-    ASRC_RETURN_IF_ERROR(Need(i, "cache input '" + c.input + "'", "encoder_causal"));
-    ASRC_RETURN_IF_ERROR(Need(o, "cache output '" + c.output + "'", "encoder_causal"));
-    s->cache_in_.push_back(i);
-    s->cache_out_.push_back(o);
-  }
+  ASRC_RETURN_IF_ERROR(
+      BindCarried(*s->session_, config.cache, "cache", "encoder_causal", &s->cache_in_, &s->cache_out_));
   if (in.size() != 1 + s->cache_in_.size())
     return Error("encoder_causal: graph has " + std::to_string(in.size()) +
                  " inputs, model.json names 'x' and " + std::to_string(s->cache_in_.size()) +

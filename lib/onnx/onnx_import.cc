@@ -165,6 +165,13 @@ void type_from_proto(const onnx::ValueInfoProto& vi, ir::TypeInfo* ti) {
   if (rebuilt.SerializeAsString() != orig) ti->raw_type = orig;
 }
 
+// A ValueInfoProto's type, doc string and unknown fields onto v.
+void value_info_from_proto(const onnx::ValueInfoProto& vi, Value* v) {
+  type_from_proto(vi, &v->type);
+  v->doc_string = vi.doc_string();
+  v->raw_value_info_extras = unknown_bytes(vi);
+}
+
 Status graph_from_proto(const onnx::GraphProto& gp, Graph* g, const LoadContext& ctx);
 
 Status attr_from_proto(const onnx::AttributeProto& a, Graph* g, const LoadContext& ctx, Attribute* out) {
@@ -250,9 +257,7 @@ Status graph_from_proto(const onnx::GraphProto& gp, Graph* g, const LoadContext&
     if (vi.name().empty()) return Error(where + ": graph input without a name");
     if (g->find_value(vi.name())) return Error(where + ": duplicate graph input " + quote(vi.name()));
     Value* v = g->add_value(vi.name());
-    type_from_proto(vi, &v->type);
-    v->doc_string = vi.doc_string();
-    v->raw_value_info_extras = unknown_bytes(vi);
+    value_info_from_proto(vi, v);
     g->inputs.push_back(v);
   }
   for (const auto& tp : gp.initializer()) {
@@ -322,9 +327,7 @@ Status graph_from_proto(const onnx::GraphProto& gp, Graph* g, const LoadContext&
     Value* v = vi.name().empty() ? nullptr : g->lookup(vi.name());
     if (!v) return Error(where + ": graph output " + quote(vi.name()) + " is not defined");
     if (v->owner == g && std::find(g->inputs.begin(), g->inputs.end(), v) == g->inputs.end()) {
-      type_from_proto(vi, &v->type);
-      v->doc_string = vi.doc_string();
-      v->raw_value_info_extras = unknown_bytes(vi);
+      value_info_from_proto(vi, v);
     }
     g->outputs.push_back(v);
   }
@@ -335,11 +338,7 @@ Status graph_from_proto(const onnx::GraphProto& gp, Graph* g, const LoadContext&
     if (v->has_value_info) return Error(where + ": duplicate value_info " + quote(vi.name()));
     bool io = std::find(g->inputs.begin(), g->inputs.end(), v) != g->inputs.end() ||
               std::find(g->outputs.begin(), g->outputs.end(), v) != g->outputs.end();
-    if (!io) {
-      type_from_proto(vi, &v->type);
-      v->doc_string = vi.doc_string();
-      v->raw_value_info_extras = unknown_bytes(vi);
-    }
+    if (!io) value_info_from_proto(vi, v);
     v->has_value_info = true;
   }
   return Status::Ok();

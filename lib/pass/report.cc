@@ -243,6 +243,45 @@ std::string NiceAxis(double lo, double hi, double* out_lo, double* out_hi) {
 
 const int kW = 640, kH = 360, kL = 60, kR = 20, kT = 30, kB = 50;
 
+// The pieces both charts draw: the svg element with its title, the "(no measurements)" body,
+// the plot frame, a y tick with its grid line, the y axis label and one legend entry.
+void SvgHead(std::ostringstream& o, const std::string& title) {
+  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << kW << "\" height=\"" << kH
+    << "\" font-family=\"sans-serif\" font-size=\"11\">\n";
+  o << "<text x=\"" << kW / 2 << "\" y=\"18\" text-anchor=\"middle\" font-size=\"14\">"
+    << Escape(title) << "</text>\n";
+}
+
+std::string SvgEmpty(std::ostringstream& o) {
+  o << "<text x=\"" << kW / 2 << "\" y=\"" << kH / 2
+    << "\" text-anchor=\"middle\">(no measurements)</text></svg>\n";
+  return o.str();
+}
+
+void SvgFrame(std::ostringstream& o) {
+  o << "<rect x=\"" << kL << "\" y=\"" << kT << "\" width=\"" << kW - kL - kR << "\" height=\""
+    << kH - kT - kB << "\" fill=\"none\" stroke=\"#888\"/>\n";
+}
+
+void SvgGridLine(std::ostringstream& o, double yv, double y) {
+  o << "<text x=\"" << kL - 5 << "\" y=\"" << y + 4 << "\" text-anchor=\"end\">" << Fmt(yv)
+    << "</text>\n";
+  o << "<line x1=\"" << kL << "\" x2=\"" << kW - kR << "\" y1=\"" << y << "\" y2=\"" << y
+    << "\" stroke=\"#eee\"/>\n";
+}
+
+void SvgYLabel(std::ostringstream& o, const std::string& ylabel) {
+  o << "<text transform=\"translate(14," << kH / 2 << ") rotate(-90)\" text-anchor=\"middle\">"
+    << Escape(ylabel) << "</text>\n";
+}
+
+void SvgLegendEntry(std::ostringstream& o, const Series& s, int* legend_y) {
+  o << "<rect x=\"" << kW - kR - 130 << "\" y=\"" << *legend_y - 9 << "\" width=\"10\" height=\"10\" fill=\""
+    << s.color << "\"/><text x=\"" << kW - kR - 115 << "\" y=\"" << *legend_y << "\">"
+    << Escape(s.name) << "</text>\n";
+  *legend_y += 16;
+}
+
 std::string ScatterSvg(const std::string& title, const std::string& xlabel,
                        const std::string& ylabel, const std::vector<Series>& series,
                        const std::vector<std::string>& labels) {
@@ -255,34 +294,24 @@ std::string ScatterSvg(const std::string& title, const std::string& xlabel,
     }
   }
   std::ostringstream o;
-  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << kW << "\" height=\"" << kH
-    << "\" font-family=\"sans-serif\" font-size=\"11\">\n";
-  o << "<text x=\"" << kW / 2 << "\" y=\"18\" text-anchor=\"middle\" font-size=\"14\">"
-    << Escape(title) << "</text>\n";
+  SvgHead(o, title);
   if (!std::isfinite(xlo)) {
-    o << "<text x=\"" << kW / 2 << "\" y=\"" << kH / 2
-      << "\" text-anchor=\"middle\">(no measurements)</text></svg>\n";
-    return o.str();
+    return SvgEmpty(o);
   }
   NiceAxis(xlo, xhi, &xlo, &xhi);
   NiceAxis(ylo, yhi, &ylo, &yhi);
   auto X = [&](double x) { return kL + (x - xlo) / (xhi - xlo) * (kW - kL - kR); };
   auto Y = [&](double y) { return kH - kB - (y - ylo) / (yhi - ylo) * (kH - kT - kB); };
-  o << "<rect x=\"" << kL << "\" y=\"" << kT << "\" width=\"" << kW - kL - kR << "\" height=\""
-    << kH - kT - kB << "\" fill=\"none\" stroke=\"#888\"/>\n";
+  SvgFrame(o);
   for (int k = 0; k <= 4; ++k) {
     double xv = xlo + (xhi - xlo) * k / 4, yv = ylo + (yhi - ylo) * k / 4;
     o << "<text x=\"" << X(xv) << "\" y=\"" << kH - kB + 15 << "\" text-anchor=\"middle\">"
       << Fmt(xv) << "</text>\n";
-    o << "<text x=\"" << kL - 5 << "\" y=\"" << Y(yv) + 4 << "\" text-anchor=\"end\">" << Fmt(yv)
-      << "</text>\n";
-    o << "<line x1=\"" << kL << "\" x2=\"" << kW - kR << "\" y1=\"" << Y(yv) << "\" y2=\"" << Y(yv)
-      << "\" stroke=\"#eee\"/>\n";
+    SvgGridLine(o, yv, Y(yv));
   }
   o << "<text x=\"" << kW / 2 << "\" y=\"" << kH - 12 << "\" text-anchor=\"middle\">"
     << Escape(xlabel) << "</text>\n";
-  o << "<text transform=\"translate(14," << kH / 2 << ") rotate(-90)\" text-anchor=\"middle\">"
-    << Escape(ylabel) << "</text>\n";
+  SvgYLabel(o, ylabel);
   int legend_y = kT + 14;
   for (const auto& s : series) {
     std::string pts;
@@ -300,10 +329,7 @@ std::string ScatterSvg(const std::string& title, const std::string& xlabel,
       o << "<text x=\"" << Fmt(X(s.x[i]) + 6, 1) << "\" y=\"" << Fmt(Y(s.y[i]) - 6, 1)
         << "\" fill=\"" << s.color << "\">" << i << "</text>\n";
     }
-    o << "<rect x=\"" << kW - kR - 130 << "\" y=\"" << legend_y - 9 << "\" width=\"10\" height=\"10\" fill=\""
-      << s.color << "\"/><text x=\"" << kW - kR - 115 << "\" y=\"" << legend_y << "\">"
-      << Escape(s.name) << "</text>\n";
-    legend_y += 16;
+    SvgLegendEntry(o, s, &legend_y);
   }
   o << "</svg>\n";
   return o.str();
@@ -318,27 +344,18 @@ std::string BarsSvg(const std::string& title, const std::string& ylabel,
     }
   }
   std::ostringstream o;
-  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << kW << "\" height=\"" << kH
-    << "\" font-family=\"sans-serif\" font-size=\"11\">\n";
-  o << "<text x=\"" << kW / 2 << "\" y=\"18\" text-anchor=\"middle\" font-size=\"14\">"
-    << Escape(title) << "</text>\n";
+  SvgHead(o, title);
   if (yhi <= 0 || groups.empty()) {
-    o << "<text x=\"" << kW / 2 << "\" y=\"" << kH / 2
-      << "\" text-anchor=\"middle\">(no measurements)</text></svg>\n";
-    return o.str();
+    return SvgEmpty(o);
   }
   yhi *= 1.1;
   auto Y = [&](double y) { return kH - kB - y / yhi * (kH - kT - kB); };
   double gw = static_cast<double>(kW - kL - kR) / groups.size();
   double bw = gw * 0.8 / std::max<size_t>(1, series.size());
-  o << "<rect x=\"" << kL << "\" y=\"" << kT << "\" width=\"" << kW - kL - kR << "\" height=\""
-    << kH - kT - kB << "\" fill=\"none\" stroke=\"#888\"/>\n";
+  SvgFrame(o);
   for (int k = 0; k <= 4; ++k) {
     double yv = yhi * k / 4;
-    o << "<text x=\"" << kL - 5 << "\" y=\"" << Y(yv) + 4 << "\" text-anchor=\"end\">" << Fmt(yv)
-      << "</text>\n";
-    o << "<line x1=\"" << kL << "\" x2=\"" << kW - kR << "\" y1=\"" << Y(yv) << "\" y2=\"" << Y(yv)
-      << "\" stroke=\"#eee\"/>\n";
+    SvgGridLine(o, yv, Y(yv));
   }
   for (size_t gi = 0; gi < groups.size(); ++gi) {
     double gx = kL + gi * gw + gw * 0.1;
@@ -353,14 +370,10 @@ std::string BarsSvg(const std::string& title, const std::string& ylabel,
     o << "<text x=\"" << Fmt(kL + gi * gw + gw / 2, 1) << "\" y=\"" << kH - kB + 15
       << "\" text-anchor=\"middle\">" << Escape(groups[gi]) << "</text>\n";
   }
-  o << "<text transform=\"translate(14," << kH / 2 << ") rotate(-90)\" text-anchor=\"middle\">"
-    << Escape(ylabel) << "</text>\n";
+  SvgYLabel(o, ylabel);
   int legend_y = kT + 14;
   for (const auto& s : series) {
-    o << "<rect x=\"" << kW - kR - 130 << "\" y=\"" << legend_y - 9 << "\" width=\"10\" height=\"10\" fill=\""
-      << s.color << "\"/><text x=\"" << kW - kR - 115 << "\" y=\"" << legend_y << "\">"
-      << Escape(s.name) << "</text>\n";
-    legend_y += 16;
+    SvgLegendEntry(o, s, &legend_y);
   }
   o << "</svg>\n";
   return o.str();

@@ -72,6 +72,15 @@ std::vector<float> Frames(int n) {
   return f;
 }
 
+// A fresh search over `scorer` fed frames 0..n-1 in one call: its best labels.
+std::vector<int> SearchBest(TransducerScorer* scorer, const SearchOptions& o, int n) {
+  auto search = CreateSearch(scorer, o);
+  REQUIRE(search->Reset().ok());
+  auto f = Frames(n);
+  REQUIRE(search->Accept(f.data(), n, 1).ok());
+  return search->Best();
+}
+
 // Deterministic pseudo-random logits of (frame, context).
 std::vector<float> HashLogits(int frame, const std::vector<int>& ctx, int vocab, uint32_t seed) {
   uint32_t h = seed * 2654435761u + frame * 40503u;
@@ -106,14 +115,11 @@ TEST_CASE("greedy emits the joiner's preferred sequence, up to max symbols per f
     CachingScorer cache(&s, !stateful);
     SearchOptions o;
     o.max_symbols_per_frame = 5;
-    auto search = CreateSearch(&cache, o);
-    REQUIRE(search->Reset().ok());
-    auto f = Frames(3);
-    REQUIRE(search->Accept(f.data(), 3, 1).ok());
-    CHECK(search->Best() == std::vector<int>{1, 2, 3});
+    CHECK(SearchBest(&cache, o, 3) == std::vector<int>{1, 2, 3});
 
     o.max_symbols_per_frame = 2;  // two labels in frame 0, the third in frame 1
-    search = CreateSearch(&cache, o);
+    auto f = Frames(3);
+    auto search = CreateSearch(&cache, o);
     REQUIRE(search->Reset().ok());
     REQUIRE(search->Accept(f.data(), 1, 1).ok());
     CHECK(search->Best() == std::vector<int>{1, 2});
@@ -178,11 +184,7 @@ TEST_CASE("modified beam search with a wide beam finds the exhaustive best seque
       CachingScorer cache(&s, !stateful);
       SearchOptions o;
       o.beam = 1000;  // wider than the number of distinct sequences: no pruning
-      auto search = CreateSearch(&cache, o);
-      REQUIRE(search->Reset().ok());
-      auto f = Frames(T);
-      REQUIRE(search->Accept(f.data(), T, 1).ok());
-      CHECK(search->Best() == best);
+      CHECK(SearchBest(&cache, o, T) == best);
     }
   }
 }
@@ -200,17 +202,10 @@ TEST_CASE("beam search recovers what greedy misses") {
   };
   FakeScorer s(3, 1, false, fn);
   CachingScorer cache(&s, true);
-  auto f = Frames(3);
-  auto greedy = CreateSearch(&cache, {});
-  REQUIRE(greedy->Reset().ok());
-  REQUIRE(greedy->Accept(f.data(), 2, 1).ok());
-  CHECK(greedy->Best() == std::vector<int>{1});
+  CHECK(SearchBest(&cache, {}, 2) == std::vector<int>{1});
   SearchOptions o;
   o.beam = 4;
-  auto beam = CreateSearch(&cache, o);
-  REQUIRE(beam->Reset().ok());
-  REQUIRE(beam->Accept(f.data(), 2, 1).ok());
-  CHECK(beam->Best() == std::vector<int>{2});
+  CHECK(SearchBest(&cache, o, 2) == std::vector<int>{2});
 }
 
 TEST_CASE("decoder outputs are cached per label context") {
@@ -219,10 +214,7 @@ TEST_CASE("decoder outputs are cached per label context") {
   CachingScorer cache(&s, true);
   SearchOptions o;
   o.beam = 4;
-  auto search = CreateSearch(&cache, o);
-  REQUIRE(search->Reset().ok());
-  auto f = Frames(30);
-  REQUIRE(search->Accept(f.data(), 30, 1).ok());
+  SearchBest(&cache, o, 30);
   // A stateless decoder with context 2 over 6 labels has at most 36 contexts.
   CHECK(s.decode_calls <= 36);
   CHECK(cache.hits() > 0);

@@ -9,7 +9,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 // y = f(x) elementwise over a float tensor.
 class FloatUnaryKernel : public Kernel {
@@ -167,7 +166,7 @@ float GeluTanh(float v) {
 void RegisterActivationKernels(KernelRegistry& r) {
   auto unary = [&](const char* op, std::function<float(float)> f) {
     r.Register("", op, DType::Undefined, NeedInputs(1, [op, f](const KernelInit&) -> KernelPtr {
-      return std::unique_ptr<Kernel>(std::make_unique<FloatUnaryKernel>(op, f));
+      return Make<FloatUnaryKernel>(op, f);
     }));
   };
   unary("Asinh", [](float v) { return std::asinh(v); });
@@ -176,26 +175,23 @@ void RegisterActivationKernels(KernelRegistry& r) {
   unary("Mish", [](float v) { return v * std::tanh(v > 20.f ? v : std::log1p(std::exp(v))); });
   r.Register("", "Gelu", DType::Undefined, NeedInputs(1, [](const KernelInit& i) -> KernelPtr {
     std::string approx = i.node->attr_string("approximate", "none");
-    if (approx == "tanh") return std::unique_ptr<Kernel>(std::make_unique<FloatUnaryKernel>("Gelu", GeluTanh));
+    if (approx == "tanh") return Make<FloatUnaryKernel>("Gelu", GeluTanh);
     if (approx != "none") return Error("Gelu: unsupported approximate '" + approx + "' (none, tanh)");
-    return std::unique_ptr<Kernel>(std::make_unique<FloatUnaryKernel>(
-        "Gelu", [](float v) { return 0.5f * v * (1.f + std::erf(v * 0.70710678118654752f)); }));
+    return Make<FloatUnaryKernel>(
+        "Gelu", [](float v) { return 0.5f * v * (1.f + std::erf(v * 0.70710678118654752f)); });
   }));
   r.Register("", "PRelu", DType::Undefined, NeedInputs(2, [](const KernelInit&) -> KernelPtr {
     return MakeFnKernel(PReluRun);
   }));
   r.Register("", "Shrink", DType::Undefined, NeedInputs(1, [](const KernelInit& i) -> KernelPtr {
-    return std::unique_ptr<Kernel>(std::make_unique<ShrinkKernel>(i.node->attr_float("lambd", 0.5f),
-                                                                  i.node->attr_float("bias", 0.f)));
+    return Make<ShrinkKernel>(i.node->attr_float("lambd", 0.5f), i.node->attr_float("bias", 0.f));
   }));
   r.Register("", "Hardmax", DType::Undefined, NeedInputs(1, [](const KernelInit& i) -> KernelPtr {
     bool flatten = i.opset < 13;
-    return std::unique_ptr<Kernel>(
-        std::make_unique<HardmaxKernel>(i.node->attr_int("axis", flatten ? 1 : -1), flatten));
+    return Make<HardmaxKernel>(i.node->attr_int("axis", flatten ? 1 : -1), flatten);
   }));
   r.Register("", "IsInf", DType::Undefined, NeedInputs(1, [](const KernelInit& i) -> KernelPtr {
-    return std::unique_ptr<Kernel>(std::make_unique<IsInfKernel>(
-        i.node->attr_int("detect_negative", 1) != 0, i.node->attr_int("detect_positive", 1) != 0));
+    return Make<IsInfKernel>(i.node->attr_int("detect_negative", 1) != 0, i.node->attr_int("detect_positive", 1) != 0);
   }));
   r.Register("", "CastLike", DType::Undefined, NeedInputs(2, [](const KernelInit& i) -> KernelPtr {
     for (DType d : i.input_dtypes)

@@ -10,7 +10,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 // Outer/axis/inner extents of a shape around one axis.
 struct AxisSplit {
@@ -368,41 +367,39 @@ Status DetRun(KernelContext& ctx) {
 void RegisterArrangeKernels(KernelRegistry& r) {
   r.Register("", "TopK", DType::Undefined, NeedInputs(2, [](const KernelInit& i) -> KernelPtr {
     if (i.opset < 10) return Error("TopK before opset 10 (K as an attribute) is not supported");
-    return std::unique_ptr<Kernel>(std::make_unique<TopKKernel>(
-        i.node->attr_int("axis", -1), i.node->attr_int("largest", 1) != 0, i.node->attr_int("sorted", 1) != 0));
+    return Make<TopKKernel>(
+        i.node->attr_int("axis", -1), i.node->attr_int("largest", 1) != 0, i.node->attr_int("sorted", 1) != 0);
   }));
   r.Register("", "Unique", DType::Undefined, NeedInputs(1, [](const KernelInit& i) -> KernelPtr {
-    return std::unique_ptr<Kernel>(std::make_unique<UniqueKernel>(
-        i.node->attr("axis") != nullptr, i.node->attr_int("axis", 0), i.node->attr_int("sorted", 1) != 0));
+    return Make<UniqueKernel>(
+        i.node->attr("axis") != nullptr, i.node->attr_int("axis", 0), i.node->attr_int("sorted", 1) != 0);
   }));
   r.Register("", "ReverseSequence", DType::Undefined, NeedInputs(2, [](const KernelInit& i) -> KernelPtr {
-    return std::unique_ptr<Kernel>(std::make_unique<ReverseSequenceKernel>(
-        i.node->attr_int("batch_axis", 1), i.node->attr_int("time_axis", 0)));
+    return Make<ReverseSequenceKernel>(i.node->attr_int("batch_axis", 1), i.node->attr_int("time_axis", 0));
   }));
   r.Register("", "EyeLike", DType::Undefined, NeedInputs(1, [](const KernelInit& i) -> KernelPtr {
     int64_t dt = i.node->attr_int("dtype", 0);
     if (dt != 0 && (!ir::dtype_known(static_cast<int32_t>(dt)) || ir::dtype_size(static_cast<DType>(dt)) == 0))
       return Error("EyeLike: unsupported dtype " + std::to_string(dt));
-    return std::unique_ptr<Kernel>(std::make_unique<EyeLikeKernel>(static_cast<DType>(dt), i.node->attr_int("k", 0)));
+    return Make<EyeLikeKernel>(static_cast<DType>(dt), i.node->attr_int("k", 0));
   }));
   r.Register("", "DepthToSpace", DType::Undefined, NeedInputs(1, [](const KernelInit& i) -> KernelPtr {
     std::string mode = i.node->attr_string("mode", "DCR");
     if (mode != "DCR" && mode != "CRD") return Error("DepthToSpace: unsupported mode '" + mode + "'");
     int64_t b = i.node->attr_int("blocksize", 0);
     if (b <= 0) return Error("DepthToSpace needs a positive blocksize");
-    return std::unique_ptr<Kernel>(std::make_unique<SpaceDepthKernel>(true, mode == "CRD", b));
+    return Make<SpaceDepthKernel>(true, mode == "CRD", b);
   }));
   r.Register("", "SpaceToDepth", DType::Undefined, NeedInputs(1, [](const KernelInit& i) -> KernelPtr {
     int64_t b = i.node->attr_int("blocksize", 0);
     if (b <= 0) return Error("SpaceToDepth needs a positive blocksize");
-    return std::unique_ptr<Kernel>(std::make_unique<SpaceDepthKernel>(false, false, b));
+    return Make<SpaceDepthKernel>(false, false, b);
   }));
   r.Register("", "CenterCropPad", DType::Undefined, NeedInputs(2, [](const KernelInit& i) -> KernelPtr {
-    return std::unique_ptr<Kernel>(std::make_unique<CenterCropPadKernel>(i.node->attr_ints("axes")));
+    return Make<CenterCropPadKernel>(i.node->attr_ints("axes"));
   }));
   r.Register("", "Col2Im", DType::Undefined, NeedInputs(3, [](const KernelInit& i) -> KernelPtr {
-    return std::unique_ptr<Kernel>(std::make_unique<Col2ImKernel>(
-        i.node->attr_ints("dilations"), i.node->attr_ints("pads"), i.node->attr_ints("strides")));
+    return Make<Col2ImKernel>(i.node->attr_ints("dilations"), i.node->attr_ints("pads"), i.node->attr_ints("strides"));
   }));
   r.Register("", "Det", DType::Undefined, NeedInputs(1, [](const KernelInit&) -> KernelPtr { return MakeFnKernel(DetRun); }));
 }

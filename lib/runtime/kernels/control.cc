@@ -10,7 +10,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 struct Sub {
   std::unique_ptr<SessionImpl> session;
@@ -217,13 +216,13 @@ void RegisterControlKernels(KernelRegistry& r) {
     if (!t || !t->g || !e || !e->g) return Error("If needs then_branch and else_branch");
     ASRC_ASSIGN_OR_RETURN(Sub ts, PlanSub(*i.node, *t->g, i.opset));
     ASRC_ASSIGN_OR_RETURN(Sub es, PlanSub(*i.node, *e->g, i.opset));
-    return std::unique_ptr<Kernel>(std::make_unique<IfKernel>(std::move(ts), std::move(es)));
+    return Make<IfKernel>(std::move(ts), std::move(es));
   });
   r.Register("", "Loop", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
     const ir::Attribute* b = i.node->attr("body");
     if (!b || !b->g) return Error("Loop needs a body");
     ASRC_ASSIGN_OR_RETURN(Sub bs, PlanSub(*i.node, *b->g, i.opset));
-    return std::unique_ptr<Kernel>(std::make_unique<LoopKernel>(std::move(bs)));
+    return Make<LoopKernel>(std::move(bs));
   });
   r.Register("", "Scan", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
     if (i.opset < 9) return Error("Scan before opset 9 (batched, with sequence_lens) is not supported");
@@ -237,7 +236,7 @@ void RegisterControlKernels(KernelRegistry& r) {
     a.out_axes = i.node->attr_ints("scan_output_axes");
     a.out_dirs = i.node->attr_ints("scan_output_directions");
     ASRC_ASSIGN_OR_RETURN(Sub bs, PlanSub(*i.node, *b->g, i.opset));
-    return std::unique_ptr<Kernel>(std::make_unique<ScanKernel>(std::move(bs), std::move(a)));
+    return Make<ScanKernel>(std::move(bs), std::move(a));
   });
 }
 

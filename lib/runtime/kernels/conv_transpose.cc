@@ -8,7 +8,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 struct ConvTAttrs {
   std::string auto_pad = "NOTSET";
@@ -127,7 +126,7 @@ void RegisterConvTransposeKernels(KernelRegistry& r) {
     a.output_padding = n.attr_ints("output_padding");
     a.output_shape = n.attr_ints("output_shape");
     a.kernel_shape = n.attr_ints("kernel_shape");
-    return std::unique_ptr<Kernel>(std::make_unique<ConvTransposeKernel>(std::move(a)));
+    return Make<ConvTransposeKernel>(std::move(a));
   }));
 }
 

@@ -11,7 +11,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 // Label ids: letters as their char code; ellipsis dims as kEll + position from the right.
 constexpr int kEll = 1000;
@@ -163,7 +162,7 @@ void RegisterEinsumKernels(KernelRegistry& r) {
   r.Register("", "Einsum", DType::Undefined, NeedInputs(1, [](const KernelInit& i) -> KernelPtr {
     std::string eq = i.node->attr_string("equation", "");
     if (eq.empty()) return Error("Einsum needs an equation");
-    return std::unique_ptr<Kernel>(std::make_unique<EinsumKernel>(eq));
+    return Make<EinsumKernel>(eq);
   }));
 }
 

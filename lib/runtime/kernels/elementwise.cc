@@ -521,7 +521,7 @@ Status SiluRun(KernelContext& ctx) {
 
 void RegBinary(KernelRegistry& r, const char* op, Bin b) {
   r.Register("", op, DType::Undefined, [b](const KernelInit&) -> Result<std::unique_ptr<Kernel>> {
-    return std::unique_ptr<Kernel>(std::make_unique<BinaryKernel>(b));
+    return Make<BinaryKernel>(b);
   });
 }
 
@@ -532,7 +532,7 @@ void RegUnary(KernelRegistry& r, const char* op, Un u, float alpha = 0, float be
     float b = init.node->attr_float("beta", beta);
     float g = init.node->attr_float("gamma", gamma);
     if (u == Un::Celu && a == 0) return Error("Celu alpha must be non-zero");
-    return std::unique_ptr<Kernel>(std::make_unique<UnaryKernel>(u, op, a, b, g));
+    return Make<UnaryKernel>(u, op, a, b, g);
   });
 }
 
@@ -575,16 +575,16 @@ void RegisterElementwiseKernels(KernelRegistry& r) {
   });
   r.Register("", "Mod", DType::Undefined, [](const KernelInit& init) -> Result<std::unique_ptr<Kernel>> {
     bool fmod = init.node->attr_int("fmod", 0) != 0;
-    return std::unique_ptr<Kernel>(std::make_unique<BinaryKernel>(fmod ? Bin::FMod : Bin::Mod));
+    return Make<BinaryKernel>(fmod ? Bin::FMod : Bin::Mod);
   });
   r.Register("", "BitShift", DType::Undefined, [](const KernelInit& init) -> Result<std::unique_ptr<Kernel>> {
     std::string dir = init.node->attr_string("direction", "");
     if (dir != "LEFT" && dir != "RIGHT") return Error("BitShift direction must be LEFT or RIGHT");
-    return std::unique_ptr<Kernel>(std::make_unique<BinaryKernel>(dir == "LEFT" ? Bin::ShiftL : Bin::ShiftR));
+    return Make<BinaryKernel>(dir == "LEFT" ? Bin::ShiftL : Bin::ShiftR);
   });
   auto variadic = [&](const char* op, Bin b, bool mean) {
     r.Register("", op, DType::Undefined, [b, mean](const KernelInit&) -> Result<std::unique_ptr<Kernel>> {
-      return std::unique_ptr<Kernel>(std::make_unique<VariadicKernel>(b, mean));
+      return Make<VariadicKernel>(b, mean);
     });
   };
   variadic("Max", Bin::Max, false);
@@ -630,13 +630,13 @@ void RegisterElementwiseKernels(KernelRegistry& r) {
     return MakeFnKernel(SiluRun);
   });
   r.Register("", "Where", DType::Undefined, [](const KernelInit&) -> Result<std::unique_ptr<Kernel>> {
-    return std::unique_ptr<Kernel>(std::make_unique<WhereKernel>());
+    return Make<WhereKernel>();
   });
   r.Register("", "Clip", DType::Undefined, [](const KernelInit& init) -> Result<std::unique_ptr<Kernel>> {
     bool attrs = init.opset < 11;
-    return std::unique_ptr<Kernel>(std::make_unique<ClipKernel>(
+    return Make<ClipKernel>(
         attrs, init.node->attr_float("min", -std::numeric_limits<float>::max()),
-        init.node->attr_float("max", std::numeric_limits<float>::max())));
+        init.node->attr_float("max", std::numeric_limits<float>::max()));
   });
   r.Register("", "Cast", DType::Undefined, [](const KernelInit& init) -> Result<std::unique_ptr<Kernel>> {
     int64_t to = init.node->attr_int("to", 0);
@@ -645,7 +645,7 @@ void RegisterElementwiseKernels(KernelRegistry& r) {
     if (!init.input_dtypes.empty() && init.input_dtypes[0] != DType::Undefined &&
         !CastableDType(init.input_dtypes[0]))
       return Error(std::string("unsupported Cast source dtype ") + ir::dtype_name(init.input_dtypes[0]));
-    return std::unique_ptr<Kernel>(std::make_unique<CastKernel>(static_cast<DType>(to)));
+    return Make<CastKernel>(static_cast<DType>(to));
   });
 }
 

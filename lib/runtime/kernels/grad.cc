@@ -23,7 +23,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 Result<Shape> ShapeInput(const Tensor* t, const char* op) {
   if (!t) return Error(std::string(op) + ": missing shape input");
@@ -304,14 +303,13 @@ class LayerNormGradKernel : public Kernel {
 
 void RegisterGradKernels(KernelRegistry& r) {
   r.Register("ai.asrc", "LayerNormalizationGrad", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
-    return std::unique_ptr<Kernel>(std::make_unique<LayerNormGradKernel>(
-        i.node->attr_int("axis", -1), i.node->attr_float("epsilon", 1e-5f)));
+    return Make<LayerNormGradKernel>(i.node->attr_int("axis", -1), i.node->attr_float("epsilon", 1e-5f));
   });
   r.Register("ai.asrc", "ReduceSumToShape", DType::Undefined, [](const KernelInit&) -> KernelPtr {
     return MakeFnKernel(ReduceSumToShapeRun);
   });
   r.Register("ai.asrc", "GatherGrad", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
-    return std::unique_ptr<Kernel>(std::make_unique<GatherGradKernel>(i.node->attr_int("axis", 0)));
+    return Make<GatherGradKernel>(i.node->attr_int("axis", 0));
   });
   r.Register("ai.asrc", "SliceGrad", DType::Undefined, [](const KernelInit&) -> KernelPtr {
     return MakeFnKernel(SliceGradRun);
@@ -322,7 +320,7 @@ void RegisterGradKernels(KernelRegistry& r) {
       bool relu = false;
       ASRC_RETURN_IF_ERROR(ConvAttributes(*i.node, "", &g, &relu));
       if (relu) return Error("a fused activation is not supported");
-      return std::unique_ptr<Kernel>(std::make_unique<ConvGradKernel>(std::move(g), data));
+      return Make<ConvGradKernel>(std::move(g), data);
     });
 }
 

@@ -14,7 +14,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
@@ -505,24 +504,23 @@ bool Fused(const KernelInit& i) { return i.node->attr_int("fused_log_softmax", 1
 void RegisterLossKernels(KernelRegistry& r) {
   r.Register("ai.asrc", "RNNTLoss", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
     ASRC_ASSIGN_OR_RETURN(Reduction red, ParseReduction(*i.node));
-    return std::unique_ptr<Kernel>(std::make_unique<RnntLossKernel>(Blank(i), red, Fused(i)));
+    return Make<RnntLossKernel>(Blank(i), red, Fused(i));
   });
   r.Register("ai.asrc", "CTCLoss", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
     ASRC_ASSIGN_OR_RETURN(Reduction red, ParseReduction(*i.node));
-    return std::unique_ptr<Kernel>(std::make_unique<CtcLossKernel>(
-        Blank(i), red, Fused(i), i.node->attr_int("zero_infinity", 0) != 0));
+    return Make<CtcLossKernel>(Blank(i), red, Fused(i), i.node->attr_int("zero_infinity", 0) != 0);
   });
   r.Register("ai.asrc", "TransducerKLLoss", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
     ASRC_ASSIGN_OR_RETURN(Reduction red, ParseReduction(*i.node));
-    return std::unique_ptr<Kernel>(std::make_unique<TransducerKlKernel>(red));
+    return Make<TransducerKlKernel>(red);
   });
   r.Register("ai.asrc", "TransducerCollapsedKLLoss", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
     ASRC_ASSIGN_OR_RETURN(Reduction red, ParseReduction(*i.node));
-    return std::unique_ptr<Kernel>(std::make_unique<CollapsedKlKernel>(Blank(i), red));
+    return Make<CollapsedKlKernel>(Blank(i), red);
   });
   r.Register("ai.asrc", "L2HintLoss", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
     ASRC_ASSIGN_OR_RETURN(Reduction red, ParseReduction(*i.node, false));
-    return std::unique_ptr<Kernel>(std::make_unique<L2HintKernel>(red));
+    return Make<L2HintKernel>(red);
   });
 }
 

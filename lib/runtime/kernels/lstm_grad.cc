@@ -135,7 +135,7 @@ void RegisterLstmGradKernels(KernelRegistry& r) {
   r.Register("ai.asrc", "LSTMGrad", DType::Undefined, [](const KernelInit& i) -> Result<std::unique_ptr<Kernel>> {
     int64_t h = i.node->attr_int("hidden_size", 0);
     if (h <= 0) return Error("LSTMGrad needs a positive hidden_size");
-    return std::unique_ptr<Kernel>(std::make_unique<LstmGradKernel>(h));
+    return Make<LstmGradKernel>(h);
   });
 }
 

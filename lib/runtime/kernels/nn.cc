@@ -13,7 +13,6 @@
 namespace asrc::runtime {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 void ParallelSgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads,
@@ -60,19 +59,10 @@ class MatMulKernel : public Kernel {
     bool ok = DispatchNumeric(dt, [&](auto z) {
       using T = decltype(z);
       Tensor& y = ctx.Alloc(0, dt, out);
-      int64_t nb = ir::shape_numel(batch);
-      auto ast = BroadcastStrides(abatch, batch), bst = BroadcastStrides(bbatch, batch);
-      std::vector<int64_t> idx(batch.size(), 0);
-      for (int64_t i = 0; i < nb; ++i) {
-        int64_t rem = i, ao = 0, bo = 0;
-        for (int d = static_cast<int>(batch.size()) - 1; d >= 0; --d) {
-          int64_t c = rem % batch[d];
-          rem /= batch[d];
-          ao += c * ast[d];
-          bo += c * bst[d];
-        }
-        const T* pa = a0.data<T>() + ao * M * K;
-        const T* pb = b0.data<T>() + bo * K * N;
+      auto aitem = BroadcastItems(abatch, batch), bitem = BroadcastItems(bbatch, batch);
+      for (size_t i = 0; i < aitem.size(); ++i) {
+        const T* pa = a0.data<T>() + aitem[i] * M * K;
+        const T* pb = b0.data<T>() + bitem[i] * K * N;
         T* py = y.data<T>() + i * M * N;
         for (int64_t m = 0; m < M; ++m)
           for (int64_t n = 0; n < N; ++n) {
@@ -104,18 +94,10 @@ class MatMulKernel : public Kernel {
         return Status::Ok();
       }
     }
-    auto ast = BroadcastStrides(abatch, batch), bst = BroadcastStrides(bbatch, batch);
-    std::vector<int64_t> aoff(nb), boff(nb);
+    std::vector<int64_t> aoff = BroadcastItems(abatch, batch), boff = BroadcastItems(bbatch, batch);
     for (int64_t i = 0; i < nb; ++i) {
-      int64_t rem = i, ao = 0, bo = 0;
-      for (int d = static_cast<int>(batch.size()) - 1; d >= 0; --d) {
-        int64_t c = rem % batch[d];
-        rem /= batch[d];
-        ao += c * ast[d];
-        bo += c * bst[d];
-      }
-      aoff[i] = ao * M * K;
-      boff[i] = bo * K * N;
+      aoff[i] *= M * K;
+      boff[i] *= K * N;
     }
     if (pool && nb > 1) {
       pool->ParallelFor(nb, 1, [&](int64_t b, int64_t e) {
@@ -695,15 +677,15 @@ class BatchNormKernel : public Kernel {
 
 void RegisterNNKernels(KernelRegistry& r) {
   r.Register("", "MatMul", DType::Undefined, [](const KernelInit&) -> KernelPtr {
-    return std::unique_ptr<Kernel>(std::make_unique<MatMulKernel>());
+    return Make<MatMulKernel>();
   });
   r.Register("ai.asrc", "MatMulBias", DType::Undefined, [](const KernelInit&) -> KernelPtr {
-    return std::unique_ptr<Kernel>(std::make_unique<MatMulBiasKernel>());
+    return Make<MatMulBiasKernel>();
   });
   r.Register("", "Gemm", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
-    return std::unique_ptr<Kernel>(std::make_unique<GemmKernel>(
+    return Make<GemmKernel>(
         i.node->attr_float("alpha", 1.f), i.node->attr_float("beta", 1.f),
-        i.node->attr_int("transA", 0) != 0, i.node->attr_int("transB", 0) != 0));
+        i.node->attr_int("transA", 0) != 0, i.node->attr_int("transB", 0) != 0);
   });
   for (const char* domain : {"", "com.microsoft"})
   r.Register(domain, domain[0] ? "FusedConv" : "Conv", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
@@ -712,7 +694,7 @@ void RegisterNNKernels(KernelRegistry& r) {
     ASRC_RETURN_IF_ERROR(ConvAttributes(*i.node, "", &g, &relu));
     relu = relu && i.node->domain == "com.microsoft";  // ONNX Conv has no activation
     const bool w_constant = i.constant_inputs.size() > 1 && i.constant_inputs[1];
-    return std::unique_ptr<Kernel>(std::make_unique<ConvKernel>(std::move(g), relu, w_constant));
+    return Make<ConvKernel>(std::move(g), relu, w_constant);
   });
   r.Register("ai.asrc", "ConvPair", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
     ConvGeometry g1, g2;
@@ -720,19 +702,17 @@ void RegisterNNKernels(KernelRegistry& r) {
     ASRC_RETURN_IF_ERROR(ConvAttributes(*i.node, "", &g1, &relu1));
     ASRC_RETURN_IF_ERROR(ConvAttributes(*i.node, "second_", &g2, &relu2));
     auto constant = [&](size_t k) { return i.constant_inputs.size() > k && i.constant_inputs[k]; };
-    return std::unique_ptr<Kernel>(std::make_unique<ConvPairKernel>(
-        std::move(g1), relu1, constant(1), std::move(g2), relu2, constant(3)));
+    return Make<ConvPairKernel>(std::move(g1), relu1, constant(1), std::move(g2), relu2, constant(3));
   });
   r.Register("", "LayerNormalization", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
-    return std::unique_ptr<Kernel>(std::make_unique<LayerNormKernel>(
-        i.node->attr_int("axis", -1), i.node->attr_float("epsilon", 1e-5f)));
+    return Make<LayerNormKernel>(i.node->attr_int("axis", -1), i.node->attr_float("epsilon", 1e-5f));
   });
   r.Register("", "BatchNormalization", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
     if (i.node->attr_int("training_mode", 0) != 0) return MakeBatchNormTraining(i);
     int nout = 0;
     for (auto* v : i.node->outputs) nout += v != nullptr;
     if (nout > 1) return Error("BatchNormalization with training outputs is not supported");
-    return std::unique_ptr<Kernel>(std::make_unique<BatchNormKernel>(i.node->attr_float("epsilon", 1e-5f)));
+    return Make<BatchNormKernel>(i.node->attr_float("epsilon", 1e-5f));
   });
 }
 

@@ -11,7 +11,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 // Normalizes each of `groups` contiguous runs of `n` floats to zero mean, unit variance.
 void NormalizeRuns(const float* x, float* y, int64_t groups, int64_t n, double eps) {
@@ -235,37 +234,34 @@ class BatchNormTrainKernel : public Kernel {
 }  // namespace
 
 Result<std::unique_ptr<Kernel>> MakeBatchNormTraining(const KernelInit& i) {
-  return std::unique_ptr<Kernel>(std::make_unique<BatchNormTrainKernel>(
-      i.node->attr_float("epsilon", 1e-5f), i.node->attr_float("momentum", 0.9f)));
+  return Make<BatchNormTrainKernel>(i.node->attr_float("epsilon", 1e-5f), i.node->attr_float("momentum", 0.9f));
 }
 
 void RegisterNormKernels(KernelRegistry& r) {
   r.Register("", "InstanceNormalization", DType::Undefined, NeedInputs(3, [](const KernelInit& i) -> KernelPtr {
-    return std::unique_ptr<Kernel>(std::make_unique<GroupNormKernel>(
-        "InstanceNormalization", 0, i.node->attr_float("epsilon", 1e-5f)));
+    return Make<GroupNormKernel>("InstanceNormalization", 0, i.node->attr_float("epsilon", 1e-5f));
   }));
   r.Register("", "GroupNormalization", DType::Undefined, NeedInputs(3, [](const KernelInit& i) -> KernelPtr {
     int64_t g = i.node->attr_int("num_groups", 0);
     if (g <= 0) return Error("GroupNormalization needs a positive num_groups");
-    return std::unique_ptr<Kernel>(std::make_unique<GroupNormKernel>(
-        "GroupNormalization", g, i.node->attr_float("epsilon", 1e-5f)));
+    return Make<GroupNormKernel>("GroupNormalization", g, i.node->attr_float("epsilon", 1e-5f));
   }));
   r.Register("", "MeanVarianceNormalization", DType::Undefined, NeedInputs(1, [](const KernelInit& i) -> KernelPtr {
     std::vector<int64_t> axes = i.node->attr_ints("axes");
     if (axes.empty()) axes = {0, 2, 3};
-    return std::unique_ptr<Kernel>(std::make_unique<MvnKernel>(std::move(axes)));
+    return Make<MvnKernel>(std::move(axes));
   }));
   r.Register("", "LpNormalization", DType::Undefined, NeedInputs(1, [](const KernelInit& i) -> KernelPtr {
     int64_t p = i.node->attr_int("p", 2);
     if (p != 1 && p != 2) return Error("LpNormalization p must be 1 or 2, got " + std::to_string(p));
-    return std::unique_ptr<Kernel>(std::make_unique<LpNormKernel>(i.node->attr_int("axis", -1), p));
+    return Make<LpNormKernel>(i.node->attr_int("axis", -1), p);
   }));
   r.Register("", "LRN", DType::Undefined, NeedInputs(1, [](const KernelInit& i) -> KernelPtr {
     int64_t size = i.node->attr_int("size", 0);
     if (size <= 0) return Error("LRN needs a positive size");
-    return std::unique_ptr<Kernel>(std::make_unique<LrnKernel>(
+    return Make<LrnKernel>(
         i.node->attr_float("alpha", 1e-4f), i.node->attr_float("beta", 0.75f),
-        i.node->attr_float("bias", 1.f), size));
+        i.node->attr_float("bias", 1.f), size);
   }));
 }
 

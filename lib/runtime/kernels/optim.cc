@@ -10,7 +10,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 enum class Opt { Adagrad, Momentum, Adam };
 
@@ -97,7 +96,7 @@ void RegisterOptimizerKernels(KernelRegistry& r) {
     a.decay = i.node->attr_float("decay_factor", 0.f);
     a.epsilon = i.node->attr_float("epsilon", 1e-6f);
     a.norm = i.node->attr_float("norm_coefficient", 0.f);
-    return std::unique_ptr<Kernel>(std::make_unique<OptimizerKernel>(Opt::Adagrad, a));
+    return Make<OptimizerKernel>(Opt::Adagrad, a);
   }));
   r.Register(domain, "Momentum", DType::Undefined, NeedInputs(2, [](const KernelInit& i) -> KernelPtr {
     OptAttrs a;
@@ -107,7 +106,7 @@ void RegisterOptimizerKernels(KernelRegistry& r) {
     std::string mode = i.node->attr_string("mode", "standard");
     if (mode != "standard" && mode != "nesterov") return Error("Momentum: unsupported mode '" + mode + "'");
     a.nesterov = mode == "nesterov";
-    return std::unique_ptr<Kernel>(std::make_unique<OptimizerKernel>(Opt::Momentum, a));
+    return Make<OptimizerKernel>(Opt::Momentum, a);
   }));
   r.Register(domain, "Adam", DType::Undefined, NeedInputs(2, [](const KernelInit& i) -> KernelPtr {
     OptAttrs a;
@@ -116,7 +115,7 @@ void RegisterOptimizerKernels(KernelRegistry& r) {
     a.epsilon = i.node->attr_float("epsilon", 1e-6f);
     a.norm = i.node->attr_float("norm_coefficient", 0.f);
     a.norm_post = i.node->attr_float("norm_coefficient_post", 0.f);
-    return std::unique_ptr<Kernel>(std::make_unique<OptimizerKernel>(Opt::Adam, a));
+    return Make<OptimizerKernel>(Opt::Adam, a);
   }));
 }
 

@@ -10,7 +10,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 enum class PoolKind { Max, Avg, Lp };
 
@@ -293,7 +292,7 @@ void RegisterPoolKernels(KernelRegistry& r) {
   auto pool = [&](const char* op, PoolKind kind) {
     r.Register("", op, DType::Undefined, NeedInputs(1, [kind](const KernelInit& i) -> KernelPtr {
       ASRC_ASSIGN_OR_RETURN(PoolAttrs a, ReadAttrs(i, kind));
-      return std::unique_ptr<Kernel>(std::make_unique<PoolKernel>(kind, std::move(a)));
+      return Make<PoolKernel>(kind, std::move(a));
     }));
   };
   pool("MaxPool", PoolKind::Max);
@@ -302,7 +301,7 @@ void RegisterPoolKernels(KernelRegistry& r) {
   auto global = [&](const char* op, PoolKind kind) {
     r.Register("", op, DType::Undefined, NeedInputs(1, [kind](const KernelInit& i) -> KernelPtr {
       float p = static_cast<float>(i.node->attr_int("p", 2));
-      return std::unique_ptr<Kernel>(std::make_unique<GlobalPoolKernel>(kind, p));
+      return Make<GlobalPoolKernel>(kind, p);
     }));
   };
   global("GlobalMaxPool", PoolKind::Max);
@@ -310,7 +309,7 @@ void RegisterPoolKernels(KernelRegistry& r) {
   global("GlobalLpPool", PoolKind::Lp);
   r.Register("", "MaxUnpool", DType::Undefined, NeedInputs(2, [](const KernelInit& i) -> KernelPtr {
     ASRC_ASSIGN_OR_RETURN(PoolAttrs a, ReadAttrs(i, PoolKind::Max));
-    return std::unique_ptr<Kernel>(std::make_unique<MaxUnpoolKernel>(std::move(a)));
+    return Make<MaxUnpoolKernel>(std::move(a));
   }));
 }
 

@@ -12,7 +12,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 // Integer tensor (int8/uint8/int32) values as int32.
 Result<std::vector<int32_t>> Ints(const Tensor& t, const char* what) {
@@ -106,7 +105,7 @@ void RegisterQLinearConvKernels(KernelRegistry& r) {
     ConvGeometry g;
     bool relu = false;
     ASRC_RETURN_IF_ERROR(ConvAttributes(*i.node, "", &g, &relu));
-    return std::unique_ptr<Kernel>(std::make_unique<QLinearConvKernel>(std::move(g)));
+    return Make<QLinearConvKernel>(std::move(g));
   }));
 }
 

@@ -314,25 +314,12 @@ Result<MatMulPlan> PlanMatMul(const Shape& a_in, const Shape& b_in, const char* 
                  ir::shape_str(b_in));
   Shape ab(a.begin(), a.end() - 2), bb(b.begin(), b.end() - 2);
   ASRC_ASSIGN_OR_RETURN(p.batch, BroadcastShape(ab, bb));
-  int64_t nb = 1;
-  for (int64_t d : p.batch) nb *= d;
-  auto as = BroadcastStrides(ab, p.batch), bs = BroadcastStrides(bb, p.batch);
-  p.b_batches = 1;
-  for (int64_t d : bb) p.b_batches *= d;
-  std::vector<int64_t> idx(p.batch.size(), 0);
-  for (int64_t i = 0; i < nb; ++i) {
-    int64_t ao = 0, bo = 0;
-    for (size_t d = 0; d < idx.size(); ++d) {
-      ao += idx[d] * as[d];
-      bo += idx[d] * bs[d];
-    }
-    p.a_off.push_back(ao * p.M * p.K);
-    p.b_off.push_back(bo * p.K * p.N);
-    p.b_index.push_back(bo);
-    for (int d = static_cast<int>(idx.size()) - 1; d >= 0; --d) {
-      if (++idx[d] < p.batch[d]) break;
-      idx[d] = 0;
-    }
+  p.b_batches = ir::shape_numel(bb);
+  std::vector<int64_t> aitem = BroadcastItems(ab, p.batch);
+  p.b_index = BroadcastItems(bb, p.batch);
+  for (size_t i = 0; i < aitem.size(); ++i) {
+    p.a_off.push_back(aitem[i] * p.M * p.K);
+    p.b_off.push_back(p.b_index[i] * p.K * p.N);
   }
   p.out_shape = p.batch;
   if (!a1) p.out_shape.push_back(p.M);

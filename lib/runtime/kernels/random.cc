@@ -12,7 +12,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 enum class Rnd { Normal, Uniform, Bernoulli, Multinomial };
 
@@ -133,7 +132,7 @@ void RegisterRandomKernels(KernelRegistry& r) {
     int inputs = like || kind == Rnd::Bernoulli || kind == Rnd::Multinomial ? 1 : 0;
     r.Register("", op, DType::Undefined, NeedInputs(inputs, [kind, like](const KernelInit& i) -> KernelPtr {
       ASRC_ASSIGN_OR_RETURN(RandomAttrs a, ReadAttrs(i, kind, like));
-      return std::unique_ptr<Kernel>(std::make_unique<RandomKernel>(std::move(a)));
+      return Make<RandomKernel>(std::move(a));
     }));
   };
   reg("RandomNormal", Rnd::Normal, false);

@@ -10,7 +10,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 enum class Red { Sum, Mean, Max, Min, Prod, SumSquare, L1, L2, LogSum, LogSumExp };
 
@@ -222,22 +221,21 @@ void RegisterReduceKernels(KernelRegistry& r) {
     r.Register("", name, DType::Undefined, [op, name](const KernelInit& i) -> KernelPtr {
       // ReduceSum takes axes as an input from opset 13, the others from opset 18.
       bool axes_input = op == Red::Sum ? i.opset >= 13 : i.opset >= 18;
-      return std::unique_ptr<Kernel>(std::make_unique<ReduceKernel>(
+      return Make<ReduceKernel>(
           op, name, i.node->attr_ints("axes"), axes_input, i.node->attr_int("keepdims", 1) != 0,
-          i.node->attr_int("noop_with_empty_axes", 0) != 0));
+          i.node->attr_int("noop_with_empty_axes", 0) != 0);
     });
   }
   for (bool mx : {true, false})
     r.Register("", mx ? "ArgMax" : "ArgMin", DType::Undefined, [mx](const KernelInit& i) -> KernelPtr {
-      return std::unique_ptr<Kernel>(std::make_unique<ArgKernel>(
+      return Make<ArgKernel>(
           mx, i.node->attr_int("axis", 0), i.node->attr_int("keepdims", 1) != 0,
-          i.node->attr_int("select_last_index", 0) != 0));
+          i.node->attr_int("select_last_index", 0) != 0);
     });
   for (bool lg : {false, true})
     r.Register("", lg ? "LogSoftmax" : "Softmax", DType::Undefined, [lg](const KernelInit& i) -> KernelPtr {
       bool flatten = i.opset < 13;
-      return std::unique_ptr<Kernel>(std::make_unique<SoftmaxKernel>(
-          lg, i.node->attr_int("axis", flatten ? 1 : -1), flatten));
+      return Make<SoftmaxKernel>(lg, i.node->attr_int("axis", flatten ? 1 : -1), flatten);
     });
 }
 

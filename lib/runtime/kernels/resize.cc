@@ -11,7 +11,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 enum class Mode { Nearest, Linear, Cubic };
 enum class Coord { HalfPixel, PytorchHalfPixel, AlignCorners, Asymmetric, TfCrop, HalfPixelSymmetric, TfHalfPixelForNN };
@@ -297,7 +296,7 @@ void RegisterResizeKernels(KernelRegistry& r) {
   for (const char* op : {"Resize", "Upsample"})
     r.Register("", op, DType::Undefined, NeedInputs(1, [op](const KernelInit& i) -> KernelPtr {
       ASRC_ASSIGN_OR_RETURN(ResizeAttrs a, ReadAttrs(i, std::string(op) == "Upsample"));
-      return std::unique_ptr<Kernel>(std::make_unique<ResizeKernel>(std::move(a)));
+      return Make<ResizeKernel>(std::move(a));
     }));
 }
 

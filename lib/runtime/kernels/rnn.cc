@@ -11,7 +11,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 enum class Act { Sigmoid, Tanh, Relu, Softsign, Softplus };
 
@@ -79,12 +78,18 @@ Result<RnnConfig> ParseConfig(const ir::Node& n, int acts_per_dir, const std::ve
   return c;
 }
 
-// Shapes and the seq-major views both cells need.
+// Shapes, the seq-major views and the outputs every cell needs.
 struct RnnRun {
   int64_t seq = 0, batch = 0, in = 0;
   Tensor x;                    // [seq, batch, in] float
   std::vector<int64_t> lens;   // per batch
   Tensor h0, c0;               // [dirs, batch, H] or undefined
+  const Tensor* W = nullptr;   // [dirs, gates*H, in]
+  const Tensor* R = nullptr;   // [dirs, gates*H, H]
+  const Tensor* B = nullptr;   // [dirs, 2*gates*H] or null
+  Tensor y;                    // [seq, dirs, batch, H]
+  Tensor hT;                   // [dirs, batch, H]
+  Tensor cT;                   // [dirs, batch, H], LSTM only
 };
 
 Status Prepare(KernelContext& ctx, const RnnConfig& c, int gates, RnnRun& r) {
@@ -109,6 +114,14 @@ Status Prepare(KernelContext& ctx, const RnnConfig& c, int gates, RnnRun& r) {
   }
   r.in = x0.dim(2);
   if (w.dim(2) != r.in) return Error("W input size differs from X");
+  int64_t G = gates * c.hidden;
+  r.W = &w;
+  r.R = ctx.in(2);
+  if (r.R->shape() != Shape{c.dirs, G, c.hidden}) return Error("R shape " + ir::shape_str(r.R->shape()));
+  r.B = ctx.in(3);
+  if (r.B && r.B->shape() != Shape{c.dirs, 2 * G}) return Error("B shape " + ir::shape_str(r.B->shape()));
+  r.y = Tensor(DType::Float32, {r.seq, c.dirs, r.batch, c.hidden});
+  r.hT = Tensor(DType::Float32, {c.dirs, r.batch, c.hidden});
   r.lens.assign(r.batch, r.seq);
   if (ctx.in(4) && ctx.in(4)->numel() > 0) {
     ASRC_ASSIGN_OR_RETURN(r.lens, Int64s(*ctx.in(4)));
@@ -136,9 +149,34 @@ Status Prepare(KernelContext& ctx, const RnnConfig& c, int gates, RnnRun& r) {
   return Status::Ok();
 }
 
+// Direction d's input projection of every step, xw [seq*batch, G] = x W_d^T + Wb_d, plus Rb_d
+// when add_rb (GRU adds Rb per step instead).
+void Project(KernelContext& ctx, const RnnRun& r, int d, int64_t G, bool add_rb, std::vector<float>& xw) {
+  int64_t rows = r.seq * r.batch;
+  const float* w = r.W->data<float>() + d * G * r.in;
+  if (rows > 0) Sgemm(false, true, rows, G, r.in, 1.f, r.x.data<float>(), r.in, w, r.in, 0.f, xw.data(), G, ctx.threads);
+  if (!r.B) return;
+  const float* wb = r.B->data<float>() + d * 2 * G;
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < G; ++j) xw[i * G + j] += add_rb ? wb[j] + wb[G + j] : wb[j];
+}
+
+// Direction d's slice of a state tensor [dirs, batch, H], set from init when it is given.
+float* InitState(Tensor& state, const Tensor& init, int d, int64_t n) {
+  float* p = state.data<float>() + d * n;
+  if (init.defined()) std::memcpy(p, init.data<float>() + d * n, n * sizeof(float));
+  return p;
+}
+
+// The time index step s reaches in batch row b (reversed over its own length), -1 past it.
+inline int64_t StepTime(const RnnRun& r, int64_t b, int64_t s, bool rev) {
+  if (s >= r.lens[b]) return -1;
+  return rev ? r.lens[b] - 1 - s : s;
+}
+
 // Writes Y [seq, dirs, batch, H] and states [dirs, batch, H] in the requested layout.
-void EmitOutputs(KernelContext& ctx, const RnnConfig& c, const RnnRun& r, const Tensor& y,
-                 const Tensor& hT, const Tensor* cT) {
+void EmitOutputs(KernelContext& ctx, const RnnConfig& c, const RnnRun& r) {
+  const Tensor& y = r.y;
   int64_t H = c.hidden;
   auto state_out = [&](int idx, const Tensor& s) {
     if (static_cast<int>(ctx.outputs->size()) <= idx || !ctx.node->output(idx)) return;
@@ -160,229 +198,174 @@ void EmitOutputs(KernelContext& ctx, const RnnConfig& c, const RnnRun& r, const 
                         y.data<float>() + ((t * c.dirs + d) * r.batch + b) * H, H * sizeof(float));
     }
   }
-  state_out(1, hT);
-  if (cT) state_out(2, *cT);
+  state_out(1, r.hT);
+  if (r.cT.defined()) state_out(2, r.cT);
 }
 
 inline float Clip(float v, float clip) { return clip > 0 ? std::min(clip, std::max(-clip, v)) : v; }
 
-class LstmKernel : public Kernel {
- public:
-  explicit LstmKernel(RnnConfig c) : c_(std::move(c)) {}
-  Status Run(KernelContext& ctx) override {
-    RnnRun r;
-    ASRC_RETURN_IF_ERROR(Prepare(ctx, c_, 4, r));
-    int64_t H = c_.hidden, G = 4 * H, S = r.seq, Bt = r.batch;
-    const Tensor& W = *ctx.in(1);
-    const Tensor& R = *ctx.in(2);
-    if (R.shape() != Shape{c_.dirs, G, H}) return Error("R shape " + ir::shape_str(R.shape()));
-    const Tensor* B = ctx.in(3);
-    if (B && B->shape() != Shape{c_.dirs, 2 * G}) return Error("B shape " + ir::shape_str(B->shape()));
-    const Tensor* P = ctx.in(7);
-    if (P && P->shape() != Shape{c_.dirs, 3 * H}) return Error("P shape " + ir::shape_str(P->shape()));
-    Tensor y(DType::Float32, {S, c_.dirs, Bt, H});
-    Tensor hT(DType::Float32, {c_.dirs, Bt, H}), cT(DType::Float32, {c_.dirs, Bt, H});
-    std::vector<float> xw(static_cast<size_t>(S * Bt * G)), hr(static_cast<size_t>(Bt * G));
-    std::vector<float> gates(static_cast<size_t>(G)), hc(static_cast<size_t>(H));
-    for (int d = 0; d < c_.dirs; ++d) {
-      bool rev = c_.reverse_only || d == 1;
-      Act f = c_.acts[d * 3], g = c_.acts[d * 3 + 1], h = c_.acts[d * 3 + 2];
-      const float* w = W.data<float>() + d * G * r.in;
-      const float* rr = R.data<float>() + d * G * H;
-      if (S * Bt > 0) Sgemm(false, true, S * Bt, G, r.in, 1.f, r.x.data<float>(), r.in, w, r.in, 0.f, xw.data(), G, ctx.threads);
-      if (B) {
-        const float* wb = B->data<float>() + d * 2 * G;
-        for (int64_t i = 0; i < S * Bt; ++i)
-          for (int64_t j = 0; j < G; ++j) xw[i * G + j] += wb[j] + wb[G + j];
-      }
-      float* hs = hT.data<float>() + d * Bt * H;
-      float* cs = cT.data<float>() + d * Bt * H;
-      if (r.h0.defined()) std::memcpy(hs, r.h0.data<float>() + d * Bt * H, Bt * H * sizeof(float));
-      if (r.c0.defined()) std::memcpy(cs, r.c0.data<float>() + d * Bt * H, Bt * H * sizeof(float));
-      const float* pi = P ? P->data<float>() + d * 3 * H : nullptr;
-      const float* po = pi ? pi + H : nullptr;
-      const float* pf = pi ? pi + 2 * H : nullptr;
-      for (int64_t s = 0; s < S; ++s) {
-        Sgemm(false, true, Bt, G, H, 1.f, hs, H, rr, H, 0.f, hr.data(), G, 1);
-        for (int64_t b = 0; b < Bt; ++b) {
-          if (s >= r.lens[b]) continue;
-          int64_t t = rev ? r.lens[b] - 1 - s : s;
-          const float* gx = xw.data() + (t * Bt + b) * G;
-          const float* gh = hr.data() + b * G;
-          float* hb = hs + b * H;
-          float* cb = cs + b * H;
-          float* yb = y.data<float>() + ((t * c_.dirs + d) * Bt + b) * H;
-          // gate pre-activations (iofc) with peepholes on i, f from c_prev
-          for (int64_t j = 0; j < G; ++j) gates[j] = gx[j] + gh[j];
-          if (pi)
-            for (int64_t j = 0; j < H; ++j) {
-              gates[j] += pi[j] * cb[j];
-              gates[2 * H + j] += pf[j] * cb[j];
-            }
-          ActVec(f, gates.data(), H, c_.clip);           // i
-          ActVec(f, gates.data() + 2 * H, H, c_.clip);   // f
-          ActVec(g, gates.data() + 3 * H, H, c_.clip);   // c
-          for (int64_t j = 0; j < H; ++j) cb[j] = gates[2 * H + j] * cb[j] + gates[j] * gates[3 * H + j];
-          if (po)
-            for (int64_t j = 0; j < H; ++j) gates[H + j] += po[j] * cb[j];
-          ActVec(f, gates.data() + H, H, c_.clip);       // o
-          for (int64_t j = 0; j < H; ++j) hc[j] = cb[j];
-          ActVec(h, hc.data(), H, 0.f);
+Status LstmCell(KernelContext& ctx, const RnnConfig& c, RnnRun& r) {
+  int64_t H = c.hidden, G = 4 * H, S = r.seq, Bt = r.batch;
+  const Tensor* P = ctx.in(7);
+  if (P && P->shape() != Shape{c.dirs, 3 * H}) return Error("P shape " + ir::shape_str(P->shape()));
+  r.cT = Tensor(DType::Float32, {c.dirs, Bt, H});
+  std::vector<float> xw(static_cast<size_t>(S * Bt * G)), hr(static_cast<size_t>(Bt * G));
+  std::vector<float> gates(static_cast<size_t>(G)), hc(static_cast<size_t>(H));
+  for (int d = 0; d < c.dirs; ++d) {
+    bool rev = c.reverse_only || d == 1;
+    Act f = c.acts[d * 3], g = c.acts[d * 3 + 1], h = c.acts[d * 3 + 2];
+    const float* rr = r.R->data<float>() + d * G * H;
+    Project(ctx, r, d, G, true, xw);
+    float* hs = InitState(r.hT, r.h0, d, Bt * H);
+    float* cs = InitState(r.cT, r.c0, d, Bt * H);
+    const float* pi = P ? P->data<float>() + d * 3 * H : nullptr;
+    const float* po = pi ? pi + H : nullptr;
+    const float* pf = pi ? pi + 2 * H : nullptr;
+    for (int64_t s = 0; s < S; ++s) {
+      Sgemm(false, true, Bt, G, H, 1.f, hs, H, rr, H, 0.f, hr.data(), G, 1);
+      for (int64_t b = 0; b < Bt; ++b) {
+        int64_t t = StepTime(r, b, s, rev);
+        if (t < 0) continue;
+        const float* gx = xw.data() + (t * Bt + b) * G;
+        const float* gh = hr.data() + b * G;
+        float* hb = hs + b * H;
+        float* cb = cs + b * H;
+        float* yb = r.y.data<float>() + ((t * c.dirs + d) * Bt + b) * H;
+        // gate pre-activations (iofc) with peepholes on i, f from c_prev
+        for (int64_t j = 0; j < G; ++j) gates[j] = gx[j] + gh[j];
+        if (pi)
           for (int64_t j = 0; j < H; ++j) {
-            hb[j] = gates[H + j] * hc[j];
-            yb[j] = hb[j];
+            gates[j] += pi[j] * cb[j];
+            gates[2 * H + j] += pf[j] * cb[j];
           }
+        ActVec(f, gates.data(), H, c.clip);           // i
+        ActVec(f, gates.data() + 2 * H, H, c.clip);   // f
+        ActVec(g, gates.data() + 3 * H, H, c.clip);   // c
+        for (int64_t j = 0; j < H; ++j) cb[j] = gates[2 * H + j] * cb[j] + gates[j] * gates[3 * H + j];
+        if (po)
+          for (int64_t j = 0; j < H; ++j) gates[H + j] += po[j] * cb[j];
+        ActVec(f, gates.data() + H, H, c.clip);       // o
+        for (int64_t j = 0; j < H; ++j) hc[j] = cb[j];
+        ActVec(h, hc.data(), H, 0.f);
+        for (int64_t j = 0; j < H; ++j) {
+          hb[j] = gates[H + j] * hc[j];
+          yb[j] = hb[j];
         }
       }
     }
-    EmitOutputs(ctx, c_, r, y, hT, &cT);
-    return Status::Ok();
   }
+  return Status::Ok();
+}
 
- private:
-  RnnConfig c_;
-};
-
-class GruKernel : public Kernel {
- public:
-  explicit GruKernel(RnnConfig c) : c_(std::move(c)) {}
-  Status Run(KernelContext& ctx) override {
-    RnnRun r;
-    ASRC_RETURN_IF_ERROR(Prepare(ctx, c_, 3, r));
-    int64_t H = c_.hidden, G = 3 * H, S = r.seq, Bt = r.batch;
-    const Tensor& W = *ctx.in(1);
-    const Tensor& R = *ctx.in(2);
-    if (R.shape() != Shape{c_.dirs, G, H}) return Error("R shape " + ir::shape_str(R.shape()));
-    const Tensor* B = ctx.in(3);
-    if (B && B->shape() != Shape{c_.dirs, 2 * G}) return Error("B shape " + ir::shape_str(B->shape()));
-    Tensor y(DType::Float32, {S, c_.dirs, Bt, H});
-    Tensor hT(DType::Float32, {c_.dirs, Bt, H});
-    std::vector<float> xw(static_cast<size_t>(S * Bt * G)), hr(static_cast<size_t>(Bt * G)),
-        rh(static_cast<size_t>(Bt * H)), rhr(static_cast<size_t>(Bt * H));
-    for (int d = 0; d < c_.dirs; ++d) {
-      bool rev = c_.reverse_only || d == 1;
-      Act f = c_.acts[d * 2], g = c_.acts[d * 2 + 1];
-      const float* w = W.data<float>() + d * G * r.in;
-      const float* rr = R.data<float>() + d * G * H;
-      const float* wb = B ? B->data<float>() + d * 2 * G : nullptr;
-      const float* rb = wb ? wb + G : nullptr;
-      if (S * Bt > 0) Sgemm(false, true, S * Bt, G, r.in, 1.f, r.x.data<float>(), r.in, w, r.in, 0.f, xw.data(), G, ctx.threads);
-      if (wb)
-        for (int64_t i = 0; i < S * Bt; ++i)
-          for (int64_t j = 0; j < G; ++j) xw[i * G + j] += wb[j];
-      float* hs = hT.data<float>() + d * Bt * H;
-      if (r.h0.defined()) std::memcpy(hs, r.h0.data<float>() + d * Bt * H, Bt * H * sizeof(float));
-      for (int64_t s = 0; s < S; ++s) {
-        Sgemm(false, true, Bt, G, H, 1.f, hs, H, rr, H, 0.f, hr.data(), G, 1);
-        if (rb)
-          for (int64_t b = 0; b < Bt; ++b)
-            for (int64_t j = 0; j < G; ++j) hr[b * G + j] += rb[j];
-        if (!c_.lbr) {
-          // (r * h_prev) @ Rh^T needs r first.
-          for (int64_t b = 0; b < Bt; ++b) {
-            if (s >= r.lens[b]) { std::fill(rh.begin() + b * H, rh.begin() + (b + 1) * H, 0.f); continue; }
-            int64_t t = rev ? r.lens[b] - 1 - s : s;
-            const float* gx = xw.data() + (t * Bt + b) * G;
-            for (int64_t j = 0; j < H; ++j)
-              rh[b * H + j] = Apply(f, Clip(gx[H + j] + hr[b * G + H + j], c_.clip)) * hs[b * H + j];
-          }
-          Sgemm(false, true, Bt, H, H, 1.f, rh.data(), H, rr + 2 * H * H, H, 0.f, rhr.data(), H, 1);
-        }
+Status GruCell(KernelContext& ctx, const RnnConfig& c, RnnRun& r) {
+  int64_t H = c.hidden, G = 3 * H, S = r.seq, Bt = r.batch;
+  std::vector<float> xw(static_cast<size_t>(S * Bt * G)), hr(static_cast<size_t>(Bt * G)),
+      rh(static_cast<size_t>(Bt * H)), rhr(static_cast<size_t>(Bt * H));
+  for (int d = 0; d < c.dirs; ++d) {
+    bool rev = c.reverse_only || d == 1;
+    Act f = c.acts[d * 2], g = c.acts[d * 2 + 1];
+    const float* rr = r.R->data<float>() + d * G * H;
+    const float* rb = r.B ? r.B->data<float>() + d * 2 * G + G : nullptr;
+    Project(ctx, r, d, G, false, xw);
+    float* hs = InitState(r.hT, r.h0, d, Bt * H);
+    for (int64_t s = 0; s < S; ++s) {
+      Sgemm(false, true, Bt, G, H, 1.f, hs, H, rr, H, 0.f, hr.data(), G, 1);
+      if (rb)
+        for (int64_t b = 0; b < Bt; ++b)
+          for (int64_t j = 0; j < G; ++j) hr[b * G + j] += rb[j];
+      if (!c.lbr) {
+        // (r * h_prev) @ Rh^T needs r first.
         for (int64_t b = 0; b < Bt; ++b) {
-          if (s >= r.lens[b]) continue;
-          int64_t t = rev ? r.lens[b] - 1 - s : s;
+          int64_t t = StepTime(r, b, s, rev);
+          if (t < 0) { std::fill(rh.begin() + b * H, rh.begin() + (b + 1) * H, 0.f); continue; }
           const float* gx = xw.data() + (t * Bt + b) * G;
-          const float* gh = hr.data() + b * G;
-          float* hb = hs + b * H;
-          float* yb = y.data<float>() + ((t * c_.dirs + d) * Bt + b) * H;
-          for (int64_t j = 0; j < H; ++j) {
-            float z = Apply(f, Clip(gx[j] + gh[j], c_.clip));
-            float rv = Apply(f, Clip(gx[H + j] + gh[H + j], c_.clip));
-            float pre = c_.lbr ? gx[2 * H + j] + rv * gh[2 * H + j]
-                               : gx[2 * H + j] + rhr[b * H + j] + (rb ? rb[2 * H + j] : 0.f);
-            float hh = Apply(g, Clip(pre, c_.clip));
-            float h_new = (1.f - z) * hh + z * hb[j];
-            hb[j] = h_new;
-            yb[j] = h_new;
-          }
+          for (int64_t j = 0; j < H; ++j)
+            rh[b * H + j] = Apply(f, Clip(gx[H + j] + hr[b * G + H + j], c.clip)) * hs[b * H + j];
+        }
+        Sgemm(false, true, Bt, H, H, 1.f, rh.data(), H, rr + 2 * H * H, H, 0.f, rhr.data(), H, 1);
+      }
+      for (int64_t b = 0; b < Bt; ++b) {
+        int64_t t = StepTime(r, b, s, rev);
+        if (t < 0) continue;
+        const float* gx = xw.data() + (t * Bt + b) * G;
+        const float* gh = hr.data() + b * G;
+        float* hb = hs + b * H;
+        float* yb = r.y.data<float>() + ((t * c.dirs + d) * Bt + b) * H;
+        for (int64_t j = 0; j < H; ++j) {
+          float z = Apply(f, Clip(gx[j] + gh[j], c.clip));
+          float rv = Apply(f, Clip(gx[H + j] + gh[H + j], c.clip));
+          float pre = c.lbr ? gx[2 * H + j] + rv * gh[2 * H + j]
+                             : gx[2 * H + j] + rhr[b * H + j] + (rb ? rb[2 * H + j] : 0.f);
+          float hh = Apply(g, Clip(pre, c.clip));
+          float h_new = (1.f - z) * hh + z * hb[j];
+          hb[j] = h_new;
+          yb[j] = h_new;
         }
       }
     }
-    EmitOutputs(ctx, c_, r, y, hT, nullptr);
-    return Status::Ok();
   }
-
- private:
-  RnnConfig c_;
-};
+  return Status::Ok();
+}
 
 // The simple RNN: h_t = f(x_t W^T + h_{t-1} R^T + Wb + Rb), f Tanh by default.
-class SimpleRnnKernel : public Kernel {
- public:
-  explicit SimpleRnnKernel(RnnConfig c) : c_(std::move(c)) {}
-  Status Run(KernelContext& ctx) override {
-    RnnRun r;
-    ASRC_RETURN_IF_ERROR(Prepare(ctx, c_, 1, r));
-    int64_t H = c_.hidden, S = r.seq, Bt = r.batch;
-    const Tensor& W = *ctx.in(1);
-    const Tensor& R = *ctx.in(2);
-    if (R.shape() != Shape{c_.dirs, H, H}) return Error("R shape " + ir::shape_str(R.shape()));
-    const Tensor* B = ctx.in(3);
-    if (B && B->shape() != Shape{c_.dirs, 2 * H}) return Error("B shape " + ir::shape_str(B->shape()));
-    Tensor y(DType::Float32, {S, c_.dirs, Bt, H});
-    Tensor hT(DType::Float32, {c_.dirs, Bt, H});
-    std::vector<float> xw(static_cast<size_t>(S * Bt * H)), hr(static_cast<size_t>(Bt * H));
-    for (int d = 0; d < c_.dirs; ++d) {
-      bool rev = c_.reverse_only || d == 1;
-      const float* w = W.data<float>() + d * H * r.in;
-      const float* rr = R.data<float>() + d * H * H;
-      if (S * Bt > 0) Sgemm(false, true, S * Bt, H, r.in, 1.f, r.x.data<float>(), r.in, w, r.in, 0.f, xw.data(), H, ctx.threads);
-      if (B) {
-        const float* wb = B->data<float>() + d * 2 * H;
-        for (int64_t i = 0; i < S * Bt; ++i)
-          for (int64_t j = 0; j < H; ++j) xw[i * H + j] += wb[j] + wb[H + j];
-      }
-      float* hs = hT.data<float>() + d * Bt * H;
-      if (r.h0.defined()) std::memcpy(hs, r.h0.data<float>() + d * Bt * H, Bt * H * sizeof(float));
-      for (int64_t s = 0; s < S; ++s) {
-        Sgemm(false, true, Bt, H, H, 1.f, hs, H, rr, H, 0.f, hr.data(), H, 1);
-        for (int64_t b = 0; b < Bt; ++b) {
-          if (s >= r.lens[b]) continue;
-          int64_t t = rev ? r.lens[b] - 1 - s : s;
-          float* hb = hs + b * H;
-          float* yb = y.data<float>() + ((t * c_.dirs + d) * Bt + b) * H;
-          for (int64_t j = 0; j < H; ++j) hb[j] = xw[(t * Bt + b) * H + j] + hr[b * H + j];
-          ActVec(c_.acts[d], hb, H, c_.clip);
-          std::memcpy(yb, hb, H * sizeof(float));
-        }
+Status SimpleRnnCell(KernelContext& ctx, const RnnConfig& c, RnnRun& r) {
+  int64_t H = c.hidden, S = r.seq, Bt = r.batch;
+  std::vector<float> xw(static_cast<size_t>(S * Bt * H)), hr(static_cast<size_t>(Bt * H));
+  for (int d = 0; d < c.dirs; ++d) {
+    bool rev = c.reverse_only || d == 1;
+    const float* rr = r.R->data<float>() + d * H * H;
+    Project(ctx, r, d, H, true, xw);
+    float* hs = InitState(r.hT, r.h0, d, Bt * H);
+    for (int64_t s = 0; s < S; ++s) {
+      Sgemm(false, true, Bt, H, H, 1.f, hs, H, rr, H, 0.f, hr.data(), H, 1);
+      for (int64_t b = 0; b < Bt; ++b) {
+        int64_t t = StepTime(r, b, s, rev);
+        if (t < 0) continue;
+        float* hb = hs + b * H;
+        float* yb = r.y.data<float>() + ((t * c.dirs + d) * Bt + b) * H;
+        for (int64_t j = 0; j < H; ++j) hb[j] = xw[(t * Bt + b) * H + j] + hr[b * H + j];
+        ActVec(c.acts[d], hb, H, c.clip);
+        std::memcpy(yb, hb, H * sizeof(float));
       }
     }
-    EmitOutputs(ctx, c_, r, y, hT, nullptr);
+  }
+  return Status::Ok();
+}
+
+// One cell type's pass over every direction: fills r.y and r.hT (and r.cT for LSTM).
+using CellFn = Status (*)(KernelContext& ctx, const RnnConfig& c, RnnRun& r);
+
+// Every RNN-family kernel: Prepare, the cell's pass, EmitOutputs.
+class RnnKernel : public Kernel {
+ public:
+  RnnKernel(RnnConfig c, int gates, CellFn cell) : c_(std::move(c)), gates_(gates), cell_(cell) {}
+  Status Run(KernelContext& ctx) override {
+    RnnRun r;
+    ASRC_RETURN_IF_ERROR(Prepare(ctx, c_, gates_, r));
+    ASRC_RETURN_IF_ERROR(cell_(ctx, c_, r));
+    EmitOutputs(ctx, c_, r);
     return Status::Ok();
   }
 
  private:
   RnnConfig c_;
+  int gates_;
+  CellFn cell_;
 };
 
 }  // namespace
 
 void RegisterRnnKernels(KernelRegistry& r) {
-  r.Register("", "RNN", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
-    ASRC_ASSIGN_OR_RETURN(RnnConfig c, ParseConfig(*i.node, 1, {Act::Tanh}));
-    if (c.hidden <= 0) return Error("hidden_size must be set");
-    return std::unique_ptr<Kernel>(std::make_unique<SimpleRnnKernel>(std::move(c)));
-  });
-  r.Register("", "LSTM", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
-    ASRC_ASSIGN_OR_RETURN(RnnConfig c, ParseConfig(*i.node, 3, {Act::Sigmoid, Act::Tanh, Act::Tanh}));
-    if (c.hidden <= 0) return Error("hidden_size must be set");
-    return std::unique_ptr<Kernel>(std::make_unique<LstmKernel>(std::move(c)));
-  });
-  r.Register("", "GRU", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
-    ASRC_ASSIGN_OR_RETURN(RnnConfig c, ParseConfig(*i.node, 2, {Act::Sigmoid, Act::Tanh}));
-    if (c.hidden <= 0) return Error("hidden_size must be set");
-    return std::unique_ptr<Kernel>(std::make_unique<GruKernel>(std::move(c)));
-  });
+  auto reg = [&r](const char* op, int gates, std::vector<Act> defaults, CellFn cell) {
+    r.Register("", op, DType::Undefined, [=](const KernelInit& i) -> KernelPtr {
+      ASRC_ASSIGN_OR_RETURN(RnnConfig c, ParseConfig(*i.node, static_cast<int>(defaults.size()), defaults));
+      if (c.hidden <= 0) return Error("hidden_size must be set");
+      return Make<RnnKernel>(std::move(c), gates, cell);
+    });
+  };
+  reg("RNN", 1, {Act::Tanh}, SimpleRnnCell);
+  reg("LSTM", 4, {Act::Sigmoid, Act::Tanh, Act::Tanh}, LstmCell);
+  reg("GRU", 3, {Act::Sigmoid, Act::Tanh}, GruCell);
 }
 
 }  // namespace asrc::runtime

@@ -10,7 +10,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 enum class Red { None, Add, Mul, Max, Min };
 
@@ -53,6 +52,14 @@ Status CombineBytes(DType dt, uint8_t* dst, const uint8_t* src, int64_t n, Red r
     Combine<T>(reinterpret_cast<T*>(dst), reinterpret_cast<const T*>(src), n, red);
   });
   return ok ? Status::Ok() : DTypeError("scatter reduction", dt);
+}
+
+// Output 0 as a copy of data, for a scatter to update in place (fixed-size dtypes only).
+Result<Tensor*> CopyOfData(KernelContext& ctx, const Tensor& data, const char* op) {
+  if (ir::dtype_size(data.dtype()) == 0) return DTypeError(op, data.dtype());
+  Tensor& y = ctx.Alloc(0, data.dtype(), data.shape());
+  std::memcpy(y.raw(), data.raw(), data.nbytes());
+  return &y;
 }
 
 class GatherNDKernel : public Kernel {
@@ -107,10 +114,9 @@ class ScatterElementsKernel : public Kernel {
       return Error("ScatterElements: indices " + ir::shape_str(ind.shape()) + " and updates " +
                    ir::shape_str(upd.shape()) + " must have one shape of data's rank");
     if (upd.dtype() != data.dtype()) return Error("ScatterElements: updates dtype differs from data");
+    ASRC_ASSIGN_OR_RETURN(Tensor* out, CopyOfData(ctx, data, "ScatterElements"));
+    Tensor& y = *out;
     size_t es = ir::dtype_size(data.dtype());
-    if (es == 0) return DTypeError("ScatterElements", data.dtype());
-    Tensor& y = ctx.Alloc(0, data.dtype(), data.shape());
-    std::memcpy(y.raw(), data.raw(), data.nbytes());
     std::vector<int64_t> st = Strides(data.shape()), idx(ind.rank(), 0);
     for (int64_t j = 0; j < ind.numel(); ++j) {
       int64_t off = 0;
@@ -148,10 +154,9 @@ class ScatterNDKernel : public Kernel {
     Shape want(ind.shape().begin(), ind.shape().end() - 1);
     for (int d = static_cast<int>(k); d < data.rank(); ++d) want.push_back(data.dim(d));
     if (upd.shape() != want) return Error("ScatterND: updates shape " + ir::shape_str(upd.shape()) + ", expected " + ir::shape_str(want));
+    ASRC_ASSIGN_OR_RETURN(Tensor* out, CopyOfData(ctx, data, "ScatterND"));
+    Tensor& y = *out;
     size_t es = ir::dtype_size(data.dtype());
-    if (es == 0) return DTypeError("ScatterND", data.dtype());
-    Tensor& y = ctx.Alloc(0, data.dtype(), data.shape());
-    std::memcpy(y.raw(), data.raw(), data.nbytes());
     std::vector<int64_t> st = Strides(data.shape());
     int64_t slice = 1;
     for (int d = static_cast<int>(k); d < data.rank(); ++d) slice *= data.dim(d);
@@ -274,24 +279,23 @@ class OneHotKernel : public Kernel {
 
 void RegisterScatterKernels(KernelRegistry& r) {
   r.Register("", "GatherND", DType::Undefined, NeedInputs(2, [](const KernelInit& i) -> KernelPtr {
-    return std::unique_ptr<Kernel>(std::make_unique<GatherNDKernel>(i.node->attr_int("batch_dims", 0)));
+    return Make<GatherNDKernel>(i.node->attr_int("batch_dims", 0));
   }));
   for (const char* op : {"ScatterElements", "Scatter"})
     r.Register("", op, DType::Undefined, NeedInputs(3, [](const KernelInit& i) -> KernelPtr {
       ASRC_ASSIGN_OR_RETURN(Red red, ParseReduction(i.node->attr_string("reduction", "none")));
-      return std::unique_ptr<Kernel>(std::make_unique<ScatterElementsKernel>(i.node->attr_int("axis", 0), red));
+      return Make<ScatterElementsKernel>(i.node->attr_int("axis", 0), red);
     }));
   r.Register("", "ScatterND", DType::Undefined, NeedInputs(3, [](const KernelInit& i) -> KernelPtr {
     ASRC_ASSIGN_OR_RETURN(Red red, ParseReduction(i.node->attr_string("reduction", "none")));
-    return std::unique_ptr<Kernel>(std::make_unique<ScatterNDKernel>(red));
+    return Make<ScatterNDKernel>(red);
   }));
   r.Register("", "Compress", DType::Undefined, NeedInputs(2, [](const KernelInit& i) -> KernelPtr {
-    return std::unique_ptr<Kernel>(std::make_unique<CompressKernel>(i.node->attr("axis") != nullptr,
-                                                                    i.node->attr_int("axis", 0)));
+    return Make<CompressKernel>(i.node->attr("axis") != nullptr, i.node->attr_int("axis", 0));
   }));
   r.Register("", "NonZero", DType::Undefined, NeedInputs(1, [](const KernelInit&) -> KernelPtr { return MakeFnKernel(NonZeroRun); }));
   r.Register("", "OneHot", DType::Undefined, NeedInputs(3, [](const KernelInit& i) -> KernelPtr {
-    return std::unique_ptr<Kernel>(std::make_unique<OneHotKernel>(i.node->attr_int("axis", -1)));
+    return Make<OneHotKernel>(i.node->attr_int("axis", -1));
   }));
 }
 

@@ -12,13 +12,6 @@ namespace {
 
 using namespace ku;
 
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
-
-template <class K, class... A>
-KernelPtr Make(A&&... a) {
-  return std::unique_ptr<Kernel>(std::make_unique<K>(std::forward<A>(a)...));
-}
-
 Status NeedFixedSize(const Tensor& t, const char* op) {
   if (ir::dtype_size(t.dtype()) == 0) return DTypeError(op, t.dtype());
   return Status::Ok();
@@ -847,7 +840,7 @@ void RegisterShapeKernels(KernelRegistry& r) {
   });
   reg("Split", [](const KernelInit& i) {
     return Make<SplitKernel>(i.node->attr_int("axis", 0), i.node->attr_ints("split"), i.opset >= 13,
-                             i.node->attr_int("num_outputs", 0));
+        i.node->attr_int("num_outputs", 0));
   });
   reg("Gather", [](const KernelInit& i) { return Make<GatherKernel>(i.node->attr_int("axis", 0)); });
   reg("GatherElements", [](const KernelInit& i) { return Make<GatherElementsKernel>(i.node->attr_int("axis", 0)); });

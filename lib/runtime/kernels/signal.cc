@@ -13,7 +13,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 using cd = std::complex<double>;
 
 // FFTW's planner is not thread-safe (sessions may plan on several threads); execution is.
@@ -247,16 +246,15 @@ void RegisterSignalKernels(KernelRegistry& r) {
   r.Register("", "DFT", DType::Undefined, NeedInputs(1, [](const KernelInit& i) -> KernelPtr {
     bool inverse = i.node->attr_int("inverse", 0) != 0, onesided = i.node->attr_int("onesided", 0) != 0;
     if (inverse && onesided) return Error("DFT: onesided with inverse is not supported");
-    return std::unique_ptr<Kernel>(std::make_unique<DftKernel>(
-        i.opset >= 20 ? -2 : i.node->attr_int("axis", 1), i.opset >= 20, inverse, onesided));
+    return Make<DftKernel>(i.opset >= 20 ? -2 : i.node->attr_int("axis", 1), i.opset >= 20, inverse, onesided);
   }));
   r.Register("", "STFT", DType::Undefined, NeedInputs(2, [](const KernelInit& i) -> KernelPtr {
-    return std::unique_ptr<Kernel>(std::make_unique<StftKernel>(i.node->attr_int("onesided", 1) != 0));
+    return Make<StftKernel>(i.node->attr_int("onesided", 1) != 0);
   }));
   auto window = [&](const char* op, Win w) {
     r.Register("", op, DType::Undefined, NeedInputs(1, [w](const KernelInit& i) -> KernelPtr {
       ASRC_ASSIGN_OR_RETURN(DType dt, OutputDType(i));
-      return std::unique_ptr<Kernel>(std::make_unique<WindowKernel>(w, i.node->attr_int("periodic", 1) != 0, dt));
+      return Make<WindowKernel>(w, i.node->attr_int("periodic", 1) != 0, dt);
     }));
   };
   window("HannWindow", Win::Hann);
@@ -264,7 +262,7 @@ void RegisterSignalKernels(KernelRegistry& r) {
   window("BlackmanWindow", Win::Blackman);
   r.Register("", "MelWeightMatrix", DType::Undefined, NeedInputs(5, [](const KernelInit& i) -> KernelPtr {
     ASRC_ASSIGN_OR_RETURN(DType dt, OutputDType(i));
-    return std::unique_ptr<Kernel>(std::make_unique<MelKernel>(dt));
+    return Make<MelKernel>(dt);
   }));
 }
 

@@ -11,7 +11,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 std::string Fold(std::string s, int action) {  // 0 none, 1 lower, 2 upper
   for (char& c : s) {
@@ -127,8 +126,8 @@ void RegisterTextKernels(KernelRegistry& r) {
     int action = act == "NONE" ? 0 : act == "LOWER" ? 1 : act == "UPPER" ? 2 : -1;
     if (action < 0) return Error("StringNormalizer: unsupported case_change_action '" + act + "'");
     const ir::Attribute* sw = i.node->attr("stopwords");
-    return std::unique_ptr<Kernel>(std::make_unique<StringNormalizerKernel>(
-        action, i.node->attr_int("is_case_sensitive", 0) != 0, sw ? sw->strings : std::vector<std::string>{}));
+    return Make<StringNormalizerKernel>(
+        action, i.node->attr_int("is_case_sensitive", 0) != 0, sw ? sw->strings : std::vector<std::string>{});
   }));
   r.Register("", "TfIdfVectorizer", DType::Undefined, NeedInputs(1, [](const KernelInit& i) -> KernelPtr {
     const ir::Node& n = *i.node;
@@ -149,7 +148,7 @@ void RegisterTextKernels(KernelRegistry& r) {
       return Error("TfIdfVectorizer: bad gram lengths, skip count or ngram_counts");
     for (size_t g = 0; g < a.counts.size(); ++g)
       if (a.counts[g] < 0 || (g > 0 && a.counts[g] < a.counts[g - 1])) return Error("TfIdfVectorizer: ngram_counts must be ascending");
-    return std::unique_ptr<Kernel>(std::make_unique<TfIdfKernel>(std::move(a)));
+    return Make<TfIdfKernel>(std::move(a));
   }));
 }
 

@@ -115,6 +115,20 @@ std::vector<int64_t> BroadcastStrides(const Shape& in, const Shape& out) {
   return st;
 }
 
+std::vector<int64_t> BroadcastItems(const Shape& in, const Shape& out) {
+  std::vector<int64_t> st = BroadcastStrides(in, out);
+  std::vector<int64_t> items(static_cast<size_t>(ir::shape_numel(out)));
+  for (size_t i = 0; i < items.size(); ++i) {
+    int64_t rem = static_cast<int64_t>(i), off = 0;
+    for (int d = static_cast<int>(out.size()) - 1; d >= 0; --d) {
+      off += rem % out[d] * st[d];
+      rem /= out[d];
+    }
+    items[i] = off;
+  }
+  return items;
+}
+
 Tensor HalfToFloat(const Tensor& t) {
   Tensor out(DType::Float32, t.shape());
   const uint16_t* s = t.data<uint16_t>();

@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <type_traits>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -68,6 +70,13 @@ inline Status FloatDTypeError(const char* op, DType d) {
                "' (supported: float32, float16, float64)");
 }
 
+// What a kernel factory returns, and a kernel of class K made from its constructor arguments.
+using KernelPtr = Result<std::unique_ptr<Kernel>>;
+template <class K, class... A>
+KernelPtr Make(A&&... a) {
+  return std::unique_ptr<Kernel>(std::make_unique<K>(std::forward<A>(a)...));
+}
+
 // Wraps a kernel factory so that planning fails, naming the missing input, unless the node has
 // its first n inputs (not omitted): kernels may then read them without null checks.
 KernelFactory NeedInputs(int n, KernelFactory f);
@@ -81,6 +90,8 @@ Result<int> NormAxis(int64_t axis, int rank);
 Result<Shape> BroadcastShape(const Shape& a, const Shape& b);
 // Strides of `in` as seen from `out` (right-aligned, 0 on broadcast dims), length out.size().
 std::vector<int64_t> BroadcastStrides(const Shape& in, const Shape& out);
+// For each item of `out` (row-major), the flat index of the item of `in` that broadcasts to it.
+std::vector<int64_t> BroadcastItems(const Shape& in, const Shape& out);
 std::vector<int64_t> Strides(const Shape& s);
 // Slice's window on a tensor of shape `in` (ONNX Slice semantics: negative indices, clamping,
 // negative steps; axes and steps may be empty): output shape, first index and step per dim.

@@ -12,7 +12,6 @@ namespace asrc::runtime {
 namespace {
 
 using namespace ku;
-using KernelPtr = Result<std::unique_ptr<Kernel>>;
 
 // Corners (y1, x1, y2, x2) of a box, ordered so that y1 <= y2 and x1 <= x2.
 void Corners(const float* b, bool center, float c[4]) {
@@ -290,7 +289,7 @@ class MaxRoiPoolKernel : public Kernel {
 
 void RegisterVisionKernels(KernelRegistry& r) {
   r.Register("", "NonMaxSuppression", DType::Undefined, NeedInputs(2, [](const KernelInit& i) -> KernelPtr {
-    return std::unique_ptr<Kernel>(std::make_unique<NmsKernel>(i.node->attr_int("center_point_box", 0) != 0));
+    return Make<NmsKernel>(i.node->attr_int("center_point_box", 0) != 0);
   }));
   r.Register("", "GridSample", DType::Undefined, NeedInputs(2, [](const KernelInit& i) -> KernelPtr {
     std::string m = i.node->attr_string("mode", "bilinear"), p = i.node->attr_string("padding_mode", "zeros");
@@ -304,12 +303,12 @@ void RegisterVisionKernels(KernelRegistry& r) {
     else if (p == "border") pad = GsPad::Border;
     else if (p == "reflection") pad = GsPad::Reflection;
     else return Error("GridSample: unsupported padding_mode '" + p + "'");
-    return std::unique_ptr<Kernel>(std::make_unique<GridSampleKernel>(mode, pad, i.node->attr_int("align_corners", 0) != 0));
+    return Make<GridSampleKernel>(mode, pad, i.node->attr_int("align_corners", 0) != 0);
   }));
   r.Register("", "MaxRoiPool", DType::Undefined, NeedInputs(2, [](const KernelInit& i) -> KernelPtr {
     std::vector<int64_t> ps = i.node->attr_ints("pooled_shape");
     if (ps.size() != 2 || ps[0] < 1 || ps[1] < 1) return Error("MaxRoiPool needs a positive 2-D pooled_shape");
-    return std::unique_ptr<Kernel>(std::make_unique<MaxRoiPoolKernel>(ps[0], ps[1], i.node->attr_float("spatial_scale", 1.f)));
+    return Make<MaxRoiPoolKernel>(ps[0], ps[1], i.node->attr_float("spatial_scale", 1.f));
   }));
   r.Register("", "RoiAlign", DType::Undefined, NeedInputs(3, [](const KernelInit& i) -> KernelPtr {
     RoiAttrs a;
@@ -324,7 +323,7 @@ void RegisterVisionKernels(KernelRegistry& r) {
     a.sampling = i.node->attr_int("sampling_ratio", 0);
     a.scale = i.node->attr_float("spatial_scale", 1.f);
     if (a.out_h < 1 || a.out_w < 1) return Error("RoiAlign: output size must be positive");
-    return std::unique_ptr<Kernel>(std::make_unique<RoiAlignKernel>(a));
+    return Make<RoiAlignKernel>(a);
   }));
 }
 
