@@ -268,7 +268,8 @@ Result<std::unique_ptr<SessionImpl>> SessionPlanner::Plan(
     KernelInit init;
     init.node = n;
     init.opset = node_opset;
-    bool all_const = !HasSubgraphs(*n);
+    // Dropout draws a new mask on every run in training mode: never folded.
+    bool all_const = !HasSubgraphs(*n) && !(n->op_type == "Dropout" && domain.empty());
     for (size_t j = 0; j < n->inputs.size(); ++j) {
       const ir::Value* v = n->inputs[j];
       const ir::Tensor* c = nullptr;

@@ -11,6 +11,8 @@ void RegisterRnnKernels(KernelRegistry& r);
 void RegisterControlKernels(KernelRegistry& r);
 void RegisterQuantKernels(KernelRegistry& r);
 void RegisterLossKernels(KernelRegistry& r);
+void RegisterGradKernels(KernelRegistry& r);
+void RegisterLstmGradKernels(KernelRegistry& r);
 
 void RegisterAllKernels(KernelRegistry& r) {
   RegisterElementwiseKernels(r);
@@ -21,6 +23,8 @@ void RegisterAllKernels(KernelRegistry& r) {
   RegisterControlKernels(r);
   RegisterQuantKernels(r);
   RegisterLossKernels(r);
+  RegisterGradKernels(r);
+  RegisterLstmGradKernels(r);
 }
 
 }  // namespace asrc::runtime

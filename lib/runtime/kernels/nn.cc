@@ -275,35 +275,33 @@ Status ConvGeometry::Resolve(const Shape& x, const Shape& w) {
   return Status::Ok();
 }
 
+// A convolution's attributes, named with `prefix` (ConvPair's second convolution has
+// "second_"), and whether its activation (FusedConv's attribute) is ReLU.
+Status ConvAttributes(const ir::Node& node, const std::string& prefix, ConvGeometry* g, bool* relu) {
+  const std::string act = node.attr_string(prefix + "activation", "");
+  if (act != "Relu" && !act.empty()) return Error("unsupported activation '" + act + "'");
+  *relu = act == "Relu";
+  g->auto_pad = node.attr_string(prefix + "auto_pad", "NOTSET");
+  if (g->auto_pad != "NOTSET" && g->auto_pad != "SAME_UPPER" && g->auto_pad != "SAME_LOWER" &&
+      g->auto_pad != "VALID")
+    return Error("unsupported auto_pad '" + g->auto_pad + "'");
+  g->group = node.attr_int(prefix + "group", 1);
+  g->strides = node.attr_ints(prefix + "strides");
+  g->dilations = node.attr_ints(prefix + "dilations");
+  g->pads = node.attr_ints(prefix + "pads");
+  g->kernel_shape = node.attr_ints(prefix + "kernel_shape");
+  return Status::Ok();
+}
+
 void ConvReference(const ConvGeometry& g, const float* x, const float* w, const float* b, float* y) {
-  int sr = static_cast<int>(g.in.size());
-  int64_t cg = g.C / g.group, mg = g.M / g.group;
-  int64_t on = 1, kn = 1, in_n = 1;
-  for (int d = 0; d < sr; ++d) { on *= g.out[d]; kn *= g.k[d]; in_n *= g.in[d]; }
-  std::vector<int64_t> oc(sr), kc(sr);
+  int64_t on = 1;
+  for (int64_t o : g.out) on *= o;
+  std::vector<double> acc(static_cast<size_t>(g.N * g.M * on));
   for (int64_t n = 0; n < g.N; ++n)
-    for (int64_t m = 0; m < g.M; ++m) {
-      int64_t grp = m / mg;
-      for (int64_t o = 0; o < on; ++o) {
-        int64_t rem = o;
-        for (int d = sr - 1; d >= 0; --d) { oc[d] = rem % g.out[d]; rem /= g.out[d]; }
-        double acc = b ? b[m] : 0.0;
-        for (int64_t c = 0; c < cg; ++c)
-          for (int64_t kk = 0; kk < kn; ++kk) {
-            int64_t r2 = kk, off = 0;
-            bool inside = true;
-            for (int d = sr - 1; d >= 0; --d) { kc[d] = r2 % g.k[d]; r2 /= g.k[d]; }
-            for (int d = 0; d < sr && inside; ++d) {
-              int64_t p = oc[d] * g.stride[d] + kc[d] * g.dil[d] - g.pb[d];
-              inside = p >= 0 && p < g.in[d];
-              off = off * g.in[d] + p;
-            }
-            if (!inside) continue;
-            acc += static_cast<double>(x[(n * g.C + grp * cg + c) * in_n + off]) * w[(m * cg + c) * kn + kk];
-          }
-        y[(n * g.M + m) * on + o] = static_cast<float>(acc);
-      }
-    }
+    for (int64_t m = 0; m < g.M; ++m)
+      std::fill_n(acc.begin() + (n * g.M + m) * on, on, b ? b[m] : 0.0);
+  ForEachConvTap(g, [&](int64_t yi, int64_t xi, int64_t wi) { acc[yi] += static_cast<double>(x[xi]) * w[wi]; });
+  for (size_t i = 0; i < acc.size(); ++i) y[i] = static_cast<float>(acc[i]);
 }
 
 namespace {
@@ -516,24 +514,6 @@ class ConvKernel : public Kernel {
   bool w_constant_ = false;
   DirectConv2D direct_;  // oneDNN plans per input shape (2-D, group 1, large products)
 };
-
-// A convolution's attributes, named with `prefix` (ConvPair's second convolution has
-// "second_"), and whether its activation (FusedConv's attribute) is ReLU.
-Status ConvAttributes(const ir::Node& node, const std::string& prefix, ConvGeometry* g, bool* relu) {
-  const std::string act = node.attr_string(prefix + "activation", "");
-  if (act != "Relu" && !act.empty()) return Error("unsupported activation '" + act + "'");
-  *relu = act == "Relu";
-  g->auto_pad = node.attr_string(prefix + "auto_pad", "NOTSET");
-  if (g->auto_pad != "NOTSET" && g->auto_pad != "SAME_UPPER" && g->auto_pad != "SAME_LOWER" &&
-      g->auto_pad != "VALID")
-    return Error("unsupported auto_pad '" + g->auto_pad + "'");
-  g->group = node.attr_int(prefix + "group", 1);
-  g->strides = node.attr_ints(prefix + "strides");
-  g->dilations = node.attr_ints(prefix + "dilations");
-  g->pads = node.attr_ints(prefix + "pads");
-  g->kernel_shape = node.attr_ints(prefix + "kernel_shape");
-  return Status::Ok();
-}
 
 // ai.asrc ConvPair (runtime/fusion.h): Conv[+Relu] -> Conv[+Relu], inputs (x, w1, b1, w2, b2),
 // the second's attributes prefixed "second_". When both are float32 2-D group-1 convolutions,

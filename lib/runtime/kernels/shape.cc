@@ -1,8 +1,9 @@
 // Data-movement and shape kernels: Shape, Size, Reshape, Flatten, Squeeze, Unsqueeze, Identity,
-// Dropout (inference), Constant, ConstantOfShape, Concat, Split, Gather, Slice, Transpose,
+// Dropout (inference and training), Constant, ConstantOfShape, Concat, Split, Gather, Slice, Transpose,
 // Expand, Tile, Pad, Range, Trilu, CumSum. Most copy by element size, so they serve every
 // fixed-size dtype (float16 included). Reshape-like ops share the input buffer.
 #include <cmath>
+#include <random>
 
 #include "runtime/kernels/util.h"
 
@@ -217,15 +218,42 @@ class IdentityKernel : public Kernel {
   }
 };
 
+// Inference (training_mode absent or false): identity, mask all true. Training: each element
+// kept with probability 1 - ratio and scaled by 1 / (1 - ratio), the mask (output 1) saying
+// which; the generator is seeded once from the `seed` attribute (0 when absent, so runs are
+// reproducible) and advances from run to run, so every training step draws a new mask.
 class DropoutKernel : public Kernel {
  public:
+  explicit DropoutKernel(uint64_t seed) : rng_(seed) {}
   Status Run(KernelContext& ctx) override {
+    bool train = false;
     if (ctx.in(2)) {
-      ASRC_ASSIGN_OR_RETURN(double train, ScalarAsDouble(*ctx.in(2)));
-      if (train != 0) return Error("training_mode Dropout is not supported");
+      ASRC_ASSIGN_OR_RETURN(double t, ScalarAsDouble(*ctx.in(2)));
+      train = t != 0;
     }
-    return IdentityKernel().Run(ctx);
+    if (!train) return IdentityKernel().Run(ctx);
+    double ratio = 0.5;
+    if (ctx.in(1)) { ASRC_ASSIGN_OR_RETURN(ratio, ScalarAsDouble(*ctx.in(1))); }
+    if (!(ratio >= 0 && ratio < 1)) return Error("Dropout ratio " + std::to_string(ratio) + " is outside [0, 1)");
+    const Tensor& x = *ctx.in(0);
+    if (x.dtype() != DType::Float32 && x.dtype() != DType::Float64) return DTypeError("Dropout", x.dtype());
+    const bool want_mask = ctx.outputs->size() > 1 && ctx.node->output(1);
+    Tensor mask = want_mask ? ctx.Alloc(1, DType::Bool, x.shape()) : Tensor(DType::Bool, x.shape());
+    std::bernoulli_distribution keep(1.0 - ratio);
+    bool* pm = mask.data<bool>();
+    for (int64_t i = 0; i < x.numel(); ++i) pm[i] = keep(rng_);
+    const double scale = 1.0 / (1.0 - ratio);
+    DispatchNumeric(x.dtype(), [&](auto z) {
+      using T = decltype(z);
+      const T* px = x.data<T>();
+      T* py = ctx.Alloc(0, x.dtype(), x.shape()).data<T>();
+      for (int64_t i = 0; i < x.numel(); ++i) py[i] = pm[i] ? static_cast<T>(px[i] * scale) : T(0);
+    });
+    return Status::Ok();
   }
+
+ private:
+  std::mt19937_64 rng_;
 };
 
 class ConstKernel : public Kernel {
@@ -461,33 +489,10 @@ class SliceKernel : public Kernel {
       if (ctx.in(3)) { ASRC_ASSIGN_OR_RETURN(axes, Int64s(*ctx.in(3))); }
       if (ctx.in(4)) { ASRC_ASSIGN_OR_RETURN(steps, Int64s(*ctx.in(4))); }
     }
-    if (starts.size() != ends.size()) return Error("starts and ends differ in length");
-    if (axes.empty()) for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
-    if (steps.empty()) steps.assign(starts.size(), 1);
-    if (axes.size() != starts.size() || steps.size() != starts.size()) return Error("axes/steps length mismatch");
+    Shape out;
+    std::vector<int64_t> begin, step;
+    ASRC_RETURN_IF_ERROR(SliceGeometry(x.shape(), starts, ends, axes, steps, &out, &begin, &step));
     int r = x.rank();
-    Shape out = x.shape();
-    std::vector<int64_t> begin(r, 0), step(r, 1);
-    for (size_t i = 0; i < starts.size(); ++i) {
-      ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axes[i], r));
-      int64_t dim = x.shape()[ax];
-      int64_t st = steps[i];
-      if (st == 0) return Error("step 0");
-      int64_t b = starts[i], e = ends[i];
-      if (b < 0) b += dim;
-      if (e < 0) e += dim;
-      if (st > 0) {
-        b = std::clamp<int64_t>(b, 0, dim);
-        e = std::clamp<int64_t>(e, 0, dim);
-        out[ax] = e > b ? (e - b + st - 1) / st : 0;
-      } else {
-        b = std::clamp<int64_t>(b, 0, dim - 1);
-        e = std::clamp<int64_t>(e, -1, dim - 1);
-        out[ax] = b > e ? (b - e + (-st) - 1) / (-st) : 0;
-      }
-      begin[ax] = b;
-      step[ax] = st;
-    }
     auto xs = Strides(x.shape());
     int64_t off = 0;
     std::vector<int64_t> sst(r);
@@ -823,14 +828,8 @@ void RegisterShapeKernels(KernelRegistry& r) {
   reg("Squeeze", [](const KernelInit& i) { return Make<SqueezeKernel>(i.node->attr_ints("axes"), i.opset >= 13); });
   reg("Unsqueeze", [](const KernelInit& i) { return Make<UnsqueezeKernel>(i.node->attr_ints("axes"), i.opset >= 13); });
   reg("Identity", [](const KernelInit&) { return Make<IdentityKernel>(); });
-  reg("Dropout", [](const KernelInit& i) -> KernelPtr {
-    // Inference only: training_mode must be absent or a constant false.
-    if (i.node->input(2)) {
-      const Tensor* t = i.constant_inputs.size() > 2 ? i.constant_inputs[2] : nullptr;
-      if (!t || t->numel() != 1 || t->dtype() != DType::Bool || t->data<bool>()[0])
-        return Error("training_mode Dropout is not supported");
-    }
-    return Make<DropoutKernel>();
+  reg("Dropout", [](const KernelInit& i) {
+    return Make<DropoutKernel>(static_cast<uint64_t>(i.node->attr_int("seed", 0)));
   });
   reg("Constant", [](const KernelInit& i) { return MakeConstant(i); });
   reg("ConstantOfShape", [](const KernelInit& i) -> KernelPtr {

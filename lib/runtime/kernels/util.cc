@@ -48,6 +48,43 @@ Result<Shape> BroadcastShape(const Shape& a, const Shape& b) {
   return out;
 }
 
+Status SliceGeometry(const Shape& in, const std::vector<int64_t>& starts,
+                     const std::vector<int64_t>& ends, std::vector<int64_t> axes,
+                     std::vector<int64_t> steps, Shape* out_shape, std::vector<int64_t>* begin_out,
+                     std::vector<int64_t>* step_out) {
+  if (starts.size() != ends.size()) return Error("starts and ends differ in length");
+  if (axes.empty()) for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
+  if (steps.empty()) steps.assign(starts.size(), 1);
+  if (axes.size() != starts.size() || steps.size() != starts.size()) return Error("axes/steps length mismatch");
+  int r = static_cast<int>(in.size());
+  Shape out = in;
+  std::vector<int64_t> begin(r, 0), step(r, 1);
+  for (size_t i = 0; i < starts.size(); ++i) {
+    ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axes[i], r));
+    int64_t dim = in[ax];
+    int64_t st = steps[i];
+    if (st == 0) return Error("step 0");
+    int64_t b = starts[i], e = ends[i];
+    if (b < 0) b += dim;
+    if (e < 0) e += dim;
+    if (st > 0) {
+      b = std::clamp<int64_t>(b, 0, dim);
+      e = std::clamp<int64_t>(e, 0, dim);
+      out[ax] = e > b ? (e - b + st - 1) / st : 0;
+    } else {
+      b = std::clamp<int64_t>(b, 0, dim - 1);
+      e = std::clamp<int64_t>(e, -1, dim - 1);
+      out[ax] = b > e ? (b - e + (-st) - 1) / (-st) : 0;
+    }
+    begin[ax] = b;
+    step[ax] = st;
+  }
+  *out_shape = std::move(out);
+  *begin_out = std::move(begin);
+  *step_out = std::move(step);
+  return Status::Ok();
+}
+
 std::vector<int64_t> Strides(const Shape& s) {
   std::vector<int64_t> st(s.size());
   int64_t acc = 1;

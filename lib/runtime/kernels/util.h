@@ -72,6 +72,12 @@ Result<Shape> BroadcastShape(const Shape& a, const Shape& b);
 // Strides of `in` as seen from `out` (right-aligned, 0 on broadcast dims), length out.size().
 std::vector<int64_t> BroadcastStrides(const Shape& in, const Shape& out);
 std::vector<int64_t> Strides(const Shape& s);
+// Slice's window on a tensor of shape `in` (ONNX Slice semantics: negative indices, clamping,
+// negative steps; axes and steps may be empty): output shape, first index and step per dim.
+Status SliceGeometry(const Shape& in, const std::vector<int64_t>& starts,
+                     const std::vector<int64_t>& ends, std::vector<int64_t> axes,
+                     std::vector<int64_t> steps, Shape* out_shape, std::vector<int64_t>* begin,
+                     std::vector<int64_t>* step);
 
 // Float16 <-> float32 whole-tensor conversions (fresh tensors).
 Tensor HalfToFloat(const Tensor& t);
