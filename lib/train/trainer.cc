@@ -100,6 +100,12 @@ Result<double> Trainer::Loss(const Batch& batch) {
   return static_cast<double>(outputs[0].data<float>()[0]);
 }
 
+Result<std::vector<ir::Tensor>> Trainer::Gradients(const Batch& batch) {
+  ASRC_ASSIGN_OR_RETURN(auto outputs, Run(batch));
+  for (ir::Tensor& t : outputs) t = t.Clone();
+  return outputs;
+}
+
 Result<StepStats> Trainer::Step(const Batch& batch) {
   ASRC_ASSIGN_OR_RETURN(auto outputs, Run(batch));
   StepStats s;

@@ -93,6 +93,9 @@ class Trainer {
   Result<StepStats> Step(const Batch& batch);
   // The loss on a batch with the current weights, without updating anything.
   Result<double> Loss(const Batch& batch);
+  // The loss (element 0, a scalar) and the unclipped gradients in trainable_names() order, with
+  // the current weights; nothing is updated.
+  Result<std::vector<ir::Tensor>> Gradients(const Batch& batch);
 
   // Steps until options.steps, saving every checkpoint_every steps and at the end. On a failing
   // step it returns the error (with the last checkpoint written, if any) and writes nothing more.
