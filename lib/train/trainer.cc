@@ -154,6 +154,7 @@ Status Trainer::Train(const BatchFn& batches, const LoopOptions& options) {
       return Error(s.status().message() + kept);
     }
     if (options.on_step) options.on_step(*s);
+    if (options.stop && options.stop->load()) break;
     if (options.checkpoint_every > 0 && step() % options.checkpoint_every == 0 && step() < options.steps)
       ASRC_RETURN_IF_ERROR(save());
   }

@@ -25,6 +25,7 @@
 // Loading checks the trainable names and shapes against this trainer's and names any mismatch.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -75,6 +76,9 @@ struct LoopOptions {
   std::string checkpoint;           // path of the checkpoint file; empty: none written
   int64_t checkpoint_every = 0;     // > 0: also save after every this many steps
   std::function<void(const StepStats&)> on_step;  // progress callback, optional
+  // Checked after every step: when it turns true (e.g. from a SIGINT handler), Train saves the
+  // checkpoint and returns Ok early (step() tells how far it got).
+  const std::atomic<bool>* stop = nullptr;
 };
 
 class Trainer {

@@ -1,12 +1,12 @@
 // A tiny transducer built in code for the training tests, and a learnable synthetic data set.
 //
 // Model (V symbols, blank 0):
-//   encoder  enc = Relu(feats [B,T,F] @ enc_w [F,H] + enc_b) @ enc_proj [H,J]     -> [B,T,J]
-//   decoder  dec = Gather(embed [V,J], dec_in [B,U+1]) (stateless: the previous label only)
+//   encoder  enc = Relu(features [B,T,F] @ enc_w [F,H] + enc_b) @ enc_proj [H,J]     -> [B,T,J]
+//   decoder  dec = Gather(embed [V,J], decoder_input [B,U+1]) (stateless: the previous label only)
 //   joiner   logits = Tanh(enc[:, :, None] + dec[:, None]) @ out_w [J,V] + out_b  -> [B,T,U+1,V]
 //   loss     ai.asrc RNNTLoss(logits, targets, logit_lengths, target_lengths), reduction mean
 //            (or, for distillation, ai.asrc TransducerKLLoss(logits, teacher_logits, ...)).
-// dec_in is blank followed by the labels. tests/train/transducer_ref.py builds the same model in
+// decoder_input is blank followed by the labels. tests/train/transducer_ref.py builds the same model in
 // PyTorch from the same files.
 //
 // Data: each label k owns a random pattern vector; an utterance is one silence frame, then per
@@ -56,7 +56,8 @@ inline std::vector<std::string> TinyTrainables() {
   return {"enc_w", "enc_b", "enc_proj", "embed", "out_w", "out_b"};
 }
 
-// The graph: inputs feats, dec_in, targets, logit_lengths, target_lengths (and teacher_logits for
+// The graph: inputs features, decoder_input, targets, feature_lengths (the logit lengths: no
+// subsampling), target_lengths (train/data.h names them so; and teacher_logits for
 // kKl); output "loss" (kNone: output "logits").
 inline void BuildTiny(ir::Graph& g, const std::map<std::string, ir::Tensor>& weights, TinyLoss loss) {
   auto input = [&](const std::string& name) {
@@ -64,10 +65,10 @@ inline void BuildTiny(ir::Graph& g, const std::map<std::string, ir::Tensor>& wei
     g.inputs.push_back(v);
     return v;
   };
-  ir::Value* feats = input("feats");
-  ir::Value* dec_in = input("dec_in");
+  ir::Value* feats = input("features");
+  ir::Value* dec_in = input("decoder_input");
   ir::Value* targets = loss == TinyLoss::kRnnt ? input("targets") : nullptr;
-  ir::Value* logit_lengths = loss != TinyLoss::kNone ? input("logit_lengths") : nullptr;
+  ir::Value* logit_lengths = loss != TinyLoss::kNone ? input("feature_lengths") : nullptr;
   ir::Value* target_lengths = loss != TinyLoss::kNone ? input("target_lengths") : nullptr;
   ir::Value* teacher = loss == TinyLoss::kKl ? input("teacher_logits") : nullptr;
   std::map<std::string, ir::Value*> w;
@@ -146,8 +147,8 @@ inline TinyData MakeTinyData(const TinyDims& d, int n, uint64_t seed) {
 inline train::Batch TinyBatch(const TinyData& data, bool with_targets = true) {
   train::Batch b;
   b.id = "tiny";
-  b.feeds = {{"feats", data.feats}, {"dec_in", data.dec_in},
-             {"logit_lengths", data.logit_lengths}, {"target_lengths", data.target_lengths}};
+  b.feeds = {{"features", data.feats}, {"decoder_input", data.dec_in},
+             {"feature_lengths", data.logit_lengths}, {"target_lengths", data.target_lengths}};
   if (with_targets) b.feeds.emplace_back("targets", data.targets);
   return b;
 }

@@ -83,7 +83,7 @@ TEST_CASE("distillation: TransducerKLLoss to a fixed random teacher falls below 
   BuildTiny(tg, tw, TinyLoss::kNone);
   auto ts = runtime::Session::Create(tg, 17);
   REQUIRE(ts.ok());
-  auto tl = (*ts)->Run({{"feats", data.feats}, {"dec_in", data.dec_in}});
+  auto tl = (*ts)->Run({{"features", data.feats}, {"decoder_input", data.dec_in}});
   REQUIRE_MESSAGE(tl.ok(), tl.status().message());
   auto s = MakeTrainer(d, TinyLoss::kKl, Options(0.02));
   train::Batch batch = TinyBatch(data, false);

@@ -27,11 +27,11 @@ def main():
     t = load(d)
     weights = ["enc_w", "enc_b", "enc_proj", "embed", "out_w", "out_b"]
     w = {k: t[k].clone().requires_grad_(True) for k in weights}
-    h = torch.relu(t["feats"] @ w["enc_w"] + w["enc_b"])
+    h = torch.relu(t["features"] @ w["enc_w"] + w["enc_b"])
     enc = (h @ w["enc_proj"]).unsqueeze(2)
-    dec = w["embed"][t["dec_in"]].unsqueeze(1)
+    dec = w["embed"][t["decoder_input"]].unsqueeze(1)
     logits = torch.tanh(enc + dec) @ w["out_w"] + w["out_b"]
-    tl, ul = t["logit_lengths"].int(), t["target_lengths"].int()
+    tl, ul = t["feature_lengths"].int(), t["target_lengths"].int()
     if mode == "rnnt":
         loss = AF.rnnt_loss(logits, t["targets"].int(), tl, ul, blank=0, reduction="mean")
     else:  # sum over valid (t, u) nodes of KL(teacher || student), mean over the batch

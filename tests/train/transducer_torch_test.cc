@@ -48,7 +48,7 @@ void Compare(TinyLoss loss, const std::string& mode) {
     BuildTiny(tg, TinyWeights(d, 98), TinyLoss::kNone);
     auto ts = runtime::Session::Create(tg, 17);
     REQUIRE(ts.ok());
-    auto tl = (*ts)->Run({{"feats", data.feats}, {"dec_in", data.dec_in}});
+    auto tl = (*ts)->Run({{"features", data.feats}, {"decoder_input", data.dec_in}});
     REQUIRE(tl.ok());
     batch.feeds.emplace_back("teacher_logits", (*tl)[0]);
   }
