@@ -228,7 +228,12 @@ Status Trainer::LoadCheckpoint(const std::string& path) {
   nlohmann::json h = nlohmann::json::parse(text, nullptr, false);
   if (h.is_discarded() || !h.is_object() || h.value("format", "") != "asrc-checkpoint")
     return Error("checkpoint '" + path + "': the header is not asrc-checkpoint JSON");
-  std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const std::streamoff data_start = f.tellg();
+  f.seekg(0, std::ios::end);
+  std::string data(static_cast<size_t>(f.tellg() - data_start), '\0');
+  f.seekg(data_start);
+  f.read(data.data(), static_cast<std::streamsize>(data.size()));
+  if (!f) return Error("checkpoint '" + path + "': cannot read the data block");
   std::map<std::string, size_t> index;
   for (size_t k = 0; k < names_.size(); ++k) index[names_[k]] = k;
   std::vector<ir::Tensor> w(names_.size()), m(names_.size()), v(names_.size());

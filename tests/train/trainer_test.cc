@@ -161,6 +161,15 @@ TEST_CASE("resume: K steps + checkpoint + resume + K steps == 2K uninterrupted s
   st = wrong->trainer->LoadCheckpoint(ckpt);
   CHECK_FALSE(st.ok());
   CHECK(st.message().find("'enc_w' has shape") != std::string::npos);
+  // A truncated checkpoint is refused and changes nothing.
+  std::filesystem::resize_file(ckpt, std::filesystem::file_size(ckpt) - 100);
+  std::vector<ir::Tensor> kept;
+  for (const ir::Tensor& w : resumed->trainer->weights()) kept.push_back(w.Clone());
+  st = resumed->trainer->LoadCheckpoint(ckpt);
+  CHECK_FALSE(st.ok());
+  CHECK(st.message().find("truncated") != std::string::npos);
+  CHECK(resumed->trainer->step() == 20);
+  CHECK(BitEqual(resumed->trainer->weights(), kept));
   std::remove(ckpt.c_str());
 }
 
