@@ -9,7 +9,11 @@
 // Writes DIR/checkpoint.ckpt (every --checkpoint-every steps and at the end; --resume continues
 // from it), DIR/model.onnx (the graph with the trained weights, loss included) and
 // DIR/train_log.jsonl (one line per step). Ctrl-C saves the checkpoint and the model and exits.
-// Not here yet (issue 12): a dev WER, teachers/KD, multi-graph bundles, MPI.
+// Distillation: --teacher T.onnx, a one-graph model run on each batch (on the feeds it declares);
+// its first output is fed to the student graph as "teacher_logits" (e.g. the teacher input of an
+// ai.asrc TransducerKLLoss in the student's graph).
+// Not here yet (issue 12): a dev WER, multi-graph bundles (the teacher's encoder/decoder/joiner),
+// speed perturbation, MPI.
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -20,6 +24,7 @@
 
 #include "commands.h"
 #include "onnx/onnx_io.h"
+#include "runtime/session.h"
 #include "train/data.h"
 #include "train/trainer.h"
 
@@ -28,7 +33,7 @@ namespace asrc::app {
 namespace {
 
 struct TrainArgs {
-  std::string model, data, split, out, loss, trainable = ".*", tokens;
+  std::string model, data, split, out, loss, trainable = ".*", tokens, teacher;
   int64_t steps = 0, batch_frames = 4000, checkpoint_every = 100, warmup = 0, limit = 0, log_every = 10;
   double lr = 1e-3, min_lr = 0, weight_decay = 0.01, clip = 5.0;
   std::string schedule = "warmup-cosine";
@@ -141,12 +146,25 @@ int RunTrain(const TrainArgs& a) {
                    per * static_cast<double>(a.steps - s.step));
     }
   };
+  train::BatchFn batches = train::EpochBatches(
+      *utts, a.batch_frames, fbank.feature_dim(),
+      a.no_spec_augment ? train::SpecAugmentOptions::None() : train::SpecAugmentOptions{}, a.seed);
+  ir::Model teacher_model;
+  std::unique_ptr<runtime::Session> teacher;
+  if (!a.teacher.empty()) {
+    auto tm = onnx_io::LoadModel(a.teacher);
+    if (!tm.ok()) return Fail(tm.status().message());
+    teacher_model = std::move(*tm);
+    if (teacher_model.graphs.size() != 1) return Fail("--teacher '" + a.teacher + "': expected one graph");
+    runtime::SessionOptions so;
+    so.threads = a.threads;
+    auto ts = runtime::Session::Create(*teacher_model.graphs[0].graph, teacher_model.graphs[0].opset(""), so);
+    if (!ts.ok()) return Fail("--teacher '" + a.teacher + "': " + ts.status().message());
+    teacher = std::move(*ts);
+    batches = train::WithTeacher(std::move(batches), *teacher);
+  }
   std::signal(SIGINT, OnSigint);
-  const int64_t dim = fbank.feature_dim();
-  Status st = (*trainer)->Train(
-      train::EpochBatches(*utts, a.batch_frames, dim,
-                          a.no_spec_augment ? train::SpecAugmentOptions::None() : train::SpecAugmentOptions{}, a.seed),
-      loop);
+  Status st = (*trainer)->Train(batches, loop);
   std::signal(SIGINT, SIG_DFL);
   if (!st.ok()) return Fail(st.message());
   // The trained weights go back into a fresh copy of the model (the training graph was changed).
@@ -179,6 +197,7 @@ void AddTrainCommand(CLI::App& root, CommandSet& set) {
   sub->add_option("--loss", args->loss, "graph value holding the loss (default: the first graph output)");
   sub->add_option("--trainable", args->trainable, "regex over initializer names to train (default .*)");
   sub->add_option("--tokens", args->tokens, "tokens.txt when the model has none");
+  sub->add_option("--teacher", args->teacher, "one-graph teacher whose first output feeds 'teacher_logits'");
   sub->add_option("--lr", args->lr, "peak learning rate (noam: the factor)");
   sub->add_option("--min-lr", args->min_lr, "warmup-cosine floor");
   sub->add_option("--warmup", args->warmup, "warmup steps");

@@ -30,6 +30,23 @@ double GlobalNorm(const std::vector<ir::Tensor>& grads) {
 
 }  // namespace
 
+BatchFn WithTeacher(BatchFn batches, runtime::Session& teacher, const std::string& as_input) {
+  return [batches = std::move(batches), &teacher, as_input](int64_t step, std::mt19937_64& rng) -> Result<Batch> {
+    ASRC_ASSIGN_OR_RETURN(Batch b, batches(step, rng));
+    std::vector<ir::Tensor> in;
+    for (const std::string& name : teacher.input_names()) {
+      auto it = std::find_if(b.feeds.begin(), b.feeds.end(), [&](const auto& f) { return f.first == name; });
+      if (it == b.feeds.end()) return Error("teacher input '" + name + "' is not among the batch feeds");
+      in.push_back(it->second);
+    }
+    std::vector<ir::Tensor> out;
+    Status st = teacher.Run(in, &out);
+    if (!st.ok()) return Error("teacher (batch " + b.id + "): " + st.message());
+    b.feeds.emplace_back(as_input, out[0].Clone());
+    return b;
+  };
+}
+
 Trainer::~Trainer() = default;
 
 Result<std::unique_ptr<Trainer>> Trainer::Create(ir::Graph& graph, const std::string& loss,
@@ -80,8 +97,7 @@ Result<std::vector<ir::Tensor>> Trainer::Run(const Batch& batch) {
   for (size_t k = 0; k < weights_.size(); ++k) feeds[weight_slot_[k]] = weights_[k];
   for (const auto& [name, t] : batch.feeds) {
     auto it = std::find(inputs.begin(), inputs.end(), name);
-    if (it == inputs.end()) return Error(StepName(step() + 1, batch) + ": the graph has no input '" + name + "'");
-    feeds[it - inputs.begin()] = t;
+    if (it != inputs.end()) feeds[it - inputs.begin()] = t;
   }
   for (size_t i = 0; i < inputs.size(); ++i)
     if (!feeds[i].defined()) return Error(StepName(step() + 1, batch) + ": input '" + inputs[i] + "' is not fed");
@@ -149,8 +165,10 @@ Status Trainer::Train(const BatchFn& batches, const LoopOptions& options) {
     if (!batch.ok()) return Error("train: step " + std::to_string(step() + 1) + ": " + batch.status().message());
     auto s = Step(*batch);
     if (!s.ok()) {
-      std::string kept = options.checkpoint.empty() ? "" : "; the last checkpoint '" + options.checkpoint +
-                                                                  "' is kept as it was";
+      std::ifstream exists(options.checkpoint);
+      std::string kept = options.checkpoint.empty() || !exists
+                             ? ""
+                             : "; the last checkpoint '" + options.checkpoint + "' is kept as it was";
       return Error(s.status().message() + kept);
     }
     if (options.on_step) options.on_step(*s);

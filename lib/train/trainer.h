@@ -54,8 +54,9 @@ struct TrainerOptions {
   uint64_t seed = 0;     // seeds the RNG handed to the batch function
 };
 
-// One batch: the graph's data inputs by name (every graph input that is not a trainable), and an
-// id for messages ("batch 7: utts a, b").
+// One batch: the graph's data inputs by name (every graph input that is not a trainable must be
+// there; feeds the graph does not declare are ignored, so one batch source serves graphs that use
+// a subset of train/data.h's feeds), and an id for messages ("batch 7: utts a, b").
 struct Batch {
   std::vector<std::pair<std::string, ir::Tensor>> feeds;
   std::string id;
@@ -80,6 +81,12 @@ struct LoopOptions {
   // checkpoint and returns Ok early (step() tells how far it got).
   const std::atomic<bool>* stop = nullptr;
 };
+
+// Distillation feeds: wraps `batches` so that each batch also carries the teacher's first output
+// as the feed `as_input` (e.g. "teacher_logits" for a TransducerKLLoss input). The teacher runs
+// on the batch feeds it declares as inputs (by name); one it needs but the batch lacks is an
+// error naming it. The session must outlive the returned function.
+BatchFn WithTeacher(BatchFn batches, runtime::Session& teacher, const std::string& as_input = "teacher_logits");
 
 class Trainer {
  public:

@@ -1,7 +1,8 @@
 // `asrc train` end to end: a tiny transducer with its RNN-T loss saved as one .onnx file, trained
 // on 4 utterances of the demo manifest through the fbank front end; the loss falls, the
 // checkpoint, the log and the trained model are written, --resume continues the step count, and
-// an output folder that holds the input model is refused.
+// an output folder that holds the input model is refused. With --teacher, a student with a
+// TransducerKLLoss learns from a one-graph teacher.
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -26,58 +27,80 @@ std::vector<nlohmann::json> ReadLog(const std::string& path) {
   return out;
 }
 
-}  // namespace
-
-TEST_CASE("asrc train: a tiny RNN-T model on 4 demo utterances") {
-  const std::string manifest = test::SourcePath("experiments/data/default_eval/manifest.jsonl");
-  const std::string tokens = test::SourcePath("experiments/teacher/bundle/tokens.txt");
-  if (!test::HaveReference(test::Exists(manifest) && test::Exists(tokens), "demo manifest and teacher tokens")) return;
-  namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("asrc_train_cli_" + std::to_string(getpid()));
-  fs::create_directories(dir / "in");
-  // The manifest's first 4 lines, with absolute audio paths.
-  {
-    std::ifstream in(manifest);
-    std::ofstream out(dir / "train.jsonl");
-    std::string line;
-    for (int i = 0; i < 4 && std::getline(in, line); ++i) {
-      auto j = nlohmann::json::parse(line);
-      j["audio_filepath"] = (fs::path(manifest).parent_path() / j["audio_filepath"].get<std::string>()).string();
-      out << j.dump() << "\n";
-    }
-  }
+struct CliSetup {
+  std::filesystem::path dir;
+  std::string manifest, tokens, data;
   TinyDims d;
-  d.F = 80;
-  d.H = d.J = 32;
-  d.V = 256;
+};
+
+// The demo manifest's first 4 lines with absolute audio paths, in a fresh temporary folder.
+bool Prepare(CliSetup& c, const std::string& name) {
+  namespace fs = std::filesystem;
+  c.manifest = test::SourcePath("experiments/data/default_eval/manifest.jsonl");
+  c.tokens = test::SourcePath("experiments/teacher/bundle/tokens.txt");
+  if (!test::HaveReference(test::Exists(c.manifest) && test::Exists(c.tokens), "demo manifest and teacher tokens"))
+    return false;
+  c.dir = fs::temp_directory_path() / ("asrc_train_cli_" + name + "_" + std::to_string(getpid()));
+  fs::create_directories(c.dir / "in");
+  std::ifstream in(c.manifest);
+  c.data = (c.dir / "train.jsonl").string();
+  std::ofstream out(c.data);
+  std::string line;
+  for (int i = 0; i < 4 && std::getline(in, line); ++i) {
+    auto j = nlohmann::json::parse(line);
+    j["audio_filepath"] = (fs::path(c.manifest).parent_path() / j["audio_filepath"].get<std::string>()).string();
+    out << j.dump() << "\n";
+  }
+  c.d.F = 80;
+  c.d.H = c.d.J = 32;
+  c.d.V = 256;
+  return true;
+}
+
+// Saves the tiny transducer (weights from `seed`, the encoder scaled for log-mel inputs of ~10).
+std::string SaveTiny(const CliSetup& c, const std::string& file, TinyLoss loss, uint64_t seed,
+                     std::map<std::string, ir::Tensor>* weights = nullptr) {
   ir::Model model;
   model.graphs.emplace_back();
   ir::GraphFile& gf = model.graphs.back();
   gf.role = "model";
   gf.opsets = {{"", 17}, {"ai.asrc", 1}};
   gf.graph = std::make_unique<ir::Graph>("tiny");
-  auto w = TinyWeights(d, 1);
-  for (int64_t i = 0; i < w["enc_w"].numel(); ++i) w["enc_w"].data<float>()[i] *= 0.1f;  // log-mel is ~10
-  BuildTiny(*gf.graph, w, TinyLoss::kRnnt);
-  const std::string model_path = (dir / "in" / "tiny.onnx").string();
+  auto w = TinyWeights(c.d, seed);
+  for (int64_t i = 0; i < w["enc_w"].numel(); ++i) w["enc_w"].data<float>()[i] *= 0.1f;
+  BuildTiny(*gf.graph, w, loss);
+  const std::string path = (c.dir / "in" / file).string();
   onnx_io::SaveOptions so;
   so.check = false;
-  REQUIRE(onnx_io::SaveModel(model, model_path, so).ok());
+  REQUIRE(onnx_io::SaveModel(model, path, so).ok());
+  if (weights) *weights = w;
+  return path;
+}
 
+double MeanLoss(const std::vector<nlohmann::json>& log, size_t from, size_t to) {
+  double s = 0;
+  for (size_t i = from; i < to; ++i) s += log[i]["loss"].get<double>();
+  return s / static_cast<double>(to - from);
+}
+
+}  // namespace
+
+TEST_CASE("asrc train: a tiny RNN-T model on 4 demo utterances") {
+  CliSetup c;
+  if (!Prepare(c, "rnnt")) return;
+  std::map<std::string, ir::Tensor> w;
+  const std::string model_path = SaveTiny(c, "tiny.onnx", TinyLoss::kRnnt, 1, &w);
   const std::string bin = ASRC_BIN;
-  const std::string out = (dir / "out").string();
-  const std::string common = bin + " train --model " + model_path + " --data " + (dir / "train.jsonl").string() +
-                             " --tokens " + tokens + " --out " + out +
-                             " --lr 0.01 --warmup 5 --batch-frames 800 --checkpoint-every 10 --log-every 10";
+  const std::string out = (c.dir / "out").string();
+  const std::string common = bin + " train --model " + model_path + " --data " + c.data + " --tokens " + c.tokens +
+                             " --out " + out + " --lr 0.01 --warmup 5 --batch-frames 800 --checkpoint-every 10";
   REQUIRE(std::system((common + " --steps 30").c_str()) == 0);
   auto log = ReadLog(out + "/train_log.jsonl");
   REQUIRE(log.size() == 30);
-  double first = 0, last = 0;
-  for (int i = 0; i < 4; ++i) first += log[i]["loss"].get<double>() / 4;
-  for (int i = 26; i < 30; ++i) last += log[i]["loss"].get<double>() / 4;
+  const double first = MeanLoss(log, 0, 4), last = MeanLoss(log, 26, 30);
   MESSAGE("asrc train: mean loss of steps 1-4 " << first << ", of steps 27-30 " << last);
   CHECK(last < 0.7 * first);
-  CHECK(fs::exists(out + "/checkpoint.ckpt"));
+  CHECK(std::filesystem::exists(out + "/checkpoint.ckpt"));
   auto trained = onnx_io::LoadModel(out + "/model.onnx");
   REQUIRE_MESSAGE(trained.ok(), trained.status().message());
   const ir::Tensor& tw = *trained->graphs[0].graph->find_value("out_w")->initializer;
@@ -88,8 +111,26 @@ TEST_CASE("asrc train: a tiny RNN-T model on 4 demo utterances") {
   REQUIRE(log.size() == 35);
   CHECK(log[30]["step"].get<int>() == 31);
 
-  CHECK(std::system((bin + " train --model " + model_path + " --data " + (dir / "train.jsonl").string() +
-                     " --tokens " + tokens + " --out " + (dir / "in").string() + " --steps 1 2>/dev/null")
+  CHECK(std::system((bin + " train --model " + model_path + " --data " + c.data + " --tokens " + c.tokens +
+                     " --out " + (c.dir / "in").string() + " --steps 1 2>/dev/null")
                         .c_str()) != 0);
-  fs::remove_all(dir);
+  std::filesystem::remove_all(c.dir);
+}
+
+TEST_CASE("asrc train --teacher: the student's TransducerKLLoss to a one-graph teacher falls") {
+  CliSetup c;
+  if (!Prepare(c, "kd")) return;
+  const std::string student = SaveTiny(c, "student.onnx", TinyLoss::kKl, 1);
+  const std::string teacher = SaveTiny(c, "teacher.onnx", TinyLoss::kNone, 2);
+  const std::string out = (c.dir / "out").string();
+  const std::string cmd = std::string(ASRC_BIN) + " train --model " + student + " --teacher " + teacher +
+                          " --data " + c.data + " --tokens " + c.tokens + " --out " + out +
+                          " --lr 0.01 --warmup 5 --batch-frames 800 --steps 30 --log-every 30";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  auto log = ReadLog(out + "/train_log.jsonl");
+  REQUIRE(log.size() == 30);
+  const double first = MeanLoss(log, 0, 4), last = MeanLoss(log, 26, 30);
+  MESSAGE("asrc train --teacher: mean KL of steps 1-4 " << first << ", of steps 27-30 " << last);
+  CHECK(last < 0.5 * first);
+  std::filesystem::remove_all(c.dir);
 }

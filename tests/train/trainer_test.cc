@@ -76,25 +76,23 @@ TEST_CASE("overfit: RNN-T loss on 8 utterances falls below 0.1 within 400 steps;
 TEST_CASE("distillation: TransducerKLLoss to a fixed random teacher falls below a fifth of its start") {
   TinyDims d;
   TinyData data = MakeTinyData(d, 8, 43);
-  // The teacher: the same architecture with other random weights (and sharper logits), run once.
+  // The teacher: the same architecture with other random weights (and sharper logits), run on
+  // every batch through WithTeacher.
   auto tw = TinyWeights(d, 99);
   for (int64_t i = 0; i < tw["out_w"].numel(); ++i) tw["out_w"].data<float>()[i] *= 3.f;
   ir::Graph tg("teacher");
   BuildTiny(tg, tw, TinyLoss::kNone);
   auto ts = runtime::Session::Create(tg, 17);
   REQUIRE(ts.ok());
-  auto tl = (*ts)->Run({{"features", data.feats}, {"decoder_input", data.dec_in}});
-  REQUIRE_MESSAGE(tl.ok(), tl.status().message());
   auto s = MakeTrainer(d, TinyLoss::kKl, Options(0.02));
-  train::Batch batch = TinyBatch(data, false);
-  batch.feeds.emplace_back("teacher_logits", (*tl)[0]);
+  train::BatchFn batches = train::WithTeacher(
+      [&](int64_t, std::mt19937_64&) -> Result<train::Batch> { return TinyBatch(data, false); }, **ts);
   double first = 0, last = 0;
-  for (int step = 1; step <= 300; ++step) {
-    auto r = s->trainer->Step(batch);
-    REQUIRE_MESSAGE(r.ok(), r.status().message());
-    if (step == 1) first = r->loss;
-    last = r->loss;
-  }
+  train::LoopOptions loop;
+  loop.steps = 300;
+  loop.on_step = [&](const train::StepStats& st) { (st.step == 1 ? first : last) = st.loss; };
+  Status st = s->trainer->Train(batches, loop);
+  REQUIRE_MESSAGE(st.ok(), st.message());
   MESSAGE("KL: first " << first << ", after 300 steps " << last);
   CHECK(first > 0.5);
   CHECK(last < first / 5);
