@@ -221,3 +221,26 @@ TEST_CASE("bad input: a missing feed, an unknown loss, a trainable the loss does
   REQUIRE_FALSE(t.ok());
   CHECK(t.status().message().find("unused") != std::string::npos);
 }
+
+TEST_CASE("two threads: the same training within float tolerance of one thread") {
+  TinyDims d;
+  TinyData data = MakeTinyData(d, 8, 47);
+  train::TrainerOptions one = Options(0.01), two = Options(0.01);
+  two.threads = 2;
+  auto a = MakeTrainer(d, TinyLoss::kRnnt, one);
+  auto b = MakeTrainer(d, TinyLoss::kRnnt, two);
+  for (int step = 0; step < 10; ++step) {
+    auto ra = a->trainer->Step(TinyBatch(data));
+    auto rb = b->trainer->Step(TinyBatch(data));
+    REQUIRE(ra.ok());
+    REQUIRE_MESSAGE(rb.ok(), rb.status().message());
+    CHECK(rb->loss == doctest::Approx(ra->loss).epsilon(1e-4));
+  }
+  for (size_t k = 0; k < a->trainer->weights().size(); ++k) {
+    const ir::Tensor& x = a->trainer->weights()[k];
+    const ir::Tensor& y = b->trainer->weights()[k];
+    double diff = 0;
+    for (int64_t i = 0; i < x.numel(); ++i) diff = std::max(diff, double(std::abs(x.data<float>()[i] - y.data<float>()[i])));
+    CHECK(diff < 1e-3);
+  }
+}
