@@ -8,7 +8,9 @@
 // initializers of rank >= 1 matching --trainable (a regex; all of them by default).
 // Writes DIR/checkpoint.ckpt (every --checkpoint-every steps and at the end; --resume continues
 // from it), DIR/model.onnx (the graph with the trained weights, loss included) and
-// DIR/train_log.jsonl (one line per step). Ctrl-C saves the checkpoint and the model and exits.
+// DIR/train_log.jsonl (one line per step); an OUT with a checkpoint is refused without --resume.
+// The warmup-cosine schedule reaches --min-lr at --steps (resuming with a larger --steps stretches
+// the rest of it). Ctrl-C stops after the current step, saves the checkpoint and the model, exits 0.
 // Distillation: --teacher T.onnx, a one-graph model run on each batch (on the feeds it declares);
 // its first output is fed to the student graph as "teacher_logits" (e.g. the teacher input of an
 // ai.asrc TransducerKLLoss in the student's graph).
@@ -69,6 +71,8 @@ Result<train::Schedule> MakeSchedule(const TrainArgs& a) {
 
 int RunTrain(const TrainArgs& a) {
   namespace fs = std::filesystem;
+  // From the start, so a Ctrl-C while the data loads still ends in a checkpoint (after one step).
+  std::signal(SIGINT, OnSigint);
   std::error_code ec;
   if (fs::exists(a.out) && fs::equivalent(fs::absolute(a.out).lexically_normal(),
                                           fs::absolute(a.model).parent_path().lexically_normal(), ec))
@@ -122,6 +126,8 @@ int RunTrain(const TrainArgs& a) {
   if (!trainer.ok()) return Fail(a.model + ": " + trainer.status().message());
   fs::create_directories(a.out, ec);
   const std::string ckpt = (fs::path(a.out) / "checkpoint.ckpt").string();
+  if (!a.resume && fs::exists(ckpt))
+    return Fail(ckpt + " exists: pass --resume to continue that run, or choose another --out");
   if (a.resume) {
     Status st = (*trainer)->LoadCheckpoint(ckpt);
     if (!st.ok()) return Fail("--resume: " + st.message());
@@ -163,7 +169,6 @@ int RunTrain(const TrainArgs& a) {
     teacher = std::move(*ts);
     batches = train::WithTeacher(std::move(batches), *teacher);
   }
-  std::signal(SIGINT, OnSigint);
   Status st = (*trainer)->Train(batches, loop);
   std::signal(SIGINT, SIG_DFL);
   if (!st.ok()) return Fail(st.message());

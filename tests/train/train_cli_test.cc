@@ -92,8 +92,11 @@ TEST_CASE("asrc train: a tiny RNN-T model on 4 demo utterances") {
   const std::string model_path = SaveTiny(c, "tiny.onnx", TinyLoss::kRnnt, 1, &w);
   const std::string bin = ASRC_BIN;
   const std::string out = (c.dir / "out").string();
-  const std::string common = bin + " train --model " + model_path + " --data " + c.data + " --tokens " + c.tokens +
-                             " --out " + out + " --lr 0.01 --warmup 5 --batch-frames 800 --checkpoint-every 10";
+  auto train_cmd = [&](const std::string& o) {
+    return bin + " train --model " + model_path + " --data " + c.data + " --tokens " + c.tokens + " --out " + o +
+           " --lr 0.01 --warmup 5 --batch-frames 800 --checkpoint-every 10";
+  };
+  const std::string common = train_cmd(out);
   REQUIRE(std::system((common + " --steps 30").c_str()) == 0);
   auto log = ReadLog(out + "/train_log.jsonl");
   REQUIRE(log.size() == 30);
@@ -110,6 +113,22 @@ TEST_CASE("asrc train: a tiny RNN-T model on 4 demo utterances") {
   log = ReadLog(out + "/train_log.jsonl");
   REQUIRE(log.size() == 35);
   CHECK(log[30]["step"].get<int>() == 31);
+
+  // Without --resume an existing run is not overwritten.
+  CHECK(std::system((common + " --steps 40 2>/dev/null").c_str()) != 0);
+  CHECK(ReadLog(out + "/train_log.jsonl").size() == 35);
+
+  // Ctrl-C: the run stops after the current step, saves the checkpoint and the model, exits 0.
+  const std::string out2 = (c.dir / "out2").string();
+  const std::string sig = "bash -c '" + train_cmd(out2) + " --steps 1000000 --log-every 1000000 2>/dev/null & p=$!; "
+                          "sleep 4; kill -INT $p; wait $p'";
+  CHECK(std::system(sig.c_str()) == 0);
+  log = ReadLog(out2 + "/train_log.jsonl");
+  MESSAGE("after SIGINT: " << log.size() << " steps");
+  REQUIRE(!log.empty());
+  CHECK(log.back()["step"].get<size_t>() == log.size());
+  CHECK(std::filesystem::exists(out2 + "/checkpoint.ckpt"));
+  CHECK(std::filesystem::exists(out2 + "/model.onnx"));
 
   CHECK(std::system((bin + " train --model " + model_path + " --data " + c.data + " --tokens " + c.tokens +
                      " --out " + (c.dir / "in").string() + " --steps 1 2>/dev/null")
