@@ -11,11 +11,6 @@
 // DIR/train_log.jsonl (one line per step); an OUT with a checkpoint is refused without --resume.
 // The warmup-cosine schedule reaches --min-lr at --steps (resuming with a larger --steps stretches
 // the rest of it). Ctrl-C stops after the current step, saves the checkpoint and the model, exits 0.
-// KNOWN BUG: in the RelWithDebInfo build about 1 run in 4 interrupted by SIGINT mid-training dies
-// of heap corruption (glibc "corrupted size vs. prev_size", a segfault, or Tensor's negative-dim
-// assertion) before the final save; not seen without a signal (10 runs of 400 steps) nor under
-// ASan/UBSan (Debug). The periodic checkpoints are atomic, so at most --checkpoint-every steps are
-// lost. Not yet found: see the trainer branch's report.
 // Distillation: --teacher T.onnx, a one-graph model run on each batch (on the feeds it declares);
 // its first output is fed to the student graph as "teacher_logits" (e.g. the teacher input of an
 // ai.asrc TransducerKLLoss in the student's graph).
@@ -23,11 +18,14 @@
 // speed perturbation, MPI.
 #include <atomic>
 #include <chrono>
+#include <pthread.h>
+
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <regex>
+#include <thread>
 
 #include "commands.h"
 #include "onnx/onnx_io.h"
@@ -50,7 +48,33 @@ struct TrainArgs {
 };
 
 std::atomic<bool> g_stop{false};
-void OnSigint(int) { g_stop = true; }
+
+// Ctrl-C without a signal handler: SIGINT is blocked in this thread (and so in every thread it
+// starts) and a watcher thread takes it with sigwait. A handler running on a compute thread's
+// stack crashed about 1 run in 4 (heap corruption found inside dnnl_sgemm, likely JIT code that
+// keeps data below the stack pointer, which a signal frame overwrites).
+class SigintWatcher {
+ public:
+  SigintWatcher() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+    thread_ = std::thread([this] {
+      for (int sig = 0; sigwait(&set_, &sig) == 0 && !done_;) g_stop = true;
+    });
+  }
+  ~SigintWatcher() {
+    done_ = true;
+    pthread_kill(thread_.native_handle(), SIGINT);
+    thread_.join();
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+
+ private:
+  sigset_t set_, old_;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
 
 Result<std::vector<std::string>> ReadTokens(const std::string& path) {
   std::ifstream f(path);
@@ -77,7 +101,7 @@ Result<train::Schedule> MakeSchedule(const TrainArgs& a) {
 int RunTrain(const TrainArgs& a) {
   namespace fs = std::filesystem;
   // From the start, so a Ctrl-C while the data loads still ends in a checkpoint (after one step).
-  std::signal(SIGINT, OnSigint);
+  SigintWatcher sigint;
   std::error_code ec;
   if (fs::exists(a.out) && fs::equivalent(fs::absolute(a.out).lexically_normal(),
                                           fs::absolute(a.model).parent_path().lexically_normal(), ec))
@@ -175,7 +199,6 @@ int RunTrain(const TrainArgs& a) {
     batches = train::WithTeacher(std::move(batches), *teacher);
   }
   Status st = (*trainer)->Train(batches, loop);
-  std::signal(SIGINT, SIG_DFL);
   if (!st.ok()) return Fail(st.message());
   // The trained weights go back into a fresh copy of the model (the training graph was changed).
   auto out_model = onnx_io::LoadModel(a.model);

@@ -2,7 +2,7 @@
 // on 4 utterances of the demo manifest through the fbank front end; the loss falls, the
 // checkpoint, the log and the trained model are written, --resume continues the step count, and
 // an output folder that holds the input model is refused (so is one with a checkpoint, without
-// --resume). With --teacher, a student with a
+// --resume), and Ctrl-C ends in a saved checkpoint and model. With --teacher, a student with a
 // TransducerKLLoss learns from a one-graph teacher.
 #include <doctest/doctest.h>
 #include <unistd.h>
@@ -118,6 +118,18 @@ TEST_CASE("asrc train: a tiny RNN-T model on 4 demo utterances") {
   // Without --resume an existing run is not overwritten.
   CHECK(std::system((common + " --steps 40 2>/dev/null").c_str()) != 0);
   CHECK(ReadLog(out + "/train_log.jsonl").size() == 35);
+
+  // Ctrl-C: the run stops after the current step, saves the checkpoint and the model, exits 0.
+  const std::string out2 = (c.dir / "out2").string();
+  const std::string sig = "bash -c '" + train_cmd(out2) + " --steps 1000000 --log-every 1000000 2>/dev/null & "
+                          "p=$!; sleep 4; kill -INT $p; wait $p'";
+  CHECK(std::system(sig.c_str()) == 0);
+  log = ReadLog(out2 + "/train_log.jsonl");
+  MESSAGE("after SIGINT: " << log.size() << " steps");
+  REQUIRE(!log.empty());
+  CHECK(log.back()["step"].get<size_t>() == log.size());
+  CHECK(std::filesystem::exists(out2 + "/checkpoint.ckpt"));
+  CHECK(std::filesystem::exists(out2 + "/model.onnx"));
 
   CHECK(std::system((bin + " train --model " + model_path + " --data " + c.data + " --tokens " + c.tokens +
                      " --out " + (c.dir / "in").string() + " --steps 1 2>/dev/null")
