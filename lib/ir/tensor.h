@@ -72,7 +72,7 @@ class Tensor {
   template <class T>
   static Tensor FromVector(DType dtype, Shape shape, const std::vector<T>& v) {
     Tensor t(dtype, std::move(shape));
-    std::memcpy(t.raw(), v.data(), t.nbytes());
+    if (t.nbytes() > 0) std::memcpy(t.raw(), v.data(), t.nbytes());  // v.data() may be null
     return t;
   }
   static Tensor Scalar(float v);

@@ -1,0 +1,251 @@
+// asrc train --model MODEL --data MANIFEST --out DIR --steps N [options]
+// Trains a single-graph model that already computes its loss (a scalar graph output, the first
+// one unless --loss names another), e.g. a transducer ending in ai.asrc RNNTLoss. The graph
+// declares as inputs the data feeds of train/data.h it uses (features, feature_lengths, targets,
+// target_lengths, decoder_input); batches come from the NeMo manifest through the front end of
+// the model's model.json (a bundle folder) or the Kaldi fbank defaults, bucketed under
+// --batch-frames, with SpecAugment unless --no-spec-augment. Trainables: the float32
+// initializers of rank >= 1 matching --trainable (a regex; all of them by default).
+// Writes DIR/checkpoint.ckpt (every --checkpoint-every steps and at the end; --resume continues
+// from it), DIR/model.onnx (the graph with the trained weights, loss included) and
+// DIR/train_log.jsonl (one line per step); an OUT with a checkpoint is refused without --resume.
+// The warmup-cosine schedule reaches --min-lr at --steps (resuming with a larger --steps stretches
+// the rest of it). Ctrl-C stops after the current step, saves the checkpoint and the model, exits 0.
+// Distillation: --teacher T.onnx, a one-graph model run on each batch (on the feeds it declares);
+// its first output is fed to the student graph as "teacher_logits" (e.g. the teacher input of an
+// ai.asrc TransducerKLLoss in the student's graph).
+// Not here yet (issue 12): a dev WER, multi-graph bundles (the teacher's encoder/decoder/joiner),
+// speed perturbation, MPI.
+#include <atomic>
+#include <chrono>
+#include <pthread.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <regex>
+#include <thread>
+
+#include "commands.h"
+#include "onnx/onnx_io.h"
+#include "runtime/session.h"
+#include "train/data.h"
+#include "train/trainer.h"
+
+namespace asrc::app {
+
+namespace {
+
+struct TrainArgs {
+  std::string model, data, split, out, loss, trainable = ".*", tokens, teacher;
+  int64_t steps = 0, batch_frames = 4000, checkpoint_every = 100, warmup = 0, limit = 0, log_every = 10;
+  double lr = 1e-3, min_lr = 0, weight_decay = 0.01, clip = 5.0;
+  std::string schedule = "warmup-cosine";
+  uint64_t seed = 0;
+  int threads = 1;
+  bool resume = false, no_spec_augment = false;
+};
+
+std::atomic<bool> g_stop{false};
+
+// Ctrl-C without a signal handler: SIGINT is blocked in this thread (and so in every thread it
+// starts) and a watcher thread takes it with sigwait. A handler running on a compute thread's
+// stack crashed about 1 run in 4 (heap corruption found inside dnnl_sgemm, likely JIT code that
+// keeps data below the stack pointer, which a signal frame overwrites).
+class SigintWatcher {
+ public:
+  SigintWatcher() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+    thread_ = std::thread([this] {
+      for (int sig = 0; sigwait(&set_, &sig) == 0 && !done_;) g_stop = true;
+    });
+  }
+  ~SigintWatcher() {
+    done_ = true;
+    pthread_kill(thread_.native_handle(), SIGINT);
+    thread_.join();
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+
+ private:
+  sigset_t set_, old_;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+Result<std::vector<std::string>> ReadTokens(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return Error(path + ": cannot open");
+  std::vector<std::string> tokens;
+  std::string sym;
+  int64_t id = 0;
+  for (int line = 1; f >> sym >> id; ++line) {
+    if (id < 0 || id > 1000000) return Error(path + ":" + std::to_string(line) + ": bad id " + std::to_string(id));
+    if (static_cast<size_t>(id) >= tokens.size()) tokens.resize(static_cast<size_t>(id) + 1);
+    tokens[static_cast<size_t>(id)] = sym;
+  }
+  if (tokens.empty()) return Error(path + ": no tokens");
+  return tokens;
+}
+
+Result<train::Schedule> MakeSchedule(const TrainArgs& a) {
+  if (a.schedule == "constant") return train::Schedule::Constant(a.lr);
+  if (a.schedule == "warmup-cosine") return train::Schedule::WarmupCosine(a.lr, a.warmup, a.steps, a.min_lr);
+  if (a.schedule == "noam") return train::Schedule::Noam(a.lr, 256, std::max<int64_t>(a.warmup, 1));
+  return Error("--schedule '" + a.schedule + "': expected constant, warmup-cosine or noam");
+}
+
+int RunTrain(const TrainArgs& a) {
+  namespace fs = std::filesystem;
+  // From the start, so a Ctrl-C while the data loads still ends in a checkpoint (after one step).
+  SigintWatcher sigint;
+  std::error_code ec;
+  if (fs::exists(a.out) && fs::equivalent(fs::absolute(a.out).lexically_normal(),
+                                          fs::absolute(a.model).parent_path().lexically_normal(), ec))
+    return Fail("--out '" + a.out + "' holds the input model; choose another folder");
+  if (fs::exists(a.out) && fs::equivalent(a.out, a.model, ec))
+    return Fail("--out '" + a.out + "' is the input model");
+  auto model = onnx_io::LoadModel(a.model);
+  if (!model.ok()) return Fail(model.status().message());
+  if (model->graphs.size() != 1)
+    return Fail(a.model + ": holds " + std::to_string(model->graphs.size()) +
+                " graphs; asrc train takes one graph that computes its loss");
+  ir::GraphFile& gf = model->graphs[0];
+  ir::Graph& graph = *gf.graph;
+  std::string loss = a.loss.empty() && !graph.outputs.empty() ? graph.outputs[0]->name : a.loss;
+  std::vector<std::string> tokens = model->tokens;
+  if (!a.tokens.empty()) {
+    auto t = ReadTokens(a.tokens);
+    if (!t.ok()) return Fail(t.status().message());
+    tokens = *t;
+  }
+  if (tokens.empty()) return Fail(a.model + ": no tokens.txt in the model; give --tokens FILE");
+  asr::FbankOptions fbank;
+  if (model->config.contains("frontend")) {
+    auto fb = asr::FbankOptions::FromJson(model->config["frontend"]);
+    if (!fb.ok()) return Fail(a.model + ": model.json " + fb.status().message());
+    fbank = *fb;
+  }
+  std::vector<std::string> trainables;
+  std::regex re;
+  try {
+    re = std::regex(a.trainable);
+  } catch (const std::regex_error& e) {
+    return Fail("--trainable '" + a.trainable + "': " + e.what());
+  }
+  for (ir::Value* v : graph.initializers)
+    if (v->initializer->dtype() == ir::DType::Float32 && v->initializer->rank() >= 1 && std::regex_match(v->name, re))
+      trainables.push_back(v->name);
+  auto sched = MakeSchedule(a);
+  if (!sched.ok()) return Fail(sched.status().message());
+
+  auto utts = train::LoadUtterances(a.data, a.split, fbank, tokens, a.limit);
+  if (!utts.ok()) return Fail(utts.status().message());
+  train::TrainerOptions opt;
+  opt.opset = gf.opset("");
+  opt.threads = a.threads;
+  opt.adamw.weight_decay = a.weight_decay;
+  opt.schedule = *sched;
+  opt.clip_norm = a.clip;
+  opt.seed = a.seed;
+  auto trainer = train::Trainer::Create(graph, loss, trainables, opt);
+  if (!trainer.ok()) return Fail(a.model + ": " + trainer.status().message());
+  fs::create_directories(a.out, ec);
+  const std::string ckpt = (fs::path(a.out) / "checkpoint.ckpt").string();
+  if (!a.resume && fs::exists(ckpt))
+    return Fail(ckpt + " exists: pass --resume to continue that run, or choose another --out");
+  if (a.resume) {
+    Status st = (*trainer)->LoadCheckpoint(ckpt);
+    if (!st.ok()) return Fail("--resume: " + st.message());
+    std::cerr << "resumed from " << ckpt << " at step " << (*trainer)->step() << "\n";
+  }
+  std::ofstream log((fs::path(a.out) / "train_log.jsonl").string(), a.resume ? std::ios::app : std::ios::trunc);
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t first = (*trainer)->step();
+  train::LoopOptions loop;
+  loop.steps = a.steps;
+  loop.checkpoint = ckpt;
+  loop.checkpoint_every = a.checkpoint_every;
+  loop.stop = &g_stop;
+  loop.on_step = [&](const train::StepStats& s) {
+    nlohmann::json j = {{"step", s.step}, {"loss", s.loss}, {"lr", s.lr}, {"grad_norm", s.grad_norm}};
+    log << j.dump() << "\n";
+    if (s.step % a.log_every == 0 || s.step == a.steps) {
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      double per = secs / static_cast<double>(s.step - first);
+      std::fprintf(stderr, "step %lld/%lld  loss %.4f  lr %.3g  |g| %.3g  %.2f s/step  ETA %.0f s\n",
+                   static_cast<long long>(s.step), static_cast<long long>(a.steps), s.loss, s.lr, s.grad_norm, per,
+                   per * static_cast<double>(a.steps - s.step));
+    }
+  };
+  train::BatchFn batches = train::EpochBatches(
+      *utts, a.batch_frames, fbank.feature_dim(),
+      a.no_spec_augment ? train::SpecAugmentOptions::None() : train::SpecAugmentOptions{}, a.seed);
+  ir::Model teacher_model;
+  std::unique_ptr<runtime::Session> teacher;
+  if (!a.teacher.empty()) {
+    auto tm = onnx_io::LoadModel(a.teacher);
+    if (!tm.ok()) return Fail(tm.status().message());
+    teacher_model = std::move(*tm);
+    if (teacher_model.graphs.size() != 1) return Fail("--teacher '" + a.teacher + "': expected one graph");
+    runtime::SessionOptions so;
+    so.threads = a.threads;
+    auto ts = runtime::Session::Create(*teacher_model.graphs[0].graph, teacher_model.graphs[0].opset(""), so);
+    if (!ts.ok()) return Fail("--teacher '" + a.teacher + "': " + ts.status().message());
+    teacher = std::move(*ts);
+    batches = train::WithTeacher(std::move(batches), *teacher);
+  }
+  Status st = (*trainer)->Train(batches, loop);
+  if (!st.ok()) return Fail(st.message());
+  // The trained weights go back into a fresh copy of the model (the training graph was changed).
+  auto out_model = onnx_io::LoadModel(a.model);
+  if (!out_model.ok()) return Fail(out_model.status().message());
+  Status cp = (*trainer)->CopyWeightsTo(*out_model->graphs[0].graph);
+  if (!cp.ok()) return Fail(cp.message());
+  out_model->is_bundle = false;
+  const std::string out_path = (fs::path(a.out) / "model.onnx").string();
+  onnx_io::SaveOptions so;
+  so.check = false;  // ai.asrc loss ops have no ONNX schema
+  Status sv = onnx_io::SaveModel(*out_model, out_path, so);
+  if (!sv.ok()) return Fail(sv.message());
+  std::cerr << (g_stop ? "interrupted" : "trained") << " at step " << (*trainer)->step() << "; wrote " << ckpt
+            << " and " << out_path << "\n";
+  return 0;
+}
+
+}  // namespace
+
+void AddTrainCommand(CLI::App& root, CommandSet& set) {
+  auto args = std::make_shared<TrainArgs>();
+  CLI::App* sub = root.add_subcommand("train", "train a single-graph model that computes its loss (RNN-T, ...)");
+  sub->add_option("--model", args->model, "a .onnx file (or one-graph bundle folder) whose graph outputs the loss")
+      ->required();
+  sub->add_option("--data", args->data, "NeMo-style JSONL manifest")->required();
+  sub->add_option("--split", args->split, "manifest split to train on (default: all lines)");
+  sub->add_option("--out", args->out, "output folder: checkpoint.ckpt, model.onnx, train_log.jsonl")->required();
+  sub->add_option("--steps", args->steps, "optimizer steps")->required()->check(CLI::PositiveNumber);
+  sub->add_option("--loss", args->loss, "graph value holding the loss (default: the first graph output)");
+  sub->add_option("--trainable", args->trainable, "regex over initializer names to train (default .*)");
+  sub->add_option("--tokens", args->tokens, "tokens.txt when the model has none");
+  sub->add_option("--teacher", args->teacher, "one-graph teacher whose first output feeds 'teacher_logits'");
+  sub->add_option("--lr", args->lr, "peak learning rate (noam: the factor)");
+  sub->add_option("--min-lr", args->min_lr, "warmup-cosine floor");
+  sub->add_option("--warmup", args->warmup, "warmup steps");
+  sub->add_option("--schedule", args->schedule, "constant | warmup-cosine | noam");
+  sub->add_option("--weight-decay", args->weight_decay, "AdamW decoupled weight decay");
+  sub->add_option("--clip", args->clip, "clip the global gradient norm (0: off)");
+  sub->add_option("--batch-frames", args->batch_frames, "cap on padded frames per batch");
+  sub->add_option("--checkpoint-every", args->checkpoint_every, "steps between checkpoints (0: only at the end)");
+  sub->add_option("--limit", args->limit, "use at most this many utterances");
+  sub->add_option("--seed", args->seed, "seed of batch order and SpecAugment");
+  sub->add_option("--threads", args->threads, "intra-op threads")->check(CLI::Range(1, 64));
+  sub->add_option("--log-every", args->log_every, "steps between progress lines")->check(CLI::PositiveNumber);
+  sub->add_flag("--resume", args->resume, "continue from OUT/checkpoint.ckpt");
+  sub->add_flag("--no-spec-augment", args->no_spec_augment, "no SpecAugment masks");
+  set.add(sub, [args] { return RunTrain(*args); });
+}
+
+}  // namespace asrc::app
