@@ -13,7 +13,7 @@
 
 #include "onnx/onnx_io.h"
 #include "reference.h"
-#include "tiny_transducer.h"
+#include "train/tiny_transducer.h"
 
 using namespace asrc;
 using namespace asrc::testing;
