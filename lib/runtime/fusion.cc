@@ -169,7 +169,7 @@ class Matcher {
 
   // ConvInteger(x_q, w, x_zp[, w_zp]) -> Cast -> Mul(., Mul(x_scale, w_scale)) [-> Add(bias)]
   // [-> Relu], x_q and x_zp from a DynamicQuantizeLinear (which stays), w_scale and bias per
-  // output channel: ai.asrc ConvIntegerToFloat (kernels/quant.cc).
+  // output channel: ai.asrc ConvIntegerToFloat (kernels/conv_integer.cc).
   bool MatchQuantConv(ir::Node* ci, Chain* chain) const {
     if (!IsOp(ci, "ConvInteger")) return false;
     ir::Node* dql = QuantizedHead(ci, 3, 4);

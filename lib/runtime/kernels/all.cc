@@ -5,11 +5,13 @@ namespace asrc::runtime {
 
 void RegisterElementwiseKernels(KernelRegistry& r);
 void RegisterShapeKernels(KernelRegistry& r);
+void RegisterStridedKernels(KernelRegistry& r);
 void RegisterReduceKernels(KernelRegistry& r);
 void RegisterNNKernels(KernelRegistry& r);
 void RegisterRnnKernels(KernelRegistry& r);
 void RegisterControlKernels(KernelRegistry& r);
 void RegisterQuantKernels(KernelRegistry& r);
+void RegisterConvIntegerKernels(KernelRegistry& r);
 void RegisterLossKernels(KernelRegistry& r);
 void RegisterGradKernels(KernelRegistry& r);
 void RegisterLstmGradKernels(KernelRegistry& r);
@@ -31,11 +33,13 @@ void RegisterRandomKernels(KernelRegistry& r);
 void RegisterAllKernels(KernelRegistry& r) {
   RegisterElementwiseKernels(r);
   RegisterShapeKernels(r);
+  RegisterStridedKernels(r);
   RegisterReduceKernels(r);
   RegisterNNKernels(r);
   RegisterRnnKernels(r);
   RegisterControlKernels(r);
   RegisterQuantKernels(r);
+  RegisterConvIntegerKernels(r);
   RegisterLossKernels(r);
   RegisterGradKernels(r);
   RegisterLstmGradKernels(r);

@@ -64,6 +64,12 @@ inline Status DTypeError(const char* op, DType d) {
   return Error(std::string("unsupported dtype ") + ir::dtype_name(d) + " for op '" + op + "'");
 }
 
+// DTypeError unless `t` has a fixed element size (the byte-copying kernels serve every such dtype).
+inline Status NeedFixedSize(const Tensor& t, const char* op) {
+  if (ir::dtype_size(t.dtype()) == 0) return DTypeError(op, t.dtype());
+  return Status::Ok();
+}
+
 // For kernels that take float32, float16 and float64 only.
 inline Status FloatDTypeError(const char* op, DType d) {
   return Error(std::string("unsupported dtype ") + ir::dtype_name(d) + " for op '" + op +
