@@ -6,17 +6,6 @@
 
 namespace asrc::passes {
 
-const ir::Tensor* ConstantOf(const ir::Value* v) {
-  if (!v) return nullptr;
-  if (v->initializer) return &*v->initializer;
-  const ir::Node* p = v->producer;
-  if (p && p->op_type == "Constant" && p->domain.empty()) {
-    const ir::Attribute* a = p->attr("value");
-    if (a && a->kind == ir::Attribute::Kind::Tensor) return &a->t;
-  }
-  return nullptr;
-}
-
 bool IsFloatConstant(const ir::Value* v, int rank) {
   const ir::Tensor* t = ConstantOf(v);
   return t && t->dtype() == ir::DType::Float32 && (rank < 0 || t->rank() == rank);

@@ -7,12 +7,13 @@
 #include <vector>
 
 #include "ir/graph.h"
+#include "ir/constant.h"
 #include "ir/model.h"
 
 namespace asrc::passes {
 
 // The constant tensor behind `v`: an initializer, or the `value` of a Constant node; else null.
-const ir::Tensor* ConstantOf(const ir::Value* v);
+using ir::ConstantOf;
 // True when `v` is a float32 constant of rank `rank` (any rank when rank < 0).
 bool IsFloatConstant(const ir::Value* v, int rank = -1);
 bool IsGraphOutput(const ir::Graph& g, const ir::Value* v);
