@@ -25,7 +25,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 command -v node >/dev/null && command -v npm >/dev/null || { echo "setup: node and npm are required (Node.js 20)" >&2; exit 1; }
-# ONNX Runtime's CPU library, as a reference (its post-install download fails here; not needed).
-if [ ! -d "$root/third_party/ort/node_modules/onnxruntime-node" ]; then
+# ONNX Runtime's CPU library and sherpa-onnx (which ships its native library), as references
+# (their post-install scripts download things; not needed).
+if [ ! -d "$root/third_party/ort/node_modules/onnxruntime-node" ] || [ ! -d "$root/third_party/ort/node_modules/sherpa-onnx-node" ]; then
   (cd "$root/third_party/ort" && npm install --ignore-scripts --no-audit --no-fund >/dev/null)
 fi
