@@ -29,5 +29,6 @@ void AddBenchCommand(CLI::App& root, CommandSet& set);
 void AddPassesCommand(CLI::App& root, CommandSet& set);
 void AddCompressCommand(CLI::App& root, CommandSet& set);
 void AddTrainCommand(CLI::App& root, CommandSet& set);
+void AddExportCommand(CLI::App& root, CommandSet& set);
 
 }  // namespace asrc::app

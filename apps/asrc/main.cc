@@ -23,6 +23,9 @@ int main(int argc, char** argv) {
   asrc::app::AddBenchCommand(app, set);
   asrc::app::AddPassesCommand(app, set);
   asrc::app::AddCompressCommand(app, set);
+#if defined(HAVE_ASRC_PASSES)
+  asrc::app::AddExportCommand(app, set);
+#endif
 #if defined(HAVE_ASRC_TRAIN) && defined(HAVE_ASRC_ASR)
   asrc::app::AddTrainCommand(app, set);
 #endif

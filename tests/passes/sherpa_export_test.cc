@@ -1,0 +1,212 @@
+// asrc export --format sherpa-onnx (passes/sherpa_export.h): the merged look-ahead encoder against
+// the cascade run chunk by chunk (asr::Recognizer, lib/asr/stream.cc) on real speech — in our
+// runtime and in ONNX Runtime — for lengths on and off chunk boundaries; the decoder/joiner
+// protocol (metadata, input/output order); and the refusals (LSTM decoder, front end sherpa-onnx
+// cannot reproduce, bad context size). The sherpa-onnx decode itself is tests/cli/sherpa_export_test.sh.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "asr/audio.h"
+#include "asr/stream.h"
+#include "onnx/onnx_io.h"
+#include "passes/sherpa_export.h"
+#include "reference.h"
+#include "runtime/session.h"
+
+namespace asrc {
+namespace {
+
+const char* kTeacher = ASRC_SOURCE_DIR "/experiments/teacher/bundle";
+
+// The teacher with its LSTM decoder run from a zero state (batch 1): a stateless decoder with
+// context 1 (the export only needs the protocol; tests/cli decodes a real stand-in).
+ir::Model StatelessTeacher() {
+  auto m = onnx_io::LoadModel(kTeacher);
+  REQUIRE_MESSAGE(m.ok(), m.status().message());
+  ir::Graph& d = *m->graph("decoder");
+  for (const char* s : {"h", "c"}) {
+    ir::Value* in = d.find_value(s);
+    REQUIRE(in);
+    ir::Value* z = d.add_initializer(std::string(s) + "_zero", ir::Tensor(ir::DType::Float32, {1, 1, 256}));
+    d.replace_all_uses(in, z);
+    d.inputs.erase(std::find(d.inputs.begin(), d.inputs.end(), in));
+    d.remove_value(in);
+  }
+  d.outputs.resize(1);  // decoder_out
+  m->config["decoding"]["decoder_type"] = "stateless";
+  m->config["decoding"].erase("decoder_state");
+  REQUIRE(d.verify().ok());
+  return std::move(m).value();
+}
+
+Result<std::vector<float>> RunEncoder(const ir::GraphFile& gf, const std::vector<float>& x, int64_t T,
+                                      int64_t F, int64_t* frames, int64_t* lens) {
+  ASRC_ASSIGN_OR_RETURN(auto s, runtime::Session::Create(*gf.graph, gf.opset(""), {}));
+  ir::Tensor xt(ir::DType::Float32, {1, T, F}), lt(ir::DType::Int64, {1});
+  std::memcpy(xt.data<float>(), x.data(), T * F * sizeof(float));
+  lt.data<int64_t>()[0] = T;
+  std::vector<ir::Tensor> out;
+  ASRC_RETURN_IF_ERROR(s->Run({xt, lt}, &out));
+  *frames = out[0].dim(1);
+  *lens = out[1].data<int64_t>()[0];
+  return std::vector<float>(out[0].data<float>(), out[0].data<float>() + out[0].numel());
+}
+
+double MaxDiff(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return INFINITY;
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, static_cast<double>(std::abs(a[i] - b[i])));
+  return m;
+}
+
+std::vector<float> ReadF32(const std::string& path) {
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  std::vector<float> v(static_cast<size_t>(f.tellg()) / sizeof(float));
+  f.seekg(0);
+  f.read(reinterpret_cast<char*>(v.data()), v.size() * sizeof(float));
+  return v;
+}
+
+TEST_CASE("sherpa export: the merged encoder equals the cascade in look-ahead mode") {
+  ir::Model bundle = StatelessTeacher();
+  auto e = passes::ExportSherpaOnnx(bundle);
+  REQUIRE_MESSAGE(e.ok(), e.status().message());
+  const ir::GraphFile* enc = e->model.find("encoder");
+  REQUIRE(enc);
+  CHECK(e->feature_offset == doctest::Approx(2 * std::log(32768.0)));
+  int loops = 0;
+  for (ir::Node* n : enc->graph->nodes()) loops += n->op_type == "Loop";
+  CHECK(loops == 1);
+  CHECK(enc->graph->inputs.size() == 2);
+  CHECK(enc->graph->outputs[0]->name == "encoder_out");
+  CHECK(enc->graph->outputs[1]->name == "encoder_out_lens");
+
+  asr::RecognizerOptions ro;
+  auto rec = asr::Recognizer::Create(bundle, ro);
+  REQUIRE_MESSAGE(rec.ok(), rec.status().message());
+  asr::Recognizer& r = *rec.value();
+  auto audio = asr::LoadAudio(ASRC_SOURCE_DIR "/experiments/data/default_eval/flac/synth_test_00003.flac", 16000);
+  REQUIRE_MESSAGE(audio.ok(), audio.status().message());
+  const int64_t T_all = r.fbank().NumFrames(audio->samples.size());
+  const std::vector<float> feats_all = r.fbank().Compute(audio->samples.data(), audio->samples.size());
+  const int64_t F = 80;
+  auto noncausal = runtime::Session::Create(*bundle.graph("encoder_noncausal"), 17, {});
+  REQUIRE(noncausal.ok());
+  const bool ort = test::HaveReference(test::OrtAvailable(), test::kOrt);
+  const std::string tmp = "/tmp/asrc_test_sherpa_" + std::to_string(getpid());
+  if (ort) REQUIRE(onnx_io::SaveModel(e->model, tmp + ".model").ok());
+  int ort_checks = 0;
+  for (int64_t T : {T_all, int64_t{96}, int64_t{97}, int64_t{5}}) {
+    CAPTURE(T);
+    REQUIRE(T <= T_all);
+    std::vector<float> feats(feats_all.begin(), feats_all.begin() + T * F);
+    // Reference: the chunk protocol, then the non-causal encoder.
+    int64_t dim = 0;
+    auto causal = r.CausalEncode(feats, T, 0, &dim);
+    REQUIRE(causal.ok());
+    const int64_t t_out = static_cast<int64_t>(causal->size()) / dim;
+    CHECK(t_out == (T + 3) / 4);
+    ir::Tensor cx(ir::DType::Float32, {1, t_out, dim}), cl(ir::DType::Int64, {1});
+    std::memcpy(cx.data<float>(), causal->data(), causal->size() * sizeof(float));
+    cl.data<int64_t>()[0] = t_out;
+    std::vector<ir::Tensor> ref;
+    REQUIRE((*noncausal)->Run({cx, cl}, &ref).ok());
+    std::vector<float> want(ref[0].data<float>(), ref[0].data<float>() + ref[0].numel());
+    // The export takes sherpa-onnx's features: asrc's minus 2 ln(32768).
+    std::vector<float> x(feats);
+    for (float& v : x) v -= e->feature_offset;
+    int64_t frames = 0, lens = 0;
+    auto got = RunEncoder(*enc, x, T, F, &frames, &lens);
+    REQUIRE_MESSAGE(got.ok(), got.status().message());
+    CHECK(frames == t_out);
+    CHECK(lens == t_out);
+    const double d = MaxDiff(got.value(), want);
+    MESSAGE("T=" << T << ": merged encoder max |asrc - cascade| = " << d);
+    CHECK(d < 1e-3);
+    if (!ort) continue;
+    {
+      std::ofstream f(tmp + ".x.f32", std::ios::binary);
+      f.write(reinterpret_cast<const char*>(x.data()), x.size() * sizeof(float));
+    }
+    std::string cmd = "node " ASRC_SOURCE_DIR "/tests/passes/ort_encoder.js " + tmp + ".model/encoder.onnx " + tmp +
+                      ".x.f32 " + std::to_string(T) + " " + tmp + ".out.f32 > " + tmp + ".json";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    nlohmann::json j;
+    std::ifstream(tmp + ".json") >> j;
+    CHECK(j["lens"].get<int64_t>() == t_out);
+    const double od = MaxDiff(ReadF32(tmp + ".out.f32"), want);
+    MESSAGE("T=" << T << ": merged encoder max |ORT - cascade| = " << od);
+    CHECK(od < 1e-3);
+    ++ort_checks;
+  }
+  if (ort) {
+    test::RequireChecks(ort_checks, test::kOrt);
+    std::filesystem::remove_all(tmp + ".model");
+    for (const char* s : {".x.f32", ".out.f32", ".json"}) std::remove((tmp + s).c_str());
+  }
+}
+
+TEST_CASE("sherpa export: decoder and joiner protocol, model.json") {
+  auto e = passes::ExportSherpaOnnx(StatelessTeacher());
+  REQUIRE_MESSAGE(e.ok(), e.status().message());
+  const ir::GraphFile* dec = e->model.find("decoder");
+  const ir::GraphFile* join = e->model.find("joiner");
+  REQUIRE(dec);
+  REQUIRE(join);
+  CHECK(dec->file == "decoder.onnx");
+  std::map<std::string, std::string> meta(dec->metadata_props.begin(), dec->metadata_props.end());
+  CHECK(meta["vocab_size"] == "256");
+  CHECK(meta["context_size"] == "1");
+  CHECK(dec->graph->outputs[0]->name == "decoder_out");
+  CHECK(join->graph->inputs[0]->name == "encoder_out");
+  CHECK(join->graph->inputs[1]->name == "decoder_out");
+  CHECK(join->graph->outputs[0]->name == "logit");
+  std::map<std::string, std::string> emeta(e->model.find("encoder")->metadata_props.begin(),
+                                           e->model.find("encoder")->metadata_props.end());
+  CHECK(emeta["model_type"] == "conformer");
+  CHECK(e->model.config["model_type"] == "transducer");
+  CHECK(e->model.config["frontend"]["waveform_scale"] == 1.0);
+  CHECK(!e->model.config.contains("streaming"));
+  // The export is an asrc transducer bundle.
+  auto cfg = asr::BundleConfig::FromModel(e->model);
+  REQUIRE_MESSAGE(cfg.ok(), cfg.status().message());
+  CHECK(!cfg->streaming());
+}
+
+TEST_CASE("sherpa export: refusals name the problem") {
+  auto teacher = onnx_io::LoadModel(kTeacher);
+  REQUIRE(teacher.ok());
+  auto lstm = passes::ExportSherpaOnnx(teacher.value());
+  REQUIRE(!lstm.ok());
+  CHECK(lstm.status().message().find("decoder_type is 'lstm'") != std::string::npos);
+  CHECK(lstm.status().message().find("stateless") != std::string::npos);
+
+  ir::Model m = StatelessTeacher();
+  m.config["frontend"]["window_type"] = "hamming";
+  auto fe = passes::ExportSherpaOnnx(m);
+  REQUIRE(!fe.ok());
+  CHECK(fe.status().message().find("frontend.window_type") != std::string::npos);
+
+  m = StatelessTeacher();
+  m.config["decoding"]["context_size"] = 2;  // the decoder declares y [N, 1]
+  auto ctx = passes::ExportSherpaOnnx(m);
+  REQUIRE(!ctx.ok());
+  CHECK(ctx.status().message().find("context_size") != std::string::npos);
+
+  // A joiner whose inputs come in the other order is exported in sherpa-onnx's order.
+  m = StatelessTeacher();
+  auto& ji = m.graph("joiner")->inputs;
+  std::swap(ji[0], ji[1]);
+  auto swapped = passes::ExportSherpaOnnx(m);
+  REQUIRE_MESSAGE(swapped.ok(), swapped.status().message());
+  CHECK(swapped->model.find("joiner")->graph->inputs[0]->name == "encoder_out");
+}
+
+}  // namespace
+}  // namespace asrc
