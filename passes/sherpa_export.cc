@@ -369,6 +369,21 @@ void SetMeta(ir::GraphFile& f, const std::string& key, const std::string& value)
   f.metadata_props.emplace_back(key, value);
 }
 
+// sherpa-onnx starts a hypothesis with the context [-1, ..., -1, blank] (icefall's "no label"),
+// asrc with [blank, ..., blank]: y = max(y, 0) in front of the decoder makes the two the same.
+Status ClampContext(ir::GraphFile& dec) {
+  if (dec.opset("") < 12)
+    return Error("decoder: opset " + std::to_string(dec.opset("")) + " (mapping sherpa-onnx's -1 start labels to "
+                 "blank needs Max on int64, opset >= 12)");
+  ir::Graph& g = *dec.graph;
+  ir::Value* y = g.inputs[0];
+  ir::Node* max = g.insert_node_before(g.nodes().front(), "Max", {y, I64(g, "sherpa/blank", {0})},
+                                       {g.unique_name(y->name + "_no_negative")}, "glue:clamp_start_context");
+  g.replace_all_uses(y, max->outputs[0]);  // max's own input too: set back below
+  g.set_input(max, 0, y);
+  return g.verify().With("decoder");
+}
+
 Status CheckDecoding(const ir::Model& bundle, const asr::BundleConfig& cfg) {
   if (cfg.decoder_type != "stateless")
     return Error("decoder: model.json decoding.decoder_type is '" + cfg.decoder_type +
@@ -415,6 +430,7 @@ Result<SherpaExport> ExportSherpaOnnx(const ir::Model& bundle) {
   }
   ASRC_ASSIGN_OR_RETURN(ir::GraphFile dec, OwnCopy(bundle, "decoder"));
   ASRC_ASSIGN_OR_RETURN(ir::GraphFile join, OwnCopy(bundle, "joiner"));
+  if (cfg.context_size > 1) ASRC_RETURN_IF_ERROR(ClampContext(dec));
   ASRC_RETURN_IF_ERROR(Reorder(&dec.graph->outputs, {"decoder_out"}, "decoder: graph has no output"));
   ASRC_RETURN_IF_ERROR(Reorder(&join.graph->inputs, {"encoder_out", "decoder_out"}, "joiner: graph has no input"));
   ASRC_RETURN_IF_ERROR(Reorder(&join.graph->outputs, {"logit"}, "joiner: graph has no output"));

@@ -15,10 +15,11 @@ const root = path.resolve(__dirname, '..', '..');
 const sherpa = require(path.join(root, 'third_party/ort/node_modules/sherpa-onnx-node'));
 
 function parseArgs(argv) {
-  const a = {pos: [], split: '', limit: 0};
+  const a = {pos: [], split: '', limit: 0, scale: 1};
   for (let i = 0; i < argv.length; ++i) {
     if (argv[i] === '--split') a.split = argv[++i];
     else if (argv[i] === '--limit') a.limit = parseInt(argv[++i], 10);
+    else if (argv[i] === '--scale') a.scale = parseFloat(argv[++i]);
     else a.pos.push(argv[i]);
   }
   if (a.pos.length !== 3) throw new Error('usage: sherpa_decode.js MODEL_DIR MANIFEST OUT.json [--split S] [--limit N]');
@@ -85,6 +86,7 @@ function main() {
   for (const u of items) {
     const file = path.isAbsolute(u.audio_filepath) ? u.audio_filepath : path.join(base, u.audio_filepath);
     const wave = readAudio(file);
+    if (a.scale !== 1) wave.samples = wave.samples.map((v) => v * a.scale);  // diagnostics only
     const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     const stream = recognizer.createStream();

@@ -17,33 +17,14 @@
 #include "onnx/onnx_io.h"
 #include "passes/sherpa_export.h"
 #include "reference.h"
+#include "passes/stateless_teacher.h"
 #include "runtime/session.h"
 
 namespace asrc {
 namespace {
 
 const char* kTeacher = ASRC_SOURCE_DIR "/experiments/teacher/bundle";
-
-// The teacher with its LSTM decoder run from a zero state (batch 1): a stateless decoder with
-// context 1 (the export only needs the protocol; tests/cli decodes a real stand-in).
-ir::Model StatelessTeacher() {
-  auto m = onnx_io::LoadModel(kTeacher);
-  REQUIRE_MESSAGE(m.ok(), m.status().message());
-  ir::Graph& d = *m->graph("decoder");
-  for (const char* s : {"h", "c"}) {
-    ir::Value* in = d.find_value(s);
-    REQUIRE(in);
-    ir::Value* z = d.add_initializer(std::string(s) + "_zero", ir::Tensor(ir::DType::Float32, {1, 1, 256}));
-    d.replace_all_uses(in, z);
-    d.inputs.erase(std::find(d.inputs.begin(), d.inputs.end(), in));
-    d.remove_value(in);
-  }
-  d.outputs.resize(1);  // decoder_out
-  m->config["decoding"]["decoder_type"] = "stateless";
-  m->config["decoding"].erase("decoder_state");
-  REQUIRE(d.verify().ok());
-  return std::move(m).value();
-}
+using testing::StatelessTeacher;
 
 Result<std::vector<float>> RunEncoder(const ir::GraphFile& gf, const std::vector<float>& x, int64_t T,
                                       int64_t F, int64_t* frames, int64_t* lens) {
@@ -179,6 +160,28 @@ TEST_CASE("sherpa export: decoder and joiner protocol, model.json") {
   CHECK(!cfg->streaming());
 }
 
+TEST_CASE("sherpa export: context_size 2 — sherpa-onnx's start context [-1, blank] decodes as asrc's [blank, blank]") {
+  ir::Model m = StatelessTeacher(2);
+  auto e = passes::ExportSherpaOnnx(m);
+  REQUIRE_MESSAGE(e.ok(), e.status().message());
+  const ir::GraphFile* dec = e->model.find("decoder");
+  CHECK(dec->graph->nodes().front()->op_type == "Max");
+  auto s = runtime::Session::Create(*dec->graph, dec->opset(""), {});
+  auto src = runtime::Session::Create(*m.graph("decoder"), 17, {});
+  REQUIRE(s.ok());
+  REQUIRE(src.ok());
+  auto run = [](runtime::Session& sess, std::vector<int64_t> y) {
+    std::vector<ir::Tensor> out;
+    REQUIRE(sess.Run({ir::Tensor::FromVector(ir::DType::Int64, {1, 2}, y)}, &out).ok());
+    return std::vector<float>(out[0].data<float>(), out[0].data<float>() + out[0].numel());
+  };
+  const std::vector<float> asrc_start = run(**src, {0, 0});
+  CHECK(run(**s, {-1, 0}) == asrc_start);
+  CHECK(run(**s, {0, 0}) == asrc_start);
+  CHECK(run(**s, {7, 9}) == run(**src, {7, 9}));
+  CHECK(run(**src, {-1, 0}) != asrc_start);  // without the clamp: the last embedding row
+}
+
 TEST_CASE("sherpa export: refusals name the problem") {
   auto teacher = onnx_io::LoadModel(kTeacher);
   REQUIRE(teacher.ok());
@@ -193,7 +196,7 @@ TEST_CASE("sherpa export: refusals name the problem") {
   REQUIRE(!fe.ok());
   CHECK(fe.status().message().find("frontend.window_type") != std::string::npos);
 
-  m = StatelessTeacher();
+  m = StatelessTeacher(1);
   m.config["decoding"]["context_size"] = 2;  // the decoder declares y [N, 1]
   auto ctx = passes::ExportSherpaOnnx(m);
   REQUIRE(!ctx.ok());
