@@ -21,6 +21,7 @@
 #include "asr/stream.h"
 #include "onnx/onnx_io.h"
 #include "reference.h"
+#include "test_io.h"
 
 using namespace asrc;
 using namespace asrc::asr;
@@ -62,20 +63,8 @@ std::string SpeechFile() {
   return tmp + ".wav";
 }
 
-std::vector<float> ReadF32(const std::string& path) {
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
-  std::vector<float> v(static_cast<size_t>(f.tellg()) / sizeof(float));
-  f.seekg(0);
-  f.read(reinterpret_cast<char*>(v.data()), v.size() * sizeof(float));
-  return v;
-}
-
-double MaxDiff(const std::vector<float>& a, const std::vector<float>& b) {
-  if (a.size() != b.size()) return INFINITY;
-  double m = 0;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, double(std::fabs(a[i] - b[i])));
-  return m;
-}
+using test::MaxDiff;
+using test::ReadF32;
 
 }  // namespace
 
@@ -109,10 +98,7 @@ void CheckAgainstOrt(const std::string& bundle) {
   // ONNX Runtime on the same features.
   if (!test::HaveReference(test::OrtAvailable(), test::kOrt)) return;
   const std::string tmp = "/tmp/asrc_test_stream_" + std::to_string(getpid());
-  {
-    std::ofstream f(tmp + ".feats.f32", std::ios::binary);
-    f.write(reinterpret_cast<const char*>(feats.data()), feats.size() * sizeof(float));
-  }
+  test::WriteF32(tmp + ".feats.f32", feats);
   std::string cmd = "node " ASRC_SOURCE_DIR "/tests/asr/ort_stream_ref.js " + bundle + " " + tmp +
                     ".feats.f32 " + std::to_string(T) + " " + tmp + " 5 > " + tmp + ".json";
   REQUIRE(std::system(cmd.c_str()) == 0);

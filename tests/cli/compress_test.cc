@@ -13,29 +13,16 @@
 #include "ir/model.h"
 #include "onnx/onnx_io.h"
 #include "reference.h"
+#include "test_io.h"
 
 namespace fs = std::filesystem;
 using namespace asrc;
 
 namespace {
 
-struct Out {
-  int code;
-  std::string text;
-};
+using Out = test::CommandOut;
 
-Out Run(const std::string& args) {
-  std::string cmd = std::string(ASRC_BIN) + " " + args + " 2>&1";
-  Out o{0, ""};
-  FILE* f = popen(cmd.c_str(), "r");
-  REQUIRE(f);
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) o.text.append(buf, n);
-  int st = pclose(f);
-  o.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return o;
-}
+Out Run(const std::string& args) { return test::RunCommand(std::string(ASRC_BIN) + " " + args); }
 
 fs::path Tmp() {
   auto p = fs::temp_directory_path() / ("asrc_cli_compress_test_" + std::to_string(getpid()));

@@ -17,6 +17,7 @@
 #include "onnx/onnx_io.h"
 #include "passes/sherpa_export.h"
 #include "reference.h"
+#include "test_io.h"
 #include "passes/stateless_teacher.h"
 #include "runtime/session.h"
 
@@ -39,20 +40,8 @@ Result<std::vector<float>> RunEncoder(const ir::GraphFile& gf, const std::vector
   return std::vector<float>(out[0].data<float>(), out[0].data<float>() + out[0].numel());
 }
 
-double MaxDiff(const std::vector<float>& a, const std::vector<float>& b) {
-  if (a.size() != b.size()) return INFINITY;
-  double m = 0;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, static_cast<double>(std::abs(a[i] - b[i])));
-  return m;
-}
-
-std::vector<float> ReadF32(const std::string& path) {
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
-  std::vector<float> v(static_cast<size_t>(f.tellg()) / sizeof(float));
-  f.seekg(0);
-  f.read(reinterpret_cast<char*>(v.data()), v.size() * sizeof(float));
-  return v;
-}
+using test::MaxDiff;
+using test::ReadF32;
 
 TEST_CASE("sherpa export: the merged encoder equals the cascade in look-ahead mode") {
   ir::Model bundle = StatelessTeacher();
@@ -111,10 +100,7 @@ TEST_CASE("sherpa export: the merged encoder equals the cascade in look-ahead mo
     MESSAGE("T=" << T << ": merged encoder max |asrc - cascade| = " << d);
     CHECK(d < 1e-3);
     if (!ort) continue;
-    {
-      std::ofstream f(tmp + ".x.f32", std::ios::binary);
-      f.write(reinterpret_cast<const char*>(x.data()), x.size() * sizeof(float));
-    }
+    test::WriteF32(tmp + ".x.f32", x);
     std::string cmd = "node " ASRC_SOURCE_DIR "/tests/passes/ort_encoder.js " + tmp + ".model/encoder.onnx " + tmp +
                       ".x.f32 " + std::to_string(T) + " " + tmp + ".out.f32 > " + tmp + ".json";
     REQUIRE(std::system(cmd.c_str()) == 0);
