@@ -48,14 +48,7 @@ ir::Model TinyBundle(std::mt19937_64& rng, bool out_trans_b = true, const std::s
   ir::Node* out = AddGemm(*join, a, "j.out", wo, test::RandomTensor({kV}, rng, 0.1f), out_trans_b, "logit");
   test::Output(*join, out->outputs[0], {3, kV});
 
-  ir::Model m = test::SingleGraphModel(std::move(dec));
-  m.graphs[0].role = "decoder";
-  m.graphs[0].file = "decoder.onnx";
-  ir::Model other = test::SingleGraphModel(std::move(join));
-  other.graphs[0].role = "joiner";
-  other.graphs[0].file = "joiner.onnx";
-  m.graphs.push_back(std::move(other.graphs[0]));
-  m.is_bundle = true;
+  ir::Model m = test::DecoderJoinerModel(std::move(dec), std::move(join));
   m.config["decoding"] = {{"blank_id", 0}, {"vocab_size", kV}, {"decoder_type", "lstm"}, {"context_size", 1},
                           {"decoder_state", nlohmann::json::array({{{"input", "h"}, {"output", "h_out"}}})}};
   return m;
