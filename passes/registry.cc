@@ -4,6 +4,7 @@
 #include "passes/low_rank.h"
 #include "passes/prune.h"
 #include "passes/quantize_int8.h"
+#include "passes/tar_decoder.h"
 
 namespace asrc::passes {
 
@@ -14,6 +15,7 @@ const pass::PassRegistry& BuiltinPasses() {
     r->Register("quantize-int8", [] { return std::make_unique<QuantizeInt8Pass>(); });
     r->Register("low-rank", [] { return std::make_unique<LowRankPass>(); });
     r->Register("prune", [] { return std::make_unique<PrunePass>(); });
+    r->Register("tar-decoder", [] { return std::make_unique<TarDecoderPass>(); });
     return r;
   }();
   return *registry;

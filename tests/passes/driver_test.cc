@@ -60,19 +60,6 @@ const ir::Graph& Sub(const ir::Model& m, const char* attr) {
   throw 0;
 }
 
-// Two graphs ("decoder", "joiner") whose initializers view one buffer `tied`.
-ir::Model TwoGraphs(std::unique_ptr<ir::Graph> a, std::unique_ptr<ir::Graph> b) {
-  ir::Model m = test::SingleGraphModel(std::move(a));
-  m.graphs[0].role = "decoder";
-  m.graphs[0].file = "decoder.onnx";
-  ir::Model other = test::SingleGraphModel(std::move(b));
-  other.graphs[0].role = "joiner";
-  other.graphs[0].file = "joiner.onnx";
-  m.graphs.push_back(std::move(other.graphs[0]));
-  m.is_bundle = true;
-  return m;
-}
-
 const ir::Tensor& InitializerRead(const ir::Graph& g, const std::string& op, int input) {
   for (const ir::Node* n : g.nodes()) {
     if (n->op_type == op) return *n->input(input)->initializer;
@@ -149,7 +136,7 @@ TEST_CASE("quantize-int8: a weight tied across two graphs stays one int8 buffer,
     test::Output(*g, y, {2, 32});
     gs.push_back(std::move(g));
   }
-  ir::Model m = TwoGraphs(std::move(gs[0]), std::move(gs[1]));
+  ir::Model m = test::DecoderJoinerModel(std::move(gs[0]), std::move(gs[1]));
   const ir::Graph& a = *m.graphs[0].graph;
   const ir::Graph& b = *m.graphs[1].graph;
   REQUIRE(m.bytes_unique() == static_cast<int64_t>(w.nbytes()));
@@ -195,7 +182,7 @@ TEST_CASE("quantize-int8: embedding tied to the joiner's Gemm(transB) output lay
   ir::Node* gemm = join->add_node("Gemm", {x, join->add_initializer("E", e)}, {"logits"}, "output");
   gemm->set_attr_int("transB", 1);
   test::Output(*join, gemm->outputs[0], {2, V});
-  ir::Model m = TwoGraphs(std::move(dec), std::move(join));
+  ir::Model m = test::DecoderJoinerModel(std::move(dec), std::move(join));
   const ir::Graph& a = *m.graphs[0].graph;
   const ir::Graph& b = *m.graphs[1].graph;
   ir::Tensor idv = ir::Tensor::FromVector<int64_t>(ir::DType::Int64, {3}, {0, 17, 39});
@@ -231,7 +218,7 @@ TEST_CASE("prune magnitude: a weight tied across two graphs is zeroed once and s
     test::Output(*g, g->add_node("MatMul", {x, g->add_initializer("W", w)}, {"y"}, "proj")->outputs[0], {2, 32});
     gs.push_back(std::move(g));
   }
-  ir::Model m = TwoGraphs(std::move(gs[0]), std::move(gs[1]));
+  ir::Model m = test::DecoderJoinerModel(std::move(gs[0]), std::move(gs[1]));
   pass::PassContext* ctx = nullptr;
   passes::PrunePass p;
   CHECK(test::RunPass(p, m, {{"method", "magnitude"}, {"sparsity", 0.5}}, &ctx));

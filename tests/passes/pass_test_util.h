@@ -67,6 +67,19 @@ inline ir::Model SingleGraphModel(std::unique_ptr<ir::Graph> g) {
   return m;
 }
 
+// A bundle of two graphs, roles "decoder" and "joiner" (decoder.onnx, joiner.onnx; opset 17).
+inline ir::Model DecoderJoinerModel(std::unique_ptr<ir::Graph> decoder, std::unique_ptr<ir::Graph> joiner) {
+  ir::Model m = SingleGraphModel(std::move(decoder));
+  m.graphs[0].role = "decoder";
+  m.graphs[0].file = "decoder.onnx";
+  ir::Model other = SingleGraphModel(std::move(joiner));
+  other.graphs[0].role = "joiner";
+  other.graphs[0].file = "joiner.onnx";
+  m.graphs.push_back(std::move(other.graphs[0]));
+  m.is_bundle = true;
+  return m;
+}
+
 inline int CountOps(const ir::Graph& g, const std::string& op) {
   int n = 0;
   for (const ir::Node* node : g.nodes()) n += node->op_type == op;

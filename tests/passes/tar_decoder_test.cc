@@ -1,0 +1,270 @@
+// tar-decoder (passes/tar_decoder.h) on a tiny transducer bundle built here: structure, the
+// decoder's numerics against a PyTorch reference of the same equations (tar_reference.py), the
+// tied matrix as one buffer (in memory, in size accounting, on disk, after quantize-int8), the
+// tied embedding reduction, ONNX Runtime on every output graph, and bad input.
+#include <filesystem>
+
+#include "ir/model.h"
+#include "onnx/onnx_io.h"
+#include "pass_test_util.h"
+#include "passes/quantize_int8.h"
+#include "passes/tar_decoder.h"
+
+namespace asrc {
+namespace {
+
+constexpr int64_t kV = 12, kH = 8, kDd = 6, kEnc = 5;
+
+ir::Node* AddGemm(ir::Graph& g, ir::Value* x, const std::string& name, ir::Tensor w, ir::Tensor b, bool trans_b,
+                  const std::string& out = "") {
+  ir::Node* n = g.add_node("Gemm", {x, g.add_initializer(name + ".weight", std::move(w)),
+                                    g.add_initializer(name + ".bias", std::move(b))},
+                           {out.empty() ? name + "_out" : out}, name);
+  n->set_attr_int("transB", trans_b ? 1 : 0);
+  return n;
+}
+
+// decoder: y [N, 1] -> Gather(embedding [V, Dd]) -> ReduceSum over the label axis -> decoder_out.
+// joiner: Gemm(encoder_out) + Gemm(decoder_out) -> `act` -> output layer [V, H] (transB) or [H, V].
+ir::Model TinyBundle(std::mt19937_64& rng, bool out_trans_b = true, const std::string& act = "Tanh",
+                     const ir::Tensor* out_weight = nullptr) {
+  auto dec = std::make_unique<ir::Graph>("decoder");
+  ir::Value* y = test::Input(*dec, "y", ir::DType::Int64, {3, 1});
+  ir::Value* e = dec->add_node("Gather", {dec->add_initializer("dec.embed", test::RandomTensor({kV, kDd}, rng, 0.5f)), y},
+                               {"emb"}, "embed")->outputs[0];
+  ir::Node* rs = dec->add_node("ReduceSum", {e, dec->add_initializer("axes", ir::Tensor::FromVector<int64_t>(ir::DType::Int64, {1}, {1}))},
+                               {"decoder_out"}, "sum");
+  rs->set_attr_int("keepdims", 0);
+  test::Output(*dec, rs->outputs[0], {3, kDd});
+
+  auto join = std::make_unique<ir::Graph>("joiner");
+  ir::Value* enc = test::Input(*join, "encoder_out", ir::DType::Float32, {3, kEnc});
+  ir::Value* din = test::Input(*join, "decoder_out", ir::DType::Float32, {3, kDd});
+  ir::Node* pe = AddGemm(*join, enc, "j.enc_proj", test::RandomTensor({kH, kEnc}, rng, 0.5f), test::RandomTensor({kH}, rng, 0.1f), true);
+  ir::Node* pd = AddGemm(*join, din, "j.dec_proj", test::RandomTensor({kH, kDd}, rng, 0.5f), test::RandomTensor({kH}, rng, 0.1f), true);
+  ir::Value* s = join->add_node("Add", {pe->outputs[0], pd->outputs[0]}, {"sum"}, "add")->outputs[0];
+  ir::Value* a = join->add_node(act, {s}, {"act"}, "act")->outputs[0];
+  ir::Tensor wo = out_weight ? *out_weight : test::RandomTensor(out_trans_b ? ir::Shape{kV, kH} : ir::Shape{kH, kV}, rng, 0.5f);
+  ir::Node* out = AddGemm(*join, a, "j.out", wo, test::RandomTensor({kV}, rng, 0.1f), out_trans_b, "logit");
+  test::Output(*join, out->outputs[0], {3, kV});
+
+  ir::Model m = test::DecoderJoinerModel(std::move(dec), std::move(join));
+  m.config["decoding"] = {{"blank_id", 0}, {"vocab_size", kV}, {"decoder_type", "lstm"}, {"context_size", 1},
+                          {"decoder_state", nlohmann::json::array({{{"input", "h"}, {"output", "h_out"}}})}};
+  return m;
+}
+
+// One graph of a bundle as a model of its own (for RunOrt, which runs graphs[0]).
+ir::Model Only(const ir::Model& m, const std::string& role) {
+  ir::Model one;
+  one.graphs.push_back(*m.find(role));
+  one.graphs[0].role = "model";
+  one.graphs[0].file = "model.onnx";
+  return one;
+}
+
+const ir::Node* FirstOp(const ir::Graph& g, const std::string& op) {
+  for (const ir::Node* n : g.nodes())
+    if (n->op_type == op) return n;
+  return nullptr;
+}
+
+ir::Tensor Labels(std::vector<int64_t> v, int64_t context) {
+  const int64_t n = static_cast<int64_t>(v.size()) / context;
+  return ir::Tensor::FromVector<int64_t>(ir::DType::Int64, {n, context}, v);
+}
+
+}  // namespace
+
+TEST_CASE("tar-decoder: structure, tied buffer counted once, PyTorch reference, ONNX Runtime") {
+  for (bool post : {false, true}) {
+    INFO("post " << post);
+    std::mt19937_64 rng(21);
+    ir::Model m = TinyBundle(rng);
+    const ir::Tensor joiner_out = *m.graph("joiner")->find_value("j.out.weight")->initializer;
+    pass::PassContext* ctx = nullptr;
+    passes::TarDecoderPass p;
+    CHECK(test::RunPass(p, m, {{"context", 3}, {"heads", 2}, {"post", post}}, &ctx));
+    const ir::Graph& dec = *m.graph("decoder");
+    const ir::Graph& join = *m.graph("joiner");
+    // Structure: one input y [N, 3] int64, one output decoder_out [N, H]; no LSTM, no state.
+    REQUIRE(dec.inputs.size() == 1);
+    CHECK(dec.inputs[0]->name == "y");
+    CHECK(dec.inputs[0]->type.dims[1].value == 3);
+    REQUIRE(dec.outputs.size() == 1);
+    CHECK(dec.outputs[0]->name == "decoder_out");
+    CHECK(test::CountOps(dec, "Gather") == 1);
+    CHECK(test::CountOps(dec, "LayerNormalization") == (post ? 1 : 0));
+    CHECK(dec.find_value("tar.position_vectors")->initializer->shape() == ir::Shape{2, 3, kH});
+    // Tied: the decoder's table is the joiner's output weight, the same buffer.
+    const ir::Tensor& table = *dec.find_value("tar.tied_embedding")->initializer;
+    const ir::Tensor& wout = *join.find_value("j.out.weight")->initializer;
+    CHECK(table.shares_buffer_with(joiner_out));
+    CHECK(wout.shares_buffer_with(table));
+    CHECK(m.bytes_unique() == ir::graph_bytes(dec) + ir::graph_bytes(join) - static_cast<int64_t>(table.nbytes()));
+    CHECK(m.params_total() == dec.num_params() + join.num_params() - table.numel());
+    CHECK(ctx->counters().at("tied_elements") == kV * kH);
+    // model.json
+    CHECK(m.config["decoding"]["decoder_type"] == "stateless");
+    CHECK(m.config["decoding"]["context_size"] == 3);
+    CHECK(!m.config["decoding"].contains("decoder_state"));
+    // The joiner's decoder projection is the identity (a square [H, H]).
+    const ir::Tensor& dp = *join.find_value("j.dec_proj.weight")->initializer;
+    CHECK(dp.shape() == ir::Shape{kH, kH});
+    CHECK(dp.data<float>()[0] == 1.f);
+    CHECK(dp.data<float>()[1] == 0.f);
+
+    ir::Tensor y = Labels({0, 0, 0, 0, 7, 3, 11, 5, 2}, 3);
+    auto ours = test::RunAsrc(dec, {y});
+    REQUIRE(ours[0].shape() == ir::Shape{3, kH});
+    // The saved bundle: the tied matrix is written once, and reloads as one buffer.
+    const std::string dir = test::TempDir(post ? "tar_post" : "tar") + "/bundle";
+    REQUIRE(onnx_io::SaveModel(m, dir).ok());
+    CHECK(std::filesystem::file_size(dir + "/shared_weights.bin") >= table.nbytes());
+    auto back = onnx_io::LoadModel(dir);
+    REQUIRE_MESSAGE(back.ok(), back.status().message());
+    CHECK(back->graph("decoder")->find_value("tar.tied_embedding")->initializer->shares_buffer_with(
+        *back->graph("joiner")->find_value("j.out.weight")->initializer));
+    CHECK(back->bytes_unique() == m.bytes_unique());
+    // PyTorch, head by head, from the saved decoder.onnx.
+    if (test::HaveReference(test::TorchAvailable(), test::kTorch)) {
+      REQUIRE(onnx_io::SaveTensorFile(y, "y", dir + "/y.pb").ok());
+      const std::string cmd = "/usr/bin/python3 " + test::SourcePath("tests/passes/tar_reference.py") + " " + dir +
+                              "/decoder.onnx " + dir + "/y.pb " + dir + "/ref.pb";
+      REQUIRE(std::system(cmd.c_str()) == 0);
+      auto ref = onnx_io::LoadTensorFile(dir + "/ref.pb");
+      REQUIRE(ref.ok());
+      const double err = test::RelError(*ref, ours[0]);
+      MESSAGE("TAR decoder vs PyTorch (post " << post << "): relative error " << err);
+      CHECK(err < 1e-5);
+      test::RequireChecks(1, test::kTorch);
+    }
+    std::filesystem::remove_all(std::filesystem::path(dir).parent_path());
+    // ONNX Runtime runs both output graphs.
+    test::CheckOrt(Only(m, "decoder"), {y}, ours, 1e-5, "tar_dec");
+    ir::Tensor enc = test::RandomTensor({3, kEnc}, rng);
+    test::CheckOrt(Only(m, "joiner"), {enc, ours[0]}, test::RunAsrc(join, {enc, ours[0]}), 1e-5, "tar_join");
+  }
+}
+
+TEST_CASE("tar-decoder: transposed output layer and init=embedding tie one [V, H] buffer") {
+  std::mt19937_64 rng(5);
+  ir::Model m = TinyBundle(rng, /*out_trans_b=*/false);
+  ir::Tensor x = test::RandomTensor({3, kH}, rng);
+  const ir::Graph& join = *m.graph("joiner");
+  passes::TarDecoderPass p;
+  CHECK(test::RunPass(p, m, {}));
+  const ir::Node* out = nullptr;
+  for (const ir::Node* n : join.nodes()) out = n->op_type == "Gemm" && n->outputs[0]->name == "logit" ? n : out;
+  REQUIRE(out);
+  CHECK(out->attr_int("transB", 0) == 1);
+  CHECK(out->input(1)->initializer->shape() == ir::Shape{kV, kH});
+  CHECK(out->input(1)->initializer->shares_buffer_with(*m.graph("decoder")->find_value("tar.tied_embedding")->initializer));
+
+  // init=embedding: the old embedding [V, H] becomes the tied matrix, in both graphs.
+  std::mt19937_64 rng2(6);
+  ir::Model m2 = TinyBundle(rng2);
+  auto& dec2 = *m2.graph("decoder");
+  ir::Node* gather = const_cast<ir::Node*>(FirstOp(dec2, "Gather"));
+  const ir::Tensor emb = test::RandomTensor({kV, kH}, rng2);
+  dec2.set_input(gather, 0, dec2.add_initializer("dec.embed_h", emb));
+  CHECK(test::RunPass(p, m2, {{"init", "embedding"}}));
+  const ir::Tensor& w2 = *m2.graph("joiner")->find_value("j.out.weight")->initializer;
+  CHECK(test::BitEqual(w2, emb));
+  CHECK(w2.shares_buffer_with(*m2.graph("decoder")->find_value("tar.tied_embedding")->initializer));
+}
+
+TEST_CASE("tar-decoder: dim shrinks the tied matrix and the joiner's hidden width together") {
+  // A rank-4 output layer and a linear activation: the reduction to 4 is exact, so with no
+  // decoder contribution (decoder_out = 0 before and after) the joiner's logits are unchanged.
+  std::mt19937_64 rng(8);
+  const ir::Tensor a = test::RandomTensor({kV, 4}, rng), b = test::RandomTensor({4, kH}, rng);
+  ir::Tensor low(ir::DType::Float32, {kV, kH});
+  for (int64_t i = 0; i < kV; ++i)
+    for (int64_t j = 0; j < kH; ++j)
+      for (int64_t k = 0; k < 4; ++k) low.data<float>()[i * kH + j] += a.data<float>()[i * 4 + k] * b.data<float>()[k * kH + j];
+  ir::Model m = TinyBundle(rng, true, "Identity", &low);
+  ir::Tensor enc = test::RandomTensor({3, kEnc}, rng);
+  auto before = test::RunAsrc(*m.graph("joiner"), {enc, ir::Tensor(ir::DType::Float32, {3, kDd})});
+  pass::PassContext* ctx = nullptr;
+  passes::TarDecoderPass p;
+  CHECK(test::RunPass(p, m, {{"dim", 4}}, &ctx));
+  const ir::Graph& join = *m.graph("joiner");
+  const ir::Tensor& tied = *m.graph("decoder")->find_value("tar.tied_embedding")->initializer;
+  CHECK(tied.shape() == ir::Shape{kV, 4});
+  CHECK(join.find_value("j.out.weight")->initializer->shares_buffer_with(tied));
+  CHECK(join.find_value("j.enc_proj.weight")->initializer->shape() == ir::Shape{4, kEnc});
+  CHECK(join.find_value("j.dec_proj.weight")->initializer->shape() == ir::Shape{4, 4});
+  CHECK(ctx->counters().at("joiner_hidden_reduced") == kH - 4);
+  auto after = test::RunAsrc(join, {enc, ir::Tensor(ir::DType::Float32, {3, 4})});
+  CHECK(test::RelError(before[0], after[0]) < 1e-4);
+  ir::Tensor y = Labels({0, 0, 4, 9, 1, 1}, 2);
+  auto d = test::RunAsrc(*m.graph("decoder"), {y});
+  CHECK(d[0].shape() == ir::Shape{3, 4});
+  test::CheckOrt(Only(m, "decoder"), {y}, d, 1e-5, "tar_dim_dec");
+  test::CheckOrt(Only(m, "joiner"), {enc, d[0]}, test::RunAsrc(join, {enc, d[0]}), 1e-5, "tar_dim_join");
+}
+
+TEST_CASE("tar-decoder + quantize-int8: the tied matrix stays one int8 buffer, ONNX Runtime runs both") {
+  std::mt19937_64 rng(12);
+  ir::Model m = TinyBundle(rng);
+  passes::TarDecoderPass p;
+  CHECK(test::RunPass(p, m, {}));
+  ir::Tensor y = Labels({0, 0, 3, 5, 11, 2}, 2);
+  ir::Tensor enc = test::RandomTensor({3, kEnc}, rng);
+  auto d_ref = test::RunAsrc(*m.graph("decoder"), {y});
+  auto j_ref = test::RunAsrc(*m.graph("joiner"), {enc, d_ref[0]});
+  const int64_t float_bytes = m.bytes_unique();
+  pass::PassContext* ctx = nullptr;
+  passes::QuantizeInt8Pass q;
+  CHECK(test::RunPass(q, m, {{"mode", "dynamic"}, {"min_elements", 16}}, &ctx));
+  CHECK(ctx->counters().at("gather_int8") == 1);
+  const ir::Graph& dec = *m.graph("decoder");
+  const ir::Graph& join = *m.graph("joiner");
+  const ir::Tensor& table = *FirstOp(dec, "Gather")->input(0)->initializer;
+  const ir::Tensor& dq = *FirstOp(join, "DequantizeLinear")->input(0)->initializer;
+  CHECK(table.dtype() == ir::DType::Int8);
+  CHECK(table.shares_buffer_with(dq));
+  // Counted once: what the two graphs hold in common is at least the int8 table.
+  CHECK(ir::graph_bytes(dec) + ir::graph_bytes(join) - m.bytes_unique() >= static_cast<int64_t>(table.nbytes()));
+  CHECK(m.bytes_unique() < float_bytes);
+  auto d = test::RunAsrc(dec, {y});
+  CHECK(test::RelError(d_ref[0], d[0]) < 0.05);
+  test::CheckOrt(Only(m, "decoder"), {y}, d, 1e-5, "tar_q_dec");
+  auto j = test::RunAsrc(join, {enc, d[0]});
+  CHECK(test::RelError(j_ref[0], j[0]) < 0.05);
+  test::CheckOrt(Only(m, "joiner"), {enc, d[0]}, j, 1e-4, "tar_q_join");
+}
+
+TEST_CASE("tar-decoder: bad input is an error naming the graph, and the model is untouched") {
+  std::mt19937_64 rng(3);
+  passes::TarDecoderPass p;
+  auto run = [&](ir::Model& m, nlohmann::json opts) {
+    auto o = pass::ValidateOptions(p.options(), opts, "$.options");
+    REQUIRE(o.ok());
+    pass::PassContext ctx(o.value(), 0);
+    const uint64_t before = ir::content_hash(m);
+    auto r = p.Run(m, ctx);
+    CHECK(ir::content_hash(m) == before);
+    REQUIRE(!r.ok());
+    return r.status().message();
+  };
+  // A joiner whose output is a LogSoftmax, not an output layer it can tie to.
+  ir::Model m = TinyBundle(rng);
+  ir::Graph& j = *m.graph("joiner");
+  ir::Value* logit = j.outputs[0];
+  ir::Node* ls = j.add_node("LogSoftmax", {logit}, {"log_probs"}, "log_softmax");
+  j.outputs[0] = ls->outputs[0];
+  ls->outputs[0]->type = logit->type;
+  std::string msg = run(m, nlohmann::json::object());
+  CHECK(msg.find("graph 'joiner'") != std::string::npos);
+  CHECK(msg.find("no output layer to tie") != std::string::npos);
+  // dim wider than the joiner; init=embedding with an embedding of the wrong width; no joiner.
+  ir::Model m2 = TinyBundle(rng);
+  CHECK(run(m2, {{"dim", kH + 1}}).find("graph 'joiner'") != std::string::npos);
+  CHECK(run(m2, {{"init", "embedding"}}).find("graph 'decoder'") != std::string::npos);
+  m2.graphs.pop_back();
+  CHECK(run(m2, nlohmann::json::object()).find("'joiner'") != std::string::npos);
+}
+
+}  // namespace asrc
