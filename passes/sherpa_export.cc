@@ -323,9 +323,10 @@ Status CheckFrontend(const asr::FbankOptions& f) {
   return Status::Ok();
 }
 
-// A copy of the bundle's `role` graph, its weights in buffers of their own (a tied weight would
-// otherwise go to a shared external-data file, which sherpa-onnx, loading each model from
-// memory, cannot resolve), renamed to sherpa-onnx's file name.
+// A copy of the bundle's `role` graph, renamed to sherpa-onnx's file name. Unshare() gives its
+// weights buffers of their own: a tied weight would otherwise go to shared_weights.bin, which
+// sherpa-onnx-node 1.13.8 resolves, but runtimes that read each model from a memory buffer
+// (Android assets) cannot; self-contained files load everywhere.
 Result<ir::GraphFile> OwnCopy(const ir::Model& bundle, const std::string& role) {
   const ir::GraphFile* f = bundle.find(role);
   if (!f || !f->graph) return Error("bundle has no '" + role + "' graph");
