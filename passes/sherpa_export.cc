@@ -275,21 +275,50 @@ Result<ir::GraphFile> MergeCascade(const ir::Model& bundle, const asr::BundleCon
   return gf;
 }
 
-// The offline encoder of a `transducer` bundle, with the front-end offset in front.
-Result<ir::GraphFile> OfflineEncoder(const ir::Model& bundle, const asr::BundleConfig& cfg, float offset) {
+// Puts op(v, operand) between graph input `v` and all its readers (subgraph reads included).
+void Intercept(ir::Graph& g, ir::Value* v, const std::string& op, ir::Value* operand, const std::string& name) {
+  const std::vector<ir::Value*> in = {v, operand};
+  const std::vector<std::string> out = {g.unique_name("sherpa/" + name)};
+  ir::Node* n = g.num_nodes() == 0 ? g.add_node(op, in, out, "glue:" + name)
+                                   : g.insert_node_before(g.nodes().front(), op, in, out, "glue:" + name);
+  g.replace_all_uses(v, n->outputs[0]);  // n's own input too: set back below
+  g.set_input(n, 0, v);
+}
+
+// Puts the values named `names` first, in that order (sherpa-onnx binds inputs and outputs by
+// position); error naming what is missing.
+Status Reorder(std::vector<ir::Value*>* vs, const std::vector<std::string>& names, const std::string& what) {
+  std::vector<ir::Value*> front;
+  for (const auto& n : names) {
+    int i = FindIndex(*vs, n);
+    if (i < 0) return Error(what + " '" + n + "'");
+    front.push_back((*vs)[i]);
+  }
+  for (ir::Value* v : *vs)
+    if (std::find(front.begin(), front.end(), v) == front.end()) front.push_back(v);
+  *vs = front;
+  return Status::Ok();
+}
+
+// The offline encoder of a `transducer` bundle, edited in place (so control flow inside it
+// survives): x + offset in front, inputs and outputs in sherpa-onnx's order.
+Result<ir::GraphFile> OfflineEncoder(const ir::Model& bundle, float offset) {
   const ir::GraphFile* ef = bundle.find("encoder");
   if (!ef || !ef->graph) return Error("transducer bundle without an 'encoder' graph");
-  ir::GraphFile gf;
-  gf.role = "encoder";
+  ir::GraphFile gf = *ef;
   gf.file = "encoder.onnx";
-  gf.ir_version = ef->ir_version;
-  gf.opsets = ef->opsets;
-  gf.producer_name = "asrc";
-  gf.graph = std::make_unique<ir::Graph>("encoder");
-  ir::Value* lens = nullptr;
-  ir::Value* x = OfflineInputs(*gf.graph, cfg.frontend.feature_dim(), offset, &lens);
-  ASRC_RETURN_IF_ERROR(AppendOffline(*ef->graph, *gf.graph, x, lens, "encoder/", "encoder"));
-  ASRC_RETURN_IF_ERROR(gf.graph->verify().With("encoder"));
+  ir::Graph& g = *gf.graph;
+  ASRC_RETURN_IF_ERROR(Reorder(&g.inputs, {"x", "x_lens"}, "encoder: graph has no input"));
+  ASRC_RETURN_IF_ERROR(Reorder(&g.outputs, {"encoder_out", "encoder_out_lens"}, "encoder: graph has no output"));
+  if (g.inputs.size() != 2)
+    return Error("encoder: graph has " + std::to_string(g.inputs.size()) +
+                 " inputs; sherpa-onnx feeds two (x, x_lens)");
+  if (offset != 0) {
+    // sherpa-onnx's fbank of samples in [-1, 1] + 2 ln(waveform_scale) = asrc's fbank.
+    Intercept(g, g.inputs[0], "Add", AddConst(g, "sherpa/waveform_scale_offset", ir::Tensor::Scalar(offset)),
+              "x_scaled");
+  }
+  ASRC_RETURN_IF_ERROR(g.verify().With("encoder"));
   return gf;
 }
 
@@ -346,21 +375,6 @@ void Unshare(ir::Graph& g) {
     }
 }
 
-// Puts the values named `names` first, in that order (sherpa-onnx binds inputs and outputs by
-// position); error naming what is missing.
-Status Reorder(std::vector<ir::Value*>* vs, const std::vector<std::string>& names, const std::string& what) {
-  std::vector<ir::Value*> front;
-  for (const auto& n : names) {
-    int i = FindIndex(*vs, n);
-    if (i < 0) return Error(what + " '" + n + "'");
-    front.push_back((*vs)[i]);
-  }
-  for (ir::Value* v : *vs)
-    if (std::find(front.begin(), front.end(), v) == front.end()) front.push_back(v);
-  *vs = front;
-  return Status::Ok();
-}
-
 void SetMeta(ir::GraphFile& f, const std::string& key, const std::string& value) {
   for (auto& [k, v] : f.metadata_props)
     if (k == key) {
@@ -377,20 +391,18 @@ Status ClampContext(ir::GraphFile& dec) {
     return Error("decoder: opset " + std::to_string(dec.opset("")) + " (mapping sherpa-onnx's -1 start labels to "
                  "blank needs Max on int64, opset >= 12)");
   ir::Graph& g = *dec.graph;
-  ir::Value* y = g.inputs[0];
-  ir::Node* max = g.insert_node_before(g.nodes().front(), "Max", {y, I64(g, "sherpa/blank", {0})},
-                                       {g.unique_name(y->name + "_no_negative")}, "glue:clamp_start_context");
-  g.replace_all_uses(y, max->outputs[0]);  // max's own input too: set back below
-  g.set_input(max, 0, y);
+  Intercept(g, g.inputs[0], "Max", I64(g, "sherpa/blank", {0}), "y_no_negative");
   return g.verify().With("decoder");
 }
 
 Status CheckDecoding(const ir::Model& bundle, const asr::BundleConfig& cfg) {
-  if (cfg.decoder_type != "stateless")
-    return Error("decoder: model.json decoding.decoder_type is '" + cfg.decoder_type +
-                 "' (state " + std::to_string(cfg.decoder_state.size()) +
-                 " tensors); sherpa-onnx's transducer decoder is stateless (y [N, context_size] -> "
+  if (cfg.decoder_type != "stateless") {
+    std::string state;
+    for (const auto& t : cfg.decoder_state) state += (state.empty() ? "" : ", ") + t.input;
+    return Error("decoder: model.json decoding.decoder_type is '" + cfg.decoder_type + "' (state inputs " + state +
+                 "); sherpa-onnx's transducer decoder is stateless (y [N, context_size] -> "
                  "decoder_out): make the decoder stateless first (e.g. the tar-decoder pass)");
+  }
   if (cfg.blank_id != 0)
     return Error("model.json: decoding.blank_id is " + std::to_string(cfg.blank_id) +
                  "; sherpa-onnx's transducer search takes blank as token 0");
@@ -427,7 +439,7 @@ Result<SherpaExport> ExportSherpaOnnx(const ir::Model& bundle) {
     ASRC_ASSIGN_OR_RETURN(enc, MergeCascade(bundle, cfg, out.feature_offset));
     out.chunk_frames = cfg.chunk_frames;
   } else {
-    ASRC_ASSIGN_OR_RETURN(enc, OfflineEncoder(bundle, cfg, out.feature_offset));
+    ASRC_ASSIGN_OR_RETURN(enc, OfflineEncoder(bundle, out.feature_offset));
   }
   ASRC_ASSIGN_OR_RETURN(ir::GraphFile dec, OwnCopy(bundle, "decoder"));
   ASRC_ASSIGN_OR_RETURN(ir::GraphFile join, OwnCopy(bundle, "joiner"));

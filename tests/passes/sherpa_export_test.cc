@@ -18,6 +18,7 @@
 #include "passes/sherpa_export.h"
 #include "reference.h"
 #include "test_io.h"
+#include "asr/tiny_bundle.h"
 #include "passes/stateless_teacher.h"
 #include "runtime/session.h"
 
@@ -166,6 +167,26 @@ TEST_CASE("sherpa export: context_size 2 — sherpa-onnx's start context [-1, bl
   CHECK(run(**s, {0, 0}) == asrc_start);
   CHECK(run(**s, {7, 9}) == run(**src, {7, 9}));
   CHECK(run(**src, {-1, 0}) != asrc_start);  // without the clamp: the last embedding row
+}
+
+TEST_CASE("sherpa export: an offline transducer keeps its encoder, the front-end offset in front") {
+  auto e = passes::ExportSherpaOnnx(testing::TinyBundle());  // encoder = identity, waveform_scale 32768
+  REQUIRE_MESSAGE(e.ok(), e.status().message());
+  CHECK(e->chunk_frames == 0);
+  const ir::GraphFile* enc = e->model.find("encoder");
+  REQUIRE(enc);
+  CHECK(enc->graph->nodes().front()->op_type == "Add");
+  std::vector<float> x(3 * testing::kFeat, -1.5f);
+  int64_t frames = 0, lens = 0;
+  auto got = RunEncoder(*enc, x, 3, testing::kFeat, &frames, &lens);
+  REQUIRE_MESSAGE(got.ok(), got.status().message());
+  CHECK(frames == 3);
+  CHECK(lens == 3);
+  CHECK(got->at(0) == doctest::Approx(-1.5 + 2 * std::log(32768.0)));
+  // Exporting the export again adds nothing to x (its model.json says waveform_scale 1).
+  auto again = passes::ExportSherpaOnnx(e->model);
+  REQUIRE_MESSAGE(again.ok(), again.status().message());
+  CHECK(again->feature_offset == 0);
 }
 
 TEST_CASE("sherpa export: refusals name the problem") {
