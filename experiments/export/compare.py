@@ -2,7 +2,9 @@
 """Utterance-by-utterance comparison of sherpa-onnx (tests/cli/sherpa_decode.js) with `asrc eval`
 in look-ahead mode (greedy), for experiments/export/run.sh. Prints a Markdown section.
 
-usage: compare.py TITLE SHERPA.json ASRC_SOURCE.json ASRC_EXPORT.json
+usage: compare.py TITLE SHERPA.json ASRC_SOURCE.json ASRC_EXPORT.json [SHERPA_16BIT.json]
+SHERPA_16BIT.json: sherpa-onnx fed 16-bit-scaled samples on an export without the front-end offset
+(a diagnostic of the front-end difference).
 """
 import json
 import sys
@@ -60,6 +62,12 @@ def main():
     print(f"| asrc eval, exported folder (merged encoder, sherpa-onnx's front end) | {n - len(diff_exp)}/{n} | "
           f"{w_exp:.2f} | {exp['rtf']:.4f} | {exp['rtf_cpu']:.4f} |")
     print()
+    if len(sys.argv) > 5:
+        s16 = json.load(open(sys.argv[5]))
+        same16 = sum(norm(u["text"]) == src_h.get(u["id"]) for u in s16["utterances"])
+        print(f"Diagnostic: sherpa-onnx fed 16-bit-scaled samples (its normalize_samples=false; export without "
+              f"the offset) gives the same hypothesis as asrc eval on the source bundle for "
+              f"{same16}/{len(s16['utterances'])} utterances (WER {wer(refs, [u['text'] for u in s16['utterances']]):.2f}).\n")
     for label, diffs, hyps in (("source bundle", diff_src, src_h), ("exported folder", diff_exp, exp_h)):
         if not diffs:
             continue
