@@ -1,7 +1,9 @@
 // Decodes a NeMo-style manifest with sherpa-onnx itself (npm sherpa-onnx-node, OfflineRecognizer,
 // transducer, greedy_search, 1 thread) from a model folder in sherpa-onnx's layout (encoder.onnx,
 // decoder.onnx, joiner.onnx, tokens.txt) — the reference for `asrc export --format sherpa-onnx`.
-//   node sherpa_decode.js MODEL_DIR MANIFEST.jsonl OUT.json [--split S] [--limit N]
+//   node sherpa_decode.js MODEL_DIR MANIFEST.jsonl OUT.json [--split S] [--limit N] [--scale X]
+// --scale X multiplies the samples by X (diagnostics: X = 32768 does what sherpa-onnx's C++ option
+// normalize_samples=false does, which the node API does not expose).
 // Audio: FLAC/WAV decoded to 16-bit PCM by the `flac` tool (WAV read as is), samples / 32768 as
 // libsndfile gives them. Timing covers acceptWaveform + decode (features, encoder, search), not
 // file reading; RTF = that time / audio duration. OUT.json: {utterances: [{id, text, tokens,
@@ -86,7 +88,7 @@ function main() {
   for (const u of items) {
     const file = path.isAbsolute(u.audio_filepath) ? u.audio_filepath : path.join(base, u.audio_filepath);
     const wave = readAudio(file);
-    if (a.scale !== 1) wave.samples = wave.samples.map((v) => v * a.scale);  // diagnostics only
+    if (a.scale !== 1) wave.samples = wave.samples.map((v) => v * a.scale);
     const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     const stream = recognizer.createStream();
