@@ -1,6 +1,7 @@
 #include "passes/registry.h"
 
 #include "passes/cleanup.h"
+#include "passes/drop_layers.h"
 #include "passes/low_rank.h"
 #include "passes/prune.h"
 #include "passes/quantize_int8.h"
@@ -14,6 +15,7 @@ const pass::PassRegistry& BuiltinPasses() {
     r->Register("quantize-int8", [] { return std::make_unique<QuantizeInt8Pass>(); });
     r->Register("low-rank", [] { return std::make_unique<LowRankPass>(); });
     r->Register("prune", [] { return std::make_unique<PrunePass>(); });
+    r->Register("drop-layers", [] { return std::make_unique<DropLayersPass>(); });
     return r;
   }();
   return *registry;
