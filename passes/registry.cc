@@ -5,6 +5,7 @@
 #include "passes/low_rank.h"
 #include "passes/prune.h"
 #include "passes/quantize_int8.h"
+#include "passes/share_decoder.h"
 
 namespace asrc::passes {
 
@@ -16,6 +17,7 @@ const pass::PassRegistry& BuiltinPasses() {
     r->Register("low-rank", [] { return std::make_unique<LowRankPass>(); });
     r->Register("prune", [] { return std::make_unique<PrunePass>(); });
     r->Register("drop-layers", [] { return std::make_unique<DropLayersPass>(); });
+    r->Register("share-decoder", [] { return std::make_unique<ShareDecoderPass>(); });
     return r;
   }();
   return *registry;

@@ -19,14 +19,7 @@ ir::Model Teacher() {
 Result<bool> Run(ir::Model& m, const nlohmann::json& options, pass::WerProbe probe = nullptr,
                  std::map<std::string, int64_t>* counters = nullptr, std::vector<std::string>* notes = nullptr) {
   passes::DropLayersPass p;
-  auto opts = pass::ValidateOptions(p.options(), options, "$.options");
-  REQUIRE_MESSAGE(opts.ok(), opts.status().message());
-  pass::PassContext ctx(opts.value(), 0);
-  ctx.probe_wer = std::move(probe);
-  Result<bool> r = p.Run(m, ctx);
-  if (counters) *counters = ctx.counters();
-  if (notes) *notes = ctx.notes();
-  return r;
+  return test::RunPassResult(p, m, options, std::move(probe), counters, notes);
 }
 
 // Seeded inputs of one chunk of the causal encoder: features and caches N(0,1), offset 16.
