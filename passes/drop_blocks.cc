@@ -131,9 +131,13 @@ Result<Segments> Segment(const ir::Graph& g, const std::string& role, ir::Value*
     if (on_stream) {
       std::string p = n->op_type;
       for (ir::Value* v : n->inputs) {
-        if (v && v->initializer) {
+        // Weights, also behind the Identity copies exporters make of deduplicated initializers.
+        while (v && v->producer && v->producer->op_type == "Identity" && v->producer->domain.empty()) {
+          v = v->producer->input(0);
+        }
+        if (const ir::Tensor* t = ConstantOf(v)) {
           p += "[";
-          for (int64_t d : v->initializer->shape()) p += std::to_string(d) + ",";
+          for (int64_t d : t->shape()) p += std::to_string(d) + ",";
           p += "]";
         }
       }
