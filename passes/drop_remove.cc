@@ -143,16 +143,15 @@ void Renumber(ir::Graph& g, ir::Value* in, const std::vector<int64_t>& kept,
 
 // model.json: streaming.cache entries (shape[0] of stacked caches, entries of removed ones),
 // info.model_config layer counts and info.params.
-void UpdateConfig(ir::Model& model, const std::string& role, const CachePlan& plan, int blocks, int dropped,
-                  int64_t params_removed) {
+void UpdateConfig(ir::Model& model, const std::string& role, const CachePlan& plan,
+                  const std::set<std::string>& removed_inputs, int blocks, int dropped, int64_t params_removed) {
   nlohmann::json& c = model.config;
   if (role == "encoder_causal" && c.contains("streaming") && c["streaming"].is_object() &&
       c["streaming"].contains("cache") && c["streaming"]["cache"].is_array()) {
     nlohmann::json kept = nlohmann::json::array();
     for (nlohmann::json e : c["streaming"]["cache"]) {
       const std::string name = e.is_object() ? e.value("input", "") : "";
-      bool gone = false;
-      for (const ir::Value* v : plan.drop_inputs) gone |= v->name == name;
+      const bool gone = removed_inputs.count(name) > 0;
       for (const auto& [v, idx] : plan.stacked_in) {
         if (v->name == name && e.contains("shape") && e["shape"].is_array() && !e["shape"].empty()) {
           e["shape"][0] = static_cast<int64_t>(idx.size());
@@ -229,14 +228,16 @@ Status DropBlocks(ir::Model& model, const std::string& role, const BlockStack& s
   for (ir::Value* v : plan.drop_outputs) g.outputs.erase(std::find(g.outputs.begin(), g.outputs.end(), v));
   g.sort_topologically();
   RemoveDeadCode(g);
+  std::set<std::string> removed_inputs;
   for (ir::Value* v : plan.drop_inputs) {
+    removed_inputs.insert(v->name);
     if (!v->uses.empty()) return Error("drop-layers: graph '" + role + "': input '" + v->name + "' is still read");
     g.inputs.erase(std::find(g.inputs.begin(), g.inputs.end(), v));
     g.remove_value(v);
   }
   ASRC_RETURN_IF_ERROR(g.verify().With("drop-layers: graph '" + role + "'"));
   const int64_t removed = params_before - g.num_params();
-  UpdateConfig(model, role, plan, n, static_cast<int>(drop.size()), removed);
+  UpdateConfig(model, role, plan, removed_inputs, n, static_cast<int>(drop.size()), removed);
   if (ctx) {
     ctx->Bump("blocks_dropped", static_cast<int64_t>(drop.size()));
     ctx->Bump("params_removed", removed);

@@ -9,6 +9,7 @@ outputs to the unmodified export.
 
   /usr/bin/python3 experiments/drop_layers/torch_check.py --drop-causal 3            # demo teacher
   /usr/bin/python3 experiments/drop_layers/torch_check.py --tiny --drop-causal 1 --drop-noncausal 0
+  /usr/bin/python3 experiments/drop_layers/torch_check.py --tiny --per-layer-caches --drop-causal 0,2
 """
 import argparse
 import copy
@@ -38,6 +39,48 @@ class PlaceholderTokens:
 
     def tokens_txt(self):
         return "<blk> 0\n" + "".join("t%d %d\n" % (i, i) for i in range(1, self.vocab))
+
+
+class PerLayerCausal(torch.nn.Module):
+    """The causal encoder with one cache input/output per layer and kind (k_i, v_i, conv_i), as
+    other exporters lay them out, instead of model.py's stacked [layers, ...] caches."""
+
+    def __init__(self, enc):
+        super().__init__()
+        self.enc = enc
+
+    def forward(self, x, offset, *caches):
+        enc, n = self.enc, self.enc.num_layers
+        x = enc.sub(enc.normalize(x))
+        L = enc.left_context
+        valid = torch.arange(L, dtype=torch.int64) >= (L - offset)
+        allowed = torch.cat([valid, torch.ones(x.shape[1], dtype=torch.bool)])[None, None, None, :]
+        new = []
+        for i, layer in enumerate(enc.layers):
+            x, nk, nv, nc = layer.forward_chunk(x, caches[i], caches[n + i], caches[2 * n + i], allowed)
+            new += [nk, nv, nc]
+        return (x, offset + x.shape[1], *new)
+
+
+def export_per_layer_caches(model, bundle):
+    enc = model.encoder_causal
+    n, L, d, K = enc.num_layers, enc.left_context, enc.d, enc.kernel
+    kinds = [("k", [1, L, d]), ("v", [1, L, d]), ("conv", [1, d, K - 1])]
+    ins = ["%s_%d" % (kind, i) for kind, _ in kinds for i in range(n)]
+    outs = ["new_%s_%d" % (kind, i) for i in range(n) for kind, _ in kinds]
+    caches = [torch.zeros(*shape) for _, shape in kinds for _ in range(n)]
+    torch.onnx.export(PerLayerCausal(enc), (torch.randn(1, enc.chunk_frames + 3, 80), torch.zeros(1, dtype=torch.int64),
+                                            *caches),
+                      os.path.join(bundle, "encoder_causal.onnx"), opset_version=E.OPSET,
+                      input_names=["x", "offset"] + ins, output_names=["encoder_out", "new_offset"] + outs,
+                      do_constant_folding=True)
+    model.eval()
+    mj_path = os.path.join(bundle, "model.json")
+    mj = json.load(open(mj_path))
+    mj["streaming"]["cache"] = [{"input": "offset", "output": "new_offset", "shape": [1], "dtype": "int64"}] + [
+        {"input": "%s_%d" % (kind, i), "output": "new_%s_%d" % (kind, i), "shape": shape, "dtype": "float32"}
+        for kind, shape in kinds for i in range(n)]
+    json.dump(mj, open(mj_path, "w"), indent=2)
 
 
 def without(model, causal, noncausal):
@@ -105,6 +148,8 @@ def main():
     ap.add_argument("--utts", type=int, default=2)
     ap.add_argument("--tol", type=float, default=1e-5)
     ap.add_argument("--work", default="")
+    ap.add_argument("--per-layer-caches", action="store_true",
+                    help="export the causal encoder with one cache input/output per layer (PerLayerCausal)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -119,6 +164,8 @@ def main():
     bundle = os.path.join(work, "bundle")
     with torch.no_grad():
         E.export(model, tok, bundle, {"weights": "torch_check.py"})
+        if args.per_layer_caches:
+            export_per_layer_caches(model, bundle)
     # torch.onnx.export restores the wrappers' default train mode into the submodules: back to eval
     model.eval()
     dc = [int(v) for v in args.drop_causal.split(",") if v != ""]
@@ -134,8 +181,8 @@ def main():
                        os.path.join(work, "nothing"))
     ref_model = without(model, dc, dn)
     mj = json.load(open(os.path.join(dropped, "model.json")))
-    print("model.json: streaming.cache shapes %s, causal_layers %s, noncausal_layers %s" % (
-        [c["shape"] for c in mj["streaming"]["cache"]], mj["info"]["model_config"]["causal_layers"],
+    print("model.json: streaming.cache %s, causal_layers %s, noncausal_layers %s" % (
+        [(c["input"], c["shape"]) for c in mj["streaming"]["cache"]], mj["info"]["model_config"]["causal_layers"],
         mj["info"]["model_config"]["noncausal_layers"]))
     if args.tiny:
         g = torch.Generator().manual_seed(1)
@@ -144,7 +191,14 @@ def main():
         items = C.read_manifest(os.path.join(args.data, "cathy", "manifest.jsonl"), "test")
         items = sorted(items[:20], key=lambda d: d["duration"])
         feats = [C.fbank(C.load_wave(it["audio_filepath"])) for it in (items[0], items[-1])][: args.utts]
-    ok = True
+    # model.json's caches are exactly the causal graph's inputs and outputs besides the stream's
+    import onnx
+    g = onnx.load(os.path.join(dropped, "encoder_causal.onnx")).graph
+    spec = mj["streaming"]["cache"]
+    consistent = (sorted(c["input"] for c in spec) == sorted(i.name for i in g.input if i.name != "x") and
+                  sorted(c["output"] for c in spec) == sorted(o.name for o in g.output if o.name != "encoder_out"))
+    print("model.json streaming.cache matches the graph's cache inputs/outputs: %s" % consistent)
+    ok = consistent
     worst = {"causal": 0.0, "noncausal": 0.0}
     with torch.no_grad():
         for i, f in enumerate(feats):
