@@ -1,9 +1,11 @@
 #include "passes/registry.h"
 
 #include "passes/cleanup.h"
+#include "passes/drop_layers.h"
 #include "passes/low_rank.h"
 #include "passes/prune.h"
 #include "passes/quantize_int8.h"
+#include "passes/share_decoder.h"
 #include "passes/tar_decoder.h"
 
 namespace asrc::passes {
@@ -16,6 +18,8 @@ const pass::PassRegistry& BuiltinPasses() {
     r->Register("low-rank", [] { return std::make_unique<LowRankPass>(); });
     r->Register("prune", [] { return std::make_unique<PrunePass>(); });
     r->Register("tar-decoder", [] { return std::make_unique<TarDecoderPass>(); });
+    r->Register("drop-layers", [] { return std::make_unique<DropLayersPass>(); });
+    r->Register("share-decoder", [] { return std::make_unique<ShareDecoderPass>(); });
     return r;
   }();
   return *registry;

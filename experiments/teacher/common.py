@@ -86,26 +86,27 @@ def train_bpe(texts, vocab_size, prefix):
 
 
 @torch.no_grad()
-def greedy_search(model, enc, max_sym=5, blank=0):
+def greedy_search(model, enc, max_sym=5, blank=0, lookahead=False):
     """enc [T, D] encoder frames (one utterance). Same semantics as the bundle runner:
-    decoder starts from blank, per frame up to max_sym non-blank symbols."""
-    dec = model.decoder
+    decoder starts from blank, per frame up to max_sym non-blank symbols. lookahead: the look-ahead
+    pass's own decoder and joiner where the model has them (model.pair)."""
+    dec, joiner = model.pair(lookahead)
     H, nl = dec.hidden, dec.num_layers
     state = (torch.zeros(nl, 1, H), torch.zeros(nl, 1, H))
     y = torch.tensor([[blank]], dtype=torch.int64)
     dout, state = dec(y, state)
-    dproj = model.joiner.dec_proj(dout[:, 0])
-    eproj = model.joiner.enc_proj(enc)
+    dproj = joiner.dec_proj(dout[:, 0])
+    eproj = joiner.enc_proj(enc)
     hyp = []
     for t in range(enc.shape[0]):
         for _ in range(max_sym):
-            logit = model.joiner.out(torch.tanh(eproj[t:t + 1] + dproj))
+            logit = joiner.out(torch.tanh(eproj[t:t + 1] + dproj))
             k = int(logit.argmax(-1))
             if k == blank:
                 break
             hyp.append(k)
             dout, state = dec(torch.tensor([[k]], dtype=torch.int64), state)
-            dproj = model.joiner.dec_proj(dout[:, 0])
+            dproj = joiner.dec_proj(dout[:, 0])
     return hyp
 
 
@@ -128,7 +129,7 @@ def decode_feats(model, feats_list, max_sym=5, batch=16):
         for j, i in enumerate(idx):
             n = int(elens[j])
             hs[i] = greedy_search(model, enc[j, :n], max_sym)
-            hl[i] = greedy_search(model, enc2[j, :n], max_sym)
+            hl[i] = greedy_search(model, enc2[j, :n], max_sym, lookahead=True)
     return hs, hl
 
 

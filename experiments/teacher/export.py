@@ -69,6 +69,21 @@ def cache_spec(enc):
     ]
 
 
+def export_pair(decoder, joiner, out, suffix, d, H, nl_dec):
+    torch.onnx.export(DecoderWrap(decoder),
+                      (torch.zeros(1, 1, dtype=torch.int64), torch.zeros(nl_dec, 1, H), torch.zeros(nl_dec, 1, H)),
+                      os.path.join(out, "decoder%s.onnx" % suffix), opset_version=OPSET,
+                      input_names=["y", "h", "c"], output_names=["decoder_out", "h_out", "c_out"],
+                      dynamic_axes={"y": {0: "N"}, "h": {1: "N"}, "c": {1: "N"}, "decoder_out": {0: "N"},
+                                    "h_out": {1: "N"}, "c_out": {1: "N"}},
+                      do_constant_folding=True)
+    torch.onnx.export(JoinerWrap(joiner), (torch.randn(1, d), torch.randn(1, H)),
+                      os.path.join(out, "joiner%s.onnx" % suffix), opset_version=OPSET,
+                      input_names=["encoder_out", "decoder_out"], output_names=["logit"],
+                      dynamic_axes={"encoder_out": {0: "N"}, "decoder_out": {0: "N"}, "logit": {0: "N"}},
+                      do_constant_folding=True)
+
+
 def export(model, tok, out, info_extra):
     os.makedirs(out, exist_ok=True)
     model.eval()
@@ -90,22 +105,19 @@ def export(model, tok, out, info_extra):
                           dynamic_axes={"x": {0: "N", 1: "T"}, "x_lens": {0: "N"},
                                         "encoder_out": {0: "N", 1: "T"}, "encoder_out_lens": {0: "N"}},
                           do_constant_folding=True)
-        torch.onnx.export(DecoderWrap(model.decoder),
-                          (torch.zeros(1, 1, dtype=torch.int64), torch.zeros(nl_dec, 1, H), torch.zeros(nl_dec, 1, H)),
-                          os.path.join(out, "decoder.onnx"), opset_version=OPSET,
-                          input_names=["y", "h", "c"], output_names=["decoder_out", "h_out", "c_out"],
-                          dynamic_axes={"y": {0: "N"}, "h": {1: "N"}, "c": {1: "N"}, "decoder_out": {0: "N"},
-                                        "h_out": {1: "N"}, "c_out": {1: "N"}},
-                          do_constant_folding=True)
-        torch.onnx.export(JoinerWrap(model.joiner), (torch.randn(1, d), torch.randn(1, H)),
-                          os.path.join(out, "joiner.onnx"), opset_version=OPSET,
-                          input_names=["encoder_out", "decoder_out"], output_names=["logit"],
-                          dynamic_axes={"encoder_out": {0: "N"}, "decoder_out": {0: "N"}, "logit": {0: "N"}},
-                          do_constant_folding=True)
+        export_pair(model.decoder, model.joiner, out, "", d, H, nl_dec)
+        if cfg.get("lookahead_decoder"):  # the look-ahead pass's own pair (docs/bundle.md)
+            export_pair(model.decoder_la, model.joiner_la, out, "_lookahead", d, H, nl_dec)
+    model.eval()  # the wrappers' export restores their default train mode into the submodules
     with open(os.path.join(out, "tokens.txt"), "w") as f:
         f.write(tok.tokens_txt())
     params = {"encoder_causal": count(model.encoder_causal), "encoder_noncausal": count(model.encoder_noncausal),
               "decoder": count(model.decoder), "joiner": count(model.joiner)}
+    graphs = {"encoder_causal": "encoder_causal.onnx", "encoder_noncausal": "encoder_noncausal.onnx",
+              "decoder": "decoder.onnx", "joiner": "joiner.onnx"}
+    if cfg.get("lookahead_decoder"):
+        params.update(decoder_lookahead=count(model.decoder_la), joiner_lookahead=count(model.joiner_la))
+        graphs.update(decoder_lookahead="decoder_lookahead.onnx", joiner_lookahead="joiner_lookahead.onnx")
     params["total"] = sum(params.values())
     info = {"params": params, "model_config": cfg,
             "cache_meaning": {
@@ -119,8 +131,7 @@ def export(model, tok, out, info_extra):
         "format": "asrc-bundle",
         "version": 1,
         "model_type": "cascaded_transducer",
-        "graphs": {"encoder_causal": "encoder_causal.onnx", "encoder_noncausal": "encoder_noncausal.onnx",
-                   "decoder": "decoder.onnx", "joiner": "joiner.onnx"},
+        "graphs": graphs,
         "tokens": "tokens.txt",
         "frontend": C.FRONTEND_JSON,
         "decoding": {

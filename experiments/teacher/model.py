@@ -285,20 +285,35 @@ class Joiner(nn.Module):
 
 
 class CascadedTransducer(nn.Module):
+    """lookahead_decoder=True: the look-ahead pass has its own prediction and joint networks
+    (decoder_la, joiner_la; exported as decoder_lookahead / joiner_lookahead, docs/bundle.md), the
+    two-decoder variant that asrc's share-decoder pass merges back into one pair."""
+
     def __init__(self, vocab=256, d=144, heads=4, ff=576, causal_layers=8, noncausal_layers=2,
                  kernel=15, sub_channels=64, chunk_frames=32, left_context=64, dec_embed=256,
-                 dec_hidden=256, dec_layers=1, joint=256, dropout=0.1):
+                 dec_hidden=256, dec_layers=1, joint=256, dropout=0.1, lookahead_decoder=False):
         super().__init__()
         self.config = dict(vocab=vocab, d=d, heads=heads, ff=ff, causal_layers=causal_layers,
                            noncausal_layers=noncausal_layers, kernel=kernel, sub_channels=sub_channels,
                            chunk_frames=chunk_frames, left_context=left_context, dec_embed=dec_embed,
                            dec_hidden=dec_hidden, dec_layers=dec_layers, joint=joint, dropout=dropout)
+        if lookahead_decoder:
+            self.config["lookahead_decoder"] = True
         self.encoder_causal = CausalEncoder(80, d, heads, ff, causal_layers, kernel, sub_channels,
                                             chunk_frames, left_context, dropout)
         self.encoder_noncausal = NonCausalEncoder(d, heads, ff, noncausal_layers, kernel, dropout)
         self.decoder = Decoder(vocab, dec_embed, dec_hidden, dec_layers, dropout)
         self.joiner = Joiner(d, dec_hidden, joint, vocab)
+        if lookahead_decoder:
+            self.decoder_la = Decoder(vocab, dec_embed, dec_hidden, dec_layers, dropout)
+            self.joiner_la = Joiner(d, dec_hidden, joint, vocab)
         self.ctc = nn.Linear(d, vocab)  # auxiliary CTC head (training only, not exported)
+
+    def pair(self, lookahead):
+        """(decoder, joiner) of the streaming or the look-ahead pass."""
+        if lookahead and self.config.get("lookahead_decoder"):
+            return self.decoder_la, self.joiner_la
+        return self.decoder, self.joiner
 
 
 PRESETS = {

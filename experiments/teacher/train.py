@@ -113,7 +113,10 @@ def compute_loss(model, feats, lens, targets, tlens, specaug, ctc_weight, rnnt_i
     tg32, el32, tl32 = targets.int(), elens.int(), tlens.int()
     l1 = loss_fn(model.joiner.full(enc, dec), tg32, el32, tl32, blank=0,
                                          reduction="sum")
-    l2 = loss_fn(model.joiner.full(enc2, dec), tg32, el32, tl32, blank=0,
+    dec2, joiner2 = model.pair(lookahead=True)
+    if dec2 is not model.decoder:  # two-decoder variant: the look-ahead pass's own pair
+        dec, _ = dec2(torch.cat([blank, targets], 1))
+    l2 = loss_fn(joiner2.full(enc2, dec), tg32, el32, tl32, blank=0,
                                          reduction="sum")
     lctc = torch.zeros((), device=enc.device)
     if ctc_weight > 0:
@@ -182,6 +185,8 @@ def main():
     ap.add_argument("--split-mb", type=float, default=15.0)
     ap.add_argument("--keep-epochs", action="store_true", help="write epoch-N.pt after every epoch")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--lookahead-decoder", action="store_true",
+                    help="two-decoder variant: the look-ahead pass gets its own decoder and joiner (model.py)")
     ap.add_argument("--init-from", default="", help="start from this checkpoint's weights (model only, e.g. "
                     "checkpoint/demo_fp16.pt) with a fresh optimizer; its BPE model must be the data's "
                     "(pack_feats.py --bpe-from the same checkpoint)")
@@ -257,6 +262,8 @@ def main():
     # ---------------- model
     cfg = dict(PRESETS[args.preset])
     cfg["vocab"] = len(tok)
+    if args.lookahead_decoder:
+        cfg["lookahead_decoder"] = True
     model = CascadedTransducer(**cfg).to(device)
     history = []  # --init-from continues its checkpoint's history; --resume replaces it below
     if resume:
@@ -267,7 +274,13 @@ def main():
         if init["bpe_model"] != bpe_bytes:
             sys.exit("--init-from %s: its BPE model differs from the training data's (pack with "
                      "pack_feats.py --bpe-from %s)" % (args.init_from, args.init_from))
-        model.load_state_dict(init["model"])  # fp16 weights are copied into the fp32 parameters
+        sd = dict(init["model"])
+        if args.lookahead_decoder:  # a one-pair checkpoint: the look-ahead pair starts as a copy
+            for k in list(sd):
+                for a, b in (("decoder.", "decoder_la."), ("joiner.", "joiner_la.")):
+                    if k.startswith(a) and b + k[len(a):] not in sd:
+                        sd[b + k[len(a):]] = sd[k]
+        model.load_state_dict(sd)  # fp16 weights are copied into the fp32 parameters
         history = list(init.get("history", []))
         log("initialized from %s (step %d of its run)" % (args.init_from, init.get("step", 0)))
     else:

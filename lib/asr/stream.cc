@@ -206,32 +206,34 @@ Result<BundleConfig> BundleConfig::FromModel(const ir::Model& model) {
 Result<std::unique_ptr<GraphScorer>> GraphScorer::Create(const ir::Model& model,
                                                          const BundleConfig& config,
                                                          const runtime::SessionOptions& decoder,
-                                                         const runtime::SessionOptions& joiner) {
+                                                         const runtime::SessionOptions& joiner,
+                                                         const std::string& decoder_role,
+                                                         const std::string& joiner_role) {
   std::unique_ptr<GraphScorer> g(new GraphScorer());
   g->cfg_ = config;
-  ASRC_ASSIGN_OR_RETURN(g->decoder_, MakeSession(model, "decoder", decoder));
-  ASRC_ASSIGN_OR_RETURN(g->joiner_, MakeSession(model, "joiner", joiner));
+  ASRC_ASSIGN_OR_RETURN(g->decoder_, MakeSession(model, decoder_role, decoder));
+  ASRC_ASSIGN_OR_RETURN(g->joiner_, MakeSession(model, joiner_role, joiner));
   const auto& din = g->decoder_->input_names();
   const auto& dout = g->decoder_->output_names();
   g->dec_y_ = IndexOf(din, "y");
   g->dec_out_ = IndexOf(dout, "decoder_out");
-  ASRC_RETURN_IF_ERROR(Need(g->dec_y_, "input 'y'", "decoder"));
-  ASRC_RETURN_IF_ERROR(Need(g->dec_out_, "output 'decoder_out'", "decoder"));
+  ASRC_RETURN_IF_ERROR(Need(g->dec_y_, "input 'y'", decoder_role));
+  ASRC_RETURN_IF_ERROR(Need(g->dec_out_, "output 'decoder_out'", decoder_role));
   if (config.decoder_type == "lstm")
     ASRC_RETURN_IF_ERROR(
-        BindCarried(*g->decoder_, config.decoder_state, "state", "decoder", &g->state_in_, &g->state_out_));
+        BindCarried(*g->decoder_, config.decoder_state, "state", decoder_role, &g->state_in_, &g->state_out_));
   if (din.size() != 1 + g->state_in_.size())
-    return Error("decoder: expected inputs 'y' and the decoder_state inputs of model.json, graph has " +
+    return Error(decoder_role + ": expected inputs 'y' and the decoder_state inputs of model.json, graph has " +
                  std::to_string(din.size()) + " inputs");
   const auto& jin = g->joiner_->input_names();
   g->join_enc_ = IndexOf(jin, "encoder_out");
   g->join_dec_ = IndexOf(jin, "decoder_out");
   g->join_logit_ = IndexOf(g->joiner_->output_names(), "logit");
   if (g->join_logit_ < 0 && g->joiner_->output_names().size() == 1) g->join_logit_ = 0;
-  ASRC_RETURN_IF_ERROR(Need(g->join_enc_, "input 'encoder_out'", "joiner"));
-  ASRC_RETURN_IF_ERROR(Need(g->join_dec_, "input 'decoder_out'", "joiner"));
-  ASRC_RETURN_IF_ERROR(Need(g->join_logit_, "output 'logit'", "joiner"));
-  if (jin.size() != 2) return Error("joiner: expected inputs 'encoder_out' and 'decoder_out'");
+  ASRC_RETURN_IF_ERROR(Need(g->join_enc_, "input 'encoder_out'", joiner_role));
+  ASRC_RETURN_IF_ERROR(Need(g->join_dec_, "input 'decoder_out'", joiner_role));
+  ASRC_RETURN_IF_ERROR(Need(g->join_logit_, "output 'logit'", joiner_role));
+  if (jin.size() != 2) return Error(joiner_role + ": expected inputs 'encoder_out' and 'decoder_out'");
   return g;
 }
 
@@ -401,6 +403,18 @@ Result<std::unique_ptr<Recognizer>> Recognizer::Create(const ir::Model& model,
     scorer = r->scorer_.get();
   }
   r->search_stream_ = CreateSearch(scorer, options.search);
+  if (model.find("decoder_lookahead") || model.find("joiner_lookahead")) {
+    if (!model.find("decoder_lookahead") || !model.find("joiner_lookahead"))
+      return Error("bundle: a two-decoder cascade needs both graphs 'decoder_lookahead' and 'joiner_lookahead'");
+    ASRC_ASSIGN_OR_RETURN(r->graph_scorer_la_,
+                          GraphScorer::Create(model, r->cfg_, options.For("decoder_lookahead"),
+                                              options.For("joiner_lookahead"), "decoder_lookahead", "joiner_lookahead"));
+    scorer = r->graph_scorer_la_.get();
+    if (options.cache_decoder) {
+      r->scorer_la_ = std::make_unique<CachingScorer>(scorer, r->cfg_.decoder_type == "stateless");
+      scorer = r->scorer_la_.get();
+    }
+  }
   r->search_final_ = CreateSearch(scorer, options.search);
   if (r->cfg_.streaming()) {
     ASRC_ASSIGN_OR_RETURN(r->causal_,

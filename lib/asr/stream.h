@@ -51,12 +51,16 @@ struct BundleConfig {
 
 // The bundle's decoder and joiner graphs behind the search interface (no caching here; wrap it
 // in a CachingScorer). Joins a batch of hypotheses in one joiner call when the graph allows it.
+// A two-decoder cascade (docs/bundle.md) has a second pair, roles decoder_lookahead and
+// joiner_lookahead, for the look-ahead pass.
 class GraphScorer : public TransducerScorer {
  public:
   static Result<std::unique_ptr<GraphScorer>> Create(const ir::Model& model,
                                                      const BundleConfig& config,
                                                      const runtime::SessionOptions& decoder,
-                                                     const runtime::SessionOptions& joiner);
+                                                     const runtime::SessionOptions& joiner,
+                                                     const std::string& decoder_role = "decoder",
+                                                     const std::string& joiner_role = "joiner");
   int blank_id() const override { return cfg_.blank_id; }
   int vocab_size() const override { return cfg_.vocab_size; }
   int context_size() const override { return cfg_.decoder_type == "lstm" ? 1 : cfg_.context_size; }
@@ -156,6 +160,9 @@ class Recognizer {
   std::unique_ptr<Fbank> fbank_;
   std::unique_ptr<GraphScorer> graph_scorer_;
   std::unique_ptr<CachingScorer> scorer_;  // null without RecognizerOptions::cache_decoder
+  // The look-ahead pass's own pair (two-decoder bundles), else null: it shares the above.
+  std::unique_ptr<GraphScorer> graph_scorer_la_;
+  std::unique_ptr<CachingScorer> scorer_la_;
   std::unique_ptr<Search> search_stream_, search_final_;
   std::unique_ptr<StreamingEncoder> causal_;
   std::unique_ptr<runtime::Session> offline_;  // encoder_noncausal, or encoder (transducer)

@@ -151,6 +151,7 @@ Result<CompressResult> Compress(const CompressRequest& r) {
   if (r.evaluate)
     manager.AddInstrument(std::make_unique<EvalInstrument>(MakeAsrEvaluator(eval, r.progress_bar), eval.repeat));
   manager.SetCalibrator(MakeAsrCalibrator(p.pipeline.calibration, p.pipeline.seed));
+  manager.SetWerProbe(MakeAsrWerProbe(p.pipeline.calibration.manifest, eval.threads));
 #endif
   manager.AddInstrument(MakeSizeInstrument());
   manager.AddInstrument(MakeVerifyInstrument());

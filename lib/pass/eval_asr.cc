@@ -64,4 +64,23 @@ Evaluator MakeAsrEvaluator(const EvalConfig& config, bool progress) {
   };
 }
 
+WerProbe MakeAsrWerProbe(const std::string& default_manifest, int threads) {
+  return [default_manifest, threads](const ir::Model& model, const std::string& manifest, const std::string& split,
+                                     int limit) -> Result<std::map<std::string, double>> {
+    EvalConfig config;
+    config.manifest = manifest.empty() ? default_manifest : manifest;
+    config.split = split;
+    config.limit = limit;
+    config.threads = threads;
+    config.modes = BundleModes(model);
+    ASRC_ASSIGN_OR_RETURN(EvalSummary s, MakeAsrEvaluator(config)(model));
+    std::map<std::string, double> wer;
+    for (const auto& [mode, e] : s.modes) {
+      if (e.utterances == 0) return Error("no utterances of split '" + split + "' in '" + config.manifest + "'");
+      wer[mode] = e.wer;
+    }
+    return wer;
+  };
+}
+
 }  // namespace asrc::pass

@@ -14,6 +14,10 @@ namespace asrc::pass {
 // shows asr's progress bar on a terminal.
 Evaluator MakeAsrEvaluator(const EvalConfig& config, bool progress = false);
 
+// A WER probe (pass.h) over asr::Evaluate, greedy, both modes the model has; `default_manifest`
+// stands in for a probe asked with manifest "".
+WerProbe MakeAsrWerProbe(const std::string& default_manifest, int threads);
+
 }  // namespace asrc::pass
 
 namespace asrc::pass {

@@ -40,6 +40,7 @@ Result<RunResult> PassManager::Run(ir::Model& model) {
     PassContext ctx(step.options, pipeline_.seed + i);
     ctx.teacher = &teacher;
     ctx.calibrate = calibrator_;
+    ctx.probe_wer = probe_wer_;
     ASRC_RETURN_IF_ERROR(Before(record, model).With("before pass " + step.pass));
     Result<bool> changed = pass->Run(model, ctx);
     if (!changed.ok()) {

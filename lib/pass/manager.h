@@ -50,6 +50,8 @@ class PassManager {
   }
   // Calibration statistics source handed to passes (see calibration.h).
   void SetCalibrator(Calibrator c) { calibrator_ = std::move(c); }
+  // WER source handed to passes that measure (PassContext::probe_wer).
+  void SetWerProbe(WerProbe p) { probe_wer_ = std::move(p); }
 
   // Runs the pipeline on `model` in place. A pass error or an instrument error is returned as
   // "pass <name>: ..." / "after pass <name>: ..." / "input model: ...".
@@ -63,6 +65,7 @@ class PassManager {
   Pipeline pipeline_;
   std::vector<std::unique_ptr<Instrument>> instruments_;
   Calibrator calibrator_;
+  WerProbe probe_wer_;
 };
 
 }  // namespace asrc::pass

@@ -51,6 +51,12 @@ struct CalibrationSource {
   int limit = 8;         // utterances
 };
 
+// Word error rates (percent, by mode name: "streaming", "lookahead") of a model on the first
+// `limit` utterances of `manifest` ("" = the run's calibration manifest) whose "split" is `split`.
+// For passes whose policy is a measurement (drop-layers by importance); asrc compress provides it.
+using WerProbe = std::function<Result<std::map<std::string, double>>(
+    const ir::Model& model, const std::string& manifest, const std::string& split, int limit)>;
+
 class PassContext {
  public:
   PassContext(nlohmann::json options, uint64_t seed) : options_(std::move(options)), rng_(seed) {}
@@ -80,6 +86,8 @@ class PassContext {
   // Activation statistics on calibration data (quantize-int8 static, low-rank data_aware); empty
   // when the run has no calibration data (such passes then fail, naming the option).
   Calibrator calibrate;
+  // Empty when the run cannot measure WER (unit tests; such passes then fail, naming the option).
+  WerProbe probe_wer;
 
  private:
   nlohmann::json options_;

@@ -192,4 +192,19 @@ inline bool RunPass(pass::Pass& p, ir::Model& m, const nlohmann::json& options,
   return r.value();
 }
 
+// Runs `pass` with `options` and an optional WER probe; returns its result (errors included) and
+// its counters and notes.
+inline Result<bool> RunPassResult(pass::Pass& p, ir::Model& m, const nlohmann::json& options,
+                                  pass::WerProbe probe = nullptr, std::map<std::string, int64_t>* counters = nullptr,
+                                  std::vector<std::string>* notes = nullptr) {
+  auto opts = pass::ValidateOptions(p.options(), options, "$.options");
+  REQUIRE_MESSAGE(opts.ok(), opts.status().message());
+  pass::PassContext ctx(opts.value(), 0);
+  ctx.probe_wer = std::move(probe);
+  Result<bool> r = p.Run(m, ctx);
+  if (counters) *counters = ctx.counters();
+  if (notes) *notes = ctx.notes();
+  return r;
+}
+
 }  // namespace asrc::test
