@@ -25,7 +25,8 @@ ir::Node* AddGemm(ir::Graph& g, ir::Value* x, const std::string& name, ir::Tenso
 }
 
 // decoder: y [N, 1] -> Gather(embedding [V, Dd]) -> ReduceSum over the label axis -> decoder_out.
-// joiner: Gemm(encoder_out) + Gemm(decoder_out) -> `act` -> output layer [V, H] (transB) or [H, V].
+// joiner: Gemm(encoder_out) + Gemm(decoder_out) -> `act` -> output layer [V, H] (transB) or [H, V]
+// (act "MatMul": Identity, Tanh, then the output layer as MatMul [H, V] + Add of a bias).
 ir::Model TinyBundle(std::mt19937_64& rng, bool out_trans_b = true, const std::string& act = "Tanh",
                      const ir::Tensor* out_weight = nullptr) {
   auto dec = std::make_unique<ir::Graph>("decoder");
@@ -43,10 +44,18 @@ ir::Model TinyBundle(std::mt19937_64& rng, bool out_trans_b = true, const std::s
   ir::Node* pe = AddGemm(*join, enc, "j.enc_proj", test::RandomTensor({kH, kEnc}, rng, 0.5f), test::RandomTensor({kH}, rng, 0.1f), true);
   ir::Node* pd = AddGemm(*join, din, "j.dec_proj", test::RandomTensor({kH, kDd}, rng, 0.5f), test::RandomTensor({kH}, rng, 0.1f), true);
   ir::Value* s = join->add_node("Add", {pe->outputs[0], pd->outputs[0]}, {"sum"}, "add")->outputs[0];
-  ir::Value* a = join->add_node(act, {s}, {"act"}, "act")->outputs[0];
+  ir::Value* a = join->add_node(act == "MatMul" ? "Identity" : act, {s}, {"act"}, "act")->outputs[0];
   ir::Tensor wo = out_weight ? *out_weight : test::RandomTensor(out_trans_b ? ir::Shape{kV, kH} : ir::Shape{kH, kV}, rng, 0.5f);
-  ir::Node* out = AddGemm(*join, a, "j.out", wo, test::RandomTensor({kV}, rng, 0.1f), out_trans_b, "logit");
-  test::Output(*join, out->outputs[0], {3, kV});
+  if (act == "MatMul") {  // the output layer as MatMul [H, V] + Add(bias), activation Tanh
+    ir::Value* t = join->add_node("Tanh", {a}, {"act2"}, "act2")->outputs[0];
+    ir::Value* mm = join->add_node("MatMul", {t, join->add_initializer("j.out.weight", wo)}, {"mm"}, "j.out")->outputs[0];
+    ir::Node* add = join->add_node("Add", {mm, join->add_initializer("j.out.bias", test::RandomTensor({kV}, rng, 0.1f))},
+                                   {"logit"}, "j.out.bias_add");
+    test::Output(*join, add->outputs[0], {3, kV});
+  } else {
+    ir::Node* out = AddGemm(*join, a, "j.out", wo, test::RandomTensor({kV}, rng, 0.1f), out_trans_b, "logit");
+    test::Output(*join, out->outputs[0], {3, kV});
+  }
 
   ir::Model m = test::DecoderJoinerModel(std::move(dec), std::move(join));
   m.config["decoding"] = {{"blank_id", 0}, {"vocab_size", kV}, {"decoder_type", "lstm"}, {"context_size", 1},
@@ -160,6 +169,24 @@ TEST_CASE("tar-decoder: transposed output layer and init=embedding tie one [V, H
   CHECK(out->attr_int("transB", 0) == 1);
   CHECK(out->input(1)->initializer->shape() == ir::Shape{kV, kH});
   CHECK(out->input(1)->initializer->shares_buffer_with(*m.graph("decoder")->find_value("tar.tied_embedding")->initializer));
+
+  // A MatMul [H, V] output layer reads the tied [V, H] matrix through a Transpose; its output is unchanged.
+  std::mt19937_64 rng3(7);
+  ir::Model m3 = TinyBundle(rng3, false, "MatMul");
+  ir::Tensor enc = test::RandomTensor({3, kEnc}, rng3);
+  const ir::Tensor w3 = *m3.graph("joiner")->find_value("j.out.weight")->initializer;
+  // decoder_out = 0 leaves the decoder bias alone on the decoder side, before and after.
+  auto j_before = test::RunAsrc(*m3.graph("joiner"), {enc, ir::Tensor(ir::DType::Float32, {3, kDd})});
+  CHECK(test::RunPass(p, m3, {}));
+  const ir::Graph& j3 = *m3.graph("joiner");
+  const ir::Node* tr = FirstOp(j3, "Transpose");
+  REQUIRE(tr);
+  CHECK(tr->input(0)->initializer->shares_buffer_with(*m3.graph("decoder")->find_value("tar.tied_embedding")->initializer));
+  for (int64_t h = 0; h < kH; ++h)
+    for (int64_t v = 0; v < kV; ++v) CHECK(tr->input(0)->initializer->data<float>()[v * kH + h] == w3.data<float>()[h * kV + v]);
+  CHECK(test::RelError(j_before[0], test::RunAsrc(j3, {enc, ir::Tensor(ir::DType::Float32, {3, kH})})[0]) < 1e-6);
+  auto d3 = test::RunAsrc(*m3.graph("decoder"), {Labels({0, 0, 1, 2, 3, 4}, 2)});
+  test::CheckOrt(Only(m3, "joiner"), {enc, d3[0]}, test::RunAsrc(j3, {enc, d3[0]}), 1e-5, "tar_matmul_join");
 
   // init=embedding: the old embedding [V, H] becomes the tied matrix, in both graphs.
   std::mt19937_64 rng2(6);
