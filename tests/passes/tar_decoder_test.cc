@@ -232,9 +232,12 @@ TEST_CASE("tar-decoder: dim shrinks the tied matrix and the joiner's hidden widt
   test::CheckOrt(Only(m, "joiner"), {enc, d[0]}, test::RunAsrc(join, {enc, d[0]}), 1e-5, "tar_dim_join");
 }
 
-TEST_CASE("tar-decoder + quantize-int8: the tied matrix stays one int8 buffer, ONNX Runtime runs both") {
-  std::mt19937_64 rng(12);
-  ir::Model m = TinyBundle(rng);
+namespace {
+
+// tar-decoder, then dynamic quantize-int8 (min_elements 16) on `m`: the decoder's table becomes
+// an int8 Gather, both graphs stay within 5% of the float TAR bundle on seeded inputs, and ONNX
+// Runtime agrees with asrc on both. Returns the float TAR bundle's unique bytes.
+int64_t TarThenInt8(ir::Model& m, std::mt19937_64& rng, const std::string& tag) {
   passes::TarDecoderPass p;
   CHECK(test::RunPass(p, m, {}));
   ir::Tensor y = Labels({0, 0, 3, 5, 11, 2}, 2);
@@ -246,6 +249,21 @@ TEST_CASE("tar-decoder + quantize-int8: the tied matrix stays one int8 buffer, O
   passes::QuantizeInt8Pass q;
   CHECK(test::RunPass(q, m, {{"mode", "dynamic"}, {"min_elements", 16}}, &ctx));
   CHECK(ctx->counters().at("gather_int8") == 1);
+  auto d = test::RunAsrc(*m.graph("decoder"), {y});
+  CHECK(test::RelError(d_ref[0], d[0]) < 0.05);
+  test::CheckOrt(Only(m, "decoder"), {y}, d, 1e-5, tag + "_dec");
+  auto j = test::RunAsrc(*m.graph("joiner"), {enc, d[0]});
+  CHECK(test::RelError(j_ref[0], j[0]) < 0.05);
+  test::CheckOrt(Only(m, "joiner"), {enc, d[0]}, j, 1e-4, tag + "_join");
+  return float_bytes;
+}
+
+}  // namespace
+
+TEST_CASE("tar-decoder + quantize-int8: the tied matrix stays one int8 buffer, ONNX Runtime runs both") {
+  std::mt19937_64 rng(12);
+  ir::Model m = TinyBundle(rng);
+  const int64_t float_bytes = TarThenInt8(m, rng, "tar_q");
   const ir::Graph& dec = *m.graph("decoder");
   const ir::Graph& join = *m.graph("joiner");
   const ir::Tensor& table = *FirstOp(dec, "Gather")->input(0)->initializer;
@@ -255,12 +273,19 @@ TEST_CASE("tar-decoder + quantize-int8: the tied matrix stays one int8 buffer, O
   // Counted once: what the two graphs hold in common is at least the int8 table.
   CHECK(ir::graph_bytes(dec) + ir::graph_bytes(join) - m.bytes_unique() >= static_cast<int64_t>(table.nbytes()));
   CHECK(m.bytes_unique() < float_bytes);
-  auto d = test::RunAsrc(dec, {y});
-  CHECK(test::RelError(d_ref[0], d[0]) < 0.05);
-  test::CheckOrt(Only(m, "decoder"), {y}, d, 1e-5, "tar_q_dec");
-  auto j = test::RunAsrc(join, {enc, d[0]});
-  CHECK(test::RelError(j_ref[0], j[0]) < 0.05);
-  test::CheckOrt(Only(m, "joiner"), {enc, d[0]}, j, 1e-4, "tar_q_join");
+}
+
+TEST_CASE("tar-decoder + quantize-int8 on a MatMul output layer: runs; the tie is float in the joiner") {
+  // The joiner reads the tied matrix through a Transpose, which quantize-int8 does not see through:
+  // the decoder's Gather gets an int8 table of its own and the joiner keeps the float matrix
+  // (a documented limitation; Gemm output layers, as exported by PyTorch for nn.Linear on 2-D
+  // inputs, stay one int8 buffer: the test above).
+  std::mt19937_64 rng(17);
+  ir::Model m = TinyBundle(rng, false, "MatMul");
+  TarThenInt8(m, rng, "tar_mq");
+  const ir::Node* tr = FirstOp(*m.graph("joiner"), "Transpose");
+  REQUIRE(tr);
+  CHECK(tr->input(0)->initializer->dtype() == ir::DType::Float32);
 }
 
 TEST_CASE("tar-decoder: bad input is an error naming the graph, and the model is untouched") {
