@@ -127,7 +127,7 @@ struct Joiner {
 
 Result<Joiner> MatchJoiner(ir::Graph& g, int64_t vocab_expected) {
   auto fail = [&](const std::string& what) {
-    return Error("tar-decoder: graph 'joiner': " + what);
+    return Error("graph 'joiner': " + what);
   };
   Joiner j;
   j.g = &g;
@@ -304,7 +304,7 @@ Result<bool> TarDecoderPass::Run(ir::Model& model, pass::PassContext& ctx) {
   ir::GraphFile* dec_file = model.find("decoder");
   ir::Graph* joiner = model.graph("joiner");
   if (!dec_file || !dec_file->graph || !joiner)
-    return Error("tar-decoder: the model has no " + std::string(!joiner ? "'joiner'" : "'decoder'") +
+    return Error("the model has no " + std::string(!joiner ? "'joiner'" : "'decoder'") +
                  " graph (a transducer bundle with decoder and joiner roles is needed)");
   const nlohmann::json& decoding = model.config.contains("decoding") ? model.config["decoding"] : nlohmann::json();
   int64_t vocab = 0;
@@ -312,20 +312,20 @@ Result<bool> TarDecoderPass::Run(ir::Model& model, pass::PassContext& ctx) {
     vocab = decoding["vocab_size"].get<int64_t>();
   ASRC_ASSIGN_OR_RETURN(Joiner j, MatchJoiner(*joiner, vocab));
   if (o.dim > j.width)
-    return Error("tar-decoder: dim " + std::to_string(o.dim) + " exceeds the joiner's hidden width " +
+    return Error("dim " + std::to_string(o.dim) + " exceeds the joiner's hidden width " +
                  std::to_string(j.width) + " (graph 'joiner')");
   const bool reduce = o.dim > 0 && o.dim < j.width;
   if (reduce && !j.enc)
-    return Error("tar-decoder: graph 'joiner': dim needs an encoder-side Gemm/MatMul into the hidden Add "
+    return Error("graph 'joiner': dim needs an encoder-side Gemm/MatMul into the hidden Add "
                  "to shrink, and none was found");
   Mat t0 = j.out.Weight();
   if (o.init == "embedding") {
     const ir::Tensor* e = OldEmbedding(*dec_file->graph);
     if (!e)
-      return Error("tar-decoder: init 'embedding': graph 'decoder' has no Gather of a constant [V, D] "
+      return Error("init 'embedding': graph 'decoder' has no Gather of a constant [V, D] "
                    "embedding indexed by a graph input");
     if (e->dim(0) != j.vocab || e->dim(1) != j.width)
-      return Error("tar-decoder: init 'embedding': graph 'decoder' embedding is [" + std::to_string(e->dim(0)) +
+      return Error("init 'embedding': graph 'decoder' embedding is [" + std::to_string(e->dim(0)) +
                    ", " + std::to_string(e->dim(1)) + "], the joiner's output layer is [" +
                    std::to_string(j.vocab) + ", " + std::to_string(j.width) + "]");
     t0 = Eigen::Map<const Mat>(e->data<float>(), e->dim(0), e->dim(1));

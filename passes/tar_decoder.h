@@ -11,7 +11,9 @@
 // Tying: T is the joiner's output layer (the Gemm/MatMul producing its output, weight [V, D] or
 // its transpose) — the decoder's Gather and the joiner's output layer read one ir::Buffer, so
 // size accounting counts it once and the bundle stores it once (shared_weights.bin); a
-// transposed layout is normalized to Gemm(transB=1) on [V, D]. `init`: "joiner" takes T from the
+// transposed Gemm is normalized to Gemm(transB=1) on [V, D]; a MatMul output layer reads T through
+// a Transpose node (quantize-int8 does not see through it: that layer stays float, and the
+// decoder's table becomes an int8 buffer of its own). `init`: "joiner" takes T from the
 // joiner's output weights; "embedding" from the old decoder's embedding table (a Gather of a
 // constant [V, D] fed by y), which then also becomes the joiner's output weights.
 //

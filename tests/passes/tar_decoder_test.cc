@@ -25,7 +25,8 @@ ir::Node* AddGemm(ir::Graph& g, ir::Value* x, const std::string& name, ir::Tenso
 }
 
 // decoder: y [N, 1] -> Gather(embedding [V, Dd]) -> ReduceSum over the label axis -> decoder_out.
-// joiner: Gemm(encoder_out) + Gemm(decoder_out) -> `act` -> output layer [V, H] (transB) or [H, V].
+// joiner: Gemm(encoder_out) + Gemm(decoder_out) -> `act` -> output layer [V, H] (transB) or [H, V]
+// (act "MatMul": Identity, Tanh, then the output layer as MatMul [H, V] + Add of a bias).
 ir::Model TinyBundle(std::mt19937_64& rng, bool out_trans_b = true, const std::string& act = "Tanh",
                      const ir::Tensor* out_weight = nullptr) {
   auto dec = std::make_unique<ir::Graph>("decoder");
@@ -43,10 +44,18 @@ ir::Model TinyBundle(std::mt19937_64& rng, bool out_trans_b = true, const std::s
   ir::Node* pe = AddGemm(*join, enc, "j.enc_proj", test::RandomTensor({kH, kEnc}, rng, 0.5f), test::RandomTensor({kH}, rng, 0.1f), true);
   ir::Node* pd = AddGemm(*join, din, "j.dec_proj", test::RandomTensor({kH, kDd}, rng, 0.5f), test::RandomTensor({kH}, rng, 0.1f), true);
   ir::Value* s = join->add_node("Add", {pe->outputs[0], pd->outputs[0]}, {"sum"}, "add")->outputs[0];
-  ir::Value* a = join->add_node(act, {s}, {"act"}, "act")->outputs[0];
+  ir::Value* a = join->add_node(act == "MatMul" ? "Identity" : act, {s}, {"act"}, "act")->outputs[0];
   ir::Tensor wo = out_weight ? *out_weight : test::RandomTensor(out_trans_b ? ir::Shape{kV, kH} : ir::Shape{kH, kV}, rng, 0.5f);
-  ir::Node* out = AddGemm(*join, a, "j.out", wo, test::RandomTensor({kV}, rng, 0.1f), out_trans_b, "logit");
-  test::Output(*join, out->outputs[0], {3, kV});
+  if (act == "MatMul") {  // the output layer as MatMul [H, V] + Add(bias), activation Tanh
+    ir::Value* t = join->add_node("Tanh", {a}, {"act2"}, "act2")->outputs[0];
+    ir::Value* mm = join->add_node("MatMul", {t, join->add_initializer("j.out.weight", wo)}, {"mm"}, "j.out")->outputs[0];
+    ir::Node* add = join->add_node("Add", {mm, join->add_initializer("j.out.bias", test::RandomTensor({kV}, rng, 0.1f))},
+                                   {"logit"}, "j.out.bias_add");
+    test::Output(*join, add->outputs[0], {3, kV});
+  } else {
+    ir::Node* out = AddGemm(*join, a, "j.out", wo, test::RandomTensor({kV}, rng, 0.1f), out_trans_b, "logit");
+    test::Output(*join, out->outputs[0], {3, kV});
+  }
 
   ir::Model m = test::DecoderJoinerModel(std::move(dec), std::move(join));
   m.config["decoding"] = {{"blank_id", 0}, {"vocab_size", kV}, {"decoder_type", "lstm"}, {"context_size", 1},
@@ -161,6 +170,24 @@ TEST_CASE("tar-decoder: transposed output layer and init=embedding tie one [V, H
   CHECK(out->input(1)->initializer->shape() == ir::Shape{kV, kH});
   CHECK(out->input(1)->initializer->shares_buffer_with(*m.graph("decoder")->find_value("tar.tied_embedding")->initializer));
 
+  // A MatMul [H, V] output layer reads the tied [V, H] matrix through a Transpose; its output is unchanged.
+  std::mt19937_64 rng3(7);
+  ir::Model m3 = TinyBundle(rng3, false, "MatMul");
+  ir::Tensor enc = test::RandomTensor({3, kEnc}, rng3);
+  const ir::Tensor w3 = *m3.graph("joiner")->find_value("j.out.weight")->initializer;
+  // decoder_out = 0 leaves the decoder bias alone on the decoder side, before and after.
+  auto j_before = test::RunAsrc(*m3.graph("joiner"), {enc, ir::Tensor(ir::DType::Float32, {3, kDd})});
+  CHECK(test::RunPass(p, m3, {}));
+  const ir::Graph& j3 = *m3.graph("joiner");
+  const ir::Node* tr = FirstOp(j3, "Transpose");
+  REQUIRE(tr);
+  CHECK(tr->input(0)->initializer->shares_buffer_with(*m3.graph("decoder")->find_value("tar.tied_embedding")->initializer));
+  for (int64_t h = 0; h < kH; ++h)
+    for (int64_t v = 0; v < kV; ++v) CHECK(tr->input(0)->initializer->data<float>()[v * kH + h] == w3.data<float>()[h * kV + v]);
+  CHECK(test::RelError(j_before[0], test::RunAsrc(j3, {enc, ir::Tensor(ir::DType::Float32, {3, kH})})[0]) < 1e-6);
+  auto d3 = test::RunAsrc(*m3.graph("decoder"), {Labels({0, 0, 1, 2, 3, 4}, 2)});
+  test::CheckOrt(Only(m3, "joiner"), {enc, d3[0]}, test::RunAsrc(j3, {enc, d3[0]}), 1e-5, "tar_matmul_join");
+
   // init=embedding: the old embedding [V, H] becomes the tied matrix, in both graphs.
   std::mt19937_64 rng2(6);
   ir::Model m2 = TinyBundle(rng2);
@@ -205,9 +232,12 @@ TEST_CASE("tar-decoder: dim shrinks the tied matrix and the joiner's hidden widt
   test::CheckOrt(Only(m, "joiner"), {enc, d[0]}, test::RunAsrc(join, {enc, d[0]}), 1e-5, "tar_dim_join");
 }
 
-TEST_CASE("tar-decoder + quantize-int8: the tied matrix stays one int8 buffer, ONNX Runtime runs both") {
-  std::mt19937_64 rng(12);
-  ir::Model m = TinyBundle(rng);
+namespace {
+
+// tar-decoder, then dynamic quantize-int8 (min_elements 16) on `m`: the decoder's table becomes
+// an int8 Gather, both graphs stay within 5% of the float TAR bundle on seeded inputs, and ONNX
+// Runtime agrees with asrc on both. Returns the float TAR bundle's unique bytes.
+int64_t TarThenInt8(ir::Model& m, std::mt19937_64& rng, const std::string& tag) {
   passes::TarDecoderPass p;
   CHECK(test::RunPass(p, m, {}));
   ir::Tensor y = Labels({0, 0, 3, 5, 11, 2}, 2);
@@ -219,6 +249,21 @@ TEST_CASE("tar-decoder + quantize-int8: the tied matrix stays one int8 buffer, O
   passes::QuantizeInt8Pass q;
   CHECK(test::RunPass(q, m, {{"mode", "dynamic"}, {"min_elements", 16}}, &ctx));
   CHECK(ctx->counters().at("gather_int8") == 1);
+  auto d = test::RunAsrc(*m.graph("decoder"), {y});
+  CHECK(test::RelError(d_ref[0], d[0]) < 0.05);
+  test::CheckOrt(Only(m, "decoder"), {y}, d, 1e-5, tag + "_dec");
+  auto j = test::RunAsrc(*m.graph("joiner"), {enc, d[0]});
+  CHECK(test::RelError(j_ref[0], j[0]) < 0.05);
+  test::CheckOrt(Only(m, "joiner"), {enc, d[0]}, j, 1e-4, tag + "_join");
+  return float_bytes;
+}
+
+}  // namespace
+
+TEST_CASE("tar-decoder + quantize-int8: the tied matrix stays one int8 buffer, ONNX Runtime runs both") {
+  std::mt19937_64 rng(12);
+  ir::Model m = TinyBundle(rng);
+  const int64_t float_bytes = TarThenInt8(m, rng, "tar_q");
   const ir::Graph& dec = *m.graph("decoder");
   const ir::Graph& join = *m.graph("joiner");
   const ir::Tensor& table = *FirstOp(dec, "Gather")->input(0)->initializer;
@@ -228,12 +273,19 @@ TEST_CASE("tar-decoder + quantize-int8: the tied matrix stays one int8 buffer, O
   // Counted once: what the two graphs hold in common is at least the int8 table.
   CHECK(ir::graph_bytes(dec) + ir::graph_bytes(join) - m.bytes_unique() >= static_cast<int64_t>(table.nbytes()));
   CHECK(m.bytes_unique() < float_bytes);
-  auto d = test::RunAsrc(dec, {y});
-  CHECK(test::RelError(d_ref[0], d[0]) < 0.05);
-  test::CheckOrt(Only(m, "decoder"), {y}, d, 1e-5, "tar_q_dec");
-  auto j = test::RunAsrc(join, {enc, d[0]});
-  CHECK(test::RelError(j_ref[0], j[0]) < 0.05);
-  test::CheckOrt(Only(m, "joiner"), {enc, d[0]}, j, 1e-4, "tar_q_join");
+}
+
+TEST_CASE("tar-decoder + quantize-int8 on a MatMul output layer: runs; the tie is float in the joiner") {
+  // The joiner reads the tied matrix through a Transpose, which quantize-int8 does not see through:
+  // the decoder's Gather gets an int8 table of its own and the joiner keeps the float matrix
+  // (a documented limitation; Gemm output layers, as exported by PyTorch for nn.Linear on 2-D
+  // inputs, stay one int8 buffer: the test above).
+  std::mt19937_64 rng(17);
+  ir::Model m = TinyBundle(rng, false, "MatMul");
+  TarThenInt8(m, rng, "tar_mq");
+  const ir::Node* tr = FirstOp(*m.graph("joiner"), "Transpose");
+  REQUIRE(tr);
+  CHECK(tr->input(0)->initializer->dtype() == ir::DType::Float32);
 }
 
 TEST_CASE("tar-decoder: bad input is an error naming the graph, and the model is untouched") {
