@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   asrc::app::AddBenchCommand(app, set);
   asrc::app::AddPassesCommand(app, set);
   asrc::app::AddCompressCommand(app, set);
+  asrc::app::AddAblateCommand(app, set);
 #if defined(HAVE_ASRC_TRAIN) && defined(HAVE_ASRC_ASR)
   asrc::app::AddTrainCommand(app, set);
 #endif

@@ -1,11 +1,16 @@
 #include "pass/instruments.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "pass/modes.h"
+#include "pass/report.h"
 
 namespace asrc::pass {
 
@@ -180,32 +185,71 @@ std::unique_ptr<Instrument> MakeVerifyInstrument() { return std::make_unique<Ver
 std::unique_ptr<Instrument> MakeChangeCheckInstrument() { return std::make_unique<ChangeCheckInstrument>(); }
 std::unique_ptr<Instrument> MakeTimingInstrument() { return std::make_unique<TimingInstrument>(); }
 
+Result<EvalSummary> EvalInstrument::Measure(const ir::Model& model) {
+  const double t0 = Now();
+  const int runs = std::max(1, repeat_.repeat);
+  const bool stable = repeat_.stable_tolerance > 0;
+  double best = INFINITY, second = INFINITY;
+  EvalSummary result;
+  int made = 0;
+  for (int k = 0; k < runs; ++k) {
+    ASRC_ASSIGN_OR_RETURN(EvalSummary e, evaluator_(model));
+    ++evaluations_;
+    ++made;
+    double score = 0;
+    for (const auto& [mode, m] : e.modes) score += stable ? m.latency_ms_p50 : m.rtf;
+    if (score < best || k == 0) {
+      second = best;
+      best = score;
+      result = std::move(e);
+    } else {
+      second = std::min(second, score);
+    }
+    if (stable && second - best <= repeat_.stable_tolerance * best) break;  // the two fastest agree
+  }
+  result.repeat = made;
+  result.seconds = Now() - t0;
+  result.cached = false;
+  return result;
+}
+
 Status EvalInstrument::After(PassRecord& r, ir::Model& model) {
+  if (only_index_ >= 0 && !r.is_input() && r.index != only_index_) return Status::Ok();
   if (!r.hash) r.hash = ir::content_hash(model);
   auto it = cache_.find(*r.hash);
+  const std::string file = cache_dir_.empty() ? "" : cache_dir_ + "/" + ir::hash_hex(*r.hash) + ".json";
+  if (it == cache_.end() && !file.empty()) {
+    std::ifstream in(file);
+    if (in) {
+      nlohmann::json j;
+      try {
+        j = nlohmann::json::parse(in);
+      } catch (const std::exception& e) {
+        return Error(file + ": not valid JSON (delete it to re-evaluate): " + e.what());
+      }
+      auto e = ParseEvalSummary(j);
+      if (!e.ok()) return e.status().With(file);
+      it = cache_.emplace(*r.hash, e.value()).first;
+    }
+  }
   if (it != cache_.end()) {
     r.eval = it->second;
     r.eval->seconds = 0;
     r.eval->cached = true;
     return Status::Ok();
   }
-  const double t0 = Now();
-  double best = INFINITY;
-  EvalSummary result;
-  for (int k = 0; k < std::max(1, repeat_); ++k) {
-    ASRC_ASSIGN_OR_RETURN(EvalSummary e, evaluator_(model));
-    ++evaluations_;
-    double rtf = 0;
-    for (const auto& [mode, m] : e.modes) rtf += m.rtf;
-    if (rtf < best || k == 0) {
-      best = rtf;
-      result = std::move(e);
-    }
-  }
-  result.repeat = std::max(1, repeat_);
-  result.seconds = Now() - t0;
-  result.cached = false;
+  ASRC_ASSIGN_OR_RETURN(EvalSummary result, Measure(model));
   cache_[*r.hash] = result;
+  if (!file.empty()) {
+    const std::string tmp = file + ".partial." + std::to_string(getpid());
+    std::ofstream out(tmp);
+    out << EvalSummaryJson(result).dump() << "\n";
+    out.close();
+    std::error_code ec;
+    if (!out) return Error(tmp + ": cannot write");
+    std::filesystem::rename(tmp, file, ec);
+    if (ec) return Error("cannot rename '" + tmp + "' to '" + file + "': " + ec.message());
+  }
   r.eval = std::move(result);
   return Status::Ok();
 }
