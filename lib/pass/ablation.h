@@ -9,7 +9,9 @@
 //               at its end only (each pass when the pipeline has gates), its row written to
 //               <out>/configs/<key>/result.json under a temporary name and renamed — a finished
 //               config is one whose result.json exists and matches (resume after a kill)
-//   evaluations shared by content hash in <out>/evals/ across configurations and processes
+//   evaluations shared by content hash in <out>/evals/ across configurations and processes, and
+//               made one at a time (a lock there): passes of parallel configurations overlap,
+//               latency measurements do not
 //   report      <out>/ablation.{json,md,html} (ablation_report.cc)
 #pragma once
 

@@ -1,5 +1,7 @@
 #include "pass/instruments.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -213,43 +215,71 @@ Result<EvalSummary> EvalInstrument::Measure(const ir::Model& model) {
   return result;
 }
 
+namespace {
+
+// An evaluation from the cache folder; nullopt when it has none for this file.
+Result<std::optional<EvalSummary>> LoadCached(const std::string& file) {
+  std::ifstream in(file);
+  if (!in) return std::optional<EvalSummary>();
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const std::exception& e) {
+    return Error(file + ": not valid JSON (delete it to re-evaluate): " + e.what());
+  }
+  auto e = ParseEvalSummary(j);
+  if (!e.ok()) return e.status().With(file);
+  return std::optional<EvalSummary>(std::move(e.value()));
+}
+
+Status StoreCached(const std::string& file, const EvalSummary& e) {
+  const std::string tmp = file + ".partial." + std::to_string(getpid());
+  std::ofstream out(tmp);
+  out << EvalSummaryJson(e).dump() << "\n";
+  out.close();
+  std::error_code ec;
+  if (!out) return Error(tmp + ": cannot write");
+  std::filesystem::rename(tmp, file, ec);
+  if (ec) return Error("cannot rename '" + tmp + "' to '" + file + "': " + ec.message());
+  return Status::Ok();
+}
+
+// Holds an exclusive lock on <dir>/.measure.lock: processes sharing a cache folder measure one
+// at a time, so one's latency is not another's load (released when it goes out of scope).
+struct MeasureLock {
+  int fd = -1;
+  explicit MeasureLock(const std::string& dir) {
+    if (dir.empty()) return;
+    fd = open((dir + "/.measure.lock").c_str(), O_RDWR | O_CREAT, 0644);
+    if (fd >= 0) flock(fd, LOCK_EX);
+  }
+  ~MeasureLock() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+}  // namespace
+
 Status EvalInstrument::After(PassRecord& r, ir::Model& model) {
   if (only_index_ >= 0 && !r.is_input() && r.index != only_index_) return Status::Ok();
   if (!r.hash) r.hash = ir::content_hash(model);
-  auto it = cache_.find(*r.hash);
   const std::string file = cache_dir_.empty() ? "" : cache_dir_ + "/" + ir::hash_hex(*r.hash) + ".json";
-  if (it == cache_.end() && !file.empty()) {
-    std::ifstream in(file);
-    if (in) {
-      nlohmann::json j;
-      try {
-        j = nlohmann::json::parse(in);
-      } catch (const std::exception& e) {
-        return Error(file + ": not valid JSON (delete it to re-evaluate): " + e.what());
-      }
-      auto e = ParseEvalSummary(j);
-      if (!e.ok()) return e.status().With(file);
-      it = cache_.emplace(*r.hash, e.value()).first;
-    }
-  }
-  if (it != cache_.end()) {
-    r.eval = it->second;
+  auto use = [&](const EvalSummary& e) {
+    r.eval = e;
     r.eval->seconds = 0;
     r.eval->cached = true;
     return Status::Ok();
+  };
+  auto it = cache_.find(*r.hash);
+  if (it != cache_.end()) return use(it->second);
+  MeasureLock lock(cache_dir_);
+  if (!file.empty()) {  // looked up under the lock: another process may just have measured it
+    ASRC_ASSIGN_OR_RETURN(std::optional<EvalSummary> cached, LoadCached(file));
+    if (cached) return use(cache_.emplace(*r.hash, *cached).first->second);
   }
   ASRC_ASSIGN_OR_RETURN(EvalSummary result, Measure(model));
   cache_[*r.hash] = result;
-  if (!file.empty()) {
-    const std::string tmp = file + ".partial." + std::to_string(getpid());
-    std::ofstream out(tmp);
-    out << EvalSummaryJson(result).dump() << "\n";
-    out.close();
-    std::error_code ec;
-    if (!out) return Error(tmp + ": cannot write");
-    std::filesystem::rename(tmp, file, ec);
-    if (ec) return Error("cannot rename '" + tmp + "' to '" + file + "': " + ec.message());
-  }
+  if (!file.empty()) ASRC_RETURN_IF_ERROR(StoreCached(file, result));
   r.eval = std::move(result);
   return Status::Ok();
 }

@@ -62,7 +62,9 @@ class EvalInstrument : public Instrument {
   Evaluator evaluator_;
   EvalRepeat repeat_;
   // "": the in-memory cache only; else also <cache_dir>/<hash>.json, shared by runs and processes
-  // (written to a temporary name and renamed, so a reader never sees half a file).
+  // (written to a temporary name and renamed, so a reader never sees half a file). Processes
+  // sharing the folder evaluate one at a time (a lock file), so that parallel configurations do
+  // not load each other's latency measurements; their passes still run in parallel.
   std::string cache_dir_;
   int only_index_ = -1;  // >= 0: evaluate the input model and the record of this index only
   std::map<uint64_t, EvalSummary> cache_;

@@ -80,11 +80,11 @@ void LegendEntry(std::ostringstream& o, const std::string& color, const std::str
   else
     o << "<rect x=\"" << kLegendX << "\" y=\"" << *y - 9 << "\" width=\"10\" height=\"10\" fill=\"" << color
       << "\"/>";
-  // Long names wrap at ~24 characters on word boundaries so the column stays inside the canvas.
+  // Long names wrap at ~22 characters on word boundaries so the column stays inside the canvas.
   std::vector<std::string> lines(1);
   std::istringstream words(name);
   for (std::string w; words >> w;) {
-    if (!lines.back().empty() && lines.back().size() + w.size() > 24) lines.emplace_back();
+    if (!lines.back().empty() && lines.back().size() + w.size() > 21) lines.emplace_back();
     lines.back() += (lines.back().empty() ? "" : " ") + w;
   }
   for (const std::string& line : lines) {
