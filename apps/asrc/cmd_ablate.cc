@@ -230,8 +230,8 @@ void AddAblateCommand(CLI::App& root, CommandSet& set) {
   sub->add_option("--jobs", o->jobs, "Configurations run in parallel processes (default 1)");
   sub->add_option("--eval-repeat", o->eval_repeat, "Evaluations per model at most, for stable latency (default 5)");
   sub->add_option("--stable", o->stable,
-                  "Stop repeating once two runs' latency agree within this fraction (default 0.05; 0: always "
-                  "--eval-repeat runs)");
+                  "Latency until stable: per chunk/utterance minima over the runs; stop once a run lowers their "
+                  "p50+p90 by no more than this fraction (default 0.05; 0: the fastest of --eval-repeat runs)");
   sub->add_option("--threads", r.threads, "Threads per graph run in evaluation");
   sub->add_option("--calibration", r.calibration, "Calibration manifest (default: the pipeline's, else the eval manifest)");
   sub->add_option("--out", r.out, "Output folder: ablation.{json,md,html}, configs/, evals/")->required();

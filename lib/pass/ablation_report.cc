@@ -87,10 +87,12 @@ std::vector<std::vector<std::string>> Rows(const AblationReport& rep) {
 std::string LatencyMethod(const AblationReport& rep) {
   if (rep.stable_tolerance > 0)
     return "Latency: each model is decoded up to " + std::to_string(rep.max_repeat) +
-           " times; repeating stops once the two fastest runs agree within " + Fmt(rep.stable_tolerance * 100, 0) +
-           "% on their latency score (the sum over modes of the p50 latency), and the fastest run is reported (column 'eval runs'). Models "
-           "with equal content hashes share one evaluation, and evaluations run one at a time even with --jobs > 1 "
-           "(only the passes of configurations run in parallel): no two measurements share the machine, though a pass of another configuration may.";
+           " times (column 'eval runs'); every chunk's and every utterance's latency is its minimum over "
+           "the runs so far, p50/p90 are of those minima, and repeating stops once a run lowers p50 + p90 "
+           "(summed over modes) by no more than " + Fmt(rep.stable_tolerance * 100, 0) +
+           "%. CPU RTF is the lowest run's. Models with equal content hashes share one evaluation, and "
+           "evaluations run one at a time even with --jobs > 1 (only the passes of configurations run in "
+           "parallel): no two measurements share the machine, though a pass of another configuration may.";
   return "Latency: the fastest of " + std::to_string(rep.max_repeat) + " evaluation(s) by total RTF.";
 }
 

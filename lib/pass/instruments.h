@@ -40,9 +40,10 @@ struct EvalRepeat {
   // Evaluations per model, at most; the fastest run is kept (WER is deterministic, latency on a
   // shared machine is not).
   int repeat = 1;
-  // 0: exactly `repeat` runs, the fastest by total RTF kept. > 0: latency until stable — stop
-  // as soon as the two fastest runs so far agree within this fraction on their latency score
-  // (the sum over modes of the latency p50), keeping the fastest.
+  // 0: exactly `repeat` runs, the fastest by total RTF kept. > 0: latency until stable — each
+  // latency (chunk or utterance) is its minimum over the runs so far (what the code costs without
+  // the machine's other load), p50/p90 are taken of those minima, and repeating stops once a run
+  // lowers the latency score (the sum over modes of p50 + p90) by no more than this fraction.
   double stable_tolerance = 0;
 };
 

@@ -8,6 +8,7 @@
 
 #include "doctest/doctest.h"
 #include "pass/ablation.h"
+#include "pass/instruments.h"
 #include "pass/plot.h"
 #include "passes/registry.h"
 
@@ -157,4 +158,38 @@ TEST_CASE("plot: Pareto front, merged labels of coincident points, labels never 
   CHECK(entries == 2);
   // Tick labels are round.
   CHECK(svg.find(">68.58<") == std::string::npos);
+}
+
+TEST_CASE("latency until stable: per-chunk minima over the runs; repeating stops when a run no longer lowers them") {
+  const std::vector<std::vector<double>> runs = {{10, 50, 12}, {5, 9, 30}, {6, 9, 12}, {1, 1, 1}};
+  size_t k = 0;
+  pass::Evaluator evaluator = [&](const ir::Model&) -> Result<pass::EvalSummary> {
+    pass::ModeEval m;
+    m.latency_ms = runs.at(k++);
+    m.rtf = m.rtf_cpu = 1.0 / k;
+    pass::EvalSummary s;
+    s.modes["streaming"] = m;
+    return s;
+  };
+  pass::EvalInstrument eval(evaluator, pass::EvalRepeat{4, 0.05}, "", -1);
+  ir::Model model;
+  pass::PassRecord record;
+  REQUIRE(eval.After(record, model).ok());
+  // Run 1: p50 12, p90 42.4. Run 2: minima {5, 9, 12}: p50 9, p90 11.4 (far lower: go on). Run 3:
+  // minima unchanged: settled, so the fourth run is never made.
+  CHECK(eval.evaluations() == 3);
+  REQUIRE(record.eval);
+  CHECK(record.eval->repeat == 3);
+  const pass::ModeEval& m = *record.eval->mode("streaming");
+  CHECK(m.latency_ms_p50 == doctest::Approx(9));
+  CHECK(m.latency_ms_p90 == doctest::Approx(11.4));
+  CHECK(m.rtf_cpu == doctest::Approx(1.0 / 3));
+
+  // Without a tolerance: exactly `repeat` runs, the fastest by RTF kept whole.
+  k = 0;
+  pass::EvalInstrument fixed(evaluator, pass::EvalRepeat{2, 0}, "", -1);
+  pass::PassRecord r2;
+  REQUIRE(fixed.After(r2, model).ok());
+  CHECK(fixed.evaluations() == 2);
+  CHECK(r2.eval->mode("streaming")->latency_ms == runs[1]);
 }
