@@ -10,6 +10,7 @@
 #include "pass/ablation.h"
 #include "pass/instruments.h"
 #include "pass/plot.h"
+#include "pass/report.h"
 #include "passes/registry.h"
 
 using namespace asrc;
@@ -192,4 +193,29 @@ TEST_CASE("latency until stable: per-chunk minima over the runs; repeating stops
   REQUIRE(fixed.After(r2, model).ok());
   CHECK(fixed.evaluations() == 2);
   CHECK(r2.eval->mode("streaming")->latency_ms == runs[1]);
+}
+
+TEST_CASE("compress report: its size-vs-WER plot has round ticks and its legend beside the frame") {
+  pass::CompressReport rep;
+  rep.modes = {"lookahead"};
+  for (auto [mb, wer] : {std::pair{69.59, 20.1}, std::pair{68.58, 20.7}}) {
+    pass::PassRecord r;
+    r.index = static_cast<int>(rep.records.size());
+    r.size = pass::SizeStats{1000, static_cast<int64_t>(mb * 1e6), {}};
+    pass::EvalSummary e;
+    e.modes["lookahead"].wer = wer;
+    r.eval = e;
+    rep.records.push_back(r);
+  }
+  const std::string html = pass::ReportHtml(rep);
+  const size_t svg = html.find("<svg");
+  REQUIRE(svg != std::string::npos);
+  const std::string scatter = html.substr(svg, html.find("</svg>", svg) - svg);
+  CHECK(scatter.find(">68.58<") == std::string::npos);
+  CHECK(scatter.find(">69.59<") == std::string::npos);
+  CHECK(scatter.find(">68.5<") != std::string::npos);  // ticks 68.5, 69.0, 69.5, 70.0
+  CHECK(scatter.find(">70.0<") != std::string::npos);
+  std::smatch m;
+  REQUIRE(std::regex_search(scatter, m, std::regex("<text x=\"([0-9.]+)\" y=\"[0-9.]+\">look-ahead WER</text>")));
+  CHECK(std::stod(m[1]) > 580);
 }
