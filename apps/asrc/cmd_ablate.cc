@@ -25,6 +25,7 @@
 #include "core/paths.h"
 #include "output_safety.h"
 #include "pass/ablation.h"
+#include "pass/modes.h"
 #include "passes/registry.h"
 
 namespace asrc::app {
@@ -200,14 +201,14 @@ int RunAblate(Opts& o) {
   for (const pass::AblationConfig& c : *configs) {
     auto row = pass::FinishedAblationConfig(out.string(), c, model, eval_key);
     if (!row) return Fail("ablate: configuration " + c.key + " has no result in " + (logs / c.key).string());
-    if (row->measured)
-      for (const auto& [mode, m] : row->measured->modes)
-        if (std::find(rep.modes.begin(), rep.modes.end(), mode) == rep.modes.end()) rep.modes.push_back(mode);
     rep.rows.push_back(std::move(*row));
   }
-  std::sort(rep.modes.begin(), rep.modes.end(), [](const std::string& a, const std::string& b) {
-    return a == "streaming" && b != "streaming";  // AllModes() order: streaming first
-  });
+  for (const pass::Mode& m : pass::AllModes())  // the modes any row was evaluated in, in report order
+    for (const pass::AblationRow& row : rep.rows)
+      if (row.measured && row.measured->mode(m.name)) {
+        rep.modes.push_back(m.name);
+        break;
+      }
   st = pass::WriteAblationReport(out.string(), rep);
   if (!st.ok()) return Fail("ablate: " + st.message());
   if (!o.quiet) std::cerr << "ablate: wrote " << (out / "ablation.{json,md,html}").string() << "\n";
