@@ -28,6 +28,7 @@ void AddRunCommand(CLI::App& root, CommandSet& set);
 void AddBenchCommand(CLI::App& root, CommandSet& set);
 void AddPassesCommand(CLI::App& root, CommandSet& set);
 void AddCompressCommand(CLI::App& root, CommandSet& set);
+void AddAblateCommand(CLI::App& root, CommandSet& set);
 void AddTrainCommand(CLI::App& root, CommandSet& set);
 void AddExportCommand(CLI::App& root, CommandSet& set);
 

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
 #if defined(HAVE_ASRC_PASSES)
   asrc::app::AddExportCommand(app, set);
 #endif
+  asrc::app::AddAblateCommand(app, set);
 #if defined(HAVE_ASRC_TRAIN) && defined(HAVE_ASRC_ASR)
   asrc::app::AddTrainCommand(app, set);
 #endif

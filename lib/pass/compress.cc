@@ -37,6 +37,20 @@ bool Inside(const fs::path& a, const fs::path& b) {  // a == b or a inside b
   return true;
 }
 
+}  // namespace
+
+EvalConfig RequestEval(const CompressRequest& r, EvalConfig eval) {
+  if (!r.eval_manifest.empty()) eval.manifest = r.eval_manifest;
+  if (eval.manifest.empty()) eval.manifest = RepoPath("experiments/data/default_eval/manifest.jsonl");
+  if (!r.eval_split.empty()) eval.split = r.eval_split;
+  if (r.eval_limit >= 0) eval.limit = r.eval_limit;
+  if (r.threads > 0) eval.threads = r.threads;
+  if (r.eval_repeat > 0) eval.repeat = r.eval_repeat;
+  return eval;
+}
+
+namespace {
+
 Result<Plan> MakePlan(const CompressRequest& r) {
   Plan p;
   p.pipeline = r.pipeline;
@@ -45,12 +59,7 @@ Result<Plan> MakePlan(const CompressRequest& r) {
   if (fs::is_directory(p.model) && !PathExists(p.model + "/model.json"))
     return Error("model '" + p.model + "' is a folder without model.json");
   EvalConfig& eval = p.pipeline.eval;
-  if (!r.eval_manifest.empty()) eval.manifest = r.eval_manifest;
-  if (eval.manifest.empty()) eval.manifest = RepoPath("experiments/data/default_eval/manifest.jsonl");
-  if (!r.eval_split.empty()) eval.split = r.eval_split;
-  if (r.eval_limit >= 0) eval.limit = r.eval_limit;
-  if (r.threads > 0) eval.threads = r.threads;
-  if (r.eval_repeat > 0) eval.repeat = r.eval_repeat;
+  eval = RequestEval(r, eval);
   if (r.evaluate && !PathExists(eval.manifest))
     return Error("eval manifest '" + eval.manifest + "' does not exist");
   CalibrationSource& calibration = p.pipeline.calibration;
@@ -65,6 +74,10 @@ Result<Plan> MakePlan(const CompressRequest& r) {
   if (r.evaluate) return Error("this build has no lib/asr (evaluation); measure sizes only");
 #endif
   if (r.out.empty()) return Error("no output folder given");
+  bool gated = p.pipeline.gate.any();
+  for (const PipelineStep& s : p.pipeline.steps) gated = gated || (s.gate && s.gate->any());
+  if (r.eval_final_only && gated)
+    return Error("the pipeline has gates, which judge every pass: it cannot be evaluated at the end only");
   std::error_code ec;
   p.out_dir = fs::absolute(r.out);
   p.lone = !fs::is_directory(p.model);
@@ -143,13 +156,21 @@ Result<CompressResult> Compress(const CompressRequest& r) {
   std::error_code ec;
   fs::create_directories(p.out_dir, ec);
   if (ec) return Error("cannot create '" + p.out_dir.string() + "': " + ec.message());
+  if (!r.eval_cache.empty()) {
+    fs::create_directories(r.eval_cache, ec);
+    if (ec) return Error("cannot create '" + r.eval_cache + "': " + ec.message());
+  }
 
   PassManager manager(*r.registry, p.pipeline);
   if (r.log) manager.AddInstrument(MakeLogInstrument(p.pipeline.steps.size(), r.log));
   manager.AddInstrument(MakeGateInstrument(p.pipeline));
 #ifdef ASRC_PASS_HAVE_ASR
-  if (r.evaluate)
-    manager.AddInstrument(std::make_unique<EvalInstrument>(MakeAsrEvaluator(eval, r.progress_bar), eval.repeat));
+  if (r.evaluate) {
+    const int only = r.eval_final_only ? static_cast<int>(p.pipeline.steps.size()) : -1;
+    manager.AddInstrument(std::make_unique<EvalInstrument>(MakeAsrEvaluator(eval, r.progress_bar),
+                                                           EvalRepeat{eval.repeat, r.eval_stable_tolerance},
+                                                           r.eval_cache, only));
+  }
   manager.SetCalibrator(MakeAsrCalibrator(p.pipeline.calibration, p.pipeline.seed));
   manager.SetWerProbe(MakeAsrWerProbe(p.pipeline.calibration.manifest, eval.threads));
 #endif

@@ -29,6 +29,14 @@ struct CompressRequest {
   // the committed default eval set.
   std::string eval_manifest, eval_split;
   int eval_limit = -1, eval_repeat = 0, threads = 0;
+  // > 0: repeat each evaluation (up to the repeat count) until the latency is stable within this
+  // fraction (EvalRepeat, instruments.h); 0: the fastest of exactly `repeat` runs.
+  double eval_stable_tolerance = 0;
+  // A folder of evaluations by content hash shared across runs ("": none); created if missing.
+  std::string eval_cache;
+  // Evaluate the input and the final model only (not each pass); refused when a gate needs the
+  // evaluations in between.
+  bool eval_final_only = false;
   std::string calibration;             // "": the pipeline's, else the eval manifest
   std::function<void(const std::string&)> log;  // progress lines; null: quiet
   bool progress_bar = false;           // asr's progress bar during evaluation (a terminal)
@@ -38,6 +46,9 @@ struct CompressResult {
   CompressReport report;  // also written to out/report.{json,md,html}
   std::string output_model;
 };
+
+// `eval` (a pipeline's) with the request's overrides and the default manifest filled in.
+EvalConfig RequestEval(const CompressRequest& request, EvalConfig eval);
 
 // Errors name what is wrong ("eval manifest 'x.jsonl' does not exist", "after pass prune: ...");
 // a gate that stops the run is not an error (report.stopped).

@@ -30,6 +30,7 @@ ModeEval Summarize(const asr::ModeReport& r, const Mode& mode) {
   m.latency_ms_p50 = asr::Percentile(latency, 50);
   m.latency_ms_p90 = asr::Percentile(latency, 90);
   if (mode.per_chunk) m.chunks = static_cast<int64_t>(latency.size());
+  m.latency_ms = latency;
   m.threads = r.threads;
   for (const asr::UtteranceResult& u : r.per_utterance) {
     if (u.failed) m.utt_word_errors.emplace_back();

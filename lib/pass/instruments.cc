@@ -1,11 +1,18 @@
 #include "pass/instruments.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "pass/modes.h"
+#include "pass/report.h"
 
 namespace asrc::pass {
 
@@ -180,32 +187,134 @@ std::unique_ptr<Instrument> MakeVerifyInstrument() { return std::make_unique<Ver
 std::unique_ptr<Instrument> MakeChangeCheckInstrument() { return std::make_unique<ChangeCheckInstrument>(); }
 std::unique_ptr<Instrument> MakeTimingInstrument() { return std::make_unique<TimingInstrument>(); }
 
-Status EvalInstrument::After(PassRecord& r, ir::Model& model) {
-  if (!r.hash) r.hash = ir::content_hash(model);
-  auto it = cache_.find(*r.hash);
-  if (it != cache_.end()) {
-    r.eval = it->second;
-    r.eval->seconds = 0;
-    r.eval->cached = true;
-    return Status::Ok();
+namespace {
+
+double Percentile(std::vector<double> v, double p) {  // as asr::Percentile: linear interpolation
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const double pos = p / 100.0 * (v.size() - 1);
+  const size_t lo = static_cast<size_t>(std::floor(pos)), hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] * (1 - (pos - lo)) + v[hi] * (pos - lo);
+}
+
+// Folds a repeated evaluation into `into`: each latency (chunk or utterance) its minimum over the
+// runs, p50/p90 recomputed from those, RTFs the lowest. Returns the latency score after: the sum
+// over modes of p50 + p90.
+double FoldMinimum(EvalSummary& into, const EvalSummary& again) {
+  double score = 0;
+  for (auto& [name, m] : into.modes) {
+    const ModeEval* o = again.mode(name);
+    if (o && o->latency_ms.size() == m.latency_ms.size()) {
+      for (size_t i = 0; i < m.latency_ms.size(); ++i) m.latency_ms[i] = std::min(m.latency_ms[i], o->latency_ms[i]);
+      m.latency_ms_p50 = Percentile(m.latency_ms, 50);
+      m.latency_ms_p90 = Percentile(m.latency_ms, 90);
+      m.rtf = std::min(m.rtf, o->rtf);
+      m.rtf_cpu = std::min(m.rtf_cpu, o->rtf_cpu);
+    }
+    score += m.latency_ms_p50 + m.latency_ms_p90;
   }
+  return score;
+}
+
+}  // namespace
+
+Result<EvalSummary> EvalInstrument::Measure(const ir::Model& model) {
   const double t0 = Now();
-  double best = INFINITY;
+  const int runs = std::max(1, repeat_.repeat);
+  const bool stable = repeat_.stable_tolerance > 0;
+  double best = INFINITY, last = INFINITY;
   EvalSummary result;
-  for (int k = 0; k < std::max(1, repeat_); ++k) {
+  int made = 0;
+  for (int k = 0; k < runs; ++k) {
     ASRC_ASSIGN_OR_RETURN(EvalSummary e, evaluator_(model));
     ++evaluations_;
+    ++made;
+    if (stable) {  // latency until stable: the element-wise minimum stops moving
+      const double score = k == 0 ? FoldMinimum(e, e) : FoldMinimum(result, e);
+      if (k == 0) result = std::move(e);
+      const bool settled = k > 0 && last - score <= repeat_.stable_tolerance * score;
+      last = score;
+      if (settled) break;
+      continue;
+    }
     double rtf = 0;
     for (const auto& [mode, m] : e.modes) rtf += m.rtf;
-    if (rtf < best || k == 0) {
+    if (rtf < best || k == 0) {  // the fastest run by total RTF
       best = rtf;
       result = std::move(e);
     }
   }
-  result.repeat = std::max(1, repeat_);
+  result.repeat = made;
   result.seconds = Now() - t0;
   result.cached = false;
+  return result;
+}
+
+namespace {
+
+// An evaluation from the cache folder; nullopt when it has none for this file.
+Result<std::optional<EvalSummary>> LoadCached(const std::string& file) {
+  std::ifstream in(file);
+  if (!in) return std::optional<EvalSummary>();
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const std::exception& e) {
+    return Error(file + ": not valid JSON (delete it to re-evaluate): " + e.what());
+  }
+  auto e = ParseEvalSummary(j);
+  if (!e.ok()) return e.status().With(file);
+  return std::optional<EvalSummary>(std::move(e.value()));
+}
+
+Status StoreCached(const std::string& file, const EvalSummary& e) {
+  const std::string tmp = file + ".partial." + std::to_string(getpid());
+  std::ofstream out(tmp);
+  out << EvalSummaryJson(e).dump() << "\n";
+  out.close();
+  std::error_code ec;
+  if (!out) return Error(tmp + ": cannot write");
+  std::filesystem::rename(tmp, file, ec);
+  if (ec) return Error("cannot rename '" + tmp + "' to '" + file + "': " + ec.message());
+  return Status::Ok();
+}
+
+// Holds an exclusive lock on <dir>/.measure.lock: processes sharing a cache folder measure one
+// at a time, so one's latency is not another's load (released when it goes out of scope).
+struct MeasureLock {
+  int fd = -1;
+  explicit MeasureLock(const std::string& dir) {
+    if (dir.empty()) return;
+    fd = open((dir + "/.measure.lock").c_str(), O_RDWR | O_CREAT, 0644);
+    if (fd >= 0) flock(fd, LOCK_EX);
+  }
+  ~MeasureLock() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+}  // namespace
+
+Status EvalInstrument::After(PassRecord& r, ir::Model& model) {
+  if (only_index_ >= 0 && !r.is_input() && r.index != only_index_) return Status::Ok();
+  if (!r.hash) r.hash = ir::content_hash(model);
+  const std::string file = cache_dir_.empty() ? "" : cache_dir_ + "/" + ir::hash_hex(*r.hash) + ".json";
+  auto use = [&](const EvalSummary& e) {
+    r.eval = e;
+    r.eval->seconds = 0;
+    r.eval->cached = true;
+    return Status::Ok();
+  };
+  auto it = cache_.find(*r.hash);
+  if (it != cache_.end()) return use(it->second);
+  MeasureLock lock(cache_dir_);
+  if (!file.empty()) {  // looked up under the lock: another process may just have measured it
+    ASRC_ASSIGN_OR_RETURN(std::optional<EvalSummary> cached, LoadCached(file));
+    if (cached) return use(cache_.emplace(*r.hash, *cached).first->second);
+  }
+  ASRC_ASSIGN_OR_RETURN(EvalSummary result, Measure(model));
   cache_[*r.hash] = result;
+  if (!file.empty()) ASRC_RETURN_IF_ERROR(StoreCached(file, result));
   r.eval = std::move(result);
   return Status::Ok();
 }

@@ -36,18 +36,38 @@ using Evaluator = std::function<Result<EvalSummary>(const ir::Model&)>;
 
 // Runs `evaluator` on the input model and after each pass; results are cached by content hash,
 // so an unchanged (or rolled-back-to) model is not evaluated twice.
+struct EvalRepeat {
+  // Evaluations per model, at most; the fastest run is kept (WER is deterministic, latency on a
+  // shared machine is not).
+  int repeat = 1;
+  // 0: exactly `repeat` runs, the fastest by total RTF kept. > 0: latency until stable — each
+  // latency (chunk or utterance) is its minimum over the runs so far (what the code costs without
+  // the machine's other load), p50/p90 are taken of those minima, and repeating stops once a run
+  // lowers the latency score (the sum over modes of p50 + p90) by no more than this fraction.
+  double stable_tolerance = 0;
+};
+
 class EvalInstrument : public Instrument {
  public:
-  // `repeat` > 1: evaluate that many times and keep the run with the lowest total RTF.
   explicit EvalInstrument(Evaluator evaluator, int repeat = 1)
-      : evaluator_(std::move(evaluator)), repeat_(repeat) {}
+      : evaluator_(std::move(evaluator)), repeat_{repeat, 0} {}
+  EvalInstrument(Evaluator evaluator, EvalRepeat repeat, std::string cache_dir, int only_index)
+      : evaluator_(std::move(evaluator)), repeat_(repeat), cache_dir_(std::move(cache_dir)),
+        only_index_(only_index) {}
   std::string name() const override { return "eval"; }
   Status After(PassRecord& record, ir::Model& model) override;
   int evaluations() const { return evaluations_; }
 
  private:
+  Result<EvalSummary> Measure(const ir::Model& model);
   Evaluator evaluator_;
-  int repeat_ = 1;
+  EvalRepeat repeat_;
+  // "": the in-memory cache only; else also <cache_dir>/<hash>.json, shared by runs and processes
+  // (written to a temporary name and renamed, so a reader never sees half a file). Processes
+  // sharing the folder evaluate one at a time (a lock file), so that parallel configurations do
+  // not load each other's latency measurements; their passes still run in parallel.
+  std::string cache_dir_;
+  int only_index_ = -1;  // >= 0: evaluate the input model and the record of this index only
   std::map<uint64_t, EvalSummary> cache_;
   int evaluations_ = 0;
 };

@@ -201,12 +201,14 @@ Result<Pipeline> ParsePipeline(const json& j, const PassRegistry& registry) {
     if (s.is_string()) {
       step.pass = s.get<std::string>();
     } else if (s.is_object()) {
-      ASRC_RETURN_IF_ERROR(CheckKeys(s, {"pass", "options", "gate"}, path));
+      ASRC_RETURN_IF_ERROR(CheckKeys(s, {"pass", "options", "gate", "step"}, path));
       if (!s.contains("pass") || !s["pass"].is_string()) {
         return Error(path + ".pass: missing or not a string");
       }
       step.pass = s["pass"].get<std::string>();
       if (s.contains("options")) given = s["options"];
+      ASRC_RETURN_IF_ERROR(GetString(s, "step", path, &step.step_name));
+      if (s.contains("step") && step.step_name.empty()) return Error(path + ".step: empty step name");
       if (s.contains("gate")) {
         ASRC_ASSIGN_OR_RETURN(Gate g, ParseGate(s["gate"], path + ".gate", p.gate));
         step.gate = g;

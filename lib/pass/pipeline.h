@@ -12,8 +12,13 @@
 //               "max_rel_increase_total": 5.0, "max_abs_increase_per_pass": 0.5,
 //               "on_fail": "rollback" | "stop" | "report"},          // optional
 //     "passes": [ "cleanup",
-//                 {"pass": "quantize-int8", "options": {"mode": "dynamic"}, "gate": {...}} ]
+//                 {"pass": "quantize-int8", "options": {"mode": "dynamic"}, "gate": {...},
+//                  "step": "int8"} ]
 //   }
+//
+// "step" (optional) names the ablation step a pass belongs to (`asrc ablate`, ablation.h):
+// adjacent passes with one step name are ablated together (a structural pass and the pass that
+// repairs it); a pass without one is a step of its own. Compress ignores it.
 //
 // Relative limits are percent of the value before the pass (per pass) or of the input model
 // (total). Every error names its JSON path ("$.passes[1].options.mode: ...").
@@ -46,6 +51,7 @@ struct PipelineStep {
   std::string pass;
   nlohmann::json options;  // validated, defaults filled in
   std::optional<Gate> gate;  // overrides the pipeline's gate for this step
+  std::string step_name;     // the JSON's "step" ("" when absent): the ablation step (ablation.h)
 };
 
 struct EvalConfig {

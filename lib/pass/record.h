@@ -36,6 +36,9 @@ struct ModeEval {
   double rtf_cpu = 0, cpu_seconds = 0;
   double latency_ms_p50 = 0, latency_ms_p90 = 0;  // of the mode's latency (modes.h)
   std::optional<int64_t> chunks;                  // per-chunk modes: encoder chunks run
+  // The latencies behind p50/p90 (per chunk or per utterance, in decoding order), while the
+  // evaluation is in memory (not in report JSON): repeated evaluations keep each one's minimum.
+  std::vector<double> latency_ms;
   int threads = 1;
   // Per utterance, in manifest order (nullopt: its audio failed): the paired significance test.
   std::vector<std::optional<WordErrors>> utt_word_errors;

@@ -7,6 +7,7 @@
 
 #include "ir/model.h"
 #include "pass/modes.h"
+#include "pass/plot.h"
 
 namespace asrc::pass {
 
@@ -54,7 +55,62 @@ void AddEvalJson(const EvalSummary& e, json& row) {
   row["eval_cached"] = e.cached;
 }
 
-json RecordJson(const PassRecord& r) {
+}  // namespace
+
+json EvalSummaryJson(const EvalSummary& e) {
+  json j = json::object();
+  AddEvalJson(e, j);
+  j["eval_repeat"] = e.repeat;
+  return j;
+}
+
+Result<EvalSummary> ParseEvalSummary(const json& j) {
+  auto num = [&](const json& o, const std::string& key, double* out) -> Status {
+    if (!o.contains(key) || !o[key].is_number()) return Error("evaluation JSON: '" + key + "' missing or not a number");
+    *out = o[key].get<double>();
+    return Status::Ok();
+  };
+  auto count = [&](const json& o, const std::string& key, int64_t* out) -> Status {
+    double v = 0;
+    ASRC_RETURN_IF_ERROR(num(o, key, &v));
+    *out = static_cast<int64_t>(v);
+    return Status::Ok();
+  };
+  if (!j.is_object()) return Error("evaluation JSON: not an object");
+  EvalSummary e;
+  for (const Mode& mode : AllModes()) {
+    if (!j.contains(mode.name)) continue;
+    const json& o = j[mode.name];
+    ModeEval m;
+    for (auto [key, field] : {std::pair{"wer", &ModeEval::wer}, {"cer", &ModeEval::cer}, {"rtf", &ModeEval::rtf},
+                              {"audio_seconds", &ModeEval::audio_seconds}, {"compute_seconds", &ModeEval::compute_seconds},
+                              {"rtf_cpu", &ModeEval::rtf_cpu}, {"cpu_seconds", &ModeEval::cpu_seconds}})
+      ASRC_RETURN_IF_ERROR(num(o, key, &(m.*field)));
+    for (auto [key, field] : {std::pair{"words", &ModeEval::words}, {"substitutions", &ModeEval::substitutions},
+                              {"deletions", &ModeEval::deletions}, {"insertions", &ModeEval::insertions},
+                              {"chars", &ModeEval::chars}, {"char_errors", &ModeEval::char_errors},
+                              {"utterances", &ModeEval::utterances}, {"failed_utterances", &ModeEval::failed_utterances}})
+      ASRC_RETURN_IF_ERROR(count(o, key, &(m.*field)));
+    ASRC_RETURN_IF_ERROR(num(o, mode.latency + "_p50", &m.latency_ms_p50));
+    ASRC_RETURN_IF_ERROR(num(o, mode.latency + "_p90", &m.latency_ms_p90));
+    if (o.contains("chunks")) m.chunks = o["chunks"].get<int64_t>();
+    m.threads = o.value("threads", 1);
+    if (!o.contains("utt_word_errors") || !o["utt_word_errors"].is_array())
+      return Error("evaluation JSON: " + mode.name + ".utt_word_errors missing");
+    for (const json& u : o["utt_word_errors"]) {
+      if (u.is_array() && u.size() == 2) m.utt_word_errors.push_back(WordErrors{u[0].get<int64_t>(), u[1].get<int64_t>()});
+      else m.utt_word_errors.emplace_back();
+    }
+    e.modes[mode.name] = std::move(m);
+  }
+  e.threads = j.value("threads", 1);
+  e.repeat = j.value("eval_repeat", 1);
+  e.seconds = j.value("eval_s", 0.0);
+  e.cached = j.value("eval_cached", false);
+  return e;
+}
+
+json PassRecordJson(const PassRecord& r) {
   json row = {{"pass", r.pass}, {"changed", r.changed}, {"wall_s", r.wall_s}};
   if (!r.is_input()) {
     row["options"] = r.options;
@@ -84,6 +140,8 @@ json RecordJson(const PassRecord& r) {
   return row;
 }
 
+namespace {
+
 json EvalJson(const EvalConfig& e) {
   return {{"manifest", e.manifest}, {"split", e.split}, {"limit", e.limit}, {"modes", e.modes},
           {"threads", e.threads},   {"beam", e.beam},   {"repeat", e.repeat}};
@@ -91,14 +149,7 @@ json EvalJson(const EvalConfig& e) {
 
 // --- the table -------------------------------------------------------------------------------
 
-std::string Fmt(double v, int prec = 2) {
-  if (!std::isfinite(v)) return "-";
-  std::ostringstream os;
-  os.setf(std::ios::fixed);
-  os.precision(prec);
-  os << v;
-  return os.str();
-}
+std::string Fmt(double v, int prec = 2) { return Fixed(v, prec); }
 
 const ModeEval* Eval(const PassRecord& r, const Mode& mode) {
   return r.eval ? r.eval->mode(mode.name) : nullptr;
@@ -116,20 +167,6 @@ std::string Delta(const ModeEval* now, const ModeEval* base) {
   std::string s = (d >= 0 ? "+" : "") + Fmt(d);
   if (base->wer > 0) s += " (" + std::string(d >= 0 ? "+" : "") + Fmt(d / base->wer * 100, 1) + "%)";
   return s;
-}
-
-std::string Escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
 }
 
 // "[lo, hi] p=..." from the record's significance for `mode`, "-" without it.
@@ -224,161 +261,6 @@ std::string Legend(const std::vector<const Mode*>& modes) {
          "utterance sampling noise.";
 }
 
-// --- SVG plots -----------------------------------------------------------------------------
-
-struct Series {
-  std::string name, color;
-  std::vector<double> x, y;
-};
-
-std::string NiceAxis(double lo, double hi, double* out_lo, double* out_hi) {
-  if (!(hi > lo)) {
-    hi = lo + 1;
-  }
-  double pad = (hi - lo) * 0.08;
-  *out_lo = lo - pad;
-  *out_hi = hi + pad;
-  return "";
-}
-
-const int kW = 640, kH = 360, kL = 60, kR = 20, kT = 30, kB = 50;
-
-// The pieces both charts draw: the svg element with its title, the "(no measurements)" body,
-// the plot frame, a y tick with its grid line, the y axis label and one legend entry.
-void SvgHead(std::ostringstream& o, const std::string& title) {
-  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << kW << "\" height=\"" << kH
-    << "\" font-family=\"sans-serif\" font-size=\"11\">\n";
-  o << "<text x=\"" << kW / 2 << "\" y=\"18\" text-anchor=\"middle\" font-size=\"14\">"
-    << Escape(title) << "</text>\n";
-}
-
-std::string SvgEmpty(std::ostringstream& o) {
-  o << "<text x=\"" << kW / 2 << "\" y=\"" << kH / 2
-    << "\" text-anchor=\"middle\">(no measurements)</text></svg>\n";
-  return o.str();
-}
-
-void SvgFrame(std::ostringstream& o) {
-  o << "<rect x=\"" << kL << "\" y=\"" << kT << "\" width=\"" << kW - kL - kR << "\" height=\""
-    << kH - kT - kB << "\" fill=\"none\" stroke=\"#888\"/>\n";
-}
-
-void SvgGridLine(std::ostringstream& o, double yv, double y) {
-  o << "<text x=\"" << kL - 5 << "\" y=\"" << y + 4 << "\" text-anchor=\"end\">" << Fmt(yv)
-    << "</text>\n";
-  o << "<line x1=\"" << kL << "\" x2=\"" << kW - kR << "\" y1=\"" << y << "\" y2=\"" << y
-    << "\" stroke=\"#eee\"/>\n";
-}
-
-void SvgYLabel(std::ostringstream& o, const std::string& ylabel) {
-  o << "<text transform=\"translate(14," << kH / 2 << ") rotate(-90)\" text-anchor=\"middle\">"
-    << Escape(ylabel) << "</text>\n";
-}
-
-void SvgLegendEntry(std::ostringstream& o, const Series& s, int* legend_y) {
-  o << "<rect x=\"" << kW - kR - 130 << "\" y=\"" << *legend_y - 9 << "\" width=\"10\" height=\"10\" fill=\""
-    << s.color << "\"/><text x=\"" << kW - kR - 115 << "\" y=\"" << *legend_y << "\">"
-    << Escape(s.name) << "</text>\n";
-  *legend_y += 16;
-}
-
-std::string ScatterSvg(const std::string& title, const std::string& xlabel,
-                       const std::string& ylabel, const std::vector<Series>& series,
-                       const std::vector<std::string>& labels) {
-  double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
-  for (const auto& s : series) {
-    for (size_t i = 0; i < s.x.size(); ++i) {
-      if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) continue;
-      xlo = std::min(xlo, s.x[i]); xhi = std::max(xhi, s.x[i]);
-      ylo = std::min(ylo, s.y[i]); yhi = std::max(yhi, s.y[i]);
-    }
-  }
-  std::ostringstream o;
-  SvgHead(o, title);
-  if (!std::isfinite(xlo)) {
-    return SvgEmpty(o);
-  }
-  NiceAxis(xlo, xhi, &xlo, &xhi);
-  NiceAxis(ylo, yhi, &ylo, &yhi);
-  auto X = [&](double x) { return kL + (x - xlo) / (xhi - xlo) * (kW - kL - kR); };
-  auto Y = [&](double y) { return kH - kB - (y - ylo) / (yhi - ylo) * (kH - kT - kB); };
-  SvgFrame(o);
-  for (int k = 0; k <= 4; ++k) {
-    double xv = xlo + (xhi - xlo) * k / 4, yv = ylo + (yhi - ylo) * k / 4;
-    o << "<text x=\"" << X(xv) << "\" y=\"" << kH - kB + 15 << "\" text-anchor=\"middle\">"
-      << Fmt(xv) << "</text>\n";
-    SvgGridLine(o, yv, Y(yv));
-  }
-  o << "<text x=\"" << kW / 2 << "\" y=\"" << kH - 12 << "\" text-anchor=\"middle\">"
-    << Escape(xlabel) << "</text>\n";
-  SvgYLabel(o, ylabel);
-  int legend_y = kT + 14;
-  for (const auto& s : series) {
-    std::string pts;
-    for (size_t i = 0; i < s.x.size(); ++i) {
-      if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) continue;
-      pts += Fmt(X(s.x[i]), 1) + "," + Fmt(Y(s.y[i]), 1) + " ";
-    }
-    o << "<polyline points=\"" << pts << "\" fill=\"none\" stroke=\"" << s.color
-      << "\" stroke-dasharray=\"4 3\"/>\n";
-    for (size_t i = 0; i < s.x.size(); ++i) {
-      if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) continue;
-      o << "<circle cx=\"" << Fmt(X(s.x[i]), 1) << "\" cy=\"" << Fmt(Y(s.y[i]), 1)
-        << "\" r=\"4\" fill=\"" << s.color << "\"><title>" << Escape(labels[i]) << ": "
-        << Fmt(s.x[i]) << " MB, " << Fmt(s.y[i]) << "</title></circle>\n";
-      o << "<text x=\"" << Fmt(X(s.x[i]) + 6, 1) << "\" y=\"" << Fmt(Y(s.y[i]) - 6, 1)
-        << "\" fill=\"" << s.color << "\">" << i << "</text>\n";
-    }
-    SvgLegendEntry(o, s, &legend_y);
-  }
-  o << "</svg>\n";
-  return o.str();
-}
-
-std::string BarsSvg(const std::string& title, const std::string& ylabel,
-                    const std::vector<std::string>& groups, const std::vector<Series>& series) {
-  double yhi = 0;
-  for (const auto& s : series) {
-    for (double v : s.y) {
-      if (std::isfinite(v)) yhi = std::max(yhi, v);
-    }
-  }
-  std::ostringstream o;
-  SvgHead(o, title);
-  if (yhi <= 0 || groups.empty()) {
-    return SvgEmpty(o);
-  }
-  yhi *= 1.1;
-  auto Y = [&](double y) { return kH - kB - y / yhi * (kH - kT - kB); };
-  double gw = static_cast<double>(kW - kL - kR) / groups.size();
-  double bw = gw * 0.8 / std::max<size_t>(1, series.size());
-  SvgFrame(o);
-  for (int k = 0; k <= 4; ++k) {
-    double yv = yhi * k / 4;
-    SvgGridLine(o, yv, Y(yv));
-  }
-  for (size_t gi = 0; gi < groups.size(); ++gi) {
-    double gx = kL + gi * gw + gw * 0.1;
-    for (size_t si = 0; si < series.size(); ++si) {
-      double v = gi < series[si].y.size() ? series[si].y[gi] : NAN;
-      if (!std::isfinite(v)) continue;
-      o << "<rect x=\"" << Fmt(gx + si * bw, 1) << "\" y=\"" << Fmt(Y(v), 1) << "\" width=\""
-        << Fmt(bw * 0.95, 1) << "\" height=\"" << Fmt(Y(0) - Y(v), 1) << "\" fill=\""
-        << series[si].color << "\"><title>" << Escape(groups[gi]) << " " << Escape(series[si].name)
-        << ": " << Fmt(v) << "</title></rect>\n";
-    }
-    o << "<text x=\"" << Fmt(kL + gi * gw + gw / 2, 1) << "\" y=\"" << kH - kB + 15
-      << "\" text-anchor=\"middle\">" << Escape(groups[gi]) << "</text>\n";
-  }
-  SvgYLabel(o, ylabel);
-  int legend_y = kT + 14;
-  for (const auto& s : series) {
-    SvgLegendEntry(o, s, &legend_y);
-  }
-  o << "</svg>\n";
-  return o.str();
-}
-
 }  // namespace
 
 json ReportJson(const CompressReport& report) {
@@ -390,7 +272,7 @@ json ReportJson(const CompressReport& report) {
   j["output"] = report.output;
   if (report.eval) j["eval"] = EvalJson(*report.eval);
   j["rows"] = json::array();
-  for (const PassRecord& r : report.records) j["rows"].push_back(RecordJson(r));
+  for (const PassRecord& r : report.records) j["rows"].push_back(PassRecordJson(r));
   j["stopped"] = report.stopped;
   j["stop_reason"] = report.stop_reason;
   j["created"] = report.created;
@@ -409,16 +291,7 @@ std::string ReportMarkdown(const CompressReport& report) {
   const auto modes = Modes(report);
   o << "\n" << Legend(modes) << "\n\n";
   auto header = Header(modes);
-  o << "|";
-  for (const auto& h : header) o << " " << h << " |";
-  o << "\n|";
-  for (size_t i = 0; i < header.size(); ++i) o << "---|";
-  o << "\n";
-  for (const auto& r : Rows(report)) {
-    o << "|";
-    for (const auto& c : r) o << " " << c << " |";
-    o << "\n";
-  }
+  o << MarkdownTable(header, Rows(report));
   bool any_note = false;
   for (size_t i = 1; i < report.records.size(); ++i) {
     const PassRecord& r = report.records[i];
@@ -438,12 +311,12 @@ std::string ReportHtml(const CompressReport& report) {
   const std::vector<std::pair<std::string, std::string>> palette = {{"#1f77b4", "#aec7e8"},
                                                                     {"#d62728", "#ff9896"}};
   const auto modes = Modes(report);
-  std::vector<Series> wer, latency;
+  std::vector<PlotSeries> wer, latency;
   for (const Mode* m : modes) {
     const auto& c = palette[(m - AllModes().data()) % palette.size()];
-    wer.push_back({m->title + " WER", c.first, {}, {}});
-    latency.push_back({m->latency_label + " p50 ms", c.first, {}, {}});
-    latency.push_back({m->latency_label + " p90 ms", c.second, {}, {}});
+    wer.push_back({m->title + " WER", c.first, {}, {}, {}, {}, true, false});
+    latency.push_back({m->latency_label + " p50 ms", c.first, {}, {}, {}, {}, false, false});
+    latency.push_back({m->latency_label + " p90 ms", c.second, {}, {}, {}, {}, false, false});
   }
   std::vector<std::string> labels;
   for (size_t i = 0; i < report.records.size(); ++i) {
@@ -454,6 +327,8 @@ std::string ReportHtml(const CompressReport& report) {
       const ModeEval* e = Eval(r, *modes[k]);
       wer[k].x.push_back(mb);
       wer[k].y.push_back(e ? e->wer : NAN);
+      wer[k].labels.push_back(std::to_string(i));
+      wer[k].tips.push_back(labels.back() + ": " + Fmt(mb) + " MB, WER " + (e ? Fmt(e->wer) : "-"));
       latency[2 * k].y.push_back(e ? e->latency_ms_p50 : NAN);
       latency[2 * k + 1].y.push_back(e ? e->latency_ms_p90 : NAN);
     }
@@ -464,29 +339,21 @@ std::string ReportHtml(const CompressReport& report) {
        "font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}"
        "td:nth-child(2),th:nth-child(2){text-align:left}code{background:#f4f4f4;word-break:break-all}"
        "</style></head><body>\n";
-  o << "<h1>asrc compress report " << Escape(report.name) << "</h1>\n";
-  o << "<p>pipeline: <code>" << Escape(report.pipeline) << "</code></p>\n";
-  o << "<p>model: <code>" << Escape(report.model) << "</code> &rarr; <code>" << Escape(report.output)
+  o << "<h1>asrc compress report " << HtmlEscape(report.name) << "</h1>\n";
+  o << "<p>pipeline: <code>" << HtmlEscape(report.pipeline) << "</code></p>\n";
+  o << "<p>model: <code>" << HtmlEscape(report.model) << "</code> &rarr; <code>" << HtmlEscape(report.output)
     << "</code></p>\n";
-  if (report.eval) o << "<p>eval: <code>" << Escape(EvalJson(*report.eval).dump()) << "</code></p>\n";
-  if (report.stopped) o << "<p><b>stopped</b>: " << Escape(report.stop_reason) << "</p>\n";
-  o << "<table><tr>";
-  for (const auto& h : Header(modes)) o << "<th>" << Escape(h) << "</th>";
-  o << "</tr>\n";
-  for (const auto& r : Rows(report)) {
-    o << "<tr>";
-    for (const auto& c : r) o << "<td>" << Escape(c) << "</td>";
-    o << "</tr>\n";
-  }
-  o << "</table>\n<div>\n";
-  o << ScatterSvg("Size vs WER per pass (labels: row #)", "unique weight MB", "WER %", wer, labels);
+  if (report.eval) o << "<p>eval: <code>" << HtmlEscape(EvalJson(*report.eval).dump()) << "</code></p>\n";
+  if (report.stopped) o << "<p><b>stopped</b>: " << HtmlEscape(report.stop_reason) << "</p>\n";
+  o << HtmlTable(Header(modes), Rows(report)) << "<div>\n";
+  o << ScatterSvg("Size vs WER per pass (labels: row #)", "unique weight MB", "WER %", wer);
   o << BarsSvg("Latency per pass", "ms", labels, latency);
   o << "</div>\n<h2>Pass details</h2>\n<ul>\n";
   for (size_t i = 1; i < report.records.size(); ++i) {
     const PassRecord& r = report.records[i];
-    o << "<li><b>" << i << ". " << Escape(r.pass) << "</b> <code>" << Escape(r.step) << "</code>";
-    o << " counters: <code>" << Escape(json(r.counters).dump()) << "</code>";
-    for (const auto& n : r.notes) o << "<br>" << Escape(n);
+    o << "<li><b>" << i << ". " << HtmlEscape(r.pass) << "</b> <code>" << HtmlEscape(r.step) << "</code>";
+    o << " counters: <code>" << HtmlEscape(json(r.counters).dump()) << "</code>";
+    for (const auto& n : r.notes) o << "<br>" << HtmlEscape(n);
     o << "</li>\n";
   }
   o << "</ul>\n</body></html>\n";

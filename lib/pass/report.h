@@ -35,6 +35,13 @@ struct CompressReport {
   std::string created;  // UTC, ISO 8601
 };
 
+// One report row (above); the ablation report's rows reuse it.
+nlohmann::json PassRecordJson(const PassRecord& record);
+// An evaluation as the row keys above (modes, "threads", "eval_s", "eval_cached", "eval_repeat"),
+// and back: the cross-run evaluation cache (EvalInstrument) stores it.
+nlohmann::json EvalSummaryJson(const EvalSummary& eval);
+Result<EvalSummary> ParseEvalSummary(const nlohmann::json& j);
+
 nlohmann::json ReportJson(const CompressReport& report);
 std::string ReportMarkdown(const CompressReport& report);
 std::string ReportHtml(const CompressReport& report);

@@ -1,0 +1,245 @@
+// asrc ablate --pipeline P.json [--model M] [--eval MANIFEST --split NAME] [--mode MODE]
+//             [--jobs N] --out DIR
+// An ablation study of a pipeline's steps (lib/pass/ablation.h): every configuration the mode
+// names is one pass::Compress run into DIR/configs/<key>/; DIR/ablation.{json,md,html} sum them up.
+//
+// Processes: the input model is evaluated here first (every configuration compares against it
+// and reuses its evaluation from DIR/evals/); the other configurations run as child processes of
+// this binary (`--worker KEY`), at most --jobs at a time, each logging to DIR/configs/KEY.log.
+// A child dies with its parent (PR_SET_PDEATHSIG), and a configuration counts as finished only
+// once its result.json was renamed into place, so a killed study re-run with the same command
+// runs the unfinished configurations only.
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <memory>
+
+#include "commands.h"
+#include "core/paths.h"
+#include "output_safety.h"
+#include "pass/ablation.h"
+#include "pass/modes.h"
+#include "passes/registry.h"
+
+namespace asrc::app {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Opts {
+  std::string pipeline, mode = "all", worker;
+  pass::CompressRequest request;
+  int jobs = 1, eval_repeat = 5;
+  double stable = 0.05;
+  bool no_eval = false, quiet = false;
+};
+
+// The command line that runs one configuration in a child process.
+std::vector<std::string> WorkerArgs(const Opts& o, const std::string& key) {
+  const pass::CompressRequest& r = o.request;
+  std::vector<std::string> a = {"asrc", "ablate", "--pipeline", o.pipeline, "--out", r.out, "--mode", o.mode,
+                                "--worker", key, "--eval-repeat", std::to_string(o.eval_repeat),
+                                "--stable", std::to_string(o.stable)};
+  auto add = [&](const std::string& flag, const std::string& v) {
+    if (!v.empty()) a.insert(a.end(), {flag, v});
+  };
+  add("--model", r.model);
+  add("--eval", r.eval_manifest);
+  add("--split", r.eval_split);
+  add("--calibration", r.calibration);
+  if (r.eval_limit >= 0) add("--eval-limit", std::to_string(r.eval_limit));
+  if (r.threads > 0) add("--threads", std::to_string(r.threads));
+  if (o.no_eval) a.push_back("--no-eval");
+  return a;
+}
+
+pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
+  std::vector<char*> argv;
+  for (const auto& s : args) argv.push_back(const_cast<char*>(s.c_str()));
+  argv.push_back(nullptr);
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid != 0) return pid;
+  // The child: only async-signal-safe calls until exec.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(127);
+  const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd >= 0) {
+    dup2(fd, 1);
+    dup2(fd, 2);
+    close(fd);
+  }
+  execv("/proc/self/exe", argv.data());
+  _exit(127);
+}
+
+std::string UtcNow() {
+  std::time_t now = std::time(nullptr);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return buf;
+}
+
+// Every check that needs no work: flags, the pipeline and its steps, the plan, the paths.
+Status Check(const Opts& o, const pass::Pipeline& p) {
+  if (o.jobs < 1) return Error("--jobs " + std::to_string(o.jobs) + ": need at least 1 job");
+  if (o.eval_repeat < 1) return Error("--eval-repeat must be >= 1");
+  if (o.stable < 0 || o.stable >= 1) return Error("--stable must be in [0, 1)");
+  const pass::CompressRequest& r = o.request;
+  const std::string model = r.model.empty() ? RepoPath("experiments/teacher/bundle") : r.model;
+  if (!PathExists(model)) return Error("model '" + model + "' does not exist");
+  ASRC_RETURN_IF_ERROR(RefuseOverInputs(r.out, {model}, "--out"));
+  if (!o.no_eval) {
+    const nlohmann::json key = pass::AblationEvalKey(r, p);
+    const std::string manifest = key["manifest"].get<std::string>();
+    if (!PathExists(manifest)) return Error("eval manifest '" + manifest + "' does not exist");
+  }
+  return Status::Ok();
+}
+
+// Runs the configurations not finished yet, at most `jobs` at a time; the result of each is then
+// on disk. Errors name the configurations that failed and their logs.
+Status RunAll(const Opts& o, const std::vector<pass::AblationConfig>& todo, const fs::path& logs) {
+  std::map<pid_t, const pass::AblationConfig*> running;
+  std::string failed;
+  size_t next = 0, done = 0;
+  while (next < todo.size() || !running.empty()) {
+    while (next < todo.size() && static_cast<int>(running.size()) < o.jobs) {
+      const pass::AblationConfig& c = todo[next++];
+      const pid_t pid = Spawn(WorkerArgs(o, c.key), (logs / (c.key + ".log")).string());
+      if (pid < 0) return Error("cannot start a process for configuration " + c.key);
+      running[pid] = &c;
+    }
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, 0);
+    if (pid < 0) return Error("waiting for the configurations failed");
+    auto it = running.find(pid);
+    if (it == running.end()) continue;
+    const pass::AblationConfig& c = *it->second;
+    running.erase(it);
+    ++done;
+    const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!ok) failed += (failed.empty() ? "" : ", ") + c.key + " (log: " + (logs / (c.key + ".log")).string() + ")";
+    if (!o.quiet)
+      std::cerr << "ablate: [" << done << "/" << todo.size() << "] " << c.key << " (" << c.roles[0] << ") "
+                << (ok ? "done" : "FAILED") << "\n";
+  }
+  if (!failed.empty()) return Error("configurations failed: " + failed);
+  return Status::Ok();
+}
+
+int RunAblate(Opts& o) {
+  pass::CompressRequest& r = o.request;
+  r.registry = &passes::BuiltinPasses();
+  r.evaluate = !o.no_eval;
+  r.eval_repeat = o.eval_repeat;
+  r.eval_stable_tolerance = o.stable;
+  auto pipeline = pass::LoadPipelineFile(o.pipeline, *r.registry);
+  if (!pipeline.ok()) return Fail("ablate: " + pipeline.status().message());
+  auto steps = pass::GroupSteps(*pipeline);
+  if (!steps.ok()) return Fail("ablate: " + steps.status().With(o.pipeline).message());
+  auto configs = pass::PlanAblation(*pipeline, *steps, o.mode);
+  if (!configs.ok()) return Fail("ablate: " + configs.status().message());
+  Status st = Check(o, *pipeline);
+  if (!st.ok()) return Fail("ablate: " + st.message());
+  if (!o.quiet) r.log = [](const std::string& line) { std::cerr << line << "\n"; };
+
+  if (!o.worker.empty()) {  // one configuration, in this process
+    for (const pass::AblationConfig& c : *configs)
+      if (c.key == o.worker) {
+        auto row = pass::RunAblationConfig(r, c, o.stable);
+        return row.ok() ? 0 : Fail("ablate: configuration " + c.key + ": " + row.status().message());
+      }
+    return Fail("ablate: --worker " + o.worker + ": no such configuration in this plan");
+  }
+
+  const fs::path out = fs::absolute(r.out), logs = out / "configs";
+  std::error_code ec;
+  fs::create_directories(logs, ec);
+  if (ec) return Fail("ablate: cannot create '" + logs.string() + "': " + ec.message());
+  const std::string model = fs::weakly_canonical(
+      fs::absolute(r.model.empty() ? RepoPath("experiments/teacher/bundle") : r.model), ec).string();
+  const nlohmann::json eval_key = pass::AblationEvalKey(r, *pipeline);
+  std::vector<pass::AblationConfig> todo;
+  for (const pass::AblationConfig& c : *configs)
+    if (!pass::FinishedAblationConfig(out.string(), c, model, eval_key)) todo.push_back(c);
+  if (!o.quiet)
+    std::cerr << "ablate: " << configs->size() << " configurations over " << steps->size() << " steps, "
+              << configs->size() - todo.size() << " already finished, " << todo.size() << " to run\n";
+  if (!todo.empty() && todo[0].key == "input") {  // first, alone: everything else reuses its evaluation
+    auto row = pass::RunAblationConfig(r, todo[0], o.stable);
+    if (!row.ok()) return Fail("ablate: the input model: " + row.status().message());
+    todo.erase(todo.begin());
+  }
+  st = RunAll(o, todo, logs);
+  if (!st.ok()) return Fail("ablate: " + st.message());
+
+  pass::AblationReport rep;
+  rep.name = pipeline->name;
+  rep.pipeline = pipeline->Canonical();
+  rep.mode = o.mode;
+  rep.model = model;
+  rep.created = UtcNow();
+  rep.steps = *steps;
+  for (const pass::AblationStep& s : *steps) {
+    std::string text;
+    for (size_t i : s.passes) text += (text.empty() ? "" : ",") + pass::StepText(pipeline->steps[i]);
+    rep.step_texts.push_back(text);
+  }
+  rep.eval = eval_key;
+  rep.jobs = o.jobs;
+  rep.stable_tolerance = o.stable;
+  rep.max_repeat = o.eval_repeat;
+  for (const pass::AblationConfig& c : *configs) {
+    auto row = pass::FinishedAblationConfig(out.string(), c, model, eval_key);
+    if (!row) return Fail("ablate: configuration " + c.key + " has no result in " + (logs / c.key).string());
+    rep.rows.push_back(std::move(*row));
+  }
+  for (const pass::Mode& m : pass::AllModes())  // the modes any row was evaluated in, in report order
+    for (const pass::AblationRow& row : rep.rows)
+      if (row.measured && row.measured->mode(m.name)) {
+        rep.modes.push_back(m.name);
+        break;
+      }
+  st = pass::WriteAblationReport(out.string(), rep);
+  if (!st.ok()) return Fail("ablate: " + st.message());
+  if (!o.quiet) std::cerr << "ablate: wrote " << (out / "ablation.{json,md,html}").string() << "\n";
+  std::cout << pass::AblationMarkdown(rep);
+  return 0;
+}
+
+}  // namespace
+
+void AddAblateCommand(CLI::App& root, CommandSet& set) {
+  auto* sub = root.add_subcommand("ablate", "Ablation study of a pipeline's steps: size, latency, WER per configuration");
+  auto o = std::make_shared<Opts>();
+  pass::CompressRequest& r = o->request;
+  sub->add_option("--pipeline", o->pipeline, "Pipeline JSON; passes with one \"step\" name form one step")->required();
+  sub->add_option("--model", r.model, "Input bundle or .onnx (default: experiments/teacher/bundle)");
+  sub->add_option("--eval", r.eval_manifest, "Eval manifest (default: the pipeline's, else the default eval set)");
+  sub->add_option("--split", r.eval_split, "Keep only eval lines whose \"split\" is this");
+  sub->add_option("--eval-limit", r.eval_limit, "Evaluate only the first N utterances (0: all)");
+  sub->add_option("--mode", o->mode, "cumulative | alone | leave-one-out | all (default)");
+  sub->add_option("--jobs", o->jobs, "Configurations run in parallel processes (default 1)");
+  sub->add_option("--eval-repeat", o->eval_repeat, "Evaluations per model at most, for stable latency (default 5)");
+  sub->add_option("--stable", o->stable,
+                  "Latency until stable: per chunk/utterance minima over the runs; stop once a run lowers their "
+                  "p50+p90 by no more than this fraction (default 0.05; 0: the fastest of --eval-repeat runs)");
+  sub->add_option("--threads", r.threads, "Threads per graph run in evaluation");
+  sub->add_option("--calibration", r.calibration, "Calibration manifest (default: the pipeline's, else the eval manifest)");
+  sub->add_option("--out", r.out, "Output folder: ablation.{json,md,html}, configs/, evals/")->required();
+  sub->add_flag("--no-eval", o->no_eval, "Measure sizes only (no WER, no latency)");
+  sub->add_flag("--quiet", o->quiet, "No progress lines");
+  sub->add_option("--worker", o->worker, "(internal) run one configuration")->group("");
+  set.add(sub, [o]() -> int { return RunAblate(*o); });
+}
+
+}  // namespace asrc::app

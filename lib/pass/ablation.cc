@@ -1,0 +1,227 @@
+#include "pass/ablation.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "pass/report.h"
+
+namespace asrc::pass {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+Result<std::vector<AblationStep>> GroupSteps(const Pipeline& p) {
+  std::vector<AblationStep> steps;
+  std::map<std::string, size_t> first;  // step name -> index of its first pass
+  for (size_t i = 0; i < p.steps.size(); ++i) {
+    const std::string path = "$.passes[" + std::to_string(i) + "]";
+    const std::string& named = p.steps[i].step_name;
+    if (!named.empty() && !steps.empty() && steps.back().name == named &&
+        !p.steps[steps.back().passes.back()].step_name.empty()) {
+      steps.back().passes.push_back(i);
+      continue;
+    }
+    const std::string name = named.empty() ? p.steps[i].pass : named;
+    auto it = first.find(name);
+    if (it != first.end()) {
+      const std::string where = "$.passes[" + std::to_string(it->second) + "]";
+      if (named.empty())
+        return Error(path + ": pass '" + name + "' is a step of its own and its name is taken (first at " + where +
+                     "); give one of them a \"step\" name");
+      return Error(path + ".step: step '" + name + "' used twice (first at " + where +
+                   "); the passes of one step must be adjacent");
+    }
+    first[name] = i;
+    steps.push_back({name, {i}});
+  }
+  return steps;
+}
+
+namespace {
+
+std::string Join(const std::vector<size_t>& steps, const std::string& sep) {
+  std::string s;
+  for (size_t i = 0; i < steps.size(); ++i) s += (i ? sep : "") + std::to_string(steps[i] + 1);
+  return s;
+}
+
+Pipeline SubPipeline(const Pipeline& p, const std::vector<AblationStep>& all, const std::vector<size_t>& chosen) {
+  Pipeline sub = p;
+  sub.steps.clear();
+  for (size_t s : chosen)
+    for (size_t pass : all[s].passes) sub.steps.push_back(p.steps[pass]);
+  return sub;
+}
+
+}  // namespace
+
+Result<std::vector<AblationConfig>> PlanAblation(const Pipeline& p, const std::vector<AblationStep>& steps,
+                                                 const std::string& mode) {
+  const bool all = mode == "all";
+  if (!all && mode != "cumulative" && mode != "alone" && mode != "leave-one-out")
+    return Error("--mode: '" + mode + "' is not one of: cumulative, alone, leave-one-out, all");
+  if (steps.empty()) return Error("$.passes: the pipeline has no passes, so nothing to ablate");
+  if (mode == "leave-one-out" && steps.size() < 2)
+    return Error("--mode leave-one-out: the pipeline has one step ('" + steps[0].name +
+                 "'), and leaving it out is the input model; name at least two steps");
+  std::vector<AblationConfig> configs;
+  auto add = [&](std::vector<size_t> chosen, const std::string& role) {
+    for (AblationConfig& c : configs)
+      if (c.steps == chosen) {
+        c.roles.push_back(role);
+        return;
+      }
+    AblationConfig c;
+    c.key = chosen.empty() ? "input" : "steps-" + Join(chosen, "-");
+    c.steps = chosen;
+    c.roles = {role};
+    c.pipeline = SubPipeline(p, steps, chosen);
+    configs.push_back(std::move(c));
+  };
+  add({}, "input");
+  const size_t n = steps.size();
+  if (all || mode == "cumulative") {
+    std::vector<size_t> prefix;
+    for (size_t i = 0; i < n; ++i) {
+      prefix.push_back(i);
+      add(prefix, i + 1 == n ? "full pipeline" : i == 0 ? "cumulative 1" : "cumulative 1-" + std::to_string(i + 1));
+    }
+  }
+  if (all || mode == "alone")
+    for (size_t i = 0; i < n; ++i) add({i}, "alone: " + steps[i].name);
+  if ((all || mode == "leave-one-out") && n >= 2)
+    for (size_t i = 0; i < n; ++i) {
+      std::vector<size_t> rest;
+      for (size_t k = 0; k < n; ++k)
+        if (k != i) rest.push_back(k);
+      add(rest, "without: " + steps[i].name);
+    }
+  if (all || mode == "leave-one-out") add([&] {
+      std::vector<size_t> full;
+      for (size_t i = 0; i < n; ++i) full.push_back(i);
+      return full;
+    }(), "full pipeline");
+  // The full pipeline is one config; drop a duplicate "full pipeline" role.
+  for (AblationConfig& c : configs) {
+    std::vector<std::string> roles;
+    for (const std::string& r : c.roles)
+      if (std::find(roles.begin(), roles.end(), r) == roles.end()) roles.push_back(r);
+    c.roles = roles;
+  }
+  return configs;
+}
+
+json AblationRowJson(const AblationRow& r) {
+  json j = {{"key", r.key}, {"steps", r.steps}, {"roles", r.roles}, {"pipeline", r.pipeline}, {"model", r.model},
+            {"eval", r.eval}, {"params", r.params}, {"bytes", r.bytes}, {"hash", r.hash}, {"wall_s", r.wall_s},
+            {"stop_reason", r.stop_reason}};
+  if (r.measured) j["measured"] = EvalSummaryJson(*r.measured);
+  for (const auto& [mode, s] : r.significance)
+    j["significance"][mode] = {{"delta_wer", s.delta_wer}, {"ci95", {s.ci_lo, s.ci_hi}}, {"p_value", s.p_value},
+                               {"resamples", s.resamples}, {"utterances", s.utterances}};
+  return j;
+}
+
+Result<AblationRow> ParseAblationRow(const json& j) {
+  AblationRow r;
+  try {
+    r.key = j.at("key").get<std::string>();
+    r.steps = j.at("steps").get<std::vector<size_t>>();
+    r.roles = j.at("roles").get<std::vector<std::string>>();
+    r.pipeline = j.at("pipeline").get<std::string>();
+    r.model = j.at("model").get<std::string>();
+    r.eval = j.at("eval");
+    r.params = j.at("params").get<int64_t>();
+    r.bytes = j.at("bytes").get<int64_t>();
+    r.hash = j.at("hash").get<std::string>();
+    r.wall_s = j.at("wall_s").get<double>();
+    r.stop_reason = j.at("stop_reason").get<std::string>();
+    if (j.contains("measured")) {
+      ASRC_ASSIGN_OR_RETURN(EvalSummary e, ParseEvalSummary(j["measured"]));
+      r.measured = std::move(e);
+    }
+    if (j.contains("significance"))
+      for (auto it = j["significance"].begin(); it != j["significance"].end(); ++it) {
+        const json& s = it.value();
+        r.significance[it.key()] = Significance{s.at("delta_wer").get<double>(), s.at("ci95")[0].get<double>(),
+                                                s.at("ci95")[1].get<double>(), s.at("p_value").get<double>(),
+                                                s.at("resamples").get<int>(), s.at("utterances").get<int64_t>()};
+      }
+  } catch (const std::exception& e) {
+    return Error(std::string("ablation result: ") + e.what());
+  }
+  return r;
+}
+
+json AblationEvalKey(const CompressRequest& r, const Pipeline& p) {
+  if (!r.evaluate) return json();
+  const EvalConfig e = RequestEval(r, p.eval);
+  std::error_code ec;
+  return {{"manifest", fs::weakly_canonical(fs::absolute(e.manifest), ec).string()},
+          {"split", e.split}, {"limit", e.limit}, {"threads", e.threads}, {"beam", e.beam},
+          {"repeat", e.repeat}, {"modes", e.modes}, {"stable_tolerance", r.eval_stable_tolerance}};
+}
+
+Result<AblationRow> RunAblationConfig(const CompressRequest& request, const AblationConfig& config,
+                                      double stable_tolerance) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const fs::path study = fs::absolute(request.out);
+  CompressRequest r = request;
+  r.pipeline = config.pipeline;
+  r.out = (study / "configs" / config.key).string();
+  r.eval_cache = (study / "evals").string();
+  r.eval_stable_tolerance = stable_tolerance;
+  bool gated = config.pipeline.gate.any();
+  for (const PipelineStep& s : config.pipeline.steps) gated = gated || (s.gate && s.gate->any());
+  r.eval_final_only = !gated;
+  ASRC_ASSIGN_OR_RETURN(CompressResult result, Compress(r));
+  const PassRecord& last = result.report.records.back();
+  AblationRow row;
+  row.key = config.key;
+  row.steps = config.steps;
+  row.roles = config.roles;
+  row.pipeline = config.pipeline.Canonical();
+  std::error_code ec;
+  row.model = fs::weakly_canonical(fs::absolute(result.report.model), ec).string();
+  row.eval = AblationEvalKey(request, config.pipeline);
+  if (last.size) row.params = last.size->params, row.bytes = last.size->bytes;
+  if (last.hash) row.hash = ir::hash_hex(*last.hash);
+  row.measured = last.eval;
+  row.significance = last.significance;
+  row.stop_reason = result.report.stop_reason;
+  row.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  const fs::path file = fs::path(r.out) / "result.json";
+  const fs::path tmp = fs::path(r.out) / (".result.json.partial." + std::to_string(getpid()));
+  {
+    std::ofstream out(tmp);
+    out << AblationRowJson(row).dump(1) << "\n";
+    if (!out) return Error(tmp.string() + ": cannot write");
+  }
+  fs::rename(tmp, file, ec);
+  if (ec) return Error("cannot rename '" + tmp.string() + "' to '" + file.string() + "': " + ec.message());
+  return row;
+}
+
+std::optional<AblationRow> FinishedAblationConfig(const std::string& out, const AblationConfig& config,
+                                                  const std::string& model, const json& eval) {
+  std::ifstream in(fs::path(out) / "configs" / config.key / "result.json");
+  if (!in) return std::nullopt;
+  json j;
+  try {
+    j = json::parse(in);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  auto row = ParseAblationRow(j);
+  if (!row.ok() || row->pipeline != config.pipeline.Canonical() || row->model != model || row->eval != eval)
+    return std::nullopt;
+  row->roles = config.roles;  // this run's roles (another mode may have made the result)
+  return row.value();
+}
+
+}  // namespace asrc::pass

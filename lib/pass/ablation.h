@@ -1,0 +1,105 @@
+// An ablation study of a pipeline (`asrc ablate`): which step bought what.
+//
+//   steps       adjacent passes with one "step" name in the pipeline JSON form one step (pipeline.h);
+//               a pass without a name is a step of its own, named after its pass
+//   configs     per mode (PlanAblation): the input model (always), cumulative (steps 1, 1-2, ...,
+//               1-n), alone (each step on the input model), leave-one-out (all steps but one);
+//               "all" = the three, a step set reached by two modes run once with both roles
+//   one config  a sub-pipeline run by Compress() (compress.h) into <out>/configs/<key>/, evaluated
+//               at its end only (each pass when the pipeline has gates), its row written to
+//               <out>/configs/<key>/result.json under a temporary name and renamed — a finished
+//               config is one whose result.json exists and matches (resume after a kill)
+//   evaluations shared by content hash in <out>/evals/ across configurations and processes, and
+//               made one at a time (a lock there): passes of parallel configurations overlap,
+//               latency measurements do not
+//   report      <out>/ablation.{json,md,html} (ablation_report.cc)
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+#include "pass/compress.h"
+#include "pass/pipeline.h"
+#include "pass/record.h"
+
+namespace asrc::pass {
+
+struct AblationStep {
+  std::string name;
+  std::vector<size_t> passes;  // indices into Pipeline::steps, adjacent
+};
+
+// Errors name the JSON path: "$.passes[3].step: step 'prune' used twice (first at $.passes[0]);
+// the passes of one step must be adjacent".
+Result<std::vector<AblationStep>> GroupSteps(const Pipeline& pipeline);
+
+struct AblationConfig {
+  std::string key;                 // folder name: "input", "steps-1", "steps-1-3" (1-based)
+  std::vector<size_t> steps;       // indices into the AblationStep list, in pipeline order
+  std::vector<std::string> roles;  // "input", "cumulative 1-2", "alone: prune", "without: int8"
+  Pipeline pipeline;               // the pipeline with only these steps' passes
+};
+
+// mode: cumulative | alone | leave-one-out | all. Leave-one-out needs two steps (an error
+// naming the one step otherwise; "all" then leaves it out).
+Result<std::vector<AblationConfig>> PlanAblation(const Pipeline& pipeline, const std::vector<AblationStep>& steps,
+                                                 const std::string& mode);
+
+// One configuration's measured result: its final model's record (size, evaluation, hash, paired
+// bootstrap against the input model).
+struct AblationRow {
+  std::string key;
+  std::vector<size_t> steps;
+  std::vector<std::string> roles;
+  std::string pipeline;  // canonical text of the sub-pipeline
+  std::string model;     // the input model, absolute
+  nlohmann::json eval;   // the evaluation settings (report.json's "eval"), null when not evaluated
+  int64_t params = 0, bytes = 0;
+  std::string hash;
+  std::optional<EvalSummary> measured;
+  std::map<std::string, Significance> significance;  // by mode, against the input model
+  double wall_s = 0;         // the whole configuration (passes and evaluations)
+  std::string stop_reason;   // a gate stopped its pipeline
+};
+
+nlohmann::json AblationRowJson(const AblationRow& row);
+Result<AblationRow> ParseAblationRow(const nlohmann::json& j);
+
+// Runs one configuration (`request` holds the model, evaluation settings and the output folder
+// of the whole study; its pipeline is replaced by the config's) and writes
+// <request.out>/configs/<key>/result.json atomically.
+Result<AblationRow> RunAblationConfig(const CompressRequest& request, const AblationConfig& config,
+                                      double stable_tolerance);
+
+// The finished result of `config` under `out`, or nullopt when it is missing, unreadable or
+// was made for another pipeline, model or evaluation setting (then it is run again).
+std::optional<AblationRow> FinishedAblationConfig(const std::string& out, const AblationConfig& config,
+                                                  const std::string& model, const nlohmann::json& eval);
+
+// The evaluation settings a request resolves to, as written in each row (to match on resume).
+nlohmann::json AblationEvalKey(const CompressRequest& request, const Pipeline& pipeline);
+
+struct AblationReport {
+  std::string name, pipeline, mode, model, created;
+  std::vector<AblationStep> steps;
+  std::vector<std::string> step_texts;  // canonical text of each step's passes
+  nlohmann::json eval;
+  std::vector<std::string> modes;       // recognition modes evaluated (modes.h), in order
+  std::vector<AblationRow> rows;        // rows[0]: the input model
+  int jobs = 1;
+  double stable_tolerance = 0;
+  int max_repeat = 1;
+};
+
+nlohmann::json AblationReportJson(const AblationReport& report);
+std::string AblationMarkdown(const AblationReport& report);
+std::string AblationHtml(const AblationReport& report);
+// Writes ablation.json, ablation.md and ablation.html into `dir`.
+Status WriteAblationReport(const std::string& dir, const AblationReport& report);
+
+}  // namespace asrc::pass
