@@ -29,6 +29,7 @@ void RegisterTextKernels(KernelRegistry& r);
 void RegisterOptimizerKernels(KernelRegistry& r);
 void RegisterQLinearConvKernels(KernelRegistry& r);
 void RegisterRandomKernels(KernelRegistry& r);
+void RegisterClassLossKernels(KernelRegistry& r);
 
 void RegisterAllKernels(KernelRegistry& r) {
   RegisterElementwiseKernels(r);
@@ -57,6 +58,7 @@ void RegisterAllKernels(KernelRegistry& r) {
   RegisterOptimizerKernels(r);
   RegisterQLinearConvKernels(r);
   RegisterRandomKernels(r);
+  RegisterClassLossKernels(r);
 }
 
 }  // namespace asrc::runtime
