@@ -1,7 +1,8 @@
 // TensorProto files (the ONNX conformance test data format), for `asrc run`.
 #include <filesystem>
 
-#include "onnx/onnx_internal.h"
+#include "onnx/onnx_internal.h"  // first: it defines ONNX_API, which onnx-data.pb.h needs
+#include <onnx/onnx-data.pb.h>
 #include "onnx/onnx_io.h"
 
 namespace asrc::onnx_io {
@@ -19,6 +20,70 @@ Result<Tensor> LoadTensorFile(const std::string& path, std::string* name) {
   if (!t.ok()) return t.status().With(path + ": tensor " + quote(tp.name()));
   if (name) *name = tp.name();
   return t;
+}
+
+namespace {
+
+Result<Tensor> FromSequenceProto(const onnx::SequenceProto& sp, const LoadContext& ctx) {
+  if (sp.elem_type() != onnx::SequenceProto::TENSOR && sp.elem_type() != onnx::SequenceProto::UNDEFINED)
+    return Error("sequence " + quote(sp.name()) + ": elements of type " +
+                 onnx::SequenceProto_DataType_Name(sp.elem_type()) + " are not supported (tensors only)");
+  if (sp.sequence_values_size() || sp.map_values_size() || sp.optional_values_size() || sp.sparse_tensor_values_size())
+    return Error("sequence " + quote(sp.name()) + ": only tensor elements are supported");
+  std::vector<Tensor> elems;
+  for (const auto& tp : sp.tensor_values()) {
+    auto t = tensor_from_proto(tp, ctx);
+    if (!t.ok()) return t.status().With("sequence " + quote(sp.name()) + " element " + std::to_string(elems.size()));
+    if (!elems.empty() && t->dtype() != elems[0].dtype())
+      return Error("sequence " + quote(sp.name()) + ": elements differ in dtype");
+    elems.push_back(std::move(t).value());
+  }
+  const ir::DType d = elems.empty() ? ir::DType::Undefined : elems[0].dtype();
+  return Tensor::Sequence(d, std::move(elems));
+}
+
+Result<Tensor> FromOptionalProto(const onnx::OptionalProto& op, const LoadContext& ctx) {
+  switch (op.elem_type()) {
+    case onnx::OptionalProto::UNDEFINED: return Tensor::Optional(ir::DType::Undefined, nullptr);
+    case onnx::OptionalProto::TENSOR: {
+      ASRC_ASSIGN_OR_RETURN(Tensor t, tensor_from_proto(op.tensor_value(), ctx));
+      return Tensor::Optional(t.dtype(), &t);
+    }
+    case onnx::OptionalProto::SEQUENCE: {
+      ASRC_ASSIGN_OR_RETURN(Tensor s, FromSequenceProto(op.sequence_value(), ctx));
+      return Tensor::Optional(s.dtype(), &s);
+    }
+    default:
+      return Error("optional " + quote(op.name()) + ": elements of type " +
+                   onnx::OptionalProto_DataType_Name(op.elem_type()) + " are not supported");
+  }
+}
+
+}  // namespace
+
+Result<Tensor> LoadValueFile(const std::string& path, ir::ValueKind kind, std::string* name) {
+  if (kind == ir::ValueKind::Tensor) return LoadTensorFile(path, name);
+  ASRC_ASSIGN_OR_RETURN(std::string bytes, read_file(path));
+  LoadContext ctx;
+  ctx.base_dir = fs::path(path).parent_path().string();
+  if (ctx.base_dir.empty()) ctx.base_dir = ".";
+  if (kind == ir::ValueKind::Sequence) {
+    onnx::SequenceProto sp;
+    if (!parse_bytes(&sp, bytes) || !sp.unknown_fields().empty())
+      return Error(path + ": not a valid SequenceProto");
+    if (name) *name = sp.name();
+    auto t = FromSequenceProto(sp, ctx);
+    return t.ok() ? t : t.status().With(path);
+  }
+  if (kind == ir::ValueKind::Optional) {
+    onnx::OptionalProto op;
+    if (!parse_bytes(&op, bytes) || !op.unknown_fields().empty())
+      return Error(path + ": not a valid OptionalProto");
+    if (name) *name = op.name();
+    auto t = FromOptionalProto(op, ctx);
+    return t.ok() ? t : t.status().With(path);
+  }
+  return Error(path + ": map and sparse tensor values are not supported");
 }
 
 Status SaveTensorFile(const Tensor& t, const std::string& name, const std::string& path) {

@@ -1,5 +1,5 @@
 // Runs every ONNX node conformance case whose ops all have kernels and compares with the expected
-// outputs (rtol 1e-3, atol 1e-5; integers and bools exact). A case counts as unsupported when an
+// outputs (rtol 1e-3, atol 1e-5; integers and bools exact; sequences and optionals element by element). A case counts as unsupported when an
 // op has no kernel, or when planning rejects it (a kernel refusing an attribute combination or
 // dtype, with its error). Any failure of a supported case fails the test.
 #include <doctest/doctest.h>
@@ -63,6 +63,17 @@ double AsDouble(const ir::Tensor& t, int64_t i) {
 
 // Empty string when equal within tolerance; else a description of the first mismatch.
 std::string Compare(const ir::Tensor& got, const ir::Tensor& want) {
+  if (got.kind() != want.kind())
+    return std::string("a ") + ir::value_kind_name(got.kind()) + ", expected a " + ir::value_kind_name(want.kind());
+  if (!want.is_tensor()) {  // sequence or optional: element by element
+    if (got.elements().size() != want.elements().size())
+      return std::to_string(got.elements().size()) + " elements, expected " + std::to_string(want.elements().size());
+    for (size_t i = 0; i < want.elements().size(); ++i) {
+      std::string d = Compare(got.elements()[i], want.elements()[i]);
+      if (!d.empty()) return "element " + std::to_string(i) + ": " + d;
+    }
+    return "";
+  }
   if (got.dtype() != want.dtype())
     return std::string("dtype ") + ir::dtype_name(got.dtype()) + " != " + ir::dtype_name(want.dtype());
   if (got.shape() != want.shape()) return "shape " + ir::shape_str(got.shape()) + " != " + ir::shape_str(want.shape());
@@ -178,14 +189,15 @@ TEST_CASE("ONNX node conformance cases pass for every supported op") {
       std::vector<ir::Tensor> inputs, expected;
       bool bad_data = false;
       for (const auto& p : SortedFiles(e.path(), "input_")) {
-        auto t = onnx_io::LoadTensorFile(p.string());
-        if (!t.ok()) { bad_data = true; failures.push_back(name + ": " + t.status().message()); break; }
         size_t k = inputs.size();
+        auto t = onnx_io::LoadValueFile(p.string(), k < gf->graph->inputs.size() ? gf->graph->inputs[k]->type.kind : ir::ValueKind::Tensor);
+        if (!t.ok()) { bad_data = true; failures.push_back(name + ": " + t.status().message()); break; }
         bool bf16 = k < gf->graph->inputs.size() && gf->graph->inputs[k]->type.dtype == ir::DType::BFloat16;
         inputs.push_back(AsBf16IfUint16(*t, bf16));
       }
       for (const auto& p : SortedFiles(e.path(), "output_")) {
-        auto t = onnx_io::LoadTensorFile(p.string());
+        size_t k = expected.size();
+        auto t = onnx_io::LoadValueFile(p.string(), k < gf->graph->outputs.size() ? gf->graph->outputs[k]->type.kind : ir::ValueKind::Tensor);
         if (!t.ok()) { bad_data = true; failures.push_back(name + ": " + t.status().message()); break; }
         expected.push_back(std::move(t).value());
       }

@@ -30,6 +30,7 @@ void RegisterOptimizerKernels(KernelRegistry& r);
 void RegisterQLinearConvKernels(KernelRegistry& r);
 void RegisterRandomKernels(KernelRegistry& r);
 void RegisterClassLossKernels(KernelRegistry& r);
+void RegisterSequenceKernels(KernelRegistry& r);
 
 void RegisterAllKernels(KernelRegistry& r) {
   RegisterElementwiseKernels(r);
@@ -59,6 +60,7 @@ void RegisterAllKernels(KernelRegistry& r) {
   RegisterQLinearConvKernels(r);
   RegisterRandomKernels(r);
   RegisterClassLossKernels(r);
+  RegisterSequenceKernels(r);
 }
 
 }  // namespace asrc::runtime

@@ -1,4 +1,4 @@
-// Control flow: If, Loop and Scan (opset 9+). Each subgraph is planned once as a nested SessionImpl whose extra
+// Control flow: If, Loop, Scan (opset 9+) and SequenceMap. Each subgraph is planned once as a nested SessionImpl whose extra
 // feeds are the outer-scope values it reads; the session passes those values to this node after
 // its explicit inputs, in NodeOuterReads order.
 #include <unordered_map>
@@ -34,6 +34,7 @@ Result<Sub> PlanSub(const ir::Node& node, const ir::Graph& g, int64_t opset) {
 class IfKernel : public Kernel {
  public:
   IfKernel(Sub then_b, Sub else_b) : then_(std::move(then_b)), else_(std::move(else_b)) {}
+  bool TakesNonTensors() const override { return true; }  // branches may read sequences
   Status Run(KernelContext& ctx) override {
     const Tensor* c = ctx.in(0);
     if (!c || c->numel() != 1 || c->dtype() != DType::Bool) return Error("cond must be a one-element bool tensor");
@@ -56,8 +57,11 @@ class IfKernel : public Kernel {
 class LoopKernel : public Kernel {
  public:
   explicit LoopKernel(Sub body) : body_(std::move(body)) {}
+  bool TakesNonTensors() const override { return true; }  // loop-carried sequences, optionals
   Status Run(KernelContext& ctx) override {
     size_t explicit_n = ctx.node->inputs.size();
+    for (int i = 0; i < 2; ++i)
+      if (ctx.in(i) && !ctx.in(i)->is_tensor()) return Error(i ? "cond must be a tensor" : "M (trip count) must be a tensor");
     int64_t max_trip = -1;
     if (ctx.in(0) && ctx.in(0)->numel() > 0) {
       ASRC_ASSIGN_OR_RETURN(auto m, Int64s(*ctx.in(0)));
@@ -118,6 +122,52 @@ class LoopKernel : public Kernel {
       Tensor& o = ctx.Alloc(static_cast<int>(n_carried + i), v[0].dtype(), out);
       size_t nb = v[0].nbytes();
       for (size_t k = 0; k < v.size(); ++k) std::memcpy(o.raw() + k * nb, v[k].raw(), nb);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  Sub body_;
+};
+
+// SequenceMap: the body runs once per element of the sequence inputs (all of one length), fed the
+// i-th element of each sequence input and every tensor input whole; body output k of every run
+// is collected into sequence output k.
+class SequenceMapKernel : public Kernel {
+ public:
+  explicit SequenceMapKernel(Sub body) : body_(std::move(body)) {}
+  bool TakesNonTensors() const override { return true; }
+  Status Run(KernelContext& ctx) override {
+    const size_t explicit_n = ctx.node->inputs.size();
+    if (!ctx.in(0) || ctx.in(0)->kind() != ir::ValueKind::Sequence) return Error("input 0 must be a sequence");
+    const size_t n = ctx.in(0)->elements().size();
+    for (size_t j = 0; j < explicit_n; ++j) {
+      const Tensor* x = ctx.in(static_cast<int>(j));
+      if (!x) return Error("input " + std::to_string(j) + " is missing");
+      if (x->kind() == ir::ValueKind::Sequence && x->elements().size() != n)
+        return Error("sequence input " + std::to_string(j) + " has " + std::to_string(x->elements().size()) +
+                     " elements, input 0 has " + std::to_string(n));
+    }
+    std::vector<const Tensor*> feeds(explicit_n + body_.outer_index.size());
+    for (size_t i = 0; i < body_.outer_index.size(); ++i) feeds[explicit_n + i] = ctx.inputs[explicit_n + body_.outer_index[i]];
+    std::vector<std::vector<Tensor>> collected(ctx.outputs->size());
+    std::vector<Tensor> outs;
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t j = 0; j < explicit_n; ++j) {
+        const Tensor* x = ctx.in(static_cast<int>(j));
+        feeds[j] = x->kind() == ir::ValueKind::Sequence ? &x->elements()[i] : x;
+      }
+      ASRC_RETURN_IF_ERROR(body_.session->Run(feeds, &outs, ctx.pool, ctx.threads));
+      if (outs.size() != collected.size())
+        return Error("body has " + std::to_string(outs.size()) + " outputs, node has " + std::to_string(collected.size()));
+      for (size_t k = 0; k < outs.size(); ++k) {
+        if (!outs[k].is_tensor()) return Error("body output " + std::to_string(k) + " must be a tensor");
+        collected[k].push_back(std::move(outs[k]));
+      }
+    }
+    for (size_t k = 0; k < collected.size(); ++k) {
+      const DType d = collected[k].empty() ? DType::Undefined : collected[k][0].dtype();
+      ctx.out(static_cast<int>(k)) = Tensor::Sequence(d, std::move(collected[k]));
     }
     return Status::Ok();
   }
@@ -223,6 +273,15 @@ void RegisterControlKernels(KernelRegistry& r) {
     if (!b || !b->g) return Error("Loop needs a body");
     ASRC_ASSIGN_OR_RETURN(Sub bs, PlanSub(*i.node, *b->g, i.opset));
     return Make<LoopKernel>(std::move(bs));
+  });
+  r.Register("", "SequenceMap", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+    const ir::Attribute* b = i.node->attr("body");
+    if (!b || !b->g) return Error("SequenceMap needs a body");
+    if (b->g->inputs.size() != i.node->inputs.size())
+      return Error("SequenceMap body has " + std::to_string(b->g->inputs.size()) + " inputs, the node " +
+                   std::to_string(i.node->inputs.size()));
+    ASRC_ASSIGN_OR_RETURN(Sub bs, PlanSub(*i.node, *b->g, i.opset));
+    return Make<SequenceMapKernel>(std::move(bs));
   });
   r.Register("", "Scan", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
     if (i.opset < 9) return Error("Scan before opset 9 (batched, with sequence_lens) is not supported");
