@@ -1,7 +1,8 @@
 // Sequence and optional values in the runtime, where the ONNX conformance data (tests/conformance,
 // node and simple) has no case: uneven SplitToSequence chunks and their round trip through
 // ConcatFromSequence, negative positions, and the errors (never crashes) for a sequence given to
-// a tensor op, a wrong kind fed to a typed input, positions out of range, an empty optional.
+// a tensor op, a wrong kind fed to a typed input, positions out of range, an empty optional;
+// and Scan-8's batched form with sequence_lens, which the one conformance case (test_scan_sum) lacks.
 #include <doctest/doctest.h>
 
 #include "test_util.h"
@@ -124,4 +125,41 @@ TEST_CASE("NegativeLogLikelihoodLoss names a target outside [0, C)") {
   CHECK(RunError(nll).find("target value 3 at flat index 1 is outside [0, 3)") != std::string::npos);
   nll.node->set_attr_int("ignore_index", 3);  // now ignored: the mean over the one kept target
   CHECK(RunOne(nll).data<float>()[0] == doctest::Approx(-x.data<float>()[0]));
+}
+
+TEST_CASE("Scan opset 8: per-batch sequence_lens, a reversed scan input, zero-padded scan outputs") {
+  // Body: sum_out = sum_in + next; scan_out = sum_out. Batch 0 runs 3 steps over x reversed
+  // (3, 2, 1): sums 3, 5, 6. Batch 1 runs 1 step (10): sum 10, scan output [10, 0, 0].
+  ir::Graph g("scan8");
+  auto body = std::make_shared<ir::Graph>("scan_body");
+  body->parent = &g;
+  ir::Value* sum_in = body->add_value("sum_in");
+  ir::Value* next = body->add_value("next");
+  body->inputs = {sum_in, next};
+  ir::Value* sum_out = body->add_node("Add", {sum_in, next}, {"sum_out"})->outputs[0];
+  body->outputs = {sum_out, body->add_node("Identity", {sum_out}, {"scan_out"})->outputs[0]};
+  ir::Value* lens = g.add_initializer("lens", I64({3, 1}));
+  ir::Value* init = g.add_value("init");
+  ir::Value* x = g.add_value("x");
+  g.inputs = {init, x};
+  ir::Node* scan = g.add_node("Scan", {lens, init, x}, {"y", "z"}, "scan");
+  ir::Attribute ba;
+  ba.name = "body";
+  ba.kind = ir::Attribute::Kind::Graph;
+  ba.g = body;
+  scan->attributes.push_back(ba);
+  scan->set_attr_int("num_scan_inputs", 1);
+  scan->set_attr_ints("directions", {1});
+  g.outputs = scan->outputs;
+  auto s = runtime::Session::Create(g, 8);
+  REQUIRE_MESSAGE(s.ok(), s.status().message());
+  std::vector<ir::Tensor> out;
+  auto xs = ir::Tensor::FromVector(ir::DType::Float32, {2, 3, 1}, std::vector<float>{1, 2, 3, 10, 20, 30});
+  REQUIRE((*s)->Run({ir::Tensor(ir::DType::Float32, {2, 1}), xs}, &out).ok());
+  CHECK(out[0].shape() == ir::Shape{2, 1});
+  CHECK(out[0].data<float>()[0] == 6.f);
+  CHECK(out[0].data<float>()[1] == 10.f);
+  REQUIRE(out[1].shape() == ir::Shape{2, 3, 1});
+  const std::vector<float> want = {3, 5, 6, 10, 0, 0};
+  for (int i = 0; i < 6; ++i) CHECK(out[1].data<float>()[i] == want[i]);
 }
