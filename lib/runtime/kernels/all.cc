@@ -31,6 +31,7 @@ void RegisterQLinearConvKernels(KernelRegistry& r);
 void RegisterRandomKernels(KernelRegistry& r);
 void RegisterClassLossKernels(KernelRegistry& r);
 void RegisterSequenceKernels(KernelRegistry& r);
+void RegisterNBitsKernels(KernelRegistry& r);
 
 void RegisterAllKernels(KernelRegistry& r) {
   RegisterElementwiseKernels(r);
@@ -61,6 +62,7 @@ void RegisterAllKernels(KernelRegistry& r) {
   RegisterRandomKernels(r);
   RegisterClassLossKernels(r);
   RegisterSequenceKernels(r);
+  RegisterNBitsKernels(r);
 }
 
 }  // namespace asrc::runtime
