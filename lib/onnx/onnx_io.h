@@ -42,6 +42,7 @@ Result<ir::Tensor> LoadTensorFile(const std::string& path, std::string* name = n
 // an OptionalProto (of a tensor or such a sequence) as ir::Tensor::Sequence / ::Optional values.
 // `kind` says which message the file holds (the format does not); errors name the file.
 Result<ir::Tensor> LoadValueFile(const std::string& path, ir::ValueKind kind, std::string* name = nullptr);
+// Sequence and optional values are written as SequenceProto / OptionalProto (LoadValueFile reads them).
 Status SaveTensorFile(const ir::Tensor& t, const std::string& name, const std::string& path);
 
 }  // namespace asrc::onnx_io

@@ -86,13 +86,51 @@ Result<Tensor> LoadValueFile(const std::string& path, ir::ValueKind kind, std::s
   return Error(path + ": map and sparse tensor values are not supported");
 }
 
+namespace {
+
+void ToSequenceProto(const Tensor& seq, onnx::SequenceProto* sp) {
+  sp->set_elem_type(onnx::SequenceProto::TENSOR);
+  for (const Tensor& e : seq.elements()) tensor_to_proto_inline(e, sp->add_tensor_values());
+}
+
+// A value as the bytes of its file: TensorProto, SequenceProto or OptionalProto by kind().
+Result<std::string> ValueBytes(const Tensor& t, const std::string& name) {
+  std::string bytes;
+  bool ok = false;
+  if (t.kind() == ir::ValueKind::Tensor) {
+    onnx::TensorProto tp;
+    tensor_to_proto_inline(t, &tp);
+    tp.set_name(name);
+    ok = tp.SerializeToString(&bytes);
+  } else if (t.kind() == ir::ValueKind::Sequence) {
+    onnx::SequenceProto sp;
+    ToSequenceProto(t, &sp);
+    sp.set_name(name);
+    ok = sp.SerializeToString(&bytes);
+  } else if (t.kind() == ir::ValueKind::Optional) {
+    onnx::OptionalProto op;
+    op.set_name(name);
+    op.set_elem_type(onnx::OptionalProto::UNDEFINED);
+    if (!t.elements().empty() && t.elements()[0].is_tensor()) {
+      op.set_elem_type(onnx::OptionalProto::TENSOR);
+      tensor_to_proto_inline(t.elements()[0], op.mutable_tensor_value());
+    } else if (!t.elements().empty()) {
+      op.set_elem_type(onnx::OptionalProto::SEQUENCE);
+      ToSequenceProto(t.elements()[0], op.mutable_sequence_value());
+    }
+    ok = op.SerializeToString(&bytes);
+  }
+  if (!ok) return Error(std::string("cannot serialize the ") + ir::value_kind_name(t.kind()));
+  return bytes;
+}
+
+}  // namespace
+
 Status SaveTensorFile(const Tensor& t, const std::string& name, const std::string& path) {
   if (!t.defined()) return Error(path + ": cannot save an undefined tensor");
-  onnx::TensorProto tp;
-  tensor_to_proto_inline(t, &tp);
-  tp.set_name(name);
-  std::string bytes;
-  if (!tp.SerializeToString(&bytes)) return Error(path + ": cannot serialize tensor");
+  auto serialized = ValueBytes(t, name);
+  if (!serialized.ok()) return serialized.status().With(path);
+  const std::string& bytes = *serialized;
   std::string tmp = temp_sibling(fs::path(path), "tmp");
   ASRC_RETURN_IF_ERROR(write_bytes(tmp, bytes));
   std::error_code ec;
