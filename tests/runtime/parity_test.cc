@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -147,6 +148,36 @@ std::vector<std::string> ParityModels() {
   return out;
 }
 
+// Saves a one-node com.microsoft model: A float [2, 3, K] fed, then `weights` as initializers in
+// input order (an empty name: the input omitted), output Y float [2, 3, N]; `attrs` sets the
+// node's attributes.
+void SaveContribModel(const std::string& path, const std::string& op, int64_t K, int64_t N,
+                      const std::vector<std::pair<std::string, ir::Tensor>>& weights,
+                      const std::function<void(ir::Node&)>& attrs) {
+  ir::GraphFile gf;
+  gf.role = "model";
+  gf.opsets = {{"", 17}, {"com.microsoft", 1}};
+  gf.graph = std::make_unique<ir::Graph>(op);
+  ir::Graph& g = *gf.graph;
+  ir::Value* a = g.add_value("A");
+  a->type.has_type = a->type.has_shape = true;
+  a->type.dtype = ir::DType::Float32;
+  for (int64_t d : {int64_t{2}, int64_t{3}, K}) a->type.dims.push_back(ir::Dim{d, ""});
+  g.inputs = {a};
+  std::vector<ir::Value*> ins = {a};
+  for (const auto& [name, t] : weights) ins.push_back(name.empty() ? nullptr : g.add_initializer(name, t));
+  while (!ins.back()) ins.pop_back();
+  ir::Node* n = g.add_node(op, ins, {"Y"}, "n", "com.microsoft");
+  attrs(*n);
+  n->outputs[0]->type = a->type;
+  n->outputs[0]->type.dims.back() = ir::Dim{N, ""};
+  g.outputs = {n->outputs[0]};
+  ir::Model m;
+  m.graphs.push_back(std::move(gf));
+  Status st = onnx_io::SaveModel(m, path);
+  REQUIRE_MESSAGE(st.ok(), st.message());
+}
+
 // A one-node com.microsoft MatMulNBits model as ONNX Runtime's quantizer writes one: A float
 // [2, 3, K] fed, B / scales / zero points / bias random initializers.
 struct NBitsCase {
@@ -179,32 +210,16 @@ void WriteNBitsModel(const NBitsCase& c, const std::string& path, std::vector<fl
   bias->clear();
   if (c.bias) bias->assign(bs.data<float>(), bs.data<float>() + c.N);
 
-  ir::GraphFile gf;
-  gf.role = "model";
-  gf.opsets = {{"", 17}, {"com.microsoft", 1}};
-  gf.graph = std::make_unique<ir::Graph>("nbits");
-  ir::Graph& g = *gf.graph;
-  ir::Value* a = g.add_value("A");
-  a->type.has_type = a->type.has_shape = true;
-  a->type.dtype = ir::DType::Float32;
-  for (int64_t d : {int64_t{2}, int64_t{3}, c.K}) a->type.dims.push_back(ir::Dim{d, ""});
-  g.inputs = {a};
-  std::vector<ir::Value*> ins = {a, g.add_initializer("B", b), g.add_initializer("scales", sc),
-                                 c.zero_points ? g.add_initializer("zero_points", zp) : nullptr, nullptr,
-                                 c.bias ? g.add_initializer("bias", bs) : nullptr};
-  while (!ins.back()) ins.pop_back();
-  ir::Node* n = g.add_node("MatMulNBits", ins, {"Y"}, "mm", "com.microsoft");
-  n->set_attr_int("K", c.K);
-  n->set_attr_int("N", c.N);
-  n->set_attr_int("bits", c.bits);
-  n->set_attr_int("block_size", c.block);
-  n->outputs[0]->type = a->type;
-  n->outputs[0]->type.dims.back() = ir::Dim{c.N, ""};
-  g.outputs = {n->outputs[0]};
-  ir::Model m;
-  m.graphs.push_back(std::move(gf));
-  Status st = onnx_io::SaveModel(m, path);
-  REQUIRE_MESSAGE(st.ok(), st.message());
+  std::vector<std::pair<std::string, ir::Tensor>> weights = {{"B", b}, {"scales", sc}};
+  weights.push_back({c.zero_points ? "zero_points" : "", zp});
+  weights.push_back({"", ir::Tensor()});  // g_idx
+  weights.push_back({c.bias ? "bias" : "", bs});
+  SaveContribModel(path, "MatMulNBits", c.K, c.N, weights, [&](ir::Node& n) {
+    n.set_attr_int("K", c.K);
+    n.set_attr_int("N", c.N);
+    n.set_attr_int("bits", c.bits);
+    n.set_attr_int("block_size", c.block);
+  });
 }
 
 const std::vector<NBitsCase> kNBitsCases = {
@@ -256,6 +271,38 @@ TEST_CASE("com.microsoft MatMulNBits matches ONNX Runtime") {
     fs::remove(path);
   }
   test::RequireChecks(compared, "ONNX Runtime on MatMulNBits models");
+}
+
+TEST_CASE("com.microsoft DynamicQuantizeMatMul matches ONNX Runtime") {
+  if (!test::HaveReference(test::OrtAvailable(), test::kOrt)) return;
+  // int8 weights within 7 bits (as ONNX Runtime's quantizer writes them with reduce_range, so its
+  // u8 x s8 products cannot saturate), per-column scales, bias; and uint8 weights with per-column
+  // zero points.
+  const int64_t K = 40, N = 12;
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(0.01f, 0.05f);
+  ir::Tensor bs(ir::DType::Int8, {K, N}), bu(ir::DType::Uint8, {K, N}), zp(ir::DType::Uint8, {N});
+  ir::Tensor scale(ir::DType::Float32, {N}), bias(ir::DType::Float32, {N});
+  for (int64_t i = 0; i < K * N; ++i) {
+    bs.data<int8_t>()[i] = static_cast<int8_t>(static_cast<int>(rng() % 128) - 64);
+    bu.data<uint8_t>()[i] = static_cast<uint8_t>(rng());
+  }
+  for (int64_t i = 0; i < N; ++i) {
+    zp.data<uint8_t>()[i] = static_cast<uint8_t>(100 + rng() % 56);
+    scale.data<float>()[i] = u(rng);
+    bias.data<float>()[i] = u(rng) - 0.03f;
+  }
+  int compared = 0;
+  const std::vector<std::vector<std::pair<std::string, ir::Tensor>>> variants = {
+      {{"B", bs}, {"b_scale", scale}, {"", ir::Tensor()}, {"bias", bias}},
+      {{"B", bu}, {"b_scale", scale}, {"b_zero_point", zp}}};
+  for (size_t v = 0; v < variants.size(); ++v) {
+    fs::path path = fs::temp_directory_path() / ("asrc_dqmm_" + std::to_string(v) + "_" + std::to_string(::getpid()) + ".onnx");
+    SaveContribModel(path.string(), "DynamicQuantizeMatMul", K, N, variants[v], [](ir::Node&) {});
+    compared += CheckModel(path.string(), {}, 1);
+    fs::remove(path);
+  }
+  test::RequireChecks(compared, "ONNX Runtime on DynamicQuantizeMatMul models");
 }
 
 TEST_CASE("fixture outputs match PyTorch's (tests/fixtures/data)") {
