@@ -35,8 +35,10 @@ Result<const ir::GraphFile*> PickGraph(const ir::Model& model, const std::string
   return &model.graphs[0];
 }
 
-// Parses NAME=FILE.pb options into named tensors.
-Result<std::map<std::string, ir::Tensor>> LoadNamedInputs(const std::vector<std::string>& specs) {
+// Parses NAME=FILE.pb options into named values: a TensorProto file, or a SequenceProto /
+// OptionalProto file where the graph declares that input a sequence / an optional.
+Result<std::map<std::string, ir::Tensor>> LoadNamedInputs(const std::vector<std::string>& specs,
+                                                          const ir::Graph& graph) {
   std::map<std::string, ir::Tensor> out;
   for (const auto& s : specs) {
     auto eq = s.find('=');
@@ -45,7 +47,8 @@ Result<std::map<std::string, ir::Tensor>> LoadNamedInputs(const std::vector<std:
     std::string name = s.substr(0, eq), file = s.substr(eq + 1);
     if (out.count(name)) return Error("--input '" + name + "' given twice");
     ASRC_RETURN_IF_ERROR(CheckInputPath(file, "--input " + name, false));
-    ASRC_ASSIGN_OR_RETURN(ir::Tensor t, onnx_io::LoadTensorFile(file));
+    const ir::Value* v = graph.find_value(name);
+    ASRC_ASSIGN_OR_RETURN(ir::Tensor t, onnx_io::LoadValueFile(file, v ? v->type.kind : ir::ValueKind::Tensor));
     out.emplace(name, std::move(t));
   }
   return out;
@@ -61,7 +64,7 @@ Result<std::unique_ptr<LoadedGraph>> LoadGraphForRun(const std::string& model_pa
   ASRC_RETURN_IF_ERROR(CheckInputPath(model_path, "model", true));
   ASRC_ASSIGN_OR_RETURN(loaded->model, onnx_io::LoadModel(model_path));
   ASRC_ASSIGN_OR_RETURN(loaded->file, PickGraph(loaded->model, model_path, role));
-  ASRC_ASSIGN_OR_RETURN(loaded->inputs, LoadNamedInputs(input_specs));
+  ASRC_ASSIGN_OR_RETURN(loaded->inputs, LoadNamedInputs(input_specs, *loaded->file->graph));
   runtime::SessionOptions opt;
   opt.threads = threads;
   auto session = runtime::Session::Create(*loaded->file->graph, loaded->file->opset(""), opt);
@@ -120,8 +123,13 @@ int RunRun(const RunArgs& a) {
     const std::string& path = out_paths[i];
     Status ws = onnx_io::SaveTensorFile(outs[i], names[i], path);
     if (!ws.ok()) return Fail(ws.message());
-    std::cout << names[i] << " " << ir::dtype_name(outs[i].dtype()) << " " << ir::shape_str(outs[i].shape())
-              << " -> " << path << "\n";
+    const ir::Tensor& o = outs[i];
+    if (o.is_tensor())
+      std::cout << names[i] << " " << ir::dtype_name(o.dtype()) << " " << ir::shape_str(o.shape());
+    else  // "seq sequence of 3 float32", "opt optional of 1 float32"
+      std::cout << names[i] << " " << ir::value_kind_name(o.kind()) << " of " << o.elements().size() << " "
+                << ir::dtype_name(o.dtype());
+    std::cout << " -> " << path << "\n";
   }
   std::cout << "ran in " << ms << " ms (" << a.threads << " thread" << (a.threads == 1 ? "" : "s") << ")\n";
   return 0;

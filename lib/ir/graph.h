@@ -38,6 +38,9 @@ struct TypeInfo {
   // Non-tensor types (sequence, optional, map, sparse tensor) are kept as the serialized ONNX
   // TypeProto; when non-empty, dtype/dims are unused.
   std::string opaque;
+  // What the type is (import sets it from the TypeProto): Tensor, or Sequence/Optional/Other
+  // for the non-tensor types kept in `opaque`.
+  ValueKind kind = ValueKind::Tensor;
   // Dimension denotations and other TypeProto extras are kept as the serialized TypeProto too
   // (when set, export writes it as is).
   std::string raw_type;

@@ -119,6 +119,37 @@ Tensor Tensor::ScalarInt64(int64_t v) {
   return t;
 }
 
+Tensor Tensor::Sequence(DType elem, std::vector<Tensor> elements) {
+  Tensor t;
+  t.kind_ = ValueKind::Sequence;
+  t.dtype_ = elem;
+  t.elements_ = std::make_shared<const std::vector<Tensor>>(std::move(elements));
+  return t;
+}
+
+Tensor Tensor::Optional(DType elem, const Tensor* value) {
+  Tensor t;
+  t.kind_ = ValueKind::Optional;
+  t.dtype_ = elem;
+  t.elements_ = std::make_shared<const std::vector<Tensor>>(
+      value ? std::vector<Tensor>{*value} : std::vector<Tensor>{});
+  return t;
+}
+
+const std::vector<Tensor>& Tensor::elements() const {
+  static const std::vector<Tensor> kNone;
+  return elements_ ? *elements_ : kNone;
+}
+
+const char* value_kind_name(ValueKind k) {
+  switch (k) {
+    case ValueKind::Tensor: return "tensor";
+    case ValueKind::Sequence: return "sequence";
+    case ValueKind::Optional: return "optional";
+    default: return "map/sparse";
+  }
+}
+
 Tensor Tensor::Reshaped(Shape shape) const {
   Tensor t = *this;
   int64_t n = shape_numel(shape);
@@ -130,6 +161,13 @@ Tensor Tensor::Reshaped(Shape shape) const {
 
 Tensor Tensor::Clone() const {
   if (!defined()) return Tensor();
+  if (!is_tensor()) {
+    std::vector<Tensor> copies;
+    for (const Tensor& e : elements()) copies.push_back(e.Clone());
+    Tensor t = *this;
+    t.elements_ = std::make_shared<const std::vector<Tensor>>(std::move(copies));
+    return t;
+  }
   Tensor t(dtype_, shape_);
   if (dtype_ == DType::String) {
     t.strings = strings;

@@ -42,6 +42,11 @@ bool dtype_known(int32_t code);
 
 using Shape = std::vector<int64_t>;
 
+// What a value is: a tensor, or one of ONNX's non-tensor types. Sequence and Optional values run
+// (see Tensor::Sequence); Other (maps, sparse tensors) the IR carries as opaque types only.
+enum class ValueKind : uint8_t { Tensor = 0, Sequence = 1, Optional = 2, Other = 3 };
+const char* value_kind_name(ValueKind k);  // "tensor", "sequence", "optional", "map/sparse"
+
 // Element count of a shape; returns -1 when a dim is negative or the product overflows int64.
 int64_t shape_numel(const Shape& s);
 std::string shape_str(const Shape& s);  // "[2,3,4]"
@@ -78,7 +83,19 @@ class Tensor {
   static Tensor Scalar(float v);
   static Tensor ScalarInt64(int64_t v);
 
-  bool defined() const { return dtype_ != DType::Undefined; }
+  // ONNX sequence and optional values travel as Tensors too, so sessions, kernels and feeds
+  // carry one value type. Such a value's kind() is not Tensor; it has no buffer, shape [] and
+  // numel() 0 (the session hands it only to kernels that take it), and elements() lists what it
+  // holds: a sequence its tensors in order (possibly none), an optional nothing (None) or one
+  // value (a tensor or a sequence). dtype() is the element dtype, Undefined where unknown (an
+  // empty sequence or a None read from a file). Elements are shared, never written.
+  static Tensor Sequence(DType elem, std::vector<Tensor> elements);
+  static Tensor Optional(DType elem, const Tensor* value);  // value null: None
+  ValueKind kind() const { return kind_; }
+  bool is_tensor() const { return kind_ == ValueKind::Tensor; }
+  const std::vector<Tensor>& elements() const;  // empty for tensors
+
+  bool defined() const { return dtype_ != DType::Undefined || kind_ != ValueKind::Tensor; }
   DType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }
   int64_t dim(int i) const { return shape_[i < 0 ? i + shape_.size() : i]; }
@@ -105,6 +122,8 @@ class Tensor {
 
  private:
   DType dtype_ = DType::Undefined;
+  ValueKind kind_ = ValueKind::Tensor;
+  std::shared_ptr<const std::vector<Tensor>> elements_;  // sequence/optional only
   Shape shape_;
   int64_t numel_ = 0;
   std::shared_ptr<Buffer> buffer_;

@@ -157,6 +157,10 @@ void type_from_proto(const onnx::ValueInfoProto& vi, ir::TypeInfo* ti) {
   if (!type_modeled(tp, ti)) {
     ti->has_type = true;
     ti->opaque = tp.SerializeAsString();
+    ti->kind = tp.has_tensor_type() ? ir::ValueKind::Tensor
+               : tp.has_sequence_type() ? ir::ValueKind::Sequence
+               : tp.has_optional_type() ? ir::ValueKind::Optional
+                                        : ir::ValueKind::Other;
     return;
   }
   onnx::TypeProto rebuilt;

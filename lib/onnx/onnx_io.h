@@ -38,6 +38,11 @@ Status SaveModel(const ir::Model& model, const std::string& path, const SaveOpti
 
 // TensorProto files (ONNX conformance test data format), for `asrc run`.
 Result<ir::Tensor> LoadTensorFile(const std::string& path, std::string* name = nullptr);
+// The same for any value kind the runtime runs: a TensorProto, or a SequenceProto of tensors or
+// an OptionalProto (of a tensor or such a sequence) as ir::Tensor::Sequence / ::Optional values.
+// `kind` says which message the file holds (the format does not); errors name the file.
+Result<ir::Tensor> LoadValueFile(const std::string& path, ir::ValueKind kind, std::string* name = nullptr);
+// Sequence and optional values are written as SequenceProto / OptionalProto (LoadValueFile reads them).
 Status SaveTensorFile(const ir::Tensor& t, const std::string& name, const std::string& path);
 
 }  // namespace asrc::onnx_io

@@ -63,6 +63,10 @@ class Kernel {
   // False for kernels whose outputs differ from run to run (random ops): the session never
   // folds them into constants, even when every input is constant.
   virtual bool Deterministic() const { return true; }
+  // True for kernels that accept sequence and optional values (ir::Tensor::kind() not Tensor):
+  // the sequence and optional ops, Identity, If, Loop. The session refuses such a value as an
+  // input of any other kernel with an error naming the node, so tensor kernels never see one.
+  virtual bool TakesNonTensors() const { return false; }
 };
 
 struct KernelInit {

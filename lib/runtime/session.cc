@@ -150,9 +150,10 @@ Result<std::unique_ptr<SessionImpl>> SessionPlanner::Plan(
 
   for (const auto* list : {&g.inputs, &g.outputs})
     for (const ir::Value* v : *list)
-      if (v && !v->type.opaque.empty())
+      if (v && v->type.kind == ir::ValueKind::Other)
         return Error(gname + ": value '" + v->name +
-                     "' has a non-tensor type (sequence/optional/map), which is not supported");
+                     "' has a map or sparse tensor type, which the runtime does not run "
+                     "(tensors, sequences and optionals run)");
 
   // Taps are planned as graph outputs are (never fused away), then shown to the observer.
   ASRC_ASSIGN_OR_RETURN(std::vector<const ir::Value*> tapped, ResolveTaps(g, options, *s));
@@ -295,6 +296,7 @@ Result<std::unique_ptr<SessionImpl>> SessionPlanner::Plan(
     SessionImpl::Step step;
     step.node = n;
     step.kernel = std::move(kernel);
+    step.takes_non_tensors = step.kernel->TakesNonTensors();
     for (const ir::Value* v : ins) step.in_slots.push_back(v ? slot_of[v] : -1);
     for (const ir::Value* v : n->outputs) step.out_slots.push_back(v ? slot_of[v] : -1);
     step.outs.resize(n->outputs.size());
@@ -304,8 +306,13 @@ Result<std::unique_ptr<SessionImpl>> SessionPlanner::Plan(
 
     if (all_const && step.kernel->Deterministic()) {
       // Fold: run once now; the outputs become constants of the plan.
-      for (size_t j = 0; j < ins.size(); ++j)
+      for (size_t j = 0; j < ins.size(); ++j) {
         step.ctx.inputs[j] = step.in_slots[j] >= 0 ? &s->slots_[step.in_slots[j]] : nullptr;
+        if (step.ctx.inputs[j] && !step.ctx.inputs[j]->is_tensor() && !step.takes_non_tensors)
+          return Error(NodeLabel(*n) + " in " + gname + ": input '" + ins[j]->name + "' is a " +
+                       ir::value_kind_name(step.ctx.inputs[j]->kind()) +
+                       "; the op takes tensors only");
+      }
       Status st = step.kernel->Run(step.ctx);
       if (!st.ok()) return st.With(NodeLabel(*n) + " in " + gname);
       for (size_t k = 0; k < step.out_slots.size(); ++k) {
@@ -397,6 +404,19 @@ Status SessionImpl::Run(const std::vector<const ir::Tensor*>& feeds,
     const ir::Value* v = feed_values_[i];
     if (!feeds[i] || !feeds[i]->defined())
       return Error("graph '" + graph_->name + "': input '" + v->name + "' is not set");
+    // A tensor or sequence fed where an optional is declared is that optional holding it (ONNX
+    // Runtime does the same; the conformance Loop case test_loop16_seq_none relies on it).
+    const bool wrap = i < input_names_.size() && v->type.has_type &&
+                      v->type.kind == ir::ValueKind::Optional &&
+                      (feeds[i]->kind() == ir::ValueKind::Tensor || feeds[i]->kind() == ir::ValueKind::Sequence);
+    if (wrap) {
+      slots_[feed_slots_[i]] = ir::Tensor::Optional(feeds[i]->dtype(), feeds[i]);
+      continue;
+    }
+    if (i < input_names_.size() && v->type.has_type && v->type.kind != feeds[i]->kind())
+      return Error("graph '" + graph_->name + "': input '" + v->name + "' must be a " +
+                   ir::value_kind_name(v->type.kind) + ", got a " +
+                   ir::value_kind_name(feeds[i]->kind()));
     if (i < input_names_.size() && v->type.has_type && v->type.opaque.empty() &&
         v->type.dtype != ir::DType::Undefined && v->type.dtype != feeds[i]->dtype())
       return Error("graph '" + graph_->name + "': input '" + v->name + "' must be " +
@@ -436,6 +456,13 @@ Status SessionImpl::Run(const std::vector<const ir::Tensor*>& feeds,
         const ir::Value* v = j < st.node->inputs.size() ? st.node->inputs[j] : nullptr;
         status = Error(NodeLabel(*st.node) + " in graph '" + graph_->name + "': input " +
                        (v ? "'" + v->name + "'" : std::to_string(j)) + " has no value");
+        break;
+      }
+      if (!t->is_tensor() && !st.takes_non_tensors) {
+        const ir::Value* v = j < st.node->inputs.size() ? st.node->inputs[j] : nullptr;
+        status = Error(NodeLabel(*st.node) + " in graph '" + graph_->name + "': input " +
+                       (v ? "'" + v->name + "'" : std::to_string(j)) + " is a " +
+                       ir::value_kind_name(t->kind()) + "; the op takes tensors only");
         break;
       }
       ctx.inputs[j] = t;

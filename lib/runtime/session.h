@@ -55,7 +55,10 @@ class Session {
   const std::vector<std::string>& input_names() const;
   const std::vector<std::string>& output_names() const;
 
-  // Runs the graph. `inputs` in input_names() order. Outputs in output_names() order.
+  // Runs the graph. `inputs` in input_names() order. Outputs in output_names() order. Sequence and
+  // optional graph values are ir::Tensor::Sequence / ::Optional values (ir/tensor.h); a fed value
+  // must be of its input's declared kind, except that a tensor or a sequence fed to an optional
+  // input is that optional holding it. Maps and sparse tensors are refused at Create.
   Status Run(const std::vector<ir::Tensor>& inputs, std::vector<ir::Tensor>* outputs);
   // Convenience: inputs by name (any order; all required inputs must be present).
   Result<std::vector<ir::Tensor>> Run(

@@ -52,6 +52,7 @@ class SessionImpl {
     std::vector<int> out_slots;  // -1: omitted output
     std::vector<int> release;    // slots whose last reader is this step
     std::vector<int> taps;       // indices into tap_names_/tap_slots_ of values this step computes
+    bool takes_non_tensors = false;  // Kernel::TakesNonTensors(): else sequences are an error
     std::vector<ir::Tensor> outs;
     KernelContext ctx;
   };

@@ -334,6 +334,37 @@ TEST_CASE("TensorProto files: conformance data loads, saves and reloads") {
   CHECK_FALSE(onnx_io::LoadTensorFile(tmp / "nothing.pb").ok());
 }
 
+TEST_CASE("SequenceProto and OptionalProto files: conformance data loads, saves and reloads") {
+  const std::string dir = test::OnnxNodeTests() + "/test_sequence_insert_at_back/test_data_set_0/";
+  if (!test::HaveReference(fs::exists(dir), "ONNX conformance case " + dir)) return;
+  auto seq = onnx_io::LoadValueFile(dir + "input_0.pb", ir::ValueKind::Sequence);
+  REQUIRE_MESSAGE(seq.ok(), seq.status().message());
+  REQUIRE(seq->kind() == ir::ValueKind::Sequence);
+  REQUIRE(seq->elements().size() == 3);  // float tensors of shapes [4], [3], [2]
+  CHECK(seq->elements()[0].shape() == ir::Shape{4});
+  CHECK(seq->elements()[2].shape() == ir::Shape{2});
+  TempDir tmp;
+  ir::Tensor none = ir::Tensor::Optional(ir::DType::Undefined, nullptr);
+  ir::Tensor opt = ir::Tensor::Optional(ir::DType::Float32, &*seq);
+  REQUIRE(onnx_io::SaveTensorFile(*seq, "s", tmp / "s.pb").ok());
+  REQUIRE(onnx_io::SaveTensorFile(opt, "o", tmp / "o.pb").ok());
+  REQUIRE(onnx_io::SaveTensorFile(none, "n", tmp / "n.pb").ok());
+  std::string name;
+  auto s2 = onnx_io::LoadValueFile(tmp / "s.pb", ir::ValueKind::Sequence, &name);
+  auto o2 = onnx_io::LoadValueFile(tmp / "o.pb", ir::ValueKind::Optional);
+  auto n2 = onnx_io::LoadValueFile(tmp / "n.pb", ir::ValueKind::Optional);
+  REQUIRE((s2.ok() && o2.ok() && n2.ok()));
+  CHECK(name == "s");
+  REQUIRE(s2->elements().size() == 3);
+  CHECK(std::memcmp(s2->elements()[2].raw(), seq->elements()[2].raw(), seq->elements()[2].nbytes()) == 0);
+  REQUIRE(o2->elements().size() == 1);
+  CHECK(o2->elements()[0].kind() == ir::ValueKind::Sequence);
+  CHECK(n2->elements().empty());
+  // The kinds are not interchangeable: a tensor file read as a sequence is an error.
+  CHECK_FALSE(onnx_io::LoadValueFile(test::OnnxNodeTests() + "/test_abs/test_data_set_0/input_0.pb",
+                                     ir::ValueKind::Sequence).ok());
+}
+
 TEST_CASE("corrupt input fails cleanly: every truncation and random byte flips") {
   const std::string bytes = read_all(fixture("joiner.onnx"));
   REQUIRE(bytes.size() > 1000);

@@ -1,5 +1,6 @@
 // Parity with ONNX Runtime (onnxruntime-node, run by tests/runtime/ort_run.js) on PyTorch exports:
-// the fixtures named in tests/fixtures/README.md and, when present, the teacher bundle graphs.
+// the fixtures named in tests/fixtures/README.md and, when present, the teacher bundle graphs; and
+// com.microsoft MatMulNBits models built here, as ONNX Runtime's 4-bit quantizer writes them.
 // Tolerance: max abs error <= 1e-4 * max(1, max |ORT output|) for float outputs; integer
 // outputs exact. A missing reference (node/ORT, a fixture, the teacher bundle) is a message
 // outside CI and a failure under CI=true (tests/reference.h).
@@ -11,8 +12,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "onnx/onnx_io.h"
 #include "reference.h"
@@ -145,7 +148,162 @@ std::vector<std::string> ParityModels() {
   return out;
 }
 
+// Saves a one-node com.microsoft model: A float [2, 3, K] fed, then `weights` as initializers in
+// input order (an empty name: the input omitted), output Y float [2, 3, N]; `attrs` sets the
+// node's attributes.
+void SaveContribModel(const std::string& path, const std::string& op, int64_t K, int64_t N,
+                      const std::vector<std::pair<std::string, ir::Tensor>>& weights,
+                      const std::function<void(ir::Node&)>& attrs) {
+  ir::GraphFile gf;
+  gf.role = "model";
+  gf.opsets = {{"", 17}, {"com.microsoft", 1}};
+  gf.graph = std::make_unique<ir::Graph>(op);
+  ir::Graph& g = *gf.graph;
+  ir::Value* a = g.add_value("A");
+  a->type.has_type = a->type.has_shape = true;
+  a->type.dtype = ir::DType::Float32;
+  for (int64_t d : {int64_t{2}, int64_t{3}, K}) a->type.dims.push_back(ir::Dim{d, ""});
+  g.inputs = {a};
+  std::vector<ir::Value*> ins = {a};
+  for (const auto& [name, t] : weights) ins.push_back(name.empty() ? nullptr : g.add_initializer(name, t));
+  while (!ins.back()) ins.pop_back();
+  ir::Node* n = g.add_node(op, ins, {"Y"}, "n", "com.microsoft");
+  attrs(*n);
+  n->outputs[0]->type = a->type;
+  n->outputs[0]->type.dims.back() = ir::Dim{N, ""};
+  g.outputs = {n->outputs[0]};
+  ir::Model m;
+  m.graphs.push_back(std::move(gf));
+  Status st = onnx_io::SaveModel(m, path);
+  REQUIRE_MESSAGE(st.ok(), st.message());
+}
+
+// A one-node com.microsoft MatMulNBits model as ONNX Runtime's quantizer writes one: A float
+// [2, 3, K] fed, B / scales / zero points / bias random initializers.
+struct NBitsCase {
+  int64_t K, N, bits, block;
+  bool zero_points, bias;
+};
+
+// Saves the model to `path`; `w` gets W [N, K] and `bias` the bias (empty without), decoded by a
+// plain loop over the operator's contract (codes low bits first; zero point 2^(bits-1) when absent).
+void WriteNBitsModel(const NBitsCase& c, const std::string& path, std::vector<float>* w, std::vector<float>* bias) {
+  std::mt19937 rng(static_cast<uint32_t>(c.K * 131 + c.N * 7 + c.bits));
+  const int64_t blocks = (c.K + c.block - 1) / c.block, blob = c.block * c.bits / 8;
+  const int64_t zp_row = (blocks * c.bits + 7) / 8;
+  ir::Tensor b(ir::DType::Uint8, {c.N, blocks, blob}), sc(ir::DType::Float32, {c.N * blocks});
+  ir::Tensor zp(ir::DType::Uint8, {c.N * zp_row}), bs(ir::DType::Float32, {c.N});
+  for (int64_t i = 0; i < b.numel(); ++i) b.data<uint8_t>()[i] = static_cast<uint8_t>(rng());
+  for (int64_t i = 0; i < zp.numel(); ++i) zp.data<uint8_t>()[i] = static_cast<uint8_t>(rng());
+  std::uniform_real_distribution<float> u(0.01f, 0.1f);
+  for (int64_t i = 0; i < sc.numel(); ++i) sc.data<float>()[i] = u(rng);
+  for (int64_t i = 0; i < bs.numel(); ++i) bs.data<float>()[i] = u(rng) - 0.05f;
+  auto code = [&](const uint8_t* p, int64_t j) { return (p[j * c.bits / 8] >> (j * c.bits % 8)) & ((1 << c.bits) - 1); };
+  w->assign(static_cast<size_t>(c.N * c.K), 0.f);
+  for (int64_t n = 0; n < c.N; ++n)
+    for (int64_t k = 0; k < c.K; ++k) {
+      const int64_t kb = k / c.block;
+      const int q = code(b.data<uint8_t>() + (n * blocks + kb) * blob, k % c.block);
+      const int z = c.zero_points ? code(zp.data<uint8_t>() + n * zp_row, kb) : 1 << (c.bits - 1);
+      (*w)[n * c.K + k] = static_cast<float>(q - z) * sc.data<float>()[n * blocks + kb];
+    }
+  bias->clear();
+  if (c.bias) bias->assign(bs.data<float>(), bs.data<float>() + c.N);
+
+  std::vector<std::pair<std::string, ir::Tensor>> weights = {{"B", b}, {"scales", sc}};
+  weights.push_back({c.zero_points ? "zero_points" : "", zp});
+  weights.push_back({"", ir::Tensor()});  // g_idx
+  weights.push_back({c.bias ? "bias" : "", bs});
+  SaveContribModel(path, "MatMulNBits", c.K, c.N, weights, [&](ir::Node& n) {
+    n.set_attr_int("K", c.K);
+    n.set_attr_int("N", c.N);
+    n.set_attr_int("bits", c.bits);
+    n.set_attr_int("block_size", c.block);
+  });
+}
+
+const std::vector<NBitsCase> kNBitsCases = {
+    {80, 24, 4, 32, true, false},   // K not a multiple of the block: a partial last block
+    {64, 16, 4, 16, false, true},   // default zero point 8, bias
+    {48, 8, 8, 16, true, true},     // 8-bit codes
+    {96, 12, 2, 32, true, false},   // 2-bit codes
+};
+
 }  // namespace
+
+TEST_CASE("com.microsoft MatMulNBits (2/4/8-bit block-quantized weights) matches a plain loop over its contract") {
+  for (const NBitsCase& c : kNBitsCases) {
+    INFO("K " << c.K << " N " << c.N << " bits " << c.bits << " block " << c.block);
+    fs::path path = fs::temp_directory_path() / ("asrc_nbits_" + std::to_string(::getpid()) + ".onnx");
+    std::vector<float> w, bias;
+    WriteNBitsModel(c, path.string(), &w, &bias);
+    auto gf = onnx_io::LoadGraphFile(path.string());
+    fs::remove(path);
+    REQUIRE_MESSAGE(gf.ok(), gf.status().message());
+    auto session = runtime::Session::Create(*gf->graph, 17);
+    REQUIRE_MESSAGE(session.ok(), session.status().message());
+    auto inputs = runtime::MakeInputs(*gf->graph, {}, 1, 99);
+    REQUIRE(inputs.ok());
+    std::vector<ir::Tensor> y;
+    REQUIRE((*session)->Run(*inputs, &y).ok());
+    REQUIRE(y[0].shape() == ir::Shape{2, 3, c.N});
+    const float* a = (*inputs)[0].data<float>();
+    double worst = 0;
+    for (int64_t r = 0; r < 6; ++r)
+      for (int64_t n = 0; n < c.N; ++n) {
+        double want = bias.empty() ? 0.0 : bias[n];
+        for (int64_t k = 0; k < c.K; ++k) want += static_cast<double>(a[r * c.K + k]) * w[n * c.K + k];
+        worst = std::max(worst, std::abs(want - y[0].data<float>()[r * c.N + n]) / std::max(1.0, std::abs(want)));
+      }
+    CHECK(worst < 1e-5);
+  }
+}
+
+TEST_CASE("com.microsoft MatMulNBits matches ONNX Runtime") {
+  if (!test::HaveReference(test::OrtAvailable(), test::kOrt)) return;
+  int compared = 0;
+  for (const NBitsCase& c : kNBitsCases) {
+    fs::path path = fs::temp_directory_path() /
+                    ("asrc_nbits_" + std::to_string(c.bits) + "_" + std::to_string(c.K) + "_" + std::to_string(::getpid()) + ".onnx");
+    std::vector<float> w, bias;
+    WriteNBitsModel(c, path.string(), &w, &bias);
+    compared += CheckModel(path.string(), {}, 1);
+    fs::remove(path);
+  }
+  test::RequireChecks(compared, "ONNX Runtime on MatMulNBits models");
+}
+
+TEST_CASE("com.microsoft DynamicQuantizeMatMul matches ONNX Runtime") {
+  if (!test::HaveReference(test::OrtAvailable(), test::kOrt)) return;
+  // int8 weights within 7 bits (as ONNX Runtime's quantizer writes them with reduce_range, so its
+  // u8 x s8 products cannot saturate), per-column scales, bias; and uint8 weights with per-column
+  // zero points.
+  const int64_t K = 40, N = 12;
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(0.01f, 0.05f);
+  ir::Tensor bs(ir::DType::Int8, {K, N}), bu(ir::DType::Uint8, {K, N}), zp(ir::DType::Uint8, {N});
+  ir::Tensor scale(ir::DType::Float32, {N}), bias(ir::DType::Float32, {N});
+  for (int64_t i = 0; i < K * N; ++i) {
+    bs.data<int8_t>()[i] = static_cast<int8_t>(static_cast<int>(rng() % 128) - 64);
+    bu.data<uint8_t>()[i] = static_cast<uint8_t>(rng());
+  }
+  for (int64_t i = 0; i < N; ++i) {
+    zp.data<uint8_t>()[i] = static_cast<uint8_t>(100 + rng() % 56);
+    scale.data<float>()[i] = u(rng);
+    bias.data<float>()[i] = u(rng) - 0.03f;
+  }
+  int compared = 0;
+  const std::vector<std::vector<std::pair<std::string, ir::Tensor>>> variants = {
+      {{"B", bs}, {"b_scale", scale}, {"", ir::Tensor()}, {"bias", bias}},
+      {{"B", bu}, {"b_scale", scale}, {"b_zero_point", zp}}};
+  for (size_t v = 0; v < variants.size(); ++v) {
+    fs::path path = fs::temp_directory_path() / ("asrc_dqmm_" + std::to_string(v) + "_" + std::to_string(::getpid()) + ".onnx");
+    SaveContribModel(path.string(), "DynamicQuantizeMatMul", K, N, variants[v], [](ir::Node&) {});
+    compared += CheckModel(path.string(), {}, 1);
+    fs::remove(path);
+  }
+  test::RequireChecks(compared, "ONNX Runtime on DynamicQuantizeMatMul models");
+}
 
 TEST_CASE("fixture outputs match PyTorch's (tests/fixtures/data)") {
   fs::path root = fs::path(ASRC_SOURCE_DIR) / "tests/fixtures";

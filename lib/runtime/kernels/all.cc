@@ -29,6 +29,9 @@ void RegisterTextKernels(KernelRegistry& r);
 void RegisterOptimizerKernels(KernelRegistry& r);
 void RegisterQLinearConvKernels(KernelRegistry& r);
 void RegisterRandomKernels(KernelRegistry& r);
+void RegisterClassLossKernels(KernelRegistry& r);
+void RegisterSequenceKernels(KernelRegistry& r);
+void RegisterNBitsKernels(KernelRegistry& r);
 
 void RegisterAllKernels(KernelRegistry& r) {
   RegisterElementwiseKernels(r);
@@ -57,6 +60,9 @@ void RegisterAllKernels(KernelRegistry& r) {
   RegisterOptimizerKernels(r);
   RegisterQLinearConvKernels(r);
   RegisterRandomKernels(r);
+  RegisterClassLossKernels(r);
+  RegisterSequenceKernels(r);
+  RegisterNBitsKernels(r);
 }
 
 }  // namespace asrc::runtime

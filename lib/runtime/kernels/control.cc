@@ -1,4 +1,4 @@
-// Control flow: If, Loop and Scan (opset 9+). Each subgraph is planned once as a nested SessionImpl whose extra
+// Control flow: If, Loop, Scan (opset 8's batched form and 9+) and SequenceMap. Each subgraph is planned once as a nested SessionImpl whose extra
 // feeds are the outer-scope values it reads; the session passes those values to this node after
 // its explicit inputs, in NodeOuterReads order.
 #include <unordered_map>
@@ -34,6 +34,7 @@ Result<Sub> PlanSub(const ir::Node& node, const ir::Graph& g, int64_t opset) {
 class IfKernel : public Kernel {
  public:
   IfKernel(Sub then_b, Sub else_b) : then_(std::move(then_b)), else_(std::move(else_b)) {}
+  bool TakesNonTensors() const override { return true; }  // branches may read sequences
   Status Run(KernelContext& ctx) override {
     const Tensor* c = ctx.in(0);
     if (!c || c->numel() != 1 || c->dtype() != DType::Bool) return Error("cond must be a one-element bool tensor");
@@ -56,8 +57,11 @@ class IfKernel : public Kernel {
 class LoopKernel : public Kernel {
  public:
   explicit LoopKernel(Sub body) : body_(std::move(body)) {}
+  bool TakesNonTensors() const override { return true; }  // loop-carried sequences, optionals
   Status Run(KernelContext& ctx) override {
     size_t explicit_n = ctx.node->inputs.size();
+    for (int i = 0; i < 2; ++i)
+      if (ctx.in(i) && !ctx.in(i)->is_tensor()) return Error(i ? "cond must be a tensor" : "M (trip count) must be a tensor");
     int64_t max_trip = -1;
     if (ctx.in(0) && ctx.in(0)->numel() > 0) {
       ASRC_ASSIGN_OR_RETURN(auto m, Int64s(*ctx.in(0)));
@@ -118,6 +122,52 @@ class LoopKernel : public Kernel {
       Tensor& o = ctx.Alloc(static_cast<int>(n_carried + i), v[0].dtype(), out);
       size_t nb = v[0].nbytes();
       for (size_t k = 0; k < v.size(); ++k) std::memcpy(o.raw() + k * nb, v[k].raw(), nb);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  Sub body_;
+};
+
+// SequenceMap: the body runs once per element of the sequence inputs (all of one length), fed the
+// i-th element of each sequence input and every tensor input whole; body output k of every run
+// is collected into sequence output k.
+class SequenceMapKernel : public Kernel {
+ public:
+  explicit SequenceMapKernel(Sub body) : body_(std::move(body)) {}
+  bool TakesNonTensors() const override { return true; }
+  Status Run(KernelContext& ctx) override {
+    const size_t explicit_n = ctx.node->inputs.size();
+    if (!ctx.in(0) || ctx.in(0)->kind() != ir::ValueKind::Sequence) return Error("input 0 must be a sequence");
+    const size_t n = ctx.in(0)->elements().size();
+    for (size_t j = 0; j < explicit_n; ++j) {
+      const Tensor* x = ctx.in(static_cast<int>(j));
+      if (!x) return Error("input " + std::to_string(j) + " is missing");
+      if (x->kind() == ir::ValueKind::Sequence && x->elements().size() != n)
+        return Error("sequence input " + std::to_string(j) + " has " + std::to_string(x->elements().size()) +
+                     " elements, input 0 has " + std::to_string(n));
+    }
+    std::vector<const Tensor*> feeds(explicit_n + body_.outer_index.size());
+    for (size_t i = 0; i < body_.outer_index.size(); ++i) feeds[explicit_n + i] = ctx.inputs[explicit_n + body_.outer_index[i]];
+    std::vector<std::vector<Tensor>> collected(ctx.outputs->size());
+    std::vector<Tensor> outs;
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t j = 0; j < explicit_n; ++j) {
+        const Tensor* x = ctx.in(static_cast<int>(j));
+        feeds[j] = x->kind() == ir::ValueKind::Sequence ? &x->elements()[i] : x;
+      }
+      ASRC_RETURN_IF_ERROR(body_.session->Run(feeds, &outs, ctx.pool, ctx.threads));
+      if (outs.size() != collected.size())
+        return Error("body has " + std::to_string(outs.size()) + " outputs, node has " + std::to_string(collected.size()));
+      for (size_t k = 0; k < outs.size(); ++k) {
+        if (!outs[k].is_tensor()) return Error("body output " + std::to_string(k) + " must be a tensor");
+        collected[k].push_back(std::move(outs[k]));
+      }
+    }
+    for (size_t k = 0; k < collected.size(); ++k) {
+      const DType d = collected[k].empty() ? DType::Undefined : collected[k][0].dtype();
+      ctx.out(static_cast<int>(k)) = Tensor::Sequence(d, std::move(collected[k]));
     }
     return Status::Ok();
   }
@@ -207,6 +257,88 @@ class ScanKernel : public Kernel {
   ScanAttrs a_;
 };
 
+// Scan before opset 9: batched. Inputs: sequence_lens [B] (optional), N states [B, ...], M scan
+// inputs [B, T, ...] (attribute `directions`: 1 walks an input backwards); outputs: the N final
+// states [B, ...] and K scan outputs [B, T, ...] in iteration order. Batch b runs
+// sequence_lens[b] (default T) steps; its scan outputs past that are zeros (as ONNX Runtime).
+class Scan8Kernel : public Kernel {
+ public:
+  Scan8Kernel(Sub body, int64_t m, std::vector<int64_t> dirs) : body_(std::move(body)), M_(static_cast<int>(m)), dirs_(std::move(dirs)) {}
+  Status Run(KernelContext& ctx) override {
+    const int explicit_n = static_cast<int>(ctx.node->inputs.size());
+    const int N = explicit_n - 1 - M_, K = static_cast<int>(ctx.outputs->size()) - N;
+    if (N < 0 || K < 0) return Error("Scan: num_scan_inputs exceeds the inputs");
+    const Tensor& x0 = *ctx.in(1 + N);
+    if (x0.rank() < 2) return Error("Scan (opset 8): scan inputs must be [batch, sequence, ...]");
+    const int64_t B = x0.dim(0), T = x0.dim(1);
+    for (int j = 0; j < N + M_; ++j) {
+      const Tensor& v = *ctx.in(1 + j);
+      if (v.rank() < (j < N ? 1 : 2) || v.dim(0) != B || (j >= N && v.dim(1) != T))
+        return Error("Scan (opset 8): input " + std::to_string(1 + j) + " " + ir::shape_str(v.shape()) +
+                     " does not match batch " + std::to_string(B) + " and sequence " + std::to_string(T));
+    }
+    std::vector<int64_t> lens(static_cast<size_t>(B), T);
+    if (ctx.in(0)) {
+      ASRC_ASSIGN_OR_RETURN(lens, Int64s(*ctx.in(0)));
+      if (static_cast<int64_t>(lens.size()) != B) return Error("Scan: sequence_lens must have one entry per batch");
+      for (int64_t l : lens)
+        if (l < 0 || l > T) return Error("Scan: sequence length " + std::to_string(l) + " is outside [0, " + std::to_string(T) + "]");
+    }
+    std::vector<const Tensor*> feeds(N + M_ + body_.outer_index.size());
+    for (size_t i = 0; i < body_.outer_index.size(); ++i) feeds[N + M_ + i] = ctx.inputs[explicit_n + body_.outer_index[i]];
+    std::vector<Tensor> state(N), slices(M_), outs, result(N + K);
+    for (int64_t b = 0; b < B; ++b) {
+      for (int i = 0; i < N; ++i) state[i] = Take(*ctx.in(1 + i), 1, b);
+      for (int64_t t = 0; t < lens[b]; ++t) {
+        for (int j = 0; j < M_; ++j) {
+          const int64_t tt = j < static_cast<int>(dirs_.size()) && dirs_[j] == 1 ? lens[b] - 1 - t : t;
+          slices[j] = Take(*ctx.in(1 + N + j), 2, b * T + tt);
+          feeds[N + j] = &slices[j];
+        }
+        for (int i = 0; i < N; ++i) feeds[i] = &state[i];
+        ASRC_RETURN_IF_ERROR(body_.session->Run(feeds, &outs, ctx.pool, ctx.threads));
+        if (static_cast<int>(outs.size()) != N + K) return Error("Scan: body outputs differ from the node's");
+        for (int i = 0; i < N; ++i) state[i] = std::move(outs[i]);
+        for (int k = 0; k < K; ++k) ASRC_RETURN_IF_ERROR(Put(outs[N + k], {B, T}, b * T + t, result[N + k]));
+      }
+      for (int i = 0; i < N; ++i) ASRC_RETURN_IF_ERROR(Put(state[i], {B}, b, result[i]));
+    }
+    for (int k = 0; k < N + K; ++k) {
+      if (!result[k].defined()) return Error("Scan: no iteration ran, output " + std::to_string(k) + " has no shape");
+      ctx.out(k) = std::move(result[k]);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  // Row `r` of x seen as [rows, ...] with its `lead` leading dims flattened into rows.
+  static Tensor Take(const Tensor& x, int lead, int64_t r) {
+    Shape part(x.shape().begin() + lead, x.shape().end());
+    int64_t rows = 1;
+    for (int d = 0; d < lead; ++d) rows *= x.dim(d);
+    Shape flat = part;
+    flat.insert(flat.begin(), rows);
+    Tensor p(x.dtype(), part);
+    SliceCopy(flat, ir::dtype_size(x.dtype()), 0, r, x.raw(), p.raw(), true);
+    return p;
+  }
+  // Writes `part` as row `r` of `whole` (shape lead + part's shape, zero-filled when created).
+  static Status Put(const Tensor& part, const Shape& lead, int64_t r, Tensor& whole) {
+    Shape full = lead;
+    full.insert(full.end(), part.shape().begin(), part.shape().end());
+    if (!whole.defined()) whole = Tensor(part.dtype(), full);
+    if (whole.shape() != full || whole.dtype() != part.dtype()) return Error("Scan: body output shapes differ across iterations");
+    Shape flat = part.shape();
+    flat.insert(flat.begin(), ir::shape_numel(lead));
+    SliceCopy(flat, ir::dtype_size(part.dtype()), 0, r, part.raw(), whole.raw(), false);
+    return Status::Ok();
+  }
+
+  Sub body_;
+  int M_;
+  std::vector<int64_t> dirs_;
+};
+
 }  // namespace
 
 void RegisterControlKernels(KernelRegistry& r) {
@@ -224,10 +356,26 @@ void RegisterControlKernels(KernelRegistry& r) {
     ASRC_ASSIGN_OR_RETURN(Sub bs, PlanSub(*i.node, *b->g, i.opset));
     return Make<LoopKernel>(std::move(bs));
   });
+  r.Register("", "SequenceMap", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
+    const ir::Attribute* b = i.node->attr("body");
+    if (!b || !b->g) return Error("SequenceMap needs a body");
+    if (b->g->inputs.size() != i.node->inputs.size())
+      return Error("SequenceMap body has " + std::to_string(b->g->inputs.size()) + " inputs, the node " +
+                   std::to_string(i.node->inputs.size()));
+    ASRC_ASSIGN_OR_RETURN(Sub bs, PlanSub(*i.node, *b->g, i.opset));
+    return Make<SequenceMapKernel>(std::move(bs));
+  });
   r.Register("", "Scan", DType::Undefined, [](const KernelInit& i) -> KernelPtr {
-    if (i.opset < 9) return Error("Scan before opset 9 (batched, with sequence_lens) is not supported");
     const ir::Attribute* b = i.node->attr("body");
     if (!b || !b->g) return Error("Scan needs a body");
+    if (i.opset < 9) {
+      const int64_t m = i.node->attr_int("num_scan_inputs", 0);
+      if (m < 1 || m + 1 > i.node->num_inputs()) return Error("Scan needs 1 <= num_scan_inputs < inputs");
+      for (int k = 1; k < i.node->num_inputs(); ++k)
+        if (!i.node->inputs[k]) return Error("Scan: only sequence_lens (input 0) may be omitted");
+      ASRC_ASSIGN_OR_RETURN(Sub bs, PlanSub(*i.node, *b->g, i.opset));
+      return Make<Scan8Kernel>(std::move(bs), m, i.node->attr_ints("directions"));
+    }
     ScanAttrs a;
     a.num_scan_inputs = i.node->attr_int("num_scan_inputs", 0);
     if (a.num_scan_inputs < 1) return Error("Scan needs num_scan_inputs >= 1");

@@ -157,6 +157,9 @@ class UnsqueezeKernel : public Kernel {
 
 class IdentityKernel : public Kernel {
  public:
+  // any_value: Identity proper, which passes sequences and optionals too (not Dropout's use).
+  explicit IdentityKernel(bool any_value = false) : any_value_(any_value) {}
+  bool TakesNonTensors() const override { return any_value_; }
   Status Run(KernelContext& ctx) override {
     ctx.out(0) = *ctx.in(0);
     if (ctx.outputs->size() > 1 && ctx.node->output(1)) {  // Dropout mask: all kept
@@ -165,6 +168,9 @@ class IdentityKernel : public Kernel {
     }
     return Status::Ok();
   }
+
+ private:
+  bool any_value_;
 };
 
 // Inference (training_mode absent or false): identity, mask all true. Training: each element
@@ -531,7 +537,7 @@ void RegisterShapeKernels(KernelRegistry& r) {
   reg("Flatten", [](const KernelInit& i) { return Make<FlattenKernel>(i.node->attr_int("axis", 1)); });
   reg("Squeeze", [](const KernelInit& i) { return Make<SqueezeKernel>(i.node->attr_ints("axes"), i.opset >= 13); });
   reg("Unsqueeze", [](const KernelInit& i) { return Make<UnsqueezeKernel>(i.node->attr_ints("axes"), i.opset >= 13); });
-  reg("Identity", [](const KernelInit&) { return Make<IdentityKernel>(); });
+  reg("Identity", [](const KernelInit&) { return Make<IdentityKernel>(true); });
   reg("Dropout", [](const KernelInit& i) {
     return Make<DropoutKernel>(static_cast<uint64_t>(i.node->attr_int("seed", 0)));
   });
