@@ -226,7 +226,7 @@ std::unique_ptr<ir::Graph> BuildDecoder(const std::string& name, const ir::Tenso
   const int64_t V = tied.dim(0), D = tied.dim(1), C = o.context, H = o.heads;
   auto g = std::make_unique<ir::Graph>(name);
   ir::Value* y = g->add_value("y");
-  y->type = {true, ir::DType::Int64, true, {ir::Dim{-1, "N"}, ir::Dim{C, ""}}, "", ""};
+  y->type = ir::TensorType(ir::DType::Int64, {ir::Dim{-1, "N"}, ir::Dim{C, ""}});
   g->inputs.push_back(y);
   ir::Value* table = g->add_initializer("tar.tied_embedding", tied);
   // Position vectors: the mean tied row plus noise at the rows' RMS, so cosines start spread.
@@ -267,7 +267,7 @@ std::unique_ptr<ir::Graph> BuildDecoder(const std::string& name, const ir::Tenso
     ir::Value* sig = g->add_node("Sigmoid", {ln->outputs[0]}, {"tar.post.sigmoid"}, "tar.post.sigmoid")->outputs[0];
     out = g->add_node("Mul", {ln->outputs[0], sig}, {"decoder_out"}, "tar.post.swish")->outputs[0];
   }
-  out->type = {true, ir::DType::Float32, true, {ir::Dim{-1, "N"}, ir::Dim{D, ""}}, "", ""};
+  out->type = ir::TensorType(ir::DType::Float32, {ir::Dim{-1, "N"}, ir::Dim{D, ""}});
   g->outputs.push_back(out);
   return g;
 }

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -45,6 +46,16 @@ struct TypeInfo {
   // (when set, export writes it as is).
   std::string raw_type;
 };
+
+// The type of a tensor value of `dtype` with `dims` (a Dim{-1, "N"} is a named dynamic dim).
+inline TypeInfo TensorType(DType dtype, std::vector<Dim> dims) {
+  TypeInfo t;
+  t.has_type = true;
+  t.dtype = dtype;
+  t.has_shape = true;
+  t.dims = std::move(dims);
+  return t;
+}
 
 struct Use {
   Node* node = nullptr;
