@@ -119,5 +119,74 @@ TEST_CASE("composed teacher logits equal the bundle's graphs run one by one") {
   CHECK(dl < 1e-3);
 }
 
+TEST_CASE("composed teacher gradients match central finite differences") {
+  Fixture& f = Teacher();
+  const train::Utterance& u = f.utts[1];
+  auto tr = train::TransducerTrainer::Create(f.model, nullptr, {});
+  REQUIRE(tr.ok());
+  auto g = (*tr)->Gradients(u);
+  REQUIRE_MESSAGE(g.ok(), g.status().message());
+  const auto& names = (*tr)->trainable_names();
+  // One weight per graph role, and one of the causal encoder's last layer (cache-chained).
+  const std::vector<std::string> picks = {"encoder_causal/enc.layers.0.conv.dw.weight",
+                                          "encoder_causal/enc.layers.6.att.q.bias", "encoder_noncausal/enc.layers.1.ff2.l1.bias",
+                                          "joiner/j.out.bias"};
+  int checked = 0;
+  bool lstm = false;  // and the decoder's first LSTM weight (unrolled over the labels)
+  for (size_t k = 0; k < names.size(); ++k) {
+    bool pick = std::find(picks.begin(), picks.end(), names[k]) != picks.end();
+    if (!pick && !lstm && names[k].rfind("decoder/onnx::LSTM", 0) == 0) pick = lstm = true;
+    if (!pick) continue;
+    const ir::Tensor& gk = (*g)[1 + k];
+    int64_t best = 0;
+    for (int64_t i = 0; i < gk.numel(); ++i)
+      if (std::abs(gk.data<float>()[i]) > std::abs(gk.data<float>()[best])) best = i;
+    float* w = (*tr)->weights()[k].data<float>();
+    const float w0 = w[best], eps = 2e-3f;
+    w[best] = w0 + eps;
+    auto lp = (*tr)->Gradients(u);
+    w[best] = w0 - eps;
+    auto lm = (*tr)->Gradients(u);
+    w[best] = w0;
+    REQUIRE(lp.ok());
+    REQUIRE(lm.ok());
+    const double fd = (double((*lp)[0].data<float>()[0]) - (*lm)[0].data<float>()[0]) / (2 * eps);
+    const double an = gk.data<float>()[best];
+    std::printf("%-50s [%lld] analytic %.5g  fd %.5g\n", names[k].c_str(), (long long)best, an, fd);
+    CHECK(std::abs(fd - an) <= 0.03 * std::abs(an) + 0.02);
+    ++checked;
+  }
+  CHECK(checked == 5);
+}
+
+TEST_CASE("a few fine-tuning steps lower the teacher's loss on their batch") {
+  Fixture& f = Teacher();
+  train::TransducerTrainOptions opt;
+  opt.schedule = train::Schedule::Constant(3e-4);
+  opt.adamw.weight_decay = 0;
+  auto tr = train::TransducerTrainer::Create(f.model, nullptr, opt);
+  REQUIRE(tr.ok());
+  std::vector<const train::Utterance*> batch = {&f.utts[0], &f.utts[2]};
+  auto before = (*tr)->Loss(batch);
+  REQUIRE(before.ok());
+  for (int s = 0; s < 3; ++s) {
+    auto st = (*tr)->Step(batch, "dev0+dev2");
+    REQUIRE_MESSAGE(st.ok(), st.status().message());
+    std::printf("step %lld loss/token %.4f grad norm %.3g\n", (long long)st->step, st->loss, st->grad_norm);
+  }
+  auto after = (*tr)->Loss(batch);
+  REQUIRE(after.ok());
+  std::printf("loss/token before %.4f after %.4f\n", *before, *after);
+  CHECK(*after < 0.9 * *before);
+  // The trained weights go back into the bundle's own graphs.
+  ir::Model copy = f.model;
+  REQUIRE((*tr)->CopyWeightsTo(copy).ok());
+  const auto& w = (*tr)->weights()[0];
+  std::string role, name;
+  REQUIRE(train::SplitWeightName((*tr)->trainable_names()[0], &role, &name));
+  const ir::Tensor& in_bundle = *copy.graph(role)->find_value(name)->initializer;
+  CHECK(std::equal(w.data<float>(), w.data<float>() + w.numel(), in_bundle.data<float>()));
+}
+
 }  // namespace
 }  // namespace asrc
