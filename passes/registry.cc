@@ -1,6 +1,9 @@
 #include "passes/registry.h"
 
 #include "passes/cleanup.h"
+#ifdef ASRC_HAVE_DISTILL
+#include "passes/distill.h"
+#endif
 #include "passes/low_rank.h"
 #include "passes/prune.h"
 #include "passes/quantize_int8.h"
@@ -14,6 +17,9 @@ const pass::PassRegistry& BuiltinPasses() {
     r->Register("quantize-int8", [] { return std::make_unique<QuantizeInt8Pass>(); });
     r->Register("low-rank", [] { return std::make_unique<LowRankPass>(); });
     r->Register("prune", [] { return std::make_unique<PrunePass>(); });
+#ifdef ASRC_HAVE_DISTILL
+    r->Register("distill", [] { return std::make_unique<DistillPass>(); });
+#endif
     return r;
   }();
   return *registry;
