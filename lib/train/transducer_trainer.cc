@@ -199,10 +199,11 @@ Result<StepStats> TransducerTrainer::Step(const std::vector<const Utterance*>& u
   for (const Utterance* u : utts) tokens += static_cast<int64_t>(u->labels.size());
   const float scale = 1.f / static_cast<float>(std::max<int64_t>(1, tokens));
   std::vector<ir::Tensor> acc;
-  for (const ir::Tensor& w : weights_) acc.emplace_back(ir::DType::Float32, w.shape());
   for (const Utterance* u : utts) {
     auto out = RunOne(*u, scale);
     if (!out.ok()) return Error(StepName(s.step, id) + ": " + out.status().message());
+    if (acc.empty())  // the weights exist once the first graph is planned
+      for (const ir::Tensor& w : weights_) acc.emplace_back(ir::DType::Float32, w.shape());
     const float l = out->at(0).data<float>()[0];
     if (!std::isfinite(l))
       return Error(StepName(s.step, id) + ": loss is " + std::to_string(l) + " (utterance " + u->id +
