@@ -170,7 +170,8 @@ Result<bool> DistillPass::Run(ir::Model& model, pass::PassContext& ctx) {
   ctx.Bump("trainable_tensors", static_cast<int64_t>(trainer->trainable_names().size()));
   ctx.Note("distill: " + std::to_string(steps) + " steps in " + Fmt(Seconds(t0)) + " s; train loss/token " +
            Fmt(first_loss) + " (step 1) -> " + Fmt(recent / std::max<int64_t>(1, recent_n)) + " (last " +
-           std::to_string(recent_n) + " steps)");
+           std::to_string(recent_n) + " steps); " + std::to_string(trainer->plans_built()) +
+           " composed graphs planned in " + Fmt(trainer->plan_seconds()) + " s, run " + Fmt(trainer->run_seconds()) + " s");
   if (!dev_ptrs.empty())
     ctx.Note("distill: dev loss/token " + Fmt(first_dev) + " -> best " + Fmt(best_dev) +
              (best.empty() && best_dev == first_dev ? " (no improvement: weights unchanged)" : ""));

@@ -119,6 +119,11 @@ class TransducerTrainer {
   std::vector<ir::Tensor>& weights() { return weights_; }
   int64_t step() const { return adam_.steps(); }
   const asr::BundleConfig& config() const { return cfg_; }
+  // Cost accounting: composed graphs planned (student and teacher) and the seconds spent
+  // composing/planning them vs running them.
+  int64_t plans_built() const { return plans_built_; }
+  double plan_seconds() const { return plan_s_; }
+  double run_seconds() const { return run_s_; }
   // Writes the trained weights into the bundle's graphs (same roles and initializer names).
   Status CopyWeightsTo(ir::Model& model) const;
 
@@ -138,6 +143,8 @@ class TransducerTrainer {
   std::vector<std::string> names_;
   std::vector<ir::Tensor> weights_;
   AdamW adam_;
+  int64_t plans_built_ = 0;
+  double plan_s_ = 0, run_s_ = 0;
 };
 
 // Initializer names "ROLE/<name>" -> (role, name); false when the name has no role prefix.

@@ -1,5 +1,6 @@
 // TransducerTrainer (train/transducer.h): composed graphs per shape, one set of weights.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <regex>
 #include <set>
@@ -50,6 +51,10 @@ std::vector<std::string> FindTrainables(const ir::Graph& g, const ir::Value* los
     names.push_back(w->name);
   }
   return names;
+}
+
+double Since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 std::string StepName(int64_t step, const std::string& id) {
@@ -103,6 +108,7 @@ Result<std::unique_ptr<TransducerTrainer>> TransducerTrainer::Create(const ir::M
 
 Result<TransducerTrainer::Plan*> TransducerTrainer::PlanFor(const ComposeShape& shape) {
   if (Plan* p = Lookup(plans_, shape)) return p;
+  const auto t0 = std::chrono::steady_clock::now();
   auto plan = std::make_unique<Plan>();
   plan->shape = shape;
   ASRC_ASSIGN_OR_RETURN(plan->graph, ComposeTransducer(student_, cfg_, shape, &opt_.loss));
@@ -128,12 +134,15 @@ Result<TransducerTrainer::Plan*> TransducerTrainer::PlanFor(const ComposeShape& 
     plan->weight_slot.push_back(static_cast<int>(it - inputs.begin()));
   }
   plans_.push_front(std::move(plan));
+  ++plans_built_;
+  plan_s_ += Since(t0);
   while (plans_.size() > std::max<size_t>(1, opt_.max_plans)) plans_.pop_back();
   return plans_.front().get();
 }
 
 Result<TransducerTrainer::Plan*> TransducerTrainer::TeacherPlanFor(const ComposeShape& shape) {
   if (Plan* p = Lookup(teacher_plans_, shape)) return p;
+  const auto t0 = std::chrono::steady_clock::now();
   auto plan = std::make_unique<Plan>();
   plan->shape = shape;
   auto g = ComposeTransducer(teacher_, teacher_cfg_, shape, nullptr);
@@ -146,6 +155,8 @@ Result<TransducerTrainer::Plan*> TransducerTrainer::TeacherPlanFor(const Compose
   if (!s.ok()) return s.status().With("teacher");
   plan->session = std::move(s).value();
   teacher_plans_.push_front(std::move(plan));
+  ++plans_built_;
+  plan_s_ += Since(t0);
   while (teacher_plans_.size() > std::max<size_t>(1, opt_.max_plans)) teacher_plans_.pop_back();
   return teacher_plans_.front().get();
 }
@@ -176,17 +187,21 @@ Result<std::vector<ir::Tensor>> TransducerTrainer::RunOne(const Utterance& u, fl
     ComposeShape ts = ShapeOf(teacher_cfg_, u, opt_.label_pad);
     ts.labels = shape.labels;
     ASRC_ASSIGN_OR_RETURN(Plan* tp, TeacherPlanFor(ts));
+    const auto t0 = std::chrono::steady_clock::now();
     ASRC_ASSIGN_OR_RETURN(auto tout, RunByName(*tp->session, TransducerFeeds(teacher_cfg_, u, ts, 1.f), {},
                                                "teacher (utterance " + u.id + ")"));
     // The teacher's look-ahead logits stand in for a lattice it does not have.
     const bool student_causal = cfg_.streaming();
     if (student_causal) feeds.emplace_back("teacher_logits_causal", tout[0].Clone());
     feeds.emplace_back("teacher_logits_lookahead", tout.back().Clone());
+    run_s_ += Since(t0);
   }
   ASRC_ASSIGN_OR_RETURN(Plan* p, PlanFor(shape));
   std::vector<ir::Tensor> inputs(p->session->input_names().size());
   for (size_t k = 0; k < weights_.size(); ++k) inputs[p->weight_slot[k]] = weights_[k];
+  const auto t0 = std::chrono::steady_clock::now();
   ASRC_ASSIGN_OR_RETURN(auto out, RunByName(*p->session, feeds, std::move(inputs), "utterance " + u.id));
+  run_s_ += Since(t0);
   if (out.size() != 1 + p->num_logits + weights_.size() || out[0].numel() != 1)
     return Error("train: utterance " + u.id + ": the composed graph returned " + std::to_string(out.size()) + " outputs");
   return out;
