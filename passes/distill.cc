@@ -163,6 +163,10 @@ Result<bool> DistillPass::Run(ir::Model& model, pass::PassContext& ctx) {
     if (eval_every > 0 && s % eval_every == 0 && s < steps) ASRC_RETURN_IF_ERROR(measure_dev(s));
   }
   ASRC_RETURN_IF_ERROR(measure_dev(steps));
+  if (last) {
+    *last = model;
+    ASRC_RETURN_IF_ERROR(trainer->CopyWeightsTo(*last).With("distill"));
+  }
   if (!best.empty()) trainer->weights() = std::move(best);
   ctx.Bump("steps", steps);
   ctx.Bump("utterances", seen);

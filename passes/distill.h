@@ -31,6 +31,10 @@ class DistillPass : public pass::Pass {
   }
   std::vector<pass::OptionSpec> options() const override;
   Result<bool> Run(ir::Model& model, pass::PassContext& ctx) override;
+
+  // When set (asrc train), Run also writes there a copy of the model with the weights of the
+  // last step, whichever weights it keeps in `model` (the best dev loss's).
+  ir::Model* last = nullptr;
 };
 
 }  // namespace asrc::passes
