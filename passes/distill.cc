@@ -66,6 +66,8 @@ std::vector<pass::OptionSpec> DistillPass::options() const {
       {"seed", int64_t{1}, "batch shuffling seed", {}, 0, 1e18},
       {"threads", int64_t{1}, "threads per training session", {}, 1, 256},
       {"freeze", "feat_mean|feat_istd", "regex over initializer names kept fixed", {}},
+      {"label_pad", int64_t{8}, "labels padded to a multiple of this (fewer composed graphs to plan)", {}, 1, 1024},
+      {"chunk_pad", int64_t{1}, "causal chunks padded to a multiple of this (fewer graphs, more compute)", {}, 1, 1024},
       {"log_every", int64_t{10}, "print the loss every this many steps to stderr (0: never)", {}, 0, 1e9},
   };
 }
@@ -92,6 +94,8 @@ Result<bool> DistillPass::Run(ir::Model& model, pass::PassContext& ctx) {
   opt.loss = loss;
   opt.freeze = ctx.GetString("freeze");
   opt.threads = static_cast<int>(ctx.GetInt("threads"));
+  opt.label_pad = ctx.GetInt("label_pad");
+  opt.chunk_pad = ctx.GetInt("chunk_pad");
   opt.adamw.weight_decay = ctx.GetFloat("weight_decay");
   auto made = train::TransducerTrainer::Create(model, loss.kd ? teacher : nullptr, opt);
   if (!made.ok()) return made.status().With("distill");

@@ -316,9 +316,12 @@ Result<std::unique_ptr<ir::Graph>> ComposeTransducer(const ir::Model& model, con
   return g;
 }
 
-ComposeShape ShapeOf(const asr::BundleConfig& cfg, const Utterance& u, int64_t label_pad) {
+ComposeShape ShapeOf(const asr::BundleConfig& cfg, const Utterance& u, int64_t label_pad, int64_t chunk_pad) {
   ComposeShape s;
-  if (cfg.streaming()) s.chunks = (u.frames + cfg.chunk_frames - 1) / cfg.chunk_frames;
+  if (cfg.streaming()) {
+    const int64_t c = (u.frames + cfg.chunk_frames - 1) / cfg.chunk_frames, cp = std::max<int64_t>(1, chunk_pad);
+    s.chunks = (c + cp - 1) / cp * cp;
+  }
   const int64_t n = std::max<int64_t>(1, static_cast<int64_t>(u.labels.size()));
   const int64_t pad = std::max<int64_t>(1, label_pad);
   s.labels = (n + pad - 1) / pad * pad;

@@ -72,8 +72,10 @@ struct ComposeShape {
 Result<std::unique_ptr<ir::Graph>> ComposeTransducer(const ir::Model& model, const asr::BundleConfig& cfg,
                                                      const ComposeShape& shape, const TransducerLoss* loss);
 
-// The shape of an utterance: its chunk count, its labels padded up to a multiple of label_pad.
-ComposeShape ShapeOf(const asr::BundleConfig& cfg, const Utterance& u, int64_t label_pad);
+// The shape of an utterance: its chunk count rounded up to a multiple of chunk_pad (the extra
+// chunks see only padding and their frames are cut off, so the logits do not change), its labels
+// rounded up to a multiple of label_pad. Fewer distinct shapes = fewer graphs to plan.
+ComposeShape ShapeOf(const asr::BundleConfig& cfg, const Utterance& u, int64_t label_pad, int64_t chunk_pad = 1);
 // The inputs of the composed graph for one utterance (all but teacher logits and weights).
 std::vector<std::pair<std::string, ir::Tensor>> TransducerFeeds(const asr::BundleConfig& cfg,
                                                                 const Utterance& u,
@@ -88,6 +90,7 @@ struct TransducerTrainOptions {
   Schedule schedule;
   double clip_norm = 5;
   int64_t label_pad = 8;  // labels padded to a multiple of this (fewer distinct graphs)
+  int64_t chunk_pad = 1;  // causal chunks padded to a multiple of this (ditto; costs compute)
   size_t max_plans = 4;   // composed graphs kept planned at once
 };
 

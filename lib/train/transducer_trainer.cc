@@ -181,10 +181,10 @@ Result<std::vector<ir::Tensor>> RunByName(runtime::Session& s, const std::vector
 }  // namespace
 
 Result<std::vector<ir::Tensor>> TransducerTrainer::RunOne(const Utterance& u, float loss_scale) {
-  const ComposeShape shape = ShapeOf(cfg_, u, opt_.label_pad);
+  const ComposeShape shape = ShapeOf(cfg_, u, opt_.label_pad, opt_.chunk_pad);
   auto feeds = TransducerFeeds(cfg_, u, shape, loss_scale);
   if (opt_.loss.kd) {
-    ComposeShape ts = ShapeOf(teacher_cfg_, u, opt_.label_pad);
+    ComposeShape ts = ShapeOf(teacher_cfg_, u, opt_.label_pad, opt_.chunk_pad);
     ts.labels = shape.labels;
     ASRC_ASSIGN_OR_RETURN(Plan* tp, TeacherPlanFor(ts));
     const auto t0 = std::chrono::steady_clock::now();
