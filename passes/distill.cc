@@ -66,8 +66,8 @@ std::vector<pass::OptionSpec> DistillPass::options() const {
       {"seed", int64_t{1}, "batch shuffling seed", {}, 0, 1e18},
       {"threads", int64_t{1}, "threads per training session", {}, 1, 256},
       {"freeze", "feat_mean|feat_istd", "regex over initializer names kept fixed", {}},
-      {"label_pad", int64_t{8}, "labels padded to a multiple of this (fewer composed graphs to plan)", {}, 1, 1024},
-      {"chunk_pad", int64_t{1}, "causal chunks padded to a multiple of this (fewer graphs, more compute)", {}, 1, 1024},
+      {"label_pad", int64_t{16}, "labels padded to a multiple of this (fewer composed graphs to plan)", {}, 1, 1024},
+      {"chunk_pad", int64_t{4}, "causal chunks padded to a multiple of this (fewer graphs, more compute)", {}, 1, 1024},
       {"log_every", int64_t{10}, "print the loss every this many steps to stderr (0: never)", {}, 0, 1e9},
   };
 }
