@@ -174,6 +174,26 @@ TEST_CASE("composed teacher gradients match central finite differences") {
   CHECK(checked == 5);
 }
 
+TEST_CASE("KD against itself: the teacher's composed lattices line up with the student's (KL = 0)") {
+  Fixture& f = Teacher();
+  train::TransducerTrainOptions opt;
+  opt.loss.rnnt = false;
+  opt.loss.kd = true;
+  auto tr = train::TransducerTrainer::Create(f.model, &f.model, opt);
+  REQUIRE_MESSAGE(tr.ok(), tr.status().message());
+  auto g = (*tr)->Gradients(f.utts[2]);
+  REQUIRE_MESSAGE(g.ok(), g.status().message());
+  const double kl = (*g)[0].data<float>()[0];
+  std::printf("KL(teacher || teacher) summed over both lattices: %.3g\n", kl);
+  CHECK(std::abs(kl) < 1e-3);
+  // A teacher with another vocabulary is refused before anything runs.
+  ir::Model other = f.model;
+  other.tokens.back() = "something_else";
+  auto bad = train::TransducerTrainer::Create(f.model, &other, opt);
+  REQUIRE(!bad.ok());
+  CHECK(bad.status().message().find("vocabulary") != std::string::npos);
+}
+
 TEST_CASE("a few fine-tuning steps lower the teacher's loss on their batch") {
   Fixture& f = Teacher();
   train::TransducerTrainOptions opt;
