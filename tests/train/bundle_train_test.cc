@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 
 #include "asr/stream.h"
 #include "onnx/onnx_io.h"
@@ -20,6 +21,13 @@ namespace {
 
 const std::string kBundle = ASRC_SOURCE_DIR "/experiments/teacher/bundle";
 const std::string kManifest = "/work/shared/data/cathy/manifest.jsonl";
+
+// cathy lives outside the repository (README); without it these checks have nothing to run on.
+bool HaveData() {
+  if (std::ifstream(kManifest)) return true;
+  MESSAGE("skipped: " << kManifest << " is not here");
+  return false;
+}
 
 double Secs(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -81,6 +89,7 @@ double MaxAbsDiff(const ir::Tensor& a, const std::vector<float>& b) {
 }
 
 TEST_CASE("composed teacher logits equal the bundle's graphs run one by one") {
+  if (!HaveData()) return;
   Fixture& f = Teacher();
   const train::Utterance& u = f.utts[0];
   train::TransducerTrainOptions opt;
@@ -135,6 +144,7 @@ TEST_CASE("composed teacher logits equal the bundle's graphs run one by one") {
 }
 
 TEST_CASE("composed teacher gradients match central finite differences") {
+  if (!HaveData()) return;
   Fixture& f = Teacher();
   const train::Utterance& u = f.utts[1];
   auto tr = train::TransducerTrainer::Create(f.model, nullptr, {});
@@ -175,6 +185,7 @@ TEST_CASE("composed teacher gradients match central finite differences") {
 }
 
 TEST_CASE("KD against itself: the teacher's composed lattices line up with the student's (KL = 0)") {
+  if (!HaveData()) return;
   Fixture& f = Teacher();
   train::TransducerTrainOptions opt;
   opt.loss.rnnt = false;
@@ -195,6 +206,7 @@ TEST_CASE("KD against itself: the teacher's composed lattices line up with the s
 }
 
 TEST_CASE("a few fine-tuning steps lower the teacher's loss on their batch") {
+  if (!HaveData()) return;
   Fixture& f = Teacher();
   train::TransducerTrainOptions opt;
   opt.schedule = train::Schedule::Constant(3e-4);
