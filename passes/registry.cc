@@ -1,6 +1,9 @@
 #include "passes/registry.h"
 
 #include "passes/cleanup.h"
+#ifdef ASRC_HAVE_DISTILL
+#include "passes/distill.h"
+#endif
 #include "passes/drop_layers.h"
 #include "passes/low_rank.h"
 #include "passes/prune.h"
@@ -20,6 +23,9 @@ const pass::PassRegistry& BuiltinPasses() {
     r->Register("tar-decoder", [] { return std::make_unique<TarDecoderPass>(); });
     r->Register("drop-layers", [] { return std::make_unique<DropLayersPass>(); });
     r->Register("share-decoder", [] { return std::make_unique<ShareDecoderPass>(); });
+#ifdef ASRC_HAVE_DISTILL
+    r->Register("distill", [] { return std::make_unique<DistillPass>(); });
+#endif
     return r;
   }();
   return *registry;

@@ -14,8 +14,12 @@
 // Distillation: --teacher T.onnx, a one-graph model run on each batch (on the feeds it declares);
 // its first output is fed to the student graph as "teacher_logits" (e.g. the teacher input of an
 // ai.asrc TransducerKLLoss in the student's graph).
-// Not here yet (issue 12): a dev WER, multi-graph bundles (the teacher's encoder/decoder/joiner),
-// speed perturbation, MPI.
+// A transducer bundle folder (several graphs, model.json) trains as a whole through the distill
+// pass (passes/distill.h, train/transducer.h): --loss rnnt | kd | rnnt+kd (default rnnt, or
+// rnnt+kd with --teacher BUNDLE), --kd-form, --alpha, --dev-split; it writes DIR/last (the
+// weights of the last step) and DIR/best (those of the best dev loss; = last without
+// --dev-split) as bundles. No checkpoints or --resume in this mode yet.
+// Not here yet (issue 12): a dev WER, speed perturbation, MPI.
 #include <atomic>
 #include <chrono>
 #include <pthread.h>
@@ -29,6 +33,7 @@
 
 #include "commands.h"
 #include "onnx/onnx_io.h"
+#include "passes/distill.h"
 #include "runtime/session.h"
 #include "train/data.h"
 #include "train/trainer.h"
@@ -39,6 +44,9 @@ namespace {
 
 struct TrainArgs {
   std::string model, data, split, out, loss, trainable = ".*", tokens, teacher;
+  std::string dev_split, kd_form = "full";
+  double alpha = 0.5, epochs = 0;
+  int64_t eval_every = 0;
   int64_t steps = 0, batch_frames = 4000, checkpoint_every = 100, warmup = 0, limit = 0, log_every = 10;
   double lr = 1e-3, min_lr = 0, weight_decay = 0.01, clip = 5.0;
   std::string schedule = "warmup-cosine";
@@ -98,6 +106,41 @@ Result<train::Schedule> MakeSchedule(const TrainArgs& a) {
   return Error("--schedule '" + a.schedule + "': expected constant, warmup-cosine or noam");
 }
 
+// A whole transducer bundle, through the distill pass's training loop.
+int RunTrainBundle(const TrainArgs& a, ir::Model model) {
+  namespace fs = std::filesystem;
+  ir::Model teacher;
+  if (!a.teacher.empty()) {
+    auto t = onnx_io::LoadModel(a.teacher);
+    if (!t.ok()) return Fail("--teacher: " + t.status().message());
+    teacher = std::move(*t);
+  }
+  std::string loss = a.loss.empty() ? (a.teacher.empty() ? "rnnt" : "rnnt+kd") : a.loss;
+  nlohmann::json given = {{"loss", loss},        {"kd_form", a.kd_form},         {"alpha", a.alpha},
+                          {"steps", a.steps},    {"epochs", a.epochs},           {"lr", a.lr},
+                          {"warmup", a.warmup},  {"weight_decay", a.weight_decay}, {"batch_frames", a.batch_frames},
+                          {"data", a.data},      {"split", a.split},             {"limit", a.limit},
+                          {"dev_split", a.dev_split}, {"eval_every", a.eval_every}, {"seed", a.seed},
+                          {"threads", a.threads}, {"log_every", a.log_every}};
+  passes::DistillPass pass;
+  auto opts = pass::ValidateOptions(pass.options(), given, "asrc train");
+  if (!opts.ok()) return Fail(opts.status().message());
+  pass::PassContext ctx(*opts, a.seed);
+  ctx.teacher = a.teacher.empty() ? nullptr : &teacher;
+  ir::Model last;
+  pass.last = &last;
+  auto r = pass.Run(model, ctx);
+  if (!r.ok()) return Fail(r.status().message());
+  for (const std::string& n : ctx.notes()) std::cerr << n << "\n";
+  for (auto& [dir, m] : std::vector<std::pair<std::string, ir::Model*>>{{"best", &model}, {"last", &last}}) {
+    const std::string path = (fs::path(a.out) / dir).string();
+    Status sv = onnx_io::SaveModel(*m, path);
+    if (!sv.ok()) return Fail(sv.message());
+    std::cerr << "wrote " << path << "\n";
+  }
+  return 0;
+}
+
 int RunTrain(const TrainArgs& a) {
   namespace fs = std::filesystem;
   // From the start, so a Ctrl-C while the data loads still ends in a checkpoint (after one step).
@@ -110,9 +153,10 @@ int RunTrain(const TrainArgs& a) {
     return Fail("--out '" + a.out + "' is the input model");
   auto model = onnx_io::LoadModel(a.model);
   if (!model.ok()) return Fail(model.status().message());
+  if (model->graphs.size() > 1 && model->config.contains("model_type")) return RunTrainBundle(a, std::move(*model));
   if (model->graphs.size() != 1)
     return Fail(a.model + ": holds " + std::to_string(model->graphs.size()) +
-                " graphs; asrc train takes one graph that computes its loss");
+                " graphs but no model.json model_type; asrc train takes one graph that computes its loss, or a transducer bundle");
   ir::GraphFile& gf = model->graphs[0];
   ir::Graph& graph = *gf.graph;
   std::string loss = a.loss.empty() && !graph.outputs.empty() ? graph.outputs[0]->name : a.loss;
@@ -220,17 +264,24 @@ int RunTrain(const TrainArgs& a) {
 
 void AddTrainCommand(CLI::App& root, CommandSet& set) {
   auto args = std::make_shared<TrainArgs>();
-  CLI::App* sub = root.add_subcommand("train", "train a single-graph model that computes its loss (RNN-T, ...)");
+  CLI::App* sub = root.add_subcommand("train", "train a transducer bundle, or a single-graph model that computes its loss");
   sub->add_option("--model", args->model, "a .onnx file (or one-graph bundle folder) whose graph outputs the loss")
       ->required();
   sub->add_option("--data", args->data, "NeMo-style JSONL manifest")->required();
   sub->add_option("--split", args->split, "manifest split to train on (default: all lines)");
   sub->add_option("--out", args->out, "output folder: checkpoint.ckpt, model.onnx, train_log.jsonl")->required();
   sub->add_option("--steps", args->steps, "optimizer steps")->required()->check(CLI::PositiveNumber);
-  sub->add_option("--loss", args->loss, "graph value holding the loss (default: the first graph output)");
+  sub->add_option("--loss", args->loss,
+                  "one graph: the value holding the loss (default: the first graph output); a bundle: rnnt | kd | rnnt+kd");
+  sub->add_option("--kd-form", args->kd_form, "bundle: full | collapsed KL");
+  sub->add_option("--alpha", args->alpha, "bundle: KD weight in rnnt+kd");
+  sub->add_option("--dev-split", args->dev_split, "bundle: split whose loss picks the best weights");
+  sub->add_option("--eval-every", args->eval_every, "bundle: steps between dev losses (0: start and end)");
+  sub->add_option("--epochs", args->epochs, "bundle: passes over the data instead of --steps");
   sub->add_option("--trainable", args->trainable, "regex over initializer names to train (default .*)");
   sub->add_option("--tokens", args->tokens, "tokens.txt when the model has none");
-  sub->add_option("--teacher", args->teacher, "one-graph teacher whose first output feeds 'teacher_logits'");
+  sub->add_option("--teacher", args->teacher,
+                  "one-graph teacher whose first output feeds 'teacher_logits'; with a bundle: a teacher bundle");
   sub->add_option("--lr", args->lr, "peak learning rate (noam: the factor)");
   sub->add_option("--min-lr", args->min_lr, "warmup-cosine floor");
   sub->add_option("--warmup", args->warmup, "warmup steps");

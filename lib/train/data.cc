@@ -1,7 +1,9 @@
 #include "train/data.h"
 
 #include <algorithm>
+#include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <numeric>
 
 #include "asr/audio.h"
@@ -47,6 +49,33 @@ Result<std::vector<int32_t>> Tokenize(const std::string& text, const std::vector
   return out;
 }
 
+namespace {
+
+// The "token_ids" field of the manifest's lines, by utterance id (id, else audio_filepath).
+Result<std::map<std::string, std::vector<int32_t>>> ReadTokenIds(const std::string& manifest, size_t vocab) {
+  std::map<std::string, std::vector<int32_t>> ids;
+  std::ifstream in(manifest);
+  std::string line;
+  for (int64_t n = 1; std::getline(in, line); ++n) {
+    if (line.find("\"token_ids\"") == std::string::npos) continue;
+    const std::string where = manifest + ":" + std::to_string(n) + ": token_ids";
+    try {
+      nlohmann::json j = nlohmann::json::parse(line);
+      std::vector<int32_t> t = j.at("token_ids").get<std::vector<int32_t>>();
+      for (int32_t k : t)
+        if (k <= 0 || static_cast<size_t>(k) >= vocab)
+          return Error(where + ": id " + std::to_string(k) + " is not a token of the model (1.." + std::to_string(vocab - 1) + ")");
+      std::string id = j.contains("id") ? j["id"].get<std::string>() : j.at("audio_filepath").get<std::string>();
+      ids[id] = std::move(t);
+    } catch (const std::exception& e) {
+      return Error(where + ": " + e.what());
+    }
+  }
+  return ids;
+}
+
+}  // namespace
+
 Result<std::vector<Utterance>> LoadUtterances(const std::string& manifest, const std::string& split,
                                               const asr::FbankOptions& fbank,
                                               const std::vector<std::string>& tokens, int64_t limit) {
@@ -54,12 +83,14 @@ Result<std::vector<Utterance>> LoadUtterances(const std::string& manifest, const
   if (limit > 0 && static_cast<int64_t>(entries.size()) > limit) entries.resize(static_cast<size_t>(limit));
   if (entries.empty()) return Error(manifest + ": no utterances" + (split.empty() ? "" : " in split '" + split + "'"));
   ASRC_ASSIGN_OR_RETURN(auto fb, asr::Fbank::Create(fbank));
+  ASRC_ASSIGN_OR_RETURN(auto given, ReadTokenIds(manifest, tokens.size()));
   std::vector<Utterance> utts;
   for (const auto& e : entries) {
     const std::string where = manifest + ": line for '" + e.id + "'";
     auto audio = asr::LoadAudio(e.audio_path, fbank.sample_rate);
     if (!audio.ok()) return Error(where + ": " + audio.status().message());
-    auto labels = Tokenize(e.text, tokens);
+    auto it = given.find(e.id);
+    auto labels = it != given.end() ? Result<std::vector<int32_t>>(it->second) : Tokenize(e.text, tokens);
     if (!labels.ok()) return Error(where + ": " + labels.status().message());
     Utterance u;
     u.id = e.id;

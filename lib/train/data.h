@@ -15,6 +15,8 @@
 // the model's tokens.txt. This is NOT SentencePiece's own segmentation (asrc has no .model file);
 // it gives valid, consistent targets but not the ones the teacher was trained on. A character no
 // token covers maps to "<unk>" when the vocabulary has it, else it is an error naming the line.
+// A manifest line with a "token_ids" field (a list of ids, e.g. written with the teacher's own
+// SentencePiece model by experiments/teacher/bpe_manifest.py) uses those ids instead.
 #pragma once
 
 #include <cstdint>

@@ -1,0 +1,389 @@
+#include "train/transducer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <regex>
+#include <set>
+
+#include "grad/grad.h"
+#include "runtime/session.h"
+
+namespace asrc::train {
+namespace {
+
+using ValueMap = std::map<std::string, ir::Value*>;
+
+// Records a value's rank (dimensions unknown): gradient rules need ranks (grad/grad.h).
+ir::Value* SetRank(ir::Value* v, ir::DType t, int rank) {
+  v->type.has_type = true;
+  v->type.dtype = t;
+  v->type.has_shape = true;
+  v->type.dims.assign(rank, ir::Dim{});
+  return v;
+}
+
+ir::Value* Input(ir::Graph& g, const std::string& name, ir::DType t, int rank) {
+  ir::Value* v = g.add_value(name);
+  SetRank(v, t, rank);
+  g.inputs.push_back(v);
+  return v;
+}
+
+ir::Value* Ints(ir::Graph& g, const std::string& base, const std::vector<int64_t>& v) {
+  return g.add_initializer(g.unique_name("const/" + base),
+                           ir::Tensor::FromVector(ir::DType::Int64, {static_cast<int64_t>(v.size())}, v));
+}
+
+ir::Value* Op(ir::Graph& g, const std::string& op, const std::vector<ir::Value*>& in, const std::string& out,
+              const std::string& domain = "") {
+  std::string name = g.unique_name(out);
+  return g.add_node(op, in, {name}, name, domain)->outputs[0];
+}
+
+ir::Value* Flatten(ir::Graph& g, ir::Value* x, int64_t axis, const std::string& out) {
+  ir::Value* v = Op(g, "Flatten", {x}, out);
+  v->producer->set_attr_int("axis", axis);
+  return SetRank(v, ir::DType::Float32, 2);
+}
+
+// x[.., start:end, ..] along `axis`; `end` null: ends = the given constant.
+ir::Value* SliceAxis(ir::Graph& g, ir::Value* x, int64_t axis, int64_t start, int64_t end, ir::Value* end_value,
+                     const std::string& out) {
+  ir::Value* e = end_value ? end_value : Ints(g, "end", {end});
+  return Op(g, "Slice", {x, Ints(g, "start", {start}), e, Ints(g, "axis", {axis})}, out);
+}
+
+// Copies `src`'s nodes into `dst`. Graph inputs are bound by name from `bind`; float and other
+// initializers become "ROLE/<name>" initializers of dst, added once and shared by every copy;
+// the other values are named prefix + name. Returns the copy's graph outputs by name.
+Result<ValueMap> Inline(ir::Graph& dst, const ir::Graph& src, const std::string& role, const std::string& prefix,
+                        const ValueMap& bind) {
+  std::map<const ir::Value*, ir::Value*> vmap;
+  for (ir::Value* w : src.initializers) {
+    std::string n = role + "/" + w->name;
+    ir::Value* v = dst.find_value(n);
+    if (!v) {
+      v = dst.add_initializer(n, *w->initializer);
+      v->type = w->type;
+    }
+    vmap[w] = v;
+  }
+  for (ir::Value* in : src.inputs) {
+    if (vmap.count(in)) continue;
+    auto it = bind.find(in->name);
+    if (it == bind.end()) return Error(role + ": graph input '" + in->name + "' is not one the bundle protocol feeds");
+    ir::Value* b = it->second;
+    if (!b->type.has_shape && in->type.has_shape) SetRank(b, in->type.dtype, static_cast<int>(in->type.dims.size()));
+    vmap[in] = b;
+  }
+  ASRC_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, src.topo_order());
+  int k = 0;
+  for (ir::Node* n : order) {
+    for (const ir::Attribute& a : n->attributes)
+      if (a.kind == ir::Attribute::Kind::Graph || a.kind == ir::Attribute::Kind::Graphs)
+        return Error(role + ": node '" + n->name + "' (" + n->op_type + ") has a subgraph; training does not compose those");
+    std::vector<ir::Value*> ins;
+    for (ir::Value* v : n->inputs) {
+      if (!v) {
+        ins.push_back(nullptr);
+        continue;
+      }
+      auto it = vmap.find(v);
+      if (it == vmap.end()) return Error(role + ": node '" + n->name + "' reads '" + v->name + "', defined nowhere");
+      ins.push_back(it->second);
+    }
+    std::vector<std::string> outs;
+    for (ir::Value* o : n->outputs) outs.push_back(o ? prefix + o->name : "");
+    std::string name = prefix + (n->name.empty() ? n->op_type + "_" + std::to_string(k) : n->name);
+    ++k;
+    ir::Node* c = dst.add_node(n->op_type, ins, outs, name, n->domain);
+    c->attributes = n->attributes;
+    for (size_t i = 0; i < n->outputs.size(); ++i) {
+      if (!n->outputs[i]) continue;
+      c->outputs[i]->type = n->outputs[i]->type;
+      vmap[n->outputs[i]] = c->outputs[i];
+    }
+  }
+  ValueMap out;
+  for (ir::Value* o : src.outputs) out[o->name] = vmap.at(o);
+  return out;
+}
+
+Result<ir::Value*> OutputOf(const ValueMap& m, const std::string& name, const std::string& role) {
+  auto it = m.find(name);
+  if (it == m.end()) return Error(role + ": graph has no output '" + name + "'");
+  return it->second;
+}
+
+Result<const ir::Graph*> GraphOf(const ir::Model& model, const std::string& role) {
+  const ir::GraphFile* gf = model.find(role);
+  if (!gf || !gf->graph) return Error("bundle has no '" + role + "' graph");
+  return gf->graph.get();
+}
+
+ir::Value* Zeros(ir::Graph& g, const std::string& name, const asr::TensorSpec& s) {
+  return g.add_initializer(name, ir::Tensor(s.dtype, s.shape));
+}
+
+// The causal encoder unrolled over the chunks, then the non-causal one: {causal, lookahead}
+// encoder outputs [1, T, D], both cut to encoder_lengths.
+Result<std::vector<ir::Value*>> CascadedEncoders(ir::Graph& g, const ir::Model& model, const asr::BundleConfig& cfg,
+                                                 int64_t chunks, ir::Value* lengths) {
+  ASRC_ASSIGN_OR_RETURN(const ir::Graph* causal, GraphOf(model, "encoder_causal"));
+  ASRC_ASSIGN_OR_RETURN(const ir::Graph* noncausal, GraphOf(model, "encoder_noncausal"));
+  ir::Value* windows = Input(g, "chunks", ir::DType::Float32, 4);
+  std::vector<ir::Value*> caches;
+  for (const auto& c : cfg.cache) caches.push_back(Zeros(g, "init/" + c.input, c));
+  const int64_t keep = cfg.chunk_frames / cfg.subsampling_factor;
+  std::vector<ir::Value*> parts;
+  for (int64_t k = 0; k < chunks; ++k) {
+    const std::string p = "encoder_causal." + std::to_string(k) + "/";
+    ir::Value* idx = g.add_initializer(p + "index", ir::Tensor::ScalarInt64(k));
+    ir::Value* x = g.add_node("Gather", {windows, idx}, {p + "x"}, p + "window")->outputs[0];
+    ValueMap bind = {{"x", x}};
+    for (size_t c = 0; c < caches.size(); ++c) bind[cfg.cache[c].input] = caches[c];
+    ASRC_ASSIGN_OR_RETURN(ValueMap out, Inline(g, *causal, "encoder_causal", p, bind));
+    for (size_t c = 0; c < caches.size(); ++c) {
+      ASRC_ASSIGN_OR_RETURN(caches[c], OutputOf(out, cfg.cache[c].output, "encoder_causal"));
+    }
+    ASRC_ASSIGN_OR_RETURN(ir::Value* e, OutputOf(out, "encoder_out", "encoder_causal"));
+    parts.push_back(SliceAxis(g, e, 1, 0, keep, nullptr, p + "kept"));
+  }
+  ir::Value* cat = g.add_node("Concat", parts, {"causal/concat"}, "causal/concat")->outputs[0];
+  cat->producer->set_attr_int("axis", 1);
+  ir::Value* enc = SetRank(SliceAxis(g, cat, 1, 0, 0, lengths, "causal/encoder_out"), ir::DType::Float32, 3);
+  ASRC_ASSIGN_OR_RETURN(ValueMap la, Inline(g, *noncausal, "encoder_noncausal", "encoder_noncausal/",
+                                            {{"x", enc}, {"x_lens", lengths}}));
+  ASRC_ASSIGN_OR_RETURN(ir::Value* la_out, OutputOf(la, "encoder_out", "encoder_noncausal"));
+  return std::vector<ir::Value*>{enc, la_out};
+}
+
+// Decoder outputs as rows [U+1, D].
+Result<ir::Value*> DecoderRows(ir::Graph& g, const ir::Model& model, const asr::BundleConfig& cfg, int64_t labels) {
+  ASRC_ASSIGN_OR_RETURN(const ir::Graph* dec, GraphOf(model, "decoder"));
+  if (cfg.decoder_type == "stateless") {
+    ir::Value* ctx = Input(g, "decoder_context", ir::DType::Int64, 2);
+    ASRC_ASSIGN_OR_RETURN(ValueMap out, Inline(g, *dec, "decoder", "decoder/", {{"y", ctx}}));
+    ASRC_ASSIGN_OR_RETURN(ir::Value* d, OutputOf(out, "decoder_out", "decoder"));
+    return Flatten(g, d, 1, "decoder/rows");
+  }
+  ir::Value* ys = Input(g, "decoder_input", ir::DType::Int64, 2);
+  std::vector<ir::Value*> states, rows;
+  for (const auto& s : cfg.decoder_state) states.push_back(Zeros(g, "init/" + s.input, s));
+  for (int64_t u = 0; u <= labels; ++u) {
+    const std::string p = "decoder." + std::to_string(u) + "/";
+    ValueMap bind = {{"y", SliceAxis(g, ys, 1, u, u + 1, nullptr, p + "y")}};
+    for (size_t s = 0; s < states.size(); ++s) bind[cfg.decoder_state[s].input] = states[s];
+    ASRC_ASSIGN_OR_RETURN(ValueMap out, Inline(g, *dec, "decoder", p, bind));
+    for (size_t s = 0; s < states.size(); ++s) {
+      ASRC_ASSIGN_OR_RETURN(states[s], OutputOf(out, cfg.decoder_state[s].output, "decoder"));
+    }
+    ASRC_ASSIGN_OR_RETURN(ir::Value* d, OutputOf(out, "decoder_out", "decoder"));
+    rows.push_back(Flatten(g, d, 1, p + "row"));
+  }
+  ir::Value* cat = g.add_node("Concat", rows, {"decoder/rows"}, "decoder/rows")->outputs[0];
+  cat->producer->set_attr_int("axis", 0);
+  return cat;
+}
+
+// The joiner on every (t, u) pair of enc [1, T, De] x dec rows [U+1, Dd] -> [1, T, U+1, V].
+Result<ir::Value*> JoinAll(ir::Graph& g, const ir::Graph& joiner, ir::Value* enc, ir::Value* dec,
+                           const std::string& lattice) {
+  const std::string p = "joiner." + lattice + "/";
+  ir::Value* e = Flatten(g, enc, 2, p + "enc_rows");  // [T, De]
+  ir::Value* se = Op(g, "Shape", {e}, p + "enc_shape");
+  ir::Value* sd = Op(g, "Shape", {dec}, p + "dec_shape");
+  ir::Value* t = SliceAxis(g, se, 0, 0, 1, nullptr, p + "T");
+  ir::Value* de = SliceAxis(g, se, 0, 1, 2, nullptr, p + "De");
+  ir::Value* u = SliceAxis(g, sd, 0, 0, 1, nullptr, p + "U1");
+  ir::Value* dd = SliceAxis(g, sd, 0, 1, 2, nullptr, p + "Dd");
+  auto concat = [&](const std::vector<ir::Value*>& in, const std::string& name) {
+    ir::Value* v = Op(g, "Concat", in, p + name);
+    v->producer->set_attr_int("axis", 0);
+    return v;
+  };
+  ir::Value* eu = Op(g, "Unsqueeze", {e, Ints(g, "axes", {1})}, p + "enc3");
+  ir::Value* du = Op(g, "Unsqueeze", {dec, Ints(g, "axes", {0})}, p + "dec3");
+  ir::Value* ee = Op(g, "Expand", {eu, concat({t, u, de}, "enc_grid_shape")}, p + "enc_grid");
+  ir::Value* dg = Op(g, "Expand", {du, concat({t, u, dd}, "dec_grid_shape")}, p + "dec_grid");
+  ValueMap bind = {{"encoder_out", Flatten(g, ee, 2, p + "enc_pairs")},
+                   {"decoder_out", Flatten(g, dg, 2, p + "dec_pairs")}};
+  ASRC_ASSIGN_OR_RETURN(ValueMap out, Inline(g, joiner, "joiner", p, bind));
+  ASRC_ASSIGN_OR_RETURN(ir::Value* rows, OutputOf(out, "logit", "joiner"));
+  ir::Value* shape = concat({Ints(g, "one", {1}), t, u, Ints(g, "minus_one", {-1})}, "logit_shape");
+  return SetRank(Op(g, "Reshape", {rows, shape}, "logits_" + lattice), ir::DType::Float32, 4);
+}
+
+ir::Value* Weighted(ir::Graph& g, ir::Value* x, double w, const std::string& name) {
+  if (w == 1) return x;
+  return Op(g, "Mul", {x, g.add_initializer(g.unique_name("const/" + name), ir::Tensor::Scalar(float(w)))}, name);
+}
+
+// alpha * KD + (1 - alpha) * RNNT on one lattice, both reduction "sum".
+std::vector<ir::Value*> LatticeLoss(ir::Graph& g, const asr::BundleConfig& cfg, const TransducerLoss& loss,
+                                    ir::Value* logits, ir::Value* lengths, ir::Value* targets, ir::Value* tlens,
+                                    const std::string& lattice) {
+  std::vector<ir::Value*> terms;
+  const double a = loss.rnnt && loss.kd ? loss.alpha : (loss.kd ? 1.0 : 0.0);
+  if (loss.rnnt) {
+    std::string n = "loss/rnnt_" + lattice;
+    ir::Node* r = g.add_node("RNNTLoss", {logits, targets, lengths, tlens}, {n, n + "_grad"}, n, "ai.asrc");
+    r->set_attr_int("blank", cfg.blank_id);
+    r->set_attr_string("reduction", "sum");
+    terms.push_back(Weighted(g, r->outputs[0], 1 - a, n + "_weighted"));
+  }
+  if (loss.kd) {
+    std::string n = "loss/kd_" + lattice;
+    ir::Value* teacher = Input(g, "teacher_logits_" + lattice, ir::DType::Float32, 4);
+    ir::Node* k = loss.collapsed
+                      ? g.add_node("TransducerCollapsedKLLoss", {logits, teacher, targets, lengths, tlens},
+                                   {n, n + "_grad"}, n, "ai.asrc")
+                      : g.add_node("TransducerKLLoss", {logits, teacher, lengths, tlens}, {n, n + "_grad"}, n,
+                                   "ai.asrc");
+    if (loss.collapsed) k->set_attr_int("blank", cfg.blank_id);
+    k->set_attr_string("reduction", "sum");
+    terms.push_back(Weighted(g, k->outputs[0], a, n + "_weighted"));
+  }
+  return terms;
+}
+
+}  // namespace
+
+Result<TransducerLoss> TransducerLoss::Parse(const std::string& loss, const std::string& kd_form, double alpha) {
+  TransducerLoss l;
+  if (loss == "rnnt") {
+    l.rnnt = true, l.kd = false;
+  } else if (loss == "kd") {
+    l.rnnt = false, l.kd = true;
+  } else if (loss == "rnnt+kd") {
+    l.rnnt = true, l.kd = true;
+  } else {
+    return Error("loss: expected 'rnnt', 'kd' or 'rnnt+kd', got '" + loss + "'");
+  }
+  if (kd_form != "full" && kd_form != "collapsed")
+    return Error("kd form: expected 'full' or 'collapsed', got '" + kd_form + "'");
+  l.collapsed = kd_form == "collapsed";
+  if (!(alpha >= 0 && alpha <= 1)) return Error("alpha: expected a value in [0, 1]");
+  l.alpha = alpha;
+  return l;
+}
+
+Result<std::unique_ptr<ir::Graph>> ComposeTransducer(const ir::Model& model, const asr::BundleConfig& cfg,
+                                                     const ComposeShape& shape, const TransducerLoss* loss) {
+  auto g = std::make_unique<ir::Graph>("transducer_train");
+  std::vector<ir::Value*> encoders;
+  std::vector<std::string> lattices;
+  ir::Value* lengths = nullptr;
+  if (cfg.streaming()) {
+    if (shape.chunks < 1) return Error("compose: an utterance needs at least one chunk");
+    lengths = Input(*g, "encoder_lengths", ir::DType::Int64, 1);
+    ASRC_ASSIGN_OR_RETURN(encoders, CascadedEncoders(*g, model, cfg, shape.chunks, lengths));
+    lattices = {"causal", "lookahead"};
+  } else {
+    ASRC_ASSIGN_OR_RETURN(const ir::Graph* enc, GraphOf(model, "encoder"));
+    ir::Value* x = Input(*g, "features", ir::DType::Float32, 3);
+    ir::Value* xl = Input(*g, "feature_lengths", ir::DType::Int64, 1);
+    ASRC_ASSIGN_OR_RETURN(ValueMap out, Inline(*g, *enc, "encoder", "encoder/", {{"x", x}, {"x_lens", xl}}));
+    ASRC_ASSIGN_OR_RETURN(ir::Value* e, OutputOf(out, "encoder_out", "encoder"));
+    ASRC_ASSIGN_OR_RETURN(ir::Value* el, OutputOf(out, "encoder_out_lens", "encoder"));
+    ir::Value* cast = Op(*g, "Cast", {el}, "encoder/lengths");
+    cast->producer->set_attr_int("to", static_cast<int64_t>(ir::DType::Int64));
+    lengths = cast;
+    encoders = {e};
+    lattices = {"lookahead"};
+  }
+  ASRC_ASSIGN_OR_RETURN(ir::Value* dec, DecoderRows(*g, model, cfg, shape.labels));
+  ASRC_ASSIGN_OR_RETURN(const ir::Graph* joiner, GraphOf(model, "joiner"));
+  std::vector<ir::Value*> logits;
+  for (size_t i = 0; i < encoders.size(); ++i) {
+    ASRC_ASSIGN_OR_RETURN(ir::Value* l, JoinAll(*g, *joiner, encoders[i], dec, lattices[i]));
+    logits.push_back(l);
+  }
+  if (loss) {
+    ir::Value* targets = Input(*g, "targets", ir::DType::Int32, 2);
+    ir::Value* tlens = Input(*g, "target_lengths", ir::DType::Int32, 1);
+    std::vector<ir::Value*> terms;
+    for (size_t i = 0; i < logits.size(); ++i)
+      for (ir::Value* t : LatticeLoss(*g, cfg, *loss, logits[i], lengths, targets, tlens, lattices[i]))
+        terms.push_back(t);
+    ir::Value* sum = terms.size() == 1 ? terms[0] : Op(*g, "Sum", terms, "loss/sum");
+    ir::Value* scale = Input(*g, "loss_scale", ir::DType::Float32, 0);
+    g->outputs.push_back(Op(*g, "Mul", {sum, scale}, "loss"));
+  }
+  for (ir::Value* l : logits) g->outputs.push_back(l);
+  ASRC_RETURN_IF_ERROR(g->verify().With("compose"));
+  return g;
+}
+
+ComposeShape ShapeOf(const asr::BundleConfig& cfg, const Utterance& u, int64_t label_pad, int64_t chunk_pad) {
+  ComposeShape s;
+  if (cfg.streaming()) {
+    const int64_t c = (u.frames + cfg.chunk_frames - 1) / cfg.chunk_frames, cp = std::max<int64_t>(1, chunk_pad);
+    s.chunks = (c + cp - 1) / cp * cp;
+  }
+  const int64_t n = std::max<int64_t>(1, static_cast<int64_t>(u.labels.size()));
+  const int64_t pad = std::max<int64_t>(1, label_pad);
+  s.labels = (n + pad - 1) / pad * pad;
+  return s;
+}
+
+std::vector<std::pair<std::string, ir::Tensor>> TransducerFeeds(const asr::BundleConfig& cfg, const Utterance& u,
+                                                                const ComposeShape& shape, float loss_scale) {
+  std::vector<std::pair<std::string, ir::Tensor>> feeds;
+  const int64_t F = cfg.frontend.feature_dim();
+  if (cfg.streaming()) {
+    const int64_t win = cfg.chunk_frames + cfg.right_context_frames;
+    ir::Tensor w(ir::DType::Float32, {shape.chunks, 1, win, F});
+    float* d = w.data<float>();
+    for (int64_t k = 0; k < shape.chunks; ++k)
+      for (int64_t r = 0; r < win; ++r) {
+        const int64_t f = k * cfg.chunk_frames + r;
+        float* row = d + (k * win + r) * F;
+        if (f < u.frames)
+          std::memcpy(row, u.features.data() + f * F, F * sizeof(float));
+        else
+          std::fill(row, row + F, cfg.pad_value);
+      }
+    feeds.emplace_back("chunks", std::move(w));
+    const int64_t t_out = (u.frames + cfg.subsampling_factor - 1) / cfg.subsampling_factor;
+    feeds.emplace_back("encoder_lengths", ir::Tensor::FromVector(ir::DType::Int64, {1}, std::vector<int64_t>{t_out}));
+  } else {
+    feeds.emplace_back("features", ir::Tensor::FromVector(ir::DType::Float32, {1, u.frames, F}, u.features));
+    feeds.emplace_back("feature_lengths", ir::Tensor::FromVector(ir::DType::Int64, {1}, std::vector<int64_t>{u.frames}));
+  }
+  const int64_t U = shape.labels;
+  // Padding past the utterance's labels is ignored by the losses; a non-blank id keeps it valid.
+  const int32_t pad_label = (cfg.blank_id + 1) % cfg.vocab_size;
+  std::vector<int32_t> targets(U, pad_label);
+  for (size_t i = 0; i < u.labels.size() && i < static_cast<size_t>(U); ++i) targets[i] = u.labels[i];
+  feeds.emplace_back("targets", ir::Tensor::FromVector(ir::DType::Int32, {1, U}, targets));
+  feeds.emplace_back("target_lengths", ir::Tensor::FromVector(ir::DType::Int32, {1},
+                                                              std::vector<int32_t>{int32_t(u.labels.size())}));
+  std::vector<int64_t> prefix(1, cfg.blank_id);  // blank, then the labels: the decoder's inputs
+  for (int32_t t : targets) prefix.push_back(t);
+  if (cfg.decoder_type == "stateless") {
+    const int64_t ctx = cfg.context_size;
+    std::vector<int64_t> c((U + 1) * ctx);
+    for (int64_t p = 0; p <= U; ++p)
+      for (int64_t i = 0; i < ctx; ++i) {
+        const int64_t k = p - ctx + i;  // label index (prefix[1 + k])
+        c[p * ctx + i] = k >= 0 ? prefix[1 + k] : cfg.blank_id;
+      }
+    feeds.emplace_back("decoder_context", ir::Tensor::FromVector(ir::DType::Int64, {U + 1, ctx}, c));
+  } else {
+    feeds.emplace_back("decoder_input", ir::Tensor::FromVector(ir::DType::Int64, {1, U + 1}, prefix));
+  }
+  feeds.emplace_back("loss_scale", ir::Tensor::Scalar(loss_scale));
+  return feeds;
+}
+
+bool SplitWeightName(const std::string& full, std::string* role, std::string* name) {
+  size_t p = full.find('/');
+  if (p == std::string::npos || p == 0) return false;
+  *role = full.substr(0, p);
+  *name = full.substr(p + 1);
+  return true;
+}
+
+}  // namespace asrc::train

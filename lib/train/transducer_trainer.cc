@@ -1,0 +1,292 @@
+// TransducerTrainer (train/transducer.h): composed graphs per shape, one set of weights.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <regex>
+#include <set>
+
+#include "grad/grad.h"
+#include "runtime/session.h"
+#include "train/transducer.h"
+
+namespace asrc::train {
+
+struct TransducerTrainer::Plan {
+  ComposeShape shape;
+  std::unique_ptr<ir::Graph> graph;
+  std::unique_ptr<runtime::Session> session;
+  std::vector<int> weight_slot;  // session input position of each trainable (training plans)
+  int num_logits = 0;
+};
+
+namespace {
+
+const char* const kRoles[] = {"encoder_causal", "encoder_noncausal", "encoder", "decoder", "joiner"};
+
+int64_t OpsetOf(const ir::Model& m) {
+  for (const ir::GraphFile& gf : m.graphs)
+    if (gf.opset("") > 0) return gf.opset("");
+  return 17;
+}
+
+// Float initializers "ROLE/<name>" of the composed graph that the loss reads (through any path):
+// the weights to train, in graph order.
+std::vector<std::string> FindTrainables(const ir::Graph& g, const ir::Value* loss, const std::regex& freeze) {
+  std::set<const ir::Value*> seen{loss};
+  std::vector<const ir::Value*> stack{loss};
+  while (!stack.empty()) {
+    const ir::Value* v = stack.back();
+    stack.pop_back();
+    if (!v->producer) continue;
+    for (const ir::Value* in : v->producer->inputs)
+      if (in && seen.insert(in).second) stack.push_back(in);
+  }
+  std::vector<std::string> names;
+  for (const ir::Value* w : g.initializers) {
+    std::string role, name;
+    if (!seen.count(w) || !SplitWeightName(w->name, &role, &name)) continue;
+    if (std::find(std::begin(kRoles), std::end(kRoles), role) == std::end(kRoles)) continue;
+    if (w->initializer->dtype() != ir::DType::Float32 || w->initializer->numel() <= 1) continue;
+    if (std::regex_search(name, freeze)) continue;
+    names.push_back(w->name);
+  }
+  return names;
+}
+
+double Since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string StepName(int64_t step, const std::string& id) {
+  return "train: step " + std::to_string(step) + " (batch " + (id.empty() ? "?" : id) + ")";
+}
+
+// Moves the plan for `shape` to the front of `plans`; null when absent.
+template <class P>
+P* Lookup(std::list<std::unique_ptr<P>>& plans, const ComposeShape& shape) {
+  for (auto it = plans.begin(); it != plans.end(); ++it)
+    if ((*it)->shape.chunks == shape.chunks && (*it)->shape.labels == shape.labels) {
+      plans.splice(plans.begin(), plans, it);
+      return plans.front().get();
+    }
+  return nullptr;
+}
+
+}  // namespace
+
+TransducerTrainer::~TransducerTrainer() = default;
+
+Result<std::unique_ptr<TransducerTrainer>> TransducerTrainer::Create(const ir::Model& student,
+                                                                     const ir::Model* teacher,
+                                                                     const TransducerTrainOptions& options) {
+  std::unique_ptr<TransducerTrainer> t(new TransducerTrainer());
+  t->opt_ = options;
+  t->adam_ = AdamW(options.adamw);
+  t->student_ = student;
+  ASRC_ASSIGN_OR_RETURN(t->cfg_, asr::BundleConfig::FromModel(student));
+  if (options.loss.kd) {
+    if (!teacher) return Error("train: loss '" + std::string(options.loss.rnnt ? "rnnt+kd" : "kd") + "' needs a teacher");
+    t->teacher_ = *teacher;
+    t->has_teacher_ = true;
+    auto tc = asr::BundleConfig::FromModel(*teacher);
+    if (!tc.ok()) return tc.status().With("teacher");
+    t->teacher_cfg_ = *tc;
+    if (tc->vocab_size != t->cfg_.vocab_size || tc->tokens != t->cfg_.tokens || tc->blank_id != t->cfg_.blank_id)
+      return Error("train: the teacher's vocabulary (" + std::to_string(tc->vocab_size) + " tokens) differs from the student's (" +
+                   std::to_string(t->cfg_.vocab_size) + " tokens): KD needs the same tokens.txt");
+    if (tc->subsampling_factor != t->cfg_.subsampling_factor)
+      return Error("train: teacher and student subsample differently (" + std::to_string(tc->subsampling_factor) +
+                   " vs " + std::to_string(t->cfg_.subsampling_factor) + "); their lattices would not align");
+  }
+  try {
+    std::regex check(options.freeze);
+  } catch (const std::regex_error& e) {
+    return Error("train: freeze regex '" + options.freeze + "': " + e.what());
+  }
+  return t;
+}
+
+Result<TransducerTrainer::Plan*> TransducerTrainer::PlanFor(const ComposeShape& shape) {
+  if (Plan* p = Lookup(plans_, shape)) return p;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto plan = std::make_unique<Plan>();
+  plan->shape = shape;
+  ASRC_ASSIGN_OR_RETURN(plan->graph, ComposeTransducer(student_, cfg_, shape, &opt_.loss));
+  ir::Graph& g = *plan->graph;
+  plan->num_logits = static_cast<int>(g.outputs.size()) - 1;
+  if (names_.empty()) {
+    names_ = FindTrainables(g, g.outputs[0], std::regex(opt_.freeze));
+    if (names_.empty()) return Error("train: the bundle has no trainable weight on the loss path");
+  }
+  grad::GradientOptions gopt;
+  gopt.opset = OpsetOf(student_);
+  gopt.trainables_as_inputs = true;
+  ASRC_ASSIGN_OR_RETURN(auto gg, grad::BuildGradient(g, "loss", names_, gopt));
+  if (weights_.empty())
+    for (ir::Tensor& w : gg.trainable_values) weights_.push_back(w.Clone());
+  runtime::SessionOptions sopt;
+  sopt.threads = opt_.threads;
+  ASRC_ASSIGN_OR_RETURN(plan->session, runtime::Session::Create(g, gopt.opset, sopt));
+  const auto& inputs = plan->session->input_names();
+  for (const std::string& n : names_) {
+    auto it = std::find(inputs.begin(), inputs.end(), n);
+    if (it == inputs.end()) return Error("train: trainable '" + n + "' is not an input of the gradient graph");
+    plan->weight_slot.push_back(static_cast<int>(it - inputs.begin()));
+  }
+  plans_.push_front(std::move(plan));
+  ++plans_built_;
+  plan_s_ += Since(t0);
+  while (plans_.size() > std::max<size_t>(1, opt_.max_plans)) plans_.pop_back();
+  return plans_.front().get();
+}
+
+Result<TransducerTrainer::Plan*> TransducerTrainer::TeacherPlanFor(const ComposeShape& shape) {
+  if (Plan* p = Lookup(teacher_plans_, shape)) return p;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto plan = std::make_unique<Plan>();
+  plan->shape = shape;
+  auto g = ComposeTransducer(teacher_, teacher_cfg_, shape, nullptr);
+  if (!g.ok()) return g.status().With("teacher");
+  plan->graph = std::move(g).value();
+  plan->num_logits = static_cast<int>(plan->graph->outputs.size());
+  runtime::SessionOptions sopt;
+  sopt.threads = opt_.threads;
+  auto s = runtime::Session::Create(*plan->graph, OpsetOf(teacher_), sopt);
+  if (!s.ok()) return s.status().With("teacher");
+  plan->session = std::move(s).value();
+  teacher_plans_.push_front(std::move(plan));
+  ++plans_built_;
+  plan_s_ += Since(t0);
+  while (teacher_plans_.size() > std::max<size_t>(1, opt_.max_plans)) teacher_plans_.pop_back();
+  return teacher_plans_.front().get();
+}
+
+namespace {
+
+Result<std::vector<ir::Tensor>> RunByName(runtime::Session& s, const std::vector<std::pair<std::string, ir::Tensor>>& feeds,
+                                          std::vector<ir::Tensor> inputs, const std::string& what) {
+  const auto& names = s.input_names();
+  inputs.resize(names.size());
+  for (const auto& [name, t] : feeds) {
+    auto it = std::find(names.begin(), names.end(), name);
+    if (it != names.end()) inputs[it - names.begin()] = t;
+  }
+  for (size_t i = 0; i < names.size(); ++i)
+    if (!inputs[i].defined()) return Error(what + ": input '" + names[i] + "' is not fed");
+  std::vector<ir::Tensor> out;
+  ASRC_RETURN_IF_ERROR(s.Run(inputs, &out).With(what));
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<ir::Tensor>> TransducerTrainer::RunOne(const Utterance& u, float loss_scale) {
+  const ComposeShape shape = ShapeOf(cfg_, u, opt_.label_pad, opt_.chunk_pad);
+  auto feeds = TransducerFeeds(cfg_, u, shape, loss_scale);
+  if (opt_.loss.kd) {
+    ComposeShape ts = ShapeOf(teacher_cfg_, u, opt_.label_pad, opt_.chunk_pad);
+    ts.labels = shape.labels;
+    ASRC_ASSIGN_OR_RETURN(Plan* tp, TeacherPlanFor(ts));
+    const auto t0 = std::chrono::steady_clock::now();
+    ASRC_ASSIGN_OR_RETURN(auto tout, RunByName(*tp->session, TransducerFeeds(teacher_cfg_, u, ts, 1.f), {},
+                                               "teacher (utterance " + u.id + ")"));
+    // The teacher's look-ahead logits stand in for a lattice it does not have.
+    const bool student_causal = cfg_.streaming();
+    if (student_causal) feeds.emplace_back("teacher_logits_causal", tout[0].Clone());
+    feeds.emplace_back("teacher_logits_lookahead", tout.back().Clone());
+    run_s_ += Since(t0);
+  }
+  ASRC_ASSIGN_OR_RETURN(Plan* p, PlanFor(shape));
+  std::vector<ir::Tensor> inputs(p->session->input_names().size());
+  for (size_t k = 0; k < weights_.size(); ++k) inputs[p->weight_slot[k]] = weights_[k];
+  const auto t0 = std::chrono::steady_clock::now();
+  ASRC_ASSIGN_OR_RETURN(auto out, RunByName(*p->session, feeds, std::move(inputs), "utterance " + u.id));
+  run_s_ += Since(t0);
+  if (out.size() != 1 + p->num_logits + weights_.size() || out[0].numel() != 1)
+    return Error("train: utterance " + u.id + ": the composed graph returned " + std::to_string(out.size()) + " outputs");
+  return out;
+}
+
+Result<StepStats> TransducerTrainer::Step(const std::vector<const Utterance*>& utts, const std::string& id) {
+  StepStats s;
+  s.step = step() + 1;
+  int64_t tokens = 0;
+  for (const Utterance* u : utts) tokens += static_cast<int64_t>(u->labels.size());
+  const float scale = 1.f / static_cast<float>(std::max<int64_t>(1, tokens));
+  std::vector<ir::Tensor> acc;
+  for (const Utterance* u : utts) {
+    auto out = RunOne(*u, scale);
+    if (!out.ok()) return Error(StepName(s.step, id) + ": " + out.status().message());
+    if (acc.empty())  // the weights exist once the first graph is planned
+      for (const ir::Tensor& w : weights_) acc.emplace_back(ir::DType::Float32, w.shape());
+    const float l = out->at(0).data<float>()[0];
+    if (!std::isfinite(l))
+      return Error(StepName(s.step, id) + ": loss is " + std::to_string(l) + " (utterance " + u->id +
+                   "); weights not updated");
+    s.loss += l;
+    const size_t first = out->size() - weights_.size();
+    for (size_t k = 0; k < acc.size(); ++k) {
+      float* a = acc[k].data<float>();
+      const float* g = (*out)[first + k].data<float>();
+      for (int64_t i = 0; i < acc[k].numel(); ++i) a[i] += g[i];
+    }
+  }
+  std::vector<ir::Tensor*> gp;
+  std::vector<const ir::Tensor*> gc;
+  for (ir::Tensor& g : acc) {
+    gp.push_back(&g);
+    gc.push_back(&g);
+  }
+  ASRC_ASSIGN_OR_RETURN(s.grad_norm, ClipGradNorm(gp, opt_.clip_norm > 0 ? opt_.clip_norm : 1e30));
+  if (!std::isfinite(s.grad_norm))
+    return Error(StepName(s.step, id) + ": gradient norm is " + std::to_string(s.grad_norm) + "; weights not updated");
+  s.lr = opt_.schedule.At(s.step);
+  std::vector<ir::Tensor*> wp;
+  for (ir::Tensor& w : weights_) wp.push_back(&w);
+  Status st = adam_.Step(wp, gc, s.lr);
+  if (!st.ok()) return Error(StepName(s.step, id) + ": " + st.message());
+  return s;
+}
+
+Result<double> TransducerTrainer::Loss(const std::vector<const Utterance*>& utts) {
+  int64_t tokens = 0;
+  for (const Utterance* u : utts) tokens += static_cast<int64_t>(u->labels.size());
+  const float scale = 1.f / static_cast<float>(std::max<int64_t>(1, tokens));
+  double loss = 0;
+  for (const Utterance* u : utts) {
+    ASRC_ASSIGN_OR_RETURN(auto out, RunOne(*u, scale));
+    loss += out[0].data<float>()[0];
+  }
+  return loss;
+}
+
+Result<std::vector<ir::Tensor>> TransducerTrainer::Gradients(const Utterance& u) {
+  ASRC_ASSIGN_OR_RETURN(auto out, RunOne(u, 1.f));
+  std::vector<ir::Tensor> r{out[0].Clone()};
+  for (size_t k = out.size() - weights_.size(); k < out.size(); ++k) r.push_back(out[k].Clone());
+  return r;
+}
+
+Result<std::vector<ir::Tensor>> TransducerTrainer::Logits(const Utterance& u) {
+  ASRC_ASSIGN_OR_RETURN(auto out, RunOne(u, 1.f));
+  std::vector<ir::Tensor> r;
+  for (size_t k = 1; k < out.size() - weights_.size(); ++k) r.push_back(out[k].Clone());
+  return r;
+}
+
+Status TransducerTrainer::CopyWeightsTo(ir::Model& model) const {
+  for (size_t k = 0; k < names_.size(); ++k) {
+    std::string role, name;
+    SplitWeightName(names_[k], &role, &name);
+    ir::Graph* g = model.graph(role);
+    ir::Value* v = g ? g->find_value(name) : nullptr;
+    if (!v || !v->initializer) return Error("train: the bundle's '" + role + "' graph has no initializer '" + name + "'");
+    if (v->initializer->shape() != weights_[k].shape())
+      return Error("train: '" + names_[k] + "' is " + ir::shape_str(weights_[k].shape()) + " in training, " +
+                   ir::shape_str(v->initializer->shape()) + " in the bundle");
+    v->initializer = weights_[k].Clone();
+  }
+  return Status::Ok();
+}
+
+}  // namespace asrc::train

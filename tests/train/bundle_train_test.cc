@@ -1,0 +1,239 @@
+// Training a whole bundle (train/transducer.h) on the demo teacher: the composed graph's logits
+// equal the bundle's graphs run one by one as the recognizer runs them (causal chunks with their
+// caches, the non-causal encoder, the decoder step by step, the joiner per (t, u)); gradients
+// against central finite differences; a few steps lower the loss.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
+#include "asr/stream.h"
+#include "onnx/onnx_io.h"
+#include "runtime/session.h"
+#include "train/data.h"
+#include "train/transducer.h"
+
+namespace asrc {
+namespace {
+
+const std::string kBundle = ASRC_SOURCE_DIR "/experiments/teacher/bundle";
+const std::string kManifest = "/work/shared/data/cathy/manifest.jsonl";
+
+// cathy lives outside the repository (README); without it these checks have nothing to run on.
+bool HaveData() {
+  if (std::ifstream(kManifest)) return true;
+  MESSAGE("skipped: " << kManifest << " is not here");
+  return false;
+}
+
+double Secs(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+struct Fixture {
+  ir::Model model;
+  asr::BundleConfig cfg;
+  std::vector<train::Utterance> utts;
+};
+
+Fixture& Teacher() {
+  static Fixture f = [] {
+    Fixture x;
+    auto m = onnx_io::LoadModel(kBundle);
+    REQUIRE_MESSAGE(m.ok(), m.status().message());
+    x.model = std::move(m).value();
+    auto c = asr::BundleConfig::FromModel(x.model);
+    REQUIRE(c.ok());
+    x.cfg = *c;
+    auto u = train::LoadUtterances(kManifest, "dev", x.cfg.frontend, x.cfg.tokens, 3);
+    REQUIRE_MESSAGE(u.ok(), u.status().message());
+    x.utts = std::move(u).value();
+    return x;
+  }();
+  return f;
+}
+
+// The lattice logits [T, U+1, V] the recognizer's pieces give for `enc` [T, D] and the labels.
+std::vector<float> ReferenceLattice(asr::GraphScorer& scorer, const std::vector<float>& enc, int64_t T, int64_t D,
+                                    const std::vector<int32_t>& labels, int64_t U) {
+  const int V = scorer.vocab_size();
+  std::vector<std::shared_ptr<const asr::DecoderOut>> dec;
+  std::vector<int> ys;
+  std::shared_ptr<const asr::DecoderOut> parent;
+  for (int64_t u = 0; u <= U; ++u) {
+    auto d = scorer.Decode(ys, parent.get());
+    REQUIRE(d.ok());
+    dec.push_back(*d);
+    parent = *d;
+    ys.push_back(u < static_cast<int64_t>(labels.size()) ? labels[u] : 1);
+  }
+  std::vector<float> out(T * (U + 1) * V);
+  for (int64_t t = 0; t < T; ++t) {
+    std::vector<const asr::DecoderOut*> ds;
+    for (auto& d : dec) ds.push_back(d.get());
+    std::vector<float> logits;
+    REQUIRE(scorer.Join(enc.data() + t * D, D, ds, &logits).ok());
+    std::copy(logits.begin(), logits.end(), out.begin() + t * (U + 1) * V);
+  }
+  return out;
+}
+
+double MaxAbsDiff(const ir::Tensor& a, const std::vector<float>& b) {
+  REQUIRE(a.numel() == static_cast<int64_t>(b.size()));
+  double m = 0;
+  for (size_t i = 0; i < b.size(); ++i) m = std::max(m, std::abs(double(a.data<float>()[i]) - b[i]));
+  return m;
+}
+
+TEST_CASE("composed teacher logits equal the bundle's graphs run one by one") {
+  if (!HaveData()) return;
+  Fixture& f = Teacher();
+  const train::Utterance& u = f.utts[0];
+  train::TransducerTrainOptions opt;
+  auto t0 = std::chrono::steady_clock::now();
+  auto tr = train::TransducerTrainer::Create(f.model, nullptr, opt);
+  REQUIRE_MESSAGE(tr.ok(), tr.status().message());
+  auto logits = (*tr)->Logits(u);
+  REQUIRE_MESSAGE(logits.ok(), logits.status().message());
+  std::printf("compose+plan+run: %.2f s (%lld frames, %zu labels)\n", Secs(t0), (long long)u.frames, u.labels.size());
+  REQUIRE(logits->size() == 2);
+
+  asr::RecognizerOptions ro;
+  auto rec = asr::Recognizer::Create(f.model, ro);
+  REQUIRE(rec.ok());
+  int64_t D = 0;
+  auto causal = (*rec)->CausalEncode(u.features, u.frames, 0, &D);
+  REQUIRE(causal.ok());
+  const int64_t T = static_cast<int64_t>(causal->size()) / D;
+  // Look-ahead: the non-causal encoder on the whole causal output.
+  auto nc = runtime::Session::Create(*f.model.graph("encoder_noncausal"), 17, {});
+  REQUIRE(nc.ok());
+  ir::Tensor x = ir::Tensor::FromVector(ir::DType::Float32, {1, T, D}, *causal);
+  ir::Tensor xl = ir::Tensor::FromVector(ir::DType::Int64, {1}, std::vector<int64_t>{T});
+  std::vector<ir::Tensor> out;
+  REQUIRE((*nc)->Run({x, xl}, &out).ok());
+  std::vector<float> la(out[0].data<float>(), out[0].data<float>() + T * D);
+
+  auto scorer = asr::GraphScorer::Create(f.model, f.cfg, {}, {});
+  REQUIRE(scorer.ok());
+  const int64_t U = train::ShapeOf(f.cfg, u, opt.label_pad).labels;
+  CHECK((*logits)[0].dim(1) == T);
+  double dc = MaxAbsDiff((*logits)[0], ReferenceLattice(**scorer, *causal, T, D, u.labels, U));
+  double dl = MaxAbsDiff((*logits)[1], ReferenceLattice(**scorer, la, T, D, u.labels, U));
+  std::printf("max |composed - bundle| causal %.3g lookahead %.3g (T=%lld U=%lld)\n", dc, dl, (long long)T, (long long)U);
+  CHECK(dc < 1e-3);
+  CHECK(dl < 1e-3);
+
+  // Padding the chunk count (fewer distinct graphs) runs chunks past the audio whose frames are
+  // cut off: the logits stay the same.
+  train::TransducerTrainOptions padded;
+  padded.chunk_pad = 4;
+  auto tp = train::TransducerTrainer::Create(f.model, nullptr, padded);
+  REQUIRE(tp.ok());
+  CHECK(train::ShapeOf(f.cfg, u, 8, 4).chunks % 4 == 0);
+  CHECK(train::ShapeOf(f.cfg, u, 8, 4).chunks > train::ShapeOf(f.cfg, u, 8, 1).chunks);
+  auto lp = (*tp)->Logits(u);
+  REQUIRE(lp.ok());
+  for (int k = 0; k < 2; ++k) {
+    std::vector<float> a((*logits)[k].data<float>(), (*logits)[k].data<float>() + (*logits)[k].numel());
+    CHECK(MaxAbsDiff((*lp)[k], a) == 0);
+  }
+}
+
+TEST_CASE("composed teacher gradients match central finite differences") {
+  if (!HaveData()) return;
+  Fixture& f = Teacher();
+  const train::Utterance& u = f.utts[1];
+  auto tr = train::TransducerTrainer::Create(f.model, nullptr, {});
+  REQUIRE(tr.ok());
+  auto g = (*tr)->Gradients(u);
+  REQUIRE_MESSAGE(g.ok(), g.status().message());
+  const auto& names = (*tr)->trainable_names();
+  // One weight per graph role, and one of the causal encoder's last layer (cache-chained).
+  const std::vector<std::string> picks = {"encoder_causal/enc.layers.0.conv.dw.weight",
+                                          "encoder_causal/enc.layers.6.att.q.bias", "encoder_noncausal/enc.layers.1.ff2.l1.bias",
+                                          "joiner/j.out.bias"};
+  int checked = 0;
+  bool lstm = false;  // and the decoder's first LSTM weight (unrolled over the labels)
+  for (size_t k = 0; k < names.size(); ++k) {
+    bool pick = std::find(picks.begin(), picks.end(), names[k]) != picks.end();
+    if (!pick && !lstm && names[k].rfind("decoder/onnx::LSTM", 0) == 0) pick = lstm = true;
+    if (!pick) continue;
+    const ir::Tensor& gk = (*g)[1 + k];
+    int64_t best = 0;
+    for (int64_t i = 0; i < gk.numel(); ++i)
+      if (std::abs(gk.data<float>()[i]) > std::abs(gk.data<float>()[best])) best = i;
+    float* w = (*tr)->weights()[k].data<float>();
+    const float w0 = w[best], eps = 2e-3f;
+    w[best] = w0 + eps;
+    auto lp = (*tr)->Gradients(u);
+    w[best] = w0 - eps;
+    auto lm = (*tr)->Gradients(u);
+    w[best] = w0;
+    REQUIRE(lp.ok());
+    REQUIRE(lm.ok());
+    const double fd = (double((*lp)[0].data<float>()[0]) - (*lm)[0].data<float>()[0]) / (2 * eps);
+    const double an = gk.data<float>()[best];
+    std::printf("%-50s [%lld] analytic %.5g  fd %.5g\n", names[k].c_str(), (long long)best, an, fd);
+    CHECK(std::abs(fd - an) <= 0.03 * std::abs(an) + 0.02);
+    ++checked;
+  }
+  CHECK(checked == 5);
+}
+
+TEST_CASE("KD against itself: the teacher's composed lattices line up with the student's (KL = 0)") {
+  if (!HaveData()) return;
+  Fixture& f = Teacher();
+  train::TransducerTrainOptions opt;
+  opt.loss.rnnt = false;
+  opt.loss.kd = true;
+  auto tr = train::TransducerTrainer::Create(f.model, &f.model, opt);
+  REQUIRE_MESSAGE(tr.ok(), tr.status().message());
+  auto g = (*tr)->Gradients(f.utts[2]);
+  REQUIRE_MESSAGE(g.ok(), g.status().message());
+  const double kl = (*g)[0].data<float>()[0];
+  std::printf("KL(teacher || teacher) summed over both lattices: %.3g\n", kl);
+  CHECK(std::abs(kl) < 1e-3);
+  // A teacher with another vocabulary is refused before anything runs.
+  ir::Model other = f.model;
+  other.tokens.back() = "something_else";
+  auto bad = train::TransducerTrainer::Create(f.model, &other, opt);
+  REQUIRE(!bad.ok());
+  CHECK(bad.status().message().find("vocabulary") != std::string::npos);
+}
+
+TEST_CASE("a few fine-tuning steps lower the teacher's loss on their batch") {
+  if (!HaveData()) return;
+  Fixture& f = Teacher();
+  train::TransducerTrainOptions opt;
+  opt.schedule = train::Schedule::Constant(3e-4);
+  opt.adamw.weight_decay = 0;
+  auto tr = train::TransducerTrainer::Create(f.model, nullptr, opt);
+  REQUIRE(tr.ok());
+  std::vector<const train::Utterance*> batch = {&f.utts[0], &f.utts[2]};
+  auto before = (*tr)->Loss(batch);
+  REQUIRE(before.ok());
+  for (int s = 0; s < 3; ++s) {
+    auto st = (*tr)->Step(batch, "dev0+dev2");
+    REQUIRE_MESSAGE(st.ok(), st.status().message());
+    std::printf("step %lld loss/token %.4f grad norm %.3g\n", (long long)st->step, st->loss, st->grad_norm);
+  }
+  auto after = (*tr)->Loss(batch);
+  REQUIRE(after.ok());
+  std::printf("loss/token before %.4f after %.4f\n", *before, *after);
+  CHECK(*after < 0.9 * *before);
+  // The trained weights go back into the bundle's own graphs.
+  ir::Model copy = f.model;
+  REQUIRE((*tr)->CopyWeightsTo(copy).ok());
+  const auto& w = (*tr)->weights()[0];
+  std::string role, name;
+  REQUIRE(train::SplitWeightName((*tr)->trainable_names()[0], &role, &name));
+  const ir::Tensor& in_bundle = *copy.graph(role)->find_value(name)->initializer;
+  CHECK(std::equal(w.data<float>(), w.data<float>() + w.numel(), in_bundle.data<float>()));
+}
+
+}  // namespace
+}  // namespace asrc
