@@ -309,6 +309,9 @@ def graph_cases(t):
         ("Add of float and int64", model("add", [h.make_node("Add", ["x", "i"], ["y"], name="add0")],
                                          [numpy_helper.from_array(np.ones((3,), np.int64), "i")]), "add0"),
         ("Relu with two inputs", model("relu2", [h.make_node("Relu", ["x", "x"], ["y"], name="relu0")]), "relu0"),
+        ("ConstantOfShape of 2^62 elements", model("cos", [h.make_node("ConstantOfShape", ["s"], ["y"], name="cos0")],
+                                                   [numpy_helper.from_array(np.array([1 << 31, 1 << 31], np.int64), "s")]),
+         "memory budget"),
         ("opset 0", model("op0", [h.make_node("Relu", ["x"], ["y"])], opsets=[("", 0)]), "opset 0"),
         ("opset 99", model("op99", [h.make_node("Relu", ["x"], ["y"])], opsets=[("", 99)]), "opset 99"),
         ("no opset imported", model("op_none", [h.make_node("Relu", ["x"], ["y"])], opsets=[]), "opset 0"),
@@ -330,6 +333,13 @@ def compress_cases(t):
     expect_fail("compress --out ''", ["compress", "--pipeline", pipeline, "--no-eval", "--out", ""], "--out", t)
     expect_fail("compress with a missing model", ["compress", "--pipeline", pipeline, "--no-eval",
                                                  "--model", os.path.join(t, "none"), "--out", out], "none", t)
+    # A bundle pipeline whose graph roles a single-graph model does not have.
+    x = os.path.join(t, "one.onnx")
+    shutil.copy(os.path.join(ROOT, "tests/fixtures/joiner.onnx"), x)
+    expect_fail("compress: graphs that match no graph of the model",
+                ["compress", "--pipeline", os.path.join(ROOT, "experiments/pipelines/int8-dynamic.json"),
+                 "--no-eval", "--model", x, "--out", out], "options.graphs", t)
+    os.remove(x)
     # A full disk while saving: the partial folder and the folders compress created are removed.
     expect_fail("compress on a full disk", ["compress", "--pipeline", pipeline, "--no-eval", "--quiet",
                                            "--out", out], "model.partial", t, preexec=small_disk(1 << 16))
