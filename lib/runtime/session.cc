@@ -225,17 +225,7 @@ Result<std::unique_ptr<SessionImpl>> SessionPlanner::Plan(
       return Error(gname + ": output '" + (v ? v->name : std::string("?")) +
                    "' is not defined");
   // Every node as its ONNX schema says, before any kernel sees it (runtime/validate.h).
-  ASRC_RETURN_IF_ERROR(ValidateOpset(g, opset));
-  for (ir::Node* n : nodes) {
-    std::vector<ir::DType> dtypes;
-    for (const ir::Value* v : n->inputs)
-      dtypes.push_back(!v ? ir::DType::Undefined
-                       : v->initializer ? v->initializer->dtype()
-                       : v->type.has_type && v->type.opaque.empty() ? v->type.dtype
-                                                                    : ir::DType::Undefined);
-    Status st = ValidateNode(*n, opset, dtypes);
-    if (!st.ok()) return Error(NodeLabel(*n) + " in " + gname + ": " + st.message());
-  }
+  ASRC_RETURN_IF_ERROR(ValidateGraph(g, opset));
 
   // --- topological order (the IR's: stable, storage order where valid) ---
   ASRC_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, g.topo_order());

@@ -139,4 +139,21 @@ Status ValidateNode(const ir::Node& n, int64_t opset, const std::vector<ir::DTyp
   return CheckAttributes(n, *s, full);
 }
 
+Status ValidateGraph(const ir::Graph& g, int64_t opset) {
+  ASRC_RETURN_IF_ERROR(ValidateOpset(g, opset));
+  for (const ir::Node* n : g.nodes()) {
+    std::vector<ir::DType> dtypes;
+    for (const ir::Value* v : n->inputs)
+      dtypes.push_back(!v ? ir::DType::Undefined
+                       : v->initializer ? v->initializer->dtype()
+                       : v->type.has_type && v->type.opaque.empty() ? v->type.dtype
+                                                                    : ir::DType::Undefined);
+    Status st = ValidateNode(*n, opset, dtypes);
+    if (!st.ok())
+      return Error("node '" + n->name + "' (" + n->op_type + ") in graph '" + g.name + "': " +
+                   st.message());
+  }
+  return Status::Ok();
+}
+
 }  // namespace asrc::runtime

@@ -31,4 +31,9 @@ Status ValidateOpset(const ir::Graph& g, int64_t opset);
 // missing: the op needs at least 2 inputs, the node has 1".
 Status ValidateNode(const ir::Node& n, int64_t opset, const std::vector<ir::DType>& input_dtypes);
 
+// ValidateOpset, then ValidateNode on each node of `g` (not of its subgraphs: their sessions
+// check them), with the dtypes known before planning (initializers, declared value types).
+// Errors name the node and graph: "node 'g0' (Gemm) in graph 'g': input 0 (A) is missing ...".
+Status ValidateGraph(const ir::Graph& g, int64_t opset);
+
 }  // namespace asrc::runtime
