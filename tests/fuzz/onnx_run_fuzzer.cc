@@ -37,11 +37,12 @@ bool MakeInputs(const asrc::ir::Graph& g, const std::vector<std::string>& names,
       for (auto& s : t.strings) s = "a";
     } else {
       uint8_t* p = static_cast<uint8_t*>(t.raw());
-      // Small values whatever the dtype: the low byte of each element varies, the rest is 0.
+      // Small values whatever the dtype: the low byte of each element varies, the rest is 0
+      // (bools 0 or 1, as the importer and tensor files give them).
       const size_t es = asrc::ir::dtype_size(dt);
       for (int64_t i = 0; i < t.numel(); ++i) {
         seed = seed * 1664525u + 1013904223u;
-        p[i * es] = static_cast<uint8_t>((seed >> 24) & 0x3);
+        p[i * es] = static_cast<uint8_t>((seed >> 24) & (dt == DType::Bool ? 0x1 : 0x3));
       }
     }
     feeds->push_back(std::move(t));
