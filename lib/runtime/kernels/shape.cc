@@ -66,7 +66,8 @@ class ReshapeKernel : public Kernel {
       }
       if (v < 0) return Error("invalid shape value " + std::to_string(v));
       out[i] = v;
-      known *= v;
+      if (__builtin_mul_overflow(known, v, &known))
+        return Error("shape " + ir::shape_str(Shape(spec.begin(), spec.end())) + " has more elements than int64 counts");
     }
     if (infer >= 0) {
       if (known == 0 || x.numel() % known != 0)
