@@ -133,6 +133,9 @@ Status ValidateNode(const ir::Node& n, int64_t opset, const std::vector<ir::DTyp
   if (!s) return Status::Ok();
   ASRC_RETURN_IF_ERROR(CheckInputs(n, *s, full, input_dtypes));
   const int outs = static_cast<int>(n.outputs.size());
+  if (outs < s->min_output())  // a kernel writes its outputs: a node without them (onnx_run_fuzzer)
+    return Error("has " + std::to_string(outs) + " outputs, the op needs at least " +
+                 std::to_string(s->min_output()));
   if (full && outs > s->max_output())
     return Error("has " + std::to_string(outs) + " outputs, the op has at most " +
                  std::to_string(s->max_output()));
