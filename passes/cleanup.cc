@@ -75,6 +75,27 @@ int RemoveIdentities(ir::Graph& g, pass::PassContext& ctx) {
   return n;
 }
 
+// Folded results up to this many bytes more than the inputs they free are always fine (shape
+// arithmetic, scalars).
+constexpr size_t kFoldGrowthAllowance = 1024;
+
+// Bytes of the initializers that only `node` reads: what folding it removes from the model.
+size_t FreedBytes(const ir::Graph& g, const ir::Node* node) {
+  size_t freed = 0;
+  std::vector<const ir::Value*> seen;
+  for (const ir::Value* in : node->inputs) {
+    if (!in || !in->initializer || in->owner != &g || IsGraphOutput(g, in) ||
+        std::find(seen.begin(), seen.end(), in) != seen.end() ||
+        std::find(g.inputs.begin(), g.inputs.end(), in) != g.inputs.end())
+      continue;
+    seen.push_back(in);
+    bool only_here = true;
+    for (const ir::Use& u : in->uses) only_here &= u.node == node;
+    if (only_here) freed += in->initializer->nbytes();
+  }
+  return freed;
+}
+
 Result<int> FoldConstants(ir::Graph& g, int64_t opset, size_t max_bytes, pass::PassContext& ctx) {
   int folded = 0;
   ASRC_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, g.topo_order());
@@ -148,6 +169,12 @@ Result<int> FoldConstants(ir::Graph& g, int64_t opset, size_t max_bytes, pass::P
     for (const auto& t : results) bytes += t.nbytes();
     if (bytes > max_bytes) {
       ctx.Bump("skipped_fold_too_large");
+      continue;
+    }
+    // Folding must not make the model larger: a Transpose of a weight that another node also
+    // reads would store it twice, a Cast of float16 weights would store them as float32.
+    if (bytes > FreedBytes(g, node) + kFoldGrowthAllowance) {
+      ctx.Bump("skipped_fold_grows_model");
       continue;
     }
     size_t k = 0;

@@ -10,7 +10,9 @@
 // Skips: identities whose output is a graph output (skipped_identity_graph_output); folding of
 // nodes whose output is a graph output, nodes with subgraphs and random ops; folds the runtime
 // cannot run (skipped_fold_unsupported, skipped_fold_failed) or whose results exceed
-// max_folded_mb (skipped_fold_too_large).
+// max_folded_mb (skipped_fold_too_large), and folds that would make the model larger: results
+// more than 1 KiB over the initializers only the folded node reads (skipped_fold_grows_model: a
+// Transpose of a weight another node reads too, a Cast of float16 weights to float32).
 // Counters: constants_to_initializers, identities_removed, nodes_folded, shapes_folded,
 // dead_removed.
 #pragma once

@@ -1,5 +1,6 @@
 #include <cstdio>
 #include <iostream>
+#include <new>
 
 #include "commands.h"
 
@@ -33,7 +34,12 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   for (auto& [sub, run] : set.entries) {
     if (!sub->parsed()) continue;
-    int rc = run();
+    int rc = 1;
+    try {
+      rc = run();
+    } catch (const std::bad_alloc& e) {  // ir::MemoryBudgetError says what was asked for
+      return asrc::app::Fail(sub->get_name() + ": out of memory: " + e.what());
+    }
     // Output lost to a full disk or a closed pipe (`> /dev/full`) is a failure, not exit 0.
     std::cout.flush();
     if (!std::cout || std::fflush(stdout) != 0 || std::ferror(stdout))

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstring>
 #include <ctime>
+#include <limits>
+#include <type_traits>
 
 namespace asrc::asr {
 namespace {
@@ -40,6 +42,17 @@ Status Get(const nlohmann::json& j, const std::string& key, const std::string& p
     if (required) return Error("model.json: " + path + key + ": missing");
     return Status::Ok();
   }
+  // An integer field must hold an integer in T's range: nlohmann converts a float such as 1e107
+  // to an integer type without a check (undefined behaviour; found by tests/fuzz/config_fuzzer).
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    const bool in_range =
+        (it->is_number_unsigned() && it->template get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<T>::max())) ||
+        (it->is_number_integer() && !it->is_number_unsigned() &&
+         it->template get<int64_t>() >= static_cast<int64_t>(std::numeric_limits<T>::min()) &&
+         it->template get<int64_t>() <= static_cast<int64_t>(std::numeric_limits<T>::max()));
+    if (!in_range)
+      return Error("model.json: " + path + key + ": expected an integer in range, got " + it->dump());
+  }
   try {
     *out = it->get<T>();
   } catch (const std::exception&) {
@@ -67,6 +80,10 @@ Result<std::vector<TensorSpec>> ParseSpecs(const nlohmann::json& j, const std::s
     std::string dtype = "float32";
     ASRC_RETURN_IF_ERROR(Get(e, "input", p, &s.input, true));
     ASRC_RETURN_IF_ERROR(Get(e, "output", p, &s.output, true));
+    if (e.contains("shape") && e["shape"].is_array())
+      for (const auto& d : e["shape"])
+        if (!d.is_number_integer())
+          return Error("model.json: " + p + "shape: expected a list of integers, got " + e["shape"].dump());
     ASRC_RETURN_IF_ERROR(Get(e, "shape", p, &s.shape, true));
     ASRC_RETURN_IF_ERROR(Get(e, "dtype", p, &dtype, false));
     ASRC_ASSIGN_OR_RETURN(s.dtype, ParseDType(dtype, p + "dtype"));

@@ -1,11 +1,79 @@
 #include "ir/tensor.h"
 
+#include <unistd.h>
+
+#include <atomic>
 #include <cassert>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <new>
 
 namespace asrc::ir {
+
+namespace {
+
+std::atomic<size_t> g_in_use{0};
+std::atomic<size_t> g_budget{0};  // 0: not yet set
+
+// ASRC_MEMORY_BUDGET ("8G", "512M", "1073741824"), else physical memory; 0 when neither is known.
+size_t DefaultBudget() {
+  if (const char* env = std::getenv("ASRC_MEMORY_BUDGET"); env && *env) {
+    char* end = nullptr;
+    double v = std::strtod(env, &end);
+    double unit = 1;
+    switch (end && *end ? *end : ' ') {
+      case 'k': case 'K': unit = 1024.0; break;
+      case 'm': case 'M': unit = 1024.0 * 1024; break;
+      case 'g': case 'G': unit = 1024.0 * 1024 * 1024; break;
+      case 't': case 'T': unit = 1024.0 * 1024 * 1024 * 1024; break;
+      default: break;
+    }
+    if (v > 0 && v * unit < 1.8e19) return static_cast<size_t>(v * unit);
+  }
+  long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) : 0;
+}
+
+// Reserves `nbytes` against the budget or throws MemoryBudgetError saying what was asked for.
+void Reserve(size_t nbytes, const char* what) {
+  const size_t budget = MemoryBudget();
+  const size_t used = g_in_use.fetch_add(nbytes) + nbytes;
+  if (budget == 0 || (used >= nbytes && used <= budget)) return;
+  g_in_use.fetch_sub(nbytes);
+  throw MemoryBudgetError(std::string(what) + " of " + BytesText(static_cast<double>(nbytes)) +
+                          " would go over the memory budget of " +
+                          BytesText(static_cast<double>(budget)) + " (" +
+                          BytesText(static_cast<double>(used - nbytes)) +
+                          " in use; ASRC_MEMORY_BUDGET sets it)");
+}
+
+}  // namespace
+
+void SetMemoryBudget(size_t bytes) { g_budget = bytes ? bytes : DefaultBudget(); }
+
+size_t MemoryBudget() {
+  size_t b = g_budget.load();
+  if (b == 0) {
+    b = DefaultBudget();
+    g_budget = b;
+  }
+  return b;
+}
+
+size_t MemoryInUse() { return g_in_use.load(); }
+
+std::string BytesText(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  int u = 0;
+  while (bytes >= 1024 && u < 6) {
+    bytes /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.3g %s", bytes, units[u]);
+  return buf;
+}
 
 size_t dtype_size(DType t) {
   switch (t) {
@@ -75,19 +143,36 @@ std::string shape_str(const Shape& s) {
 }
 
 Buffer::Buffer(size_t nbytes) : size_(nbytes) {
+  if (nbytes > std::numeric_limits<size_t>::max() - 64)
+    throw MemoryBudgetError("a buffer of " + std::to_string(nbytes) + " bytes cannot be allocated");
+  Reserve(nbytes, "a buffer");
   // aligned_alloc needs a size that is a multiple of the alignment; never 0.
   size_t alloc = (nbytes + 63) / 64 * 64;
   if (alloc == 0) alloc = 64;
   data_ = static_cast<uint8_t*>(std::aligned_alloc(64, alloc));
-  if (!data_) throw std::bad_alloc();
+  if (!data_) {
+    g_in_use.fetch_sub(nbytes);
+    throw MemoryBudgetError("the system refused a buffer of " + BytesText(static_cast<double>(nbytes)));
+  }
   std::memset(data_, 0, alloc);
 }
 
-Buffer::~Buffer() { std::free(data_); }
+Buffer::~Buffer() {
+  std::free(data_);
+  g_in_use.fetch_sub(size_);
+}
 
 Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
   numel_ = shape_numel(shape_);
-  assert(numel_ >= 0 && "Tensor: negative dim or element count overflow");
+  const size_t elem = dtype_ == DType::String ? sizeof(std::string) : dtype_size(dtype_);
+  if (numel_ < 0 || (elem > 0 && static_cast<uint64_t>(numel_) > MemoryBudget() / elem))
+    throw MemoryBudgetError("a " + std::string(dtype_name(dtype_)) + " tensor of shape " +
+                            shape_str(shape_) +
+                            (numel_ < 0 ? std::string(" (a negative dim, or more elements than int64 counts)")
+                                        : " (" + BytesText(static_cast<double>(numel_) * elem) + ")") +
+                            " is over the memory budget of " +
+                            BytesText(static_cast<double>(MemoryBudget())) +
+                            " (ASRC_MEMORY_BUDGET sets it)");
   if (dtype_ == DType::String) {
     strings.assign(static_cast<size_t>(numel_), std::string());
     return;

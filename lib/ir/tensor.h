@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,26 @@ const char* value_kind_name(ValueKind k);  // "tensor", "sequence", "optional", 
 // Element count of a shape; returns -1 when a dim is negative or the product overflows int64.
 int64_t shape_numel(const Shape& s);
 std::string shape_str(const Shape& s);  // "[2,3,4]"
+
+// The memory budget: bytes live in Buffers (and String tensors' elements), process-wide. An
+// allocation that would go over it, or a shape whose byte count overflows, throws
+// MemoryBudgetError (a std::bad_alloc whose what() says the size and the budget) instead of
+// asserting, aborting or asking the system for terabytes; runtime::Session turns it into an error
+// naming the node. Default: the machine's physical memory; ASRC_MEMORY_BUDGET in the environment
+// (bytes, or with a K, M, G or T suffix) or SetMemoryBudget overrides it.
+class MemoryBudgetError : public std::bad_alloc {
+ public:
+  explicit MemoryBudgetError(std::string message) : message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
+};
+void SetMemoryBudget(size_t bytes);  // 0: back to the default
+size_t MemoryBudget();
+size_t MemoryInUse();
+// "1.5 GiB", "12 MiB", "300 B": sizes in budget messages.
+std::string BytesText(double bytes);
 
 // A 64-byte aligned, owned block of bytes.
 class Buffer {

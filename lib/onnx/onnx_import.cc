@@ -62,6 +62,12 @@ Result<std::shared_ptr<ir::Buffer>> read_external(const onnx::TensorProto& p, si
   return buf;
 }
 
+// ONNX bools are 0 or 1; raw_data may hold any byte, and a kernel reading 2 as a C++ bool is
+// undefined behaviour (found by tests/fuzz/onnx_run_fuzzer): any non-zero byte is true.
+void normalize_bools(uint8_t* p, size_t n) {
+  for (size_t i = 0; i < n; ++i) p[i] = p[i] != 0;
+}
+
 template <class Src, class Dst>
 void copy_cast(const Src& src, Dst* dst) {
   for (int i = 0; i < src.size(); ++i) dst[i] = static_cast<Dst>(src.Get(i));
@@ -104,6 +110,7 @@ Result<Tensor> detail::tensor_from_proto(const onnx::TensorProto& p, const LoadC
                    std::to_string(nbytes));
     Tensor t(dt, shape);
     if (nbytes) std::memcpy(t.raw(), p.raw_data().data(), nbytes);
+    if (dt == DType::Bool) normalize_bools(static_cast<uint8_t*>(t.raw()), nbytes);
     return t;
   }
   // Typed fields: check the count before allocating anything.

@@ -1,8 +1,11 @@
 #include "pass/compress.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <csignal>
 #include <ctime>
 #include <filesystem>
 
@@ -73,7 +76,7 @@ Result<Plan> MakePlan(const CompressRequest& r) {
 #ifndef ASRC_PASS_HAVE_ASR
   if (r.evaluate) return Error("this build has no lib/asr (evaluation); measure sizes only");
 #endif
-  if (r.out.empty()) return Error("no output folder given");
+  if (r.out.empty()) return Error("--out is empty: give the output folder");
   bool gated = p.pipeline.gate.any();
   for (const PipelineStep& s : p.pipeline.steps) gated = gated || (s.gate && s.gate->any());
   if (r.eval_final_only && gated)
@@ -89,22 +92,91 @@ Result<Plan> MakePlan(const CompressRequest& r) {
   return p;
 }
 
-// Saves to a temporary name beside the target and renames it when complete, so a failed or
-// interrupted run never leaves a half-written model under the final name.
-Status SaveAtomically(const ir::Model& model, const Plan& p) {
+constexpr const char* kPartialPrefix = ".model.partial.";
+
+// SIGINT and SIGTERM, caught while the outputs are written (by whichever thread receives them):
+// the write finishes or is undone, then the signal takes effect with its default action, so an
+// interrupt never leaves a half-written model folder behind.
+volatile std::sig_atomic_t g_caught_signal = 0;
+extern "C" void NoteSignal(int sig) { g_caught_signal = sig; }
+
+class HoldInterrupts {
+ public:
+  HoldInterrupts() {
+    g_caught_signal = 0;
+    struct sigaction sa {};
+    sa.sa_handler = NoteSignal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  // Restores the previous handlers and delivers a signal caught meanwhile.
+  ~HoldInterrupts() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+    if (g_caught_signal) std::raise(g_caught_signal);
+  }
+  bool caught() const { return g_caught_signal != 0; }
+
+ private:
+  struct sigaction old_int_ {}, old_term_ {};
+};
+
+// Partial folders (or files) of compress runs whose process is gone: "<prefix><pid>[.onnx]".
+void RemoveStalePartials(const fs::path& out_dir) {
+  std::error_code ec;
+  for (fs::directory_iterator it(out_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (name.rfind(kPartialPrefix, 0) != 0) continue;
+    std::string pid = name.substr(std::string(kPartialPrefix).size());
+    if (pid.size() > 5 && pid.compare(pid.size() - 5, 5, ".onnx") == 0) pid.resize(pid.size() - 5);
+    if (pid.empty() || pid.size() > 9 || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t owner = static_cast<pid_t>(std::stol(pid));
+    if (owner == getpid() || (::kill(owner, 0) != 0 && errno == ESRCH)) {
+      std::error_code rm;
+      fs::remove_all(it->path(), rm);
+    }
+  }
+}
+
+// Creates `dir` and any missing folder above it; the ones created, outermost first.
+Result<std::vector<fs::path>> CreateFolders(const fs::path& dir) {
+  std::vector<fs::path> created;
+  std::error_code ec;
+  for (fs::path p = dir; !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+    created.insert(created.begin(), p);
+    if (p == p.parent_path()) break;
+  }
+  fs::create_directories(dir, ec);
+  if (ec) return Error("cannot create '" + dir.string() + "': " + ec.message());
+  return created;
+}
+
+// Writes the model (to a partial name beside the target, renamed when complete) and the report.
+// On an error or an interrupt, what this call wrote is removed again: the partial model, and the
+// folders it created with everything in them; a folder that existed keeps what it had.
+Status WriteOutputs(const ir::Model& model, const Plan& p, const CompressReport& rep) {
+  HoldInterrupts hold;
+  ASRC_ASSIGN_OR_RETURN(std::vector<fs::path> created, CreateFolders(p.out_dir));
+  RemoveStalePartials(p.out_dir);
   std::error_code ec;
   const fs::path tmp =
-      p.out_dir / (".model.partial." + std::to_string(getpid()) + (p.lone ? ".onnx" : ""));
-  fs::remove_all(tmp, ec);
-  Status st = onnx_io::SaveModel(model, tmp.string());
-  if (!st.ok()) {
-    fs::remove_all(tmp, ec);
+      p.out_dir / (kPartialPrefix + std::to_string(getpid()) + (p.lone ? ".onnx" : ""));
+  auto undo = [&](Status st) {
+    std::error_code rm;
+    fs::remove_all(tmp, rm);
+    if (!created.empty()) fs::remove_all(created.front(), rm);
     return st;
-  }
+  };
+  Status st = onnx_io::SaveModel(model, tmp.string());
+  if (!st.ok()) return undo(st);
+  if (hold.caught()) return undo(Error("interrupted"));
   fs::remove_all(p.out_model, ec);
   fs::rename(tmp, p.out_model, ec);
   if (ec)
-    return Error("cannot rename '" + tmp.string() + "' to '" + p.out_model.string() + "': " + ec.message());
+    return undo(Error("cannot rename '" + tmp.string() + "' to '" + p.out_model.string() + "': " + ec.message()));
+  st = WriteReport(p.out_dir.string(), rep);
+  if (!st.ok()) return undo(st);
   return Status::Ok();
 }
 
@@ -153,10 +225,8 @@ Result<CompressResult> Compress(const CompressRequest& r) {
   if (r.evaluate && eval.modes.empty())
     return Error("model '" + p.model + "' has no recognition mode to evaluate (a transducer bundle has an "
                  "encoder role, docs/bundle.md); measure sizes only");
-  std::error_code ec;
-  fs::create_directories(p.out_dir, ec);
-  if (ec) return Error("cannot create '" + p.out_dir.string() + "': " + ec.message());
   if (!r.eval_cache.empty()) {
+    std::error_code ec;
     fs::create_directories(r.eval_cache, ec);
     if (ec) return Error("cannot create '" + r.eval_cache + "': " + ec.message());
   }
@@ -180,7 +250,6 @@ Result<CompressResult> Compress(const CompressRequest& r) {
   manager.AddInstrument(MakeTimingInstrument());
   log("compress: pipeline " + p.pipeline.Canonical());
   ASRC_ASSIGN_OR_RETURN(RunResult run, manager.Run(model));
-  ASRC_RETURN_IF_ERROR(SaveAtomically(model, p));
 
   CompressResult result;
   result.output_model = p.out_model.string();
@@ -197,7 +266,7 @@ Result<CompressResult> Compress(const CompressRequest& r) {
   rep.stopped = run.stopped;
   rep.stop_reason = run.stop_reason;
   rep.created = UtcNow();
-  ASRC_RETURN_IF_ERROR(WriteReport(p.out_dir.string(), rep));
+  ASRC_RETURN_IF_ERROR(WriteOutputs(model, p, rep));
   log("compress: wrote " + result.output_model + " and " + (p.out_dir / "report.{json,md,html}").string());
   return result;
 }

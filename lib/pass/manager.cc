@@ -2,6 +2,40 @@
 
 namespace asrc::pass {
 
+namespace {
+
+// A pass whose `graphs` option matches no graph of the model would run, change nothing and look
+// fine in the report (a bundle pipeline's roles on a single-graph model): an error. A pattern
+// that matches nothing while others match is noted in the report.
+Status CheckGraphSelection(const PipelineStep& step, size_t index, const ir::Model& model,
+                           PassContext& ctx) {
+  const nlohmann::json& opts = step.options;
+  if (!opts.is_object() || !opts.contains("graphs") || !opts["graphs"].is_array()) return Status::Ok();
+  std::vector<std::string> roles;
+  for (const auto& gf : model.graphs)
+    if (gf.graph) roles.push_back(gf.role);
+  std::string role_list, unmatched;
+  for (const auto& r : roles) role_list += (role_list.empty() ? "" : ", ") + r;
+  bool any = false;
+  for (const auto& pattern : opts["graphs"]) {
+    if (!pattern.is_string()) return Status::Ok();
+    bool hit = false;
+    for (const auto& r : roles) hit = hit || AnyGlobMatch({pattern.get<std::string>()}, r);
+    any = any || hit;
+    if (!hit) unmatched += (unmatched.empty() ? "" : ", ") + pattern.get<std::string>();
+  }
+  const std::string where = "$.passes[" + std::to_string(index) + "].options.graphs";
+  if (!any)
+    return Error(where + ": " + opts["graphs"].dump() + " matches no graph of this model (its graphs: " +
+                 role_list + "); pass " + step.pass + " would change nothing");
+  if (!unmatched.empty())
+    ctx.Note("graphs " + unmatched + " (" + where + ") match no graph of this model (its graphs: " +
+             role_list + ")");
+  return Status::Ok();
+}
+
+}  // namespace
+
 bool PassManager::ShouldRun(const PassRecord& record, const ir::Model& model) {
   for (auto& ins : instruments_)
     if (!ins->ShouldRun(record, model)) return false;
@@ -41,6 +75,7 @@ Result<RunResult> PassManager::Run(ir::Model& model) {
     ctx.teacher = &teacher;
     ctx.calibrate = calibrator_;
     ctx.probe_wer = probe_wer_;
+    ASRC_RETURN_IF_ERROR(CheckGraphSelection(step, i, model, ctx));
     ASRC_RETURN_IF_ERROR(Before(record, model).With("before pass " + step.pass));
     Result<bool> changed = pass->Run(model, ctx);
     if (!changed.ok()) {

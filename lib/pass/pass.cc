@@ -55,7 +55,10 @@ Result<nlohmann::json> ValidateOptions(const std::vector<OptionSpec>& specs,
     }
     if (!ok) return Error(key_path + ": expected " + TypeName(def));
     nlohmann::json value = v;
-    if (def.is_number_integer()) value = static_cast<int64_t>(v.get<double>());
+    // A float beyond int64 (1e107) would make the cast undefined: out of range instead.
+    if (def.is_number_integer() && v.is_number_float() && !(std::fabs(v.get<double>()) < 9.0e18))
+      return Error(key_path + ": " + v.dump() + " is out of range");
+    if (def.is_number_integer()) value = v.is_number_float() ? nlohmann::json(static_cast<int64_t>(v.get<double>())) : v;
     if (def.is_number()) {
       double d = value.get<double>();
       if (!std::isfinite(d) || d < spec->min || d > spec->max) {

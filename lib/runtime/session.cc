@@ -7,11 +7,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <new>
+#include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "runtime/fusion.h"
 #include "runtime/session_impl.h"
+#include "runtime/validate.h"
 
 namespace asrc::runtime {
 
@@ -52,6 +55,20 @@ bool HasSubgraphs(const ir::Node& n) {
 
 std::string NodeLabel(const ir::Node& n) {
   return "node '" + n.name + "' (" + n.op_type + ")";
+}
+
+// Kernels allocate through ir::Tensor and ir::Buffer, which throw over the memory budget
+// (ir/tensor.h) or when the system has no memory left: an error here, which the caller prefixes
+// with the node, instead of an uncaught exception.
+template <class F>
+auto Guarded(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::bad_alloc& e) {
+    return Error(std::string("out of memory: ") + e.what());
+  } catch (const std::length_error& e) {
+    return Error(std::string("out of memory: ") + e.what());
+  }
 }
 
 // Runs a kernel chosen per call by the actual dtype of input 0, for ops registered only for
@@ -208,6 +225,8 @@ Result<std::unique_ptr<SessionImpl>> SessionPlanner::Plan(
     if (!v || !slot_of.count(v))
       return Error(gname + ": output '" + (v ? v->name : std::string("?")) +
                    "' is not defined");
+  // Every node as its ONNX schema says, before any kernel sees it (runtime/validate.h).
+  ASRC_RETURN_IF_ERROR(ValidateGraph(g, opset));
 
   // --- topological order (the IR's: stable, storage order where valid) ---
   ASRC_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, g.topo_order());
@@ -277,7 +296,7 @@ Result<std::unique_ptr<SessionImpl>> SessionPlanner::Plan(
     const KernelFactory* f = reg.Find(domain, n->op_type, key);
     std::unique_ptr<Kernel> kernel;
     if (f) {
-      auto k = (*f)(init);
+      auto k = Guarded([&] { return (*f)(init); });
       if (!k.ok()) return k.status().With(NodeLabel(*n) + " in " + gname);
       kernel = std::move(k).value();
     } else if (key == ir::DType::Undefined && reg.Has(domain, n->op_type)) {
@@ -313,7 +332,7 @@ Result<std::unique_ptr<SessionImpl>> SessionPlanner::Plan(
                        ir::value_kind_name(step.ctx.inputs[j]->kind()) +
                        "; the op takes tensors only");
       }
-      Status st = step.kernel->Run(step.ctx);
+      Status st = Guarded([&] { return step.kernel->Run(step.ctx); });
       if (!st.ok()) return st.With(NodeLabel(*n) + " in " + gname);
       for (size_t k = 0; k < step.out_slots.size(); ++k) {
         if (step.out_slots[k] < 0) continue;
@@ -473,11 +492,11 @@ Status SessionImpl::Run(const std::vector<const ir::Tensor*>& feeds,
     ctx.buffers = &buffers_;
     if (profile_) {
       auto t0 = std::chrono::steady_clock::now();
-      status = st.kernel->Run(ctx);
+      status = Guarded([&] { return st.kernel->Run(ctx); });
       step_ms_[&st - steps_.data()] +=
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     } else {
-      status = st.kernel->Run(ctx);
+      status = Guarded([&] { return st.kernel->Run(ctx); });
     }
     if (!status.ok()) {
       status = status.With(NodeLabel(*st.node) + " in graph '" + graph_->name + "'");

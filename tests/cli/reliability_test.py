@@ -277,11 +277,105 @@ def flag_cases(t, relu):
                                                     "--external-threshold", "-1"], "--external-threshold", t)
 
 
+def graph_cases(t):
+    """Graphs the runtime must refuse at planning (before any kernel runs), naming the node."""
+    import onnx
+    from onnx import helper as h, TensorProto as T, numpy_helper
+    import numpy as np
+
+    def model(name, nodes, inits=(), opsets=(("", 13),)):
+        x = h.make_tensor_value_info("x", T.FLOAT, [2, 3])
+        y = h.make_tensor_value_info("y", T.FLOAT, None)
+        g = h.make_graph(nodes, "g", [x], [y], list(inits))
+        path = os.path.join(t, name + ".onnx")
+        onnx.save(h.make_model(g, opset_imports=[h.make_opsetid(d, v) for d, v in opsets]), path)
+        return path
+    w = numpy_helper.from_array(np.ones((3, 4), np.float32), "w")
+    w_t = numpy_helper.from_array(np.ones((4, 3), np.float32), "w_t")
+    strings = h.make_tensor("b", T.STRING, [4], [b"a", b"b", b"c", b"d"])
+    string_attr = h.make_node("Gemm", ["x", "w_t"], ["y"], name="gemm_tb")
+    string_attr.attribute.append(h.make_attribute("transB", "yes"))
+    cases = [
+        ("Identity without an input", model("id", [h.make_node("Identity", [], ["y"], name="id0")]),
+         "id0"),
+        ("Squeeze without an input", model("sq", [h.make_node("Squeeze", [], ["y"], name="sq0")]), "sq0"),
+        ("Gemm with input A empty", model("ga", [h.make_node("Gemm", ["", "w"], ["y"], name="gemm_a")], [w]),
+         "gemm_a"),
+        ("Gemm with a STRING bias", model("gs", [h.make_node("Gemm", ["x", "w", "b"], ["y"], name="gemm_s")],
+                                          [w, strings]), "gemm_s"),
+        ("Gemm with a string transB", model("gt", [string_attr], [w_t]), "gemm_tb"),
+        ("Cast without its required 'to'", model("cast", [h.make_node("Cast", ["x"], ["y"], name="cast0")]),
+         "cast0"),
+        ("Add of float and int64", model("add", [h.make_node("Add", ["x", "i"], ["y"], name="add0")],
+                                         [numpy_helper.from_array(np.ones((3,), np.int64), "i")]), "add0"),
+        ("Relu with two inputs", model("relu2", [h.make_node("Relu", ["x", "x"], ["y"], name="relu0")]), "relu0"),
+        ("ConstantOfShape of 2^62 elements", model("cos", [h.make_node("ConstantOfShape", ["s"], ["y"], name="cos0")],
+                                                   [numpy_helper.from_array(np.array([1 << 31, 1 << 31], np.int64), "s")]),
+         "memory budget"),
+        ("opset 0", model("op0", [h.make_node("Relu", ["x"], ["y"])], opsets=[("", 0)]), "opset 0"),
+        ("opset 99", model("op99", [h.make_node("Relu", ["x"], ["y"])], opsets=[("", 99)]), "opset 99"),
+        ("no opset imported", model("op_none", [h.make_node("Relu", ["x"], ["y"])], opsets=[]), "opset 0"),
+    ]
+    for name, path, culprit in cases:
+        expect_fail(f"bench: {name}", ["bench", path, "--runs", "1"], culprit, t)
+        inp = os.path.join(t, "x.pb")
+        with open(inp, "wb") as f:
+            f.write(numpy_helper.from_array(np.ones((2, 3), np.float32), "x").SerializeToString())
+        expect_fail(f"run: {name}", ["run", path, "--input", "x=" + inp, "--output-dir", os.path.join(t, "o")],
+                    culprit, t)
+        os.remove(inp)
+
+
+def compress_cases(t):
+    """compress writes --out only when it has something to put there, and never leaves a part."""
+    pipeline = os.path.join(ROOT, "experiments/pipelines/int8-weight-only.json")
+    out = os.path.join(t, "new/out")
+    expect_fail("compress --out ''", ["compress", "--pipeline", pipeline, "--no-eval", "--out", ""], "--out", t)
+    expect_fail("compress with a missing model", ["compress", "--pipeline", pipeline, "--no-eval",
+                                                 "--model", os.path.join(t, "none"), "--out", out], "none", t)
+    # A bundle pipeline whose graph roles a single-graph model does not have.
+    x = os.path.join(t, "one.onnx")
+    shutil.copy(os.path.join(ROOT, "tests/fixtures/joiner.onnx"), x)
+    expect_fail("compress: graphs that match no graph of the model",
+                ["compress", "--pipeline", os.path.join(ROOT, "experiments/pipelines/int8-dynamic.json"),
+                 "--no-eval", "--model", x, "--out", out], "options.graphs", t)
+    os.remove(x)
+    # A full disk while saving: the partial folder and the folders compress created are removed.
+    expect_fail("compress on a full disk", ["compress", "--pipeline", pipeline, "--no-eval", "--quiet",
+                                           "--out", out], "model.partial", t, preexec=small_disk(1 << 16))
+    # A stale partial folder of a process that is gone is removed by the next run.
+    os.makedirs(out, exist_ok=True)
+    stale = os.path.join(out, ".model.partial.999999999")
+    os.makedirs(stale)
+    expect_ok("compress cleans a stale partial folder", ["compress", "--pipeline", pipeline, "--no-eval",
+                                                         "--quiet", "--out", out])
+    left = sorted(os.listdir(out))
+    if left != ["model", "report.html", "report.json", "report.md"]:
+        print(f"compress output folder: FAIL: {left}")
+        failures.append("compress output folder")
+    # SIGTERM in the middle: no partial folder, no empty --out.
+    out2 = os.path.join(t, "int/out")
+    for delay in [0.05 * k for k in range(1, 13)]:  # a run takes about 0.5 s: some land in the save
+        p = subprocess.Popen([ASRC, "compress", "--pipeline", pipeline, "--no-eval", "--quiet", "--out", out2],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            p.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout=60)
+        left = sorted(os.listdir(out2)) if os.path.isdir(out2) else None
+        ok = left is None or left == ["model", "report.html", "report.json", "report.md"]
+        if not ok:
+            print(f"compress SIGTERM after {delay:.2f}s (exit {p.returncode}): FAIL: left {left}")
+            failures.append(f"compress SIGTERM after {delay:.2f}s")
+        shutil.rmtree(os.path.join(t, "int"), ignore_errors=True)
+
+
 def main():
     if not os.path.isfile(os.path.join(BUNDLE, "model.json")):
         print(f"reference missing: {BUNDLE}", file=sys.stderr)
         return 0 if os.environ.get("CI", "") in ("", "0", "false") else 1
-    for case in (audio_cases, bundle_cases):
+    for case in (audio_cases, bundle_cases, graph_cases, compress_cases):
         with tempfile.TemporaryDirectory(prefix="asrc_reliability.") as t:
             case(t)
     with tempfile.TemporaryDirectory(prefix="asrc_reliability.") as t:

@@ -390,3 +390,32 @@ TEST_CASE("corrupt input fails cleanly: every truncation and random byte flips")
   }
   MESSAGE("byte-flipped copies that still parse: " << parsed << "/1500");
 }
+
+TEST_CASE("bool raw_data bytes other than 0 and 1 import as true (no invalid C++ bools)") {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(17);
+  auto* g = m.mutable_graph();
+  g->set_name("g");
+  auto* b = g->add_initializer();
+  b->set_name("b");
+  b->set_data_type(onnx::TensorProto::BOOL);
+  b->add_dims(3);
+  b->set_raw_data(std::string("\x02\x00\xff", 3));
+  auto* n = g->add_node();
+  n->set_op_type("Not");
+  n->add_input("b");
+  n->add_output("y");
+  auto* y = g->add_output();
+  y->set_name("y");
+  y->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::BOOL);
+  auto gf = onnx_io::ParseGraphFile(m.SerializeAsString(), "bools.onnx", "");
+  REQUIRE_MESSAGE(gf.ok(), gf.status().message());
+  const ir::Value* v = gf->graph->find_value("b");
+  REQUIRE(v);
+  REQUIRE(v->initializer);
+  const uint8_t* p = static_cast<const uint8_t*>(v->initializer->raw());
+  CHECK(p[0] == 1);
+  CHECK(p[1] == 0);
+  CHECK(p[2] == 1);
+}

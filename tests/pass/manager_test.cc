@@ -352,3 +352,23 @@ TEST_CASE("should-run: an instrument that declines a step skips it; the run goes
   CHECK(r->records[1].index == 2);
   CHECK(m.graphs[0].graph->nodes().back()->op_type == "Relu");
 }
+
+TEST_CASE("manager: a pass whose graphs option matches no graph of the model is an error") {
+  ir::Model m = Tiny();  // one graph, role "model"
+  pass::Pipeline p = Parse(R"({"passes": [{"pass": "quantize-int8", "options": {"graphs": ["encoder", "joiner"]}}]})");
+  pass::PassManager pm(passes::BuiltinPasses(), p);
+  auto r = pm.Run(m);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().message().find("$.passes[0].options.graphs") != std::string::npos);
+  CHECK(r.status().message().find("its graphs: model") != std::string::npos);
+  // One pattern matching is enough; the one that matches nothing is noted in the report.
+  pass::Pipeline p2 = Parse(R"({"passes": [{"pass": "quantize-int8", "options": {"graphs": ["joiner", "mod*"], "min_elements": 1}}]})");
+  pass::PassManager pm2(passes::BuiltinPasses(), p2);
+  auto r2 = pm2.Run(m);
+  REQUIRE_MESSAGE(r2.ok(), r2.status().message());
+  REQUIRE(r2->records.size() == 2);
+  CHECK(r2->records[1].changed);
+  bool noted = false;
+  for (const auto& n : r2->records[1].notes) noted |= n.find("graphs joiner") != std::string::npos;
+  CHECK(noted);
+}

@@ -125,6 +125,54 @@ TEST_CASE("cleanup: constants, identities, folding, dead code; bit-exact; ORT ag
   CHECK_FALSE(test::RunPass(p, m, json::object()));
 }
 
+TEST_CASE("cleanup never makes a model larger: weights in Constant nodes inside If branches") {
+  // y = If(c) { x @ W^T @ W @ float(W16) } else { the same with other weights }: folding the
+  // Transpose would store W twice, folding the Cast would store W16 as float32.
+  std::mt19937_64 rng(7);
+  auto g = std::make_unique<ir::Graph>("g");
+  ir::Value* x = test::Input(*g, "x", ir::DType::Float32, {1, 32});
+  ir::Value* c = test::Input(*g, "c", ir::DType::Bool, {});
+  ir::Node* iff = g->add_node("If", {c}, {"y"}, "if0");
+  for (const char* name : {"then_branch", "else_branch"}) {
+    auto b = std::make_shared<ir::Graph>(name);
+    b->parent = g.get();
+    ir::Node* cw = b->add_node("Constant", {}, {std::string(name) + "_w"}, std::string(name) + "_cw");
+    cw->set_attr_tensor("value", test::RandomTensor({32, 32}, rng, 0.2f));
+    ir::Tensor w16(ir::DType::Float16, {32, 32});
+    for (int64_t i = 0; i < w16.numel(); ++i) w16.data<uint16_t>()[i] = 0x3000 + static_cast<uint16_t>(i % 64);
+    ir::Node* ch = b->add_node("Constant", {}, {std::string(name) + "_w16"}, std::string(name) + "_ch");
+    ch->set_attr_tensor("value", w16);
+    ir::Node* tr = b->add_node("Transpose", {cw->outputs[0]}, {std::string(name) + "_wt"}, std::string(name) + "_tr");
+    ir::Node* cast = b->add_node("Cast", {ch->outputs[0]}, {std::string(name) + "_w32"}, std::string(name) + "_cast");
+    cast->set_attr_int("to", static_cast<int64_t>(ir::DType::Float32));
+    ir::Node* m1 = b->add_node("MatMul", {x, tr->outputs[0]}, {std::string(name) + "_a"}, std::string(name) + "_mm1");
+    ir::Node* m2 = b->add_node("MatMul", {m1->outputs[0], cw->outputs[0]}, {std::string(name) + "_b"}, std::string(name) + "_mm2");
+    ir::Node* m3 = b->add_node("MatMul", {m2->outputs[0], cast->outputs[0]}, {std::string(name) + "_y"}, std::string(name) + "_mm3");
+    b->outputs.push_back(m3->outputs[0]);
+    ir::Attribute a;
+    a.name = name;
+    a.kind = ir::Attribute::Kind::Graph;
+    a.g = b;
+    iff->attributes.push_back(a);
+  }
+  g->rebuild_uses();
+  test::Output(*g, iff->outputs[0], {1, 32});
+  ir::Model m = test::SingleGraphModel(std::move(g));
+  REQUIRE(m.graphs[0].graph->verify().ok());
+  std::vector<ir::Tensor> in = {test::RandomTensor({1, 32}, rng, 1.f), ir::Tensor(ir::DType::Bool, {})};
+  auto before = test::RunAsrc(*m.graphs[0].graph, in);
+  const int64_t bytes_before = m.bytes_unique();
+  passes::CleanupPass p;
+  pass::PassContext* ctx = nullptr;
+  CHECK(test::RunPass(p, m, json::object(), &ctx));
+  CHECK(m.bytes_unique() <= bytes_before);
+  CHECK(ctx->counters().at("constants_to_initializers") == 4);
+  CHECK(ctx->counters().at("skipped_fold_grows_model") == 4);
+  auto after = test::RunAsrc(*m.graphs[0].graph, in);
+  REQUIRE(after.size() == 1);
+  CHECK(test::BitEqual(before[0], after[0]));
+}
+
 TEST_CASE("quantize-int8 dynamic: MatMulInteger form, ~4x fewer weight bytes, within budget, ORT agrees") {
   ir::Model m = FfnModel();
   passes::CleanupPass clean;

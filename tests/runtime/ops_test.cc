@@ -374,6 +374,6 @@ TEST_CASE("a node without a required input fails at planning, naming the input")
   OneNode n("PRelu", {x}, 1);
   auto y = n.Run(17);
   REQUIRE(!y.ok());
-  CHECK(y.status().message().find("input 1 is missing") != std::string::npos);
+  CHECK(y.status().message().find("input 1 (slope) is missing") != std::string::npos);
   CHECK(y.status().message().find("'n0'") != std::string::npos);
 }

@@ -106,6 +106,8 @@ class ArgKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
     Tensor x = x0.dtype() == DType::Float16 ? HalfToFloat(x0) : x0;
+    // NormAxis accepts axis 0 or -1 on a scalar; an arg-reduction needs an axis to run along.
+    if (x.rank() == 0) return Error(std::string(max_ ? "ArgMax" : "ArgMin") + ": input is a scalar (rank 0)");
     ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axis_, x.rank()));
     int64_t outer = 1, inner = 1, dim = x.shape()[ax];
     for (int d = 0; d < ax; ++d) outer *= x.shape()[d];

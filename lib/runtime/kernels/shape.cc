@@ -66,7 +66,8 @@ class ReshapeKernel : public Kernel {
       }
       if (v < 0) return Error("invalid shape value " + std::to_string(v));
       out[i] = v;
-      known *= v;
+      if (__builtin_mul_overflow(known, v, &known))
+        return Error("shape " + ir::shape_str(Shape(spec.begin(), spec.end())) + " has more elements than int64 counts");
     }
     if (infer >= 0) {
       if (known == 0 || x.numel() % known != 0)
@@ -276,6 +277,8 @@ class ConcatKernel : public Kernel {
     auto skipped = [&](const Tensor* t) { return !t || (t->numel() == 0 && t->rank() != first->rank()); };
     ASRC_RETURN_IF_ERROR(NeedFixedSize(*first, "Concat"));
     int r = first->rank();
+    // NormAxis lets axis 0 / -1 through on a scalar; Concat needs rank >= 1 (onnx_run_fuzzer).
+    if (r == 0) return Error("Concat: input is a scalar (rank 0)");
     ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axis_, r));
     Shape out = first->shape();
     out[ax] = 0;

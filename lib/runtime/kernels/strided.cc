@@ -172,7 +172,10 @@ class TileKernel : public Kernel {
       sst.push_back(0);
       view.push_back(x.shape()[d]);
       sst.push_back(xs[d]);
-      out.push_back(reps[d] * x.shape()[d]);
+      int64_t n = 0;
+      if (__builtin_mul_overflow(reps[d], x.shape()[d], &n))  // found by onnx_run_fuzzer
+        return Error("Tile: repeats " + std::to_string(reps[d]) + " overflow dim " + std::to_string(d));
+      out.push_back(n);
     }
     Tensor& o = ctx.Alloc(0, x.dtype(), out);
     CopyStrided(x.raw(), 0, sst, view, o.raw(), ir::dtype_size(x.dtype()));

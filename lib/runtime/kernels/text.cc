@@ -146,8 +146,15 @@ void RegisterTextKernels(KernelRegistry& r) {
     a.weights = n.attr_floats("weights");
     if (a.min_n < 1 || a.max_n < a.min_n || a.max_skip < 0 || a.counts.empty())
       return Error("TfIdfVectorizer: bad gram lengths, skip count or ngram_counts");
+    const int64_t pool_n = static_cast<int64_t>(a.pool_strings.empty() ? a.pool_ints.size() : a.pool_strings.size());
     for (size_t g = 0; g < a.counts.size(); ++g)
       if (a.counts[g] < 0 || (g > 0 && a.counts[g] < a.counts[g - 1])) return Error("TfIdfVectorizer: ngram_counts must be ascending");
+    // Offsets into the pool, and output indexes, must be in range (found by onnx_run_fuzzer).
+    if (a.counts.back() > pool_n)
+      return Error("TfIdfVectorizer: ngram_counts point past the pool (pool_int64s or pool_strings, " +
+                   std::to_string(pool_n) + " entries)");
+    for (int64_t k : a.indexes)
+      if (k < 0) return Error("TfIdfVectorizer: ngram_indexes must be >= 0");
     return Make<TfIdfKernel>(std::move(a));
   }));
 }

@@ -69,6 +69,8 @@ Status SliceGeometry(const Shape& in, const std::vector<int64_t>& starts,
   if (steps.empty()) steps.assign(starts.size(), 1);
   if (axes.size() != starts.size() || steps.size() != starts.size()) return Error("axes/steps length mismatch");
   int r = static_cast<int>(in.size());
+  // NormAxis lets axis 0 / -1 through on a scalar; a scalar has no axis to slice (onnx_run_fuzzer).
+  if (r == 0 && !starts.empty()) return Error("cannot slice a scalar (rank 0)");
   Shape out = in;
   std::vector<int64_t> begin(r, 0), step(r, 1);
   for (size_t i = 0; i < starts.size(); ++i) {

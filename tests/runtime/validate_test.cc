@@ -1,0 +1,116 @@
+// Plan-time validation (runtime/validate.h) and the memory budget (ir/tensor.h): malformed nodes
+// are refused before any kernel runs, with an error naming the node; allocations over the budget
+// are errors naming the node, not aborts.
+#include <doctest/doctest.h>
+
+#include "ir/tensor.h"
+#include "runtime/validate.h"
+#include "test_util.h"
+
+using namespace asrc;
+using asrc::testing::I64;
+using asrc::testing::OneNode;
+using asrc::testing::RandomTensor;
+
+namespace {
+bool Says(const Status& st, const std::string& text) {
+  return st.message().find(text) != std::string::npos;
+}
+Status PlanError(OneNode& n, int64_t opset = 17) {
+  auto r = n.Run(opset);
+  return r.ok() ? Status::Ok() : r.status();
+}
+}  // namespace
+
+TEST_CASE("a Gemm whose input A is empty is refused at planning, naming the node and the input") {
+  OneNode n("Gemm", {ir::Tensor(), RandomTensor({3, 4}, 1)}, 1, {false, true});
+  Status st = PlanError(n);
+  REQUIRE(!st.ok());
+  CHECK(Says(st, "'n0' (Gemm)"));
+  CHECK(Says(st, "input 0 (A) is missing"));
+}
+
+TEST_CASE("an op with fewer inputs than its schema needs is refused (Identity with none)") {
+  OneNode n("Identity", {}, 1);
+  Status st = PlanError(n);
+  REQUIRE(!st.ok());
+  CHECK(Says(st, "input 0 (input) is missing"));
+}
+
+TEST_CASE("an input dtype outside the op's type constraint is refused (a STRING Gemm bias)") {
+  ir::Tensor bias(ir::DType::String, {4});
+  OneNode n("Gemm", {RandomTensor({2, 3}, 2), RandomTensor({3, 4}, 3), bias}, 1, {false, true, true});
+  Status st = PlanError(n);
+  REQUIRE(!st.ok());
+  CHECK(Says(st, "input 2 (C)"));
+  CHECK(Says(st, "dtype string"));
+}
+
+TEST_CASE("inputs tied to one type parameter must agree (Add of float32 and int64)") {
+  OneNode n("Add", {RandomTensor({3}, 4), I64({1, 2, 3})}, 1, {true, true});
+  Status st = PlanError(n);
+  REQUIRE(!st.ok());
+  CHECK(Says(st, "dtype int64, but an earlier input of type T has float32"));
+}
+
+TEST_CASE("attribute types are the schema's: a STRING transB is an error, not transB=0") {
+  OneNode n("Gemm", {RandomTensor({2, 3}, 5), RandomTensor({4, 3}, 6)}, 1, {false, true});
+  n.node->set_attr_string("transB", "1");
+  Status st = PlanError(n);
+  REQUIRE(!st.ok());
+  CHECK(Says(st, "attribute 'transB' must be INT, got STRING"));
+  n.node->attributes.clear();
+  n.node->set_attr_int("transB", 1);
+  CHECK(n.Run(17).ok());
+}
+
+TEST_CASE("a required attribute must be present (Cast without 'to')") {
+  OneNode n("Cast", {RandomTensor({2}, 7)}, 1);
+  Status st = PlanError(n);
+  REQUIRE(!st.ok());
+  CHECK(Says(st, "required attribute 'to' is missing"));
+}
+
+TEST_CASE("opsets outside 1..kMaxOpset are refused; above libonnx's schemas only safe checks run") {
+  OneNode relu("Relu", {RandomTensor({2}, 8)}, 1);
+  CHECK(Says(PlanError(relu, 0), "opset 0"));
+  CHECK(Says(PlanError(relu, 99), "opset 99"));
+  CHECK(Says(PlanError(relu, -3), "opset -3"));
+  CHECK(relu.Run(runtime::kMaxOpset).ok());
+  OneNode id("Identity", {}, 1);
+  CHECK(Says(PlanError(id, runtime::kMaxOpset), "is missing"));
+}
+
+TEST_CASE("ops of other domains are left to the kernel registry") {
+  ir::Graph g("g");
+  ir::Node* n = g.add_node("FancyOp", {}, {"y"}, "custom", "com.example");
+  CHECK(runtime::ValidateNode(*n, 17, {}).ok());
+}
+
+TEST_CASE("a kernel output over the memory budget is an error naming the node") {
+  OneNode n("ConstantOfShape", {I64({1 << 20, 1 << 20, 1 << 20})}, 1);
+  Status st = PlanError(n);
+  REQUIRE(!st.ok());
+  CHECK(Says(st, "'n0' (ConstantOfShape)"));
+  CHECK(Says(st, "memory budget"));
+  OneNode overflow("ConstantOfShape", {I64({int64_t{1} << 62, 1 << 4})}, 1);
+  Status so = PlanError(overflow);
+  REQUIRE(!so.ok());
+  CHECK(Says(so, "memory budget"));
+}
+
+TEST_CASE("the memory budget counts live buffers and is settable") {
+  const size_t before = ir::MemoryInUse();
+  {
+    ir::Tensor t(ir::DType::Float32, {1024});
+    CHECK(ir::MemoryInUse() == before + 4096);
+  }
+  CHECK(ir::MemoryInUse() == before);
+  ir::SetMemoryBudget(before + (1 << 20));
+  CHECK_THROWS_AS(ir::Tensor(ir::DType::Float32, {1 << 20}), ir::MemoryBudgetError);
+  CHECK(ir::MemoryInUse() == before);
+  ir::Tensor small(ir::DType::Float32, {1024});
+  CHECK(small.numel() == 1024);
+  ir::SetMemoryBudget(0);
+  CHECK(ir::MemoryBudget() > (size_t{1} << 20));
+}
