@@ -32,6 +32,10 @@
 // TransducerTrainer keeps one composed training graph + session per shape (chunks, padded
 // labels) in a small LRU cache, one set of weights and one AdamW over all of them; a step sums
 // the gradients of the batch's utterances (the loss is per token of the batch).
+// Tied weights: initializers that share one ir::Buffer in the student bundle (tar-decoder's
+// tied embedding = the joiner's output weight) are one parameter: their gradients are summed,
+// one AdamW state updates them, and CopyWeightsTo writes one tensor into every graph that held
+// the buffer, so the bundle still stores and counts it once.
 #pragma once
 
 #include <cstdint>
@@ -119,6 +123,9 @@ class TransducerTrainer {
   Result<std::vector<ir::Tensor>> Logits(const Utterance& u);
 
   const std::vector<std::string>& trainable_names() const { return names_; }
+  // Index (into trainable_names()) of the parameter that trainable k is tied to; k itself when
+  // it is not tied to an earlier one.
+  size_t tied_to(size_t k) const { return tie_.at(k); }
   std::vector<ir::Tensor>& weights() { return weights_; }
   int64_t step() const { return adam_.steps(); }
   const asr::BundleConfig& config() const { return cfg_; }
@@ -145,6 +152,7 @@ class TransducerTrainer {
   std::list<std::unique_ptr<Plan>> plans_, teacher_plans_;  // most recently used first
   std::vector<std::string> names_;
   std::vector<ir::Tensor> weights_;
+  std::vector<size_t> tie_;  // see tied_to()
   AdamW adam_;
   int64_t plans_built_ = 0;
   double plan_s_ = 0, run_s_ = 0;

@@ -53,6 +53,29 @@ std::vector<std::string> FindTrainables(const ir::Graph& g, const ir::Value* los
   return names;
 }
 
+// For each trainable "ROLE/<name>", the first earlier trainable whose initializer in `model`
+// is the same bytes (same buffer, offset, dtype and shape): the tied parameters.
+std::vector<size_t> FindTies(const ir::Model& model, const std::vector<std::string>& names) {
+  std::vector<const ir::Tensor*> init(names.size(), nullptr);
+  std::vector<size_t> tie(names.size());
+  for (size_t k = 0; k < names.size(); ++k) {
+    tie[k] = k;
+    std::string role, name;
+    const auto* f = SplitWeightName(names[k], &role, &name) ? model.find(role) : nullptr;
+    const ir::Graph* g = f ? f->graph.get() : nullptr;
+    const ir::Value* v = g ? g->find_value(name) : nullptr;
+    if (!v || !v->initializer) continue;
+    init[k] = &*v->initializer;
+    for (size_t j = 0; j < k; ++j)
+      if (init[j] && init[j]->shares_buffer_with(*init[k]) && init[j]->offset() == init[k]->offset() &&
+          init[j]->dtype() == init[k]->dtype() && init[j]->shape() == init[k]->shape()) {
+        tie[k] = j;
+        break;
+      }
+  }
+  return tie;
+}
+
 double Since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -117,13 +140,15 @@ Result<TransducerTrainer::Plan*> TransducerTrainer::PlanFor(const ComposeShape& 
   if (names_.empty()) {
     names_ = FindTrainables(g, g.outputs[0], std::regex(opt_.freeze));
     if (names_.empty()) return Error("train: the bundle has no trainable weight on the loss path");
+    tie_ = FindTies(student_, names_);
   }
   grad::GradientOptions gopt;
   gopt.opset = OpsetOf(student_);
   gopt.trainables_as_inputs = true;
   ASRC_ASSIGN_OR_RETURN(auto gg, grad::BuildGradient(g, "loss", names_, gopt));
-  if (weights_.empty())
-    for (ir::Tensor& w : gg.trainable_values) weights_.push_back(w.Clone());
+  if (weights_.empty())  // a tied weight is the same tensor as the one it is tied to
+    for (size_t k = 0; k < gg.trainable_values.size(); ++k)
+      weights_.push_back(tie_[k] == k ? gg.trainable_values[k].Clone() : weights_[tie_[k]]);
   runtime::SessionOptions sopt;
   sopt.threads = opt_.threads;
   ASRC_ASSIGN_OR_RETURN(plan->session, runtime::Session::Create(g, gopt.opset, sopt));
@@ -198,7 +223,7 @@ Result<std::vector<ir::Tensor>> TransducerTrainer::RunOne(const Utterance& u, fl
   }
   ASRC_ASSIGN_OR_RETURN(Plan* p, PlanFor(shape));
   std::vector<ir::Tensor> inputs(p->session->input_names().size());
-  for (size_t k = 0; k < weights_.size(); ++k) inputs[p->weight_slot[k]] = weights_[k];
+  for (size_t k = 0; k < weights_.size(); ++k) inputs[p->weight_slot[k]] = weights_[tie_[k]];
   const auto t0 = std::chrono::steady_clock::now();
   ASRC_ASSIGN_OR_RETURN(auto out, RunByName(*p->session, feeds, std::move(inputs), "utterance " + u.id));
   run_s_ += Since(t0);
@@ -226,23 +251,23 @@ Result<StepStats> TransducerTrainer::Step(const std::vector<const Utterance*>& u
     s.loss += l;
     const size_t first = out->size() - weights_.size();
     for (size_t k = 0; k < acc.size(); ++k) {
-      float* a = acc[k].data<float>();
+      float* a = acc[tie_[k]].data<float>();  // a tied weight's gradients sum into one
       const float* g = (*out)[first + k].data<float>();
       for (int64_t i = 0; i < acc[k].numel(); ++i) a[i] += g[i];
     }
   }
-  std::vector<ir::Tensor*> gp;
+  std::vector<ir::Tensor*> gp, wp;  // one entry per parameter (tied weights once)
   std::vector<const ir::Tensor*> gc;
-  for (ir::Tensor& g : acc) {
-    gp.push_back(&g);
-    gc.push_back(&g);
+  for (size_t k = 0; k < acc.size(); ++k) {
+    if (tie_[k] != k) continue;
+    gp.push_back(&acc[k]);
+    gc.push_back(&acc[k]);
+    wp.push_back(&weights_[k]);
   }
   ASRC_ASSIGN_OR_RETURN(s.grad_norm, ClipGradNorm(gp, opt_.clip_norm > 0 ? opt_.clip_norm : 1e30));
   if (!std::isfinite(s.grad_norm))
     return Error(StepName(s.step, id) + ": gradient norm is " + std::to_string(s.grad_norm) + "; weights not updated");
   s.lr = opt_.schedule.At(s.step);
-  std::vector<ir::Tensor*> wp;
-  for (ir::Tensor& w : weights_) wp.push_back(&w);
   Status st = adam_.Step(wp, gc, s.lr);
   if (!st.ok()) return Error(StepName(s.step, id) + ": " + st.message());
   return s;
@@ -275,6 +300,7 @@ Result<std::vector<ir::Tensor>> TransducerTrainer::Logits(const Utterance& u) {
 }
 
 Status TransducerTrainer::CopyWeightsTo(ir::Model& model) const {
+  std::vector<ir::Tensor> written(names_.size());  // a tied parameter: one tensor for all its graphs
   for (size_t k = 0; k < names_.size(); ++k) {
     std::string role, name;
     SplitWeightName(names_[k], &role, &name);
@@ -284,7 +310,8 @@ Status TransducerTrainer::CopyWeightsTo(ir::Model& model) const {
     if (v->initializer->shape() != weights_[k].shape())
       return Error("train: '" + names_[k] + "' is " + ir::shape_str(weights_[k].shape()) + " in training, " +
                    ir::shape_str(v->initializer->shape()) + " in the bundle");
-    v->initializer = weights_[k].Clone();
+    if (!written[tie_[k]].defined()) written[tie_[k]] = weights_[tie_[k]].Clone();
+    v->initializer = written[tie_[k]];
   }
   return Status::Ok();
 }

@@ -3,6 +3,7 @@
 // distills from the pipeline's teacher, and refuses bad input before any work.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -84,6 +85,44 @@ TEST_CASE("distill trains the tiny bundle (rnnt) and distills from the pipeline'
                                       {"dev_split", "dev"}, {"log_every", 0}});
     REQUIRE_MESSAGE(k.ok(), k.status().message());
   }
+}
+
+TEST_CASE("distill keeps a tied weight tied: one parameter, one buffer, bytes counted once") {
+  // As tar-decoder ties them: the decoder's embedding table IS the joiner's output weight.
+  Data d;
+  ir::Model m = testing::TinyBundle();
+  m.config["frontend"]["dither"] = 0.0;
+  ir::Value* W = m.find("joiner")->graph->find_value("W");
+  m.find("decoder")->graph->find_value("embed")->initializer = *W->initializer;
+  const ir::Tensor w0 = W->initializer->Clone();
+  const int64_t bytes = m.bytes_unique();
+  const ir::Model teacher = testing::TinyBundle();
+
+  train::TransducerTrainOptions o;
+  auto t = train::TransducerTrainer::Create(m, nullptr, o);
+  REQUIRE(t.ok());
+  auto cfg = asr::BundleConfig::FromModel(m);
+  auto utts = train::LoadUtterances(d.manifest, "train", cfg->frontend, cfg->tokens);
+  REQUIRE_MESSAGE(utts.ok(), utts.status().message());
+  REQUIRE((*t)->Step({&(*utts)[0]}, "b0").ok());
+  const auto& names = (*t)->trainable_names();
+  const size_t e = std::find(names.begin(), names.end(), "decoder/embed") - names.begin();
+  const size_t j = std::find(names.begin(), names.end(), "joiner/W") - names.begin();
+  REQUIRE(e < names.size());
+  REQUIRE(j < names.size());
+  CHECK((*t)->tied_to(std::max(e, j)) == std::min(e, j));
+  CHECK((*t)->tied_to(std::min(e, j)) == std::min(e, j));
+
+  auto r = RunDistill(m, &teacher, {{"data", d.manifest}, {"loss", "rnnt+kd"}, {"steps", 6}, {"lr", 0.1},
+                                    {"warmup", 0}, {"log_every", 0}});
+  REQUIRE_MESSAGE(r.ok(), r.status().message());
+  CHECK(*r);
+  const ir::Tensor& we = *m.find("decoder")->graph->find_value("embed")->initializer;
+  const ir::Tensor& wj = *m.find("joiner")->graph->find_value("W")->initializer;
+  CHECK(we.shares_buffer_with(wj));
+  CHECK(we.raw() == wj.raw());
+  CHECK(wj.data<float>()[1] != w0.data<float>()[1]);  // trained, not left as it was
+  CHECK(m.bytes_unique() == bytes);
 }
 
 TEST_CASE("distill refuses bad input before any work, and stops on a NaN loss") {
