@@ -2,18 +2,20 @@
 // forward/backward + AdamW) through train::TransducerTrainer, timed, with the process's peak RSS.
 // The PyTorch side is bench/train_bench_torch.py; bench/train_bench.sh runs both and writes the
 // table of BENCHMARKS.md. Not a test.
-//   train_bench --bundle DIR --manifest JSONL --mode rnnt|kd --threads N [--steps N]
+//   train_bench --bundle DIR --manifest JSONL --mode rnnt|kd|grads --threads N [--steps N]
 //               [--batch 16] [--min-frames 250] [--max-frames 350] [--max-plans 4] [--ids-out FILE]
 // The batch: the first `batch` utterances of split train (manifest order) with min..max feature
 // frames. --ids-out writes them (id and labels, one JSON line each) for the PyTorch side;
 // --steps 0 only writes them.
 // Prints one JSON line: cold step (composition + planning + run), the median warm step and how it
 // splits into composing/planning, running the graphs and the rest (gradient sum, AdamW), plans
-// built per warm step, and peak RSS.
+// built per warm step, and peak RSS. --mode grads: instead, the RNN-T loss of the batch's first
+// utterance and the L2 norm of each trainable's gradient (name, elements, norm; one line each).
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -66,7 +68,7 @@ int main(int argc, char** argv) {
     else return Fail("unknown option " + k);
   }
   if (a.bundle.empty() || a.manifest.empty()) return Fail("--bundle and --manifest are required");
-  if (a.mode != "rnnt" && a.mode != "kd") return Fail("--mode must be rnnt or kd");
+  if (a.mode != "rnnt" && a.mode != "kd" && a.mode != "grads") return Fail("--mode must be rnnt, kd or grads");
   if (a.steps == 1 || a.steps < 0) return Fail("--steps must be >= 2 (one cold step, then warm ones), or 0 (--ids-out only)");
   auto model = onnx_io::LoadModel(a.bundle);
   if (!model.ok()) return Fail(model.status().message());
@@ -94,7 +96,7 @@ int main(int argc, char** argv) {
   if (a.steps == 0) return 0;
   const double rss_data = PeakRssMiB();
   train::TransducerTrainOptions opt;
-  auto loss = train::TransducerLoss::Parse(a.mode, "full", 1.0);
+  auto loss = train::TransducerLoss::Parse(a.mode == "kd" ? "kd" : "rnnt", "full", 1.0);
   if (!loss.ok()) return Fail(loss.status().message());
   opt.loss = *loss;
   opt.threads = a.threads;
@@ -104,6 +106,18 @@ int main(int argc, char** argv) {
   auto trainer = train::TransducerTrainer::Create(*model, a.mode == "kd" ? &*model : nullptr, opt);
   if (!trainer.ok()) return Fail(trainer.status().message());
   auto& t = **trainer;
+  if (a.mode == "grads") {  // per-tensor gradient norms of the first utterance (loss_scale 1)
+    auto g = t.Gradients(*batch[0]);
+    if (!g.ok()) return Fail(g.status().message());
+    std::printf("loss %.6f\n", (*g)[0].data<float>()[0]);
+    for (size_t i = 0; i < t.trainable_names().size(); ++i) {
+      const ir::Tensor& x = (*g)[i + 1];
+      double ss = 0;
+      for (int64_t k = 0; k < x.numel(); ++k) ss += double(x.data<float>()[k]) * x.data<float>()[k];
+      std::printf("%s %lld %.6g\n", t.trainable_names()[i].c_str(), (long long)x.numel(), std::sqrt(ss));
+    }
+    return 0;
+  }
   std::vector<double> warm, warm_plan, warm_run, warm_plans;
   double cold = 0, cold_plan = 0, first_loss = 0;
   for (int s = 0; s < a.steps; ++s) {

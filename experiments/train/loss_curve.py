@@ -3,8 +3,9 @@
 trained by the recipe's model (experiments/teacher/model.py, rnnt.py) on the same batches and from
 the same initial weights as `asrc train` on the exported bundle. See experiments/train/README.md.
 
-  init:  /usr/bin/python3 experiments/train/loss_curve.py init --out DIR
-         random weights (torch.manual_seed(0), the "demo" preset, dropout 0), the feature
+  init:  /usr/bin/python3 experiments/train/loss_curve.py init --out DIR [--ln-jitter 0.02]
+         random weights (torch.manual_seed(0), the "demo" preset, dropout 0; LayerNorm weights and
+         biases jittered so that the ONNX export does not merge them into one tensor), the feature
          normalization (feat_mean/feat_istd, not trained) and tokenizer of the demo teacher's
          checkpoint; writes DIR/init.pt and the bundle DIR/bundle (experiments/teacher/export.py).
   train: /usr/bin/python3 experiments/train/loss_curve.py train --init DIR/init.pt --ids IDS --steps N
@@ -45,6 +46,13 @@ def init(a):
     model, cfg = make_model()
     ck = torch.load(TEACHER_CKPT, map_location="cpu")
     with torch.no_grad():
+        # torch.onnx.export merges initializers with identical values into one, and at PyTorch's
+        # default init every LayerNorm has weight 1 and bias 0: the bundle would tie all of them
+        # (one trainable per graph). --ln-jitter gives each its own values (0: the tied export).
+        for mod in model.modules():
+            if isinstance(mod, torch.nn.LayerNorm) and a.ln_jitter > 0:
+                mod.weight.add_(a.ln_jitter * torch.randn_like(mod.weight))
+                mod.bias.add_(a.ln_jitter * torch.randn_like(mod.bias))
         for name in ("feat_mean", "feat_istd"):
             getattr(model.encoder_causal, name).copy_(ck["model"]["encoder_causal." + name].float())
     os.makedirs(a.out, exist_ok=True)
@@ -117,6 +125,7 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("init")
     p.add_argument("--out", required=True)
+    p.add_argument("--ln-jitter", type=float, default=0.02, help="LayerNorm weight/bias += this * N(0, 1)")
     p = sub.add_parser("train")
     p.add_argument("--init", required=True)
     p.add_argument("--ids", required=True)
