@@ -51,11 +51,11 @@ def svg(a, t, path):
 def main():
     a, t = read(sys.argv[1], sys.argv[2])
     steps = sorted(set(a) & set(t))
-    print("| step | asrc loss/token | PyTorch loss/token | rel. diff | asrc grad norm | PyTorch grad norm | lr (asrc / PyTorch) |")
+    print("| step | asrc loss/token | PyTorch loss/token | (asrc - PyTorch) / PyTorch | asrc grad norm | PyTorch grad norm | lr (asrc / PyTorch) |")
     print("|---|---|---|---|---|---|---|")
     for s in steps:
-        print("| %d | %.4f | %.4f | %+.2f%% | %.3f | %.3f | %.2e / %.2e |" % (
-            s, a[s][0], t[s][0], 100 * (a[s][0] - t[s][0]) / t[s][0], a[s][2], t[s][2], a[s][1], t[s][1]))
+        print("| %d | %.4f | %.4f | %+.1e | %.3f | %.3f | %.2e / %.2e |" % (
+            s, a[s][0], t[s][0], (a[s][0] - t[s][0]) / t[s][0], a[s][2], t[s][2], a[s][1], t[s][1]))
     if "--svg" in sys.argv:
         svg(a, t, sys.argv[sys.argv.index("--svg") + 1])
 
