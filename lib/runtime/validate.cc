@@ -3,6 +3,7 @@
 #include "runtime/validate.h"
 
 #include <map>
+#include <set>
 #include <onnx/defs/data_type_utils.h>
 #include <onnx/defs/schema.h>
 #include <string>
@@ -58,10 +59,17 @@ std::string FormalName(const onnx::OpSchema& s, size_t i) {
   return std::to_string(i) + " (" + p.GetName() + ")";
 }
 
+// Ops whose inputs opsets newer than libonnx's schemas made optional (OptionalHasElement-18):
+// under such an opset their missing inputs are not errors.
+bool OptionalLater(const ir::Node& n) {
+  static const std::set<std::string> ops = {"OptionalHasElement"};
+  return ops.count(n.op_type) > 0;
+}
+
 Status CheckInputs(const ir::Node& n, const onnx::OpSchema& s, bool full,
                    const std::vector<ir::DType>& dtypes) {
   const int count = n.num_inputs();
-  if (count < s.min_input())
+  if (count < s.min_input() && (full || !OptionalLater(n)))
     return Error("input " + FormalName(s, count) + " is missing: the op needs at least " +
                  std::to_string(s.min_input()) + " inputs, the node has " + std::to_string(count));
   if (full && count > s.max_input())
@@ -74,6 +82,7 @@ Status CheckInputs(const ir::Node& n, const onnx::OpSchema& s, bool full,
     const bool last = static_cast<size_t>(i) >= formals.size() - 1;
     const bool variadic = last && f.GetOption() == onnx::OpSchema::Variadic;
     if (!n.inputs[i]) {
+      if (!full && OptionalLater(n)) continue;
       if (f.GetOption() == onnx::OpSchema::Single || (variadic && i < s.min_input()))
         return Error("input " + FormalName(s, i) + " is missing (an empty name where the op requires one)");
       continue;
@@ -116,8 +125,26 @@ Status CheckAttributes(const ir::Node& n, const onnx::OpSchema& s, bool full) {
 
 }  // namespace
 
+namespace {
+// Whether g or a subgraph of it has a node of the default domain (which needs its opset).
+bool UsesDefaultDomain(const ir::Graph& g) {
+  for (const ir::Node* n : g.nodes()) {
+    if (n->domain.empty() || n->domain == "ai.onnx") return true;
+    for (const ir::Attribute& a : n->attributes) {
+      if (a.g && UsesDefaultDomain(*a.g)) return true;
+      for (const auto& sub : a.graphs)
+        if (sub && UsesDefaultDomain(*sub)) return true;
+    }
+  }
+  return false;
+}
+}  // namespace
+
 Status ValidateOpset(const ir::Graph& g, int64_t opset) {
   if (opset >= 1 && opset <= kMaxOpset) return Status::Ok();
+  // A graph of other domains' ops only (ai.onnx.preview.training's optimizers) needs no
+  // default-domain opset.
+  if (opset == 0 && !UsesDefaultDomain(g)) return Status::Ok();
   std::string why = "opset " + std::to_string(opset) + " of the default domain " +
                     (opset < 1 ? std::string("(or none imported) is not a valid ONNX opset")
                                : "is newer than any this runtime knows (highest " +
