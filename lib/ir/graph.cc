@@ -354,6 +354,12 @@ std::vector<Node*> Graph::nodes() const {
   return out;
 }
 
+std::vector<Node*> Graph::tree_nodes() const {
+  std::vector<Node*> out;
+  collect_tree_nodes(this, &out);
+  return out;
+}
+
 Result<std::vector<Node*>> Graph::topo_order() const {
   std::vector<Node*> order = nodes();
   const size_t n = order.size();

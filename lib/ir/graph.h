@@ -194,6 +194,8 @@ class Graph : public GraphFields {
   std::string unique_name(const std::string& base) const;  // "base", "base_1", ...
   // Nodes in storage order (the order in the file unless a pass inserted/reordered).
   std::vector<Node*> nodes() const;
+  // Nodes of this graph and of its nested subgraphs (If/Loop/Scan bodies), depth first.
+  std::vector<Node*> tree_nodes() const;
   // Nodes in a topological order (stable: storage order where it is already valid);
   // error names a node in a cycle.
   Result<std::vector<Node*>> topo_order() const;

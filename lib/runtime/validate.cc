@@ -2,6 +2,7 @@
 // version, for every op; a hand-written table would cover the ops someone thought of.
 #include "runtime/validate.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <onnx/defs/data_type_utils.h>
@@ -58,6 +59,8 @@ std::string FormalName(const onnx::OpSchema& s, size_t i) {
   const auto& p = f[std::min(i, f.size() - 1)];
   return std::to_string(i) + " (" + p.GetName() + ")";
 }
+
+bool DefaultDomain(const ir::Node& n) { return n.domain.empty() || n.domain == "ai.onnx"; }
 
 // Ops whose inputs opsets newer than libonnx's schemas made optional (OptionalHasElement-18):
 // under such an opset their missing inputs are not errors.
@@ -125,26 +128,13 @@ Status CheckAttributes(const ir::Node& n, const onnx::OpSchema& s, bool full) {
 
 }  // namespace
 
-namespace {
-// Whether g or a subgraph of it has a node of the default domain (which needs its opset).
-bool UsesDefaultDomain(const ir::Graph& g) {
-  for (const ir::Node* n : g.nodes()) {
-    if (n->domain.empty() || n->domain == "ai.onnx") return true;
-    for (const ir::Attribute& a : n->attributes) {
-      if (a.g && UsesDefaultDomain(*a.g)) return true;
-      for (const auto& sub : a.graphs)
-        if (sub && UsesDefaultDomain(*sub)) return true;
-    }
-  }
-  return false;
-}
-}  // namespace
-
 Status ValidateOpset(const ir::Graph& g, int64_t opset) {
   if (opset >= 1 && opset <= kMaxOpset) return Status::Ok();
   // A graph of other domains' ops only (ai.onnx.preview.training's optimizers) needs no
   // default-domain opset.
-  if (opset == 0 && !UsesDefaultDomain(g)) return Status::Ok();
+  const std::vector<ir::Node*> tree = g.tree_nodes();
+  if (opset == 0 && std::none_of(tree.begin(), tree.end(), [](const ir::Node* n) { return DefaultDomain(*n); }))
+    return Status::Ok();
   std::string why = "opset " + std::to_string(opset) + " of the default domain " +
                     (opset < 1 ? std::string("(or none imported) is not a valid ONNX opset")
                                : "is newer than any this runtime knows (highest " +
@@ -153,7 +143,7 @@ Status ValidateOpset(const ir::Graph& g, int64_t opset) {
 }
 
 Status ValidateNode(const ir::Node& n, int64_t opset, const std::vector<ir::DType>& input_dtypes) {
-  if (!n.domain.empty() && n.domain != "ai.onnx") return Status::Ok();
+  if (!DefaultDomain(n)) return Status::Ok();
   const bool full = opset <= SchemaMaxOpset();
   const onnx::OpSchema* s = onnx::OpSchemaRegistry::Schema(
       n.op_type, static_cast<int>(std::min(opset, SchemaMaxOpset())), onnx::ONNX_DOMAIN);
