@@ -32,6 +32,8 @@ void RegisterRandomKernels(KernelRegistry& r);
 void RegisterClassLossKernels(KernelRegistry& r);
 void RegisterSequenceKernels(KernelRegistry& r);
 void RegisterNBitsKernels(KernelRegistry& r);
+void RegisterMsQuantKernels(KernelRegistry& r);
+void RegisterQLstmKernels(KernelRegistry& r);
 
 void RegisterAllKernels(KernelRegistry& r) {
   RegisterElementwiseKernels(r);
@@ -63,6 +65,8 @@ void RegisterAllKernels(KernelRegistry& r) {
   RegisterClassLossKernels(r);
   RegisterSequenceKernels(r);
   RegisterNBitsKernels(r);
+  RegisterMsQuantKernels(r);
+  RegisterQLstmKernels(r);
 }
 
 }  // namespace asrc::runtime

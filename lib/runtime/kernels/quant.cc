@@ -578,6 +578,10 @@ class QuantMatMulToFloatKernel : public Kernel {
 
 }  // namespace
 
+void qk::DynamicQuantizeU8(const float* x, int64_t n, ThreadPool* pool, float* scale, uint8_t* zp, uint8_t* y) {
+  DynamicQuantize(x, n, pool, scale, zp, y);
+}
+
 void RegisterQuantKernels(KernelRegistry& registry) {
   registry.Register("", "QuantizeLinear", DType::Undefined,
                     [](const KernelInit& init) -> Result<std::unique_ptr<Kernel>> {

@@ -48,6 +48,10 @@ inline const Tensor* ConstIn(const KernelInit& init, int i) {
 }
 inline bool HasIn(const ir::Node* n, int i) { return n->input(i) != nullptr; }
 
+// DynamicQuantizeLinear of x[0, n) into y (uint8), with its scale and zero point; split over
+// `pool` when it is non-null (quant.cc).
+void DynamicQuantizeU8(const float* x, int64_t n, ThreadPool* pool, float* scale, uint8_t* zp, uint8_t* y);
+
 template <class K>
 KernelFactory WithInit() {
   return [](const KernelInit& init) -> Result<std::unique_ptr<Kernel>> {
