@@ -8,6 +8,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -83,8 +84,9 @@ struct Outcome {
   double worst_ratio = 0;  // max err / tolerance over outputs
 };
 
-// Returns the number of outputs compared with ORT.
-int CheckModel(const std::string& path, const std::map<std::string, int64_t>& dims, int64_t default_dim) {
+// Returns the number of outputs compared with ORT. 8-bit outputs may differ from ORT's by up to
+// `lsb` quantization steps (ORT's fixed-point kernels round differently); other integers exactly.
+int CheckModel(const std::string& path, const std::map<std::string, int64_t>& dims, int64_t default_dim, int lsb = 0) {
   int compared = 0;
   INFO("model: " << path);
   auto gf = onnx_io::LoadGraphFile(path);
@@ -129,6 +131,19 @@ int CheckModel(const std::string& path, const std::map<std::string, int64_t>& di
         std::cout << "parity: " << fs::path(path).filename().string() << " " << (*session)->output_names()[i]
                   << " " << ir::shape_str(a.shape()) << " max|err| " << maxerr << " (tol " << tol << ")\n";
         CHECK(maxerr <= tol);
+      } else if (lsb > 0 && (a.dtype() == ir::DType::Uint8 || a.dtype() == ir::DType::Int8)) {
+        const bool s8 = a.dtype() == ir::DType::Int8;
+        int worst = 0;
+        int64_t differ = 0;
+        for (int64_t k = 0; k < a.numel(); ++k) {
+          const int x = s8 ? a.data<int8_t>()[k] : a.data<uint8_t>()[k], y = s8 ? b.data<int8_t>()[k] : b.data<uint8_t>()[k];
+          worst = std::max(worst, std::abs(x - y));
+          differ += x != y;
+        }
+        std::cout << "parity: " << fs::path(path).filename().string() << " " << (*session)->output_names()[i] << " "
+                  << ir::shape_str(a.shape()) << " max diff " << worst << " LSB (" << differ << " of " << a.numel()
+                  << " differ; budget " << lsb << ")\n";
+        CHECK(worst <= lsb);
       } else {
         CHECK(std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0);
       }
@@ -303,6 +318,49 @@ TEST_CASE("com.microsoft DynamicQuantizeMatMul matches ONNX Runtime") {
     fs::remove(path);
   }
   test::RequireChecks(compared, "ONNX Runtime on DynamicQuantizeMatMul models");
+}
+
+// The com.microsoft quantized-op models written by tests/fixtures/make_qops.py.
+std::vector<std::string> QopsModels() {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(test::SourcePath("tests/fixtures/qops")))
+    if (e.path().extension() == ".onnx") out.push_back(e.path().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST_CASE("com.microsoft quantized ops: the byte-table paths give the formula's bytes (ASRC_QOPS=ref)") {
+  int compared = 0;
+  for (const std::string& path : QopsModels()) {
+    INFO("model: " << path);
+    auto gf = onnx_io::LoadGraphFile(path);
+    REQUIRE_MESSAGE(gf.ok(), gf.status().message());
+    auto inputs = runtime::MakeInputs(*gf->graph, {}, 1, 77);
+    REQUIRE_MESSAGE(inputs.ok(), inputs.status().message());
+    std::vector<ir::Tensor> outs[2];
+    for (int ref : {0, 1}) {
+      if (ref) ::setenv("ASRC_QOPS", "ref", 1);
+      auto session = runtime::Session::Create(*gf->graph, gf->opset(""));
+      ::unsetenv("ASRC_QOPS");
+      REQUIRE_MESSAGE(session.ok(), session.status().message());
+      Status st = (*session)->Run(*inputs, &outs[ref]);
+      REQUIRE_MESSAGE(st.ok(), st.message());
+    }
+    REQUIRE(outs[0].size() == outs[1].size());
+    for (size_t i = 0; i < outs[0].size(); ++i) {
+      REQUIRE(outs[0][i].shape() == outs[1][i].shape());
+      CHECK(std::memcmp(outs[0][i].raw(), outs[1][i].raw(), outs[0][i].nbytes()) == 0);
+      ++compared;
+    }
+  }
+  CHECK(compared >= 20);
+}
+
+TEST_CASE("com.microsoft quantized ops (QLinear*, QGemm, DynamicQuantizeLSTM) match ONNX Runtime") {
+  if (!test::HaveReference(test::OrtAvailable(), test::kOrt)) return;
+  int compared = 0;
+  for (const std::string& path : QopsModels()) compared += CheckModel(path, {}, 1, /*lsb=*/1);
+  test::RequireChecks(compared, "ONNX Runtime on the com.microsoft quantized-op models");
 }
 
 TEST_CASE("fixture outputs match PyTorch's (tests/fixtures/data)") {

@@ -83,6 +83,13 @@ bool AllConstant(const KernelInit& init, std::initializer_list<int> ins) {
   return true;
 }
 
+// ASRC_QOPS=ref (read when a kernel is planned) runs the formula per element instead of the byte
+// tables, for tests and checks.
+bool ReferenceLoops() {
+  const char* e = std::getenv("ASRC_QOPS");
+  return e && std::string(e) == "ref";
+}
+
 // A byte table computed from constant parameters, built on the first run (the data dtype is
 // known then) and reused while the dtype stays the same.
 struct ByteTable {
@@ -126,7 +133,7 @@ void BinaryLoop(const Tensor& a, const Tensor& b, const BinaryParams& p, const u
 
 class QLinearBinaryKernel : public Kernel {
  public:
-  QLinearBinaryKernel(bool mul, bool constant_params) : mul_(mul), constant_(constant_params) {}
+  QLinearBinaryKernel(bool mul, bool constant_params) : mul_(mul), constant_(constant_params), ref_(ReferenceLoops()) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& a = *ctx.in(0);
     const Tensor& b = *ctx.in(3);
@@ -143,7 +150,7 @@ class QLinearBinaryKernel : public Kernel {
     Tensor& y = ctx.Alloc(0, q, out);
     const bool s8 = q == DType::Int8;
     // A table costs 65536 evaluations: worth it for constant parameters and large enough tensors.
-    if (constant_ && !table_.Ready(q) && y.numel() >= 4096) {
+    if (constant_ && !ref_ && !table_.Ready(q) && y.numel() >= 4096) {
       table_.bytes.resize(65536);
       for (int x = 0; x < 256; ++x)
         for (int z = 0; z < 256; ++z)
@@ -151,23 +158,14 @@ class QLinearBinaryKernel : public Kernel {
                                          : CombineBytes<uint8_t>(static_cast<uint8_t>(x), static_cast<uint8_t>(z), p);
       table_.dtype = q;
     }
-    const uint8_t* table = table_.Ready(q) && !Reference() ? table_.bytes.data() : nullptr;
+    const uint8_t* table = table_.Ready(q) && !ref_ ? table_.bytes.data() : nullptr;
     if (s8) BinaryLoop<int8_t>(a, b, p, table, y);
     else BinaryLoop<uint8_t>(a, b, p, table, y);
     return Status::Ok();
   }
 
-  // ASRC_QOPS=ref runs the formula per element instead of the tables (for tests and checks).
-  static bool Reference() {
-    static const bool ref = [] {
-      const char* e = std::getenv("ASRC_QOPS");
-      return e && std::string(e) == "ref";
-    }();
-    return ref;
-  }
-
  private:
-  bool mul_, constant_;
+  bool mul_, constant_, ref_;
   ByteTable table_;
 };
 
@@ -185,7 +183,7 @@ float LeakyReluF(float v, float alpha) { return v >= 0.f ? v : v * alpha; }
 class QLinearUnaryKernel : public Kernel {
  public:
   QLinearUnaryKernel(float (*f)(float, float), float alpha, bool constant_params)
-      : f_(f), alpha_(alpha), constant_(constant_params) {}
+      : f_(f), alpha_(alpha), constant_(constant_params), ref_(ReferenceLoops()) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& x = *ctx.in(0);
     ASRC_RETURN_IF_ERROR(Need8Bit(ctx, x, "X"));
@@ -206,7 +204,7 @@ class QLinearUnaryKernel : public Kernel {
     const uint8_t* px = x.raw();
     uint8_t* py = y.raw();
     const uint8_t* tb = t.bytes.data();
-    if (QLinearBinaryKernel::Reference()) {
+    if (ref_) {
       for (int64_t i = 0; i < x.numel(); ++i)
         py[i] = s8 ? UnaryByte<int8_t>(px[i], in, out, f_, alpha_) : UnaryByte<uint8_t>(px[i], in, out, f_, alpha_);
     } else {
@@ -218,7 +216,7 @@ class QLinearUnaryKernel : public Kernel {
  private:
   float (*f_)(float, float);
   float alpha_;
-  bool constant_;
+  bool constant_, ref_;
   ByteTable table_;
 };
 
