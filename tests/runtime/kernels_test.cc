@@ -506,7 +506,7 @@ TEST_CASE("thread pool covers every index exactly once") {
 
 #include "runtime/kernels/vmath.h"
 
-TEST_CASE("vectorized exp, sigmoid, tanh, softmax helpers match <cmath>") {
+TEST_CASE("vectorized exp, sigmoid, tanh, erf, softmax helpers match <cmath>") {
   std::vector<float> x;
   for (float v = -100.f; v <= 100.f; v += 0.0137f) x.push_back(v);
   for (float v = -0.1f; v <= 0.1f; v += 1e-4f) x.push_back(v);
@@ -522,6 +522,15 @@ TEST_CASE("vectorized exp, sigmoid, tanh, softmax helpers match <cmath>") {
     double want = std::tanh(static_cast<double>(x[i]));
     CHECK(std::abs(y[i] - want) <= 2e-7 + 1e-6 * std::abs(want));
   }
+  runtime::vm::Erf(x.data(), y.data(), n);
+  double worst_abs = 0, worst_rel = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double want = std::erf(static_cast<double>(x[i]));
+    worst_abs = std::max(worst_abs, std::abs(y[i] - want));
+    if (want != 0) worst_rel = std::max(worst_rel, std::abs(y[i] - want) / std::abs(want));
+  }
+  CHECK(worst_abs <= 3e-7);
+  CHECK(worst_rel <= 1e-6);
   double s = 0;
   for (int64_t i = 0; i < 1000; ++i) s += std::exp(static_cast<double>(x[i + 7000]) - 3.0);
   CHECK(runtime::vm::ExpShiftSum(x.data() + 7000, y.data(), 1000, 3.f) == doctest::Approx(s).epsilon(1e-5));

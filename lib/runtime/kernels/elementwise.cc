@@ -266,6 +266,7 @@ void UnaryFloat(Un op, float alpha, float beta, float gamma, const Tensor& x, Te
       case Un::Exp: vm::Exp(x.data<float>(), y.data<float>(), x.numel()); return;
       case Un::Sigmoid: vm::Sigmoid(x.data<float>(), y.data<float>(), x.numel()); return;
       case Un::Tanh: vm::Tanh(x.data<float>(), y.data<float>(), x.numel()); return;
+      case Un::Erf: vm::Erf(x.data<float>(), y.data<float>(), x.numel()); return;
       default: break;
     }
   }

@@ -10,6 +10,8 @@ namespace asrc::runtime::vm {
 void Exp(const float* x, float* y, int64_t n);
 void Sigmoid(const float* x, float* y, int64_t n);
 void Tanh(const float* x, float* y, int64_t n);
+// erf within 3e-7 absolute and 1e-6 relative.
+void Erf(const float* x, float* y, int64_t n);
 // y = x * Sigmoid(x), each factor rounded as Sigmoid() and a separate multiply would round it.
 void Silu(const float* x, float* y, int64_t n);
 // y[i] = exp(x[i] - shift); returns the sum of y.
