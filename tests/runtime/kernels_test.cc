@@ -567,3 +567,36 @@ TEST_CASE("int8 product with full-range symmetric int8 weights is exact (the VNN
           CHECK(got == ref);
         }
 }
+
+TEST_CASE("ConvTranspose: the GEMM + col2im path matches the scatter reference loop (ASRC_CONVT=ref)") {
+  struct Case {
+    ir::Shape x, w;
+    int64_t group;
+    std::vector<int64_t> strides, dil, pads, out_pad;
+  };
+  const std::vector<Case> cases = {
+      {{1, 16, 30}, {16, 8, 4}, 1, {2}, {}, {1, 1}, {}},                  // upsample_decoder's 1-D shape
+      {{2, 6, 5, 7}, {6, 2, 3, 3}, 3, {2, 1}, {1, 2}, {1, 0, 0, 1}, {1, 0}},  // groups, dilation, output_padding
+      {{1, 4, 9}, {4, 5, 1}, 1, {3}, {}, {}, {}},                         // 1x1 kernel, gaps between outputs
+  };
+  for (const Case& c : cases) {
+    ir::Tensor y[2];
+    for (int ref : {0, 1}) {
+      testing::OneNode n("ConvTranspose", {testing::RandomTensor(c.x, 3), testing::RandomTensor(c.w, 4),
+                                           testing::RandomTensor({c.w[1] * c.group}, 5)}, 1, {false, true, true});
+      n.node->set_attr_int("group", c.group);
+      if (!c.strides.empty()) n.node->set_attr_ints("strides", c.strides);
+      if (!c.dil.empty()) n.node->set_attr_ints("dilations", c.dil);
+      if (!c.pads.empty()) n.node->set_attr_ints("pads", c.pads);
+      if (!c.out_pad.empty()) n.node->set_attr_ints("output_padding", c.out_pad);
+      if (ref) ::setenv("ASRC_CONVT", "ref", 1);
+      auto out = n.Run(17, 1);
+      ::unsetenv("ASRC_CONVT");
+      REQUIRE_MESSAGE(out.ok(), out.status().message());
+      y[ref] = (*out)[0];
+    }
+    INFO("x " << ir::shape_str(c.x) << " w " << ir::shape_str(c.w));
+    CHECK(y[0].numel() > 0);
+    CHECK(testing::MaxAbsDiff(y[0], y[1]) <= 1e-5f);
+  }
+}

@@ -1,7 +1,12 @@
-// ConvTranspose over any spatial rank, a plain scatter loop (each input element adds its
-// kernel-weighted contribution to the outputs it reaches): group, strides, dilations, pads,
-// output_padding, output_shape and auto_pad as the ONNX spec defines them. Float16/float64
-// compute in float32.
+// ConvTranspose over any spatial rank: group, strides, dilations, pads, output_padding,
+// output_shape and auto_pad as the ONNX spec defines them. Float16/float64 compute in float32.
+// The plain scatter loop (each input element adds its kernel-weighted contribution to the outputs
+// it reaches) is the reference; the fast path does one GEMM per batch item and group,
+// cols[M/G * kernel, positions] = W_g^T X_g, and adds each column entry into the output position
+// it reaches (col2im). ASRC_CONVT=ref (read at plan time) runs the reference loop.
+#include <cstdlib>
+
+#include "runtime/gemm.h"
 #include "runtime/kernels/util.h"
 
 namespace asrc::runtime {
@@ -17,7 +22,10 @@ struct ConvTAttrs {
 
 class ConvTransposeKernel : public Kernel {
  public:
-  explicit ConvTransposeKernel(ConvTAttrs a) : a_(std::move(a)) {}
+  explicit ConvTransposeKernel(ConvTAttrs a) : a_(std::move(a)) {
+    const char* e = std::getenv("ASRC_CONVT");
+    ref_ = e && std::string(e) == "ref";
+  }
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
     const Tensor& w0 = *ctx.in(1);
@@ -45,29 +53,61 @@ class ConvTransposeKernel : public Kernel {
     for (int64_t n = 0; n < N; ++n)
       for (int64_t m = 0; m < M; ++m)
         std::fill(py + (n * M + m) * out_n, py + (n * M + m + 1) * out_n, b.defined() ? b.data<float>()[m] : 0.f);
+    // For every kernel tap kk and input position i, the output position it reaches (-1: none).
+    std::vector<int64_t> pos(static_cast<size_t>(k_n * in_n));
     std::vector<int64_t> ic(sr), kc(sr);
+    for (int64_t kk = 0; kk < k_n; ++kk) {
+      for (int64_t d = sr - 1, r = kk; d >= 0; --d) { kc[d] = r % k[d]; r /= k[d]; }
+      for (int64_t i = 0; i < in_n; ++i) {
+        for (int64_t d = sr - 1, r = i; d >= 0; --d) { ic[d] = r % in[d]; r /= in[d]; }
+        int64_t off = 0;
+        bool inside = true;
+        for (int d = 0; d < sr && inside; ++d) {
+          int64_t p = ic[d] * Stride(d) + kc[d] * Dil(d) - pb[d];
+          inside = p >= 0 && p < out[d];
+          off = off * out[d] + p;
+        }
+        pos[kk * in_n + i] = inside ? off : -1;
+      }
+    }
     const int64_t cg = C / G;
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t c = 0; c < C; ++c) {
-        int64_t g = c / cg;
-        for (int64_t i = 0; i < in_n; ++i) {
-          float xv = x.data<float>()[(n * C + c) * in_n + i];
-          for (int64_t d = sr - 1, r = i; d >= 0; --d) { ic[d] = r % in[d]; r /= in[d]; }
-          for (int64_t kk = 0; kk < k_n; ++kk) {
-            int64_t off = 0;
-            bool inside = true;
-            for (int64_t d = sr - 1, r = kk; d >= 0; --d) { kc[d] = r % k[d]; r /= k[d]; }
-            for (int d = 0; d < sr && inside; ++d) {
-              int64_t p = ic[d] * Stride(d) + kc[d] * Dil(d) - pb[d];
-              inside = p >= 0 && p < out[d];
-              off = off * out[d] + p;
+    const float* px = x.data<float>();
+    const float* pw = w.data<float>();
+    if (ref_) {
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t c = 0; c < C; ++c) {
+          int64_t g = c / cg;
+          for (int64_t i = 0; i < in_n; ++i) {
+            float xv = px[(n * C + c) * in_n + i];
+            for (int64_t kk = 0; kk < k_n; ++kk) {
+              const int64_t off = pos[kk * in_n + i];
+              if (off < 0) continue;
+              for (int64_t m = 0; m < mg; ++m) py[(n * M + g * mg + m) * out_n + off] += xv * pw[(c * mg + m) * k_n + kk];
             }
-            if (!inside) continue;
-            for (int64_t m = 0; m < mg; ++m)
-              py[(n * M + g * mg + m) * out_n + off] += xv * w.data<float>()[(c * mg + m) * k_n + kk];
           }
         }
-      }
+    } else {
+      Tensor cols = ctx.NewTensor(DType::Float32, {mg * k_n, in_n});
+      float* pc = cols.data<float>();
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t g = 0; g < G; ++g) {
+          if (in_n > 0 && cg > 0)
+            Sgemm(true, false, mg * k_n, in_n, cg, 1.f, pw + g * cg * mg * k_n, mg * k_n, px + (n * C + g * cg) * in_n, in_n,
+                  0.f, pc, in_n, ctx.threads);
+          else
+            std::fill(pc, pc + mg * k_n * in_n, 0.f);
+          for (int64_t m = 0; m < mg; ++m) {
+            float* o = py + (n * M + g * mg + m) * out_n;
+            for (int64_t kk = 0; kk < k_n; ++kk) {
+              const float* row = pc + (m * k_n + kk) * in_n;
+              const int64_t* p = pos.data() + kk * in_n;
+              for (int64_t i = 0; i < in_n; ++i)
+                if (p[i] >= 0) o[p[i]] += row[i];
+            }
+          }
+        }
+      if (ctx.buffers) ctx.buffers->Put(cols);
+    }
     return FromFloat(ctx, 0, x0.dtype(), y);
   }
 
@@ -108,6 +148,7 @@ class ConvTransposeKernel : public Kernel {
   }
 
   ConvTAttrs a_;
+  bool ref_ = false;
 };
 
 }  // namespace

@@ -123,7 +123,9 @@ class ResizeKernel : public Kernel {
       if (x.dim(d) == 0 && os[d] > 0) return Error("Resize: cannot resize an empty axis to " + std::to_string(os[d]));
       taps[d] = AxisTaps(a_, x.dim(d), os[d], scales[d], roi0[d], roi1[d]);
     }
-    if (a_.mode == Mode::Nearest && !IsFloatish(x.dtype())) return Nearest(ctx, x, os, taps);
+    // Nearest picks one tap of weight 1 per axis, a copy: every dtype but tf_crop_and_resize's
+    // float extrapolation goes through the gather below (the weighted sum gives the same values).
+    if (a_.mode == Mode::Nearest && (a_.coord != Coord::TfCrop || !IsFloatish(x.dtype()))) return Nearest(ctx, x, os, taps);
     if (!IsFloatish(x.dtype())) return FloatDTypeError("Resize", x.dtype());
     Tensor xf = AsFloat(x);
     Tensor y = ctx.NewTensor(DType::Float32, os);
@@ -171,13 +173,32 @@ class ResizeKernel : public Kernel {
     if (es == 0) return DTypeError("Resize", x.dtype());
     if (a_.coord == Coord::TfCrop) return Error("Resize: tf_crop_and_resize extrapolation needs a float input");
     int r = x.rank();
-    std::vector<int64_t> st = Strides(x.shape()), idx(r, 0);
+    std::vector<int64_t> st = Strides(x.shape());
     Tensor& y = ctx.Alloc(0, x.dtype(), os);
-    for (int64_t o = 0; o < y.numel(); ++o) {
-      int64_t off = 0;
-      for (int d = 0; d < r; ++d) off += taps[d][idx[d]][0].index * st[d];
-      std::memcpy(y.raw() + o * es, x.raw() + off * es, es);
-      for (int d = r - 1; d >= 0; --d) {
+    if (y.numel() == 0) return Status::Ok();
+    if (r == 0) {
+      std::memcpy(y.raw(), x.raw(), es);
+      return Status::Ok();
+    }
+    // Element offsets of the picked input index along each axis, then a gather per output row
+    // (the last axis), with the outer axes' offset kept by an odometer.
+    std::vector<std::vector<int64_t>> off(r);
+    for (int d = 0; d < r; ++d)
+      for (int64_t o = 0; o < os[d]; ++o) off[d].push_back(taps[d][o][0].index * st[d]);
+    const int64_t inner = os[r - 1], rows = y.numel() / inner;
+    const int64_t* last = off[r - 1].data();
+    std::vector<int64_t> idx(r, 0);
+    for (int64_t row = 0; row < rows; ++row) {
+      int64_t base = 0;
+      for (int d = 0; d < r - 1; ++d) base += off[d][idx[d]];
+      uint8_t* dst = y.raw() + row * inner * es;
+      const uint8_t* src = x.raw() + base * es;
+      if (es == 4) {
+        for (int64_t j = 0; j < inner; ++j) std::memcpy(dst + j * 4, src + last[j] * 4, 4);
+      } else {
+        for (int64_t j = 0; j < inner; ++j) std::memcpy(dst + j * es, src + last[j] * es, es);
+      }
+      for (int d = r - 2; d >= 0; --d) {
         if (++idx[d] < os[d]) break;
         idx[d] = 0;
       }

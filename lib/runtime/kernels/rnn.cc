@@ -260,7 +260,7 @@ Status LstmCell(KernelContext& ctx, const RnnConfig& c, RnnRun& r) {
 Status GruCell(KernelContext& ctx, const RnnConfig& c, RnnRun& r) {
   int64_t H = c.hidden, G = 3 * H, S = r.seq, Bt = r.batch;
   std::vector<float> xw(static_cast<size_t>(S * Bt * G)), hr(static_cast<size_t>(Bt * G)),
-      rh(static_cast<size_t>(Bt * H)), rhr(static_cast<size_t>(Bt * H));
+      rh(static_cast<size_t>(Bt * H)), rhr(static_cast<size_t>(Bt * H)), zrh(static_cast<size_t>(3 * H));
   for (int d = 0; d < c.dirs; ++d) {
     bool rev = c.reverse_only || d == 1;
     Act f = c.acts[d * 2], g = c.acts[d * 2 + 1];
@@ -291,13 +291,18 @@ Status GruCell(KernelContext& ctx, const RnnConfig& c, RnnRun& r) {
         const float* gh = hr.data() + b * G;
         float* hb = hs + b * H;
         float* yb = r.y.data<float>() + ((t * c.dirs + d) * Bt + b) * H;
+        // z and r, then the candidate, each as one vector activation over H.
+        float* z = zrh.data();
+        float* rv = z + H;
+        float* hh = z + 2 * H;
+        for (int64_t j = 0; j < 2 * H; ++j) z[j] = gx[j] + gh[j];
+        ActVec(f, z, 2 * H, c.clip);
+        for (int64_t j = 0; j < H; ++j)
+          hh[j] = c.lbr ? gx[2 * H + j] + rv[j] * gh[2 * H + j]
+                        : gx[2 * H + j] + rhr[b * H + j] + (rb ? rb[2 * H + j] : 0.f);
+        ActVec(g, hh, H, c.clip);
         for (int64_t j = 0; j < H; ++j) {
-          float z = Apply(f, Clip(gx[j] + gh[j], c.clip));
-          float rv = Apply(f, Clip(gx[H + j] + gh[H + j], c.clip));
-          float pre = c.lbr ? gx[2 * H + j] + rv * gh[2 * H + j]
-                             : gx[2 * H + j] + rhr[b * H + j] + (rb ? rb[2 * H + j] : 0.f);
-          float hh = Apply(g, Clip(pre, c.clip));
-          float h_new = (1.f - z) * hh + z * hb[j];
+          float h_new = (1.f - z[j]) * hh[j] + z[j] * hb[j];
           hb[j] = h_new;
           yb[j] = h_new;
         }
