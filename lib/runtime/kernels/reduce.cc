@@ -40,6 +40,8 @@ class ReduceKernel : public Kernel {
       if (!red[d] || keepdims_) out.push_back(red[d] ? 1 : x0.shape()[d]);
     }
     DType dt = x0.dtype();
+    if (dt == DType::Float32 && (op_ == Red::Max || op_ == Red::Min) && TrailingAxes(red))
+      return MaxMinRows(ctx, x0, out);
     Tensor x = dt == DType::Float16 ? HalfToFloat(x0) : x0;
     int64_t on = ir::shape_numel(out_keep);
     int64_t count = on > 0 ? x.numel() / std::max<int64_t>(on, 1) : 0;
@@ -65,6 +67,45 @@ class ReduceKernel : public Kernel {
   }
 
  private:
+  // True when the reduced axes are the last ones (each output reduces one contiguous run).
+  static bool TrailingAxes(const std::vector<bool>& red) {
+    size_t d = red.size();
+    while (d > 0 && red[d - 1]) --d;
+    for (size_t k = 0; k < d; ++k)
+      if (red[k]) return false;
+    return d < red.size();
+  }
+
+  // Fast path of ReduceMax/ReduceMin over trailing axes of float32 (attention's row max before
+  // Softmax): eight lanes the compiler vectorizes, NaN propagated as the reference loop does; the
+  // same values (max and min do not depend on the order).
+  Status MaxMinRows(KernelContext& ctx, const Tensor& x, const Shape& out) {
+    const int64_t on = ir::shape_numel(out), n = on > 0 ? x.numel() / on : 0;
+    Tensor& y = ctx.Alloc(0, DType::Float32, out);
+    const bool mx = op_ == Red::Max;
+    const float init = mx ? -std::numeric_limits<float>::infinity() : std::numeric_limits<float>::infinity();
+    for (int64_t o = 0; o < on; ++o) {
+      const float* a = x.data<float>() + o * n;
+      float lane[8] = {init, init, init, init, init, init, init, init};
+      bool nan = false;
+      int64_t i = 0;
+      for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; ++j) {
+          const float v = a[i + j];
+          nan |= v != v;
+          lane[j] = mx ? (v > lane[j] ? v : lane[j]) : (v < lane[j] ? v : lane[j]);
+        }
+      float m = init;
+      for (int j = 0; j < 8; ++j) m = mx ? (lane[j] > m ? lane[j] : m) : (lane[j] < m ? lane[j] : m);
+      for (; i < n; ++i) {
+        nan |= a[i] != a[i];
+        m = mx ? (a[i] > m ? a[i] : m) : (a[i] < m ? a[i] : m);
+      }
+      y.data<float>()[o] = nan ? std::numeric_limits<float>::quiet_NaN() : m;
+    }
+    return Status::Ok();
+  }
+
   double Init() const {
     switch (op_) {
       case Red::Max: return -std::numeric_limits<double>::infinity();
