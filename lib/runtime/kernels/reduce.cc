@@ -84,25 +84,29 @@ class ReduceKernel : public Kernel {
     Tensor& y = ctx.Alloc(0, DType::Float32, out);
     const bool mx = op_ == Red::Max;
     const float init = mx ? -std::numeric_limits<float>::infinity() : std::numeric_limits<float>::infinity();
-    for (int64_t o = 0; o < on; ++o) {
-      const float* a = x.data<float>() + o * n;
-      float lane[8] = {init, init, init, init, init, init, init, init};
-      bool nan = false;
-      int64_t i = 0;
-      for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; ++j) {
-          const float v = a[i + j];
-          nan |= v != v;
-          lane[j] = mx ? (v > lane[j] ? v : lane[j]) : (v < lane[j] ? v : lane[j]);
+    auto rows = [&](auto better) {
+      for (int64_t o = 0; o < on; ++o) {
+        const float* a = x.data<float>() + o * n;
+        float lane[8] = {init, init, init, init, init, init, init, init};
+        bool nan = false;
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8)
+          for (int j = 0; j < 8; ++j) {
+            const float v = a[i + j];
+            nan |= v != v;
+            lane[j] = better(v, lane[j]) ? v : lane[j];
+          }
+        float m = init;
+        for (int j = 0; j < 8; ++j) m = better(lane[j], m) ? lane[j] : m;
+        for (; i < n; ++i) {
+          nan |= a[i] != a[i];
+          m = better(a[i], m) ? a[i] : m;
         }
-      float m = init;
-      for (int j = 0; j < 8; ++j) m = mx ? (lane[j] > m ? lane[j] : m) : (lane[j] < m ? lane[j] : m);
-      for (; i < n; ++i) {
-        nan |= a[i] != a[i];
-        m = mx ? (a[i] > m ? a[i] : m) : (a[i] < m ? a[i] : m);
+        y.data<float>()[o] = nan ? std::numeric_limits<float>::quiet_NaN() : m;
       }
-      y.data<float>()[o] = nan ? std::numeric_limits<float>::quiet_NaN() : m;
-    }
+    };
+    if (mx) rows([](float v, float m) { return v > m; });
+    else rows([](float v, float m) { return v < m; });
     return Status::Ok();
   }
 
