@@ -600,3 +600,39 @@ TEST_CASE("ConvTranspose: the GEMM + col2im path matches the scatter reference l
     CHECK(testing::MaxAbsDiff(y[0], y[1]) <= 1e-5f);
   }
 }
+
+TEST_CASE("com.microsoft quantized ops reject bad inputs with errors naming the op and what is wrong") {
+  auto u8 = [](std::vector<uint8_t> v, ir::Shape s) { return ir::Tensor::FromVector(ir::DType::Uint8, s, v); };
+  auto f32 = [](std::vector<float> v, ir::Shape s) { return ir::Tensor::FromVector(ir::DType::Float32, s, v); };
+  auto error_of = [](testing::OneNode& n) {
+    n.node->domain = "com.microsoft";
+    auto out = n.Run(17, 1);
+    return out.ok() ? std::string("ok") : out.status().message();
+  };
+  {  // QLinearAdd on float data
+    testing::OneNode n("QLinearAdd", {f32({1, 2}, {2}), f32({0.1f}, {}), u8({0}, {}), f32({1, 2}, {2}), f32({0.1f}, {}),
+                                      u8({0}, {}), f32({0.1f}, {}), u8({0}, {})}, 1);
+    std::string e = error_of(n);
+    CHECK(e.find("QLinearAdd") != std::string::npos);
+    CHECK(e.find("float32") != std::string::npos);
+    CHECK(e.find("supported: uint8, int8") != std::string::npos);
+  }
+  {  // QGemm with a per-row a_scale
+    testing::OneNode n("QGemm", {u8({1, 2, 3, 4}, {2, 2}), f32({0.1f, 0.2f}, {2}), u8({0}, {}), u8({1, 2, 3, 4}, {2, 2}),
+                                 f32({0.1f}, {}), u8({0}, {})}, 1);
+    std::string e = error_of(n);
+    CHECK(e.find("QGemm") != std::string::npos);
+    CHECK(e.find("a scale must be a scalar") != std::string::npos);
+  }
+  {  // DynamicQuantizeLSTM with W of the wrong shape
+    testing::OneNode n("DynamicQuantizeLSTM",
+                       {f32(std::vector<float>(6, 0.f), {1, 2, 3}), u8(std::vector<uint8_t>(12, 1), {1, 4, 3}),
+                        u8(std::vector<uint8_t>(4, 1), {1, 1, 4}), ir::Tensor(), ir::Tensor(), ir::Tensor(), ir::Tensor(),
+                        ir::Tensor(), f32({0.1f}, {1}), u8({0}, {1}), f32({0.1f}, {1}), u8({0}, {1})}, 3,
+                       {false, true, true, false, false, false, false, false, true, true, true, true});
+    n.node->set_attr_int("hidden_size", 1);
+    std::string e = error_of(n);
+    INFO(e);
+    CHECK(e.find("DynamicQuantizeLSTM: W shape [1,4,3], expected [1,4,4]") != std::string::npos);
+  }
+}
