@@ -311,6 +311,44 @@ class Matcher {
     return true;
   }
 
+  // Div(x, d) -> Erf -> Add(., a) -> Mul(x, .) -> Mul(., h) with d, a, h float32 scalar
+  // constants (PyTorch's exact GELU): ai.asrc GeluErf(x, d, a, h) (kernels/activation.cc).
+  bool MatchGeluErf(ir::Node* div, Chain* chain) const {
+    // An initializer or a Constant node's output (PyTorch writes these scalars as Constant nodes,
+    // which stay in the plan and feed the fused node).
+    auto scalar = [&](const ir::Value* v) {
+      const ir::Tensor* t = Const(v);
+      if (!t && v && IsOp(v->producer, "Constant")) {
+        const ir::Attribute* a = v->producer->attr("value");
+        if (a && a->kind == ir::Attribute::Kind::Tensor) t = &a->t;
+      }
+      return t && t->dtype() == ir::DType::Float32 && t->numel() == 1;
+    };
+    if (!IsOp(div, "Div") || div->num_inputs() != 2 || div->outputs.size() != 1 || !scalar(div->input(1))) return false;
+    ir::Value* x = div->input(0);
+    ir::Node* erf = SoleReader(div->output(0));
+    if (!x || !IsOp(erf, "Erf") || erf->outputs.size() != 1) return false;
+    ir::Node* add = SoleReader(erf->output(0));
+    if (!IsOp(add, "Add") || add->outputs.size() != 1) return false;
+    ir::Value* a = OtherInput(add, erf->output(0));
+    ir::Node* mul = SoleReader(add->output(0));
+    if (!scalar(a) || !IsOp(mul, "Mul") || OtherInput(mul, add->output(0)) != x || mul->outputs.size() != 1) return false;
+    ir::Node* half = SoleReader(mul->output(0));
+    if (!IsOp(half, "Mul") || half->outputs.size() != 1) return false;
+    ir::Value* h = OtherInput(half, mul->output(0));
+    if (!scalar(h)) return false;
+    auto f = std::make_unique<ir::Node>();
+    f->domain = "ai.asrc";
+    f->op_type = "GeluErf";
+    f->owner = div->owner;
+    f->inputs = {x, div->input(1), a, h};
+    f->outputs = half->outputs;
+    f->name = div->name + "+erf+add+mul+mul";
+    chain->nodes = {div, erf, add, mul, half};
+    chain->fused = std::move(f);
+    return true;
+  }
+
  private:
   const FusionInputs& in_;
   std::unordered_set<const ir::Node*> in_order_;
@@ -329,7 +367,8 @@ FusionResult FuseNodes(const std::vector<ir::Node*>& order, const FusionInputs& 
   for (ir::Node* n : order) {
     Matcher::Chain c;
     if (!m.MatchQuantMatMul(n, &c) && !m.MatchQuantConv(n, &c) && !m.MatchConvPair(n, &c) &&
-        !m.MatchConvRelu(n, &c) && !m.MatchSilu(n, &c) && !m.MatchMatMulBias(n, &c))
+        !m.MatchConvRelu(n, &c) && !m.MatchSilu(n, &c) && !m.MatchMatMulBias(n, &c) &&
+        !m.MatchGeluErf(n, &c))
       continue;
     bool taken = false;
     for (ir::Node* a : c.nodes) taken |= absorbed.count(a) > 0;

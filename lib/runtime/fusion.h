@@ -13,10 +13,11 @@
 //     [-> Add(., bias)] [-> Relu] becomes our ai.asrc ConvIntegerToFloat(x_q, W, x_scale,
 //     W_scale, x_zp[, W_zp][, bias]) with activation "Relu" or none; W_scale and bias hold one
 //     value per output channel ([M, 1, ..., 1]); the DynamicQuantizeLinear stays.
-// And four float chains: MatMul by a constant 2-D float32 weight -> Add of a constant row of N
+// And five float chains: MatMul by a constant 2-D float32 weight -> Add of a constant row of N
 // floats becomes our ai.asrc MatMulBias(x, W, bias), whose threads add the bias to the rows they
 // computed; Conv -> Relu becomes com.microsoft FusedConv(activation "Relu");
-// Sigmoid(x) -> Mul(x, .) becomes our ai.asrc Silu(x); and a convolutional subsampling front
+// Sigmoid(x) -> Mul(x, .) becomes our ai.asrc Silu(x); PyTorch's exact GELU, Div(x, d) -> Erf ->
+// Add(., a) -> Mul(x, .) -> Mul(., h) with scalar constants, becomes our ai.asrc GeluErf; and a convolutional subsampling front
 // end, Conv [-> Relu] -> Conv [-> Relu] with 2-D constant weights, the first of small K
 // (C * KH * KW <= 32), becomes our ai.asrc ConvPair(x, w1, b1, w2, b2), which hands the first's
 // output to the second in channels-last order without an NCHW intermediate (kernels/nn.cc).

@@ -412,3 +412,36 @@ TEST_CASE("a tapped value is not fused away; the tap shows the unfused numbers")
     }
   }
 }
+
+TEST_CASE("PyTorch's exact GELU (Div -> Erf -> Add -> Mul(x, .) -> Mul by 0.5) fuses to GeluErf, bit-identical") {
+  ir::Graph g("gelu");
+  ir::Value* x = Input(g, "x");
+  // The scalars as PyTorch writes them: Constant nodes, except the divisor as an initializer.
+  auto constant = [&](const std::string& name, float v) {
+    ir::Node* c = g.add_node("Constant", {}, {name}, name + "_node");
+    ir::Attribute a;
+    a.name = "value";
+    a.kind = ir::Attribute::Kind::Tensor;
+    a.t = ir::Tensor::FromVector(ir::DType::Float32, {}, std::vector<float>{v});
+    c->attributes.push_back(a);
+    return c->outputs[0];
+  };
+  auto* d = g.add_initializer("sqrt2", ir::Tensor::FromVector(ir::DType::Float32, {}, std::vector<float>{1.41421354f}));
+  ir::Value* one = constant("one", 1.f);
+  ir::Value* half = constant("half", 0.5f);
+  ir::Value* v = g.add_node("Div", {x, d}, {"v"}, "div")->outputs[0];
+  ir::Value* e = g.add_node("Erf", {v}, {"e"}, "erf")->outputs[0];
+  ir::Value* a = g.add_node("Add", {e, one}, {"a"}, "add")->outputs[0];
+  ir::Value* m = g.add_node("Mul", {x, a}, {"m"}, "mul")->outputs[0];
+  ir::Value* y = g.add_node("Mul", {m, half}, {"y"}, "mul_half")->outputs[0];
+  // A second GELU-like chain whose Erf is also a graph output: not fused.
+  ir::Value* v2 = g.add_node("Div", {y, d}, {"v2"}, "div2")->outputs[0];
+  ir::Value* e2 = g.add_node("Erf", {v2}, {"e2"}, "erf2")->outputs[0];
+  ir::Value* a2 = g.add_node("Add", {e2, one}, {"a2"}, "add2")->outputs[0];
+  ir::Value* m2 = g.add_node("Mul", {y, a2}, {"m2"}, "mul2")->outputs[0];
+  g.outputs = {g.add_node("Mul", {m2, half}, {"z"}, "mul_half2")->outputs[0], e2};
+  const std::vector<std::string> ops = StepOps(g, true);
+  CHECK(Count(ops, "GeluErf") == 1);
+  CHECK(Count(ops, "Erf") == 1);
+  CheckBitIdentical(g, {RandomTensor({3, 1000}, 9, -5.f, 5.f)});
+}

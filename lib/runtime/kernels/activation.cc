@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "runtime/kernels/util.h"
+#include "runtime/kernels/vmath.h"
 
 namespace asrc::runtime {
 namespace {
@@ -161,9 +162,39 @@ float GeluTanh(float v) {
   return 0.5f * v * (1.f + std::tanh(k * (v + 0.044715f * v * v * v)));
 }
 
+// ai.asrc GeluErf(x, d, a, h) = (x * (Erf(x / d) + a)) * h, float32 with scalar d, a, h: the
+// exact GELU as PyTorch exports it (Div -> Erf -> Add -> Mul(x, .) -> Mul(., 0.5)), fused at plan
+// time (runtime/fusion.h) into one pass. Each step rounds as the unfused node does (Erf is
+// vm::Erf, as the Erf kernel's float32 path), so outputs are bit-identical to the unfused plan.
+Status GeluErfRun(KernelContext& ctx) {
+  const Tensor& x = *ctx.in(0);
+  if (x.dtype() != DType::Float32) return Error(std::string("GeluErf: x must be float32, got ") + ir::dtype_name(x.dtype()));
+  float c[3];
+  for (int i = 0; i < 3; ++i) {
+    const Tensor* t = ctx.in(i + 1);
+    if (!t || t->dtype() != DType::Float32 || t->numel() != 1) return Error("GeluErf: inputs 1-3 must be float32 scalars");
+    c[i] = t->data<float>()[0];
+  }
+  Tensor& y = ctx.Alloc(0, DType::Float32, x.shape());
+  const float* px = x.data<float>();
+  float* py = y.data<float>();
+  const int64_t n = x.numel();
+  float tmp[1024];
+  for (int64_t b = 0; b < n; b += 1024) {
+    const int64_t m = std::min<int64_t>(1024, n - b);
+    for (int64_t i = 0; i < m; ++i) tmp[i] = px[b + i] / c[0];
+    vm::Erf(tmp, tmp, m);
+    for (int64_t i = 0; i < m; ++i) py[b + i] = (px[b + i] * (tmp[i] + c[1])) * c[2];
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 void RegisterActivationKernels(KernelRegistry& r) {
+  r.Register("ai.asrc", "GeluErf", DType::Undefined, NeedInputs(4, [](const KernelInit&) -> KernelPtr {
+    return MakeFnKernel(GeluErfRun);
+  }));
   auto unary = [&](const char* op, std::function<float(float)> f) {
     r.Register("", op, DType::Undefined, NeedInputs(1, [op, f](const KernelInit&) -> KernelPtr {
       return Make<FloatUnaryKernel>(op, f);
