@@ -69,6 +69,7 @@ class SigintWatcher {
   SigintWatcher() {
     sigemptyset(&set_);
     sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);  // what mpirun sends every rank on Ctrl-C
     pthread_sigmask(SIG_BLOCK, &set_, &old_);
     thread_ = std::thread([this] {
       for (int sig = 0; sigwait(&set_, &sig) == 0 && !done_;) g_stop = true;
