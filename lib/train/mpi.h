@@ -4,9 +4,11 @@
 // the same SpecAugment masks), and keeps only its shard of each batch: rows r with
 // r % N == rank. After the backward pass the ranks sum their gradients (and losses) with one
 // MPI_Allreduce, so clipping and AdamW see the gradient of the whole batch and every rank keeps
-// identical weights; rank 0 alone logs and writes checkpoints and models.
+// identical weights (asrc train compares them at the end: CheckSameWeights); rank 0 alone logs
+// and writes checkpoints and models. A failing rank ends the job (FinishWorld: MPI_Abort) rather
+// than leave the others waiting in a collective.
 //
-// The loss normalisation decides how shards combine (see Share()):
+// The loss normalisation decides how shards combine (Batch::share, set by ShardBatch):
 //   - a single-graph loss reduced as a mean over the batch rows (the loss kernels' "mean"):
 //     each rank weighs its gradient by rows_r / rows; the sum is the whole batch's mean;
 //   - reduction "sum": the plain sum;
