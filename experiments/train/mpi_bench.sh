@@ -10,20 +10,11 @@
 # planning the graphs of the batch's shapes), the median of the later steps is the warm step time.
 # Peak RSS: GNU time's %M (for mpirun: the largest of its child processes, i.e. one rank).
 # Prints a markdown table; the logs stay in OUT.
-#   experiments/train/mpi_bench.sh [--build build] [--steps 4] [--out /tmp/mpi_bench] [--manifest M]
+#   [BUILD=build] [STEPS=4] [OUT=/tmp/mpi_bench] [MANIFEST=cathy manifest] experiments/train/mpi_bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-build=build steps=4 out=/tmp/mpi_bench
-manifest=/work/shared/data/cathy/manifest.jsonl
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --build) build=$2; shift 2 ;;
-    --steps) steps=$2; shift 2 ;;
-    --out) out=$2; shift 2 ;;
-    --manifest) manifest=$2; shift 2 ;;
-    *) echo "mpi_bench.sh: unknown option $1" >&2; exit 2 ;;
-  esac
-done
+build=${BUILD:-build} steps=${STEPS:-4} out=${OUT:-/tmp/mpi_bench}
+manifest=${MANIFEST:-/work/shared/data/cathy/manifest.jsonl}
 command -v mpirun >/dev/null || { echo "mpi_bench.sh: no mpirun (Debian openmpi-bin)" >&2; exit 1; }
 mkdir -p "$out"
 asrc="$build/apps/asrc/asrc"
