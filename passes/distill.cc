@@ -7,6 +7,7 @@
 #include "asr/stream.h"
 #include "onnx/onnx_io.h"
 #include "train/data.h"
+#include "train/mpi.h"
 #include "train/transducer.h"
 
 namespace asrc::passes {
@@ -97,6 +98,8 @@ Result<bool> DistillPass::Run(ir::Model& model, pass::PassContext& ctx) {
   opt.label_pad = ctx.GetInt("label_pad");
   opt.chunk_pad = ctx.GetInt("chunk_pad");
   opt.adamw.weight_decay = ctx.GetFloat("weight_decay");
+  opt.collective = collective;
+  const bool rank0 = !collective || collective->Rank() == 0;
   auto made = train::TransducerTrainer::Create(model, loss.kd ? teacher : nullptr, opt);
   if (!made.ok()) return made.status().With("distill");
   std::unique_ptr<train::TransducerTrainer> trainer = std::move(made).value();
@@ -109,7 +112,8 @@ Result<bool> DistillPass::Run(ir::Model& model, pass::PassContext& ctx) {
   }
 
   std::mt19937_64 shuffle(static_cast<uint64_t>(ctx.GetInt("seed")));
-  const int64_t max_frames = ctx.GetInt("batch_frames");
+  // batch_frames is per data-parallel rank: N ranks share the batches of N times the cap.
+  const int64_t max_frames = ctx.GetInt("batch_frames") * (collective ? collective->Size() : 1);
   auto buckets = train::MakeBuckets(utts, max_frames, shuffle);
   const double epochs = ctx.GetFloat("epochs");
   const int64_t steps = epochs > 0 ? std::max<int64_t>(1, std::llround(epochs * buckets.size())) : ctx.GetInt("steps");
@@ -129,7 +133,7 @@ Result<bool> DistillPass::Run(ir::Model& model, pass::PassContext& ctx) {
     if (dev_ptrs.empty()) return Status::Ok();
     auto l = trainer->Loss(dev_ptrs);
     if (!l.ok()) return l.status().With("distill: dev loss");
-    std::fprintf(stderr, "distill: step %lld dev loss/token %.4f\n", static_cast<long long>(step), *l);
+    if (rank0) std::fprintf(stderr, "distill: step %lld dev loss/token %.4f\n", static_cast<long long>(step), *l);
     if (step == 0) first_dev = *l;
     if (step == 0 || *l < best_dev) {
       best_dev = *l;
@@ -159,7 +163,8 @@ Result<bool> DistillPass::Run(ir::Model& model, pass::PassContext& ctx) {
     for (const auto* u : batch) tokens += static_cast<int64_t>(u->labels.size());
     if (log_every > 0 && (s % log_every == 0 || s == steps)) {
       const double el = Seconds(t0);
-      std::fprintf(stderr, "distill: step %lld/%lld loss/token %.4f lr %.2e grad %.2f  %.2f steps/s  eta %.0f s\n",
+      if (rank0)
+        std::fprintf(stderr, "distill: step %lld/%lld loss/token %.4f lr %.2e grad %.2f  %.2f steps/s  eta %.0f s\n",
                    static_cast<long long>(s), static_cast<long long>(steps), recent / recent_n, st->lr,
                    st->grad_norm, s / el, (steps - s) * el / s);
       if (s < steps) recent = 0, recent_n = 0;

@@ -21,6 +21,10 @@
 
 #include "pass/pass.h"
 
+namespace asrc::train {
+class Collective;
+}
+
 namespace asrc::passes {
 
 class DistillPass : public pass::Pass {
@@ -35,6 +39,9 @@ class DistillPass : public pass::Pass {
   // When set (asrc train), Run also writes there a copy of the model with the weights of the
   // last step, whichever weights it keeps in `model` (the best dev loss's).
   ir::Model* last = nullptr;
+  // When set (asrc train under mpirun): data-parallel ranks (train/mpi.h); each runs its shard
+  // of every batch and of the dev set, and only rank 0 prints progress.
+  train::Collective* collective = nullptr;
 };
 
 }  // namespace asrc::passes

@@ -11,6 +11,7 @@ pkgs=(
   libopenblas-dev libopenblas0-pthread libdnnl-dev
   libsndfile1-dev libsoxr-dev libfftw3-dev
   python3-torch python3-torchaudio python3-numpy python3-sentencepiece python3-onnx
+  libopenmpi-dev openmpi-bin
   espeak-ng flite sox libsox-fmt-all flac
   festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
 

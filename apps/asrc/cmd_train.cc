@@ -19,7 +19,9 @@
 // rnnt+kd with --teacher BUNDLE), --kd-form, --alpha, --dev-split; it writes DIR/last (the
 // weights of the last step) and DIR/best (those of the best dev loss; = last without
 // --dev-split) as bundles. No checkpoints or --resume in this mode yet.
-// Not here yet (issue 12): a dev WER, speed perturbation, MPI.
+// Data-parallel: `mpirun -np N asrc train ...` (train/mpi.h) trains on N shards of each batch
+// with --batch-frames per rank and summed gradients; rank 0 logs and writes everything.
+// Not here yet (issue 12): a dev WER, speed perturbation.
 #include <atomic>
 #include <chrono>
 #include <pthread.h>
@@ -36,6 +38,7 @@
 #include "passes/distill.h"
 #include "runtime/session.h"
 #include "train/data.h"
+#include "train/mpi.h"
 #include "train/trainer.h"
 
 namespace asrc::app {
@@ -66,6 +69,7 @@ class SigintWatcher {
   SigintWatcher() {
     sigemptyset(&set_);
     sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);  // what mpirun sends every rank on Ctrl-C
     pthread_sigmask(SIG_BLOCK, &set_, &old_);
     thread_ = std::thread([this] {
       for (int sig = 0; sigwait(&set_, &sig) == 0 && !done_;) g_stop = true;
@@ -107,7 +111,7 @@ Result<train::Schedule> MakeSchedule(const TrainArgs& a) {
 }
 
 // A whole transducer bundle, through the distill pass's training loop.
-int RunTrainBundle(const TrainArgs& a, ir::Model model) {
+int RunTrainBundle(const TrainArgs& a, ir::Model model, train::Collective* world) {
   namespace fs = std::filesystem;
   ir::Model teacher;
   if (!a.teacher.empty()) {
@@ -123,6 +127,7 @@ int RunTrainBundle(const TrainArgs& a, ir::Model model) {
                           {"dev_split", a.dev_split}, {"eval_every", a.eval_every}, {"seed", a.seed},
                           {"threads", a.threads}, {"log_every", a.log_every}};
   passes::DistillPass pass;
+  pass.collective = world;
   auto opts = pass::ValidateOptions(pass.options(), given, "asrc train");
   if (!opts.ok()) return Fail(opts.status().message());
   pass::PassContext ctx(*opts, a.seed);
@@ -131,6 +136,7 @@ int RunTrainBundle(const TrainArgs& a, ir::Model model) {
   pass.last = &last;
   auto r = pass.Run(model, ctx);
   if (!r.ok()) return Fail(r.status().message());
+  if (world->Rank() > 0) return 0;  // rank 0 reports and writes
   for (const std::string& n : ctx.notes()) std::cerr << n << "\n";
   for (auto& [dir, m] : std::vector<std::pair<std::string, ir::Model*>>{{"best", &model}, {"last", &last}}) {
     const std::string path = (fs::path(a.out) / dir).string();
@@ -151,9 +157,14 @@ int RunTrain(const TrainArgs& a) {
     return Fail("--out '" + a.out + "' holds the input model; choose another folder");
   if (fs::exists(a.out) && fs::equivalent(a.out, a.model, ec))
     return Fail("--out '" + a.out + "' is the input model");
+  auto world_or = train::World();
+  if (!world_or.ok()) return Fail(world_or.status().message());
+  train::Collective* world = *world_or;
+  const bool rank0 = world->Rank() == 0;
   auto model = onnx_io::LoadModel(a.model);
   if (!model.ok()) return Fail(model.status().message());
-  if (model->graphs.size() > 1 && model->config.contains("model_type")) return RunTrainBundle(a, std::move(*model));
+  if (model->graphs.size() > 1 && model->config.contains("model_type"))
+    return RunTrainBundle(a, std::move(*model), world);
   if (model->graphs.size() != 1)
     return Fail(a.model + ": holds " + std::to_string(model->graphs.size()) +
                 " graphs but no model.json model_type; asrc train takes one graph that computes its loss, or a transducer bundle");
@@ -195,6 +206,7 @@ int RunTrain(const TrainArgs& a) {
   opt.schedule = *sched;
   opt.clip_norm = a.clip;
   opt.seed = a.seed;
+  opt.collective = world;
   auto trainer = train::Trainer::Create(graph, loss, trainables, opt);
   if (!trainer.ok()) return Fail(a.model + ": " + trainer.status().message());
   fs::create_directories(a.out, ec);
@@ -204,17 +216,19 @@ int RunTrain(const TrainArgs& a) {
   if (a.resume) {
     Status st = (*trainer)->LoadCheckpoint(ckpt);
     if (!st.ok()) return Fail("--resume: " + st.message());
-    std::cerr << "resumed from " << ckpt << " at step " << (*trainer)->step() << "\n";
+    if (rank0) std::cerr << "resumed from " << ckpt << " at step " << (*trainer)->step() << "\n";
   }
-  std::ofstream log((fs::path(a.out) / "train_log.jsonl").string(), a.resume ? std::ios::app : std::ios::trunc);
+  std::ofstream log;  // rank 0 logs and writes; the other ranks only train
+  if (rank0) log.open((fs::path(a.out) / "train_log.jsonl").string(), a.resume ? std::ios::app : std::ios::trunc);
   const auto start = std::chrono::steady_clock::now();
   const int64_t first = (*trainer)->step();
   train::LoopOptions loop;
   loop.steps = a.steps;
-  loop.checkpoint = ckpt;
+  loop.checkpoint = rank0 ? ckpt : "";
   loop.checkpoint_every = a.checkpoint_every;
   loop.stop = &g_stop;
   loop.on_step = [&](const train::StepStats& s) {
+    if (!rank0) return;
     nlohmann::json j = {{"step", s.step}, {"loss", s.loss}, {"lr", s.lr}, {"grad_norm", s.grad_norm}};
     log << j.dump() << "\n";
     if (s.step % a.log_every == 0 || s.step == a.steps) {
@@ -225,9 +239,11 @@ int RunTrain(const TrainArgs& a) {
                    per * static_cast<double>(a.steps - s.step));
     }
   };
+  // --batch-frames is per rank: N ranks cut the batches of one process with N times the cap.
   train::BatchFn batches = train::EpochBatches(
-      *utts, a.batch_frames, fbank.feature_dim(),
+      *utts, a.batch_frames * world->Size(), fbank.feature_dim(),
       a.no_spec_augment ? train::SpecAugmentOptions::None() : train::SpecAugmentOptions{}, a.seed);
+  batches = train::ShardBatches(std::move(batches), *world, train::LossIsSum(graph, loss));
   ir::Model teacher_model;
   std::unique_ptr<runtime::Session> teacher;
   if (!a.teacher.empty()) {
@@ -244,6 +260,9 @@ int RunTrain(const TrainArgs& a) {
   }
   Status st = (*trainer)->Train(batches, loop);
   if (!st.ok()) return Fail(st.message());
+  st = train::CheckSameWeights(*world, (*trainer)->weights(), (*trainer)->step());
+  if (!st.ok()) return Fail(st.message());
+  if (!rank0) return 0;
   // The trained weights go back into a fresh copy of the model (the training graph was changed).
   auto out_model = onnx_io::LoadModel(a.model);
   if (!out_model.ok()) return Fail(out_model.status().message());
@@ -296,7 +315,7 @@ void AddTrainCommand(CLI::App& root, CommandSet& set) {
   sub->add_option("--log-every", args->log_every, "steps between progress lines")->check(CLI::PositiveNumber);
   sub->add_flag("--resume", args->resume, "continue from OUT/checkpoint.ckpt");
   sub->add_flag("--no-spec-augment", args->no_spec_augment, "no SpecAugment masks");
-  set.add(sub, [args] { return RunTrain(*args); });
+  set.add(sub, [args] { return train::FinishWorld(RunTrain(*args)); });
 }
 
 }  // namespace asrc::app

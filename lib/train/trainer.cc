@@ -10,6 +10,7 @@
 
 #include "grad/grad.h"
 #include "runtime/session.h"
+#include "train/mpi.h"
 
 namespace asrc::train {
 
@@ -33,6 +34,7 @@ double GlobalNorm(const std::vector<ir::Tensor>& grads) {
 BatchFn WithTeacher(BatchFn batches, runtime::Session& teacher, const std::string& as_input) {
   return [batches = std::move(batches), &teacher, as_input](int64_t step, std::mt19937_64& rng) -> Result<Batch> {
     ASRC_ASSIGN_OR_RETURN(Batch b, batches(step, rng));
+    if (b.feeds.empty()) return b;  // an empty data-parallel shard
     std::vector<ir::Tensor> in;
     for (const std::string& name : teacher.input_names()) {
       auto it = std::find_if(b.feeds.begin(), b.feeds.end(), [&](const auto& f) { return f.first == name; });
@@ -123,21 +125,28 @@ Result<std::vector<ir::Tensor>> Trainer::Gradients(const Batch& batch) {
 }
 
 Result<StepStats> Trainer::Step(const Batch& batch) {
-  ASRC_ASSIGN_OR_RETURN(auto outputs, Run(batch));
   StepStats s;
   s.step = step() + 1;
-  s.loss = outputs[0].data<float>()[0];
-  if (!std::isfinite(s.loss))
-    return Error(StepName(s.step, batch) + ": loss is " + std::to_string(s.loss) + "; weights not updated");
   // The session may hand out buffers it reuses; the optimizer scales and reads private copies.
   std::vector<ir::Tensor> grads;
-  for (size_t k = 0; k < weights_.size(); ++k) grads.push_back(outputs[1 + k].Clone());
+  const bool data_parallel = opt_.collective && opt_.collective->Size() > 1;
+  if (data_parallel && batch.feeds.empty()) {  // an empty shard: zero gradients
+    for (const ir::Tensor& w : weights_) grads.emplace_back(ir::DType::Float32, w.shape());
+  } else {
+    ASRC_ASSIGN_OR_RETURN(auto outputs, Run(batch));
+    s.loss = outputs[0].data<float>()[0];
+    for (size_t k = 0; k < weights_.size(); ++k) grads.push_back(outputs[1 + k].Clone());
+  }
   std::vector<ir::Tensor*> gp;
   std::vector<const ir::Tensor*> gc;
   for (ir::Tensor& g : grads) {
     gp.push_back(&g);
     gc.push_back(&g);
   }
+  if (data_parallel)  // every rank now holds the whole batch's loss and gradients
+    ASRC_RETURN_IF_ERROR(AllReduceGradients(*opt_.collective, batch.share, &s.loss, gp).With(StepName(s.step, batch)));
+  if (!std::isfinite(s.loss))
+    return Error(StepName(s.step, batch) + ": loss is " + std::to_string(s.loss) + "; weights not updated");
   if (opt_.clip_norm > 0) {
     ASRC_ASSIGN_OR_RETURN(s.grad_norm, ClipGradNorm(gp, opt_.clip_norm));
   } else {
@@ -172,7 +181,7 @@ Status Trainer::Train(const BatchFn& batches, const LoopOptions& options) {
       return Error(s.status().message() + kept);
     }
     if (options.on_step) options.on_step(*s);
-    if (options.stop && options.stop->load()) break;
+    if (options.stop && AnyRank(opt_.collective, options.stop->load())) break;  // all ranks stop together
     if (options.checkpoint_every > 0 && step() % options.checkpoint_every == 0 && step() < options.steps)
       ASRC_RETURN_IF_ERROR(save());
   }

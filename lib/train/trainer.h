@@ -45,6 +45,8 @@ class Session;
 
 namespace asrc::train {
 
+class Collective;
+
 struct TrainerOptions {
   int64_t opset = 17;  // the default-domain opset the graph runs under
   int threads = 1;
@@ -52,6 +54,9 @@ struct TrainerOptions {
   Schedule schedule;
   double clip_norm = 0;  // > 0: clip the global gradient norm to this; otherwise no clipping
   uint64_t seed = 0;     // seeds the RNG handed to the batch function
+  // Data-parallel ranks (train/mpi.h): each step's gradients and loss are summed over them
+  // (weighted by Batch::share) before clipping and AdamW. Null: this process alone.
+  Collective* collective = nullptr;
 };
 
 // One batch: the graph's data inputs by name (every graph input that is not a trainable must be
@@ -60,6 +65,9 @@ struct TrainerOptions {
 struct Batch {
   std::vector<std::pair<std::string, ir::Tensor>> feeds;
   std::string id;
+  // Data-parallel shard (train/mpi.h ShardBatch): this rank's weight in the sum over ranks; a
+  // shard without feeds (share 0) adds zero gradients.
+  double share = 1;
 };
 
 struct StepStats {

@@ -96,6 +96,9 @@ struct TransducerTrainOptions {
   int64_t label_pad = 8;  // labels padded to a multiple of this (fewer distinct graphs)
   int64_t chunk_pad = 1;  // causal chunks padded to a multiple of this (ditto; costs compute)
   size_t max_plans = 4;   // composed graphs kept planned at once
+  // Data-parallel ranks (train/mpi.h): Step and Loss run this rank's share of the batch's
+  // utterances (ShardRows) and sum loss and gradients over the ranks. Null: one process.
+  Collective* collective = nullptr;
 };
 
 struct UttLoss {

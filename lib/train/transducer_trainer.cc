@@ -7,6 +7,7 @@
 
 #include "grad/grad.h"
 #include "runtime/session.h"
+#include "train/mpi.h"
 #include "train/transducer.h"
 
 namespace asrc::train {
@@ -82,6 +83,14 @@ double Since(std::chrono::steady_clock::time_point t0) {
 
 std::string StepName(int64_t step, const std::string& id) {
   return "train: step " + std::to_string(step) + " (batch " + (id.empty() ? "?" : id) + ")";
+}
+
+// The utterances of a batch this data-parallel rank runs (all of them without `c`).
+std::vector<const Utterance*> MyShard(const std::vector<const Utterance*>& utts, const Collective* c) {
+  if (!c) return utts;
+  std::vector<const Utterance*> mine;
+  for (size_t i : ShardRows(utts.size(), c->Rank(), c->Size())) mine.push_back(utts[i]);
+  return mine;
 }
 
 // Moves the plan for `shape` to the front of `plans`; null when absent.
@@ -238,12 +247,15 @@ Result<StepStats> TransducerTrainer::Step(const std::vector<const Utterance*>& u
   int64_t tokens = 0;
   for (const Utterance* u : utts) tokens += static_cast<int64_t>(u->labels.size());
   const float scale = 1.f / static_cast<float>(std::max<int64_t>(1, tokens));
+  if (weights_.empty() && !utts.empty()) {  // the weights exist once the first graph is planned
+    auto p = PlanFor(ShapeOf(cfg_, *utts[0], opt_.label_pad, opt_.chunk_pad));
+    if (!p.ok()) return Error(StepName(s.step, id) + ": " + p.status().message());
+  }
   std::vector<ir::Tensor> acc;
-  for (const Utterance* u : utts) {
+  for (const ir::Tensor& w : weights_) acc.emplace_back(ir::DType::Float32, w.shape());
+  for (const Utterance* u : MyShard(utts, opt_.collective)) {
     auto out = RunOne(*u, scale);
     if (!out.ok()) return Error(StepName(s.step, id) + ": " + out.status().message());
-    if (acc.empty())  // the weights exist once the first graph is planned
-      for (const ir::Tensor& w : weights_) acc.emplace_back(ir::DType::Float32, w.shape());
     const float l = out->at(0).data<float>()[0];
     if (!std::isfinite(l))
       return Error(StepName(s.step, id) + ": loss is " + std::to_string(l) + " (utterance " + u->id +
@@ -264,6 +276,8 @@ Result<StepStats> TransducerTrainer::Step(const std::vector<const Utterance*>& u
     gc.push_back(&acc[k]);
     wp.push_back(&weights_[k]);
   }
+  if (opt_.collective)  // the shards' sums (each scaled by the whole batch's tokens) add up
+    ASRC_RETURN_IF_ERROR(AllReduceGradients(*opt_.collective, 1.0, &s.loss, gp).With(StepName(s.step, id)));
   ASRC_ASSIGN_OR_RETURN(s.grad_norm, ClipGradNorm(gp, opt_.clip_norm > 0 ? opt_.clip_norm : 1e30));
   if (!std::isfinite(s.grad_norm))
     return Error(StepName(s.step, id) + ": gradient norm is " + std::to_string(s.grad_norm) + "; weights not updated");
@@ -278,10 +292,11 @@ Result<double> TransducerTrainer::Loss(const std::vector<const Utterance*>& utts
   for (const Utterance* u : utts) tokens += static_cast<int64_t>(u->labels.size());
   const float scale = 1.f / static_cast<float>(std::max<int64_t>(1, tokens));
   double loss = 0;
-  for (const Utterance* u : utts) {
+  for (const Utterance* u : MyShard(utts, opt_.collective)) {
     ASRC_ASSIGN_OR_RETURN(auto out, RunOne(*u, scale));
     loss += out[0].data<float>()[0];
   }
+  if (opt_.collective) ASRC_RETURN_IF_ERROR(AllReduceGradients(*opt_.collective, 1.0, &loss, {}));
   return loss;
 }
 
