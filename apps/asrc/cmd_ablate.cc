@@ -20,6 +20,8 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 
 #include "commands.h"
 #include "core/paths.h"
@@ -105,19 +107,41 @@ Status Check(const Opts& o, const pass::Pipeline& p) {
   return Status::Ok();
 }
 
-// Runs the configurations not finished yet, at most `jobs` at a time; the result of each is then
-// on disk. Errors name the configurations that failed and their logs.
-Status RunAll(const Opts& o, const std::vector<pass::AblationConfig>& todo, const fs::path& logs) {
+// The key of the configuration `c` starts from (pass::PrefixConfig), "" when none.
+std::string PrefixKey(const std::vector<pass::AblationConfig>& configs, const pass::AblationConfig& c) {
+  for (size_t i = 0; i < configs.size(); ++i)
+    if (configs[i].key == c.key) {
+      auto p = pass::PrefixConfig(configs, i);
+      return p ? configs[*p].key : "";
+    }
+  return "";
+}
+
+// Runs the configurations not finished yet, at most `jobs` at a time, each after the prefix
+// configuration it starts from; the result of each is then on disk. Errors name the
+// configurations that failed and their logs.
+Status RunAll(const Opts& o, const std::vector<pass::AblationConfig>& configs,
+              const std::vector<pass::AblationConfig>& todo, const fs::path& logs) {
   std::map<pid_t, const pass::AblationConfig*> running;
+  std::set<std::string> unfinished;
+  for (const pass::AblationConfig& c : todo) unfinished.insert(c.key);
+  std::vector<const pass::AblationConfig*> queue;
+  for (const pass::AblationConfig& c : todo) queue.push_back(&c);
   std::string failed;
-  size_t next = 0, done = 0;
-  while (next < todo.size() || !running.empty()) {
-    while (next < todo.size() && static_cast<int>(running.size()) < o.jobs) {
-      const pass::AblationConfig& c = todo[next++];
+  size_t done = 0;
+  while (!queue.empty() || !running.empty()) {
+    while (static_cast<int>(running.size()) < o.jobs) {
+      auto ready = std::find_if(queue.begin(), queue.end(), [&](const pass::AblationConfig* c) {
+        return !unfinished.count(PrefixKey(configs, *c));
+      });
+      if (ready == queue.end()) break;
+      const pass::AblationConfig& c = **ready;
+      queue.erase(ready);
       const pid_t pid = Spawn(WorkerArgs(o, c.key), (logs / (c.key + ".log")).string());
       if (pid < 0) return Error("cannot start a process for configuration " + c.key);
       running[pid] = &c;
     }
+    if (running.empty()) return Error("no configuration can start (a prefix cycle?)");  // a prefix has fewer steps
     int status = 0;
     const pid_t pid = waitpid(-1, &status, 0);
     if (pid < 0) return Error("waiting for the configurations failed");
@@ -125,6 +149,7 @@ Status RunAll(const Opts& o, const std::vector<pass::AblationConfig>& todo, cons
     if (it == running.end()) continue;
     const pass::AblationConfig& c = *it->second;
     running.erase(it);
+    unfinished.erase(c.key);
     ++done;
     const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     if (!ok) failed += (failed.empty() ? "" : ", ") + c.key + " (log: " + (logs / (c.key + ".log")).string() + ")";
@@ -134,6 +159,31 @@ Status RunAll(const Opts& o, const std::vector<pass::AblationConfig>& todo, cons
   }
   if (!failed.empty()) return Error("configurations failed: " + failed);
   return Status::Ok();
+}
+
+// Where configs[i] starts: its prefix configuration's model when that finished (un-stopped) and
+// the input's evaluation is there to compare against; nullopt: from the input model.
+std::optional<pass::AblationStart> StartFrom(const std::vector<pass::AblationConfig>& configs, size_t i,
+                                             const std::string& out, const std::string& model,
+                                             const nlohmann::json& eval_key, bool no_eval) {
+  auto p = pass::PrefixConfig(configs, i);
+  if (!p) return std::nullopt;
+  auto prefix = pass::FinishedAblationConfig(out, configs[*p], model, eval_key);
+  if (!prefix || !prefix->stop_reason.empty()) return std::nullopt;
+  pass::AblationStart start;
+  start.key = configs[*p].key;
+  const fs::path dir = fs::path(out) / "configs" / start.key;
+  start.model = (dir / (fs::is_directory(model) ? "model" : "model.onnx")).string();
+  if (!PathExists(start.model)) return std::nullopt;
+  if (!no_eval) {
+    std::optional<pass::AblationRow> input;
+    for (const pass::AblationConfig& c : configs)
+      if (c.steps.empty()) input = pass::FinishedAblationConfig(out, c, model, eval_key);
+    if (!input || !input->measured) return std::nullopt;
+    start.input = *input->measured;
+  }
+  start.pipeline = pass::SuffixPipeline(configs[i], configs[*p], model);
+  return start;
 }
 
 int RunAblate(Opts& o) {
@@ -152,22 +202,25 @@ int RunAblate(Opts& o) {
   if (!st.ok()) return Fail("ablate: " + st.message());
   if (!o.quiet) r.log = [](const std::string& line) { std::cerr << line << "\n"; };
 
-  if (!o.worker.empty()) {  // one configuration, in this process
-    for (const pass::AblationConfig& c : *configs)
-      if (c.key == o.worker) {
-        auto row = pass::RunAblationConfig(r, c, o.stable);
-        return row.ok() ? 0 : Fail("ablate: configuration " + c.key + ": " + row.status().message());
-      }
-    return Fail("ablate: --worker " + o.worker + ": no such configuration in this plan");
-  }
-
-  const fs::path out = fs::absolute(r.out), logs = out / "configs";
   std::error_code ec;
-  fs::create_directories(logs, ec);
-  if (ec) return Fail("ablate: cannot create '" + logs.string() + "': " + ec.message());
+  const fs::path out = fs::absolute(r.out), logs = out / "configs";
   const std::string model = fs::weakly_canonical(
       fs::absolute(r.model.empty() ? RepoPath("experiments/teacher/bundle") : r.model), ec).string();
   const nlohmann::json eval_key = pass::AblationEvalKey(r, *pipeline);
+  if (!o.worker.empty()) {  // one configuration, in this process
+    for (size_t i = 0; i < configs->size(); ++i) {
+      const pass::AblationConfig& c = (*configs)[i];
+      if (c.key != o.worker) continue;
+      std::optional<pass::AblationStart> start = StartFrom(*configs, i, out.string(), model, eval_key, o.no_eval);
+      if (start && !o.quiet) std::cerr << "ablate: " << c.key << " starts from " << start->key << "'s model\n";
+      auto row = pass::RunAblationConfig(r, c, o.stable, start ? &*start : nullptr);
+      return row.ok() ? 0 : Fail("ablate: configuration " + c.key + ": " + row.status().message());
+    }
+    return Fail("ablate: --worker " + o.worker + ": no such configuration in this plan");
+  }
+
+  fs::create_directories(logs, ec);
+  if (ec) return Fail("ablate: cannot create '" + logs.string() + "': " + ec.message());
   std::vector<pass::AblationConfig> todo;
   for (const pass::AblationConfig& c : *configs)
     if (!pass::FinishedAblationConfig(out.string(), c, model, eval_key)) todo.push_back(c);
@@ -179,7 +232,7 @@ int RunAblate(Opts& o) {
     if (!row.ok()) return Fail("ablate: the input model: " + row.status().message());
     todo.erase(todo.begin());
   }
-  st = RunAll(o, todo, logs);
+  st = RunAll(o, *configs, todo, logs);
   if (!st.ok()) return Fail("ablate: " + st.message());
 
   pass::AblationReport rep;

@@ -7,7 +7,9 @@
 #include <fstream>
 #include <set>
 
+#include "core/paths.h"
 #include "pass/report.h"
+#include "pass/significance.h"
 
 namespace asrc::pass {
 
@@ -115,14 +117,34 @@ Result<std::vector<AblationConfig>> PlanAblation(const Pipeline& p, const std::v
   return configs;
 }
 
+std::optional<size_t> PrefixConfig(const std::vector<AblationConfig>& configs, size_t i) {
+  std::optional<size_t> best;
+  const std::vector<size_t>& want = configs[i].steps;
+  for (size_t k = 0; k < configs.size(); ++k) {
+    const std::vector<size_t>& s = configs[k].steps;
+    if (k == i || s.empty() || s.size() >= want.size() || !std::equal(s.begin(), s.end(), want.begin())) continue;
+    if (!best || s.size() > configs[*best].steps.size()) best = k;
+  }
+  return best;
+}
+
+Pipeline SuffixPipeline(const AblationConfig& config, const AblationConfig& prefix, const std::string& input_model) {
+  Pipeline p = config.pipeline;
+  const size_t done = prefix.pipeline.steps.size();
+  p.steps.assign(config.pipeline.steps.begin() + static_cast<std::ptrdiff_t>(done), config.pipeline.steps.end());
+  p.seed = config.pipeline.seed + done;  // PassManager seeds step i with seed + i
+  for (PipelineStep& s : p.steps)
+    if (s.pass == "distill" && s.options.value("teacher", std::string()).empty()) s.options["teacher"] = input_model;
+  return p;
+}
+
 json AblationRowJson(const AblationRow& r) {
   json j = {{"key", r.key}, {"steps", r.steps}, {"roles", r.roles}, {"pipeline", r.pipeline}, {"model", r.model},
             {"eval", r.eval}, {"params", r.params}, {"bytes", r.bytes}, {"hash", r.hash}, {"wall_s", r.wall_s},
             {"stop_reason", r.stop_reason}};
+  if (!r.from.empty()) j["from"] = r.from;
   if (r.measured) j["measured"] = EvalSummaryJson(*r.measured);
-  for (const auto& [mode, s] : r.significance)
-    j["significance"][mode] = {{"delta_wer", s.delta_wer}, {"ci95", {s.ci_lo, s.ci_hi}}, {"p_value", s.p_value},
-                               {"resamples", s.resamples}, {"utterances", s.utterances}};
+  for (const auto& [mode, s] : r.significance) j["significance"][mode] = SignificanceJson(s);
   return j;
 }
 
@@ -140,16 +162,15 @@ Result<AblationRow> ParseAblationRow(const json& j) {
     r.hash = j.at("hash").get<std::string>();
     r.wall_s = j.at("wall_s").get<double>();
     r.stop_reason = j.at("stop_reason").get<std::string>();
+    r.from = j.value("from", std::string());
     if (j.contains("measured")) {
       ASRC_ASSIGN_OR_RETURN(EvalSummary e, ParseEvalSummary(j["measured"]));
       r.measured = std::move(e);
     }
     if (j.contains("significance"))
       for (auto it = j["significance"].begin(); it != j["significance"].end(); ++it) {
-        const json& s = it.value();
-        r.significance[it.key()] = Significance{s.at("delta_wer").get<double>(), s.at("ci95")[0].get<double>(),
-                                                s.at("ci95")[1].get<double>(), s.at("p_value").get<double>(),
-                                                s.at("resamples").get<int>(), s.at("utterances").get<int64_t>()};
+        ASRC_ASSIGN_OR_RETURN(Significance s, ParseSignificance(it.value()));
+        r.significance[it.key()] = s;
       }
   } catch (const std::exception& e) {
     return Error(std::string("ablation result: ") + e.what());
@@ -167,11 +188,12 @@ json AblationEvalKey(const CompressRequest& r, const Pipeline& p) {
 }
 
 Result<AblationRow> RunAblationConfig(const CompressRequest& request, const AblationConfig& config,
-                                      double stable_tolerance) {
+                                      double stable_tolerance, const AblationStart* start) {
   const auto t0 = std::chrono::steady_clock::now();
   const fs::path study = fs::absolute(request.out);
   CompressRequest r = request;
-  r.pipeline = config.pipeline;
+  r.pipeline = start ? start->pipeline : config.pipeline;
+  if (start) r.model = start->model;
   r.out = (study / "configs" / config.key).string();
   r.eval_cache = (study / "evals").string();
   r.eval_stable_tolerance = stable_tolerance;
@@ -186,12 +208,22 @@ Result<AblationRow> RunAblationConfig(const CompressRequest& request, const Abla
   row.roles = config.roles;
   row.pipeline = config.pipeline.Canonical();
   std::error_code ec;
-  row.model = fs::weakly_canonical(fs::absolute(result.report.model), ec).string();
+  const std::string input = request.model.empty() ? RepoPath("experiments/teacher/bundle") : request.model;
+  row.model = fs::weakly_canonical(fs::absolute(input), ec).string();
   row.eval = AblationEvalKey(request, config.pipeline);
   if (last.size) row.params = last.size->params, row.bytes = last.size->bytes;
   if (last.hash) row.hash = ir::hash_hex(*last.hash);
   row.measured = last.eval;
   row.significance = last.significance;
+  if (start) {  // Compress compared against the prefix's model: compare against the input instead
+    row.from = start->key;
+    row.significance.clear();
+    for (const auto& [mode, base] : start->input.modes) {
+      const ModeEval* other = row.measured ? row.measured->mode(mode) : nullptr;
+      if (!other) continue;
+      if (auto s = PairedBootstrap(base, *other)) row.significance[mode] = *s;
+    }
+  }
   row.stop_reason = result.report.stop_reason;
   row.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 

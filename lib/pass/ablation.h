@@ -5,6 +5,9 @@
 //   configs     per mode (PlanAblation): the input model (always), cumulative (steps 1, 1-2, ...,
 //               1-n), alone (each step on the input model), leave-one-out (all steps but one);
 //               "all" = the three, a step set reached by two modes run once with both roles
+//   prefixes    a config whose steps extend a finished config's (1-2-3 after 1-2) starts from that
+//               config's model and runs the remaining passes only (SuffixPipeline): the same
+//               passes with the same seeds on the same model, so the same result, minus the time
 //   one config  a sub-pipeline run by Compress() (compress.h) into <out>/configs/<key>/, evaluated
 //               at its end only (each pass when the pipeline has gates), its row written to
 //               <out>/configs/<key>/result.json under a temporary name and renamed — a finished
@@ -50,6 +53,15 @@ struct AblationConfig {
 Result<std::vector<AblationConfig>> PlanAblation(const Pipeline& pipeline, const std::vector<AblationStep>& steps,
                                                  const std::string& mode);
 
+// The configuration `configs[i]` can start from: among the others, the one with the most steps
+// that are a proper, non-empty prefix of configs[i]'s; nullopt when there is none.
+std::optional<size_t> PrefixConfig(const std::vector<AblationConfig>& configs, size_t i);
+
+// The passes that turn `prefix`'s model into `config`'s: config's passes after prefix's, each
+// with the seed it has in config's pipeline, and a distill without a "teacher" option taught by
+// `input_model` (the study's input, which is the teacher when the whole pipeline runs at once).
+Pipeline SuffixPipeline(const AblationConfig& config, const AblationConfig& prefix, const std::string& input_model);
+
 // One configuration's measured result: its final model's record (size, evaluation, hash, paired
 // bootstrap against the input model).
 struct AblationRow {
@@ -63,6 +75,7 @@ struct AblationRow {
   std::string hash;
   std::optional<EvalSummary> measured;
   std::map<std::string, Significance> significance;  // by mode, against the input model
+  std::string from;          // the prefix configuration whose model it started from ("": the input)
   double wall_s = 0;         // the whole configuration (passes and evaluations)
   std::string stop_reason;   // a gate stopped its pipeline
 };
@@ -70,11 +83,19 @@ struct AblationRow {
 nlohmann::json AblationRowJson(const AblationRow& row);
 Result<AblationRow> ParseAblationRow(const nlohmann::json& j);
 
+// Where a configuration starts when a prefix configuration has finished.
+struct AblationStart {
+  std::string key;     // the prefix configuration
+  std::string model;   // its output model
+  Pipeline pipeline;   // SuffixPipeline(config, prefix, input)
+  EvalSummary input;   // the study input's evaluation: the significance is against it
+};
+
 // Runs one configuration (`request` holds the model, evaluation settings and the output folder
-// of the whole study; its pipeline is replaced by the config's) and writes
-// <request.out>/configs/<key>/result.json atomically.
+// of the whole study; its pipeline is replaced by the config's, or by start->pipeline on
+// start->model) and writes <request.out>/configs/<key>/result.json atomically.
 Result<AblationRow> RunAblationConfig(const CompressRequest& request, const AblationConfig& config,
-                                      double stable_tolerance);
+                                      double stable_tolerance, const AblationStart* start = nullptr);
 
 // The finished result of `config` under `out`, or nullopt when it is missing, unreadable or
 // was made for another pipeline, model or evaluation setting (then it is run again).
