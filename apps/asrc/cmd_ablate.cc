@@ -1,5 +1,5 @@
-// asrc ablate --pipeline P.json [--model M] [--eval MANIFEST --split NAME] [--mode MODE]
-//             [--jobs N] --out DIR
+// asrc ablate --pipeline P.json [--model M] [--eval [NAME=]MANIFEST[:SPLIT] ...] [--split NAME]
+//             [--mode MODE] [--jobs N] [--no-eval | --no-wer] --out DIR
 // An ablation study of a pipeline's steps (lib/pass/ablation.h): every configuration the mode
 // names is one pass::Compress run into DIR/configs/<key>/; DIR/ablation.{json,md,html} sum them up.
 //
@@ -39,10 +39,51 @@ namespace fs = std::filesystem;
 struct Opts {
   std::string pipeline, mode = "all", worker;
   pass::CompressRequest request;
+  std::vector<std::string> evals;         // --eval values, as given
+  std::vector<pass::AblationEvalSet> sets;  // parsed: [0] the configurations' own (request.eval_*)
   int jobs = 1, eval_repeat = 5;
   double stable = 0.05;
-  bool no_eval = false, quiet = false;
+  bool no_eval = false, no_wer = false, quiet = false;
 };
+
+// --eval values into o.sets and the request's eval manifest and split (the first set's).
+// A plain MANIFEST keeps --split; with several sets each needs a distinct NAME=.
+Status ParseEvalSets(Opts& o) {
+  pass::CompressRequest& r = o.request;
+  for (const std::string& text : o.evals) {
+    ASRC_ASSIGN_OR_RETURN(pass::AblationEvalSet set, pass::ParseAblationEvalSet(text));
+    if (set.split.empty()) set.split = r.eval_split;
+    if (o.evals.size() > 1 && set.name.empty())
+      return Error("--eval '" + text + "': with several --eval sets, name each one (NAME=MANIFEST[:SPLIT])");
+    for (const pass::AblationEvalSet& s : o.sets)
+      if (s.name == set.name) return Error("--eval '" + text + "': eval set name '" + set.name + "' used twice");
+    o.sets.push_back(set);
+  }
+  if (!o.sets.empty()) {
+    r.eval_manifest = o.sets[0].manifest;
+    r.eval_split = o.sets[0].split;
+  }
+  if (o.no_eval && o.sets.size() > 1) return Error("--no-eval: nothing is evaluated, so give at most one --eval");
+  return Status::Ok();
+}
+
+// The name of the configurations' own eval set: its NAME=, else its manifest's folder.
+std::string FirstSetName(const Opts& o, const nlohmann::json& eval_key) {
+  if (!o.sets.empty() && !o.sets[0].name.empty()) return o.sets[0].name;
+  if (eval_key.is_null()) return "eval";
+  const std::string folder = fs::path(eval_key["manifest"].get<std::string>()).parent_path().filename().string();
+  return folder.empty() ? "eval" : folder;
+}
+
+// Evaluates every row on the further eval sets (the input row first: the others compare with it).
+Status AddEvalSets(const Opts& o, const pass::Pipeline& p, std::vector<pass::AblationRow>& rows) {
+  for (size_t k = 1; k < o.sets.size(); ++k)
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (!o.quiet) std::cerr << "ablate: eval set " << o.sets[k].name << ": " << rows[i].key << "\n";
+      ASRC_RETURN_IF_ERROR(pass::AddAblationEval(o.request, p, o.sets[k], i ? &rows[0] : nullptr, rows[i]));
+    }
+  return Status::Ok();
+}
 
 // The command line that runs one configuration in a child process.
 std::vector<std::string> WorkerArgs(const Opts& o, const std::string& key) {
@@ -54,12 +95,13 @@ std::vector<std::string> WorkerArgs(const Opts& o, const std::string& key) {
     if (!v.empty()) a.insert(a.end(), {flag, v});
   };
   add("--model", r.model);
-  add("--eval", r.eval_manifest);
+  add("--eval", r.eval_manifest);  // the configurations' own set; the parent evaluates the others
   add("--split", r.eval_split);
   add("--calibration", r.calibration);
   if (r.eval_limit >= 0) add("--eval-limit", std::to_string(r.eval_limit));
   if (r.threads > 0) add("--threads", std::to_string(r.threads));
   if (o.no_eval) a.push_back("--no-eval");
+  if (o.no_wer) a.push_back("--no-wer");
   return a;
 }
 
@@ -104,6 +146,10 @@ Status Check(const Opts& o, const pass::Pipeline& p) {
     const std::string manifest = key["manifest"].get<std::string>();
     if (!PathExists(manifest)) return Error("eval manifest '" + manifest + "' does not exist");
   }
+  for (size_t k = 1; k < o.sets.size(); ++k)
+    if (!PathExists(o.sets[k].manifest))
+      return Error("--eval " + o.sets[k].name + ": eval manifest '" + o.sets[k].manifest + "' does not exist");
+  if (o.no_eval && o.no_wer) return Error("--no-eval and --no-wer: give one (--no-wer still measures latency)");
   return Status::Ok();
 }
 
@@ -188,6 +234,7 @@ std::optional<pass::AblationStart> StartFrom(const std::vector<pass::AblationCon
 
 int RunAblate(Opts& o) {
   pass::CompressRequest& r = o.request;
+  if (Status st = ParseEvalSets(o); !st.ok()) return Fail("ablate: " + st.message());
   r.registry = &passes::BuiltinPasses();
   r.evaluate = !o.no_eval;
   r.eval_repeat = o.eval_repeat;
@@ -256,6 +303,11 @@ int RunAblate(Opts& o) {
     if (!row) return Fail("ablate: configuration " + c.key + " has no result in " + (logs / c.key).string());
     rep.rows.push_back(std::move(*row));
   }
+  st = AddEvalSets(o, *pipeline, rep.rows);
+  if (!st.ok()) return Fail("ablate: " + st.message());
+  if (!o.no_eval) rep.eval_sets.push_back(FirstSetName(o, eval_key));
+  for (size_t k = 1; k < o.sets.size(); ++k) rep.eval_sets.push_back(o.sets[k].name);
+  rep.show_wer = !o.no_wer;
   for (const pass::Mode& m : pass::AllModes())  // the modes any row was evaluated in, in report order
     for (const pass::AblationRow& row : rep.rows)
       if (row.measured && row.measured->mode(m.name)) {
@@ -277,8 +329,11 @@ void AddAblateCommand(CLI::App& root, CommandSet& set) {
   pass::CompressRequest& r = o->request;
   sub->add_option("--pipeline", o->pipeline, "Pipeline JSON; passes with one \"step\" name form one step")->required();
   sub->add_option("--model", r.model, "Input bundle or .onnx (default: experiments/teacher/bundle)");
-  sub->add_option("--eval", r.eval_manifest, "Eval manifest (default: the pipeline's, else the default eval set)");
-  sub->add_option("--split", r.eval_split, "Keep only eval lines whose \"split\" is this");
+  sub->add_option("--eval", o->evals,
+                  "Eval set MANIFEST, or NAME=MANIFEST[:SPLIT], repeatable: the first is each configuration's own, "
+                  "the others evaluate every finished model afterwards (default: the pipeline's, else the "
+                  "default eval set)");
+  sub->add_option("--split", r.eval_split, "Keep only eval lines whose \"split\" is this (sets without :SPLIT)");
   sub->add_option("--eval-limit", r.eval_limit, "Evaluate only the first N utterances (0: all)");
   sub->add_option("--mode", o->mode, "cumulative | alone | leave-one-out | all (default)");
   sub->add_option("--jobs", o->jobs, "Configurations run in parallel processes (default 1)");
@@ -290,6 +345,8 @@ void AddAblateCommand(CLI::App& root, CommandSet& set) {
   sub->add_option("--calibration", r.calibration, "Calibration manifest (default: the pipeline's, else the eval manifest)");
   sub->add_option("--out", r.out, "Output folder: ablation.{json,md,html}, configs/, evals/")->required();
   sub->add_flag("--no-eval", o->no_eval, "Measure sizes only (no WER, no latency)");
+  sub->add_flag("--no-wer", o->no_wer,
+                "Size and latency only: decode the eval set for latency, report no WER/CER (an untrained model)");
   sub->add_flag("--quiet", o->quiet, "No progress lines");
   sub->add_option("--worker", o->worker, "(internal) run one configuration")->group("");
   set.add(sub, [o]() -> int { return RunAblate(*o); });

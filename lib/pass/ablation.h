@@ -15,6 +15,9 @@
 //   evaluations shared by content hash in <out>/evals/ across configurations and processes, and
 //               made one at a time (a lock there): passes of parallel configurations overlap,
 //               latency measurements do not
+//   eval sets   the first is the configurations' own (Compress evaluates on it); each further set
+//               (AddAblationEval) evaluates every finished config's model afterwards, cached by
+//               content hash in <out>/evals-<name>/, and is kept in its result.json under "extra"
 //   report      <out>/ablation.{json,md,html} (ablation_report.cc)
 #pragma once
 
@@ -62,6 +65,23 @@ std::optional<size_t> PrefixConfig(const std::vector<AblationConfig>& configs, s
 // `input_model` (the study's input, which is the teacher when the whole pipeline runs at once).
 Pipeline SuffixPipeline(const AblationConfig& config, const AblationConfig& prefix, const std::string& input_model);
 
+// An evaluation set of the study: "cathy=/data/cathy/manifest.jsonl:test" on the command line.
+struct AblationEvalSet {
+  std::string name, manifest, split;  // split "": every line
+};
+
+// NAME=MANIFEST[:SPLIT] or MANIFEST (name ""); the split is the text after the last ':' when it
+// has no '/'. Errors name the flag value.
+Result<AblationEvalSet> ParseAblationEvalSet(const std::string& text);
+
+// A configuration's evaluation on a further eval set, with the paired bootstrap against the
+// input model's on the same set.
+struct AblationExtraEval {
+  nlohmann::json eval;  // its settings (AblationEvalKey with this set's manifest and split)
+  std::optional<EvalSummary> measured;
+  std::map<std::string, Significance> significance;  // by mode
+};
+
 // One configuration's measured result: its final model's record (size, evaluation, hash, paired
 // bootstrap against the input model).
 struct AblationRow {
@@ -76,6 +96,7 @@ struct AblationRow {
   std::optional<EvalSummary> measured;
   std::map<std::string, Significance> significance;  // by mode, against the input model
   std::string from;          // the prefix configuration whose model it started from ("": the input)
+  std::map<std::string, AblationExtraEval> extra;  // by eval set name: the further eval sets
   double wall_s = 0;         // the whole configuration (passes and evaluations)
   std::string stop_reason;   // a gate stopped its pipeline
 };
@@ -105,11 +126,21 @@ std::optional<AblationRow> FinishedAblationConfig(const std::string& out, const 
 // The evaluation settings a request resolves to, as written in each row (to match on resume).
 nlohmann::json AblationEvalKey(const CompressRequest& request, const Pipeline& pipeline);
 
+// Evaluates `row`'s model (<request.out>/configs/<key>/model or model.onnx) on `set` unless the
+// row has that evaluation with these settings already, adds the paired bootstrap against
+// `input` (the input model's row, evaluated on `set` before; nullptr for the input row itself)
+// and rewrites the row's result.json. `request` is the study's (its eval overrides but the
+// manifest and split apply).
+Status AddAblationEval(const CompressRequest& request, const Pipeline& pipeline, const AblationEvalSet& set,
+                       const AblationRow* input, AblationRow& row);
+
 struct AblationReport {
   std::string name, pipeline, mode, model, created;
   std::vector<AblationStep> steps;
   std::vector<std::string> step_texts;  // canonical text of each step's passes
   nlohmann::json eval;
+  std::vector<std::string> eval_sets;   // names: [0] the rows' own evaluation, then AblationRow::extra's
+  bool show_wer = true;                 // false: an untrained model, size and latency only
   std::vector<std::string> modes;       // recognition modes evaluated (modes.h), in order
   std::vector<AblationRow> rows;        // rows[0]: the input model
   int jobs = 1;
