@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The paper's ablation (issue 14), one command: experiments/paper/ablate.sh [demo|41m|all]
+#
+# demo: paper-int8.json (steps layers, tar, kd, int8) on the demo teacher, cumulative,
+#       leave-one-out and alone, evaluated on cathy test and the synthetic test set. The modes run
+#       one after another into one folder (cumulative first: the table's main rows), so a study cut
+#       short still has its first rows; a killed run resumes where it stopped when re-run.
+#       Cumulative configurations start from the previous one's model (1-2-3-4 = 1-2-3's + int8),
+#       so the four distill configurations (1-2-3, 3, 2-3-4, 1-3-4) each distill once.
+# 41m:  paper-41m.json (layers, tar, int8; no distill) on the random-weight 41M teacher, size and
+#       latency only (--no-wer); exports the bundle first when it is missing (~165 MB, gitignored).
+#
+# Environment: ASRC (binary), OUT (output root, default out/), CATHY (cathy manifest), LIMIT
+# (utterances per eval set, default 100), LIMIT_41M (default 20), NICE (default 19).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ASRC=${ASRC:-build/apps/asrc/asrc}
+OUT=${OUT:-out}
+CATHY=${CATHY:-/work/shared/data/cathy/manifest.jsonl}
+LIMIT=${LIMIT:-100}
+LIMIT_41M=${LIMIT_41M:-20}
+NICE=${NICE:-19}
+SYNTH=experiments/data/default_eval/manifest.jsonl
+what=${1:-all}
+
+demo() {
+  local args=(--pipeline experiments/pipelines/paper-int8.json --eval "cathy=$CATHY:test" --eval "synth=$SYNTH"
+              --eval-limit "$LIMIT" --eval-repeat 3 --jobs 1 --out "$OUT/paper-ablate")
+  for mode in cumulative leave-one-out alone all; do
+    nice -n "$NICE" "$ASRC" ablate "${args[@]}" --mode "$mode" > /dev/null
+  done
+  cp "$OUT/paper-ablate/ablation.md" experiments/paper/ablation-demo.md
+  cp "$OUT/paper-ablate/ablation.html" experiments/paper/ablation-demo.html
+}
+
+paper41m() {
+  local bundle=experiments/teacher/paper_scale/bundle
+  if [ ! -f "$bundle/model.json" ]; then
+    nice -n "$NICE" /usr/bin/python3 experiments/teacher/export.py --random paper --out "$bundle"
+  fi
+  nice -n "$NICE" "$ASRC" ablate --pipeline experiments/pipelines/paper-41m.json --model "$bundle" --no-wer \
+    --eval "synth=$SYNTH" --eval-limit "$LIMIT_41M" --eval-repeat 3 --mode all --jobs 1 \
+    --out "$OUT/paper-ablate-41m" > /dev/null
+  cp "$OUT/paper-ablate-41m/ablation.md" experiments/paper/ablation-41m.md
+  cp "$OUT/paper-ablate-41m/ablation.html" experiments/paper/ablation-41m.html
+}
+
+case "$what" in
+  demo) demo ;;
+  41m) paper41m ;;
+  all) paper41m; demo ;;
+  *) echo "usage: $0 [demo|41m|all]" >&2; exit 2 ;;
+esac
