@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <ctime>
 #include <filesystem>
@@ -171,8 +172,15 @@ Status RunAll(const Opts& o, const std::vector<pass::AblationConfig>& configs,
   std::map<pid_t, const pass::AblationConfig*> running;
   std::set<std::string> unfinished;
   for (const pass::AblationConfig& c : todo) unfinished.insert(c.key);
+  // Configurations that train (a distill pass: minutes to hours each) after the others, so a
+  // study cut short has every cheap row; otherwise plan order.
   std::vector<const pass::AblationConfig*> queue;
   for (const pass::AblationConfig& c : todo) queue.push_back(&c);
+  auto trains = [](const pass::AblationConfig* c) {
+    return std::any_of(c->pipeline.steps.begin(), c->pipeline.steps.end(),
+                       [](const pass::PipelineStep& s) { return s.pass == "distill"; });
+  };
+  std::stable_partition(queue.begin(), queue.end(), [&](const pass::AblationConfig* c) { return !trains(c); });
   std::string failed;
   size_t done = 0;
   while (!queue.empty() || !running.empty()) {
