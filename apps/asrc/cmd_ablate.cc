@@ -44,7 +44,7 @@ struct Opts {
   std::vector<pass::AblationEvalSet> sets;  // parsed: [0] the configurations' own (request.eval_*)
   int jobs = 1, eval_repeat = 5;
   double stable = 0.05;
-  bool no_eval = false, no_wer = false, quiet = false;
+  bool no_eval = false, no_wer = false, quiet = false, report_only = false;
 };
 
 // --eval values into o.sets and the request's eval manifest and split (the first set's).
@@ -240,6 +240,51 @@ std::optional<pass::AblationStart> StartFrom(const std::vector<pass::AblationCon
   return start;
 }
 
+// The report of the finished configurations (all of them unless --report-only, which lists the
+// rest as not finished), after the further eval sets; also printed as markdown.
+Status WriteStudy(const Opts& o, const pass::Pipeline& pipeline, const std::vector<pass::AblationStep>& steps,
+                  const std::vector<pass::AblationConfig>& configs, const std::string& model,
+                  const nlohmann::json& eval_key) {
+  const fs::path out = fs::absolute(o.request.out), logs = out / "configs";
+  pass::AblationReport rep;
+  rep.name = pipeline.name;
+  rep.pipeline = pipeline.Canonical();
+  rep.mode = o.mode;
+  rep.model = model;
+  rep.created = UtcNow();
+  rep.steps = steps;
+  for (const pass::AblationStep& s : steps) {
+    std::string text;
+    for (size_t i : s.passes) text += (text.empty() ? "" : ",") + pass::StepText(pipeline.steps[i]);
+    rep.step_texts.push_back(text);
+  }
+  rep.eval = eval_key;
+  rep.jobs = o.jobs;
+  rep.stable_tolerance = o.stable;
+  rep.max_repeat = o.eval_repeat;
+  for (const pass::AblationConfig& c : configs) {
+    auto row = pass::FinishedAblationConfig(out.string(), c, model, eval_key);
+    if (row) rep.rows.push_back(std::move(*row));
+    else if (!o.report_only) return Error("configuration " + c.key + " has no result in " + (logs / c.key).string());
+    else if (c.steps.empty()) return Error("--report-only: the input model's evaluation has not finished yet");
+    else rep.unfinished.push_back(c.key + " (" + c.roles[0] + ")");
+  }
+  ASRC_RETURN_IF_ERROR(AddEvalSets(o, pipeline, rep.rows));
+  if (!o.no_eval) rep.eval_sets.push_back(FirstSetName(o, eval_key));
+  for (size_t k = 1; k < o.sets.size(); ++k) rep.eval_sets.push_back(o.sets[k].name);
+  rep.show_wer = !o.no_wer;
+  for (const pass::Mode& m : pass::AllModes())  // the modes any row was evaluated in, in report order
+    for (const pass::AblationRow& row : rep.rows)
+      if (row.measured && row.measured->mode(m.name)) {
+        rep.modes.push_back(m.name);
+        break;
+      }
+  ASRC_RETURN_IF_ERROR(pass::WriteAblationReport(out.string(), rep));
+  if (!o.quiet) std::cerr << "ablate: wrote " << (out / "ablation.{json,md,html}").string() << "\n";
+  std::cout << pass::AblationMarkdown(rep);
+  return Status::Ok();
+}
+
 int RunAblate(Opts& o) {
   pass::CompressRequest& r = o.request;
   if (Status st = ParseEvalSets(o); !st.ok()) return Fail("ablate: " + st.message());
@@ -274,6 +319,10 @@ int RunAblate(Opts& o) {
     return Fail("ablate: --worker " + o.worker + ": no such configuration in this plan");
   }
 
+  if (o.report_only) {  // a study still running or cut short: what has finished
+    st = WriteStudy(o, *pipeline, *steps, *configs, model, eval_key);
+    return st.ok() ? 0 : Fail("ablate: " + st.message());
+  }
   fs::create_directories(logs, ec);
   if (ec) return Fail("ablate: cannot create '" + logs.string() + "': " + ec.message());
   std::vector<pass::AblationConfig> todo;
@@ -290,42 +339,8 @@ int RunAblate(Opts& o) {
   st = RunAll(o, *configs, todo, logs);
   if (!st.ok()) return Fail("ablate: " + st.message());
 
-  pass::AblationReport rep;
-  rep.name = pipeline->name;
-  rep.pipeline = pipeline->Canonical();
-  rep.mode = o.mode;
-  rep.model = model;
-  rep.created = UtcNow();
-  rep.steps = *steps;
-  for (const pass::AblationStep& s : *steps) {
-    std::string text;
-    for (size_t i : s.passes) text += (text.empty() ? "" : ",") + pass::StepText(pipeline->steps[i]);
-    rep.step_texts.push_back(text);
-  }
-  rep.eval = eval_key;
-  rep.jobs = o.jobs;
-  rep.stable_tolerance = o.stable;
-  rep.max_repeat = o.eval_repeat;
-  for (const pass::AblationConfig& c : *configs) {
-    auto row = pass::FinishedAblationConfig(out.string(), c, model, eval_key);
-    if (!row) return Fail("ablate: configuration " + c.key + " has no result in " + (logs / c.key).string());
-    rep.rows.push_back(std::move(*row));
-  }
-  st = AddEvalSets(o, *pipeline, rep.rows);
+  st = WriteStudy(o, *pipeline, *steps, *configs, model, eval_key);
   if (!st.ok()) return Fail("ablate: " + st.message());
-  if (!o.no_eval) rep.eval_sets.push_back(FirstSetName(o, eval_key));
-  for (size_t k = 1; k < o.sets.size(); ++k) rep.eval_sets.push_back(o.sets[k].name);
-  rep.show_wer = !o.no_wer;
-  for (const pass::Mode& m : pass::AllModes())  // the modes any row was evaluated in, in report order
-    for (const pass::AblationRow& row : rep.rows)
-      if (row.measured && row.measured->mode(m.name)) {
-        rep.modes.push_back(m.name);
-        break;
-      }
-  st = pass::WriteAblationReport(out.string(), rep);
-  if (!st.ok()) return Fail("ablate: " + st.message());
-  if (!o.quiet) std::cerr << "ablate: wrote " << (out / "ablation.{json,md,html}").string() << "\n";
-  std::cout << pass::AblationMarkdown(rep);
   return 0;
 }
 
@@ -356,6 +371,8 @@ void AddAblateCommand(CLI::App& root, CommandSet& set) {
   sub->add_flag("--no-wer", o->no_wer,
                 "Size and latency only: decode the eval set for latency, report no WER/CER (an untrained model)");
   sub->add_flag("--quiet", o->quiet, "No progress lines");
+  sub->add_flag("--report-only", o->report_only,
+                "Run nothing: write the report of the configurations finished so far (the rest listed as not finished)");
   sub->add_option("--worker", o->worker, "(internal) run one configuration")->group("");
   set.add(sub, [o]() -> int { return RunAblate(*o); });
 }

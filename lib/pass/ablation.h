@@ -143,6 +143,7 @@ struct AblationReport {
   bool show_wer = true;                 // false: an untrained model, size and latency only
   std::vector<std::string> modes;       // recognition modes evaluated (modes.h), in order
   std::vector<AblationRow> rows;        // rows[0]: the input model
+  std::vector<std::string> unfinished;  // "key (role)" of configurations not finished (--report-only)
   int jobs = 1;
   double stable_tolerance = 0;
   int max_repeat = 1;

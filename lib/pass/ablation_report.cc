@@ -128,6 +128,12 @@ std::vector<std::vector<std::string>> AccuracyRows(const AblationReport& rep, si
   return out;
 }
 
+std::string Unfinished(const AblationReport& rep) {
+  std::string s;
+  for (const std::string& u : rep.unfinished) s += (s.empty() ? "" : ", ") + u;
+  return s;
+}
+
 // "cathy (manifest ..., split test, first 100)" for eval set k.
 std::string SetTitle(const AblationReport& rep, size_t k) {
   const json& key = k == 0 ? rep.eval : rep.rows.empty() || !rep.rows[0].extra.count(rep.eval_sets[k])
@@ -207,6 +213,7 @@ json AblationReportJson(const AblationReport& rep) {
   for (size_t i = 0; i < rep.steps.size(); ++i)
     j["steps"].push_back({{"name", rep.steps[i].name}, {"passes", rep.steps[i].passes}, {"text", rep.step_texts[i]}});
   j["eval_sets"] = rep.eval_sets;
+  j["unfinished"] = rep.unfinished;
   j["show_wer"] = rep.show_wer;
   j["rows"] = json::array();
   for (const AblationRow& r : rep.rows) j["rows"].push_back(AblationRowJson(r));
@@ -220,7 +227,9 @@ std::string AblationMarkdown(const AblationReport& rep) {
   if (!rep.eval.is_null()) o << "- eval: `" << rep.eval.dump() << "`\n";
   o << "- steps:\n";
   for (size_t i = 0; i < rep.steps.size(); ++i) o << "  " << i + 1 << ". **" << rep.steps[i].name << "** `" << rep.step_texts[i] << "`\n";
-  o << "\n" << Legend(rep) << "\n\n## Size and latency\n\n";
+  o << "\n" << Legend(rep) << "\n";
+  if (!rep.unfinished.empty()) o << "\n**Not finished yet** (no row): " << Unfinished(rep) << "\n";
+  o << "\n## Size and latency\n\n";
   o << MarkdownTable(SizeHeader(Modes(rep)), SizeRows(rep));
   if (rep.show_wer)
     for (size_t k = 0; k < rep.eval_sets.size(); ++k)
@@ -314,7 +323,9 @@ std::string AblationHtml(const AblationReport& rep) {
   o << "<ol>\n";
   for (size_t i = 0; i < rep.steps.size(); ++i)
     o << "<li><b>" << HtmlEscape(rep.steps[i].name) << "</b> <code>" << HtmlEscape(rep.step_texts[i]) << "</code></li>\n";
-  o << "</ol>\n<p>" << HtmlEscape(Legend(rep)) << "</p>\n<h2>Size and latency</h2>\n"
+  o << "</ol>\n<p>" << HtmlEscape(Legend(rep)) << "</p>\n";
+  if (!rep.unfinished.empty()) o << "<p><b>Not finished yet</b> (no row): " << HtmlEscape(Unfinished(rep)) << "</p>\n";
+  o << "<h2>Size and latency</h2>\n"
     << HtmlTable(SizeHeader(modes), SizeRows(rep));
   if (rep.show_wer)
     for (size_t k = 0; k < rep.eval_sets.size(); ++k)

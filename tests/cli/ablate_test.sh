@@ -56,6 +56,12 @@ n=$(echo "$before" | wc -l)
 [ "$n" -ge 2 ] && [ "$n" -lt 4 ] || fail "expected 2 or 3 finished configurations at the kill, got $n"
 sums=$(cd "$T/s/configs" && md5sum $before && stat -c '%n %Y' $before)
 
+# --report-only: the rows finished so far, the rest named, nothing run.
+"$ASRC" "${ARGS[@]}" --report-only > "$T/partial.md" 2> /dev/null
+grep -qF "**Not finished yet** (no row): " "$T/partial.md" || fail "--report-only did not name the unfinished"
+grep -qF "steps-1-2-3 (full pipeline)" "$T/partial.md" || fail "--report-only: steps-1-2-3 not listed as unfinished"
+[ "$(ls "$T"/s/configs/*/result.json | wc -l)" = "$n" ] || fail "--report-only ran a configuration"
+
 run > "$T/md" 2> "$T/second.err"
 grep -qF "ablate: 4 configurations over 3 steps, $n already finished, $((4 - n)) to run" "$T/second.err" ||
   fail "the re-run did not resume: $(cat "$T/second.err")"
