@@ -8,7 +8,10 @@
 // this binary (`--worker KEY`), at most --jobs at a time, each logging to DIR/configs/KEY.log.
 // A child dies with its parent (PR_SET_PDEATHSIG), and a configuration counts as finished only
 // once its result.json was renamed into place, so a killed study re-run with the same command
-// runs the unfinished configurations only.
+// runs the unfinished configurations only. A configuration whose steps extend a finished one's
+// starts from that model (ablation.h); configurations that train (distill) are scheduled last.
+// Further eval sets (--eval NAME=... after the first) are evaluated here, after the
+// configurations, on every finished model; --report-only writes the report of what has finished.
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
