@@ -1,5 +1,5 @@
-// asrc ablate --pipeline P.json [--model M] [--eval MANIFEST --split NAME] [--mode MODE]
-//             [--jobs N] --out DIR
+// asrc ablate --pipeline P.json [--model M] [--eval [NAME=]MANIFEST[:SPLIT] ...] [--split NAME]
+//             [--mode MODE] [--jobs N] [--no-eval | --no-wer] --out DIR
 // An ablation study of a pipeline's steps (lib/pass/ablation.h): every configuration the mode
 // names is one pass::Compress run into DIR/configs/<key>/; DIR/ablation.{json,md,html} sum them up.
 //
@@ -8,18 +8,24 @@
 // this binary (`--worker KEY`), at most --jobs at a time, each logging to DIR/configs/KEY.log.
 // A child dies with its parent (PR_SET_PDEATHSIG), and a configuration counts as finished only
 // once its result.json was renamed into place, so a killed study re-run with the same command
-// runs the unfinished configurations only.
+// runs the unfinished configurations only. A configuration whose steps extend a finished one's
+// starts from that model (ablation.h); configurations that train (distill) are scheduled last.
+// Further eval sets (--eval NAME=... after the first) are evaluated here, after the
+// configurations, on every finished model; --report-only writes the report of what has finished.
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 
 #include "commands.h"
 #include "core/paths.h"
@@ -37,10 +43,51 @@ namespace fs = std::filesystem;
 struct Opts {
   std::string pipeline, mode = "all", worker;
   pass::CompressRequest request;
+  std::vector<std::string> evals;         // --eval values, as given
+  std::vector<pass::AblationEvalSet> sets;  // parsed: [0] the configurations' own (request.eval_*)
   int jobs = 1, eval_repeat = 5;
   double stable = 0.05;
-  bool no_eval = false, quiet = false;
+  bool no_eval = false, no_wer = false, quiet = false, report_only = false;
 };
+
+// --eval values into o.sets and the request's eval manifest and split (the first set's).
+// A plain MANIFEST keeps --split; with several sets each needs a distinct NAME=.
+Status ParseEvalSets(Opts& o) {
+  pass::CompressRequest& r = o.request;
+  for (const std::string& text : o.evals) {
+    ASRC_ASSIGN_OR_RETURN(pass::AblationEvalSet set, pass::ParseAblationEvalSet(text));
+    if (set.split.empty()) set.split = r.eval_split;
+    if (o.evals.size() > 1 && set.name.empty())
+      return Error("--eval '" + text + "': with several --eval sets, name each one (NAME=MANIFEST[:SPLIT])");
+    for (const pass::AblationEvalSet& s : o.sets)
+      if (s.name == set.name) return Error("--eval '" + text + "': eval set name '" + set.name + "' used twice");
+    o.sets.push_back(set);
+  }
+  if (!o.sets.empty()) {
+    r.eval_manifest = o.sets[0].manifest;
+    r.eval_split = o.sets[0].split;
+  }
+  if (o.no_eval && o.sets.size() > 1) return Error("--no-eval: nothing is evaluated, so give at most one --eval");
+  return Status::Ok();
+}
+
+// The name of the configurations' own eval set: its NAME=, else its manifest's folder.
+std::string FirstSetName(const Opts& o, const nlohmann::json& eval_key) {
+  if (!o.sets.empty() && !o.sets[0].name.empty()) return o.sets[0].name;
+  if (eval_key.is_null()) return "eval";
+  const std::string folder = fs::path(eval_key["manifest"].get<std::string>()).parent_path().filename().string();
+  return folder.empty() ? "eval" : folder;
+}
+
+// Evaluates every row on the further eval sets (the input row first: the others compare with it).
+Status AddEvalSets(const Opts& o, const pass::Pipeline& p, std::vector<pass::AblationRow>& rows) {
+  for (size_t k = 1; k < o.sets.size(); ++k)
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (!o.quiet) std::cerr << "ablate: eval set " << o.sets[k].name << ": " << rows[i].key << "\n";
+      ASRC_RETURN_IF_ERROR(pass::AddAblationEval(o.request, p, o.sets[k], i ? &rows[0] : nullptr, rows[i]));
+    }
+  return Status::Ok();
+}
 
 // The command line that runs one configuration in a child process.
 std::vector<std::string> WorkerArgs(const Opts& o, const std::string& key) {
@@ -52,12 +99,13 @@ std::vector<std::string> WorkerArgs(const Opts& o, const std::string& key) {
     if (!v.empty()) a.insert(a.end(), {flag, v});
   };
   add("--model", r.model);
-  add("--eval", r.eval_manifest);
+  add("--eval", r.eval_manifest);  // the configurations' own set; the parent evaluates the others
   add("--split", r.eval_split);
   add("--calibration", r.calibration);
   if (r.eval_limit >= 0) add("--eval-limit", std::to_string(r.eval_limit));
   if (r.threads > 0) add("--threads", std::to_string(r.threads));
   if (o.no_eval) a.push_back("--no-eval");
+  if (o.no_wer) a.push_back("--no-wer");
   return a;
 }
 
@@ -102,22 +150,55 @@ Status Check(const Opts& o, const pass::Pipeline& p) {
     const std::string manifest = key["manifest"].get<std::string>();
     if (!PathExists(manifest)) return Error("eval manifest '" + manifest + "' does not exist");
   }
+  for (size_t k = 1; k < o.sets.size(); ++k)
+    if (!PathExists(o.sets[k].manifest))
+      return Error("--eval " + o.sets[k].name + ": eval manifest '" + o.sets[k].manifest + "' does not exist");
+  if (o.no_eval && o.no_wer) return Error("--no-eval and --no-wer: give one (--no-wer still measures latency)");
   return Status::Ok();
 }
 
-// Runs the configurations not finished yet, at most `jobs` at a time; the result of each is then
-// on disk. Errors name the configurations that failed and their logs.
-Status RunAll(const Opts& o, const std::vector<pass::AblationConfig>& todo, const fs::path& logs) {
+// The key of the configuration `c` starts from (pass::PrefixConfig), "" when none.
+std::string PrefixKey(const std::vector<pass::AblationConfig>& configs, const pass::AblationConfig& c) {
+  for (size_t i = 0; i < configs.size(); ++i)
+    if (configs[i].key == c.key) {
+      auto p = pass::PrefixConfig(configs, i);
+      return p ? configs[*p].key : "";
+    }
+  return "";
+}
+
+// Runs the configurations not finished yet, at most `jobs` at a time, each after the prefix
+// configuration it starts from; the result of each is then on disk. Errors name the
+// configurations that failed and their logs.
+Status RunAll(const Opts& o, const std::vector<pass::AblationConfig>& configs,
+              const std::vector<pass::AblationConfig>& todo, const fs::path& logs) {
   std::map<pid_t, const pass::AblationConfig*> running;
+  std::set<std::string> unfinished;
+  for (const pass::AblationConfig& c : todo) unfinished.insert(c.key);
+  // Configurations that train (a distill pass: minutes to hours each) after the others, so a
+  // study cut short has every cheap row; otherwise plan order.
+  std::vector<const pass::AblationConfig*> queue;
+  for (const pass::AblationConfig& c : todo) queue.push_back(&c);
+  auto trains = [](const pass::AblationConfig* c) {
+    return std::any_of(c->pipeline.steps.begin(), c->pipeline.steps.end(),
+                       [](const pass::PipelineStep& s) { return s.pass == "distill"; });
+  };
+  std::stable_partition(queue.begin(), queue.end(), [&](const pass::AblationConfig* c) { return !trains(c); });
   std::string failed;
-  size_t next = 0, done = 0;
-  while (next < todo.size() || !running.empty()) {
-    while (next < todo.size() && static_cast<int>(running.size()) < o.jobs) {
-      const pass::AblationConfig& c = todo[next++];
+  size_t done = 0;
+  while (!queue.empty() || !running.empty()) {
+    while (static_cast<int>(running.size()) < o.jobs) {
+      auto ready = std::find_if(queue.begin(), queue.end(), [&](const pass::AblationConfig* c) {
+        return !unfinished.count(PrefixKey(configs, *c));
+      });
+      if (ready == queue.end()) break;
+      const pass::AblationConfig& c = **ready;
+      queue.erase(ready);
       const pid_t pid = Spawn(WorkerArgs(o, c.key), (logs / (c.key + ".log")).string());
       if (pid < 0) return Error("cannot start a process for configuration " + c.key);
       running[pid] = &c;
     }
+    if (running.empty()) return Error("no configuration can start (a prefix cycle?)");  // a prefix has fewer steps
     int status = 0;
     const pid_t pid = waitpid(-1, &status, 0);
     if (pid < 0) return Error("waiting for the configurations failed");
@@ -125,6 +206,7 @@ Status RunAll(const Opts& o, const std::vector<pass::AblationConfig>& todo, cons
     if (it == running.end()) continue;
     const pass::AblationConfig& c = *it->second;
     running.erase(it);
+    unfinished.erase(c.key);
     ++done;
     const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     if (!ok) failed += (failed.empty() ? "" : ", ") + c.key + " (log: " + (logs / (c.key + ".log")).string() + ")";
@@ -136,8 +218,79 @@ Status RunAll(const Opts& o, const std::vector<pass::AblationConfig>& todo, cons
   return Status::Ok();
 }
 
+// Where configs[i] starts: its prefix configuration's model when that finished (un-stopped) and
+// the input's evaluation is there to compare against; nullopt: from the input model.
+std::optional<pass::AblationStart> StartFrom(const std::vector<pass::AblationConfig>& configs, size_t i,
+                                             const std::string& out, const std::string& model,
+                                             const nlohmann::json& eval_key, bool no_eval) {
+  auto p = pass::PrefixConfig(configs, i);
+  if (!p) return std::nullopt;
+  auto prefix = pass::FinishedAblationConfig(out, configs[*p], model, eval_key);
+  if (!prefix || !prefix->stop_reason.empty()) return std::nullopt;
+  pass::AblationStart start;
+  start.key = configs[*p].key;
+  const fs::path dir = fs::path(out) / "configs" / start.key;
+  start.model = (dir / (fs::is_directory(model) ? "model" : "model.onnx")).string();
+  if (!PathExists(start.model)) return std::nullopt;
+  if (!no_eval) {
+    std::optional<pass::AblationRow> input;
+    for (const pass::AblationConfig& c : configs)
+      if (c.steps.empty()) input = pass::FinishedAblationConfig(out, c, model, eval_key);
+    if (!input || !input->measured) return std::nullopt;
+    start.input = *input->measured;
+  }
+  start.pipeline = pass::SuffixPipeline(configs[i], configs[*p], model);
+  return start;
+}
+
+// The report of the finished configurations (all of them unless --report-only, which lists the
+// rest as not finished), after the further eval sets; also printed as markdown.
+Status WriteStudy(const Opts& o, const pass::Pipeline& pipeline, const std::vector<pass::AblationStep>& steps,
+                  const std::vector<pass::AblationConfig>& configs, const std::string& model,
+                  const nlohmann::json& eval_key) {
+  const fs::path out = fs::absolute(o.request.out), logs = out / "configs";
+  pass::AblationReport rep;
+  rep.name = pipeline.name;
+  rep.pipeline = pipeline.Canonical();
+  rep.mode = o.mode;
+  rep.model = model;
+  rep.created = UtcNow();
+  rep.steps = steps;
+  for (const pass::AblationStep& s : steps) {
+    std::string text;
+    for (size_t i : s.passes) text += (text.empty() ? "" : ",") + pass::StepText(pipeline.steps[i]);
+    rep.step_texts.push_back(text);
+  }
+  rep.eval = eval_key;
+  rep.jobs = o.jobs;
+  rep.stable_tolerance = o.stable;
+  rep.max_repeat = o.eval_repeat;
+  for (const pass::AblationConfig& c : configs) {
+    auto row = pass::FinishedAblationConfig(out.string(), c, model, eval_key);
+    if (row) rep.rows.push_back(std::move(*row));
+    else if (!o.report_only) return Error("configuration " + c.key + " has no result in " + (logs / c.key).string());
+    else if (c.steps.empty()) return Error("--report-only: the input model's evaluation has not finished yet");
+    else rep.unfinished.push_back(c.key + " (" + c.roles[0] + ")");
+  }
+  ASRC_RETURN_IF_ERROR(AddEvalSets(o, pipeline, rep.rows));
+  if (!o.no_eval) rep.eval_sets.push_back(FirstSetName(o, eval_key));
+  for (size_t k = 1; k < o.sets.size(); ++k) rep.eval_sets.push_back(o.sets[k].name);
+  rep.show_wer = !o.no_wer;
+  for (const pass::Mode& m : pass::AllModes())  // the modes any row was evaluated in, in report order
+    for (const pass::AblationRow& row : rep.rows)
+      if (row.measured && row.measured->mode(m.name)) {
+        rep.modes.push_back(m.name);
+        break;
+      }
+  ASRC_RETURN_IF_ERROR(pass::WriteAblationReport(out.string(), rep));
+  if (!o.quiet) std::cerr << "ablate: wrote " << (out / "ablation.{json,md,html}").string() << "\n";
+  std::cout << pass::AblationMarkdown(rep);
+  return Status::Ok();
+}
+
 int RunAblate(Opts& o) {
   pass::CompressRequest& r = o.request;
+  if (Status st = ParseEvalSets(o); !st.ok()) return Fail("ablate: " + st.message());
   r.registry = &passes::BuiltinPasses();
   r.evaluate = !o.no_eval;
   r.eval_repeat = o.eval_repeat;
@@ -152,22 +305,29 @@ int RunAblate(Opts& o) {
   if (!st.ok()) return Fail("ablate: " + st.message());
   if (!o.quiet) r.log = [](const std::string& line) { std::cerr << line << "\n"; };
 
-  if (!o.worker.empty()) {  // one configuration, in this process
-    for (const pass::AblationConfig& c : *configs)
-      if (c.key == o.worker) {
-        auto row = pass::RunAblationConfig(r, c, o.stable);
-        return row.ok() ? 0 : Fail("ablate: configuration " + c.key + ": " + row.status().message());
-      }
-    return Fail("ablate: --worker " + o.worker + ": no such configuration in this plan");
-  }
-
-  const fs::path out = fs::absolute(r.out), logs = out / "configs";
   std::error_code ec;
-  fs::create_directories(logs, ec);
-  if (ec) return Fail("ablate: cannot create '" + logs.string() + "': " + ec.message());
+  const fs::path out = fs::absolute(r.out), logs = out / "configs";
   const std::string model = fs::weakly_canonical(
       fs::absolute(r.model.empty() ? RepoPath("experiments/teacher/bundle") : r.model), ec).string();
   const nlohmann::json eval_key = pass::AblationEvalKey(r, *pipeline);
+  if (!o.worker.empty()) {  // one configuration, in this process
+    for (size_t i = 0; i < configs->size(); ++i) {
+      const pass::AblationConfig& c = (*configs)[i];
+      if (c.key != o.worker) continue;
+      std::optional<pass::AblationStart> start = StartFrom(*configs, i, out.string(), model, eval_key, o.no_eval);
+      if (start && !o.quiet) std::cerr << "ablate: " << c.key << " starts from " << start->key << "'s model\n";
+      auto row = pass::RunAblationConfig(r, c, o.stable, start ? &*start : nullptr);
+      return row.ok() ? 0 : Fail("ablate: configuration " + c.key + ": " + row.status().message());
+    }
+    return Fail("ablate: --worker " + o.worker + ": no such configuration in this plan");
+  }
+
+  if (o.report_only) {  // a study still running or cut short: what has finished
+    st = WriteStudy(o, *pipeline, *steps, *configs, model, eval_key);
+    return st.ok() ? 0 : Fail("ablate: " + st.message());
+  }
+  fs::create_directories(logs, ec);
+  if (ec) return Fail("ablate: cannot create '" + logs.string() + "': " + ec.message());
   std::vector<pass::AblationConfig> todo;
   for (const pass::AblationConfig& c : *configs)
     if (!pass::FinishedAblationConfig(out.string(), c, model, eval_key)) todo.push_back(c);
@@ -179,40 +339,11 @@ int RunAblate(Opts& o) {
     if (!row.ok()) return Fail("ablate: the input model: " + row.status().message());
     todo.erase(todo.begin());
   }
-  st = RunAll(o, todo, logs);
+  st = RunAll(o, *configs, todo, logs);
   if (!st.ok()) return Fail("ablate: " + st.message());
 
-  pass::AblationReport rep;
-  rep.name = pipeline->name;
-  rep.pipeline = pipeline->Canonical();
-  rep.mode = o.mode;
-  rep.model = model;
-  rep.created = UtcNow();
-  rep.steps = *steps;
-  for (const pass::AblationStep& s : *steps) {
-    std::string text;
-    for (size_t i : s.passes) text += (text.empty() ? "" : ",") + pass::StepText(pipeline->steps[i]);
-    rep.step_texts.push_back(text);
-  }
-  rep.eval = eval_key;
-  rep.jobs = o.jobs;
-  rep.stable_tolerance = o.stable;
-  rep.max_repeat = o.eval_repeat;
-  for (const pass::AblationConfig& c : *configs) {
-    auto row = pass::FinishedAblationConfig(out.string(), c, model, eval_key);
-    if (!row) return Fail("ablate: configuration " + c.key + " has no result in " + (logs / c.key).string());
-    rep.rows.push_back(std::move(*row));
-  }
-  for (const pass::Mode& m : pass::AllModes())  // the modes any row was evaluated in, in report order
-    for (const pass::AblationRow& row : rep.rows)
-      if (row.measured && row.measured->mode(m.name)) {
-        rep.modes.push_back(m.name);
-        break;
-      }
-  st = pass::WriteAblationReport(out.string(), rep);
+  st = WriteStudy(o, *pipeline, *steps, *configs, model, eval_key);
   if (!st.ok()) return Fail("ablate: " + st.message());
-  if (!o.quiet) std::cerr << "ablate: wrote " << (out / "ablation.{json,md,html}").string() << "\n";
-  std::cout << pass::AblationMarkdown(rep);
   return 0;
 }
 
@@ -224,8 +355,11 @@ void AddAblateCommand(CLI::App& root, CommandSet& set) {
   pass::CompressRequest& r = o->request;
   sub->add_option("--pipeline", o->pipeline, "Pipeline JSON; passes with one \"step\" name form one step")->required();
   sub->add_option("--model", r.model, "Input bundle or .onnx (default: experiments/teacher/bundle)");
-  sub->add_option("--eval", r.eval_manifest, "Eval manifest (default: the pipeline's, else the default eval set)");
-  sub->add_option("--split", r.eval_split, "Keep only eval lines whose \"split\" is this");
+  sub->add_option("--eval", o->evals,
+                  "Eval set MANIFEST, or NAME=MANIFEST[:SPLIT], repeatable: the first is each configuration's own, "
+                  "the others evaluate every finished model afterwards (default: the pipeline's, else the "
+                  "default eval set)");
+  sub->add_option("--split", r.eval_split, "Keep only eval lines whose \"split\" is this (sets without :SPLIT)");
   sub->add_option("--eval-limit", r.eval_limit, "Evaluate only the first N utterances (0: all)");
   sub->add_option("--mode", o->mode, "cumulative | alone | leave-one-out | all (default)");
   sub->add_option("--jobs", o->jobs, "Configurations run in parallel processes (default 1)");
@@ -237,7 +371,11 @@ void AddAblateCommand(CLI::App& root, CommandSet& set) {
   sub->add_option("--calibration", r.calibration, "Calibration manifest (default: the pipeline's, else the eval manifest)");
   sub->add_option("--out", r.out, "Output folder: ablation.{json,md,html}, configs/, evals/")->required();
   sub->add_flag("--no-eval", o->no_eval, "Measure sizes only (no WER, no latency)");
+  sub->add_flag("--no-wer", o->no_wer,
+                "Size and latency only: decode the eval set for latency, report no WER/CER (an untrained model)");
   sub->add_flag("--quiet", o->quiet, "No progress lines");
+  sub->add_flag("--report-only", o->report_only,
+                "Run nothing: write the report of the configurations finished so far (the rest listed as not finished)");
   sub->add_option("--worker", o->worker, "(internal) run one configuration")->group("");
   set.add(sub, [o]() -> int { return RunAblate(*o); });
 }

@@ -78,6 +78,7 @@ void AddScore(ModeReport& r, UtteranceResult u, const EvalOptions& o, double aud
   ErrorCounts c = Align(SplitChars(ref), SplitChars(hyp));
   if (o.alignments) u.alignment = FormatAlignment(al);
   u.words = w;
+  u.chars = c;
   r.words += w.ref_len;
   r.substitutions += w.substitutions;
   r.deletions += w.deletions;

@@ -53,6 +53,7 @@ struct UtteranceResult {
   std::string id, reference, hypothesis;
   std::string alignment;  // FormatAlignment() text, when EvalOptions::alignments
   ErrorCounts words;      // this utterance's word errors, as summed into its ModeReport
+  ErrorCounts chars;      // and its character errors (CER)
   bool failed = false;
   std::string error;  // why it failed (unreadable audio, ...)
 };

@@ -7,7 +7,15 @@
 #include <fstream>
 #include <set>
 
+#include "core/paths.h"
+#include "onnx/onnx_io.h"
+#include "pass/instruments.h"
+#include "pass/modes.h"
 #include "pass/report.h"
+#include "pass/significance.h"
+#ifdef ASRC_PASS_HAVE_ASR
+#include "pass/eval_asr.h"
+#endif
 
 namespace asrc::pass {
 
@@ -115,14 +123,80 @@ Result<std::vector<AblationConfig>> PlanAblation(const Pipeline& p, const std::v
   return configs;
 }
 
+std::optional<size_t> PrefixConfig(const std::vector<AblationConfig>& configs, size_t i) {
+  std::optional<size_t> best;
+  const std::vector<size_t>& want = configs[i].steps;
+  for (size_t k = 0; k < configs.size(); ++k) {
+    const std::vector<size_t>& s = configs[k].steps;
+    if (k == i || s.empty() || s.size() >= want.size() || !std::equal(s.begin(), s.end(), want.begin())) continue;
+    if (!best || s.size() > configs[*best].steps.size()) best = k;
+  }
+  return best;
+}
+
+Pipeline SuffixPipeline(const AblationConfig& config, const AblationConfig& prefix, const std::string& input_model) {
+  Pipeline p = config.pipeline;
+  const size_t done = prefix.pipeline.steps.size();
+  p.steps.assign(config.pipeline.steps.begin() + static_cast<std::ptrdiff_t>(done), config.pipeline.steps.end());
+  p.seed = config.pipeline.seed + done;  // PassManager seeds step i with seed + i
+  for (PipelineStep& s : p.steps)
+    if (s.pass == "distill" && s.options.value("teacher", std::string()).empty()) s.options["teacher"] = input_model;
+  return p;
+}
+
+Result<AblationEvalSet> ParseAblationEvalSet(const std::string& text) {
+  AblationEvalSet set;
+  std::string rest = text;
+  const size_t eq = text.find('=');
+  if (eq != std::string::npos && text.find('/') > eq) {  // NAME= before any path separator
+    set.name = text.substr(0, eq);
+    rest = text.substr(eq + 1);
+    if (set.name.empty() || set.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
+                                std::string::npos)
+      return Error("--eval '" + text + "': the set name before '=' must be letters, digits, '_' or '-'");
+  }
+  const size_t colon = rest.rfind(':');
+  if (colon != std::string::npos && rest.find('/', colon) == std::string::npos) {
+    set.split = rest.substr(colon + 1);
+    rest.resize(colon);
+    if (set.split.empty()) return Error("--eval '" + text + "': empty split after ':'");
+  }
+  if (rest.empty()) return Error("--eval '" + text + "': no manifest");
+  set.manifest = rest;
+  return set;
+}
+
+namespace {
+
+json SignificanceMapJson(const std::map<std::string, Significance>& by_mode) {
+  json j = json::object();
+  for (const auto& [mode, s] : by_mode) j[mode] = SignificanceJson(s);
+  return j;
+}
+
+Result<std::map<std::string, Significance>> ParseSignificanceMap(const json& j) {
+  std::map<std::string, Significance> out;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    ASRC_ASSIGN_OR_RETURN(Significance s, ParseSignificance(it.value()));
+    out[it.key()] = s;
+  }
+  return out;
+}
+
+}  // namespace
+
 json AblationRowJson(const AblationRow& r) {
   json j = {{"key", r.key}, {"steps", r.steps}, {"roles", r.roles}, {"pipeline", r.pipeline}, {"model", r.model},
             {"eval", r.eval}, {"params", r.params}, {"bytes", r.bytes}, {"hash", r.hash}, {"wall_s", r.wall_s},
             {"stop_reason", r.stop_reason}};
+  if (!r.from.empty()) j["from"] = r.from;
   if (r.measured) j["measured"] = EvalSummaryJson(*r.measured);
-  for (const auto& [mode, s] : r.significance)
-    j["significance"][mode] = {{"delta_wer", s.delta_wer}, {"ci95", {s.ci_lo, s.ci_hi}}, {"p_value", s.p_value},
-                               {"resamples", s.resamples}, {"utterances", s.utterances}};
+  if (!r.significance.empty()) j["significance"] = SignificanceMapJson(r.significance);
+  for (const auto& [name, x] : r.extra) {
+    json e = {{"eval", x.eval}, {"significance", SignificanceMapJson(x.significance)}};
+    if (x.measured) e["measured"] = EvalSummaryJson(*x.measured);
+    j["extra"][name] = std::move(e);
+  }
   return j;
 }
 
@@ -140,22 +214,48 @@ Result<AblationRow> ParseAblationRow(const json& j) {
     r.hash = j.at("hash").get<std::string>();
     r.wall_s = j.at("wall_s").get<double>();
     r.stop_reason = j.at("stop_reason").get<std::string>();
+    r.from = j.value("from", std::string());
     if (j.contains("measured")) {
       ASRC_ASSIGN_OR_RETURN(EvalSummary e, ParseEvalSummary(j["measured"]));
       r.measured = std::move(e);
     }
-    if (j.contains("significance"))
-      for (auto it = j["significance"].begin(); it != j["significance"].end(); ++it) {
-        const json& s = it.value();
-        r.significance[it.key()] = Significance{s.at("delta_wer").get<double>(), s.at("ci95")[0].get<double>(),
-                                                s.at("ci95")[1].get<double>(), s.at("p_value").get<double>(),
-                                                s.at("resamples").get<int>(), s.at("utterances").get<int64_t>()};
+    if (j.contains("significance")) {
+      ASRC_ASSIGN_OR_RETURN(r.significance, ParseSignificanceMap(j["significance"]));
+    }
+    if (j.contains("extra"))
+      for (auto it = j["extra"].begin(); it != j["extra"].end(); ++it) {
+        AblationExtraEval& x = r.extra[it.key()];
+        x.eval = it.value().at("eval");
+        if (it.value().contains("measured")) {
+          ASRC_ASSIGN_OR_RETURN(EvalSummary e, ParseEvalSummary(it.value()["measured"]));
+          x.measured = std::move(e);
+        }
+        ASRC_ASSIGN_OR_RETURN(x.significance, ParseSignificanceMap(it.value().at("significance")));
       }
   } catch (const std::exception& e) {
     return Error(std::string("ablation result: ") + e.what());
   }
   return r;
 }
+
+namespace {
+
+// <dir>/result.json, written under a temporary name and renamed: a reader sees all of it or none.
+Status WriteRowFile(const fs::path& dir, const AblationRow& row) {
+  const fs::path file = dir / "result.json";
+  const fs::path tmp = dir / (".result.json.partial." + std::to_string(getpid()));
+  {
+    std::ofstream out(tmp);
+    out << AblationRowJson(row).dump(1) << "\n";
+    if (!out) return Error(tmp.string() + ": cannot write");
+  }
+  std::error_code ec;
+  fs::rename(tmp, file, ec);
+  if (ec) return Error("cannot rename '" + tmp.string() + "' to '" + file.string() + "': " + ec.message());
+  return Status::Ok();
+}
+
+}  // namespace
 
 json AblationEvalKey(const CompressRequest& r, const Pipeline& p) {
   if (!r.evaluate) return json();
@@ -167,11 +267,12 @@ json AblationEvalKey(const CompressRequest& r, const Pipeline& p) {
 }
 
 Result<AblationRow> RunAblationConfig(const CompressRequest& request, const AblationConfig& config,
-                                      double stable_tolerance) {
+                                      double stable_tolerance, const AblationStart* start) {
   const auto t0 = std::chrono::steady_clock::now();
   const fs::path study = fs::absolute(request.out);
   CompressRequest r = request;
-  r.pipeline = config.pipeline;
+  r.pipeline = start ? start->pipeline : config.pipeline;
+  if (start) r.model = start->model;
   r.out = (study / "configs" / config.key).string();
   r.eval_cache = (study / "evals").string();
   r.eval_stable_tolerance = stable_tolerance;
@@ -186,25 +287,67 @@ Result<AblationRow> RunAblationConfig(const CompressRequest& request, const Abla
   row.roles = config.roles;
   row.pipeline = config.pipeline.Canonical();
   std::error_code ec;
-  row.model = fs::weakly_canonical(fs::absolute(result.report.model), ec).string();
+  const std::string input = request.model.empty() ? RepoPath("experiments/teacher/bundle") : request.model;
+  row.model = fs::weakly_canonical(fs::absolute(input), ec).string();
   row.eval = AblationEvalKey(request, config.pipeline);
   if (last.size) row.params = last.size->params, row.bytes = last.size->bytes;
   if (last.hash) row.hash = ir::hash_hex(*last.hash);
   row.measured = last.eval;
   row.significance = last.significance;
+  if (start) {  // Compress compared against the prefix's model: compare against the input instead
+    row.from = start->key;
+    row.significance.clear();
+    for (const auto& [mode, base] : start->input.modes) {
+      const ModeEval* other = row.measured ? row.measured->mode(mode) : nullptr;
+      if (!other) continue;
+      if (auto s = PairedBootstrap(base, *other)) row.significance[mode] = *s;
+    }
+  }
   row.stop_reason = result.report.stop_reason;
   row.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-
-  const fs::path file = fs::path(r.out) / "result.json";
-  const fs::path tmp = fs::path(r.out) / (".result.json.partial." + std::to_string(getpid()));
-  {
-    std::ofstream out(tmp);
-    out << AblationRowJson(row).dump(1) << "\n";
-    if (!out) return Error(tmp.string() + ": cannot write");
-  }
-  fs::rename(tmp, file, ec);
-  if (ec) return Error("cannot rename '" + tmp.string() + "' to '" + file.string() + "': " + ec.message());
+  ASRC_RETURN_IF_ERROR(WriteRowFile(fs::path(r.out), row));
   return row;
+}
+
+Status AddAblationEval(const CompressRequest& request, const Pipeline& pipeline, const AblationEvalSet& set,
+                       const AblationRow* input, AblationRow& row) {
+  CompressRequest r = request;
+  r.eval_manifest = set.manifest;
+  r.eval_split = set.split;
+  const json key = AblationEvalKey(r, pipeline);
+  AblationExtraEval& x = row.extra[set.name];
+  if (x.eval == key && x.measured) return Status::Ok();
+#ifndef ASRC_PASS_HAVE_ASR
+  (void)input;
+  return Error("this build has no lib/asr (evaluation)");
+#else
+  const fs::path dir = fs::absolute(request.out) / "configs" / row.key;
+  const fs::path file = fs::exists(dir / "model") ? dir / "model" : dir / "model.onnx";
+  ASRC_ASSIGN_OR_RETURN(ir::Model model, onnx_io::LoadModel(file.string()));
+  Pipeline p = pipeline;
+  p.eval = RequestEval(r, p.eval);
+  ASRC_RETURN_IF_ERROR(ResolveModes(p, BundleModes(model), nullptr));
+  const std::string cache = (fs::absolute(request.out) / ("evals-" + set.name)).string();
+  std::error_code ec;
+  fs::create_directories(cache, ec);
+  if (ec) return Error("cannot create '" + cache + "': " + ec.message());
+  EvalInstrument eval(MakeAsrEvaluator(p.eval), EvalRepeat{p.eval.repeat, request.eval_stable_tolerance}, cache, -1);
+  PassRecord record;
+  ASRC_RETURN_IF_ERROR(eval.After(record, model).With("eval set " + set.name + ", configuration " + row.key));
+  x = AblationExtraEval{key, record.eval, {}};
+  const AblationExtraEval* base = nullptr;
+  if (input) {
+    auto it = input->extra.find(set.name);
+    if (it != input->extra.end() && it->second.eval == key && it->second.measured) base = &it->second;
+  }
+  if (base && x.measured)
+    for (const auto& [mode, m] : base->measured->modes) {
+      const ModeEval* other = x.measured->mode(mode);
+      if (!other) continue;
+      if (auto s = PairedBootstrap(m, *other)) x.significance[mode] = *s;
+    }
+  return WriteRowFile(dir, row);
+#endif
 }
 
 std::optional<AblationRow> FinishedAblationConfig(const std::string& out, const AblationConfig& config,

@@ -41,37 +41,48 @@ std::string Roles(const AblationRow& row) {
   return s;
 }
 
-std::vector<std::string> Header(const std::vector<const Mode*>& modes) {
+// Row r's evaluation on eval set k of the report (0: its own) and its significance there.
+const EvalSummary* SetEval(const AblationReport& rep, const AblationRow& r, size_t k) {
+  if (k == 0) return r.measured ? &*r.measured : nullptr;
+  auto it = r.extra.find(rep.eval_sets[k]);
+  return it != r.extra.end() && it->second.measured ? &*it->second.measured : nullptr;
+}
+
+const Significance* SetSignificance(const AblationReport& rep, const AblationRow& r, size_t k, const Mode& m) {
+  const std::map<std::string, Significance>* by_mode = &r.significance;
+  if (k > 0) {
+    auto it = r.extra.find(rep.eval_sets[k]);
+    if (it == r.extra.end()) return nullptr;
+    by_mode = &it->second.significance;
+  }
+  auto s = by_mode->find(m.name);
+  return s == by_mode->end() ? nullptr : &s->second;
+}
+
+std::string SizeText(const AblationReport& rep, const AblationRow& r) {
+  const double ratio = (rep.rows.empty() ? NAN : static_cast<double>(rep.rows[0].bytes)) / static_cast<double>(r.bytes);
+  if (std::fabs(ratio - 1) < 0.005) return "1.00x";
+  return ratio < 1 ? Fmt(1 / ratio) + "x larger" : Fmt(ratio) + "x smaller";
+}
+
+std::string Configuration(const AblationRow& r) { return Roles(r) + (r.stop_reason.empty() ? "" : " (stopped)"); }
+
+// Size, speed and latency: one row per configuration (the latency of its own eval set).
+std::vector<std::string> SizeHeader(const std::vector<const Mode*>& modes) {
   std::vector<std::string> h = {"#", "configuration", "steps", "params", "MB", "size vs input"};
-  for (const Mode* m : modes)
-    h.insert(h.end(), {"WER " + m->abbrev, "CER " + m->abbrev, "dWER " + m->abbrev + " [95% CI] p"});
   for (const Mode* m : modes) h.push_back("CPU RTF " + m->abbrev);
   for (const Mode* m : modes) h.push_back(m->latency_label + " p50/p90 ms");
   h.insert(h.end(), {"eval runs", "config s"});
   return h;
 }
 
-std::vector<std::vector<std::string>> Rows(const AblationReport& rep) {
+std::vector<std::vector<std::string>> SizeRows(const AblationReport& rep) {
   std::vector<std::vector<std::string>> out;
   const auto modes = Modes(rep);
-  const double in_bytes = rep.rows.empty() ? NAN : static_cast<double>(rep.rows[0].bytes);
   for (size_t i = 0; i < rep.rows.size(); ++i) {
     const AblationRow& r = rep.rows[i];
-    const double ratio = in_bytes / static_cast<double>(r.bytes);
-    std::vector<std::string> c = {std::to_string(i), Roles(r) + (r.stop_reason.empty() ? "" : " (stopped)"),
-                                  StepNames(rep, r), std::to_string(r.params), Fmt(r.bytes / 1e6),
-                                  std::fabs(ratio - 1) < 0.005 ? "1.00x" : Fmt(ratio) + "x smaller"};
-    if (ratio < 0.995) c.back() = Fmt(1 / ratio) + "x larger";
-    for (const Mode* m : modes) {
-      const ModeEval* e = Eval(r, *m);
-      c.push_back(e ? Fmt(e->wer) : "-");
-      c.push_back(e ? Fmt(e->cer) : "-");
-      auto s = r.significance.find(m->name);
-      c.push_back(s == r.significance.end() ? (i == 0 ? "" : "-")
-                                            : (s->second.delta_wer >= 0 ? "+" : "") + Fmt(s->second.delta_wer) + " [" +
-                                                  Fmt(s->second.ci_lo) + ", " + Fmt(s->second.ci_hi) +
-                                                  "] p=" + Fmt(s->second.p_value, 3));
-    }
+    std::vector<std::string> c = {std::to_string(i), Configuration(r), StepNames(rep, r), std::to_string(r.params),
+                                  Fmt(r.bytes / 1e6), SizeText(rep, r)};
     for (const Mode* m : modes) c.push_back(Eval(r, *m) ? Fmt(Eval(r, *m)->rtf_cpu, 4) : "-");
     for (const Mode* m : modes) {
       const ModeEval* e = Eval(r, *m);
@@ -82,6 +93,58 @@ std::vector<std::vector<std::string>> Rows(const AblationReport& rep) {
     out.push_back(std::move(c));
   }
   return out;
+}
+
+// Accuracy on eval set k: WER and CER per mode, each change with its CI and p.
+std::vector<std::string> AccuracyHeader(const std::vector<const Mode*>& modes) {
+  std::vector<std::string> h = {"#", "configuration"};
+  for (const Mode* m : modes)
+    h.insert(h.end(), {"WER " + m->abbrev, "dWER " + m->abbrev + " [95% CI] p", "CER " + m->abbrev,
+                       "dCER " + m->abbrev + " [95% CI] p"});
+  return h;
+}
+
+std::string ChangeText(double delta, double lo, double hi, double p) {
+  return (delta >= 0 ? "+" : "") + Fmt(delta) + " [" + Fmt(lo) + ", " + Fmt(hi) + "] " + (p < 0.001 ? "p<0.001" : "p=" + Fmt(p, 3));
+}
+
+std::vector<std::vector<std::string>> AccuracyRows(const AblationReport& rep, size_t k) {
+  std::vector<std::vector<std::string>> out;
+  for (size_t i = 0; i < rep.rows.size(); ++i) {
+    const AblationRow& r = rep.rows[i];
+    const EvalSummary* e = SetEval(rep, r, k);
+    std::vector<std::string> c = {std::to_string(i), Configuration(r)};
+    for (const Mode* m : Modes(rep)) {
+      const ModeEval* me = e ? e->mode(m->name) : nullptr;
+      const Significance* s = SetSignificance(rep, r, k, *m);
+      const std::string none = i == 0 ? "" : "-";
+      c.push_back(me ? Fmt(me->wer) : "-");
+      c.push_back(s ? ChangeText(s->delta_wer, s->ci_lo, s->ci_hi, s->p_value) : none);
+      c.push_back(me ? Fmt(me->cer) : "-");
+      c.push_back(s && s->has_cer ? ChangeText(s->delta_cer, s->cer_ci_lo, s->cer_ci_hi, s->cer_p_value) : none);
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::string Unfinished(const AblationReport& rep) {
+  std::string s;
+  for (const std::string& u : rep.unfinished) s += (s.empty() ? "" : ", ") + u;
+  return s;
+}
+
+// "cathy (manifest ..., split test, first 100)" for eval set k.
+std::string SetTitle(const AblationReport& rep, size_t k) {
+  const json& key = k == 0 ? rep.eval : rep.rows.empty() || !rep.rows[0].extra.count(rep.eval_sets[k])
+                                            ? json()
+                                            : rep.rows[0].extra.at(rep.eval_sets[k]).eval;
+  std::string t = rep.eval_sets[k];
+  if (!key.is_object()) return t;
+  t += " (" + key.value("manifest", std::string());
+  if (!key.value("split", std::string()).empty()) t += ", split " + key["split"].get<std::string>();
+  if (key.value("limit", 0) > 0) t += ", first " + std::to_string(key["limit"].get<int>());
+  return t + ")";
 }
 
 std::string LatencyMethod(const AblationReport& rep) {
@@ -97,10 +160,14 @@ std::string LatencyMethod(const AblationReport& rep) {
 }
 
 std::string Legend(const AblationReport& rep) {
-  std::string s = "Sizes are unique weight bytes (shared buffers once). WER/CER in percent. dWER: paired bootstrap "
-                  "over utterances (2000 resamples) of the WER change against the input model, with its 95% CI "
-                  "and two-sided p; a CI that excludes 0 is a change beyond utterance sampling noise. CPU RTF = "
-                  "process CPU time / audio. ";
+  std::string s = "Sizes are unique weight bytes (shared buffers once). ";
+  if (rep.show_wer)
+    s += "WER/CER in percent. dWER, dCER: paired bootstrap over utterances (2000 resamples, the same for both) of "
+         "the WER and CER change against the input model on the same eval set, with its 95% CI and two-sided p; a "
+         "CI that excludes 0 is a change beyond utterance sampling noise. ";
+  else
+    s += "No WER/CER (--no-wer: an untrained model); the eval set is decoded for latency only. ";
+  s += "CPU RTF = process CPU time / audio. Latency and CPU RTF are of the first eval set. ";
   for (const Mode* m : Modes(rep)) s += m->abbrev + " = " + m->title + " (" + m->latency_label + " = " + m->latency_text + "); ";
   return s + LatencyMethod(rep);
 }
@@ -145,6 +212,9 @@ json AblationReportJson(const AblationReport& rep) {
   j["steps"] = json::array();
   for (size_t i = 0; i < rep.steps.size(); ++i)
     j["steps"].push_back({{"name", rep.steps[i].name}, {"passes", rep.steps[i].passes}, {"text", rep.step_texts[i]}});
+  j["eval_sets"] = rep.eval_sets;
+  j["unfinished"] = rep.unfinished;
+  j["show_wer"] = rep.show_wer;
   j["rows"] = json::array();
   for (const AblationRow& r : rep.rows) j["rows"].push_back(AblationRowJson(r));
   return j;
@@ -157,44 +227,89 @@ std::string AblationMarkdown(const AblationReport& rep) {
   if (!rep.eval.is_null()) o << "- eval: `" << rep.eval.dump() << "`\n";
   o << "- steps:\n";
   for (size_t i = 0; i < rep.steps.size(); ++i) o << "  " << i + 1 << ". **" << rep.steps[i].name << "** `" << rep.step_texts[i] << "`\n";
-  o << "\n" << Legend(rep) << "\n\n";
-  const auto header = Header(Modes(rep));
-  o << MarkdownTable(header, Rows(rep));
+  o << "\n" << Legend(rep) << "\n";
+  if (!rep.unfinished.empty()) o << "\n**Not finished yet** (no row): " << Unfinished(rep) << "\n";
+  o << "\n## Size and latency\n\n";
+  o << MarkdownTable(SizeHeader(Modes(rep)), SizeRows(rep));
+  if (rep.show_wer)
+    for (size_t k = 0; k < rep.eval_sets.size(); ++k)
+      o << "\n## Accuracy: " << SetTitle(rep, k) << "\n\n" << MarkdownTable(AccuracyHeader(Modes(rep)), AccuracyRows(rep, k));
   return o.str();
 }
 
-std::string AblationHtml(const AblationReport& rep) {
-  const std::vector<std::string> colors = {"#1f77b4", "#d62728"};
-  const auto modes = Modes(rep);
-  std::vector<PlotSeries> size, latency;
-  for (size_t k = 0; k < modes.size(); ++k) {
-    const Mode& m = *modes[k];
-    const std::string& c = colors[(&m - AllModes().data()) % colors.size()];
-    size.push_back({m.title + " WER", c, {}, {}, {}, {}, false, true});
-    latency.push_back({m.title + " WER vs " + m.latency_label + " p50", c, {}, {}, {}, {}, false, true});
-    for (size_t i = 0; i < rep.rows.size(); ++i) {
-      const AblationRow& r = rep.rows[i];
-      const ModeEval* e = Eval(r, m);
-      const std::string id = std::to_string(i);
-      size[k].x.push_back(r.bytes / 1e6);
-      size[k].y.push_back(e ? e->wer : NAN);
-      size[k].labels.push_back(id);
-      size[k].tips.push_back(id + " " + Roles(r) + ": " + Fmt(r.bytes / 1e6) + " MB, WER " + (e ? Fmt(e->wer) : "-"));
-      latency[k].x.push_back(e ? e->latency_ms_p50 : NAN);
-      latency[k].y.push_back(e ? e->wer : NAN);
-      latency[k].labels.push_back(id);
-      latency[k].tips.push_back(id + " " + Roles(r) + ": " + (e ? Fmt(e->latency_ms_p50) + " ms, WER " + Fmt(e->wer) : "-"));
-    }
+namespace {
+
+// One point per row: x and y of its measurement (NaN where it has none), labelled by row number.
+PlotSeries RowSeries(const AblationReport& rep, const std::string& name, const std::string& color,
+                     const std::function<double(const AblationRow&)>& x, const std::function<double(const AblationRow&)>& y,
+                     const std::string& x_unit, const std::string& y_name) {
+  PlotSeries s{name, color, {}, {}, {}, {}, false, true};
+  for (size_t i = 0; i < rep.rows.size(); ++i) {
+    const AblationRow& r = rep.rows[i];
+    const std::string id = std::to_string(i);
+    s.x.push_back(x(r));
+    s.y.push_back(y(r));
+    s.labels.push_back(id);
+    s.tips.push_back(id + " " + Roles(r) + ": " + (std::isnan(s.x.back()) ? "-" : Fmt(s.x.back())) + " " + x_unit +
+                     ", " + y_name + " " + (std::isnan(s.y.back()) ? "-" : Fmt(s.y.back())));
   }
+  return s;
+}
+
+// The plots: WER (each eval set and mode) against size and latency, per-step bars; without WER,
+// latency against size and per-step bars of size and latency.
+std::string Plots(const AblationReport& rep) {
+  const std::vector<std::string> colors = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"};
+  const auto modes = Modes(rep);
+  const Mode* final_mode = modes.empty() ? nullptr : modes.back();
+  auto latency = [](const Mode& m) { return [&m](const AblationRow& r) { return Eval(r, m) ? Eval(r, m)->latency_ms_p50 : NAN; }; };
+  auto mb = [](const AblationRow& r) { return r.bytes / 1e6; };
   std::vector<std::string> groups;
   for (size_t i = 0; i < rep.steps.size(); ++i) groups.push_back(std::to_string(i + 1) + " " + rep.steps[i].name);
-  const Mode* final_mode = modes.empty() ? nullptr : modes.back();
+  std::ostringstream o;
+  if (!rep.show_wer) {
+    std::vector<PlotSeries> lat;
+    for (size_t k = 0; k < modes.size(); ++k)
+      lat.push_back(RowSeries(rep, modes[k]->title + " " + modes[k]->latency_label + " p50", colors[k % colors.size()],
+                              mb, latency(*modes[k]), "MB", "ms"));
+    o << ScatterSvg("Latency vs size (labels: row #)", "unique weight MB", "p50 latency ms", lat);
+    o << BarsSvg("Per step: size change", "MB change", groups, StepEffects(rep, mb));
+    if (final_mode)
+      o << BarsSvg("Per step: " + final_mode->title + " " + final_mode->latency_label + " p50 change", "ms change",
+                   groups, StepEffects(rep, latency(*final_mode)));
+    return o.str();
+  }
+  std::vector<PlotSeries> size, lat;
+  size_t color = 0;
+  for (size_t k = 0; k < rep.eval_sets.size(); ++k)
+    for (const Mode* m : modes) {
+      auto wer = [&rep, k, m](const AblationRow& r) {
+        const EvalSummary* e = SetEval(rep, r, k);
+        const ModeEval* me = e ? e->mode(m->name) : nullptr;
+        return me ? me->wer : NAN;
+      };
+      const std::string name = (rep.eval_sets.size() > 1 ? rep.eval_sets[k] + " " : "") + m->title + " WER";
+      const std::string& c = colors[color++ % colors.size()];
+      size.push_back(RowSeries(rep, name, c, mb, wer, "MB", "WER"));
+      lat.push_back(RowSeries(rep, name + " vs " + m->latency_label + " p50", c, latency(*m), wer, "ms", "WER"));
+    }
+  o << ScatterSvg("WER vs size (labels: row #)", "unique weight MB", "WER %", size);
+  o << ScatterSvg("WER vs latency (labels: row #)", "p50 latency ms (per chunk / finalization)", "WER %", lat);
   auto wer = [&](const AblationRow& r) {
     const ModeEval* e = final_mode ? Eval(r, *final_mode) : nullptr;
     return e ? e->wer : NAN;
   };
-  auto mb = [](const AblationRow& r) { return r.bytes / 1e6; };
+  const std::string fm = final_mode ? final_mode->title : "";
+  const std::string first = rep.eval_sets.empty() ? "" : " (" + rep.eval_sets[0] + ")";
+  o << BarsSvg("Per step: " + fm + " WER change" + first, "WER change, points", groups, StepEffects(rep, wer));
+  o << BarsSvg("Per step: size change", "MB change", groups, StepEffects(rep, mb));
+  return o.str();
+}
 
+}  // namespace
+
+std::string AblationHtml(const AblationReport& rep) {
+  const auto modes = Modes(rep);
   std::ostringstream o;
   o << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>asrc ablation</title>\n"
        "<style>body{font-family:sans-serif;margin:2em;max-width:1600px}table{border-collapse:collapse;"
@@ -208,13 +323,15 @@ std::string AblationHtml(const AblationReport& rep) {
   o << "<ol>\n";
   for (size_t i = 0; i < rep.steps.size(); ++i)
     o << "<li><b>" << HtmlEscape(rep.steps[i].name) << "</b> <code>" << HtmlEscape(rep.step_texts[i]) << "</code></li>\n";
-  o << "</ol>\n<p>" << HtmlEscape(Legend(rep)) << "</p>\n" << HtmlTable(Header(modes), Rows(rep)) << "<div>\n";
-  o << ScatterSvg("WER vs size (labels: row #)", "unique weight MB", "WER %", size);
-  o << ScatterSvg("WER vs latency (labels: row #)", "p50 latency ms (per chunk / finalization)", "WER %", latency);
-  const std::string fm = final_mode ? final_mode->title : "";
-  o << BarsSvg("Per step: " + fm + " WER change", "WER change, points", groups, StepEffects(rep, wer));
-  o << BarsSvg("Per step: size change", "MB change", groups, StepEffects(rep, mb));
-  o << "</div>\n</body></html>\n";
+  o << "</ol>\n<p>" << HtmlEscape(Legend(rep)) << "</p>\n";
+  if (!rep.unfinished.empty()) o << "<p><b>Not finished yet</b> (no row): " << HtmlEscape(Unfinished(rep)) << "</p>\n";
+  o << "<h2>Size and latency</h2>\n"
+    << HtmlTable(SizeHeader(modes), SizeRows(rep));
+  if (rep.show_wer)
+    for (size_t k = 0; k < rep.eval_sets.size(); ++k)
+      o << "<h2>Accuracy: " << HtmlEscape(SetTitle(rep, k)) << "</h2>\n"
+        << HtmlTable(AccuracyHeader(modes), AccuracyRows(rep, k));
+  o << "<div>\n" << Plots(rep) << "</div>\n</body></html>\n";
   return o.str();
 }
 

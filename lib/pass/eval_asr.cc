@@ -33,8 +33,13 @@ ModeEval Summarize(const asr::ModeReport& r, const Mode& mode) {
   m.latency_ms = latency;
   m.threads = r.threads;
   for (const asr::UtteranceResult& u : r.per_utterance) {
-    if (u.failed) m.utt_word_errors.emplace_back();
-    else m.utt_word_errors.push_back(WordErrors{u.words.errors(), u.words.ref_len});
+    if (u.failed) {
+      m.utt_word_errors.emplace_back();
+      m.utt_char_errors.emplace_back();
+    } else {
+      m.utt_word_errors.push_back(WordErrors{u.words.errors(), u.words.ref_len});
+      m.utt_char_errors.push_back(WordErrors{u.chars.errors(), u.chars.ref_len});
+    }
   }
   return m;
 }

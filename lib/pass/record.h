@@ -42,6 +42,8 @@ struct ModeEval {
   int threads = 1;
   // Per utterance, in manifest order (nullopt: its audio failed): the paired significance test.
   std::vector<std::optional<WordErrors>> utt_word_errors;
+  // The same for characters (CER's bootstrap); empty in evaluations stored before it existed.
+  std::vector<std::optional<WordErrors>> utt_char_errors;
 
   // A gate metric by name ("wer" | "cer"); nullopt for other names.
   std::optional<double> Metric(const std::string& name) const {
@@ -77,6 +79,10 @@ struct Significance {
   double p_value = 1;
   int resamples = 0;
   int64_t utterances = 0;
+  // The CER change, bootstrapped over the same resamples (when both have per-utterance
+  // character errors).
+  bool has_cer = false;
+  double delta_cer = 0, cer_ci_lo = 0, cer_ci_hi = 0, cer_p_value = 1;
 };
 
 struct PassRecord {

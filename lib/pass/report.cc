@@ -8,6 +8,7 @@
 #include "ir/model.h"
 #include "pass/modes.h"
 #include "pass/plot.h"
+#include "pass/significance.h"
 
 namespace asrc::pass {
 
@@ -38,9 +39,13 @@ json ModeJson(const ModeEval& m, const Mode& mode) {
   j[mode.latency + "_p90"] = m.latency_ms_p90;
   if (m.chunks) j["chunks"] = *m.chunks;
   j["threads"] = m.threads;
-  json errs = json::array();
-  for (const auto& u : m.utt_word_errors) errs.push_back(u ? json{u->errors, u->words} : json());
-  j["utt_word_errors"] = std::move(errs);
+  auto errors = [](const std::vector<std::optional<WordErrors>>& per_utt) {
+    json errs = json::array();
+    for (const auto& u : per_utt) errs.push_back(u ? json{u->errors, u->words} : json());
+    return errs;
+  };
+  j["utt_word_errors"] = errors(m.utt_word_errors);
+  if (!m.utt_char_errors.empty()) j["utt_char_errors"] = errors(m.utt_char_errors);
   return j;
 }
 
@@ -97,10 +102,15 @@ Result<EvalSummary> ParseEvalSummary(const json& j) {
     m.threads = o.value("threads", 1);
     if (!o.contains("utt_word_errors") || !o["utt_word_errors"].is_array())
       return Error("evaluation JSON: " + mode.name + ".utt_word_errors missing");
-    for (const json& u : o["utt_word_errors"]) {
-      if (u.is_array() && u.size() == 2) m.utt_word_errors.push_back(WordErrors{u[0].get<int64_t>(), u[1].get<int64_t>()});
-      else m.utt_word_errors.emplace_back();
-    }
+    auto parse = [](const json& list, std::vector<std::optional<WordErrors>>& out) {
+      for (const json& u : list) {
+        if (u.is_array() && u.size() == 2 && u[0].is_number() && u[1].is_number())
+          out.push_back(WordErrors{u[0].get<int64_t>(), u[1].get<int64_t>()});
+        else out.emplace_back();
+      }
+    };
+    parse(o["utt_word_errors"], m.utt_word_errors);
+    if (o.contains("utt_char_errors") && o["utt_char_errors"].is_array()) parse(o["utt_char_errors"], m.utt_char_errors);
     e.modes[mode.name] = std::move(m);
   }
   e.threads = j.value("threads", 1);
@@ -130,13 +140,7 @@ json PassRecordJson(const PassRecord& r) {
   if (r.eval) AddEvalJson(*r.eval, row);
   if (r.gate) row["gate"] = {{"passed", r.gate->passed}, {"reason", r.gate->reason}, {"action", r.gate->action}};
   if (r.rolled_back) row["rolled_back"] = true;
-  for (const auto& [mode, s] : r.significance) {
-    row["significance"][mode] = {{"delta_wer", s.delta_wer},
-                                 {"ci95", {s.ci_lo, s.ci_hi}},
-                                 {"p_value", s.p_value},
-                                 {"resamples", s.resamples},
-                                 {"utterances", s.utterances}};
-  }
+  for (const auto& [mode, s] : r.significance) row["significance"][mode] = SignificanceJson(s);
   return row;
 }
 

@@ -8,7 +8,8 @@
 // Each row: {"pass", "changed", "wall_s", "params", "bytes", "graphs", "hash", <mode>: {...},
 // "threads", "eval_s", "eval_cached", ...; pass rows also "options", "step", "counters", "notes",
 // "gate", "significance"}, with each mode's object keyed as `asrc eval --json` (per-utterance
-// transcripts replaced by "utt_word_errors").
+// transcripts replaced by "utt_word_errors" and "utt_char_errors": [errors, reference length]
+// per utterance, null where its audio failed).
 #pragma once
 
 #include <optional>

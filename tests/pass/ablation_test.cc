@@ -103,6 +103,99 @@ TEST_CASE("ablation plan: configurations per mode, shared step sets run once wit
   CHECK(all_one->size() == 2);  // input and the one step
 }
 
+TEST_CASE("ablation prefixes: a configuration starts from the finished one whose steps begin its own") {
+  const pass::Pipeline p = Parse(R"({"seed": 5, "passes": [{"pass": "cleanup", "step": "prune"},
+      {"pass": "prune", "step": "prune", "options": {"method": "structured"}},
+      {"pass": "low-rank", "step": "lowrank"}, {"pass": "distill", "step": "kd"}]})");
+  auto all = pass::PlanAblation(p, Steps(p), "all");
+  REQUIRE(all.ok());
+  auto key = [&](const std::string& k) {
+    for (size_t i = 0; i < all->size(); ++i)
+      if ((*all)[i].key == k) return i;
+    FAIL("no configuration " << k);
+    return size_t(0);
+  };
+  auto prefix = [&](const std::string& k) {
+    auto p = pass::PrefixConfig(*all, key(k));
+    return p ? (*all)[*p].key : std::string("-");
+  };
+  CHECK(prefix("steps-1-2-3") == "steps-1-2");  // the longest prefix, not steps-1
+  CHECK(prefix("steps-1-2") == "steps-1");
+  CHECK(prefix("steps-1-3") == "steps-1");
+  CHECK(prefix("steps-2-3") == "steps-2");
+  CHECK(prefix("steps-1") == "-");  // the input (no steps) is not a prefix to start from
+  CHECK(prefix("input") == "-");
+  CHECK(prefix("steps-3") == "-");
+
+  const pass::AblationConfig& full = (*all)[key("steps-1-2-3")];
+  const pass::Pipeline rest = pass::SuffixPipeline(full, (*all)[key("steps-1")], "/models/teacher");
+  REQUIRE(rest.steps.size() == 2);  // low-rank and distill, after cleanup and prune
+  CHECK(rest.steps[0].pass == "low-rank");
+  CHECK(rest.seed == 5 + 2);  // step i of the suffix is step i + 2 of the whole: the same seeds
+  CHECK(rest.steps[1].options["teacher"] == "/models/teacher");  // taught by the study's input, not the prefix
+  CHECK(full.pipeline.steps[3].options["teacher"] == "");          // the config itself unchanged
+}
+
+TEST_CASE("ablation eval sets: NAME=MANIFEST[:SPLIT] or a plain manifest; errors name the value") {
+  auto set = [](const std::string& text) {
+    auto s = pass::ParseAblationEvalSet(text);
+    REQUIRE_MESSAGE(s.ok(), s.status().message());
+    return s.value();
+  };
+  auto a = set("cathy=/data/cathy/manifest.jsonl:test");
+  CHECK(a.name == "cathy");
+  CHECK(a.manifest == "/data/cathy/manifest.jsonl");
+  CHECK(a.split == "test");
+  auto b = set("experiments/data/default_eval/manifest.jsonl");
+  CHECK(b.name.empty());
+  CHECK(b.manifest == "experiments/data/default_eval/manifest.jsonl");
+  CHECK(b.split.empty());
+  auto c = set("/data/a=b/m.jsonl");  // '=' inside the path: no name
+  CHECK(c.name.empty());
+  CHECK(c.manifest == "/data/a=b/m.jsonl");
+  CHECK(set("x=/d:1/m.jsonl").split.empty());  // ':' before the last '/': part of the path
+  for (auto [text, want] : {std::pair{"=m.jsonl", "the set name before '='"}, {"a b=m.jsonl", "the set name before '='"},
+                            {"s=m.jsonl:", "empty split"}, {"s=", "no manifest"}}) {
+    auto bad = pass::ParseAblationEvalSet(text);
+    REQUIRE_FALSE(bad.ok());
+    CHECK_MESSAGE(bad.status().message().find(want) != std::string::npos, bad.status().message());
+    CHECK(bad.status().message().find(std::string("--eval '") + text + "'") == 0);
+  }
+}
+
+TEST_CASE("ablation row JSON: prefix and further eval sets (with CER significance) round-trip") {
+  pass::AblationRow r;
+  r.key = "steps-1-2";
+  r.steps = {0, 1};
+  r.roles = {"cumulative 1-2"};
+  r.from = "steps-1";
+  pass::Significance s;
+  s.delta_wer = 1.5, s.ci_lo = -0.5, s.ci_hi = 3.5, s.p_value = 0.2, s.resamples = 2000, s.utterances = 40;
+  s.has_cer = true, s.delta_cer = 0.7, s.cer_ci_lo = 0.1, s.cer_ci_hi = 1.3, s.cer_p_value = 0.02;
+  r.significance["lookahead"] = s;
+  pass::EvalSummary e;
+  e.modes["lookahead"].wer = 12.5;
+  e.modes["lookahead"].utt_word_errors = {pass::WordErrors{1, 8}, std::nullopt};
+  e.modes["lookahead"].utt_char_errors = {pass::WordErrors{2, 30}, std::nullopt};
+  r.extra["synth"] = pass::AblationExtraEval{json{{"manifest", "/m.jsonl"}}, e, {{"lookahead", s}}};
+  auto back = pass::ParseAblationRow(json::parse(pass::AblationRowJson(r).dump()));
+  REQUIRE_MESSAGE(back.ok(), back.status().message());
+  CHECK(back->from == "steps-1");
+  REQUIRE(back->extra.count("synth") == 1);
+  const pass::AblationExtraEval& x = back->extra.at("synth");
+  CHECK(x.eval == json{{"manifest", "/m.jsonl"}});
+  REQUIRE(x.measured);
+  CHECK(x.measured->mode("lookahead")->wer == 12.5);
+  CHECK(x.measured->mode("lookahead")->utt_char_errors.size() == 2);
+  CHECK(x.measured->mode("lookahead")->utt_char_errors[0]->errors == 2);
+  CHECK_FALSE(x.measured->mode("lookahead")->utt_char_errors[1].has_value());
+  const pass::Significance& t = x.significance.at("lookahead");
+  CHECK(t.has_cer);
+  CHECK(t.cer_ci_lo == 0.1);
+  CHECK(t.cer_p_value == 0.02);
+  CHECK(back->significance.at("lookahead").delta_cer == 0.7);
+}
+
 TEST_CASE("plot ticks: round values that enclose the data (not 68.58, 69.59)") {
   for (auto [lo, hi] : std::vector<std::pair<double, double>>{{68.58, 69.59}, {0.013, 0.47}, {3, 3}, {-2.4, 7.9}, {1200, 98000}}) {
     const auto t = pass::NiceTicks(lo, hi);

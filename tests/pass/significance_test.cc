@@ -78,3 +78,30 @@ TEST_CASE("AddSignificance annotates every evaluated pass record against the inp
   CHECK(records[1].significance.at("lookahead").p_value == 1.0);
   CHECK(records[2].significance.empty());
 }
+
+TEST_CASE("CER gets its own CI over the same resamples when per-utterance character errors exist") {
+  ModeEval base = Mode({{1, 10}, {0, 8}, {3, 12}, {2, 9}, {1, 7}, {0, 11}});
+  ModeEval other = base;  // the same words
+  for (int i = 0; i < 6; ++i) {
+    base.utt_char_errors.push_back(WordErrors{i, 40});
+    other.utt_char_errors.push_back(WordErrors{i + 4, 40});  // +4 char errors in each of 6: +10 points
+  }
+  auto s = PairedBootstrap(base, other, 1000, 1);
+  REQUIRE(s.has_value());
+  CHECK(s->delta_wer == 0.0);
+  REQUIRE(s->has_cer);
+  CHECK(s->delta_cer == doctest::Approx(10.0));
+  CHECK(s->cer_ci_lo == doctest::Approx(10.0));  // the same +4 in every utterance: no spread
+  CHECK(s->cer_p_value < 0.01);
+  // Without character errors on one side: WER only.
+  ModeEval plain = Mode({{1, 10}, {0, 8}, {3, 12}, {2, 9}, {1, 7}, {0, 11}});
+  auto w = PairedBootstrap(plain, other, 200, 1);
+  REQUIRE(w.has_value());
+  CHECK_FALSE(w->has_cer);
+  // The JSON form round-trips, CER included.
+  auto back = ParseSignificance(SignificanceJson(*s));
+  REQUIRE(back.ok());
+  CHECK(back->has_cer);
+  CHECK(back->cer_ci_hi == doctest::Approx(s->cer_ci_hi));
+  CHECK_FALSE(ParseSignificance(nlohmann::json{{"delta_wer", 1}}).ok());
+}
