@@ -6,6 +6,7 @@
 
 #include "asr/stream.h"
 #include "onnx/onnx_io.h"
+#include "train/bundle_loop.h"
 #include "train/data.h"
 #include "train/mpi.h"
 #include "train/transducer.h"
@@ -15,19 +16,6 @@ namespace {
 
 double Seconds(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-std::vector<const train::Utterance*> Pointers(const std::vector<train::Utterance>& utts,
-                                              const std::vector<size_t>& which) {
-  std::vector<const train::Utterance*> p;
-  for (size_t i : which) p.push_back(&utts[i]);
-  return p;
-}
-
-std::string BatchId(int64_t epoch, size_t index, const std::vector<const train::Utterance*>& b) {
-  std::string id = "epoch " + std::to_string(epoch) + " #" + std::to_string(index) + ": " + b[0]->id;
-  if (b.size() > 1) id += " +" + std::to_string(b.size() - 1);
-  return id;
 }
 
 std::string Fmt(double v) {
@@ -42,6 +30,34 @@ Result<std::vector<train::Utterance>> Load(const std::string& manifest, const st
   if (!u.ok()) return u.status().With("distill: data");
   if (u->empty()) return Error("distill: data: " + manifest + " has no utterance in split '" + split + "'");
   return u;
+}
+
+// The loop's options from the pass options (train/bundle_loop.h); `dev` must outlive them.
+Result<train::BundleLoopOptions> LoopOptions(const pass::PassContext& ctx, const ir::Model& model,
+                                             const std::vector<train::Utterance>& dev) {
+  train::BundleLoopOptions lo;
+  lo.seed = static_cast<uint64_t>(ctx.GetInt("seed"));
+  if (ctx.GetBool("spec_augment")) lo.augment.spec = train::SpecAugmentOptions{};
+  auto tempo = train::ParseTempo(ctx.GetString("tempo"));
+  if (!tempo.ok()) return tempo.status().With("distill: option 'tempo'");
+  lo.augment.tempo = *tempo;
+  lo.checkpoint = ctx.GetString("checkpoint");
+  lo.checkpoint_every = ctx.GetInt("checkpoint_every");
+  lo.resume = ctx.GetBool("resume");
+  if ((lo.resume || lo.checkpoint_every > 0) && lo.checkpoint.empty())
+    return Error("distill: options 'resume' and 'checkpoint_every' need option 'checkpoint' (a file path)");
+  for (const auto& u : dev) lo.dev.push_back(&u);
+  if (!dev.empty()) {
+    lo.model = &model;
+    lo.dev_manifest = ctx.GetString("data");
+    lo.dev_split = ctx.GetString("dev_split");
+    lo.dev_limit = ctx.GetInt("dev_limit");
+  }
+  lo.eval_every = ctx.GetInt("eval_every");
+  lo.best_by = ctx.GetString("best_by");
+  lo.threads = static_cast<int>(ctx.GetInt("threads"));
+  lo.log_every = ctx.GetInt("log_every");
+  return lo;
 }
 
 }  // namespace
@@ -61,9 +77,15 @@ std::vector<pass::OptionSpec> DistillPass::options() const {
       {"data", "", "training manifest (NeMo JSONL); required", {}},
       {"split", "train", "manifest split to train on", {}},
       {"limit", int64_t{0}, "at most this many training utterances (0: all)", {}, 0, 1e9},
-      {"dev_split", "", "split whose loss is measured; the best weights seen are kept", {}},
+      {"dev_split", "", "split whose loss and greedy WER are measured; the best weights seen are kept", {}},
       {"dev_limit", int64_t{16}, "dev utterances (0: all)", {}, 0, 1e9},
-      {"eval_every", int64_t{0}, "measure the dev loss every this many steps (0: start and end only)", {}, 0, 1e9},
+      {"eval_every", int64_t{0}, "measure the dev loss and WER every this many steps (0: start and end only)", {}, 0, 1e9},
+      {"best_by", "wer", "which dev score picks the best weights: wer (ties: loss) or loss", {"wer", "loss"}},
+      {"spec_augment", false, "SpecAugment: 2 frequency masks of <= 15 bins, 2 time masks of <= 5% each", {}},
+      {"tempo", "", "tempo perturbation factors drawn per utterance, e.g. \"0.9,1.0,1.1\" (\"\": off)", {}},
+      {"checkpoint", "", "checkpoint file (weights, AdamW state, step, RNG, data position, best weights); \"\": none", {}},
+      {"checkpoint_every", int64_t{0}, "also write the checkpoint every this many steps (0: at the end only)", {}, 0, 1e9},
+      {"resume", false, "continue from `checkpoint`", {}},
       {"seed", int64_t{1}, "batch shuffling seed", {}, 0, 1e18},
       {"threads", int64_t{1}, "threads per training session", {}, 1, 256},
       {"freeze", "feat_mean|feat_istd", "regex over initializer names kept fixed", {}},
@@ -99,7 +121,6 @@ Result<bool> DistillPass::Run(ir::Model& model, pass::PassContext& ctx) {
   opt.chunk_pad = ctx.GetInt("chunk_pad");
   opt.adamw.weight_decay = ctx.GetFloat("weight_decay");
   opt.collective = collective;
-  const bool rank0 = !collective || collective->Rank() == 0;
   auto made = train::TransducerTrainer::Create(model, loss.kd ? teacher : nullptr, opt);
   if (!made.ok()) return made.status().With("distill");
   std::unique_ptr<train::TransducerTrainer> trainer = std::move(made).value();
@@ -114,9 +135,9 @@ Result<bool> DistillPass::Run(ir::Model& model, pass::PassContext& ctx) {
   std::mt19937_64 shuffle(static_cast<uint64_t>(ctx.GetInt("seed")));
   // batch_frames is per data-parallel rank: N ranks share the batches of N times the cap.
   const int64_t max_frames = ctx.GetInt("batch_frames") * (collective ? collective->Size() : 1);
-  auto buckets = train::MakeBuckets(utts, max_frames, shuffle);
   const double epochs = ctx.GetFloat("epochs");
-  const int64_t steps = epochs > 0 ? std::max<int64_t>(1, std::llround(epochs * buckets.size())) : ctx.GetInt("steps");
+  const int64_t steps = epochs > 0 ? std::max<int64_t>(1, std::llround(epochs * train::MakeBuckets(utts, max_frames, shuffle).size()))
+                                   : ctx.GetInt("steps");
   const int64_t warmup = std::min(ctx.GetInt("warmup"), steps - 1);
   const double lr = ctx.GetFloat("lr");
   // Reconfigure the schedule now that the step count is known.
@@ -125,70 +146,39 @@ Result<bool> DistillPass::Run(ir::Model& model, pass::PassContext& ctx) {
   if (!made.ok()) return made.status().With("distill");
   trainer = std::move(made).value();
 
-  std::vector<const train::Utterance*> dev_ptrs;
-  for (const auto& u : dev) dev_ptrs.push_back(&u);
-  double best_dev = 0, first_dev = 0;
-  std::vector<ir::Tensor> best;
-  auto measure_dev = [&](int64_t step) -> Status {
-    if (dev_ptrs.empty()) return Status::Ok();
-    auto l = trainer->Loss(dev_ptrs);
-    if (!l.ok()) return l.status().With("distill: dev loss");
-    if (rank0) std::fprintf(stderr, "distill: step %lld dev loss/token %.4f\n", static_cast<long long>(step), *l);
-    if (step == 0) first_dev = *l;
-    if (step == 0 || *l < best_dev) {
-      best_dev = *l;
-      best.clear();
-      if (step > 0)
-        for (const ir::Tensor& w : trainer->weights()) best.push_back(w.Clone());
-    }
-    return Status::Ok();
-  };
-  ASRC_RETURN_IF_ERROR(measure_dev(0));
-
+  ASRC_ASSIGN_OR_RETURN(train::BundleLoopOptions lo, LoopOptions(ctx, model, dev));
+  lo.steps = steps;
+  lo.max_frames = max_frames;
+  lo.stop = stop;
+  lo.on_log = on_log;
   auto t0 = std::chrono::steady_clock::now();
-  const int64_t log_every = ctx.GetInt("log_every"), eval_every = ctx.GetInt("eval_every");
-  double first_loss = 0, recent = 0;
-  int64_t recent_n = 0, tokens = 0, seen = 0;
-  for (int64_t s = 1; s <= steps; ++s) {
-    const size_t i = static_cast<size_t>((s - 1) % buckets.size());
-    const int64_t epoch = (s - 1) / static_cast<int64_t>(buckets.size());
-    if (i == 0 && s > 1) buckets = train::MakeBuckets(utts, max_frames, shuffle);
-    auto batch = Pointers(utts, buckets[i]);
-    auto st = trainer->Step(batch, BatchId(epoch, i, batch));
-    if (!st.ok()) return Error("distill: " + st.status().message() + " (the model is left as it was)");
-    if (s == 1) first_loss = st->loss;
-    recent += st->loss;
-    ++recent_n;
-    seen += static_cast<int64_t>(batch.size());
-    for (const auto* u : batch) tokens += static_cast<int64_t>(u->labels.size());
-    if (log_every > 0 && (s % log_every == 0 || s == steps)) {
-      const double el = Seconds(t0);
-      if (rank0)
-        std::fprintf(stderr, "distill: step %lld/%lld loss/token %.4f lr %.2e grad %.2f  %.2f steps/s  eta %.0f s\n",
-                   static_cast<long long>(s), static_cast<long long>(steps), recent / recent_n, st->lr,
-                   st->grad_norm, s / el, (steps - s) * el / s);
-      if (s < steps) recent = 0, recent_n = 0;
-    }
-    if (eval_every > 0 && s % eval_every == 0 && s < steps) ASRC_RETURN_IF_ERROR(measure_dev(s));
-  }
-  ASRC_RETURN_IF_ERROR(measure_dev(steps));
+  auto run = train::RunBundleLoop(*trainer, utts, lo);
+  if (!run.ok()) return Error("distill: " + run.status().message() + " (the model is left as it was)");
+  const train::BundleLoopResult& r = *run;
   if (last) {
     *last = model;
     ASRC_RETURN_IF_ERROR(trainer->CopyWeightsTo(*last).With("distill"));
   }
-  if (!best.empty()) trainer->weights() = std::move(best);
-  ctx.Bump("steps", steps);
-  ctx.Bump("utterances", seen);
-  ctx.Bump("tokens", tokens);
+  if (r.best_index >= 0 && !r.best.empty()) trainer->weights() = r.best;
+  ctx.Bump("steps", r.last_step - r.first_step + 1);
+  ctx.Bump("utterances", r.utterances);
+  ctx.Bump("tokens", r.tokens);
   ctx.Bump("trainable_tensors", static_cast<int64_t>(trainer->trainable_names().size()));
-  ctx.Note("distill: " + std::to_string(steps) + " steps in " + Fmt(Seconds(t0)) + " s; train loss/token " +
-           Fmt(first_loss) + " (step 1) -> " + Fmt(recent / std::max<int64_t>(1, recent_n)) + " (last " +
-           std::to_string(recent_n) + " steps); " + std::to_string(trainer->plans_built()) +
+  ctx.Note("distill: steps " + std::to_string(r.first_step) + "-" + std::to_string(r.last_step) + " of " +
+           std::to_string(steps) + (r.interrupted ? " (interrupted)" : "") + " in " + Fmt(Seconds(t0)) +
+           " s; train loss/token " + Fmt(r.first_loss) + " (step 1) -> " + Fmt(r.recent_loss) + " (last " +
+           std::to_string(r.recent_steps) + " steps); " + std::to_string(trainer->plans_built()) +
            " composed graphs planned in " + Fmt(trainer->plan_seconds()) + " s, run " + Fmt(trainer->run_seconds()) + " s");
-  if (!dev_ptrs.empty())
-    ctx.Note("distill: dev loss/token " + Fmt(first_dev) + " -> best " + Fmt(best_dev) +
-             (best.empty() && best_dev == first_dev ? " (no improvement: weights unchanged)" : ""));
-  if (!dev_ptrs.empty() && best_dev == first_dev) return false;  // training never beat the start
+  if (r.best_index >= 0) {
+    const train::DevScore &first = r.dev.front(), &best = r.dev[r.best_index];
+    auto score = [](const train::DevScore& d) {
+      return "loss/token " + Fmt(d.loss) + (d.wer >= 0 ? ", WER " + Fmt(d.wer) + "%" : "");
+    };
+    ctx.Note("distill: dev " + score(first) + " (step " + std::to_string(first.step) + ") -> best " + score(best) +
+             " (step " + std::to_string(best.step) + ", by " + ctx.GetString("best_by") + ")" +
+             (r.best_index == 0 && first.step == 0 ? " (no improvement: weights unchanged)" : ""));
+    if (r.best_index == 0 && first.step == 0) return false;  // training never beat the start
+  }
   ASRC_RETURN_IF_ERROR(trainer->CopyWeightsTo(model).With("distill"));
   return true;
 }

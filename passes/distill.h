@@ -10,14 +10,24 @@
 // Data: `data` (a NeMo manifest; required: the eval set is not training data), split `split`;
 // batches are length buckets of at most `batch_frames` feature frames, shuffled per epoch
 // (seeded by `seed`). AdamW with linear warmup and cosine decay, gradients clipped at 5.
-// With `dev_split`: the dev loss before and after is noted, and the best of those weights kept
-// (measured every `eval_every` steps when > 0).
+// With `dev_split`: the dev loss and greedy WER (asr::Evaluate, look-ahead mode) at the start, every
+// `eval_every` steps and at the end are noted, and the best of those weights kept (`best_by` wer or
+// loss). Augmentation (off by default): `spec_augment` (time and frequency masks), `tempo` (feature-
+// domain tempo perturbation factors, e.g. "0.9,1.0,1.1"), seeded by `seed`. `checkpoint`: a file
+// written every `checkpoint_every` steps, at the end and on `stop`, atomically; `resume` continues
+// from it exactly (train/bundle_loop.h has the loop's contract).
 //
 // Errors before any training: a teacher whose vocabulary differs from the student's, a manifest
 // line whose audio is missing or unreadable (named), no utterance in the split. During training:
-// a NaN loss names the step and the batch, and the model is left as it was.
+// a NaN loss names the step and the batch (its utterance ids), keeps the last checkpoint, and the
+// model is left as it was.
 // Counters: steps, utterances (seen), tokens (seen); notes: the losses.
 #pragma once
+
+#include <atomic>
+#include <functional>
+
+#include <nlohmann/json.hpp>
 
 #include "pass/pass.h"
 
@@ -42,6 +52,11 @@ class DistillPass : public pass::Pass {
   // When set (asrc train under mpirun): data-parallel ranks (train/mpi.h); each runs its shard
   // of every batch and of the dev set, and only rank 0 prints progress.
   train::Collective* collective = nullptr;
+  // When set (asrc train's Ctrl-C): turning true stops training after the current step; the
+  // checkpoint is saved and Run finishes with the weights reached (and the best so far).
+  const std::atomic<bool>* stop = nullptr;
+  // When set: one JSON object per step and per dev measurement (train/bundle_loop.h on_log).
+  std::function<void(const nlohmann::json&)> on_log;
 };
 
 }  // namespace asrc::passes

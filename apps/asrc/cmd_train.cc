@@ -16,12 +16,16 @@
 // ai.asrc TransducerKLLoss in the student's graph).
 // A transducer bundle folder (several graphs, model.json) trains as a whole through the distill
 // pass (passes/distill.h, train/transducer.h): --loss rnnt | kd | rnnt+kd (default rnnt, or
-// rnnt+kd with --teacher BUNDLE), --kd-form, --alpha, --dev-split; it writes DIR/last (the
-// weights of the last step) and DIR/best (those of the best dev loss; = last without
-// --dev-split) as bundles. No checkpoints or --resume in this mode yet.
+// rnnt+kd with --teacher BUNDLE), --kd-form, --alpha, --dev-split (dev loss and greedy WER every
+// --eval-every steps; --best-by wer|loss picks the best weights), --tempo (feature-domain tempo
+// perturbation), SpecAugment unless --no-spec-augment; it writes DIR/checkpoint.ckpt (every
+// --checkpoint-every steps, at the end, on Ctrl-C; --resume continues exactly), DIR/train_log.jsonl
+// (one line per step with the batch's utterance ids, one per dev measurement), DIR/last (the
+// weights of the last step) and DIR/best (those of the best dev score; = last without
+// --dev-split) as bundles. A NaN loss stops with an error naming step and batch; the last
+// checkpoint is kept.
 // Data-parallel: `mpirun -np N asrc train ...` (train/mpi.h) trains on N shards of each batch
 // with --batch-frames per rank and summed gradients; rank 0 logs and writes everything.
-// Not here yet (issue 12): a dev WER, speed perturbation.
 #include <atomic>
 #include <chrono>
 #include <pthread.h>
@@ -47,7 +51,7 @@ namespace {
 
 struct TrainArgs {
   std::string model, data, split, out, loss, trainable = ".*", tokens, teacher;
-  std::string dev_split, kd_form = "full";
+  std::string dev_split, kd_form = "full", best_by = "wer", tempo;
   double alpha = 0.5, epochs = 0;
   int64_t eval_every = 0;
   int64_t steps = 0, batch_frames = 4000, checkpoint_every = 100, warmup = 0, limit = 0, log_every = 10;
@@ -110,6 +114,32 @@ Result<train::Schedule> MakeSchedule(const TrainArgs& a) {
   return Error("--schedule '" + a.schedule + "': expected constant, warmup-cosine or noam");
 }
 
+// The bundle loop's options of the distill pass (train/bundle_loop.h) from the flags.
+void AddBundleLoopOptions(const TrainArgs& a, nlohmann::json& given) {
+  namespace fs = std::filesystem;
+  given["best_by"] = a.best_by;
+  given["tempo"] = a.tempo;
+  given["spec_augment"] = !a.no_spec_augment;
+  given["checkpoint"] = (fs::path(a.out) / "checkpoint.ckpt").string();
+  given["checkpoint_every"] = a.checkpoint_every;
+  given["resume"] = a.resume;
+}
+
+// OUT for a bundle run: created; a checkpoint there without --resume is refused; the log opened.
+Status PrepareBundleOut(const TrainArgs& a, std::ofstream* log) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(a.out, ec);
+  if (ec) return Error("--out '" + a.out + "': " + ec.message());
+  const fs::path ckpt = fs::path(a.out) / "checkpoint.ckpt";
+  if (!a.resume && fs::exists(ckpt))
+    return Error(ckpt.string() + " exists: pass --resume to continue that run, or choose another --out");
+  if (a.resume && !fs::exists(ckpt)) return Error("--resume: " + ckpt.string() + " does not exist");
+  log->open((fs::path(a.out) / "train_log.jsonl").string(), a.resume ? std::ios::app : std::ios::trunc);
+  if (!*log) return Error("--out '" + a.out + "': cannot write train_log.jsonl");
+  return Status::Ok();
+}
+
 // A whole transducer bundle, through the distill pass's training loop.
 int RunTrainBundle(const TrainArgs& a, ir::Model model, train::Collective* world) {
   namespace fs = std::filesystem;
@@ -126,6 +156,7 @@ int RunTrainBundle(const TrainArgs& a, ir::Model model, train::Collective* world
                           {"data", a.data},      {"split", a.split},             {"limit", a.limit},
                           {"dev_split", a.dev_split}, {"eval_every", a.eval_every}, {"seed", a.seed},
                           {"threads", a.threads}, {"log_every", a.log_every}};
+  AddBundleLoopOptions(a, given);
   passes::DistillPass pass;
   pass.collective = world;
   auto opts = pass::ValidateOptions(pass.options(), given, "asrc train");
@@ -134,6 +165,10 @@ int RunTrainBundle(const TrainArgs& a, ir::Model model, train::Collective* world
   ctx.teacher = a.teacher.empty() ? nullptr : &teacher;
   ir::Model last;
   pass.last = &last;
+  pass.stop = &g_stop;
+  std::ofstream log;
+  if (Status st = PrepareBundleOut(a, &log); !st.ok()) return Fail(st.message());
+  pass.on_log = [&log](const nlohmann::json& j) { log << j.dump() << "\n" << std::flush; };
   auto r = pass.Run(model, ctx);
   if (!r.ok()) return Fail(r.status().message());
   if (world->Rank() > 0) return 0;  // rank 0 reports and writes
@@ -294,8 +329,11 @@ void AddTrainCommand(CLI::App& root, CommandSet& set) {
                   "one graph: the value holding the loss (default: the first graph output); a bundle: rnnt | kd | rnnt+kd");
   sub->add_option("--kd-form", args->kd_form, "bundle: full | collapsed KL");
   sub->add_option("--alpha", args->alpha, "bundle: KD weight in rnnt+kd");
-  sub->add_option("--dev-split", args->dev_split, "bundle: split whose loss picks the best weights");
-  sub->add_option("--eval-every", args->eval_every, "bundle: steps between dev losses (0: start and end)");
+  sub->add_option("--dev-split", args->dev_split, "bundle: split whose greedy WER (or loss, --best-by) picks the best weights");
+  sub->add_option("--eval-every", args->eval_every, "bundle: steps between dev loss + WER (0: start and end)");
+  sub->add_option("--best-by", args->best_by, "bundle: wer | loss, the dev score that picks DIR/best")
+      ->check(CLI::IsMember({"wer", "loss"}));
+  sub->add_option("--tempo", args->tempo, "bundle: tempo perturbation factors, e.g. 0.9,1.0,1.1 (default: off)");
   sub->add_option("--epochs", args->epochs, "bundle: passes over the data instead of --steps");
   sub->add_option("--trainable", args->trainable, "regex over initializer names to train (default .*)");
   sub->add_option("--tokens", args->tokens, "tokens.txt when the model has none");

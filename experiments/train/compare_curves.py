@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""Loss curves of `asrc train` (its stderr with --log-every 1) and of loss_curve.py train (its
-stdout) side by side: a markdown table (stdout) and an SVG (--svg FILE).
-  python3 experiments/train/compare_curves.py ASRC_STDERR TORCH_JSONL [--svg FILE]"""
+"""Loss curves of `asrc train` (its stderr with --log-every 1, or its OUT/train_log.jsonl) and of
+loss_curve.py train (its stdout) side by side: a markdown table (stdout; --every N: every Nth
+step, plus the largest relative difference over all steps) and an SVG (--svg FILE).
+  python3 experiments/train/compare_curves.py ASRC_STDERR|TRAIN_LOG TORCH_JSONL [--every N] [--svg FILE]"""
 import json
 import re
 import sys
@@ -9,8 +10,13 @@ import sys
 
 def read(asrc_path, torch_path):
     a = {}
-    pat = re.compile(r"distill: step (\d+)/\d+ loss/token ([0-9.naife+-]+) lr ([0-9.e+-]+) grad ([0-9.naife+-]+)")
+    pat = re.compile(r"(?:distill|train): step (\d+)/\d+ loss/token ([0-9.naife+-]+) lr ([0-9.e+-]+) grad ([0-9.naife+-]+)")
     for line in open(asrc_path):
+        if line.startswith("{"):  # train_log.jsonl: a step line (dev lines have no "loss")
+            r = json.loads(line)
+            if "loss" in r:
+                a[r["step"]] = (r["loss"], r["lr"], r["grad_norm"])
+            continue
         m = pat.search(line)
         if m:
             a[int(m.group(1))] = (float(m.group(2)), float(m.group(3)), float(m.group(4)))
@@ -53,9 +59,16 @@ def main():
     steps = sorted(set(a) & set(t))
     print("| step | asrc loss/token | PyTorch loss/token | (asrc - PyTorch) / PyTorch | asrc grad norm | PyTorch grad norm | lr (asrc / PyTorch) |")
     print("|---|---|---|---|---|---|---|")
+    every = int(sys.argv[sys.argv.index("--every") + 1]) if "--every" in sys.argv else 1
+    rel = {s: abs(a[s][0] - t[s][0]) / t[s][0] for s in steps}
+    worst = max(steps, key=lambda s: rel[s])
     for s in steps:
+        if s % every and s not in (1, worst):
+            continue
         print("| %d | %.4f | %.4f | %+.1e | %.3f | %.3f | %.2e / %.2e |" % (
             s, a[s][0], t[s][0], (a[s][0] - t[s][0]) / t[s][0], a[s][2], t[s][2], a[s][1], t[s][1]))
+    print("\n%d steps compared; largest |asrc - PyTorch| / PyTorch: %.1e at step %d (%.5f vs %.5f)" % (
+        len(steps), rel[worst], worst, a[worst][0], t[worst][0]))
     if "--svg" in sys.argv:
         svg(a, t, sys.argv[sys.argv.index("--svg") + 1])
 

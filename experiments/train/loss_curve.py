@@ -14,7 +14,12 @@ the same initial weights as `asrc train` on the exported bundle. See experiments
          bench/train_bench --ids-out writes them from asrc's own tokenization), RNN-T loss of both
          passes summed per token (train.py's compute_loss without CTC/SpecAugment), AdamW
          (weight decay 0), global-norm clipping at 5, linear warmup then cosine to lr/10 — the
-         distill pass's defaults. Prints one JSON line per step (loss before the update)."""
+         distill pass's defaults. Prints one JSON line per step (loss before the update).
+         --batches LOG instead: step s trains on the utterances that line s of asrc's
+         train_log.jsonl names ("utts"; the file may still be growing: it waits for the line),
+         labels from the manifest's "token_ids" — the same shuffled batches asrc saw.
+  subset: /usr/bin/python3 experiments/train/loss_curve.py subset --manifest M --out F --n 40
+         [--max-duration 2.5]: the first N lines of M's train split no longer than max-duration."""
 import argparse
 import json
 import math
@@ -80,6 +85,57 @@ def load_id_batch(ids_path, manifest):
     return x, lens, tg, tl
 
 
+def load_manifest_batches(manifest):
+    """id -> (raw fbank [T, 80], token ids) for every line of MANIFEST with token_ids."""
+    out = {}
+    for line in open(manifest):
+        r = json.loads(line)
+        if "token_ids" not in r:
+            continue
+        path = r["audio_filepath"]
+        if not os.path.isabs(path):
+            path = os.path.join(os.path.dirname(manifest), path)
+        out[r["id"]] = (C.fbank(C.load_wave(path)), r["token_ids"])
+    return out
+
+
+def follow_batches(log_path, table):
+    """Yields (step, padded batch) for every step line of asrc's train_log.jsonl, waiting for lines
+    that asrc has not written yet."""
+    step = 0
+    with open(log_path) as f:
+        while True:
+            line = f.readline()
+            if not line:
+                time.sleep(2)
+                continue
+            r = json.loads(line)
+            if "utts" not in r:
+                continue  # a dev line
+            step += 1
+            assert r["step"] == step, (r["step"], step)
+            feats = [table[u][0] for u in r["utts"]]
+            labels = [table[u][1] for u in r["utts"]]
+            lens = torch.tensor([f.shape[0] for f in feats])
+            x = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True)
+            tl = torch.tensor([len(w) for w in labels])
+            tg = torch.zeros(len(labels), int(tl.max()), dtype=torch.int64)
+            for i, w in enumerate(labels):
+                tg[i, :len(w)] = torch.tensor(w)
+            yield step, (x, lens, tg, tl)
+
+
+def subset(a):
+    n = 0
+    with open(a.out, "w") as out:
+        for line in open(a.manifest):
+            r = json.loads(line)
+            if r.get("split") == "train" and r["duration"] <= a.max_duration and n < a.n:
+                out.write(json.dumps(r) + "\n")
+                n += 1
+    print("wrote", n, "lines to", a.out)
+
+
 def lr_at(step, lr, warmup, total):  # train::Schedule::WarmupCosine(lr, warmup, total, lr / 10)
     s = max(step, 1)
     if step <= warmup:
@@ -94,13 +150,19 @@ def train(a):
     model = CascadedTransducer(**ck["config"])
     model.load_state_dict(ck["model"])
     model.train()
-    x, lens, tg, tl = load_id_batch(a.ids, a.manifest)
-    ntok = int(tl.sum())
+    if a.batches:
+        batches = follow_batches(a.batches, load_manifest_batches(a.manifest))
+    else:
+        fixed = load_id_batch(a.ids, a.manifest)
+        batches = ((s, fixed) for s in range(1, a.steps + 1))
     params = [p for n, p in model.named_parameters() if not n.startswith("ctc.")]
     opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.0)
     warmup = min(a.warmup, a.steps - 1)
     t0 = time.time()
-    for step in range(1, a.steps + 1):
+    for step, (x, lens, tg, tl) in batches:
+        if step > a.steps:
+            break
+        ntok = int(tl.sum())
         lr = lr_at(step, a.lr, warmup, a.steps)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -128,14 +190,20 @@ def main():
     p.add_argument("--ln-jitter", type=float, default=0.02, help="LayerNorm weight/bias += this * N(0, 1)")
     p = sub.add_parser("train")
     p.add_argument("--init", required=True)
-    p.add_argument("--ids", required=True)
+    p.add_argument("--ids", help="one fixed batch (JSON lines: id, labels)")
+    p.add_argument("--batches", help="asrc's train_log.jsonl: the utterances of every step")
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--manifest", default="/work/shared/data/cathy/manifest.jsonl")
+    p = sub.add_parser("subset")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--n", type=int, default=40)
+    p.add_argument("--max-duration", type=float, default=2.5)
     a = ap.parse_args()
-    init(a) if a.cmd == "init" else train(a)
+    {"init": init, "train": train, "subset": subset}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -129,7 +129,9 @@ namespace {
 // std::uniform_int_distribution).
 int64_t Draw(std::mt19937_64& rng, int64_t n) { return n <= 0 ? 0 : static_cast<int64_t>(rng() % (n + 1)); }
 
-void Augment(float* f, int64_t frames, int64_t dim, const SpecAugmentOptions& a, std::mt19937_64& rng) {
+}  // namespace
+
+void SpecAugment(float* f, int64_t frames, int64_t dim, const SpecAugmentOptions& a, std::mt19937_64& rng) {
   for (int m = 0; m < a.freq_masks; ++m) {
     const int64_t w = std::min<int64_t>(Draw(rng, a.freq_width), dim);
     const int64_t f0 = Draw(rng, dim - w);
@@ -142,8 +144,6 @@ void Augment(float* f, int64_t frames, int64_t dim, const SpecAugmentOptions& a,
     std::fill(f + t0 * dim, f + (t0 + w) * dim, 0.f);
   }
 }
-
-}  // namespace
 
 Batch Collate(const std::vector<Utterance>& utts, const std::vector<size_t>& which, int64_t feature_dim,
               const SpecAugmentOptions& augment, std::mt19937_64& rng) {
@@ -161,7 +161,7 @@ Batch Collate(const std::vector<Utterance>& utts, const std::vector<size_t>& whi
     const Utterance& u = utts[which[b]];
     float* f = feats.data<float>() + b * T * feature_dim;
     std::copy(u.features.begin(), u.features.begin() + u.frames * feature_dim, f);
-    Augment(f, u.frames, feature_dim, augment, rng);
+    SpecAugment(f, u.frames, feature_dim, augment, rng);
     flen.data<int32_t>()[b] = static_cast<int32_t>(u.frames);
     tlen.data<int32_t>()[b] = static_cast<int32_t>(u.labels.size());
     for (size_t k = 0; k < u.labels.size(); ++k) {

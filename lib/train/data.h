@@ -59,6 +59,11 @@ struct SpecAugmentOptions {
   static SpecAugmentOptions None() { return {0, 0, 0, 0}; }
 };
 
+// SpecAugment in place on `frames` rows of `dim` features: freq_masks bands of 0..freq_width
+// bins, then time_masks spans of 0..time_width * frames rows, set to 0, drawn from `rng`.
+void SpecAugment(float* features, int64_t frames, int64_t dim, const SpecAugmentOptions& augment,
+                 std::mt19937_64& rng);
+
 // Pads the utterances `which` into the feeds above (features zero-padded) and sets the batch id
 // to their ids. SpecAugment (Park et al. 2019) then zeroes random frequency bands and time spans
 // of each utterance (its valid frames only), drawn from `rng`. feature_dim: each frame's width.

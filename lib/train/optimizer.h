@@ -40,6 +40,8 @@ class AdamW {
   void set_steps(int64_t s) { steps_ = s; }
   std::vector<ir::Tensor>& exp_avg() { return m_; }
   std::vector<ir::Tensor>& exp_avg_sq() { return v_; }
+  const std::vector<ir::Tensor>& exp_avg() const { return m_; }
+  const std::vector<ir::Tensor>& exp_avg_sq() const { return v_; }
 
  private:
   AdamWOptions opt_;

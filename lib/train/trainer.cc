@@ -11,12 +11,11 @@
 #include "grad/grad.h"
 #include "runtime/session.h"
 #include "train/mpi.h"
+#include "train/checkpoint.h"
 
 namespace asrc::train {
 
 namespace {
-
-constexpr char kMagic[8] = {'A', 'S', 'R', 'C', 'C', 'K', 'P', '1'};
 
 std::string StepName(int64_t step, const Batch& batch) {
   return "train: step " + std::to_string(step) + " (batch " + (batch.id.empty() ? "?" : batch.id) + ")";
@@ -189,119 +188,26 @@ Status Trainer::Train(const BatchFn& batches, const LoopOptions& options) {
 }
 
 Status Trainer::SaveCheckpoint(const std::string& path) const {
-  struct Entry {
-    const ir::Tensor* t;
-    const std::string* name;
-    const char* group;
-  };
-  std::vector<Entry> entries;
-  for (size_t k = 0; k < weights_.size(); ++k) entries.push_back({&weights_[k], &names_[k], "weight"});
-  auto& self = const_cast<AdamW&>(adam_);  // exp_avg() has no const overload; read only here
-  for (size_t k = 0; k < self.exp_avg().size(); ++k) {
-    entries.push_back({&self.exp_avg()[k], &names_[k], "exp_avg"});
-    entries.push_back({&self.exp_avg_sq()[k], &names_[k], "exp_avg_sq"});
-  }
+  std::vector<const ir::Tensor*> w;
+  for (const ir::Tensor& t : weights_) w.push_back(&t);
   std::ostringstream rng;
   rng << rng_;
-  nlohmann::json header = {{"format", "asrc-checkpoint"}, {"version", 1},         {"step", step()},
-                           {"seed", opt_.seed},           {"rng", rng.str()},     {"last_loss", last_loss_},
+  nlohmann::json header = {{"step", step()},
+                           {"seed", opt_.seed},
+                           {"rng", rng.str()},
+                           {"last_loss", last_loss_},
                            {"schedule", opt_.schedule.ToString()}};
-  nlohmann::json tensors = nlohmann::json::array();
-  uint64_t offset = 0;
-  for (const Entry& e : entries) {
-    tensors.push_back({{"name", *e.name},
-                       {"group", e.group},
-                       {"dtype", "float32"},
-                       {"shape", e.t->shape()},
-                       {"offset", offset},
-                       {"nbytes", e.t->nbytes()}});
-    offset += e.t->nbytes();
-  }
-  header["tensors"] = tensors;
-  const std::string text = header.dump();
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) return Error("checkpoint: cannot write '" + tmp + "'");
-    uint8_t len[8];
-    for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(static_cast<uint64_t>(text.size()) >> (8 * i));
-    f.write(kMagic, 8);
-    f.write(reinterpret_cast<const char*>(len), 8);
-    f.write(text.data(), static_cast<std::streamsize>(text.size()));
-    for (const Entry& e : entries)
-      f.write(reinterpret_cast<const char*>(e.t->raw()), static_cast<std::streamsize>(e.t->nbytes()));
-    f.flush();
-    if (!f) return Error("checkpoint: writing '" + tmp + "' failed (disk full?)");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    return Error("checkpoint: cannot rename '" + tmp + "' to '" + path + "': " + std::strerror(errno));
-  return Status::Ok();
+  return WriteCheckpoint(path, header, ParameterEntries(names_, w, &adam_));
 }
 
 Status Trainer::LoadCheckpoint(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return Error("checkpoint '" + path + "': cannot open");
-  char magic[8];
-  uint8_t len[8];
-  f.read(magic, 8);
-  f.read(reinterpret_cast<char*>(len), 8);
-  if (!f || std::memcmp(magic, kMagic, 8) != 0) return Error("checkpoint '" + path + "': not an asrc checkpoint");
-  uint64_t n = 0;
-  for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(len[i]) << (8 * i);
-  if (n > (1u << 30)) return Error("checkpoint '" + path + "': header length " + std::to_string(n) + " is corrupt");
-  std::string text(n, '\0');
-  f.read(text.data(), static_cast<std::streamsize>(n));
-  if (!f) return Error("checkpoint '" + path + "': truncated header");
-  nlohmann::json h = nlohmann::json::parse(text, nullptr, false);
-  if (h.is_discarded() || !h.is_object() || h.value("format", "") != "asrc-checkpoint")
-    return Error("checkpoint '" + path + "': the header is not asrc-checkpoint JSON");
-  const std::streamoff data_start = f.tellg();
-  f.seekg(0, std::ios::end);
-  std::string data(static_cast<size_t>(f.tellg() - data_start), '\0');
-  f.seekg(data_start);
-  f.read(data.data(), static_cast<std::streamsize>(data.size()));
-  if (!f) return Error("checkpoint '" + path + "': cannot read the data block");
-  std::map<std::string, size_t> index;
-  for (size_t k = 0; k < names_.size(); ++k) index[names_[k]] = k;
-  std::vector<ir::Tensor> w(names_.size()), m(names_.size()), v(names_.size());
-  try {
-    for (const auto& e : h.at("tensors")) {
-      const std::string name = e.at("name").get<std::string>(), group = e.at("group").get<std::string>();
-      auto it = index.find(name);
-      if (it == index.end()) return Error("checkpoint '" + path + "': tensor '" + name + "' is not a trainable here");
-      const ir::Shape shape = e.at("shape").get<ir::Shape>();
-      if (shape != weights_[it->second].shape())
-        return Error("checkpoint '" + path + "': '" + name + "' has shape " + ir::shape_str(shape) +
-                     ", the model " + ir::shape_str(weights_[it->second].shape()));
-      ir::Tensor t(ir::DType::Float32, shape);
-      const uint64_t off = e.at("offset").get<uint64_t>();
-      if (e.at("dtype").get<std::string>() != "float32" || e.at("nbytes").get<uint64_t>() != t.nbytes() ||
-          off + t.nbytes() > data.size())
-        return Error("checkpoint '" + path + "': tensor '" + name + "' (" + group + ") is truncated or not float32");
-      std::memcpy(t.raw(), data.data() + off, t.nbytes());
-      auto& slot = group == "weight" ? w : group == "exp_avg" ? m : group == "exp_avg_sq" ? v : w;
-      if (group != "weight" && group != "exp_avg" && group != "exp_avg_sq")
-        return Error("checkpoint '" + path + "': tensor '" + name + "' has unknown group '" + group + "'");
-      slot[it->second] = std::move(t);
-    }
-    const int64_t steps = h.at("step").get<int64_t>();
-    for (size_t k = 0; k < names_.size(); ++k) {
-      if (!w[k].defined()) return Error("checkpoint '" + path + "': no weight '" + names_[k] + "'");
-      if (steps > 0 && (!m[k].defined() || !v[k].defined()))
-        return Error("checkpoint '" + path + "': no optimizer state for '" + names_[k] + "'");
-    }
-    std::istringstream rng(h.at("rng").get<std::string>());
-    std::mt19937_64 r;
-    if (!(rng >> r)) return Error("checkpoint '" + path + "': the RNG state does not parse");
-    weights_ = std::move(w);
-    adam_.exp_avg() = steps > 0 ? std::move(m) : std::vector<ir::Tensor>{};
-    adam_.exp_avg_sq() = steps > 0 ? std::move(v) : std::vector<ir::Tensor>{};
-    adam_.set_steps(steps);
-    rng_ = r;
-    last_loss_ = h.value("last_loss", 0.0);
-  } catch (const nlohmann::json::exception& e) {
-    return Error("checkpoint '" + path + "': bad header: " + e.what());
-  }
+  ASRC_ASSIGN_OR_RETURN(CheckpointFile file, ReadCheckpoint(path));
+  std::mt19937_64 r;
+  std::istringstream rng(file.header.value("rng", ""));
+  if (!(rng >> r)) return Error("checkpoint '" + path + "': the RNG state does not parse");
+  ASRC_RETURN_IF_ERROR(RestoreParameters(path, file, names_, &weights_, &adam_));
+  rng_ = r;
+  last_loss_ = file.header.value("last_loss", 0.0);
   return Status::Ok();
 }
 

@@ -12,16 +12,10 @@
 // (The runtime's training-mode Dropout keeps its own per-session mask counter, which a resume
 // does not restore: a graph with Dropout resumes statistically, not bit for bit.)
 //
-// Checkpoint file (one file, written to "<path>.tmp" and renamed over <path>, so a crash never
-// leaves a half-written checkpoint and the last good one survives):
-//   bytes 0..7   magic "ASRCCKP1"
-//   bytes 8..15  header length H, uint64 little-endian
-//   H bytes      JSON header: {"format":"asrc-checkpoint","version":1,"step":S,"seed":..,
-//                "rng":"<std::mt19937_64 state as its operator<< writes it>","last_loss":..,
-//                "schedule":"<Schedule::ToString()>","tensors":[{"name","group","dtype":"float32",
-//                "shape":[..],"offset":O,"nbytes":N},...]}; group is "weight", "exp_avg" or
-//                "exp_avg_sq"; O counts from the start of the data block
-//   the rest     data block: the tensors' raw little-endian float32 bytes
+// Checkpoint file: train/checkpoint.h (atomic: "<path>.tmp" renamed over <path>). Its header
+// holds "step", "seed", "rng" (the std::mt19937_64 state as its operator<< writes it),
+// "last_loss" and "schedule" (Schedule::ToString()); its tensors the weights ("weight") and
+// AdamW's moments ("exp_avg", "exp_avg_sq").
 // Loading checks the trainable names and shapes against this trainer's and names any mismatch.
 #pragma once
 

@@ -49,6 +49,7 @@
 #include "core/status.h"
 #include "ir/graph.h"
 #include "ir/model.h"
+#include "train/checkpoint.h"
 #include "train/data.h"
 #include "train/optimizer.h"
 #include "train/trainer.h"
@@ -139,6 +140,19 @@ class TransducerTrainer {
   double run_seconds() const { return run_s_; }
   // Writes the trained weights into the bundle's graphs (same roles and initializer names).
   Status CopyWeightsTo(ir::Model& model) const;
+
+  // (transducer_checkpoint.cc) Plans the composed graph of `u`'s shape, which fixes
+  // trainable_names() and weights() (Step does it on its first utterance); LoadCheckpoint needs it.
+  Status Prepare(const Utterance& u);
+  // The parameters (a tied one once, under its first name), in trainable_names() order.
+  std::vector<std::string> parameter_names() const;
+  std::vector<ir::Tensor> parameters() const;
+  // Checkpoint (train/checkpoint.h): the parameters, AdamW's moments and step, plus the caller's
+  // header fields and entries (a training loop's RNG, data position, best weights).
+  Status SaveCheckpoint(const std::string& path, nlohmann::json header, std::vector<CheckpointEntry> more) const;
+  // Restores what SaveCheckpoint wrote (after Prepare) and returns the file for the caller's
+  // fields; a name or shape that differs from this trainer's is an error, and changes nothing.
+  Result<CheckpointFile> LoadCheckpoint(const std::string& path);
 
  private:
   struct Plan;

@@ -6,11 +6,15 @@
 // TransducerKLLoss learns from a one-graph teacher.
 #include <doctest/doctest.h>
 
+#include <cctype>
 #include <cstdlib>
+#include <map>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "cli/train_cli.h"
+#include "../asr/tiny_bundle.h"
 #include "onnx/onnx_io.h"
 
 using namespace asrc;
@@ -93,4 +97,90 @@ TEST_CASE("asrc train --teacher: the student's TransducerKLLoss to a one-graph t
   MESSAGE("asrc train --teacher: mean KL of steps 1-4 " << first << ", of steps 27-30 " << last);
   CHECK(last < 0.5 * first);
   std::filesystem::remove_all(c.dir);
+}
+
+TEST_CASE("asrc train on a bundle: checkpoint, log with batch ids, dev WER, best/last, Ctrl-C, --resume") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("asrc_train_cli_bundle_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  std::string cmd = "sox -D -n -r 16000 -c 1 -b 16 " + (dir / "a.wav").string() + " synth 0.4 sine 300 && " +
+                    "sox -D -n -r 16000 -c 1 -b 16 " + (dir / "b.wav").string() + " synth 0.3 sine 900";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  const std::string data = (dir / "m.jsonl").string();
+  {
+    std::ofstream f(data);
+    f << R"({"id": "u1", "audio_filepath": "a.wav", "text": "a b", "token_ids": [1, 2], "split": "train"})" << "\n";
+    f << R"({"id": "u2", "audio_filepath": "b.wav", "text": "c", "token_ids": [3, 1, 4], "split": "train"})" << "\n";
+    f << R"({"id": "d1", "audio_filepath": "a.wav", "text": "a b", "token_ids": [1, 2], "split": "dev"})" << "\n";
+  }
+  ir::Model m = testing::TinyBundle();
+  // asrc train saves its bundles through the ONNX checker, which wants every graph input and
+  // output typed: symbolic shapes, as an exporter writes them.
+  const std::map<std::string, std::vector<std::string>> dims = {
+      {"x", {"N", "T", "80"}}, {"x_lens", {"N"}}, {"encoder_out", {"N", "T", "80"}}, {"encoder_out_lens", {"N"}},
+      {"y", {"N", "1"}},       {"decoder_out", {"N", "5"}}, {"logit", {"N", "5"}},
+      {"joiner/encoder_out", {"N", "80"}}};
+  for (ir::GraphFile& gf : m.graphs)
+    for (auto* list : {&gf.graph->inputs, &gf.graph->outputs})
+      for (ir::Value* v : *list) {
+        v->type.has_type = true;
+        if (v->type.dtype == ir::DType::Undefined)
+          v->type.dtype = v->name.find("lens") != std::string::npos ? ir::DType::Int64 : ir::DType::Float32;
+        v->type.has_shape = true;
+        v->type.dims.clear();
+        const auto own = dims.find(gf.role + "/" + v->name);
+        for (const std::string& d : own != dims.end() ? own->second : dims.at(v->name))
+          v->type.dims.push_back(std::isdigit(d[0]) ? ir::Dim{std::stoll(d), ""} : ir::Dim{-1, d});
+      }
+  const std::string bundle = (dir / "bundle").string();
+  Status saved = onnx_io::SaveModel(m, bundle);
+  REQUIRE_MESSAGE(saved.ok(), saved.message());
+  const std::string bin = ASRC_BIN;
+  auto train = [&](const std::string& out, const std::string& more) {
+    return bin + " train --model " + bundle + " --data " + data + " --split train --out " + out +
+           " --loss rnnt --lr 0.05 --warmup 0 --batch-frames 45 --dev-split dev --eval-every 2 --log-every 100 " + more;
+  };
+  const std::string out = (dir / "out").string();
+  REQUIRE(std::system((train(out, "--steps 6 --checkpoint-every 2 --tempo 0.8,1.0,1.25")).c_str()) == 0);
+  auto log = ReadLog(out + "/train_log.jsonl");
+  int steps = 0, devs = 0;
+  for (const auto& j : log) {
+    if (j.contains("utts")) {
+      ++steps;
+      CHECK(j["utts"].size() == 1);  // one utterance per batch under --batch-frames 45
+    }
+    if (j.contains("dev_wer")) {
+      ++devs;
+      CHECK(j["dev_wer"].get<double>() >= 0);
+    }
+  }
+  CHECK(steps == 6);
+  CHECK(devs == 4);  // steps 0, 2, 4, 6
+  for (const char* f : {"/checkpoint.ckpt", "/best/model.json", "/last/model.json"}) CHECK(fs::exists(out + f));
+  CHECK(!fs::exists(out + "/checkpoint.ckpt.tmp"));
+  // An existing run is not overwritten without --resume; --resume continues its step count.
+  CHECK(std::system((train(out, "--steps 8") + " 2>/dev/null").c_str()) != 0);
+  REQUIRE(std::system((train(out, "--steps 8 --resume")).c_str()) == 0);
+  log = ReadLog(out + "/train_log.jsonl");
+  CHECK(log.back()["step"].get<int>() == 8);
+  // --out that is the input bundle is refused before anything is written.
+  CHECK(std::system((train(bundle, "--steps 2") + " 2>/dev/null").c_str()) != 0);
+  CHECK(!fs::exists(bundle + "/checkpoint.ckpt"));
+
+  // Ctrl-C: stops after the current step, saves the checkpoint and both bundles, exits 0.
+  const std::string out2 = (dir / "out2").string();
+  const std::string sig = "bash -c '" + train(out2, "--steps 100000000") + " 2>/dev/null & p=$!; sleep 3; kill -INT $p; wait $p'";
+  CHECK(std::system(sig.c_str()) == 0);
+  log = ReadLog(out2 + "/train_log.jsonl");
+  REQUIRE(!log.empty());
+  int last = 0;
+  for (const auto& j : log)
+    if (j.contains("utts")) last = j["step"].get<int>();
+  MESSAGE("bundle run after SIGINT: " << last << " steps");
+  CHECK(last > 0);
+  for (const char* f : {"/checkpoint.ckpt", "/best/model.json", "/last/model.json"}) CHECK(fs::exists(out2 + f));
+  std::ifstream ck(out2 + "/checkpoint.ckpt", std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(ck)), std::istreambuf_iterator<char>());
+  CHECK(bytes.find("\"step\":" + std::to_string(last) + ",\"tensors\"") != std::string::npos);
+  fs::remove_all(dir);
 }

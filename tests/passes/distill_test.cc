@@ -78,6 +78,17 @@ TEST_CASE("distill trains the tiny bundle (rnnt) and distills from the pipeline'
   CHECK(w0.data<float>()[1] == 8.f);
   CHECK(w1.data<float>()[1] != 8.f);
 
+  // With augmentation and a checkpoint, choosing the best weights by dev loss.
+  {
+    ir::Model s = teacher;
+    const std::string ckpt = d.dir + "/distill.ckpt";
+    auto a = RunDistill(s, &teacher, {{"data", d.manifest}, {"loss", "rnnt"}, {"steps", 6}, {"lr", 0.3}, {"warmup", 0},
+                                      {"spec_augment", true}, {"tempo", "0.9,1.1"}, {"checkpoint", ckpt},
+                                      {"dev_split", "dev"}, {"best_by", "loss"}, {"log_every", 0}});
+    REQUIRE_MESSAGE(a.ok(), a.status().message());
+    CHECK(std::ifstream(ckpt).good());
+  }
+
   // KD (full and collapsed) from the pipeline's teacher, with a dev split.
   for (const char* form : {"full", "collapsed"}) {
     ir::Model s = teacher;
@@ -142,6 +153,13 @@ TEST_CASE("distill refuses bad input before any work, and stops on a NaN loss") 
   REQUIRE(!bad.ok());
   CHECK(bad.status().message().find("$.passes[0].options") != std::string::npos);
   CHECK(bad.status().message().find("stepz") != std::string::npos);
+
+  auto nockpt = RunDistill(m, &original, {{"data", d.manifest}, {"loss", "rnnt"}, {"resume", true}});
+  REQUIRE(!nockpt.ok());
+  CHECK(nockpt.status().message().find("'checkpoint'") != std::string::npos);
+  auto tempo = RunDistill(m, &original, {{"data", d.manifest}, {"loss", "rnnt"}, {"tempo", "0.9,fast"}});
+  REQUIRE(!tempo.ok());
+  CHECK(tempo.status().message().find("option 'tempo'") != std::string::npos);
 
   auto none = RunDistill(m, &original, {{"loss", "rnnt"}});
   REQUIRE(!none.ok());

@@ -1,0 +1,263 @@
+// RunBundleLoop (train/bundle_loop.h).
+#include "train/bundle_loop.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "asr/eval.h"
+
+namespace asrc::train {
+
+Result<std::vector<double>> ParseTempo(const std::string& text) {
+  std::vector<double> out;
+  std::stringstream ss(text);
+  for (std::string item; std::getline(ss, item, ',');) {
+    char* end = nullptr;
+    const double f = std::strtod(item.c_str(), &end);
+    if (item.empty() || *end != '\0' || !(f >= 0.5 && f <= 2.0))
+      return Error("tempo factors '" + text + "': '" + item + "' is not a number in [0.5, 2]");
+    out.push_back(f);
+  }
+  return out;
+}
+
+Utterance AugmentUtterance(const Utterance& u, int64_t feature_dim, const AugmentOptions& a, std::mt19937_64& rng) {
+  Utterance out = u;
+  if (!a.tempo.empty()) {
+    const double f = a.tempo[rng() % a.tempo.size()];
+    if (f != 1.0 && u.frames > 1) {
+      // Output frame i samples the input at time i * f, linearly between its two neighbours.
+      out.frames = std::max<int64_t>(1, std::llround(static_cast<double>(u.frames) / f));
+      out.features.assign(static_cast<size_t>(out.frames * feature_dim), 0.f);
+      for (int64_t i = 0; i < out.frames; ++i) {
+        const double x = std::min(static_cast<double>(i) * f, static_cast<double>(u.frames - 1));
+        const int64_t i0 = static_cast<int64_t>(x), i1 = std::min(i0 + 1, u.frames - 1);
+        const float w = static_cast<float>(x - static_cast<double>(i0));
+        const float* p0 = u.features.data() + i0 * feature_dim;
+        const float* p1 = u.features.data() + i1 * feature_dim;
+        float* q = out.features.data() + i * feature_dim;
+        for (int64_t d = 0; d < feature_dim; ++d) q[d] = (1 - w) * p0[d] + w * p1[d];
+      }
+    }
+  }
+  SpecAugment(out.features.data(), out.frames, feature_dim, a.spec, rng);
+  return out;
+}
+
+namespace {
+
+double Seconds(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string BatchId(int64_t epoch, int64_t index, const std::vector<const Utterance*>& b) {
+  std::string id = "epoch " + std::to_string(epoch) + " #" + std::to_string(index) + ": ";
+  for (size_t k = 0; k < b.size(); ++k) id += (k ? "," : "") + b[k]->id;
+  return id;
+}
+
+// One vector per trainable (trainable_names() order) from one per parameter: a tied weight is its
+// parameter's tensor.
+std::vector<ir::Tensor> Expand(const TransducerTrainer& t, const std::vector<ir::Tensor>& params) {
+  std::vector<ir::Tensor> full(t.trainable_names().size());
+  std::vector<size_t> index(full.size());
+  for (size_t k = 0, j = 0; k < full.size(); ++k)
+    if (t.tied_to(k) == k) index[k] = j++;
+  for (size_t k = 0; k < full.size(); ++k) full[k] = params[index[t.tied_to(k)]];
+  return full;
+}
+
+std::vector<ir::Tensor> Parameters(const TransducerTrainer& t, const std::vector<ir::Tensor>& full) {
+  std::vector<ir::Tensor> p;
+  for (size_t k = 0; k < full.size(); ++k)
+    if (t.tied_to(k) == k) p.push_back(full[k]);
+  return p;
+}
+
+bool Better(const DevScore& a, const DevScore& b, const std::string& by) {
+  if (by == "wer" && a.wer >= 0 && b.wer >= 0 && a.wer != b.wer) return a.wer < b.wer;
+  return a.loss < b.loss;
+}
+
+Result<DevScore> MeasureDev(TransducerTrainer& t, const BundleLoopOptions& o) {
+  DevScore d;
+  d.step = t.step();
+  if (!o.dev.empty()) {
+    auto l = t.Loss(o.dev);
+    if (!l.ok()) return l.status().With("dev loss");
+    d.loss = *l;
+  }
+  if (o.model && !o.dev_manifest.empty()) {
+    ir::Model m = *o.model;
+    ASRC_RETURN_IF_ERROR(t.CopyWeightsTo(m));
+    asr::EvalOptions e;
+    e.streaming = false;  // look-ahead mode: the final transcripts (of a cascaded model too)
+    e.lookahead = true;
+    e.split = o.dev_split;
+    e.limit = static_cast<int>(o.dev_limit);
+    e.threads = o.threads;
+    auto r = asr::Evaluate(m, o.dev_manifest, e);
+    if (!r.ok()) return r.status().With("dev WER");
+    if (r->lookahead && r->lookahead->words > 0) d.wer = r->lookahead->wer;
+  }
+  return d;
+}
+
+struct LoopState {
+  TransducerTrainer& t;
+  const std::vector<Utterance>& utts;
+  const BundleLoopOptions& o;
+  std::mt19937_64 rng;
+  int64_t n = 0;  // batches per epoch
+  BundleLoopResult r;
+
+  nlohmann::json DevJson() const {
+    nlohmann::json a = nlohmann::json::array();
+    for (const DevScore& d : r.dev) a.push_back({{"step", d.step}, {"loss", d.loss}, {"wer", d.wer}});
+    return a;
+  }
+
+  Status Save() const {
+    if (o.checkpoint.empty()) return Status::Ok();
+    std::ostringstream rs;
+    rs << rng;
+    const int64_t s = t.step();
+    nlohmann::json h = {{"seed", o.seed},   {"rng", rs.str()},      {"batches_per_epoch", n},
+                        {"epoch", s / n},   {"batch_index", s % n}, {"first_loss", r.first_loss},
+                        {"dev", DevJson()}, {"best_index", r.best_index}, {"best_by", o.best_by}};
+    std::vector<CheckpointEntry> best;
+    const auto names = t.parameter_names();
+    const auto params = Parameters(t, r.best);
+    for (size_t k = 0; k < params.size(); ++k) best.push_back({names[k], "best", params[k]});
+    return t.SaveCheckpoint(o.checkpoint, h, std::move(best));
+  }
+
+  Status Resume() {
+    const std::string& path = o.checkpoint;
+    ASRC_RETURN_IF_ERROR(t.Prepare(utts[0]));
+    ASRC_ASSIGN_OR_RETURN(CheckpointFile f, t.LoadCheckpoint(path));
+    const nlohmann::json& h = f.header;
+    if (h.value("batches_per_epoch", int64_t{-1}) != n || h.value("seed", uint64_t{0}) != o.seed)
+      return Error("checkpoint '" + path + "': written for " + h.value("batches_per_epoch", nlohmann::json()).dump() +
+                   " batches per epoch and seed " + h.value("seed", nlohmann::json()).dump() + "; this run has " +
+                   std::to_string(n) + " and seed " + std::to_string(o.seed) + " (different data or options)");
+    std::istringstream rs(h.value("rng", ""));
+    if (!(rs >> rng)) return Error("checkpoint '" + path + "': the RNG state does not parse");
+    r.first_loss = h.value("first_loss", 0.0);
+    r.best_index = h.value("best_index", int64_t{-1});
+    for (const auto& d : h.value("dev", nlohmann::json::array()))
+      r.dev.push_back({d.value("step", int64_t{0}), d.value("loss", 0.0), d.value("wer", -1.0)});
+    std::vector<ir::Shape> shapes;
+    for (const ir::Tensor& p : t.parameters()) shapes.push_back(p.shape());
+    std::vector<ir::Tensor> best;
+    ASRC_RETURN_IF_ERROR(TakeGroup(path, f, "best", t.parameter_names(), shapes, false, &best));
+    if (!best.empty()) r.best = Expand(t, best);
+    return Status::Ok();
+  }
+
+  Status Dev() {
+    if (o.dev.empty() && (o.dev_manifest.empty() || !o.model)) return Status::Ok();
+    if (!r.dev.empty() && r.dev.back().step == t.step()) return Status::Ok();
+    ASRC_ASSIGN_OR_RETURN(DevScore d, MeasureDev(t, o));
+    r.dev.push_back(d);
+    if (r.best_index < 0 || Better(d, r.dev[r.best_index], o.best_by)) {
+      r.best_index = static_cast<int64_t>(r.dev.size()) - 1;
+      r.best.clear();  // empty: the start's weights
+      std::vector<ir::Tensor> p;
+      if (d.step > 0)
+        for (const ir::Tensor& w : t.parameters()) p.push_back(w.Clone());
+      if (!p.empty()) r.best = Expand(t, p);  // a tied weight stays one tensor
+    }
+    std::fprintf(stderr, "train: step %lld dev loss/token %.4f", static_cast<long long>(d.step), d.loss);
+    if (d.wer >= 0) std::fprintf(stderr, " WER %.2f%%", d.wer);
+    std::fprintf(stderr, "%s\n", r.best_index + 1 == static_cast<int64_t>(r.dev.size()) ? " (best)" : "");
+    if (o.on_log) o.on_log({{"step", d.step}, {"dev_loss", d.loss}, {"dev_wer", d.wer}});
+    return Status::Ok();
+  }
+};
+
+std::string Kept(const std::string& path, int64_t step) {
+  if (path.empty() || !std::ifstream(path)) return "; no checkpoint was written";
+  return "; the last checkpoint '" + path + "' (step " + std::to_string(step) + ") is kept";
+}
+
+}  // namespace
+
+Result<BundleLoopResult> RunBundleLoop(TransducerTrainer& t, const std::vector<Utterance>& utts,
+                                       const BundleLoopOptions& o) {
+  if (utts.empty()) return Error("train: no training utterances");
+  if (o.best_by != "wer" && o.best_by != "loss") return Error("train: best_by '" + o.best_by + "': expected wer or loss");
+  if ((o.resume || o.checkpoint_every > 0) && o.checkpoint.empty())
+    return Error("train: resume and checkpoint_every need a checkpoint path");
+  LoopState L{t, utts, o, std::mt19937_64(o.seed), 0, {}};
+  auto buckets_of = [&](int64_t epoch) {
+    std::mt19937_64 s(o.seed + static_cast<uint64_t>(epoch));
+    return MakeBuckets(utts, o.max_frames, s);
+  };
+  int64_t epoch = 0;
+  auto buckets = buckets_of(0);
+  L.n = static_cast<int64_t>(buckets.size());
+  if (o.resume) ASRC_RETURN_IF_ERROR(L.Resume().With("--resume"));
+  ASRC_RETURN_IF_ERROR(L.Dev());
+  BundleLoopResult& r = L.r;
+  r.first_step = t.step() + 1;
+  int64_t saved = o.resume ? t.step() : -1;  // the step of the checkpoint on disk
+  const int64_t feature_dim = t.config().frontend.feature_dim();
+  const auto t0 = std::chrono::steady_clock::now();
+  double window = 0;
+  for (int64_t s = t.step() + 1; s <= o.steps; ++s) {
+    const int64_t e = (s - 1) / L.n, i = (s - 1) % L.n;
+    if (e != epoch) buckets = buckets_of(epoch = e);
+    std::vector<const Utterance*> batch;
+    std::vector<Utterance> augmented;
+    augmented.reserve(buckets[i].size());
+    for (size_t k : buckets[i]) {
+      if (o.augment.enabled()) augmented.push_back(AugmentUtterance(utts[k], feature_dim, o.augment, L.rng));
+      batch.push_back(o.augment.enabled() ? &augmented.back() : &utts[k]);
+    }
+    const std::string id = BatchId(e, i, batch);
+    auto st = t.Step(batch, id);
+    if (!st.ok()) return Error(st.status().message() + Kept(o.checkpoint, saved));
+    if (s == r.first_step && !o.resume) r.first_loss = st->loss;
+    window += st->loss;
+    ++r.recent_steps;
+    r.utterances += static_cast<int64_t>(batch.size());
+    for (const Utterance* u : batch) r.tokens += static_cast<int64_t>(u->labels.size());
+    if (o.on_log) {
+      nlohmann::json ids = nlohmann::json::array();
+      for (const Utterance* u : batch) ids.push_back(u->id);
+      o.on_log({{"step", s}, {"loss", st->loss}, {"lr", st->lr}, {"grad_norm", st->grad_norm}, {"utts", ids}});
+    }
+    r.recent_loss = window / static_cast<double>(r.recent_steps);
+    if (o.log_every > 0 && (s % o.log_every == 0 || s == o.steps)) {
+      const double el = Seconds(t0), done = static_cast<double>(s - r.first_step + 1);
+      std::fprintf(stderr, "train: step %lld/%lld loss/token %.4f lr %.2e grad %.2f  %.2f steps/s  eta %.0f s",
+                   static_cast<long long>(s), static_cast<long long>(o.steps), r.recent_loss, st->lr, st->grad_norm,
+                   done / el, static_cast<double>(o.steps - s) * el / done);
+      if (r.best_index >= 0 && r.dev[r.best_index].wer >= 0)
+        std::fprintf(stderr, "  best dev WER %.2f%% (step %lld)", r.dev[r.best_index].wer,
+                     static_cast<long long>(r.dev[r.best_index].step));
+      std::fprintf(stderr, "\n");
+      if (s < o.steps) window = 0, r.recent_steps = 0;
+    }
+    if ((o.eval_every > 0 && s % o.eval_every == 0) || s == o.steps) ASRC_RETURN_IF_ERROR(L.Dev());
+    r.last_step = s;
+    if (o.stop && o.stop->load()) {
+      r.interrupted = true;
+      break;
+    }
+    if (o.checkpoint_every > 0 && s % o.checkpoint_every == 0 && s < o.steps) {
+      ASRC_RETURN_IF_ERROR(L.Save());
+      saved = s;
+    }
+  }
+  r.last_step = t.step();
+  ASRC_RETURN_IF_ERROR(L.Save());
+  return std::move(L.r);
+}
+
+}  // namespace asrc::train
