@@ -1,15 +1,17 @@
 """Forward-pass latency of the speech architectures of experiments/ops/parity.py (issue 16), asrc
-vs ONNX Runtime side by side, and `asrc compress` int8 on each single-graph model.
+vs ONNX Runtime side by side, and `asrc compress` int8 and low-rank on each single-graph model.
 
 Exports each model (random weights, opset 17) at a benchmark-sized input (3 s of audio or 300
 feature frames), then per thread count alternates `bench/model_bench` (asrc's runtime::Session)
 and `bench/ort_bench.js` (onnxruntime-node, CPU EP, all graph optimizations) for --rounds rounds
 and keeps each side's smallest median (the machine is shared; see BENCHMARKS.md). Then runs the
 `int8-dynamic`-style pipeline (quantize-int8 dynamic, per channel) through `asrc compress
---no-eval` on each model and compares the int8 model's output with the fp32 one on the same
-input: max |int8 - fp32| / max |fp32|. Usage (after building asrc and model_bench):
+--no-eval` on each model, then the `low-rank` one (ratio 0.5; PIPELINES), and compares each
+compressed model's output with the fp32 one on the same input: max |out - fp32| / max |fp32|.
+Usage (after building asrc and model_bench):
 
   /usr/bin/python3 bench/arch_bench.py [--build build] [--rounds 3] [--runs 20] [--out /tmp/arch_bench]
+      [--only NAME,...] [--threads 1,2] [--no-bench] [--no-compress] [--compress int8,low-rank]
 """
 import argparse
 import importlib.util

@@ -3,7 +3,9 @@
 Exports small random-weight PyTorch/torchaudio models at opset 17, runs each with
 `asrc run` on a seeded input, and prints max |asrc - ref| / max(1, max |ref|) per model against
 PyTorch's output and against ONNX Runtime's (onnxruntime-node through tests/runtime/ort_run.js;
-"-" when node or the package is missing), plus the ONNX ops each graph uses (issue 16).
+"-" when ORT cannot run it: its error is printed under the table), the parameter counts of
+PyTorch and of `asrc inspect --json`, and the ONNX ops each graph uses (issue 16). Models with
+several inputs (the RNN-T joiner) name them x0, x1, ...; int64 inputs (predictor tokens) pass as is.
 Usage (after building apps/asrc):
 
   /usr/bin/python3 experiments/ops/parity.py [--asrc build/apps/asrc/asrc] [--out /tmp/ops_parity]
