@@ -7,7 +7,8 @@
 // the input channels before the SVD (and unscaling A after), as in activation-aware SVD methods.
 // SVD: Eigen's BDCSVD (or JacobiSVD). Graphs: the roles in `graphs`, each with its If/Loop
 // subgraphs; data_aware weights come from calibrating the top-level graphs, so a subgraph's
-// weights factorize unweighted (skipped_data_aware_no_stats).
+// weights factorize unweighted (skipped_data_aware_no_stats). Readers of one initializer in a
+// graph share one A/B pair (shared_weight_reused). A run that factorizes nothing says why (note).
 #pragma once
 
 #include "pass/pass.h"

@@ -3,7 +3,9 @@
 Exports small random-weight PyTorch/torchaudio models at opset 17, runs each with
 `asrc run` on a seeded input, and prints max |asrc - ref| / max(1, max |ref|) per model against
 PyTorch's output and against ONNX Runtime's (onnxruntime-node through tests/runtime/ort_run.js;
-"-" when node or the package is missing), plus the ONNX ops each graph uses (issue 16).
+"-" when ORT cannot run it: its error is printed under the table), the parameter counts of
+PyTorch and of `asrc inspect --json`, and the ONNX ops each graph uses (issue 16). Models with
+several inputs (the RNN-T joiner) name them x0, x1, ...; int64 inputs (predictor tokens) pass as is.
 Usage (after building apps/asrc):
 
   /usr/bin/python3 experiments/ops/parity.py [--asrc build/apps/asrc/asrc] [--out /tmp/ops_parity]
@@ -157,6 +159,61 @@ def conformer_ctc():
     return Wrap()
 
 
+_RNNT = {}
+
+
+def emformer_rnnt():
+    """One random-weight torchaudio Emformer RNN-T (emformer_rnnt_model), shared by its three pieces."""
+    if "m" not in _RNNT:
+        _RNNT["m"] = torchaudio.models.emformer_rnnt_model(
+            input_dim=32, encoding_dim=32, num_symbols=29, segment_length=4, right_context_length=1,
+            time_reduction_input_dim=32, time_reduction_stride=2, transformer_num_heads=4, transformer_ffn_dim=64,
+            transformer_num_layers=2, transformer_dropout=0.0, transformer_activation="gelu",
+            transformer_left_context_length=0, transformer_max_memory_size=0,
+            transformer_weight_init_scale_strategy="depthwise", transformer_tanh_on_mem=True, symbol_embedding_dim=16,
+            num_lstm_layers=2, lstm_layer_norm=True, lstm_layer_norm_epsilon=1e-3, lstm_dropout=0.0).eval()
+    return _RNNT["m"]
+
+
+def rnnt_transcriber():
+    class Wrap(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = emformer_rnnt().transcriber
+
+        def forward(self, x):  # [1, 2 * (T + right_context), 32] features
+            lengths = torch.full((x.shape[0],), x.shape[1], dtype=torch.int64)
+            return self.m(x, lengths)[0]
+
+    return Wrap()
+
+
+def rnnt_predictor():
+    class Wrap(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = emformer_rnnt().predictor
+
+        def forward(self, tokens):  # [1, U] int64 symbols; embedding, 2 layer-normed LSTM layers, linear
+            lengths = torch.full((tokens.shape[0],), tokens.shape[1], dtype=torch.int64)
+            return self.m(tokens, lengths)[0]
+
+    return Wrap()
+
+
+def rnnt_joiner():
+    class Wrap(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = emformer_rnnt().joiner
+
+        def forward(self, source, target):  # [1, T, 32], [1, U, 32] -> [1, T, U, 29]
+            lengths = torch.full((1,), 1, dtype=torch.int64)
+            return self.m(source, lengths, target, lengths)[0]
+
+    return Wrap()
+
+
 MODELS = {
     "deepspeech_birnn": (DeepSpeech, lambda: torch.randn(1, 50, 40)),
     "wav2vec2_features": (Wav2Vec2Features, lambda: torch.randn(1, 1600)),
@@ -166,22 +223,32 @@ MODELS = {
     "emformer": (emformer, lambda: torch.randn(1, 17, 32)),
     "wav2vec2_torchaudio": (wav2vec2, lambda: torch.randn(1, 1600)),
     "conformer_ctc_torchaudio": (conformer_ctc, lambda: torch.randn(1, 30, 40)),
+    "emformer_rnnt_transcriber": (rnnt_transcriber, lambda: torch.randn(1, 34, 32)),
+    "emformer_rnnt_predictor": (rnnt_predictor, lambda: torch.randint(0, 29, (1, 6), dtype=torch.int64)),
+    "emformer_rnnt_joiner": (rnnt_joiner, lambda: (torch.randn(1, 8, 32), torch.randn(1, 6, 32))),
 }
 
 
-def run_ort(path, x, out_dir):
-    """ONNX Runtime's output for input x, or None when it cannot run."""
+def input_names(xs):
+    return ["x"] if len(xs) == 1 else [f"x{i}" for i in range(len(xs))]
+
+
+def run_ort(path, xs, out_dir):
+    """ONNX Runtime's output for inputs xs, or (None, ORT's error line) when it cannot run."""
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     os.makedirs(out_dir, exist_ok=True)
-    x.numpy().astype(np.float32).tofile(os.path.join(out_dir, "x.bin"))
+    spec = []
+    for name, x in zip(input_names(xs), xs):
+        x.numpy().tofile(os.path.join(out_dir, name + ".bin"))
+        spec.append({"name": name, "type": str(x.numpy().dtype), "dims": list(x.shape), "file": name + ".bin"})
     with open(os.path.join(out_dir, "inputs.json"), "w") as f:
-        json.dump([{"name": "x", "type": "float32", "dims": list(x.shape), "file": "x.bin"}], f)
+        json.dump(spec, f)
     p = subprocess.run(["node", os.path.join(root, "tests/runtime/ort_run.js"), path, out_dir], capture_output=True, text=True)
     if p.returncode != 0:
-        return None
+        return None, (p.stderr.strip().splitlines() or ["?"])[-1]
     with open(os.path.join(out_dir, "outputs.json")) as f:
         meta = json.load(f)[0]
-    return np.fromfile(os.path.join(out_dir, meta["file"]), dtype=np.float32).reshape(meta["dims"])
+    return np.fromfile(os.path.join(out_dir, meta["file"]), dtype=np.float32).reshape(meta["dims"]), None
 
 
 def rel_err(got, want):
@@ -190,44 +257,78 @@ def rel_err(got, want):
     return f"{float(np.abs(got - want).max() / max(1.0, np.abs(want).max())):.2e}"
 
 
-def run(name, make, make_input, asrc, out):
+def asrc_params(asrc, path):
+    """params_total from `asrc inspect --json`, or its error line."""
+    p = subprocess.run([asrc, "inspect", "--json", path], capture_output=True, text=True)
+    if p.returncode != 0:
+        return "inspect failed: " + (p.stderr.strip().splitlines() or ["?"])[-1][:120]
+    return json.loads(p.stdout)["params_total"]
+
+
+def torch_params(model):
+    """PyTorch's parameter count, and the count over distinct tensors: the exporter keeps one
+    initializer for parameters with equal shape and values (fresh LayerNorm weights are all 1)."""
+    params = list(model.parameters())
+    distinct = {(tuple(p.shape), p.detach().numpy().tobytes()): p.numel() for p in params}
+    total = sum(p.numel() for p in params)
+    uniq = sum(distinct.values())
+    return str(total) if uniq == total else f"{total} ({uniq} distinct)"
+
+
+def run(name, make, make_input, asrc, out, ort_errors):
+    """One table row: (name, error vs PyTorch, error vs ORT, params PyTorch / asrc inspect, ops)."""
+    torch.manual_seed(0)  # each model's weights and input do not depend on --only
     model = make().eval()
-    x = make_input()
+    xs = make_input()
+    xs = xs if isinstance(xs, tuple) else (xs,)
+    names = input_names(xs)
+    n_params = torch_params(model)
     with torch.no_grad():
-        want = model(x).numpy()
+        want = model(*xs).numpy()
     path = os.path.join(out, name + ".onnx")
     try:
-        torch.onnx.export(model, (x,), path, opset_version=17, input_names=["x"], output_names=["y"])
+        torch.onnx.export(model, xs, path, opset_version=17, input_names=names, output_names=["y"])
     except Exception as e:  # noqa: BLE001 - report and go on
-        return name, f"export failed: {type(e).__name__}: {str(e).splitlines()[0][:120]} | -", ""
-    ops = sorted({n.op_type for n in onnx.load(path).graph.node})
-    inp = os.path.join(out, name + "_x.pb")
-    with open(inp, "wb") as f:
-        f.write(numpy_helper.from_array(x.numpy(), "x").SerializeToString())
-    res = os.path.join(out, name + "_out")
-    p = subprocess.run([asrc, "run", path, "--input", "x=" + inp, "--output-dir", res], capture_output=True, text=True)
+        return name, f"export failed: {type(e).__name__}: {str(e).splitlines()[0][:120]}", "-", n_params, ""
+    ops = " ".join(sorted({n.op_type for n in onnx.load(path).graph.node}))
+    params = f"{n_params} / {asrc_params(asrc, path)}"
+    cmd = [asrc, "run", path, "--output-dir", os.path.join(out, name + "_out")]
+    for n, x in zip(names, xs):
+        inp = os.path.join(out, f"{name}_{n}.pb")
+        with open(inp, "wb") as f:
+            f.write(numpy_helper.from_array(x.numpy(), n).SerializeToString())
+        cmd += ["--input", f"{n}={inp}"]
+    p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
-        return name, "asrc failed: " + (p.stderr.strip().splitlines() or ["?"])[-1][:160] + " | -", " ".join(ops)
+        return name, "asrc failed: " + (p.stderr.strip().splitlines() or ["?"])[-1][:160], "-", params, ops
     t = onnx.TensorProto()
-    with open(os.path.join(res, "y.pb"), "rb") as f:
+    with open(os.path.join(out, name + "_out", "y.pb"), "rb") as f:
         t.ParseFromString(f.read())
     got = numpy_helper.to_array(t)
-    ort = run_ort(path, x, os.path.join(out, name + "_ort"))
-    return name, rel_err(got, want) + " | " + (rel_err(got, ort) if ort is not None else "-"), " ".join(ops)
+    ort, ort_err = run_ort(path, xs, os.path.join(out, name + "_ort"))
+    if ort_err is not None:
+        ort_errors[name] = ort_err
+    return name, rel_err(got, want), (rel_err(got, ort) if ort is not None else "-"), params, ops
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--asrc", default="build/apps/asrc/asrc")
     ap.add_argument("--out", default="/tmp/ops_parity")
+    ap.add_argument("--only", default="", help="comma-separated model names")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
-    print("| model | vs PyTorch | vs ONNX Runtime | ONNX ops |")
-    print("|---|---|---|---|")
+    print("| model | vs PyTorch | vs ONNX Runtime | params: PyTorch / asrc inspect | ONNX ops |")
+    print("|---|---|---|---|---|")
+    ort_errors = {}
     for name, (make, inp) in MODELS.items():
-        n, err, ops = run(name, make, inp, a.asrc, a.out)
-        print(f"| {n} | {err} | {ops} |")
+        if a.only and name not in a.only.split(","):
+            continue
+        row = run(name, make, inp, a.asrc, a.out, ort_errors)
+        print("| " + " | ".join(str(c) for c in row) + " |")
         sys.stdout.flush()
+    for name, err in ort_errors.items():
+        print(f"ONNX Runtime on {name}: {err}")
 
 
 if __name__ == "__main__":

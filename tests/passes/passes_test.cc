@@ -363,6 +363,36 @@ TEST_CASE("low-rank: never where it would not save bytes; ratio rank; jacobi; da
   CHECK(ctx->counters().at("data_aware_weighted") == 1);
 }
 
+TEST_CASE("low-rank: a weight shared by two MatMuls is factorized once; nothing to factor is said") {
+  // x [4,64] -> MatMul(W) -> MatMul(W): two readers of one initializer W [64,64].
+  std::mt19937_64 rng(7);
+  auto g = std::make_unique<ir::Graph>("shared");
+  ir::Value* x = test::Input(*g, "x", ir::DType::Float32, {4, 64});
+  ir::Value* w = g->add_initializer("W", test::RandomTensor({64, 64}, rng));
+  ir::Node* a = g->add_node("MatMul", {x, w}, {"h"}, "layer0.MatMul");
+  ir::Node* b = g->add_node("MatMul", {a->outputs[0], w}, {"y"}, "layer1.MatMul");
+  test::Output(*g, b->outputs[0], {4, 64});
+  ir::Model m = test::SingleGraphModel(std::move(g));
+  std::vector<ir::Tensor> in = {test::RandomTensor({4, 64}, rng)};
+  passes::LowRankPass p;
+  pass::PassContext* ctx = nullptr;
+  CHECK(test::RunPass(p, m, {{"ratio", 0.25}, {"min_elements", 0}}, &ctx));
+  CHECK(ctx->counters().at("factorized") == 1);
+  CHECK(ctx->counters().at("shared_weight_reused") == 1);
+  CHECK(CountOps(*m.graphs[0].graph, "MatMul") == 4);
+  CHECK(m.params_total() == 16 * (64 + 64));  // one A/B pair, W gone
+  test::CheckOrt(m, in, test::RunAsrc(*m.graphs[0].graph, in), 1e-4, "lowrank_shared");
+
+  ir::Model small = LowRankModel(0.5f);
+  CHECK_FALSE(test::RunPass(p, small, json::object(), &ctx));  // 64x48 < min_elements 16384
+  REQUIRE(ctx->notes().size() == 1);
+  CHECK(ctx->notes()[0].find("nothing factorized") != std::string::npos);
+  CHECK(ctx->notes()[0].find("MatMul below min_elements x1") != std::string::npos);
+  CHECK_FALSE(test::RunPass(p, small, {{"ratio", 0.95}, {"min_elements", 0}}, &ctx));
+  REQUIRE(ctx->notes().size() == 1);
+  CHECK(ctx->notes()[0].find("1 MatMul/Gemm weight(s) found, none where rank 0.95") != std::string::npos);
+}
+
 TEST_CASE("prune structured: removes FFN hidden units physically; weak units -> nearly exact; ORT agrees") {
   ir::Model m = FfnModel(1, /*weak_half=*/true);
   passes::CleanupPass clean;
