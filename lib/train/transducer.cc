@@ -7,6 +7,7 @@
 #include <set>
 
 #include "grad/grad.h"
+#include "train/joiner_rows.h"
 #include "runtime/session.h"
 
 namespace asrc::train {
@@ -187,29 +188,32 @@ Result<ir::Value*> DecoderRows(ir::Graph& g, const ir::Model& model, const asr::
   return cat;
 }
 
-// The joiner on every (t, u) pair of enc [1, T, De] x dec rows [U+1, Dd] -> [1, T, U+1, V].
-Result<ir::Value*> JoinAll(ir::Graph& g, const ir::Graph& joiner, ir::Value* enc, ir::Value* dec,
-                           const std::string& lattice) {
+// The joiner on every (t, u) pair of enc [1, T, De] x dec rows [U+1, Dd] -> [1, T, U+1, V]:
+// `factored` (FactorJoiner's graph) when the joiner factors, else `joiner` on expanded pairs.
+Result<ir::Value*> JoinAll(ir::Graph& g, const ir::Graph& joiner, const ir::Graph* factored, ir::Value* enc,
+                           ir::Value* dec, const std::string& lattice) {
   const std::string p = "joiner." + lattice + "/";
   ir::Value* e = Flatten(g, enc, 2, p + "enc_rows");  // [T, De]
   ir::Value* se = Op(g, "Shape", {e}, p + "enc_shape");
   ir::Value* sd = Op(g, "Shape", {dec}, p + "dec_shape");
   ir::Value* t = SliceAxis(g, se, 0, 0, 1, nullptr, p + "T");
-  ir::Value* de = SliceAxis(g, se, 0, 1, 2, nullptr, p + "De");
   ir::Value* u = SliceAxis(g, sd, 0, 0, 1, nullptr, p + "U1");
-  ir::Value* dd = SliceAxis(g, sd, 0, 1, 2, nullptr, p + "Dd");
   auto concat = [&](const std::vector<ir::Value*>& in, const std::string& name) {
     ir::Value* v = Op(g, "Concat", in, p + name);
     v->producer->set_attr_int("axis", 0);
     return v;
   };
-  ir::Value* eu = Op(g, "Unsqueeze", {e, Ints(g, "axes", {1})}, p + "enc3");
-  ir::Value* du = Op(g, "Unsqueeze", {dec, Ints(g, "axes", {0})}, p + "dec3");
-  ir::Value* ee = Op(g, "Expand", {eu, concat({t, u, de}, "enc_grid_shape")}, p + "enc_grid");
-  ir::Value* dg = Op(g, "Expand", {du, concat({t, u, dd}, "dec_grid_shape")}, p + "dec_grid");
-  ValueMap bind = {{"encoder_out", Flatten(g, ee, 2, p + "enc_pairs")},
-                   {"decoder_out", Flatten(g, dg, 2, p + "dec_pairs")}};
-  ASRC_ASSIGN_OR_RETURN(ValueMap out, Inline(g, joiner, "joiner", p, bind));
+  ValueMap bind = {{"encoder_out", e}, {"decoder_out", dec}};
+  if (!factored) {  // the inference joiner on the T x (U+1) pairs of rows
+    ir::Value* de = SliceAxis(g, se, 0, 1, 2, nullptr, p + "De");
+    ir::Value* dd = SliceAxis(g, sd, 0, 1, 2, nullptr, p + "Dd");
+    ir::Value* eu = Op(g, "Unsqueeze", {e, Ints(g, "axes", {1})}, p + "enc3");
+    ir::Value* du = Op(g, "Unsqueeze", {dec, Ints(g, "axes", {0})}, p + "dec3");
+    ir::Value* ee = Op(g, "Expand", {eu, concat({t, u, de}, "enc_grid_shape")}, p + "enc_grid");
+    ir::Value* dg = Op(g, "Expand", {du, concat({t, u, dd}, "dec_grid_shape")}, p + "dec_grid");
+    bind = {{"encoder_out", Flatten(g, ee, 2, p + "enc_pairs")}, {"decoder_out", Flatten(g, dg, 2, p + "dec_pairs")}};
+  }
+  ASRC_ASSIGN_OR_RETURN(ValueMap out, Inline(g, factored ? *factored : joiner, "joiner", p, bind));
   ASRC_ASSIGN_OR_RETURN(ir::Value* rows, OutputOf(out, "logit", "joiner"));
   ir::Value* shape = concat({Ints(g, "one", {1}), t, u, Ints(g, "minus_one", {-1})}, "logit_shape");
   return SetRank(Op(g, "Reshape", {rows, shape}, "logits_" + lattice), ir::DType::Float32, 4);
@@ -295,9 +299,10 @@ Result<std::unique_ptr<ir::Graph>> ComposeTransducer(const ir::Model& model, con
   }
   ASRC_ASSIGN_OR_RETURN(ir::Value* dec, DecoderRows(*g, model, cfg, shape.labels));
   ASRC_ASSIGN_OR_RETURN(const ir::Graph* joiner, GraphOf(model, "joiner"));
+  ASRC_ASSIGN_OR_RETURN(std::unique_ptr<ir::Graph> factored, FactorJoiner(*joiner));
   std::vector<ir::Value*> logits;
   for (size_t i = 0; i < encoders.size(); ++i) {
-    ASRC_ASSIGN_OR_RETURN(ir::Value* l, JoinAll(*g, *joiner, encoders[i], dec, lattices[i]));
+    ASRC_ASSIGN_OR_RETURN(ir::Value* l, JoinAll(*g, *joiner, factored.get(), encoders[i], dec, lattices[i]));
     logits.push_back(l);
   }
   if (loss) {
