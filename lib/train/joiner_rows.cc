@@ -77,31 +77,39 @@ class Factor {
     return g_.add_initializer(g_.unique_name("joiner_rows/const"),
                               ir::Tensor::FromVector(ir::DType::Int64, {static_cast<int64_t>(v.size())}, v));
   }
-  // [1]: the row count of `x`.
-  ir::Value* Rows(ir::Value* x) {
+  // [1]: dimension `axis` of `x`.
+  ir::Value* Dim(ir::Value* x, int64_t axis) {
     ir::Value* s = Op("Shape", {x}, 1);
     s->type.dtype = ir::DType::Int64;
-    ir::Value* r = Op("Slice", {s, Ints({0}), Ints({1}), Ints({0})}, 1);
+    ir::Value* r = Op("Slice", {s, Ints({axis}), Ints({axis + 1}), Ints({0})}, 1);
     r->type.dtype = ir::DType::Int64;
     return r;
   }
-  ir::Value* Unsqueeze(ir::Value* x, int64_t axis) { return Op("Unsqueeze", {x, Ints({axis})}, 3); }
-  ir::Value* Flatten(ir::Value* x, const std::string& out) {
-    ir::Node* f = g_.add_node("Flatten", {x}, {out}, g_.unique_name("joiner_rows/Flatten"));
-    f->set_attr_int("axis", 2);
+  ir::Value* Concat(const std::vector<ir::Value*>& in) {
+    ir::Value* c = Op("Concat", in, 1);
+    c->producer->set_attr_int("axis", 0);
+    c->type.dtype = ir::DType::Int64;
+    return c;
+  }
+  // One side's rows [B * R, J] as [B, R, 1, J] (encoder) or [B, 1, R, J] (decoder).
+  ir::Value* Grid(ir::Value* x, Side side) {
+    ir::Value* j = Dim(x, 1);
+    std::vector<ir::Value*> dims = side == kEnc ? std::vector<ir::Value*>{Ints({batch_}), Ints({-1}), Ints({1}), j}
+                                                : std::vector<ir::Value*>{Ints({batch_}), Ints({1}), Ints({-1}), j};
+    return Op("Reshape", {x, Concat(dims)}, 4);
+  }
+  ir::Value* Rows(ir::Value* grid, const std::string& out) {  // [B, T, U1, J] -> [B * T * U1, J]
+    ir::Node* f = g_.add_node("Flatten", {grid}, {out}, g_.unique_name("joiner_rows/Flatten"));
+    f->set_attr_int("axis", 3);
     return WithRank(f->outputs[0], 2);
   }
-  // A one-sided [R, J] value as the T * U1 pairs [T * U1, J].
+  // A one-sided [B * R, J] value as the B * T * U1 pairs [B * T * U1, J]; t, u1: [1] each.
   ir::Value* Pairs(ir::Value* x, Side side, ir::Value* t, ir::Value* u1) {
     ir::Value* one = Ints({1});
-    ir::Value* x3 = Unsqueeze(x, side == kEnc ? 1 : 0);
-    std::vector<ir::Value*> dims = side == kEnc ? std::vector<ir::Value*>{one, u1, one}
-                                                : std::vector<ir::Value*>{t, one, one};
-    ir::Value* shape = Op("Concat", dims, 1);
-    shape->producer->set_attr_int("axis", 0);
-    shape->type.dtype = ir::DType::Int64;
-    return Flatten(Op("Expand", {x3, shape}, 3), g_.unique_name("joiner_rows/pairs"));
+    ir::Value* shape = side == kEnc ? Concat({one, one, u1, one}) : Concat({one, t, one, one});
+    return Rows(Op("Expand", {Grid(x, side), shape}, 4), g_.unique_name("joiner_rows/pairs"));
   }
+  int64_t batch_ = 1;
 
  private:
   ir::Graph& g_;
@@ -109,7 +117,7 @@ class Factor {
 
 }  // namespace
 
-Result<std::unique_ptr<ir::Graph>> FactorJoiner(const ir::Graph& joiner) {
+Result<std::unique_ptr<ir::Graph>> FactorJoiner(const ir::Graph& joiner, int64_t batch) {
   auto dst = std::make_unique<ir::Graph>(joiner.name + "_rows");
   Factor f(*dst);
   std::map<const ir::Value*, ir::Value*> vmap;
@@ -132,8 +140,9 @@ Result<std::unique_ptr<ir::Graph>> FactorJoiner(const ir::Graph& joiner) {
     (side[in] == kEnc ? enc : dec) = v;
   }
   if (!enc || !dec) return std::unique_ptr<ir::Graph>();
-  ir::Value* t = f.Rows(enc);
-  ir::Value* u1 = f.Rows(dec);
+  f.batch_ = batch;
+  ir::Value* t = f.Dim(f.Grid(enc, kEnc), 1);
+  ir::Value* u1 = f.Dim(f.Grid(dec, kDec), 2);
   ASRC_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, joiner.topo_order());
   for (ir::Node* n : order) {
     std::vector<Side> sides;
@@ -149,11 +158,9 @@ Result<std::unique_ptr<ir::Graph>> FactorJoiner(const ir::Graph& joiner) {
     for (const ir::Value* o : n->outputs) outs.push_back(o ? o->name : "");
     const bool joins = s == kBoth && std::find(sides.begin(), sides.end(), kBoth) == sides.end();
     if (joins && kBinary.count(n->op_type) && n->inputs.size() == 2 && n->outputs.size() == 1) {
-      // [T, 1, J] op [1, U1, J] -> [T, U1, J] -> rows [T * U1, J]
-      ir::Value* a = f.Unsqueeze(ins[0], sides[0] == kEnc ? 1 : 0);
-      ir::Value* b = f.Unsqueeze(ins[1], sides[1] == kEnc ? 1 : 0);
-      ir::Value* grid = f.Op(n->op_type, {a, b}, 3);
-      ir::Value* rows = f.Flatten(grid, outs[0]);
+      // [B, T, 1, J] op [B, 1, U1, J] -> [B, T, U1, J] -> rows [B * T * U1, J]
+      ir::Value* grid = f.Op(n->op_type, {f.Grid(ins[0], sides[0]), f.Grid(ins[1], sides[1])}, 4);
+      ir::Value* rows = f.Rows(grid, outs[0]);
       vmap[n->outputs[0]] = rows;
       side[n->outputs[0]] = kBoth;
       continue;

@@ -256,6 +256,44 @@ TEST_CASE("composed teacher gradients match central finite differences") {
   CHECK(checked == 7);
 }
 
+TEST_CASE("a batch of utterances in one composed graph: the loss and gradients of one at a time") {
+  if (!HaveData()) return;
+  Fixture& f = Teacher();
+  std::vector<const train::Utterance*> utts = {&f.utts[0], &f.utts[1], &f.utts[2]};
+  std::printf("batch frames/labels:");
+  for (auto* u : utts) std::printf(" %lld/%zu", (long long)u->frames, u->labels.size());
+  std::printf("\n");
+  train::TransducerTrainOptions one, three;
+  one.max_batch = 1;
+  three.max_batch = 3;
+  auto t1 = train::TransducerTrainer::Create(f.model, nullptr, one);
+  auto t3 = train::TransducerTrainer::Create(f.model, nullptr, three);
+  REQUIRE(t1.ok());
+  REQUIRE(t3.ok());
+  auto g1 = (*t1)->Gradients(utts);
+  auto g3 = (*t3)->Gradients(utts);
+  REQUIRE_MESSAGE(g1.ok(), g1.status().message());
+  REQUIRE_MESSAGE(g3.ok(), g3.status().message());
+  CHECK((*t1)->plans_built() == 3);
+  CHECK((*t3)->plans_built() == 1);  // one graph of batch 3
+  REQUIRE(g1->size() == g3->size());
+  double worst = 0;
+  for (size_t k = 0; k < g1->size(); ++k) {
+    double diff = 0, norm = 0;
+    for (int64_t i = 0; i < (*g1)[k].numel(); ++i) {
+      diff = std::max(diff, std::abs(double((*g1)[k].data<float>()[i]) - (*g3)[k].data<float>()[i]));
+      norm = std::max(norm, std::abs(double((*g1)[k].data<float>()[i])));
+    }
+    // Attention key biases have a true gradient of 0 (softmax ignores a shift of all scores):
+    // theirs is float noise (~1e-8), hence the floor.
+    worst = std::max(worst, diff / std::max(norm, 1e-4));
+  }
+  std::printf("loss one at a time %.6f, batched %.6f; worst max|diff| / max(max|g|, 1e-4) over %zu tensors %.3g\n",
+              (*g1)[0].data<float>()[0], (*g3)[0].data<float>()[0], g1->size() - 1, worst);
+  CHECK(std::abs((*g1)[0].data<float>()[0] - (*g3)[0].data<float>()[0]) <= 1e-4 * std::abs((*g1)[0].data<float>()[0]));
+  CHECK(worst < 1e-3);
+}
+
 TEST_CASE("KD against itself: the teacher's composed lattices line up with the student's (KL = 0)") {
   if (!HaveData()) return;
   Fixture& f = Teacher();
