@@ -307,6 +307,11 @@ TEST_CASE("KD against itself: the teacher's composed lattices line up with the s
   const double kl = (*g)[0].data<float>()[0];
   std::printf("KL(teacher || teacher) summed over both lattices: %.3g\n", kl);
   CHECK(std::abs(kl) < 1e-3);
+  // The same in one batched graph (teacher batched too) over utterances of unequal lengths.
+  auto gb = (*tr)->Gradients(std::vector<const train::Utterance*>{&f.utts[0], &f.utts[2]});
+  REQUIRE_MESSAGE(gb.ok(), gb.status().message());
+  std::printf("KL(teacher || teacher), batch of 2: %.3g\n", (*gb)[0].data<float>()[0]);
+  CHECK(std::abs((*gb)[0].data<float>()[0]) < 1e-3);
   // A teacher with another vocabulary is refused before anything runs.
   ir::Model other = f.model;
   other.tokens.back() = "something_else";
