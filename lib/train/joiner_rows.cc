@@ -67,7 +67,7 @@ ir::Value* WithRank(ir::Value* v, int rank) {
 // Builds the factored graph node by node.
 class Factor {
  public:
-  explicit Factor(ir::Graph& dst) : g_(dst) {}
+  Factor(ir::Graph& dst, int64_t batch) : g_(dst), batch_(batch) {}
 
   ir::Value* Op(const std::string& op, const std::vector<ir::Value*>& in, int rank) {
     const std::string name = g_.unique_name("joiner_rows/" + op);
@@ -103,23 +103,25 @@ class Factor {
     f->set_attr_int("axis", 3);
     return WithRank(f->outputs[0], 2);
   }
-  // A one-sided [B * R, J] value as the B * T * U1 pairs [B * T * U1, J]; t, u1: [1] each.
-  ir::Value* Pairs(ir::Value* x, Side side, ir::Value* t, ir::Value* u1) {
+  // A one-sided [B * R, J] value as the B * T * U1 pairs [B * T * U1, J] (T and U1 from the
+  // graph inputs `enc` and `dec`).
+  ir::Value* Pairs(ir::Value* x, Side side, ir::Value* enc, ir::Value* dec) {
     ir::Value* one = Ints({1});
-    ir::Value* shape = side == kEnc ? Concat({one, one, u1, one}) : Concat({one, t, one, one});
+    ir::Value* shape = side == kEnc ? Concat({one, one, Dim(Grid(dec, kDec), 2), one})
+                                    : Concat({one, Dim(Grid(enc, kEnc), 1), one, one});
     return Rows(Op("Expand", {Grid(x, side), shape}, 4), g_.unique_name("joiner_rows/pairs"));
   }
-  int64_t batch_ = 1;
 
  private:
   ir::Graph& g_;
+  int64_t batch_;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<ir::Graph>> FactorJoiner(const ir::Graph& joiner, int64_t batch) {
   auto dst = std::make_unique<ir::Graph>(joiner.name + "_rows");
-  Factor f(*dst);
+  Factor f(*dst, batch);
   std::map<const ir::Value*, ir::Value*> vmap;
   std::map<const ir::Value*, Side> side;
   for (const ir::Value* w : joiner.initializers) {
@@ -140,9 +142,6 @@ Result<std::unique_ptr<ir::Graph>> FactorJoiner(const ir::Graph& joiner, int64_t
     (side[in] == kEnc ? enc : dec) = v;
   }
   if (!enc || !dec) return std::unique_ptr<ir::Graph>();
-  f.batch_ = batch;
-  ir::Value* t = f.Dim(f.Grid(enc, kEnc), 1);
-  ir::Value* u1 = f.Dim(f.Grid(dec, kDec), 2);
   ASRC_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, joiner.topo_order());
   for (ir::Node* n : order) {
     std::vector<Side> sides;
@@ -167,7 +166,7 @@ Result<std::unique_ptr<ir::Graph>> FactorJoiner(const ir::Graph& joiner, int64_t
     }
     if (s == kBoth)
       for (size_t i = 0; i < ins.size(); ++i)
-        if (sides[i] == kEnc || sides[i] == kDec) ins[i] = f.Pairs(ins[i], sides[i], t, u1);
+        if (sides[i] == kEnc || sides[i] == kDec) ins[i] = f.Pairs(ins[i], sides[i], enc, dec);
     ir::Node* c = dst->add_node(n->op_type, ins, outs, n->name, n->domain);
     c->attributes = n->attributes;
     for (size_t i = 0; i < n->outputs.size(); ++i) {

@@ -151,9 +151,10 @@ TEST_CASE("composed teacher logits equal the bundle's graphs run one by one") {
   }
 }
 
-// A joiner built in code: out(tanh(enc W1^T + b1 + dec W2^T + b2)) [* s when `scale`], with a
-// Softmax over the encoder rows (axis 0, not row-wise) when `cross_rows`.
-std::unique_ptr<ir::Graph> TinyJoiner(bool cross_rows) {
+// A joiner built in code: out(tanh(enc W1^T + b1 + relu(dec W2^T + b2))), with a Softmax over
+// the encoder rows (axis 0, not row-wise) when `cross_rows`, with the two sides joined by a Concat
+// (not a binary elementwise op: the pairs are expanded) instead of the Add when `concat`.
+std::unique_ptr<ir::Graph> TinyJoiner(bool cross_rows, bool concat = false) {
   auto g = std::make_unique<ir::Graph>("joiner");
   uint32_t seed = 7;
   auto rnd = [&](ir::Shape s) {
@@ -173,42 +174,51 @@ std::unique_ptr<ir::Graph> TinyJoiner(bool cross_rows) {
   ir::Value* pe = gemm(e, 5, 6, "enc_proj");
   if (cross_rows) pe = g->add_node("Softmax", {pe}, {"sm"}, "sm")->outputs[0], pe->producer->set_attr_int("axis", 0);
   ir::Value* pd = g->add_node("Relu", {gemm(d, 4, 6, "dec_proj")}, {"relu"}, "relu")->outputs[0];
-  ir::Value* h = g->add_node("Tanh", {g->add_node("Add", {pe, pd}, {"sum"}, "sum")->outputs[0]}, {"h"}, "h")->outputs[0];
-  g->outputs = {gemm(h, 6, 3, "logit")};
+  ir::Node* join = g->add_node(concat ? "Concat" : "Add", {pe, pd}, {"sum"}, "sum");
+  if (concat) join->set_attr_int("axis", 1);
+  ir::Value* h = g->add_node("Tanh", {join->outputs[0]}, {"h"}, "h")->outputs[0];
+  g->outputs = {gemm(h, concat ? 12 : 6, 3, "logit")};
   return g;
 }
 
 TEST_CASE("FactorJoiner: projections on the rows, the joint on the grid, same logits as on expanded pairs") {
-  auto j = TinyJoiner(false);
-  auto f = train::FactorJoiner(*j);
-  REQUIRE_MESSAGE(f.ok(), f.status().message());
-  REQUIRE(*f);
-  // Structure: no Expand (the one joining node broadcasts), the projections read the inputs.
-  int expands = 0;
-  for (ir::Node* n : (*f)->nodes()) expands += n->op_type == "Expand";
-  CHECK(expands == 0);
-  CHECK((*f)->find_value("enc_proj")->producer->inputs[0] == (*f)->find_value("encoder_out"));
-  // Numerics: row t * U1 + u of the factored graph = the joiner on the pair (t, u).
-  const int64_t T = 3, U1 = 4;
-  ir::Tensor enc(ir::DType::Float32, {T, 5}), dec(ir::DType::Float32, {U1, 4});
-  for (int64_t i = 0; i < enc.numel(); ++i) enc.data<float>()[i] = std::sin(0.7 * i);
-  for (int64_t i = 0; i < dec.numel(); ++i) dec.data<float>()[i] = std::cos(1.3 * i);
-  ir::Tensor pe(ir::DType::Float32, {T * U1, 5}), pd(ir::DType::Float32, {T * U1, 4});
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t u = 0; u < U1; ++u) {
-      std::copy_n(enc.data<float>() + t * 5, 5, pe.data<float>() + (t * U1 + u) * 5);
-      std::copy_n(dec.data<float>() + u * 4, 4, pd.data<float>() + (t * U1 + u) * 4);
-    }
-  auto sf = runtime::Session::Create(**f, 17, {});
-  auto sj = runtime::Session::Create(*j, 17, {});
-  REQUIRE_MESSAGE(sf.ok(), sf.status().message());
-  REQUIRE(sj.ok());
-  std::vector<ir::Tensor> of, oj;
-  REQUIRE((*sf)->Run({enc, dec}, &of).ok());
-  REQUIRE((*sj)->Run({pe, pd}, &oj).ok());
-  REQUIRE(of[0].shape() == oj[0].shape());
-  std::vector<float> ref(oj[0].data<float>(), oj[0].data<float>() + oj[0].numel());
-  CHECK(MaxAbsDiff(of[0], ref) < 1e-6);
+  for (bool concat : {false, true}) {
+    CAPTURE(concat);
+    auto j = TinyJoiner(false, concat);
+    const int64_t B = 2, T = 3, U1 = 4;
+    auto f = train::FactorJoiner(*j, B);
+    REQUIRE_MESSAGE(f.ok(), f.status().message());
+    REQUIRE(*f);
+    // Structure: the projections read the inputs; Expand only where the joint is no broadcast.
+    int expands = 0;
+    for (ir::Node* n : (*f)->nodes()) expands += n->op_type == "Expand";
+    CHECK(expands == (concat ? 2 : 0));
+    CHECK((*f)->find_value("enc_proj")->producer->inputs[0] == (*f)->find_value("encoder_out"));
+    // Numerics: row (b * T + t) * U1 + u of the factored graph = the joiner on the pair (t, u)
+    // of utterance b.
+    ir::Tensor enc(ir::DType::Float32, {B * T, 5}), dec(ir::DType::Float32, {B * U1, 4});
+    for (int64_t i = 0; i < enc.numel(); ++i) enc.data<float>()[i] = std::sin(0.7 * i);
+    for (int64_t i = 0; i < dec.numel(); ++i) dec.data<float>()[i] = std::cos(1.3 * i);
+    ir::Tensor pe(ir::DType::Float32, {B * T * U1, 5}), pd(ir::DType::Float32, {B * T * U1, 4});
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t u = 0; u < U1; ++u) {
+          const int64_t r = (b * T + t) * U1 + u;
+          std::copy_n(enc.data<float>() + (b * T + t) * 5, 5, pe.data<float>() + r * 5);
+          std::copy_n(dec.data<float>() + (b * U1 + u) * 4, 4, pd.data<float>() + r * 4);
+        }
+    auto sf = runtime::Session::Create(**f, 17, {});
+    auto sj = runtime::Session::Create(*j, 17, {});
+    REQUIRE_MESSAGE(sf.ok(), sf.status().message());
+    REQUIRE(sj.ok());
+    std::vector<ir::Tensor> of, oj;
+    auto st = (*sf)->Run({enc, dec}, &of);
+    REQUIRE_MESSAGE(st.ok(), st.message());
+    REQUIRE((*sj)->Run({pe, pd}, &oj).ok());
+    REQUIRE(of[0].shape() == oj[0].shape());
+    std::vector<float> ref(oj[0].data<float>(), oj[0].data<float>() + oj[0].numel());
+    CHECK(MaxAbsDiff(of[0], ref) < 1e-6);
+  }
   // A node that mixes encoder rows (Softmax over axis 0) does not factor: null, no error.
   auto cross = train::FactorJoiner(*TinyJoiner(true));
   REQUIRE(cross.ok());
