@@ -3,7 +3,7 @@
 // The PyTorch side is bench/train_bench_torch.py; bench/train_bench.sh runs both and writes the
 // table of BENCHMARKS.md. Not a test.
 //   train_bench --bundle DIR --manifest JSONL --mode rnnt|kd|grads --threads N [--steps N]
-//               [--batch 16] [--min-frames 250] [--max-frames 350] [--max-plans 4] [--ids-out FILE]
+//               [--batch 16] [--min-frames 250] [--max-frames 350] [--max-plans 4] [--max-batch 8] [--ids-out FILE]
 // The batch: the first `batch` utterances of split train (manifest order) with min..max feature
 // frames. --ids-out writes them (id and labels, one JSON line each) for the PyTorch side;
 // --steps 0 only writes them.
@@ -12,6 +12,7 @@
 // built per warm step, and peak RSS. --mode grads: instead, the RNN-T loss of the batch's first
 // utterance and the L2 norm of each trainable's gradient (name, elements, norm; one line each).
 #include <sys/resource.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -35,12 +36,19 @@ namespace {
 struct Args {
   std::string bundle, manifest, mode = "rnnt", ids_out;
   int threads = 1, steps = 3, batch = 16;
-  int64_t min_frames = 250, max_frames = 350, max_plans = 4;
+  int64_t min_frames = 250, max_frames = 350, max_plans = 4, max_batch = 8;
 };
 
 int Fail(const std::string& m) {
   std::fprintf(stderr, "train_bench: %s\n", m.c_str());
   return 1;
+}
+
+// CPU seconds of the process, all threads.
+double CpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 double PeakRssMiB() {
@@ -65,6 +73,7 @@ int main(int argc, char** argv) {
     else if (k == "--min-frames") a.min_frames = std::atoll(v.c_str());
     else if (k == "--max-frames") a.max_frames = std::atoll(v.c_str());
     else if (k == "--max-plans") a.max_plans = std::atoll(v.c_str());
+    else if (k == "--max-batch") a.max_batch = std::atoll(v.c_str());
     else return Fail("unknown option " + k);
   }
   if (a.bundle.empty() || a.manifest.empty()) return Fail("--bundle and --manifest are required");
@@ -101,6 +110,7 @@ int main(int argc, char** argv) {
   opt.loss = *loss;
   opt.threads = a.threads;
   opt.max_plans = static_cast<size_t>(a.max_plans);
+  opt.max_batch = a.max_batch;
   opt.schedule = train::Schedule::Constant(1e-4);
   // KD: the student is a copy of the same bundle (the demo teacher's architecture).
   auto trainer = train::TransducerTrainer::Create(*model, a.mode == "kd" ? &*model : nullptr, opt);
@@ -118,20 +128,23 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
-  std::vector<double> warm, warm_plan, warm_run, warm_plans;
+  std::vector<double> warm, warm_plan, warm_run, warm_plans, warm_cpu;
   double cold = 0, cold_plan = 0, first_loss = 0;
   for (int s = 0; s < a.steps; ++s) {
     const double p0 = t.plan_seconds(), r0 = t.run_seconds();
     const int64_t n0 = t.plans_built();
     const auto t0 = std::chrono::steady_clock::now();
+    const double c0 = CpuSeconds();
     auto st = t.Step(batch, "bench");
     const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double cpu = CpuSeconds() - c0;
     if (!st.ok()) return Fail(st.status().message());
     if (s == 0) {
       cold = sec, cold_plan = t.plan_seconds() - p0, first_loss = st->loss;
       continue;
     }
     warm.push_back(sec);
+    warm_cpu.push_back(cpu);
     warm_plan.push_back(t.plan_seconds() - p0);
     warm_run.push_back(t.run_seconds() - r0);
     warm_plans.push_back(static_cast<double>(t.plans_built() - n0));
@@ -140,7 +153,8 @@ int main(int argc, char** argv) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
   };
-  // The warm step whose time is the median, so that its parts add up.
+  // The warm step whose time is the median, so that its parts add up; its CPU time (all threads)
+  // too, which a loaded machine inflates less than the wall clock.
   size_t mi = 0;
   const double med = median(warm);
   for (size_t i = 0; i < warm.size(); ++i)
@@ -151,9 +165,9 @@ int main(int argc, char** argv) {
       "{\"impl\": \"asrc\", \"mode\": \"%s\", \"threads\": %d, \"utts\": %zu, \"frames\": %lld, \"tokens\": %lld, "
       "\"params\": %lld, \"loss_per_token\": %.5f, \"cold_s\": %.4f, \"cold_plan_s\": %.4f, \"step_s\": %.4f, "
       "\"step_plan_s\": %.4f, \"step_run_s\": %.4f, \"step_other_s\": %.4f, \"plans_per_step\": %.1f, "
-      "\"plans_total\": %lld, \"warm_steps\": %zu, \"rss_after_data_mib\": %.1f, \"peak_rss_mib\": %.1f}\n",
+      "\"plans_total\": %lld, \"warm_steps\": %zu, \"step_cpu_s\": %.4f, \"rss_after_data_mib\": %.1f, \"peak_rss_mib\": %.1f}\n",
       a.mode.c_str(), a.threads, batch.size(), (long long)frames, (long long)tokens, (long long)params, first_loss, cold,
       cold_plan, med, warm_plan[mi], warm_run[mi], med - warm_plan[mi] - warm_run[mi], warm_plans[mi],
-      (long long)t.plans_built(), warm.size(), rss_data, PeakRssMiB());
+      (long long)t.plans_built(), warm.size(), warm_cpu[mi], rss_data, PeakRssMiB());
   return 0;
 }

@@ -66,9 +66,9 @@ def main():
     params = [p for n, p in student.named_parameters() if not n.startswith("ctc.")]
     opt = torch.optim.AdamW(params, lr=1e-4)
     ntok = int(tl.sum())
-    times, first = [], None
+    times, cpus, first = [], [], None
     for s in range(a.steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
         if teacher is not None:
             with torch.no_grad():
@@ -83,12 +83,14 @@ def main():
         torch.nn.utils.clip_grad_norm_(params, 5.0)
         opt.step()
         times.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
         if first is None:
             first = float(loss)
     warm = sorted(times[1:])
     print(json.dumps(dict(impl="pytorch", mode=a.mode, threads=a.threads, utts=len(tl), frames=int(lens.sum()),
                           tokens=ntok, params=sum(p.numel() for p in params), loss_per_token=round(first, 5),
                           cold_s=round(times[0], 4), step_s=round(warm[len(warm) // 2], 4), warm_steps=len(warm),
+                          step_cpu_s=round(sorted(cpus[1:])[len(warm) // 2], 4),
                           rss_after_data_mib=round(rss_data, 1),
                           peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                           torch=torch.__version__)))

@@ -47,11 +47,12 @@ ir::Value* Builder::Accumulated(ir::Value* v) {
   auto it = contributions_.find(v);
   if (it == contributions_.end() || it->second.empty()) return nullptr;
   std::vector<ir::Value*>& parts = it->second;
-  if (parts.size() > 1) {
-    // A chain of Adds: the runtime's Add has a same-shape fast path that Sum lacks.
-    ir::Value* sum = parts[0];
-    for (size_t i = 1; i < parts.size(); ++i) sum = Emit("grad/" + v->name, "Add", {sum, parts[i]}, 1, "")->outputs[0];
-    parts.assign(1, sum);
+  if (parts.size() == 2) {
+    parts.assign(1, Emit("grad/" + v->name, "Add", {parts[0], parts[1]}, 1, "")->outputs[0]);
+  } else if (parts.size() > 2) {
+    // One Sum, not a chain of Adds: a weight shared by every unrolled chunk or decoder step has
+    // one contribution per copy, and the runtime sums same-shape float inputs in one pass.
+    parts.assign(1, Emit("grad/" + v->name, "Sum", parts, 1, "")->outputs[0]);
   }
   return parts[0];
 }

@@ -26,6 +26,16 @@
 //     losses) as alpha * KD + (1 - alpha) * RNNT (rnnt: alpha = 0; kd: alpha = 1), each in
 //     reduction "sum", times the scalar input "loss_scale" (1 / tokens of the batch): output
 //     "loss".
+// Batches (shape.batch = B > 1, cascaded transducers): B utterances run as one graph, padded to
+//   the batch's chunks and labels: "chunks" [C, B, win, F], the causal chunk graph with its
+//   Reshape shapes' exported batch 1 made 0 (copy the input's), caches and decoder states B long
+//   on axis 1 (model.json's shapes are for N = 1, axis 1 the batch axis; the frame offset is
+//   shared: the batch's chunks run in lockstep), the causal output cut to the input
+//   "encoder_frames" [1] (the longest of encoder_lengths [B]) and the non-causal encoder given
+//   the per-utterance lengths; the decoder steps on "decoder_input" [B, U+1]; the joiner
+//   factored (train/joiner_rows.h) and its logits [B, T, U+1, V]; the losses mask each
+//   utterance's lattice by its lengths. A state without a batch axis, or a joiner that does not
+//   factor, is an error (the trainer then runs batch 1).
 // Weights: each float initializer of graph ROLE appears once as "ROLE/<name>", shared by every
 // unrolled copy; other values are named "ROLE.<copy>/<name>".
 //
@@ -71,6 +81,7 @@ struct TransducerLoss {
 struct ComposeShape {
   int64_t chunks = 0;  // cascaded: causal chunk copies
   int64_t labels = 0;  // U (padded); the decoder runs U+1 steps
+  int64_t batch = 1;   // utterances per run (cascaded transducers; see "Batches" above)
 };
 
 // The composed graph (see above) of `model` for one shape; `loss` null: logits only.
@@ -81,11 +92,18 @@ Result<std::unique_ptr<ir::Graph>> ComposeTransducer(const ir::Model& model, con
 // chunks see only padding and their frames are cut off, so the logits do not change), its labels
 // rounded up to a multiple of label_pad. Fewer distinct shapes = fewer graphs to plan.
 ComposeShape ShapeOf(const asr::BundleConfig& cfg, const Utterance& u, int64_t label_pad, int64_t chunk_pad = 1);
+// The shape of a batch: the largest chunks and labels of its utterances, batch = their count.
+ComposeShape ShapeOf(const asr::BundleConfig& cfg, const std::vector<const Utterance*>& utts, int64_t label_pad,
+                     int64_t chunk_pad);
 // The inputs of the composed graph for one utterance (all but teacher logits and weights).
 std::vector<std::pair<std::string, ir::Tensor>> TransducerFeeds(const asr::BundleConfig& cfg,
                                                                 const Utterance& u,
                                                                 const ComposeShape& shape,
                                                                 float loss_scale);
+// The same for a batch (shape.batch == utts.size()); each utterance padded to the shape.
+std::vector<std::pair<std::string, ir::Tensor>> TransducerFeeds(const asr::BundleConfig& cfg,
+                                                                const std::vector<const Utterance*>& utts,
+                                                                const ComposeShape& shape, float loss_scale);
 
 struct TransducerTrainOptions {
   TransducerLoss loss;
@@ -100,6 +118,10 @@ struct TransducerTrainOptions {
   // Data-parallel ranks (train/mpi.h): Step and Loss run this rank's share of the batch's
   // utterances (ShardRows) and sum loss and gradients over the ranks. Null: one process.
   Collective* collective = nullptr;
+  // Utterances per composed run: a step sorts its batch by shape and runs groups of up to this
+  // many as one graph (see "Batches"); 1 runs them one at a time. Bundles that cannot batch
+  // (not cascaded, a joiner that does not factor) run one at a time.
+  int64_t max_batch = 8;
 };
 
 struct UttLoss {
@@ -122,6 +144,8 @@ class TransducerTrainer {
   Result<double> Loss(const std::vector<const Utterance*>& utts);
   // Loss (element 0) and the gradients (trainable_names() order) of one utterance, loss_scale 1.
   Result<std::vector<ir::Tensor>> Gradients(const Utterance& u);
+  // The same summed over `utts`, run in the groups a step runs (max_batch per graph).
+  Result<std::vector<ir::Tensor>> Gradients(const std::vector<const Utterance*>& utts);
   // The composed logits of one utterance with the current weights: {causal, lookahead} or
   // {lookahead} for a transducer; each [1, T, U+1, V] (U = the padded labels).
   Result<std::vector<ir::Tensor>> Logits(const Utterance& u);
@@ -159,12 +183,16 @@ class TransducerTrainer {
   TransducerTrainer() = default;
   Result<Plan*> PlanFor(const ComposeShape& shape);
   Result<Plan*> TeacherPlanFor(const ComposeShape& shape);
-  // Runs the training graph on one utterance; outputs [loss, logits..., grads...].
-  Result<std::vector<ir::Tensor>> RunOne(const Utterance& u, float loss_scale);
+  // Runs the training graph on one group of utterances (one shape); outputs [loss, logits...,
+  // grads...].
+  Result<std::vector<ir::Tensor>> RunGroup(const std::vector<const Utterance*>& utts, float loss_scale);
+  // The step's groups: utterances sorted by shape, up to max_batch per group.
+  std::vector<std::vector<const Utterance*>> Groups(const std::vector<const Utterance*>& utts) const;
 
   TransducerTrainOptions opt_;
   ir::Model student_, teacher_;
   bool has_teacher_ = false;
+  bool batchable_ = false;  // the student (and teacher) compose for batches (see "Batches")
   asr::BundleConfig cfg_, teacher_cfg_;
   std::list<std::unique_ptr<Plan>> plans_, teacher_plans_;  // most recently used first
   std::vector<std::string> names_;

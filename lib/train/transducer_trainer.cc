@@ -97,7 +97,8 @@ std::vector<const Utterance*> MyShard(const std::vector<const Utterance*>& utts,
 template <class P>
 P* Lookup(std::list<std::unique_ptr<P>>& plans, const ComposeShape& shape) {
   for (auto it = plans.begin(); it != plans.end(); ++it)
-    if ((*it)->shape.chunks == shape.chunks && (*it)->shape.labels == shape.labels) {
+    if ((*it)->shape.chunks == shape.chunks && (*it)->shape.labels == shape.labels &&
+        (*it)->shape.batch == shape.batch) {
       plans.splice(plans.begin(), plans, it);
       return plans.front().get();
     }
@@ -129,6 +130,12 @@ Result<std::unique_ptr<TransducerTrainer>> TransducerTrainer::Create(const ir::M
     if (tc->subsampling_factor != t->cfg_.subsampling_factor)
       return Error("train: teacher and student subsample differently (" + std::to_string(tc->subsampling_factor) +
                    " vs " + std::to_string(t->cfg_.subsampling_factor) + "); their lattices would not align");
+  }
+  if (t->cfg_.streaming() && options.max_batch > 1) {  // a small batched graph composes: batches run
+    const ComposeShape probe{1, 1, 2};
+    t->batchable_ = ComposeTransducer(student, t->cfg_, probe, nullptr).ok() &&
+                    (!t->has_teacher_ || (t->teacher_cfg_.streaming() &&
+                                          ComposeTransducer(t->teacher_, t->teacher_cfg_, probe, nullptr).ok()));
   }
   try {
     std::regex check(options.freeze);
@@ -214,16 +221,38 @@ Result<std::vector<ir::Tensor>> RunByName(runtime::Session& s, const std::vector
 
 }  // namespace
 
-Result<std::vector<ir::Tensor>> TransducerTrainer::RunOne(const Utterance& u, float loss_scale) {
-  const ComposeShape shape = ShapeOf(cfg_, u, opt_.label_pad, opt_.chunk_pad);
-  auto feeds = TransducerFeeds(cfg_, u, shape, loss_scale);
+std::vector<std::vector<const Utterance*>> TransducerTrainer::Groups(const std::vector<const Utterance*>& utts) const {
+  std::vector<std::vector<const Utterance*>> groups;
+  const bool batches = cfg_.streaming() && opt_.max_batch > 1 && batchable_;
+  if (!batches) {
+    for (const Utterance* u : utts) groups.push_back({u});
+    return groups;
+  }
+  // Sorted by shape, so that a group pads little; stable, so that a batch's order decides ties.
+  std::vector<const Utterance*> sorted = utts;
+  auto key = [&](const Utterance* u) {
+    const ComposeShape s = ShapeOf(cfg_, *u, opt_.label_pad, opt_.chunk_pad);
+    return std::make_pair(s.chunks, s.labels);
+  };
+  std::stable_sort(sorted.begin(), sorted.end(), [&](const Utterance* a, const Utterance* b) { return key(a) < key(b); });
+  for (size_t i = 0; i < sorted.size(); i += static_cast<size_t>(opt_.max_batch))
+    groups.emplace_back(sorted.begin() + i, sorted.begin() + std::min(sorted.size(), i + static_cast<size_t>(opt_.max_batch)));
+  return groups;
+}
+
+Result<std::vector<ir::Tensor>> TransducerTrainer::RunGroup(const std::vector<const Utterance*>& utts,
+                                                            float loss_scale) {
+  const ComposeShape shape = ShapeOf(cfg_, utts, opt_.label_pad, opt_.chunk_pad);
+  std::string what = "utterance " + utts[0]->id;
+  for (size_t i = 1; i < utts.size(); ++i) what += (i == 1 ? " (batch with " : ", ") + utts[i]->id + (i + 1 == utts.size() ? ")" : "");
+  auto feeds = TransducerFeeds(cfg_, utts, shape, loss_scale);
   if (opt_.loss.kd) {
-    ComposeShape ts = ShapeOf(teacher_cfg_, u, opt_.label_pad, opt_.chunk_pad);
+    ComposeShape ts = ShapeOf(teacher_cfg_, utts, opt_.label_pad, opt_.chunk_pad);
     ts.labels = shape.labels;
     ASRC_ASSIGN_OR_RETURN(Plan* tp, TeacherPlanFor(ts));
     const auto t0 = std::chrono::steady_clock::now();
-    ASRC_ASSIGN_OR_RETURN(auto tout, RunByName(*tp->session, TransducerFeeds(teacher_cfg_, u, ts, 1.f), {},
-                                               "teacher (utterance " + u.id + ")"));
+    ASRC_ASSIGN_OR_RETURN(auto tout, RunByName(*tp->session, TransducerFeeds(teacher_cfg_, utts, ts, 1.f), {},
+                                               "teacher (" + what + ")"));
     // The teacher's look-ahead logits stand in for a lattice it does not have.
     const bool student_causal = cfg_.streaming();
     if (student_causal) feeds.emplace_back("teacher_logits_causal", tout[0].Clone());
@@ -234,10 +263,10 @@ Result<std::vector<ir::Tensor>> TransducerTrainer::RunOne(const Utterance& u, fl
   std::vector<ir::Tensor> inputs(p->session->input_names().size());
   for (size_t k = 0; k < weights_.size(); ++k) inputs[p->weight_slot[k]] = weights_[tie_[k]];
   const auto t0 = std::chrono::steady_clock::now();
-  ASRC_ASSIGN_OR_RETURN(auto out, RunByName(*p->session, feeds, std::move(inputs), "utterance " + u.id));
+  ASRC_ASSIGN_OR_RETURN(auto out, RunByName(*p->session, feeds, std::move(inputs), what));
   run_s_ += Since(t0);
   if (out.size() != 1 + p->num_logits + weights_.size() || out[0].numel() != 1)
-    return Error("train: utterance " + u.id + ": the composed graph returned " + std::to_string(out.size()) + " outputs");
+    return Error("train: " + what + ": the composed graph returned " + std::to_string(out.size()) + " outputs");
   return out;
 }
 
@@ -253,12 +282,13 @@ Result<StepStats> TransducerTrainer::Step(const std::vector<const Utterance*>& u
   }
   std::vector<ir::Tensor> acc;
   for (const ir::Tensor& w : weights_) acc.emplace_back(ir::DType::Float32, w.shape());
-  for (const Utterance* u : MyShard(utts, opt_.collective)) {
-    auto out = RunOne(*u, scale);
+  for (const auto& group : Groups(MyShard(utts, opt_.collective))) {
+    auto out = RunGroup(group, scale);
     if (!out.ok()) return Error(StepName(s.step, id) + ": " + out.status().message());
     const float l = out->at(0).data<float>()[0];
     if (!std::isfinite(l))
-      return Error(StepName(s.step, id) + ": loss is " + std::to_string(l) + " (utterance " + u->id +
+      return Error(StepName(s.step, id) + ": loss is " + std::to_string(l) + " (utterance " + group[0]->id +
+                   (group.size() > 1 ? " and " + std::to_string(group.size() - 1) + " more" : std::string()) +
                    "); weights not updated");
     s.loss += l;
     const size_t first = out->size() - weights_.size();
@@ -292,8 +322,8 @@ Result<double> TransducerTrainer::Loss(const std::vector<const Utterance*>& utts
   for (const Utterance* u : utts) tokens += static_cast<int64_t>(u->labels.size());
   const float scale = 1.f / static_cast<float>(std::max<int64_t>(1, tokens));
   double loss = 0;
-  for (const Utterance* u : MyShard(utts, opt_.collective)) {
-    ASRC_ASSIGN_OR_RETURN(auto out, RunOne(*u, scale));
+  for (const auto& group : Groups(MyShard(utts, opt_.collective))) {
+    ASRC_ASSIGN_OR_RETURN(auto out, RunGroup(group, scale));
     loss += out[0].data<float>()[0];
   }
   if (opt_.collective) ASRC_RETURN_IF_ERROR(AllReduceGradients(*opt_.collective, 1.0, &loss, {}));
@@ -301,14 +331,33 @@ Result<double> TransducerTrainer::Loss(const std::vector<const Utterance*>& utts
 }
 
 Result<std::vector<ir::Tensor>> TransducerTrainer::Gradients(const Utterance& u) {
-  ASRC_ASSIGN_OR_RETURN(auto out, RunOne(u, 1.f));
+  ASRC_ASSIGN_OR_RETURN(auto out, RunGroup({&u}, 1.f));
   std::vector<ir::Tensor> r{out[0].Clone()};
   for (size_t k = out.size() - weights_.size(); k < out.size(); ++k) r.push_back(out[k].Clone());
   return r;
 }
 
+Result<std::vector<ir::Tensor>> TransducerTrainer::Gradients(const std::vector<const Utterance*>& utts) {
+  std::vector<ir::Tensor> sum;
+  for (const auto& group : Groups(utts)) {
+    ASRC_ASSIGN_OR_RETURN(auto out, RunGroup(group, 1.f));
+    const size_t first = out.size() - weights_.size();
+    if (sum.empty()) {
+      sum.push_back(out[0].Clone());
+      for (size_t k = first; k < out.size(); ++k) sum.push_back(out[k].Clone());
+      continue;
+    }
+    for (size_t k = 0; k <= weights_.size(); ++k) {
+      float* a = sum[k].data<float>();
+      const float* g = out[k == 0 ? 0 : first + k - 1].data<float>();
+      for (int64_t i = 0; i < sum[k].numel(); ++i) a[i] += g[i];
+    }
+  }
+  return sum;
+}
+
 Result<std::vector<ir::Tensor>> TransducerTrainer::Logits(const Utterance& u) {
-  ASRC_ASSIGN_OR_RETURN(auto out, RunOne(u, 1.f));
+  ASRC_ASSIGN_OR_RETURN(auto out, RunGroup({&u}, 1.f));
   std::vector<ir::Tensor> r;
   for (size_t k = 1; k < out.size() - weights_.size(); ++k) r.push_back(out[k].Clone());
   return r;

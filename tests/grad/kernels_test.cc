@@ -108,3 +108,25 @@ TEST_CASE("helper kernels: results and errors on bad input") {
   REQUIRE(!lr.ok());
   CHECK(lr.status().message().find("do not match hidden_size 3") != std::string::npos);
 }
+
+TEST_CASE("Sum: same-shape float32 inputs in one blocked pass, the bits of a chain of Adds; broadcasting still works") {
+  std::vector<ir::Tensor> in;
+  for (int k = 0; k < 5; ++k) in.push_back(Rand({3, 5000}, 10 + k));  // 15000: three 4096-blocks and a rest
+  OneNode sum("Sum", in, 1);
+  auto r = sum.Run();
+  REQUIRE_MESSAGE(r.ok(), r.status().message());
+  const ir::Tensor& s = (*r)[0];
+  REQUIRE(s.shape() == in[0].shape());
+  int64_t same = 0;
+  for (int64_t i = 0; i < s.numel(); ++i) {
+    float chain = in[0].data<float>()[i] + in[1].data<float>()[i];
+    for (int k = 2; k < 5; ++k) chain += in[k].data<float>()[i];
+    same += s.data<float>()[i] == chain;
+  }
+  CHECK(same == s.numel());
+  OneNode mixed("Sum", {in[0], Rand({5000}, 20), in[1]}, 1);  // the general path
+  auto m = mixed.Run();
+  REQUIRE(m.ok());
+  ir::Tensor row = Rand({5000}, 20);
+  CHECK((*m)[0].data<float>()[5000 + 7] == (in[0].data<float>()[5000 + 7] + row.data<float>()[7]) + in[1].data<float>()[5000 + 7]);
+}

@@ -14,6 +14,7 @@
 #include "onnx/onnx_io.h"
 #include "runtime/session.h"
 #include "train/data.h"
+#include "train/joiner_rows.h"
 #include "train/transducer.h"
 
 namespace asrc {
@@ -126,6 +127,13 @@ TEST_CASE("composed teacher logits equal the bundle's graphs run one by one") {
   std::printf("max |composed - bundle| causal %.3g lookahead %.3g (T=%lld U=%lld)\n", dc, dl, (long long)T, (long long)U);
   CHECK(dc < 1e-3);
   CHECK(dl < 1e-3);
+  // The teacher's joiner factors (train/joiner_rows.h): its projections run on the T and U+1
+  // rows, nothing in the composed joiners expands rows to pairs.
+  auto composed = train::ComposeTransducer(f.model, f.cfg, train::ShapeOf(f.cfg, u, opt.label_pad), nullptr);
+  REQUIRE(composed.ok());
+  int joiner_expands = 0;
+  for (ir::Node* n : (*composed)->nodes()) joiner_expands += n->op_type == "Expand" && n->name.rfind("joiner.", 0) == 0;
+  CHECK(joiner_expands == 0);
 
   // Padding the chunk count (fewer distinct graphs) runs chunks past the audio whose frames are
   // cut off: the logits stay the same.
@@ -143,6 +151,80 @@ TEST_CASE("composed teacher logits equal the bundle's graphs run one by one") {
   }
 }
 
+// A joiner built in code: out(tanh(enc W1^T + b1 + relu(dec W2^T + b2))), with a Softmax over
+// the encoder rows (axis 0, not row-wise) when `cross_rows`, with the two sides joined by a Concat
+// (not a binary elementwise op: the pairs are expanded) instead of the Add when `concat`.
+std::unique_ptr<ir::Graph> TinyJoiner(bool cross_rows, bool concat = false) {
+  auto g = std::make_unique<ir::Graph>("joiner");
+  uint32_t seed = 7;
+  auto rnd = [&](ir::Shape s) {
+    ir::Tensor t(ir::DType::Float32, s);
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = float((seed = seed * 1664525u + 1013904223u) >> 8) / (1 << 24) - 0.5f;
+    return t;
+  };
+  ir::Value* e = g->add_value("encoder_out");
+  ir::Value* d = g->add_value("decoder_out");
+  g->inputs = {e, d};
+  auto gemm = [&](ir::Value* x, int64_t in, int64_t out, const std::string& n) {
+    ir::Node* m = g->add_node("Gemm", {x, g->add_initializer(n + ".w", rnd({out, in})), g->add_initializer(n + ".b", rnd({out}))},
+                              {n}, n);
+    m->set_attr_int("transB", 1);
+    return m->outputs[0];
+  };
+  ir::Value* pe = gemm(e, 5, 6, "enc_proj");
+  if (cross_rows) pe = g->add_node("Softmax", {pe}, {"sm"}, "sm")->outputs[0], pe->producer->set_attr_int("axis", 0);
+  ir::Value* pd = g->add_node("Relu", {gemm(d, 4, 6, "dec_proj")}, {"relu"}, "relu")->outputs[0];
+  ir::Node* join = g->add_node(concat ? "Concat" : "Add", {pe, pd}, {"sum"}, "sum");
+  if (concat) join->set_attr_int("axis", 1);
+  ir::Value* h = g->add_node("Tanh", {join->outputs[0]}, {"h"}, "h")->outputs[0];
+  g->outputs = {gemm(h, concat ? 12 : 6, 3, "logit")};
+  return g;
+}
+
+TEST_CASE("FactorJoiner: projections on the rows, the joint on the grid, same logits as on expanded pairs") {
+  for (bool concat : {false, true}) {
+    CAPTURE(concat);
+    auto j = TinyJoiner(false, concat);
+    const int64_t B = 2, T = 3, U1 = 4;
+    auto f = train::FactorJoiner(*j, B);
+    REQUIRE_MESSAGE(f.ok(), f.status().message());
+    REQUIRE(*f);
+    // Structure: the projections read the inputs; Expand only where the joint is no broadcast.
+    int expands = 0;
+    for (ir::Node* n : (*f)->nodes()) expands += n->op_type == "Expand";
+    CHECK(expands == (concat ? 2 : 0));
+    CHECK((*f)->find_value("enc_proj")->producer->inputs[0] == (*f)->find_value("encoder_out"));
+    // Numerics: row (b * T + t) * U1 + u of the factored graph = the joiner on the pair (t, u)
+    // of utterance b.
+    ir::Tensor enc(ir::DType::Float32, {B * T, 5}), dec(ir::DType::Float32, {B * U1, 4});
+    for (int64_t i = 0; i < enc.numel(); ++i) enc.data<float>()[i] = std::sin(0.7 * i);
+    for (int64_t i = 0; i < dec.numel(); ++i) dec.data<float>()[i] = std::cos(1.3 * i);
+    ir::Tensor pe(ir::DType::Float32, {B * T * U1, 5}), pd(ir::DType::Float32, {B * T * U1, 4});
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t u = 0; u < U1; ++u) {
+          const int64_t r = (b * T + t) * U1 + u;
+          std::copy_n(enc.data<float>() + (b * T + t) * 5, 5, pe.data<float>() + r * 5);
+          std::copy_n(dec.data<float>() + (b * U1 + u) * 4, 4, pd.data<float>() + r * 4);
+        }
+    auto sf = runtime::Session::Create(**f, 17, {});
+    auto sj = runtime::Session::Create(*j, 17, {});
+    REQUIRE_MESSAGE(sf.ok(), sf.status().message());
+    REQUIRE(sj.ok());
+    std::vector<ir::Tensor> of, oj;
+    auto st = (*sf)->Run({enc, dec}, &of);
+    REQUIRE_MESSAGE(st.ok(), st.message());
+    REQUIRE((*sj)->Run({pe, pd}, &oj).ok());
+    REQUIRE(of[0].shape() == oj[0].shape());
+    std::vector<float> ref(oj[0].data<float>(), oj[0].data<float>() + oj[0].numel());
+    CHECK(MaxAbsDiff(of[0], ref) < 1e-6);
+  }
+  // A node that mixes encoder rows (Softmax over axis 0) does not factor: null, no error.
+  auto cross = train::FactorJoiner(*TinyJoiner(true));
+  REQUIRE(cross.ok());
+  CHECK(!*cross);
+}
+
 TEST_CASE("composed teacher gradients match central finite differences") {
   if (!HaveData()) return;
   Fixture& f = Teacher();
@@ -155,7 +237,7 @@ TEST_CASE("composed teacher gradients match central finite differences") {
   // One weight per graph role, and one of the causal encoder's last layer (cache-chained).
   const std::vector<std::string> picks = {"encoder_causal/enc.layers.0.conv.dw.weight",
                                           "encoder_causal/enc.layers.6.att.q.bias", "encoder_noncausal/enc.layers.1.ff2.l1.bias",
-                                          "joiner/j.out.bias"};
+                                          "joiner/j.out.bias", "joiner/j.enc_proj.bias", "joiner/j.dec_proj.weight"};
   int checked = 0;
   bool lstm = false;  // and the decoder's first LSTM weight (unrolled over the labels)
   for (size_t k = 0; k < names.size(); ++k) {
@@ -181,7 +263,45 @@ TEST_CASE("composed teacher gradients match central finite differences") {
     CHECK(std::abs(fd - an) <= 0.03 * std::abs(an) + 0.02);
     ++checked;
   }
-  CHECK(checked == 5);
+  CHECK(checked == 7);
+}
+
+TEST_CASE("a batch of utterances in one composed graph: the loss and gradients of one at a time") {
+  if (!HaveData()) return;
+  Fixture& f = Teacher();
+  std::vector<const train::Utterance*> utts = {&f.utts[0], &f.utts[1], &f.utts[2]};
+  std::printf("batch frames/labels:");
+  for (auto* u : utts) std::printf(" %lld/%zu", (long long)u->frames, u->labels.size());
+  std::printf("\n");
+  train::TransducerTrainOptions one, three;
+  one.max_batch = 1;
+  three.max_batch = 3;
+  auto t1 = train::TransducerTrainer::Create(f.model, nullptr, one);
+  auto t3 = train::TransducerTrainer::Create(f.model, nullptr, three);
+  REQUIRE(t1.ok());
+  REQUIRE(t3.ok());
+  auto g1 = (*t1)->Gradients(utts);
+  auto g3 = (*t3)->Gradients(utts);
+  REQUIRE_MESSAGE(g1.ok(), g1.status().message());
+  REQUIRE_MESSAGE(g3.ok(), g3.status().message());
+  CHECK((*t1)->plans_built() == 3);
+  CHECK((*t3)->plans_built() == 1);  // one graph of batch 3
+  REQUIRE(g1->size() == g3->size());
+  double worst = 0;
+  for (size_t k = 0; k < g1->size(); ++k) {
+    double diff = 0, norm = 0;
+    for (int64_t i = 0; i < (*g1)[k].numel(); ++i) {
+      diff = std::max(diff, std::abs(double((*g1)[k].data<float>()[i]) - (*g3)[k].data<float>()[i]));
+      norm = std::max(norm, std::abs(double((*g1)[k].data<float>()[i])));
+    }
+    // Attention key biases have a true gradient of 0 (softmax ignores a shift of all scores):
+    // theirs is float noise (~1e-8), hence the floor.
+    worst = std::max(worst, diff / std::max(norm, 1e-4));
+  }
+  std::printf("loss one at a time %.6f, batched %.6f; worst max|diff| / max(max|g|, 1e-4) over %zu tensors %.3g\n",
+              (*g1)[0].data<float>()[0], (*g3)[0].data<float>()[0], g1->size() - 1, worst);
+  CHECK(std::abs((*g1)[0].data<float>()[0] - (*g3)[0].data<float>()[0]) <= 1e-4 * std::abs((*g1)[0].data<float>()[0]));
+  CHECK(worst < 1e-3);
 }
 
 TEST_CASE("KD against itself: the teacher's composed lattices line up with the student's (KL = 0)") {
@@ -197,6 +317,11 @@ TEST_CASE("KD against itself: the teacher's composed lattices line up with the s
   const double kl = (*g)[0].data<float>()[0];
   std::printf("KL(teacher || teacher) summed over both lattices: %.3g\n", kl);
   CHECK(std::abs(kl) < 1e-3);
+  // The same in one batched graph (teacher batched too) over utterances of unequal lengths.
+  auto gb = (*tr)->Gradients(std::vector<const train::Utterance*>{&f.utts[0], &f.utts[2]});
+  REQUIRE_MESSAGE(gb.ok(), gb.status().message());
+  std::printf("KL(teacher || teacher), batch of 2: %.3g\n", (*gb)[0].data<float>()[0]);
+  CHECK(std::abs((*gb)[0].data<float>()[0]) < 1e-3);
   // A teacher with another vocabulary is refused before anything runs.
   ir::Model other = f.model;
   other.tokens.back() = "something_else";

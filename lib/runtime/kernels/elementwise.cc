@@ -1,5 +1,6 @@
 // Elementwise kernels with numpy broadcasting: unary math, binary arithmetic, comparisons,
 // logic, variadic Sum/Mean/Max/Min, Where, Clip, Cast. Float16 runs through float32.
+#include <algorithm>
 #include <cmath>
 #include <functional>
 
@@ -206,6 +207,7 @@ class VariadicKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     int n = static_cast<int>(ctx.inputs.size());
     if (n == 0 || !ctx.in(0)) return Error("needs at least one input");
+    if (SameShapeFloatSum(ctx)) return Status::Ok();
     Tensor acc = *ctx.in(0);
     if (n == 1) {
       ctx.out(0) = acc.Clone();
@@ -233,6 +235,29 @@ class VariadicKernel : public Kernel {
   }
 
  private:
+  // Sum of float32 inputs of one shape (the gradient builder's accumulations): one pass over a
+  // cache-sized block of every input at a time, added in input order as the chain of binary
+  // Adds does (same bits), instead of a full-size temporary per input.
+  bool SameShapeFloatSum(KernelContext& ctx) {
+    const int n = static_cast<int>(ctx.inputs.size());
+    if (op_ != Bin::Add || mean_ || n < 2) return false;
+    for (int i = 0; i < n; ++i)
+      if (!ctx.in(i) || ctx.in(i)->dtype() != DType::Float32 || ctx.in(i)->shape() != ctx.in(0)->shape()) return false;
+    const int64_t total = ctx.in(0)->numel();
+    float* o = ctx.Alloc(0, DType::Float32, ctx.in(0)->shape()).data<float>();
+    constexpr int64_t kBlock = 4096;
+    for (int64_t b = 0; b < total; b += kBlock) {
+      const int64_t e = std::min(total, b + kBlock);
+      const float *x0 = ctx.in(0)->data<float>(), *x1 = ctx.in(1)->data<float>();
+      for (int64_t j = b; j < e; ++j) o[j] = x0[j] + x1[j];
+      for (int i = 2; i < n; ++i) {
+        const float* x = ctx.in(i)->data<float>();
+        for (int64_t j = b; j < e; ++j) o[j] += x[j];
+      }
+    }
+    return true;
+  }
+
   Bin op_;
   bool mean_;
 };

@@ -168,12 +168,13 @@ std::vector<int64_t> ConvTapTable(const ConvGeometry& g) {
 
 // float32: per sample and group, one GEMM against the im2col matrix (gathered through the tap
 // table for the weight gradient; scattered back through it for the data gradient).
-void ConvGradGemm(const ConvGeometry& geo, bool data, const float* g, const float* other, float* out, int64_t out_n) {
+// `table` is ConvTapTable(geo).
+void ConvGradGemm(const ConvGeometry& geo, const std::vector<int64_t>& table, bool data, const float* g,
+                  const float* other, float* out, int64_t out_n) {
   const int64_t cg = geo.C / geo.group, mg = geo.M / geo.group;
   int64_t kn = 1, on = 1, in_n = 1;
   for (size_t d = 0; d < geo.k.size(); ++d) { kn *= geo.k[d]; on *= geo.out[d]; in_n *= geo.in[d]; }
   const int64_t K = cg * kn;
-  const std::vector<int64_t> table = ConvTapTable(geo);
   std::vector<float> col(static_cast<size_t>(K * on));
   std::fill(out, out + out_n, 0.f);
   for (int64_t n = 0; n < geo.N; ++n)
@@ -211,7 +212,7 @@ class ConvGradKernel : public Kernel {
       return Error(std::string(op) + ": gradient shape " + ir::shape_str(g.shape()) + ", the convolution gives " + ir::shape_str(gs));
     if (g.dtype() == DType::Float32) {
       Tensor& out = ctx.Alloc(0, DType::Float32, shape);
-      ConvGradGemm(geo, data_, g.data<float>(), other.data<float>(), out.data<float>(), out.numel());
+      ConvGradGemm(geo, TableFor(geo), data_, g.data<float>(), other.data<float>(), out.data<float>(), out.numel());
       return Status::Ok();
     }
     std::vector<double> acc(static_cast<size_t>(ir::shape_numel(shape)), 0.0);
@@ -228,8 +229,28 @@ class ConvGradKernel : public Kernel {
   }
 
  private:
+  // The tap table of the last geometry: a training graph runs one shape again and again, and
+  // building the table costs as much as the GEMM on the subsampling convolutions.
+  const std::vector<int64_t>& TableFor(const ConvGeometry& geo) {
+    const std::vector<int64_t> key = GeometryKey(geo);
+    if (key != table_key_) {
+      table_ = ConvTapTable(geo);
+      table_key_ = key;
+    }
+    return table_;
+  }
+  static std::vector<int64_t> GeometryKey(const ConvGeometry& g) {
+    std::vector<int64_t> key{g.C, g.M, g.group};
+    for (const auto* v : {&g.in, &g.k, &g.out, &g.stride, &g.dil, &g.pb}) {
+      key.push_back(static_cast<int64_t>(v->size()));
+      key.insert(key.end(), v->begin(), v->end());
+    }
+    return key;
+  }
+
   ConvGeometry g0_;
   bool data_;
+  std::vector<int64_t> table_key_, table_;
 };
 
 // Per row of N normalized elements: xhat = (x - mean) rstd, dxhat = g scale,
