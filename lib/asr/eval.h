@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "asr/stream.h"
 #include "asr/wer.h"
 #include "core/status.h"
 #include "ir/model.h"
@@ -32,6 +33,9 @@ struct EvalOptions {
   // non-finite samples, too short) fails the evaluation, naming the files; true: it is counted in
   // failed_utterances and left out of the scores.
   bool skip_unreadable = false;
+  // Look-ahead over long audio (asr/stream.h RecognizerOptions): segment length and context, s.
+  double lookahead_segment_s = RecognizerOptions{}.lookahead_segment_s;
+  double lookahead_context_s = RecognizerOptions{}.lookahead_context_s;
   NormalizeOptions normalize;     // text normalization for WER/CER (asr/wer.h)
   // Session options by graph role, e.g. taps and their observer (asr/stream.h
   // RecognizerOptions::sessions); and whether the decoder's outputs are cached.

@@ -125,6 +125,13 @@ Status CheckFinite(const float* v, int64_t n, const std::string& graph, const ch
   return Status::Ok();
 }
 
+// Seconds of audio as encoder frames (frame shift x subsampling), rounded, at least 1; <= 0 stays 0 (off).
+int64_t SecondsToEncoderFrames(const BundleConfig& c, double seconds) {
+  const double frame_s = c.frontend.frame_shift_ms * std::max(1, c.subsampling_factor) / 1000.0;
+  if (!(seconds > 0) || !(frame_s > 0)) return 0;
+  return std::max<int64_t>(1, std::llround(std::min(seconds / frame_s, 1e12)));
+}
+
 Status Need(int pos, const std::string& what, const std::string& graph) {
   if (pos < 0) return Error(graph + ": graph has no " + what);
   return Status::Ok();
@@ -448,15 +455,14 @@ Result<std::unique_ptr<Recognizer>> Recognizer::Create(const ir::Model& model,
   return r;
 }
 
-Result<std::vector<float>> Recognizer::RunOffline(const std::string& role, const std::vector<float>& x,
-                                                  int64_t frames, int64_t dim, int64_t* out_frames,
-                                                  int64_t* out_dim) {
+Result<std::vector<float>> Recognizer::RunOffline(const std::string& role, const float* x, int64_t frames,
+                                                  int64_t dim, int64_t* out_frames, int64_t* out_dim) {
   const auto& names = offline_->input_names();
   std::vector<ir::Tensor> in(names.size());
   for (size_t i = 0; i < names.size(); ++i) {
     if (names[i] == "x") {
       ir::Tensor t(ir::DType::Float32, {1, frames, dim});
-      std::memcpy(t.data<float>(), x.data(), frames * dim * sizeof(float));
+      std::memcpy(t.data<float>(), x, frames * dim * sizeof(float));
       in[i] = std::move(t);
     } else if (names[i] == "x_lens") {
       ir::Tensor t(ir::DType::Int64, {1});
@@ -484,6 +490,48 @@ Result<std::vector<float>> Recognizer::RunOffline(const std::string& role, const
   *out_frames = t;
   *out_dim = e.dim(2);
   return std::vector<float>(e.data<float>(), e.data<float>() + t * e.dim(2));
+}
+
+std::vector<LookaheadSegment> PlanLookaheadSegments(int64_t frames, int64_t segment, int64_t context) {
+  if (segment <= 0 || frames <= segment) return {{0, frames, 0, frames}};
+  context = std::max<int64_t>(0, context);
+  const int64_t n = (frames + segment - 1) / segment;
+  std::vector<LookaheadSegment> plan;
+  for (int64_t i = 0; i < n; ++i) {
+    LookaheadSegment s;
+    s.keep_begin = frames * i / n;  // n nearly equal pieces: no short last segment
+    s.keep_end = frames * (i + 1) / n;
+    s.window_begin = std::max<int64_t>(0, s.keep_begin - context);
+    s.window_end = std::min(frames, s.keep_end + context);
+    plan.push_back(s);
+  }
+  return plan;
+}
+
+Status Recognizer::SearchLookahead(const std::vector<float>& causal_out, int64_t frames, int64_t dim,
+                                   int64_t* segments) {
+  ASRC_RETURN_IF_ERROR(search_final_->Reset());
+  const auto plan = PlanLookaheadSegments(frames, SecondsToEncoderFrames(cfg_, opt_.lookahead_segment_s),
+                                          SecondsToEncoderFrames(cfg_, opt_.lookahead_context_s));
+  *segments = static_cast<int64_t>(plan.size());
+  for (const LookaheadSegment& s : plan) {
+    const int64_t w = s.window_end - s.window_begin;
+    int64_t t = 0, d = 0;
+    ASRC_ASSIGN_OR_RETURN(auto enc, RunOffline("encoder_noncausal", causal_out.data() + s.window_begin * dim,
+                                               w, dim, &t, &d));
+    if (plan.size() == 1) {  // the whole input: searched as the encoder returned it
+      ASRC_RETURN_IF_ERROR(search_final_->Accept(enc.data(), t, d));
+      break;
+    }
+    // Overlap-and-discard needs output frame i to belong to input frame i.
+    if (t != w)
+      return Error("encoder_noncausal: returned " + std::to_string(t) + " frames for " + std::to_string(w) +
+                   " input frames; segmented look-ahead needs one output frame per input frame "
+                   "(use --lookahead-segment 0)");
+    ASRC_RETURN_IF_ERROR(search_final_->Accept(enc.data() + (s.keep_begin - s.window_begin) * d,
+                                               s.keep_end - s.keep_begin, d));
+  }
+  return Status::Ok();
 }
 
 Result<std::vector<float>> Recognizer::CausalEncode(const std::vector<float>& feats, int64_t frames,
@@ -523,7 +571,7 @@ Result<Recognition> Recognizer::Recognize(const std::vector<float>& samples, boo
     if (!lookahead) return rec;
     auto t0 = Clock::now();
     int64_t t = 0, d = 0;
-    ASRC_ASSIGN_OR_RETURN(auto enc, RunOffline("encoder", feats, frames, fd, &t, &d));
+    ASRC_ASSIGN_OR_RETURN(auto enc, RunOffline("encoder", feats.data(), frames, fd, &t, &d));
     ASRC_RETURN_IF_ERROR(search_final_->Reset());
     ASRC_RETURN_IF_ERROR(search_final_->Accept(enc.data(), t, d));
     rec.lookahead_ids = search_final_->Best();
@@ -578,10 +626,7 @@ Result<Recognition> Recognizer::Recognize(const std::vector<float>& samples, boo
   if (lookahead) {
     auto t0 = Clock::now();
     const double c0 = CpuMs();
-    int64_t t = 0, d = 0;
-    ASRC_ASSIGN_OR_RETURN(auto enc, RunOffline("encoder_noncausal", causal_out, t_out, dim, &t, &d));
-    ASRC_RETURN_IF_ERROR(search_final_->Reset());
-    ASRC_RETURN_IF_ERROR(search_final_->Accept(enc.data(), t, d));
+    ASRC_RETURN_IF_ERROR(SearchLookahead(causal_out, t_out, dim, &rec.lookahead_segments));
     rec.lookahead_ids = search_final_->Best();
     double ms = MsSince(t0);
     rec.final_ms = finish_encoder_ms + ms;
