@@ -54,7 +54,7 @@ echo
 echo "WER of look-ahead on $(wc -l < "$OUT/test_2min.jsonl") ~2-minute recordings (the Cathy test split, concatenated):"
 echo "| --lookahead-segment s | --lookahead-context s | WER % | CER % |"
 echo "|---|---|---|---|"
-for sc in "0 0" "60 10" "30 10" "30 5" "10 5" "10 2"; do
+for sc in "0 0" "60 10" "40 5" "20 5" "10 2" "5 1"; do
   set -- $sc
   "$ASRC" eval "$BUNDLE" --data "$OUT/test_2min.jsonl" --mode lookahead --no-progress \
     --lookahead-segment "$1" --lookahead-context "$2" --json "$OUT/wer_$1_$2.json" > /dev/null

@@ -109,7 +109,10 @@ class StreamingEncoder {
   int x_pos_ = -1, out_pos_ = -1;
   std::vector<int> cache_in_, cache_out_;
   std::vector<ir::Tensor> caches_;
-  std::vector<float> feats_;  // all frames received (row-major)
+  // The frames received from feats_first_ on (row-major): the ones no chunk has consumed yet, so
+  // memory stays flat on long audio.
+  std::vector<float> feats_;
+  int64_t feats_first_ = 0;
   int64_t total_frames_ = 0, chunks_run_ = 0, emitted_ = 0;
 };
 
@@ -132,8 +135,8 @@ struct RecognizerOptions {
   // `lookahead_segment_s` seconds is encoded in segments of at most that length, each with
   // `lookahead_context_s` seconds of context on both sides (PlanLookaheadSegments). Audio up to one
   // segment is encoded whole (bit-identical to no segmenting); 0 never segments.
-  double lookahead_segment_s = 60;
-  double lookahead_context_s = 10;
+  double lookahead_segment_s = 40;
+  double lookahead_context_s = 5;
   // Session options by graph role ("encoder_causal", "encoder_noncausal", "encoder", "decoder",
   // "joiner"), e.g. taps and their observer (runtime/session.h); `threads` above replaces
   // theirs. A role not listed gets default options.
@@ -172,17 +175,18 @@ class Recognizer {
   // fed to the chunk protocol `piece` frames at a time (0: all at once).
   Result<std::vector<float>> CausalEncode(const std::vector<float>& feats, int64_t frames,
                                           int64_t piece, int64_t* dim);
+  // The cascade's non-causal encoder over the causal output [frames, dim], segmented as
+  // RecognizerOptions says: `fn` gets the output frames in order, one call per segment (one for
+  // the whole input when it fits in a segment); `segments` (may be null) the number of runs.
+  using PieceFn = std::function<Status(const float* enc, int64_t frames, int64_t dim)>;
+  Status EncodeLookahead(const std::vector<float>& causal_out, int64_t frames, int64_t dim,
+                         const PieceFn& fn, int64_t* segments);
   const Fbank& fbank() const { return *fbank_; }
 
  private:
   Recognizer() = default;
   Result<std::vector<float>> RunOffline(const std::string& role, const float* x, int64_t frames,
                                         int64_t dim, int64_t* out_frames, int64_t* out_dim);
-  // The cascade's look-ahead pass over the causal output [frames, dim]: the non-causal encoder,
-  // segmented as RecognizerOptions says, fed into search_final_ (reset here); `segments` gets the
-  // number of encoder runs.
-  Status SearchLookahead(const std::vector<float>& causal_out, int64_t frames, int64_t dim,
-                         int64_t* segments);
   BundleConfig cfg_;
   RecognizerOptions opt_;
   std::unique_ptr<Fbank> fbank_;
