@@ -61,3 +61,6 @@ for sc in "0 0" "60 10" "40 5" "20 5" "10 2" "5 1"; do
   /usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['lookahead']; print(f\"| $1 | $2 | {r['wer']:.2f} | {r['cer']:.2f} |\")" \
     "$OUT/wer_$1_$2.json"
 done
+"$ASRC" eval "$BUNDLE" --data "$OUT/test_short.jsonl" --mode both --no-progress --json "$OUT/wer_short.json" > /dev/null
+/usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(f\"| the same utterances one by one | | {r['lookahead']['wer']:.2f} | {r['lookahead']['cer']:.2f} |\")" \
+  "$OUT/wer_short.json"
