@@ -85,8 +85,8 @@ struct EvalReport {
   std::optional<ModeReport> streaming, lookahead;
   int threads = 1;
   // What was evaluated: "split", "mode", "beam", "max_symbols", "limit", "lowercase",
-  // "strip_punctuation" (set by Evaluate), and what the caller adds (asrc eval: "model_hash",
-  // "manifest_hash"). Written into partial reports; MergeReports refuses shards that differ.
+  // "strip_punctuation", "lookahead_segment_s", "lookahead_context_s" (set by Evaluate), and what
+  // the caller adds (asrc eval: "model_hash", "manifest_hash"). Written into partial reports; MergeReports refuses shards that differ.
   nlohmann::json provenance = nlohmann::json::object();
   // Sharded runs: a partial report also carries the raw timings and utterance indices, so that
   // MergeReports() gives what an unsharded run gives.
