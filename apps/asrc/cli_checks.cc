@@ -3,9 +3,11 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <iostream>
 #include <thread>
+#include <utility>
 
 namespace asrc::app {
 
@@ -24,6 +26,22 @@ Status CheckDecodeFlags(const std::string& cmd, int beam, int max_symbols, int* 
               << " (the cores of this machine, at most " << kMaxThreads << ")\n";
     *threads = cores;
   }
+  return Status::Ok();
+}
+
+void AddLookaheadOptions(CLI::App* sub, double* segment_s, double* context_s) {
+  sub->add_option("--lookahead-segment", *segment_s,
+                  "Look-ahead: encode audio longer than this many seconds in segments (0: never)")
+      ->capture_default_str();
+  sub->add_option("--lookahead-context", *context_s,
+                  "Look-ahead: seconds of left and right context around each segment")
+      ->capture_default_str();
+}
+
+Status CheckLookaheadFlags(const std::string& cmd, double segment_s, double context_s) {
+  for (auto [flag, v] : {std::pair{"--lookahead-segment", segment_s}, std::pair{"--lookahead-context", context_s}})
+    if (!std::isfinite(v) || v < 0)
+      return Error(cmd + ": " + flag + " " + std::to_string(v) + ": expected seconds >= 0");
   return Status::Ok();
 }
 

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include <CLI/CLI.hpp>
+
 #include "core/status.h"
 
 namespace asrc::app {
@@ -16,6 +18,13 @@ constexpr int kMaxThreads = 256;     // a cap when the machine's core count is u
 // above the machine's cores (or kMaxThreads) is lowered to them, with a note on stderr. `cmd` prefixes
 // the messages.
 Status CheckDecodeFlags(const std::string& cmd, int beam, int max_symbols, int* threads);
+
+// Adds --lookahead-segment and --lookahead-context (asr::RecognizerOptions) to a decoding command.
+void AddLookaheadOptions(CLI::App* sub, double* segment_s, double* context_s);
+
+// Checks --lookahead-segment and --lookahead-context (seconds, finite, >= 0; segment 0: never
+// segment).
+Status CheckLookaheadFlags(const std::string& cmd, double segment_s, double context_s);
 
 // An input must be a regular file (or, with `folder_ok`, a folder): reading a FIFO or a device
 // would block or never end. `what` names it in the message ("manifest", "model").

@@ -41,6 +41,8 @@ void AddEvalCommand(CLI::App& root, CommandSet& set) {
   struct Opts {
     std::string model, data, split, mode = "both", json, shard;
     int beam = 0, threads = 1, limit = 0, max_sym = 5;
+    double segment_s = asr::EvalOptions{}.lookahead_segment_s;
+    double context_s = asr::EvalOptions{}.lookahead_context_s;
     bool alignments = false, keep_case = false, keep_punct = false, no_progress = false;
     bool skip_unreadable = false;
   };
@@ -53,6 +55,7 @@ void AddEvalCommand(CLI::App& root, CommandSet& set) {
   sub->add_option("--beam", o->beam, "Modified beam search with this beam (0/1: greedy)");
   sub->add_option("--max-symbols", o->max_sym, "Greedy: max labels per encoder frame");
   sub->add_option("--threads", o->threads, "Threads per graph run");
+  AddLookaheadOptions(sub, &o->segment_s, &o->context_s);
   sub->add_option("--limit", o->limit, "Evaluate only the first N utterances (after --split)");
   sub->add_option("--json", o->json, "Write the report as JSON to this file");
   sub->add_option("--shard", o->shard, "I/N: evaluate shard I of N (writes a partial report for eval-merge)");
@@ -81,6 +84,10 @@ void AddEvalCommand(CLI::App& root, CommandSet& set) {
     Status flags = CheckDecodeFlags("eval", o->beam, o->max_sym, &o->threads);
     if (!flags.ok()) return Fail(flags.message());
     eo.threads = o->threads;
+    flags = CheckLookaheadFlags("eval", o->segment_s, o->context_s);
+    if (!flags.ok()) return Fail(flags.message());
+    eo.lookahead_segment_s = o->segment_s;
+    eo.lookahead_context_s = o->context_s;
     if (o->limit < 0) return Fail("eval: --limit must be >= 0");
     if (!o->shard.empty()) {
       if (!ParseShard(o->shard, &eo.shard_index, &eo.shard_count))

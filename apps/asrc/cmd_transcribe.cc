@@ -21,6 +21,8 @@ void AddTranscribeCommand(CLI::App& root, CommandSet& set) {
     std::vector<std::string> args;
     std::string model, mode = "lookahead";
     int beam = 0, threads = 1, max_sym = 5;
+    double segment_s = asr::RecognizerOptions{}.lookahead_segment_s;
+    double context_s = asr::RecognizerOptions{}.lookahead_context_s;
     bool timing = false;
   };
   auto o = std::make_shared<Opts>();
@@ -32,6 +34,7 @@ void AddTranscribeCommand(CLI::App& root, CommandSet& set) {
   sub->add_option("--beam", o->beam, "Modified beam search with this beam (0/1: greedy)");
   sub->add_option("--max-symbols", o->max_sym, "Greedy: max labels per encoder frame");
   sub->add_option("--threads", o->threads, "Threads per graph run");
+  AddLookaheadOptions(sub, &o->segment_s, &o->context_s);
   sub->add_flag("--timing", o->timing, "Also print the real-time factor per file on stderr");
   set.add(sub, [o]() {
     std::vector<std::string> audio = o->args;
@@ -45,6 +48,8 @@ void AddTranscribeCommand(CLI::App& root, CommandSet& set) {
     if (audio.empty()) return Fail("transcribe: no audio files given");
     Status flags = CheckDecodeFlags("transcribe", o->beam, o->max_sym, &o->threads);
     if (!flags.ok()) return Fail(flags.message());
+    flags = CheckLookaheadFlags("transcribe", o->segment_s, o->context_s);
+    if (!flags.ok()) return Fail(flags.message());
     Status input = CheckInputPath(model, "model", true);
     if (!input.ok()) return Fail("transcribe: " + input.message());
     auto m = onnx_io::LoadModel(model);
@@ -53,6 +58,8 @@ void AddTranscribeCommand(CLI::App& root, CommandSet& set) {
     ro.threads = o->threads;
     ro.search.beam = o->beam;
     ro.search.max_symbols_per_frame = o->max_sym;
+    ro.lookahead_segment_s = o->segment_s;
+    ro.lookahead_context_s = o->context_s;
     auto rec = asr::Recognizer::Create(m.value(), ro);
     if (!rec.ok()) return Fail(model + ": " + rec.status().message());
     auto& r = *rec.value();

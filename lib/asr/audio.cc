@@ -5,6 +5,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -60,6 +61,11 @@ Result<Audio> LoadAudio(const std::string& path, int target_rate) {
     return Error(path + ": no channels or no sample rate");
   }
   std::vector<float> inter;
+  // Sized from the header up front (capped: a corrupt header may claim anything), so a long
+  // recording is not held twice while the vector grows; one copy is the peak.
+  constexpr sf_count_t kReserveCap = sf_count_t{1} << 28;
+  if (info.frames > 0)
+    inter.reserve(static_cast<size_t>(std::min<sf_count_t>(info.frames * info.channels, kReserveCap)));
   std::vector<float> block(4096 * static_cast<size_t>(info.channels));
   sf_count_t got;
   while ((got = sf_readf_float(f, block.data(), 4096)) > 0)
@@ -72,19 +78,24 @@ Result<Audio> LoadAudio(const std::string& path, int target_rate) {
   if (frames == 0) return Error(path + ": empty audio (no samples)");
   for (float v : inter)
     if (!std::isfinite(v)) return Error(path + ": audio has non-finite samples (NaN or Inf)");
-  std::vector<float> mono(frames);
+  std::vector<float> mono;
   if (info.channels == 1) {
     mono.swap(inter);
   } else {
+    mono.resize(frames);
     for (size_t i = 0; i < frames; ++i) {
       float s = 0;
       for (int c = 0; c < info.channels; ++c) s += inter[i * info.channels + c];
       mono[i] = s / info.channels;
     }
   }
-  auto res = Resample(mono, info.samplerate, target_rate);
-  if (!res.ok()) return res.status().With(path);
-  a.samples = std::move(res).value();
+  if (info.samplerate == target_rate) {
+    a.samples = std::move(mono);  // what Resample would return, without its copy
+  } else {
+    auto res = Resample(mono, info.samplerate, target_rate);
+    if (!res.ok()) return res.status().With(path);
+    a.samples = std::move(res).value();
+  }
   a.sample_rate = target_rate;
   if (a.samples.empty()) return Error(path + ": empty audio after resampling");
   return a;

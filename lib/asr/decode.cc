@@ -22,6 +22,13 @@ Result<std::shared_ptr<const DecoderOut>> CachingScorer::Decode(const std::vecto
   }
   ++misses_;
   ASRC_ASSIGN_OR_RETURN(auto out, inner_->Decode(ys, parent));
+  int64_t bytes = static_cast<int64_t>(key.size() * sizeof(int) + out->out.size() * sizeof(float));
+  for (const ir::Tensor& t : out->state) bytes += t.nbytes();
+  if (cache_bytes_ + bytes > kMaxBytes) {
+    cache_.clear();
+    cache_bytes_ = 0;
+  }
+  cache_bytes_ += bytes;
   cache_.emplace(std::move(key), out);
   return out;
 }

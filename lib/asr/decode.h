@@ -64,8 +64,14 @@ class CachingScorer : public TransducerScorer {
   }
   void ResetCache() override {
     cache_.clear();
+    cache_bytes_ = 0;
     inner_->ResetCache();
   }
+  // What the cache may hold (keys and outputs), in bytes. A recurrent decoder's key is the whole
+  // label history, so on long audio the cache would grow with the square of the labels; past this
+  // it is emptied (the outputs are a function of the labels: only reuse is lost, never results).
+  // An utterance of the eval sets (a few hundred labels) stays far below it.
+  static constexpr int64_t kMaxBytes = int64_t{32} << 20;
   int64_t hits() const { return hits_; }
   int64_t misses() const { return misses_; }
 
@@ -73,6 +79,7 @@ class CachingScorer : public TransducerScorer {
   TransducerScorer* inner_;
   bool stateless_;
   std::map<std::vector<int>, std::shared_ptr<const DecoderOut>> cache_;
+  int64_t cache_bytes_ = 0;
   int64_t hits_ = 0, misses_ = 0;
 };
 

@@ -484,6 +484,8 @@ Result<EvalReport> Evaluate(const ir::Model& model, const std::string& manifest_
   ro.search.max_symbols_per_frame = options.max_symbols_per_frame;
   ro.sessions = options.sessions;
   ro.cache_decoder = options.cache_decoder;
+  ro.lookahead_segment_s = options.lookahead_segment_s;
+  ro.lookahead_context_s = options.lookahead_context_s;
   ASRC_ASSIGN_OR_RETURN(auto rec, Recognizer::Create(model, ro));
   const bool do_stream = options.streaming && rec->has_streaming();
   const bool do_look = options.lookahead;
@@ -502,7 +504,9 @@ Result<EvalReport> Evaluate(const ir::Model& model, const std::string& manifest_
                        {"max_symbols", options.max_symbols_per_frame},
                        {"limit", options.limit},
                        {"lowercase", options.normalize.lowercase},
-                       {"strip_punctuation", options.normalize.strip_punctuation}};
+                       {"strip_punctuation", options.normalize.strip_punctuation},
+                       {"lookahead_segment_s", options.lookahead_segment_s},
+                       {"lookahead_context_s", options.lookahead_context_s}};
   ModeReport sm, lm;
   sm.mode = "streaming";
   lm.mode = "lookahead";

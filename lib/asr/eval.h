@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "asr/stream.h"
 #include "asr/wer.h"
 #include "core/status.h"
 #include "ir/model.h"
@@ -32,6 +33,9 @@ struct EvalOptions {
   // non-finite samples, too short) fails the evaluation, naming the files; true: it is counted in
   // failed_utterances and left out of the scores.
   bool skip_unreadable = false;
+  // Look-ahead over long audio (asr/stream.h RecognizerOptions): segment length and context, s.
+  double lookahead_segment_s = RecognizerOptions{}.lookahead_segment_s;
+  double lookahead_context_s = RecognizerOptions{}.lookahead_context_s;
   NormalizeOptions normalize;     // text normalization for WER/CER (asr/wer.h)
   // Session options by graph role, e.g. taps and their observer (asr/stream.h
   // RecognizerOptions::sessions); and whether the decoder's outputs are cached.
@@ -82,8 +86,8 @@ struct EvalReport {
   std::optional<ModeReport> streaming, lookahead;
   int threads = 1;
   // What was evaluated: "split", "mode", "beam", "max_symbols", "limit", "lowercase",
-  // "strip_punctuation" (set by Evaluate), and what the caller adds (asrc eval: "model_hash",
-  // "manifest_hash"). Written into partial reports; MergeReports refuses shards that differ.
+  // "strip_punctuation", "lookahead_segment_s", "lookahead_context_s" (set by Evaluate), and what
+  // the caller adds (asrc eval: "model_hash", "manifest_hash"). Written into partial reports; MergeReports refuses shards that differ.
   nlohmann::json provenance = nlohmann::json::object();
   // Sharded runs: a partial report also carries the raw timings and utterance indices, so that
   // MergeReports() gives what an unsharded run gives.

@@ -181,23 +181,22 @@ std::vector<float> Fbank::Compute(const float* samples, int64_t n) const {
 
   // The signal torchaudio frames: without snip_edges, the start is preceded by the first
   // `pad` samples reversed and the end followed by the whole signal reversed (Kaldi's
-  // reflection that repeats the edge sample).
-  std::vector<double> signal;
-  if (opt_.snip_edges) {
-    signal.assign(samples, samples + n);
-  } else {
+  // reflection that repeats the edge sample). Read through an index map, not copied: a copy in
+  // double precision is four times the audio, a lot on an hour-long recording.
+  int64_t head = 0, body_first = 0;  // reflected samples before the signal; first sample used
+  if (!opt_.snip_edges) {
     int64_t pad = window_ / 2 - shift_ / 2;
-    signal.reserve(static_cast<size_t>(2 * n + std::max<int64_t>(pad, 0)));
-    if (pad > 0) {
-      int64_t left = std::min(pad, n);
-      for (int64_t i = left - 1; i >= 0; --i) signal.push_back(samples[i]);
-      signal.insert(signal.end(), samples, samples + n);
-    } else {
-      signal.insert(signal.end(), samples + (-pad), samples + n);
-    }
-    for (int64_t i = n - 1; i >= 0; --i) signal.push_back(samples[i]);
+    if (pad > 0) head = std::min(pad, n);
+    else body_first = std::min(-pad, n);
   }
-  for (double& s : signal) s *= opt_.waveform_scale;
+  const int64_t body_end = head + (n - body_first);
+  const int64_t signal_size = opt_.snip_edges ? n : body_end + n;
+  auto signal = [&](int64_t idx) -> double {
+    float v = idx < head       ? samples[head - 1 - idx]
+              : idx < body_end ? samples[body_first + idx - head]
+                               : samples[n - 1 - (idx - body_end)];
+    return static_cast<double>(v) * opt_.waveform_scale;
+  };
 
   // Double precision throughout: torchaudio's float32 pipeline is itself ~1e-3 off the exact
   // log-mel values in weak low-frequency bins; computing exactly keeps us within its rounding.
@@ -217,7 +216,7 @@ std::vector<float> Fbank::Compute(const float* samples, int64_t n) const {
     int64_t off = t * shift_;
     for (int i = 0; i < window_; ++i) {
       int64_t idx = off + i;
-      frame[i] = idx < static_cast<int64_t>(signal.size()) ? signal[idx] : 0.0;
+      frame[i] = idx < signal_size ? signal(idx) : 0.0;
     }
     if (opt_.remove_dc_offset) {
       double sum = 0;

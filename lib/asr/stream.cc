@@ -125,6 +125,13 @@ Status CheckFinite(const float* v, int64_t n, const std::string& graph, const ch
   return Status::Ok();
 }
 
+// Seconds of audio as encoder frames (frame shift x subsampling), rounded, at least 1; <= 0 stays 0 (off).
+int64_t SecondsToEncoderFrames(const BundleConfig& c, double seconds) {
+  const double frame_s = c.frontend.frame_shift_ms * std::max(1, c.subsampling_factor) / 1000.0;
+  if (!(seconds > 0) || !(frame_s > 0)) return 0;
+  return std::max<int64_t>(1, std::llround(std::min(seconds / frame_s, 1e12)));
+}
+
 Status Need(int pos, const std::string& what, const std::string& graph) {
   if (pos < 0) return Error(graph + ": graph has no " + what);
   return Status::Ok();
@@ -344,7 +351,7 @@ void StreamingEncoder::Reset() {
   caches_.clear();
   for (const auto& c : cfg_.cache) caches_.emplace_back(c.dtype, c.shape);
   feats_.clear();
-  total_frames_ = chunks_run_ = emitted_ = 0;
+  feats_first_ = total_frames_ = chunks_run_ = emitted_ = 0;
 }
 
 Status StreamingEncoder::RunChunk(int64_t keep_frames, const ChunkFn& fn) {
@@ -357,7 +364,7 @@ Status StreamingEncoder::RunChunk(int64_t keep_frames, const ChunkFn& fn) {
   for (int64_t r = 0; r < win; ++r) {
     int64_t f = start + r;
     if (f < total_frames_)
-      std::memcpy(xd + r * feat_dim_, feats_.data() + f * feat_dim_, feat_dim_ * sizeof(float));
+      std::memcpy(xd + r * feat_dim_, feats_.data() + (f - feats_first_) * feat_dim_, feat_dim_ * sizeof(float));
     else
       std::fill(xd + r * feat_dim_, xd + (r + 1) * feat_dim_, cfg_.pad_value);
   }
@@ -369,6 +376,12 @@ Status StreamingEncoder::RunChunk(int64_t keep_frames, const ChunkFn& fn) {
   for (size_t c = 0; c < cache_out_.size(); ++c) caches_[c] = std::move(out[cache_out_[c]]);
   double ms = MsSince(t0);
   ++chunks_run_;
+  // Frames before the next chunk's start are never read again.
+  const int64_t drop = std::min(total_frames_, chunks_run_ * cfg_.chunk_frames) - feats_first_;
+  if (drop > 0) {
+    feats_.erase(feats_.begin(), feats_.begin() + drop * feat_dim_);
+    feats_first_ += drop;
+  }
   const ir::Tensor& e = out[out_pos_];
   if (e.dtype() != ir::DType::Float32 || e.rank() != 3 || e.dim(0) != 1)
     return Error("encoder_causal: encoder_out has shape " + ir::shape_str(e.shape()) +
@@ -448,15 +461,14 @@ Result<std::unique_ptr<Recognizer>> Recognizer::Create(const ir::Model& model,
   return r;
 }
 
-Result<std::vector<float>> Recognizer::RunOffline(const std::string& role, const std::vector<float>& x,
-                                                  int64_t frames, int64_t dim, int64_t* out_frames,
-                                                  int64_t* out_dim) {
+Result<std::vector<float>> Recognizer::RunOffline(const std::string& role, const float* x, int64_t frames,
+                                                  int64_t dim, int64_t* out_frames, int64_t* out_dim) {
   const auto& names = offline_->input_names();
   std::vector<ir::Tensor> in(names.size());
   for (size_t i = 0; i < names.size(); ++i) {
     if (names[i] == "x") {
       ir::Tensor t(ir::DType::Float32, {1, frames, dim});
-      std::memcpy(t.data<float>(), x.data(), frames * dim * sizeof(float));
+      std::memcpy(t.data<float>(), x, frames * dim * sizeof(float));
       in[i] = std::move(t);
     } else if (names[i] == "x_lens") {
       ir::Tensor t(ir::DType::Int64, {1});
@@ -484,6 +496,47 @@ Result<std::vector<float>> Recognizer::RunOffline(const std::string& role, const
   *out_frames = t;
   *out_dim = e.dim(2);
   return std::vector<float>(e.data<float>(), e.data<float>() + t * e.dim(2));
+}
+
+std::vector<LookaheadSegment> PlanLookaheadSegments(int64_t frames, int64_t segment, int64_t context) {
+  if (segment <= 0 || frames <= segment) return {{0, frames, 0, frames}};
+  context = std::max<int64_t>(0, context);
+  const int64_t n = (frames + segment - 1) / segment;
+  std::vector<LookaheadSegment> plan;
+  for (int64_t i = 0; i < n; ++i) {
+    LookaheadSegment s;
+    s.keep_begin = frames * i / n;  // n nearly equal pieces: no short last segment
+    s.keep_end = frames * (i + 1) / n;
+    s.window_begin = std::max<int64_t>(0, s.keep_begin - context);
+    s.window_end = std::min(frames, s.keep_end + context);
+    plan.push_back(s);
+  }
+  return plan;
+}
+
+Status Recognizer::EncodeLookahead(const std::vector<float>& causal_out, int64_t frames, int64_t dim,
+                                   const PieceFn& fn, int64_t* segments) {
+  if (!causal_) return Error("bundle has no causal encoder");
+  if (static_cast<int64_t>(causal_out.size()) != frames * dim)
+    return Error("encoder_noncausal: input has " + std::to_string(causal_out.size()) + " values, expected " +
+                 std::to_string(frames) + " x " + std::to_string(dim));
+  const auto plan = PlanLookaheadSegments(frames, SecondsToEncoderFrames(cfg_, opt_.lookahead_segment_s),
+                                          SecondsToEncoderFrames(cfg_, opt_.lookahead_context_s));
+  if (segments) *segments = static_cast<int64_t>(plan.size());
+  for (const LookaheadSegment& s : plan) {
+    const int64_t w = s.window_end - s.window_begin;
+    int64_t t = 0, d = 0;
+    ASRC_ASSIGN_OR_RETURN(auto enc, RunOffline("encoder_noncausal", causal_out.data() + s.window_begin * dim,
+                                               w, dim, &t, &d));
+    if (plan.size() == 1) return fn(enc.data(), t, d);  // the whole input, as the encoder returned it
+    // Overlap-and-discard needs output frame i to belong to input frame i.
+    if (t != w)
+      return Error("encoder_noncausal: returned " + std::to_string(t) + " frames for " + std::to_string(w) +
+                   " input frames; segmented look-ahead needs one output frame per input frame "
+                   "(use --lookahead-segment 0)");
+    ASRC_RETURN_IF_ERROR(fn(enc.data() + (s.keep_begin - s.window_begin) * d, s.keep_end - s.keep_begin, d));
+  }
+  return Status::Ok();
 }
 
 Result<std::vector<float>> Recognizer::CausalEncode(const std::vector<float>& feats, int64_t frames,
@@ -523,7 +576,7 @@ Result<Recognition> Recognizer::Recognize(const std::vector<float>& samples, boo
     if (!lookahead) return rec;
     auto t0 = Clock::now();
     int64_t t = 0, d = 0;
-    ASRC_ASSIGN_OR_RETURN(auto enc, RunOffline("encoder", feats, frames, fd, &t, &d));
+    ASRC_ASSIGN_OR_RETURN(auto enc, RunOffline("encoder", feats.data(), frames, fd, &t, &d));
     ASRC_RETURN_IF_ERROR(search_final_->Reset());
     ASRC_RETURN_IF_ERROR(search_final_->Accept(enc.data(), t, d));
     rec.lookahead_ids = search_final_->Best();
@@ -538,13 +591,14 @@ Result<Recognition> Recognizer::Recognize(const std::vector<float>& samples, boo
   // Streaming pass; the causal output is kept for the look-ahead pass.
   causal_->Reset();
   if (streaming) ASRC_RETURN_IF_ERROR(search_stream_->Reset());
-  std::vector<float> causal_out;
-  int64_t dim = 0;
+  std::vector<float> causal_out;  // kept only for the look-ahead pass
+  int64_t dim = 0, t_out = 0;
   double causal_ms = 0, stream_search_ms = 0, finish_encoder_ms = 0, stream_search_cpu = 0;
   bool finishing = false;
   auto on_chunk = [&](const float* e, int64_t n, int64_t d, double enc_ms) -> Status {
     dim = d;
-    causal_out.insert(causal_out.end(), e, e + n * d);
+    t_out += n;
+    if (lookahead) causal_out.insert(causal_out.end(), e, e + n * d);
     causal_ms += enc_ms;
     if (finishing) finish_encoder_ms += enc_ms;
     double search_ms = 0;
@@ -567,7 +621,6 @@ Result<Recognition> Recognizer::Recognize(const std::vector<float>& samples, boo
   finishing = true;
   ASRC_RETURN_IF_ERROR(causal_->Finish(on_chunk));
   const double cpu_loop = CpuMs() - cpu_loop0;
-  const int64_t t_out = dim > 0 ? static_cast<int64_t>(causal_out.size()) / dim : 0;
   rec.encoder_frames = t_out;
   if (streaming) {
     rec.streaming_ids = search_stream_->Best();
@@ -578,10 +631,9 @@ Result<Recognition> Recognizer::Recognize(const std::vector<float>& samples, boo
   if (lookahead) {
     auto t0 = Clock::now();
     const double c0 = CpuMs();
-    int64_t t = 0, d = 0;
-    ASRC_ASSIGN_OR_RETURN(auto enc, RunOffline("encoder_noncausal", causal_out, t_out, dim, &t, &d));
     ASRC_RETURN_IF_ERROR(search_final_->Reset());
-    ASRC_RETURN_IF_ERROR(search_final_->Accept(enc.data(), t, d));
+    auto search = [&](const float* e, int64_t n, int64_t d) { return search_final_->Accept(e, n, d); };
+    ASRC_RETURN_IF_ERROR(EncodeLookahead(causal_out, t_out, dim, search, &rec.lookahead_segments));
     rec.lookahead_ids = search_final_->Best();
     double ms = MsSince(t0);
     rec.final_ms = finish_encoder_ms + ms;

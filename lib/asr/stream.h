@@ -3,8 +3,13 @@
 // (StreamingEncoder), and both recognition modes (Recognizer):
 //   streaming  — the causal encoder runs chunk by chunk as features arrive and its output is
 //                searched as it is produced;
-//   look-ahead — at the end of the audio the non-causal encoder runs once over the concatenated
-//                causal output, and its output is searched.
+//   look-ahead — at the end of the audio the non-causal encoder runs over the concatenated
+//                causal output, and its output is searched. Up to one segment
+//                (RecognizerOptions::lookahead_segment_s, default longer than any eval utterance)
+//                it runs once over the whole output; longer audio is encoded in segments, each
+//                inside a window with lookahead_context_s of left and right context
+//                (overlap-and-discard, PlanLookaheadSegments), so memory is bounded by the window
+//                instead of growing with the square of the audio length.
 // A `transducer` bundle (one offline encoder) has only the second mode: its encoder runs on the
 // whole utterance at the end of the audio.
 #pragma once
@@ -104,13 +109,34 @@ class StreamingEncoder {
   int x_pos_ = -1, out_pos_ = -1;
   std::vector<int> cache_in_, cache_out_;
   std::vector<ir::Tensor> caches_;
-  std::vector<float> feats_;  // all frames received (row-major)
+  // The frames received from feats_first_ on (row-major): the ones no chunk has consumed yet, so
+  // memory stays flat on long audio.
+  std::vector<float> feats_;
+  int64_t feats_first_ = 0;
   int64_t total_frames_ = 0, chunks_run_ = 0, emitted_ = 0;
 };
+
+// One piece of a segmented look-ahead pass, in encoder frames: the non-causal encoder runs on
+// [window_begin, window_end) and its outputs for [keep_begin, keep_end) are kept.
+struct LookaheadSegment {
+  int64_t window_begin = 0, window_end = 0, keep_begin = 0, keep_end = 0;
+};
+
+// Splits `frames` encoder frames into ceil(frames / segment) kept pieces of nearly equal length
+// (consecutive, covering [0, frames) once), each with up to `context` frames of left and right
+// context, clipped to the audio. segment <= 0 or frames <= segment: one piece, the whole input.
+std::vector<LookaheadSegment> PlanLookaheadSegments(int64_t frames, int64_t segment, int64_t context);
 
 struct RecognizerOptions {
   SearchOptions search;
   int threads = 1;
+  // Look-ahead over long audio (cascaded bundles): the non-causal encoder's attention spans its
+  // whole input, so its memory grows with the square of the input. Audio longer than
+  // `lookahead_segment_s` seconds is encoded in segments of at most that length, each with
+  // `lookahead_context_s` seconds of context on both sides (PlanLookaheadSegments). Audio up to one
+  // segment is encoded whole (bit-identical to no segmenting); 0 never segments.
+  double lookahead_segment_s = 40;
+  double lookahead_context_s = 5;
   // Session options by graph role ("encoder_causal", "encoder_noncausal", "encoder", "decoder",
   // "joiner"), e.g. taps and their observer (runtime/session.h); `threads` above replaces
   // theirs. A role not listed gets default options.
@@ -132,6 +158,7 @@ struct Recognition {
   double final_ms = 0;           // look-ahead: end of audio -> final hypothesis
   // Process CPU time of the same passes (equals wall time on an idle machine with 1 thread).
   double streaming_cpu_ms = 0, lookahead_cpu_ms = 0;
+  int64_t lookahead_segments = 0;  // non-causal encoder runs of the look-ahead pass (cascade)
 };
 
 class Recognizer {
@@ -148,13 +175,18 @@ class Recognizer {
   // fed to the chunk protocol `piece` frames at a time (0: all at once).
   Result<std::vector<float>> CausalEncode(const std::vector<float>& feats, int64_t frames,
                                           int64_t piece, int64_t* dim);
+  // The cascade's non-causal encoder over the causal output [frames, dim], segmented as
+  // RecognizerOptions says: `fn` gets the output frames in order, one call per segment (one for
+  // the whole input when it fits in a segment); `segments` (may be null) the number of runs.
+  using PieceFn = std::function<Status(const float* enc, int64_t frames, int64_t dim)>;
+  Status EncodeLookahead(const std::vector<float>& causal_out, int64_t frames, int64_t dim,
+                         const PieceFn& fn, int64_t* segments);
   const Fbank& fbank() const { return *fbank_; }
 
  private:
   Recognizer() = default;
-  Result<std::vector<float>> RunOffline(const std::string& role, const std::vector<float>& x,
-                                        int64_t frames, int64_t dim, int64_t* out_frames,
-                                        int64_t* out_dim);
+  Result<std::vector<float>> RunOffline(const std::string& role, const float* x, int64_t frames,
+                                        int64_t dim, int64_t* out_frames, int64_t* out_dim);
   BundleConfig cfg_;
   RecognizerOptions opt_;
   std::unique_ptr<Fbank> fbank_;

@@ -215,3 +215,105 @@ TEST_CASE("Evaluate: bad audio fails the run, or with skip_unreadable is counted
   CHECK(bad.status().message().find("nope.jsonl") != std::string::npos);
   std::system(("rm -rf " + dir).c_str());
 }
+
+TEST_CASE("PlanLookaheadSegments: consecutive nearly equal pieces cover the input once, windows add the context") {
+  for (int64_t segment : {0, -3})  // off
+    CHECK(PlanLookaheadSegments(50, segment, 4).size() == 1);
+  for (int64_t frames : {1, 9, 10, 11, 99, 100, 101, 1003}) {
+    for (int64_t segment : {1, 7, 10, 100}) {
+      for (int64_t context : {0, 3, 50}) {
+        CAPTURE(frames);
+        CAPTURE(segment);
+        CAPTURE(context);
+        auto plan = PlanLookaheadSegments(frames, segment, context);
+        if (frames <= segment) {
+          REQUIRE(plan.size() == 1);
+          CHECK((plan[0].window_begin == 0 && plan[0].window_end == frames && plan[0].keep_begin == 0 &&
+                 plan[0].keep_end == frames));
+          continue;
+        }
+        REQUIRE(static_cast<int64_t>(plan.size()) == (frames + segment - 1) / segment);
+        int64_t next = 0, shortest = frames, longest = 0;
+        for (const auto& s : plan) {
+          CHECK(s.keep_begin == next);
+          next = s.keep_end;
+          shortest = std::min(shortest, s.keep_end - s.keep_begin);
+          longest = std::max(longest, s.keep_end - s.keep_begin);
+          CHECK(s.window_begin == std::max<int64_t>(0, s.keep_begin - context));
+          CHECK(s.window_end == std::min(frames, s.keep_end + context));
+        }
+        CHECK(next == frames);
+        CHECK(longest <= segment);
+        CHECK(longest - shortest <= 1);
+      }
+    }
+  }
+}
+
+// The look-ahead pass in segments: up to one segment it is the whole-input pass (bit-identical);
+// beyond, every kept piece equals the encoder run on its window alone, sliced; windows that span
+// the input give the whole-input result again.
+TEST_CASE("segmented look-ahead: pieces are the windows' outputs, short audio is unchanged") {
+  for (const std::string& bundle : BundlePaths()) {
+    CAPTURE(bundle);
+    auto model = onnx_io::LoadModel(bundle);
+    REQUIRE_MESSAGE(model.ok(), model.status().message());
+    auto make = [&](double segment_s, double context_s) {
+      RecognizerOptions ro;
+      ro.lookahead_segment_s = segment_s;
+      ro.lookahead_context_s = context_s;
+      auto r = Recognizer::Create(model.value(), ro);
+      REQUIRE_MESSAGE(r.ok(), r.status().message());
+      return std::move(r).value();
+    };
+    auto whole = make(0, 0), by_default = make(RecognizerOptions{}.lookahead_segment_s,
+                                                   RecognizerOptions{}.lookahead_context_s);
+    auto audio = LoadAudio(SpeechFile(), whole->config().frontend.sample_rate);
+    REQUIRE(audio.ok());
+    auto w = whole->Recognize(audio->samples, false, true);
+    auto d = by_default->Recognize(audio->samples, false, true);
+    REQUIRE((w.ok() && d.ok()));
+    CHECK(w->lookahead_ids == d->lookahead_ids);
+    CHECK((w->lookahead_segments == 1 && d->lookahead_segments == 1));
+
+    const int64_t T = whole->fbank().NumFrames(audio->samples.size());
+    std::vector<float> feats = whole->fbank().Compute(audio->samples.data(), audio->samples.size());
+    int64_t dim = 0;
+    auto causal = whole->CausalEncode(feats, T, 0, &dim);
+    REQUIRE(causal.ok());
+    const int64_t frames = static_cast<int64_t>(causal->size()) / dim;
+    // 0.4 s and 0.2 s: 10 and 5 encoder frames (10 ms shift, subsampling 4).
+    REQUIRE(whole->config().subsampling_factor == 4);
+    auto seg = make(0.4, 0.2);
+    std::vector<std::vector<float>> pieces;
+    int64_t runs = 0;
+    auto keep = [&](const float* e, int64_t n, int64_t dd) {
+      pieces.emplace_back(e, e + n * dd);
+      return Status::Ok();
+    };
+    REQUIRE(seg->EncodeLookahead(causal.value(), frames, dim, keep, &runs).ok());
+    auto plan = PlanLookaheadSegments(frames, 10, 5);
+    REQUIRE(plan.size() > 2);
+    REQUIRE(runs == static_cast<int64_t>(plan.size()));
+    REQUIRE(pieces.size() == plan.size());
+    for (size_t i = 0; i < plan.size(); ++i) {
+      CAPTURE(i);
+      const auto& s = plan[i];
+      std::vector<float> window(causal->begin() + s.window_begin * dim, causal->begin() + s.window_end * dim);
+      std::vector<float> ref;
+      REQUIRE(whole->EncodeLookahead(window, s.window_end - s.window_begin, dim,
+                                     [&](const float* e, int64_t n, int64_t dd) {
+                                       ref.assign(e + (s.keep_begin - s.window_begin) * dd,
+                                                  e + (s.keep_end - s.window_begin) * dd);
+                                       return Status::Ok();
+                                     }, nullptr).ok());
+      CHECK(pieces[i] == ref);
+    }
+    auto spanning = make(0.4, 1000);  // every window is the whole input
+    auto sp = spanning->Recognize(audio->samples, false, true);
+    REQUIRE(sp.ok());
+    CHECK(sp->lookahead_segments == static_cast<int64_t>(plan.size()));
+    CHECK(sp->lookahead_ids == w->lookahead_ids);
+    CHECK(sp->encoder_frames == w->encoder_frames);
+  }
+}

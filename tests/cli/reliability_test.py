@@ -259,6 +259,13 @@ def flag_cases(t, relu):
         expect_fail(f"eval {flag} {value}", eval_args(m, flag, value), flag, t)
         expect_fail(f"transcribe {flag} {value}", ["transcribe", BUNDLE, FLAC, flag, value], flag, t)
     expect_ok("eval --threads 1000 is lowered", eval_args(m, "--threads", "1000"), "lowered to")
+    expect_ok("transcribe --threads 1000 is lowered", ["transcribe", BUNDLE, FLAC, "--threads", "1000"], "lowered to")
+    for flag, value in [("--lookahead-segment", "-1"), ("--lookahead-segment", "nan"), ("--lookahead-context", "-5"),
+                        ("--lookahead-context", "inf")]:
+        expect_fail(f"eval {flag} {value}", eval_args(m, flag, value), flag, t)
+        expect_fail(f"transcribe {flag} {value}", ["transcribe", BUNDLE, FLAC, flag, value], flag, t)
+    expect_fail("transcribe to a full stdout", ["transcribe", BUNDLE, FLAC], "standard output", t,
+                stdout=open("/dev/full", "w"))
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "T"])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", "T"])
     g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
