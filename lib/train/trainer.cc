@@ -21,13 +21,6 @@ std::string StepName(int64_t step, const Batch& batch) {
   return "train: step " + std::to_string(step) + " (batch " + (batch.id.empty() ? "?" : batch.id) + ")";
 }
 
-double GlobalNorm(const std::vector<ir::Tensor>& grads) {
-  double sq = 0;
-  for (const ir::Tensor& g : grads)
-    for (int64_t k = 0; k < g.numel(); ++k) sq += static_cast<double>(g.data<float>()[k]) * g.data<float>()[k];
-  return std::sqrt(sq);
-}
-
 }  // namespace
 
 BatchFn WithTeacher(BatchFn batches, runtime::Session& teacher, const std::string& as_input) {
@@ -82,12 +75,9 @@ Result<std::unique_ptr<Trainer>> Trainer::Create(ir::Graph& graph, const std::st
   runtime::SessionOptions sopt;
   sopt.threads = options.threads;
   ASRC_ASSIGN_OR_RETURN(t->session_, runtime::Session::Create(graph, options.opset, sopt));
-  const auto& inputs = t->session_->input_names();
-  for (const std::string& name : trainables) {
-    auto it = std::find(inputs.begin(), inputs.end(), name);
-    if (it == inputs.end()) return Error("train: trainable '" + name + "' is not an input of the gradient graph");
-    t->weight_slot_.push_back(static_cast<int>(it - inputs.begin()));
-  }
+  auto slots = t->session_->InputIndices(trainables);
+  if (!slots.ok()) return slots.status().With("train: a trainable is not an input of the gradient graph");
+  t->weight_slot_ = std::move(slots).value();
   return t;
 }
 
@@ -138,11 +128,7 @@ Result<StepStats> Trainer::Step(const Batch& batch) {
     gp.push_back(&g);
     gc.push_back(&g);
   }
-  if (opt_.clip_norm > 0) {
-    ASRC_ASSIGN_OR_RETURN(s.grad_norm, ClipGradNorm(gp, opt_.clip_norm));
-  } else {
-    s.grad_norm = GlobalNorm(grads);
-  }
+  ASRC_ASSIGN_OR_RETURN(s.grad_norm, opt_.clip_norm > 0 ? ClipGradNorm(gp, opt_.clip_norm) : GradNorm(gp));
   if (!std::isfinite(s.grad_norm))
     return Error(StepName(s.step, batch) + ": gradient norm is " + std::to_string(s.grad_norm) +
                  "; weights not updated");

@@ -152,12 +152,9 @@ Result<TransducerTrainer::Plan*> TransducerTrainer::PlanFor(const ComposeShape& 
   runtime::SessionOptions sopt;
   sopt.threads = opt_.threads;
   ASRC_ASSIGN_OR_RETURN(plan->session, runtime::Session::Create(g, gopt.opset, sopt));
-  const auto& inputs = plan->session->input_names();
-  for (const std::string& n : names_) {
-    auto it = std::find(inputs.begin(), inputs.end(), n);
-    if (it == inputs.end()) return Error("train: trainable '" + n + "' is not an input of the gradient graph");
-    plan->weight_slot.push_back(static_cast<int>(it - inputs.begin()));
-  }
+  auto slots = plan->session->InputIndices(names_);
+  if (!slots.ok()) return slots.status().With("train: a trainable is not an input of the gradient graph");
+  plan->weight_slot = std::move(slots).value();
   plans_.push_front(std::move(plan));
   ++plans_built_;
   plan_s_ += Since(t0);
@@ -264,7 +261,7 @@ Result<StepStats> TransducerTrainer::Step(const std::vector<const Utterance*>& u
     gc.push_back(&acc[k]);
     wp.push_back(&weights_[k]);
   }
-  ASRC_ASSIGN_OR_RETURN(s.grad_norm, ClipGradNorm(gp, opt_.clip_norm > 0 ? opt_.clip_norm : 1e30));
+  ASRC_ASSIGN_OR_RETURN(s.grad_norm, opt_.clip_norm > 0 ? ClipGradNorm(gp, opt_.clip_norm) : GradNorm(gp));
   if (!std::isfinite(s.grad_norm))
     return Error(StepName(s.step, id) + ": gradient norm is " + std::to_string(s.grad_norm) + "; weights not updated");
   s.lr = opt_.schedule.At(s.step);
