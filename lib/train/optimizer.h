@@ -52,8 +52,6 @@ class AdamW {
 // the norm before clipping (inf or NaN is returned as is, gradients untouched, for the caller to
 // stop on).
 Result<double> ClipGradNorm(const std::vector<ir::Tensor*>& grads, double max_norm);
-// The gradients' joint L2 norm, nothing clipped (what ClipGradNorm returns).
-Result<double> GradNorm(const std::vector<ir::Tensor*>& grads);
 
 // Learning rate as a function of the optimizer step s = 1, 2, ... (the step about to be taken).
 struct Schedule {

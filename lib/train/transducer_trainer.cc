@@ -261,7 +261,7 @@ Result<StepStats> TransducerTrainer::Step(const std::vector<const Utterance*>& u
     gc.push_back(&acc[k]);
     wp.push_back(&weights_[k]);
   }
-  ASRC_ASSIGN_OR_RETURN(s.grad_norm, opt_.clip_norm > 0 ? ClipGradNorm(gp, opt_.clip_norm) : GradNorm(gp));
+  ASRC_ASSIGN_OR_RETURN(s.grad_norm, ClipGradNorm(gp, opt_.clip_norm > 0 ? opt_.clip_norm : 1e30));
   if (!std::isfinite(s.grad_norm))
     return Error(StepName(s.step, id) + ": gradient norm is " + std::to_string(s.grad_norm) + "; weights not updated");
   s.lr = opt_.schedule.At(s.step);

@@ -293,7 +293,6 @@ Status GruCell(KernelContext& ctx, const RnnConfig& c, RnnRun& r) {
     const float* rb = r.B ? r.B->data<float>() + d * 2 * G + G : nullptr;
     Project(ctx, r, d, G, false, xw);
     float* hs = InitState(r.hT, r.h0, d, Bt * H);
-    const Direction dir{c, r, d, rev, G, xw, hs};
     for (int64_t s = 0; s < S; ++s) {
       Sgemm(false, true, Bt, G, H, 1.f, hs, H, rr, H, 0.f, hr.data(), G, 1);
       if (rb)
@@ -302,27 +301,30 @@ Status GruCell(KernelContext& ctx, const RnnConfig& c, RnnRun& r) {
       if (!c.lbr) {
         // (r * h_prev) @ Rh^T needs r first.
         for (int64_t b = 0; b < Bt; ++b) {
-          const Direction::Row row = dir.At(b, s);
-          if (row.t < 0) { std::fill(rh.begin() + b * H, rh.begin() + (b + 1) * H, 0.f); continue; }
+          int64_t t = StepTime(r, b, s, rev);
+          if (t < 0) { std::fill(rh.begin() + b * H, rh.begin() + (b + 1) * H, 0.f); continue; }
+          const float* gx = xw.data() + (t * Bt + b) * G;
           for (int64_t j = 0; j < H; ++j)
-            rh[b * H + j] = Apply(f, Clip(row.gx[H + j] + hr[b * G + H + j], c.clip)) * row.h[j];
+            rh[b * H + j] = Apply(f, Clip(gx[H + j] + hr[b * G + H + j], c.clip)) * hs[b * H + j];
         }
         Sgemm(false, true, Bt, H, H, 1.f, rh.data(), H, rr + 2 * H * H, H, 0.f, rhr.data(), H, 1);
       }
       for (int64_t b = 0; b < Bt; ++b) {
-        const Direction::Row row = dir.At(b, s);
-        if (row.t < 0) continue;
-        const float* gx = row.gx;
+        int64_t t = StepTime(r, b, s, rev);
+        if (t < 0) continue;
+        const float* gx = xw.data() + (t * Bt + b) * G;
         const float* gh = hr.data() + b * G;
+        float* hb = hs + b * H;
+        float* yb = r.y.data<float>() + ((t * c.dirs + d) * Bt + b) * H;
         for (int64_t j = 0; j < H; ++j) {
           float z = Apply(f, Clip(gx[j] + gh[j], c.clip));
           float rv = Apply(f, Clip(gx[H + j] + gh[H + j], c.clip));
           float pre = c.lbr ? gx[2 * H + j] + rv * gh[2 * H + j]
                              : gx[2 * H + j] + rhr[b * H + j] + (rb ? rb[2 * H + j] : 0.f);
           float hh = Apply(g, Clip(pre, c.clip));
-          float h_new = (1.f - z) * hh + z * row.h[j];
-          row.h[j] = h_new;
-          row.y[j] = h_new;
+          float h_new = (1.f - z) * hh + z * hb[j];
+          hb[j] = h_new;
+          yb[j] = h_new;
         }
       }
     }
