@@ -9,9 +9,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace asrc::test {
 
@@ -51,6 +54,15 @@ inline CommandOut RunCommand(const std::string& cmd) {
   int st = pclose(f);
   o.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   return o;
+}
+
+// Runs a reference script that prints JSON (`cmd`, without redirection): the test fails when it
+// fails; its output is kept in `json_path` (for the caller to remove) and returned parsed.
+inline nlohmann::json RunForJson(const std::string& cmd, const std::string& json_path) {
+  REQUIRE_MESSAGE(std::system((cmd + " > " + json_path).c_str()) == 0, cmd);
+  nlohmann::json j;
+  std::ifstream(json_path) >> j;
+  return j;
 }
 
 }  // namespace asrc::test

@@ -20,6 +20,22 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// A ModeReport's summed totals by their JSON key: written by ToJson, read back and checked by
+// ModeFromJson, added up by MergeShards.
+const std::pair<const char*, int64_t ModeReport::*> kCounts[] = {
+    {"words", &ModeReport::words},
+    {"substitutions", &ModeReport::substitutions},
+    {"deletions", &ModeReport::deletions},
+    {"insertions", &ModeReport::insertions},
+    {"chars", &ModeReport::chars},
+    {"char_errors", &ModeReport::char_errors},
+    {"utterances", &ModeReport::utterances},
+    {"failed_utterances", &ModeReport::failed_utterances}};
+const std::pair<const char*, double ModeReport::*> kSeconds[] = {
+    {"audio_seconds", &ModeReport::audio_seconds},
+    {"compute_seconds", &ModeReport::compute_seconds},
+    {"cpu_seconds", &ModeReport::cpu_seconds}};
+
 bool IsAbsolute(const std::string& p) { return !p.empty() && p[0] == '/'; }
 
 std::string DirName(const std::string& p) {
@@ -114,26 +130,14 @@ Result<ModeReport> ModeFromJson(const nlohmann::json& j, const std::string& mode
   if (!j.is_object()) return Error(mode + ": expected an object");
   ModeReport r;
   r.mode = mode;
-  ASRC_RETURN_IF_ERROR(Req(j, "words", mode, &r.words));
-  ASRC_RETURN_IF_ERROR(Req(j, "substitutions", mode, &r.substitutions));
-  ASRC_RETURN_IF_ERROR(Req(j, "deletions", mode, &r.deletions));
-  ASRC_RETURN_IF_ERROR(Req(j, "insertions", mode, &r.insertions));
-  ASRC_RETURN_IF_ERROR(Req(j, "chars", mode, &r.chars));
-  ASRC_RETURN_IF_ERROR(Req(j, "char_errors", mode, &r.char_errors));
-  ASRC_RETURN_IF_ERROR(Req(j, "utterances", mode, &r.utterances));
-  ASRC_RETURN_IF_ERROR(Req(j, "failed_utterances", mode, &r.failed_utterances));
-  ASRC_RETURN_IF_ERROR(Req(j, "audio_seconds", mode, &r.audio_seconds));
-  ASRC_RETURN_IF_ERROR(Req(j, "compute_seconds", mode, &r.compute_seconds));
-  ASRC_RETURN_IF_ERROR(Req(j, "cpu_seconds", mode, &r.cpu_seconds));
+  for (auto [key, field] : kCounts) ASRC_RETURN_IF_ERROR(Req(j, key, mode, &(r.*field)));
+  for (auto [key, field] : kSeconds) ASRC_RETURN_IF_ERROR(Req(j, key, mode, &(r.*field)));
   ASRC_RETURN_IF_ERROR(Req(j, "threads", mode, &r.threads));
-  for (auto [key, v] : {std::pair<const char*, double>{"words", double(r.words)},
-                        {"substitutions", double(r.substitutions)}, {"deletions", double(r.deletions)},
-                        {"insertions", double(r.insertions)}, {"chars", double(r.chars)},
-                        {"char_errors", double(r.char_errors)}, {"utterances", double(r.utterances)},
-                        {"failed_utterances", double(r.failed_utterances)},
-                        {"audio_seconds", r.audio_seconds}, {"compute_seconds", r.compute_seconds},
-                        {"cpu_seconds", r.cpu_seconds}})
-    if (!(v >= 0) || !std::isfinite(v)) return Error(mode + "." + key + ": negative or not finite");
+  auto bad = [&](const char* key) { return Error(mode + "." + key + ": negative or not finite"); };
+  for (auto [key, field] : kCounts)
+    if (r.*field < 0) return bad(key);
+  for (auto [key, field] : kSeconds)
+    if (!(r.*field >= 0) || !std::isfinite(r.*field)) return bad(key);
   if (r.failed_utterances > r.utterances)
     return Error(mode + ".failed_utterances: more than utterances");
   const char* raw = mode == "streaming" ? "chunk_ms" : "final_ms";
@@ -199,19 +203,10 @@ nlohmann::json ModeReport::ToJson(bool partial) const {
   auto rate = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
   j["wer"] = rate(wer);  // null: undefined (no reference words)
   j["cer"] = rate(cer);
-  j["words"] = words;
-  j["substitutions"] = substitutions;
-  j["deletions"] = deletions;
-  j["insertions"] = insertions;
-  j["chars"] = chars;
-  j["char_errors"] = char_errors;
-  j["utterances"] = utterances;
-  j["failed_utterances"] = failed_utterances;
+  for (auto [key, field] : kCounts) j[key] = this->*field;
+  for (auto [key, field] : kSeconds) j[key] = this->*field;
   j["rtf"] = rtf;
-  j["audio_seconds"] = audio_seconds;
-  j["compute_seconds"] = compute_seconds;
   j["rtf_cpu"] = rtf_cpu;
-  j["cpu_seconds"] = cpu_seconds;
   if (mode == "streaming") {
     j["chunk_ms_p50"] = Percentile(chunk_ms, 50);
     j["chunk_ms_p90"] = Percentile(chunk_ms, 90);
@@ -346,17 +341,8 @@ Result<EvalReport> MergeReports(const std::vector<EvalReport>& parts) {
     m.threads = (parts[0].*field)->threads;
     for (const auto& p : parts) {
       const ModeReport& r = *(p.*field);
-      m.words += r.words;
-      m.substitutions += r.substitutions;
-      m.deletions += r.deletions;
-      m.insertions += r.insertions;
-      m.chars += r.chars;
-      m.char_errors += r.char_errors;
-      m.utterances += r.utterances;
-      m.failed_utterances += r.failed_utterances;
-      m.audio_seconds += r.audio_seconds;
-      m.compute_seconds += r.compute_seconds;
-      m.cpu_seconds += r.cpu_seconds;
+      for (auto [key, field] : kCounts) m.*field += r.*field;
+      for (auto [key, field] : kSeconds) m.*field += r.*field;
       m.chunk_ms.insert(m.chunk_ms.end(), r.chunk_ms.begin(), r.chunk_ms.end());
       m.final_ms.insert(m.final_ms.end(), r.final_ms.begin(), r.final_ms.end());
       m.per_utterance.insert(m.per_utterance.end(), r.per_utterance.begin(), r.per_utterance.end());

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cassert>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
@@ -262,6 +263,19 @@ Tensor Tensor::Clone() const {
   return t;
 }
 
+namespace {
+float FloatFromBits(uint32_t bits) {
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+uint32_t FloatBits(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  return bits;
+}
+}  // namespace
+
 float half_to_float(uint16_t h) {
   uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
   uint32_t exp = (h >> 10) & 0x1f;
@@ -284,14 +298,11 @@ float half_to_float(uint16_t h) {
   } else {
     bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
   }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
+  return FloatFromBits(bits);
 }
 
 uint16_t float_to_half(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
+  const uint32_t x = FloatBits(f);
   uint32_t sign = (x >> 16) & 0x8000;
   uint32_t exp = (x >> 23) & 0xff;
   uint32_t mant = x & 0x7fffff;
@@ -315,6 +326,16 @@ uint16_t float_to_half(float f) {
   uint32_t rem = mant & 0x1fff;
   if (rem > 0x1000 || (rem == 0x1000 && (half & 1))) ++half;  // may carry into exponent: correct
   return static_cast<uint16_t>(half);
+}
+
+// bfloat16 is the top half of the float's bits; rounding to nearest even, as ONNX Runtime and the
+// Cast spec do (NaN stays a quiet NaN).
+float Bf16ToFloat(uint16_t h) { return FloatFromBits(static_cast<uint32_t>(h) << 16); }
+
+uint16_t FloatToBf16(float f) {
+  const uint32_t u = FloatBits(f);
+  if (std::isnan(f)) return static_cast<uint16_t>((u >> 16) | 0x40);
+  return static_cast<uint16_t>((u + 0x7fff + ((u >> 16) & 1)) >> 16);
 }
 
 }  // namespace asrc::ir

@@ -154,5 +154,8 @@ class Tensor {
 // IEEE half <-> float conversions.
 float half_to_float(uint16_t h);
 uint16_t float_to_half(float f);
+// bfloat16 <-> float (round to nearest even; NaN stays a quiet NaN).
+float Bf16ToFloat(uint16_t h);
+uint16_t FloatToBf16(float f);
 
 }  // namespace asrc::ir

@@ -18,23 +18,29 @@ using json = nlohmann::json;
 
 // --- JSON ------------------------------------------------------------------------------------
 
+// A ModeEval's numbers by their JSON key: written by ModeJson, read back by ParseEvalSummary.
+const std::pair<const char*, double ModeEval::*> kModeRates[] = {
+    {"wer", &ModeEval::wer},
+    {"cer", &ModeEval::cer},
+    {"rtf", &ModeEval::rtf},
+    {"audio_seconds", &ModeEval::audio_seconds},
+    {"compute_seconds", &ModeEval::compute_seconds},
+    {"rtf_cpu", &ModeEval::rtf_cpu},
+    {"cpu_seconds", &ModeEval::cpu_seconds}};
+const std::pair<const char*, int64_t ModeEval::*> kModeCounts[] = {
+    {"words", &ModeEval::words},
+    {"substitutions", &ModeEval::substitutions},
+    {"deletions", &ModeEval::deletions},
+    {"insertions", &ModeEval::insertions},
+    {"chars", &ModeEval::chars},
+    {"char_errors", &ModeEval::char_errors},
+    {"utterances", &ModeEval::utterances},
+    {"failed_utterances", &ModeEval::failed_utterances}};
+
 json ModeJson(const ModeEval& m, const Mode& mode) {
   json j;
-  j["wer"] = m.wer;
-  j["cer"] = m.cer;
-  j["words"] = m.words;
-  j["substitutions"] = m.substitutions;
-  j["deletions"] = m.deletions;
-  j["insertions"] = m.insertions;
-  j["chars"] = m.chars;
-  j["char_errors"] = m.char_errors;
-  j["utterances"] = m.utterances;
-  j["failed_utterances"] = m.failed_utterances;
-  j["rtf"] = m.rtf;
-  j["audio_seconds"] = m.audio_seconds;
-  j["compute_seconds"] = m.compute_seconds;
-  j["rtf_cpu"] = m.rtf_cpu;
-  j["cpu_seconds"] = m.cpu_seconds;
+  for (auto [key, field] : kModeRates) j[key] = m.*field;
+  for (auto [key, field] : kModeCounts) j[key] = m.*field;
   j[mode.latency + "_p50"] = m.latency_ms_p50;
   j[mode.latency + "_p90"] = m.latency_ms_p90;
   if (m.chunks) j["chunks"] = *m.chunks;
@@ -87,15 +93,8 @@ Result<EvalSummary> ParseEvalSummary(const json& j) {
     if (!j.contains(mode.name)) continue;
     const json& o = j[mode.name];
     ModeEval m;
-    for (auto [key, field] : {std::pair{"wer", &ModeEval::wer}, {"cer", &ModeEval::cer}, {"rtf", &ModeEval::rtf},
-                              {"audio_seconds", &ModeEval::audio_seconds}, {"compute_seconds", &ModeEval::compute_seconds},
-                              {"rtf_cpu", &ModeEval::rtf_cpu}, {"cpu_seconds", &ModeEval::cpu_seconds}})
-      ASRC_RETURN_IF_ERROR(num(o, key, &(m.*field)));
-    for (auto [key, field] : {std::pair{"words", &ModeEval::words}, {"substitutions", &ModeEval::substitutions},
-                              {"deletions", &ModeEval::deletions}, {"insertions", &ModeEval::insertions},
-                              {"chars", &ModeEval::chars}, {"char_errors", &ModeEval::char_errors},
-                              {"utterances", &ModeEval::utterances}, {"failed_utterances", &ModeEval::failed_utterances}})
-      ASRC_RETURN_IF_ERROR(count(o, key, &(m.*field)));
+    for (auto [key, field] : kModeRates) ASRC_RETURN_IF_ERROR(num(o, key, &(m.*field)));
+    for (auto [key, field] : kModeCounts) ASRC_RETURN_IF_ERROR(count(o, key, &(m.*field)));
     ASRC_RETURN_IF_ERROR(num(o, mode.latency + "_p50", &m.latency_ms_p50));
     ASRC_RETURN_IF_ERROR(num(o, mode.latency + "_p90", &m.latency_ms_p90));
     if (o.contains("chunks")) m.chunks = o["chunks"].get<int64_t>();

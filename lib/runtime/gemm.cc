@@ -405,6 +405,21 @@ void PackA16(const void* A, bool a_signed, const int32_t* a_zero, bool per_row, 
   }
 }
 
+#if defined(__AVX2__)
+// Stores one row of 16 int32 columns (v0: 0-7, v1: 8-15), of which the first ncols are valid.
+inline void StoreRow(int32_t* c, __m256i v0, __m256i v1, int ncols) {
+  if (ncols == kNr) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c), v0);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + 8), v1);
+  } else {
+    alignas(32) int32_t tmp[kNr];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), v0);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(tmp + 8), v1);
+    std::memcpy(c, tmp, sizeof(int32_t) * ncols);
+  }
+}
+#endif
+
 // C[MR rows, ncols<=16] = A16[MR rows] * panel. `a` rows are kp2 apart.
 template <int MR>
 void MicroKernel(const int16_t* a, int64_t kp2, const int16_t* panel, int64_t k_pairs,
@@ -423,17 +438,7 @@ void MicroKernel(const int16_t* a, int64_t kp2, const int16_t* panel, int64_t k_
       acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(av, b1));
     }
   }
-  for (int r = 0; r < MR; ++r) {
-    if (ncols == kNr) {
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + r * ldc), acc[r][0]);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + r * ldc + 8), acc[r][1]);
-    } else {
-      alignas(32) int32_t tmp[kNr];
-      _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), acc[r][0]);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(tmp + 8), acc[r][1]);
-      std::memcpy(c + r * ldc, tmp, sizeof(int32_t) * ncols);
-    }
-  }
+  for (int r = 0; r < MR; ++r) StoreRow(c + r * ldc, acc[r][0], acc[r][1], ncols);
 #else
   uint32_t acc[MR][kNr] = {};
   for (int64_t p = 0; p < k_pairs; ++p) {
@@ -492,15 +497,7 @@ void MicroKernelU8S8(const uint8_t* a, int64_t kq4, const int8_t* panel, int64_t
     __m256i z = _mm256_set1_epi32(az[r]);
     __m256i v0 = _mm256_sub_epi32(acc[r][0], _mm256_mullo_epi32(z, cs0));
     __m256i v1 = _mm256_sub_epi32(acc[r][1], _mm256_mullo_epi32(z, cs1));
-    if (ncols == kNr) {
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + r * ldc), v0);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + r * ldc + 8), v1);
-    } else {
-      alignas(32) int32_t tmp[kNr];
-      _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), v0);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(tmp + 8), v1);
-      std::memcpy(c + r * ldc, tmp, sizeof(int32_t) * ncols);
-    }
+    StoreRow(c + r * ldc, v0, v1, ncols);
   }
 }
 

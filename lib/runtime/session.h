@@ -54,6 +54,9 @@ class Session {
   // Names of the graph inputs that must be fed (initializer-backed inputs excluded), in order.
   const std::vector<std::string>& input_names() const;
   const std::vector<std::string>& output_names() const;
+  // The positions of `names` among input_names(), in order; an error names the first that is no
+  // input ("graph 'g' has no input named 'x'").
+  Result<std::vector<int>> InputIndices(const std::vector<std::string>& names) const;
 
   // Runs the graph. `inputs` in input_names() order. Outputs in output_names() order. Sequence and
   // optional graph values are ir::Tensor::Sequence / ::Optional values (ir/tensor.h); a fed value

@@ -58,6 +58,12 @@ class SessionImpl {
   };
 
  private:
+  // Checks each feed against its declared type (kind, dtype, shape) and puts it in its slot.
+  Status BindFeeds(const std::vector<const ir::Tensor*>& feeds);
+  Status CheckFeed(const ir::Value& v, const ir::Tensor& feed) const;
+  // Runs one step: its inputs from their slots, its outputs into theirs, then taps and releases.
+  Status RunStep(Step& st, ThreadPool* pool, int threads);
+
   const ir::Graph* graph_ = nullptr;
   int threads_ = 1;
   std::unique_ptr<ThreadPool> own_pool_;

@@ -83,12 +83,9 @@ Result<std::unique_ptr<Trainer>> Trainer::Create(ir::Graph& graph, const std::st
   runtime::SessionOptions sopt;
   sopt.threads = options.threads;
   ASRC_ASSIGN_OR_RETURN(t->session_, runtime::Session::Create(graph, options.opset, sopt));
-  const auto& inputs = t->session_->input_names();
-  for (const std::string& name : trainables) {
-    auto it = std::find(inputs.begin(), inputs.end(), name);
-    if (it == inputs.end()) return Error("train: trainable '" + name + "' is not an input of the gradient graph");
-    t->weight_slot_.push_back(static_cast<int>(it - inputs.begin()));
-  }
+  auto slots = t->session_->InputIndices(trainables);
+  if (!slots.ok()) return slots.status().With("train: a trainable is not an input of the gradient graph");
+  t->weight_slot_ = std::move(slots).value();
   return t;
 }
 

@@ -168,12 +168,9 @@ Result<TransducerTrainer::Plan*> TransducerTrainer::PlanFor(const ComposeShape& 
   runtime::SessionOptions sopt;
   sopt.threads = opt_.threads;
   ASRC_ASSIGN_OR_RETURN(plan->session, runtime::Session::Create(g, gopt.opset, sopt));
-  const auto& inputs = plan->session->input_names();
-  for (const std::string& n : names_) {
-    auto it = std::find(inputs.begin(), inputs.end(), n);
-    if (it == inputs.end()) return Error("train: trainable '" + n + "' is not an input of the gradient graph");
-    plan->weight_slot.push_back(static_cast<int>(it - inputs.begin()));
-  }
+  auto slots = plan->session->InputIndices(names_);
+  if (!slots.ok()) return slots.status().With("train: a trainable is not an input of the gradient graph");
+  plan->weight_slot = std::move(slots).value();
   plans_.push_front(std::move(plan));
   ++plans_built_;
   plan_s_ += Since(t0);

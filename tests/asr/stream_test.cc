@@ -99,11 +99,10 @@ void CheckAgainstOrt(const std::string& bundle) {
   if (!test::HaveReference(test::OrtAvailable(), test::kOrt)) return;
   const std::string tmp = "/tmp/asrc_test_stream_" + std::to_string(getpid());
   test::WriteF32(tmp + ".feats.f32", feats);
-  std::string cmd = "node " ASRC_SOURCE_DIR "/tests/asr/ort_stream_ref.js " + bundle + " " + tmp +
-                    ".feats.f32 " + std::to_string(T) + " " + tmp + " 5 > " + tmp + ".json";
-  REQUIRE(std::system(cmd.c_str()) == 0);
-  nlohmann::json ref;
-  std::ifstream(tmp + ".json") >> ref;
+  const nlohmann::json ref =
+      test::RunForJson("node " ASRC_SOURCE_DIR "/tests/asr/ort_stream_ref.js " + bundle + " " + tmp +
+                           ".feats.f32 " + std::to_string(T) + " " + tmp + " 5",
+                       tmp + ".json");
   REQUIRE(ref["frames"].get<int64_t>() == t_out);
   double causal_diff = MaxDiff(whole.value(), ReadF32(tmp + ".causal.f32"));
   MESSAGE("causal encoder_out max |asrc - ORT| = " << causal_diff);

@@ -12,6 +12,7 @@
 #include "doctest/doctest.h"
 #include "ir/model.h"
 #include "onnx/onnx_io.h"
+#include "passes/pass_test_util.h"
 #include "reference.h"
 #include "test_io.h"
 
@@ -35,12 +36,7 @@ void Write(const fs::path& p, const std::string& s) { std::ofstream(p) << s; }
 // x [4,32] -> MatMul(W [32,32]) -> Identity -> Relu -> y, saved as a lone .onnx
 std::string TinyOnnx(const fs::path& dir) {
   auto g = std::make_unique<ir::Graph>("tiny");
-  ir::Value* x = g->add_value("x");
-  x->type.has_type = true;
-  x->type.dtype = ir::DType::Float32;
-  x->type.has_shape = true;
-  x->type.dims = {ir::Dim{4, ""}, ir::Dim{32, ""}};
-  g->inputs.push_back(x);
+  ir::Value* x = test::Input(*g, "x", ir::DType::Float32, {4, 32});
   std::mt19937 rng(1);
   std::normal_distribution<float> d;
   std::vector<float> w(32 * 32);
@@ -49,19 +45,9 @@ std::string TinyOnnx(const fs::path& dir) {
   ir::Node* mm = g->add_node("MatMul", {x, vw}, {"h"}, "mm");
   ir::Node* id = g->add_node("Identity", {mm->outputs[0]}, {"h2"}, "id");
   ir::Node* r = g->add_node("Relu", {id->outputs[0]}, {"y"}, "relu");
-  r->outputs[0]->type.has_type = true;
-  r->outputs[0]->type.dtype = ir::DType::Float32;
-  r->outputs[0]->type.has_shape = true;
-  r->outputs[0]->type.dims = {ir::Dim{4, ""}, ir::Dim{32, ""}};
-  g->outputs.push_back(r->outputs[0]);
-  ir::Model m;
-  ir::GraphFile f;
-  f.role = "model";
-  f.file = "tiny.onnx";
-  f.ir_version = 8;
-  f.opsets = {{"", 17}};
-  f.graph = std::move(g);
-  m.graphs.push_back(std::move(f));
+  test::Output(*g, r->outputs[0], {4, 32});
+  ir::Model m = test::SingleGraphModel(std::move(g));
+  m.graphs[0].file = "tiny.onnx";
   std::string path = (dir / "tiny.onnx").string();
   Status st = onnx_io::SaveModel(m, path);
   REQUIRE_MESSAGE(st.ok(), st.message());

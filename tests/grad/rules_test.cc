@@ -4,10 +4,7 @@
 #include "grad_util.h"
 
 using namespace asrc;
-using asrc::testing::Ints;
-using asrc::testing::Net;
-using asrc::testing::Rand;
-using asrc::testing::RequireGradients;
+using namespace asrc::testing;  // grad_util.h: nets, seeded inputs, gradient checks
 
 namespace {
 ir::Value* Attr(ir::Node* n, const char* name, int64_t v) {

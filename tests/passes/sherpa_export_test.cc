@@ -102,11 +102,10 @@ TEST_CASE("sherpa export: the merged encoder equals the cascade in look-ahead mo
     CHECK(d < 1e-3);
     if (!ort) continue;
     test::WriteF32(tmp + ".x.f32", x);
-    std::string cmd = "node " ASRC_SOURCE_DIR "/tests/passes/ort_encoder.js " + tmp + ".model/encoder.onnx " + tmp +
-                      ".x.f32 " + std::to_string(T) + " " + tmp + ".out.f32 > " + tmp + ".json";
-    REQUIRE(std::system(cmd.c_str()) == 0);
-    nlohmann::json j;
-    std::ifstream(tmp + ".json") >> j;
+    const nlohmann::json j =
+        test::RunForJson("node " ASRC_SOURCE_DIR "/tests/passes/ort_encoder.js " + tmp + ".model/encoder.onnx " +
+                             tmp + ".x.f32 " + std::to_string(T) + " " + tmp + ".out.f32",
+                         tmp + ".json");
     CHECK(j["lens"].get<int64_t>() == t_out);
     const double od = MaxDiff(ReadF32(tmp + ".out.f32"), want);
     MESSAGE("T=" << T << ": merged encoder max |ORT - cascade| = " << od);

@@ -8,10 +8,7 @@
 #include "test_util.h"
 
 using namespace asrc;
-using asrc::testing::I64;
-using asrc::testing::OneNode;
-using asrc::testing::RandomTensor;
-using asrc::testing::SameBytes;
+using namespace asrc::testing;  // test_util.h: tensors, one-node graphs, comparisons
 
 namespace {
 

@@ -6,10 +6,7 @@
 #include "test_util.h"
 
 using namespace asrc;
-using asrc::testing::I64;
-using asrc::testing::MaxAbsDiff;
-using asrc::testing::RandomTensor;
-using asrc::testing::SameBytes;
+using namespace asrc::testing;  // test_util.h: tensors, one-node graphs, comparisons
 
 namespace {
 ir::Value* Input(ir::Graph& g, const std::string& name, ir::DType dt = ir::DType::Float32) {

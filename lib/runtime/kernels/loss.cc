@@ -322,13 +322,25 @@ class CtcLossKernel : public Kernel {
 // ---- Transducer knowledge distillation ------------------------------------------------------
 
 // Shapes shared by the KD losses: student [B, T, U1, V], teacher [B, T, U1, teacher_v].
-Status CheckKdShapes(const Tensor& s, const Tensor& t, bool allow_three) {
-  if (s.dim(3) < 1) return Error("student logits " + ir::shape_str(s.shape()) + " have an empty vocabulary");
-  Shape want = s.shape();
-  if (t.shape() == want) return Status::Ok();
-  want.back() = 3;
-  if (allow_three && t.shape() == want) return Status::Ok();
-  return Error("teacher " + ir::shape_str(t.shape()) + " does not match student " + ir::shape_str(s.shape()) +
+struct StudentTeacher {
+  const Tensor* s;
+  const Tensor* t;
+};
+
+// Inputs 0 and 1, the student's and the teacher's float32 tensors (`rank` dims, 0: any), of one
+// shape; where `allow_three`, the teacher's last dimension may be 3 (the collapsed KL's classes).
+// Rank-4 logits must have a vocabulary.
+Result<StudentTeacher> StudentTeacherInputs(const KernelContext& ctx, int rank, const char* student,
+                                            const char* teacher, bool allow_three) {
+  ASRC_ASSIGN_OR_RETURN(const Tensor* s, FloatInput(ctx, 0, rank, student));
+  ASRC_ASSIGN_OR_RETURN(const Tensor* t, FloatInput(ctx, 1, rank, teacher));
+  if (rank == 4 && s->dim(3) < 1)
+    return Error("student logits " + ir::shape_str(s->shape()) + " have an empty vocabulary");
+  Shape want = s->shape();
+  if (t->shape() == want) return StudentTeacher{s, t};
+  if (!want.empty()) want.back() = 3;
+  if (allow_three && t->shape() == want) return StudentTeacher{s, t};
+  return Error("teacher " + ir::shape_str(t->shape()) + " does not match student " + ir::shape_str(s->shape()) +
                (allow_three ? " (or its 3-class form " + ir::shape_str(want) + ")" : std::string()));
 }
 
@@ -336,9 +348,9 @@ class TransducerKlKernel : public Kernel {
  public:
   explicit TransducerKlKernel(Reduction r) : red_(r) {}
   Status Run(KernelContext& ctx) override {
-    ASRC_ASSIGN_OR_RETURN(const Tensor* s, FloatInput(ctx, 0, 4, "student logits"));
-    ASRC_ASSIGN_OR_RETURN(const Tensor* t, FloatInput(ctx, 1, 4, "teacher logits"));
-    ASRC_RETURN_IF_ERROR(CheckKdShapes(*s, *t, false));
+    ASRC_ASSIGN_OR_RETURN(StudentTeacher in,
+                          StudentTeacherInputs(ctx, 4, "student logits", "teacher logits", false));
+    const Tensor *s = in.s, *t = in.t;
     const int64_t B = s->dim(0), T = s->dim(1), U1 = s->dim(2), V = s->dim(3);
     ASRC_ASSIGN_OR_RETURN(Batch bt, ReadBatch(ctx, -1, 2, B, T, U1 - 1, V, -1));
     std::vector<double> loss(B, 0.0), w = Weights(red_, B);
@@ -395,9 +407,9 @@ class CollapsedKlKernel : public Kernel {
  public:
   CollapsedKlKernel(int64_t blank, Reduction r) : blank_(blank), red_(r) {}
   Status Run(KernelContext& ctx) override {
-    ASRC_ASSIGN_OR_RETURN(const Tensor* s, FloatInput(ctx, 0, 4, "student logits"));
-    ASRC_ASSIGN_OR_RETURN(const Tensor* t, FloatInput(ctx, 1, 4, "teacher"));
-    ASRC_RETURN_IF_ERROR(CheckKdShapes(*s, *t, true));
+    ASRC_ASSIGN_OR_RETURN(StudentTeacher in,
+                          StudentTeacherInputs(ctx, 4, "student logits", "teacher", true));
+    const Tensor *s = in.s, *t = in.t;
     const int64_t B = s->dim(0), T = s->dim(1), U1 = s->dim(2), V = s->dim(3);
     if (V < 3) return Error("the collapsed KL needs a vocabulary of at least 3, got " + std::to_string(V));
     ASRC_ASSIGN_OR_RETURN(Batch bt, ReadBatch(ctx, 2, 3, B, T, U1 - 1, V, blank_));
@@ -460,10 +472,8 @@ class L2HintKernel : public Kernel {
  public:
   explicit L2HintKernel(Reduction r) : red_(r) {}
   Status Run(KernelContext& ctx) override {
-    ASRC_ASSIGN_OR_RETURN(const Tensor* s, FloatInput(ctx, 0, 0, "student"));
-    ASRC_ASSIGN_OR_RETURN(const Tensor* t, FloatInput(ctx, 1, 0, "teacher"));
-    if (s->shape() != t->shape())
-      return Error("teacher " + ir::shape_str(t->shape()) + " does not match student " + ir::shape_str(s->shape()));
+    ASRC_ASSIGN_OR_RETURN(StudentTeacher in, StudentTeacherInputs(ctx, 0, "student", "teacher", false));
+    const Tensor *s = in.s, *t = in.t;
     // Valid elements: a prefix of `len[b]` frames of `inner` elements in each of B blocks.
     int64_t B = 1, T = 1;
     std::vector<int64_t> len(1, 1);

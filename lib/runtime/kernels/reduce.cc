@@ -224,12 +224,9 @@ class SoftmaxKernel : public Kernel {
   SoftmaxKernel(bool log, int64_t axis, bool flatten) : log_(log), axis_(axis), flatten_(flatten) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
-    DType dt = x0.dtype();
-    Tensor x;
-    if (dt == DType::Float32) x = x0;
-    else if (dt == DType::Float16) x = HalfToFloat(x0);
-    else if (dt == DType::Float64) { x = Tensor(DType::Float32, x0.shape()); ASRC_RETURN_IF_ERROR(ConvertInto(x0, x)); }
-    else return DTypeError(log_ ? "LogSoftmax" : "Softmax", dt);
+    const DType dt = x0.dtype();
+    if (!IsFloatish(dt)) return DTypeError(log_ ? "LogSoftmax" : "Softmax", dt);
+    const Tensor x = AsFloat(x0);
     ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axis_, x.rank()));
     int64_t outer = 1, dim = 1, inner = 1;
     if (flatten_) {
@@ -241,10 +238,7 @@ class SoftmaxKernel : public Kernel {
     }
     Tensor y = dt == DType::Float32 ? ctx.NewTensor(dt, x.shape()) : Tensor(DType::Float32, x.shape());
     SoftmaxRows(x.data<float>(), y.data<float>(), outer, dim, inner, log_, ctx.threads > 1 ? ctx.pool : nullptr);
-    if (dt == DType::Float32) ctx.out(0) = y;
-    else if (dt == DType::Float16) ctx.out(0) = FloatToHalf(y);
-    else { Tensor& o = ctx.Alloc(0, dt, x.shape()); ASRC_RETURN_IF_ERROR(ConvertInto(y, o)); }
-    return Status::Ok();
+    return FromFloat(ctx, 0, dt, y);
   }
 
  private:

@@ -174,6 +174,33 @@ inline int64_t StepTime(const RnnRun& r, int64_t b, int64_t s, bool rev) {
   return rev ? r.lens[b] - 1 - s : s;
 }
 
+// Direction d of a cell's pass: its time order, its input projections xw [seq*batch, G] and its
+// hidden state hs [batch, H].
+struct Direction {
+  const RnnConfig& c;
+  RnnRun& r;
+  int d;
+  bool rev;
+  int64_t G;
+  const std::vector<float>& xw;
+  float* hs;
+
+  // Batch row b at step s: the time it reaches (t = -1 past the row's length), its input
+  // projection gx (G floats), its hidden state h and its output row y (H floats each).
+  struct Row {
+    int64_t t;
+    const float* gx;
+    float* h;
+    float* y;
+  };
+  Row At(int64_t b, int64_t s) const {
+    const int64_t t = StepTime(r, b, s, rev);
+    if (t < 0) return {-1, nullptr, nullptr, nullptr};
+    return {t, xw.data() + (t * r.batch + b) * G, hs + b * c.hidden,
+            r.y.data<float>() + ((t * c.dirs + d) * r.batch + b) * c.hidden};
+  }
+};
+
 // Writes Y [seq, dirs, batch, H] and states [dirs, batch, H] in the requested layout.
 void EmitOutputs(KernelContext& ctx, const RnnConfig& c, const RnnRun& r) {
   const Tensor& y = r.y;
@@ -218,21 +245,19 @@ Status LstmCell(KernelContext& ctx, const RnnConfig& c, RnnRun& r) {
     Project(ctx, r, d, G, true, xw);
     float* hs = InitState(r.hT, r.h0, d, Bt * H);
     float* cs = InitState(r.cT, r.c0, d, Bt * H);
+    const Direction dir{c, r, d, rev, G, xw, hs};
     const float* pi = P ? P->data<float>() + d * 3 * H : nullptr;
     const float* po = pi ? pi + H : nullptr;
     const float* pf = pi ? pi + 2 * H : nullptr;
     for (int64_t s = 0; s < S; ++s) {
       Sgemm(false, true, Bt, G, H, 1.f, hs, H, rr, H, 0.f, hr.data(), G, 1);
       for (int64_t b = 0; b < Bt; ++b) {
-        int64_t t = StepTime(r, b, s, rev);
-        if (t < 0) continue;
-        const float* gx = xw.data() + (t * Bt + b) * G;
+        const Direction::Row row = dir.At(b, s);
+        if (row.t < 0) continue;
         const float* gh = hr.data() + b * G;
-        float* hb = hs + b * H;
         float* cb = cs + b * H;
-        float* yb = r.y.data<float>() + ((t * c.dirs + d) * Bt + b) * H;
         // gate pre-activations (iofc) with peepholes on i, f from c_prev
-        for (int64_t j = 0; j < G; ++j) gates[j] = gx[j] + gh[j];
+        for (int64_t j = 0; j < G; ++j) gates[j] = row.gx[j] + gh[j];
         if (pi)
           for (int64_t j = 0; j < H; ++j) {
             gates[j] += pi[j] * cb[j];
@@ -248,8 +273,8 @@ Status LstmCell(KernelContext& ctx, const RnnConfig& c, RnnRun& r) {
         for (int64_t j = 0; j < H; ++j) hc[j] = cb[j];
         ActVec(h, hc.data(), H, 0.f);
         for (int64_t j = 0; j < H; ++j) {
-          hb[j] = gates[H + j] * hc[j];
-          yb[j] = hb[j];
+          row.h[j] = gates[H + j] * hc[j];
+          row.y[j] = row.h[j];
         }
       }
     }
@@ -321,16 +346,15 @@ Status SimpleRnnCell(KernelContext& ctx, const RnnConfig& c, RnnRun& r) {
     const float* rr = r.R->data<float>() + d * H * H;
     Project(ctx, r, d, H, true, xw);
     float* hs = InitState(r.hT, r.h0, d, Bt * H);
+    const Direction dir{c, r, d, rev, H, xw, hs};
     for (int64_t s = 0; s < S; ++s) {
       Sgemm(false, true, Bt, H, H, 1.f, hs, H, rr, H, 0.f, hr.data(), H, 1);
       for (int64_t b = 0; b < Bt; ++b) {
-        int64_t t = StepTime(r, b, s, rev);
-        if (t < 0) continue;
-        float* hb = hs + b * H;
-        float* yb = r.y.data<float>() + ((t * c.dirs + d) * Bt + b) * H;
-        for (int64_t j = 0; j < H; ++j) hb[j] = xw[(t * Bt + b) * H + j] + hr[b * H + j];
-        ActVec(c.acts[d], hb, H, c.clip);
-        std::memcpy(yb, hb, H * sizeof(float));
+        const Direction::Row row = dir.At(b, s);
+        if (row.t < 0) continue;
+        for (int64_t j = 0; j < H; ++j) row.h[j] = row.gx[j] + hr[b * H + j];
+        ActVec(c.acts[d], row.h, H, c.clip);
+        std::memcpy(row.y, row.h, H * sizeof(float));
       }
     }
   }

@@ -180,24 +180,6 @@ To ConvertOne(From v) {
     return static_cast<To>(v);
   }
 }
-}  // namespace
-
-namespace {
-
-// bfloat16 <-> float32: the top half of the float's bits; rounding to nearest even, as ONNX
-// Runtime and the Cast spec do (NaN stays a quiet NaN).
-float Bf16ToFloat(uint16_t h) {
-  uint32_t u = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-uint16_t FloatToBf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if (std::isnan(f)) return static_cast<uint16_t>((u >> 16) | 0x40);
-  return static_cast<uint16_t>((u + 0x7fff + ((u >> 16) & 1)) >> 16);
-}
 
 // Casts from and to string: numbers print as the shortest text that reads back to the same
 // value (std::to_chars); text parses with strtod / strtoll ("NaN", "INF", "-INF" included).
@@ -250,13 +232,13 @@ Status ConvertInto(const Tensor& in, Tensor& out) {
   if (in.dtype() == DType::String || out.dtype() == DType::String) return StringConvert(in, out);
   if (in.dtype() == DType::BFloat16) {
     Tensor f(DType::Float32, in.shape());
-    for (int64_t i = 0; i < n; ++i) f.data<float>()[i] = Bf16ToFloat(in.data<uint16_t>()[i]);
+    for (int64_t i = 0; i < n; ++i) f.data<float>()[i] = ir::Bf16ToFloat(in.data<uint16_t>()[i]);
     return ConvertInto(f, out);
   }
   if (out.dtype() == DType::BFloat16) {
     Tensor f(DType::Float32, in.shape());
     ASRC_RETURN_IF_ERROR(ConvertInto(in, f));
-    for (int64_t i = 0; i < n; ++i) out.data<uint16_t>()[i] = FloatToBf16(f.data<float>()[i]);
+    for (int64_t i = 0; i < n; ++i) out.data<uint16_t>()[i] = ir::FloatToBf16(f.data<float>()[i]);
     return Status::Ok();
   }
   if (in.dtype() == DType::Float16) {
