@@ -106,8 +106,6 @@ class ArgKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
     Tensor x = x0.dtype() == DType::Float16 ? HalfToFloat(x0) : x0;
-    // NormAxis accepts axis 0 or -1 on a scalar; an arg-reduction needs an axis to run along.
-    if (x.rank() == 0) return Error(std::string(max_ ? "ArgMax" : "ArgMin") + ": input is a scalar (rank 0)");
     ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axis_, x.rank()));
     int64_t outer = 1, inner = 1, dim = x.shape()[ax];
     for (int d = 0; d < ax; ++d) outer *= x.shape()[d];
@@ -185,7 +183,7 @@ class SoftmaxKernel : public Kernel {
     else if (dt == DType::Float16) x = HalfToFloat(x0);
     else if (dt == DType::Float64) { x = Tensor(DType::Float32, x0.shape()); ASRC_RETURN_IF_ERROR(ConvertInto(x0, x)); }
     else return DTypeError(log_ ? "LogSoftmax" : "Softmax", dt);
-    ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axis_, x.rank()));
+    ASRC_ASSIGN_OR_RETURN(int ax, NormAxisOrScalar(axis_, x.rank()));
     int64_t outer = 1, dim = 1, inner = 1;
     if (flatten_) {
       for (int d = 0; d < x.rank(); ++d) (d < ax ? outer : dim) *= x.shape()[d];

@@ -91,8 +91,12 @@ KernelFactory NeedInputs(int n, KernelFactory f);
 Result<std::vector<int64_t>> Int64s(const Tensor& t);
 // Scalar of any numeric dtype as double.
 Result<double> ScalarAsDouble(const Tensor& t);
-// Normalizes an axis into [0, rank).
+// Normalizes an axis in [-rank, rank) into [0, rank). A scalar (rank 0) has no axis: an error,
+// so a kernel may index its shape with the result.
 Result<int> NormAxis(int64_t axis, int rank);
+// As NormAxis, but a scalar takes axis 0 or -1 as 0: for kernels that treat a scalar as one
+// element along a unit axis and never index its (empty) shape.
+Result<int> NormAxisOrScalar(int64_t axis, int rank);
 Result<Shape> BroadcastShape(const Shape& a, const Shape& b);
 // Strides of `in` as seen from `out` (right-aligned, 0 on broadcast dims), length out.size().
 std::vector<int64_t> BroadcastStrides(const Shape& in, const Shape& out);
