@@ -558,3 +558,37 @@ TEST_CASE("int8 product with full-range symmetric int8 weights is exact (the VNN
           CHECK(got == ref);
         }
 }
+
+TEST_CASE("an axis on a scalar (rank-0) input is an error, never a read of its empty shape") {
+  // onnx_run_fuzzer found Concat, Slice and ArgMax indexing shape()[0] of a scalar; every kernel
+  // that normalizes an axis now gets an error for a scalar from NormAxis.
+  struct Case { const char* op; std::vector<ir::Tensor> extra; const char* attr; int64_t opset; };
+  const std::vector<Case> cases = {
+      {"Squeeze", {I64({0}, {1})}, nullptr, 13},   {"CumSum", {I64({0})}, nullptr, 14},
+      {"Split", {}, "axis", 13},                   {"ReduceSum", {I64({0}, {1})}, nullptr, 13},
+      {"TopK", {I64({1}, {1})}, "axis", 11},       {"GatherElements", {I64({0})}, "axis", 13},
+      {"Concat", {}, "axis", 13},                  {"ArgMax", {}, "axis", 13},
+      {"Unique", {}, "axis", 11},                  {"Flatten", {}, "axis", 13}};
+  for (const Case& c : cases) {
+    INFO(std::string(c.op));
+    std::vector<ir::Tensor> ins = {RandomTensor({}, 10)};
+    ins.insert(ins.end(), c.extra.begin(), c.extra.end());
+    std::vector<bool> constant(ins.size(), true);
+    constant[0] = false;
+    OneNode n(c.op, ins, std::string(c.op) == "TopK" ? 2 : 1, constant);
+    if (c.attr) n.node->set_attr_int(c.attr, 0);
+    auto out = n.Run(c.opset);
+    if (std::string(c.op) == "Flatten") {  // axis 0 of a scalar is allowed: [1, 1]
+      REQUIRE(out.ok());
+      CHECK((*out)[0].shape() == ir::Shape{1, 1});
+      continue;
+    }
+    REQUIRE(!out.ok());
+    CHECK(out.status().message().find("scalar") != std::string::npos);
+  }
+  // Softmax, LayerNormalization and friends treat a scalar as one element: Softmax(x) = 1.
+  OneNode softmax("Softmax", {RandomTensor({}, 11)}, 1);
+  auto y = softmax.Run(13);
+  REQUIRE(y.ok());
+  CHECK((*y)[0].data<float>()[0] == doctest::Approx(1.f));
+}
