@@ -592,3 +592,32 @@ TEST_CASE("an axis on a scalar (rank-0) input is an error, never a read of its e
   REQUIRE(y.ok());
   CHECK((*y)[0].data<float>()[0] == doctest::Approx(1.f));
 }
+
+TEST_CASE("integer arithmetic wraps in two's complement (no signed-overflow UB), like ONNX Runtime") {
+  // onnx_run_fuzzer: Mul of int64 initializers overflowed under UBSan.
+  const int64_t lo = std::numeric_limits<int64_t>::lowest(), hi = std::numeric_limits<int64_t>::max();
+  struct Case { const char* op; std::vector<int64_t> a, b, want; };
+  const Case cases[] = {{"Mul", {3, hi}, {7585190972561030918, 2}, {static_cast<int64_t>(3 * uint64_t{7585190972561030918}), -2}},
+                        {"Add", {hi, lo}, {1, -1}, {lo, hi}},
+                        {"Sub", {lo, 5}, {1, 7}, {hi, -2}},
+                        {"Div", {lo, 7}, {-1, 0}, {lo, 0}},
+                        {"Mod", {lo, -7}, {-1, 3}, {0, 2}}};
+  for (const Case& c : cases) {
+    INFO(std::string(c.op));
+    OneNode n(c.op, {I64(c.a, {2}), I64(c.b, {2})}, 1);
+    auto y = n.Run(13);
+    REQUIRE(y.ok());
+    CHECK(std::vector<int64_t>((*y)[0].data<int64_t>(), (*y)[0].data<int64_t>() + 2) == c.want);
+  }
+  for (const char* op : {"Neg", "Abs"}) {
+    OneNode n(op, {I64({lo, -3}, {2})}, 1);
+    auto y = n.Run(13);
+    REQUIRE(y.ok());
+    CHECK((*y)[0].data<int64_t>()[0] == lo);
+    CHECK((*y)[0].data<int64_t>()[1] == 3);
+  }
+  OneNode sum("ReduceSum", {I64({hi, hi}, {2})}, 1);  // accumulated in double: saturates
+  auto s = sum.Run(13);
+  REQUIRE(s.ok());
+  CHECK(s->at(0).data<int64_t>()[0] == hi);
+}

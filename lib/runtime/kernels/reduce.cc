@@ -57,7 +57,7 @@ class ReduceKernel : public Kernel {
       });
       Tensor y = dt == DType::Float16 ? Tensor(DType::Float32, out) : ctx.NewTensor(x.dtype(), out);
       T* q = y.data<T>();
-      for (int64_t i = 0; i < on; ++i) q[i] = static_cast<T>(Finish(acc[i], count));
+      for (int64_t i = 0; i < on; ++i) q[i] = SaturateCast<T>(Finish(acc[i], count));
       ctx.out(0) = dt == DType::Float16 ? FloatToHalf(y) : y;
     });
     if (!ok) return DTypeError(name_, dt);

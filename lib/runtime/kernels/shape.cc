@@ -506,8 +506,8 @@ class CumSumKernel : public Kernel {
           for (int64_t t = 0; t < dim; ++t) {
             int64_t tt = reverse_ ? dim - 1 - t : t;
             int64_t off = (i * dim + tt) * inner + j;
-            if (exclusive_) { b[off] = acc; acc = static_cast<T>(acc + a[off]); }
-            else { acc = static_cast<T>(acc + a[off]); b[off] = acc; }
+            if (exclusive_) { b[off] = acc; acc = WrapAdd(acc, a[off]); }
+            else { acc = WrapAdd(acc, a[off]); b[off] = acc; }
           }
         }
     });

@@ -173,12 +173,7 @@ To ConvertOne(From v) {
   if constexpr (std::is_same_v<To, bool>) {
     return v != From(0);
   } else if constexpr (std::is_floating_point_v<From> && std::is_integral_v<To>) {
-    // Out-of-range float->int is undefined in C++; saturate NaN to 0 like most runtimes do.
-    if (std::isnan(v)) return To(0);
-    double d = static_cast<double>(v);
-    if (d >= static_cast<double>(std::numeric_limits<To>::max())) return std::numeric_limits<To>::max();
-    if (d <= static_cast<double>(std::numeric_limits<To>::lowest())) return std::numeric_limits<To>::lowest();
-    return static_cast<To>(v);
+    return SaturateCast<To>(static_cast<double>(v));  // NaN to 0 like most runtimes
   } else {
     return static_cast<To>(v);
   }

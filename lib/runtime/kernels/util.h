@@ -123,6 +123,54 @@ inline bool IsFloatish(DType d) {
 // Generic element conversion between any numeric/bool/float16 dtypes.
 Status ConvertInto(const Tensor& in, Tensor& out);
 
+// A double as integer T: NaN is 0 and values beyond T's range saturate, where a plain cast is
+// undefined behaviour. Other T: a plain cast.
+template <class T>
+T SaturateCast(double d) {
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    if (d != d) return T(0);
+    if (d >= static_cast<double>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
+    if (d <= static_cast<double>(std::numeric_limits<T>::lowest())) return std::numeric_limits<T>::lowest();
+  }
+  return static_cast<T>(d);
+}
+
+// Integer +, -, *, negation and division that wrap around in two's complement, as ONNX Runtime's
+// do, instead of C++'s undefined signed overflow (onnx_run_fuzzer: an int64 Mul under UBSan);
+// the arithmetic runs in uint64_t, where wrapping is defined. Division by 0 gives 0, and
+// lowest / -1 wraps to lowest (x86 traps on it). Floating point and bool: the plain operators.
+template <class T>
+constexpr bool kWrapInt = std::is_integral_v<T> && !std::is_same_v<T, bool>;
+template <class T>
+T WrapAdd(T a, T b) {
+  if constexpr (kWrapInt<T>) return static_cast<T>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
+  else return static_cast<T>(a + b);
+}
+template <class T>
+T WrapSub(T a, T b) {
+  if constexpr (kWrapInt<T>) return static_cast<T>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b));
+  else return static_cast<T>(a - b);
+}
+template <class T>
+T WrapMul(T a, T b) {
+  if constexpr (kWrapInt<T>) return static_cast<T>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b));
+  else return static_cast<T>(a * b);
+}
+template <class T>
+T WrapNeg(T a) {
+  if constexpr (kWrapInt<T>) return static_cast<T>(uint64_t{0} - static_cast<uint64_t>(a));
+  else return static_cast<T>(-a);
+}
+template <class T>
+T WrapDiv(T a, T b) {
+  if constexpr (kWrapInt<T>) {
+    if (b == 0) return T(0);
+    if constexpr (std::is_signed_v<T>)
+      if (b == T(-1)) return WrapNeg(a);
+  }
+  return static_cast<T>(a / b);
+}
+
 // Iterates the broadcast of inputs to `out` shape, calling fn(out_index, offsets...) in row-major
 // order, with the innermost dimension in a tight loop. N inputs.
 template <int N, class F>
