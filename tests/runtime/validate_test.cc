@@ -124,7 +124,8 @@ TEST_CASE("window attributes: stride or dilation 0 and negative pads are refused
                         {"MaxPool", "strides", {0}, "'strides' holds 0"},
                         {"AveragePool", "kernel_shape", {int64_t{1} << 40}, "'kernel_shape' holds"}};
   for (const Case& c : cases) {
-    INFO(std::string(c.op) + " " + c.attr);
+    const std::string what = std::string(c.op) + " " + c.attr;
+    INFO(what);
     std::vector<ir::Tensor> ins = {RandomTensor({1, 1, 5}, 8)};
     if (std::string(c.op) == "Conv") ins.push_back(RandomTensor({1, 1, 3}, 9));
     OneNode n(c.op, ins, 1, {false, true});
