@@ -126,6 +126,34 @@ Status CheckAttributes(const ir::Node& n, const onnx::OpSchema& s, bool full) {
   return Status::Ok();
 }
 
+// Window geometry of convolutions and pools, whatever their domain (Conv, ConvTranspose, the
+// pools, MaxUnpool, Col2Im, QLinearConv, FusedConv, ConvPair's "second_" attributes): kernels
+// divide by strides and multiply by dilations, so strides, dilations and kernel_shape must be at
+// least 1 and pads and output_padding not negative (onnx_run_fuzzer: a Conv with stride 0 divided
+// by zero); each below 2^31 so that no length computed from them overflows. Pad-2's "pads"
+// attribute may crop (negative) and is its kernel's to check.
+Status CheckWindowAttributes(const ir::Node& n) {
+  constexpr int64_t kLimit = int64_t{1} << 31;
+  auto ends_with = [](const std::string& s, const std::string& tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  for (const ir::Attribute& a : n.attributes) {
+    if (a.kind != ir::Attribute::Kind::Ints) continue;
+    int64_t lo;
+    if (ends_with(a.name, "strides") || ends_with(a.name, "dilations") || ends_with(a.name, "kernel_shape"))
+      lo = 1;
+    else if ((ends_with(a.name, "pads") && n.op_type != "Pad") || ends_with(a.name, "output_padding"))
+      lo = 0;
+    else
+      continue;
+    for (int64_t v : a.ints)
+      if (v < lo || v >= kLimit)
+        return Error("attribute '" + a.name + "' holds " + std::to_string(v) + ", outside [" +
+                     std::to_string(lo) + ", 2^31)");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status ValidateOpset(const ir::Graph& g, int64_t opset) {
@@ -169,6 +197,7 @@ Status ValidateGraph(const ir::Graph& g, int64_t opset) {
                        : v->type.has_type && v->type.opaque.empty() ? v->type.dtype
                                                                     : ir::DType::Undefined);
     Status st = ValidateNode(*n, opset, dtypes);
+    if (st.ok()) st = CheckWindowAttributes(*n);
     if (!st.ok())
       return Error("node '" + n->name + "' (" + n->op_type + ") in graph '" + g.name + "': " +
                    st.message());

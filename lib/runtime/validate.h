@@ -32,7 +32,9 @@ Status ValidateOpset(const ir::Graph& g, int64_t opset);
 Status ValidateNode(const ir::Node& n, int64_t opset, const std::vector<ir::DType>& input_dtypes);
 
 // ValidateOpset, then ValidateNode on each node of `g` (not of its subgraphs: their sessions
-// check them), with the dtypes known before planning (initializers, declared value types).
+// check them), with the dtypes known before planning (initializers, declared value types), and
+// on nodes of every domain the window attributes of convolutions and pools (strides, dilations,
+// kernel_shape at least 1; pads, output_padding not negative).
 // Errors name the node and graph: "node 'g0' (Gemm) in graph 'g': input 0 (A) is missing ...".
 Status ValidateGraph(const ir::Graph& g, int64_t opset);
 

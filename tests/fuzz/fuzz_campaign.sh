@@ -14,11 +14,14 @@ status=0
 for t in "${targets[@]}"; do
   log="$root/build-fuzz/campaign-$t.log"
   mkdir -p "$root/build-fuzz/artifacts/$t"
+  start=$(date +%s)
   ASRC_FUZZ_ARGS="-artifact_prefix=$root/build-fuzz/artifacts/$t/" \
     "$root/tests/fuzz/run_fuzz.sh" "$seconds" "$t" > "$log" 2>&1
   rc=$?
+  wall=$(( $(date +%s) - start ))
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-  echo "$t: exit $rc, ${execs:-?} executions (log: $log)"
+  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+  echo "$t: exit $rc, ${execs:-?} executions in ${wall}s wall (build included; ${rate:-?}/s while fuzzing) (log: $log)"
   for a in "$root/build-fuzz/artifacts/$t"/*; do
     [ -f "$a" ] || continue
     mkdir -p "$root/tests/fuzz/regressions/$t"

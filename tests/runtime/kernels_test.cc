@@ -633,3 +633,66 @@ TEST_CASE("com.microsoft quantized ops reject bad inputs with errors naming the 
     CHECK(e.find("DynamicQuantizeLSTM: W shape [1,4,3], expected [1,4,4]") != std::string::npos);
   }
 }
+
+TEST_CASE("an axis on a scalar (rank-0) input is an error, never a read of its empty shape") {
+  // onnx_run_fuzzer found Concat, Slice and ArgMax indexing shape()[0] of a scalar; every kernel
+  // that normalizes an axis now gets an error for a scalar from NormAxis.
+  struct Case { const char* op; std::vector<ir::Tensor> extra; const char* attr; int64_t opset; };
+  const std::vector<Case> cases = {
+      {"Squeeze", {I64({0}, {1})}, nullptr, 13},   {"CumSum", {I64({0})}, nullptr, 14},
+      {"Split", {}, "axis", 13},                   {"ReduceSum", {I64({0}, {1})}, nullptr, 13},
+      {"TopK", {I64({1}, {1})}, "axis", 11},       {"GatherElements", {I64({0})}, "axis", 13},
+      {"Concat", {}, "axis", 13},                  {"ArgMax", {}, "axis", 13},
+      {"Unique", {}, "axis", 11},                  {"Flatten", {}, "axis", 13}};
+  for (const Case& c : cases) {
+    INFO(std::string(c.op));
+    std::vector<ir::Tensor> ins = {RandomTensor({}, 10)};
+    ins.insert(ins.end(), c.extra.begin(), c.extra.end());
+    std::vector<bool> constant(ins.size(), true);
+    constant[0] = false;
+    OneNode n(c.op, ins, std::string(c.op) == "TopK" ? 2 : 1, constant);
+    if (c.attr) n.node->set_attr_int(c.attr, 0);
+    auto out = n.Run(c.opset);
+    if (std::string(c.op) == "Flatten") {  // axis 0 of a scalar is allowed: [1, 1]
+      REQUIRE(out.ok());
+      CHECK((*out)[0].shape() == ir::Shape{1, 1});
+      continue;
+    }
+    REQUIRE(!out.ok());
+    CHECK(out.status().message().find("scalar") != std::string::npos);
+  }
+  // Softmax, LayerNormalization and friends treat a scalar as one element: Softmax(x) = 1.
+  OneNode softmax("Softmax", {RandomTensor({}, 11)}, 1);
+  auto y = softmax.Run(13);
+  REQUIRE(y.ok());
+  CHECK((*y)[0].data<float>()[0] == doctest::Approx(1.f));
+}
+
+TEST_CASE("integer arithmetic wraps in two's complement (no signed-overflow UB), like ONNX Runtime") {
+  // onnx_run_fuzzer: Mul of int64 initializers overflowed under UBSan.
+  const int64_t lo = std::numeric_limits<int64_t>::lowest(), hi = std::numeric_limits<int64_t>::max();
+  struct Case { const char* op; std::vector<int64_t> a, b, want; };
+  const Case cases[] = {{"Mul", {3, hi}, {7585190972561030918, 2}, {static_cast<int64_t>(3 * uint64_t{7585190972561030918}), -2}},
+                        {"Add", {hi, lo}, {1, -1}, {lo, hi}},
+                        {"Sub", {lo, 5}, {1, 7}, {hi, -2}},
+                        {"Div", {lo, 7}, {-1, 0}, {lo, 0}},
+                        {"Mod", {lo, -7}, {-1, 3}, {0, 2}}};
+  for (const Case& c : cases) {
+    INFO(std::string(c.op));
+    OneNode n(c.op, {I64(c.a, {2}), I64(c.b, {2})}, 1);
+    auto y = n.Run(13);
+    REQUIRE(y.ok());
+    CHECK(std::vector<int64_t>((*y)[0].data<int64_t>(), (*y)[0].data<int64_t>() + 2) == c.want);
+  }
+  for (const char* op : {"Neg", "Abs"}) {
+    OneNode n(op, {I64({lo, -3}, {2})}, 1);
+    auto y = n.Run(13);
+    REQUIRE(y.ok());
+    CHECK((*y)[0].data<int64_t>()[0] == lo);
+    CHECK((*y)[0].data<int64_t>()[1] == 3);
+  }
+  OneNode sum("ReduceSum", {I64({hi, hi}, {2})}, 1);  // accumulated in double: saturates
+  auto s = sum.Run(13);
+  REQUIRE(s.ok());
+  CHECK(s->at(0).data<int64_t>()[0] == hi);
+}

@@ -114,3 +114,32 @@ TEST_CASE("the memory budget counts live buffers and is settable") {
   ir::SetMemoryBudget(0);
   CHECK(ir::MemoryBudget() > (size_t{1} << 20));
 }
+
+TEST_CASE("window attributes: stride or dilation 0 and negative pads are refused at planning") {
+  // onnx_run_fuzzer: a Conv with strides [0] divided by zero in the kernel.
+  struct Case { const char* op; const char* attr; std::vector<int64_t> v; const char* says; };
+  const Case cases[] = {{"Conv", "strides", {0}, "'strides' holds 0, outside [1, 2^31)"},
+                        {"Conv", "dilations", {-1}, "'dilations' holds -1"},
+                        {"Conv", "pads", {0, -2}, "'pads' holds -2, outside [0, 2^31)"},
+                        {"MaxPool", "strides", {0}, "'strides' holds 0"},
+                        {"AveragePool", "kernel_shape", {int64_t{1} << 40}, "'kernel_shape' holds"}};
+  for (const Case& c : cases) {
+    const std::string what = std::string(c.op) + " " + c.attr;
+    INFO(what);
+    std::vector<ir::Tensor> ins = {RandomTensor({1, 1, 5}, 8)};
+    if (std::string(c.op) == "Conv") ins.push_back(RandomTensor({1, 1, 3}, 9));
+    OneNode n(c.op, ins, 1, {false, true});
+    if (std::string(c.op) != "Conv" && std::string(c.attr) != "kernel_shape") n.node->set_attr_ints("kernel_shape", {3});
+    n.node->set_attr_ints(c.attr, c.v);
+    Status st = PlanError(n);
+    REQUIRE(!st.ok());
+    CHECK(Says(st, std::string("'n0' (") + c.op + ")"));
+    CHECK(Says(st, c.says));
+  }
+  OneNode ok("Conv", {RandomTensor({1, 1, 5}, 8), RandomTensor({1, 1, 3}, 9)}, 1, {false, true});
+  ok.node->set_attr_ints("strides", {2});
+  ok.node->set_attr_ints("pads", {1, 1});
+  auto y = ok.Run();
+  REQUIRE(y.ok());
+  CHECK((*y)[0].shape() == ir::Shape{1, 1, 3});
+}

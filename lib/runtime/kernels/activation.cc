@@ -96,7 +96,7 @@ class HardmaxKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
     if (!IsFloatish(x0.dtype())) return FloatDTypeError("Hardmax", x0.dtype());
-    ASRC_ASSIGN_OR_RETURN(int axis, NormAxis(axis_, x0.rank()));
+    ASRC_ASSIGN_OR_RETURN(int axis, NormAxisOrScalar(axis_, x0.rank()));
     Tensor x = AsFloat(x0);
     int64_t outer = 1, n = 1, inner = 1;
     for (int d = 0; d < x.rank(); ++d) {

@@ -66,6 +66,8 @@ template <class T>
 T PyMod(T x, T y) {
   if constexpr (std::is_integral_v<T>) {
     if (y == 0) return 0;
+    if constexpr (std::is_signed_v<T>)
+      if (y == T(-1)) return 0;  // lowest % -1 is undefined in C++
     T r = static_cast<T>(x % y);
     if constexpr (std::is_signed_v<T>) {
       if (r != 0 && ((r < 0) != (y < 0))) r = static_cast<T>(r + y);
@@ -81,24 +83,21 @@ T PyMod(T x, T y) {
 template <class T>
 Status BinaryTyped(Bin op, const Tensor& a, const Tensor& b, Tensor& out) {
   switch (op) {
-    case Bin::Add: BinaryLoop<T, T>(a, b, out, [](T x, T y) { return static_cast<T>(x + y); }); break;
-    case Bin::Sub: BinaryLoop<T, T>(a, b, out, [](T x, T y) { return static_cast<T>(x - y); }); break;
-    case Bin::Mul: BinaryLoop<T, T>(a, b, out, [](T x, T y) { return static_cast<T>(x * y); }); break;
-    case Bin::Div:
-      if constexpr (std::is_integral_v<T>)
-        BinaryLoop<T, T>(a, b, out, [](T x, T y) { return y == 0 ? T(0) : static_cast<T>(x / y); });
-      else
-        BinaryLoop<T, T>(a, b, out, [](T x, T y) { return x / y; });
-      break;
+    case Bin::Add: BinaryLoop<T, T>(a, b, out, [](T x, T y) { return WrapAdd(x, y); }); break;
+    case Bin::Sub: BinaryLoop<T, T>(a, b, out, [](T x, T y) { return WrapSub(x, y); }); break;
+    case Bin::Mul: BinaryLoop<T, T>(a, b, out, [](T x, T y) { return WrapMul(x, y); }); break;
+    case Bin::Div: BinaryLoop<T, T>(a, b, out, [](T x, T y) { return WrapDiv(x, y); }); break;
     case Bin::Pow:
       BinaryLoop<T, T>(a, b, out, [](T x, T y) {
-        return static_cast<T>(std::pow(static_cast<double>(x), static_cast<double>(y)));
+        return SaturateCast<T>(std::pow(static_cast<double>(x), static_cast<double>(y)));
       });
       break;
     case Bin::Mod: BinaryLoop<T, T>(a, b, out, [](T x, T y) { return PyMod(x, y); }); break;
     case Bin::FMod:
       if constexpr (std::is_integral_v<T>)
-        BinaryLoop<T, T>(a, b, out, [](T x, T y) { return y == 0 ? T(0) : static_cast<T>(x % y); });
+        BinaryLoop<T, T>(a, b, out, [](T x, T y) {
+          return y == 0 || (std::is_signed_v<T> && y == T(-1)) ? T(0) : static_cast<T>(x % y);  // lowest % -1: UB
+        });
       else
         BinaryLoop<T, T>(a, b, out, [](T x, T y) { return static_cast<T>(std::fmod(x, y)); });
       break;
@@ -384,10 +383,10 @@ class UnaryKernel : public Kernel {
         Tensor& y = ctx.Alloc(0, dt, x.shape());
         switch (op_) {
           case Un::Abs:
-            if constexpr (std::is_signed_v<T>) UnaryLoop<T>(x, y, [](T v) { return v < 0 ? static_cast<T>(-v) : v; });
+            if constexpr (std::is_signed_v<T>) UnaryLoop<T>(x, y, [](T v) { return v < 0 ? WrapNeg(v) : v; });
             else UnaryLoop<T>(x, y, [](T v) { return v; });
             break;
-          case Un::Neg: UnaryLoop<T>(x, y, [](T v) { return static_cast<T>(-v); }); break;
+          case Un::Neg: UnaryLoop<T>(x, y, [](T v) { return WrapNeg(v); }); break;
           case Un::Relu: UnaryLoop<T>(x, y, [](T v) { return v > 0 ? v : T(0); }); break;
           default: UnaryLoop<T>(x, y, [](T v) { return v > 0 ? T(1) : (v < 0 ? static_cast<T>(-1) : T(0)); }); break;
         }

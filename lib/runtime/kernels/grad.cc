@@ -263,7 +263,7 @@ class LayerNormGradKernel : public Kernel {
     if (!IsFloat(x.dtype()) || g.dtype() != x.dtype() || s.dtype() != x.dtype())
       return DTypeError("LayerNormalizationGrad", x.dtype());
     if (g.shape() != x.shape()) return Error("LayerNormalizationGrad: gradient shape " + ir::shape_str(g.shape()) + " differs from input " + ir::shape_str(x.shape()));
-    ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axis_, x.rank()));
+    ASRC_ASSIGN_OR_RETURN(int ax, NormAxisOrScalar(axis_, x.rank()));
     int64_t outer = 1, inner = 1;
     for (int d = 0; d < x.rank(); ++d) (d < ax ? outer : inner) *= x.shape()[d];
     const Tensor* b = ctx.in(3);

@@ -592,7 +592,7 @@ class LayerNormKernel : public Kernel {
     const Tensor& x0 = *ctx.in(0);
     DType dt = x0.dtype();
     if (!IsFloatish(dt)) return FloatDTypeError("LayerNormalization", dt);
-    ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axis_, x0.rank()));
+    ASRC_ASSIGN_OR_RETURN(int ax, NormAxisOrScalar(axis_, x0.rank()));
     int64_t outer = 1, inner = 1;
     for (int d = 0; d < x0.rank(); ++d) (d < ax ? outer : inner) *= x0.shape()[d];
     Tensor x = AsFloat(x0), s = AsFloat(*ctx.in(1)), b;

@@ -152,7 +152,7 @@ class LpNormKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
     if (!IsFloatish(x0.dtype())) return FloatDTypeError("LpNormalization", x0.dtype());
-    ASRC_ASSIGN_OR_RETURN(int axis, NormAxis(axis_, x0.rank()));
+    ASRC_ASSIGN_OR_RETURN(int axis, NormAxisOrScalar(axis_, x0.rank()));
     Tensor x = AsFloat(x0);
     int64_t outer = 1, n = x.rank() ? x.dim(axis) : 1, inner = 1;
     for (int d = 0; d < axis; ++d) outer *= x.dim(d);

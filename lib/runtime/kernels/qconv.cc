@@ -84,8 +84,9 @@ class QLinearConvKernel : public Kernel {
               if (!inside) continue;  // padding holds x_zero_point: contributes 0
               acc += (x[(n * g.C + grp * cg + c) * in_n + off] - xzp[0]) * (w[(m * cg + c) * kn + kk] - wz);
             }
-          int32_t q = static_cast<int32_t>(std::nearbyint(static_cast<float>(acc) * mult)) + yzp[0];
-          q = std::min(hi, std::max(lo, q));
+          // A NaN or huge scale saturates (a plain float->int cast is UB; onnx_run_fuzzer).
+          const int64_t q64 = int64_t{SaturateCast<int32_t>(std::nearbyint(static_cast<float>(acc) * mult))} + yzp[0];
+          const int32_t q = static_cast<int32_t>(std::min<int64_t>(hi, std::max<int64_t>(lo, q64)));
           int64_t idx = (n * g.M + m) * on + o;
           if (yzp_t.dtype() == DType::Uint8) y.data<uint8_t>()[idx] = static_cast<uint8_t>(q);
           else y.data<int8_t>()[idx] = static_cast<int8_t>(q);

@@ -19,7 +19,8 @@ inline bool IsQuant8(DType d) { return d == DType::Uint8 || d == DType::Int8; }
 inline Result<std::vector<float>> FloatValues(const Tensor& t, const char* what) {
   std::vector<float> v(static_cast<size_t>(t.numel()));
   if (t.dtype() == DType::Float32) {
-    std::memcpy(v.data(), t.data<float>(), v.size() * sizeof(float));
+    // An empty tensor's data may be null, which memcpy must not get (onnx_run_fuzzer, UBSan).
+    if (!v.empty()) std::memcpy(v.data(), t.data<float>(), v.size() * sizeof(float));
   } else if (t.dtype() == DType::Float16) {
     for (size_t i = 0; i < v.size(); ++i) v[i] = ir::half_to_float(t.data<uint16_t>()[i]);
   } else {

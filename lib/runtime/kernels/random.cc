@@ -37,7 +37,8 @@ Status Store(KernelContext& ctx, DType dt, const Shape& shape, const std::vector
 class RandomKernel : public Kernel {
  public:
   explicit RandomKernel(RandomAttrs a) : a_(std::move(a)) {
-    if (a_.seeded) rng_.seed(static_cast<uint32_t>(static_cast<int64_t>(a_.seed)));
+    // The seed is a float attribute: NaN or beyond int64 saturates (a plain cast is UB; onnx_run_fuzzer).
+    if (a_.seeded) rng_.seed(static_cast<uint32_t>(SaturateCast<int64_t>(a_.seed)));
     else rng_.seed(std::random_device{}());
   }
   bool Deterministic() const override { return false; }

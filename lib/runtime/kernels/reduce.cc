@@ -59,7 +59,7 @@ class ReduceKernel : public Kernel {
       });
       Tensor y = dt == DType::Float16 ? Tensor(DType::Float32, out) : ctx.NewTensor(x.dtype(), out);
       T* q = y.data<T>();
-      for (int64_t i = 0; i < on; ++i) q[i] = static_cast<T>(Finish(acc[i], count));
+      for (int64_t i = 0; i < on; ++i) q[i] = SaturateCast<T>(Finish(acc[i], count));
       ctx.out(0) = dt == DType::Float16 ? FloatToHalf(y) : y;
     });
     if (!ok) return DTypeError(name_, dt);
@@ -151,8 +151,6 @@ class ArgKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
     Tensor x = x0.dtype() == DType::Float16 ? HalfToFloat(x0) : x0;
-    // NormAxis accepts axis 0 or -1 on a scalar; an arg-reduction needs an axis to run along.
-    if (x.rank() == 0) return Error(std::string(max_ ? "ArgMax" : "ArgMin") + ": input is a scalar (rank 0)");
     ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axis_, x.rank()));
     int64_t outer = 1, inner = 1, dim = x.shape()[ax];
     for (int d = 0; d < ax; ++d) outer *= x.shape()[d];
@@ -227,7 +225,7 @@ class SoftmaxKernel : public Kernel {
     const DType dt = x0.dtype();
     if (!IsFloatish(dt)) return DTypeError(log_ ? "LogSoftmax" : "Softmax", dt);
     const Tensor x = AsFloat(x0);
-    ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axis_, x.rank()));
+    ASRC_ASSIGN_OR_RETURN(int ax, NormAxisOrScalar(axis_, x.rank()));
     int64_t outer = 1, dim = 1, inner = 1;
     if (flatten_) {
       for (int d = 0; d < x.rank(); ++d) (d < ax ? outer : dim) *= x.shape()[d];

@@ -41,10 +41,15 @@ Result<double> ScalarAsDouble(const Tensor& t) {
 }
 
 Result<int> NormAxis(int64_t axis, int rank) {
-  if (axis < -rank || axis >= std::max(rank, 1))
-    if (!(rank == 0 && (axis == 0 || axis == -1)))
-      return Error("axis " + std::to_string(axis) + " out of range for rank " + std::to_string(rank));
+  if (rank == 0) return Error("axis " + std::to_string(axis) + " on a scalar (rank 0), which has no axis");
+  if (axis < -rank || axis >= rank)
+    return Error("axis " + std::to_string(axis) + " out of range for rank " + std::to_string(rank));
   return static_cast<int>(axis < 0 ? axis + rank : axis);
+}
+
+Result<int> NormAxisOrScalar(int64_t axis, int rank) {
+  if (rank == 0 && (axis == 0 || axis == -1)) return 0;
+  return NormAxis(axis, rank);
 }
 
 Result<Shape> BroadcastShape(const Shape& a, const Shape& b) {
@@ -69,8 +74,6 @@ Status SliceGeometry(const Shape& in, const std::vector<int64_t>& starts,
   if (steps.empty()) steps.assign(starts.size(), 1);
   if (axes.size() != starts.size() || steps.size() != starts.size()) return Error("axes/steps length mismatch");
   int r = static_cast<int>(in.size());
-  // NormAxis lets axis 0 / -1 through on a scalar; a scalar has no axis to slice (onnx_run_fuzzer).
-  if (r == 0 && !starts.empty()) return Error("cannot slice a scalar (rank 0)");
   Shape out = in;
   std::vector<int64_t> begin(r, 0), step(r, 1);
   for (size_t i = 0; i < starts.size(); ++i) {
@@ -170,12 +173,7 @@ To ConvertOne(From v) {
   if constexpr (std::is_same_v<To, bool>) {
     return v != From(0);
   } else if constexpr (std::is_floating_point_v<From> && std::is_integral_v<To>) {
-    // Out-of-range float->int is undefined in C++; saturate NaN to 0 like most runtimes do.
-    if (std::isnan(v)) return To(0);
-    double d = static_cast<double>(v);
-    if (d >= static_cast<double>(std::numeric_limits<To>::max())) return std::numeric_limits<To>::max();
-    if (d <= static_cast<double>(std::numeric_limits<To>::lowest())) return std::numeric_limits<To>::lowest();
-    return static_cast<To>(v);
+    return SaturateCast<To>(static_cast<double>(v));  // NaN to 0 like most runtimes
   } else {
     return static_cast<To>(v);
   }

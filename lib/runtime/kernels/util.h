@@ -91,8 +91,12 @@ KernelFactory NeedInputs(int n, KernelFactory f);
 Result<std::vector<int64_t>> Int64s(const Tensor& t);
 // Scalar of any numeric dtype as double.
 Result<double> ScalarAsDouble(const Tensor& t);
-// Normalizes an axis into [0, rank).
+// Normalizes an axis in [-rank, rank) into [0, rank). A scalar (rank 0) has no axis: an error,
+// so a kernel may index its shape with the result.
 Result<int> NormAxis(int64_t axis, int rank);
+// As NormAxis, but a scalar takes axis 0 or -1 as 0: for kernels that treat a scalar as one
+// element along a unit axis and never index its (empty) shape.
+Result<int> NormAxisOrScalar(int64_t axis, int rank);
 Result<Shape> BroadcastShape(const Shape& a, const Shape& b);
 // Strides of `in` as seen from `out` (right-aligned, 0 on broadcast dims), length out.size().
 std::vector<int64_t> BroadcastStrides(const Shape& in, const Shape& out);
@@ -118,6 +122,54 @@ inline bool IsFloatish(DType d) {
 }
 // Generic element conversion between any numeric/bool/float16 dtypes.
 Status ConvertInto(const Tensor& in, Tensor& out);
+
+// A double as integer T: NaN is 0 and values beyond T's range saturate, where a plain cast is
+// undefined behaviour. Other T: a plain cast.
+template <class T>
+T SaturateCast(double d) {
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    if (d != d) return T(0);
+    if (d >= static_cast<double>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
+    if (d <= static_cast<double>(std::numeric_limits<T>::lowest())) return std::numeric_limits<T>::lowest();
+  }
+  return static_cast<T>(d);
+}
+
+// Integer +, -, *, negation and division that wrap around in two's complement, as ONNX Runtime's
+// do, instead of C++'s undefined signed overflow (onnx_run_fuzzer: an int64 Mul under UBSan);
+// the arithmetic runs in uint64_t, where wrapping is defined. Division by 0 gives 0, and
+// lowest / -1 wraps to lowest (x86 traps on it). Floating point and bool: the plain operators.
+template <class T>
+constexpr bool kWrapInt = std::is_integral_v<T> && !std::is_same_v<T, bool>;
+template <class T>
+T WrapAdd(T a, T b) {
+  if constexpr (kWrapInt<T>) return static_cast<T>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
+  else return static_cast<T>(a + b);
+}
+template <class T>
+T WrapSub(T a, T b) {
+  if constexpr (kWrapInt<T>) return static_cast<T>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b));
+  else return static_cast<T>(a - b);
+}
+template <class T>
+T WrapMul(T a, T b) {
+  if constexpr (kWrapInt<T>) return static_cast<T>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b));
+  else return static_cast<T>(a * b);
+}
+template <class T>
+T WrapNeg(T a) {
+  if constexpr (kWrapInt<T>) return static_cast<T>(uint64_t{0} - static_cast<uint64_t>(a));
+  else return static_cast<T>(-a);
+}
+template <class T>
+T WrapDiv(T a, T b) {
+  if constexpr (kWrapInt<T>) {
+    if (b == 0) return T(0);
+    if constexpr (std::is_signed_v<T>)
+      if (b == T(-1)) return WrapNeg(a);
+  }
+  return static_cast<T>(a / b);
+}
 
 // Iterates the broadcast of inputs to `out` shape, calling fn(out_index, offsets...) in row-major
 // order, with the innermost dimension in a tight loop. N inputs.
