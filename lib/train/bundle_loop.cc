@@ -105,9 +105,9 @@ Result<double> MeasureWer(TransducerTrainer& t, const BundleLoopOptions& o) {
 // the other ranks (a sum where they add 0), so that every rank picks the same best weights; a
 // failure on rank 0 is an error on every rank.
 Result<double> DevWer(TransducerTrainer& t, const BundleLoopOptions& o) {
-  Result<double> wer = -1.0;
+  if (!o.collective || o.collective->Size() == 1) return MeasureWer(t, o);
+  Result<double> wer = 0.0;  // what ranks > 0 add
   if (Lead(o)) wer = MeasureWer(t, o);
-  if (!o.collective || o.collective->Size() == 1) return wer;
   double v[2] = {wer.ok() ? *wer : 0.0, wer.ok() ? 0.0 : 1.0};  // {WER, rank 0 failed}
   ASRC_RETURN_IF_ERROR(o.collective->AllReduceSum(v, 2).With("dev WER: sending rank 0's result"));
   if (!wer.ok()) return wer.status();
