@@ -8,7 +8,8 @@
 // runs on each rank's shard). The whole-bundle mode (the distill pass's trainer) on the demo
 // teacher: two ranks against one over 2 steps of RNN-T fine-tuning; and with a dev split, a
 // checkpoint after step 1 and --resume to step 2 (rank 0 alone logs, prints and writes; every
-// rank resumes from its checkpoint; the dev WER is rank 0's on every rank).
+// rank resumes from its checkpoint; the dev WER is rank 0's on every rank); SIGTERM to rank 1
+// alone stops both after the same step (AnyRank), with the checkpoint and both bundles written.
 // Needs mpirun (openmpi-bin) and an asrc built with MPI: missing is a skip, a failure under CI=true.
 #include <doctest/doctest.h>
 
@@ -84,6 +85,14 @@ std::vector<std::string> BundleTrainables(const std::string& bundle) {
           names.push_back(std::string(role) + "/" + v->name);
   REQUIRE(!names.empty());
   return names;
+}
+
+// mpirun, the demo data (`lines` utterances) and the demo teacher bundle, whose path it returns;
+// "" (a skip) when one is missing.
+std::string PrepareBundle(CliSetup& c, const std::string& name, int lines) {
+  if (!HaveMpi() || !Prepare(c, name, lines)) return "";
+  const std::string bundle = test::SourcePath("experiments/teacher/bundle");
+  return test::HaveReference(test::Exists(bundle + "/model.json"), "demo teacher bundle") ? bundle : "";
 }
 
 // How often `text` occurs in the file at `path`.
@@ -169,11 +178,9 @@ TEST_CASE("mpirun -np 2 asrc train --teacher: each rank runs the teacher on its 
 }
 
 TEST_CASE("mpirun -np 2 asrc train --model BUNDLE: the demo teacher fine-tuned as by one process") {
-  if (!HaveMpi()) return;
   CliSetup c;
-  if (!Prepare(c, "mpi_bundle", 4)) return;
-  const std::string bundle = test::SourcePath("experiments/teacher/bundle");
-  if (!test::HaveReference(test::Exists(bundle + "/model.json"), "demo teacher bundle")) return;
+  const std::string bundle = PrepareBundle(c, "mpi_bundle", 4);
+  if (bundle.empty()) return;
   auto cmd = [&](const std::string& out, int64_t frames) {
     return std::string(ASRC_BIN) + " train --model " + bundle + " --data " + c.data + " --out " +
            (c.dir / out).string() + " --loss rnnt --lr 1e-3 --warmup 0 --steps 2 --batch-frames " +
@@ -195,11 +202,9 @@ TEST_CASE("mpirun -np 2 asrc train --model BUNDLE: the demo teacher fine-tuned a
 }
 
 TEST_CASE("mpirun -np 2 asrc train --model BUNDLE: dev WER, checkpoint and --resume as by one process") {
-  if (!HaveMpi()) return;
   CliSetup c;
-  if (!Prepare(c, "mpi_bundle_resume", 6)) return;
-  const std::string bundle = test::SourcePath("experiments/teacher/bundle");
-  if (!test::HaveReference(test::Exists(bundle + "/model.json"), "demo teacher bundle")) return;
+  const std::string bundle = PrepareBundle(c, "mpi_bundle_resume", 6);
+  if (bundle.empty()) return;
   {  // 4 training utterances, 2 dev ones
     auto lines = ReadLog(c.data);
     REQUIRE(lines.size() == 6);
@@ -254,5 +259,33 @@ TEST_CASE("mpirun -np 2 asrc train --model BUNDLE: dev WER, checkpoint and --res
   CHECK(Count(err2, "train: step 0 dev loss") == 1);
   CHECK(Count(err2, "train: step 2/2 ") == 1);
   for (const char* dir : {"best", "last"}) CHECK(std::filesystem::exists(c.dir / "np2" / dir / "model.json"));
+  std::filesystem::remove_all(c.dir);
+}
+
+TEST_CASE("mpirun -np 2 asrc train --model BUNDLE: SIGTERM on rank 1 alone stops both ranks after the same step") {
+  CliSetup c;
+  const std::string bundle = PrepareBundle(c, "mpi_bundle_stop", 4);
+  if (bundle.empty()) return;
+  const std::string dir = c.dir.string(), out = dir + "/out";
+  {  // rank 1 leaves its pid for the signal
+    std::ofstream sh(dir + "/rank.sh");
+    sh << "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then echo $$ > " << dir << "/rank1.pid; fi\n"
+       << "exec " << ASRC_BIN << " train --model " << bundle << " --data " << c.data << " --out " << out
+       << " --loss rnnt --lr 1e-3 --warmup 0 --steps 100000000 --batch-frames 500 --log-every 1\n";
+  }
+  // A rank that stopped alone would leave the other waiting in its next Allreduce: `timeout` fails.
+  const std::string run = "timeout 300 bash -c '" + std::string(kMpirun) + "sh " + dir + "/rank.sh 2>" + dir +
+                          "/stop.err & p=$!; while [ ! -s " + dir + "/rank1.pid ]; do sleep 0.2; done; sleep 4; " +
+                          "kill -TERM $(cat " + dir + "/rank1.pid); wait $p'";
+  CHECK(std::system(run.c_str()) == 0);
+  auto log = ReadLog(out + "/train_log.jsonl");
+  REQUIRE(!log.empty());
+  const int64_t last = log.back()["step"].get<int64_t>();
+  MESSAGE("stopped after step " << last);
+  CHECK(last >= 1);
+  CHECK(last < 100000000);
+  CHECK(Count(dir + "/stop.err", "(interrupted)") == 1);
+  for (const char* f : {"/checkpoint.ckpt", "/last/model.json", "/best/model.json"})
+    CHECK(std::filesystem::exists(out + f));
   std::filesystem::remove_all(c.dir);
 }
