@@ -149,6 +149,7 @@ Result<bool> DistillPass::Run(ir::Model& model, pass::PassContext& ctx) {
   ASRC_ASSIGN_OR_RETURN(train::BundleLoopOptions lo, LoopOptions(ctx, model, dev));
   lo.steps = steps;
   lo.max_frames = max_frames;
+  lo.collective = collective;
   lo.stop = stop;
   lo.on_log = on_log;
   auto t0 = std::chrono::steady_clock::now();

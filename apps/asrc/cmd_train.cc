@@ -125,16 +125,19 @@ void AddBundleLoopOptions(const TrainArgs& a, nlohmann::json& given) {
   given["resume"] = a.resume;
 }
 
-// OUT for a bundle run: created; a checkpoint there without --resume is refused; the log opened.
-Status PrepareBundleOut(const TrainArgs& a, std::ofstream* log) {
+// OUT for a bundle run: a checkpoint there without --resume is refused (every rank checks, then
+// waits for the others, before rank 0 writes anything); on rank 0: created, the log opened.
+Status PrepareBundleOut(const TrainArgs& a, train::Collective& world, std::ofstream* log) {
   namespace fs = std::filesystem;
-  std::error_code ec;
-  fs::create_directories(a.out, ec);
-  if (ec) return Error("--out '" + a.out + "': " + ec.message());
   const fs::path ckpt = fs::path(a.out) / "checkpoint.ckpt";
   if (!a.resume && fs::exists(ckpt))
     return Error(ckpt.string() + " exists: pass --resume to continue that run, or choose another --out");
   if (a.resume && !fs::exists(ckpt)) return Error("--resume: " + ckpt.string() + " does not exist");
+  ASRC_RETURN_IF_ERROR(world.Barrier().With("--out '" + a.out + "'"));
+  if (world.Rank() > 0) return Status::Ok();  // rank 0 logs and writes; --resume reads its checkpoint
+  std::error_code ec;
+  fs::create_directories(a.out, ec);
+  if (ec) return Error("--out '" + a.out + "': " + ec.message());
   log->open((fs::path(a.out) / "train_log.jsonl").string(), a.resume ? std::ios::app : std::ios::trunc);
   if (!*log) return Error("--out '" + a.out + "': cannot write train_log.jsonl");
   return Status::Ok();
@@ -167,7 +170,7 @@ int RunTrainBundle(const TrainArgs& a, ir::Model model, train::Collective* world
   pass.last = &last;
   pass.stop = &g_stop;
   std::ofstream log;
-  if (Status st = PrepareBundleOut(a, &log); !st.ok()) return Fail(st.message());
+  if (Status st = PrepareBundleOut(a, *world, &log); !st.ok()) return Fail(st.message());
   pass.on_log = [&log](const nlohmann::json& j) { log << j.dump() << "\n" << std::flush; };
   auto r = pass.Run(model, ctx);
   if (!r.ok()) return Fail(r.status().message());

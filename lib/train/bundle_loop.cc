@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "asr/eval.h"
+#include "train/mpi.h"
 
 namespace asrc::train {
 
@@ -83,26 +84,47 @@ bool Better(const DevScore& a, const DevScore& b, const std::string& by) {
   return a.loss < b.loss;
 }
 
+bool Lead(const BundleLoopOptions& o) { return !o.collective || o.collective->Rank() == 0; }
+
+// The greedy dev WER (look-ahead mode) of the current weights; -1: the dev set has no words.
+Result<double> MeasureWer(TransducerTrainer& t, const BundleLoopOptions& o) {
+  ir::Model m = *o.model;
+  ASRC_RETURN_IF_ERROR(t.CopyWeightsTo(m));
+  asr::EvalOptions e;
+  e.streaming = false;  // look-ahead mode: the final transcripts (of a cascaded model too)
+  e.lookahead = true;
+  e.split = o.dev_split;
+  e.limit = static_cast<int>(o.dev_limit);
+  e.threads = o.threads;
+  auto r = asr::Evaluate(m, o.dev_manifest, e);
+  if (!r.ok()) return r.status().With("dev WER");
+  return r->lookahead && r->lookahead->words > 0 ? r->lookahead->wer : -1.0;
+}
+
+// The greedy dev WER of the current weights (-1: no words), measured on rank 0 only and sent to
+// the other ranks (a sum where they add 0), so that every rank picks the same best weights; a
+// failure on rank 0 is an error on every rank.
+Result<double> DevWer(TransducerTrainer& t, const BundleLoopOptions& o) {
+  if (!o.collective || o.collective->Size() == 1) return MeasureWer(t, o);
+  Result<double> wer = 0.0;  // what ranks > 0 add
+  if (Lead(o)) wer = MeasureWer(t, o);
+  double v[2] = {wer.ok() ? *wer : 0.0, wer.ok() ? 0.0 : 1.0};  // {WER, rank 0 failed}
+  ASRC_RETURN_IF_ERROR(o.collective->AllReduceSum(v, 2).With("dev WER: sending rank 0's result"));
+  if (!wer.ok()) return wer.status();
+  if (v[1] > 0) return Error("dev WER: failed on rank 0");
+  return v[0];
+}
+
 Result<DevScore> MeasureDev(TransducerTrainer& t, const BundleLoopOptions& o) {
   DevScore d;
   d.step = t.step();
-  if (!o.dev.empty()) {
+  if (!o.dev.empty()) {  // sharded and summed over the ranks by the trainer: the same everywhere
     auto l = t.Loss(o.dev);
     if (!l.ok()) return l.status().With("dev loss");
     d.loss = *l;
   }
   if (o.model && !o.dev_manifest.empty()) {
-    ir::Model m = *o.model;
-    ASRC_RETURN_IF_ERROR(t.CopyWeightsTo(m));
-    asr::EvalOptions e;
-    e.streaming = false;  // look-ahead mode: the final transcripts (of a cascaded model too)
-    e.lookahead = true;
-    e.split = o.dev_split;
-    e.limit = static_cast<int>(o.dev_limit);
-    e.threads = o.threads;
-    auto r = asr::Evaluate(m, o.dev_manifest, e);
-    if (!r.ok()) return r.status().With("dev WER");
-    if (r->lookahead && r->lookahead->words > 0) d.wer = r->lookahead->wer;
+    ASRC_ASSIGN_OR_RETURN(d.wer, DevWer(t, o));
   }
   return d;
 }
@@ -122,7 +144,7 @@ struct LoopState {
   }
 
   Status Save() const {
-    if (o.checkpoint.empty()) return Status::Ok();
+    if (o.checkpoint.empty() || !Lead(o)) return Status::Ok();  // rank 0 writes for all ranks
     std::ostringstream rs;
     rs << rng;
     const int64_t s = t.step();
@@ -159,6 +181,18 @@ struct LoopState {
     return Status::Ok();
   }
 
+  // The progress line of step s (rank 0 only), `el` seconds after the loop started.
+  void Progress(int64_t s, double lr, double grad_norm, double el) const {
+    const double done = static_cast<double>(s - r.first_step + 1);
+    std::fprintf(stderr, "train: step %lld/%lld loss/token %.4f lr %.2e grad %.2f  %.2f steps/s  eta %.0f s",
+                 static_cast<long long>(s), static_cast<long long>(o.steps), r.recent_loss, lr, grad_norm, done / el,
+                 static_cast<double>(o.steps - s) * el / done);
+    if (r.best_index >= 0 && r.dev[r.best_index].wer >= 0)
+      std::fprintf(stderr, "  best dev WER %.2f%% (step %lld)", r.dev[r.best_index].wer,
+                   static_cast<long long>(r.dev[r.best_index].step));
+    std::fprintf(stderr, "\n");
+  }
+
   Status Dev() {
     if (o.dev.empty() && (o.dev_manifest.empty() || !o.model)) return Status::Ok();
     if (!r.dev.empty() && r.dev.back().step == t.step()) return Status::Ok();
@@ -172,6 +206,7 @@ struct LoopState {
         for (const ir::Tensor& w : t.parameters()) p.push_back(w.Clone());
       if (!p.empty()) r.best = Expand(t, p);  // a tied weight stays one tensor
     }
+    if (!Lead(o)) return Status::Ok();
     std::fprintf(stderr, "train: step %lld dev loss/token %.4f", static_cast<long long>(d.step), d.loss);
     if (d.wer >= 0) std::fprintf(stderr, " WER %.2f%%", d.wer);
     std::fprintf(stderr, "%s\n", r.best_index + 1 == static_cast<int64_t>(r.dev.size()) ? " (best)" : "");
@@ -202,6 +237,8 @@ Result<BundleLoopResult> RunBundleLoop(TransducerTrainer& t, const std::vector<U
   auto buckets = buckets_of(0);
   L.n = static_cast<int64_t>(buckets.size());
   if (o.resume) ASRC_RETURN_IF_ERROR(L.Resume().With("--resume"));
+  // Every rank has read rank 0's checkpoint before rank 0 may write the next one.
+  if (o.collective && o.resume) ASRC_RETURN_IF_ERROR(o.collective->Barrier().With("--resume"));
   ASRC_RETURN_IF_ERROR(L.Dev());
   BundleLoopResult& r = L.r;
   r.first_step = t.step() + 1;
@@ -227,26 +264,19 @@ Result<BundleLoopResult> RunBundleLoop(TransducerTrainer& t, const std::vector<U
     ++r.recent_steps;
     r.utterances += static_cast<int64_t>(batch.size());
     for (const Utterance* u : batch) r.tokens += static_cast<int64_t>(u->labels.size());
-    if (o.on_log) {
+    if (o.on_log && Lead(o)) {
       nlohmann::json ids = nlohmann::json::array();
       for (const Utterance* u : batch) ids.push_back(u->id);
       o.on_log({{"step", s}, {"loss", st->loss}, {"lr", st->lr}, {"grad_norm", st->grad_norm}, {"utts", ids}});
     }
     r.recent_loss = window / static_cast<double>(r.recent_steps);
     if (o.log_every > 0 && (s % o.log_every == 0 || s == o.steps)) {
-      const double el = Seconds(t0), done = static_cast<double>(s - r.first_step + 1);
-      std::fprintf(stderr, "train: step %lld/%lld loss/token %.4f lr %.2e grad %.2f  %.2f steps/s  eta %.0f s",
-                   static_cast<long long>(s), static_cast<long long>(o.steps), r.recent_loss, st->lr, st->grad_norm,
-                   done / el, static_cast<double>(o.steps - s) * el / done);
-      if (r.best_index >= 0 && r.dev[r.best_index].wer >= 0)
-        std::fprintf(stderr, "  best dev WER %.2f%% (step %lld)", r.dev[r.best_index].wer,
-                     static_cast<long long>(r.dev[r.best_index].step));
-      std::fprintf(stderr, "\n");
+      if (Lead(o)) L.Progress(s, st->lr, st->grad_norm, Seconds(t0));
       if (s < o.steps) window = 0, r.recent_steps = 0;
     }
     if ((o.eval_every > 0 && s % o.eval_every == 0) || s == o.steps) ASRC_RETURN_IF_ERROR(L.Dev());
     r.last_step = s;
-    if (o.stop && o.stop->load()) {
+    if (AnyRank(o.collective, o.stop && o.stop->load())) {  // all ranks stop after the same step
       r.interrupted = true;
       break;
     }
@@ -257,6 +287,10 @@ Result<BundleLoopResult> RunBundleLoop(TransducerTrainer& t, const std::vector<U
   }
   r.last_step = t.step();
   ASRC_RETURN_IF_ERROR(L.Save());
+  if (o.collective) {
+    ASRC_RETURN_IF_ERROR(CheckSameWeights(*o.collective, t.weights(), t.step()));
+    ASRC_RETURN_IF_ERROR(CheckSameWeights(*o.collective, r.best, t.step()).With("the best weights"));
+  }
   return std::move(L.r);
 }
 

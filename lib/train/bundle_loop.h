@@ -23,6 +23,14 @@
 // chosen by best_by: "wer" (ties: the lower dev loss) or "loss".
 // A non-finite loss or gradient stops the loop with an error naming the step, the batch's
 // utterance ids and the last checkpoint kept; weights are not updated.
+// Data-parallel (collective with N > 1 ranks, train/mpi.h): every rank runs this loop over the
+// same data with the same options, so it forms the same global batches (max_frames is the
+// global cap: N times the per-rank one) and draws the same augmentation; the trainer keeps its
+// shard of each batch and sums gradients and losses, so all ranks see the same losses, dev loss
+// and NaN stops. Rank 0 alone measures the dev WER (sent to the others), prints progress,
+// calls on_log and writes the checkpoint; --resume reads it on every rank. `stop` on any rank
+// stops all of them after the same step (AnyRank). At the end the ranks' weights (and best
+// weights) are compared (CheckSameWeights).
 #pragma once
 
 #include <atomic>
@@ -40,6 +48,8 @@
 #include "train/transducer.h"
 
 namespace asrc::train {
+
+class Collective;
 
 struct AugmentOptions {
   SpecAugmentOptions spec = SpecAugmentOptions::None();
@@ -78,8 +88,9 @@ struct BundleLoopOptions {
   int64_t eval_every = 0;  // 0: at the start and the end only
   std::string best_by = "wer";
   int threads = 1;
+  Collective* collective = nullptr;  // data-parallel ranks (see above); nullptr: one process
   int64_t log_every = 10;  // progress line on stderr (0: never)
-  // Called after every step with {"step","loss","lr","grad_norm","utts":[ids]} and after every
+  // Called (on rank 0 only) after every step with {"step","loss","lr","grad_norm","utts":[ids]} and after every
   // dev measurement with {"step","dev_loss","dev_wer"}.
   std::function<void(const nlohmann::json&)> on_log;
 };

@@ -6,7 +6,10 @@
 // utterances (the ranks' shares are 2/3 and 1/3 of a mean loss), 2F = 400 makes buckets of one
 // (rank 1's shard is empty); the same with a one-graph teacher feeding a KL loss (the teacher
 // runs on each rank's shard). The whole-bundle mode (the distill pass's trainer) on the demo
-// teacher: two ranks against one over 2 steps of RNN-T fine-tuning.
+// teacher: two ranks against one over 2 steps of RNN-T fine-tuning; and with a dev split, a
+// checkpoint after step 1 and --resume to step 2 (rank 0 alone logs, prints and writes; every
+// rank resumes from its checkpoint; the dev WER is rank 0's on every rank); SIGTERM to rank 1
+// alone stops both after the same step (AnyRank), with the checkpoint and both bundles written.
 // Needs mpirun (openmpi-bin) and an asrc built with MPI: missing is a skip, a failure under CI=true.
 #include <doctest/doctest.h>
 
@@ -14,6 +17,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <tuple>
 
 #include "cli/train_cli.h"
 #include "train/mpi.h"
@@ -64,6 +70,38 @@ double MaxDiff(const std::string& a_path, const std::string& b_path, const std::
   }
   if (scale) *scale = big;
   return diff;
+}
+
+// Every float initializer (more than one element) of the joiner and the decoder of `bundle`, as
+// "ROLE/name".
+std::vector<std::string> BundleTrainables(const std::string& bundle) {
+  auto before = onnx_io::LoadModel(bundle);
+  REQUIRE(before.ok());
+  std::vector<std::string> names;
+  for (const char* role : {"joiner", "decoder"})
+    if (const ir::Graph* g = before->graph(role))
+      for (const ir::Value* v : g->initializers)
+        if (v->initializer->dtype() == ir::DType::Float32 && v->initializer->numel() > 1)
+          names.push_back(std::string(role) + "/" + v->name);
+  REQUIRE(!names.empty());
+  return names;
+}
+
+// mpirun, the demo data (`lines` utterances) and the demo teacher bundle, whose path it returns;
+// "" (a skip) when one is missing.
+std::string PrepareBundle(CliSetup& c, const std::string& name, int lines) {
+  if (!HaveMpi() || !Prepare(c, name, lines)) return "";
+  const std::string bundle = test::SourcePath("experiments/teacher/bundle");
+  return test::HaveReference(test::Exists(bundle + "/model.json"), "demo teacher bundle") ? bundle : "";
+}
+
+// How often `text` occurs in the file at `path`.
+int Count(const std::string& path, const std::string& text) {
+  std::ifstream f(path);
+  const std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  int n = 0;
+  for (size_t at = all.find(text); at != std::string::npos; at = all.find(text, at + 1)) ++n;
+  return n;
 }
 
 }  // namespace
@@ -140,11 +178,9 @@ TEST_CASE("mpirun -np 2 asrc train --teacher: each rank runs the teacher on its 
 }
 
 TEST_CASE("mpirun -np 2 asrc train --model BUNDLE: the demo teacher fine-tuned as by one process") {
-  if (!HaveMpi()) return;
   CliSetup c;
-  if (!Prepare(c, "mpi_bundle", 4)) return;
-  const std::string bundle = test::SourcePath("experiments/teacher/bundle");
-  if (!test::HaveReference(test::Exists(bundle + "/model.json"), "demo teacher bundle")) return;
+  const std::string bundle = PrepareBundle(c, "mpi_bundle", 4);
+  if (bundle.empty()) return;
   auto cmd = [&](const std::string& out, int64_t frames) {
     return std::string(ASRC_BIN) + " train --model " + bundle + " --data " + c.data + " --out " +
            (c.dir / out).string() + " --loss rnnt --lr 1e-3 --warmup 0 --steps 2 --batch-frames " +
@@ -153,15 +189,7 @@ TEST_CASE("mpirun -np 2 asrc train --model BUNDLE: the demo teacher fine-tuned a
   // 4 utterances of 156..209 frames: one bucket under 1000 frames, two shards of 2.
   REQUIRE(std::system((kMpirun + cmd("np2", 500)).c_str()) == 0);
   REQUIRE(std::system(cmd("np1", 1000).c_str()) == 0);
-  auto before = onnx_io::LoadModel(bundle);
-  REQUIRE(before.ok());
-  std::vector<std::string> names;  // every float initializer of the joiner and the decoder
-  for (const char* role : {"joiner", "decoder"})
-    if (const ir::Graph* g = before->graph(role))
-      for (const ir::Value* v : g->initializers)
-        if (v->initializer->dtype() == ir::DType::Float32 && v->initializer->numel() > 1)
-          names.push_back(std::string(role) + "/" + v->name);
-  REQUIRE(!names.empty());
+  const std::vector<std::string> names = BundleTrainables(bundle);
   double scale = 0;
   const double same = MaxDiff((c.dir / "np2" / "last").string(), (c.dir / "np1" / "last").string(), names, &scale);
   const double moved = MaxDiff((c.dir / "np1" / "last").string(), bundle, names);
@@ -170,5 +198,94 @@ TEST_CASE("mpirun -np 2 asrc train --model BUNDLE: the demo teacher fine-tuned a
   CHECK(moved > 1e-4);
   CHECK(same <= 1e-5 * std::max(1.0, scale));
   CHECK(same * 100 < moved);
+  std::filesystem::remove_all(c.dir);
+}
+
+TEST_CASE("mpirun -np 2 asrc train --model BUNDLE: dev WER, checkpoint and --resume as by one process") {
+  CliSetup c;
+  const std::string bundle = PrepareBundle(c, "mpi_bundle_resume", 6);
+  if (bundle.empty()) return;
+  {  // 4 training utterances, 2 dev ones
+    auto lines = ReadLog(c.data);
+    REQUIRE(lines.size() == 6);
+    std::ofstream out(c.data);
+    for (size_t k = 0; k < lines.size(); ++k) {
+      lines[k]["split"] = k < 4 ? "train" : "dev";
+      out << lines[k].dump() << "\n";
+    }
+  }
+  auto cmd = [&](const std::string& out, int64_t frames, int64_t steps, const std::string& more) {
+    return std::string(ASRC_BIN) + " train --model " + bundle + " --data " + c.data + " --split train --out " +
+           (c.dir / out).string() + " --loss rnnt --lr 1e-3 --warmup 0 --dev-split dev --eval-every 1 --best-by loss" +
+           " --checkpoint-every 1 --batch-frames " + std::to_string(frames) + " --steps " + std::to_string(steps) + " " +
+           more + " 2>>" + (c.dir / out).string() + ".err";
+  };
+  // Step 1, then --resume to step 2: two ranks (cap 500 each) against one process (cap 1000).
+  for (const auto& [out, frames, mpi] : {std::tuple<std::string, int64_t, bool>{"np2", 500, true}, {"np1", 1000, false}}) {
+    const std::string pre = mpi ? kMpirun : "";
+    REQUIRE(std::system((pre + cmd(out, frames, 1, "")).c_str()) == 0);
+    // An existing run is refused without --resume on every rank, and left as it was.
+    const auto size = std::filesystem::file_size(c.dir / out / "checkpoint.ckpt");
+    CHECK(std::system((pre + cmd(out, frames, 2, "")).c_str()) != 0);
+    CHECK(std::filesystem::file_size(c.dir / out / "checkpoint.ckpt") == size);
+    REQUIRE(std::system((pre + cmd(out, frames, 2, "--resume")).c_str()) == 0);
+    CHECK(!std::filesystem::exists(c.dir / out / "checkpoint.ckpt.tmp"));
+  }
+  const std::vector<std::string> names = BundleTrainables(bundle);
+  double scale = 0;
+  const double same = MaxDiff((c.dir / "np2" / "last").string(), (c.dir / "np1" / "last").string(), names, &scale);
+  const double moved = MaxDiff((c.dir / "np1" / "last").string(), bundle, names);
+  MESSAGE("bundle, resumed: 2 ranks vs 1 process, max |dw| " << same << " (|w| up to " << scale << "); moved " << moved);
+  CHECK(moved > 1e-4);
+  CHECK(same <= 1e-5 * std::max(1.0, scale));
+  // Rank 0 alone logs (a second writer would double the lines) and prints; the dev scores are
+  // those of the one process.
+  auto log2 = ReadLog((c.dir / "np2" / "train_log.jsonl").string());
+  auto log1 = ReadLog((c.dir / "np1" / "train_log.jsonl").string());
+  REQUIRE(log1.size() == 5);  // dev at step 0, step 1, dev 1, step 2, dev 2
+  REQUIRE(log2.size() == log1.size());
+  for (size_t k = 0; k < log1.size(); ++k) {
+    CHECK(log2[k]["step"] == log1[k]["step"]);
+    for (const char* key : {"loss", "dev_loss"})
+      if (log1[k].contains(key))
+        CHECK(std::fabs(log2[k][key].get<double>() - log1[k][key].get<double>()) <=
+              1e-4 * std::max(1.0, std::fabs(log1[k][key].get<double>())));
+    if (log1[k].contains("dev_wer")) {
+      CHECK(log1[k]["dev_wer"].get<double>() >= 0);
+      CHECK(log2[k]["dev_wer"].get<double>() == log1[k]["dev_wer"].get<double>());
+    }
+  }
+  const std::string err2 = (c.dir / "np2.err").string();
+  CHECK(Count(err2, "train: step 0 dev loss") == 1);
+  CHECK(Count(err2, "train: step 2/2 ") == 1);
+  for (const char* dir : {"best", "last"}) CHECK(std::filesystem::exists(c.dir / "np2" / dir / "model.json"));
+  std::filesystem::remove_all(c.dir);
+}
+
+TEST_CASE("mpirun -np 2 asrc train --model BUNDLE: SIGTERM on rank 1 alone stops both ranks after the same step") {
+  CliSetup c;
+  const std::string bundle = PrepareBundle(c, "mpi_bundle_stop", 4);
+  if (bundle.empty()) return;
+  const std::string dir = c.dir.string(), out = dir + "/out";
+  {  // rank 1 leaves its pid for the signal
+    std::ofstream sh(dir + "/rank.sh");
+    sh << "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then echo $$ > " << dir << "/rank1.pid; fi\n"
+       << "exec " << ASRC_BIN << " train --model " << bundle << " --data " << c.data << " --out " << out
+       << " --loss rnnt --lr 1e-3 --warmup 0 --steps 100000000 --batch-frames 500 --log-every 1\n";
+  }
+  // A rank that stopped alone would leave the other waiting in its next Allreduce: `timeout` fails.
+  const std::string run = "timeout 300 bash -c '" + std::string(kMpirun) + "sh " + dir + "/rank.sh 2>" + dir +
+                          "/stop.err & p=$!; while [ ! -s " + dir + "/rank1.pid ]; do sleep 0.2; done; sleep 4; " +
+                          "kill -TERM $(cat " + dir + "/rank1.pid); wait $p'";
+  CHECK(std::system(run.c_str()) == 0);
+  auto log = ReadLog(out + "/train_log.jsonl");
+  REQUIRE(!log.empty());
+  const int64_t last = log.back()["step"].get<int64_t>();
+  MESSAGE("stopped after step " << last);
+  CHECK(last >= 1);
+  CHECK(last < 100000000);
+  CHECK(Count(dir + "/stop.err", "(interrupted)") == 1);
+  for (const char* f : {"/checkpoint.ckpt", "/last/model.json", "/best/model.json"})
+    CHECK(std::filesystem::exists(out + f));
   std::filesystem::remove_all(c.dir);
 }
