@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
   std::uniform_int_distribution<int> ui(-128, 127), uu(0, 255);
   const double budget = quick ? 60 : 150;
 
-  std::printf("backend in use by default: %s\n\n", gemm_backend_name());
+  std::printf("backend in use by default: %s\n\n", GemmBackendName());
   std::printf("| M | K | N | thr | eigen us | openblas us | dnnl us | best fp32 | fp32 GFLOP/s "
               "| int8 (ours) us | int8 GOP/s | int8 7-bit w (ours) us | 7-bit GOP/s | dnnl u8s8 us "
               "| int8/fp32 | 7-bit/fp32 |\n");

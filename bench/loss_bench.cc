@@ -64,10 +64,10 @@ int main(int argc, char** argv) {
     ir::Graph g("loss");
     std::vector<ir::Value*> ins;
     for (size_t i = 0; i < c.inputs.size(); ++i) {
-      ins.push_back(g.add_value("in" + std::to_string(i)));
+      ins.push_back(g.AddValue("in" + std::to_string(i)));
       g.inputs.push_back(ins.back());
     }
-    ir::Node* n = g.add_node(c.op, ins, {"loss", "grad"}, "loss", "ai.asrc");
+    ir::Node* n = g.AddNode(c.op, ins, {"loss", "grad"}, "loss", "ai.asrc");
     for (auto* o : n->outputs) g.outputs.push_back(o);
     for (int threads : {1, 2}) {
       auto s = runtime::Session::Create(g, 17, {threads});

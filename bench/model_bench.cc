@@ -102,6 +102,6 @@ int main(int argc, char** argv) {
   std::printf("{\"median_ms\": %.4f, \"p90_ms\": %.4f, \"peak_rss_mb\": %.1f, \"runs\": %d, "
               "\"threads\": %d, \"cpu_ms\": %.4f, \"gemm\": \"%s\"}\n",
               median, p90, PeakRssMb(), runs, threads, cpu[cpu.size() / 2],
-              asrc::runtime::gemm_backend_name());
+              asrc::runtime::GemmBackendName());
   return 0;
 }

@@ -32,8 +32,8 @@ int ConstantsToInitializers(ir::Graph& g) {
     ir::Value* out = node->outputs[0];
     if (!out || IsGraphOutput(g, out)) continue;
     ir::Value* init = AddConst(g, out->name, a->t);
-    g.replace_all_uses(out, init);
-    g.remove_node(node);
+    g.ReplaceAllUses(out, init);
+    g.RemoveNode(node);
     ++n;
   }
   return n;
@@ -68,8 +68,8 @@ int RemoveIdentities(ir::Graph& g, pass::PassContext& ctx) {
       ctx.Bump("skipped_identity_graph_output");
       continue;
     }
-    g.replace_all_uses(out, node->input(0));
-    g.remove_node(node);
+    g.ReplaceAllUses(out, node->input(0));
+    g.RemoveNode(node);
     ++n;
   }
   return n;
@@ -98,7 +98,7 @@ size_t FreedBytes(const ir::Graph& g, const ir::Node* node) {
 
 Result<int> FoldConstants(ir::Graph& g, int64_t opset, size_t max_bytes, pass::PassContext& ctx) {
   int folded = 0;
-  ASRC_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, g.topo_order());
+  ASRC_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, g.TopoOrder());
   const auto& registry = runtime::KernelRegistry::Global();
   for (ir::Node* node : order) {
     if (!node->domain.empty() || node->op_type == "Constant" || HasSubgraph(node) ||
@@ -145,11 +145,11 @@ Result<int> FoldConstants(ir::Graph& g, int64_t opset, size_t max_bytes, pass::P
       ir::Graph tmp("fold");
       std::vector<ir::Value*> ins;
       for (ir::Value* in : node->inputs) {
-        ins.push_back(in ? tmp.add_initializer(in->name, *ConstantOf(in)) : nullptr);
+        ins.push_back(in ? tmp.AddInitializer(in->name, *ConstantOf(in)) : nullptr);
       }
       std::vector<std::string> outs;
       for (ir::Value* o : node->outputs) outs.push_back(o ? o->name : "");
-      ir::Node* copy = tmp.add_node(node->op_type, ins, outs, node->name, "");
+      ir::Node* copy = tmp.AddNode(node->op_type, ins, outs, node->name, "");
       copy->attributes = node->attributes;
       for (ir::Value* o : copy->outputs) {
         if (o) tmp.outputs.push_back(o);
@@ -182,9 +182,9 @@ Result<int> FoldConstants(ir::Graph& g, int64_t opset, size_t max_bytes, pass::P
       if (!o) continue;
       if (k >= results.size()) break;
       ir::Value* init = AddConst(g, o->name, std::move(results[k++]));
-      g.replace_all_uses(o, init);
+      g.ReplaceAllUses(o, init);
     }
-    g.remove_node(node);
+    g.RemoveNode(node);
     ++folded;
   }
   return folded;

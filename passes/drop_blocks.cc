@@ -63,7 +63,7 @@ int Merge(int a, int b) {
 }
 
 Result<Segments> Segment(const ir::Graph& g, const std::string& role, ir::Value* in, ir::Value* out) {
-  ASRC_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, g.topo_order());
+  ASRC_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, g.TopoOrder());
   std::set<const ir::Value*> fwd{in}, bwd{out};
   std::set<const ir::Node*> fwd_nodes;
   for (ir::Node* n : order) {

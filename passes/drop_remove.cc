@@ -200,16 +200,16 @@ Status DropBlocks(ir::Model& model, const std::string& role, const BlockStack& s
   ASRC_RETURN_IF_ERROR(PlanInputs(g, s, drop, &plan));
   ASRC_RETURN_IF_ERROR(PlanOutputs(g, s, drop, &plan));
   ASRC_RETURN_IF_ERROR(CheckEscapes(g, s, drop, plan));
-  const int64_t params_before = g.num_params();
+  const int64_t params_before = g.NumParams();
 
   for (auto it = drop.rbegin(); it != drop.rend(); ++it) {
     const Block& blk = s.blocks[*it];
     if (IsGraphOutput(g, blk.out)) {
-      ir::Node* id = g.add_node("Identity", {blk.in}, {g.unique_name(blk.out->name + "_dropped")},
-                                g.unique_name("drop_layers_identity"));
+      ir::Node* id = g.AddNode("Identity", {blk.in}, {g.UniqueName(blk.out->name + "_dropped")},
+                                g.UniqueName("drop_layers_identity"));
       TakeOverOutput(blk.out->producer, blk.out->producer_output, id, 0);
     } else {
-      g.replace_all_uses(blk.out, blk.in);
+      g.ReplaceAllUses(blk.out, blk.in);
     }
   }
   for (auto& [out, kept] : plan.stacked_out) {
@@ -219,24 +219,24 @@ Status DropBlocks(ir::Model& model, const std::string& role, const BlockStack& s
     cat->inputs = inputs;
     SetDim0(out, static_cast<int64_t>(kept.size()));
   }
-  g.rebuild_uses();
+  g.RebuildUses();
   std::map<std::pair<int, int64_t>, ir::Value*> index_consts;
   for (auto& [in, kept] : plan.stacked_in) {
     Renumber(g, in, kept, &index_consts);
     SetDim0(in, static_cast<int64_t>(kept.size()));
   }
   for (ir::Value* v : plan.drop_outputs) g.outputs.erase(std::find(g.outputs.begin(), g.outputs.end(), v));
-  g.sort_topologically();
+  g.SortTopologically();
   RemoveDeadCode(g);
   std::set<std::string> removed_inputs;
   for (ir::Value* v : plan.drop_inputs) {
     removed_inputs.insert(v->name);
     if (!v->uses.empty()) return Error("drop-layers: graph '" + role + "': input '" + v->name + "' is still read");
     g.inputs.erase(std::find(g.inputs.begin(), g.inputs.end(), v));
-    g.remove_value(v);
+    g.RemoveValue(v);
   }
-  ASRC_RETURN_IF_ERROR(g.verify().With("drop-layers: graph '" + role + "'"));
-  const int64_t removed = params_before - g.num_params();
+  ASRC_RETURN_IF_ERROR(g.Verify().With("drop-layers: graph '" + role + "'"));
+  const int64_t removed = params_before - g.NumParams();
   UpdateConfig(model, role, plan, removed_inputs, n, static_cast<int>(drop.size()), removed);
   if (ctx) {
     ctx->Bump("blocks_dropped", static_cast<int64_t>(drop.size()));

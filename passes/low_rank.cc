@@ -37,10 +37,10 @@ using FactorCache = std::map<std::pair<const ir::Value*, bool>, std::pair<ir::Va
 
 // MatMul(x, W) -> MatMul(MatMul(x, A), B) on node n.
 void Rewire(ir::Graph& g, ir::Node* n, ir::Value* va, ir::Value* vb) {
-  const std::string base = n->name.empty() ? g.unique_name(n->op_type) : n->name;
-  ir::Node* first = g.insert_node_before(n, "MatMul", {n->input(0), va},
-                                         {g.unique_name(base + "_lowrank")},
-                                         g.unique_name(base + "_lowrank_a"));
+  const std::string base = n->name.empty() ? g.UniqueName(n->op_type) : n->name;
+  ir::Node* first = g.InsertNodeBefore(n, "MatMul", {n->input(0), va},
+                                         {g.UniqueName(base + "_lowrank")},
+                                         g.UniqueName(base + "_lowrank_a"));
   g.set_input(n, 0, first->outputs[0]);
   g.set_input(n, 1, vb);
 }

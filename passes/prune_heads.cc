@@ -80,7 +80,7 @@ void SetShapeEntry(ir::Graph& g, ir::Node* r, int pos, int64_t value) {
     }
     at += len;
   }
-  ir::Node* nc = g.insert_node_before(r, "Concat", pieces, {g.unique_name(s->name + "_pruned")},
+  ir::Node* nc = g.InsertNodeBefore(r, "Concat", pieces, {g.UniqueName(s->name + "_pruned")},
                                       UniqueNodeName(g, NodeLabel(cat) + "_pruned"));
   nc->set_attr_int("axis", 0);
   g.set_input(r, 1, nc->outputs[0]);

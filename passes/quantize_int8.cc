@@ -233,8 +233,8 @@ struct Rewriter {
   // DequantizeLinear of `w` stored in form `f` (never transposed: the float reader sees W as is).
   ir::Value* Dequantized(ir::Node* before, const ir::Value* w, const Form& f) {
     auto [q, s, z] = Weight(w, f);
-    ir::Node* dq = g.insert_node_before(before, "DequantizeLinear", {q, s, z},
-                                        {g.unique_name(w->name + "_dequantized")},
+    ir::Node* dq = g.InsertNodeBefore(before, "DequantizeLinear", {q, s, z},
+                                        {g.UniqueName(w->name + "_dequantized")},
                                         NodeName(w->name + "_DequantizeLinear"));
     if (o.per_channel) dq->set_attr_int("axis", f.axis);
     return dq->outputs[0];
@@ -243,10 +243,10 @@ struct Rewriter {
   std::tuple<ir::Value*, ir::Value*, ir::Value*> DynamicInput(ir::Node* before, ir::Value* x) {
     auto it = dyn_inputs.find(x);
     if (it != dyn_inputs.end()) return it->second;
-    ir::Node* n = g.insert_node_before(
+    ir::Node* n = g.InsertNodeBefore(
         before, "DynamicQuantizeLinear", {x},
-        {g.unique_name(x->name + "_quantized"), g.unique_name(x->name + "_scale"),
-         g.unique_name(x->name + "_zero_point")},
+        {g.UniqueName(x->name + "_quantized"), g.UniqueName(x->name + "_scale"),
+         g.UniqueName(x->name + "_zero_point")},
         NodeName(x->name + "_QuantizeLinear"));
     auto r = std::make_tuple(n->outputs[0], n->outputs[1], n->outputs[2]);
     dyn_inputs[x] = r;
@@ -280,11 +280,11 @@ struct Rewriter {
     ir::Value* s = AddConst(g, x->name + "_scale", Tensor::Scalar(scale));
     ir::Value* z = AddConst(g, x->name + "_zero_point", std::move(zt));
     ctx.Bump("activations_calibrated");
-    ir::Node* q = g.insert_node_before(before, "QuantizeLinear", {x, s, z},
-                                       {g.unique_name(x->name + "_QuantizeLinear_Output")},
+    ir::Node* q = g.InsertNodeBefore(before, "QuantizeLinear", {x, s, z},
+                                       {g.UniqueName(x->name + "_QuantizeLinear_Output")},
                                        NodeName(x->name + "_QuantizeLinear"));
-    ir::Node* dq = g.insert_node_before(before, "DequantizeLinear", {q->outputs[0], s, z},
-                                        {g.unique_name(x->name + "_DequantizeLinear_Output")},
+    ir::Node* dq = g.InsertNodeBefore(before, "DequantizeLinear", {q->outputs[0], s, z},
+                                        {g.UniqueName(x->name + "_DequantizeLinear_Output")},
                                         NodeName(x->name + "_DequantizeLinear"));
     static_inputs[x] = dq->outputs[0];
     return dq->outputs[0];
@@ -298,29 +298,29 @@ struct Rewriter {
     ir::Value* bias = gemm && n->num_inputs() >= 3 ? n->input(2) : nullptr;
     auto [xq, xs, xz] = DynamicInput(n, n->input(0));
     auto [wq, ws, wz] = Weight(n->input(1), f);
-    const std::string base = n->name.empty() ? g.unique_name(op) : n->name;
+    const std::string base = n->name.empty() ? g.UniqueName(op) : n->name;
     // int8 weights are symmetric: no b_zero_point; uint8 ones carry their 128s.
     std::vector<ir::Value*> mm_inputs = {xq, wq, xz};
     if (f.u8) mm_inputs.push_back(wz);
-    ir::Node* mmi = g.insert_node_before(n, "MatMulInteger", mm_inputs,
-                                         {g.unique_name(base + "_output_quantized")},
+    ir::Node* mmi = g.InsertNodeBefore(n, "MatMulInteger", mm_inputs,
+                                         {g.UniqueName(base + "_output_quantized")},
                                          NodeName(base + "_quant"));
-    ir::Node* cast = g.insert_node_before(n, "Cast", {mmi->outputs[0]},
-                                          {g.unique_name(base + "_output_quantized_cast")},
+    ir::Node* cast = g.InsertNodeBefore(n, "Cast", {mmi->outputs[0]},
+                                          {g.UniqueName(base + "_output_quantized_cast")},
                                           NodeName(base + "_quant_cast"));
     cast->set_attr_int("to", static_cast<int64_t>(DType::Float32));
-    ir::Node* sc = g.insert_node_before(n, "Mul", {xs, ws}, {g.unique_name(base + "_scales")},
+    ir::Node* sc = g.InsertNodeBefore(n, "Mul", {xs, ws}, {g.UniqueName(base + "_scales")},
                                         NodeName(base + "_quant_scales_mul"));
-    ir::Node* mul = g.insert_node_before(n, "Mul", {cast->outputs[0], sc->outputs[0]},
-                                         {g.unique_name(base + "_output_dequantized")},
+    ir::Node* mul = g.InsertNodeBefore(n, "Mul", {cast->outputs[0], sc->outputs[0]},
+                                         {g.UniqueName(base + "_output_dequantized")},
                                          NodeName(base + "_quant_output_scale_mul"));
     ir::Node* last = mul;
     if (bias) {
-      last = g.insert_node_before(n, "Add", {mul->outputs[0], bias}, {g.unique_name(base + "_output_bias")},
+      last = g.InsertNodeBefore(n, "Add", {mul->outputs[0], bias}, {g.UniqueName(base + "_output_bias")},
                                   NodeName(base + "_bias_add"));
     }
     TakeOverOutput(n, 0, last, 0);
-    g.remove_node(n);
+    g.RemoveNode(n);
     ctx.Bump(gemm ? "gemm_integer" : "matmul_integer");
   }
 
@@ -347,22 +347,22 @@ struct Rewriter {
     const int64_t rows = ConstantOf(table)->dim(0);
     auto [q, s, z] = Weight(table, f, {rows, 1});
     (void)z;
-    const std::string base = n->name.empty() ? g.unique_name("Gather") : n->name;
-    ir::Node* gq = g.insert_node_before(n, "Gather", {q, n->input(1)}, {g.unique_name(base + "_quantized")},
+    const std::string base = n->name.empty() ? g.UniqueName("Gather") : n->name;
+    ir::Node* gq = g.InsertNodeBefore(n, "Gather", {q, n->input(1)}, {g.UniqueName(base + "_quantized")},
                                         NodeName(base + "_quant"));
-    ir::Node* cast = g.insert_node_before(n, "Cast", {gq->outputs[0]}, {g.unique_name(base + "_quantized_cast")},
+    ir::Node* cast = g.InsertNodeBefore(n, "Cast", {gq->outputs[0]}, {g.UniqueName(base + "_quantized_cast")},
                                           NodeName(base + "_quant_cast"));
     cast->set_attr_int("to", static_cast<int64_t>(DType::Float32));
     ir::Value* scale = s;
     if (o.per_channel) {
-      ir::Node* gs = g.insert_node_before(n, "Gather", {s, n->input(1)}, {g.unique_name(base + "_scales")},
+      ir::Node* gs = g.InsertNodeBefore(n, "Gather", {s, n->input(1)}, {g.UniqueName(base + "_scales")},
                                           NodeName(base + "_quant_scales"));
       scale = gs->outputs[0];
     }
-    ir::Node* mul = g.insert_node_before(n, "Mul", {cast->outputs[0], scale}, {g.unique_name(base + "_dequantized")},
+    ir::Node* mul = g.InsertNodeBefore(n, "Mul", {cast->outputs[0], scale}, {g.UniqueName(base + "_dequantized")},
                                          NodeName(base + "_quant_scale_mul"));
     TakeOverOutput(n, 0, mul, 0);
-    g.remove_node(n);
+    g.RemoveNode(n);
     ctx.Bump("gather_int8");
   }
 

@@ -23,8 +23,8 @@ Status AverageInto(ir::Graph& a, const ir::Graph& b, const std::string& ra, cons
     const ir::Tensor& ta = *va->initializer;
     const ir::Tensor& tb = *b.initializers[i]->initializer;
     if (ta.dtype() != tb.dtype() || ta.shape() != tb.shape()) {
-      return Error(where + ": initializer '" + va->name + "' " + ir::shape_str(ta.shape()) + " vs '" +
-                   b.initializers[i]->name + "' " + ir::shape_str(tb.shape()) + "; they cannot be averaged");
+      return Error(where + ": initializer '" + va->name + "' " + ir::ShapeStr(ta.shape()) + " vs '" +
+                   b.initializers[i]->name + "' " + ir::ShapeStr(tb.shape()) + "; they cannot be averaged");
     }
     if (ta.dtype() != ir::DType::Float32) {
       if (ta.nbytes() != tb.nbytes() || std::memcmp(ta.raw(), tb.raw(), ta.nbytes()) != 0) {
@@ -69,7 +69,7 @@ Result<ir::Model> Shared(const ir::Model& m, const std::string& choose) {
       if (la && p.contains(kLookahead[i])) p[kStreaming[i]] = p[kLookahead[i]];
       p.erase(kLookahead[i]);
     }
-    if (p.contains("total")) p["total"] = out.params_total();
+    if (p.contains("total")) p["total"] = out.ParamsTotal();
   } else if (info.is_null()) {
     out.config.erase("info");
   }
@@ -107,7 +107,7 @@ Result<bool> ShareDecoderPass::Run(ir::Model& model, pass::PassContext& ctx) {
     }
   }
   std::string choose = ctx.GetString("choose");
-  const int64_t before = model.params_total();
+  const int64_t before = model.ParamsTotal();
   if (choose == "dev") {
     if (!ctx.probe_wer) {
       return Error("share-decoder: choose 'dev' measures WER on a dev subset, which this run cannot "
@@ -139,7 +139,7 @@ Result<bool> ShareDecoderPass::Run(ir::Model& model, pass::PassContext& ctx) {
   }
   ASRC_ASSIGN_OR_RETURN(ir::Model shared, Shared(model, choose));
   model = std::move(shared);
-  ctx.Bump("params_removed", before - model.params_total());
+  ctx.Bump("params_removed", before - model.ParamsTotal());
   ctx.Note("kept the " + choose + (choose == "average" ? "d pair" : " pass's pair") +
            " as the one decoder + joiner of both passes");
   return true;

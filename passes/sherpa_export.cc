@@ -37,8 +37,8 @@ ir::Value* I64(ir::Graph& g, const std::string& base, const std::vector<int64_t>
 
 ir::Value* Op(ir::Graph& g, const std::string& op, const std::vector<ir::Value*>& in, const std::string& base) {
   // Output names are unique (in scope), so node names taken from them are too.
-  const std::string out = g.unique_name(base);
-  return g.add_node(op, in, {out}, "glue:" + out)->outputs[0];
+  const std::string out = g.UniqueName(base);
+  return g.AddNode(op, in, {out}, "glue:" + out)->outputs[0];
 }
 
 ir::Value* Concat0(ir::Graph& g, const std::vector<ir::Value*>& in, const std::string& base) {
@@ -66,11 +66,11 @@ Result<ValueMap> CopyInto(const ir::Graph& src, ir::Graph& dst, const std::strin
   for (const ir::Value* in : src.inputs)
     if (!bound.count(in)) return Error(where + ": unexpected input '" + in->name + "'");
   for (const ir::Value* init : src.initializers) {
-    ir::Value* v = dst.add_initializer(dst.unique_name(prefix + init->name), *init->initializer);
+    ir::Value* v = dst.AddInitializer(dst.UniqueName(prefix + init->name), *init->initializer);
     v->type = init->type;
     bound[init] = v;
   }
-  ASRC_ASSIGN_OR_RETURN(auto order, src.topo_order());
+  ASRC_ASSIGN_OR_RETURN(auto order, src.TopoOrder());
   for (const ir::Node* n : order) {
     std::vector<ir::Value*> ins;
     for (const ir::Value* v : n->inputs) {
@@ -87,8 +87,8 @@ Result<ValueMap> CopyInto(const ir::Graph& src, ir::Graph& dst, const std::strin
         return Error(where + ": node '" + NodeLabel(n) + "' has a subgraph (" + n->op_type +
                      "); merging graphs with control flow is not supported");
     std::vector<std::string> outs;
-    for (const ir::Value* o : n->outputs) outs.push_back(o ? dst.unique_name(prefix + o->name) : "");
-    ir::Node* c = dst.add_node(n->op_type, ins, outs, n->name.empty() ? "" : prefix + n->name, n->domain);
+    for (const ir::Value* o : n->outputs) outs.push_back(o ? dst.UniqueName(prefix + o->name) : "");
+    ir::Node* c = dst.AddNode(n->op_type, ins, outs, n->name.empty() ? "" : prefix + n->name, n->domain);
     c->attributes = n->attributes;
     c->doc_string = n->doc_string;
     c->raw_extras = n->raw_extras;
@@ -114,10 +114,10 @@ ir::Value* SrcInput(const ir::Graph& g, const std::string& name) {
 // The encoder's graph inputs x [N,T,F] and x_lens [N], x shifted by `offset`; returns x + offset
 // (or x) and sets *x_lens.
 ir::Value* OfflineInputs(ir::Graph& g, int64_t feat_dim, float offset, ir::Value** x_lens) {
-  ir::Value* x = g.add_value("x");
+  ir::Value* x = g.AddValue("x");
   SetType(x, ir::DType::Float32, {Sym("N"), Sym("T"), Known(feat_dim)});
   g.inputs.push_back(x);
-  *x_lens = g.add_value("x_lens");
+  *x_lens = g.AddValue("x_lens");
   SetType(*x_lens, ir::DType::Int64, {Sym("N")});
   g.inputs.push_back(*x_lens);
   if (offset == 0) return x;
@@ -127,9 +127,9 @@ ir::Value* OfflineInputs(ir::Graph& g, int64_t feat_dim, float offset, ir::Value
 }
 
 void SetOutputs(ir::Graph& g, ir::Value* enc, ir::Value* lens, int64_t dim) {
-  ir::Value* e = g.add_node("Identity", {enc}, {"encoder_out"}, "glue:encoder_out")->outputs[0];
+  ir::Value* e = g.AddNode("Identity", {enc}, {"encoder_out"}, "glue:encoder_out")->outputs[0];
   SetType(e, ir::DType::Float32, {Sym("N"), Sym("T_out"), dim > 0 ? Known(dim) : Sym("D")});
-  ir::Value* l = g.add_node("Identity", {lens}, {"encoder_out_lens"}, "glue:encoder_out_lens")->outputs[0];
+  ir::Value* l = g.AddNode("Identity", {lens}, {"encoder_out_lens"}, "glue:encoder_out_lens")->outputs[0];
   SetType(l, ir::DType::Int64, {Sym("N")});
   g.outputs = {e, l};
 }
@@ -163,9 +163,9 @@ Result<std::shared_ptr<ir::Graph>> ChunkBody(const ir::Graph& causal, ir::Graph&
   auto body = std::make_shared<ir::Graph>("causal_chunk");
   body->parent = &outer;
   ir::Graph& b = *body;
-  ir::Value* iter = b.add_value(b.unique_name("causal/iteration"));
+  ir::Value* iter = b.AddValue(b.UniqueName("causal/iteration"));
   SetType(iter, ir::DType::Int64, {});
-  ir::Value* cond = b.add_value(b.unique_name("causal/cond"));
+  ir::Value* cond = b.AddValue(b.UniqueName("causal/cond"));
   SetType(cond, ir::DType::Bool, {});
   b.inputs = {iter, cond};
   ir::Value* sx = SrcInput(causal, "x");
@@ -176,7 +176,7 @@ Result<std::shared_ptr<ir::Graph>> ChunkBody(const ir::Graph& causal, ir::Graph&
     if (!s) return Error("encoder_causal: graph has no cache input '" + c.input + "' (model.json streaming.cache)");
     if (!SrcOutput(causal, c.output))
       return Error("encoder_causal: graph has no cache output '" + c.output + "' (model.json streaming.cache)");
-    ir::Value* v = b.add_value(b.unique_name("causal/" + c.input));
+    ir::Value* v = b.AddValue(b.UniqueName("causal/" + c.input));
     SetType(v, c.dtype, DimsOf(c.shape));
     b.inputs.push_back(v);
     bound[s] = v;
@@ -251,10 +251,10 @@ Result<ir::GraphFile> MergeCascade(const ir::Model& bundle, const asr::BundleCon
   for (const auto& c : cfg.cache) {
     ir::Tensor t(c.dtype, c.shape);  // zero-filled: the caches of a fresh stream
     loop_in.push_back(AddConst(g, "sherpa/" + c.input + "_init", std::move(t)));
-    loop_out.push_back(g.unique_name("sherpa/" + c.output + "_final"));
+    loop_out.push_back(g.UniqueName("sherpa/" + c.output + "_final"));
   }
-  loop_out.push_back(g.unique_name("sherpa/causal_chunks"));
-  ir::Node* loop = g.add_node("Loop", loop_in, loop_out, "glue:causal_loop");
+  loop_out.push_back(g.UniqueName("sherpa/causal_chunks"));
+  ir::Node* loop = g.AddNode("Loop", loop_in, loop_out, "glue:causal_loop");
   ir::Attribute a;
   a.name = "body";
   a.kind = ir::Attribute::Kind::Graph;
@@ -271,17 +271,17 @@ Result<ir::GraphFile> MergeCascade(const ir::Model& bundle, const asr::BundleCon
                                    I64(g, "sherpa/sub", {sub})}, "sherpa/t_out");
   ir::Value* causal_out = SliceAxis(g, joined, zero, t_out, 1, "sherpa/causal_out");
   ASRC_RETURN_IF_ERROR(AppendOffline(*nf->graph, g, causal_out, t_out, "noncausal/", "encoder_noncausal"));
-  ASRC_RETURN_IF_ERROR(g.verify().With("merged encoder"));
+  ASRC_RETURN_IF_ERROR(g.Verify().With("merged encoder"));
   return gf;
 }
 
 // Puts op(v, operand) between graph input `v` and all its readers (subgraph reads included).
 void Intercept(ir::Graph& g, ir::Value* v, const std::string& op, ir::Value* operand, const std::string& name) {
   const std::vector<ir::Value*> in = {v, operand};
-  const std::vector<std::string> out = {g.unique_name("sherpa/" + name)};
-  ir::Node* n = g.num_nodes() == 0 ? g.add_node(op, in, out, "glue:" + name)
-                                   : g.insert_node_before(g.nodes().front(), op, in, out, "glue:" + name);
-  g.replace_all_uses(v, n->outputs[0]);  // n's own input too: set back below
+  const std::vector<std::string> out = {g.UniqueName("sherpa/" + name)};
+  ir::Node* n = g.num_nodes() == 0 ? g.AddNode(op, in, out, "glue:" + name)
+                                   : g.InsertNodeBefore(g.nodes().front(), op, in, out, "glue:" + name);
+  g.ReplaceAllUses(v, n->outputs[0]);  // n's own input too: set back below
   g.set_input(n, 0, v);
 }
 
@@ -318,7 +318,7 @@ Result<ir::GraphFile> OfflineEncoder(const ir::Model& bundle, float offset) {
     Intercept(g, g.inputs[0], "Add", AddConst(g, "sherpa/waveform_scale_offset", ir::Tensor::Scalar(offset)),
               "x_scaled");
   }
-  ASRC_RETURN_IF_ERROR(g.verify().With("encoder"));
+  ASRC_RETURN_IF_ERROR(g.Verify().With("encoder"));
   return gf;
 }
 
@@ -392,7 +392,7 @@ Status ClampContext(ir::GraphFile& dec) {
                  "blank needs Max on int64, opset >= 12)");
   ir::Graph& g = *dec.graph;
   Intercept(g, g.inputs[0], "Max", I64(g, "sherpa/blank", {0}), "y_no_negative");
-  return g.verify().With("decoder");
+  return g.Verify().With("decoder");
 }
 
 Status CheckDecoding(const ir::Model& bundle, const asr::BundleConfig& cfg) {

@@ -131,7 +131,7 @@ Result<Joiner> MatchJoiner(ir::Graph& g, int64_t vocab_expected) {
   };
   Joiner j;
   j.g = &g;
-  j.dec_in = g.find_value("decoder_out");
+  j.dec_in = g.FindValue("decoder_out");
   if (!j.dec_in || std::find(g.inputs.begin(), g.inputs.end(), j.dec_in) == g.inputs.end())
     return fail("no graph input 'decoder_out' (docs/bundle.md's joiner contract)");
   if (g.outputs.empty()) return fail("no graph output");
@@ -201,23 +201,23 @@ struct TarOptions {
 };
 
 ir::Value* Axes(ir::Graph& g, const std::string& name, int64_t axis) {
-  return g.add_initializer(name, ir::Tensor::FromVector<int64_t>(ir::DType::Int64, {1}, {axis}));
+  return g.AddInitializer(name, ir::Tensor::FromVector<int64_t>(ir::DType::Int64, {1}, {axis}));
 }
 
 // Sum of `x` over `axis`, kept as a size-1 axis when `keep`.
 ir::Value* ReduceSum(ir::Graph& g, ir::Value* x, ir::Value* axes, bool keep, const std::string& name) {
-  ir::Node* n = g.add_node("ReduceSum", {x, axes}, {name}, name);
+  ir::Node* n = g.AddNode("ReduceSum", {x, axes}, {name}, name);
   n->set_attr_int("keepdims", keep ? 1 : 0);
   return n->outputs[0];
 }
 
 // x / sqrt(sum(x^2 over the last axis) + eps): unit vectors along the last axis.
 ir::Value* Normalize(ir::Graph& g, ir::Value* x, ir::Value* last, ir::Value* eps, const std::string& p) {
-  ir::Value* sq = g.add_node("Mul", {x, x}, {p + "_sq"}, p + "_sq")->outputs[0];
+  ir::Value* sq = g.AddNode("Mul", {x, x}, {p + "_sq"}, p + "_sq")->outputs[0];
   ir::Value* ss = ReduceSum(g, sq, last, true, p + "_sumsq");
-  ir::Value* se = g.add_node("Add", {ss, eps}, {p + "_sumsq_eps"}, p + "_eps")->outputs[0];
-  ir::Value* norm = g.add_node("Sqrt", {se}, {p + "_norm"}, p + "_norm")->outputs[0];
-  return g.add_node("Div", {x, norm}, {p + "_unit"}, p + "_unit")->outputs[0];
+  ir::Value* se = g.AddNode("Add", {ss, eps}, {p + "_sumsq_eps"}, p + "_eps")->outputs[0];
+  ir::Value* norm = g.AddNode("Sqrt", {se}, {p + "_norm"}, p + "_norm")->outputs[0];
+  return g.AddNode("Div", {x, norm}, {p + "_unit"}, p + "_unit")->outputs[0];
 }
 
 // The TAR decoder graph (equations in the header). `tied` is shared with the joiner.
@@ -225,10 +225,10 @@ std::unique_ptr<ir::Graph> BuildDecoder(const std::string& name, const ir::Tenso
                                         const TarOptions& o, std::mt19937_64& rng) {
   const int64_t V = tied.dim(0), D = tied.dim(1), C = o.context, H = o.heads;
   auto g = std::make_unique<ir::Graph>(name);
-  ir::Value* y = g->add_value("y");
+  ir::Value* y = g->AddValue("y");
   y->type = ir::TensorType(ir::DType::Int64, {ir::Dim{-1, "N"}, ir::Dim{C, ""}});
   g->inputs.push_back(y);
-  ir::Value* table = g->add_initializer("tar.tied_embedding", tied);
+  ir::Value* table = g->AddInitializer("tar.tied_embedding", tied);
   // Position vectors: the mean tied row plus noise at the rows' RMS, so cosines start spread.
   Eigen::Map<const Mat> t(tied.data<float>(), V, D);
   const Eigen::RowVectorXf mean = t.colwise().mean();
@@ -237,35 +237,35 @@ std::unique_ptr<ir::Graph> BuildDecoder(const std::string& name, const ir::Tenso
   std::normal_distribution<float> noise(0.f, rms);
   for (int64_t i = 0; i < H * C; ++i)
     for (int64_t d = 0; d < D; ++d) pos.data<float>()[i * D + d] = mean[d] + noise(rng);
-  ir::Value* P = g->add_initializer("tar.position_vectors", pos);
+  ir::Value* P = g->AddInitializer("tar.position_vectors", pos);
   ir::Value* last = Axes(*g, "tar.axis_last", -1);
-  ir::Value* eps = g->add_initializer("tar.eps", ir::Tensor::Scalar(1e-8f));
+  ir::Value* eps = g->AddInitializer("tar.eps", ir::Tensor::Scalar(1e-8f));
 
-  ir::Value* E = g->add_node("Gather", {table, y}, {"tar.embed"}, "tar.embed")->outputs[0];  // [N,C,D]
+  ir::Value* E = g->AddNode("Gather", {table, y}, {"tar.embed"}, "tar.embed")->outputs[0];  // [N,C,D]
   ir::Value* En = Normalize(*g, E, last, eps, "tar.embed");
   ir::Value* Pn = Normalize(*g, P, last, eps, "tar.pos");                       // [H,C,D]
   // sum_h cos(e_c, p_hc) = e_c/|e_c| . sum_h p_hc/|p_hc|
   ir::Value* Ps = ReduceSum(*g, Pn, Axes(*g, "tar.axis_heads", 0), false, "tar.pos_sum");  // [C,D]
-  ir::Value* prod = g->add_node("Mul", {En, Ps}, {"tar.cos_terms"}, "tar.cos_terms")->outputs[0];
+  ir::Value* prod = g->AddNode("Mul", {En, Ps}, {"tar.cos_terms"}, "tar.cos_terms")->outputs[0];
   ir::Value* w = ReduceSum(*g, prod, last, true, "tar.weights");                 // [N,C,1]
-  ir::Value* we = g->add_node("Mul", {w, E}, {"tar.weighted"}, "tar.weighted")->outputs[0];
+  ir::Value* we = g->AddNode("Mul", {w, E}, {"tar.weighted"}, "tar.weighted")->outputs[0];
   ir::Value* sum = ReduceSum(*g, we, Axes(*g, "tar.axis_context", 1), false, "tar.sum");  // [N,D]
-  ir::Value* scale = g->add_initializer("tar.inv_count", ir::Tensor::Scalar(1.f / static_cast<float>(H * C)));
+  ir::Value* scale = g->AddInitializer("tar.inv_count", ir::Tensor::Scalar(1.f / static_cast<float>(H * C)));
   const std::string avg_name = o.post ? "tar.average" : "decoder_out";
-  ir::Value* out = g->add_node("Mul", {sum, scale}, {avg_name}, "tar.average")->outputs[0];
+  ir::Value* out = g->AddNode("Mul", {sum, scale}, {avg_name}, "tar.average")->outputs[0];
   if (o.post) {  // Linear (identity at start) -> LayerNorm -> Swish
-    ir::Node* lin = g->add_node("Gemm", {out, g->add_initializer("tar.post.weight", ToTensor(Mat(Mat::Identity(D, D)))),
-                                         g->add_initializer("tar.post.bias", ToTensor(Vec(Vec::Zero(D))))},
+    ir::Node* lin = g->AddNode("Gemm", {out, g->AddInitializer("tar.post.weight", ToTensor(Mat(Mat::Identity(D, D)))),
+                                         g->AddInitializer("tar.post.bias", ToTensor(Vec(Vec::Zero(D))))},
                                 {"tar.post.linear"}, "tar.post.linear");
     lin->set_attr_int("transB", 1);
-    ir::Node* ln = g->add_node("LayerNormalization",
-                               {lin->outputs[0], g->add_initializer("tar.post.norm.scale", ToTensor(Vec(Vec::Ones(D)))),
-                                g->add_initializer("tar.post.norm.bias", ToTensor(Vec(Vec::Zero(D))))},
+    ir::Node* ln = g->AddNode("LayerNormalization",
+                               {lin->outputs[0], g->AddInitializer("tar.post.norm.scale", ToTensor(Vec(Vec::Ones(D)))),
+                                g->AddInitializer("tar.post.norm.bias", ToTensor(Vec(Vec::Zero(D))))},
                                {"tar.post.norm"}, "tar.post.norm");
     ln->set_attr_int("axis", -1);
     ln->set_attr_float("epsilon", 1e-5f);
-    ir::Value* sig = g->add_node("Sigmoid", {ln->outputs[0]}, {"tar.post.sigmoid"}, "tar.post.sigmoid")->outputs[0];
-    out = g->add_node("Mul", {ln->outputs[0], sig}, {"decoder_out"}, "tar.post.swish")->outputs[0];
+    ir::Value* sig = g->AddNode("Sigmoid", {ln->outputs[0]}, {"tar.post.sigmoid"}, "tar.post.sigmoid")->outputs[0];
+    out = g->AddNode("Mul", {ln->outputs[0], sig}, {"decoder_out"}, "tar.post.swish")->outputs[0];
   }
   out->type = ir::TensorType(ir::DType::Float32, {ir::Dim{-1, "N"}, ir::Dim{D, ""}});
   g->outputs.push_back(out);
@@ -331,7 +331,7 @@ Result<bool> TarDecoderPass::Run(ir::Model& model, pass::PassContext& ctx) {
     t0 = Eigen::Map<const Mat>(e->data<float>(), e->dim(0), e->dim(1));
   }
 
-  const int64_t params_before = dec_file->graph->num_params();
+  const int64_t params_before = dec_file->graph->NumParams();
   // The tied matrix: the joiner's own weight where it already is [V, D] and stays as it is.
   Mat proj;  // [r, D] under reduction
   ir::Tensor tied;
@@ -348,11 +348,11 @@ Result<bool> TarDecoderPass::Run(ir::Model& model, pass::PassContext& ctx) {
 
   // Joiner: the output layer reads the tied tensor as Gemm(transB = 1) [V, D].
   ir::Graph& g = *joiner;
-  if (!j.out.out_in || !ConstantOf(j.out.mm->input(1))->shares_buffer_with(tied)) {
+  if (!j.out.out_in || !ConstantOf(j.out.mm->input(1))->SharesBufferWith(tied)) {
     if (j.out.mm->op_type == "MatMul") {  // MatMul(x, T^T): a Transpose keeps T one buffer
       ir::Value* tv = AddConst(g, "tar.tied_embedding", tied);
-      ir::Node* tr = g.insert_node_before(j.out.mm, "Transpose", {tv}, {g.unique_name("tar.tied_embedding_t")},
-                                          g.unique_name("tar.tied_transpose"));
+      ir::Node* tr = g.InsertNodeBefore(j.out.mm, "Transpose", {tv}, {g.UniqueName("tar.tied_embedding_t")},
+                                          g.UniqueName("tar.tied_transpose"));
       tr->set_attr_ints("perm", {1, 0});
       g.set_input(j.out.mm, 1, tr->outputs[0]);
     } else {
@@ -397,7 +397,7 @@ Result<bool> TarDecoderPass::Run(ir::Model& model, pass::PassContext& ctx) {
   dc.erase("decoder_state");
 
   ctx.Bump("decoder_params_before", params_before);
-  ctx.Bump("decoder_params_after", dec_file->graph->num_params());
+  ctx.Bump("decoder_params_after", dec_file->graph->NumParams());
   ctx.Bump("tied_elements", tied.numel());
   ctx.Bump("position_vector_elements", o.heads * o.context * width);
   ctx.Bump("joiner_hidden_width", width);

@@ -38,7 +38,7 @@ void TakeOverOutput(ir::Node* old_node, int old_out, ir::Node* new_node, int new
 }
 
 ir::Value* AddConst(ir::Graph& g, const std::string& base, ir::Tensor t) {
-  return g.add_initializer(g.unique_name(base), std::move(t));
+  return g.AddInitializer(g.UniqueName(base), std::move(t));
 }
 
 std::string NodeLabel(const ir::Node* n) {
@@ -65,7 +65,7 @@ int RemoveDeadCode(ir::Graph& g) {
         }
       }
       if (live) continue;
-      g.remove_node(n);
+      g.RemoveNode(n);
       ++removed;
       again = true;
     }
@@ -75,7 +75,7 @@ int RemoveDeadCode(ir::Graph& g) {
     if (!v->uses.empty()) continue;
     if (IsGraphOutput(g, v)) continue;
     if (std::find(g.inputs.begin(), g.inputs.end(), v) != g.inputs.end()) continue;
-    g.remove_value(v);
+    g.RemoveValue(v);
     ++removed;
   }
   return removed;

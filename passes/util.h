@@ -30,7 +30,7 @@ bool NameSelected(const ir::Node* n, const std::vector<std::string>& nodes,
 // Makes `new_node`'s output `new_out` take over `old_node`'s output `old_out` (same Value, same
 // name, same uses — graph outputs keep their names) and leaves `old_node` with the unused output
 // `new_node` had. Use lists stay in sync (the two Values keep their readers; only their producer
-// links swap), so a batch of these needs no Graph::rebuild_uses().
+// links swap), so a batch of these needs no Graph::RebuildUses().
 void TakeOverOutput(ir::Node* old_node, int old_out, ir::Node* new_node, int new_out);
 
 // Removes nodes none of whose outputs are used or graph outputs (repeatedly), and initializers

@@ -56,10 +56,10 @@ Status CheckGeneratedInputs(const ir::Graph& g, const std::vector<bool>& given,
     if (v->initializer) continue;
     if (given[feed++]) continue;
     ASRC_ASSIGN_OR_RETURN(ir::Shape shape, runtime::ResolveInputShape(*v, dims, default_dim));
-    int64_t bytes = std::max<int64_t>(1, static_cast<int64_t>(ir::dtype_size(v->type.dtype)));
+    int64_t bytes = std::max<int64_t>(1, static_cast<int64_t>(ir::DTypeSize(v->type.dtype)));
     for (int64_t d : shape) {
       if (d < 0 || (d > 0 && bytes > kMaxGeneratedBytes / d))
-        return Error("input '" + v->name + "': generated shape " + ir::shape_str(shape) +
+        return Error("input '" + v->name + "': generated shape " + ir::ShapeStr(shape) +
                      " is over the 1 GiB budget for generated inputs; lower --dim/--default-dim or pass it with --input");
       bytes *= d;
     }
@@ -135,9 +135,9 @@ int RunBench(const BenchArgs& a) {
   } else {
     std::cout << "model: " << a.model << " (graph '" << g.name << "')\n";
     for (size_t i = 0; i < feeds.size(); ++i)
-      std::cout << "input " << session->input_names()[i] << ": " << ir::dtype_name(feeds[i].dtype()) << " "
-                << ir::shape_str(feeds[i].shape()) << (given[i] ? " (given)" : " (generated)") << "\n";
-    std::cout << "threads " << a.threads << ", runs " << a.runs << ", gemm " << runtime::gemm_backend_name() << "\n";
+      std::cout << "input " << session->input_names()[i] << ": " << ir::DTypeName(feeds[i].dtype()) << " "
+                << ir::ShapeStr(feeds[i].shape()) << (given[i] ? " (given)" : " (generated)") << "\n";
+    std::cout << "threads " << a.threads << ", runs " << a.runs << ", gemm " << runtime::GemmBackendName() << "\n";
     std::cout << "median " << median << " ms, p90 " << p90 << " ms, peak RSS " << PeakRssMb() << " MB\n";
   }
   return 0;

@@ -50,8 +50,8 @@ void AddConvertCommand(CLI::App& root, CommandSet& set) {
                     o->out + "; --no-check skips the check)");
       return Fail(msg);
     }
-    std::cout << "wrote " << o->out << ": " << m->graphs.size() << " graph(s), " << m->params_total()
-              << " params, " << m->bytes_unique() << " bytes unique\n";
+    std::cout << "wrote " << o->out << ": " << m->graphs.size() << " graph(s), " << m->ParamsTotal()
+              << " params, " << m->BytesUnique() << " bytes unique\n";
     return 0;
   });
 }

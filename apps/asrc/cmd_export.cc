@@ -35,7 +35,7 @@ void AddExportCommand(CLI::App& root, CommandSet& set) {
     Status st = onnx_io::SaveModel(e->model, o->out);
     if (!st.ok()) return Fail("export: " + st.message());
     std::cout << "wrote " << o->out << " (sherpa-onnx offline transducer: encoder.onnx, decoder.onnx, "
-              << "joiner.onnx, tokens.txt; model.json for asrc): " << e->model.bytes_unique() << " bytes of weights"
+              << "joiner.onnx, tokens.txt; model.json for asrc): " << e->model.BytesUnique() << " bytes of weights"
               << (e->chunk_frames > 0 ? ", cascade merged into one look-ahead encoder (Loop over " +
                                             std::to_string(e->chunk_frames) + "-frame chunks)"
                                       : std::string())

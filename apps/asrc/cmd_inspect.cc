@@ -83,7 +83,7 @@ nlohmann::json value_json(const ir::Value* v) {
   nlohmann::json j;
   j["name"] = v->name;
   if (v->type.has_type && v->type.opaque.empty()) {
-    j["dtype"] = ir::dtype_name(v->type.dtype);
+    j["dtype"] = ir::DTypeName(v->type.dtype);
     if (v->type.has_shape) {
       nlohmann::json dims = nlohmann::json::array();
       for (const auto& d : v->type.dims) {
@@ -118,8 +118,8 @@ nlohmann::json inspect_json(const ir::Model& m, const std::string& path) {
     j["nodes"] = nodes;
     j["ops"] = ops;
     j["initializers"] = g.initializers.size();
-    j["params"] = g.num_params();
-    int64_t bytes = ir::graph_bytes(g);
+    j["params"] = g.NumParams();
+    int64_t bytes = ir::GraphBytes(g);
     bytes_sum += bytes;
     j["bytes"] = bytes;
     nlohmann::json ins = nlohmann::json::array(), outs = nlohmann::json::array();
@@ -144,8 +144,8 @@ nlohmann::json inspect_json(const ir::Model& m, const std::string& path) {
     graphs.push_back(j);
   }
   out["graphs"] = graphs;
-  out["params_total"] = m.params_total();
-  out["bytes_unique"] = m.bytes_unique();
+  out["params_total"] = m.ParamsTotal();
+  out["bytes_unique"] = m.BytesUnique();
   out["bytes_sum_over_graphs"] = bytes_sum;
   if (!m.tokens.empty()) out["tokens"] = m.tokens.size();
   return out;

@@ -47,7 +47,7 @@ Result<std::map<std::string, ir::Tensor>> LoadNamedInputs(const std::vector<std:
     std::string name = s.substr(0, eq), file = s.substr(eq + 1);
     if (out.count(name)) return Error("--input '" + name + "' given twice");
     ASRC_RETURN_IF_ERROR(CheckInputPath(file, "--input " + name, false));
-    const ir::Value* v = graph.find_value(name);
+    const ir::Value* v = graph.FindValue(name);
     ASRC_ASSIGN_OR_RETURN(ir::Tensor t, onnx_io::LoadValueFile(file, v ? v->type.kind : ir::ValueKind::Tensor));
     out.emplace(name, std::move(t));
   }
@@ -125,10 +125,10 @@ int RunRun(const RunArgs& a) {
     if (!ws.ok()) return Fail(ws.message());
     const ir::Tensor& o = outs[i];
     if (o.is_tensor())
-      std::cout << names[i] << " " << ir::dtype_name(o.dtype()) << " " << ir::shape_str(o.shape());
+      std::cout << names[i] << " " << ir::DTypeName(o.dtype()) << " " << ir::ShapeStr(o.shape());
     else  // "seq sequence of 3 float32", "opt optional of 1 float32"
-      std::cout << names[i] << " " << ir::value_kind_name(o.kind()) << " of " << o.elements().size() << " "
-                << ir::dtype_name(o.dtype());
+      std::cout << names[i] << " " << ir::ValueKindName(o.kind()) << " of " << o.elements().size() << " "
+                << ir::DTypeName(o.dtype());
     std::cout << " -> " << path << "\n";
   }
   std::cout << "ran in " << ms << " ms (" << a.threads << " thread" << (a.threads == 1 ? "" : "s") << ")\n";

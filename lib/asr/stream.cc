@@ -308,7 +308,7 @@ Status GraphScorer::Join(const float* enc, int64_t dim, const std::vector<const 
     ASRC_RETURN_IF_ERROR(joiner_->Run(in, &out).With("joiner"));
     const ir::Tensor& l = out[join_logit_];
     if (l.dtype() != ir::DType::Float32 || l.numel() != count * V)
-      return Error("joiner: logit has shape " + ir::shape_str(l.shape()) + ", expected [" +
+      return Error("joiner: logit has shape " + ir::ShapeStr(l.shape()) + ", expected [" +
                    std::to_string(count) + "," + std::to_string(V) + "]");
     ASRC_RETURN_IF_ERROR(CheckFinite(l.data<float>(), l.numel(), "joiner", "logit"));
     std::memcpy(logits->data() + first * V, l.data<float>(), count * V * sizeof(float));
@@ -384,7 +384,7 @@ Status StreamingEncoder::RunChunk(int64_t keep_frames, const ChunkFn& fn) {
   }
   const ir::Tensor& e = out[out_pos_];
   if (e.dtype() != ir::DType::Float32 || e.rank() != 3 || e.dim(0) != 1)
-    return Error("encoder_causal: encoder_out has shape " + ir::shape_str(e.shape()) +
+    return Error("encoder_causal: encoder_out has shape " + ir::ShapeStr(e.shape()) +
                  ", expected [1, frames, D]");
   int64_t frames = std::min<int64_t>(e.dim(1), std::max<int64_t>(0, keep_frames));
   ASRC_RETURN_IF_ERROR(CheckFinite(e.data<float>(), frames * e.dim(2), "encoder_causal", "encoder_out"));
@@ -483,7 +483,7 @@ Result<std::vector<float>> Recognizer::RunOffline(const std::string& role, const
   const auto& on = offline_->output_names();
   const ir::Tensor& e = out[IndexOf(on, "encoder_out")];
   if (e.dtype() != ir::DType::Float32 || e.rank() != 3 || e.dim(0) != 1)
-    return Error(role + ": encoder_out has shape " + ir::shape_str(e.shape()) + ", expected [1, T, D]");
+    return Error(role + ": encoder_out has shape " + ir::ShapeStr(e.shape()) + ", expected [1, T, D]");
   int64_t t = e.dim(1);
   int lens = IndexOf(on, "encoder_out_lens");
   if (lens >= 0 && out[lens].numel() >= 1) {

@@ -57,7 +57,7 @@ ir::Value* Builder::ShapeOf(ir::Value* v) {
   if (it != shapes_.end()) return it->second;
   ir::Value* s;
   if (auto shape = ShapeFacts(v)) {
-    s = Constant("ints" + ir::shape_str(*shape),
+    s = Constant("ints" + ir::ShapeStr(*shape),
                  ir::Tensor::FromVector(ir::DType::Int64, {static_cast<int64_t>(shape->size())}, *shape));
   } else {
     s = Emit("grad/" + v->name, "Shape", {v}, 1, "")->outputs[0];
@@ -192,12 +192,12 @@ ir::Node* RuleContext::Emit(const std::string& op, const std::vector<ir::Value*>
 }
 
 ir::Value* RuleContext::Scalar(double v) {
-  return b_.Constant(std::string("scalar:") + ir::dtype_name(dtype()) + ":" + std::to_string(v),
+  return b_.Constant(std::string("scalar:") + ir::DTypeName(dtype()) + ":" + std::to_string(v),
                      ScalarTensor(dtype(), v));
 }
 
 ir::Value* RuleContext::Ints(const std::vector<int64_t>& v) {
-  return b_.Constant("ints" + ir::shape_str(v),
+  return b_.Constant("ints" + ir::ShapeStr(v),
                      ir::Tensor::FromVector(ir::DType::Int64, {static_cast<int64_t>(v.size())}, v));
 }
 
@@ -250,7 +250,7 @@ std::optional<double> RuleContext::ConstScalar(ir::Value* v) const {
   switch (t->dtype()) {
     case ir::DType::Float32: return t->data<float>()[0];
     case ir::DType::Float64: return t->data<double>()[0];
-    case ir::DType::Float16: return ir::half_to_float(t->data<uint16_t>()[0]);
+    case ir::DType::Float16: return ir::HalfToFloat(t->data<uint16_t>()[0]);
     default: return std::nullopt;
   }
 }

@@ -14,7 +14,7 @@ Builder::Builder(ir::Graph& graph, const GradientOptions& options, ir::DType dty
     : graph_(graph), options_(options), dtype_(dtype) {}
 
 std::string Builder::NewName(const std::string& base) {
-  return graph_.unique_name(base + "_" + std::to_string(counter_++));
+  return graph_.UniqueName(base + "_" + std::to_string(counter_++));
 }
 
 ir::Node* Builder::Emit(const std::string& prefix, const std::string& op,
@@ -23,13 +23,13 @@ ir::Node* Builder::Emit(const std::string& prefix, const std::string& op,
   std::vector<std::string> outs;
   for (int i = 0; i < num_outputs; ++i) outs.push_back(NewName(prefix + "/" + op));
   ++num_nodes_;
-  emitted_.push_back(graph_.add_node(op, inputs, outs, outs[0], domain));
+  emitted_.push_back(graph_.AddNode(op, inputs, outs, outs[0], domain));
   return emitted_.back();
 }
 
 void Builder::Rollback() {
-  for (auto it = emitted_.rbegin(); it != emitted_.rend(); ++it) graph_.remove_node(*it);
-  for (ir::Value* v : constant_values_) graph_.remove_value(v);
+  for (auto it = emitted_.rbegin(); it != emitted_.rend(); ++it) graph_.RemoveNode(*it);
+  for (ir::Value* v : constant_values_) graph_.RemoveValue(v);
   emitted_.clear();
   constant_values_.clear();
 }
@@ -37,7 +37,7 @@ void Builder::Rollback() {
 ir::Value* Builder::Constant(const std::string& key, ir::Tensor t) {
   auto it = constants_.find(key);
   if (it != constants_.end()) return it->second;
-  ir::Value* v = graph_.add_initializer(NewName("grad/const"), std::move(t));
+  ir::Value* v = graph_.AddInitializer(NewName("grad/const"), std::move(t));
   constants_[key] = v;
   constant_values_.push_back(v);
   return v;
@@ -63,7 +63,7 @@ ir::Tensor ScalarTensor(ir::DType dtype, double v) {
   ir::Tensor t(dtype, {});
   switch (dtype) {
     case ir::DType::Float64: t.data<double>()[0] = v; break;
-    case ir::DType::Float16: t.data<uint16_t>()[0] = ir::float_to_half(static_cast<float>(v)); break;
+    case ir::DType::Float16: t.data<uint16_t>()[0] = ir::FloatToHalf(static_cast<float>(v)); break;
     default: t.data<float>()[0] = static_cast<float>(v); break;
   }
   return t;
@@ -92,7 +92,7 @@ bool InputDifferentiable(const GradRule* rule, const ir::Node& n, int i) {
 Result<std::vector<ir::Node*>> FindPath(const ir::Graph& graph, ir::Value* loss_v,
                                         const std::vector<ir::Value*>& weights,
                                         std::set<ir::Value*>* needed) {
-  ASRC_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, graph.topo_order());
+  ASRC_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, graph.TopoOrder());
   const RuleTable& rules = RuleTable::Global();
 
   // Forward: values that depend on a trainable through differentiable inputs. A node without a
@@ -145,16 +145,16 @@ Result<GradientGraph> BuildGradient(ir::Graph& graph, const std::string& loss,
                                     const GradientOptions& options) {
   if (options.opset < 13)
     return Error("grad: opset " + std::to_string(options.opset) + " is not supported (13 or later)");
-  ir::Value* loss_v = graph.find_value(loss);
+  ir::Value* loss_v = graph.FindValue(loss);
   if (!loss_v) return Error("grad: loss '" + loss + "' is not a value of graph '" + graph.name + "'");
   if (trainable.empty()) return Error("grad: no trainable initializers given");
   std::vector<ir::Value*> weights;
   for (const std::string& name : trainable) {
-    ir::Value* w = graph.find_value(name);
+    ir::Value* w = graph.FindValue(name);
     if (!w || !w->is_constant())
       return Error("grad: trainable '" + name + "' is not an initializer of graph '" + graph.name + "'");
     if (!IsFloat(w->initializer->dtype()))
-      return Error("grad: trainable '" + name + "' is " + ir::dtype_name(w->initializer->dtype()) +
+      return Error("grad: trainable '" + name + "' is " + ir::DTypeName(w->initializer->dtype()) +
                    ", not a float type");
     if (std::find(weights.begin(), weights.end(), w) != weights.end())
       return Error("grad: trainable '" + name + "' is listed twice");
@@ -194,7 +194,7 @@ Result<GradientGraph> BuildGradient(ir::Graph& graph, const std::string& loss,
   GradientGraph out;
   for (size_t k = 0; k < weights.size(); ++k) {
     ir::Value* w = weights[k];
-    ir::Node* id = graph.add_node("Identity", {grads[k]}, {graph.unique_name(w->name + "_grad")},
+    ir::Node* id = graph.AddNode("Identity", {grads[k]}, {graph.UniqueName(w->name + "_grad")},
                                   "grad/" + w->name + "/output");
     ++out.num_backward_nodes;
     graph.outputs.push_back(id->outputs[0]);

@@ -148,7 +148,7 @@ Status ReduceMeanRule(RuleContext& c) {
     return Status::Ok();
   }
   if (sx && sy) {
-    ratio = c.Scalar(static_cast<double>(ir::shape_numel(*sy)) / static_cast<double>(ir::shape_numel(*sx)));
+    ratio = c.Scalar(static_cast<double>(ir::ShapeNumel(*sy)) / static_cast<double>(ir::ShapeNumel(*sx)));
   } else {
     ir::Node* ny = c.Emit("Cast", {c.Op("Size", {c.Y(0)})});
     ir::Node* nx = c.Emit("Cast", {c.Op("Size", {c.X(0)})});

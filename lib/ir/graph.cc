@@ -52,7 +52,7 @@ std::vector<float> Node::attr_floats(const std::string& n) const {
 
 namespace {
 // Returns the attribute named `n`, reset to a fresh one of `kind` (appended when absent).
-Attribute& fresh_attr(Node& node, const std::string& n, Attribute::Kind kind) {
+Attribute& FreshAttr(Node& node, const std::string& n, Attribute::Kind kind) {
   Attribute* a = node.attr(n);
   if (!a) {
     node.attributes.emplace_back();
@@ -65,7 +65,7 @@ Attribute& fresh_attr(Node& node, const std::string& n, Attribute::Kind kind) {
 }
 
 template <class Fn>
-void for_each_subgraph(const Node* n, Fn&& fn) {
+void ForEachSubgraph(const Node* n, Fn&& fn) {
   for (const auto& a : n->attributes) {
     if (a.g) fn(a.g.get());
     for (const auto& g : a.graphs)
@@ -74,20 +74,20 @@ void for_each_subgraph(const Node* n, Fn&& fn) {
 }
 
 // Every node of `g` and of its nested subgraphs, depth first.
-void collect_tree_nodes(const Graph* g, std::vector<Node*>* out) {
+void CollectTreeNodes(const Graph* g, std::vector<Node*>* out) {
   for (Node* n : g->nodes()) {
     out->push_back(n);
-    for_each_subgraph(n, [&](const Graph* sub) { collect_tree_nodes(sub, out); });
+    ForEachSubgraph(n, [&](const Graph* sub) { CollectTreeNodes(sub, out); });
   }
 }
 
-void collect_tree_graphs(const Graph* g, std::unordered_set<const Graph*>* out) {
+void CollectTreeGraphs(const Graph* g, std::unordered_set<const Graph*>* out) {
   out->insert(g);
   for (Node* n : g->nodes())
-    for_each_subgraph(n, [&](const Graph* sub) { collect_tree_graphs(sub, out); });
+    ForEachSubgraph(n, [&](const Graph* sub) { CollectTreeGraphs(sub, out); });
 }
 
-void erase_use(Value* v, Node* n, int index) {
+void EraseUse(Value* v, Node* n, int index) {
   auto& u = v->uses;
   for (auto it = u.begin(); it != u.end(); ++it) {
     if (it->node == n && it->input_index == index) {
@@ -97,29 +97,29 @@ void erase_use(Value* v, Node* n, int index) {
   }
 }
 
-std::string node_label(const Node* n) {
+std::string NodeLabel(const Node* n) {
   return "node '" + n->name + "' (" + n->op_type + ")";
 }
 }  // namespace
 
-void Node::set_attr_int(const std::string& n, int64_t v) { fresh_attr(*this, n, Attribute::Kind::Int).i = v; }
+void Node::set_attr_int(const std::string& n, int64_t v) { FreshAttr(*this, n, Attribute::Kind::Int).i = v; }
 void Node::set_attr_ints(const std::string& n, std::vector<int64_t> v) {
-  fresh_attr(*this, n, Attribute::Kind::Ints).ints = std::move(v);
+  FreshAttr(*this, n, Attribute::Kind::Ints).ints = std::move(v);
 }
-void Node::set_attr_float(const std::string& n, float v) { fresh_attr(*this, n, Attribute::Kind::Float).f = v; }
+void Node::set_attr_float(const std::string& n, float v) { FreshAttr(*this, n, Attribute::Kind::Float).f = v; }
 void Node::set_attr_string(const std::string& n, std::string v) {
-  fresh_attr(*this, n, Attribute::Kind::String).s = std::move(v);
+  FreshAttr(*this, n, Attribute::Kind::String).s = std::move(v);
 }
 void Node::set_attr_tensor(const std::string& n, Tensor v) {
-  fresh_attr(*this, n, Attribute::Kind::Tensor).t = std::move(v);
+  FreshAttr(*this, n, Attribute::Kind::Tensor).t = std::move(v);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Graph construction and mutation
 
-Value* Graph::add_value(const std::string& name) {
-  std::string nm = name.empty() ? unique_name("v") : name;
-  assert(by_name_.find(nm) == by_name_.end() && "Graph::add_value: duplicate value name");
+Value* Graph::AddValue(const std::string& name) {
+  std::string nm = name.empty() ? UniqueName("v") : name;
+  assert(by_name_.find(nm) == by_name_.end() && "Graph::AddValue: duplicate value name");
   auto v = std::make_unique<Value>();
   v->name = nm;
   v->owner = this;
@@ -129,8 +129,8 @@ Value* Graph::add_value(const std::string& name) {
   return raw;
 }
 
-Value* Graph::add_initializer(const std::string& name, Tensor t) {
-  Value* v = add_value(name);
+Value* Graph::AddInitializer(const std::string& name, Tensor t) {
+  Value* v = AddValue(name);
   v->type.has_type = true;
   v->type.dtype = t.dtype();
   v->type.has_shape = true;
@@ -141,7 +141,7 @@ Value* Graph::add_initializer(const std::string& name, Tensor t) {
 }
 
 namespace {
-std::unique_ptr<Node> make_node(Graph* g, const std::string& op_type,
+std::unique_ptr<Node> MakeNode(Graph* g, const std::string& op_type,
                                 const std::vector<Value*>& inputs,
                                 const std::vector<std::string>& output_names,
                                 const std::string& name, const std::string& domain) {
@@ -158,7 +158,7 @@ std::unique_ptr<Node> make_node(Graph* g, const std::string& op_type,
       n->outputs.push_back(nullptr);
       continue;
     }
-    Value* v = g->add_value(output_names[i]);
+    Value* v = g->AddValue(output_names[i]);
     v->producer = n.get();
     v->producer_output = i;
     n->outputs.push_back(v);
@@ -167,21 +167,21 @@ std::unique_ptr<Node> make_node(Graph* g, const std::string& op_type,
 }
 }  // namespace
 
-Node* Graph::add_node(const std::string& op_type, const std::vector<Value*>& inputs,
+Node* Graph::AddNode(const std::string& op_type, const std::vector<Value*>& inputs,
                       const std::vector<std::string>& output_names, const std::string& name,
                       const std::string& domain) {
-  nodes_.push_back(make_node(this, op_type, inputs, output_names, name, domain));
+  nodes_.push_back(MakeNode(this, op_type, inputs, output_names, name, domain));
   return nodes_.back().get();
 }
 
-Node* Graph::insert_node_before(Node* before, const std::string& op_type,
+Node* Graph::InsertNodeBefore(Node* before, const std::string& op_type,
                                 const std::vector<Value*>& inputs,
                                 const std::vector<std::string>& output_names,
                                 const std::string& name, const std::string& domain) {
   auto it = std::find_if(nodes_.begin(), nodes_.end(),
                          [&](const std::unique_ptr<Node>& p) { return p.get() == before; });
-  assert(it != nodes_.end() && "insert_node_before: node not in this graph");
-  auto n = make_node(this, op_type, inputs, output_names, name, domain);
+  assert(it != nodes_.end() && "InsertNodeBefore: node not in this graph");
+  auto n = MakeNode(this, op_type, inputs, output_names, name, domain);
   Node* raw = n.get();
   nodes_.insert(it, std::move(n));
   return raw;
@@ -190,53 +190,53 @@ Node* Graph::insert_node_before(Node* before, const std::string& op_type,
 void Graph::set_input(Node* n, int index, Value* v) {
   assert(index >= 0);
   if (index >= n->num_inputs()) n->inputs.resize(index + 1, nullptr);
-  if (Value* old = n->inputs[index]) erase_use(old, n, index);
+  if (Value* old = n->inputs[index]) EraseUse(old, n, index);
   n->inputs[index] = v;
   if (v) v->uses.push_back(Use{n, index});
 }
 
 namespace {
-void replace_outputs(Graph* g, Value* from, Value* to) {
+void ReplaceOutputs(Graph* g, Value* from, Value* to) {
   for (auto& o : g->outputs)
     if (o == from) o = to;
   for (Node* n : g->nodes())
-    for_each_subgraph(n, [&](const Graph* sub) { replace_outputs(const_cast<Graph*>(sub), from, to); });
+    ForEachSubgraph(n, [&](const Graph* sub) { ReplaceOutputs(const_cast<Graph*>(sub), from, to); });
 }
 }  // namespace
 
-void Graph::replace_all_uses(Value* from, Value* to) {
+void Graph::ReplaceAllUses(Value* from, Value* to) {
   if (from == to) return;
   for (const Use& u : from->uses) {
     u.node->inputs[u.input_index] = to;
     if (to) to->uses.push_back(u);
   }
   from->uses.clear();
-  replace_outputs(this, from, to);
+  ReplaceOutputs(this, from, to);
 }
 
-void Graph::remove_node(Node* n) {
+void Graph::RemoveNode(Node* n) {
   auto it = std::find_if(nodes_.begin(), nodes_.end(),
                          [&](const std::unique_ptr<Node>& p) { return p.get() == n; });
-  assert(it != nodes_.end() && "remove_node: node not in this graph");
+  assert(it != nodes_.end() && "RemoveNode: node not in this graph");
   for (int i = 0; i < n->num_inputs(); ++i)
-    if (n->inputs[i]) erase_use(n->inputs[i], n, i);
+    if (n->inputs[i]) EraseUse(n->inputs[i], n, i);
   // Uses of outer values by nodes inside this node's subgraphs go too.
   std::vector<Node*> inner;
-  for_each_subgraph(n, [&](const Graph* sub) { collect_tree_nodes(sub, &inner); });
+  ForEachSubgraph(n, [&](const Graph* sub) { CollectTreeNodes(sub, &inner); });
   for (Node* m : inner)
     for (int i = 0; i < m->num_inputs(); ++i)
-      if (m->inputs[i]) erase_use(m->inputs[i], m, i);
+      if (m->inputs[i]) EraseUse(m->inputs[i], m, i);
   for (Value* o : n->outputs) {
     if (!o) continue;
-    assert(o->uses.empty() && "remove_node: an output still has uses");
+    assert(o->uses.empty() && "RemoveNode: an output still has uses");
     o->producer = nullptr;
     bool is_output = std::find(outputs.begin(), outputs.end(), o) != outputs.end();
-    if (!is_output) remove_value(o);
+    if (!is_output) RemoveValue(o);
   }
   nodes_.erase(it);
 }
 
-void Graph::remove_value(Value* v) {
+void Graph::RemoveValue(Value* v) {
   assert(v->owner == this);
   assert(v->uses.empty() && !v->producer);
   assert(std::find(inputs.begin(), inputs.end(), v) == inputs.end());
@@ -247,11 +247,11 @@ void Graph::remove_value(Value* v) {
   values_.remove_if([&](const std::unique_ptr<Value>& p) { return p.get() == v; });
 }
 
-void Graph::rebuild_uses() {
+void Graph::RebuildUses() {
   std::unordered_set<const Graph*> tree;
-  collect_tree_graphs(this, &tree);
+  CollectTreeGraphs(this, &tree);
   std::vector<Node*> all;
-  collect_tree_nodes(this, &all);
+  CollectTreeNodes(this, &all);
   std::function<void(Graph*)> reset = [&](Graph* g) {
     for (auto& v : g->values_) {
       v->uses.clear();
@@ -265,18 +265,18 @@ void Graph::rebuild_uses() {
           o->producer_output = i;
         }
       }
-      for_each_subgraph(n.get(), [&](const Graph* sub) { reset(const_cast<Graph*>(sub)); });
+      ForEachSubgraph(n.get(), [&](const Graph* sub) { reset(const_cast<Graph*>(sub)); });
     }
   };
   reset(this);
   // Outer-scope values read from inside this tree: drop the stale uses by tree nodes only.
-  std::unordered_set<Node*> tree_nodes(all.begin(), all.end());
+  std::unordered_set<Node*> in_tree(all.begin(), all.end());
   std::unordered_set<Value*> outer_done;
   for (Node* n : all) {
     for (Value* v : n->inputs) {
       if (!v || tree.count(v->owner) || !outer_done.insert(v).second) continue;
       auto& u = v->uses;
-      u.erase(std::remove_if(u.begin(), u.end(), [&](const Use& x) { return tree_nodes.count(x.node) > 0; }),
+      u.erase(std::remove_if(u.begin(), u.end(), [&](const Use& x) { return in_tree.count(x.node) > 0; }),
               u.end());
     }
   }
@@ -285,7 +285,7 @@ void Graph::rebuild_uses() {
       if (n->inputs[i]) n->inputs[i]->uses.push_back(Use{n, i});
 }
 
-std::unique_ptr<Graph> Graph::clone(Graph* parent_graph) const {
+std::unique_ptr<Graph> Graph::Clone(Graph* parent_graph) const {
   auto g = std::make_unique<Graph>();
   static_cast<GraphFields&>(*g) = *this;
   g->parent = parent_graph;
@@ -293,7 +293,7 @@ std::unique_ptr<Graph> Graph::clone(Graph* parent_graph) const {
   for (const auto& v : values_) {
     auto c = std::make_unique<Value>(*v);
     c->owner = g.get();
-    c->producer = nullptr;  // producers and uses: rebuild_uses() below
+    c->producer = nullptr;  // producers and uses: RebuildUses() below
     c->uses.clear();
     map[v.get()] = c.get();
     g->by_name_[c->name] = c.get();
@@ -304,7 +304,7 @@ std::unique_ptr<Graph> Graph::clone(Graph* parent_graph) const {
   auto remap = [&](Value* v) -> Value* {
     if (!v) return nullptr;
     auto it = map.find(v);
-    return it != map.end() ? it->second : g->lookup(v->name);
+    return it != map.end() ? it->second : g->Lookup(v->name);
   };
   for (Value* v : inputs) g->inputs.push_back(remap(v));
   for (Value* v : initializers) g->initializers.push_back(remap(v));
@@ -314,36 +314,36 @@ std::unique_ptr<Graph> Graph::clone(Graph* parent_graph) const {
     for (Value*& v : n->inputs) v = remap(v);
     for (Value*& v : n->outputs) v = remap(v);
     for (Attribute& a : n->attributes) {  // the copy shares the original's subgraphs until here
-      if (a.g) a.g = a.g->clone(g.get());
+      if (a.g) a.g = a.g->Clone(g.get());
       for (auto& sub : a.graphs)
-        if (sub) sub = sub->clone(g.get());
+        if (sub) sub = sub->Clone(g.get());
     }
     g->nodes_.push_back(std::move(n));
   }
   for (Value* v : outputs) g->outputs.push_back(remap(v));
-  g->rebuild_uses();
+  g->RebuildUses();
   return g;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Queries
 
-Value* Graph::find_value(const std::string& name) const {
+Value* Graph::FindValue(const std::string& name) const {
   auto it = by_name_.find(name);
   return it == by_name_.end() ? nullptr : it->second;
 }
 
-Value* Graph::lookup(const std::string& name) const {
+Value* Graph::Lookup(const std::string& name) const {
   for (const Graph* g = this; g; g = g->parent)
-    if (Value* v = g->find_value(name)) return v;
+    if (Value* v = g->FindValue(name)) return v;
   return nullptr;
 }
 
-std::string Graph::unique_name(const std::string& base) const {
-  if (!base.empty() && !lookup(base)) return base;
+std::string Graph::UniqueName(const std::string& base) const {
+  if (!base.empty() && !Lookup(base)) return base;
   for (int64_t i = 1;; ++i) {
     std::string cand = base + "_" + std::to_string(i);
-    if (!lookup(cand)) return cand;
+    if (!Lookup(cand)) return cand;
   }
 }
 
@@ -354,13 +354,13 @@ std::vector<Node*> Graph::nodes() const {
   return out;
 }
 
-std::vector<Node*> Graph::tree_nodes() const {
+std::vector<Node*> Graph::TreeNodes() const {
   std::vector<Node*> out;
-  collect_tree_nodes(this, &out);
+  CollectTreeNodes(this, &out);
   return out;
 }
 
-Result<std::vector<Node*>> Graph::topo_order() const {
+Result<std::vector<Node*>> Graph::TopoOrder() const {
   std::vector<Node*> order = nodes();
   const size_t n = order.size();
   std::unordered_map<const Node*, size_t> index;
@@ -379,7 +379,7 @@ Result<std::vector<Node*>> Graph::topo_order() const {
     for (const Value* v : order[i]->inputs) depend(i, v, &seen);
     // Subgraphs read values of this graph implicitly: those are dependencies too.
     std::vector<Node*> inner;
-    for_each_subgraph(order[i], [&](const Graph* sub) { collect_tree_nodes(sub, &inner); });
+    ForEachSubgraph(order[i], [&](const Graph* sub) { CollectTreeNodes(sub, &inner); });
     for (const Node* m : inner)
       for (const Value* v : m->inputs) depend(i, v, &seen);
   }
@@ -398,14 +398,14 @@ Result<std::vector<Node*>> Graph::topo_order() const {
   if (out.size() != n) {
     for (size_t i = 0; i < n; ++i)
       if (pending[i] > 0)
-        return Error("graph '" + name + "': cycle through " + node_label(order[i]));
+        return Error("graph '" + name + "': cycle through " + NodeLabel(order[i]));
   }
   return out;
 }
 
-void Graph::sort_topologically() {
-  auto order = topo_order();
-  assert(order.ok() && "sort_topologically: graph has a cycle");
+void Graph::SortTopologically() {
+  auto order = TopoOrder();
+  assert(order.ok() && "SortTopologically: graph has a cycle");
   std::unordered_map<Node*, std::unique_ptr<Node>> owned;
   for (auto& p : nodes_) owned[p.get()] = std::move(p);
   nodes_.clear();
@@ -414,31 +414,31 @@ void Graph::sort_topologically() {
 
 namespace {
 // `own_inputs`: the inputs of the graph being verified (a set, so big graphs stay linear).
-bool is_defined(const Value* v, const Graph* self, const std::unordered_set<const Value*>& own_inputs) {
+bool IsDefined(const Value* v, const Graph* self, const std::unordered_set<const Value*>& own_inputs) {
   if (v->producer || v->initializer || v->is_sparse_initializer) return true;
   if (v->owner == self) return own_inputs.count(v) > 0;
   const Graph* g = v->owner;
   return g && std::find(g->inputs.begin(), g->inputs.end(), v) != g->inputs.end();
 }
 
-bool in_scope(const Graph* g, const Value* v) {
+bool InScope(const Graph* g, const Value* v) {
   for (; g; g = g->parent)
     if (v->owner == g) return true;
   return false;
 }
 
-Status check_initializer_type(const Value* v) {
+Status CheckInitializerType(const Value* v) {
   const Tensor& t = *v->initializer;
   if (t.dtype() != DType::String && t.nbytes() > 0 &&
       (!t.buffer() || t.offset() + t.nbytes() > t.buffer()->size()))
-    return Error("initializer '" + v->name + "': buffer smaller than its shape " + shape_str(t.shape()));
+    return Error("initializer '" + v->name + "': buffer smaller than its shape " + ShapeStr(t.shape()));
   if (t.dtype() == DType::String && static_cast<int64_t>(t.strings.size()) != t.numel())
     return Error("initializer '" + v->name + "': string count does not match its shape");
   const TypeInfo& ty = v->type;
   if (!ty.has_type || !ty.opaque.empty()) return Status::Ok();
   if (ty.dtype != DType::Undefined && ty.dtype != t.dtype())
-    return Error("initializer '" + v->name + "': tensor is " + dtype_name(t.dtype()) +
-                 " but its type says " + dtype_name(ty.dtype));
+    return Error("initializer '" + v->name + "': tensor is " + DTypeName(t.dtype()) +
+                 " but its type says " + DTypeName(ty.dtype));
   if (ty.has_shape) {
     bool ok = static_cast<int>(ty.dims.size()) == t.rank();
     for (size_t i = 0; ok && i < ty.dims.size(); ++i)
@@ -448,7 +448,7 @@ Status check_initializer_type(const Value* v) {
       for (size_t i = 0; i < ty.dims.size(); ++i)
         decl += (i ? "," : "") + (ty.dims[i].known() ? std::to_string(ty.dims[i].value) : ty.dims[i].param.empty() ? std::string("?") : ty.dims[i].param);
       decl += "]";
-      return Error("initializer '" + v->name + "': tensor shape " + shape_str(t.shape()) +
+      return Error("initializer '" + v->name + "': tensor shape " + ShapeStr(t.shape()) +
                    " does not match its declared shape " + decl);
     }
   }
@@ -456,7 +456,7 @@ Status check_initializer_type(const Value* v) {
 }
 }  // namespace
 
-Status Graph::verify() const {
+Status Graph::Verify() const {
   const std::string where = "graph '" + name + "'";
   std::unordered_set<const Value*> own_inputs(inputs.begin(), inputs.end());
   // Names and ownership.
@@ -475,18 +475,18 @@ Status Graph::verify() const {
   for (const auto& np : nodes_) {
     const Node* n = np.get();
     own_nodes.insert(n);
-    if (n->owner != this) return Error(where + ": " + node_label(n) + " has the wrong owner");
+    if (n->owner != this) return Error(where + ": " + NodeLabel(n) + " has the wrong owner");
     for (int i = 0; i < static_cast<int>(n->outputs.size()); ++i) {
       const Value* o = n->outputs[i];
       if (!o) continue;
       if (o->owner != this)
-        return Error(where + ": " + node_label(n) + " output '" + o->name + "' belongs to another graph");
+        return Error(where + ": " + NodeLabel(n) + " output '" + o->name + "' belongs to another graph");
       if (!produced.insert(o).second)
         return Error(where + ": value '" + o->name + "' is produced more than once");
       if (o->producer != n || o->producer_output != i)
         return Error(where + ": value '" + o->name + "' has a stale producer link");
       if (o->initializer || own_inputs.count(o))
-        return Error(where + ": value '" + o->name + "' is produced by " + node_label(n) +
+        return Error(where + ": value '" + o->name + "' is produced by " + NodeLabel(n) +
                      " but is also a graph input or initializer");
     }
   }
@@ -495,7 +495,7 @@ Status Graph::verify() const {
       return Error(where + ": value '" + v->name + "' has a producer that does not output it");
   // Inputs defined, in scope, and use lists consistent.
   std::vector<Node*> tree;
-  collect_tree_nodes(this, &tree);
+  CollectTreeNodes(this, &tree);
   std::unordered_map<const Value*, size_t> refs;
   for (const Node* n : tree)
     for (const Value* v : n->inputs)
@@ -505,17 +505,17 @@ Status Graph::verify() const {
     for (int i = 0; i < n->num_inputs(); ++i) {
       const Value* v = n->inputs[i];
       if (!v) continue;
-      if (!in_scope(this, v))
-        return Error(where + ": " + node_label(n) + " input " + std::to_string(i) + " '" + v->name +
+      if (!InScope(this, v))
+        return Error(where + ": " + NodeLabel(n) + " input " + std::to_string(i) + " '" + v->name +
                      "' is not in scope");
-      if (!is_defined(v, this, own_inputs))
-        return Error(where + ": " + node_label(n) + " input " + std::to_string(i) + " '" + v->name +
+      if (!IsDefined(v, this, own_inputs))
+        return Error(where + ": " + NodeLabel(n) + " input " + std::to_string(i) + " '" + v->name +
                      "' is not defined");
       bool listed = false;
       for (const Use& u : v->uses)
         if (u.node == n && u.input_index == i) listed = true;
       if (!listed)
-        return Error(where + ": use list of '" + v->name + "' misses " + node_label(n) + " input " +
+        return Error(where + ": use list of '" + v->name + "' misses " + NodeLabel(n) + " input " +
                      std::to_string(i));
     }
   }
@@ -536,16 +536,16 @@ Status Graph::verify() const {
     if (!v || v->owner != this) return Error(where + ": graph input is null or foreign");
   for (const Value* v : outputs) {
     if (!v) return Error(where + ": graph output is null");
-    if (!in_scope(this, v)) return Error(where + ": graph output '" + v->name + "' is not in scope");
-    if (!is_defined(v, this, own_inputs)) return Error(where + ": graph output '" + v->name + "' is not defined");
+    if (!InScope(this, v)) return Error(where + ": graph output '" + v->name + "' is not in scope");
+    if (!IsDefined(v, this, own_inputs)) return Error(where + ": graph output '" + v->name + "' is not defined");
   }
   for (const Value* v : initializers) {
     if (!v || v->owner != this || !v->initializer)
       return Error(where + ": initializer list holds a value without a tensor");
-    ASRC_RETURN_IF_ERROR(check_initializer_type(v).With(where));
+    ASRC_RETURN_IF_ERROR(CheckInitializerType(v).With(where));
   }
   // Acyclic.
-  auto order = topo_order();
+  auto order = TopoOrder();
   if (!order.ok()) return order.status();
   // Subgraphs.
   for (const auto& np : nodes_) {
@@ -556,9 +556,9 @@ Status Graph::verify() const {
         if (g) subs.push_back(g.get());
       for (const Graph* sub : subs) {
         if (sub->parent != this)
-          return Error(where + ": " + node_label(np.get()) + " attribute '" + a.name +
+          return Error(where + ": " + NodeLabel(np.get()) + " attribute '" + a.name +
                        "': subgraph parent link is wrong");
-        ASRC_RETURN_IF_ERROR(sub->verify().With(where + ": " + node_label(np.get()) +
+        ASRC_RETURN_IF_ERROR(sub->Verify().With(where + ": " + NodeLabel(np.get()) +
                                                 " attribute '" + a.name + "'"));
       }
     }
@@ -566,7 +566,7 @@ Status Graph::verify() const {
   return Status::Ok();
 }
 
-int64_t Graph::num_params() const {
+int64_t Graph::NumParams() const {
   int64_t n = 0;
   for (const Value* v : initializers)
     if (v->initializer) n += v->initializer->numel();

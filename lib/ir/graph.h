@@ -3,7 +3,7 @@
 // Ownership: a Graph owns its Nodes and Values. A Node's inputs point at Values of its own graph
 // or of an enclosing graph (ONNX subgraphs may read outer-scope names). Use lists are kept in sync
 // by the mutation helpers on Graph; code that edits Node::inputs directly must call
-// Graph::rebuild_uses(). verify() checks all of this.
+// Graph::RebuildUses(). Verify() checks all of this.
 #pragma once
 
 #include <cstdint>
@@ -140,7 +140,7 @@ struct Node {
   Value* output(int i) const { return i < static_cast<int>(outputs.size()) ? outputs[i] : nullptr; }
 };
 
-// A graph's own fields that hold no pointer into the graph: Graph::clone() copies them as a whole,
+// A graph's own fields that hold no pointer into the graph: Graph::Clone() copies them as a whole,
 // so a field added here needs no clone code.
 struct GraphFields {
   std::string name;
@@ -165,52 +165,52 @@ class Graph : public GraphFields {
   // the copy; subgraphs are cloned too, and their reads of enclosing-scope values are found by
   // name in `parent`'s scope. Node order is kept. Tensors share their buffers with the original
   // (passes never write into a buffer).
-  std::unique_ptr<Graph> clone(Graph* parent = nullptr) const;
+  std::unique_ptr<Graph> Clone(Graph* parent = nullptr) const;
 
   // --- construction and mutation (keep use lists in sync) ---
   // Creates a value; names must be unique within the graph ("" allowed only for omitted values).
-  Value* add_value(const std::string& name);
-  Value* add_initializer(const std::string& name, Tensor t);
+  Value* AddValue(const std::string& name);
+  Value* AddInitializer(const std::string& name, Tensor t);
   // Appends a node; creates one output value per name in `output_names` ("" = omitted output).
-  Node* add_node(const std::string& op_type, const std::vector<Value*>& inputs,
+  Node* AddNode(const std::string& op_type, const std::vector<Value*>& inputs,
                  const std::vector<std::string>& output_names, const std::string& name = "",
                  const std::string& domain = "");
   // Inserts before `before` in node order instead of appending.
-  Node* insert_node_before(Node* before, const std::string& op_type,
+  Node* InsertNodeBefore(Node* before, const std::string& op_type,
                            const std::vector<Value*>& inputs,
                            const std::vector<std::string>& output_names,
                            const std::string& name = "", const std::string& domain = "");
   void set_input(Node* n, int index, Value* v);  // updates use lists
-  void replace_all_uses(Value* from, Value* to);  // including graph outputs and subgraph reads
+  void ReplaceAllUses(Value* from, Value* to);  // including graph outputs and subgraph reads
   // Removes a node; its outputs must have no uses (they are removed too unless graph outputs).
-  void remove_node(Node* n);
+  void RemoveNode(Node* n);
   // Removes an unused value (no producer in graph, no uses, not an input/output).
-  void remove_value(Value* v);
-  void rebuild_uses();  // recomputes every use list and producer link from the nodes
+  void RemoveValue(Value* v);
+  void RebuildUses();  // recomputes every use list and producer link from the nodes
 
   // --- queries ---
-  Value* find_value(const std::string& name) const;  // this graph only
-  Value* lookup(const std::string& name) const;      // this graph, then enclosing graphs
-  std::string unique_name(const std::string& base) const;  // "base", "base_1", ...
+  Value* FindValue(const std::string& name) const;  // this graph only
+  Value* Lookup(const std::string& name) const;      // this graph, then enclosing graphs
+  std::string UniqueName(const std::string& base) const;  // "base", "base_1", ...
   // Nodes in storage order (the order in the file unless a pass inserted/reordered).
   std::vector<Node*> nodes() const;
   // Nodes of this graph and of its nested subgraphs (If/Loop/Scan bodies), depth first.
-  std::vector<Node*> tree_nodes() const;
+  std::vector<Node*> TreeNodes() const;
   // Nodes in a topological order (stable: storage order where it is already valid);
   // error names a node in a cycle.
-  Result<std::vector<Node*>> topo_order() const;
-  void sort_topologically();  // reorders storage; asserts acyclic
+  Result<std::vector<Node*>> TopoOrder() const;
+  void SortTopologically();  // reorders storage; asserts acyclic
   size_t num_nodes() const { return nodes_.size(); }
   const std::list<std::unique_ptr<Value>>& values() const { return values_; }
 
   // Checks: unique value names, each value produced at most once, every node input defined
   // (graph input, initializer, produced, or outer scope), use lists consistent, acyclic,
   // initializer tensors match their declared type. Recurses into subgraphs.
-  Status verify() const;
+  Status Verify() const;
 
   // Parameters: element count of all initializers (recursing into subgraph attributes and
   // Constant node tensors is NOT included; see Model for bundle totals).
-  int64_t num_params() const;
+  int64_t NumParams() const;
 
  private:
   std::list<std::unique_ptr<Node>> nodes_;

@@ -71,7 +71,7 @@ void Hasher::GraphData(const Graph& g) {
 
 }  // namespace
 
-uint64_t content_hash(const Model& m) {
+uint64_t ContentHash(const Model& m) {
   Hasher h;
   h.Str(m.config.dump());
   for (const auto& t : m.tokens) h.Str(t);
@@ -86,7 +86,7 @@ uint64_t content_hash(const Model& m) {
   return h.h;
 }
 
-std::string hash_hex(uint64_t hash) {
+std::string HashHex(uint64_t hash) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(hash));
   return buf;

@@ -26,7 +26,7 @@ const GraphFile* Model::find(const std::string& role) const {
   return nullptr;
 }
 
-int64_t Model::params_total() const {
+int64_t Model::ParamsTotal() const {
   // A parameter region (buffer, offset, bytes, dtype) is counted once however many initializers
   // (in one graph or several) point at it: tied weights count once, as in PyTorch.
   std::set<std::tuple<const Buffer*, size_t, size_t, int>> seen;
@@ -51,7 +51,7 @@ struct ByteCounter {
   std::map<const Buffer*, std::vector<std::pair<size_t, size_t>>> ranges;
   int64_t loose = 0;  // string tensors (no buffer)
 
-  void add(const Tensor& t) {
+  void Add(const Tensor& t) {
     if (!t.defined()) return;
     if (t.dtype() == DType::String) {
       for (const auto& s : t.strings) loose += static_cast<int64_t>(s.size());
@@ -61,21 +61,21 @@ struct ByteCounter {
     ranges[t.buffer().get()].emplace_back(t.offset(), t.offset() + t.nbytes());
   }
 
-  void add_graph(const Graph& g) {
+  void AddGraph(const Graph& g) {
     for (const Value* v : g.initializers)
-      if (v->initializer) add(*v->initializer);
+      if (v->initializer) Add(*v->initializer);
     for (const Node* n : g.nodes()) {
       for (const auto& a : n->attributes) {
-        add(a.t);
-        for (const auto& t : a.tensors) add(t);
-        if (a.g) add_graph(*a.g);
+        Add(a.t);
+        for (const auto& t : a.tensors) Add(t);
+        if (a.g) AddGraph(*a.g);
         for (const auto& sg : a.graphs)
-          if (sg) add_graph(*sg);
+          if (sg) AddGraph(*sg);
       }
     }
   }
 
-  int64_t total() {
+  int64_t Total() {
     int64_t n = loose;
     for (auto& [buf, rs] : ranges) {
       std::sort(rs.begin(), rs.end());
@@ -91,19 +91,19 @@ struct ByteCounter {
 };
 }  // namespace
 
-int64_t unique_weight_bytes(const std::vector<const Graph*>& graphs) {
+int64_t UniqueWeightBytes(const std::vector<const Graph*>& graphs) {
   ByteCounter c;
   for (const Graph* g : graphs)
-    if (g) c.add_graph(*g);
-  return c.total();
+    if (g) c.AddGraph(*g);
+  return c.Total();
 }
 
-int64_t graph_bytes(const Graph& graph) { return unique_weight_bytes({&graph}); }
+int64_t GraphBytes(const Graph& graph) { return UniqueWeightBytes({&graph}); }
 
-int64_t Model::bytes_unique() const {
+int64_t Model::BytesUnique() const {
   std::vector<const Graph*> gs;
   for (const auto& gf : graphs) gs.push_back(gf.graph.get());
-  return unique_weight_bytes(gs);
+  return UniqueWeightBytes(gs);
 }
 
 }  // namespace asrc::ir

@@ -28,9 +28,9 @@ class GraphPtr {
  public:
   GraphPtr() = default;
   GraphPtr(std::unique_ptr<Graph> g) : p_(std::move(g)) {}  // NOLINT: implicit on purpose
-  GraphPtr(const GraphPtr& o) : p_(o.p_ ? o.p_->clone() : nullptr) {}
+  GraphPtr(const GraphPtr& o) : p_(o.p_ ? o.p_->Clone() : nullptr) {}
   GraphPtr& operator=(const GraphPtr& o) {
-    if (this != &o) p_ = o.p_ ? o.p_->clone() : nullptr;
+    if (this != &o) p_ = o.p_ ? o.p_->Clone() : nullptr;
     return *this;
   }
   GraphPtr(GraphPtr&&) noexcept = default;
@@ -77,24 +77,24 @@ struct Model {
 
   // Element count of all initializers of all graphs (each initializer counted once per graph
   // that holds it, as PyTorch would count tied parameters once: shared buffers counted once).
-  int64_t params_total() const;
+  int64_t ParamsTotal() const;
   // Bytes of unique weight buffers (initializers and Constant-node tensors), shared ones once.
-  int64_t bytes_unique() const;
+  int64_t BytesUnique() const;
 };
 
 // Bytes of the unique weight regions held by `graphs`: initializers and attribute tensors
 // (Constant values), recursing into subgraphs; a region shared by several tensors counts once.
-// Model::bytes_unique() is this over all graphs of the bundle.
+// Model::BytesUnique() is this over all graphs of the bundle.
 // The size of one graph as `asrc inspect` and the compress report show it: unique weight bytes
-// of the graph alone (unique_weight_bytes({&graph})).
-int64_t graph_bytes(const Graph& graph);
-int64_t unique_weight_bytes(const std::vector<const Graph*>& graphs);
+// of the graph alone (UniqueWeightBytes({&graph})).
+int64_t GraphBytes(const Graph& graph);
+int64_t UniqueWeightBytes(const std::vector<const Graph*>& graphs);
 
 // 64-bit hash of everything that defines the model's behaviour: graphs (nodes in storage order,
 // attributes, initializer bytes, inputs/outputs, value names), opsets, config and tokens. Equal
 // models hash equal; the evaluation cache and the pass manager's honest-"changed" check use it.
-uint64_t content_hash(const Model& model);
+uint64_t ContentHash(const Model& model);
 // 16 lowercase hex digits.
-std::string hash_hex(uint64_t hash);
+std::string HashHex(uint64_t hash);
 
 }  // namespace asrc::ir

@@ -76,7 +76,7 @@ std::string BytesText(double bytes) {
   return buf;
 }
 
-size_t dtype_size(DType t) {
+size_t DTypeSize(DType t) {
   switch (t) {
     case DType::Float32: return 4;
     case DType::Uint8: return 1;
@@ -99,7 +99,7 @@ size_t dtype_size(DType t) {
   return 0;
 }
 
-const char* dtype_name(DType t) {
+const char* DTypeName(DType t) {
   switch (t) {
     case DType::Undefined: return "undefined";
     case DType::Float32: return "float32";
@@ -122,9 +122,9 @@ const char* dtype_name(DType t) {
   return "unknown";
 }
 
-bool dtype_known(int32_t code) { return code >= 0 && code <= 16; }
+bool DTypeKnown(int32_t code) { return code >= 0 && code <= 16; }
 
-int64_t shape_numel(const Shape& s) {
+int64_t ShapeNumel(const Shape& s) {
   int64_t n = 1;
   for (int64_t d : s) {
     if (d < 0) return -1;
@@ -134,7 +134,7 @@ int64_t shape_numel(const Shape& s) {
   return n;
 }
 
-std::string shape_str(const Shape& s) {
+std::string ShapeStr(const Shape& s) {
   std::string out = "[";
   for (size_t i = 0; i < s.size(); ++i) {
     if (i) out += ",";
@@ -164,11 +164,11 @@ Buffer::~Buffer() {
 }
 
 Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
-  numel_ = shape_numel(shape_);
-  const size_t elem = dtype_ == DType::String ? sizeof(std::string) : dtype_size(dtype_);
+  numel_ = ShapeNumel(shape_);
+  const size_t elem = dtype_ == DType::String ? sizeof(std::string) : DTypeSize(dtype_);
   if (numel_ < 0 || (elem > 0 && static_cast<uint64_t>(numel_) > MemoryBudget() / elem))
-    throw MemoryBudgetError("a " + std::string(dtype_name(dtype_)) + " tensor of shape " +
-                            shape_str(shape_) +
+    throw MemoryBudgetError("a " + std::string(DTypeName(dtype_)) + " tensor of shape " +
+                            ShapeStr(shape_) +
                             (numel_ < 0 ? std::string(" (a negative dim, or more elements than int64 counts)")
                                         : " (" + BytesText(static_cast<double>(numel_) * elem) + ")") +
                             " is over the memory budget of " +
@@ -185,7 +185,7 @@ Tensor Tensor::Wrap(DType dtype, Shape shape, std::shared_ptr<Buffer> buffer, si
   Tensor t;
   t.dtype_ = dtype;
   t.shape_ = std::move(shape);
-  t.numel_ = shape_numel(t.shape_);
+  t.numel_ = ShapeNumel(t.shape_);
   assert(t.numel_ >= 0);
   assert(buffer && offset + t.nbytes() <= buffer->size());
   t.buffer_ = std::move(buffer);
@@ -227,7 +227,7 @@ const std::vector<Tensor>& Tensor::elements() const {
   return elements_ ? *elements_ : kNone;
 }
 
-const char* value_kind_name(ValueKind k) {
+const char* ValueKindName(ValueKind k) {
   switch (k) {
     case ValueKind::Tensor: return "tensor";
     case ValueKind::Sequence: return "sequence";
@@ -238,7 +238,7 @@ const char* value_kind_name(ValueKind k) {
 
 Tensor Tensor::Reshaped(Shape shape) const {
   Tensor t = *this;
-  int64_t n = shape_numel(shape);
+  int64_t n = ShapeNumel(shape);
   assert(n == numel_);
   (void)n;
   t.shape_ = std::move(shape);
@@ -276,7 +276,7 @@ uint32_t FloatBits(float f) {
 }
 }  // namespace
 
-float half_to_float(uint16_t h) {
+float HalfToFloat(uint16_t h) {
   uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
   uint32_t exp = (h >> 10) & 0x1f;
   uint32_t mant = h & 0x3ff;
@@ -301,7 +301,7 @@ float half_to_float(uint16_t h) {
   return FloatFromBits(bits);
 }
 
-uint16_t float_to_half(float f) {
+uint16_t FloatToHalf(float f) {
   const uint32_t x = FloatBits(f);
   uint32_t sign = (x >> 16) & 0x8000;
   uint32_t exp = (x >> 23) & 0xff;

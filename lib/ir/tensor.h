@@ -35,22 +35,22 @@ enum class DType : int32_t {
 };
 
 // Bytes per element; 0 for String and Undefined.
-size_t dtype_size(DType t);
+size_t DTypeSize(DType t);
 // "float32", "int8", ...
-const char* dtype_name(DType t);
+const char* DTypeName(DType t);
 // true for the codes above.
-bool dtype_known(int32_t code);
+bool DTypeKnown(int32_t code);
 
 using Shape = std::vector<int64_t>;
 
 // What a value is: a tensor, or one of ONNX's non-tensor types. Sequence and Optional values run
 // (see Tensor::Sequence); Other (maps, sparse tensors) the IR carries as opaque types only.
 enum class ValueKind : uint8_t { Tensor = 0, Sequence = 1, Optional = 2, Other = 3 };
-const char* value_kind_name(ValueKind k);  // "tensor", "sequence", "optional", "map/sparse"
+const char* ValueKindName(ValueKind k);  // "tensor", "sequence", "optional", "map/sparse"
 
 // Element count of a shape; returns -1 when a dim is negative or the product overflows int64.
-int64_t shape_numel(const Shape& s);
-std::string shape_str(const Shape& s);  // "[2,3,4]"
+int64_t ShapeNumel(const Shape& s);
+std::string ShapeStr(const Shape& s);  // "[2,3,4]"
 
 // The memory budget: bytes live in Buffers (and String tensors' elements), process-wide. An
 // allocation that would go over it, or a shape whose byte count overflows, throws
@@ -122,7 +122,7 @@ class Tensor {
   int64_t dim(int i) const { return shape_[i < 0 ? i + shape_.size() : i]; }
   int rank() const { return static_cast<int>(shape_.size()); }
   int64_t numel() const { return numel_; }
-  size_t nbytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
+  size_t nbytes() const { return static_cast<size_t>(numel_) * DTypeSize(dtype_); }
 
   template <class T> T* data() { return reinterpret_cast<T*>(raw()); }
   template <class T> const T* data() const { return reinterpret_cast<const T*>(raw()); }
@@ -131,7 +131,7 @@ class Tensor {
 
   const std::shared_ptr<Buffer>& buffer() const { return buffer_; }
   size_t offset() const { return offset_; }
-  bool shares_buffer_with(const Tensor& o) const { return buffer_ && buffer_ == o.buffer_; }
+  bool SharesBufferWith(const Tensor& o) const { return buffer_ && buffer_ == o.buffer_; }
 
   // Same buffer, new shape with the same element count (Reshape without a copy).
   Tensor Reshaped(Shape shape) const;
@@ -152,8 +152,8 @@ class Tensor {
 };
 
 // IEEE half <-> float conversions.
-float half_to_float(uint16_t h);
-uint16_t float_to_half(float f);
+float HalfToFloat(uint16_t h);
+uint16_t FloatToHalf(float f);
 // bfloat16 <-> float (round to nearest even; NaN stays a quiet NaN).
 float Bf16ToFloat(uint16_t h);
 uint16_t FloatToBf16(float f);

@@ -14,7 +14,7 @@
 
 namespace asrc::onnx_io::detail {
 
-bool parse_bytes(google::protobuf::Message* m, const std::string& bytes) {
+bool ParseBytes(google::protobuf::Message* m, const std::string& bytes) {
   if (bytes.size() > static_cast<size_t>(INT_MAX)) return false;
   google::protobuf::io::ArrayInputStream ais(bytes.data(), static_cast<int>(bytes.size()));
   google::protobuf::io::CodedInputStream cis(&ais);
@@ -23,7 +23,7 @@ bool parse_bytes(google::protobuf::Message* m, const std::string& bytes) {
   return m->ParseFromCodedStream(&cis) && cis.ConsumedEntireMessage();
 }
 
-Result<std::string> read_file(const std::string& path) {
+Result<std::string> ReadFile(const std::string& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) return Error(path + ": is a directory, expected a file");
   std::ifstream in(path, std::ios::binary);
@@ -37,7 +37,7 @@ Result<std::string> read_file(const std::string& path) {
   return bytes;
 }
 
-bool parse_nonneg_int(const std::string& s, int64_t* out) {
+bool ParseNonnegInt(const std::string& s, int64_t* out) {
   if (s.empty() || s.size() > 19) return false;
   for (char c : s)
     if (c < '0' || c > '9') return false;
@@ -49,7 +49,7 @@ bool parse_nonneg_int(const std::string& s, int64_t* out) {
   return true;
 }
 
-bool safe_relative_path(const std::string& loc) {
+bool SafeRelativePath(const std::string& loc) {
   if (loc.empty() || loc[0] == '/' || loc.find('\\') != std::string::npos) return false;
   fs::path p(loc);
   for (const auto& part : p)
@@ -57,9 +57,9 @@ bool safe_relative_path(const std::string& loc) {
   return true;
 }
 
-std::string quote(const std::string& s) { return "'" + s + "'"; }
+std::string Quote(const std::string& s) { return "'" + s + "'"; }
 
-Status write_bytes(const std::string& path, const std::string& bytes) {
+Status WriteBytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) return Error(path + ": cannot write");
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
@@ -68,18 +68,18 @@ Status write_bytes(const std::string& path, const std::string& bytes) {
   return Status::Ok();
 }
 
-std::string temp_sibling(const fs::path& target, const char* tag) {
+std::string TempSibling(const fs::path& target, const char* tag) {
   fs::path parent = target.parent_path();
   if (parent.empty()) parent = ".";
   return (parent / ("." + target.filename().string() + "." + tag + "-" + std::to_string(getpid()))).string();
 }
 
-bool type_modeled(const onnx::TypeProto& tp, ir::TypeInfo* ti) {
+bool TypeModeled(const onnx::TypeProto& tp, ir::TypeInfo* ti) {
   if (!tp.has_tensor_type()) return false;
   const auto& tt = tp.tensor_type();
   ti->has_type = true;
   int32_t et = tt.elem_type();
-  ti->dtype = ir::dtype_known(et) ? static_cast<DType>(et) : DType::Undefined;
+  ti->dtype = ir::DTypeKnown(et) ? static_cast<DType>(et) : DType::Undefined;
   ti->has_shape = tt.has_shape();
   ti->dims.clear();
   for (const auto& d : tt.shape().dim()) {
@@ -91,7 +91,7 @@ bool type_modeled(const onnx::TypeProto& tp, ir::TypeInfo* ti) {
   return true;
 }
 
-void type_build(const ir::TypeInfo& ti, onnx::TypeProto* tp) {
+void TypeBuild(const ir::TypeInfo& ti, onnx::TypeProto* tp) {
   auto* tt = tp->mutable_tensor_type();
   tt->set_elem_type(static_cast<int32_t>(ti.dtype));
   if (ti.has_shape) {
@@ -107,10 +107,10 @@ void type_build(const ir::TypeInfo& ti, onnx::TypeProto* tp) {
 const std::set<std::string> kBundleKeys = {"format", "version", "model_type", "graphs", "tokens",
                                            "frontend", "decoding", "streaming", "info"};
 
-Status check_bundle_config(const nlohmann::json& j, const std::string& where) {
+Status CheckBundleConfig(const nlohmann::json& j, const std::string& where) {
   if (!j.is_object()) return Error(where + ": top level must be a JSON object");
   for (auto it = j.begin(); it != j.end(); ++it)
-    if (!kBundleKeys.count(it.key())) return Error(where + ": unknown key " + quote(it.key()));
+    if (!kBundleKeys.count(it.key())) return Error(where + ": unknown key " + Quote(it.key()));
   if (j.contains("format") && j["format"] != "asrc-bundle")
     return Error(where + ": format must be \"asrc-bundle\"");
   if (j.contains("version") && !(j["version"].is_number_integer() && j["version"] == 1))
@@ -122,7 +122,7 @@ Status check_bundle_config(const nlohmann::json& j, const std::string& where) {
   return Status::Ok();
 }
 
-Status check_roles(const nlohmann::json& config, const std::vector<std::string>& roles, const std::string& where) {
+Status CheckRoles(const nlohmann::json& config, const std::vector<std::string>& roles, const std::string& where) {
   if (!config.contains("model_type")) return Status::Ok();
   std::string type = config["model_type"].get<std::string>();
   std::vector<std::string> need;
@@ -130,7 +130,7 @@ Status check_roles(const nlohmann::json& config, const std::vector<std::string>&
   else if (type == "transducer") need = {"encoder", "decoder", "joiner"};
   for (const auto& r : need)
     if (std::find(roles.begin(), roles.end(), r) == roles.end())
-      return Error(where + ": model_type " + quote(type) + " needs graph " + quote(r) + " in \"graphs\"");
+      return Error(where + ": model_type " + Quote(type) + " needs graph " + Quote(r) + " in \"graphs\"");
   return Status::Ok();
 }
 

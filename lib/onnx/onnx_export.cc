@@ -14,7 +14,7 @@
 
 namespace asrc::onnx_io {
 
-void detail::tensor_to_proto_inline(const Tensor& t, onnx::TensorProto* p) {
+void detail::TensorToProtoInline(const Tensor& t, onnx::TensorProto* p) {
   for (int64_t d : t.shape()) p->add_dims(d);
   p->set_data_type(static_cast<int32_t>(t.dtype()));
   if (t.dtype() == DType::String) {
@@ -26,21 +26,21 @@ void detail::tensor_to_proto_inline(const Tensor& t, onnx::TensorProto* p) {
 
 namespace {
 
-void type_to_proto(const ir::TypeInfo& ti, onnx::ValueInfoProto* vi) {
+void TypeToProto(const ir::TypeInfo& ti, onnx::ValueInfoProto* vi) {
   if (!ti.has_type) return;
   if (!ti.opaque.empty()) {
     vi->mutable_type()->ParseFromString(ti.opaque);
     return;
   }
   onnx::TypeProto built;
-  type_build(ti, &built);
+  TypeBuild(ti, &built);
   if (!ti.raw_type.empty()) {
     // Keep the recorded extras (denotations, ...) unless a pass changed the modeled part since.
     onnx::TypeProto raw;
     ir::TypeInfo proj;
-    if (raw.ParseFromString(ti.raw_type) && type_modeled(raw, &proj)) {
+    if (raw.ParseFromString(ti.raw_type) && TypeModeled(raw, &proj)) {
       onnx::TypeProto proj_built;
-      type_build(proj, &proj_built);
+      TypeBuild(proj, &proj_built);
       if (proj_built.SerializeAsString() == built.SerializeAsString()) {
         *vi->mutable_type() = raw;
         return;
@@ -61,7 +61,7 @@ class DataFile {
  public:
   DataFile(std::string name, std::string path) : name_(std::move(name)), path_(std::move(path)) {}
   const std::string& name() const { return name_; }
-  Result<uint64_t> append(const uint8_t* p, size_t n) {
+  Result<uint64_t> Append(const uint8_t* p, size_t n) {
     if (!out_.is_open()) {
       out_.open(path_, std::ios::binary | std::ios::trunc);
       if (!out_) return Error(path_ + ": cannot write");
@@ -76,7 +76,7 @@ class DataFile {
     if (!out_) return Error(path_ + ": write failed");
     return at;
   }
-  Status close() {
+  Status Close() {
     if (!out_.is_open()) return Status::Ok();
     out_.close();
     if (!out_) return Error(path_ + ": write failed");
@@ -97,7 +97,7 @@ struct SaveContext {
   DataFile* graph_file = nullptr;  // this graph's own external data
 };
 
-void set_external(onnx::TensorProto* p, const std::string& location, uint64_t offset, size_t length) {
+void SetExternal(onnx::TensorProto* p, const std::string& location, uint64_t offset, size_t length) {
   p->set_data_location(onnx::TensorProto::EXTERNAL);
   auto add = [&](const char* k, const std::string& v) {
     auto* e = p->add_external_data();
@@ -109,41 +109,41 @@ void set_external(onnx::TensorProto* p, const std::string& location, uint64_t of
   add("length", std::to_string(length));
 }
 
-Status initializer_to_proto(const Tensor& t, SaveContext& sc, onnx::TensorProto* p) {
+Status InitializerToProto(const Tensor& t, SaveContext& sc, onnx::TensorProto* p) {
   const ir::Buffer* buf = t.buffer().get();
   bool numeric = t.dtype() != DType::String && buf && t.nbytes() > 0;
   if (numeric && sc.shared.count(buf) && sc.shared_file) {
     auto it = sc.placed.find(buf);
     if (it == sc.placed.end()) {
-      ASRC_ASSIGN_OR_RETURN(uint64_t at, sc.shared_file->append(buf->data(), buf->size()));
+      ASRC_ASSIGN_OR_RETURN(uint64_t at, sc.shared_file->Append(buf->data(), buf->size()));
       it = sc.placed.emplace(buf, Placement{sc.shared_file->name(), at}).first;
     }
     for (int64_t d : t.shape()) p->add_dims(d);
     p->set_data_type(static_cast<int32_t>(t.dtype()));
-    set_external(p, it->second.location, it->second.offset + t.offset(), t.nbytes());
+    SetExternal(p, it->second.location, it->second.offset + t.offset(), t.nbytes());
     return Status::Ok();
   }
   if (numeric && sc.threshold > 0 && t.nbytes() >= sc.threshold && sc.graph_file) {
-    ASRC_ASSIGN_OR_RETURN(uint64_t at, sc.graph_file->append(t.raw(), t.nbytes()));
+    ASRC_ASSIGN_OR_RETURN(uint64_t at, sc.graph_file->Append(t.raw(), t.nbytes()));
     for (int64_t d : t.shape()) p->add_dims(d);
     p->set_data_type(static_cast<int32_t>(t.dtype()));
-    set_external(p, sc.graph_file->name(), at, t.nbytes());
+    SetExternal(p, sc.graph_file->name(), at, t.nbytes());
     return Status::Ok();
   }
-  tensor_to_proto_inline(t, p);
+  TensorToProtoInline(t, p);
   return Status::Ok();
 }
 
-void value_info_to_proto(const Value* v, onnx::ValueInfoProto* vi) {
-  merge_unknown(v->raw_value_info_extras, vi);
+void ValueInfoToProto(const Value* v, onnx::ValueInfoProto* vi) {
+  MergeUnknown(v->raw_value_info_extras, vi);
   vi->set_name(v->name);
-  type_to_proto(v->type, vi);
+  TypeToProto(v->type, vi);
   if (!v->doc_string.empty()) vi->set_doc_string(v->doc_string);
 }
 
-Status graph_to_proto(const Graph& g, SaveContext& sc, onnx::GraphProto* gp);
+Status GraphToProto(const Graph& g, SaveContext& sc, onnx::GraphProto* gp);
 
-Status attr_to_proto(const Attribute& a, SaveContext& sc, onnx::AttributeProto* ap) {
+Status AttrToProto(const Attribute& a, SaveContext& sc, onnx::AttributeProto* ap) {
   using K = Attribute::Kind;
   ap->set_name(a.name);
   if (!a.doc_string.empty()) ap->set_doc_string(a.doc_string);
@@ -159,12 +159,12 @@ Status attr_to_proto(const Attribute& a, SaveContext& sc, onnx::AttributeProto* 
     case K::Int: ap->set_i(a.i); break;
     case K::String: ap->set_s(a.s); break;
     case K::Tensor:
-      tensor_to_proto_inline(a.t, ap->mutable_t());
+      TensorToProtoInline(a.t, ap->mutable_t());
       meta(a.t_meta, ap->mutable_t());
       break;
     case K::Graph:
-      if (!a.g) return Error("attribute " + quote(a.name) + ": graph attribute without a graph");
-      ASRC_RETURN_IF_ERROR(graph_to_proto(*a.g, sc, ap->mutable_g()));
+      if (!a.g) return Error("attribute " + Quote(a.name) + ": graph attribute without a graph");
+      ASRC_RETURN_IF_ERROR(GraphToProto(*a.g, sc, ap->mutable_g()));
       break;
     case K::SparseTensor:
       if (!a.opaque.empty()) ap->mutable_sparse_tensor()->ParseFromString(a.opaque[0]);
@@ -178,14 +178,14 @@ Status attr_to_proto(const Attribute& a, SaveContext& sc, onnx::AttributeProto* 
     case K::Tensors:
       for (size_t i = 0; i < a.tensors.size(); ++i) {
         auto* p = ap->add_tensors();
-        tensor_to_proto_inline(a.tensors[i], p);
+        TensorToProtoInline(a.tensors[i], p);
         if (i < a.tensors_meta.size()) meta(a.tensors_meta[i], p);
       }
       break;
     case K::Graphs:
       for (const auto& g : a.graphs) {
-        if (!g) return Error("attribute " + quote(a.name) + ": null graph");
-        ASRC_RETURN_IF_ERROR(graph_to_proto(*g, sc, ap->add_graphs()));
+        if (!g) return Error("attribute " + Quote(a.name) + ": null graph");
+        ASRC_RETURN_IF_ERROR(GraphToProto(*g, sc, ap->add_graphs()));
       }
       break;
     case K::SparseTensors:
@@ -198,45 +198,45 @@ Status attr_to_proto(const Attribute& a, SaveContext& sc, onnx::AttributeProto* 
   return Status::Ok();
 }
 
-Status graph_to_proto(const Graph& g, SaveContext& sc, onnx::GraphProto* gp) {
-  merge_unknown(g.raw_extras, gp);
-  const std::string where = "graph " + quote(g.name);
-  auto order = g.topo_order();
+Status GraphToProto(const Graph& g, SaveContext& sc, onnx::GraphProto* gp) {
+  MergeUnknown(g.raw_extras, gp);
+  const std::string where = "graph " + Quote(g.name);
+  auto order = g.TopoOrder();
   if (!order.ok()) return order.status();
   for (const Node* n : order.value()) {
     auto* np = gp->add_node();
-    merge_unknown(n->raw_extras, np);
+    MergeUnknown(n->raw_extras, np);
     for (const Value* v : n->inputs) np->add_input(v ? v->name : std::string());
     for (const Value* v : n->outputs) np->add_output(v ? v->name : std::string());
     if (!n->name.empty()) np->set_name(n->name);
     np->set_op_type(n->op_type);
     if (!n->domain.empty()) np->set_domain(n->domain);
     for (const auto& a : n->attributes)
-      ASRC_RETURN_IF_ERROR(attr_to_proto(a, sc, np->add_attribute())
-                               .With(where + ": node " + quote(n->name) + " (" + n->op_type + ")"));
+      ASRC_RETURN_IF_ERROR(AttrToProto(a, sc, np->add_attribute())
+                               .With(where + ": node " + Quote(n->name) + " (" + n->op_type + ")"));
     if (!n->doc_string.empty()) np->set_doc_string(n->doc_string);
   }
   gp->set_name(g.name);
   for (const Value* v : g.initializers) {
     auto* tp = gp->add_initializer();
-    ASRC_RETURN_IF_ERROR(initializer_to_proto(*v->initializer, sc, tp).With(where + ": initializer " + quote(v->name)));
+    ASRC_RETURN_IF_ERROR(InitializerToProto(*v->initializer, sc, tp).With(where + ": initializer " + Quote(v->name)));
     tp->set_name(v->name);
     if (!v->initializer_doc_string.empty()) tp->set_doc_string(v->initializer_doc_string);
   }
   for (const auto& s : g.opaque_sparse_initializers) gp->add_sparse_initializer()->ParseFromString(s);
   if (!g.doc_string.empty()) gp->set_doc_string(g.doc_string);
-  for (const Value* v : g.inputs) value_info_to_proto(v, gp->add_input());
-  for (const Value* v : g.outputs) value_info_to_proto(v, gp->add_output());
+  for (const Value* v : g.inputs) ValueInfoToProto(v, gp->add_input());
+  for (const Value* v : g.outputs) ValueInfoToProto(v, gp->add_output());
   for (const auto& v : g.values())
-    if (v->has_value_info) value_info_to_proto(v.get(), gp->add_value_info());
+    if (v->has_value_info) ValueInfoToProto(v.get(), gp->add_value_info());
   for (const auto& s : g.opaque_quantization_annotation)
     gp->add_quantization_annotation()->ParseFromString(s);
   return Status::Ok();
 }
 
-Status model_to_proto(const GraphFile& gf, SaveContext& sc, onnx::ModelProto* mp) {
-  if (!gf.graph) return Error("graph " + quote(gf.role) + " is empty");
-  merge_unknown(gf.raw_extras, mp);
+Status ModelToProto(const GraphFile& gf, SaveContext& sc, onnx::ModelProto* mp) {
+  if (!gf.graph) return Error("graph " + Quote(gf.role) + " is empty");
+  MergeUnknown(gf.raw_extras, mp);
   mp->set_ir_version(gf.ir_version);
   for (const auto& o : gf.opsets) {
     auto* op = mp->add_opset_import();
@@ -248,7 +248,7 @@ Status model_to_proto(const GraphFile& gf, SaveContext& sc, onnx::ModelProto* mp
   if (!gf.domain.empty()) mp->set_domain(gf.domain);
   if (gf.model_version != 0) mp->set_model_version(gf.model_version);
   if (!gf.doc_string.empty()) mp->set_doc_string(gf.doc_string);
-  ASRC_RETURN_IF_ERROR(graph_to_proto(*gf.graph, sc, mp->mutable_graph()));
+  ASRC_RETURN_IF_ERROR(GraphToProto(*gf.graph, sc, mp->mutable_graph()));
   for (const auto& [k, v] : gf.metadata_props) {
     auto* e = mp->add_metadata_props();
     e->set_key(k);
@@ -259,7 +259,7 @@ Status model_to_proto(const GraphFile& gf, SaveContext& sc, onnx::ModelProto* mp
   return Status::Ok();
 }
 
-void collect_initializer_buffers(const Graph& g, std::map<const ir::Buffer*, int>* refs, int64_t* total) {
+void CollectInitializerBuffers(const Graph& g, std::map<const ir::Buffer*, int>* refs, int64_t* total) {
   for (const Value* v : g.initializers) {
     const Tensor& t = *v->initializer;
     *total += static_cast<int64_t>(t.nbytes());
@@ -267,13 +267,13 @@ void collect_initializer_buffers(const Graph& g, std::map<const ir::Buffer*, int
   }
   for (const Node* n : g.nodes())
     for (const auto& a : n->attributes) {
-      if (a.g) collect_initializer_buffers(*a.g, refs, total);
+      if (a.g) CollectInitializerBuffers(*a.g, refs, total);
       for (const auto& sg : a.graphs)
-        if (sg) collect_initializer_buffers(*sg, refs, total);
+        if (sg) CollectInitializerBuffers(*sg, refs, total);
     }
 }
 
-Status run_checker(const std::string& path) {
+Status RunChecker(const std::string& path) {
   try {
     onnx::checker::check_model(path);
   } catch (const std::exception& e) {
@@ -285,7 +285,7 @@ Status run_checker(const std::string& path) {
   return Status::Ok();
 }
 
-bool safe_file_name(const std::string& f) {
+bool SafeFileName(const std::string& f) {
   return !f.empty() && f != "." && f != ".." && f.find('/') == std::string::npos &&
          f.find('\\') == std::string::npos;
 }
@@ -293,12 +293,12 @@ bool safe_file_name(const std::string& f) {
 // Writes the graph files of `model` into `dir` (which exists and is empty). `names[i]` is the
 // file name of graph i. Shared buffers (referenced by more than one initializer anywhere in the
 // model) go once into `shared_name`.
-Status write_graphs(const ir::Model& model, const std::string& dir, const std::vector<std::string>& names,
+Status WriteGraphs(const ir::Model& model, const std::string& dir, const std::vector<std::string>& names,
                     const std::string& shared_name, const SaveOptions& options) {
   std::map<const ir::Buffer*, int> refs;
   int64_t total = 0;
   for (const auto& gf : model.graphs)
-    if (gf.graph) collect_initializer_buffers(*gf.graph, &refs, &total);
+    if (gf.graph) CollectInitializerBuffers(*gf.graph, &refs, &total);
   SaveContext sc;
   for (const auto& [b, n] : refs)
     if (n > 1) sc.shared.insert(b);
@@ -313,17 +313,17 @@ Status write_graphs(const ir::Model& model, const std::string& dir, const std::v
     DataFile own(names[i] + ".data", (fs::path(dir) / (names[i] + ".data")).string());
     sc.graph_file = &own;
     onnx::ModelProto mp;
-    ASRC_RETURN_IF_ERROR(model_to_proto(gf, sc, &mp).With(names[i]));
-    ASRC_RETURN_IF_ERROR(own.close());
+    ASRC_RETURN_IF_ERROR(ModelToProto(gf, sc, &mp).With(names[i]));
+    ASRC_RETURN_IF_ERROR(own.Close());
     std::string bytes;
     if (!mp.SerializeToString(&bytes))
       return Error(names[i] + ": cannot serialize (over 2 GiB? use external data)");
-    ASRC_RETURN_IF_ERROR(write_bytes((fs::path(dir) / names[i]).string(), bytes));
+    ASRC_RETURN_IF_ERROR(WriteBytes((fs::path(dir) / names[i]).string(), bytes));
   }
-  ASRC_RETURN_IF_ERROR(shared.close());
+  ASRC_RETURN_IF_ERROR(shared.Close());
   if (options.check) {
     for (const auto& n : names) {
-      Status st = run_checker((fs::path(dir) / n).string());
+      Status st = RunChecker((fs::path(dir) / n).string());
       if (!st.ok()) return Error(n + ": " + st.message().substr(st.message().find("ONNX checker")));
     }
   }
@@ -342,7 +342,7 @@ Status SaveModel(const ir::Model& model, const std::string& path, const SaveOpti
   if (bundle && target.extension() == ".onnx")
     return Error(path + ": a bundle of " + std::to_string(model.graphs.size()) +
                  " graph(s) is written to a folder, not a .onnx file");
-  std::string tmp = temp_sibling(target, "tmp");
+  std::string tmp = TempSibling(target, "tmp");
   fs::remove_all(tmp, ec);
   if (!fs::create_directories(tmp, ec) || ec) return Error(tmp + ": cannot create temporary folder");
   auto cleanup = [&](Status st) {
@@ -354,7 +354,7 @@ Status SaveModel(const ir::Model& model, const std::string& path, const SaveOpti
   if (!bundle) {
     if (fs::is_directory(target, ec)) return cleanup(Error(path + ": is a folder; a single graph is written to a file"));
     std::string name = target.filename().string();
-    Status st = write_graphs(model, tmp, {name}, name + ".data", options);
+    Status st = WriteGraphs(model, tmp, {name}, name + ".data", options);
     if (!st.ok()) return cleanup(st.With(path));
     // Data files first, the .onnx last, so a reader never sees a model without its data. A data
     // file left by an earlier save under the same name is stale when this one writes none.
@@ -378,10 +378,10 @@ Status SaveModel(const ir::Model& model, const std::string& path, const SaveOpti
   for (const auto& gf : model.graphs) {
     std::string role = gf.role.empty() ? "model" : gf.role;
     std::string file = gf.file.empty() ? role + ".onnx" : fs::path(gf.file).filename().string();
-    if (!safe_file_name(file)) return cleanup(Error(path + ": bad graph file name " + quote(file)));
-    if (graphs.contains(role)) return cleanup(Error(path + ": two graphs with role " + quote(role)));
+    if (!SafeFileName(file)) return cleanup(Error(path + ": bad graph file name " + Quote(file)));
+    if (graphs.contains(role)) return cleanup(Error(path + ": two graphs with role " + Quote(role)));
     if (std::find(names.begin(), names.end(), file) != names.end() || file == "model.json" || file == "tokens.txt")
-      return cleanup(Error(path + ": file name " + quote(file) + " used twice"));
+      return cleanup(Error(path + ": file name " + Quote(file) + " used twice"));
     graphs[role] = file;
     names.push_back(file);
     roles.push_back(role);
@@ -389,23 +389,23 @@ Status SaveModel(const ir::Model& model, const std::string& path, const SaveOpti
   j["graphs"] = graphs;
   if (!model.tokens.empty()) j["tokens"] = "tokens.txt";
   else j.erase("tokens");
-  Status st = check_bundle_config(j, "model.json");
-  if (st.ok()) st = check_roles(j, roles, "model.json");
+  Status st = CheckBundleConfig(j, "model.json");
+  if (st.ok()) st = CheckRoles(j, roles, "model.json");
   if (!st.ok()) return cleanup(st.With(path));
-  st = write_graphs(model, tmp, names, "shared_weights.bin", options);
+  st = WriteGraphs(model, tmp, names, "shared_weights.bin", options);
   if (!st.ok()) return cleanup(st.With(path));
   if (!model.tokens.empty()) {
     std::string text;
     for (size_t i = 0; i < model.tokens.size(); ++i) text += model.tokens[i] + " " + std::to_string(i) + "\n";
-    st = write_bytes((fs::path(tmp) / "tokens.txt").string(), text);
+    st = WriteBytes((fs::path(tmp) / "tokens.txt").string(), text);
     if (!st.ok()) return cleanup(st);
   }
-  st = write_bytes((fs::path(tmp) / "model.json").string(), j.dump(2) + "\n");
+  st = WriteBytes((fs::path(tmp) / "model.json").string(), j.dump(2) + "\n");
   if (!st.ok()) return cleanup(st);
   std::string old;
   if (fs::exists(target, ec)) {
     if (!fs::is_directory(target, ec)) return cleanup(Error(path + ": exists and is not a folder"));
-    old = temp_sibling(target, "old");
+    old = TempSibling(target, "old");
     fs::remove_all(old, ec);
     fs::rename(target, old, ec);
     if (ec) return cleanup(Error(path + ": cannot replace the existing folder: " + ec.message()));

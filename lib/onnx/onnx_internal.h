@@ -22,7 +22,7 @@ namespace asrc::onnx_io::detail {
 
 // Protobuf fields we do not model, as serialized bytes (empty when none), and back.
 template <class M>
-std::string unknown_bytes(const M& m) {
+std::string UnknownBytes(const M& m) {
   if (m.unknown_fields().empty()) return std::string();
   std::string s;
   m.unknown_fields().SerializeToString(&s);
@@ -30,21 +30,21 @@ std::string unknown_bytes(const M& m) {
 }
 
 template <class M>
-void merge_unknown(const std::string& bytes, M* m) {
+void MergeUnknown(const std::string& bytes, M* m) {
   if (!bytes.empty()) m->MergeFromString(bytes);
 }
 
 // Parses `bytes` into `m` with the 2 GiB total and depth-100 limits; false when invalid.
-bool parse_bytes(google::protobuf::Message* m, const std::string& bytes);
-Result<std::string> read_file(const std::string& path);
-Status write_bytes(const std::string& path, const std::string& bytes);
+bool ParseBytes(google::protobuf::Message* m, const std::string& bytes);
+Result<std::string> ReadFile(const std::string& path);
+Status WriteBytes(const std::string& path, const std::string& bytes);
 // A decimal integer in [0, 2^63) with nothing else around it.
-bool parse_nonneg_int(const std::string& s, int64_t* out);
+bool ParseNonnegInt(const std::string& s, int64_t* out);
 // External data locations (and bundle file names) must stay inside the model's folder.
-bool safe_relative_path(const std::string& loc);
-std::string quote(const std::string& s);
+bool SafeRelativePath(const std::string& loc);
+std::string Quote(const std::string& s);
 // ".<name>.<tag>-<pid>" next to `target`: written first, renamed into place when complete.
-std::string temp_sibling(const std::filesystem::path& target, const char* tag);
+std::string TempSibling(const std::filesystem::path& target, const char* tag);
 
 struct LoadContext {
   std::string base_dir;  // folder for external data ("" = none allowed)
@@ -53,18 +53,18 @@ struct LoadContext {
 };
 
 // TensorProto -> Tensor, checking types, sizes and external data (onnx_import.cc).
-Result<ir::Tensor> tensor_from_proto(const onnx::TensorProto& p, const LoadContext& ctx);
+Result<ir::Tensor> TensorFromProto(const onnx::TensorProto& p, const LoadContext& ctx);
 // Tensor -> TensorProto with the data inline (raw_data, or string_data) (onnx_export.cc).
-void tensor_to_proto_inline(const ir::Tensor& t, onnx::TensorProto* p);
+void TensorToProtoInline(const ir::Tensor& t, onnx::TensorProto* p);
 
 // The modeled part of a TypeProto (tensor type with element type and shape); false otherwise.
-bool type_modeled(const onnx::TypeProto& tp, ir::TypeInfo* ti);
-void type_build(const ir::TypeInfo& ti, onnx::TypeProto* tp);
+bool TypeModeled(const onnx::TypeProto& tp, ir::TypeInfo* ti);
+void TypeBuild(const ir::TypeInfo& ti, onnx::TypeProto* tp);
 
 // model.json checks shared by loading and saving a bundle: known keys and value kinds, and the
 // graph roles `model_type` needs.
-Status check_bundle_config(const nlohmann::json& j, const std::string& where);
-Status check_roles(const nlohmann::json& config, const std::vector<std::string>& roles,
+Status CheckBundleConfig(const nlohmann::json& j, const std::string& where);
+Status CheckRoles(const nlohmann::json& config, const std::vector<std::string>& roles,
                    const std::string& where);
 
 }  // namespace asrc::onnx_io::detail

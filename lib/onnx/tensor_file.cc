@@ -8,16 +8,16 @@
 namespace asrc::onnx_io {
 
 Result<Tensor> LoadTensorFile(const std::string& path, std::string* name) {
-  ASRC_ASSIGN_OR_RETURN(std::string bytes, read_file(path));
+  ASRC_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
   onnx::TensorProto tp;
-  if (!parse_bytes(&tp, bytes)) return Error(path + ": not a valid TensorProto (truncated or corrupt)");
+  if (!ParseBytes(&tp, bytes)) return Error(path + ": not a valid TensorProto (truncated or corrupt)");
   if (!tp.unknown_fields().empty() || !tp.has_data_type())
     return Error(path + ": not a TensorProto (a sequence, map or optional value?)");
   LoadContext ctx;
   ctx.base_dir = fs::path(path).parent_path().string();
   if (ctx.base_dir.empty()) ctx.base_dir = ".";
-  auto t = tensor_from_proto(tp, ctx);
-  if (!t.ok()) return t.status().With(path + ": tensor " + quote(tp.name()));
+  auto t = TensorFromProto(tp, ctx);
+  if (!t.ok()) return t.status().With(path + ": tensor " + Quote(tp.name()));
   if (name) *name = tp.name();
   return t;
 }
@@ -26,16 +26,16 @@ namespace {
 
 Result<Tensor> FromSequenceProto(const onnx::SequenceProto& sp, const LoadContext& ctx) {
   if (sp.elem_type() != onnx::SequenceProto::TENSOR && sp.elem_type() != onnx::SequenceProto::UNDEFINED)
-    return Error("sequence " + quote(sp.name()) + ": elements of type " +
+    return Error("sequence " + Quote(sp.name()) + ": elements of type " +
                  onnx::SequenceProto_DataType_Name(sp.elem_type()) + " are not supported (tensors only)");
   if (sp.sequence_values_size() || sp.map_values_size() || sp.optional_values_size() || sp.sparse_tensor_values_size())
-    return Error("sequence " + quote(sp.name()) + ": only tensor elements are supported");
+    return Error("sequence " + Quote(sp.name()) + ": only tensor elements are supported");
   std::vector<Tensor> elems;
   for (const auto& tp : sp.tensor_values()) {
-    auto t = tensor_from_proto(tp, ctx);
-    if (!t.ok()) return t.status().With("sequence " + quote(sp.name()) + " element " + std::to_string(elems.size()));
+    auto t = TensorFromProto(tp, ctx);
+    if (!t.ok()) return t.status().With("sequence " + Quote(sp.name()) + " element " + std::to_string(elems.size()));
     if (!elems.empty() && t->dtype() != elems[0].dtype())
-      return Error("sequence " + quote(sp.name()) + ": elements differ in dtype");
+      return Error("sequence " + Quote(sp.name()) + ": elements differ in dtype");
     elems.push_back(std::move(t).value());
   }
   const ir::DType d = elems.empty() ? ir::DType::Undefined : elems[0].dtype();
@@ -46,7 +46,7 @@ Result<Tensor> FromOptionalProto(const onnx::OptionalProto& op, const LoadContex
   switch (op.elem_type()) {
     case onnx::OptionalProto::UNDEFINED: return Tensor::Optional(ir::DType::Undefined, nullptr);
     case onnx::OptionalProto::TENSOR: {
-      ASRC_ASSIGN_OR_RETURN(Tensor t, tensor_from_proto(op.tensor_value(), ctx));
+      ASRC_ASSIGN_OR_RETURN(Tensor t, TensorFromProto(op.tensor_value(), ctx));
       return Tensor::Optional(t.dtype(), &t);
     }
     case onnx::OptionalProto::SEQUENCE: {
@@ -54,7 +54,7 @@ Result<Tensor> FromOptionalProto(const onnx::OptionalProto& op, const LoadContex
       return Tensor::Optional(s.dtype(), &s);
     }
     default:
-      return Error("optional " + quote(op.name()) + ": elements of type " +
+      return Error("optional " + Quote(op.name()) + ": elements of type " +
                    onnx::OptionalProto_DataType_Name(op.elem_type()) + " are not supported");
   }
 }
@@ -63,13 +63,13 @@ Result<Tensor> FromOptionalProto(const onnx::OptionalProto& op, const LoadContex
 
 Result<Tensor> LoadValueFile(const std::string& path, ir::ValueKind kind, std::string* name) {
   if (kind == ir::ValueKind::Tensor) return LoadTensorFile(path, name);
-  ASRC_ASSIGN_OR_RETURN(std::string bytes, read_file(path));
+  ASRC_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
   LoadContext ctx;
   ctx.base_dir = fs::path(path).parent_path().string();
   if (ctx.base_dir.empty()) ctx.base_dir = ".";
   if (kind == ir::ValueKind::Sequence) {
     onnx::SequenceProto sp;
-    if (!parse_bytes(&sp, bytes) || !sp.unknown_fields().empty())
+    if (!ParseBytes(&sp, bytes) || !sp.unknown_fields().empty())
       return Error(path + ": not a valid SequenceProto");
     if (name) *name = sp.name();
     auto t = FromSequenceProto(sp, ctx);
@@ -77,7 +77,7 @@ Result<Tensor> LoadValueFile(const std::string& path, ir::ValueKind kind, std::s
   }
   if (kind == ir::ValueKind::Optional) {
     onnx::OptionalProto op;
-    if (!parse_bytes(&op, bytes) || !op.unknown_fields().empty())
+    if (!ParseBytes(&op, bytes) || !op.unknown_fields().empty())
       return Error(path + ": not a valid OptionalProto");
     if (name) *name = op.name();
     auto t = FromOptionalProto(op, ctx);
@@ -90,7 +90,7 @@ namespace {
 
 void ToSequenceProto(const Tensor& seq, onnx::SequenceProto* sp) {
   sp->set_elem_type(onnx::SequenceProto::TENSOR);
-  for (const Tensor& e : seq.elements()) tensor_to_proto_inline(e, sp->add_tensor_values());
+  for (const Tensor& e : seq.elements()) TensorToProtoInline(e, sp->add_tensor_values());
 }
 
 // A value as the bytes of its file: TensorProto, SequenceProto or OptionalProto by kind().
@@ -99,7 +99,7 @@ Result<std::string> ValueBytes(const Tensor& t, const std::string& name) {
   bool ok = false;
   if (t.kind() == ir::ValueKind::Tensor) {
     onnx::TensorProto tp;
-    tensor_to_proto_inline(t, &tp);
+    TensorToProtoInline(t, &tp);
     tp.set_name(name);
     ok = tp.SerializeToString(&bytes);
   } else if (t.kind() == ir::ValueKind::Sequence) {
@@ -113,14 +113,14 @@ Result<std::string> ValueBytes(const Tensor& t, const std::string& name) {
     op.set_elem_type(onnx::OptionalProto::UNDEFINED);
     if (!t.elements().empty() && t.elements()[0].is_tensor()) {
       op.set_elem_type(onnx::OptionalProto::TENSOR);
-      tensor_to_proto_inline(t.elements()[0], op.mutable_tensor_value());
+      TensorToProtoInline(t.elements()[0], op.mutable_tensor_value());
     } else if (!t.elements().empty()) {
       op.set_elem_type(onnx::OptionalProto::SEQUENCE);
       ToSequenceProto(t.elements()[0], op.mutable_sequence_value());
     }
     ok = op.SerializeToString(&bytes);
   }
-  if (!ok) return Error(std::string("cannot serialize the ") + ir::value_kind_name(t.kind()));
+  if (!ok) return Error(std::string("cannot serialize the ") + ir::ValueKindName(t.kind()));
   return bytes;
 }
 
@@ -131,8 +131,8 @@ Status SaveTensorFile(const Tensor& t, const std::string& name, const std::strin
   auto serialized = ValueBytes(t, name);
   if (!serialized.ok()) return serialized.status().With(path);
   const std::string& bytes = *serialized;
-  std::string tmp = temp_sibling(fs::path(path), "tmp");
-  ASRC_RETURN_IF_ERROR(write_bytes(tmp, bytes));
+  std::string tmp = TempSibling(fs::path(path), "tmp");
+  ASRC_RETURN_IF_ERROR(WriteBytes(tmp, bytes));
   std::error_code ec;
   fs::rename(tmp, path, ec);
   if (ec) {

@@ -291,7 +291,7 @@ Result<AblationRow> RunAblationConfig(const CompressRequest& request, const Abla
   row.model = fs::weakly_canonical(fs::absolute(input), ec).string();
   row.eval = AblationEvalKey(request, config.pipeline);
   if (last.size) row.params = last.size->params, row.bytes = last.size->bytes;
-  if (last.hash) row.hash = ir::hash_hex(*last.hash);
+  if (last.hash) row.hash = ir::HashHex(*last.hash);
   row.measured = last.eval;
   row.significance = last.significance;
   if (start) {  // Compress compared against the prefix's model: compare against the input instead

@@ -102,7 +102,7 @@ Calibrator RandomInputCalibrator(int runs, uint64_t seed, int64_t dynamic_dim) {
       for (int r = 0; r < runs; ++r) {
         std::vector<ir::Tensor> ins, outs;
         for (const auto& name : session->input_names()) {
-          const ir::Value* v = gf.graph->find_value(name);
+          const ir::Value* v = gf.graph->FindValue(name);
           ir::Shape shape;
           for (const auto& d : v->type.dims) shape.push_back(d.known() ? d.value : dynamic_dim);
           ir::DType dt = v->type.has_type ? v->type.dtype : ir::DType::Float32;

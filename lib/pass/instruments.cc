@@ -101,11 +101,11 @@ class SizeInstrument : public Instrument {
   std::string name() const override { return "size"; }
   Status After(PassRecord& r, ir::Model& model) override {
     SizeStats s;
-    s.params = model.params_total();
-    s.bytes = model.bytes_unique();
+    s.params = model.ParamsTotal();
+    s.bytes = model.BytesUnique();
     for (const auto& gf : model.graphs) {
       if (!gf.graph) continue;
-      s.graphs[gf.role] = {gf.graph->num_params(), ir::graph_bytes(*gf.graph),
+      s.graphs[gf.role] = {gf.graph->NumParams(), ir::GraphBytes(*gf.graph),
                            static_cast<int64_t>(gf.graph->num_nodes())};
     }
     r.size = std::move(s);
@@ -120,7 +120,7 @@ class VerifyInstrument : public Instrument {
     if (!r.changed && !r.is_input()) return Status::Ok();
     for (const auto& gf : model.graphs) {
       if (!gf.graph) continue;
-      Status st = gf.graph->verify();
+      Status st = gf.graph->Verify();
       if (!st.ok()) return st.With("graph '" + gf.role + "'");
     }
     return Status::Ok();
@@ -131,14 +131,14 @@ class ChangeCheckInstrument : public Instrument {
  public:
   std::string name() const override { return "change-check"; }
   Status Before(const PassRecord&, const ir::Model& model) override {
-    before_ = ir::content_hash(model);
+    before_ = ir::ContentHash(model);
     return Status::Ok();
   }
   Status After(PassRecord& r, ir::Model& model) override {
-    r.hash = ir::content_hash(model);
+    r.hash = ir::ContentHash(model);
     if (!r.is_input() && !r.changed && *r.hash != before_)
       return Error("the pass reported no change but changed the model (content hash " +
-                   ir::hash_hex(before_) + " -> " + ir::hash_hex(*r.hash) + ")");
+                   ir::HashHex(before_) + " -> " + ir::HashHex(*r.hash) + ")");
     return Status::Ok();
   }
 
@@ -297,8 +297,8 @@ struct MeasureLock {
 
 Status EvalInstrument::After(PassRecord& r, ir::Model& model) {
   if (only_index_ >= 0 && !r.is_input() && r.index != only_index_) return Status::Ok();
-  if (!r.hash) r.hash = ir::content_hash(model);
-  const std::string file = cache_dir_.empty() ? "" : cache_dir_ + "/" + ir::hash_hex(*r.hash) + ".json";
+  if (!r.hash) r.hash = ir::ContentHash(model);
+  const std::string file = cache_dir_.empty() ? "" : cache_dir_ + "/" + ir::HashHex(*r.hash) + ".json";
   auto use = [&](const EvalSummary& e) {
     r.eval = e;
     r.eval->seconds = 0;

@@ -14,7 +14,7 @@
 namespace asrc::pass {
 
 struct GraphSize {
-  int64_t params = 0, bytes = 0, nodes = 0;  // bytes: ir::graph_bytes
+  int64_t params = 0, bytes = 0, nodes = 0;  // bytes: ir::GraphBytes
 };
 
 struct SizeStats {
@@ -98,7 +98,7 @@ struct PassRecord {
   std::optional<EvalSummary> eval;
   std::optional<GateResult> gate;  // when a gate applied and the model was evaluated
   bool rolled_back = false;        // the gate restored the model from before the pass
-  std::optional<uint64_t> hash;    // ir::content_hash of the model the pass produced
+  std::optional<uint64_t> hash;    // ir::ContentHash of the model the pass produced
   std::map<std::string, Significance> significance;  // by mode
   // Set by an instrument to end the run after this pass (a gate with on_fail = stop).
   std::string stop_reason;

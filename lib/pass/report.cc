@@ -135,7 +135,7 @@ json PassRecordJson(const PassRecord& r) {
       graphs[role] = {{"params", g.params}, {"bytes", g.bytes}, {"nodes", g.nodes}};
     row["graphs"] = std::move(graphs);
   }
-  if (r.hash) row["hash"] = ir::hash_hex(*r.hash);
+  if (r.hash) row["hash"] = ir::HashHex(*r.hash);
   if (r.eval) AddEvalJson(*r.eval, row);
   if (r.gate) row["gate"] = {{"passed", r.gate->passed}, {"reason", r.gate->reason}, {"action", r.gate->action}};
   if (r.rolled_back) row["rolled_back"] = true;

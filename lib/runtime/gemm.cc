@@ -247,7 +247,7 @@ bool SetGemmBackend(GemmBackend backend) {
   return true;
 }
 
-const char* gemm_backend_name() {
+const char* GemmBackendName() {
   static std::string name;
   std::string fp;
   switch (CurrentBackend()) {

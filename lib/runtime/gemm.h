@@ -1,6 +1,6 @@
 // Matrix products for the hot path: fp32 GEMM and int8 GEMM on integer arithmetic.
 // Row-major. The fp32 backend (Eigen, OpenBLAS or oneDNN; chosen by measurement on our shapes,
-// see BENCHMARKS.md) is named by gemm_backend_name(); the int8 product is our own kernel
+// see BENCHMARKS.md) is named by GemmBackendName(); the int8 product is our own kernel
 // (AVX2 widening multiply-add where the CPU has it, a portable loop otherwise), exact in int32.
 //
 // Threads: `threads` is honored per call; 1 runs strictly on the calling thread.
@@ -105,6 +105,6 @@ enum class GemmBackend { Auto, Eigen, OpenBlas, Dnnl };
 bool SetGemmBackend(GemmBackend backend);
 bool GemmBackendAvailable(GemmBackend backend);
 // "auto[M=1:..., M>1:...]/int8:avx2-madd16" style description of what runs.
-const char* gemm_backend_name();
+const char* GemmBackendName();
 
 }  // namespace asrc::runtime

@@ -55,7 +55,7 @@ Result<std::vector<ir::Tensor>> MakeInputs(const ir::Graph& g,
         for (int64_t i = 0; i < n; ++i) t.data<float>()[i] = uf(rng);
         break;
       case ir::DType::Float16:
-        for (int64_t i = 0; i < n; ++i) t.data<uint16_t>()[i] = ir::float_to_half(uf(rng));
+        for (int64_t i = 0; i < n; ++i) t.data<uint16_t>()[i] = ir::FloatToHalf(uf(rng));
         break;
       case ir::DType::Int64: case ir::DType::Int32: {
         for (int64_t i = 0; i < n; ++i) {
@@ -71,7 +71,7 @@ Result<std::vector<ir::Tensor>> MakeInputs(const ir::Graph& g,
         for (int64_t i = 0; i < n; ++i) t.data<bool>()[i] = true;
         break;
       default:
-        return Error("input '" + v->name + "': cannot generate " + ir::dtype_name(v->type.dtype) +
+        return Error("input '" + v->name + "': cannot generate " + ir::DTypeName(v->type.dtype) +
                      " data; pass it with --input");
     }
     out.push_back(std::move(t));

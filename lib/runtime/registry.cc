@@ -28,7 +28,7 @@ std::string KernelRegistry::DTypeNames(const std::string& domain, const std::str
   for (auto it = table_.lower_bound({domain, op, -1});
        it != table_.end() && std::get<0>(it->first) == domain && std::get<1>(it->first) == op; ++it) {
     auto d = static_cast<ir::DType>(std::get<2>(it->first));
-    names += (names.empty() ? "" : ", ") + std::string(d == ir::DType::Undefined ? "any" : ir::dtype_name(d));
+    names += (names.empty() ? "" : ", ") + std::string(d == ir::DType::Undefined ? "any" : ir::DTypeName(d));
   }
   return names;
 }
@@ -97,8 +97,8 @@ void BufferPool::Put(ir::Tensor& t) {
 
 ir::Tensor KernelContext::NewTensor(ir::DType dtype, ir::Shape shape) {
   if (!buffers || dtype == ir::DType::String) return ir::Tensor(dtype, std::move(shape));
-  int64_t n = ir::shape_numel(shape);
-  size_t nbytes = static_cast<size_t>(std::max<int64_t>(n, 0)) * ir::dtype_size(dtype);
+  int64_t n = ir::ShapeNumel(shape);
+  size_t nbytes = static_cast<size_t>(std::max<int64_t>(n, 0)) * ir::DTypeSize(dtype);
   if (nbytes == 0) return ir::Tensor(dtype, std::move(shape));
   return ir::Tensor::Wrap(dtype, std::move(shape), buffers->Get(nbytes));
 }

@@ -85,7 +85,7 @@ class DeferredKernel : public Kernel {
         const KernelFactory* f =
             KernelRegistry::Global().Find(domain_, init_.node->op_type, dt);
         if (!f)
-          return Error(std::string("unsupported dtype ") + ir::dtype_name(dt) + " for op '" +
+          return Error(std::string("unsupported dtype ") + ir::DTypeName(dt) + " for op '" +
                        init_.node->op_type + "'");
         ASRC_ASSIGN_OR_RETURN(auto k, (*f)(init_));
         it = cache_.emplace(dt, std::move(k)).first;
@@ -203,7 +203,7 @@ Result<std::unique_ptr<SessionImpl>> SessionPlanner::Plan(
   // Every node as its ONNX schema says, before any kernel sees it (runtime/validate.h).
   ASRC_RETURN_IF_ERROR(ValidateGraph(g, opset));
   // The IR's topological order: stable, storage order where valid.
-  ASRC_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, g.topo_order());
+  ASRC_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, g.TopoOrder());
   order = p.Fuse(std::move(order), tapped);
 
   s.slots_.assign(p.slot_value_.size(), ir::Tensor());
@@ -345,7 +345,7 @@ Result<std::unique_ptr<Kernel>> SessionPlanner::MakeKernel(ir::Node* n, KernelIn
   const std::string where = " (domain '" + domain + "', opset " + std::to_string(init.opset) +
                             ") at node '" + n->name + "' in graph '" + g_.name + "'";
   if (reg.Has(domain, n->op_type))
-    return Error(std::string("unsupported dtype ") + ir::dtype_name(key) + " for op '" +
+    return Error(std::string("unsupported dtype ") + ir::DTypeName(key) + " for op '" +
                  n->op_type + "'" + where +
                  " (kernels exist for: " + reg.DTypeNames(domain, n->op_type) + ")");
   return Error("unsupported op '" + n->op_type + "'" + where);
@@ -379,7 +379,7 @@ Status SessionPlanner::FoldStep(SessionImpl::Step& step,
     step.ctx.inputs[j] = step.in_slots[j] >= 0 ? &s_->slots_[step.in_slots[j]] : nullptr;
     if (step.ctx.inputs[j] && !step.ctx.inputs[j]->is_tensor() && !step.takes_non_tensors)
       return Error(NodeLabel(n) + " in " + gname_ + ": input '" + ins[j]->name + "' is a " +
-                   ir::value_kind_name(step.ctx.inputs[j]->kind()) +
+                   ir::ValueKindName(step.ctx.inputs[j]->kind()) +
                    "; the op takes tensors only");
   }
   Status st = Guarded([&] { return step.kernel->Run(step.ctx); });
@@ -418,7 +418,7 @@ Result<std::vector<const ir::Value*>> SessionPlanner::ResolveTaps() {
   if (!options_.taps.empty() && !options_.observer)
     return Error(gname_ + ": taps without an observer");
   for (const std::string& name : options_.taps) {
-    const ir::Value* v = g_.find_value(name);
+    const ir::Value* v = g_.FindValue(name);
     if (!v)
       return Error(gname_ + ": tap '" + name + "': the graph has no value of that name");
     if (std::find(tapped.begin(), tapped.end(), v) != tapped.end()) continue;
@@ -458,12 +458,12 @@ Status SessionImpl::CheckFeed(const ir::Value& v, const ir::Tensor& feed) const 
   if (!v.type.has_type) return Status::Ok();
   const std::string input = "graph '" + graph_->name + "': input '" + v.name + "'";
   if (v.type.kind != feed.kind())
-    return Error(input + " must be a " + ir::value_kind_name(v.type.kind) + ", got a " +
-                 ir::value_kind_name(feed.kind()));
+    return Error(input + " must be a " + ir::ValueKindName(v.type.kind) + ", got a " +
+                 ir::ValueKindName(feed.kind()));
   if (!v.type.opaque.empty()) return Status::Ok();
   if (v.type.dtype != ir::DType::Undefined && v.type.dtype != feed.dtype())
-    return Error(input + " must be " + ir::dtype_name(v.type.dtype) + ", got " +
-                 ir::dtype_name(feed.dtype()));
+    return Error(input + " must be " + ir::DTypeName(v.type.dtype) + ", got " +
+                 ir::DTypeName(feed.dtype()));
   if (!v.type.has_shape) return Status::Ok();
   const auto& dims = v.type.dims;
   bool bad = dims.size() != feed.shape().size();
@@ -476,7 +476,7 @@ Status SessionImpl::CheckFeed(const ir::Value& v, const ir::Tensor& feed) const 
                               : dims[d].param.empty() ? std::string("?")
                                                       : dims[d].param);
   want += "]";
-  return Error(input + " must have shape " + want + ", got " + ir::shape_str(feed.shape()));
+  return Error(input + " must have shape " + want + ", got " + ir::ShapeStr(feed.shape()));
 }
 
 Status SessionImpl::BindFeeds(const std::vector<const ir::Tensor*>& feeds) {
@@ -521,7 +521,7 @@ Status SessionImpl::RunStep(Step& st, ThreadPool* pool, int threads) {
     };
     if (!t->defined()) return input_error(" has no value");
     if (!t->is_tensor() && !st.takes_non_tensors)
-      return input_error(std::string(" is a ") + ir::value_kind_name(t->kind()) +
+      return input_error(std::string(" is a ") + ir::ValueKindName(t->kind()) +
                          "; the op takes tensors only");
     ctx.inputs[j] = t;
   }

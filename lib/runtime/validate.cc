@@ -96,14 +96,14 @@ Status CheckInputs(const ir::Node& n, const onnx::OpSchema& s, bool full,
     onnx::DataType t = TensorTypeOf(dt);
     if (!t || !f.GetTypes().count(t))
       return Error("input " + FormalName(s, i) + " '" + n.inputs[i]->name +
-                   "' has dtype " + ir::dtype_name(dt) + ", which the op does not accept there (opset " +
+                   "' has dtype " + ir::DTypeName(dt) + ", which the op does not accept there (opset " +
                    std::to_string(s.SinceVersion()) + ")");
     if (variadic && !f.GetIsHomogeneous()) continue;
     auto [it, fresh] = bound.emplace(f.GetTypeStr(), dt);
     if (!fresh && it->second != dt)
       return Error("input " + FormalName(s, i) + " '" + n.inputs[i]->name +
-                   "' has dtype " + ir::dtype_name(dt) + ", but an earlier input of type " +
-                   f.GetTypeStr() + " has " + ir::dtype_name(it->second));
+                   "' has dtype " + ir::DTypeName(dt) + ", but an earlier input of type " +
+                   f.GetTypeStr() + " has " + ir::DTypeName(it->second));
   }
   return Status::Ok();
 }
@@ -160,7 +160,7 @@ Status ValidateOpset(const ir::Graph& g, int64_t opset) {
   if (opset >= 1 && opset <= kMaxOpset) return Status::Ok();
   // A graph of other domains' ops only (ai.onnx.preview.training's optimizers) needs no
   // default-domain opset.
-  const std::vector<ir::Node*> tree = g.tree_nodes();
+  const std::vector<ir::Node*> tree = g.TreeNodes();
   if (opset == 0 && std::none_of(tree.begin(), tree.end(), [](const ir::Node* n) { return DefaultDomain(*n); }))
     return Status::Ok();
   std::string why = "opset " + std::to_string(opset) + " of the default domain " +

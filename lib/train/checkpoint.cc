@@ -116,8 +116,8 @@ Status TakeGroup(const std::string& path, const CheckpointFile& file, const std:
     auto it = index.find(e.name);
     if (it == index.end()) return Error("checkpoint '" + path + "': tensor '" + e.name + "' is not a trainable here");
     if (e.tensor.shape() != shapes[it->second])
-      return Error("checkpoint '" + path + "': '" + e.name + "' has shape " + ir::shape_str(e.tensor.shape()) +
-                   ", the model " + ir::shape_str(shapes[it->second]));
+      return Error("checkpoint '" + path + "': '" + e.name + "' has shape " + ir::ShapeStr(e.tensor.shape()) +
+                   ", the model " + ir::ShapeStr(shapes[it->second]));
     got[it->second] = e.tensor;
   }
   out->clear();

@@ -70,11 +70,11 @@ class Factor {
   Factor(ir::Graph& dst, int64_t batch) : g_(dst), batch_(batch) {}
 
   ir::Value* Op(const std::string& op, const std::vector<ir::Value*>& in, int rank) {
-    const std::string name = g_.unique_name("joiner_rows/" + op);
-    return WithRank(g_.add_node(op, in, {name}, name)->outputs[0], rank);
+    const std::string name = g_.UniqueName("joiner_rows/" + op);
+    return WithRank(g_.AddNode(op, in, {name}, name)->outputs[0], rank);
   }
   ir::Value* Ints(const std::vector<int64_t>& v) {
-    return g_.add_initializer(g_.unique_name("joiner_rows/const"),
+    return g_.AddInitializer(g_.UniqueName("joiner_rows/const"),
                               ir::Tensor::FromVector(ir::DType::Int64, {static_cast<int64_t>(v.size())}, v));
   }
   // [1]: dimension `axis` of `x`.
@@ -99,7 +99,7 @@ class Factor {
     return Op("Reshape", {x, Concat(dims)}, 4);
   }
   ir::Value* Rows(ir::Value* grid, const std::string& out) {  // [B, T, U1, J] -> [B * T * U1, J]
-    ir::Node* f = g_.add_node("Flatten", {grid}, {out}, g_.unique_name("joiner_rows/Flatten"));
+    ir::Node* f = g_.AddNode("Flatten", {grid}, {out}, g_.UniqueName("joiner_rows/Flatten"));
     f->set_attr_int("axis", 3);
     return WithRank(f->outputs[0], 2);
   }
@@ -109,7 +109,7 @@ class Factor {
     ir::Value* one = Ints({1});
     ir::Value* shape = side == kEnc ? Concat({one, one, Dim(Grid(dec, kDec), 2), one})
                                     : Concat({one, Dim(Grid(enc, kEnc), 1), one, one});
-    return Rows(Op("Expand", {Grid(x, side), shape}, 4), g_.unique_name("joiner_rows/pairs"));
+    return Rows(Op("Expand", {Grid(x, side), shape}, 4), g_.UniqueName("joiner_rows/pairs"));
   }
 
  private:
@@ -125,7 +125,7 @@ Result<std::unique_ptr<ir::Graph>> FactorJoiner(const ir::Graph& joiner, int64_t
   std::map<const ir::Value*, ir::Value*> vmap;
   std::map<const ir::Value*, Side> side;
   for (const ir::Value* w : joiner.initializers) {
-    ir::Value* v = dst->add_initializer(w->name, *w->initializer);
+    ir::Value* v = dst->AddInitializer(w->name, *w->initializer);
     v->type = w->type;
     vmap[w] = v;
     side[w] = kNone;
@@ -134,7 +134,7 @@ Result<std::unique_ptr<ir::Graph>> FactorJoiner(const ir::Graph& joiner, int64_t
   for (const ir::Value* in : joiner.inputs) {
     if (vmap.count(in)) continue;
     if (in->name != "encoder_out" && in->name != "decoder_out") return std::unique_ptr<ir::Graph>();
-    ir::Value* v = dst->add_value(in->name);
+    ir::Value* v = dst->AddValue(in->name);
     v->type = in->type;
     dst->inputs.push_back(v);
     vmap[in] = v;
@@ -142,7 +142,7 @@ Result<std::unique_ptr<ir::Graph>> FactorJoiner(const ir::Graph& joiner, int64_t
     (side[in] == kEnc ? enc : dec) = v;
   }
   if (!enc || !dec) return std::unique_ptr<ir::Graph>();
-  ASRC_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, joiner.topo_order());
+  ASRC_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, joiner.TopoOrder());
   for (ir::Node* n : order) {
     std::vector<Side> sides;
     int s = kNone;
@@ -167,7 +167,7 @@ Result<std::unique_ptr<ir::Graph>> FactorJoiner(const ir::Graph& joiner, int64_t
     if (s == kBoth)
       for (size_t i = 0; i < ins.size(); ++i)
         if (sides[i] == kEnc || sides[i] == kDec) ins[i] = f.Pairs(ins[i], sides[i], enc, dec);
-    ir::Node* c = dst->add_node(n->op_type, ins, outs, n->name, n->domain);
+    ir::Node* c = dst->AddNode(n->op_type, ins, outs, n->name, n->domain);
     c->attributes = n->attributes;
     for (size_t i = 0; i < n->outputs.size(); ++i) {
       if (!n->outputs[i]) continue;
@@ -180,7 +180,7 @@ Result<std::unique_ptr<ir::Graph>> FactorJoiner(const ir::Graph& joiner, int64_t
     if (side.at(o) != kBoth) return std::unique_ptr<ir::Graph>();
     dst->outputs.push_back(vmap.at(o));
   }
-  ASRC_RETURN_IF_ERROR(dst->verify().With("joiner rows"));
+  ASRC_RETURN_IF_ERROR(dst->Verify().With("joiner rows"));
   return dst;
 }
 

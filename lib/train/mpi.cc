@@ -138,7 +138,7 @@ std::vector<size_t> ShardRows(size_t rows, int rank, int size) {
 }
 
 bool LossIsSum(const ir::Graph& graph, const std::string& loss) {
-  const ir::Value* v = graph.find_value(loss);
+  const ir::Value* v = graph.FindValue(loss);
   return v && v->producer && v->producer->attr_string("reduction", "mean") == "sum";
 }
 

@@ -11,7 +11,7 @@ namespace {
 Status CheckFloat(const ir::Tensor* t, const char* what, size_t i) {
   if (!t || !t->defined()) return Error(std::string(what) + " " + std::to_string(i) + " is missing");
   if (t->dtype() != ir::DType::Float32)
-    return Error(std::string(what) + " " + std::to_string(i) + " is " + ir::dtype_name(t->dtype()) +
+    return Error(std::string(what) + " " + std::to_string(i) + " is " + ir::DTypeName(t->dtype()) +
                  ", not float32");
   return Status::Ok();
 }
@@ -32,9 +32,9 @@ Status AdamW::Step(const std::vector<ir::Tensor*>& params, const std::vector<con
     ASRC_RETURN_IF_ERROR(CheckFloat(grads[i], "AdamW: gradient", i));
     const ir::Shape& s = params[i]->shape();
     if (grads[i]->shape() != s || (!m_.empty() && (m_[i].shape() != s || v_[i].shape() != s)))
-      return Error("AdamW: parameter " + std::to_string(i) + " " + ir::shape_str(s) + " does not match its " +
-                   (grads[i]->shape() != s ? "gradient " + ir::shape_str(grads[i]->shape())
-                                           : "optimizer state " + ir::shape_str(m_[i].shape())));
+      return Error("AdamW: parameter " + std::to_string(i) + " " + ir::ShapeStr(s) + " does not match its " +
+                   (grads[i]->shape() != s ? "gradient " + ir::ShapeStr(grads[i]->shape())
+                                           : "optimizer state " + ir::ShapeStr(m_[i].shape())));
     if (params[i]->numel() > 0 && !seen.insert(params[i]->raw()).second)
       return Error("AdamW: parameter " + std::to_string(i) +
                    " shares its buffer with an earlier one (pass a shared weight once, with its summed gradient)");

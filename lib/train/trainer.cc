@@ -53,12 +53,12 @@ Trainer::~Trainer() = default;
 Result<std::unique_ptr<Trainer>> Trainer::Create(ir::Graph& graph, const std::string& loss,
                                                  const std::vector<std::string>& trainables,
                                                  const TrainerOptions& options) {
-  ir::Value* loss_value = graph.find_value(loss);
+  ir::Value* loss_value = graph.FindValue(loss);
   if (!loss_value) return Error("train: graph '" + graph.name + "' has no value '" + loss + "' (the loss)");
   for (const std::string& name : trainables) {
-    ir::Value* v = graph.find_value(name);
+    ir::Value* v = graph.FindValue(name);
     if (v && v->initializer && v->initializer->dtype() != ir::DType::Float32)
-      return Error("train: trainable '" + name + "' is " + ir::dtype_name(v->initializer->dtype()) +
+      return Error("train: trainable '" + name + "' is " + ir::DTypeName(v->initializer->dtype()) +
                    ", not float32");
   }
   if (trainables.empty()) return Error("train: no trainable weights given");
@@ -105,7 +105,7 @@ Result<std::vector<ir::Tensor>> Trainer::Run(const Batch& batch) {
   if (outputs.size() != 1 + weights_.size() || outputs[0].numel() != 1 ||
       outputs[0].dtype() != ir::DType::Float32)
     return Error(StepName(step() + 1, batch) + ": the loss is not a float32 scalar (shape " +
-                 ir::shape_str(outputs[0].shape()) + ")");
+                 ir::ShapeStr(outputs[0].shape()) + ")");
   return outputs;
 }
 
@@ -210,13 +210,13 @@ Status Trainer::LoadCheckpoint(const std::string& path) {
 
 Status Trainer::CopyWeightsTo(ir::Graph& graph) const {
   for (size_t k = 0; k < names_.size(); ++k) {
-    ir::Value* v = graph.find_value(names_[k]);
+    ir::Value* v = graph.FindValue(names_[k]);
     if (!v || !v->initializer)
       return Error("train: graph '" + graph.name + "' has no initializer '" + names_[k] + "'");
     if (v->initializer->shape() != weights_[k].shape())
       return Error("train: initializer '" + names_[k] + "' in graph '" + graph.name + "' has shape " +
-                   ir::shape_str(v->initializer->shape()) + ", the trained weight " +
-                   ir::shape_str(weights_[k].shape()));
+                   ir::ShapeStr(v->initializer->shape()) + ", the trained weight " +
+                   ir::ShapeStr(weights_[k].shape()));
     v->initializer = weights_[k].Clone();
   }
   return Status::Ok();

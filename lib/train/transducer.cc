@@ -25,21 +25,21 @@ ir::Value* SetRank(ir::Value* v, ir::DType t, int rank) {
 }
 
 ir::Value* Input(ir::Graph& g, const std::string& name, ir::DType t, int rank) {
-  ir::Value* v = g.add_value(name);
+  ir::Value* v = g.AddValue(name);
   SetRank(v, t, rank);
   g.inputs.push_back(v);
   return v;
 }
 
 ir::Value* Ints(ir::Graph& g, const std::string& base, const std::vector<int64_t>& v) {
-  return g.add_initializer(g.unique_name("const/" + base),
+  return g.AddInitializer(g.UniqueName("const/" + base),
                            ir::Tensor::FromVector(ir::DType::Int64, {static_cast<int64_t>(v.size())}, v));
 }
 
 ir::Value* Op(ir::Graph& g, const std::string& op, const std::vector<ir::Value*>& in, const std::string& out,
               const std::string& domain = "") {
-  std::string name = g.unique_name(out);
-  return g.add_node(op, in, {name}, name, domain)->outputs[0];
+  std::string name = g.UniqueName(out);
+  return g.AddNode(op, in, {name}, name, domain)->outputs[0];
 }
 
 ir::Value* Flatten(ir::Graph& g, ir::Value* x, int64_t axis, const std::string& out) {
@@ -63,9 +63,9 @@ Result<ValueMap> Inline(ir::Graph& dst, const ir::Graph& src, const std::string&
   std::map<const ir::Value*, ir::Value*> vmap;
   for (ir::Value* w : src.initializers) {
     std::string n = role + "/" + w->name;
-    ir::Value* v = dst.find_value(n);
+    ir::Value* v = dst.FindValue(n);
     if (!v) {
-      v = dst.add_initializer(n, *w->initializer);
+      v = dst.AddInitializer(n, *w->initializer);
       v->type = w->type;
     }
     vmap[w] = v;
@@ -78,7 +78,7 @@ Result<ValueMap> Inline(ir::Graph& dst, const ir::Graph& src, const std::string&
     if (!b->type.has_shape && in->type.has_shape) SetRank(b, in->type.dtype, static_cast<int>(in->type.dims.size()));
     vmap[in] = b;
   }
-  ASRC_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, src.topo_order());
+  ASRC_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, src.TopoOrder());
   int k = 0;
   for (ir::Node* n : order) {
     for (const ir::Attribute& a : n->attributes)
@@ -98,7 +98,7 @@ Result<ValueMap> Inline(ir::Graph& dst, const ir::Graph& src, const std::string&
     for (ir::Value* o : n->outputs) outs.push_back(o ? prefix + o->name : "");
     std::string name = prefix + (n->name.empty() ? n->op_type + "_" + std::to_string(k) : n->name);
     ++k;
-    ir::Node* c = dst.add_node(n->op_type, ins, outs, name, n->domain);
+    ir::Node* c = dst.AddNode(n->op_type, ins, outs, name, n->domain);
     c->attributes = n->attributes;
     for (size_t i = 0; i < n->outputs.size(); ++i) {
       if (!n->outputs[i]) continue;
@@ -124,7 +124,7 @@ Result<const ir::Graph*> GraphOf(const ir::Model& model, const std::string& role
 }
 
 ir::Value* Zeros(ir::Graph& g, const std::string& name, const asr::TensorSpec& s) {
-  return g.add_initializer(name, ir::Tensor(s.dtype, s.shape));
+  return g.AddInitializer(name, ir::Tensor(s.dtype, s.shape));
 }
 
 // A state or cache of B utterances: zeros of the spec's shape with axis 1 (the batch axis of
@@ -133,17 +133,17 @@ ir::Value* Zeros(ir::Graph& g, const std::string& name, const asr::TensorSpec& s
 Result<ir::Value*> BatchZeros(ir::Graph& g, const std::string& name, const asr::TensorSpec& s, int64_t batch) {
   if (batch == 1 || s.shape.size() < 2) return Zeros(g, name, s);
   if (s.shape[1] != 1)
-    return Error("compose: state '" + s.input + "' " + ir::shape_str(s.shape) + " has no batch axis 1 of extent 1; train with batch 1");
+    return Error("compose: state '" + s.input + "' " + ir::ShapeStr(s.shape) + " has no batch axis 1 of extent 1; train with batch 1");
   ir::Shape shape = s.shape;
   shape[1] = batch;
-  return g.add_initializer(name, ir::Tensor(s.dtype, shape));
+  return g.AddInitializer(name, ir::Tensor(s.dtype, shape));
 }
 
 // The causal chunk graph exported for N = 1, for N = B: Reshape shapes that start with the
 // exported batch 1 start with 0 (copy the input's batch) instead; every other op of the demo
 // architecture broadcasts or keeps the batch axis. Value dims are forgotten (ranks kept).
 std::unique_ptr<ir::Graph> BatchedCopy(const ir::Graph& src) {
-  std::unique_ptr<ir::Graph> g = src.clone();
+  std::unique_ptr<ir::Graph> g = src.Clone();
   for (ir::Node* n : g->nodes()) {
     if (n->op_type != "Reshape" || n->inputs.size() < 2 || !n->inputs[1] || n->attr_int("allowzero", 0) != 0) continue;
     const ir::Value* sv = n->inputs[1];
@@ -154,7 +154,7 @@ std::unique_ptr<ir::Graph> BatchedCopy(const ir::Graph& src) {
     if (!t || t->dtype() != ir::DType::Int64 || t->numel() < 2 || t->data<int64_t>()[0] != 1) continue;
     std::vector<int64_t> v(t->data<int64_t>(), t->data<int64_t>() + t->numel());
     v[0] = 0;
-    ir::Value* nv = g->add_initializer(g->unique_name(n->name + "/batched_shape"),
+    ir::Value* nv = g->AddInitializer(g->UniqueName(n->name + "/batched_shape"),
                                        ir::Tensor::FromVector(ir::DType::Int64, {t->numel()}, v));
     g->set_input(n, 1, nv);
   }
@@ -182,8 +182,8 @@ Result<std::vector<ir::Value*>> CascadedEncoders(ir::Graph& g, const ir::Model& 
   std::vector<ir::Value*> parts;
   for (int64_t k = 0; k < chunks; ++k) {
     const std::string p = "encoder_causal." + std::to_string(k) + "/";
-    ir::Value* idx = g.add_initializer(p + "index", ir::Tensor::ScalarInt64(k));
-    ir::Value* x = g.add_node("Gather", {windows, idx}, {p + "x"}, p + "window")->outputs[0];
+    ir::Value* idx = g.AddInitializer(p + "index", ir::Tensor::ScalarInt64(k));
+    ir::Value* x = g.AddNode("Gather", {windows, idx}, {p + "x"}, p + "window")->outputs[0];
     ValueMap bind = {{"x", x}};
     for (size_t c = 0; c < caches.size(); ++c) bind[cfg.cache[c].input] = caches[c];
     ASRC_ASSIGN_OR_RETURN(ValueMap out, Inline(g, *causal, "encoder_causal", p, bind));
@@ -193,7 +193,7 @@ Result<std::vector<ir::Value*>> CascadedEncoders(ir::Graph& g, const ir::Model& 
     ASRC_ASSIGN_OR_RETURN(ir::Value* e, OutputOf(out, "encoder_out", "encoder_causal"));
     parts.push_back(SliceAxis(g, e, 1, 0, keep, nullptr, p + "kept"));
   }
-  ir::Value* cat = g.add_node("Concat", parts, {"causal/concat"}, "causal/concat")->outputs[0];
+  ir::Value* cat = g.AddNode("Concat", parts, {"causal/concat"}, "causal/concat")->outputs[0];
   cat->producer->set_attr_int("axis", 1);
   ir::Value* cut = batch == 1 ? lengths : Input(g, "encoder_frames", ir::DType::Int64, 1);  // the longest
   ir::Value* enc = SetRank(SliceAxis(g, cat, 1, 0, 0, cut, "causal/encoder_out"), ir::DType::Float32, 3);
@@ -232,11 +232,11 @@ Result<ir::Value*> DecoderRows(ir::Graph& g, const ir::Model& model, const asr::
     rows.push_back(batch == 1 ? row : SetRank(Op(g, "Unsqueeze", {row, Ints(g, "axes", {1})}, p + "step"), ir::DType::Float32, 3));
   }
   if (batch == 1) {
-    ir::Value* cat = g.add_node("Concat", rows, {"decoder/rows"}, "decoder/rows")->outputs[0];
+    ir::Value* cat = g.AddNode("Concat", rows, {"decoder/rows"}, "decoder/rows")->outputs[0];
     cat->producer->set_attr_int("axis", 0);
     return cat;
   }
-  ir::Value* cat = g.add_node("Concat", rows, {"decoder/steps"}, "decoder/steps")->outputs[0];  // [B, U+1, D]
+  ir::Value* cat = g.AddNode("Concat", rows, {"decoder/steps"}, "decoder/steps")->outputs[0];  // [B, U+1, D]
   cat->producer->set_attr_int("axis", 1);
   SetRank(cat, ir::DType::Float32, 3);
   return Flatten(g, cat, 2, "decoder/rows");
@@ -277,7 +277,7 @@ Result<ir::Value*> JoinAll(ir::Graph& g, const ir::Graph& joiner, const ir::Grap
 
 ir::Value* Weighted(ir::Graph& g, ir::Value* x, double w, const std::string& name) {
   if (w == 1) return x;
-  return Op(g, "Mul", {x, g.add_initializer(g.unique_name("const/" + name), ir::Tensor::Scalar(float(w)))}, name);
+  return Op(g, "Mul", {x, g.AddInitializer(g.UniqueName("const/" + name), ir::Tensor::Scalar(float(w)))}, name);
 }
 
 // alpha * KD + (1 - alpha) * RNNT on one lattice, both reduction "sum".
@@ -288,7 +288,7 @@ std::vector<ir::Value*> LatticeLoss(ir::Graph& g, const asr::BundleConfig& cfg, 
   const double a = loss.rnnt && loss.kd ? loss.alpha : (loss.kd ? 1.0 : 0.0);
   if (loss.rnnt) {
     std::string n = "loss/rnnt_" + lattice;
-    ir::Node* r = g.add_node("RNNTLoss", {logits, targets, lengths, tlens}, {n, n + "_grad"}, n, "ai.asrc");
+    ir::Node* r = g.AddNode("RNNTLoss", {logits, targets, lengths, tlens}, {n, n + "_grad"}, n, "ai.asrc");
     r->set_attr_int("blank", cfg.blank_id);
     r->set_attr_string("reduction", "sum");
     terms.push_back(Weighted(g, r->outputs[0], 1 - a, n + "_weighted"));
@@ -297,9 +297,9 @@ std::vector<ir::Value*> LatticeLoss(ir::Graph& g, const asr::BundleConfig& cfg, 
     std::string n = "loss/kd_" + lattice;
     ir::Value* teacher = Input(g, "teacher_logits_" + lattice, ir::DType::Float32, 4);
     ir::Node* k = loss.collapsed
-                      ? g.add_node("TransducerCollapsedKLLoss", {logits, teacher, targets, lengths, tlens},
+                      ? g.AddNode("TransducerCollapsedKLLoss", {logits, teacher, targets, lengths, tlens},
                                    {n, n + "_grad"}, n, "ai.asrc")
-                      : g.add_node("TransducerKLLoss", {logits, teacher, lengths, tlens}, {n, n + "_grad"}, n,
+                      : g.AddNode("TransducerKLLoss", {logits, teacher, lengths, tlens}, {n, n + "_grad"}, n,
                                    "ai.asrc");
     if (loss.collapsed) k->set_attr_int("blank", cfg.blank_id);
     k->set_attr_string("reduction", "sum");
@@ -376,7 +376,7 @@ Result<std::unique_ptr<ir::Graph>> ComposeTransducer(const ir::Model& model, con
     g->outputs.push_back(Op(*g, "Mul", {sum, scale}, "loss"));
   }
   for (ir::Value* l : logits) g->outputs.push_back(l);
-  ASRC_RETURN_IF_ERROR(g->verify().With("compose"));
+  ASRC_RETURN_IF_ERROR(g->Verify().With("compose"));
   return g;
 }
 

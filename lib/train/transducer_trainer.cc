@@ -64,11 +64,11 @@ std::vector<size_t> FindTies(const ir::Model& model, const std::vector<std::stri
     std::string role, name;
     const auto* f = SplitWeightName(names[k], &role, &name) ? model.find(role) : nullptr;
     const ir::Graph* g = f ? f->graph.get() : nullptr;
-    const ir::Value* v = g ? g->find_value(name) : nullptr;
+    const ir::Value* v = g ? g->FindValue(name) : nullptr;
     if (!v || !v->initializer) continue;
     init[k] = &*v->initializer;
     for (size_t j = 0; j < k; ++j)
-      if (init[j] && init[j]->shares_buffer_with(*init[k]) && init[j]->offset() == init[k]->offset() &&
+      if (init[j] && init[j]->SharesBufferWith(*init[k]) && init[j]->offset() == init[k]->offset() &&
           init[j]->dtype() == init[k]->dtype() && init[j]->shape() == init[k]->shape()) {
         tie[k] = j;
         break;
@@ -366,11 +366,11 @@ Status TransducerTrainer::CopyWeightsTo(ir::Model& model) const {
     std::string role, name;
     SplitWeightName(names_[k], &role, &name);
     ir::Graph* g = model.graph(role);
-    ir::Value* v = g ? g->find_value(name) : nullptr;
+    ir::Value* v = g ? g->FindValue(name) : nullptr;
     if (!v || !v->initializer) return Error("train: the bundle's '" + role + "' graph has no initializer '" + name + "'");
     if (v->initializer->shape() != weights_[k].shape())
-      return Error("train: '" + names_[k] + "' is " + ir::shape_str(weights_[k].shape()) + " in training, " +
-                   ir::shape_str(v->initializer->shape()) + " in the bundle");
+      return Error("train: '" + names_[k] + "' is " + ir::ShapeStr(weights_[k].shape()) + " in training, " +
+                   ir::ShapeStr(v->initializer->shape()) + " in the bundle");
     if (!written[tie_[k]].defined()) written[tie_[k]] = weights_[tie_[k]].Clone();
     v->initializer = written[tie_[k]];
   }

@@ -27,7 +27,7 @@ inline ir::GraphFile MakeGraph(const std::string& role) {
 }
 
 inline ir::Value* Input(ir::Graph& g, const std::string& name, ir::DType t) {
-  ir::Value* v = g.add_value(name);
+  ir::Value* v = g.AddValue(name);
   v->type.has_type = true;
   v->type.dtype = t;
   g.inputs.push_back(v);
@@ -42,8 +42,8 @@ inline ir::Model TinyBundle() {
     ir::Graph& g = *gf.graph;
     ir::Value* x = Input(g, "x", ir::DType::Float32);
     ir::Value* xl = Input(g, "x_lens", ir::DType::Int64);
-    g.outputs.push_back(g.add_node("Identity", {x}, {"encoder_out"})->outputs[0]);
-    g.outputs.push_back(g.add_node("Identity", {xl}, {"encoder_out_lens"})->outputs[0]);
+    g.outputs.push_back(g.AddNode("Identity", {x}, {"encoder_out"})->outputs[0]);
+    g.outputs.push_back(g.AddNode("Identity", {xl}, {"encoder_out_lens"})->outputs[0]);
     m.graphs.push_back(std::move(gf));
   }
   {  // decoder: y [N, 1] -> one-hot rows of an identity embedding -> [N, V]
@@ -52,10 +52,10 @@ inline ir::Model TinyBundle() {
     ir::Value* y = Input(g, "y", ir::DType::Int64);
     std::vector<float> eye(kVocab * kVocab, 0.f);
     for (int i = 0; i < kVocab; ++i) eye[i * kVocab + i] = 1.f;
-    ir::Value* e = g.add_initializer("embed", ir::Tensor::FromVector(ir::DType::Float32, {kVocab, kVocab}, eye));
-    ir::Value* shape = g.add_initializer("shape", ir::Tensor::FromVector(ir::DType::Int64, {2}, std::vector<int64_t>{-1, kVocab}));
-    ir::Value* gathered = g.add_node("Gather", {e, y}, {"emb"})->outputs[0];
-    g.outputs.push_back(g.add_node("Reshape", {gathered, shape}, {"decoder_out"})->outputs[0]);
+    ir::Value* e = g.AddInitializer("embed", ir::Tensor::FromVector(ir::DType::Float32, {kVocab, kVocab}, eye));
+    ir::Value* shape = g.AddInitializer("shape", ir::Tensor::FromVector(ir::DType::Int64, {2}, std::vector<int64_t>{-1, kVocab}));
+    ir::Value* gathered = g.AddNode("Gather", {e, y}, {"emb"})->outputs[0];
+    g.outputs.push_back(g.AddNode("Reshape", {gathered, shape}, {"decoder_out"})->outputs[0]);
     m.graphs.push_back(std::move(gf));
   }
   {  // joiner: logit = decoder_out @ W + encoder_out @ U (U small: the encoder term never wins)
@@ -68,11 +68,11 @@ inline ir::Model TinyBundle() {
     for (int a = 0; a < kVocab; ++a) w[a * kVocab + next[a]] = 8.f;
     std::vector<float> u(kFeat * kVocab);
     for (size_t i = 0; i < u.size(); ++i) u[i] = 1e-5f * static_cast<float>(i % 7);
-    ir::Value* W = g.add_initializer("W", ir::Tensor::FromVector(ir::DType::Float32, {kVocab, kVocab}, w));
-    ir::Value* U = g.add_initializer("U", ir::Tensor::FromVector(ir::DType::Float32, {kFeat, kVocab}, u));
-    ir::Value* a = g.add_node("MatMul", {dec, W}, {"dw"})->outputs[0];
-    ir::Value* b = g.add_node("MatMul", {enc, U}, {"eu"})->outputs[0];
-    g.outputs.push_back(g.add_node("Add", {a, b}, {"logit"})->outputs[0]);
+    ir::Value* W = g.AddInitializer("W", ir::Tensor::FromVector(ir::DType::Float32, {kVocab, kVocab}, w));
+    ir::Value* U = g.AddInitializer("U", ir::Tensor::FromVector(ir::DType::Float32, {kFeat, kVocab}, u));
+    ir::Value* a = g.AddNode("MatMul", {dec, W}, {"dw"})->outputs[0];
+    ir::Value* b = g.AddNode("MatMul", {enc, U}, {"eu"})->outputs[0];
+    g.outputs.push_back(g.AddNode("Add", {a, b}, {"logit"})->outputs[0]);
     m.graphs.push_back(std::move(gf));
   }
   m.config = nlohmann::json::parse(R"({
@@ -81,7 +81,7 @@ inline ir::Model TinyBundle() {
     "decoding": {"blank_id": 0, "vocab_size": 5, "decoder_type": "stateless", "context_size": 1,
                  "subsampling_factor": 1}})");
   m.tokens = {"<blk> 0", "\xE2\x96\x81" "a 1", "\xE2\x96\x81" "b 2", "\xE2\x96\x81" "c 3", "\xE2\x96\x81" "d 4"};
-  for (auto& gf : m.graphs) REQUIRE(gf.graph->verify().ok());
+  for (auto& gf : m.graphs) REQUIRE(gf.graph->Verify().ok());
   return m;
 }
 

@@ -41,10 +41,10 @@ std::string TinyOnnx(const fs::path& dir) {
   std::normal_distribution<float> d;
   std::vector<float> w(32 * 32);
   for (auto& v : w) v = d(rng);
-  ir::Value* vw = g->add_initializer("W", ir::Tensor::FromVector(ir::DType::Float32, {32, 32}, w));
-  ir::Node* mm = g->add_node("MatMul", {x, vw}, {"h"}, "mm");
-  ir::Node* id = g->add_node("Identity", {mm->outputs[0]}, {"h2"}, "id");
-  ir::Node* r = g->add_node("Relu", {id->outputs[0]}, {"y"}, "relu");
+  ir::Value* vw = g->AddInitializer("W", ir::Tensor::FromVector(ir::DType::Float32, {32, 32}, w));
+  ir::Node* mm = g->AddNode("MatMul", {x, vw}, {"h"}, "mm");
+  ir::Node* id = g->AddNode("Identity", {mm->outputs[0]}, {"h2"}, "id");
+  ir::Node* r = g->AddNode("Relu", {id->outputs[0]}, {"y"}, "relu");
   test::Output(*g, r->outputs[0], {4, 32});
   ir::Model m = test::SingleGraphModel(std::move(g));
   m.graphs[0].file = "tiny.onnx";

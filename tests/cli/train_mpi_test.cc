@@ -57,8 +57,8 @@ double MaxDiff(const std::string& a_path, const std::string& b_path, const std::
     const ir::Graph* gb = role.empty() ? b->graphs[0].graph.get() : b->graph(role);
     REQUIRE(ga);
     REQUIRE(gb);
-    const ir::Value* va = ga->find_value(name);
-    const ir::Value* vb = gb->find_value(name);
+    const ir::Value* va = ga->FindValue(name);
+    const ir::Value* vb = gb->FindValue(name);
     REQUIRE_MESSAGE((va && va->initializer && vb && vb->initializer), "no initializer " << full);
     const ir::Tensor& ta = *va->initializer;
     const ir::Tensor& tb = *vb->initializer;
@@ -149,7 +149,7 @@ TEST_CASE("mpirun -np 2 asrc train: the weights of one process with twice the ba
   // The weights moved at all (the runs trained).
   auto trained = onnx_io::LoadModel((c.dir / "np2_400" / "model.onnx").string());
   REQUIRE(trained.ok());
-  const ir::Tensor& tw = *trained->graphs[0].graph->find_value("out_w")->initializer;
+  const ir::Tensor& tw = *trained->graphs[0].graph->FindValue("out_w")->initializer;
   CHECK(std::memcmp(tw.raw(), w0["out_w"].raw(), tw.nbytes()) != 0);
   std::filesystem::remove_all(c.dir);
 }

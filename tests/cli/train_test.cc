@@ -51,7 +51,7 @@ TEST_CASE("asrc train: a tiny RNN-T model on 4 demo utterances") {
   CHECK(std::filesystem::exists(out + "/checkpoint.ckpt"));
   auto trained = onnx_io::LoadModel(out + "/model.onnx");
   REQUIRE_MESSAGE(trained.ok(), trained.status().message());
-  const ir::Tensor& tw = *trained->graphs[0].graph->find_value("out_w")->initializer;
+  const ir::Tensor& tw = *trained->graphs[0].graph->FindValue("out_w")->initializer;
   CHECK(std::memcmp(tw.raw(), w["out_w"].raw(), tw.nbytes()) != 0);
 
   REQUIRE(std::system((common + " --steps 35 --resume").c_str()) == 0);

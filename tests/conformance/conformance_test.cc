@@ -56,7 +56,7 @@ double AsDouble(const ir::Tensor& t, int64_t i) {
   switch (t.dtype()) {
     case ir::DType::Float32: return t.data<float>()[i];
     case ir::DType::Float64: return t.data<double>()[i];
-    case ir::DType::Float16: return ir::half_to_float(t.data<uint16_t>()[i]);
+    case ir::DType::Float16: return ir::HalfToFloat(t.data<uint16_t>()[i]);
     default: return 0;
   }
 }
@@ -64,7 +64,7 @@ double AsDouble(const ir::Tensor& t, int64_t i) {
 // Empty string when equal within tolerance; else a description of the first mismatch.
 std::string Compare(const ir::Tensor& got, const ir::Tensor& want) {
   if (got.kind() != want.kind())
-    return std::string("a ") + ir::value_kind_name(got.kind()) + ", expected a " + ir::value_kind_name(want.kind());
+    return std::string("a ") + ir::ValueKindName(got.kind()) + ", expected a " + ir::ValueKindName(want.kind());
   if (!want.is_tensor()) {  // sequence or optional: element by element
     if (got.elements().size() != want.elements().size())
       return std::to_string(got.elements().size()) + " elements, expected " + std::to_string(want.elements().size());
@@ -75,8 +75,8 @@ std::string Compare(const ir::Tensor& got, const ir::Tensor& want) {
     return "";
   }
   if (got.dtype() != want.dtype())
-    return std::string("dtype ") + ir::dtype_name(got.dtype()) + " != " + ir::dtype_name(want.dtype());
-  if (got.shape() != want.shape()) return "shape " + ir::shape_str(got.shape()) + " != " + ir::shape_str(want.shape());
+    return std::string("dtype ") + ir::DTypeName(got.dtype()) + " != " + ir::DTypeName(want.dtype());
+  if (got.shape() != want.shape()) return "shape " + ir::ShapeStr(got.shape()) + " != " + ir::ShapeStr(want.shape());
   ir::DType d = want.dtype();
   if (d == ir::DType::String) return got.strings == want.strings ? "" : "strings differ";
   if (d == ir::DType::Float32 || d == ir::DType::Float64 || d == ir::DType::Float16) {
@@ -177,9 +177,9 @@ std::string RunCase(const fs::path& dir, const ir::Graph& g, runtime::Session& s
       if (random) {
         diff.clear();
         if (outputs[i].dtype() != expected[i].dtype() || outputs[i].shape() != expected[i].shape())
-          diff = "random output: dtype/shape " + std::string(ir::dtype_name(outputs[i].dtype())) +
-                 ir::shape_str(outputs[i].shape()) + " != " + ir::dtype_name(expected[i].dtype()) +
-                 ir::shape_str(expected[i].shape());
+          diff = "random output: dtype/shape " + std::string(ir::DTypeName(outputs[i].dtype())) +
+                 ir::ShapeStr(outputs[i].shape()) + " != " + ir::DTypeName(expected[i].dtype()) +
+                 ir::ShapeStr(expected[i].shape());
       }
       if (!diff.empty()) return "output " + std::to_string(i) + ": " + diff;
     }

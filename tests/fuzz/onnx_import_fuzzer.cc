@@ -12,12 +12,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto gf = asrc::onnx_io::ParseGraphFile(bytes, "fuzz.onnx", "");
   if (!gf.ok()) return 0;
   const asrc::ir::Graph& g = *gf->graph;
-  if (!g.verify().ok()) __builtin_trap();  // the importer promises verified graphs
-  auto order = g.topo_order();
+  if (!g.Verify().ok()) __builtin_trap();  // the importer promises verified graphs
+  auto order = g.TopoOrder();
   if (!order.ok()) __builtin_trap();
   asrc::ir::Model m;
   m.graphs.push_back(std::move(gf).value());
-  (void)m.params_total();
-  (void)m.bytes_unique();
+  (void)m.ParamsTotal();
+  (void)m.BytesUnique();
   return 0;
 }

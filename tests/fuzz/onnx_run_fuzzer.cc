@@ -20,7 +20,7 @@ bool MakeInputs(const asrc::ir::Graph& g, const std::vector<std::string>& names,
                 std::vector<asrc::ir::Tensor>* feeds) {
   using asrc::ir::DType;
   for (const std::string& name : names) {
-    const asrc::ir::Value* v = g.find_value(name);
+    const asrc::ir::Value* v = g.FindValue(name);
     if (!v) return false;
     DType dt = v->type.has_type && v->type.dtype != DType::Undefined ? v->type.dtype : DType::Float32;
     asrc::ir::Shape shape;
@@ -39,7 +39,7 @@ bool MakeInputs(const asrc::ir::Graph& g, const std::vector<std::string>& names,
       uint8_t* p = static_cast<uint8_t*>(t.raw());
       // Small values whatever the dtype: the low byte of each element varies, the rest is 0
       // (bools 0 or 1, as the importer and tensor files give them).
-      const size_t es = asrc::ir::dtype_size(dt);
+      const size_t es = asrc::ir::DTypeSize(dt);
       for (int64_t i = 0; i < t.numel(); ++i) {
         seed = seed * 1664525u + 1013904223u;
         p[i * es] = static_cast<uint8_t>((seed >> 24) & (dt == DType::Bool ? 0x1 : 0x3));

@@ -40,7 +40,7 @@ struct Net {
 
   // A graph input with the given value; `typed` records its static shape as value_info.
   ir::Value* Input(const std::string& name, const ir::Tensor& t, bool typed = false) {
-    ir::Value* v = g.add_value(name);
+    ir::Value* v = g.AddValue(name);
     g.inputs.push_back(v);
     feeds.emplace_back(name, t);
     if (typed) {
@@ -52,16 +52,16 @@ struct Net {
   }
   ir::Value* Weight(const std::string& name, const ir::Tensor& t) {
     weights[name] = t;
-    if (!as_inputs) return g.add_initializer(name, t.Clone());
+    if (!as_inputs) return g.AddInitializer(name, t.Clone());
     ir::Value* v = Input(name, t);
     return v;
   }
-  ir::Value* Const(const ir::Tensor& t) { return g.add_initializer("c" + std::to_string(counter++), t); }
+  ir::Value* Const(const ir::Tensor& t) { return g.AddInitializer("c" + std::to_string(counter++), t); }
   ir::Node* Node(const std::string& op, const std::vector<ir::Value*>& in, int n_out = 1,
                  const std::string& domain = "") {
     std::vector<std::string> outs;
     for (int i = 0; i < n_out; ++i) outs.push_back(op + "_" + std::to_string(counter++));
-    return g.add_node(op, in, outs, op + "_node_" + std::to_string(counter), domain);
+    return g.AddNode(op, in, outs, op + "_node_" + std::to_string(counter), domain);
   }
   ir::Value* Op(const std::string& op, const std::vector<ir::Value*>& in, const std::string& domain = "") {
     return Node(op, in, 1, domain)->outputs[0];
@@ -116,7 +116,7 @@ inline Result<GradCheck> CheckGradients(const BuildFn& build, double eps = 5e-3,
   ASRC_ASSIGN_OR_RETURN(grad::GradientGraph gg, grad::BuildGradient(net.g, loss->name, names, opt));
   res.backward_nodes = gg.num_backward_nodes;
   for (ir::Node* n : net.g.nodes()) res.op_counts[n->op_type]++;
-  ASRC_RETURN_IF_ERROR(net.g.verify());
+  ASRC_RETURN_IF_ERROR(net.g.Verify());
   ASRC_ASSIGN_OR_RETURN(auto outs, RunGraph(net.g, net.feeds, opset));
 
   Net fd(true);
@@ -139,8 +139,8 @@ inline Result<GradCheck> CheckGradients(const BuildFn& build, double eps = 5e-3,
     const ir::Tensor& analytic = outs[outs.size() - names.size() + k];
     const ir::Tensor& w = net.weights[names[k]];
     if (analytic.shape() != w.shape())
-      return Error("gradient of '" + names[k] + "' has shape " + ir::shape_str(analytic.shape()) +
-                   ", weight " + ir::shape_str(w.shape()));
+      return Error("gradient of '" + names[k] + "' has shape " + ir::ShapeStr(analytic.shape()) +
+                   ", weight " + ir::ShapeStr(w.shape()));
     double max_num = 0, max_diff = 0;
     int64_t stride = std::max<int64_t>(1, w.numel() / max_elems);
     for (int64_t i = 0; i < w.numel(); i += stride) {

@@ -34,8 +34,8 @@ TEST_CASE("ConvGradData/ConvGradWeight: float32 GEMM path equals the float64 tap
                              {{2, 2, 9, 8}, {3, 2, 3, 3}, 1, {2, 2}, {}, {1, 1, 0, 1}},
                              {{1, 4, 6, 5}, {4, 2, 2, 3}, 2, {1, 2}, {2, 1}, {0, 1, 1, 0}}};
   for (const Case& k : cases) {
-    CAPTURE(ir::shape_str(k.x));
-    CAPTURE(ir::shape_str(k.w));
+    CAPTURE(ir::ShapeStr(k.x));
+    CAPTURE(ir::ShapeStr(k.w));
     auto attrs = [&](ir::Node* n) {
       n->set_attr_int("group", k.group);
       if (!k.strides.empty()) n->set_attr_ints("strides", k.strides);

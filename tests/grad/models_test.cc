@@ -59,7 +59,7 @@ void CompareWithTorch(const std::string& model, Net& net, ir::Value* loss) {
   net.g.outputs = {loss};
   auto gg = grad::BuildGradient(net.g, loss->name, names);
   REQUIRE_MESSAGE(gg.ok(), gg.status().message());
-  REQUIRE(net.g.verify().ok());
+  REQUIRE(net.g.Verify().ok());
   auto out = asrc::testing::RunGraph(net.g, net.feeds);
   REQUIRE_MESSAGE(out.ok(), out.status().message());
 
@@ -134,7 +134,7 @@ TEST_CASE("trainables as inputs: one session, weights fed each run, same gradien
     REQUIRE(out.ok());
     // Reference: the initializer form, built fresh with the same weight values.
     auto ref = build(false, nullptr);
-    ref->g.find_value("w1")->initializer = w[0].Clone();
+    ref->g.FindValue("w1")->initializer = w[0].Clone();
     auto ro = asrc::testing::RunGraph(ref->g, ref->feeds);
     REQUIRE(ro.ok());
     for (size_t k = 0; k < 3; ++k)

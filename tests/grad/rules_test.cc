@@ -40,7 +40,7 @@ TEST_CASE("Gemm: transposes, alpha, beta, bias shapes") {
     for (int tb = 0; tb < 2; ++tb)
       for (const ir::Shape& cs : {ir::Shape{5}, ir::Shape{1, 5}, ir::Shape{3, 5}, ir::Shape{3, 1}}) {
         RequireGradients("Gemm transA=" + std::to_string(ta) + " transB=" + std::to_string(tb) + " C" +
-                             ir::shape_str(cs),
+                             ir::ShapeStr(cs),
                          [&](Net& n) {
                            ir::Value* a = n.Weight("a", Rand(ta ? ir::Shape{4, 3} : ir::Shape{3, 4}, 1));
                            ir::Value* b = n.Weight("b", Rand(tb ? ir::Shape{5, 4} : ir::Shape{4, 5}, 2));
@@ -60,7 +60,7 @@ TEST_CASE("Add/Sub/Mul/Div/Pow with broadcasting") {
                              {{2, 3, 4}, {}}, {{1, 3, 1}, {2, 1, 4}}, {{4}, {2, 3, 4}}};
   for (const char* op : {"Add", "Sub", "Mul", "Div", "Pow"})
     for (const Case& c : cases)
-      RequireGradients(std::string(op) + " " + ir::shape_str(c.a) + " " + ir::shape_str(c.b), [&](Net& n) {
+      RequireGradients(std::string(op) + " " + ir::ShapeStr(c.a) + " " + ir::ShapeStr(c.b), [&](Net& n) {
         // Positive operands keep Div and Pow (and Pow's log) smooth.
         return n.Op(op, {n.Weight("a", Rand(c.a, 1, 0.5f, 2.f)), n.Weight("b", Rand(c.b, 2, 0.5f, 2.f))});
       });
@@ -283,7 +283,7 @@ TEST_CASE("LSTM: every input and all three outputs (backpropagation through time
 TEST_CASE("errors: missing rule names the node, unrelated weights, bad names") {
   Net n(false);
   ir::Value* x = n.Input("x", Rand({1, 2, 8}, 1));
-  ir::Node* conv = n.g.add_node("ConvTranspose", {x, n.Weight("w", Rand({2, 2, 3}, 2))}, {"c"}, "enc.3.up");
+  ir::Node* conv = n.g.AddNode("ConvTranspose", {x, n.Weight("w", Rand({2, 2, 3}, 2))}, {"c"}, "enc.3.up");
   ir::Value* y = n.Op("ReduceSum", {n.Op("Tanh", {conv->outputs[0]})});
   auto r = grad::BuildGradient(n.g, y->name, {"w"});
   REQUIRE(!r.ok());
@@ -315,7 +315,7 @@ TEST_CASE("errors: missing rule names the node, unrelated weights, bad names") {
   CHECK(k.g.num_nodes() == nodes);
   CHECK(k.g.values().size() == values);
   CHECK(k.g.initializers.size() == inits);
-  CHECK(k.g.verify().ok());
+  CHECK(k.g.Verify().ok());
 
   auto r3 = grad::BuildGradient(m.g, loss->name, {"shaped_missing"});
   REQUIRE(!r3.ok());
@@ -335,7 +335,7 @@ TEST_CASE("gradient outputs are named <weight>_grad and appended in order") {
   REQUIRE(n.g.outputs.size() == 3);
   CHECK(n.g.outputs[1]->name == "b1_grad");
   CHECK(n.g.outputs[2]->name == "w1_grad");
-  CHECK(n.g.verify().ok());
+  CHECK(n.g.Verify().ok());
   auto out = asrc::testing::RunGraph(n.g, n.feeds);
   REQUIRE(out.ok());
   // d sum(xW + b)/db = number of rows, per column.
@@ -350,13 +350,13 @@ TEST_CASE("ai.asrc loss ops: d logits = reshape(g, [-1,1,1,1]) * output 1") {
     Net n(false);
     ir::Value* enc = n.Input("enc", Rand({2, 3, 1, 4}, 1), rank_known);
     ir::Value* logits = n.Op("MatMul", {enc, n.Weight("w", Rand({4, 6}, 2))});
-    ir::Node* loss = n.g.add_node("RNNTLoss", {logits, n.Input("targets", Ints({1, 2, 3, 0}, {2, 2})),
+    ir::Node* loss = n.g.AddNode("RNNTLoss", {logits, n.Input("targets", Ints({1, 2, 3, 0}, {2, 2})),
                                                n.Input("logit_lengths", Ints({3, 2})), n.Input("target_lengths", Ints({2, 1}))},
                                   {"loss", "dlogits"}, "rnnt", "ai.asrc");
     loss->set_attr_string("reduction", "none");
     auto r = grad::BuildGradient(n.g, "loss", {"w"});
     REQUIRE_MESSAGE(r.ok(), r.status().message());
-    CHECK(n.g.verify().ok());
+    CHECK(n.g.Verify().ok());
     // The logits' gradient is Mul(Reshape(seed, shape), dlogits), and it feeds w's MatMul rule.
     ir::Node* mul = nullptr;
     for (ir::Node* k : n.g.nodes())

@@ -30,9 +30,9 @@ void CheckTeacherGraph(const std::string& file, const Feeds& feeds, int weights_
   auto first = asrc::testing::RunGraph(g, feeds.inputs, opset);
   REQUIRE_MESSAGE(first.ok(), first.status().message());
   ir::Value* out0 = g.outputs[0];
-  ir::Value* r = g.add_initializer("grad_test_r", Rand((*first)[0].shape(), 77));
-  ir::Value* prod = g.add_node("Mul", {out0, r}, {"grad_test_prod"})->outputs[0];
-  ir::Node* red = g.add_node("ReduceSum", {prod}, {"grad_test_loss"});
+  ir::Value* r = g.AddInitializer("grad_test_r", Rand((*first)[0].shape(), 77));
+  ir::Value* prod = g.AddNode("Mul", {out0, r}, {"grad_test_prod"})->outputs[0];
+  ir::Node* red = g.AddNode("ReduceSum", {prod}, {"grad_test_loss"});
   red->set_attr_int("keepdims", 0);
   g.outputs = {red->outputs[0]};
 
@@ -44,7 +44,7 @@ void CheckTeacherGraph(const std::string& file, const Feeds& feeds, int weights_
   opt.opset = opset;
   auto gg = grad::BuildGradient(g, "grad_test_loss", names, opt);
   REQUIRE_MESSAGE(gg.ok(), gg.status().message());
-  REQUIRE(g.verify().ok());
+  REQUIRE(g.Verify().ok());
   auto outs = asrc::testing::RunGraph(g, feeds.inputs, opset);
   REQUIRE_MESSAGE(outs.ok(), outs.status().message());
   MESSAGE(file << ": " << names.size() << " weights, " << gg->num_backward_nodes << " backward nodes");
@@ -60,7 +60,7 @@ void CheckTeacherGraph(const std::string& file, const Feeds& feeds, int weights_
   double worst = 0;
   for (int k = 0; k < weights_to_check; ++k) {
     size_t wi = (names.size() - 1) * k / std::max(1, weights_to_check - 1);
-    ir::Tensor& w = *g.find_value(names[wi])->initializer;
+    ir::Tensor& w = *g.FindValue(names[wi])->initializer;
     const ir::Tensor& analytic = (*outs)[1 + wi];
     REQUIRE(analytic.shape() == w.shape());
     std::vector<int64_t> idx(static_cast<size_t>(w.numel()));

@@ -180,13 +180,13 @@ TEST_CASE("a model with every field kind round-trips losslessly") {
   auto gf = onnx_io::ParseGraphFile(bytes, "rich.onnx", "");
   REQUIRE_MESSAGE(gf.ok(), gf.status().message());
   ir::Graph& g = *gf->graph;
-  CHECK(g.verify().ok());
+  CHECK(g.Verify().ok());
   CHECK(gf->opset() == 17);
   CHECK(gf->opset("local") == 1);
-  REQUIRE(g.find_value("a") != nullptr);
-  CHECK(g.find_value("a")->uses.size() == 2);  // both branches read it
-  CHECK(g.find_value("h16")->initializer->data<uint16_t>()[1] == 0xc000);
-  CHECK(g.find_value("w")->initializer->data<float>()[2] == 3.5f);
+  REQUIRE(g.FindValue("a") != nullptr);
+  CHECK(g.FindValue("a")->uses.size() == 2);  // both branches read it
+  CHECK(g.FindValue("h16")->initializer->data<uint16_t>()[1] == 0xc000);
+  CHECK(g.FindValue("w")->initializer->data<float>()[2] == 3.5f);
   ir::Model m;
   m.graphs.push_back(std::move(gf).value());
   TempDir tmp;
@@ -218,27 +218,27 @@ TEST_CASE("a bundle writes a buffer shared by two graphs once, and loads it shar
     gf.opsets.push_back({"", 17});
     gf.graph = std::make_unique<ir::Graph>(role);
     ir::Graph& g = *gf.graph;
-    ir::Value* w = g.add_initializer("tied.weight", ir::Tensor::Wrap(ir::DType::Float32, {V, D}, emb));
-    ir::Value* x = g.add_value(gather ? "y" : "x");
+    ir::Value* w = g.AddInitializer("tied.weight", ir::Tensor::Wrap(ir::DType::Float32, {V, D}, emb));
+    ir::Value* x = g.AddValue(gather ? "y" : "x");
     x->type.has_type = true;
     x->type.dtype = gather ? ir::DType::Int64 : ir::DType::Float32;
     x->type.has_shape = true;
     x->type.dims = {ir::Dim{1, ""}, ir::Dim{gather ? 1 : D, ""}};
     g.inputs.push_back(x);
-    ir::Node* n = gather ? g.add_node("Gather", {w, x}, {"out"}, "emb")
-                         : g.add_node("MatMul", {x, g.add_node("Transpose", {w}, {"wt"}, "t")->outputs[0]}, {"out"}, "proj");
+    ir::Node* n = gather ? g.AddNode("Gather", {w, x}, {"out"}, "emb")
+                         : g.AddNode("MatMul", {x, g.AddNode("Transpose", {w}, {"wt"}, "t")->outputs[0]}, {"out"}, "proj");
     n->outputs[0]->type.has_type = true;  // graph outputs need a type for the checker
     n->outputs[0]->type.dtype = ir::DType::Float32;
     n->outputs[0]->type.has_shape = true;
     n->outputs[0]->type.dims = {ir::Dim{-1, "N"}, ir::Dim{-1, ""}};
     g.outputs.push_back(n->outputs[0]);
-    g.add_initializer("big", ir::Tensor(ir::DType::Float32, {256}));  // external with a threshold
+    g.AddInitializer("big", ir::Tensor(ir::DType::Float32, {256}));  // external with a threshold
     return gf;
   };
   m.graphs.push_back(make("decoder", true));
   m.graphs.push_back(make("joiner", false));
   m.graphs.push_back(make("encoder", false));
-  int64_t bytes = m.bytes_unique();
+  int64_t bytes = m.BytesUnique();
   CHECK(bytes == V * D * 4 + 3 * 1024);
   onnx_io::SaveOptions opt;
   opt.external_threshold = 1024;
@@ -257,14 +257,14 @@ TEST_CASE("a bundle writes a buffer shared by two graphs once, and loads it shar
   CHECK(back->config["decoding"]["blank_id"] == 0);
   CHECK(back->config["format"] == "asrc-bundle");
   CHECK_FALSE(back->config.contains("graphs"));
-  CHECK(back->bytes_unique() == bytes);
-  CHECK(back->params_total() == m.params_total());
-  const ir::Tensor& d = *back->graph("decoder")->find_value("tied.weight")->initializer;
-  const ir::Tensor& j = *back->graph("joiner")->find_value("tied.weight")->initializer;
-  CHECK(d.shares_buffer_with(j));
+  CHECK(back->BytesUnique() == bytes);
+  CHECK(back->ParamsTotal() == m.ParamsTotal());
+  const ir::Tensor& d = *back->graph("decoder")->FindValue("tied.weight")->initializer;
+  const ir::Tensor& j = *back->graph("joiner")->FindValue("tied.weight")->initializer;
+  CHECK(d.SharesBufferWith(j));
   CHECK(d.data<float>()[V * D - 1] == doctest::Approx(0.01f * (V * D - 1)));
-  CHECK_FALSE(back->graph("decoder")->find_value("big")->initializer->shares_buffer_with(
-      *back->graph("joiner")->find_value("big")->initializer));
+  CHECK_FALSE(back->graph("decoder")->FindValue("big")->initializer->SharesBufferWith(
+      *back->graph("joiner")->FindValue("big")->initializer));
   // Saving over an existing bundle replaces it.
   back->tokens.push_back("d");
   REQUIRE(onnx_io::SaveModel(back.value(), tmp / "bundle").ok());
@@ -286,9 +286,9 @@ TEST_CASE("single files: external data written, read, and missing data named") {
   CHECK(fs::file_size(tmp / "dec.onnx") < fs::file_size(fixture("lstm_decoder.onnx")) / 2);
   auto back = onnx_io::LoadModel(tmp / "dec.onnx");
   REQUIRE(back.ok());
-  CHECK(back->params_total() == m->params_total());
+  CHECK(back->ParamsTotal() == m->ParamsTotal());
   for (const ir::Value* v : m->graphs[0].graph->initializers) {
-    const ir::Value* w = back->graphs[0].graph->find_value(v->name);
+    const ir::Value* w = back->graphs[0].graph->FindValue(v->name);
     REQUIRE(w);
     CHECK(std::memcmp(v->initializer->raw(), w->initializer->raw(), v->initializer->nbytes()) == 0);
   }
@@ -385,7 +385,7 @@ TEST_CASE("corrupt input fails cleanly: every truncation and random byte flips")
     auto r = onnx_io::ParseGraphFile(b, "flip.onnx", "");
     if (r.ok()) {
       ++parsed;
-      CHECK(r->graph->verify().ok());
+      CHECK(r->graph->Verify().ok());
     }
   }
   MESSAGE("byte-flipped copies that still parse: " << parsed << "/1500");
@@ -411,7 +411,7 @@ TEST_CASE("bool raw_data bytes other than 0 and 1 import as true (no invalid C++
   y->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::BOOL);
   auto gf = onnx_io::ParseGraphFile(m.SerializeAsString(), "bools.onnx", "");
   REQUIRE_MESSAGE(gf.ok(), gf.status().message());
-  const ir::Value* v = gf->graph->find_value("b");
+  const ir::Value* v = gf->graph->FindValue("b");
   REQUIRE(v);
   REQUIRE(v->initializer);
   const uint8_t* p = static_cast<const uint8_t*>(v->initializer->raw());

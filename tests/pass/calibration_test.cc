@@ -28,13 +28,13 @@ ir::Tensor Random(ir::Shape shape, uint32_t seed) {
 // x [T, 16] -> MatMul -> Relu -> MatMul -> y.
 std::unique_ptr<ir::Graph> Mlp() {
   auto g = std::make_unique<ir::Graph>("mlp");
-  ir::Value* x = g->add_value("x");
+  ir::Value* x = g->AddValue("x");
   x->type.has_type = true;
   x->type.dtype = ir::DType::Float32;
   g->inputs.push_back(x);
-  auto* a = g->add_node("MatMul", {x, g->add_initializer("w1", Random({16, 24}, 1))}, {"a"})->outputs[0];
-  auto* r = g->add_node("Relu", {a}, {"r"})->outputs[0];
-  g->outputs.push_back(g->add_node("MatMul", {r, g->add_initializer("w2", Random({24, 8}, 2))}, {"y"})->outputs[0]);
+  auto* a = g->AddNode("MatMul", {x, g->AddInitializer("w1", Random({16, 24}, 1))}, {"a"})->outputs[0];
+  auto* r = g->AddNode("Relu", {a}, {"r"})->outputs[0];
+  g->outputs.push_back(g->AddNode("MatMul", {r, g->AddInitializer("w2", Random({24, 8}, 2))}, {"y"})->outputs[0]);
   return g;
 }
 
@@ -67,7 +67,7 @@ TEST_CASE("StatsCollector: taps give the stats of the same values taken as graph
   auto ref_graph = Mlp();
   pass::StatsCollector direct(taps, 7, 50);
   CHECK(direct.taps() == std::vector<std::string>{"y", "r", "x", "a"});
-  for (const auto& n : direct.taps()) ref_graph->outputs.push_back(ref_graph->find_value(n));
+  for (const auto& n : direct.taps()) ref_graph->outputs.push_back(ref_graph->FindValue(n));
   auto ref = runtime::Session::Create(*ref_graph, 17);
   REQUIRE(ref.ok());
   for (uint32_t run = 0; run < 3; ++run) {

@@ -20,7 +20,7 @@ namespace {
 // x [3,8] -> MatMul(W [8,8]) -> Identity -> y
 ir::Model Tiny() {
   auto g = std::make_unique<ir::Graph>("tiny");
-  ir::Value* x = g->add_value("x");
+  ir::Value* x = g->AddValue("x");
   x->type.has_type = true;
   x->type.dtype = ir::DType::Float32;
   x->type.has_shape = true;
@@ -30,10 +30,10 @@ ir::Model Tiny() {
   std::normal_distribution<float> d;
   std::vector<float> w(64);
   for (auto& v : w) v = d(rng);
-  ir::Value* vw = g->add_initializer("W", ir::Tensor::FromVector(ir::DType::Float32, {8, 8}, w));
-  ir::Node* mm = g->add_node("MatMul", {x, vw}, {"h"}, "mm");
-  ir::Node* id = g->add_node("Identity", {mm->outputs[0]}, {"h2"}, "id");
-  ir::Node* relu = g->add_node("Relu", {id->outputs[0]}, {"y"}, "relu");
+  ir::Value* vw = g->AddInitializer("W", ir::Tensor::FromVector(ir::DType::Float32, {8, 8}, w));
+  ir::Node* mm = g->AddNode("MatMul", {x, vw}, {"h"}, "mm");
+  ir::Node* id = g->AddNode("Identity", {mm->outputs[0]}, {"h2"}, "id");
+  ir::Node* relu = g->AddNode("Relu", {id->outputs[0]}, {"y"}, "relu");
   g->outputs.push_back(relu->outputs[0]);
   ir::Model m;
   ir::GraphFile f;
@@ -96,14 +96,14 @@ void AddStandard(pass::PassManager& pm, const pass::Pipeline& p, std::unique_ptr
 TEST_CASE("a copy of a model is deep, hashes equal and shares weight buffers") {
   ir::Model m = Tiny();
   ir::Model c = m;
-  CHECK(ir::content_hash(m) == ir::content_hash(c));
-  CHECK(c.graphs[0].graph->verify().ok());
+  CHECK(ir::ContentHash(m) == ir::ContentHash(c));
+  CHECK(c.graphs[0].graph->Verify().ok());
   CHECK(c.graphs[0].graph.get() != m.graphs[0].graph.get());
   CHECK(c.graphs[0].graph->num_nodes() == m.graphs[0].graph->num_nodes());
-  CHECK(c.graphs[0].graph->initializers[0]->initializer->shares_buffer_with(
+  CHECK(c.graphs[0].graph->initializers[0]->initializer->SharesBufferWith(
       *m.graphs[0].graph->initializers[0]->initializer));
   c.graphs[0].graph->nodes()[2]->op_type = "Sigmoid";
-  CHECK(ir::content_hash(m) != ir::content_hash(c));
+  CHECK(ir::ContentHash(m) != ir::ContentHash(c));
   CHECK(m.graphs[0].graph->nodes()[2]->op_type == "Relu");
 }
 
@@ -115,7 +115,7 @@ TEST_CASE("size instrument: params, unique bytes and nodes per graph, as inspect
   CHECK(r.size->params == 64);
   CHECK(r.size->bytes == 256);
   CHECK(r.size->graphs.at("model").nodes == 3);
-  CHECK(r.size->graphs.at("model").bytes == ir::unique_weight_bytes({m.graphs[0].graph.get()}));
+  CHECK(r.size->graphs.at("model").bytes == ir::UniqueWeightBytes({m.graphs[0].graph.get()}));
 }
 
 TEST_CASE("manager: records per pass, sizes, verify, eval cached by content") {
@@ -154,7 +154,7 @@ TEST_CASE("manager: gate rollback restores the model and the run goes on; stop e
                                   "passes": [{"pass": "quantize-int8", "options": {"min_elements": 1}}, "cleanup"]})");
     pass::PassManager pm(passes::BuiltinPasses(), p);
     AddStandard(pm, p, std::make_unique<pass::EvalInstrument>(fake.fn()));
-    const uint64_t h = ir::content_hash(m);
+    const uint64_t h = ir::ContentHash(m);
     auto r = pm.Run(m);
     REQUIRE(r.ok());
     CHECK_FALSE(r->stopped);
@@ -164,7 +164,7 @@ TEST_CASE("manager: gate rollback restores the model and the run goes on; stop e
     CHECK(r->records[1].gate->reason.rfind("lookahead wer", 0) == 0);  // no mode: the final one
     CHECK(r->records[1].rolled_back);
     CHECK(r->records[2].gate->passed);  // judged against the input, not the rolled-back record
-    CHECK(ir::content_hash(m) != h);    // cleanup still ran
+    CHECK(ir::ContentHash(m) != h);    // cleanup still ran
     for (const auto* v : m.graphs[0].graph->initializers) CHECK(v->initializer->dtype() == ir::DType::Float32);
   }
   {
@@ -298,7 +298,7 @@ pass::PassRegistry TestRegistry() {
   reg.Register("breaker", [] {  // breaks the IR: a node reads a value nothing defines
     return std::make_unique<FnPass>("breaker", [](ir::Model& m) {
       ir::Graph& g = *m.graphs[0].graph;
-      g.add_node("Relu", {g.add_value("ghost")}, {"ghost_out"}, "bad");
+      g.AddNode("Relu", {g.AddValue("ghost")}, {"ghost_out"}, "bad");
       return true;
     });
   });

@@ -72,9 +72,9 @@ TEST_CASE("distill trains the tiny bundle (rnnt) and distills from the pipeline'
   MESSAGE("rnnt loss/token " << before << " -> " << after);
   CHECK(after < 0.7 * before);
   // The teacher (a copy) kept its weights: the pass wrote new tensors.
-  const ir::Tensor& w0 = *teacher.find("joiner")->graph->find_value("W")->initializer;
-  const ir::Tensor& w1 = *m.find("joiner")->graph->find_value("W")->initializer;
-  CHECK(!w0.shares_buffer_with(w1));
+  const ir::Tensor& w0 = *teacher.find("joiner")->graph->FindValue("W")->initializer;
+  const ir::Tensor& w1 = *m.find("joiner")->graph->FindValue("W")->initializer;
+  CHECK(!w0.SharesBufferWith(w1));
   CHECK(w0.data<float>()[1] == 8.f);
   CHECK(w1.data<float>()[1] != 8.f);
 
@@ -103,10 +103,10 @@ TEST_CASE("distill keeps a tied weight tied: one parameter, one buffer, bytes co
   Data d;
   ir::Model m = testing::TinyBundle();
   m.config["frontend"]["dither"] = 0.0;
-  ir::Value* W = m.find("joiner")->graph->find_value("W");
-  m.find("decoder")->graph->find_value("embed")->initializer = *W->initializer;
+  ir::Value* W = m.find("joiner")->graph->FindValue("W");
+  m.find("decoder")->graph->FindValue("embed")->initializer = *W->initializer;
   const ir::Tensor w0 = W->initializer->Clone();
-  const int64_t bytes = m.bytes_unique();
+  const int64_t bytes = m.BytesUnique();
   const ir::Model teacher = testing::TinyBundle();
 
   train::TransducerTrainOptions o;
@@ -128,19 +128,19 @@ TEST_CASE("distill keeps a tied weight tied: one parameter, one buffer, bytes co
                                     {"warmup", 0}, {"log_every", 0}});
   REQUIRE_MESSAGE(r.ok(), r.status().message());
   CHECK(*r);
-  const ir::Tensor& we = *m.find("decoder")->graph->find_value("embed")->initializer;
-  const ir::Tensor& wj = *m.find("joiner")->graph->find_value("W")->initializer;
-  CHECK(we.shares_buffer_with(wj));
+  const ir::Tensor& we = *m.find("decoder")->graph->FindValue("embed")->initializer;
+  const ir::Tensor& wj = *m.find("joiner")->graph->FindValue("W")->initializer;
+  CHECK(we.SharesBufferWith(wj));
   CHECK(we.raw() == wj.raw());
   CHECK(wj.data<float>()[1] != w0.data<float>()[1]);  // trained, not left as it was
-  CHECK(m.bytes_unique() == bytes);
+  CHECK(m.BytesUnique() == bytes);
 }
 
 TEST_CASE("distill refuses bad input before any work, and stops on a NaN loss") {
   Data d;
   ir::Model m = testing::TinyBundle();
   const ir::Model original = m;
-  const ir::Tensor w = *m.find("joiner")->graph->find_value("W")->initializer;
+  const ir::Tensor w = *m.find("joiner")->graph->FindValue("W")->initializer;
 
   ir::Model other = m;  // a teacher with one more token
   other.config["decoding"]["vocab_size"] = 6;
@@ -169,20 +169,20 @@ TEST_CASE("distill refuses bad input before any work, and stops on a NaN loss") 
   auto missing = RunDistill(m, &original, {{"data", d.manifest}, {"loss", "rnnt"}});
   REQUIRE(!missing.ok());
   CHECK(missing.status().message().find("missing.wav") != std::string::npos);
-  CHECK(m.find("joiner")->graph->find_value("W")->initializer->shares_buffer_with(w));
+  CHECK(m.find("joiner")->graph->FindValue("W")->initializer->SharesBufferWith(w));
 
   // A NaN weight: the loss is NaN at the first step; the error names step and batch.
   std::ofstream(d.manifest) << R"({"id": "u1", "audio_filepath": "a.wav", "text": "a", "token_ids": [1]})" << "\n";
   ir::Tensor nan = w.Clone();
   nan.data<float>()[0] = std::nanf("");
-  m.find("joiner")->graph->find_value("W")->initializer = nan;
+  m.find("joiner")->graph->FindValue("W")->initializer = nan;
   auto n = RunDistill(m, &original, {{"data", d.manifest}, {"split", ""}, {"loss", "rnnt"}, {"steps", 2}});
   REQUIRE(!n.ok());
   MESSAGE(n.status().message());
   CHECK(n.status().message().find("step 1 (batch") != std::string::npos);
   CHECK(n.status().message().find("u1") != std::string::npos);
   CHECK(n.status().message().find("nan") != std::string::npos);
-  CHECK(m.find("joiner")->graph->find_value("W")->initializer->shares_buffer_with(nan));
+  CHECK(m.find("joiner")->graph->FindValue("W")->initializer->SharesBufferWith(nan));
 }
 
 }  // namespace

@@ -39,13 +39,13 @@ ir::Model IfMatMulModel() {
   auto g = std::make_unique<ir::Graph>("if_matmul");
   ir::Value* cond = test::Input(*g, "cond", ir::DType::Bool, {});
   ir::Value* x = test::Input(*g, "x", ir::DType::Float32, {2, 64});
-  ir::Value* we = g->add_initializer("We", test::RandomTensor({64, 32}, rng, 0.2f));
+  ir::Value* we = g->AddInitializer("We", test::RandomTensor({64, 32}, rng, 0.2f));
   auto then_g = Branch(*g, "then");
-  ir::Value* wt = then_g->add_initializer("Wt", test::RandomTensor({64, 32}, rng, 0.2f));
-  then_g->outputs.push_back(then_g->add_node("MatMul", {x, wt}, {"t_y"}, "then.MatMul")->outputs[0]);
+  ir::Value* wt = then_g->AddInitializer("Wt", test::RandomTensor({64, 32}, rng, 0.2f));
+  then_g->outputs.push_back(then_g->AddNode("MatMul", {x, wt}, {"t_y"}, "then.MatMul")->outputs[0]);
   auto else_g = Branch(*g, "else");
-  else_g->outputs.push_back(else_g->add_node("MatMul", {x, we}, {"e_y"}, "else.MatMul")->outputs[0]);
-  ir::Node* ifn = g->add_node("If", {cond}, {"y"}, "if");
+  else_g->outputs.push_back(else_g->AddNode("MatMul", {x, we}, {"e_y"}, "else.MatMul")->outputs[0]);
+  ir::Node* ifn = g->AddNode("If", {cond}, {"y"}, "if");
   AddGraphAttr(ifn, "then_branch", then_g);
   AddGraphAttr(ifn, "else_branch", else_g);
   test::Output(*g, ifn->outputs[0], {2, 32});
@@ -84,7 +84,7 @@ TEST_CASE("driver: quantize-int8 rewrites both If branches; the outer float weig
     CHECK(CountOps(Sub(m, b), "MatMulInteger") == 1);
     CHECK(CountOps(Sub(m, b), "MatMul") == 0);
   }
-  CHECK(m.graphs[0].graph->find_value("We") == nullptr);  // its last reader was in a branch
+  CHECK(m.graphs[0].graph->FindValue("We") == nullptr);  // its last reader was in a branch
   for (int i = 0; i < 2; ++i) {
     auto after = test::RunAsrc(*m.graphs[0].graph, {BoolScalar(i == 0), x});
     CHECK(test::RelError(before[i][0], after[0]) < 0.05);
@@ -101,13 +101,13 @@ TEST_CASE("driver: structured prune finds an FFN inside an If branch; dead units
     for (int j = 32; j < 64; ++j) w1.data<float>()[r * 64 + j] = 0;  // units 32..63 are dead
   }
   auto then_g = Branch(*g, "then");
-  ir::Value* h = then_g->add_node("MatMul", {x, then_g->add_initializer("W1", w1)}, {"h"}, "ffn.l1")->outputs[0];
-  ir::Value* a = then_g->add_node("Relu", {h}, {"a"}, "ffn.act")->outputs[0];
-  ir::Value* w2 = then_g->add_initializer("W2", test::RandomTensor({64, 16}, rng, 0.3f));
-  then_g->outputs.push_back(then_g->add_node("MatMul", {a, w2}, {"t_y"}, "ffn.l2")->outputs[0]);
+  ir::Value* h = then_g->AddNode("MatMul", {x, then_g->AddInitializer("W1", w1)}, {"h"}, "ffn.l1")->outputs[0];
+  ir::Value* a = then_g->AddNode("Relu", {h}, {"a"}, "ffn.act")->outputs[0];
+  ir::Value* w2 = then_g->AddInitializer("W2", test::RandomTensor({64, 16}, rng, 0.3f));
+  then_g->outputs.push_back(then_g->AddNode("MatMul", {a, w2}, {"t_y"}, "ffn.l2")->outputs[0]);
   auto else_g = Branch(*g, "else");
-  else_g->outputs.push_back(else_g->add_node("Neg", {x}, {"e_y"}, "neg")->outputs[0]);
-  ir::Node* ifn = g->add_node("If", {cond}, {"y"}, "if");
+  else_g->outputs.push_back(else_g->AddNode("Neg", {x}, {"e_y"}, "neg")->outputs[0]);
+  ir::Node* ifn = g->AddNode("If", {cond}, {"y"}, "if");
   AddGraphAttr(ifn, "then_branch", then_g);
   AddGraphAttr(ifn, "else_branch", else_g);
   test::Output(*g, ifn->outputs[0], {3, 16});
@@ -132,14 +132,14 @@ TEST_CASE("quantize-int8: a weight tied across two graphs stays one int8 buffer,
   for (const char* name : {"decoder", "joiner"}) {
     auto g = std::make_unique<ir::Graph>(name);
     ir::Value* x = test::Input(*g, "x", ir::DType::Float32, {2, 64});
-    ir::Value* y = g->add_node("MatMul", {x, g->add_initializer("W", w)}, {"y"}, "proj")->outputs[0];
+    ir::Value* y = g->AddNode("MatMul", {x, g->AddInitializer("W", w)}, {"y"}, "proj")->outputs[0];
     test::Output(*g, y, {2, 32});
     gs.push_back(std::move(g));
   }
   ir::Model m = test::DecoderJoinerModel(std::move(gs[0]), std::move(gs[1]));
   const ir::Graph& a = *m.graphs[0].graph;
   const ir::Graph& b = *m.graphs[1].graph;
-  REQUIRE(m.bytes_unique() == static_cast<int64_t>(w.nbytes()));
+  REQUIRE(m.BytesUnique() == static_cast<int64_t>(w.nbytes()));
   ir::Tensor x = test::RandomTensor({2, 64}, rng);
   auto ref = test::RunAsrc(a, {x});
   pass::PassContext* ctx = nullptr;
@@ -151,12 +151,12 @@ TEST_CASE("quantize-int8: a weight tied across two graphs stays one int8 buffer,
   const ir::Tensor& qa = InitializerRead(a, "MatMulInteger", 1);
   const ir::Tensor& qb = InitializerRead(b, "MatMulInteger", 1);
   CHECK(qa.dtype() == ir::DType::Uint8);
-  CHECK(qa.shares_buffer_with(qb));
-  CHECK(InitializerRead(a, "MatMulInteger", 3).shares_buffer_with(InitializerRead(b, "MatMulInteger", 3)));
+  CHECK(qa.SharesBufferWith(qb));
+  CHECK(InitializerRead(a, "MatMulInteger", 3).SharesBufferWith(InitializerRead(b, "MatMulInteger", 3)));
   // Size accounting sees one int8 weight: the bundle is no bigger than one of its graphs.
-  CHECK(m.bytes_unique() == ir::unique_weight_bytes({&a}));
-  CHECK(m.bytes_unique() == ir::unique_weight_bytes({&b}));
-  CHECK(m.bytes_unique() < static_cast<int64_t>(w.nbytes()) / 3);
+  CHECK(m.BytesUnique() == ir::UniqueWeightBytes({&a}));
+  CHECK(m.BytesUnique() == ir::UniqueWeightBytes({&b}));
+  CHECK(m.BytesUnique() < static_cast<int64_t>(w.nbytes()) / 3);
   CHECK(test::RelError(ref[0], test::RunAsrc(b, {x})[0]) < 0.05);
   // And the tie survives a save and load (one region of shared_weights.bin).
   const std::string dir = test::TempDir("tied") + "/bundle";
@@ -164,8 +164,8 @@ TEST_CASE("quantize-int8: a weight tied across two graphs stays one int8 buffer,
   auto back = onnx_io::LoadModel(dir);
   REQUIRE_MESSAGE(back.ok(), back.status().message());
   CHECK(InitializerRead(*back->graphs[0].graph, "MatMulInteger", 1)
-            .shares_buffer_with(InitializerRead(*back->graphs[1].graph, "MatMulInteger", 1)));
-  CHECK(back->bytes_unique() == m.bytes_unique());
+            .SharesBufferWith(InitializerRead(*back->graphs[1].graph, "MatMulInteger", 1)));
+  CHECK(back->BytesUnique() == m.BytesUnique());
   std::filesystem::remove_all(std::filesystem::path(dir).parent_path());
 }
 
@@ -175,11 +175,11 @@ TEST_CASE("quantize-int8: embedding tied to the joiner's Gemm(transB) output lay
   const ir::Tensor e = test::RandomTensor({V, d}, rng, 0.5f);
   auto dec = std::make_unique<ir::Graph>("decoder");
   ir::Value* ids = test::Input(*dec, "ids", ir::DType::Int64, {3});
-  ir::Value* emb = dec->add_node("Gather", {dec->add_initializer("E", e), ids}, {"emb"}, "embed")->outputs[0];
-  test::Output(*dec, dec->add_node("Neg", {emb}, {"out"}, "neg")->outputs[0], {3, d});  // a graph output stays float
+  ir::Value* emb = dec->AddNode("Gather", {dec->AddInitializer("E", e), ids}, {"emb"}, "embed")->outputs[0];
+  test::Output(*dec, dec->AddNode("Neg", {emb}, {"out"}, "neg")->outputs[0], {3, d});  // a graph output stays float
   auto join = std::make_unique<ir::Graph>("joiner");
   ir::Value* x = test::Input(*join, "x", ir::DType::Float32, {2, d});
-  ir::Node* gemm = join->add_node("Gemm", {x, join->add_initializer("E", e)}, {"logits"}, "output");
+  ir::Node* gemm = join->AddNode("Gemm", {x, join->AddInitializer("E", e)}, {"logits"}, "output");
   gemm->set_attr_int("transB", 1);
   test::Output(*join, gemm->outputs[0], {2, V});
   ir::Model m = test::DecoderJoinerModel(std::move(dec), std::move(join));
@@ -201,9 +201,9 @@ TEST_CASE("quantize-int8: embedding tied to the joiner's Gemm(transB) output lay
   const ir::Tensor& table = InitializerRead(a, "Gather", 0);  // the int8 table (the first Gather)
   const ir::Tensor& dq = InitializerRead(b, "DequantizeLinear", 0);
   CHECK(table.dtype() == ir::DType::Int8);
-  CHECK(table.shares_buffer_with(dq));
-  CHECK(a.find_value("E_scale")->initializer->shares_buffer_with(*b.find_value("E_scale")->initializer));
-  CHECK(m.bytes_unique() < static_cast<int64_t>(e.nbytes()) / 2);
+  CHECK(table.SharesBufferWith(dq));
+  CHECK(a.FindValue("E_scale")->initializer->SharesBufferWith(*b.FindValue("E_scale")->initializer));
+  CHECK(m.BytesUnique() < static_cast<int64_t>(e.nbytes()) / 2);
   CHECK(test::RelError(ref_a[0], test::RunAsrc(a, {idv})[0]) < 0.02);
   CHECK(test::RelError(ref_b[0], test::RunAsrc(b, {xv})[0]) < 0.02);
 }
@@ -215,7 +215,7 @@ TEST_CASE("prune magnitude: a weight tied across two graphs is zeroed once and s
   for (const char* name : {"decoder", "joiner"}) {
     auto g = std::make_unique<ir::Graph>(name);
     ir::Value* x = test::Input(*g, "x", ir::DType::Float32, {2, 64});
-    test::Output(*g, g->add_node("MatMul", {x, g->add_initializer("W", w)}, {"y"}, "proj")->outputs[0], {2, 32});
+    test::Output(*g, g->AddNode("MatMul", {x, g->AddInitializer("W", w)}, {"y"}, "proj")->outputs[0], {2, 32});
     gs.push_back(std::move(g));
   }
   ir::Model m = test::DecoderJoinerModel(std::move(gs[0]), std::move(gs[1]));
@@ -225,17 +225,17 @@ TEST_CASE("prune magnitude: a weight tied across two graphs is zeroed once and s
   CHECK(ctx->counters().at("weights_zeroed") == 64 * 32 / 2);
   CHECK(ctx->counters().at("weights_considered") == 64 * 32);
   const ir::Tensor& wa = InitializerRead(*m.graphs[0].graph, "MatMul", 1);
-  CHECK(wa.shares_buffer_with(InitializerRead(*m.graphs[1].graph, "MatMul", 1)));
+  CHECK(wa.SharesBufferWith(InitializerRead(*m.graphs[1].graph, "MatMul", 1)));
   CHECK(std::count(wa.data<float>(), wa.data<float>() + wa.numel(), 0.f) == 64 * 32 / 2);
-  CHECK(m.bytes_unique() == static_cast<int64_t>(w.nbytes()));
+  CHECK(m.BytesUnique() == static_cast<int64_t>(w.nbytes()));
 }
 
 TEST_CASE("driver: low-rank factorizes a rank-4 weight inside a Loop body; nearly exact; ORT agrees") {
   std::mt19937_64 rng(17);
   auto g = std::make_unique<ir::Graph>("loop");
   ir::Value* x = test::Input(*g, "x", ir::DType::Float32, {4, 64});
-  ir::Value* trip = g->add_initializer("trip", ir::Tensor::ScalarInt64(2));
-  ir::Value* cond = g->add_initializer("cond", BoolScalar(true));
+  ir::Value* trip = g->AddInitializer("trip", ir::Tensor::ScalarInt64(2));
+  ir::Value* cond = g->AddInitializer("cond", BoolScalar(true));
   auto body = Branch(*g, "body");
   test::Input(*body, "iter", ir::DType::Int64, {});
   ir::Value* cin = test::Input(*body, "cond_in", ir::DType::Bool, {});
@@ -247,13 +247,13 @@ TEST_CASE("driver: low-rank factorizes a rank-4 weight inside a Loop body; nearl
       for (int k = 0; k < 4; ++k) w.data<float>()[i * 64 + j] += a.data<float>()[i * 4 + k] * b.data<float>()[k * 64 + j];
     }
   }
-  ir::Value* y = body->add_node("MatMul", {acc, body->add_initializer("W", w)}, {"y"}, "body.MatMul")->outputs[0];
-  ir::Value* cout = body->add_node("Identity", {cin}, {"cond_out"}, "body.cond")->outputs[0];
+  ir::Value* y = body->AddNode("MatMul", {acc, body->AddInitializer("W", w)}, {"y"}, "body.MatMul")->outputs[0];
+  ir::Value* cout = body->AddNode("Identity", {cin}, {"cond_out"}, "body.cond")->outputs[0];
   cout->type = cin->type;
   body->outputs.push_back(cout);
-  test::Output(*body, body->add_node("Mul", {y, body->add_initializer("s", ir::Tensor::Scalar(0.25f))}, {"acc_out"},
+  test::Output(*body, body->AddNode("Mul", {y, body->AddInitializer("s", ir::Tensor::Scalar(0.25f))}, {"acc_out"},
                                      "body.scale")->outputs[0], {4, 64});
-  ir::Node* loop = g->add_node("Loop", {trip, cond, x}, {"y_final"}, "loop");
+  ir::Node* loop = g->AddNode("Loop", {trip, cond, x}, {"y_final"}, "loop");
   AddGraphAttr(loop, "body", body);
   test::Output(*g, loop->outputs[0], {4, 64});
   ir::Model m = test::SingleGraphModel(std::move(g));

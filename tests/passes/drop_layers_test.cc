@@ -62,11 +62,11 @@ std::vector<ir::Tensor> KeepSlices(const std::vector<ir::Tensor>& t, const std::
 
 TEST_CASE("drop-layers: dropping nothing changes nothing") {
   ir::Model m = Teacher();
-  const uint64_t h = ir::content_hash(m);
+  const uint64_t h = ir::ContentHash(m);
   auto r = Run(m, {{"count", 0}});
   REQUIRE_MESSAGE(r.ok(), r.status().message());
   CHECK_FALSE(r.value());
-  CHECK(ir::content_hash(m) == h);
+  CHECK(ir::ContentHash(m) == h);
 }
 
 TEST_CASE("drop-layers: the teacher's blocks, and block 3 dropped with its cache slices") {
@@ -80,7 +80,7 @@ TEST_CASE("drop-layers: the teacher's blocks, and block 3 dropped with its cache
   REQUIRE_MESSAGE(nc.ok(), nc.status().message());
   CHECK(nc.value().blocks.size() == 2);
 
-  const int64_t params = m.graph("encoder_causal")->num_params();
+  const int64_t params = m.graph("encoder_causal")->NumParams();
   std::map<std::string, int64_t> counters;
   auto r = Run(m, {{"method", "index"}, {"blocks", "3"}}, nullptr, &counters);
   REQUIRE_MESSAGE(r.ok(), r.status().message());
@@ -90,7 +90,7 @@ TEST_CASE("drop-layers: the teacher's blocks, and block 3 dropped with its cache
   const int64_t d = 144, ff = 576, k = 15;
   const int64_t layer = 2 * (2 * d * ff + ff + d + 2 * d) + (4 * (d * d + d) + 2 * d) +
                         (2 * d * d + 2 * d + d * k + d + 4 * d + d * d + d) + 2 * d;
-  CHECK(params - m.graph("encoder_causal")->num_params() == layer - 3);
+  CHECK(params - m.graph("encoder_causal")->NumParams() == layer - 3);
   CHECK(counters["blocks_dropped"] == 1);
   CHECK(counters["caches_shrunk"] == 3);
   const ir::Graph& g = *m.graph("encoder_causal");
@@ -143,7 +143,7 @@ TEST_CASE("drop-layers: without names the blocks are found by structure alone, s
     auto ob = RunChunk(*b.graph("encoder_causal"));
     REQUIRE(oa.size() == ob.size());
     for (size_t i = 0; i < oa.size(); ++i) CHECK_MESSAGE(test::BitEqual(oa[i], ob[i]), blocks);
-    CHECK(a.graph("encoder_causal")->num_params() == b.graph("encoder_causal")->num_params());
+    CHECK(a.graph("encoder_causal")->NumParams() == b.graph("encoder_causal")->NumParams());
   }
 }
 
@@ -159,8 +159,8 @@ TEST_CASE("drop-layers: another exporter's conformers (tests/fixtures): weights 
     ir::Model named = m.value();
     REQUIRE(Run(named, {{"method", "index"}, {"blocks", "1"}, {"graphs", {"model"}}}).ok());
     REQUIRE(Run(anon, {{"method", "index"}, {"blocks", "1"}, {"graphs", {"model"}}}).ok());
-    CHECK(named.graph("model")->num_params() == anon.graph("model")->num_params());
-    CHECK(named.graph("model")->num_params() < m.value().graph("model")->num_params());
+    CHECK(named.graph("model")->NumParams() == anon.graph("model")->NumParams());
+    CHECK(named.graph("model")->NumParams() < m.value().graph("model")->NumParams());
   }
 }
 
@@ -174,7 +174,7 @@ TEST_CASE("drop-layers: importance drops, round by round, the block whose remova
     CHECK(limit == 4);
     double wer = 10;
     for (int k = 0; k < 7; ++k) {
-      if (!x.find("encoder_causal")->graph->find_value("enc.layers." + std::to_string(k) + ".norm.weight")) wer += cost[k];
+      if (!x.find("encoder_causal")->graph->FindValue("enc.layers." + std::to_string(k) + ".norm.weight")) wer += cost[k];
     }
     return std::map<std::string, double>{{"streaming", wer}, {"lookahead", wer}};
   };
@@ -186,7 +186,7 @@ TEST_CASE("drop-layers: importance drops, round by round, the block whose remova
   const ir::Graph& g = *m.graph("encoder_causal");
   for (int k = 0; k < 7; ++k) {
     const bool gone = k == 1 || k == 3 || k == 5;
-    CHECK_MESSAGE((g.find_value("enc.layers." + std::to_string(k) + ".norm.weight") == nullptr) == gone, k);
+    CHECK_MESSAGE((g.FindValue("enc.layers." + std::to_string(k) + ".norm.weight") == nullptr) == gone, k);
   }
   REQUIRE(notes.size() == 4);
   CHECK(notes[0].find("round 1 drops block 1") != std::string::npos);
@@ -195,12 +195,12 @@ TEST_CASE("drop-layers: importance drops, round by round, the block whose remova
 
 TEST_CASE("drop-layers: bad input is an error naming the graph, before anything changes") {
   ir::Model m = Teacher();
-  const uint64_t h = ir::content_hash(m);
+  const uint64_t h = ir::ContentHash(m);
   auto expect = [&](const nlohmann::json& opts, const std::vector<std::string>& parts) {
     auto r = Run(m, opts);
     REQUIRE_FALSE(r.ok());
     for (const std::string& p : parts) CHECK_MESSAGE(r.status().message().find(p) != std::string::npos, r.status().message());
-    CHECK(ir::content_hash(m) == h);
+    CHECK(ir::ContentHash(m) == h);
   };
   expect({{"count", 7}}, {"graph 'encoder_causal' has 7 blocks", "asked to drop 7"});
   expect({{"keep", 0}}, {"graph 'encoder_causal' has 7 blocks"});

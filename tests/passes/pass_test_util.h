@@ -35,7 +35,7 @@ inline ir::Tensor RandomTensor(ir::Shape shape, std::mt19937_64& rng, float stdd
 }
 
 inline ir::Value* Input(ir::Graph& g, const std::string& name, ir::DType dt, ir::Shape shape) {
-  ir::Value* v = g.add_value(name);
+  ir::Value* v = g.AddValue(name);
   v->type.has_type = true;
   v->type.dtype = dt;
   v->type.has_shape = true;
@@ -134,7 +134,7 @@ inline std::vector<ir::Tensor> RunOrt(const ir::Model& model, const std::vector<
     std::string file = "in_" + std::to_string(k++) + ".bin";
     std::ofstream(dir + "/" + file, std::ios::binary)
         .write(reinterpret_cast<const char*>(t.raw()), static_cast<std::streamsize>(t.nbytes()));
-    spec.push_back({{"name", v->name}, {"type", ir::dtype_name(t.dtype())}, {"dims", t.shape()}, {"file", file}});
+    spec.push_back({{"name", v->name}, {"type", ir::DTypeName(t.dtype())}, {"dims", t.shape()}, {"file", file}});
   }
   std::ofstream(dir + "/inputs.json") << spec.dump();
   std::string cmd = "node " ASRC_SOURCE_DIR "/tests/passes/ort_eval.js '" + path + "' '" + dir + "'";
@@ -185,7 +185,7 @@ inline bool RunPass(pass::Pass& p, ir::Model& m, const nlohmann::json& options,
     for (const ir::Node* n : gf.graph->nodes()) {
       if (!n->name.empty()) CHECK_MESSAGE(names.insert(n->name).second, ("duplicate node name " + n->name));
     }
-    Status v = gf.graph->verify();
+    Status v = gf.graph->Verify();
     REQUIRE_MESSAGE(v.ok(), (std::string("after pass ") + p.name() + ": " + v.message()));
   }
   if (keep) *keep = last;

@@ -31,28 +31,28 @@ ir::Model FfnModel(uint64_t seed = 1, bool weak_half = false) {
       for (int c = 0; c < 16; ++c) w2.data<float>()[j * 16 + c] *= 1e-4f;
     }
   }
-  ir::Node* c = g->add_node("Constant", {}, {"W1"}, "const_w1");
+  ir::Node* c = g->AddNode("Constant", {}, {"W1"}, "const_w1");
   c->set_attr_tensor("value", w1);
-  ir::Value* vw2 = g->add_initializer("W2", w2);
-  ir::Value* vb1 = g->add_initializer("b1", b1);
-  ir::Value* vb2 = g->add_initializer("b2", test::RandomTensor({16}, rng, 0.1f));
-  ir::Node* mm1 = g->add_node("MatMul", {x, c->outputs[0]}, {"h"}, "ffn.l1.MatMul");
-  ir::Node* add1 = g->add_node("Add", {vb1, mm1->outputs[0]}, {"h2"}, "ffn.l1.Add");
-  ir::Node* sig = g->add_node("Sigmoid", {add1->outputs[0]}, {"s"}, "ffn.Sigmoid");
-  ir::Node* mul = g->add_node("Mul", {add1->outputs[0], sig->outputs[0]}, {"a"}, "ffn.Mul");
-  ir::Node* mm2 = g->add_node("MatMul", {mul->outputs[0], vw2}, {"o"}, "ffn.l2.MatMul");
-  ir::Node* add2 = g->add_node("Add", {mm2->outputs[0], vb2}, {"o2"}, "ffn.l2.Add");
-  ir::Node* drop = g->add_node("Dropout", {add2->outputs[0]}, {"o3"}, "ffn.Dropout");
-  ir::Value* m1 = g->add_initializer("minus1", ir::Tensor::FromVector(ir::DType::Int64, {1}, std::vector<int64_t>{-1}));
-  ir::Value* d16 = g->add_initializer("d16", ir::Tensor::FromVector(ir::DType::Int64, {1}, std::vector<int64_t>{16}));
-  ir::Node* cat = g->add_node("Concat", {m1, d16}, {"shape2d"}, "shape.Concat");
+  ir::Value* vw2 = g->AddInitializer("W2", w2);
+  ir::Value* vb1 = g->AddInitializer("b1", b1);
+  ir::Value* vb2 = g->AddInitializer("b2", test::RandomTensor({16}, rng, 0.1f));
+  ir::Node* mm1 = g->AddNode("MatMul", {x, c->outputs[0]}, {"h"}, "ffn.l1.MatMul");
+  ir::Node* add1 = g->AddNode("Add", {vb1, mm1->outputs[0]}, {"h2"}, "ffn.l1.Add");
+  ir::Node* sig = g->AddNode("Sigmoid", {add1->outputs[0]}, {"s"}, "ffn.Sigmoid");
+  ir::Node* mul = g->AddNode("Mul", {add1->outputs[0], sig->outputs[0]}, {"a"}, "ffn.Mul");
+  ir::Node* mm2 = g->AddNode("MatMul", {mul->outputs[0], vw2}, {"o"}, "ffn.l2.MatMul");
+  ir::Node* add2 = g->AddNode("Add", {mm2->outputs[0], vb2}, {"o2"}, "ffn.l2.Add");
+  ir::Node* drop = g->AddNode("Dropout", {add2->outputs[0]}, {"o3"}, "ffn.Dropout");
+  ir::Value* m1 = g->AddInitializer("minus1", ir::Tensor::FromVector(ir::DType::Int64, {1}, std::vector<int64_t>{-1}));
+  ir::Value* d16 = g->AddInitializer("d16", ir::Tensor::FromVector(ir::DType::Int64, {1}, std::vector<int64_t>{16}));
+  ir::Node* cat = g->AddNode("Concat", {m1, d16}, {"shape2d"}, "shape.Concat");
   cat->set_attr_int("axis", 0);
-  ir::Node* r1 = g->add_node("Reshape", {drop->outputs[0], cat->outputs[0]}, {"r"}, "Reshape2d");
-  ir::Node* id = g->add_node("Identity", {r1->outputs[0]}, {"rid"}, "Identity");
-  ir::Value* s3 = g->add_initializer("shape3d", ir::Tensor::FromVector(ir::DType::Int64, {3}, std::vector<int64_t>{2, 5, 16}));
-  ir::Node* r2 = g->add_node("Reshape", {id->outputs[0], s3}, {"y"}, "Reshape3d");
+  ir::Node* r1 = g->AddNode("Reshape", {drop->outputs[0], cat->outputs[0]}, {"r"}, "Reshape2d");
+  ir::Node* id = g->AddNode("Identity", {r1->outputs[0]}, {"rid"}, "Identity");
+  ir::Value* s3 = g->AddInitializer("shape3d", ir::Tensor::FromVector(ir::DType::Int64, {3}, std::vector<int64_t>{2, 5, 16}));
+  ir::Node* r2 = g->AddNode("Reshape", {id->outputs[0], s3}, {"y"}, "Reshape3d");
   test::Output(*g, r2->outputs[0], {2, 5, 16});
-  g->add_node("Neg", {x}, {"dead"}, "dead.Neg");
+  g->AddNode("Neg", {x}, {"dead"}, "dead.Neg");
   return test::SingleGraphModel(std::move(g));
 }
 
@@ -63,24 +63,24 @@ ir::Model MixedModel(uint64_t seed = 2) {
   auto g = std::make_unique<ir::Graph>("mixed");
   ir::Value* tok = test::Input(*g, "tokens", ir::DType::Int64, {1, 3});
   ir::Value* z = test::Input(*g, "z", ir::DType::Float32, {1, 4, 12});
-  ir::Value* emb = g->add_initializer("emb", test::RandomTensor({32, 24}, rng));
-  ir::Node* ga = g->add_node("Gather", {emb, tok}, {"e"}, "embed.Gather");
-  ir::Node* tr = g->add_node("Transpose", {ga->outputs[0]}, {"et"}, "Transpose");
+  ir::Value* emb = g->AddInitializer("emb", test::RandomTensor({32, 24}, rng));
+  ir::Node* ga = g->AddNode("Gather", {emb, tok}, {"e"}, "embed.Gather");
+  ir::Node* tr = g->AddNode("Transpose", {ga->outputs[0]}, {"et"}, "Transpose");
   tr->set_attr_ints("perm", {1, 0, 2});
-  ir::Value* W = g->add_initializer("lstm.W", test::RandomTensor({1, 80, 24}, rng, 0.2f));
-  ir::Value* R = g->add_initializer("lstm.R", test::RandomTensor({1, 80, 20}, rng, 0.2f));
-  ir::Value* B = g->add_initializer("lstm.B", test::RandomTensor({1, 160}, rng, 0.1f));
-  ir::Node* lstm = g->add_node("LSTM", {tr->outputs[0], W, R, B}, {"Y", "Y_h", "Y_c"}, "lstm");
+  ir::Value* W = g->AddInitializer("lstm.W", test::RandomTensor({1, 80, 24}, rng, 0.2f));
+  ir::Value* R = g->AddInitializer("lstm.R", test::RandomTensor({1, 80, 20}, rng, 0.2f));
+  ir::Value* B = g->AddInitializer("lstm.B", test::RandomTensor({1, 160}, rng, 0.1f));
+  ir::Node* lstm = g->AddNode("LSTM", {tr->outputs[0], W, R, B}, {"Y", "Y_h", "Y_c"}, "lstm");
   lstm->set_attr_int("hidden_size", 20);
-  ir::Value* s = g->add_initializer("shape_1x20", ir::Tensor::FromVector(ir::DType::Int64, {2}, std::vector<int64_t>{1, 20}));
-  ir::Node* rs = g->add_node("Reshape", {lstm->outputs[1], s}, {"hflat"}, "Reshape");
-  ir::Value* gw = g->add_initializer("joiner.W", test::RandomTensor({10, 20}, rng, 0.3f));
-  ir::Value* gb = g->add_initializer("joiner.b", test::RandomTensor({10}, rng, 0.1f));
-  ir::Node* gemm = g->add_node("Gemm", {rs->outputs[0], gw, gb}, {"logits"}, "joiner.Gemm");
+  ir::Value* s = g->AddInitializer("shape_1x20", ir::Tensor::FromVector(ir::DType::Int64, {2}, std::vector<int64_t>{1, 20}));
+  ir::Node* rs = g->AddNode("Reshape", {lstm->outputs[1], s}, {"hflat"}, "Reshape");
+  ir::Value* gw = g->AddInitializer("joiner.W", test::RandomTensor({10, 20}, rng, 0.3f));
+  ir::Value* gb = g->AddInitializer("joiner.b", test::RandomTensor({10}, rng, 0.1f));
+  ir::Node* gemm = g->AddNode("Gemm", {rs->outputs[0], gw, gb}, {"logits"}, "joiner.Gemm");
   gemm->set_attr_int("transB", 1);
-  ir::Value* cw = g->add_initializer("conv.W", test::RandomTensor({8, 4, 3}, rng, 0.3f));
-  ir::Value* cb = g->add_initializer("conv.b", test::RandomTensor({8}, rng, 0.1f));
-  ir::Node* conv = g->add_node("Conv", {z, cw, cb}, {"c"}, "conv");
+  ir::Value* cw = g->AddInitializer("conv.W", test::RandomTensor({8, 4, 3}, rng, 0.3f));
+  ir::Value* cb = g->AddInitializer("conv.b", test::RandomTensor({8}, rng, 0.1f));
+  ir::Node* conv = g->AddNode("Conv", {z, cw, cb}, {"c"}, "conv");
   conv->set_attr_ints("kernel_shape", {3});
   test::Output(*g, gemm->outputs[0], {1, 10});
   test::Output(*g, conv->outputs[0], {1, 8, 10});
@@ -132,22 +132,22 @@ TEST_CASE("cleanup never makes a model larger: weights in Constant nodes inside 
   auto g = std::make_unique<ir::Graph>("g");
   ir::Value* x = test::Input(*g, "x", ir::DType::Float32, {1, 32});
   ir::Value* c = test::Input(*g, "c", ir::DType::Bool, {});
-  ir::Node* iff = g->add_node("If", {c}, {"y"}, "if0");
+  ir::Node* iff = g->AddNode("If", {c}, {"y"}, "if0");
   for (const char* name : {"then_branch", "else_branch"}) {
     auto b = std::make_shared<ir::Graph>(name);
     b->parent = g.get();
-    ir::Node* cw = b->add_node("Constant", {}, {std::string(name) + "_w"}, std::string(name) + "_cw");
+    ir::Node* cw = b->AddNode("Constant", {}, {std::string(name) + "_w"}, std::string(name) + "_cw");
     cw->set_attr_tensor("value", test::RandomTensor({32, 32}, rng, 0.2f));
     ir::Tensor w16(ir::DType::Float16, {32, 32});
     for (int64_t i = 0; i < w16.numel(); ++i) w16.data<uint16_t>()[i] = 0x3000 + static_cast<uint16_t>(i % 64);
-    ir::Node* ch = b->add_node("Constant", {}, {std::string(name) + "_w16"}, std::string(name) + "_ch");
+    ir::Node* ch = b->AddNode("Constant", {}, {std::string(name) + "_w16"}, std::string(name) + "_ch");
     ch->set_attr_tensor("value", w16);
-    ir::Node* tr = b->add_node("Transpose", {cw->outputs[0]}, {std::string(name) + "_wt"}, std::string(name) + "_tr");
-    ir::Node* cast = b->add_node("Cast", {ch->outputs[0]}, {std::string(name) + "_w32"}, std::string(name) + "_cast");
+    ir::Node* tr = b->AddNode("Transpose", {cw->outputs[0]}, {std::string(name) + "_wt"}, std::string(name) + "_tr");
+    ir::Node* cast = b->AddNode("Cast", {ch->outputs[0]}, {std::string(name) + "_w32"}, std::string(name) + "_cast");
     cast->set_attr_int("to", static_cast<int64_t>(ir::DType::Float32));
-    ir::Node* m1 = b->add_node("MatMul", {x, tr->outputs[0]}, {std::string(name) + "_a"}, std::string(name) + "_mm1");
-    ir::Node* m2 = b->add_node("MatMul", {m1->outputs[0], cw->outputs[0]}, {std::string(name) + "_b"}, std::string(name) + "_mm2");
-    ir::Node* m3 = b->add_node("MatMul", {m2->outputs[0], cast->outputs[0]}, {std::string(name) + "_y"}, std::string(name) + "_mm3");
+    ir::Node* m1 = b->AddNode("MatMul", {x, tr->outputs[0]}, {std::string(name) + "_a"}, std::string(name) + "_mm1");
+    ir::Node* m2 = b->AddNode("MatMul", {m1->outputs[0], cw->outputs[0]}, {std::string(name) + "_b"}, std::string(name) + "_mm2");
+    ir::Node* m3 = b->AddNode("MatMul", {m2->outputs[0], cast->outputs[0]}, {std::string(name) + "_y"}, std::string(name) + "_mm3");
     b->outputs.push_back(m3->outputs[0]);
     ir::Attribute a;
     a.name = name;
@@ -155,17 +155,17 @@ TEST_CASE("cleanup never makes a model larger: weights in Constant nodes inside 
     a.g = b;
     iff->attributes.push_back(a);
   }
-  g->rebuild_uses();
+  g->RebuildUses();
   test::Output(*g, iff->outputs[0], {1, 32});
   ir::Model m = test::SingleGraphModel(std::move(g));
-  REQUIRE(m.graphs[0].graph->verify().ok());
+  REQUIRE(m.graphs[0].graph->Verify().ok());
   std::vector<ir::Tensor> in = {test::RandomTensor({1, 32}, rng, 1.f), ir::Tensor(ir::DType::Bool, {})};
   auto before = test::RunAsrc(*m.graphs[0].graph, in);
-  const int64_t bytes_before = m.bytes_unique();
+  const int64_t bytes_before = m.BytesUnique();
   passes::CleanupPass p;
   pass::PassContext* ctx = nullptr;
   CHECK(test::RunPass(p, m, json::object(), &ctx));
-  CHECK(m.bytes_unique() <= bytes_before);
+  CHECK(m.BytesUnique() <= bytes_before);
   CHECK(ctx->counters().at("constants_to_initializers") == 4);
   CHECK(ctx->counters().at("skipped_fold_grows_model") == 4);
   auto after = test::RunAsrc(*m.graphs[0].graph, in);
@@ -179,7 +179,7 @@ TEST_CASE("quantize-int8 dynamic: MatMulInteger form, ~4x fewer weight bytes, wi
   test::RunPass(clean, m, json::object());
   auto in = FfnInputs();
   auto ref = test::RunAsrc(*m.graphs[0].graph, in);
-  const int64_t bytes_before = m.bytes_unique();
+  const int64_t bytes_before = m.BytesUnique();
   passes::QuantizeInt8Pass q;
   pass::PassContext* ctx = nullptr;
   CHECK(test::RunPass(q, m, {{"mode", "dynamic"}}, &ctx));
@@ -188,7 +188,7 @@ TEST_CASE("quantize-int8 dynamic: MatMulInteger form, ~4x fewer weight bytes, wi
   CHECK(CountOps(g, "MatMulInteger") == 2);
   CHECK(CountOps(g, "DynamicQuantizeLinear") == 2);
   CHECK(ctx->counters().at("matmul_integer") == 2);
-  const int64_t bytes_after = m.bytes_unique();
+  const int64_t bytes_after = m.BytesUnique();
   MESSAGE("bytes " << bytes_before << " -> " << bytes_after);
   CHECK(bytes_after * 3 < bytes_before);  // 2048 float weights -> int8 + scales; biases stay float
   auto out = test::RunAsrc(g, in);
@@ -215,7 +215,7 @@ TEST_CASE("quantize-int8 covers Gather, LSTM, Gemm and Conv weights; ORT agrees"
   ir::Model m = MixedModel();
   auto in = MixedInputs();
   auto ref = test::RunAsrc(*m.graphs[0].graph, in);
-  const int64_t bytes_before = m.bytes_unique();
+  const int64_t bytes_before = m.BytesUnique();
   passes::QuantizeInt8Pass q;
   pass::PassContext* ctx = nullptr;
   CHECK(test::RunPass(q, m, {{"min_elements", 64}}, &ctx));
@@ -231,7 +231,7 @@ TEST_CASE("quantize-int8 covers Gather, LSTM, Gemm and Conv weights; ORT agrees"
     // Every weight matrix is int8 now; only biases and scales stay float.
     if (v->initializer->dtype() == ir::DType::Float32) CHECK(v->initializer->numel() <= 160);
   }
-  CHECK(m.bytes_unique() * 3 < bytes_before);
+  CHECK(m.BytesUnique() * 3 < bytes_before);
   auto out = test::RunAsrc(g, in);
   for (size_t i = 0; i < out.size(); ++i) {
     double err = test::RelError(ref[i], out[i]);
@@ -272,9 +272,9 @@ TEST_CASE("quantize-int8: one activation feeding several matmuls is quantized on
     std::mt19937_64 rng(9);
     auto g = std::make_unique<ir::Graph>("qkv");
     ir::Value* x = test::Input(*g, "x", ir::DType::Float32, {3, 32});
-    ir::Node* a = g->add_node("MatMul", {x, g->add_initializer("Wq", test::RandomTensor({32, 32}, rng))}, {"q"}, "q");
-    ir::Node* b = g->add_node("MatMul", {x, g->add_initializer("Wk", test::RandomTensor({32, 32}, rng))}, {"k"}, "k");
-    ir::Node* c = g->add_node("Add", {a->outputs[0], b->outputs[0]}, {"y"}, "add");
+    ir::Node* a = g->AddNode("MatMul", {x, g->AddInitializer("Wq", test::RandomTensor({32, 32}, rng))}, {"q"}, "q");
+    ir::Node* b = g->AddNode("MatMul", {x, g->AddInitializer("Wk", test::RandomTensor({32, 32}, rng))}, {"k"}, "k");
+    ir::Node* c = g->AddNode("Add", {a->outputs[0], b->outputs[0]}, {"y"}, "add");
     test::Output(*g, c->outputs[0], {3, 32});
     ir::Model m = test::SingleGraphModel(std::move(g));
     std::vector<ir::Tensor> in = {test::RandomTensor({3, 32}, rng)};
@@ -325,8 +325,8 @@ ir::Model LowRankModel(float noise) {
       for (int k = 0; k < 4; ++k) s += a.data<float>()[i * 4 + k] * b.data<float>()[k * 48 + j];
       w.data<float>()[i * 48 + j] = s + d(rng);
     }
-  ir::Value* vw = g->add_initializer("W", w);
-  ir::Node* mm = g->add_node("MatMul", {x, vw}, {"y"}, "proj.MatMul");
+  ir::Value* vw = g->AddInitializer("W", w);
+  ir::Node* mm = g->AddNode("MatMul", {x, vw}, {"y"}, "proj.MatMul");
   test::Output(*g, mm->outputs[0], {4, 48});
   return test::SingleGraphModel(std::move(g));
 }
@@ -336,14 +336,14 @@ TEST_CASE("low-rank: a rank-4 weight factorizes to rank 4 by energy, nearly exac
   std::mt19937_64 rng(5);
   std::vector<ir::Tensor> in = {test::RandomTensor({4, 64}, rng)};
   auto ref = test::RunAsrc(*m.graphs[0].graph, in);
-  const int64_t params = m.params_total();
+  const int64_t params = m.ParamsTotal();
   passes::LowRankPass p;
   pass::PassContext* ctx = nullptr;
   CHECK(test::RunPass(p, m, {{"energy", 0.9999}, {"multiple_of", 1}, {"min_elements", 0}}, &ctx));
   const ir::Graph& g = *m.graphs[0].graph;
   CHECK(CountOps(g, "MatMul") == 2);
   CHECK(ctx->counters().at("params_after") == 4 * (64 + 48));
-  CHECK(m.params_total() < params / 5);
+  CHECK(m.ParamsTotal() < params / 5);
   auto out = test::RunAsrc(g, in);
   CHECK(test::RelError(ref[0], out[0]) < 1e-3);
   test::CheckOrt(m, in, out, 1e-4, "lowrank");
@@ -368,9 +368,9 @@ TEST_CASE("low-rank: a weight shared by two MatMuls is factorized once; nothing 
   std::mt19937_64 rng(7);
   auto g = std::make_unique<ir::Graph>("shared");
   ir::Value* x = test::Input(*g, "x", ir::DType::Float32, {4, 64});
-  ir::Value* w = g->add_initializer("W", test::RandomTensor({64, 64}, rng));
-  ir::Node* a = g->add_node("MatMul", {x, w}, {"h"}, "layer0.MatMul");
-  ir::Node* b = g->add_node("MatMul", {a->outputs[0], w}, {"y"}, "layer1.MatMul");
+  ir::Value* w = g->AddInitializer("W", test::RandomTensor({64, 64}, rng));
+  ir::Node* a = g->AddNode("MatMul", {x, w}, {"h"}, "layer0.MatMul");
+  ir::Node* b = g->AddNode("MatMul", {a->outputs[0], w}, {"y"}, "layer1.MatMul");
   test::Output(*g, b->outputs[0], {4, 64});
   ir::Model m = test::SingleGraphModel(std::move(g));
   std::vector<ir::Tensor> in = {test::RandomTensor({4, 64}, rng)};
@@ -380,7 +380,7 @@ TEST_CASE("low-rank: a weight shared by two MatMuls is factorized once; nothing 
   CHECK(ctx->counters().at("factorized") == 1);
   CHECK(ctx->counters().at("shared_weight_reused") == 1);
   CHECK(CountOps(*m.graphs[0].graph, "MatMul") == 4);
-  CHECK(m.params_total() == 16 * (64 + 64));  // one A/B pair, W gone
+  CHECK(m.ParamsTotal() == 16 * (64 + 64));  // one A/B pair, W gone
   test::CheckOrt(m, in, test::RunAsrc(*m.graphs[0].graph, in), 1e-4, "lowrank_shared");
 
   ir::Model small = LowRankModel(0.5f);
@@ -399,14 +399,14 @@ TEST_CASE("prune structured: removes FFN hidden units physically; weak units -> 
   test::RunPass(clean, m, json::object());
   auto in = FfnInputs();
   auto ref = test::RunAsrc(*m.graphs[0].graph, in);
-  const int64_t params = m.params_total(), bytes = m.bytes_unique();
+  const int64_t params = m.ParamsTotal(), bytes = m.BytesUnique();
   passes::PrunePass p;
   pass::PassContext* ctx = nullptr;
   CHECK(test::RunPass(p, m, {{"method", "structured"}, {"sparsity", 0.5}}, &ctx));
   CHECK(ctx->counters().at("ffn_pruned") == 1);
   CHECK(ctx->counters().at("hidden_units_removed") == 32);
-  CHECK(m.params_total() == params - 32 * (16 + 16 + 1));
-  CHECK(m.bytes_unique() < bytes);
+  CHECK(m.ParamsTotal() == params - 32 * (16 + 16 + 1));
+  CHECK(m.BytesUnique() < bytes);
   const ir::Graph& g = *m.graphs[0].graph;
   for (const ir::Node* n : g.nodes()) {
     if (n->op_type == "MatMul") {
@@ -428,12 +428,12 @@ TEST_CASE("prune magnitude: zeros the requested fraction, saves no bytes, says s
     test::RunPass(*std::make_unique<passes::CleanupPass>(), m, json::object());
     auto in = FfnInputs();
     auto ref = test::RunAsrc(*m.graphs[0].graph, in);
-    const int64_t bytes = m.bytes_unique(), params = m.params_total();
+    const int64_t bytes = m.BytesUnique(), params = m.ParamsTotal();
     passes::PrunePass p;
     pass::PassContext* ctx = nullptr;
     CHECK(test::RunPass(p, m, {{"method", "magnitude"}, {"sparsity", 0.3}, {"scope", scope}}, &ctx));
-    CHECK(m.bytes_unique() == bytes);
-    CHECK(m.params_total() == params);
+    CHECK(m.BytesUnique() == bytes);
+    CHECK(m.ParamsTotal() == params);
     const int64_t zeros = ctx->counters().at("weights_zeroed");
     CHECK(zeros >= static_cast<int64_t>(0.29 * 2048));
     CHECK(zeros <= static_cast<int64_t>(0.31 * 2048) + 1);
@@ -448,7 +448,7 @@ TEST_CASE("prune magnitude: zeros the requested fraction, saves no bytes, says s
 TEST_CASE("passes keep buffers of the input untouched (teacher snapshot stays valid)") {
   ir::Model m = FfnModel();
   const ir::Model snap = m;  // a deep copy sharing the weight buffers
-  const uint64_t h = ir::content_hash(snap);
+  const uint64_t h = ir::ContentHash(snap);
   passes::CleanupPass c;
   passes::QuantizeInt8Pass q;
   passes::PrunePass p;
@@ -457,8 +457,8 @@ TEST_CASE("passes keep buffers of the input untouched (teacher snapshot stays va
   test::RunPass(p, m, {{"sparsity", 0.5}});
   test::RunPass(l, m, {{"min_elements", 0}, {"ratio", 0.1}});
   test::RunPass(q, m, json::object());
-  CHECK(ir::content_hash(snap) == h);
-  CHECK(ir::content_hash(m) != h);
+  CHECK(ir::ContentHash(snap) == h);
+  CHECK(ir::ContentHash(m) != h);
 }
 
 TEST_CASE("low-rank data_aware: lower output error than plain SVD when input channels differ in scale") {
@@ -474,7 +474,7 @@ TEST_CASE("low-rank data_aware: lower output error than plain SVD when input cha
     std::mt19937_64 wr(4);
     auto g = std::make_unique<ir::Graph>("da");
     ir::Value* x = test::Input(*g, "x", ir::DType::Float32, {64, 48});
-    ir::Node* mm = g->add_node("MatMul", {x, g->add_initializer("W", test::RandomTensor({48, 40}, wr))}, {"y"}, "proj");
+    ir::Node* mm = g->AddNode("MatMul", {x, g->AddInitializer("W", test::RandomTensor({48, 40}, wr))}, {"y"}, "proj");
     test::Output(*g, mm->outputs[0], {64, 40});
     return test::SingleGraphModel(std::move(g));
   };

@@ -22,13 +22,13 @@ struct Builder {
   int n = 0;
 
   std::string Name(const std::string& base) { return base + "_" + std::to_string(n++); }
-  ir::Value* Init(const std::string& base, ir::Tensor t) { return g.add_initializer(Name(base), std::move(t)); }
+  ir::Value* Init(const std::string& base, ir::Tensor t) { return g.AddInitializer(Name(base), std::move(t)); }
   ir::Value* Ints(const std::vector<int64_t>& v) {
     return Init("i", ir::Tensor::FromVector(ir::DType::Int64, {static_cast<int64_t>(v.size())}, v));
   }
   ir::Value* IntScalar(int64_t v) { return Init("s", ir::Tensor::ScalarInt64(v)); }
   ir::Node* Op(const std::string& op, const std::vector<ir::Value*>& in, const std::string& name) {
-    return g.add_node(op, in, {Name(name + "_out")}, Name(name));
+    return g.AddNode(op, in, {Name(name + "_out")}, Name(name));
   }
   ir::Value* Out(const std::string& op, const std::vector<ir::Value*>& in, const std::string& name) {
     return Op(op, in, name)->outputs[0];
@@ -45,9 +45,9 @@ struct Builder {
   }
   // MatMul(x, W) -> Add(b, .) with node names `name`.MatMul / `name`.Add, as torch names them.
   ir::Value* Linear(ir::Value* x, ir::Tensor w, ir::Tensor b, const std::string& name) {
-    ir::Value* mm = g.add_node("MatMul", {x, Init(name + ".weight", std::move(w))}, {Name(name + "_mm")},
+    ir::Value* mm = g.AddNode("MatMul", {x, Init(name + ".weight", std::move(w))}, {Name(name + "_mm")},
                                name + ".MatMul")->outputs[0];
-    return g.add_node("Add", {Init(name + ".bias", std::move(b)), mm}, {Name(name + "_add")},
+    return g.AddNode("Add", {Init(name + ".bias", std::move(b)), mm}, {Name(name + "_add")},
                       name + ".Add")->outputs[0];
   }
   ir::Tensor Rand(ir::Shape s, float sd = 0.3f) { return test::RandomTensor(std::move(s), rng, sd); }
@@ -276,15 +276,15 @@ TEST_CASE("prune heads: a head with zero V weights goes, exactly; shapes rewritt
     const ir::Graph& g = *m.graphs[0].graph;
     auto in = Inputs(g, 7);
     auto ref = test::RunAsrc(g, in);
-    const int64_t params = m.params_total(), bytes = m.bytes_unique();
+    const int64_t params = m.ParamsTotal(), bytes = m.BytesUnique();
     pass::PassContext* ctx = Prune(m, {{"targets", {"heads"}}, {"heads_sparsity", 0.25}});
     CHECK(Counter(ctx, "attention_pruned") == 1);
     CHECK(Counter(ctx, "heads_removed") == 1);
     // One head of 4 columns: Q, K, V columns + biases and the output-projection rows.
     const int64_t removed = 4 * (16 + 1) * 3 + 4 * 16;
     CHECK(Counter(ctx, "params_removed") == removed);
-    CHECK(m.params_total() == params - removed);
-    CHECK(m.bytes_unique() < bytes);
+    CHECK(m.ParamsTotal() == params - removed);
+    CHECK(m.BytesUnique() < bytes);
     for (const ir::Node* n : g.nodes()) {
       if (n->op_type != "MatMul" || !n->input(1)->initializer) continue;
       const ir::Tensor& w = *n->input(1)->initializer;
@@ -322,7 +322,7 @@ TEST_CASE("prune heads+conv on a streaming encoder: caches narrowed, exact for d
   // Second chunk: new features, the caches the first chunk returned.
   const std::vector<ir::Tensor> in2 = {Inputs(g, 13)[0], ref1[1], ref1[2], ref1[3]};
   auto ref2 = test::RunAsrc(g, in2);
-  const int64_t params = m.params_total();
+  const int64_t params = m.ParamsTotal();
   pass::PassContext* ctx = Prune(m, {{"targets", {"heads", "conv"}}, {"heads_sparsity", 0.5},
                                      {"conv_sparsity", 0.5}, {"multiple_of", 1}});
   CHECK(Counter(ctx, "attention_pruned") == 2);
@@ -331,7 +331,7 @@ TEST_CASE("prune heads+conv on a streaming encoder: caches narrowed, exact for d
   // Per layer: one head of 4 (3 * 4 * (8 + 1) + 4 * 8 = 140); four channels (pw1 2 * 4 * (8 + 1),
   // depthwise 4 * (3 + 1), norm 2 * 4, pw2 4 * 8 = 128).
   CHECK(Counter(ctx, "params_removed") == 2 * (140 + 128));
-  CHECK(m.params_total() == params - 2 * (140 + 128));
+  CHECK(m.ParamsTotal() == params - 2 * (140 + 128));
   CHECK(Dims(g.inputs[1]) == std::vector<int64_t>{2, 1, 3, 4});
   CHECK(Dims(g.inputs[3]) == std::vector<int64_t>{2, 1, 4, 2});
   CHECK(Dims(g.outputs[1]) == std::vector<int64_t>{2, 1, 3, 4});
@@ -378,9 +378,9 @@ TEST_CASE("prune conv: lossy on random weights, bias fold and rescaled norm run 
 
 TEST_CASE("prune structured: default targets are FFN only; unknown targets are an error") {
   ir::Model m = StreamingModel(31, false);
-  const int64_t params = m.params_total();
+  const int64_t params = m.ParamsTotal();
   Prune(m, {{"sparsity", 0.5}}, false);  // no FFN in this graph; heads and conv untouched
-  CHECK(m.params_total() == params);
+  CHECK(m.ParamsTotal() == params);
   passes::PrunePass p;
   auto opts = pass::ValidateOptions(p.options(), {{"method", "structured"}, {"targets", {"mlp"}}}, "$");
   REQUIRE(opts.ok());

@@ -74,11 +74,11 @@ std::vector<std::string> Hyps(const ir::Model& m, bool lookahead) {
 
 TEST_CASE("share-decoder: a bundle with one pair is an error naming the missing graph") {
   ir::Model m = Teacher();
-  const uint64_t h = ir::content_hash(m);
+  const uint64_t h = ir::ContentHash(m);
   auto r = Run(m, {{"choose", "streaming"}});
   REQUIRE_FALSE(r.ok());
   CHECK(r.status().message().find("no graph 'decoder_lookahead'") != std::string::npos);
-  CHECK(ir::content_hash(m) == h);
+  CHECK(ir::ContentHash(m) == h);
 }
 
 TEST_CASE("share-decoder: lib/asr decodes each pass with its own pair; the shared pair serves both") {
@@ -106,7 +106,7 @@ TEST_CASE("share-decoder: lib/asr decodes each pass with its own pair; the share
   // joiner's output bias (vocab entries) is a buffer of its own.
   CHECK(counters["params_removed"] == 256);
   CHECK(Hyps(s, true) == teacher_la);
-  CHECK(s.bytes_unique() == teacher.bytes_unique());
+  CHECK(s.BytesUnique() == teacher.BytesUnique());
 }
 
 TEST_CASE("share-decoder: lookahead keeps that pair; average takes the mean of the weights") {
@@ -126,7 +126,7 @@ TEST_CASE("share-decoder: lookahead keeps that pair; average takes the mean of t
   }
 
   ir::Model bad = TwoDecoder(8.f);
-  bad.graph("joiner_lookahead")->add_initializer("extra", ir::Tensor::Scalar(1.f));
+  bad.graph("joiner_lookahead")->AddInitializer("extra", ir::Tensor::Scalar(1.f));
   auto r = Run(bad, {{"choose", "average"}});
   REQUIRE_FALSE(r.ok());
   CHECK(r.status().message().find("cannot be averaged") != std::string::npos);

@@ -18,25 +18,25 @@ inline ir::Model StatelessTeacher(int context = 1) {
   REQUIRE_MESSAGE(m.ok(), m.status().message());
   ir::Graph& d = *m->graph("decoder");
   for (const char* s : {"h", "c"}) {
-    ir::Value* in = d.find_value(s);
+    ir::Value* in = d.FindValue(s);
     REQUIRE(in);
-    ir::Value* z = d.add_initializer(std::string(s) + "_zero", ir::Tensor(ir::DType::Float32, {1, 1, 256}));
-    d.replace_all_uses(in, z);
+    ir::Value* z = d.AddInitializer(std::string(s) + "_zero", ir::Tensor(ir::DType::Float32, {1, 1, 256}));
+    d.ReplaceAllUses(in, z);
     d.inputs.erase(std::find(d.inputs.begin(), d.inputs.end(), in));
-    d.remove_value(in);
+    d.RemoveValue(in);
   }
   d.outputs.resize(1);  // decoder_out
   ir::Value* y = d.inputs[0];
   REQUIRE(y->type.dims.size() == 2);
   y->type.dims[1] = ir::Dim{context, ""};
   // decoder_out = LSTM output at position -1 of the context (the export took position 0 of 1).
-  ir::Value* pos = d.find_value("/Constant_output_0");
+  ir::Value* pos = d.FindValue("/Constant_output_0");
   REQUIRE((pos && pos->producer && pos->producer->op_type == "Constant"));
   pos->producer->set_attr_tensor("value", ir::Tensor::ScalarInt64(-1));
   m->config["decoding"]["decoder_type"] = "stateless";
   m->config["decoding"]["context_size"] = context;
   m->config["decoding"].erase("decoder_state");
-  REQUIRE(d.verify().ok());
+  REQUIRE(d.Verify().ok());
   return std::move(m).value();
 }
 

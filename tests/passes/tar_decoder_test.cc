@@ -17,8 +17,8 @@ constexpr int64_t kV = 12, kH = 8, kDd = 6, kEnc = 5;
 
 ir::Node* AddGemm(ir::Graph& g, ir::Value* x, const std::string& name, ir::Tensor w, ir::Tensor b, bool trans_b,
                   const std::string& out = "") {
-  ir::Node* n = g.add_node("Gemm", {x, g.add_initializer(name + ".weight", std::move(w)),
-                                    g.add_initializer(name + ".bias", std::move(b))},
+  ir::Node* n = g.AddNode("Gemm", {x, g.AddInitializer(name + ".weight", std::move(w)),
+                                    g.AddInitializer(name + ".bias", std::move(b))},
                            {out.empty() ? name + "_out" : out}, name);
   n->set_attr_int("transB", trans_b ? 1 : 0);
   return n;
@@ -31,9 +31,9 @@ ir::Model TinyBundle(std::mt19937_64& rng, bool out_trans_b = true, const std::s
                      const ir::Tensor* out_weight = nullptr) {
   auto dec = std::make_unique<ir::Graph>("decoder");
   ir::Value* y = test::Input(*dec, "y", ir::DType::Int64, {3, 1});
-  ir::Value* e = dec->add_node("Gather", {dec->add_initializer("dec.embed", test::RandomTensor({kV, kDd}, rng, 0.5f)), y},
+  ir::Value* e = dec->AddNode("Gather", {dec->AddInitializer("dec.embed", test::RandomTensor({kV, kDd}, rng, 0.5f)), y},
                                {"emb"}, "embed")->outputs[0];
-  ir::Node* rs = dec->add_node("ReduceSum", {e, dec->add_initializer("axes", ir::Tensor::FromVector<int64_t>(ir::DType::Int64, {1}, {1}))},
+  ir::Node* rs = dec->AddNode("ReduceSum", {e, dec->AddInitializer("axes", ir::Tensor::FromVector<int64_t>(ir::DType::Int64, {1}, {1}))},
                                {"decoder_out"}, "sum");
   rs->set_attr_int("keepdims", 0);
   test::Output(*dec, rs->outputs[0], {3, kDd});
@@ -43,13 +43,13 @@ ir::Model TinyBundle(std::mt19937_64& rng, bool out_trans_b = true, const std::s
   ir::Value* din = test::Input(*join, "decoder_out", ir::DType::Float32, {3, kDd});
   ir::Node* pe = AddGemm(*join, enc, "j.enc_proj", test::RandomTensor({kH, kEnc}, rng, 0.5f), test::RandomTensor({kH}, rng, 0.1f), true);
   ir::Node* pd = AddGemm(*join, din, "j.dec_proj", test::RandomTensor({kH, kDd}, rng, 0.5f), test::RandomTensor({kH}, rng, 0.1f), true);
-  ir::Value* s = join->add_node("Add", {pe->outputs[0], pd->outputs[0]}, {"sum"}, "add")->outputs[0];
-  ir::Value* a = join->add_node(act == "MatMul" ? "Identity" : act, {s}, {"act"}, "act")->outputs[0];
+  ir::Value* s = join->AddNode("Add", {pe->outputs[0], pd->outputs[0]}, {"sum"}, "add")->outputs[0];
+  ir::Value* a = join->AddNode(act == "MatMul" ? "Identity" : act, {s}, {"act"}, "act")->outputs[0];
   ir::Tensor wo = out_weight ? *out_weight : test::RandomTensor(out_trans_b ? ir::Shape{kV, kH} : ir::Shape{kH, kV}, rng, 0.5f);
   if (act == "MatMul") {  // the output layer as MatMul [H, V] + Add(bias), activation Tanh
-    ir::Value* t = join->add_node("Tanh", {a}, {"act2"}, "act2")->outputs[0];
-    ir::Value* mm = join->add_node("MatMul", {t, join->add_initializer("j.out.weight", wo)}, {"mm"}, "j.out")->outputs[0];
-    ir::Node* add = join->add_node("Add", {mm, join->add_initializer("j.out.bias", test::RandomTensor({kV}, rng, 0.1f))},
+    ir::Value* t = join->AddNode("Tanh", {a}, {"act2"}, "act2")->outputs[0];
+    ir::Value* mm = join->AddNode("MatMul", {t, join->AddInitializer("j.out.weight", wo)}, {"mm"}, "j.out")->outputs[0];
+    ir::Node* add = join->AddNode("Add", {mm, join->AddInitializer("j.out.bias", test::RandomTensor({kV}, rng, 0.1f))},
                                    {"logit"}, "j.out.bias_add");
     test::Output(*join, add->outputs[0], {3, kV});
   } else {
@@ -90,7 +90,7 @@ TEST_CASE("tar-decoder: structure, tied buffer counted once, PyTorch reference, 
     INFO("post " << post);
     std::mt19937_64 rng(21);
     ir::Model m = TinyBundle(rng);
-    const ir::Tensor joiner_out = *m.graph("joiner")->find_value("j.out.weight")->initializer;
+    const ir::Tensor joiner_out = *m.graph("joiner")->FindValue("j.out.weight")->initializer;
     pass::PassContext* ctx = nullptr;
     passes::TarDecoderPass p;
     CHECK(test::RunPass(p, m, {{"context", 3}, {"heads", 2}, {"post", post}}, &ctx));
@@ -104,21 +104,21 @@ TEST_CASE("tar-decoder: structure, tied buffer counted once, PyTorch reference, 
     CHECK(dec.outputs[0]->name == "decoder_out");
     CHECK(test::CountOps(dec, "Gather") == 1);
     CHECK(test::CountOps(dec, "LayerNormalization") == (post ? 1 : 0));
-    CHECK(dec.find_value("tar.position_vectors")->initializer->shape() == ir::Shape{2, 3, kH});
+    CHECK(dec.FindValue("tar.position_vectors")->initializer->shape() == ir::Shape{2, 3, kH});
     // Tied: the decoder's table is the joiner's output weight, the same buffer.
-    const ir::Tensor& table = *dec.find_value("tar.tied_embedding")->initializer;
-    const ir::Tensor& wout = *join.find_value("j.out.weight")->initializer;
-    CHECK(table.shares_buffer_with(joiner_out));
-    CHECK(wout.shares_buffer_with(table));
-    CHECK(m.bytes_unique() == ir::graph_bytes(dec) + ir::graph_bytes(join) - static_cast<int64_t>(table.nbytes()));
-    CHECK(m.params_total() == dec.num_params() + join.num_params() - table.numel());
+    const ir::Tensor& table = *dec.FindValue("tar.tied_embedding")->initializer;
+    const ir::Tensor& wout = *join.FindValue("j.out.weight")->initializer;
+    CHECK(table.SharesBufferWith(joiner_out));
+    CHECK(wout.SharesBufferWith(table));
+    CHECK(m.BytesUnique() == ir::GraphBytes(dec) + ir::GraphBytes(join) - static_cast<int64_t>(table.nbytes()));
+    CHECK(m.ParamsTotal() == dec.NumParams() + join.NumParams() - table.numel());
     CHECK(ctx->counters().at("tied_elements") == kV * kH);
     // model.json
     CHECK(m.config["decoding"]["decoder_type"] == "stateless");
     CHECK(m.config["decoding"]["context_size"] == 3);
     CHECK(!m.config["decoding"].contains("decoder_state"));
     // The joiner's decoder projection is the identity (a square [H, H]).
-    const ir::Tensor& dp = *join.find_value("j.dec_proj.weight")->initializer;
+    const ir::Tensor& dp = *join.FindValue("j.dec_proj.weight")->initializer;
     CHECK(dp.shape() == ir::Shape{kH, kH});
     CHECK(dp.data<float>()[0] == 1.f);
     CHECK(dp.data<float>()[1] == 0.f);
@@ -132,9 +132,9 @@ TEST_CASE("tar-decoder: structure, tied buffer counted once, PyTorch reference, 
     CHECK(std::filesystem::file_size(dir + "/shared_weights.bin") >= table.nbytes());
     auto back = onnx_io::LoadModel(dir);
     REQUIRE_MESSAGE(back.ok(), back.status().message());
-    CHECK(back->graph("decoder")->find_value("tar.tied_embedding")->initializer->shares_buffer_with(
-        *back->graph("joiner")->find_value("j.out.weight")->initializer));
-    CHECK(back->bytes_unique() == m.bytes_unique());
+    CHECK(back->graph("decoder")->FindValue("tar.tied_embedding")->initializer->SharesBufferWith(
+        *back->graph("joiner")->FindValue("j.out.weight")->initializer));
+    CHECK(back->BytesUnique() == m.BytesUnique());
     // PyTorch, head by head, from the saved decoder.onnx.
     if (test::HaveReference(test::TorchAvailable(), test::kTorch)) {
       REQUIRE(onnx_io::SaveTensorFile(y, "y", dir + "/y.pb").ok());
@@ -168,20 +168,20 @@ TEST_CASE("tar-decoder: transposed output layer and init=embedding tie one [V, H
   REQUIRE(out);
   CHECK(out->attr_int("transB", 0) == 1);
   CHECK(out->input(1)->initializer->shape() == ir::Shape{kV, kH});
-  CHECK(out->input(1)->initializer->shares_buffer_with(*m.graph("decoder")->find_value("tar.tied_embedding")->initializer));
+  CHECK(out->input(1)->initializer->SharesBufferWith(*m.graph("decoder")->FindValue("tar.tied_embedding")->initializer));
 
   // A MatMul [H, V] output layer reads the tied [V, H] matrix through a Transpose; its output is unchanged.
   std::mt19937_64 rng3(7);
   ir::Model m3 = TinyBundle(rng3, false, "MatMul");
   ir::Tensor enc = test::RandomTensor({3, kEnc}, rng3);
-  const ir::Tensor w3 = *m3.graph("joiner")->find_value("j.out.weight")->initializer;
+  const ir::Tensor w3 = *m3.graph("joiner")->FindValue("j.out.weight")->initializer;
   // decoder_out = 0 leaves the decoder bias alone on the decoder side, before and after.
   auto j_before = test::RunAsrc(*m3.graph("joiner"), {enc, ir::Tensor(ir::DType::Float32, {3, kDd})});
   CHECK(test::RunPass(p, m3, {}));
   const ir::Graph& j3 = *m3.graph("joiner");
   const ir::Node* tr = FirstOp(j3, "Transpose");
   REQUIRE(tr);
-  CHECK(tr->input(0)->initializer->shares_buffer_with(*m3.graph("decoder")->find_value("tar.tied_embedding")->initializer));
+  CHECK(tr->input(0)->initializer->SharesBufferWith(*m3.graph("decoder")->FindValue("tar.tied_embedding")->initializer));
   for (int64_t h = 0; h < kH; ++h)
     for (int64_t v = 0; v < kV; ++v) CHECK(tr->input(0)->initializer->data<float>()[v * kH + h] == w3.data<float>()[h * kV + v]);
   CHECK(test::RelError(j_before[0], test::RunAsrc(j3, {enc, ir::Tensor(ir::DType::Float32, {3, kH})})[0]) < 1e-6);
@@ -194,11 +194,11 @@ TEST_CASE("tar-decoder: transposed output layer and init=embedding tie one [V, H
   auto& dec2 = *m2.graph("decoder");
   ir::Node* gather = const_cast<ir::Node*>(FirstOp(dec2, "Gather"));
   const ir::Tensor emb = test::RandomTensor({kV, kH}, rng2);
-  dec2.set_input(gather, 0, dec2.add_initializer("dec.embed_h", emb));
+  dec2.set_input(gather, 0, dec2.AddInitializer("dec.embed_h", emb));
   CHECK(test::RunPass(p, m2, {{"init", "embedding"}}));
-  const ir::Tensor& w2 = *m2.graph("joiner")->find_value("j.out.weight")->initializer;
+  const ir::Tensor& w2 = *m2.graph("joiner")->FindValue("j.out.weight")->initializer;
   CHECK(test::BitEqual(w2, emb));
-  CHECK(w2.shares_buffer_with(*m2.graph("decoder")->find_value("tar.tied_embedding")->initializer));
+  CHECK(w2.SharesBufferWith(*m2.graph("decoder")->FindValue("tar.tied_embedding")->initializer));
 }
 
 TEST_CASE("tar-decoder: dim shrinks the tied matrix and the joiner's hidden width together") {
@@ -217,11 +217,11 @@ TEST_CASE("tar-decoder: dim shrinks the tied matrix and the joiner's hidden widt
   passes::TarDecoderPass p;
   CHECK(test::RunPass(p, m, {{"dim", 4}}, &ctx));
   const ir::Graph& join = *m.graph("joiner");
-  const ir::Tensor& tied = *m.graph("decoder")->find_value("tar.tied_embedding")->initializer;
+  const ir::Tensor& tied = *m.graph("decoder")->FindValue("tar.tied_embedding")->initializer;
   CHECK(tied.shape() == ir::Shape{kV, 4});
-  CHECK(join.find_value("j.out.weight")->initializer->shares_buffer_with(tied));
-  CHECK(join.find_value("j.enc_proj.weight")->initializer->shape() == ir::Shape{4, kEnc});
-  CHECK(join.find_value("j.dec_proj.weight")->initializer->shape() == ir::Shape{4, 4});
+  CHECK(join.FindValue("j.out.weight")->initializer->SharesBufferWith(tied));
+  CHECK(join.FindValue("j.enc_proj.weight")->initializer->shape() == ir::Shape{4, kEnc});
+  CHECK(join.FindValue("j.dec_proj.weight")->initializer->shape() == ir::Shape{4, 4});
   CHECK(ctx->counters().at("joiner_hidden_reduced") == kH - 4);
   auto after = test::RunAsrc(join, {enc, ir::Tensor(ir::DType::Float32, {3, 4})});
   CHECK(test::RelError(before[0], after[0]) < 1e-4);
@@ -244,7 +244,7 @@ int64_t TarThenInt8(ir::Model& m, std::mt19937_64& rng, const std::string& tag) 
   ir::Tensor enc = test::RandomTensor({3, kEnc}, rng);
   auto d_ref = test::RunAsrc(*m.graph("decoder"), {y});
   auto j_ref = test::RunAsrc(*m.graph("joiner"), {enc, d_ref[0]});
-  const int64_t float_bytes = m.bytes_unique();
+  const int64_t float_bytes = m.BytesUnique();
   pass::PassContext* ctx = nullptr;
   passes::QuantizeInt8Pass q;
   CHECK(test::RunPass(q, m, {{"mode", "dynamic"}, {"min_elements", 16}}, &ctx));
@@ -269,10 +269,10 @@ TEST_CASE("tar-decoder + quantize-int8: the tied matrix stays one int8 buffer, O
   const ir::Tensor& table = *FirstOp(dec, "Gather")->input(0)->initializer;
   const ir::Tensor& dq = *FirstOp(join, "DequantizeLinear")->input(0)->initializer;
   CHECK(table.dtype() == ir::DType::Int8);
-  CHECK(table.shares_buffer_with(dq));
+  CHECK(table.SharesBufferWith(dq));
   // Counted once: what the two graphs hold in common is at least the int8 table.
-  CHECK(ir::graph_bytes(dec) + ir::graph_bytes(join) - m.bytes_unique() >= static_cast<int64_t>(table.nbytes()));
-  CHECK(m.bytes_unique() < float_bytes);
+  CHECK(ir::GraphBytes(dec) + ir::GraphBytes(join) - m.BytesUnique() >= static_cast<int64_t>(table.nbytes()));
+  CHECK(m.BytesUnique() < float_bytes);
 }
 
 TEST_CASE("tar-decoder + quantize-int8 on a MatMul output layer: runs; the tie is float in the joiner") {
@@ -295,9 +295,9 @@ TEST_CASE("tar-decoder: bad input is an error naming the graph, and the model is
     auto o = pass::ValidateOptions(p.options(), opts, "$.options");
     REQUIRE(o.ok());
     pass::PassContext ctx(o.value(), 0);
-    const uint64_t before = ir::content_hash(m);
+    const uint64_t before = ir::ContentHash(m);
     auto r = p.Run(m, ctx);
-    CHECK(ir::content_hash(m) == before);
+    CHECK(ir::ContentHash(m) == before);
     REQUIRE(!r.ok());
     return r.status().message();
   };
@@ -305,7 +305,7 @@ TEST_CASE("tar-decoder: bad input is an error naming the graph, and the model is
   ir::Model m = TinyBundle(rng);
   ir::Graph& j = *m.graph("joiner");
   ir::Value* logit = j.outputs[0];
-  ir::Node* ls = j.add_node("LogSoftmax", {logit}, {"log_probs"}, "log_softmax");
+  ir::Node* ls = j.AddNode("LogSoftmax", {logit}, {"log_probs"}, "log_softmax");
   j.outputs[0] = ls->outputs[0];
   ls->outputs[0]->type = logit->type;
   std::string msg = run(m, nlohmann::json::object());

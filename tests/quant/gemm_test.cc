@@ -54,7 +54,7 @@ void CheckSgemm(const SgemmCase& c, std::mt19937& rng) {
   const double budget = 1e-5 + 4e-7 * static_cast<double>(c.K) * std::fabs(c.alpha);
   INFO("M=" << c.M << " N=" << c.N << " K=" << c.K << " ta=" << c.ta << " tb=" << c.tb
             << " pad=" << c.pad << " alpha=" << c.alpha << " beta=" << c.beta
-            << " threads=" << c.threads << " backend=" << gemm_backend_name());
+            << " threads=" << c.threads << " backend=" << GemmBackendName());
   CHECK(worst <= budget);
 }
 
@@ -223,10 +223,10 @@ TEST_CASE("Igemm wraps around in int32 exactly like the reference on overflow") 
 }
 
 TEST_CASE("gemm_backend_name names the fp32 backend and the int8 kernel") {
-  std::string name = gemm_backend_name();
+  std::string name = GemmBackendName();
   CHECK(name.find("fp32:") != std::string::npos);
   CHECK(name.find("int8:") != std::string::npos);
   CHECK(SetGemmBackend(GemmBackend::Eigen));
-  CHECK(std::string(gemm_backend_name()).find("fp32:eigen") != std::string::npos);
+  CHECK(std::string(GemmBackendName()).find("fp32:eigen") != std::string::npos);
   SetGemmBackend(GemmBackend::Auto);
 }

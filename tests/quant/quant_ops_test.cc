@@ -32,9 +32,9 @@ const std::string kConformanceRoot = asrc::test::OnnxNodeTests();
 
 bool Close(const Tensor& got, const Tensor& want, std::string* why) {
   if (got.dtype() != want.dtype() || got.shape() != want.shape()) {
-    *why = std::string("dtype/shape ") + asrc::ir::dtype_name(got.dtype()) +
-           asrc::ir::shape_str(got.shape()) + " vs " + asrc::ir::dtype_name(want.dtype()) +
-           asrc::ir::shape_str(want.shape());
+    *why = std::string("dtype/shape ") + asrc::ir::DTypeName(got.dtype()) +
+           asrc::ir::ShapeStr(got.shape()) + " vs " + asrc::ir::DTypeName(want.dtype()) +
+           asrc::ir::ShapeStr(want.shape());
     return false;
   }
   if (got.dtype() == DType::Float32) {
@@ -126,9 +126,9 @@ std::vector<Tensor> RunOne(const std::string& op, std::vector<In> ins, int n_out
     if (ins[i].omitted) {
       vals.push_back(nullptr);
     } else if (ins[i].constant) {
-      vals.push_back(g.add_initializer(name, ins[i].t));
+      vals.push_back(g.AddInitializer(name, ins[i].t));
     } else {
-      auto* v = g.add_value(name);
+      auto* v = g.AddValue(name);
       v->type.has_type = true;
       v->type.dtype = ins[i].t.dtype();
       g.inputs.push_back(v);
@@ -138,7 +138,7 @@ std::vector<Tensor> RunOne(const std::string& op, std::vector<In> ins, int n_out
   }
   std::vector<std::string> outs;
   for (int i = 0; i < n_out; ++i) outs.push_back("out" + std::to_string(i));
-  auto* node = g.add_node(op, vals, outs, "n0", domain);
+  auto* node = g.AddNode(op, vals, outs, "n0", domain);
   if (attrs) attrs(node);
   for (auto* o : node->outputs) g.outputs.push_back(o);
   rt::SessionOptions opt;
@@ -447,7 +447,7 @@ TEST_CASE("ConvInteger: 2-D grouped, strided, padded, dilated; 1-D; per-channel 
     Shape want_shape;
     auto want = ConvRef(x, w, xz, wz, c.group, is1d ? 1 : c.sh, c.sw, is1d ? 1 : c.dh, c.dw,
                         is1d ? 0 : c.pt, c.pl, is1d ? 0 : c.pb, c.pr, &want_shape);
-    INFO("x " << asrc::ir::shape_str(c.x) << " w " << asrc::ir::shape_str(c.w) << " threads " << threads);
+    INFO("x " << asrc::ir::ShapeStr(c.x) << " w " << asrc::ir::ShapeStr(c.w) << " threads " << threads);
     REQUIRE(out[0].shape() == want_shape);
     CHECK(std::vector<int32_t>(out[0].data<int32_t>(), out[0].data<int32_t>() + out[0].numel()) ==
           want);

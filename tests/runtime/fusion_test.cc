@@ -23,7 +23,7 @@ using asrc::testing::SameBytes;
 namespace {
 
 ir::Value* Input(ir::Graph& g, const std::string& name) {
-  ir::Value* v = g.add_value(name);
+  ir::Value* v = g.AddValue(name);
   v->type.has_type = true;
   v->type.dtype = ir::DType::Float32;
   g.inputs.push_back(v);
@@ -43,7 +43,7 @@ struct Quantized {
 };
 
 Quantized Dql(ir::Graph& g, ir::Value* x, const std::string& p) {
-  auto* n = g.add_node("DynamicQuantizeLinear", {x}, {p + "_xq", p + "_xs", p + "_xzp"}, p + "_dql");
+  auto* n = g.AddNode("DynamicQuantizeLinear", {x}, {p + "_xq", p + "_xs", p + "_xzp"}, p + "_dql");
   return {n->outputs[0], n->outputs[1], n->outputs[2]};
 }
 
@@ -51,20 +51,20 @@ Quantized Dql(ir::Graph& g, ir::Value* x, const std::string& p) {
 // Mul(x_scale, W_scale) [-> Add bias]; returns the chain's output.
 ir::Value* QuantProduct(ir::Graph& g, const Quantized& q, int64_t K, int64_t N, const std::string& p,
                         uint32_t seed, bool bias, int qmax = 127, bool per_column_scale = true) {
-  auto* w = g.add_initializer(p + "_W", Int8Weight(K, N, seed, qmax));
-  auto* wzp = g.add_initializer(p + "_Wzp", ir::Tensor(ir::DType::Int8, {N}));
+  auto* w = g.AddInitializer(p + "_W", Int8Weight(K, N, seed, qmax));
+  auto* wzp = g.AddInitializer(p + "_Wzp", ir::Tensor(ir::DType::Int8, {N}));
   std::memset(wzp->initializer->raw(), 0, static_cast<size_t>(N));
-  auto* ws = g.add_initializer(
+  auto* ws = g.AddInitializer(
       p + "_Ws", per_column_scale ? RandomTensor({N}, seed + 1, 0.001f, 0.01f)
                                   : RandomTensor({}, seed + 1, 0.001f, 0.01f));
-  auto* acc = g.add_node("MatMulInteger", {q.xq, w, q.xzp, wzp}, {p + "_acc"}, p + "_mmi")->outputs[0];
-  auto* accf = g.add_node("Cast", {acc}, {p + "_accf"}, p + "_cast");
+  auto* acc = g.AddNode("MatMulInteger", {q.xq, w, q.xzp, wzp}, {p + "_acc"}, p + "_mmi")->outputs[0];
+  auto* accf = g.AddNode("Cast", {acc}, {p + "_accf"}, p + "_cast");
   accf->set_attr_int("to", static_cast<int64_t>(ir::DType::Float32));
-  auto* scale = g.add_node("Mul", {q.xs, ws}, {p + "_scale"}, p + "_s")->outputs[0];
-  auto* y = g.add_node("Mul", {accf->outputs[0], scale}, {p + "_y"}, p + "_mul")->outputs[0];
+  auto* scale = g.AddNode("Mul", {q.xs, ws}, {p + "_scale"}, p + "_s")->outputs[0];
+  auto* y = g.AddNode("Mul", {accf->outputs[0], scale}, {p + "_y"}, p + "_mul")->outputs[0];
   if (!bias) return y;
-  auto* b = g.add_initializer(p + "_b", RandomTensor({N}, seed + 2));
-  return g.add_node("Add", {b, y}, {p + "_yb"}, p + "_add")->outputs[0];
+  auto* b = g.AddInitializer(p + "_b", RandomTensor({N}, seed + 2));
+  return g.AddNode("Add", {b, y}, {p + "_yb"}, p + "_add")->outputs[0];
 }
 
 std::vector<std::string> StepOps(const ir::Graph& g, bool fuse) {
@@ -157,7 +157,7 @@ TEST_CASE("chains whose intermediates are read elsewhere or are graph outputs ar
   ir::Value* y3 = QuantProduct(g, Dql(g, x, "c"), 16, 8, "c", 3, false);
   for (ir::Node* n : g.nodes())
     if (n->name == "c_cast")
-      g.outputs.push_back(g.add_node("Relu", {n->outputs[0]}, {"c_relu"}, "c_relu")->outputs[0]);
+      g.outputs.push_back(g.AddNode("Relu", {n->outputs[0]}, {"c_relu"}, "c_relu")->outputs[0]);
   g.outputs.push_back(y3);
   auto ops = StepOps(g, true);
   CHECK(Count(ops, "DynamicQuantizeMatMul") == 2);
@@ -178,23 +178,23 @@ TEST_CASE("DynamicQuantizeLinear -> ConvInteger -> Cast -> Mul [-> Add] [-> Relu
     std::mt19937 rng(3);
     std::uniform_int_distribution<int> d(-127, 127);
     for (int64_t i = 0; i < w.numel(); ++i) w.data<int8_t>()[i] = static_cast<int8_t>(d(rng));
-    auto* wv = g.add_initializer("W", w);
+    auto* wv = g.AddInitializer("W", w);
     ir::Tensor wzp(ir::DType::Int8, {});
     wzp.data<int8_t>()[0] = 0;
-    auto* wzpv = g.add_initializer("Wzp", wzp);
-    auto* ws = g.add_initializer("Ws", RandomTensor({M, 1, 1}, 4, 0.001f, 0.01f));
-    ir::Node* conv = g.add_node("ConvInteger", {q.xq, wv, q.xzp, wzpv}, {"acc"}, "conv");
+    auto* wzpv = g.AddInitializer("Wzp", wzp);
+    auto* ws = g.AddInitializer("Ws", RandomTensor({M, 1, 1}, 4, 0.001f, 0.01f));
+    ir::Node* conv = g.AddNode("ConvInteger", {q.xq, wv, q.xzp, wzpv}, {"acc"}, "conv");
     conv->set_attr_ints("strides", {2, 2});
     conv->set_attr_ints("pads", {1, 0, 1, 2});
-    auto* accf = g.add_node("Cast", {conv->outputs[0]}, {"accf"}, "cast");
+    auto* accf = g.AddNode("Cast", {conv->outputs[0]}, {"accf"}, "cast");
     accf->set_attr_int("to", static_cast<int64_t>(ir::DType::Float32));
-    auto* scale = g.add_node("Mul", {q.xs, ws}, {"scale"}, "s")->outputs[0];
-    ir::Value* y = g.add_node("Mul", {accf->outputs[0], scale}, {"y"}, "mul")->outputs[0];
+    auto* scale = g.AddNode("Mul", {q.xs, ws}, {"scale"}, "s")->outputs[0];
+    ir::Value* y = g.AddNode("Mul", {accf->outputs[0], scale}, {"y"}, "mul")->outputs[0];
     if (bias) {
-      auto* b = g.add_initializer("b", RandomTensor({M, 1, 1}, 5));
-      y = g.add_node("Add", {y, b}, {"yb"}, "add")->outputs[0];
+      auto* b = g.AddInitializer("b", RandomTensor({M, 1, 1}, 5));
+      y = g.AddNode("Add", {y, b}, {"yb"}, "add")->outputs[0];
     }
-    if (relu) y = g.add_node("Relu", {y}, {"yr"}, "relu")->outputs[0];
+    if (relu) y = g.AddNode("Relu", {y}, {"yr"}, "relu")->outputs[0];
     g.outputs.push_back(y);
     CHECK(StepOps(g, true) == std::vector<std::string>{"DynamicQuantizeLinear", "ConvIntegerToFloat"});
     CheckBitIdentical(g, {RandomTensor({2, C, 9, 11}, 6, -2.f, 3.f)});
@@ -204,24 +204,24 @@ TEST_CASE("DynamicQuantizeLinear -> ConvInteger -> Cast -> Mul [-> Add] [-> Relu
 TEST_CASE("Conv -> Relu fuses to FusedConv and x * Sigmoid(x) to Silu, bit-identical") {
   ir::Graph g("float");
   ir::Value* x = Input(g, "x");
-  auto* w = g.add_initializer("w", RandomTensor({4, 3, 3, 3}, 1));
-  auto* b = g.add_initializer("b", RandomTensor({4}, 2));
-  ir::Node* conv = g.add_node("Conv", {x, w, b}, {"c"}, "conv");
+  auto* w = g.AddInitializer("w", RandomTensor({4, 3, 3, 3}, 1));
+  auto* b = g.AddInitializer("b", RandomTensor({4}, 2));
+  ir::Node* conv = g.AddNode("Conv", {x, w, b}, {"c"}, "conv");
   conv->set_attr_ints("strides", {2, 2});
-  ir::Value* r = g.add_node("Relu", {conv->outputs[0]}, {"r"}, "relu")->outputs[0];
+  ir::Value* r = g.AddNode("Relu", {conv->outputs[0]}, {"r"}, "relu")->outputs[0];
   r->type.has_type = true;
   r->type.dtype = ir::DType::Float32;
-  ir::Value* s = g.add_node("Sigmoid", {r}, {"s"}, "sig")->outputs[0];
-  ir::Value* y = g.add_node("Mul", {s, r}, {"y"}, "mul")->outputs[0];
+  ir::Value* s = g.AddNode("Sigmoid", {r}, {"s"}, "sig")->outputs[0];
+  ir::Value* y = g.AddNode("Mul", {s, r}, {"y"}, "mul")->outputs[0];
   // A depthwise Conv -> Relu and a Sigmoid whose Mul takes another operand (GLU-like): the
   // latter does not fuse.
-  auto* wd = g.add_initializer("wd", RandomTensor({4, 1, 3, 3}, 3));
-  ir::Node* dw = g.add_node("Conv", {y, wd}, {"d"}, "dw");
+  auto* wd = g.AddInitializer("wd", RandomTensor({4, 1, 3, 3}, 3));
+  ir::Node* dw = g.AddNode("Conv", {y, wd}, {"d"}, "dw");
   dw->set_attr_int("group", 4);
   dw->set_attr_ints("pads", {1, 1, 1, 1});
-  ir::Value* rd = g.add_node("Relu", {dw->outputs[0]}, {"rd"}, "relu2")->outputs[0];
-  ir::Value* s2 = g.add_node("Sigmoid", {rd}, {"s2"}, "sig2")->outputs[0];
-  g.outputs.push_back(g.add_node("Mul", {s2, y}, {"z"}, "glu")->outputs[0]);
+  ir::Value* rd = g.AddNode("Relu", {dw->outputs[0]}, {"rd"}, "relu2")->outputs[0];
+  ir::Value* s2 = g.AddNode("Sigmoid", {rd}, {"s2"}, "sig2")->outputs[0];
+  g.outputs.push_back(g.AddNode("Mul", {s2, y}, {"z"}, "glu")->outputs[0]);
   CHECK(StepOps(g, true) ==
         std::vector<std::string>{"FusedConv", "Silu", "FusedConv", "Sigmoid", "Mul"});
   CheckBitIdentical(g, {RandomTensor({2, 3, 13, 9}, 4, -2.f, 2.f)});
@@ -239,19 +239,19 @@ TEST_CASE("Conv [-> Relu] -> Conv [-> Relu] after a small-K first conv fuses to 
     CAPTURE(c.x);
     ir::Graph g("subsampling");
     ir::Value* x = Input(g, "x");
-    auto* w1 = g.add_initializer("w1", RandomTensor({c.m, 1, 3, 3}, 1));
-    auto* w2 = g.add_initializer("w2", RandomTensor({c.m, c.m, 3, 3}, 2, -0.1f, 0.1f));
-    ir::Value* b1 = c.biases ? g.add_initializer("b1", RandomTensor({c.m}, 3)) : nullptr;
-    ir::Value* b2 = c.biases ? g.add_initializer("b2", RandomTensor({c.m}, 4)) : nullptr;
-    ir::Node* conv1 = g.add_node("Conv", {x, w1, b1}, {"c1"}, "conv1");
+    auto* w1 = g.AddInitializer("w1", RandomTensor({c.m, 1, 3, 3}, 1));
+    auto* w2 = g.AddInitializer("w2", RandomTensor({c.m, c.m, 3, 3}, 2, -0.1f, 0.1f));
+    ir::Value* b1 = c.biases ? g.AddInitializer("b1", RandomTensor({c.m}, 3)) : nullptr;
+    ir::Value* b2 = c.biases ? g.AddInitializer("b2", RandomTensor({c.m}, 4)) : nullptr;
+    ir::Node* conv1 = g.AddNode("Conv", {x, w1, b1}, {"c1"}, "conv1");
     conv1->set_attr_ints("strides", {2, 2});
     ir::Value* h = conv1->outputs[0];
-    if (c.relus) h = g.add_node("Relu", {h}, {"r1"}, "relu1")->outputs[0];
-    ir::Node* conv2 = g.add_node("Conv", {h, w2, b2}, {"c2"}, "conv2");
+    if (c.relus) h = g.AddNode("Relu", {h}, {"r1"}, "relu1")->outputs[0];
+    ir::Node* conv2 = g.AddNode("Conv", {h, w2, b2}, {"c2"}, "conv2");
     conv2->set_attr_ints("strides", {2, 2});
     conv2->set_attr_ints("pads", {1, 0, 0, 1});
     ir::Value* y = conv2->outputs[0];
-    if (c.relus) y = g.add_node("Relu", {y}, {"r2"}, "relu2")->outputs[0];
+    if (c.relus) y = g.AddNode("Relu", {y}, {"r2"}, "relu2")->outputs[0];
     g.outputs.push_back(y);
     CHECK(StepOps(g, true) == std::vector<std::string>{"ConvPair"});
     CheckBitIdentical(g, {RandomTensor(c.x, 5, -2.f, 2.f)});
@@ -263,27 +263,27 @@ TEST_CASE("MatMul by a constant -> Add of a constant row fuses to MatMulBias, bi
     CAPTURE(variant);
     ir::Graph g("linear");
     ir::Value* x = Input(g, "x");
-    auto* w = g.add_initializer("w", RandomTensor({64, 200}, 1));
-    auto* b = g.add_initializer("b", RandomTensor({200}, 2));
-    ir::Value* h = g.add_node("MatMul", {x, w}, {"h"}, "mm")->outputs[0];
+    auto* w = g.AddInitializer("w", RandomTensor({64, 200}, 1));
+    auto* b = g.AddInitializer("b", RandomTensor({200}, 2));
+    ir::Value* h = g.AddNode("MatMul", {x, w}, {"h"}, "mm")->outputs[0];
     // variant 1: bias as the first operand, as torch.onnx.export writes nn.Linear
-    ir::Value* y = g.add_node("Add", variant ? std::vector<ir::Value*>{b, h} : std::vector<ir::Value*>{h, b},
+    ir::Value* y = g.AddNode("Add", variant ? std::vector<ir::Value*>{b, h} : std::vector<ir::Value*>{h, b},
                               {"y"}, "add")->outputs[0];
     // A product by a graph input does not fuse.
     ir::Value* w2 = Input(g, "w2");
-    ir::Value* z = g.add_node("MatMul", {y, w2}, {"z"}, "mm2")->outputs[0];
-    ir::Value* bz = g.add_initializer("bz", RandomTensor({8}, 3));
-    g.outputs.push_back(g.add_node("Add", {z, bz}, {"out"}, "add2")->outputs[0]);
+    ir::Value* z = g.AddNode("MatMul", {y, w2}, {"z"}, "mm2")->outputs[0];
+    ir::Value* bz = g.AddInitializer("bz", RandomTensor({8}, 3));
+    g.outputs.push_back(g.AddNode("Add", {z, bz}, {"out"}, "add2")->outputs[0]);
     CHECK(StepOps(g, true) == std::vector<std::string>{"MatMulBias", "MatMul", "Add"});
     CheckBitIdentical(g, {RandomTensor({2, 75, 64}, 4), RandomTensor({200, 8}, 5)});
   }
   // An empty inner dimension: the output is the bias on every row.
   ir::Graph g("empty_k");
   ir::Value* x = Input(g, "x");
-  auto* w = g.add_initializer("w", ir::Tensor(ir::DType::Float32, {0, 5}));
-  auto* b = g.add_initializer("b", RandomTensor({5}, 6));
-  ir::Value* h = g.add_node("MatMul", {x, w}, {"h"}, "mm")->outputs[0];
-  g.outputs.push_back(g.add_node("Add", {h, b}, {"y"}, "add")->outputs[0]);
+  auto* w = g.AddInitializer("w", ir::Tensor(ir::DType::Float32, {0, 5}));
+  auto* b = g.AddInitializer("b", RandomTensor({5}, 6));
+  ir::Value* h = g.AddNode("MatMul", {x, w}, {"h"}, "mm")->outputs[0];
+  g.outputs.push_back(g.AddNode("Add", {h, b}, {"y"}, "add")->outputs[0]);
   CHECK(StepOps(g, true) == std::vector<std::string>{"MatMulBias"});
   CheckBitIdentical(g, {ir::Tensor(ir::DType::Float32, {2, 3, 0})});
 }
@@ -291,16 +291,16 @@ TEST_CASE("MatMul by a constant -> Add of a constant row fuses to MatMulBias, bi
 TEST_CASE("Silu on untyped float16 and float64 values computes what Sigmoid and Mul do") {
   for (ir::DType dt : {ir::DType::Float16, ir::DType::Float64}) {
     ir::Graph g("silu");
-    ir::Value* x = g.add_value("x");  // no static type: the fusion cannot see the dtype
+    ir::Value* x = g.AddValue("x");  // no static type: the fusion cannot see the dtype
     g.inputs.push_back(x);
-    ir::Value* s = g.add_node("Sigmoid", {x}, {"s"}, "sig")->outputs[0];
-    g.outputs.push_back(g.add_node("Mul", {x, s}, {"y"}, "mul")->outputs[0]);
+    ir::Value* s = g.AddNode("Sigmoid", {x}, {"s"}, "sig")->outputs[0];
+    g.outputs.push_back(g.AddNode("Mul", {x, s}, {"y"}, "mul")->outputs[0]);
     CHECK(StepOps(g, true) == std::vector<std::string>{"Silu"});
     ir::Tensor xf = RandomTensor({3, 37}, 9, -6.f, 6.f);
     ir::Tensor in(dt, {3, 37});
     for (int64_t i = 0; i < xf.numel(); ++i) {
       if (dt == ir::DType::Float64) in.data<double>()[i] = xf.data<float>()[i];
-      else in.data<uint16_t>()[i] = ir::float_to_half(xf.data<float>()[i]);
+      else in.data<uint16_t>()[i] = ir::FloatToHalf(xf.data<float>()[i]);
     }
     CheckBitIdentical(g, {in});
   }
@@ -354,7 +354,7 @@ std::vector<std::string> TappedRun(const ir::Graph& g, const std::vector<std::st
 std::map<std::string, ir::Tensor> UnfusedValues(ir::Graph& g, const std::vector<std::string>& names,
                                                 const std::vector<ir::Tensor>& inputs) {
   const size_t n_out = g.outputs.size();
-  for (const auto& n : names) g.outputs.push_back(g.find_value(n));
+  for (const auto& n : names) g.outputs.push_back(g.FindValue(n));
   runtime::SessionOptions o;
   o.fuse = false;
   auto s = runtime::Session::Create(g, 17, o);
@@ -372,10 +372,10 @@ std::map<std::string, ir::Tensor> UnfusedValues(ir::Graph& g, const std::vector<
 TEST_CASE("a tapped value is not fused away; the tap shows the unfused numbers") {
   ir::Graph g("taps");
   ir::Value* x = Input(g, "x");
-  auto* w = g.add_initializer("w", RandomTensor({64, 40}, 1));
-  auto* b = g.add_initializer("b", RandomTensor({40}, 2));
-  ir::Value* h = g.add_node("MatMul", {x, w}, {"h"}, "mm")->outputs[0];
-  ir::Value* y = g.add_node("Add", {h, b}, {"y"}, "add")->outputs[0];
+  auto* w = g.AddInitializer("w", RandomTensor({64, 40}, 1));
+  auto* b = g.AddInitializer("b", RandomTensor({40}, 2));
+  ir::Value* h = g.AddNode("MatMul", {x, w}, {"h"}, "mm")->outputs[0];
+  ir::Value* y = g.AddNode("Add", {h, b}, {"y"}, "add")->outputs[0];
   Quantized q = Dql(g, y, "q");
   g.outputs.push_back(QuantProduct(g, q, 40, 24, "q", 3, true));
   const std::vector<ir::Tensor> in = {RandomTensor({3, 5, 64}, 4)};
@@ -418,7 +418,7 @@ TEST_CASE("PyTorch's exact GELU (Div -> Erf -> Add -> Mul(x, .) -> Mul by 0.5) f
   ir::Value* x = Input(g, "x");
   // The scalars as PyTorch writes them: Constant nodes, except the divisor as an initializer.
   auto constant = [&](const std::string& name, float v) {
-    ir::Node* c = g.add_node("Constant", {}, {name}, name + "_node");
+    ir::Node* c = g.AddNode("Constant", {}, {name}, name + "_node");
     ir::Attribute a;
     a.name = "value";
     a.kind = ir::Attribute::Kind::Tensor;
@@ -426,20 +426,20 @@ TEST_CASE("PyTorch's exact GELU (Div -> Erf -> Add -> Mul(x, .) -> Mul by 0.5) f
     c->attributes.push_back(a);
     return c->outputs[0];
   };
-  auto* d = g.add_initializer("sqrt2", ir::Tensor::FromVector(ir::DType::Float32, {}, std::vector<float>{1.41421354f}));
+  auto* d = g.AddInitializer("sqrt2", ir::Tensor::FromVector(ir::DType::Float32, {}, std::vector<float>{1.41421354f}));
   ir::Value* one = constant("one", 1.f);
   ir::Value* half = constant("half", 0.5f);
-  ir::Value* v = g.add_node("Div", {x, d}, {"v"}, "div")->outputs[0];
-  ir::Value* e = g.add_node("Erf", {v}, {"e"}, "erf")->outputs[0];
-  ir::Value* a = g.add_node("Add", {e, one}, {"a"}, "add")->outputs[0];
-  ir::Value* m = g.add_node("Mul", {x, a}, {"m"}, "mul")->outputs[0];
-  ir::Value* y = g.add_node("Mul", {m, half}, {"y"}, "mul_half")->outputs[0];
+  ir::Value* v = g.AddNode("Div", {x, d}, {"v"}, "div")->outputs[0];
+  ir::Value* e = g.AddNode("Erf", {v}, {"e"}, "erf")->outputs[0];
+  ir::Value* a = g.AddNode("Add", {e, one}, {"a"}, "add")->outputs[0];
+  ir::Value* m = g.AddNode("Mul", {x, a}, {"m"}, "mul")->outputs[0];
+  ir::Value* y = g.AddNode("Mul", {m, half}, {"y"}, "mul_half")->outputs[0];
   // A second GELU-like chain whose Erf is also a graph output: not fused.
-  ir::Value* v2 = g.add_node("Div", {y, d}, {"v2"}, "div2")->outputs[0];
-  ir::Value* e2 = g.add_node("Erf", {v2}, {"e2"}, "erf2")->outputs[0];
-  ir::Value* a2 = g.add_node("Add", {e2, one}, {"a2"}, "add2")->outputs[0];
-  ir::Value* m2 = g.add_node("Mul", {y, a2}, {"m2"}, "mul2")->outputs[0];
-  g.outputs = {g.add_node("Mul", {m2, half}, {"z"}, "mul_half2")->outputs[0], e2};
+  ir::Value* v2 = g.AddNode("Div", {y, d}, {"v2"}, "div2")->outputs[0];
+  ir::Value* e2 = g.AddNode("Erf", {v2}, {"e2"}, "erf2")->outputs[0];
+  ir::Value* a2 = g.AddNode("Add", {e2, one}, {"a2"}, "add2")->outputs[0];
+  ir::Value* m2 = g.AddNode("Mul", {y, a2}, {"m2"}, "mul2")->outputs[0];
+  g.outputs = {g.AddNode("Mul", {m2, half}, {"z"}, "mul_half2")->outputs[0], e2};
   const std::vector<std::string> ops = StepOps(g, true);
   CHECK(Count(ops, "GeluErf") == 1);
   CHECK(Count(ops, "Erf") == 1);

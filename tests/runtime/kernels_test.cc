@@ -128,7 +128,7 @@ TEST_CASE("MatMul batched with broadcasting matches a plain loop, threads 1 and 
       int64_t y = i < r - bb.size() ? 1 : bb[i - (r - bb.size())];
       batch[i] = std::max(x, y);
     }
-    int64_t nb = ir::shape_numel(batch);
+    int64_t nb = ir::ShapeNumel(batch);
     const ir::Tensor& y = (*o1)[0];
     REQUIRE(y.numel() == nb * M * N);
     for (int64_t bi = 0; bi < nb; ++bi) {
@@ -232,9 +232,9 @@ TEST_CASE("Conv fast paths (im2col, small-K, pointwise, depthwise, direct) match
 TEST_CASE("Conv's direct path across many input lengths in one session (its plans start over)") {
   ir::Tensor w = RandomTensor({32, 24, 3, 3}, 31), b = RandomTensor({32}, 32);
   ir::Graph g("conv");
-  ir::Value* x = g.add_value("x");
+  ir::Value* x = g.AddValue("x");
   g.inputs.push_back(x);
-  ir::Node* conv = g.add_node("Conv", {x, g.add_initializer("w", w), g.add_initializer("b", b)}, {"y"}, "conv");
+  ir::Node* conv = g.AddNode("Conv", {x, g.AddInitializer("w", w), g.AddInitializer("b", b)}, {"y"}, "conv");
   conv->set_attr_ints("strides", {2, 2});
   conv->set_attr_ints("pads", {1, 1, 1, 1});
   g.outputs.push_back(conv->outputs[0]);
@@ -400,7 +400,7 @@ TEST_CASE("shape ops: Slice, Gather, Concat, Transpose, Split, Unsqueeze, Squeez
     auto o = n.Run(13);
     REQUIRE(o.ok());
     CHECK((*o)[0].shape() == ir::Shape{1, 3, 4, 5, 1});
-    CHECK((*o)[0].shares_buffer_with(x));
+    CHECK((*o)[0].SharesBufferWith(x));
     OneNode s("Squeeze", {(*o)[0]}, 1);
     s.node->set_attr_ints("axes", {0, 4});
     auto q = s.Run(11);
@@ -592,7 +592,7 @@ TEST_CASE("ConvTranspose: the GEMM + col2im path matches the scatter reference l
       REQUIRE_MESSAGE(out.ok(), out.status().message());
       y[ref] = (*out)[0];
     }
-    INFO("x " << ir::shape_str(c.x) << " w " << ir::shape_str(c.w));
+    INFO("x " << ir::ShapeStr(c.x) << " w " << ir::ShapeStr(c.w));
     CHECK(y[0].numel() > 0);
     CHECK(testing::MaxAbsDiff(y[0], y[1]) <= 1e-5f);
   }

@@ -129,7 +129,7 @@ int CheckModel(const std::string& path, const std::map<std::string, int64_t>& di
         }
         double tol = 1e-4 * std::max(1.0, maxref);
         std::cout << "parity: " << fs::path(path).filename().string() << " " << (*session)->output_names()[i]
-                  << " " << ir::shape_str(a.shape()) << " max|err| " << maxerr << " (tol " << tol << ")\n";
+                  << " " << ir::ShapeStr(a.shape()) << " max|err| " << maxerr << " (tol " << tol << ")\n";
         CHECK(maxerr <= tol);
       } else if (lsb > 0 && (a.dtype() == ir::DType::Uint8 || a.dtype() == ir::DType::Int8)) {
         const bool s8 = a.dtype() == ir::DType::Int8;
@@ -141,7 +141,7 @@ int CheckModel(const std::string& path, const std::map<std::string, int64_t>& di
           differ += x != y;
         }
         std::cout << "parity: " << fs::path(path).filename().string() << " " << (*session)->output_names()[i] << " "
-                  << ir::shape_str(a.shape()) << " max diff " << worst << " LSB (" << differ << " of " << a.numel()
+                  << ir::ShapeStr(a.shape()) << " max diff " << worst << " LSB (" << differ << " of " << a.numel()
                   << " differ; budget " << lsb << ")\n";
         CHECK(worst <= lsb);
       } else {
@@ -174,15 +174,15 @@ void SaveContribModel(const std::string& path, const std::string& op, int64_t K,
   gf.opsets = {{"", 17}, {"com.microsoft", 1}};
   gf.graph = std::make_unique<ir::Graph>(op);
   ir::Graph& g = *gf.graph;
-  ir::Value* a = g.add_value("A");
+  ir::Value* a = g.AddValue("A");
   a->type.has_type = a->type.has_shape = true;
   a->type.dtype = ir::DType::Float32;
   for (int64_t d : {int64_t{2}, int64_t{3}, K}) a->type.dims.push_back(ir::Dim{d, ""});
   g.inputs = {a};
   std::vector<ir::Value*> ins = {a};
-  for (const auto& [name, t] : weights) ins.push_back(name.empty() ? nullptr : g.add_initializer(name, t));
+  for (const auto& [name, t] : weights) ins.push_back(name.empty() ? nullptr : g.AddInitializer(name, t));
   while (!ins.back()) ins.pop_back();
-  ir::Node* n = g.add_node(op, ins, {"Y"}, "n", "com.microsoft");
+  ir::Node* n = g.AddNode(op, ins, {"Y"}, "n", "com.microsoft");
   attrs(*n);
   n->outputs[0]->type = a->type;
   n->outputs[0]->type.dims.back() = ir::Dim{N, ""};

@@ -10,7 +10,7 @@ using namespace asrc::testing;  // test_util.h: tensors, one-node graphs, compar
 
 namespace {
 ir::Value* Input(ir::Graph& g, const std::string& name, ir::DType dt = ir::DType::Float32) {
-  ir::Value* v = g.add_value(name);
+  ir::Value* v = g.AddValue(name);
   v->type.has_type = true;
   v->type.dtype = dt;
   g.inputs.push_back(v);
@@ -20,13 +20,13 @@ ir::Value* Input(ir::Graph& g, const std::string& name, ir::DType dt = ir::DType
 // x [T, 64] -> MatMul W1 -> Relu -> MatMul W2 -> Softmax -> Add x@W3 (a small MLP block).
 void BuildMlp(ir::Graph& g) {
   ir::Value* x = Input(g, "x");
-  auto* w1 = g.add_initializer("w1", RandomTensor({64, 128}, 1));
-  auto* w2 = g.add_initializer("w2", RandomTensor({128, 64}, 2));
-  auto* a = g.add_node("MatMul", {x, w1}, {"a"}, "mm1")->outputs[0];
-  auto* r = g.add_node("Relu", {a}, {"r"}, "relu")->outputs[0];
-  auto* b = g.add_node("MatMul", {r, w2}, {"b"}, "mm2")->outputs[0];
-  auto* s = g.add_node("Softmax", {b}, {"s"}, "sm")->outputs[0];
-  auto* y = g.add_node("Add", {s, x}, {"y"}, "add")->outputs[0];
+  auto* w1 = g.AddInitializer("w1", RandomTensor({64, 128}, 1));
+  auto* w2 = g.AddInitializer("w2", RandomTensor({128, 64}, 2));
+  auto* a = g.AddNode("MatMul", {x, w1}, {"a"}, "mm1")->outputs[0];
+  auto* r = g.AddNode("Relu", {a}, {"r"}, "relu")->outputs[0];
+  auto* b = g.AddNode("MatMul", {r, w2}, {"b"}, "mm2")->outputs[0];
+  auto* s = g.AddNode("Softmax", {b}, {"s"}, "sm")->outputs[0];
+  auto* y = g.AddNode("Add", {s, x}, {"y"}, "add")->outputs[0];
   g.outputs.push_back(y);
 }
 }  // namespace
@@ -34,7 +34,7 @@ void BuildMlp(ir::Graph& g) {
 TEST_CASE("unsupported op error names op, domain, opset, node and graph") {
   ir::Graph g("enc");
   ir::Value* x = Input(g, "x");
-  auto* n = g.add_node("FancyOp", {x}, {"y"}, "fancy_1", "com.example");
+  auto* n = g.AddNode("FancyOp", {x}, {"y"}, "fancy_1", "com.example");
   g.outputs.push_back(n->outputs[0]);
   auto s = runtime::Session::Create(g, 17);
   REQUIRE(!s.ok());
@@ -42,7 +42,7 @@ TEST_CASE("unsupported op error names op, domain, opset, node and graph") {
         "unsupported op 'FancyOp' (domain 'com.example', opset 1) at node 'fancy_1' in graph 'enc'");
   ir::Graph g2("dec");
   ir::Value* x2 = Input(g2, "x");
-  g2.outputs.push_back(g2.add_node("NoSuchOnnxOp", {x2}, {"y"}, "n7")->outputs[0]);
+  g2.outputs.push_back(g2.AddNode("NoSuchOnnxOp", {x2}, {"y"}, "n7")->outputs[0]);
   auto s2 = runtime::Session::Create(g2, 13);
   REQUIRE(!s2.ok());
   CHECK(s2.status().message() == "unsupported op 'NoSuchOnnxOp' (domain '', opset 13) at node 'n7' in graph 'dec'");
@@ -85,18 +85,18 @@ TEST_CASE("shape arithmetic on constants folds at plan time and runs on dynamic 
   // y = Reshape(x, Concat(Shape(x)[0:1], [-1]))
   ir::Graph g("shape");
   ir::Value* x = Input(g, "x");
-  auto* shp = g.add_node("Shape", {x}, {"shp"})->outputs[0];
-  auto* st = g.add_initializer("st", I64({0}, {1}));
-  auto* en = g.add_initializer("en", I64({1}, {1}));
-  auto* first = g.add_node("Slice", {shp, st, en}, {"first"})->outputs[0];
-  auto* m1 = g.add_initializer("m1", I64({-1}, {1}));
-  auto* cat = g.add_node("Concat", {first, m1}, {"cat"});
+  auto* shp = g.AddNode("Shape", {x}, {"shp"})->outputs[0];
+  auto* st = g.AddInitializer("st", I64({0}, {1}));
+  auto* en = g.AddInitializer("en", I64({1}, {1}));
+  auto* first = g.AddNode("Slice", {shp, st, en}, {"first"})->outputs[0];
+  auto* m1 = g.AddInitializer("m1", I64({-1}, {1}));
+  auto* cat = g.AddNode("Concat", {first, m1}, {"cat"});
   cat->set_attr_int("axis", 0);
-  auto* y = g.add_node("Reshape", {x, cat->outputs[0]}, {"y"})->outputs[0];
+  auto* y = g.AddNode("Reshape", {x, cat->outputs[0]}, {"y"})->outputs[0];
   // A fully constant chain: c = Add(Constant 2, Constant 3).
-  auto* k = g.add_node("Constant", {}, {"k"});
+  auto* k = g.AddNode("Constant", {}, {"k"});
   k->set_attr_tensor("value", ir::Tensor::ScalarInt64(2));
-  auto* c = g.add_node("Add", {k->outputs[0], g.add_initializer("three", ir::Tensor::ScalarInt64(3))}, {"c"})->outputs[0];
+  auto* c = g.AddNode("Add", {k->outputs[0], g.AddInitializer("three", ir::Tensor::ScalarInt64(3))}, {"c"})->outputs[0];
   g.outputs.push_back(y);
   g.outputs.push_back(c);
   auto s = runtime::Session::Create(g, 17);
@@ -113,14 +113,14 @@ TEST_CASE("If and Loop subgraphs read outer-scope values") {
   ir::Value* x = Input(g, "x");
   ir::Value* flag = Input(g, "flag", ir::DType::Bool);
   // outer value computed by a node (so the subgraph read is an implicit dependency)
-  auto* x2 = g.add_node("Mul", {x, x}, {"x2"}, "sq")->outputs[0];
+  auto* x2 = g.AddNode("Mul", {x, x}, {"x2"}, "sq")->outputs[0];
   auto then_g = std::make_shared<ir::Graph>("then");
   then_g->parent = &g;
-  then_g->outputs.push_back(then_g->add_node("Add", {x2, x}, {"t_out"}, "t_add")->outputs[0]);
+  then_g->outputs.push_back(then_g->AddNode("Add", {x2, x}, {"t_out"}, "t_add")->outputs[0]);
   auto else_g = std::make_shared<ir::Graph>("else");
   else_g->parent = &g;
-  else_g->outputs.push_back(else_g->add_node("Neg", {x2}, {"e_out"}, "e_neg")->outputs[0]);
-  auto* ifn = g.add_node("If", {flag}, {"if_out"}, "if");
+  else_g->outputs.push_back(else_g->AddNode("Neg", {x2}, {"e_out"}, "e_neg")->outputs[0]);
+  auto* ifn = g.AddNode("If", {flag}, {"if_out"}, "if");
   ir::Attribute ta; ta.name = "then_branch"; ta.kind = ir::Attribute::Kind::Graph; ta.g = then_g;
   ir::Attribute ea; ea.name = "else_branch"; ea.kind = ir::Attribute::Kind::Graph; ea.g = else_g;
   ifn->attributes.push_back(ta);
@@ -128,20 +128,20 @@ TEST_CASE("If and Loop subgraphs read outer-scope values") {
   // Loop 3 times: acc = acc + x2 ; scan output acc
   auto body = std::make_shared<ir::Graph>("body");
   body->parent = &g;
-  ir::Value* it = body->add_value("it");
-  ir::Value* cin = body->add_value("cin");
-  ir::Value* acc = body->add_value("acc");
+  ir::Value* it = body->AddValue("it");
+  ir::Value* cin = body->AddValue("cin");
+  ir::Value* acc = body->AddValue("acc");
   body->inputs = {it, cin, acc};
-  auto* cout = body->add_node("Identity", {cin}, {"cout"})->outputs[0];
-  auto* acc2 = body->add_node("Add", {acc, x2}, {"acc2"}, "b_add")->outputs[0];
-  auto* scan = body->add_node("Identity", {acc2}, {"scan"})->outputs[0];
+  auto* cout = body->AddNode("Identity", {cin}, {"cout"})->outputs[0];
+  auto* acc2 = body->AddNode("Add", {acc, x2}, {"acc2"}, "b_add")->outputs[0];
+  auto* scan = body->AddNode("Identity", {acc2}, {"scan"})->outputs[0];
   body->outputs = {cout, acc2, scan};
-  auto* trip = g.add_initializer("trip", I64({3}));
+  auto* trip = g.AddInitializer("trip", I64({3}));
   ir::Tensor tcond(ir::DType::Bool, {});
   tcond.data<bool>()[0] = true;
-  auto* cond = g.add_initializer("cond", tcond);
-  auto* zero = g.add_initializer("zero", ir::Tensor(ir::DType::Float32, {2}));
-  auto* loop = g.add_node("Loop", {trip, cond, zero}, {"final", "scans"}, "loop");
+  auto* cond = g.AddInitializer("cond", tcond);
+  auto* zero = g.AddInitializer("zero", ir::Tensor(ir::DType::Float32, {2}));
+  auto* loop = g.AddNode("Loop", {trip, cond, zero}, {"final", "scans"}, "loop");
   ir::Attribute ba; ba.name = "body"; ba.kind = ir::Attribute::Kind::Graph; ba.g = body;
   loop->attributes.push_back(ba);
   g.outputs = {ifn->outputs[0], loop->outputs[0], loop->outputs[1]};
@@ -166,7 +166,7 @@ TEST_CASE("input checks: count, dtype and static shape") {
   ir::Value* x = Input(g, "x");
   x->type.has_shape = true;
   x->type.dims = {ir::Dim{-1, "T"}, ir::Dim{4, ""}};
-  g.outputs.push_back(g.add_node("Relu", {x}, {"y"})->outputs[0]);
+  g.outputs.push_back(g.AddNode("Relu", {x}, {"y"})->outputs[0]);
   auto s = runtime::Session::Create(g, 17);
   REQUIRE(s.ok());
   std::vector<ir::Tensor> o;
@@ -184,7 +184,7 @@ TEST_CASE("a kernel error names the node and graph") {
   ir::Graph g("bad");
   ir::Value* a = Input(g, "a");
   ir::Value* b = Input(g, "b");
-  g.outputs.push_back(g.add_node("Add", {a, b}, {"y"}, "add_1")->outputs[0]);
+  g.outputs.push_back(g.AddNode("Add", {a, b}, {"y"}, "add_1")->outputs[0]);
   auto s = runtime::Session::Create(g, 17);
   REQUIRE(s.ok());
   std::vector<ir::Tensor> o;
@@ -205,7 +205,7 @@ TEST_CASE("taps: each tapped value once per run, inputs and constants first, the
   // The same values as extra graph outputs: the reference for what the observer must see.
   ir::Graph ref("mlp_ref");
   BuildMlp(ref);
-  for (const char* n : {"s", "a", "r"}) ref.outputs.push_back(ref.find_value(n));
+  for (const char* n : {"s", "a", "r"}) ref.outputs.push_back(ref.FindValue(n));
   auto rs = runtime::Session::Create(ref, 17);
   auto plain = runtime::Session::Create(g, 17);
   REQUIRE(rs.ok());
@@ -242,7 +242,7 @@ TEST_CASE("taps: each tapped value once per run, inputs and constants first, the
     CHECK(SameBytes(v[2].value, refs[r][2]));  // a
     CHECK(SameBytes(v[3].value, refs[r][3]));  // r
     CHECK(SameBytes(v[4].value, refs[r][1]));  // s
-    CHECK(SameBytes(v[1].value, *g.find_value("w1")->initializer));
+    CHECK(SameBytes(v[1].value, *g.FindValue("w1")->initializer));
   }
   CHECK(MaxAbsDiff(runs[0][4].value, runs[1][4].value) > 0.f);
 }

@@ -49,9 +49,9 @@ struct OneNode {
       }
       std::string name = "in" + std::to_string(i);
       if (i < constant.size() && constant[i]) {
-        ins.push_back(g.add_initializer(name, inputs[i]));
+        ins.push_back(g.AddInitializer(name, inputs[i]));
       } else {
-        ir::Value* v = g.add_value(name);
+        ir::Value* v = g.AddValue(name);
         g.inputs.push_back(v);
         ins.push_back(v);
         feeds.push_back(inputs[i]);
@@ -59,7 +59,7 @@ struct OneNode {
     }
     std::vector<std::string> outs;
     for (int i = 0; i < n_out; ++i) outs.push_back("out" + std::to_string(i));
-    node = g.add_node(op, ins, outs, "n0");
+    node = g.AddNode(op, ins, outs, "n0");
     for (auto* o : node->outputs) g.outputs.push_back(o);
   }
 

@@ -83,7 +83,7 @@ TEST_CASE("opsets outside 1..kMaxOpset are refused; above libonnx's schemas only
 
 TEST_CASE("ops of other domains are left to the kernel registry") {
   ir::Graph g("g");
-  ir::Node* n = g.add_node("FancyOp", {}, {"y"}, "custom", "com.example");
+  ir::Node* n = g.AddNode("FancyOp", {}, {"y"}, "custom", "com.example");
   CHECK(runtime::ValidateNode(*n, 17, {}).ok());
 }
 

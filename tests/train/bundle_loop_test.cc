@@ -236,11 +236,11 @@ TEST_CASE("an op without a gradient rule on the loss path is an error naming the
   Data d;
   ir::Model m = Tiny();
   ir::Graph& g = *m.graph("joiner");
-  ir::Node* mm = g.find_value("dw")->producer;
-  ir::Value* cw = g.add_node("Cos", {g.find_value("W")}, {"cos_w"})->outputs[0];
+  ir::Node* mm = g.FindValue("dw")->producer;
+  ir::Value* cw = g.AddNode("Cos", {g.FindValue("W")}, {"cos_w"})->outputs[0];
   g.set_input(mm, 1, cw);
-  g.sort_topologically();
-  REQUIRE(g.verify().ok());
+  g.SortTopologically();
+  REQUIRE(g.Verify().ok());
   auto cfg = asr::BundleConfig::FromModel(m);
   auto utts = train::LoadUtterances(d.manifest, "train", cfg->frontend, cfg->tokens);
   REQUIRE(utts.ok());

@@ -162,21 +162,21 @@ std::unique_ptr<ir::Graph> TinyJoiner(bool cross_rows, bool concat = false) {
     for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = float((seed = seed * 1664525u + 1013904223u) >> 8) / (1 << 24) - 0.5f;
     return t;
   };
-  ir::Value* e = g->add_value("encoder_out");
-  ir::Value* d = g->add_value("decoder_out");
+  ir::Value* e = g->AddValue("encoder_out");
+  ir::Value* d = g->AddValue("decoder_out");
   g->inputs = {e, d};
   auto gemm = [&](ir::Value* x, int64_t in, int64_t out, const std::string& n) {
-    ir::Node* m = g->add_node("Gemm", {x, g->add_initializer(n + ".w", rnd({out, in})), g->add_initializer(n + ".b", rnd({out}))},
+    ir::Node* m = g->AddNode("Gemm", {x, g->AddInitializer(n + ".w", rnd({out, in})), g->AddInitializer(n + ".b", rnd({out}))},
                               {n}, n);
     m->set_attr_int("transB", 1);
     return m->outputs[0];
   };
   ir::Value* pe = gemm(e, 5, 6, "enc_proj");
-  if (cross_rows) pe = g->add_node("Softmax", {pe}, {"sm"}, "sm")->outputs[0], pe->producer->set_attr_int("axis", 0);
-  ir::Value* pd = g->add_node("Relu", {gemm(d, 4, 6, "dec_proj")}, {"relu"}, "relu")->outputs[0];
-  ir::Node* join = g->add_node(concat ? "Concat" : "Add", {pe, pd}, {"sum"}, "sum");
+  if (cross_rows) pe = g->AddNode("Softmax", {pe}, {"sm"}, "sm")->outputs[0], pe->producer->set_attr_int("axis", 0);
+  ir::Value* pd = g->AddNode("Relu", {gemm(d, 4, 6, "dec_proj")}, {"relu"}, "relu")->outputs[0];
+  ir::Node* join = g->AddNode(concat ? "Concat" : "Add", {pe, pd}, {"sum"}, "sum");
   if (concat) join->set_attr_int("axis", 1);
-  ir::Value* h = g->add_node("Tanh", {join->outputs[0]}, {"h"}, "h")->outputs[0];
+  ir::Value* h = g->AddNode("Tanh", {join->outputs[0]}, {"h"}, "h")->outputs[0];
   g->outputs = {gemm(h, concat ? 12 : 6, 3, "logit")};
   return g;
 }
@@ -193,7 +193,7 @@ TEST_CASE("FactorJoiner: projections on the rows, the joint on the grid, same lo
     int expands = 0;
     for (ir::Node* n : (*f)->nodes()) expands += n->op_type == "Expand";
     CHECK(expands == (concat ? 2 : 0));
-    CHECK((*f)->find_value("enc_proj")->producer->inputs[0] == (*f)->find_value("encoder_out"));
+    CHECK((*f)->FindValue("enc_proj")->producer->inputs[0] == (*f)->FindValue("encoder_out"));
     // Numerics: row (b * T + t) * U1 + u of the factored graph = the joiner on the pair (t, u)
     // of utterance b.
     ir::Tensor enc(ir::DType::Float32, {B * T, 5}), dec(ir::DType::Float32, {B * U1, 4});
@@ -356,7 +356,7 @@ TEST_CASE("a few fine-tuning steps lower the teacher's loss on their batch") {
   const auto& w = (*tr)->weights()[0];
   std::string role, name;
   REQUIRE(train::SplitWeightName((*tr)->trainable_names()[0], &role, &name));
-  const ir::Tensor& in_bundle = *copy.graph(role)->find_value(name)->initializer;
+  const ir::Tensor& in_bundle = *copy.graph(role)->FindValue(name)->initializer;
   CHECK(std::equal(w.data<float>(), w.data<float>() + w.numel(), in_bundle.data<float>()));
 }
 

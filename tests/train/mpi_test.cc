@@ -91,7 +91,7 @@ struct Rank {
 std::unique_ptr<Rank> MakeRank(const TinyDims& d, const std::string& reduction, train::Collective* c) {
   auto r = std::make_unique<Rank>();
   BuildTiny(r->graph, TinyWeights(d, 1), TinyLoss::kRnnt);
-  r->graph.find_value("loss")->producer->set_attr_string("reduction", reduction);
+  r->graph.FindValue("loss")->producer->set_attr_string("reduction", reduction);
   train::TrainerOptions opt;
   opt.schedule = train::Schedule::Constant(0.02);
   opt.clip_norm = 1.0;  // clipping sees the whole batch's gradient norm
@@ -151,7 +151,7 @@ TEST_CASE("LossIsSum reads the loss node's reduction; World() outside mpirun is 
   ir::Graph g("tiny");
   BuildTiny(g, TinyWeights(TinyDims{}, 1), TinyLoss::kRnnt);
   CHECK_FALSE(train::LossIsSum(g, "loss"));
-  g.find_value("loss")->producer->set_attr_string("reduction", "sum");
+  g.FindValue("loss")->producer->set_attr_string("reduction", "sum");
   CHECK(train::LossIsSum(g, "loss"));
   CHECK_FALSE(train::LossIsSum(g, "no_such_value"));
   if (std::getenv("OMPI_COMM_WORLD_SIZE")) return;  // this test binary itself under mpirun

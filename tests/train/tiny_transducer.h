@@ -61,7 +61,7 @@ inline std::vector<std::string> TinyTrainables() {
 // kKl); output "loss" (kNone: output "logits").
 inline void BuildTiny(ir::Graph& g, const std::map<std::string, ir::Tensor>& weights, TinyLoss loss) {
   auto input = [&](const std::string& name) {
-    ir::Value* v = g.add_value(name);
+    ir::Value* v = g.AddValue(name);
     g.inputs.push_back(v);
     return v;
   };
@@ -72,12 +72,12 @@ inline void BuildTiny(ir::Graph& g, const std::map<std::string, ir::Tensor>& wei
   ir::Value* target_lengths = loss != TinyLoss::kNone ? input("target_lengths") : nullptr;
   ir::Value* teacher = loss == TinyLoss::kKl ? input("teacher_logits") : nullptr;
   std::map<std::string, ir::Value*> w;
-  for (const auto& [name, t] : weights) w[name] = g.add_initializer(name, t.Clone());
+  for (const auto& [name, t] : weights) w[name] = g.AddInitializer(name, t.Clone());
   auto op = [&](const std::string& type, std::vector<ir::Value*> in, const std::string& out) {
-    return g.add_node(type, in, {out}, out + "_node")->outputs[0];
+    return g.AddNode(type, in, {out}, out + "_node")->outputs[0];
   };
-  ir::Value* ax1 = g.add_initializer("axis1", ir::Tensor::FromVector<int64_t>(ir::DType::Int64, {1}, {1}));
-  ir::Value* ax2 = g.add_initializer("axis2", ir::Tensor::FromVector<int64_t>(ir::DType::Int64, {1}, {2}));
+  ir::Value* ax1 = g.AddInitializer("axis1", ir::Tensor::FromVector<int64_t>(ir::DType::Int64, {1}, {1}));
+  ir::Value* ax2 = g.AddInitializer("axis2", ir::Tensor::FromVector<int64_t>(ir::DType::Int64, {1}, {2}));
   ir::Value* h = op("Relu", {op("Add", {op("MatMul", {feats, w["enc_w"]}, "enc_mm"), w["enc_b"]}, "enc_pre")}, "enc_h");
   ir::Value* enc = op("Unsqueeze", {op("MatMul", {h, w["enc_proj"]}, "enc"), ax2}, "enc4");
   ir::Value* dec = op("Unsqueeze", {op("Gather", {w["embed"], dec_in}, "dec"), ax1}, "dec4");
@@ -90,7 +90,7 @@ inline void BuildTiny(ir::Graph& g, const std::map<std::string, ir::Tensor>& wei
   std::vector<ir::Value*> in = loss == TinyLoss::kRnnt
                                    ? std::vector<ir::Value*>{logits, targets, logit_lengths, target_lengths}
                                    : std::vector<ir::Value*>{logits, teacher, logit_lengths, target_lengths};
-  ir::Node* n = g.add_node(loss == TinyLoss::kRnnt ? "RNNTLoss" : "TransducerKLLoss", in, {"loss", "loss_dlogits"},
+  ir::Node* n = g.AddNode(loss == TinyLoss::kRnnt ? "RNNTLoss" : "TransducerKLLoss", in, {"loss", "loss_dlogits"},
                            "loss_node", "ai.asrc");
   n->set_attr_string("reduction", "mean");
   g.outputs = {n->outputs[0]};

@@ -216,7 +216,7 @@ TEST_CASE("bad input: a missing feed, an unknown loss, a trainable the loss does
   CHECK_FALSE(train::Trainer::Create(g, "no_such_loss", TinyTrainables()).ok());
   ir::Graph g2("tiny");
   BuildTiny(g2, TinyWeights(d, 1), TinyLoss::kRnnt);
-  g2.add_initializer("unused", ir::Tensor(ir::DType::Float32, {3}));
+  g2.AddInitializer("unused", ir::Tensor(ir::DType::Float32, {3}));
   auto t = train::Trainer::Create(g2, "loss", {"enc_w", "unused"});
   REQUIRE_FALSE(t.ok());
   CHECK(t.status().message().find("unused") != std::string::npos);

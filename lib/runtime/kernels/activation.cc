@@ -39,8 +39,8 @@ Status PReluRun(KernelContext& ctx) {
   if (s0.dtype() != x0.dtype()) return Error("PRelu: slope dtype differs from X");
   ASRC_ASSIGN_OR_RETURN(Shape shape, BroadcastShape(x0.shape(), s0.shape()));
   if (shape != x0.shape())
-    return Error("PRelu: slope " + ir::shape_str(s0.shape()) + " does not broadcast to X " +
-                 ir::shape_str(x0.shape()));
+    return Error("PRelu: slope " + ir::ShapeStr(s0.shape()) + " does not broadcast to X " +
+                 ir::ShapeStr(x0.shape()));
   Tensor x = AsFloat(x0), s = AsFloat(s0);
   Tensor y = ctx.NewTensor(DType::Float32, shape);
   const float* px = x.data<float>();
@@ -168,7 +168,7 @@ float GeluTanh(float v) {
 // vm::Erf, as the Erf kernel's float32 path), so outputs are bit-identical to the unfused plan.
 Status GeluErfRun(KernelContext& ctx) {
   const Tensor& x = *ctx.in(0);
-  if (x.dtype() != DType::Float32) return Error(std::string("GeluErf: x must be float32, got ") + ir::dtype_name(x.dtype()));
+  if (x.dtype() != DType::Float32) return Error(std::string("GeluErf: x must be float32, got ") + ir::DTypeName(x.dtype()));
   float c[3];
   for (int i = 0; i < 3; ++i) {
     const Tensor* t = ctx.in(i + 1);
@@ -227,7 +227,7 @@ void RegisterActivationKernels(KernelRegistry& r) {
   r.Register("", "CastLike", DType::Undefined, NeedInputs(2, [](const KernelInit& i) -> KernelPtr {
     for (DType d : i.input_dtypes)
       if (d == DType::Complex64 || d == DType::Complex128)
-        return Error(std::string("CastLike: unsupported dtype ") + ir::dtype_name(d) +
+        return Error(std::string("CastLike: unsupported dtype ") + ir::DTypeName(d) +
                      " (numeric, bool, float16, bfloat16 and string are supported)");
     return MakeFnKernel(CastLikeRun);
   }));

@@ -109,7 +109,7 @@ class UniqueKernel : public Kernel {
     for (int64_t j = 0; j < u; ++j) rank[order[j]] = j;
     Shape os = xs;
     os[axis] = u;
-    size_t es = ir::dtype_size(x.dtype());
+    size_t es = ir::DTypeSize(x.dtype());
     if (es == 0) return DTypeError("Unique", x.dtype());
     Tensor& y = ctx.Alloc(0, x.dtype(), os);
     for (int64_t o = 0; o < sp.outer; ++o)
@@ -149,7 +149,7 @@ class ReverseSequenceKernel : public Kernel {
     if (!((b == 0 && t == 1) || (b == 1 && t == 0))) return Error("ReverseSequence: batch_axis/time_axis must be 0 and 1");
     int64_t B = x.dim(b), T = x.dim(t);
     if (static_cast<int64_t>(lens.size()) != B) return Error("ReverseSequence: sequence_lens length differs from the batch");
-    size_t es = ir::dtype_size(x.dtype());
+    size_t es = ir::DTypeSize(x.dtype());
     if (es == 0) return DTypeError("ReverseSequence", x.dtype());
     int64_t inner = x.numel() / std::max<int64_t>(1, B * T);
     Tensor& y = ctx.Alloc(0, x.dtype(), x.shape());
@@ -178,7 +178,7 @@ class EyeLikeKernel : public Kernel {
     Tensor one(DType::Float32, {}), conv(dt, {});
     one.data<float>()[0] = 1.f;
     if (!ConvertInto(one, conv).ok()) return DTypeError("EyeLike", dt);
-    size_t es = ir::dtype_size(dt);
+    size_t es = ir::DTypeSize(dt);
     Tensor& y = ctx.Alloc(0, dt, x.shape());
     std::memset(y.raw(), 0, y.nbytes());
     for (int64_t i = 0; i < x.dim(0); ++i) {
@@ -200,13 +200,13 @@ class SpaceDepthKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     const Tensor& x = *ctx.in(0);
     if (x.rank() != 4) return Error("input must be 4-D [N, C, H, W]");
-    size_t es = ir::dtype_size(x.dtype());
+    size_t es = ir::DTypeSize(x.dtype());
     if (es == 0) return DTypeError(to_space_ ? "DepthToSpace" : "SpaceToDepth", x.dtype());
     int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), b = b_;
     // Name the space-side tensor [N, c, h*b, w*b] and the depth-side one [N, c*b*b, h, w].
     int64_t c = to_space_ ? C / (b * b) : C, h = to_space_ ? H : H / b, w = to_space_ ? W : W / b;
     if ((to_space_ && C % (b * b)) || (!to_space_ && (H % b || W % b)))
-      return Error("shape " + ir::shape_str(x.shape()) + " does not divide by blocksize " + std::to_string(b));
+      return Error("shape " + ir::ShapeStr(x.shape()) + " does not divide by blocksize " + std::to_string(b));
     Shape os = to_space_ ? Shape{N, c, h * b, w * b} : Shape{N, c * b * b, h, w};
     Tensor& y = ctx.Alloc(0, x.dtype(), os);
     for (int64_t n = 0; n < N; ++n)
@@ -241,7 +241,7 @@ class CenterCropPadKernel : public Kernel {
     if (axes.empty())
       for (int d = 0; d < x.rank(); ++d) axes.push_back(d);
     if (want.size() != axes.size()) return Error("CenterCropPad: shape has " + std::to_string(want.size()) + " values for " + std::to_string(axes.size()) + " axes");
-    size_t es = ir::dtype_size(x.dtype());
+    size_t es = ir::DTypeSize(x.dtype());
     if (es == 0) return DTypeError("CenterCropPad", x.dtype());
     Shape os = x.shape();
     std::vector<int64_t> shift(x.rank(), 0);  // input index = output index + shift
@@ -297,7 +297,7 @@ class Col2ImKernel : public Kernel {
       nb[d] = (img[d] + at(pads_, d, 0) + at(pads_, d + sr, 0) - ek) / at(strides_, d, 1) + 1;
       L *= nb[d];
     }
-    if (x0.dim(1) % kn != 0 || x0.dim(2) != L) return Error("Col2Im: input " + ir::shape_str(x0.shape()) + " does not match the blocks");
+    if (x0.dim(1) % kn != 0 || x0.dim(2) != L) return Error("Col2Im: input " + ir::ShapeStr(x0.shape()) + " does not match the blocks");
     Tensor x = AsFloat(x0);
     int64_t N = x.dim(0), C = x.dim(1) / kn, in_n = 1;
     for (int64_t v : img) in_n *= v;
@@ -379,7 +379,7 @@ void RegisterArrangeKernels(KernelRegistry& r) {
   }));
   r.Register("", "EyeLike", DType::Undefined, NeedInputs(1, [](const KernelInit& i) -> KernelPtr {
     int64_t dt = i.node->attr_int("dtype", 0);
-    if (dt != 0 && (!ir::dtype_known(static_cast<int32_t>(dt)) || ir::dtype_size(static_cast<DType>(dt)) == 0))
+    if (dt != 0 && (!ir::DTypeKnown(static_cast<int32_t>(dt)) || ir::DTypeSize(static_cast<DType>(dt)) == 0))
       return Error("EyeLike: unsupported dtype " + std::to_string(dt));
     return Make<EyeLikeKernel>(static_cast<DType>(dt), i.node->attr_int("k", 0));
   }));

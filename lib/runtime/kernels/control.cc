@@ -110,7 +110,7 @@ class LoopKernel : public Kernel {
         // No iteration ran: an empty scan output; its element shape is unknown, use [0].
         ctx.out(static_cast<int>(n_carried + i)) = Tensor(DType::Float32, {0});
         const ir::Value* ov = ctx.node->output(static_cast<int>(n_carried + i));
-        if (ov && ov->type.has_type && ir::dtype_size(ov->type.dtype) > 0)
+        if (ov && ov->type.has_type && ir::DTypeSize(ov->type.dtype) > 0)
           ctx.out(static_cast<int>(n_carried + i)) = Tensor(ov->type.dtype, {0});
         continue;
       }
@@ -225,7 +225,7 @@ class ScanKernel : public Kernel {
         s.erase(s.begin() + axes[j]);
         slices[j] = Tensor(x.dtype(), s);
         bool rev = j < static_cast<int>(a_.in_dirs.size()) && a_.in_dirs[j] == 1;
-        SliceCopy(x.shape(), ir::dtype_size(x.dtype()), axes[j], rev ? T - 1 - t : t, x.raw(), slices[j].raw(), true);
+        SliceCopy(x.shape(), ir::DTypeSize(x.dtype()), axes[j], rev ? T - 1 - t : t, x.raw(), slices[j].raw(), true);
         feeds[N + j] = &slices[j];
       }
       for (int i = 0; i < N; ++i) feeds[i] = &state[i];
@@ -246,7 +246,7 @@ class ScanKernel : public Kernel {
       for (int64_t t = 0; t < T; ++t) {
         if (outs_k[k][t].shape() != first.shape() || outs_k[k][t].dtype() != first.dtype())
           return Error("Scan: output slices differ across iterations");
-        SliceCopy(o.shape(), ir::dtype_size(o.dtype()), ax, rev ? T - 1 - t : t, outs_k[k][t].raw(), o.raw(), false);
+        SliceCopy(o.shape(), ir::DTypeSize(o.dtype()), ax, rev ? T - 1 - t : t, outs_k[k][t].raw(), o.raw(), false);
       }
     }
     return Status::Ok();
@@ -274,7 +274,7 @@ class Scan8Kernel : public Kernel {
     for (int j = 0; j < N + M_; ++j) {
       const Tensor& v = *ctx.in(1 + j);
       if (v.rank() < (j < N ? 1 : 2) || v.dim(0) != B || (j >= N && v.dim(1) != T))
-        return Error("Scan (opset 8): input " + std::to_string(1 + j) + " " + ir::shape_str(v.shape()) +
+        return Error("Scan (opset 8): input " + std::to_string(1 + j) + " " + ir::ShapeStr(v.shape()) +
                      " does not match batch " + std::to_string(B) + " and sequence " + std::to_string(T));
     }
     std::vector<int64_t> lens(static_cast<size_t>(B), T);
@@ -319,7 +319,7 @@ class Scan8Kernel : public Kernel {
     Shape flat = part;
     flat.insert(flat.begin(), rows);
     Tensor p(x.dtype(), part);
-    SliceCopy(flat, ir::dtype_size(x.dtype()), 0, r, x.raw(), p.raw(), true);
+    SliceCopy(flat, ir::DTypeSize(x.dtype()), 0, r, x.raw(), p.raw(), true);
     return p;
   }
   // Writes `part` as row `r` of `whole` (shape lead + part's shape, zero-filled when created).
@@ -329,8 +329,8 @@ class Scan8Kernel : public Kernel {
     if (!whole.defined()) whole = Tensor(part.dtype(), full);
     if (whole.shape() != full || whole.dtype() != part.dtype()) return Error("Scan: body output shapes differ across iterations");
     Shape flat = part.shape();
-    flat.insert(flat.begin(), ir::shape_numel(lead));
-    SliceCopy(flat, ir::dtype_size(part.dtype()), 0, r, part.raw(), whole.raw(), false);
+    flat.insert(flat.begin(), ir::ShapeNumel(lead));
+    SliceCopy(flat, ir::DTypeSize(part.dtype()), 0, r, part.raw(), whole.raw(), false);
     return Status::Ok();
   }
 

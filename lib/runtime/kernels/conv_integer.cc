@@ -148,7 +148,7 @@ class ConvIntegerKernel : public Kernel {
       return Error("ConvInteger: x and w must be uint8 or int8");
     if (x.rank() != 3 && x.rank() != 4)
       return Error("ConvInteger: only 1-D and 2-D convolutions are supported, input shape " +
-                   ir::shape_str(x.shape()));
+                   ir::ShapeStr(x.shape()));
     if (w.rank() != x.rank())
       return Error("ConvInteger: weight rank differs from input rank");
     const bool is1d = x.rank() == 3;
@@ -156,7 +156,7 @@ class ConvIntegerKernel : public Kernel {
     const int64_t M = w.dim(0), Cg = w.dim(1), KH = is1d ? 1 : w.dim(2), KW = w.dim(-1);
     if (C != Cg * group_ || M % group_ != 0)
       return Error("ConvInteger: channels " + std::to_string(C) + " do not match weight " +
-                   ir::shape_str(w.shape()) + " with group " + std::to_string(group_));
+                   ir::ShapeStr(w.shape()) + " with group " + std::to_string(group_));
     const int nsp = is1d ? 1 : 2;
     auto get = [&](const std::vector<int64_t>& v, int i, int64_t def) {
       return v.empty() ? def : v[i];

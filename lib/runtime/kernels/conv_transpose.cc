@@ -31,9 +31,9 @@ class ConvTransposeKernel : public Kernel {
     const Tensor& w0 = *ctx.in(1);
     if (!IsFloatish(x0.dtype())) return FloatDTypeError("ConvTranspose", x0.dtype());
     int sr = x0.rank() - 2;
-    if (sr < 1 || w0.rank() != sr + 2) return Error("ConvTranspose: X " + ir::shape_str(x0.shape()) + " and W " + ir::shape_str(w0.shape()) + " ranks");
+    if (sr < 1 || w0.rank() != sr + 2) return Error("ConvTranspose: X " + ir::ShapeStr(x0.shape()) + " and W " + ir::ShapeStr(w0.shape()) + " ranks");
     int64_t N = x0.dim(0), C = x0.dim(1), G = a_.group;
-    if (G <= 0 || C % G != 0 || w0.dim(0) != C) return Error("ConvTranspose: W " + ir::shape_str(w0.shape()) + " does not fit " + std::to_string(C) + " channels in " + std::to_string(G) + " groups");
+    if (G <= 0 || C % G != 0 || w0.dim(0) != C) return Error("ConvTranspose: W " + ir::ShapeStr(w0.shape()) + " does not fit " + std::to_string(C) + " channels in " + std::to_string(G) + " groups");
     int64_t mg = w0.dim(1), M = mg * G;
     std::vector<int64_t> in(x0.shape().begin() + 2, x0.shape().end()), k(w0.shape().begin() + 2, w0.shape().end());
     std::vector<int64_t> pb, out;

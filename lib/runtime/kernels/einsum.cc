@@ -123,7 +123,7 @@ class EinsumKernel : public Kernel {
       for (size_t d = 0; d < labels[i].size(); ++d)
         if (xs[i].dim(static_cast<int>(d)) != 1 || size[labels[i][d]] == 1) st[i][pos[labels[i][d]]] += s[d];
     }
-    int64_t out_n = ir::shape_numel(os), sum_n = 1;
+    int64_t out_n = ir::ShapeNumel(os), sum_n = 1;
     for (size_t j = out.size(); j < loop.size(); ++j) sum_n *= size[loop[j]];
     Tensor y(DType::Float64, os);
     std::vector<int64_t> idx(loop.size(), 0);

@@ -167,15 +167,15 @@ Status RunBinary(Bin op, const Tensor& a0, const Tensor& b0, Tensor& out, Kernel
     return Status::Ok();
   }
   if (a->dtype() != b->dtype())
-    return Error(std::string(BinName(op)) + ": input dtypes differ (" + ir::dtype_name(a->dtype()) +
-                 " vs " + ir::dtype_name(b->dtype()) + ")");
+    return Error(std::string(BinName(op)) + ": input dtypes differ (" + ir::DTypeName(a->dtype()) +
+                 " vs " + ir::DTypeName(b->dtype()) + ")");
   ASRC_ASSIGN_OR_RETURN(Shape shape, BroadcastShape(a->shape(), b->shape()));
   DType dt = a->dtype();
   DType odt = IsCompare(op) || IsLogic(op) ? DType::Bool : dt;
   if (IsLogic(op) && dt != DType::Bool) return DTypeError(BinName(op), dt);
   if (dt == DType::Bool && !IsLogic(op) && op != Bin::Eq) return DTypeError(BinName(op), dt);
   if (IsBitwise(op) && !IsIntegerDType(dt))
-    return Error(std::string("unsupported dtype ") + ir::dtype_name(dt) + " for op '" + BinName(op) +
+    return Error(std::string("unsupported dtype ") + ir::DTypeName(dt) + " for op '" + BinName(op) +
                  "' (supported: the 8- to 64-bit signed and unsigned integers)");
   if ((op == Bin::ShiftL || op == Bin::ShiftR) &&
       !(dt == DType::Uint8 || dt == DType::Uint16 || dt == DType::Uint32 || dt == DType::Uint64))
@@ -414,7 +414,7 @@ class WhereKernel : public Kernel {
     ASRC_ASSIGN_OR_RETURN(Shape s1, BroadcastShape(c.shape(), x.shape()));
     ASRC_ASSIGN_OR_RETURN(Shape shape, BroadcastShape(s1, y.shape()));
     Tensor& out = ctx.Alloc(0, x.dtype(), shape);
-    size_t es = ir::dtype_size(x.dtype());
+    size_t es = ir::DTypeSize(x.dtype());
     if (es == 0) return DTypeError("Where", x.dtype());
     auto run = [&](auto z) {
       using T = decltype(z);
@@ -505,7 +505,7 @@ class CastKernel : public Kernel {
       return Status::Ok();
     }
     if (!CastableDType(x.dtype()))
-      return Error(std::string("unsupported dtype ") + ir::dtype_name(x.dtype()) + " for op 'Cast'");
+      return Error(std::string("unsupported dtype ") + ir::DTypeName(x.dtype()) + " for op 'Cast'");
     Tensor& y = ctx.Alloc(0, to_, x.shape());
     return ConvertInto(x, y);
   }
@@ -588,7 +588,7 @@ void RegisterElementwiseKernels(KernelRegistry& r) {
     return MakeFnKernel([](KernelContext& ctx) -> Status {
       const Tensor& x = *ctx.in(0);
       if (!IsIntegerDType(x.dtype()))
-        return Error(std::string("unsupported dtype ") + ir::dtype_name(x.dtype()) +
+        return Error(std::string("unsupported dtype ") + ir::DTypeName(x.dtype()) +
                      " for op 'BitwiseNot' (supported: the 8- to 64-bit signed and unsigned integers)");
       Tensor& y = ctx.Alloc(0, x.dtype(), x.shape());
       DispatchNumeric(x.dtype(), [&](auto z) {
@@ -665,11 +665,11 @@ void RegisterElementwiseKernels(KernelRegistry& r) {
   });
   r.Register("", "Cast", DType::Undefined, [](const KernelInit& init) -> Result<std::unique_ptr<Kernel>> {
     int64_t to = init.node->attr_int("to", 0);
-    if (!ir::dtype_known(static_cast<int32_t>(to)) || !CastableDType(static_cast<DType>(to)))
+    if (!ir::DTypeKnown(static_cast<int32_t>(to)) || !CastableDType(static_cast<DType>(to)))
       return Error("unsupported Cast target dtype " + std::to_string(to));
     if (!init.input_dtypes.empty() && init.input_dtypes[0] != DType::Undefined &&
         !CastableDType(init.input_dtypes[0]))
-      return Error(std::string("unsupported Cast source dtype ") + ir::dtype_name(init.input_dtypes[0]));
+      return Error(std::string("unsupported Cast source dtype ") + ir::DTypeName(init.input_dtypes[0]));
     return Make<CastKernel>(static_cast<DType>(to));
   });
 }

@@ -28,7 +28,7 @@ Result<Shape> ShapeInput(const Tensor* t, const char* op) {
   if (!t) return Error(std::string(op) + ": missing shape input");
   ASRC_ASSIGN_OR_RETURN(std::vector<int64_t> s, Int64s(*t));
   for (int64_t d : s)
-    if (d < 0) return Error(std::string(op) + ": negative dimension in shape " + ir::shape_str(s));
+    if (d < 0) return Error(std::string(op) + ": negative dimension in shape " + ir::ShapeStr(s));
   return s;
 }
 
@@ -43,13 +43,13 @@ Status ReduceSumToShapeRun(KernelContext& ctx) {
   }
   if (!IsFloat(x.dtype())) return DTypeError("ReduceSumToShape", x.dtype());
   size_t r = x.shape().size();
-  if (target.size() > r) return Error("ReduceSumToShape: shape " + ir::shape_str(target) + " has more dims than " + ir::shape_str(x.shape()));
+  if (target.size() > r) return Error("ReduceSumToShape: shape " + ir::ShapeStr(target) + " has more dims than " + ir::ShapeStr(x.shape()));
   for (size_t i = 0; i < target.size(); ++i) {
     int64_t t = target[target.size() - 1 - i], d = x.shape()[r - 1 - i];
     if (t != d && t != 1)
-      return Error("ReduceSumToShape: " + ir::shape_str(x.shape()) + " is not a broadcast of " + ir::shape_str(target));
+      return Error("ReduceSumToShape: " + ir::ShapeStr(x.shape()) + " is not a broadcast of " + ir::ShapeStr(target));
   }
-  std::vector<double> acc(static_cast<size_t>(ir::shape_numel(target)), 0.0);
+  std::vector<double> acc(static_cast<size_t>(ir::ShapeNumel(target)), 0.0);
   DispatchNumeric(x.dtype(), [&](auto z) {
     using T = decltype(z);
     const T* p = x.data<T>();
@@ -78,8 +78,8 @@ class GatherGradKernel : public Kernel {
     for (int d = 0; d < ax; ++d) outer *= shape[d];
     for (size_t d = ax + 1; d < shape.size(); ++d) inner *= shape[d];
     if (g.numel() != outer * ni * inner)
-      return Error("GatherGrad: gradient shape " + ir::shape_str(g.shape()) + " does not match data " +
-                   ir::shape_str(shape) + " and indices " + ir::shape_str(idx.shape()));
+      return Error("GatherGrad: gradient shape " + ir::ShapeStr(g.shape()) + " does not match data " +
+                   ir::ShapeStr(shape) + " and indices " + ir::ShapeStr(idx.shape()));
     for (auto& v : iv) {
       if (v < -dim || v >= dim) return Error("GatherGrad: index " + std::to_string(v) + " out of range for dim " + std::to_string(dim));
       if (v < 0) v += dim;
@@ -117,8 +117,8 @@ Status SliceGradRun(KernelContext& ctx) {
   std::vector<int64_t> begin, step;
   ASRC_RETURN_IF_ERROR(SliceGeometry(shape, starts, ends, axes, steps, &window, &begin, &step));
   if (window != g.shape())
-    return Error("SliceGrad: gradient shape " + ir::shape_str(g.shape()) + " is not the slice's " + ir::shape_str(window));
-  size_t es = ir::dtype_size(g.dtype());
+    return Error("SliceGrad: gradient shape " + ir::ShapeStr(g.shape()) + " is not the slice's " + ir::ShapeStr(window));
+  size_t es = ir::DTypeSize(g.dtype());
   if (es == 0) return DTypeError("SliceGrad", g.dtype());
   Tensor& out = ctx.Alloc(0, g.dtype(), shape);
   std::memset(out.raw(), 0, out.nbytes());
@@ -209,13 +209,13 @@ class ConvGradKernel : public Kernel {
     Shape gs = {geo.N, geo.M};
     gs.insert(gs.end(), geo.out.begin(), geo.out.end());
     if (g.shape() != gs)
-      return Error(std::string(op) + ": gradient shape " + ir::shape_str(g.shape()) + ", the convolution gives " + ir::shape_str(gs));
+      return Error(std::string(op) + ": gradient shape " + ir::ShapeStr(g.shape()) + ", the convolution gives " + ir::ShapeStr(gs));
     if (g.dtype() == DType::Float32) {
       Tensor& out = ctx.Alloc(0, DType::Float32, shape);
       ConvGradGemm(geo, TableFor(geo), data_, g.data<float>(), other.data<float>(), out.data<float>(), out.numel());
       return Status::Ok();
     }
-    std::vector<double> acc(static_cast<size_t>(ir::shape_numel(shape)), 0.0);
+    std::vector<double> acc(static_cast<size_t>(ir::ShapeNumel(shape)), 0.0);
     DispatchNumeric(g.dtype(), [&](auto z) {
       using T = decltype(z);
       const T* pg = g.data<T>();
@@ -262,14 +262,14 @@ class LayerNormGradKernel : public Kernel {
     const Tensor &g = *ctx.in(0), &x = *ctx.in(1), &s = *ctx.in(2);
     if (!IsFloat(x.dtype()) || g.dtype() != x.dtype() || s.dtype() != x.dtype())
       return DTypeError("LayerNormalizationGrad", x.dtype());
-    if (g.shape() != x.shape()) return Error("LayerNormalizationGrad: gradient shape " + ir::shape_str(g.shape()) + " differs from input " + ir::shape_str(x.shape()));
+    if (g.shape() != x.shape()) return Error("LayerNormalizationGrad: gradient shape " + ir::ShapeStr(g.shape()) + " differs from input " + ir::ShapeStr(x.shape()));
     ASRC_ASSIGN_OR_RETURN(int ax, NormAxisOrScalar(axis_, x.rank()));
     int64_t outer = 1, inner = 1;
     for (int d = 0; d < x.rank(); ++d) (d < ax ? outer : inner) *= x.shape()[d];
     const Tensor* b = ctx.in(3);
     if (s.numel() != inner && s.numel() != 1) return Error("LayerNormalizationGrad: Scale has " + std::to_string(s.numel()) + " entries for a normalized size of " + std::to_string(inner));
     Shape bshape = b ? b->shape() : s.shape();
-    if (ir::shape_numel(bshape) != inner && ir::shape_numel(bshape) != 1) return Error("LayerNormalizationGrad: B size mismatch");
+    if (ir::ShapeNumel(bshape) != inner && ir::ShapeNumel(bshape) != 1) return Error("LayerNormalizationGrad: B size mismatch");
     std::vector<double> ds(static_cast<size_t>(inner), 0.0), db(static_cast<size_t>(inner), 0.0);
     DispatchNumeric(x.dtype(), [&](auto z) {
       using T = decltype(z);
@@ -301,7 +301,7 @@ class LayerNormGradKernel : public Kernel {
       }
       auto emit = [&](int out, const Shape& shape, const std::vector<double>& acc) {
         T* p = ctx.Alloc(out, x.dtype(), shape).data<T>();
-        if (ir::shape_numel(shape) == 1 && inner != 1) {
+        if (ir::ShapeNumel(shape) == 1 && inner != 1) {
           double t = 0;
           for (double v : acc) t += v;
           p[0] = static_cast<T>(t);

@@ -67,7 +67,7 @@ Result<std::vector<int64_t>> Lengths(const Tensor* t, int64_t B, int64_t lo, int
   if (!t) return Error(std::string("missing input ") + what);
   if (t->rank() != 1 || t->dim(0) != B)
     return Error(std::string(what) + " must have shape [" + std::to_string(B) + "], got " +
-                 ir::shape_str(t->shape()));
+                 ir::ShapeStr(t->shape()));
   auto v = Int64s(*t);
   if (!v.ok()) return Error(std::string(what) + ": " + v.status().message());
   for (int64_t b = 0; b < B; ++b)
@@ -91,7 +91,7 @@ Result<Batch> ReadBatch(const KernelContext& ctx, int targets_in, int frames_in,
     const Tensor* tg = ctx.in(targets_in);
     if (!tg || tg->rank() != 2 || tg->dim(0) != B)
       return Error("targets must have shape [" + std::to_string(B) + ", U]" +
-                   (tg ? ", got " + ir::shape_str(tg->shape()) : std::string()));
+                   (tg ? ", got " + ir::ShapeStr(tg->shape()) : std::string()));
     bt.U = tg->dim(1);
     auto v = Int64s(*tg);
     if (!v.ok()) return Error("targets: " + v.status().message());
@@ -112,9 +112,9 @@ Result<Batch> ReadBatch(const KernelContext& ctx, int targets_in, int frames_in,
 Result<const Tensor*> FloatInput(const KernelContext& ctx, int i, int rank, const char* what) {
   const Tensor* t = ctx.in(i);
   if (!t) return Error(std::string("missing input ") + what);
-  if (t->dtype() != DType::Float32) return Error(std::string(what) + " must be float32, got " + ir::dtype_name(t->dtype()));
+  if (t->dtype() != DType::Float32) return Error(std::string(what) + " must be float32, got " + ir::DTypeName(t->dtype()));
   if (rank > 0 && t->rank() != rank)
-    return Error(std::string(what) + " must be " + std::to_string(rank) + "-D, got " + ir::shape_str(t->shape()));
+    return Error(std::string(what) + " must be " + std::to_string(rank) + "-D, got " + ir::ShapeStr(t->shape()));
   return t;
 }
 
@@ -147,7 +147,7 @@ struct GradOut {
     const bool used = ctx.outputs->size() > 1 && ctx.node->outputs.size() > 1 && ctx.node->outputs[1];
     Tensor& t = used ? ctx.Alloc(1, DType::Float32, shape) : (scratch = ctx.NewTensor(DType::Float32, shape));
     data = t.data<float>();
-    std::fill(data, data + ir::shape_numel(shape), 0.f);
+    std::fill(data, data + ir::ShapeNumel(shape), 0.f);
   }
   ~GradOut() {
     if (scratch.defined() && ctx.buffers) ctx.buffers->Put(scratch);
@@ -218,7 +218,7 @@ class RnntLossKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     ASRC_ASSIGN_OR_RETURN(const Tensor* x, FloatInput(ctx, 0, 4, "logits"));
     const int64_t B = x->dim(0), T = x->dim(1), U1 = x->dim(2), V = x->dim(3);
-    if (U1 < 1) return Error("logits " + ir::shape_str(x->shape()) + " has no label positions (dimension 2 is 0)");
+    if (U1 < 1) return Error("logits " + ir::ShapeStr(x->shape()) + " has no label positions (dimension 2 is 0)");
     ASRC_ASSIGN_OR_RETURN(Batch bt, ReadBatch(ctx, 1, 2, B, T, U1 - 1, V, blank_));
     std::vector<double> loss(B), w = Weights(red_, B);
     GradOut g(ctx, x->shape());
@@ -335,13 +335,13 @@ Result<StudentTeacher> StudentTeacherInputs(const KernelContext& ctx, int rank, 
   ASRC_ASSIGN_OR_RETURN(const Tensor* s, FloatInput(ctx, 0, rank, student));
   ASRC_ASSIGN_OR_RETURN(const Tensor* t, FloatInput(ctx, 1, rank, teacher));
   if (rank == 4 && s->dim(3) < 1)
-    return Error("student logits " + ir::shape_str(s->shape()) + " have an empty vocabulary");
+    return Error("student logits " + ir::ShapeStr(s->shape()) + " have an empty vocabulary");
   Shape want = s->shape();
   if (t->shape() == want) return StudentTeacher{s, t};
   if (!want.empty()) want.back() = 3;
   if (allow_three && t->shape() == want) return StudentTeacher{s, t};
-  return Error("teacher " + ir::shape_str(t->shape()) + " does not match student " + ir::shape_str(s->shape()) +
-               (allow_three ? " (or its 3-class form " + ir::shape_str(want) + ")" : std::string()));
+  return Error("teacher " + ir::ShapeStr(t->shape()) + " does not match student " + ir::ShapeStr(s->shape()) +
+               (allow_three ? " (or its 3-class form " + ir::ShapeStr(want) + ")" : std::string()));
 }
 
 class TransducerKlKernel : public Kernel {
@@ -478,7 +478,7 @@ class L2HintKernel : public Kernel {
     int64_t B = 1, T = 1;
     std::vector<int64_t> len(1, 1);
     if (ctx.in(2)) {
-      if (s->rank() < 2) return Error("lengths need a student of rank >= 2, got " + ir::shape_str(s->shape()));
+      if (s->rank() < 2) return Error("lengths need a student of rank >= 2, got " + ir::ShapeStr(s->shape()));
       B = s->dim(0);
       T = s->dim(1);
       ASRC_ASSIGN_OR_RETURN(len, Lengths(ctx.in(2), B, 0, T, "lengths"));

@@ -28,15 +28,15 @@ class LstmGradKernel : public Kernel {
     const Tensor &x = *ctx.in(0), &w = *ctx.in(1), &r = *ctx.in(2);
     for (int i = 0; i < 9; ++i)
       if (ctx.in(i) && ctx.in(i)->dtype() != DType::Float32) return DTypeError("LSTMGrad", ctx.in(i)->dtype());
-    if (x.rank() != 3) return Error("LSTMGrad: X must be 3-D, got " + ir::shape_str(x.shape()));
+    if (x.rank() != 3) return Error("LSTMGrad: X must be 3-D, got " + ir::ShapeStr(x.shape()));
     const int64_t T = x.dim(0), Bn = x.dim(1), I = x.dim(2), H = H_, G = 4 * H;
     if (w.shape() != Shape{1, G, I} || r.shape() != Shape{1, G, H})
-      return Error("LSTMGrad: W " + ir::shape_str(w.shape()) + " / R " + ir::shape_str(r.shape()) +
+      return Error("LSTMGrad: W " + ir::ShapeStr(w.shape()) + " / R " + ir::ShapeStr(r.shape()) +
                    " do not match hidden_size " + std::to_string(H) + " and input size " + std::to_string(I));
     auto optional = [&](int i, const Shape& s, const char* what) -> Result<const float*> {
       const Tensor* t = ctx.in(i);
       if (!t || t->numel() == 0) return static_cast<const float*>(nullptr);
-      if (t->shape() != s) return Error(std::string("LSTMGrad: ") + what + " has shape " + ir::shape_str(t->shape()) + ", expected " + ir::shape_str(s));
+      if (t->shape() != s) return Error(std::string("LSTMGrad: ") + what + " has shape " + ir::ShapeStr(t->shape()) + ", expected " + ir::ShapeStr(s));
       return t->data<float>();
     };
     ASRC_ASSIGN_OR_RETURN(const float* bias, optional(3, {1, 2 * G}, "B"));

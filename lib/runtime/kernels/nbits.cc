@@ -76,9 +76,9 @@ class MatMulNBitsKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     const Tensor& a = *ctx.in(0);
     if (a.dtype() != DType::Float32)
-      return Error(std::string("A must be float32 (the dtype this kernel has), got ") + ir::dtype_name(a.dtype()));
+      return Error(std::string("A must be float32 (the dtype this kernel has), got ") + ir::DTypeName(a.dtype()));
     if (a.rank() < 1 || a.dim(-1) != s_.K)
-      return Error("A " + ir::shape_str(a.shape()) + " must end in K = " + std::to_string(s_.K));
+      return Error("A " + ir::ShapeStr(a.shape()) + " must end in K = " + std::to_string(s_.K));
     std::vector<float> run_w;
     if (!const_w_) ASRC_RETURN_IF_ERROR(Dequantize(*ctx.in(1), *ctx.in(2), ctx.in(3), run_w));
     const std::vector<float>& wt = const_w_ ? wt_ : run_w;
@@ -101,11 +101,11 @@ class MatMulNBitsKernel : public Kernel {
  private:
   Status Dequantize(const Tensor& b, const Tensor& sc, const Tensor* zp, std::vector<float>& wt) const {
     if (b.dtype() != DType::Uint8 || b.shape() != ir::Shape{s_.N, s_.blocks, s_.blob})
-      return Error("B must be uint8 [N, k_blocks, blob] = " + ir::shape_str({s_.N, s_.blocks, s_.blob}) + ", got " +
-                   ir::dtype_name(b.dtype()) + ir::shape_str(b.shape()));
+      return Error("B must be uint8 [N, k_blocks, blob] = " + ir::ShapeStr({s_.N, s_.blocks, s_.blob}) + ", got " +
+                   ir::DTypeName(b.dtype()) + ir::ShapeStr(b.shape()));
     if (sc.dtype() != DType::Float32 || sc.numel() != s_.N * s_.blocks)
       return Error("scales must be float32 with N * k_blocks = " + std::to_string(s_.N * s_.blocks) + " entries, got " +
-                   ir::dtype_name(sc.dtype()) + ir::shape_str(sc.shape()));
+                   ir::DTypeName(sc.dtype()) + ir::ShapeStr(sc.shape()));
     const uint8_t* zp_packed = nullptr;
     const float* zp_float = nullptr;
     if (zp && zp->dtype() == DType::Uint8 && zp->numel() == s_.N * ((s_.blocks * s_.bits + 7) / 8))
@@ -114,7 +114,7 @@ class MatMulNBitsKernel : public Kernel {
       zp_float = zp->data<float>();
     else if (zp)
       return Error("zero_points must be uint8 [N * ceil(k_blocks * bits / 8)] or float32 [N * k_blocks], got " +
-                   std::string(ir::dtype_name(zp->dtype())) + ir::shape_str(zp->shape()));
+                   std::string(ir::DTypeName(zp->dtype())) + ir::ShapeStr(zp->shape()));
     wt.assign(static_cast<size_t>(s_.K * s_.N), 0.f);
     DequantizeNBitsTransposed(s_, b.data<uint8_t>(), sc.data<float>(), zp_packed, zp_float, wt.data());
     return Status::Ok();

@@ -37,7 +37,7 @@ class MatMulKernel : public Kernel {
     if (b_vec) bs.push_back(1);
     int64_t M = as[as.size() - 2], K = as.back(), N = bs.back();
     if (bs[bs.size() - 2] != K)
-      return Error("shapes " + ir::shape_str(a0.shape()) + " and " + ir::shape_str(b0.shape()) + " do not multiply");
+      return Error("shapes " + ir::ShapeStr(a0.shape()) + " and " + ir::ShapeStr(b0.shape()) + " do not multiply");
     Shape abatch(as.begin(), as.end() - 2), bbatch(bs.begin(), bs.end() - 2);
     ASRC_ASSIGN_OR_RETURN(Shape batch, BroadcastShape(abatch, bbatch));
     Shape out = batch;
@@ -79,17 +79,17 @@ class MatMulKernel : public Kernel {
  private:
   Status Compute(const float* A, const float* B, float* Y, const Shape& abatch, const Shape& bbatch,
                  const Shape& batch, int64_t M, int64_t N, int64_t K, KernelContext& ctx) {
-    int64_t nb = ir::shape_numel(batch);
+    int64_t nb = ir::ShapeNumel(batch);
     if (nb == 0 || M == 0 || N == 0) return Status::Ok();
     if (K == 0) {
       std::fill(Y, Y + nb * M * N, 0.f);
       return Status::Ok();
     }
     ThreadPool* pool = ctx.threads > 1 ? ctx.pool : nullptr;
-    if (ir::shape_numel(bbatch) == 1) {
+    if (ir::ShapeNumel(bbatch) == 1) {
       // B shared by every batch item: one GEMM with the batch folded into M.
-      int64_t rows = ir::shape_numel(abatch) * M;
-      if (ir::shape_numel(abatch) == nb) {
+      int64_t rows = ir::ShapeNumel(abatch) * M;
+      if (ir::ShapeNumel(abatch) == nb) {
         ParallelSgemm(false, false, rows, N, K, A, K, B, N, 0.f, Y, N, ctx.threads, pool);
         return Status::Ok();
       }
@@ -138,7 +138,7 @@ class MatMulBiasKernel : public Kernel {
     const int64_t K = b.dim(0), N = b.dim(1);
     Shape out = a.shape();
     out.back() = N;
-    const int64_t rows = ir::shape_numel(Shape(out.begin(), out.end() - 1));
+    const int64_t rows = ir::ShapeNumel(Shape(out.begin(), out.end() - 1));
     Tensor& y = ctx.Alloc(0, DType::Float32, out);
     // K == 0 too: the product is then zeros (Sgemm runs Eigen for it), plus the bias.
     SgemmBias(false, false, rows, N, K, a.data<float>(), K, b.data<float>(), N,
@@ -162,7 +162,7 @@ class GemmKernel : public Kernel {
     Tensor a = AsFloat(a0), b = AsFloat(b0);
     int64_t M = ta_ ? a.dim(1) : a.dim(0), K = ta_ ? a.dim(0) : a.dim(1);
     int64_t N = tb_ ? b.dim(0) : b.dim(1), Kb = tb_ ? b.dim(1) : b.dim(0);
-    if (K != Kb) return Error("Gemm shapes " + ir::shape_str(a.shape()) + " and " + ir::shape_str(b.shape()) + " do not multiply");
+    if (K != Kb) return Error("Gemm shapes " + ir::ShapeStr(a.shape()) + " and " + ir::ShapeStr(b.shape()) + " do not multiply");
     Tensor y = dt == DType::Float32 ? ctx.NewTensor(DType::Float32, {M, N}) : Tensor(DType::Float32, {M, N});
     float* py = y.data<float>();
     float beta = 0.f;
@@ -197,13 +197,13 @@ class GemmKernel : public Kernel {
 
 Status ConvGeometry::Resolve(const Shape& x, const Shape& w) {
   int sr = static_cast<int>(x.size()) - 2;
-  if (sr < 1) return Error("Conv input must have rank >= 3, got " + ir::shape_str(x));
+  if (sr < 1) return Error("Conv input must have rank >= 3, got " + ir::ShapeStr(x));
   if (static_cast<int>(w.size()) != sr + 2) return Error("Conv weight rank differs from input rank");
   N = x[0];
   C = x[1];
   M = w[0];
   if (group <= 0 || C % group != 0 || M % group != 0 || w[1] != C / group)
-    return Error("Conv channels: input " + ir::shape_str(x) + ", weight " + ir::shape_str(w) + ", group " + std::to_string(group));
+    return Error("Conv channels: input " + ir::ShapeStr(x) + ", weight " + ir::ShapeStr(w) + ", group " + std::to_string(group));
   in.assign(x.begin() + 2, x.end());
   k.assign(w.begin() + 2, w.end());
   if (!kernel_shape.empty() && kernel_shape != k) return Error("kernel_shape attribute differs from weight shape");
@@ -338,7 +338,7 @@ class ConvKernel : public Kernel {
     out.insert(out.end(), g.out.begin(), g.out.end());
     Tensor y = dt == DType::Float32 ? ctx.NewTensor(DType::Float32, out) : Tensor(DType::Float32, out);
     const float* bp = b.defined() ? b.data<float>() : nullptr;
-    if (ir::shape_numel(out) > 0) {
+    if (ir::ShapeNumel(out) > 0) {
       if (g.in.size() > 2) {
         ConvReference(g, x.data<float>(), w.data<float>(), bp, y.data<float>());
         if (relu_) BiasRelu(y.data<float>(), y.numel(), nullptr, 0.f);
@@ -562,7 +562,7 @@ class ConvPairKernel : public Kernel {
     Shape out{g2.N, g2.M, g2.out[0], g2.out[1]};
     Tensor& y = ctx.Alloc(0, DType::Float32, out);
     const bool w2_packed = second_.w_constant() && w2 == ctx.in(3);
-    if (ir::shape_numel(out) > 0 &&
+    if (ir::ShapeNumel(out) > 0 &&
         second_.direct().Run({g2.N, g2.C, OH1, OW1, g2.M, g2.k[0], g2.k[1], g2.out[0], g2.out[1],
                               g2.stride[0], g2.stride[1], g2.dil[0], g2.dil[1], g2.pb[0],
                               g2.pb[1], g2.pe[0], g2.pe[1], /*src_nhwc=*/true},

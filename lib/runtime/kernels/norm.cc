@@ -108,7 +108,7 @@ AxesView MakeView(const Shape& s, const std::vector<int>& axes) {
 void Permute(const Shape& s, const std::vector<int>& perm, const float* src, float* dst, bool inverse) {
   int r = static_cast<int>(s.size());
   std::vector<int64_t> st = Strides(s), idx(r, 0);
-  int64_t n = ir::shape_numel(s);
+  int64_t n = ir::ShapeNumel(s);
   for (int64_t j = 0; j < n; ++j) {
     int64_t off = 0;
     for (int d = 0; d < r; ++d) off += idx[d] * st[perm[d]];

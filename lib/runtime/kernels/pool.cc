@@ -30,9 +30,9 @@ struct PoolGeom {
 
 Result<PoolGeom> Resolve(const PoolAttrs& a, const Shape& x) {
   int sr = static_cast<int>(x.size()) - 2;
-  if (sr < 1 || sr > 8) return Error("pooling input must have rank 3 to 10, got " + ir::shape_str(x));
+  if (sr < 1 || sr > 8) return Error("pooling input must have rank 3 to 10, got " + ir::ShapeStr(x));
   if (static_cast<int>(a.kernel.size()) != sr)
-    return Error("kernel_shape has " + std::to_string(a.kernel.size()) + " dims for input " + ir::shape_str(x));
+    return Error("kernel_shape has " + std::to_string(a.kernel.size()) + " dims for input " + ir::ShapeStr(x));
   PoolGeom g;
   g.planes = x[0] * x[1];
   g.in.assign(x.begin() + 2, x.end());
@@ -188,7 +188,7 @@ class GlobalPoolKernel : public Kernel {
   GlobalPoolKernel(PoolKind kind, float p) : kind_(kind), p_(p) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& x = *ctx.in(0);
-    if (x.rank() < 3) return Error("global pooling input must have rank >= 3, got " + ir::shape_str(x.shape()));
+    if (x.rank() < 3) return Error("global pooling input must have rank >= 3, got " + ir::ShapeStr(x.shape()));
     if (!IsFloatish(x.dtype())) return FloatDTypeError("GlobalPool", x.dtype());
     Tensor xf = AsFloat(x);
     Shape os(x.rank(), 1);
@@ -224,7 +224,7 @@ class MaxUnpoolKernel : public Kernel {
     const Tensor& x = *ctx.in(0);
     const Tensor& ind = *ctx.in(1);
     if (ind.dtype() != DType::Int64 || ind.shape() != x.shape())
-      return Error("MaxUnpool: indices must be int64 with X's shape " + ir::shape_str(x.shape()));
+      return Error("MaxUnpool: indices must be int64 with X's shape " + ir::ShapeStr(x.shape()));
     int sr = x.rank() - 2;
     if (sr < 1 || static_cast<int>(a_.kernel.size()) != sr) return Error("MaxUnpool: kernel_shape/input rank");
     // Indices address the default output shape; an explicit output_shape (padding lost by the
@@ -239,19 +239,19 @@ class MaxUnpoolKernel : public Kernel {
     if (ctx.in(2)) {
       ASRC_ASSIGN_OR_RETURN(os, Int64s(*ctx.in(2)));
       if (os.size() != def.size() || os[0] != def[0] || os[1] != def[1])
-        return Error("MaxUnpool: output_shape " + ir::shape_str(os) + " does not fit X " + ir::shape_str(x.shape()));
+        return Error("MaxUnpool: output_shape " + ir::ShapeStr(os) + " does not fit X " + ir::ShapeStr(x.shape()));
       for (int i = 0; i < sr; ++i)
-        if (os[i + 2] < def[i + 2]) return Error("MaxUnpool: output_shape smaller than the unpooled shape " + ir::shape_str(def));
+        if (os[i + 2] < def[i + 2]) return Error("MaxUnpool: output_shape smaller than the unpooled shape " + ir::ShapeStr(def));
     }
     Tensor& y = ctx.Alloc(0, x.dtype(), os);
-    size_t es = ir::dtype_size(x.dtype());
+    size_t es = ir::DTypeSize(x.dtype());
     if (es == 0) return DTypeError("MaxUnpool", x.dtype());
     std::memset(y.raw(), 0, y.nbytes());
     const int64_t* pi = ind.data<int64_t>();
-    int64_t def_n = ir::shape_numel(def);
+    int64_t def_n = ir::ShapeNumel(def);
     for (int64_t i = 0; i < x.numel(); ++i) {
       if (pi[i] < 0 || pi[i] >= def_n)
-        return Error("MaxUnpool: index " + std::to_string(pi[i]) + " outside the unpooled shape " + ir::shape_str(def));
+        return Error("MaxUnpool: index " + std::to_string(pi[i]) + " outside the unpooled shape " + ir::ShapeStr(def));
       int64_t rem = pi[i], off = 0, mul = 1;
       for (int d = sr + 1; d >= 0; --d) {
         off += (rem % def[d]) * mul;

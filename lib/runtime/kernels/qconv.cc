@@ -20,7 +20,7 @@ Result<std::vector<int32_t>> Ints(const Tensor& t, const char* what) {
     case DType::Uint8: for (int64_t i = 0; i < t.numel(); ++i) v[i] = t.data<uint8_t>()[i]; break;
     case DType::Int8: for (int64_t i = 0; i < t.numel(); ++i) v[i] = t.data<int8_t>()[i]; break;
     case DType::Int32: for (int64_t i = 0; i < t.numel(); ++i) v[i] = t.data<int32_t>()[i]; break;
-    default: return Error(std::string("QLinearConv: ") + what + " must be uint8, int8 or int32, got " + ir::dtype_name(t.dtype()));
+    default: return Error(std::string("QLinearConv: ") + what + " must be uint8, int8 or int32, got " + ir::DTypeName(t.dtype()));
   }
   return v;
 }

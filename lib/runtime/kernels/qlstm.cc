@@ -30,11 +30,11 @@ struct QWeight {
 Result<std::vector<QWeight>> PackWeights(const Tensor& w, const Tensor& scale, const Tensor& zp, int dirs,
                                          int64_t K, int64_t G, const char* name) {
   const std::string what = std::string("DynamicQuantizeLSTM: ") + name;
-  if (!IsQuant8(w.dtype())) return Error(what + " is " + ir::dtype_name(w.dtype()) + "; supported: uint8, int8");
+  if (!IsQuant8(w.dtype())) return Error(what + " is " + ir::DTypeName(w.dtype()) + "; supported: uint8, int8");
   if (w.shape() != Shape{dirs, K, G})
-    return Error(what + " shape " + ir::shape_str(w.shape()) + ", expected " + ir::shape_str({dirs, K, G}));
+    return Error(what + " shape " + ir::ShapeStr(w.shape()) + ", expected " + ir::ShapeStr({dirs, K, G}));
   if (zp.dtype() != w.dtype())
-    return Error(what + " zero point is " + ir::dtype_name(zp.dtype()) + ", the weight " + ir::dtype_name(w.dtype()));
+    return Error(what + " zero point is " + ir::DTypeName(zp.dtype()) + ", the weight " + ir::DTypeName(w.dtype()));
   ASRC_ASSIGN_OR_RETURN(std::vector<float> s, FloatValues(scale, (what + " scale").c_str()));
   ASRC_ASSIGN_OR_RETURN(std::vector<int32_t> z, ZeroPoints(&zp, 1, "zero point"));
   const bool per_col = static_cast<int64_t>(s.size()) == dirs * G;
@@ -93,7 +93,7 @@ class DynamicQuantizeLstmKernel : public Kernel {
     const Tensor *w = ConstIn(init, 1), *r = ConstIn(init, 2), *ws = ConstIn(init, 8), *wz = ConstIn(init, 9);
     const Tensor *rs = ConstIn(init, 10), *rz = ConstIn(init, 11);
     if (w && r && ws && wz && rs && rz) {
-      if (w->rank() != 3) return Error("DynamicQuantizeLSTM: W must be 3-D, got " + ir::shape_str(w->shape()));
+      if (w->rank() != 3) return Error("DynamicQuantizeLSTM: W must be 3-D, got " + ir::ShapeStr(w->shape()));
       ASRC_ASSIGN_OR_RETURN(w_, PackWeights(*w, *ws, *wz, dirs_, w->dim(1), 4 * hidden_, "W"));
       ASRC_ASSIGN_OR_RETURN(r_, PackWeights(*r, *rs, *rz, dirs_, hidden_, 4 * hidden_, "R"));
     }
@@ -104,7 +104,7 @@ class DynamicQuantizeLstmKernel : public Kernel {
     const Tensor& x = *ctx.in(0);
     if (x.dtype() != DType::Float32 || x.rank() != 3)
       return Error("DynamicQuantizeLSTM: X must be float32 [seq, batch, input], got " +
-                   std::string(ir::dtype_name(x.dtype())) + " " + ir::shape_str(x.shape()));
+                   std::string(ir::DTypeName(x.dtype())) + " " + ir::ShapeStr(x.shape()));
     const int64_t S = x.dim(0), Bt = x.dim(1), I = x.dim(2), H = hidden_, G = 4 * H;
     std::vector<QWeight> wl, rl;
     if (w_.empty()) {
@@ -166,8 +166,8 @@ class DynamicQuantizeLstmKernel : public Kernel {
     const Tensor* t = ctx.in(i);
     if (!t || t->numel() == 0) return static_cast<const Tensor*>(nullptr);
     if (t->dtype() != DType::Float32 || t->shape() != want)
-      return Error(std::string("DynamicQuantizeLSTM: ") + what + " must be float32 " + ir::shape_str(want) + ", got " +
-                   ir::dtype_name(t->dtype()) + " " + ir::shape_str(t->shape()));
+      return Error(std::string("DynamicQuantizeLSTM: ") + what + " must be float32 " + ir::ShapeStr(want) + ", got " +
+                   ir::DTypeName(t->dtype()) + " " + ir::ShapeStr(t->shape()));
     return t;
   }
 

@@ -41,7 +41,7 @@ Result<AxisSplit> ParamLayout(const Shape& x, const Tensor& param, int64_t axis_
   if (param.numel() == 1 && param.rank() <= 1) return s;
   if (param.rank() != 1)
     return Error(std::string(op) + ": scale must be a scalar or 1-D, got shape " +
-                 ir::shape_str(param.shape()));
+                 ir::ShapeStr(param.shape()));
   ASRC_ASSIGN_OR_RETURN(int axis, NormAxis(axis_attr, static_cast<int>(x.size())));
   if (param.numel() != x[axis])
     return Error(std::string(op) + ": per-axis scale has " + std::to_string(param.numel()) +
@@ -83,7 +83,7 @@ class QuantizeLinearKernel : public Kernel {
       x = &xf;
     } else if (x0.dtype() != DType::Float32) {
       return Error(std::string("QuantizeLinear: input must be float32 or float16, got ") +
-                   ir::dtype_name(x0.dtype()));
+                   ir::DTypeName(x0.dtype()));
     }
     DType qt = zp_t ? zp_t->dtype() : DType::Uint8;
     ASRC_ASSIGN_OR_RETURN(AxisSplit s, ParamLayout(x->shape(), scale_t, axis_, "QuantizeLinear"));
@@ -108,7 +108,7 @@ class QuantizeLinearKernel : public Kernel {
       case DType::Int16: run(y.data<int16_t>()); break;
       default:
         return Error(std::string("QuantizeLinear: unsupported output dtype ") +
-                     ir::dtype_name(qt));
+                     ir::DTypeName(qt));
     }
     return Status::Ok();
   }
@@ -154,7 +154,7 @@ class DequantizeLinearKernel : public Kernel {
       case DType::Int32: run(x.data<int32_t>()); break;
       default:
         return Error(std::string("DequantizeLinear: unsupported input dtype ") +
-                     ir::dtype_name(x.dtype()));
+                     ir::DTypeName(x.dtype()));
     }
     if (scale_t.dtype() == DType::Float16) ctx.out(0) = FloatToHalf(yf);
     else ctx.out(0) = std::move(yf);
@@ -249,7 +249,7 @@ Status DynamicQuantizeLinearRun(KernelContext& ctx) {
   const Tensor& x = *ctx.in(0);
   if (x.dtype() != DType::Float32)
     return Error(std::string("DynamicQuantizeLinear: input must be float32, got ") +
-                 ir::dtype_name(x.dtype()));
+                 ir::DTypeName(x.dtype()));
   float scale;
   uint8_t zp;
   DynamicQuantize(x.data<float>(), x.numel(), ctx.threads > 1 ? ctx.pool : nullptr, &scale, &zp,
@@ -283,11 +283,11 @@ Result<MatMulPlan> PlanMatMul(const Shape& a_in, const Shape& b_in, const char* 
   p.K = a.back();
   p.N = b.back();
   if (b[b.size() - 2] != p.K)
-    return Error(std::string(op) + ": inner dimensions differ: " + ir::shape_str(a_in) + " x " +
-                 ir::shape_str(b_in));
+    return Error(std::string(op) + ": inner dimensions differ: " + ir::ShapeStr(a_in) + " x " +
+                 ir::ShapeStr(b_in));
   Shape ab(a.begin(), a.end() - 2), bb(b.begin(), b.end() - 2);
   ASRC_ASSIGN_OR_RETURN(p.batch, BroadcastShape(ab, bb));
-  p.b_batches = ir::shape_numel(bb);
+  p.b_batches = ir::ShapeNumel(bb);
   std::vector<int64_t> aitem = BroadcastItems(ab, p.batch);
   p.b_index = BroadcastItems(bb, p.batch);
   for (size_t i = 0; i < aitem.size(); ++i) {
@@ -317,7 +317,7 @@ class IntMatMul {
              int threads, const char* op, Tensor& out, const MatMulPlan& p) {
     if (!IsQuant8(a.dtype()) || !IsQuant8(b.dtype()))
       return Error(std::string(op) + ": A and B must be uint8 or int8, got " +
-                   ir::dtype_name(a.dtype()) + " and " + ir::dtype_name(b.dtype()));
+                   ir::DTypeName(a.dtype()) + " and " + ir::DTypeName(b.dtype()));
     if (azp_t && azp_t->dtype() != a.dtype())
       return Error(std::string(op) + ": a_zero_point dtype differs from A's");
     if (bzp_t && bzp_t->dtype() != b.dtype())
@@ -453,7 +453,7 @@ class QLinearMatMulKernel : public Kernel {
     const int64_t rows = p.N == 0 ? 0 : acc.numel() / p.N;
     if (qt == DType::Uint8) Requantize(acc.data<int32_t>(), rows, p.N, mult, yzp[0], y.data<uint8_t>());
     else if (qt == DType::Int8) Requantize(acc.data<int32_t>(), rows, p.N, mult, yzp[0], y.data<int8_t>());
-    else return Error(std::string("QLinearMatMul: unsupported output dtype ") + ir::dtype_name(qt));
+    else return Error(std::string("QLinearMatMul: unsupported output dtype ") + ir::DTypeName(qt));
     return Status::Ok();
   }
 

@@ -22,10 +22,10 @@ inline Result<std::vector<float>> FloatValues(const Tensor& t, const char* what)
     // An empty tensor's data may be null, which memcpy must not get (onnx_run_fuzzer, UBSan).
     if (!v.empty()) std::memcpy(v.data(), t.data<float>(), v.size() * sizeof(float));
   } else if (t.dtype() == DType::Float16) {
-    for (size_t i = 0; i < v.size(); ++i) v[i] = ir::half_to_float(t.data<uint16_t>()[i]);
+    for (size_t i = 0; i < v.size(); ++i) v[i] = ir::HalfToFloat(t.data<uint16_t>()[i]);
   } else {
     return Error(std::string(what) + " must be float32 or float16, got " +
-                 ir::dtype_name(t.dtype()));
+                 ir::DTypeName(t.dtype()));
   }
   return v;
 }
@@ -40,7 +40,7 @@ inline Result<std::vector<int32_t>> ZeroPoints(const Tensor* t, int64_t count, c
     for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<int32_t>(p[i]);
   });
   if (!ok || t->dtype() == DType::Float32 || t->dtype() == DType::Float64)
-    return Error(std::string(what) + " has unsupported dtype " + ir::dtype_name(t->dtype()));
+    return Error(std::string(what) + " has unsupported dtype " + ir::DTypeName(t->dtype()));
   return v;
 }
 

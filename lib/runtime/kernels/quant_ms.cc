@@ -54,16 +54,16 @@ Result<QParam> ReadParam(const KernelContext& ctx, int scale_in, int zp_in, DTyp
   const Tensor* s = ctx.in(scale_in);
   if (!s) return Error(op + ": " + what + " scale (input " + std::to_string(scale_in) + ") is required");
   if (s->numel() != 1)
-    return Error(op + ": " + what + " scale must be a scalar, got shape " + ir::shape_str(s->shape()));
+    return Error(op + ": " + what + " scale must be a scalar, got shape " + ir::ShapeStr(s->shape()));
   ASRC_ASSIGN_OR_RETURN(std::vector<float> sv, FloatValues(*s, (op + " " + what + " scale").c_str()));
   QParam p;
   p.scale = sv[0];
   if (const Tensor* z = ctx.in(zp_in)) {
     if (z->dtype() != q)
-      return Error(op + ": " + what + " zero point is " + ir::dtype_name(z->dtype()) + ", the data " +
-                   ir::dtype_name(q));
+      return Error(op + ": " + what + " zero point is " + ir::DTypeName(z->dtype()) + ", the data " +
+                   ir::DTypeName(q));
     if (z->numel() != 1)
-      return Error(op + ": " + what + " zero point must be a scalar, got shape " + ir::shape_str(z->shape()));
+      return Error(op + ": " + what + " zero point must be a scalar, got shape " + ir::ShapeStr(z->shape()));
     ASRC_ASSIGN_OR_RETURN(std::vector<int32_t> zv, ZeroPoints(z, 1, "zero point"));
     p.zp = zv[0];
   }
@@ -72,7 +72,7 @@ Result<QParam> ReadParam(const KernelContext& ctx, int scale_in, int zp_in, DTyp
 
 Status Need8Bit(const KernelContext& ctx, const Tensor& t, const char* what) {
   if (IsQuant8(t.dtype())) return Status::Ok();
-  return Error(ctx.node->op_type + ": " + what + " is " + ir::dtype_name(t.dtype()) +
+  return Error(ctx.node->op_type + ": " + what + " is " + ir::DTypeName(t.dtype()) +
                "; supported: uint8, int8");
 }
 
@@ -139,7 +139,7 @@ class QLinearBinaryKernel : public Kernel {
     const Tensor& b = *ctx.in(3);
     ASRC_RETURN_IF_ERROR(Need8Bit(ctx, a, "A"));
     if (b.dtype() != a.dtype())
-      return Error(ctx.node->op_type + ": A is " + ir::dtype_name(a.dtype()) + " but B is " + ir::dtype_name(b.dtype()));
+      return Error(ctx.node->op_type + ": A is " + ir::DTypeName(a.dtype()) + " but B is " + ir::DTypeName(b.dtype()));
     const DType q = a.dtype();
     BinaryParams p;
     p.mul = mul_;
@@ -244,11 +244,11 @@ class QLinearConcatKernel : public Kernel {
     for (int i = 0; i < parts; ++i) {
       const Tensor* x = ctx.in(2 + 3 * i);
       if (!x) return Error(op + ": input " + std::to_string(2 + 3 * i) + " is required");
-      if (x->dtype() != q) return Error(op + ": input " + std::to_string(2 + 3 * i) + " is " + ir::dtype_name(x->dtype()) + ", input 2 " + ir::dtype_name(q));
+      if (x->dtype() != q) return Error(op + ": input " + std::to_string(2 + 3 * i) + " is " + ir::DTypeName(x->dtype()) + ", input 2 " + ir::DTypeName(q));
       if (x->rank() != first->rank()) return Error(op + ": inputs differ in rank");
       for (int d = 0; d < static_cast<int>(out.size()); ++d)
         if (d != axis && x->dim(d) != first->dim(d))
-          return Error(op + ": input shapes " + ir::shape_str(first->shape()) + " and " + ir::shape_str(x->shape()) +
+          return Error(op + ": input shapes " + ir::ShapeStr(first->shape()) + " and " + ir::ShapeStr(x->shape()) +
                        " differ outside axis " + std::to_string(axis));
       out[axis] += x->dim(axis);
     }
@@ -296,7 +296,7 @@ class QLinearGlobalAveragePoolKernel : public Kernel {
     const Tensor& x = *ctx.in(0);
     ASRC_RETURN_IF_ERROR(Need8Bit(ctx, x, "X"));
     if (x.rank() < 3)
-      return Error(ctx.node->op_type + ": X must have rank >= 3, got " + ir::shape_str(x.shape()));
+      return Error(ctx.node->op_type + ": X must have rank >= 3, got " + ir::ShapeStr(x.shape()));
     const DType q = x.dtype();
     ASRC_ASSIGN_OR_RETURN(QParam xp, ReadParam(ctx, 1, 2, q, "x"));
     ASRC_ASSIGN_OR_RETURN(QParam yp, ReadParam(ctx, 3, 4, q, "y"));
@@ -356,12 +356,12 @@ class QGemmKernel : public Kernel {
     const Tensor& b = *ctx.in(3);
     ASRC_RETURN_IF_ERROR(Need8Bit(ctx, a, "A"));
     if (a.rank() != 2 || b.rank() != 2)
-      return Error(op + ": A and B must be 2-D, got " + ir::shape_str(a.shape()) + " and " + ir::shape_str(b.shape()));
+      return Error(op + ": A and B must be 2-D, got " + ir::ShapeStr(a.shape()) + " and " + ir::ShapeStr(b.shape()));
     const int64_t M = trans_a_ ? a.dim(1) : a.dim(0), K = trans_a_ ? a.dim(0) : a.dim(1);
     const int64_t N = trans_b_ ? b.dim(0) : b.dim(1);
     if ((trans_b_ ? b.dim(1) : b.dim(0)) != K)
-      return Error(op + ": inner dimensions differ: A " + ir::shape_str(a.shape()) + (trans_a_ ? "^T" : "") + " x B " +
-                   ir::shape_str(b.shape()) + (trans_b_ ? "^T" : ""));
+      return Error(op + ": inner dimensions differ: A " + ir::ShapeStr(a.shape()) + (trans_a_ ? "^T" : "") + " x B " +
+                   ir::ShapeStr(b.shape()) + (trans_b_ ? "^T" : ""));
     ASRC_ASSIGN_OR_RETURN(QParam ap, ReadParam(ctx, 1, 2, a.dtype(), "a"));
     ASRC_ASSIGN_OR_RETURN(std::vector<float> bs, FloatValues(*ctx.in(4), "QGemm b_scale"));
     if (bs.size() != 1 && static_cast<int64_t>(bs.size()) != N)
@@ -393,7 +393,7 @@ class QGemmKernel : public Kernel {
       return Status::Ok();
     }
     const DType qt = ctx.in(8) ? ctx.in(8)->dtype() : DType::Uint8;
-    if (!IsQuant8(qt)) return Error(op + ": y_zero_point is " + std::string(ir::dtype_name(qt)) + "; supported: uint8, int8");
+    if (!IsQuant8(qt)) return Error(op + ": y_zero_point is " + std::string(ir::DTypeName(qt)) + "; supported: uint8, int8");
     ASRC_ASSIGN_OR_RETURN(QParam yp, ReadParam(ctx, 7, 8, qt, "y"));
     for (float& m : mult) m /= yp.scale;
     Tensor& y = ctx.Alloc(0, qt, {M, N});
@@ -411,11 +411,11 @@ class QGemmKernel : public Kernel {
  private:
   // B' [K, N] packed with its zero points (scalar or per column).
   Result<PackedIgemmB> Pack(const Tensor& b, const Tensor* bzp, const std::string& op) const {
-    if (!IsQuant8(b.dtype())) return Error(op + ": B is " + std::string(ir::dtype_name(b.dtype())) + "; supported: uint8, int8");
-    if (b.rank() != 2) return Error(op + ": B must be 2-D, got " + ir::shape_str(b.shape()));
+    if (!IsQuant8(b.dtype())) return Error(op + ": B is " + std::string(ir::DTypeName(b.dtype())) + "; supported: uint8, int8");
+    if (b.rank() != 2) return Error(op + ": B must be 2-D, got " + ir::ShapeStr(b.shape()));
     const int64_t K = trans_b_ ? b.dim(1) : b.dim(0), N = trans_b_ ? b.dim(0) : b.dim(1);
     if (bzp && bzp->dtype() != b.dtype())
-      return Error(op + ": b_zero_point is " + std::string(ir::dtype_name(bzp->dtype())) + ", B " + ir::dtype_name(b.dtype()));
+      return Error(op + ": b_zero_point is " + std::string(ir::DTypeName(bzp->dtype())) + ", B " + ir::DTypeName(b.dtype()));
     ASRC_ASSIGN_OR_RETURN(std::vector<int32_t> zp, ZeroPoints(bzp, 1, "b_zero_point"));
     if (zp.size() != 1 && static_cast<int64_t>(zp.size()) != N)
       return Error(op + ": b_zero_point must be a scalar or have N=" + std::to_string(N) + " entries");
@@ -432,13 +432,13 @@ class QGemmKernel : public Kernel {
 
   // acc += C, C int32 and unidirectionally broadcastable to [M, N].
   static Status AddBias(const Tensor& c, int64_t M, int64_t N, const std::string& op, int32_t* acc) {
-    if (c.dtype() != DType::Int32) return Error(op + ": C must be int32, got " + ir::dtype_name(c.dtype()));
-    if (c.rank() > 2) return Error(op + ": C must have rank <= 2, got " + ir::shape_str(c.shape()));
+    if (c.dtype() != DType::Int32) return Error(op + ": C must be int32, got " + ir::DTypeName(c.dtype()));
+    if (c.rank() > 2) return Error(op + ": C must have rank <= 2, got " + ir::ShapeStr(c.shape()));
     const Shape mn = {M, N};
     for (int d = 0; d < static_cast<int>(c.rank()); ++d) {
       const int64_t cd = c.dim(d), od = mn[2 - c.rank() + d];
       if (cd != 1 && cd != od)
-        return Error(op + ": C " + ir::shape_str(c.shape()) + " does not broadcast to " + ir::shape_str(mn));
+        return Error(op + ": C " + ir::ShapeStr(c.shape()) + " does not broadcast to " + ir::ShapeStr(mn));
     }
     const std::vector<int64_t> item = BroadcastItems(c.shape(), mn);
     const int32_t* pc = c.data<int32_t>();

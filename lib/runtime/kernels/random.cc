@@ -52,7 +52,7 @@ class RandomKernel : public Kernel {
       shape = in->shape();
       if (dt == DType::Undefined) dt = in->dtype();
     }
-    int64_t n = ir::shape_numel(shape);
+    int64_t n = ir::ShapeNumel(shape);
     std::vector<double> v(static_cast<size_t>(n));
     if (a_.kind == Rnd::Bernoulli) {
       if (!IsFloatish(in->dtype())) return FloatDTypeError("Bernoulli", in->dtype());
@@ -105,7 +105,7 @@ Result<RandomAttrs> ReadAttrs(const KernelInit& i, Rnd kind, bool like) {
   a.like = like;
   const ir::Attribute* dt = n.attr("dtype");
   if (dt) {
-    if (!ir::dtype_known(static_cast<int32_t>(dt->i))) return Error("unknown dtype " + std::to_string(dt->i));
+    if (!ir::DTypeKnown(static_cast<int32_t>(dt->i))) return Error("unknown dtype " + std::to_string(dt->i));
     a.dtype = static_cast<DType>(dt->i);
   } else if (!like && kind != Rnd::Bernoulli && kind != Rnd::Multinomial) {
     a.dtype = DType::Float32;

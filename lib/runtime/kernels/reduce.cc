@@ -43,7 +43,7 @@ class ReduceKernel : public Kernel {
     if (dt == DType::Float32 && (op_ == Red::Max || op_ == Red::Min) && TrailingAxes(red))
       return MaxMinRows(ctx, x0, out);
     Tensor x = dt == DType::Float16 ? HalfToFloat(x0) : x0;
-    int64_t on = ir::shape_numel(out_keep);
+    int64_t on = ir::ShapeNumel(out_keep);
     int64_t count = on > 0 ? x.numel() / std::max<int64_t>(on, 1) : 0;
     std::vector<double> acc(on, Init());
     Status st;
@@ -80,7 +80,7 @@ class ReduceKernel : public Kernel {
   // Softmax): eight lanes the compiler vectorizes, NaN propagated as the reference loop does; the
   // same values (max and min do not depend on the order).
   Status MaxMinRows(KernelContext& ctx, const Tensor& x, const Shape& out) {
-    const int64_t on = ir::shape_numel(out), n = on > 0 ? x.numel() / on : 0;
+    const int64_t on = ir::ShapeNumel(out), n = on > 0 ? x.numel() / on : 0;
     Tensor& y = ctx.Alloc(0, DType::Float32, out);
     const bool mx = op_ == Red::Max;
     const float init = mx ? -std::numeric_limits<float>::infinity() : std::numeric_limits<float>::infinity();

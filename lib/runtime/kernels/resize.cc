@@ -169,7 +169,7 @@ class ResizeKernel : public Kernel {
  private:
   Status Nearest(KernelContext& ctx, const Tensor& x, const Shape& os,
                  const std::vector<std::vector<std::vector<Tap>>>& taps) {
-    size_t es = ir::dtype_size(x.dtype());
+    size_t es = ir::DTypeSize(x.dtype());
     if (es == 0) return DTypeError("Resize", x.dtype());
     if (a_.coord == Coord::TfCrop) return Error("Resize: tf_crop_and_resize extrapolation needs a float input");
     int r = x.rank();

@@ -98,7 +98,7 @@ Status Prepare(KernelContext& ctx, const RnnConfig& c, int gates, RnnRun& r) {
   if (x0.rank() != 3) return Error("X must be 3-D");
   const Tensor& w = *ctx.in(1);
   if (w.rank() != 3 || w.dim(0) != c.dirs || w.dim(1) != gates * c.hidden)
-    return Error("W shape " + ir::shape_str(w.shape()) + " does not match hidden_size/direction");
+    return Error("W shape " + ir::ShapeStr(w.shape()) + " does not match hidden_size/direction");
   if (c.layout == 0) {
     r.x = x0;
     r.seq = x0.dim(0);
@@ -117,9 +117,9 @@ Status Prepare(KernelContext& ctx, const RnnConfig& c, int gates, RnnRun& r) {
   int64_t G = gates * c.hidden;
   r.W = &w;
   r.R = ctx.in(2);
-  if (r.R->shape() != Shape{c.dirs, G, c.hidden}) return Error("R shape " + ir::shape_str(r.R->shape()));
+  if (r.R->shape() != Shape{c.dirs, G, c.hidden}) return Error("R shape " + ir::ShapeStr(r.R->shape()));
   r.B = ctx.in(3);
-  if (r.B && r.B->shape() != Shape{c.dirs, 2 * G}) return Error("B shape " + ir::shape_str(r.B->shape()));
+  if (r.B && r.B->shape() != Shape{c.dirs, 2 * G}) return Error("B shape " + ir::ShapeStr(r.B->shape()));
   r.y = Tensor(DType::Float32, {r.seq, c.dirs, r.batch, c.hidden});
   r.hT = Tensor(DType::Float32, {c.dirs, r.batch, c.hidden});
   r.lens.assign(r.batch, r.seq);
@@ -133,10 +133,10 @@ Status Prepare(KernelContext& ctx, const RnnConfig& c, int gates, RnnRun& r) {
     if (!ctx.in(idx)) return Status::Ok();
     const Tensor& s = *ctx.in(idx);
     if (c.layout == 0) {
-      if (s.shape() != Shape{c.dirs, r.batch, c.hidden}) return Error("initial state shape " + ir::shape_str(s.shape()));
+      if (s.shape() != Shape{c.dirs, r.batch, c.hidden}) return Error("initial state shape " + ir::ShapeStr(s.shape()));
       out = s;
     } else {
-      if (s.shape() != Shape{r.batch, c.dirs, c.hidden}) return Error("initial state shape " + ir::shape_str(s.shape()));
+      if (s.shape() != Shape{r.batch, c.dirs, c.hidden}) return Error("initial state shape " + ir::ShapeStr(s.shape()));
       out = Tensor(DType::Float32, {c.dirs, r.batch, c.hidden});
       for (int64_t b = 0; b < r.batch; ++b)
         for (int d = 0; d < c.dirs; ++d)
@@ -234,7 +234,7 @@ inline float Clip(float v, float clip) { return clip > 0 ? std::min(clip, std::m
 Status LstmCell(KernelContext& ctx, const RnnConfig& c, RnnRun& r) {
   int64_t H = c.hidden, G = 4 * H, S = r.seq, Bt = r.batch;
   const Tensor* P = ctx.in(7);
-  if (P && P->shape() != Shape{c.dirs, 3 * H}) return Error("P shape " + ir::shape_str(P->shape()));
+  if (P && P->shape() != Shape{c.dirs, 3 * H}) return Error("P shape " + ir::ShapeStr(P->shape()));
   r.cT = Tensor(DType::Float32, {c.dirs, Bt, H});
   std::vector<float> xw(static_cast<size_t>(S * Bt * G)), hr(static_cast<size_t>(Bt * G));
   std::vector<float> gates(static_cast<size_t>(G)), hc(static_cast<size_t>(H));

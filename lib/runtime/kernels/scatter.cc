@@ -44,7 +44,7 @@ void Combine(T* dst, const T* src, int64_t n, Red red) {
 // dst[0..n) (op)= src[0..n) in dtype dt; plain copies by size when red is None.
 Status CombineBytes(DType dt, uint8_t* dst, const uint8_t* src, int64_t n, Red red) {
   if (red == Red::None) {
-    std::memcpy(dst, src, static_cast<size_t>(n) * ir::dtype_size(dt));
+    std::memcpy(dst, src, static_cast<size_t>(n) * ir::DTypeSize(dt));
     return Status::Ok();
   }
   bool ok = DispatchNumeric(dt, [&](auto z) {
@@ -56,7 +56,7 @@ Status CombineBytes(DType dt, uint8_t* dst, const uint8_t* src, int64_t n, Red r
 
 // Output 0 as a copy of data, for a scatter to update in place (fixed-size dtypes only).
 Result<Tensor*> CopyOfData(KernelContext& ctx, const Tensor& data, const char* op) {
-  if (ir::dtype_size(data.dtype()) == 0) return DTypeError(op, data.dtype());
+  if (ir::DTypeSize(data.dtype()) == 0) return DTypeError(op, data.dtype());
   Tensor& y = ctx.Alloc(0, data.dtype(), data.shape());
   std::memcpy(y.raw(), data.raw(), data.nbytes());
   return &y;
@@ -75,7 +75,7 @@ class GatherNDKernel : public Kernel {
     if (k < 1 || b_ + k > r) return Error("GatherND: index tuples of " + std::to_string(k) + " for data rank " + std::to_string(r));
     Shape os(ind.shape().begin(), ind.shape().end() - 1);
     for (int d = static_cast<int>(b_ + k); d < r; ++d) os.push_back(data.dim(d));
-    size_t es = ir::dtype_size(data.dtype());
+    size_t es = ir::DTypeSize(data.dtype());
     if (es == 0) return DTypeError("GatherND", data.dtype());
     int64_t batches = 1, slice = 1;
     for (int d = 0; d < b_; ++d) batches *= data.dim(d);
@@ -111,12 +111,12 @@ class ScatterElementsKernel : public Kernel {
     ASRC_ASSIGN_OR_RETURN(std::vector<int64_t> iv, Int64s(ind));
     ASRC_ASSIGN_OR_RETURN(int axis, NormAxis(axis_, data.rank()));
     if (ind.shape() != upd.shape() || ind.rank() != data.rank())
-      return Error("ScatterElements: indices " + ir::shape_str(ind.shape()) + " and updates " +
-                   ir::shape_str(upd.shape()) + " must have one shape of data's rank");
+      return Error("ScatterElements: indices " + ir::ShapeStr(ind.shape()) + " and updates " +
+                   ir::ShapeStr(upd.shape()) + " must have one shape of data's rank");
     if (upd.dtype() != data.dtype()) return Error("ScatterElements: updates dtype differs from data");
     ASRC_ASSIGN_OR_RETURN(Tensor* out, CopyOfData(ctx, data, "ScatterElements"));
     Tensor& y = *out;
-    size_t es = ir::dtype_size(data.dtype());
+    size_t es = ir::DTypeSize(data.dtype());
     std::vector<int64_t> st = Strides(data.shape()), idx(ind.rank(), 0);
     for (int64_t j = 0; j < ind.numel(); ++j) {
       int64_t off = 0;
@@ -153,10 +153,10 @@ class ScatterNDKernel : public Kernel {
     if (upd.dtype() != data.dtype()) return Error("ScatterND: updates dtype differs from data");
     Shape want(ind.shape().begin(), ind.shape().end() - 1);
     for (int d = static_cast<int>(k); d < data.rank(); ++d) want.push_back(data.dim(d));
-    if (upd.shape() != want) return Error("ScatterND: updates shape " + ir::shape_str(upd.shape()) + ", expected " + ir::shape_str(want));
+    if (upd.shape() != want) return Error("ScatterND: updates shape " + ir::ShapeStr(upd.shape()) + ", expected " + ir::ShapeStr(want));
     ASRC_ASSIGN_OR_RETURN(Tensor* out, CopyOfData(ctx, data, "ScatterND"));
     Tensor& y = *out;
-    size_t es = ir::dtype_size(data.dtype());
+    size_t es = ir::DTypeSize(data.dtype());
     std::vector<int64_t> st = Strides(data.shape());
     int64_t slice = 1;
     for (int d = static_cast<int>(k); d < data.rank(); ++d) slice *= data.dim(d);
@@ -185,7 +185,7 @@ class CompressKernel : public Kernel {
     const Tensor& x = *ctx.in(0);
     const Tensor& c = *ctx.in(1);
     if (c.dtype() != DType::Bool || c.rank() != 1) return Error("Compress: condition must be a 1-D bool tensor");
-    size_t es = ir::dtype_size(x.dtype());
+    size_t es = ir::DTypeSize(x.dtype());
     if (es == 0) return DTypeError("Compress", x.dtype());
     Shape xs = has_axis_ ? x.shape() : Shape{x.numel()};
     int axis = 0;
@@ -249,7 +249,7 @@ class OneHotKernel : public Kernel {
     int64_t depth = static_cast<int64_t>(dd);
     if (depth < 1) return Error("OneHot: depth must be positive");
     if (vals.numel() != 2) return Error("OneHot: values must hold two elements [off, on]");
-    size_t es = ir::dtype_size(vals.dtype());
+    size_t es = ir::DTypeSize(vals.dtype());
     if (es == 0) return DTypeError("OneHot", vals.dtype());
     Tensor fi(DType::Float64, ind.shape());
     ASRC_RETURN_IF_ERROR(ConvertInto(ind, fi));

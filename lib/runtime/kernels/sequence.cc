@@ -29,8 +29,8 @@ Result<const Tensor*> In(const KernelContext& ctx, int i, ir::ValueKind kind) {
   const Tensor* t = ctx.in(i);
   if (!t) return Error("input " + std::to_string(i) + " is missing");
   if (t->kind() != kind)
-    return Error("input " + std::to_string(i) + " must be a " + ir::value_kind_name(kind) + ", got a " +
-                 ir::value_kind_name(t->kind()));
+    return Error("input " + std::to_string(i) + " must be a " + ir::ValueKindName(kind) + ", got a " +
+                 ir::ValueKindName(t->kind()));
   return t;
 }
 
@@ -47,10 +47,10 @@ Result<int64_t> Position(const KernelContext& ctx, int i, int64_t n, int64_t ext
 }
 
 Status CheckElement(const Tensor& seq, const Tensor& t) {
-  if (!t.is_tensor()) return Error(std::string("a sequence element must be a tensor, got a ") + ir::value_kind_name(t.kind()));
+  if (!t.is_tensor()) return Error(std::string("a sequence element must be a tensor, got a ") + ir::ValueKindName(t.kind()));
   if (seq.dtype() != DType::Undefined && t.dtype() != seq.dtype())
-    return Error(std::string("tensor of dtype ") + ir::dtype_name(t.dtype()) + " does not match the sequence's " +
-                 ir::dtype_name(seq.dtype()));
+    return Error(std::string("tensor of dtype ") + ir::DTypeName(t.dtype()) + " does not match the sequence's " +
+                 ir::DTypeName(seq.dtype()));
   return Status::Ok();
 }
 
@@ -59,8 +59,8 @@ Status SequenceConstruct(KernelContext& ctx) {
   for (size_t i = 0; i < ctx.inputs.size(); ++i) {
     ASRC_ASSIGN_OR_RETURN(const Tensor* t, In(ctx, static_cast<int>(i), ir::ValueKind::Tensor));
     if (!elems.empty() && t->dtype() != elems[0].dtype())
-      return Error("inputs differ in dtype (" + std::string(ir::dtype_name(elems[0].dtype())) + ", " +
-                   ir::dtype_name(t->dtype()) + ")");
+      return Error("inputs differ in dtype (" + std::string(ir::DTypeName(elems[0].dtype())) + ", " +
+                   ir::DTypeName(t->dtype()) + ")");
     elems.push_back(*t);
   }
   if (elems.empty()) return Error("SequenceConstruct needs at least one input");
@@ -109,7 +109,7 @@ Status SequenceLength(KernelContext& ctx) {
 
 // Concatenates same-dtype tensors along `axis` (shapes equal elsewhere), by bytes.
 Status ConcatBytes(const std::vector<Tensor>& parts, int axis, Tensor& out) {
-  const size_t es = ir::dtype_size(parts[0].dtype());
+  const size_t es = ir::DTypeSize(parts[0].dtype());
   int64_t outer = 1;
   for (int d = 0; d < axis; ++d) outer *= parts[0].dim(d);
   std::vector<size_t> chunk;
@@ -137,7 +137,7 @@ class ConcatFromSequenceKernel : public Kernel {
     Shape shape;
     for (Tensor& p : parts) {
       if (p.rank() + (new_axis_ ? 1 : 0) != rank)
-        return Error("elements differ in rank (" + ir::shape_str(parts[0].shape()) + ", " + ir::shape_str(p.shape()) + ")");
+        return Error("elements differ in rank (" + ir::ShapeStr(parts[0].shape()) + ", " + ir::ShapeStr(p.shape()) + ")");
       if (new_axis_) {
         Shape s1 = p.shape();
         s1.insert(s1.begin() + axis, 1);
@@ -150,8 +150,8 @@ class ConcatFromSequenceKernel : public Kernel {
       Shape want = shape;
       want[axis] = p.dim(axis);
       if (p.dtype() != parts[0].dtype() || p.shape() != want)
-        return Error("element " + ir::shape_str(p.shape()) + " " + ir::dtype_name(p.dtype()) +
-                     " does not concatenate with " + ir::shape_str(parts[0].shape()) + " along axis " +
+        return Error("element " + ir::ShapeStr(p.shape()) + " " + ir::DTypeName(p.dtype()) +
+                     " does not concatenate with " + ir::ShapeStr(parts[0].shape()) + " along axis " +
                      std::to_string(axis));
       shape[axis] += p.dim(axis);
     }
@@ -194,7 +194,7 @@ class SplitToSequenceKernel : public Kernel {
         sizes = sp;
       }
     }
-    const size_t es = ir::dtype_size(x.dtype());
+    const size_t es = ir::DTypeSize(x.dtype());
     int64_t outer = 1, inner = 1;
     for (int d = 0; d < axis; ++d) outer *= x.dim(d);
     for (int d = axis + 1; d < x.rank(); ++d) inner *= x.dim(d);
@@ -258,7 +258,7 @@ void RegisterSequenceKernels(KernelRegistry& r) {
   const DType any = DType::Undefined;
   r.Register("", "SequenceEmpty", any, [](const KernelInit& i) -> KernelPtr {
     const int64_t code = i.node->attr_int("dtype", static_cast<int64_t>(DType::Float32));
-    if (!ir::dtype_known(static_cast<int32_t>(code)) || code == 0)
+    if (!ir::DTypeKnown(static_cast<int32_t>(code)) || code == 0)
       return Error("SequenceEmpty: dtype " + std::to_string(code) + " is not a tensor element type");
     const DType d = static_cast<DType>(code);
     return Make<ValueKernel>([d](KernelContext& ctx) {

@@ -67,15 +67,15 @@ class ReshapeKernel : public Kernel {
       if (v < 0) return Error("invalid shape value " + std::to_string(v));
       out[i] = v;
       if (__builtin_mul_overflow(known, v, &known))
-        return Error("shape " + ir::shape_str(Shape(spec.begin(), spec.end())) + " has more elements than int64 counts");
+        return Error("shape " + ir::ShapeStr(Shape(spec.begin(), spec.end())) + " has more elements than int64 counts");
     }
     if (infer >= 0) {
       if (known == 0 || x.numel() % known != 0)
-        return Error("cannot reshape " + ir::shape_str(x.shape()) + " to " + ir::shape_str(Shape(spec.begin(), spec.end())));
+        return Error("cannot reshape " + ir::ShapeStr(x.shape()) + " to " + ir::ShapeStr(Shape(spec.begin(), spec.end())));
       out[infer] = x.numel() / known;
     }
-    if (ir::shape_numel(out) != x.numel())
-      return Error("cannot reshape " + ir::shape_str(x.shape()) + " to " + ir::shape_str(out));
+    if (ir::ShapeNumel(out) != x.numel())
+      return Error("cannot reshape " + ir::ShapeStr(x.shape()) + " to " + ir::ShapeStr(out));
     ctx.out(0) = x.Reshaped(std::move(out));
     return Status::Ok();
   }
@@ -115,7 +115,7 @@ class SqueezeKernel : public Kernel {
     } else {
       for (int64_t a : axes) {
         ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(a, r));
-        if (x.shape()[ax] != 1) return Error("cannot squeeze axis " + std::to_string(a) + " of shape " + ir::shape_str(x.shape()));
+        if (x.shape()[ax] != 1) return Error("cannot squeeze axis " + std::to_string(a) + " of shape " + ir::ShapeStr(x.shape()));
         drop[ax] = true;
       }
     }
@@ -251,7 +251,7 @@ class ConstantOfShapeKernel : public Kernel {
     for (int64_t d : dims)
       if (d < 0) return Error("negative dim in shape");
     Tensor& o = ctx.Alloc(0, value_.dtype(), Shape(dims.begin(), dims.end()));
-    size_t es = ir::dtype_size(value_.dtype());
+    size_t es = ir::DTypeSize(value_.dtype());
     uint8_t* p = o.raw();
     bool zero = true;
     for (size_t i = 0; i < es; ++i) zero = zero && value_.raw()[i] == 0;
@@ -285,10 +285,10 @@ class ConcatKernel : public Kernel {
       if (t->rank() != r || t->dtype() != first->dtype()) return Error("inputs differ in rank or dtype");
       for (int d = 0; d < r; ++d)
         if (d != ax && t->shape()[d] != first->shape()[d])
-          return Error("input shapes " + ir::shape_str(first->shape()) + " and " + ir::shape_str(t->shape()) + " differ off the axis");
+          return Error("input shapes " + ir::ShapeStr(first->shape()) + " and " + ir::ShapeStr(t->shape()) + " differ off the axis");
       out[ax] += t->shape()[ax];
     }
-    size_t es = ir::dtype_size(first->dtype());
+    size_t es = ir::DTypeSize(first->dtype());
     int64_t outer = 1, inner = 1;
     for (int d = 0; d < ax; ++d) outer *= out[d];
     for (int d = ax + 1; d < r; ++d) inner *= out[d];
@@ -334,7 +334,7 @@ class SplitKernel : public Kernel {
     int64_t total = 0;
     for (int64_t s : split) total += s;
     if (total != dim) return Error("split sizes sum to " + std::to_string(total) + ", axis dim is " + std::to_string(dim));
-    size_t es = ir::dtype_size(x.dtype());
+    size_t es = ir::DTypeSize(x.dtype());
     int64_t outer = 1, inner = 1;
     for (int d = 0; d < ax; ++d) outer *= x.shape()[d];
     for (int d = ax + 1; d < x.rank(); ++d) inner *= x.shape()[d];
@@ -373,7 +373,7 @@ class GatherKernel : public Kernel {
     int64_t outer = 1, inner = 1, dim = x.shape()[ax];
     for (int d = 0; d < ax; ++d) outer *= x.shape()[d];
     for (int d = ax + 1; d < x.rank(); ++d) inner *= x.shape()[d];
-    size_t es = ir::dtype_size(x.dtype());
+    size_t es = ir::DTypeSize(x.dtype());
     int64_t ni = idx.numel();
     std::vector<int64_t> iv(ni);
     if (idx.dtype() == DType::Int64) for (int64_t i = 0; i < ni; ++i) iv[i] = idx.data<int64_t>()[i];
@@ -407,7 +407,7 @@ class GatherElementsKernel : public Kernel {
     if (idx.rank() != x.rank()) return Error("indices rank differs from data rank");
     ASRC_ASSIGN_OR_RETURN(auto iv, Int64s(idx));
     Tensor& o = ctx.Alloc(0, x.dtype(), idx.shape());
-    size_t es = ir::dtype_size(x.dtype());
+    size_t es = ir::DTypeSize(x.dtype());
     auto xs = Strides(x.shape());
     int r = x.rank();
     std::vector<int64_t> c(r, 0);
@@ -467,7 +467,7 @@ class TriluKernel : public Kernel {
     if (ctx.in(1)) { ASRC_ASSIGN_OR_RETURN(auto kv, Int64s(*ctx.in(1))); if (!kv.empty()) k = kv[0]; }
     int64_t rows = x.dim(-2), cols = x.dim(-1);
     Tensor& o = ctx.Alloc(0, x.dtype(), x.shape());
-    size_t es = ir::dtype_size(x.dtype());
+    size_t es = ir::DTypeSize(x.dtype());
     int64_t batch = (rows * cols != 0) ? x.numel() / (rows * cols) : 0;
     for (int64_t b = 0; b < batch; ++b)
       for (int64_t i = 0; i < rows; ++i)
@@ -545,7 +545,7 @@ void RegisterShapeKernels(KernelRegistry& r) {
   reg("ConstantOfShape", [](const KernelInit& i) -> KernelPtr {
     const ir::Attribute* v = i.node->attr("value");
     if (!v) return Make<ConstantOfShapeKernel>(Tensor(DType::Float32, {}));
-    if (v->t.numel() != 1 || ir::dtype_size(v->t.dtype()) == 0) return Error("value must be a one-element tensor");
+    if (v->t.numel() != 1 || ir::DTypeSize(v->t.dtype()) == 0) return Error("value must be a one-element tensor");
     return Make<ConstantOfShapeKernel>(v->t.Reshaped({}));
   });
   reg("Concat", [](const KernelInit& i) -> KernelPtr {

@@ -53,7 +53,7 @@ class Fft {
 Result<std::vector<cd>> ToComplex(const Tensor& t, const char* op) {
   if (!IsFloatish(t.dtype())) return FloatDTypeError(op, t.dtype());
   if (t.rank() < 2 || (t.dim(-1) != 1 && t.dim(-1) != 2))
-    return Error(std::string(op) + ": signal must end in a dimension of 1 (real) or 2 (complex), got " + ir::shape_str(t.shape()));
+    return Error(std::string(op) + ": signal must end in a dimension of 1 (real) or 2 (complex), got " + ir::ShapeStr(t.shape()));
   Tensor d(DType::Float64, t.shape());
   ASRC_RETURN_IF_ERROR(ConvertInto(t, d));
   bool cplx = t.dim(-1) == 2;
@@ -92,7 +92,7 @@ class DftKernel : public Kernel {
     int64_t axis = axis_;
     if (axis_input_ && ctx.in(2)) { ASRC_ASSIGN_OR_RETURN(axis, ScalarInt(ctx.in(2), "axis")); }
     if (axis < 0) axis += r;  // counts over the whole rank, the trailing (re, im) dim included
-    if (axis < 0 || axis >= r - 1) return Error("DFT: axis " + std::to_string(axis_) + " out of range for " + ir::shape_str(x.shape()));
+    if (axis < 0 || axis >= r - 1) return Error("DFT: axis " + std::to_string(axis_) + " out of range for " + ir::ShapeStr(x.shape()));
     int64_t n = x.dim(static_cast<int>(axis)), outer = 1, inner = 1;
     for (int d = 0; d < axis; ++d) outer *= x.dim(d);
     for (int d = static_cast<int>(axis) + 1; d < r - 1; ++d) inner *= x.dim(d);
@@ -127,7 +127,7 @@ class StftKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     const Tensor& x = *ctx.in(0);
     ASRC_ASSIGN_OR_RETURN(std::vector<cd> in, ToComplex(x, "STFT"));
-    if (x.rank() != 3) return Error("STFT: signal must be [batch, length, 1|2], got " + ir::shape_str(x.shape()));
+    if (x.rank() != 3) return Error("STFT: signal must be [batch, length, 1|2], got " + ir::ShapeStr(x.shape()));
     ASRC_ASSIGN_OR_RETURN(int64_t step, ScalarInt(ctx.in(1), "frame_step"));
     std::vector<double> window;
     if (ctx.in(2)) {
@@ -233,7 +233,7 @@ class MelKernel : public Kernel {
 
 Result<DType> OutputDType(const KernelInit& i) {
   int64_t dt = i.node->attr_int("output_datatype", 1);
-  if (!ir::dtype_known(static_cast<int32_t>(dt)) || ir::dtype_size(static_cast<DType>(dt)) == 0 ||
+  if (!ir::DTypeKnown(static_cast<int32_t>(dt)) || ir::DTypeSize(static_cast<DType>(dt)) == 0 ||
       dt == static_cast<int64_t>(DType::BFloat16) || dt == static_cast<int64_t>(DType::Complex64) ||
       dt == static_cast<int64_t>(DType::Complex128))
     return Error("unsupported output_datatype " + std::to_string(dt));

@@ -13,7 +13,7 @@ using namespace ku;
 void CopyStrided(const uint8_t* src, int64_t src_off, const std::vector<int64_t>& src_st,
                  const Shape& out_shape, uint8_t* dst, size_t es) {
   int r = static_cast<int>(out_shape.size());
-  int64_t total = ir::shape_numel(out_shape);
+  int64_t total = ir::ShapeNumel(out_shape);
   if (total <= 0) return;
   if (r == 0) {
     std::memcpy(dst, src + src_off * es, es);
@@ -77,7 +77,7 @@ class SliceKernel : public Kernel {
       sst[d] = xs[d] * step[d];
     }
     Tensor& o = ctx.Alloc(0, x.dtype(), out);
-    CopyStrided(x.raw(), off, sst, out, o.raw(), ir::dtype_size(x.dtype()));
+    CopyStrided(x.raw(), off, sst, out, o.raw(), ir::DTypeSize(x.dtype()));
     return Status::Ok();
   }
 
@@ -108,7 +108,7 @@ class TransposeKernel : public Kernel {
       sst[i] = xs[p];
     }
     Tensor& o = ctx.Alloc(0, x.dtype(), out);
-    size_t es = ir::dtype_size(x.dtype());
+    size_t es = ir::DTypeSize(x.dtype());
     // 2-D blocked transpose for the common last-two-dims case (float): better cache use.
     if (r >= 2 && es == 4 && sst[r - 1] != 1 && out[r - 1] > 1) {
       int64_t rows = out[r - 2], cols = out[r - 1];
@@ -150,7 +150,7 @@ class ExpandKernel : public Kernel {
     ASRC_ASSIGN_OR_RETURN(auto dims, Int64s(*ctx.in(1)));
     ASRC_ASSIGN_OR_RETURN(Shape out, BroadcastShape(x.shape(), Shape(dims.begin(), dims.end())));
     Tensor& o = ctx.Alloc(0, x.dtype(), out);
-    CopyStrided(x.raw(), 0, BroadcastStrides(x.shape(), out), out, o.raw(), ir::dtype_size(x.dtype()));
+    CopyStrided(x.raw(), 0, BroadcastStrides(x.shape(), out), out, o.raw(), ir::DTypeSize(x.dtype()));
     return Status::Ok();
   }
 };
@@ -178,7 +178,7 @@ class TileKernel : public Kernel {
       out.push_back(n);
     }
     Tensor& o = ctx.Alloc(0, x.dtype(), out);
-    CopyStrided(x.raw(), 0, sst, view, o.raw(), ir::dtype_size(x.dtype()));
+    CopyStrided(x.raw(), 0, sst, view, o.raw(), ir::DTypeSize(x.dtype()));
     return Status::Ok();
   }
 };
@@ -212,7 +212,7 @@ class PadKernel : public Kernel {
         pe[ax] = pads[i + na];
       }
     }
-    size_t es = ir::dtype_size(x.dtype());
+    size_t es = ir::DTypeSize(x.dtype());
     // Constant value as bytes of the tensor dtype.
     std::vector<uint8_t> cval(es, 0);
     if (mode_ == kConstant) {
@@ -235,7 +235,7 @@ class PadKernel : public Kernel {
         return Error("reflect pad larger than the axis");
     }
     Tensor& o = ctx.Alloc(0, x.dtype(), out);
-    if (ir::shape_numel(out) == 0) return Status::Ok();
+    if (ir::ShapeNumel(out) == 0) return Status::Ok();
     auto xs = Strides(x.shape());
     // src coordinate for output coordinate c on axis d; -1 = constant.
     auto map = [&](int d, int64_t c) -> int64_t {
@@ -257,7 +257,7 @@ class PadKernel : public Kernel {
     };
     std::vector<int64_t> c(r, 0);
     int64_t inner = r ? out[r - 1] : 1;
-    int64_t total = ir::shape_numel(out);
+    int64_t total = ir::ShapeNumel(out);
     uint8_t* dst = o.raw();
     if (r == 0) { std::memcpy(dst, x.raw(), es); return Status::Ok(); }
     for (int64_t o_i = 0; o_i < total; o_i += inner) {

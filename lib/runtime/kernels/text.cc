@@ -31,7 +31,7 @@ class StringNormalizerKernel : public Kernel {
     const Tensor& x = *ctx.in(0);
     if (x.dtype() != DType::String) return DTypeError("StringNormalizer", x.dtype());
     if (!(x.rank() == 1 || (x.rank() == 2 && x.dim(0) == 1)))
-      return Error("StringNormalizer: input must be [C] or [1, C], got " + ir::shape_str(x.shape()));
+      return Error("StringNormalizer: input must be [C] or [1, C], got " + ir::ShapeStr(x.shape()));
     std::vector<std::string> kept;
     for (const auto& s : x.strings)
       if (!stop_.count(case_sensitive_ ? s : Fold(s, 1))) kept.push_back(Fold(s, action_));

@@ -23,20 +23,20 @@ Result<std::vector<int64_t>> Int64s(const Tensor& t) {
   } else if (t.dtype() == DType::Int32) {
     for (int64_t i = 0; i < t.numel(); ++i) v[i] = t.data<int32_t>()[i];
   } else {
-    return Error(std::string("expected an int64 or int32 tensor, got ") + ir::dtype_name(t.dtype()));
+    return Error(std::string("expected an int64 or int32 tensor, got ") + ir::DTypeName(t.dtype()));
   }
   return v;
 }
 
 Result<double> ScalarAsDouble(const Tensor& t) {
-  if (t.numel() != 1) return Error("expected a scalar, got shape " + ir::shape_str(t.shape()));
-  if (t.dtype() == DType::Float16) return static_cast<double>(ir::half_to_float(t.data<uint16_t>()[0]));
+  if (t.numel() != 1) return Error("expected a scalar, got shape " + ir::ShapeStr(t.shape()));
+  if (t.dtype() == DType::Float16) return static_cast<double>(ir::HalfToFloat(t.data<uint16_t>()[0]));
   double out = 0;
   if (!DispatchNumericOrBool(t.dtype(), [&](auto z) {
         using T = decltype(z);
         out = static_cast<double>(t.data<T>()[0]);
       }))
-    return Error(std::string("unsupported scalar dtype ") + ir::dtype_name(t.dtype()));
+    return Error(std::string("unsupported scalar dtype ") + ir::DTypeName(t.dtype()));
   return out;
 }
 
@@ -60,7 +60,7 @@ Result<Shape> BroadcastShape(const Shape& a, const Shape& b) {
     int64_t db = i < r - b.size() ? 1 : b[i - (r - b.size())];
     if (da == db || db == 1) out[i] = da;
     else if (da == 1) out[i] = db;
-    else return Error("cannot broadcast " + ir::shape_str(a) + " with " + ir::shape_str(b));
+    else return Error("cannot broadcast " + ir::ShapeStr(a) + " with " + ir::ShapeStr(b));
   }
   return out;
 }
@@ -122,7 +122,7 @@ std::vector<int64_t> BroadcastStrides(const Shape& in, const Shape& out) {
 
 std::vector<int64_t> BroadcastItems(const Shape& in, const Shape& out) {
   std::vector<int64_t> st = BroadcastStrides(in, out);
-  std::vector<int64_t> items(static_cast<size_t>(ir::shape_numel(out)));
+  std::vector<int64_t> items(static_cast<size_t>(ir::ShapeNumel(out)));
   for (size_t i = 0; i < items.size(); ++i) {
     int64_t rem = static_cast<int64_t>(i), off = 0;
     for (int d = static_cast<int>(out.size()) - 1; d >= 0; --d) {
@@ -138,7 +138,7 @@ Tensor HalfToFloat(const Tensor& t) {
   Tensor out(DType::Float32, t.shape());
   const uint16_t* s = t.data<uint16_t>();
   float* d = out.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) d[i] = ir::half_to_float(s[i]);
+  for (int64_t i = 0; i < t.numel(); ++i) d[i] = ir::HalfToFloat(s[i]);
   return out;
 }
 
@@ -146,7 +146,7 @@ Tensor FloatToHalf(const Tensor& t) {
   Tensor out(DType::Float16, t.shape());
   const float* s = t.data<float>();
   uint16_t* d = out.data<uint16_t>();
-  for (int64_t i = 0; i < t.numel(); ++i) d[i] = ir::float_to_half(s[i]);
+  for (int64_t i = 0; i < t.numel(); ++i) d[i] = ir::FloatToHalf(s[i]);
   return out;
 }
 
@@ -242,13 +242,13 @@ Status ConvertInto(const Tensor& in, Tensor& out) {
   if (in.dtype() == DType::Float16) {
     const uint16_t* s = in.data<uint16_t>();
     if (out.dtype() == DType::Float32) {
-      for (int64_t i = 0; i < n; ++i) out.data<float>()[i] = ir::half_to_float(s[i]);
+      for (int64_t i = 0; i < n; ++i) out.data<float>()[i] = ir::HalfToFloat(s[i]);
       return Status::Ok();
     }
     bool ok = DispatchNumericOrBool(out.dtype(), [&](auto z) {
       using To = decltype(z);
       To* d = out.data<To>();
-      for (int64_t i = 0; i < n; ++i) d[i] = ConvertOne<To>(ir::half_to_float(s[i]));
+      for (int64_t i = 0; i < n; ++i) d[i] = ConvertOne<To>(ir::HalfToFloat(s[i]));
     });
     return ok ? Status::Ok() : DTypeError("Cast", out.dtype());
   }
@@ -257,7 +257,7 @@ Status ConvertInto(const Tensor& in, Tensor& out) {
     bool ok = DispatchNumericOrBool(in.dtype(), [&](auto z) {
       using From = decltype(z);
       const From* s = in.data<From>();
-      for (int64_t i = 0; i < n; ++i) d[i] = ir::float_to_half(static_cast<float>(s[i]));
+      for (int64_t i = 0; i < n; ++i) d[i] = ir::FloatToHalf(static_cast<float>(s[i]));
     });
     return ok ? Status::Ok() : DTypeError("Cast", in.dtype());
   }
@@ -271,7 +271,7 @@ Status ConvertInto(const Tensor& in, Tensor& out) {
     });
   });
   bool ok2 = DispatchNumericOrBool(out.dtype(), [](auto) {});
-  return ok && ok2 ? Status::Ok() : Error(std::string("unsupported cast ") + ir::dtype_name(in.dtype()) + " -> " + ir::dtype_name(out.dtype()));
+  return ok && ok2 ? Status::Ok() : Error(std::string("unsupported cast ") + ir::DTypeName(in.dtype()) + " -> " + ir::DTypeName(out.dtype()));
 }
 
 }  // namespace asrc::runtime::ku

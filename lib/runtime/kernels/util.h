@@ -61,18 +61,18 @@ bool DispatchNumericOrBool(DType d, F&& fn) {
 }
 
 inline Status DTypeError(const char* op, DType d) {
-  return Error(std::string("unsupported dtype ") + ir::dtype_name(d) + " for op '" + op + "'");
+  return Error(std::string("unsupported dtype ") + ir::DTypeName(d) + " for op '" + op + "'");
 }
 
 // DTypeError unless `t` has a fixed element size (the byte-copying kernels serve every such dtype).
 inline Status NeedFixedSize(const Tensor& t, const char* op) {
-  if (ir::dtype_size(t.dtype()) == 0) return DTypeError(op, t.dtype());
+  if (ir::DTypeSize(t.dtype()) == 0) return DTypeError(op, t.dtype());
   return Status::Ok();
 }
 
 // For kernels that take float32, float16 and float64 only.
 inline Status FloatDTypeError(const char* op, DType d) {
-  return Error(std::string("unsupported dtype ") + ir::dtype_name(d) + " for op '" + op +
+  return Error(std::string("unsupported dtype ") + ir::DTypeName(d) + " for op '" + op +
                "' (supported: float32, float16, float64)");
 }
 
@@ -176,7 +176,7 @@ T WrapDiv(T a, T b) {
 template <int N, class F>
 void BroadcastLoop(const Shape& out, const std::vector<const Shape*>& ins, F&& fn) {
   int r = static_cast<int>(out.size());
-  int64_t total = ir::shape_numel(out);
+  int64_t total = ir::ShapeNumel(out);
   if (total <= 0) return;
   std::vector<int64_t> st[N];
   for (int k = 0; k < N; ++k) st[k] = BroadcastStrides(*ins[k], out);

@@ -47,8 +47,8 @@ class NmsKernel : public Kernel {
     Tensor boxes = AsFloat(*ctx.in(0)), scores = AsFloat(*ctx.in(1));
     if (boxes.rank() != 3 || boxes.dim(2) != 4 || scores.rank() != 3 || scores.dim(0) != boxes.dim(0) ||
         scores.dim(2) != boxes.dim(1))
-      return Error("NonMaxSuppression: boxes " + ir::shape_str(boxes.shape()) + " and scores " +
-                   ir::shape_str(scores.shape()) + " must be [B, N, 4] and [B, C, N]");
+      return Error("NonMaxSuppression: boxes " + ir::ShapeStr(boxes.shape()) + " and scores " +
+                   ir::ShapeStr(scores.shape()) + " must be [B, N, 4] and [B, C, N]");
     int64_t max_out = 0;
     float iou_th = 0, score_th = -INFINITY;
     if (ctx.in(2) && ctx.in(2)->numel() > 0) { ASRC_ASSIGN_OR_RETURN(double v, ScalarAsDouble(*ctx.in(2))); max_out = static_cast<int64_t>(v); }
@@ -106,8 +106,8 @@ class GridSampleKernel : public Kernel {
     if (!IsFloatish(x0.dtype())) return FloatDTypeError("GridSample", x0.dtype());
     Tensor x = AsFloat(x0), grid = AsFloat(*ctx.in(1));
     if (x.rank() != 4 || grid.rank() != 4 || grid.dim(3) != 2 || grid.dim(0) != x.dim(0))
-      return Error("GridSample: X must be [N, C, H, W] and grid [N, Ho, Wo, 2]; got " + ir::shape_str(x.shape()) +
-                   " and " + ir::shape_str(grid.shape()));
+      return Error("GridSample: X must be [N, C, H, W] and grid [N, Ho, Wo, 2]; got " + ir::ShapeStr(x.shape()) +
+                   " and " + ir::ShapeStr(grid.shape()));
     int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), Ho = grid.dim(1), Wo = grid.dim(2);
     Tensor y = ctx.NewTensor(DType::Float32, {N, C, Ho, Wo});
     for (int64_t n = 0; n < N; ++n)

@@ -30,21 +30,21 @@ class ClassLossKernel : public Kernel {
     const Tensor* weight = ctx.in(2);
     const char* op = softmax_ ? "SoftmaxCrossEntropyLoss" : "NegativeLogLikelihoodLoss";
     if (!IsFloatish(x.dtype())) return FloatDTypeError(op, x.dtype());
-    if (x.rank() < 2) return Error(std::string("input must be at least 2-D [N, C, ...], got ") + ir::shape_str(x.shape()));
+    if (x.rank() < 2) return Error(std::string("input must be at least 2-D [N, C, ...], got ") + ir::ShapeStr(x.shape()));
     const int64_t N = x.dim(0), C = x.dim(1), D = x.numel() / std::max<int64_t>(1, N * C);
     Shape tshape = x.shape();
     tshape.erase(tshape.begin() + 1);
     if (target.shape() != tshape)
-      return Error("target must have shape " + ir::shape_str(tshape) + " (input's without C), got " +
-                   ir::shape_str(target.shape()));
+      return Error("target must have shape " + ir::ShapeStr(tshape) + " (input's without C), got " +
+                   ir::ShapeStr(target.shape()));
     if (target.dtype() != DType::Int32 && target.dtype() != DType::Int64)
-      return Error(std::string("target must be int32 or int64, got ") + ir::dtype_name(target.dtype()));
+      return Error(std::string("target must be int32 or int64, got ") + ir::DTypeName(target.dtype()));
     ASRC_ASSIGN_OR_RETURN(std::vector<int64_t> t, Int64s(target));
     std::vector<double> w;
     if (weight) {
       if (!IsFloatish(weight->dtype()) || weight->shape() != Shape{C})
         return Error("weight must be a float tensor of shape [" + std::to_string(C) + "], got " +
-                     ir::dtype_name(weight->dtype()) + ir::shape_str(weight->shape()));
+                     ir::DTypeName(weight->dtype()) + ir::ShapeStr(weight->shape()));
       Tensor wf = AsFloat(*weight);
       w.assign(wf.data<float>(), wf.data<float>() + C);
     }
