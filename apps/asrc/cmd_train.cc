@@ -185,6 +185,35 @@ int RunTrainBundle(const TrainArgs& a, ir::Model model, train::Collective* world
   return 0;
 }
 
+// The float initializers of rank >= 1 whose names match --trainable.
+Result<std::vector<std::string>> SelectTrainables(const ir::Graph& graph, const std::string& pattern) {
+  std::regex re;
+  try {
+    re = std::regex(pattern);
+  } catch (const std::regex_error& e) {
+    return Error("--trainable '" + pattern + "': " + e.what());
+  }
+  std::vector<std::string> names;
+  for (ir::Value* v : graph.initializers)
+    if (v->initializer->dtype() == ir::DType::Float32 && v->initializer->rank() >= 1 && std::regex_match(v->name, re))
+      names.push_back(v->name);
+  return names;
+}
+
+// --teacher for one-graph training: the model and a session that runs it on each batch.
+Status LoadOneGraphTeacher(const TrainArgs& a, ir::Model* model, std::unique_ptr<runtime::Session>* session) {
+  auto tm = onnx_io::LoadModel(a.teacher);
+  if (!tm.ok()) return tm.status();
+  *model = std::move(*tm);
+  if (model->graphs.size() != 1) return Error("--teacher '" + a.teacher + "': expected one graph");
+  runtime::SessionOptions so;
+  so.threads = a.threads;
+  auto ts = runtime::Session::Create(*model->graphs[0].graph, model->graphs[0].opset(""), so);
+  if (!ts.ok()) return Error("--teacher '" + a.teacher + "': " + ts.status().message());
+  *session = std::move(*ts);
+  return Status::Ok();
+}
+
 int RunTrain(const TrainArgs& a) {
   namespace fs = std::filesystem;
   // From the start, so a Ctrl-C while the data loads still ends in a checkpoint (after one step).
@@ -222,16 +251,8 @@ int RunTrain(const TrainArgs& a) {
     if (!fb.ok()) return Fail(a.model + ": model.json " + fb.status().message());
     fbank = *fb;
   }
-  std::vector<std::string> trainables;
-  std::regex re;
-  try {
-    re = std::regex(a.trainable);
-  } catch (const std::regex_error& e) {
-    return Fail("--trainable '" + a.trainable + "': " + e.what());
-  }
-  for (ir::Value* v : graph.initializers)
-    if (v->initializer->dtype() == ir::DType::Float32 && v->initializer->rank() >= 1 && std::regex_match(v->name, re))
-      trainables.push_back(v->name);
+  auto trainables = SelectTrainables(graph, a.trainable);
+  if (!trainables.ok()) return Fail(trainables.status().message());
   auto sched = MakeSchedule(a);
   if (!sched.ok()) return Fail(sched.status().message());
 
@@ -245,7 +266,7 @@ int RunTrain(const TrainArgs& a) {
   opt.clip_norm = a.clip;
   opt.seed = a.seed;
   opt.collective = world;
-  auto trainer = train::Trainer::Create(graph, loss, trainables, opt);
+  auto trainer = train::Trainer::Create(graph, loss, *trainables, opt);
   if (!trainer.ok()) return Fail(a.model + ": " + trainer.status().message());
   fs::create_directories(a.out, ec);
   const std::string ckpt = (fs::path(a.out) / "checkpoint.ckpt").string();
@@ -285,15 +306,7 @@ int RunTrain(const TrainArgs& a) {
   ir::Model teacher_model;
   std::unique_ptr<runtime::Session> teacher;
   if (!a.teacher.empty()) {
-    auto tm = onnx_io::LoadModel(a.teacher);
-    if (!tm.ok()) return Fail(tm.status().message());
-    teacher_model = std::move(*tm);
-    if (teacher_model.graphs.size() != 1) return Fail("--teacher '" + a.teacher + "': expected one graph");
-    runtime::SessionOptions so;
-    so.threads = a.threads;
-    auto ts = runtime::Session::Create(*teacher_model.graphs[0].graph, teacher_model.graphs[0].opset(""), so);
-    if (!ts.ok()) return Fail("--teacher '" + a.teacher + "': " + ts.status().message());
-    teacher = std::move(*ts);
+    if (Status ts = LoadOneGraphTeacher(a, &teacher_model, &teacher); !ts.ok()) return Fail(ts.message());
     batches = train::WithTeacher(std::move(batches), *teacher);
   }
   Status st = (*trainer)->Train(batches, loop);
