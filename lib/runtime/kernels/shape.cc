@@ -405,6 +405,10 @@ class GatherElementsKernel : public Kernel {
     ASRC_RETURN_IF_ERROR(NeedFixedSize(x, "GatherElements"));
     ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(axis_, x.rank()));
     if (idx.rank() != x.rank()) return Error("indices rank differs from data rank");
+    for (int d = 0; d < x.rank(); ++d)  // off the axis, an index walks the data's own coordinates
+      if (d != ax && idx.shape()[d] > x.shape()[d])
+        return Error("indices shape " + ir::ShapeStr(idx.shape()) + " exceeds data shape " + ir::ShapeStr(x.shape()) +
+                     " on axis " + std::to_string(d) + " (only the gather axis may be larger)");
     ASRC_ASSIGN_OR_RETURN(auto iv, Int64s(idx));
     Tensor& o = ctx.Alloc(0, x.dtype(), idx.shape());
     size_t es = ir::DTypeSize(x.dtype());
