@@ -70,15 +70,26 @@ Status AdamW::Step(const std::vector<ir::Tensor*>& params, const std::vector<con
   return Status::Ok();
 }
 
-Result<double> ClipGradNorm(const std::vector<ir::Tensor*>& grads, double max_norm) {
-  if (!(max_norm > 0)) return Error("ClipGradNorm: max_norm must be positive, got " + std::to_string(max_norm));
+namespace {
+
+Result<double> Norm(const std::vector<const ir::Tensor*>& grads, const char* what) {
   double sq = 0;
   for (size_t i = 0; i < grads.size(); ++i) {
-    ASRC_RETURN_IF_ERROR(CheckFloat(grads[i], "ClipGradNorm: gradient", i));
+    ASRC_RETURN_IF_ERROR(CheckFloat(grads[i], what, i));
     const float* g = grads[i]->data<float>();
     for (int64_t k = 0, n = grads[i]->numel(); k < n; ++k) sq += static_cast<double>(g[k]) * g[k];
   }
-  const double norm = std::sqrt(sq);
+  return std::sqrt(sq);
+}
+
+}  // namespace
+
+Result<double> GradNorm(const std::vector<const ir::Tensor*>& grads) { return Norm(grads, "GradNorm: gradient"); }
+
+Result<double> ClipGradNorm(const std::vector<ir::Tensor*>& grads, double max_norm) {
+  if (!(max_norm > 0)) return Error("ClipGradNorm: max_norm must be positive, got " + std::to_string(max_norm));
+  ASRC_ASSIGN_OR_RETURN(const double norm,
+                        Norm(std::vector<const ir::Tensor*>(grads.begin(), grads.end()), "ClipGradNorm: gradient"));
   if (!std::isfinite(norm)) return norm;
   const double coef = max_norm / (norm + 1e-6);
   if (coef < 1.0) {

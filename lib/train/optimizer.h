@@ -49,10 +49,14 @@ class AdamW {
   std::vector<ir::Tensor> m_, v_;
 };
 
+// The joint L2 norm of the gradients (summed in double, tensor by tensor, element by element),
+// gradients untouched; inf or NaN is returned as is. Error: a missing or non-float32 gradient.
+Result<double> GradNorm(const std::vector<const ir::Tensor*>& grads);
+
 // Scales the gradients in place so that their joint L2 norm is at most max_norm, as
 // torch.nn.utils.clip_grad_norm_ does: coefficient min(1, max_norm / (norm + 1e-6)). Returns
-// the norm before clipping (inf or NaN is returned as is, gradients untouched, for the caller to
-// stop on).
+// the norm before clipping, as GradNorm computes it (inf or NaN is returned as is, gradients
+// untouched, for the caller to stop on).
 Result<double> ClipGradNorm(const std::vector<ir::Tensor*>& grads, double max_norm);
 
 // Learning rate as a function of the optimizer step s = 1, 2, ... (the step about to be taken).

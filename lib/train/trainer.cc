@@ -21,13 +21,6 @@ std::string StepName(int64_t step, const Batch& batch) {
   return "train: step " + std::to_string(step) + " (batch " + (batch.id.empty() ? "?" : batch.id) + ")";
 }
 
-double GlobalNorm(const std::vector<ir::Tensor>& grads) {
-  double sq = 0;
-  for (const ir::Tensor& g : grads)
-    for (int64_t k = 0; k < g.numel(); ++k) sq += static_cast<double>(g.data<float>()[k]) * g.data<float>()[k];
-  return std::sqrt(sq);
-}
-
 }  // namespace
 
 BatchFn WithTeacher(BatchFn batches, runtime::Session& teacher, const std::string& as_input) {
@@ -146,7 +139,7 @@ Result<StepStats> Trainer::Step(const Batch& batch) {
   if (opt_.clip_norm > 0) {
     ASRC_ASSIGN_OR_RETURN(s.grad_norm, ClipGradNorm(gp, opt_.clip_norm));
   } else {
-    s.grad_norm = GlobalNorm(grads);
+    ASRC_ASSIGN_OR_RETURN(s.grad_norm, GradNorm(gc));
   }
   if (!std::isfinite(s.grad_norm))
     return Error(StepName(s.step, batch) + ": gradient norm is " + std::to_string(s.grad_norm) +

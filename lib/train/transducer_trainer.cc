@@ -305,7 +305,11 @@ Result<StepStats> TransducerTrainer::Step(const std::vector<const Utterance*>& u
   }
   if (opt_.collective)  // the shards' sums (each scaled by the whole batch's tokens) add up
     ASRC_RETURN_IF_ERROR(AllReduceGradients(*opt_.collective, 1.0, &s.loss, gp).With(StepName(s.step, id)));
-  ASRC_ASSIGN_OR_RETURN(s.grad_norm, ClipGradNorm(gp, opt_.clip_norm > 0 ? opt_.clip_norm : 1e30));
+  if (opt_.clip_norm > 0) {
+    ASRC_ASSIGN_OR_RETURN(s.grad_norm, ClipGradNorm(gp, opt_.clip_norm));
+  } else {
+    ASRC_ASSIGN_OR_RETURN(s.grad_norm, GradNorm(gc));
+  }
   if (!std::isfinite(s.grad_norm))
     return Error(StepName(s.step, id) + ": gradient norm is " + std::to_string(s.grad_norm) + "; weights not updated");
   s.lr = opt_.schedule.At(s.step);

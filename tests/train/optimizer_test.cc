@@ -119,3 +119,26 @@ TEST_CASE("optimizer: bad input is a clear error and changes nothing") {
   CHECK(adam.Step({&i64}, {&q}, 1e-3).message() == "AdamW: parameter 0 is int64, not float32");
   CHECK(!ClipGradNorm({&q}, 0.0).ok());
 }
+
+TEST_CASE("GradNorm measures without touching; ClipGradNorm scales only above max_norm") {
+  Tensor a(DType::Float32, {2}), b(DType::Float32, {1});
+  a.data<float>()[0] = 3.f;
+  a.data<float>()[1] = 0.f;
+  b.data<float>()[0] = 4.f;
+  auto norm = GradNorm({&a, &b});
+  REQUIRE(norm.ok());
+  CHECK(norm.value() == 5.0);
+  CHECK(a.data<float>()[0] == 3.f);  // untouched
+  CHECK(b.data<float>()[0] == 4.f);
+  auto clipped = ClipGradNorm({&a, &b}, 10.0);  // under the limit: unchanged, same norm
+  REQUIRE(clipped.ok());
+  CHECK(clipped.value() == 5.0);
+  CHECK(a.data<float>()[0] == 3.f);
+  clipped = ClipGradNorm({&a, &b}, 1.0);  // over: scaled to norm 1 (the torch coefficient)
+  REQUIRE(clipped.ok());
+  CHECK(clipped.value() == 5.0);
+  CHECK(a.data<float>()[0] == doctest::Approx(3.0 / (5.0 + 1e-6)).epsilon(1e-6));
+  CHECK(GradNorm({&a, &b}).value() == doctest::Approx(1.0).epsilon(1e-6));
+  Tensor i64(DType::Int64, {3});
+  CHECK(GradNorm({&a, &i64}).status().message() == "GradNorm: gradient 1 is int64, not float32");
+}
