@@ -26,27 +26,45 @@ Result<std::vector<double>> ParseTempo(const std::string& text) {
   return out;
 }
 
-Utterance AugmentUtterance(const Utterance& u, int64_t feature_dim, const AugmentOptions& a, std::mt19937_64& rng) {
+namespace {
+
+// The frames of `frames` resampled by tempo factor f.
+int64_t TempoFrames(int64_t frames, double f) {
+  return f != 1.0 && frames > 1 ? std::max<int64_t>(1, std::llround(static_cast<double>(frames) / f)) : frames;
+}
+
+}  // namespace
+
+AugmentDraw DrawAugment(const Utterance& u, int64_t feature_dim, const AugmentOptions& a, std::mt19937_64& rng) {
+  AugmentDraw d;
+  if (!a.tempo.empty()) d.tempo = a.tempo[rng() % a.tempo.size()];
+  d.masks = DrawSpecAugment(TempoFrames(u.frames, d.tempo), feature_dim, a.spec, rng);
+  return d;
+}
+
+Utterance ApplyAugment(const Utterance& u, int64_t feature_dim, const AugmentDraw& d) {
   Utterance out = u;
-  if (!a.tempo.empty()) {
-    const double f = a.tempo[rng() % a.tempo.size()];
-    if (f != 1.0 && u.frames > 1) {
-      // Output frame i samples the input at time i * f, linearly between its two neighbours.
-      out.frames = std::max<int64_t>(1, std::llround(static_cast<double>(u.frames) / f));
-      out.features.assign(static_cast<size_t>(out.frames * feature_dim), 0.f);
-      for (int64_t i = 0; i < out.frames; ++i) {
-        const double x = std::min(static_cast<double>(i) * f, static_cast<double>(u.frames - 1));
-        const int64_t i0 = static_cast<int64_t>(x), i1 = std::min(i0 + 1, u.frames - 1);
-        const float w = static_cast<float>(x - static_cast<double>(i0));
-        const float* p0 = u.features.data() + i0 * feature_dim;
-        const float* p1 = u.features.data() + i1 * feature_dim;
-        float* q = out.features.data() + i * feature_dim;
-        for (int64_t d = 0; d < feature_dim; ++d) q[d] = (1 - w) * p0[d] + w * p1[d];
-      }
+  const double f = d.tempo;
+  if (f != 1.0 && u.frames > 1) {
+    out.frames = TempoFrames(u.frames, f);
+    // Output frame i samples the input at time i * f, linearly between its two neighbours.
+    out.features.assign(static_cast<size_t>(out.frames * feature_dim), 0.f);
+    for (int64_t i = 0; i < out.frames; ++i) {
+      const double x = std::min(static_cast<double>(i) * f, static_cast<double>(u.frames - 1));
+      const int64_t i0 = static_cast<int64_t>(x), i1 = std::min(i0 + 1, u.frames - 1);
+      const float w = static_cast<float>(x - static_cast<double>(i0));
+      const float* p0 = u.features.data() + i0 * feature_dim;
+      const float* p1 = u.features.data() + i1 * feature_dim;
+      float* q = out.features.data() + i * feature_dim;
+      for (int64_t k = 0; k < feature_dim; ++k) q[k] = (1 - w) * p0[k] + w * p1[k];
     }
   }
-  SpecAugment(out.features.data(), out.frames, feature_dim, a.spec, rng);
+  ApplySpecAugment(out.features.data(), out.frames, feature_dim, d.masks);
   return out;
+}
+
+Utterance AugmentUtterance(const Utterance& u, int64_t feature_dim, const AugmentOptions& a, std::mt19937_64& rng) {
+  return ApplyAugment(u, feature_dim, DrawAugment(u, feature_dim, a, rng));
 }
 
 namespace {
@@ -215,6 +233,14 @@ struct LoopState {
   }
 };
 
+// Which rows of a global batch of `rows` this rank trains on (ShardRows; all without `c`).
+std::vector<bool> MyRows(size_t rows, const Collective* c) {
+  std::vector<bool> mine(rows, c == nullptr);
+  if (c)
+    for (size_t r : ShardRows(rows, c->Rank(), c->Size())) mine[r] = true;
+  return mine;
+}
+
 std::string Kept(const std::string& path, int64_t step) {
   if (path.empty() || !std::ifstream(path)) return "; no checkpoint was written";
   return "; the last checkpoint '" + path + "' (step " + std::to_string(step) + ") is kept";
@@ -252,9 +278,18 @@ Result<BundleLoopResult> RunBundleLoop(TransducerTrainer& t, const std::vector<U
     std::vector<const Utterance*> batch;
     std::vector<Utterance> augmented;
     augmented.reserve(buckets[i].size());
-    for (size_t k : buckets[i]) {
-      if (o.augment.enabled()) augmented.push_back(AugmentUtterance(utts[k], feature_dim, o.augment, L.rng));
-      batch.push_back(o.augment.enabled() ? &augmented.back() : &utts[k]);
+    const std::vector<bool> mine = MyRows(buckets[i].size(), o.collective);
+    for (size_t row = 0; row < buckets[i].size(); ++row) {
+      const Utterance& u = utts[buckets[i][row]];
+      if (!o.augment.enabled()) {
+        batch.push_back(&u);
+        continue;
+      }
+      // Every rank draws for every row (the RNG stays the same on all); another rank's row
+      // stays as it is: this rank's trainer reads only its labels (the batch's token count).
+      const AugmentDraw d = DrawAugment(u, feature_dim, o.augment, L.rng);
+      if (mine[row]) augmented.push_back(ApplyAugment(u, feature_dim, d));
+      batch.push_back(mine[row] ? &augmented.back() : &u);
     }
     const std::string id = BatchId(e, i, batch);
     auto st = t.Step(batch, id);

@@ -25,7 +25,8 @@
 // utterance ids and the last checkpoint kept; weights are not updated.
 // Data-parallel (collective with N > 1 ranks, train/mpi.h): every rank runs this loop over the
 // same data with the same options, so it forms the same global batches (max_frames is the
-// global cap: N times the per-rank one) and draws the same augmentation; the trainer keeps its
+// global cap: N times the per-rank one) and draws the same augmentation for the whole batch
+// (DrawAugment), applying it to its own shard only (ShardRows); the trainer keeps its
 // shard of each batch and sums gradients and losses, so all ranks see the same losses, dev loss
 // and NaN stops. Rank 0 alone measures the dev WER (sent to the others), prints progress,
 // calls on_log and writes the checkpoint; --resume reads it on every rank. `stop` on any rank
@@ -61,8 +62,19 @@ struct AugmentOptions {
 Result<std::vector<double>> ParseTempo(const std::string& text);
 
 // A copy of `u` with tempo perturbation and SpecAugment (as above) applied; feature_dim is the
-// width of a frame.
+// width of a frame. = ApplyAugment(u, feature_dim, DrawAugment(u, feature_dim, a, rng)).
 Utterance AugmentUtterance(const Utterance& u, int64_t feature_dim, const AugmentOptions& a, std::mt19937_64& rng);
+
+// The random part of AugmentUtterance alone: the tempo factor and the masks, drawn from `rng`
+// exactly as AugmentUtterance draws them (cheap: no features are touched). A data-parallel rank
+// draws for every utterance of the global batch, so that the RNG stays the same on all ranks,
+// and applies the draws to its own shard only.
+struct AugmentDraw {
+  double tempo = 1.0;
+  SpecAugmentMasks masks;
+};
+AugmentDraw DrawAugment(const Utterance& u, int64_t feature_dim, const AugmentOptions& a, std::mt19937_64& rng);
+Utterance ApplyAugment(const Utterance& u, int64_t feature_dim, const AugmentDraw& d);
 
 struct DevScore {
   int64_t step = 0;

@@ -131,18 +131,28 @@ int64_t Draw(std::mt19937_64& rng, int64_t n) { return n <= 0 ? 0 : static_cast<
 
 }  // namespace
 
-void SpecAugment(float* f, int64_t frames, int64_t dim, const SpecAugmentOptions& a, std::mt19937_64& rng) {
-  for (int m = 0; m < a.freq_masks; ++m) {
+SpecAugmentMasks DrawSpecAugment(int64_t frames, int64_t dim, const SpecAugmentOptions& a, std::mt19937_64& rng) {
+  SpecAugmentMasks m;
+  for (int k = 0; k < a.freq_masks; ++k) {
     const int64_t w = std::min<int64_t>(Draw(rng, a.freq_width), dim);
-    const int64_t f0 = Draw(rng, dim - w);
-    for (int64_t t = 0; t < frames; ++t) std::fill(f + t * dim + f0, f + t * dim + f0 + w, 0.f);
+    m.freq.emplace_back(Draw(rng, dim - w), w);
   }
   const int64_t max_w = static_cast<int64_t>(a.time_width * static_cast<double>(frames));
-  for (int m = 0; m < a.time_masks; ++m) {
+  for (int k = 0; k < a.time_masks; ++k) {
     const int64_t w = Draw(rng, max_w);
-    const int64_t t0 = Draw(rng, frames - w);
-    std::fill(f + t0 * dim, f + (t0 + w) * dim, 0.f);
+    m.time.emplace_back(Draw(rng, frames - w), w);
   }
+  return m;
+}
+
+void ApplySpecAugment(float* f, int64_t frames, int64_t dim, const SpecAugmentMasks& m) {
+  for (const auto& [f0, w] : m.freq)
+    for (int64_t t = 0; t < frames; ++t) std::fill(f + t * dim + f0, f + t * dim + f0 + w, 0.f);
+  for (const auto& [t0, w] : m.time) std::fill(f + t0 * dim, f + (t0 + w) * dim, 0.f);
+}
+
+void SpecAugment(float* f, int64_t frames, int64_t dim, const SpecAugmentOptions& a, std::mt19937_64& rng) {
+  ApplySpecAugment(f, frames, dim, DrawSpecAugment(frames, dim, a, rng));
 }
 
 Batch Collate(const std::vector<Utterance>& utts, const std::vector<size_t>& which, int64_t feature_dim,

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "asr/features.h"
@@ -61,8 +62,17 @@ struct SpecAugmentOptions {
 
 // SpecAugment in place on `frames` rows of `dim` features: freq_masks bands of 0..freq_width
 // bins, then time_masks spans of 0..time_width * frames rows, set to 0, drawn from `rng`.
+// = ApplySpecAugment(DrawSpecAugment(...)): the draws depend on frames and dim only, so a caller
+// that skips an utterance (a data-parallel rank outside its shard) draws its masks and keeps the
+// RNG where applying them would have left it.
 void SpecAugment(float* features, int64_t frames, int64_t dim, const SpecAugmentOptions& augment,
                  std::mt19937_64& rng);
+
+struct SpecAugmentMasks {
+  std::vector<std::pair<int64_t, int64_t>> freq, time;  // (first bin or frame, width)
+};
+SpecAugmentMasks DrawSpecAugment(int64_t frames, int64_t dim, const SpecAugmentOptions& augment, std::mt19937_64& rng);
+void ApplySpecAugment(float* features, int64_t frames, int64_t dim, const SpecAugmentMasks& masks);
 
 // Pads the utterances `which` into the feeds above (features zero-padded) and sets the batch id
 // to their ids. SpecAugment (Park et al. 2019) then zeroes random frequency bands and time spans

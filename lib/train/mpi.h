@@ -1,8 +1,8 @@
 // Data-parallel training over processes: `mpirun -np N asrc train ...` (OpenMPI).
 //
 // Every rank loads the same data, forms the same global batches from the same seed (and draws
-// the same SpecAugment masks), and keeps only its shard of each batch: rows r with
-// r % N == rank. After the backward pass the ranks sum their gradients (and losses) with one
+// the same augmentation for the whole batch, applying it to its shard only), and keeps only its
+// shard of each batch: rows r with r % N == rank. After the backward pass the ranks sum their gradients (and losses) with one
 // MPI_Allreduce, so clipping and AdamW see the gradient of the whole batch and every rank keeps
 // identical weights (asrc train compares them at the end: CheckSameWeights); rank 0 alone logs
 // and writes checkpoints and models. A failing rank ends the job (FinishWorld: MPI_Abort) rather

@@ -6,8 +6,9 @@
 // utterances (the ranks' shares are 2/3 and 1/3 of a mean loss), 2F = 400 makes buckets of one
 // (rank 1's shard is empty); the same with a one-graph teacher feeding a KL loss (the teacher
 // runs on each rank's shard). The whole-bundle mode (the distill pass's trainer) on the demo
-// teacher: two ranks against one over 2 steps of RNN-T fine-tuning; and with a dev split, a
-// checkpoint after step 1 and --resume to step 2 (rank 0 alone logs, prints and writes; every
+// teacher (SpecAugment and tempo perturbation on: each rank draws them for the whole batch and
+// applies them to its shard only): two ranks against one over 2 steps of RNN-T fine-tuning;
+// and with a dev split, a checkpoint after step 1 and --resume to step 2 (rank 0 alone logs, prints and writes; every
 // rank resumes from its checkpoint; the dev WER is rank 0's on every rank); SIGTERM to rank 1
 // alone stops both after the same step (AnyRank), with the checkpoint and both bundles written.
 // Needs mpirun (openmpi-bin) and an asrc built with MPI: missing is a skip, a failure under CI=true.
@@ -183,7 +184,7 @@ TEST_CASE("mpirun -np 2 asrc train --model BUNDLE: the demo teacher fine-tuned a
   if (bundle.empty()) return;
   auto cmd = [&](const std::string& out, int64_t frames) {
     return std::string(ASRC_BIN) + " train --model " + bundle + " --data " + c.data + " --out " +
-           (c.dir / out).string() + " --loss rnnt --lr 1e-3 --warmup 0 --steps 2 --batch-frames " +
+           (c.dir / out).string() + " --loss rnnt --lr 1e-3 --warmup 0 --steps 2 --tempo 0.9,1.0,1.1 --batch-frames " +
            std::to_string(frames) + " 2>" + (c.dir / out).string() + ".err";
   };
   // 4 utterances of 156..209 frames: one bucket under 1000 frames, two shards of 2.
@@ -216,7 +217,8 @@ TEST_CASE("mpirun -np 2 asrc train --model BUNDLE: dev WER, checkpoint and --res
   }
   auto cmd = [&](const std::string& out, int64_t frames, int64_t steps, const std::string& more) {
     return std::string(ASRC_BIN) + " train --model " + bundle + " --data " + c.data + " --split train --out " +
-           (c.dir / out).string() + " --loss rnnt --lr 1e-3 --warmup 0 --dev-split dev --eval-every 1 --best-by loss" +
+           (c.dir / out).string() + " --loss rnnt --lr 1e-3 --warmup 0 --tempo 0.9,1.0,1.1 --dev-split dev" +
+           " --eval-every 1 --best-by loss" +
            " --checkpoint-every 1 --batch-frames " + std::to_string(frames) + " --steps " + std::to_string(steps) + " " +
            more + " 2>>" + (c.dir / out).string() + ".err";
   };

@@ -227,6 +227,21 @@ TEST_CASE("tempo perturbation resamples the frames in time; SpecAugment zeroes b
   train::Utterance s1 = train::AugmentUtterance(u, F, a, r1), s2 = train::AugmentUtterance(u, F, a, r2);
   CHECK(s1.features == s2.features);
   CHECK(s1.frames == u.frames);
+
+  // What a data-parallel rank does for another rank's row: draw only. The RNG ends where
+  // augmenting leaves it, and applying the draw gives the same utterance.
+  a.tempo = {0.8, 1.0, 1.25};
+  a.spec = train::SpecAugmentOptions{2, 2, 2, 0.2};
+  std::mt19937_64 full(9), drawn(9);
+  for (int k = 0; k < 20; ++k) {
+    CAPTURE(k);
+    const train::Utterance want = train::AugmentUtterance(u, F, a, full);
+    const train::AugmentDraw d = train::DrawAugment(u, F, a, drawn);
+    CHECK(full == drawn);
+    const train::Utterance got = train::ApplyAugment(u, F, d);
+    CHECK(got.frames == want.frames);
+    CHECK(got.features == want.features);
+  }
   CHECK(train::ParseTempo("0.9,1.0,1.1").value() == std::vector<double>{0.9, 1.0, 1.1});
   CHECK(!train::ParseTempo("0.9,x").ok());
   CHECK(!train::ParseTempo("3").ok());
