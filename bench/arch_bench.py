@@ -43,32 +43,6 @@ INPUTS = {
 }
 
 
-def wav2vec2_320x(parity):
-    """parity.py's torchaudio wav2vec2 with the real feature extractor's strides (320x: 3 s ->
-    149 frames; parity.py's 20x ladder would give 2399 frames), 32 channels per conv layer."""
-    import torchaudio
-
-    def make():
-        m = torchaudio.models.wav2vec2_model(
-            extractor_mode="group_norm", extractor_conv_layer_config=[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2,
-            extractor_conv_bias=False, encoder_embed_dim=48, encoder_projection_dropout=0.0,
-            encoder_pos_conv_kernel=16, encoder_pos_conv_groups=4, encoder_num_layers=2, encoder_num_heads=4,
-            encoder_attention_dropout=0.0, encoder_ff_interm_features=96, encoder_ff_interm_dropout=0.0,
-            encoder_dropout=0.0, encoder_layer_norm_first=False, encoder_layer_drop=0.0, aux_num_out=29)
-
-        class Wrap(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.m = m
-
-            def forward(self, wav):
-                return self.m(wav)[0]
-
-        return Wrap()
-
-    return make
-
-
 def load_parity():
     spec = importlib.util.spec_from_file_location("ops_parity", os.path.join(ROOT, "experiments/ops/parity.py"))
     mod = importlib.util.module_from_spec(spec)
@@ -193,7 +167,8 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     parity = load_parity()
     makers = {n: parity.MODELS[n][0] for n in parity.MODELS}
-    makers["wav2vec2_torchaudio"] = wav2vec2_320x(parity)
+    # parity.py's torchaudio wav2vec2 with the real feature extractor's strides (320x)
+    makers["wav2vec2_torchaudio"] = lambda: parity.wav2vec2(parity.WAV2VEC2_320X)
     names = [n for n in makers if not a.only or n in a.only.split(",")]
     exported = {n: export(n, makers[n], a.out, parity) for n in names}
     if not a.no_bench:
