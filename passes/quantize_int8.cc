@@ -1,6 +1,7 @@
 #include "passes/quantize_int8.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <map>
 #include <set>
@@ -162,13 +163,17 @@ std::vector<std::pair<int, Form>> WantedForms(const ir::Graph& g, const ir::Node
     if (o.mode == "dynamic") return {{1, form(trans_b, 1, o.weight_u8)}};
     return {{1, form(false, trans_b ? 0 : 1, false)}};
   }
-  if (op == "Conv") {
-    if (!IsFloatConstant(n->input(1)) || ConstantOf(n->input(1))->numel() < o.min_elements) {
-      return skip("skipped_conv_small_or_not_constant");
+  if (op == "Conv" || op == "ConvTranspose") {
+    // Output channels: W [C_out, C_in/group, k...] for Conv, [C_in, C_out/group, k...] for
+    // ConvTranspose.
+    const bool transposed = op == "ConvTranspose";
+    const ir::Value* w = n->input(1);
+    if (!IsFloatConstant(w) || ConstantOf(w)->numel() < o.min_elements || ConstantOf(w)->rank() < 3) {
+      return skip(transposed ? "skipped_conv_transpose_small_or_not_constant" : "skipped_conv_small_or_not_constant");
     }
-    return {{1, form(false, 0, false)}};
+    return {{1, form(false, transposed ? 1 : 0, false)}};
   }
-  if (op == "LSTM" || op == "GRU") {
+  if (op == "LSTM" || op == "GRU" || op == "RNN") {
     std::vector<std::pair<int, Form>> out;
     for (int k : {1, 2}) {
       const ir::Value* w = n->input(k);
@@ -186,6 +191,14 @@ std::vector<std::pair<int, Form>> WantedForms(const ir::Graph& g, const ir::Node
     return {{0, form(false, 0, false)}};
   }
   return {};
+}
+
+// The counter of a node whose weights are stored int8 behind a DequantizeLinear.
+std::string WeightOnlyCounter(const std::string& op) {
+  if (op == "ConvTranspose") return "conv_transpose_weight_only";
+  std::string lower = op;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  return lower + "_weight_only";  // conv, lstm, gru, rnn
 }
 
 // Per-graph rewriting state: initializers and activation quantizers created once per graph and
@@ -378,11 +391,11 @@ struct Rewriter {
         MatMul(n, forms[0].second);
       } else if (op == "Gather") {
         Gather(n, store.Resolve(*ConstantOf(n->input(0)), forms[0].second));
-      } else {  // Conv, LSTM, GRU: int8 weights behind a DequantizeLinear
+      } else {  // Conv, ConvTranspose, LSTM, GRU, RNN: int8 weights behind a DequantizeLinear
         for (const auto& [k, f] : forms) {
           g.set_input(n, k, Dequantized(n, n->input(k), store.Resolve(*ConstantOf(n->input(k)), f)));
         }
-        ctx.Bump(op == "Conv" ? "conv_weight_only" : op == "LSTM" ? "lstm_weight_only" : "gru_weight_only");
+        ctx.Bump(WeightOnlyCounter(op));
       }
       changed = true;
     }
@@ -443,9 +456,9 @@ std::vector<pass::OptionSpec> QuantizeInt8Pass::options() const {
        {"uint8", "int8"}},
       {"reduce_range", false, "7-bit weights ([-63, 63]) and, in static mode, 7-bit activations", {}},
       {"graphs", json::array({"*"}), "graph roles to quantize (glob patterns)", {}},
-      {"ops", json::array({"MatMul", "Gemm", "Conv", "LSTM", "GRU", "Gather"}),
+      {"ops", json::array({"MatMul", "Gemm", "Conv", "ConvTranspose", "LSTM", "GRU", "RNN", "Gather"}),
        "op types whose weights are quantized",
-       {"MatMul", "Gemm", "Conv", "LSTM", "GRU", "Gather"}},
+       {"MatMul", "Gemm", "Conv", "ConvTranspose", "LSTM", "GRU", "RNN", "Gather"}},
       {"nodes", json::array({"*"}), "node names to quantize (glob patterns)", {}},
       {"exclude_nodes", json::array(), "node names to leave in float (glob patterns)", {}},
       {"min_elements", int64_t{256}, "leave weights with fewer elements in float", {}, 0, 1e12},

@@ -11,8 +11,8 @@
 //   static      x -> QuantizeLinear -> DequantizeLinear (ranges calibrated on audio: minmax or
 //               percentile) and W -> DequantizeLinear (QDQ form; ORT fuses it to integer ops)
 //   weight-only W -> DequantizeLinear, float compute
-// In every mode the weights of Conv (axis 0), LSTM/GRU W and R (axis 1) are stored int8 behind a
-// DequantizeLinear, and Gather tables (embeddings) as Gather(int8 table) -> Cast -> Mul(Gather of
+// In every mode the weights of Conv (axis 0), ConvTranspose (axis 1: its output channels),
+// LSTM/GRU/RNN W and R (axis 1) are stored int8 behind a DequantizeLinear, and Gather tables (embeddings) as Gather(int8 table) -> Cast -> Mul(Gather of
 // per-row scales), so no full-table dequantization runs per step.
 // Selection: graph roles (`graphs`, each with its If/Loop subgraphs), op types (`ops`), node
 // names (`nodes`, `exclude_nodes`), and weights of at least `min_elements`. Preserves graph
@@ -25,7 +25,8 @@
 // that needed another layout read it through a DequantizeLinear with float compute
 // (tied_weight_dequantized counts them), rather than untying it.
 // Counters: matmul_integer, gemm_integer, matmul_qdq, gemm_qdq, matmul_weight_only,
-// gemm_weight_only, conv_weight_only, lstm_weight_only, gru_weight_only, gather_int8,
+// gemm_weight_only, conv_weight_only, conv_transpose_weight_only, lstm_weight_only,
+// gru_weight_only, rnn_weight_only, gather_int8,
 // activations_calibrated, float_weight_bytes_quantized, tied_weight_dequantized and skipped_*.
 #pragma once
 

@@ -33,7 +33,7 @@ TEST_CASE("pipeline: valid forms parse; defaults filled; canonical text is stabl
   CHECK(Contains(c, "seed=0;"));
   CHECK(Contains(c, "quantize-int8{"));
   CHECK(Contains(c, "mode=dynamic"));
-  CHECK(Contains(c, "ops=[MatMul,Gemm,Conv,LSTM,GRU,Gather]"));
+  CHECK(Contains(c, "ops=[MatMul,Gemm,Conv,ConvTranspose,LSTM,GRU,RNN,Gather]"));
   json d = json::parse(R"({"passes": [{"pass": "quantize-int8", "options": {"mode": "static"}}]})");
   CHECK(pass::ParsePipeline(d, passes::BuiltinPasses())->Canonical() != c);
 }

@@ -98,6 +98,20 @@ std::vector<ir::Tensor> MixedInputs(uint64_t seed = 8) {
           test::RandomTensor({1, 4, 12}, rng)};
 }
 
+// The outputs of `g` on `in`, each checked within `budget` of `ref` (relative to its largest
+// magnitude).
+std::vector<ir::Tensor> OutputsWithin(const ir::Graph& g, const std::vector<ir::Tensor>& in,
+                                      const std::vector<ir::Tensor>& ref, double budget) {
+  auto out = test::RunAsrc(g, in);
+  REQUIRE(out.size() == ref.size());
+  for (size_t i = 0; i < out.size(); ++i) {
+    double err = test::RelError(ref[i], out[i]);
+    MESSAGE("output " << i << " relative error " << err);
+    CHECK(err < budget);
+  }
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("cleanup: constants, identities, folding, dead code; bit-exact; ORT agrees") {
@@ -232,13 +246,49 @@ TEST_CASE("quantize-int8 covers Gather, LSTM, Gemm and Conv weights; ORT agrees"
     if (v->initializer->dtype() == ir::DType::Float32) CHECK(v->initializer->numel() <= 160);
   }
   CHECK(m.BytesUnique() * 3 < bytes_before);
-  auto out = test::RunAsrc(g, in);
-  for (size_t i = 0; i < out.size(); ++i) {
-    double err = test::RelError(ref[i], out[i]);
-    MESSAGE("output " << i << " relative error " << err);
-    CHECK(err < 0.05);
-  }
+  auto out = OutputsWithin(g, in, ref, 0.05);
   test::CheckOrt(m, in, out, 2e-3, "qmixed");
+}
+
+TEST_CASE("quantize-int8 covers RNN and ConvTranspose weights (int8 behind DequantizeLinear); ORT agrees") {
+  // x [5,1,12] -> RNN(hidden 16, W [1,16,12], R [1,16,16]) -> Y;  z [1,8,6] -> ConvTranspose(W [8,4,4], stride 2).
+  std::mt19937_64 rng(4);
+  auto g = std::make_unique<ir::Graph>("rnn_deconv");
+  ir::Value* x = test::Input(*g, "x", ir::DType::Float32, {5, 1, 12});
+  ir::Value* z = test::Input(*g, "z", ir::DType::Float32, {1, 8, 6});
+  ir::Value* W = g->AddInitializer("rnn.W", test::RandomTensor({1, 16, 12}, rng, 0.3f));
+  ir::Value* R = g->AddInitializer("rnn.R", test::RandomTensor({1, 16, 16}, rng, 0.3f));
+  ir::Value* B = g->AddInitializer("rnn.B", test::RandomTensor({1, 32}, rng, 0.1f));
+  ir::Node* rnn = g->AddNode("RNN", {x, W, R, B}, {"Y", "Y_h"}, "rnn");
+  rnn->set_attr_int("hidden_size", 16);
+  ir::Value* dw = g->AddInitializer("deconv.W", test::RandomTensor({8, 4, 4}, rng, 0.3f));
+  ir::Value* db = g->AddInitializer("deconv.b", test::RandomTensor({4}, rng, 0.1f));
+  ir::Node* deconv = g->AddNode("ConvTranspose", {z, dw, db}, {"u"}, "deconv");
+  deconv->set_attr_ints("kernel_shape", {4});
+  deconv->set_attr_ints("strides", {2});
+  deconv->set_attr_ints("pads", {1, 1});
+  test::Output(*g, rnn->outputs[0], {5, 1, 1, 16});
+  test::Output(*g, deconv->outputs[0], {1, 4, 12});
+  ir::Model m = test::SingleGraphModel(std::move(g));
+  REQUIRE(m.graphs[0].graph->Verify().ok());
+  std::vector<ir::Tensor> in = {test::RandomTensor({5, 1, 12}, rng), test::RandomTensor({1, 8, 6}, rng)};
+  auto ref = test::RunAsrc(*m.graphs[0].graph, in);
+  const int64_t bytes_before = m.BytesUnique();
+  passes::QuantizeInt8Pass q;
+  pass::PassContext* ctx = nullptr;
+  CHECK(test::RunPass(q, m, {{"min_elements", 64}}, &ctx));
+  const ir::Graph& gq = *m.graphs[0].graph;
+  CHECK(ctx->counters().at("rnn_weight_only") == 1);
+  CHECK(ctx->counters().at("conv_transpose_weight_only") == 1);
+  CHECK(CountOps(gq, "DequantizeLinear") == 3);  // RNN W, R; ConvTranspose W
+  for (const ir::Node* n : gq.nodes())
+    if (n->op_type == "DequantizeLinear") CHECK(n->attr_int("axis", -1) == 1);  // output channels
+  for (const ir::Value* v : gq.initializers)
+    if (v->initializer->dtype() == ir::DType::Float32) CHECK(v->initializer->numel() <= 32);  // biases, scales
+  MESSAGE("bytes " << bytes_before << " -> " << m.BytesUnique());
+  CHECK(m.BytesUnique() * 2 < bytes_before);
+  auto out = OutputsWithin(gq, in, ref, 0.02);
+  test::CheckOrt(m, in, out, 2e-3, "qrnn_deconv");
 }
 
 TEST_CASE("quantize-int8 weight-only and static (QDQ, calibrated) within budget; ORT agrees") {
