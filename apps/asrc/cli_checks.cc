@@ -9,6 +9,8 @@
 #include <thread>
 #include <utility>
 
+#include "pass/compress.h"
+
 namespace asrc::app {
 
 Status CheckDecodeFlags(const std::string& cmd, int beam, int max_symbols, int* threads) {
@@ -43,6 +45,26 @@ Status CheckLookaheadFlags(const std::string& cmd, double segment_s, double cont
     if (!std::isfinite(v) || v < 0)
       return Error(cmd + ": " + flag + " " + std::to_string(v) + ": expected seconds >= 0");
   return Status::Ok();
+}
+
+void AddDecodeOptions(CLI::App* sub, DecodeFlags* f) {
+  sub->add_option("--mode", f->mode, "streaming | lookahead | both")
+      ->check(CLI::IsMember({"streaming", "lookahead", "both"}));
+  sub->add_option("--beam", f->beam, "Modified beam search with this beam (0/1: greedy)");
+  sub->add_option("--max-symbols", f->max_symbols, "Greedy: max labels per encoder frame");
+  sub->add_option("--threads", f->threads, "Threads per graph run");
+  AddLookaheadOptions(sub, &f->segment_s, &f->context_s);
+}
+
+Status CheckDecodeFlags(const std::string& cmd, DecodeFlags* f) {
+  ASRC_RETURN_IF_ERROR(CheckDecodeFlags(cmd, f->beam, f->max_symbols, &f->threads));
+  return CheckLookaheadFlags(cmd, f->segment_s, f->context_s);
+}
+
+void AddEvalRequestOptions(CLI::App* sub, pass::CompressRequest* r) {
+  sub->add_option("--eval-limit", r->eval_limit, "Evaluate only the first N utterances (0: all)");
+  sub->add_option("--threads", r->threads, "Threads per graph run in evaluation");
+  sub->add_option("--calibration", r->calibration, "Calibration manifest (default: the pipeline's, else the eval manifest)");
 }
 
 Status CheckInputPath(const std::string& path, const std::string& what, bool folder_ok) {

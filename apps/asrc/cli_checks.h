@@ -1,12 +1,18 @@
-// Range checks shared by the commands that decode (eval, transcribe): a flag out of range is a
-// one-line error naming the flag, never a hang or a silent clamp.
+// Flags and range checks shared by the commands: the decoding flags of eval and transcribe, the
+// evaluation flags of compress and ablate. A flag out of range is a one-line error naming the
+// flag, never a hang or a silent clamp.
 #pragma once
 
 #include <string>
 
 #include <CLI/CLI.hpp>
 
+#include "asr/stream.h"
 #include "core/status.h"
+
+namespace asrc::pass {
+struct CompressRequest;
+}
 
 namespace asrc::app {
 
@@ -25,6 +31,24 @@ void AddLookaheadOptions(CLI::App* sub, double* segment_s, double* context_s);
 // Checks --lookahead-segment and --lookahead-context (seconds, finite, >= 0; segment 0: never
 // segment).
 Status CheckLookaheadFlags(const std::string& cmd, double segment_s, double context_s);
+
+// The decoding flags of eval and transcribe (mode's default is the command's).
+struct DecodeFlags {
+  std::string mode;  // streaming | lookahead | both
+  int beam = 0, max_symbols = 5, threads = 1;
+  double segment_s = asr::RecognizerOptions{}.lookahead_segment_s;
+  double context_s = asr::RecognizerOptions{}.lookahead_context_s;
+};
+
+// Adds --mode, --beam, --max-symbols, --threads, --lookahead-segment and --lookahead-context.
+void AddDecodeOptions(CLI::App* sub, DecodeFlags* flags);
+
+// CheckDecodeFlags, then CheckLookaheadFlags, on `flags` (threads may be lowered).
+Status CheckDecodeFlags(const std::string& cmd, DecodeFlags* flags);
+
+// Adds the evaluation flags compress and ablate share: --eval-limit, --threads, --calibration
+// (pass::CompressRequest's eval_limit, threads, calibration).
+void AddEvalRequestOptions(CLI::App* sub, pass::CompressRequest* request);
 
 // An input must be a regular file (or, with `folder_ok`, a folder): reading a FIFO or a device
 // would block or never end. `what` names it in the message ("manifest", "model").

@@ -27,6 +27,7 @@
 #include <optional>
 #include <set>
 
+#include "cli_checks.h"
 #include "commands.h"
 #include "core/paths.h"
 #include "output_safety.h"
@@ -360,15 +361,13 @@ void AddAblateCommand(CLI::App& root, CommandSet& set) {
                   "the others evaluate every finished model afterwards (default: the pipeline's, else the "
                   "default eval set)");
   sub->add_option("--split", r.eval_split, "Keep only eval lines whose \"split\" is this (sets without :SPLIT)");
-  sub->add_option("--eval-limit", r.eval_limit, "Evaluate only the first N utterances (0: all)");
+  AddEvalRequestOptions(sub, &r);
   sub->add_option("--mode", o->mode, "cumulative | alone | leave-one-out | all (default)");
   sub->add_option("--jobs", o->jobs, "Configurations run in parallel processes (default 1)");
   sub->add_option("--eval-repeat", o->eval_repeat, "Evaluations per model at most, for stable latency (default 5)");
   sub->add_option("--stable", o->stable,
                   "Latency until stable: per chunk/utterance minima over the runs; stop once a run lowers their "
                   "p50+p90 by no more than this fraction (default 0.05; 0: the fastest of --eval-repeat runs)");
-  sub->add_option("--threads", r.threads, "Threads per graph run in evaluation");
-  sub->add_option("--calibration", r.calibration, "Calibration manifest (default: the pipeline's, else the eval manifest)");
   sub->add_option("--out", r.out, "Output folder: ablation.{json,md,html}, configs/, evals/")->required();
   sub->add_flag("--no-eval", o->no_eval, "Measure sizes only (no WER, no latency)");
   sub->add_flag("--no-wer", o->no_wer,

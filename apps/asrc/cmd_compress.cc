@@ -8,6 +8,7 @@
 #include <iostream>
 #include <memory>
 
+#include "cli_checks.h"
 #include "commands.h"
 #include "pass/compress.h"
 #include "passes/registry.h"
@@ -29,12 +30,9 @@ void AddCompressCommand(CLI::App& root, CommandSet& set) {
                   "Eval manifest (default: the pipeline's eval.manifest, else "
                   "experiments/data/default_eval/manifest.jsonl)");
   sub->add_option("--split", r.eval_split, "Keep only eval lines whose \"split\" is this");
-  sub->add_option("--eval-limit", r.eval_limit, "Evaluate only the first N utterances (0: all)");
+  AddEvalRequestOptions(sub, &r);
   sub->add_option("--eval-repeat", r.eval_repeat,
                   "Evaluate each model N times and report the fastest run (latency on a busy machine)");
-  sub->add_option("--threads", r.threads, "Threads per graph run in evaluation");
-  sub->add_option("--calibration", r.calibration,
-                  "Calibration manifest (default: the pipeline's, else the eval manifest)");
   sub->add_option("--out", r.out, "Output folder: model/, report.json, report.md, report.html")->required();
   sub->add_flag("--no-eval", o->no_eval, "Measure sizes only (no WER, no latency)");
   sub->add_flag("--quiet", o->quiet, "No progress lines");

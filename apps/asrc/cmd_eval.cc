@@ -39,10 +39,9 @@ bool ParseShard(const std::string& s, int* index, int* count) {
 void AddEvalCommand(CLI::App& root, CommandSet& set) {
   auto* sub = root.add_subcommand("eval", "WER/CER and latency of a bundle on a manifest (streaming and look-ahead)");
   struct Opts {
-    std::string model, data, split, mode = "both", json, shard;
-    int beam = 0, threads = 1, limit = 0, max_sym = 5;
-    double segment_s = asr::EvalOptions{}.lookahead_segment_s;
-    double context_s = asr::EvalOptions{}.lookahead_context_s;
+    std::string model, data, split, json, shard;
+    DecodeFlags decode{"both"};
+    int limit = 0;
     bool alignments = false, keep_case = false, keep_punct = false, no_progress = false;
     bool skip_unreadable = false;
   };
@@ -50,12 +49,7 @@ void AddEvalCommand(CLI::App& root, CommandSet& set) {
   sub->add_option("MODEL", o->model, "Bundle folder (default: the demo teacher, experiments/teacher/bundle)");
   sub->add_option("--data", o->data, "NeMo-style JSONL manifest (default: experiments/data/default_eval/manifest.jsonl)");
   sub->add_option("--split", o->split, "Keep only manifest lines whose \"split\" is this");
-  sub->add_option("--mode", o->mode, "streaming | lookahead | both")
-      ->check(CLI::IsMember({"streaming", "lookahead", "both"}));
-  sub->add_option("--beam", o->beam, "Modified beam search with this beam (0/1: greedy)");
-  sub->add_option("--max-symbols", o->max_sym, "Greedy: max labels per encoder frame");
-  sub->add_option("--threads", o->threads, "Threads per graph run");
-  AddLookaheadOptions(sub, &o->segment_s, &o->context_s);
+  AddDecodeOptions(sub, &o->decode);
   sub->add_option("--limit", o->limit, "Evaluate only the first N utterances (after --split)");
   sub->add_option("--json", o->json, "Write the report as JSON to this file");
   sub->add_option("--shard", o->shard, "I/N: evaluate shard I of N (writes a partial report for eval-merge)");
@@ -69,11 +63,12 @@ void AddEvalCommand(CLI::App& root, CommandSet& set) {
   set.add(sub, [o]() {
     std::string model = o->model.empty() ? RepoPath("experiments/teacher/bundle") : o->model;
     std::string data = o->data.empty() ? RepoPath("experiments/data/default_eval/manifest.jsonl") : o->data;
+    const DecodeFlags& d = o->decode;
     asr::EvalOptions eo;
-    eo.streaming = o->mode != "lookahead";
-    eo.lookahead = o->mode != "streaming";
-    eo.beam = o->beam;
-    eo.max_symbols_per_frame = o->max_sym;
+    eo.streaming = d.mode != "lookahead";
+    eo.lookahead = d.mode != "streaming";
+    eo.beam = d.beam;
+    eo.max_symbols_per_frame = d.max_symbols;
     eo.limit = o->limit;
     eo.split = o->split;
     eo.alignments = o->alignments;
@@ -81,13 +76,11 @@ void AddEvalCommand(CLI::App& root, CommandSet& set) {
     eo.normalize.strip_punctuation = !o->keep_punct;
     eo.progress = !o->no_progress;
     eo.skip_unreadable = o->skip_unreadable;
-    Status flags = CheckDecodeFlags("eval", o->beam, o->max_sym, &o->threads);
+    Status flags = CheckDecodeFlags("eval", &o->decode);
     if (!flags.ok()) return Fail(flags.message());
-    eo.threads = o->threads;
-    flags = CheckLookaheadFlags("eval", o->segment_s, o->context_s);
-    if (!flags.ok()) return Fail(flags.message());
-    eo.lookahead_segment_s = o->segment_s;
-    eo.lookahead_context_s = o->context_s;
+    eo.threads = d.threads;
+    eo.lookahead_segment_s = d.segment_s;
+    eo.lookahead_context_s = d.context_s;
     if (o->limit < 0) return Fail("eval: --limit must be >= 0");
     if (!o->shard.empty()) {
       if (!ParseShard(o->shard, &eo.shard_index, &eo.shard_count))

@@ -19,22 +19,15 @@ void AddTranscribeCommand(CLI::App& root, CommandSet& set) {
   auto* sub = root.add_subcommand("transcribe", "Transcribe audio files with a transducer bundle");
   struct Opts {
     std::vector<std::string> args;
-    std::string model, mode = "lookahead";
-    int beam = 0, threads = 1, max_sym = 5;
-    double segment_s = asr::RecognizerOptions{}.lookahead_segment_s;
-    double context_s = asr::RecognizerOptions{}.lookahead_context_s;
+    std::string model;
+    DecodeFlags decode{"lookahead"};
     bool timing = false;
   };
   auto o = std::make_shared<Opts>();
   sub->add_option("ARGS", o->args, "[MODEL] AUDIO... (MODEL: bundle folder; default the demo teacher)")
       ->required();
   sub->add_option("--model", o->model, "Bundle folder (instead of the first argument)");
-  sub->add_option("--mode", o->mode, "streaming | lookahead | both")
-      ->check(CLI::IsMember({"streaming", "lookahead", "both"}));
-  sub->add_option("--beam", o->beam, "Modified beam search with this beam (0/1: greedy)");
-  sub->add_option("--max-symbols", o->max_sym, "Greedy: max labels per encoder frame");
-  sub->add_option("--threads", o->threads, "Threads per graph run");
-  AddLookaheadOptions(sub, &o->segment_s, &o->context_s);
+  AddDecodeOptions(sub, &o->decode);
   sub->add_flag("--timing", o->timing, "Also print the real-time factor per file on stderr");
   set.add(sub, [o]() {
     std::vector<std::string> audio = o->args;
@@ -46,26 +39,25 @@ void AddTranscribeCommand(CLI::App& root, CommandSet& set) {
     }
     if (model.empty()) model = RepoPath("experiments/teacher/bundle");
     if (audio.empty()) return Fail("transcribe: no audio files given");
-    Status flags = CheckDecodeFlags("transcribe", o->beam, o->max_sym, &o->threads);
+    Status flags = CheckDecodeFlags("transcribe", &o->decode);
     if (!flags.ok()) return Fail(flags.message());
-    flags = CheckLookaheadFlags("transcribe", o->segment_s, o->context_s);
-    if (!flags.ok()) return Fail(flags.message());
+    const DecodeFlags& d = o->decode;
     Status input = CheckInputPath(model, "model", true);
     if (!input.ok()) return Fail("transcribe: " + input.message());
     auto m = onnx_io::LoadModel(model);
     if (!m.ok()) return Fail(m.status().message());
     asr::RecognizerOptions ro;
-    ro.threads = o->threads;
-    ro.search.beam = o->beam;
-    ro.search.max_symbols_per_frame = o->max_sym;
-    ro.lookahead_segment_s = o->segment_s;
-    ro.lookahead_context_s = o->context_s;
+    ro.threads = d.threads;
+    ro.search.beam = d.beam;
+    ro.search.max_symbols_per_frame = d.max_symbols;
+    ro.lookahead_segment_s = d.segment_s;
+    ro.lookahead_context_s = d.context_s;
     auto rec = asr::Recognizer::Create(m.value(), ro);
     if (!rec.ok()) return Fail(model + ": " + rec.status().message());
     auto& r = *rec.value();
-    bool want_stream = o->mode != "lookahead", want_look = o->mode != "streaming";
+    bool want_stream = d.mode != "lookahead", want_look = d.mode != "streaming";
     if (want_stream && !r.has_streaming()) {
-      if (o->mode == "streaming")
+      if (d.mode == "streaming")
         return Fail("transcribe: this bundle has no causal encoder (no streaming mode)");
       want_stream = false;
     }
@@ -83,7 +75,7 @@ void AddTranscribeCommand(CLI::App& root, CommandSet& set) {
         ++failures;
         continue;
       }
-      if (o->mode == "both") {
+      if (d.mode == "both") {
         if (want_stream) std::cout << path << "\tstreaming\t" << res->streaming_text << "\n";
         std::cout << path << "\tlookahead\t" << res->lookahead_text << "\n";
       } else {
