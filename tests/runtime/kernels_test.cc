@@ -182,6 +182,13 @@ TEST_CASE("Conv fast paths (im2col, small-K, pointwise, depthwise, direct) match
       // split into output-row bands at 2 threads, padded at the top and the bottom.
       {{1, 1, 299, 80}, {64, 1, 3, 3}, 1, {2, 2}, {}, {}, "NOTSET"},
       {{1, 24, 75, 39}, {32, 24, 3, 3}, 1, {2, 2}, {}, {1, 1, 1, 1}, "NOTSET"},
+      // Long outputs: im2col in output tiles, the tiles split over 2 threads. wav2vec2's
+      // feature extractor (1-D, small K then K = 48), its grouped positional convolution, and
+      // a grouped 2-D one whose rows are longer than a tile.
+      {{1, 1, 4000}, {16, 1, 10}, 1, {5}, {}, {}, "NOTSET"},
+      {{2, 16, 2001}, {16, 16, 3}, 1, {2}, {}, {}, "NOTSET"},
+      {{1, 48, 149}, {48, 12, 16}, 4, {1}, {}, {8, 8}, "NOTSET"},
+      {{1, 4, 5, 1100}, {6, 2, 3, 3}, 2, {1, 1}, {}, {1, 1, 1, 1}, "NOTSET"},
   };
   int seed = 10;
   for (const auto& c : cases) {
