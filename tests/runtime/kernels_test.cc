@@ -3,6 +3,10 @@
 // outside references (tests/conformance).
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include "runtime/gemm.h"
 #include "runtime/kernels/nn.h"
 #include "runtime/thread_pool.h"
@@ -546,6 +550,23 @@ TEST_CASE("thread pool covers every index exactly once") {
       for (int64_t i = b; i < e; ++i) ++hits[i];
     });
     for (int64_t i = 0; i < n; ++i) CHECK(hits[i] == 1);
+  }
+}
+
+TEST_CASE("thread pool: many short calls of 2 and 3 parts, each part exactly once") {
+  // Parts are claimed by whichever thread gets there first (the caller included); a worker that
+  // wakes after its call ended must claim nothing of the next one.
+  runtime::ThreadPool two(2), three(3);
+  std::vector<std::atomic<int>> hits(3);
+  for (int call = 0; call < 20000; ++call) {
+    const runtime::ThreadPool& pool = call % 3 == 0 ? three : two;
+    const int parts = pool.threads();
+    for (auto& h : hits) h.store(0);
+    pool.ParallelFor(parts, 1, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1);
+      if (call % 1000 == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));  // workers fall asleep
+    });
+    for (int i = 0; i < 3; ++i) REQUIRE(hits[i].load() == (i < parts ? 1 : 0));
   }
 }
 
