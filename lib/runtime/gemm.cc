@@ -34,8 +34,12 @@
 namespace asrc::runtime {
 namespace {
 
-// Below this many multiply-adds a second thread costs more than it saves.
-constexpr int64_t kParallelMacs = 1 << 20;
+// Below this many multiply-adds a second thread costs more than it saves. 2^18 (5-10 us of
+// work on one core): a hand-over to a spinning worker costs about 1 us, and one that is asleep
+// or descheduled costs nothing now (the caller claims the parts it has not taken,
+// runtime/thread_pool.h). Was 2^20, which left the 300 x 40 x 64 products of a small
+// conformer (torchaudio's, d = 40) and wav2vec2's 149 x 48 x 48 ones on one thread.
+constexpr int64_t kParallelMacs = 1 << 18;
 
 int PartsFor(int threads, int64_t macs) {
   if (threads <= 1 || macs < kParallelMacs) return 1;

@@ -29,7 +29,7 @@ bool IsLogic(Bin op) { return op == Bin::And || op == Bin::Or || op == Bin::Xor;
 
 // Elements per part when a binary op splits over the pool: an add is a fraction of a
 // nanosecond per element, so a part must be large for the hand-over to pay.
-constexpr int64_t kBinaryGrain = 32 * 1024;
+constexpr int64_t kBinaryGrain = 16 * 1024;
 
 // out = f(a, b) with numpy broadcasting; over ctx's pool (when given) in ranges of whole
 // elements (equal shapes, a scalar side) or whole innermost rows (general broadcasts).
