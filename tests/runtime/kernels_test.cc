@@ -371,22 +371,37 @@ TEST_CASE("shape ops: Slice, Gather, Concat, Transpose, Split, Unsqueeze, Squeez
     CHECK((*p)[0].data<float>()[(2 * 5 + 3) * 4 + 1] == at(2, 1, 3));
   }
   {
-    // Large enough to split over 2 threads along the first output axis of extent > 1
-    // (attention's (2, 0, 3, 1, 4) on [1, 75, 3, 4, 64]), against an index loop.
-    ir::Tensor big = RandomTensor({1, 75, 3, 4, 64}, 77);
+    // Large enough to split its rows over 2 threads (attention's (2, 0, 3, 1, 4) on
+    // [1, 300, 3, 4, 64]), against an index loop.
+    ir::Tensor big = RandomTensor({1, 300, 3, 4, 64}, 77);
     for (int threads : {1, 2}) {
       OneNode n("Transpose", {big}, 1);
       n.node->set_attr_ints("perm", {2, 0, 3, 1, 4});
       auto o = n.Run(17, threads);
       REQUIRE(o.ok());
-      REQUIRE((*o)[0].shape() == ir::Shape{3, 1, 4, 75, 64});
+      REQUIRE((*o)[0].shape() == ir::Shape{3, 1, 4, 300, 64});
       bool same = true;
-      for (int64_t t = 0; t < 75; ++t)
+      for (int64_t t = 0; t < 300; ++t)
         for (int64_t q = 0; q < 3; ++q)
           for (int64_t h = 0; h < 4; ++h)
             for (int64_t d = 0; d < 64; ++d)
-              same = same && (*o)[0].data<float>()[((q * 4 + h) * 75 + t) * 64 + d] ==
+              same = same && (*o)[0].data<float>()[((q * 4 + h) * 300 + t) * 64 + d] ==
                                  big.data<float>()[((t * 3 + q) * 4 + h) * 64 + d];
+      CHECK(same);
+    }
+    // The blocked last-two-axes path, bands of rows split over 2 threads (odd sizes: partial
+    // bands and blocks).
+    ir::Tensor m = RandomTensor({3, 70, 701}, 78);
+    for (int threads : {1, 2}) {
+      OneNode n("Transpose", {m}, 1);
+      n.node->set_attr_ints("perm", {0, 2, 1});
+      auto o = n.Run(17, threads);
+      REQUIRE(o.ok());
+      bool same = true;
+      for (int64_t b = 0; b < 3; ++b)
+        for (int64_t i = 0; i < 70; ++i)
+          for (int64_t j = 0; j < 701; ++j)
+            same = same && (*o)[0].data<float>()[(b * 701 + j) * 70 + i] == m.data<float>()[(b * 70 + i) * 701 + j];
       CHECK(same);
     }
   }
