@@ -103,7 +103,9 @@ class MatMulKernel : public Kernel {
       aoff[i] *= M * K;
       boff[i] *= K * N;
     }
-    if (pool && nb > 1) {
+    // Batch items over the pool, unless the whole product is too small to be worth a hand-over
+    // (the GEMM's own threshold, runtime/gemm.cc).
+    if (pool && nb > 1 && nb * M * N * K >= (int64_t{1} << 18)) {
       pool->ParallelFor(nb, 1, [&](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i)
           Sgemm(false, false, M, N, K, 1.f, A + aoff[i], K, B + boff[i], N, 0.f, Y + i * M * N, N, 1);
