@@ -39,9 +39,10 @@ void BinaryLoop(const Tensor& a, const Tensor& b, Tensor& out, F f, const Kernel
   const T* pb = b.data<T>();
   R* po = out.data<R>();
   int64_t n = out.numel();
+  const bool split = ctx && ctx->pool && ctx->threads > 1 && n >= 2 * kBinaryGrain;
   auto elements = [&](auto body) {
-    if (ctx) ParallelElements(*ctx, n, kBinaryGrain, body);
-    else body(0, n);
+    if (split) ParallelElements(*ctx, n, kBinaryGrain, body);
+    else body(0, n);  // no std::function (and its allocation) for the many small ops
   };
   if (a.shape() == b.shape()) {
     elements([&](int64_t i0, int64_t i1) { for (int64_t i = i0; i < i1; ++i) po[i] = f(pa[i], pb[i]); });
@@ -70,7 +71,7 @@ void BinaryLoop(const Tensor& a, const Tensor& b, Tensor& out, F f, const Kernel
     };
     const int64_t inner = out.shape().empty() ? 1 : std::max<int64_t>(1, out.shape().back());
     auto rows = [&](int64_t r0, int64_t r1) { BroadcastLoop<2>(out.shape(), {&a.shape(), &b.shape()}, row, r0, r1); };
-    if (ctx && ctx->pool && ctx->threads > 1 && n >= 2 * kBinaryGrain)
+    if (split)
       ctx->pool->ParallelFor(n / inner, std::max<int64_t>(1, kBinaryGrain / inner), rows);
     else
       rows(0, -1);

@@ -152,8 +152,7 @@ class TransposeKernel : public Kernel {
           constexpr int64_t B = 32;
           const int64_t bands = (rows + B - 1) / B;
           const bool split = ctx.pool && ctx.threads > 1 && x.numel() * 4 >= 2 * kParallelBytes;
-          ParallelFor(split ? ctx.pool : nullptr, batch * bands, std::max<int64_t>(1, kParallelBytes / (B * cols * 4)),
-                      [&](int64_t t0, int64_t t1) {
+          auto run = [&](int64_t t0, int64_t t1) {
             for (int64_t t = t0; t < t1; ++t) {
               const int64_t b = t / bands, i0 = t % bands * B;
               const uint32_t* sb = s + b * rows * cols;
@@ -162,7 +161,9 @@ class TransposeKernel : public Kernel {
                 for (int64_t i = i0; i < std::min(rows, i0 + B); ++i)
                   for (int64_t j = j0; j < std::min(cols, j0 + B); ++j) db[i * cols + j] = sb[j * rows + i];
             }
-          });
+          };
+          if (split) ctx.pool->ParallelFor(batch * bands, std::max<int64_t>(1, kParallelBytes / (B * cols * 4)), run);
+          else run(0, batch * bands);
           return Status::Ok();
         }
       }
