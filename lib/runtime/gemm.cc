@@ -34,8 +34,12 @@
 namespace asrc::runtime {
 namespace {
 
-// Below this many multiply-adds a second thread costs more than it saves.
-constexpr int64_t kParallelMacs = 1 << 20;
+// Below this many multiply-adds a second thread costs more than it saves. 2^18 (5-10 us of
+// work on one core): a hand-over to a spinning worker costs about 1 us, and one that is asleep
+// or descheduled costs nothing now (the caller claims the parts it has not taken,
+// runtime/thread_pool.h). Was 2^20, which left the 300 x 40 x 64 products of a small
+// conformer (torchaudio's, d = 40) and wav2vec2's 149 x 48 x 48 ones on one thread.
+constexpr int64_t kParallelMacs = 1 << 18;
 
 int PartsFor(int threads, int64_t macs) {
   if (threads <= 1 || macs < kParallelMacs) return 1;
@@ -104,9 +108,9 @@ void DnnlBlock(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
                const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                int64_t ldc) {
   OneOmpThread();
-  if (beta == 0.f) {
-    for (int64_t m = 0; m < M; ++m) std::memset(C + m * ldc, 0, sizeof(float) * N);
-  }
+  // No clearing for beta == 0: oneDNN's GEMM then writes C without reading it (NaN in C does
+  // not propagate; tests/quant/gemm_test.cc fills C with NaN). Clearing cost a pass over C per
+  // product (the attention scores: 1.4 MB per layer).
   dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C,
              ldc);
 }

@@ -85,6 +85,9 @@ class SessionImpl {
   // the session ends (ASRC_PROFILE=2: and the slowest steps) (a diagnostic for finding the slow kernels of a graph).
   bool profile_ = false;
   int profile_level_ = 0;  // 2: also the slowest single steps
+  // ASRC_PROFILE_CLOCK=cpu: the process's CPU time per step instead of wall time (every thread's,
+  // spinning included): on a loaded machine wall time is mostly waiting for a core.
+  bool profile_cpu_ = false;
   std::vector<double> step_ms_;
   int64_t profiled_runs_ = 0;
 

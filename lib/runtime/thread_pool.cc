@@ -27,20 +27,29 @@ class Workers {
     }
     std::lock_guard<std::mutex> call_lock(call_mu_, std::adopt_lock);
     EnsureWorkers(parts - 1);
+    uint64_t gen;
     {
       std::lock_guard<std::mutex> lk(mu_);
       job_ = &fn;
       parts_ = parts;
-      pending_.store(parts - 1, std::memory_order_relaxed);
-      generation_.fetch_add(1, std::memory_order_release);
+      done_.store(0, std::memory_order_relaxed);
+      gen = generation_.load(std::memory_order_relaxed) + 1;
+      claim_.store(Tag(gen), std::memory_order_release);
+      generation_.store(gen, std::memory_order_release);
     }
     cv_.notify_all();
+    // The caller takes parts too, as many as no worker has claimed yet: a worker still waking
+    // up (a futex wake-up on a loaded VM can take longer than the whole job) or descheduled
+    // then costs nothing instead of a wait for it.
     in_part_ = true;
-    fn(0);
+    const int mine = RunClaimed(gen, parts, fn);
     in_part_ = false;
-    SpinUntil([&] { return pending_.load(std::memory_order_acquire) == 0; });
-    std::unique_lock<std::mutex> lk(mu_);
-    done_cv_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+    if (done_.fetch_add(mine, std::memory_order_acq_rel) + mine != parts) {
+      SpinUntil([&] { return done_.load(std::memory_order_acquire) == parts; });
+      std::unique_lock<std::mutex> lk(mu_);
+      done_cv_.wait(lk, [&] { return done_.load(std::memory_order_acquire) == parts; });
+    }
+    std::lock_guard<std::mutex> lk(mu_);
     job_ = nullptr;
   }
 
@@ -78,18 +87,38 @@ class Workers {
     for (;;) {
       SpinUntil([&] { return generation_.load(std::memory_order_acquire) != seen; });
       const std::function<void(int)>* job;
+      int parts;
       {
         std::unique_lock<std::mutex> lk(mu_);
         cv_.wait(lk, [&] { return generation_.load(std::memory_order_relaxed) != seen; });
         seen = generation_.load(std::memory_order_relaxed);
-        if (index >= parts_) continue;
+        if (index >= parts_ || !job_) continue;
         job = job_;
+        parts = parts_;
       }
-      (*job)(index);
-      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      const int n = RunClaimed(seen, parts, *job);
+      if (n > 0 && done_.fetch_add(n, std::memory_order_acq_rel) + n == parts) {
         std::lock_guard<std::mutex> lk(mu_);
         done_cv_.notify_one();
       }
+    }
+  }
+
+  // The claim word: the call's generation (low 32 bits) above the next unclaimed part, so a
+  // worker that wakes after its call ended can never claim a part of the next one.
+  static uint64_t Tag(uint64_t gen) { return (gen & 0xffffffffu) << 32; }
+  // Claims and runs parts of call `gen` until none is left; returns how many it ran. A claim
+  // only succeeds while the part is unclaimed, so its call is still waiting for it and `fn` is
+  // alive.
+  int RunClaimed(uint64_t gen, int parts, const std::function<void(int)>& fn) {
+    int ran = 0;
+    uint64_t v = claim_.load(std::memory_order_acquire);
+    for (;;) {
+      if ((v & ~0xffffffffull) != Tag(gen) || static_cast<int>(v & 0xffffffffu) >= parts) return ran;
+      if (!claim_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+      fn(static_cast<int>(v & 0xffffffffu));
+      ++ran;
+      v = claim_.load(std::memory_order_acquire);
     }
   }
 
@@ -99,7 +128,8 @@ class Workers {
   std::vector<std::thread> workers_;
   const std::function<void(int)>* job_ = nullptr;
   int parts_ = 0;
-  std::atomic<int> pending_{0};
+  std::atomic<int> done_{0};          // parts of the current call finished
+  std::atomic<uint64_t> claim_{0};    // Tag(generation) | next part to claim
   std::atomic<uint64_t> generation_{0};
 };
 

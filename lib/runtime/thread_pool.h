@@ -1,7 +1,9 @@
 // Intra-op parallelism on one process-wide set of worker threads.
 //
-// RunParts(parts, fn) calls fn(0..parts-1), part 0 on the calling thread, and returns when all
-// are done. The workers (created on first need, never joined) and the caller spin up to 50 us
+// RunParts(parts, fn) calls fn(0..parts-1), each exactly once, and returns when all are done.
+// Parts are claimed, not assigned: the calling thread runs parts until none is left unclaimed,
+// so a worker that is slow to wake or descheduled costs no wait (which thread runs which part
+// varies from call to call). The workers (created on first need, never joined) and the caller spin up to 50 us
 // before sleeping on a condition variable: parallel work comes every few tens of microseconds,
 // and a futex wake-up on a VM costs about as much as the work it hands over. There is one set for the
 // whole process (GEMM splits, convolutions and the kernels' ParallelFor all use it), so two pools

@@ -34,9 +34,13 @@ void CheckSgemm(const SgemmCase& c, std::mt19937& rng) {
   for (auto& v : A) v = u(rng);
   for (auto& v : B) v = u(rng);
   for (auto& v : C) v = u(rng);
-  if (c.beta == 0.f) C[0] = std::numeric_limits<float>::quiet_NaN();  // must be ignored
   std::vector<float> ref = C;
-  if (c.beta == 0.f) ref[0] = 0.f;
+  if (c.beta == 0.f)  // C's previous contents must be ignored (none of the backends may read them)
+    for (int64_t m = 0; m < c.M; ++m)
+      for (int64_t n = 0; n < c.N; ++n) {
+        C[m * ldc + n] = std::numeric_limits<float>::quiet_NaN();
+        ref[m * ldc + n] = 0.f;
+      }
   SgemmReference(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.data(), lda, B.data(), ldb, c.beta,
                  ref.data(), ldc);
   Sgemm(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.data(), lda, B.data(), ldb, c.beta, C.data(), ldc,

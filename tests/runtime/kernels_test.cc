@@ -3,6 +3,10 @@
 // outside references (tests/conformance).
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include "runtime/gemm.h"
 #include "runtime/kernels/nn.h"
 #include "runtime/thread_pool.h"
@@ -182,6 +186,13 @@ TEST_CASE("Conv fast paths (im2col, small-K, pointwise, depthwise, direct) match
       // split into output-row bands at 2 threads, padded at the top and the bottom.
       {{1, 1, 299, 80}, {64, 1, 3, 3}, 1, {2, 2}, {}, {}, "NOTSET"},
       {{1, 24, 75, 39}, {32, 24, 3, 3}, 1, {2, 2}, {}, {1, 1, 1, 1}, "NOTSET"},
+      // Long outputs: im2col in output tiles, the tiles split over 2 threads. wav2vec2's
+      // feature extractor (1-D, small K then K = 48), its grouped positional convolution, and
+      // a grouped 2-D one whose rows are longer than a tile.
+      {{1, 1, 4000}, {16, 1, 10}, 1, {5}, {}, {}, "NOTSET"},
+      {{2, 16, 2001}, {16, 16, 3}, 1, {2}, {}, {}, "NOTSET"},
+      {{1, 48, 149}, {48, 12, 16}, 4, {1}, {}, {8, 8}, "NOTSET"},
+      {{1, 4, 5, 1100}, {6, 2, 3, 3}, 2, {1, 1}, {}, {1, 1, 1, 1}, "NOTSET"},
   };
   int seed = 10;
   for (const auto& c : cases) {
@@ -360,22 +371,37 @@ TEST_CASE("shape ops: Slice, Gather, Concat, Transpose, Split, Unsqueeze, Squeez
     CHECK((*p)[0].data<float>()[(2 * 5 + 3) * 4 + 1] == at(2, 1, 3));
   }
   {
-    // Large enough to split over 2 threads along the first output axis of extent > 1
-    // (attention's (2, 0, 3, 1, 4) on [1, 75, 3, 4, 64]), against an index loop.
-    ir::Tensor big = RandomTensor({1, 75, 3, 4, 64}, 77);
+    // Large enough to split its rows over 2 threads (attention's (2, 0, 3, 1, 4) on
+    // [1, 300, 3, 4, 64]), against an index loop.
+    ir::Tensor big = RandomTensor({1, 300, 3, 4, 64}, 77);
     for (int threads : {1, 2}) {
       OneNode n("Transpose", {big}, 1);
       n.node->set_attr_ints("perm", {2, 0, 3, 1, 4});
       auto o = n.Run(17, threads);
       REQUIRE(o.ok());
-      REQUIRE((*o)[0].shape() == ir::Shape{3, 1, 4, 75, 64});
+      REQUIRE((*o)[0].shape() == ir::Shape{3, 1, 4, 300, 64});
       bool same = true;
-      for (int64_t t = 0; t < 75; ++t)
+      for (int64_t t = 0; t < 300; ++t)
         for (int64_t q = 0; q < 3; ++q)
           for (int64_t h = 0; h < 4; ++h)
             for (int64_t d = 0; d < 64; ++d)
-              same = same && (*o)[0].data<float>()[((q * 4 + h) * 75 + t) * 64 + d] ==
+              same = same && (*o)[0].data<float>()[((q * 4 + h) * 300 + t) * 64 + d] ==
                                  big.data<float>()[((t * 3 + q) * 4 + h) * 64 + d];
+      CHECK(same);
+    }
+    // The blocked last-two-axes path, bands of rows split over 2 threads (odd sizes: partial
+    // bands and blocks).
+    ir::Tensor m = RandomTensor({3, 70, 701}, 78);
+    for (int threads : {1, 2}) {
+      OneNode n("Transpose", {m}, 1);
+      n.node->set_attr_ints("perm", {0, 2, 1});
+      auto o = n.Run(17, threads);
+      REQUIRE(o.ok());
+      bool same = true;
+      for (int64_t b = 0; b < 3; ++b)
+        for (int64_t i = 0; i < 70; ++i)
+          for (int64_t j = 0; j < 701; ++j)
+            same = same && (*o)[0].data<float>()[(b * 701 + j) * 70 + i] == m.data<float>()[(b * 70 + i) * 701 + j];
       CHECK(same);
     }
   }
@@ -490,6 +516,47 @@ TEST_CASE("LSTM: one step by hand") {
   }
 }
 
+TEST_CASE("RNN, GRU, LSTM bidirectional: two threads give one thread's bits; the per-step product matches the GEMM") {
+  // Hidden 70: the step product's 64-column blocks plus a tail. Batch 9 multiplies each step's
+  // state on the GEMM; each of its rows run alone (batch 1) takes the packed step product.
+  const int64_t H = 70, I = 5, S = 23;
+  struct Cell { const char* op; int gates; bool lbr; };
+  for (Cell cell : {Cell{"RNN", 1, false}, Cell{"GRU", 3, false}, Cell{"GRU", 3, true}, Cell{"LSTM", 4, false}}) {
+    CAPTURE(cell.op);
+    CAPTURE(cell.lbr);
+    uint32_t seed = 500;
+    ir::Tensor W = RandomTensor({2, cell.gates * H, I}, seed++, -0.3f, 0.3f);
+    ir::Tensor R = RandomTensor({2, cell.gates * H, H}, seed++, -0.3f, 0.3f);
+    ir::Tensor B = RandomTensor({2, 2 * cell.gates * H}, seed++, -0.3f, 0.3f);
+    auto run = [&](const ir::Tensor& x, int threads) {
+      OneNode n(cell.op, {x, W, R, B}, 2, {false, true, true, true});
+      n.node->set_attr_int("hidden_size", H);
+      n.node->set_attr_string("direction", "bidirectional");
+      if (cell.lbr) n.node->set_attr_int("linear_before_reset", 1);
+      auto o = n.Run(17, threads);
+      REQUIRE(o.ok());
+      return *o;
+    };
+    ir::Tensor x = RandomTensor({S, 9, I}, seed++);
+    auto one = run(x, 1), two = run(x, 2);
+    CHECK(MaxAbsDiff(one[0], two[0]) == 0.f);
+    CHECK(MaxAbsDiff(one[1], two[1]) == 0.f);
+    for (int64_t b : {0, 4, 8}) {
+      ir::Tensor xb(ir::DType::Float32, {S, 1, I});
+      for (int64_t t = 0; t < S; ++t)
+        for (int64_t i = 0; i < I; ++i) xb.data<float>()[t * I + i] = x.data<float>()[(t * 9 + b) * I + i];
+      auto alone = run(xb, 1);
+      float worst = 0;
+      for (int64_t t = 0; t < S; ++t)
+        for (int64_t d = 0; d < 2; ++d)
+          for (int64_t j = 0; j < H; ++j)
+            worst = std::max(worst, std::abs(alone[0].data<float>()[(t * 2 + d) * H + j] -
+                                             one[0].data<float>()[((t * 2 + d) * 9 + b) * H + j]));
+      CHECK(worst < 1e-5f);
+    }
+  }
+}
+
 TEST_CASE("thread pool covers every index exactly once") {
   runtime::ThreadPool pool(2);
   for (int64_t n : {1, 7, 100, 10000}) {
@@ -498,6 +565,23 @@ TEST_CASE("thread pool covers every index exactly once") {
       for (int64_t i = b; i < e; ++i) ++hits[i];
     });
     for (int64_t i = 0; i < n; ++i) CHECK(hits[i] == 1);
+  }
+}
+
+TEST_CASE("thread pool: many short calls of 2 and 3 parts, each part exactly once") {
+  // Parts are claimed by whichever thread gets there first (the caller included); a worker that
+  // wakes after its call ended must claim nothing of the next one.
+  runtime::ThreadPool two(2), three(3);
+  std::vector<std::atomic<int>> hits(3);
+  for (int call = 0; call < 20000; ++call) {
+    const runtime::ThreadPool& pool = call % 3 == 0 ? three : two;
+    const int parts = pool.threads();
+    for (auto& h : hits) h.store(0);
+    pool.ParallelFor(parts, 1, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1);
+      if (call % 1000 == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));  // workers fall asleep
+    });
+    for (int i = 0; i < 3; ++i) REQUIRE(hits[i].load() == (i < parts ? 1 : 0));
   }
 }
 

@@ -178,14 +178,16 @@ Status GeluErfRun(KernelContext& ctx) {
   Tensor& y = ctx.Alloc(0, DType::Float32, x.shape());
   const float* px = x.data<float>();
   float* py = y.data<float>();
-  const int64_t n = x.numel();
-  float tmp[1024];
-  for (int64_t b = 0; b < n; b += 1024) {
-    const int64_t m = std::min<int64_t>(1024, n - b);
-    for (int64_t i = 0; i < m; ++i) tmp[i] = px[b + i] / c[0];
-    vm::Erf(tmp, tmp, m);
-    for (int64_t i = 0; i < m; ++i) py[b + i] = (px[b + i] * (tmp[i] + c[1])) * c[2];
-  }
+  // Over the pool in parts of at least 8K elements (about 10 us of Erf each).
+  ParallelElements(ctx, x.numel(), 8192, [&](int64_t i0, int64_t i1) {
+    float tmp[1024];
+    for (int64_t b = i0; b < i1; b += 1024) {
+      const int64_t m = std::min<int64_t>(1024, i1 - b);
+      for (int64_t i = 0; i < m; ++i) tmp[i] = px[b + i] / c[0];
+      vm::Erf(tmp, tmp, m);
+      for (int64_t i = 0; i < m; ++i) py[b + i] = (px[b + i] * (tmp[i] + c[1])) * c[2];
+    }
+  });
   return Status::Ok();
 }
 

@@ -27,38 +27,54 @@ bool IsCompare(Bin op) {
 }
 bool IsLogic(Bin op) { return op == Bin::And || op == Bin::Or || op == Bin::Xor; }
 
+// Elements per part when a binary op splits over the pool: an add is a fraction of a
+// nanosecond per element, so a part must be large for the hand-over to pay.
+constexpr int64_t kBinaryGrain = 16 * 1024;
+
+// out = f(a, b) with numpy broadcasting; over ctx's pool (when given) in ranges of whole
+// elements (equal shapes, a scalar side) or whole innermost rows (general broadcasts).
 template <class T, class R, class F>
-void BinaryLoop(const Tensor& a, const Tensor& b, Tensor& out, F f) {
+void BinaryLoop(const Tensor& a, const Tensor& b, Tensor& out, F f, const KernelContext* ctx) {
   const T* pa = a.data<T>();
   const T* pb = b.data<T>();
   R* po = out.data<R>();
   int64_t n = out.numel();
+  const bool split = ctx && ctx->pool && ctx->threads > 1 && n >= 2 * kBinaryGrain;
+  auto elements = [&](auto body) {
+    if (split) ParallelElements(*ctx, n, kBinaryGrain, body);
+    else body(0, n);  // no std::function (and its allocation) for the many small ops
+  };
   if (a.shape() == b.shape()) {
-    for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i], pb[i]);
+    elements([&](int64_t i0, int64_t i1) { for (int64_t i = i0; i < i1; ++i) po[i] = f(pa[i], pb[i]); });
   } else if (b.numel() == 1 && a.numel() == n) {
     const T bv = pb[0];
-    for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i], bv);
+    elements([&](int64_t i0, int64_t i1) { for (int64_t i = i0; i < i1; ++i) po[i] = f(pa[i], bv); });
   } else if (a.numel() == 1 && b.numel() == n) {
     const T av = pa[0];
-    for (int64_t i = 0; i < n; ++i) po[i] = f(av, pb[i]);
+    elements([&](int64_t i0, int64_t i1) { for (int64_t i = i0; i < i1; ++i) po[i] = f(av, pb[i]); });
   } else {
-    BroadcastLoop<2>(out.shape(), {&a.shape(), &b.shape()},
-                     [&](int64_t o, const int64_t* off, const int64_t* st, int64_t len) {
-                       const T* xa = pa + off[0];
-                       const T* xb = pb + off[1];
-                       R* y = po + o;
-                       if (st[0] == 1 && st[1] == 1) {
-                         for (int64_t j = 0; j < len; ++j) y[j] = f(xa[j], xb[j]);
-                       } else if (st[0] == 1 && st[1] == 0) {
-                         const T bv = xb[0];
-                         for (int64_t j = 0; j < len; ++j) y[j] = f(xa[j], bv);
-                       } else if (st[0] == 0 && st[1] == 1) {
-                         const T av = xa[0];
-                         for (int64_t j = 0; j < len; ++j) y[j] = f(av, xb[j]);
-                       } else {
-                         for (int64_t j = 0; j < len; ++j) y[j] = f(xa[j * st[0]], xb[j * st[1]]);
-                       }
-                     });
+    auto row = [&](int64_t o, const int64_t* off, const int64_t* st, int64_t len) {
+      const T* xa = pa + off[0];
+      const T* xb = pb + off[1];
+      R* y = po + o;
+      if (st[0] == 1 && st[1] == 1) {
+        for (int64_t j = 0; j < len; ++j) y[j] = f(xa[j], xb[j]);
+      } else if (st[0] == 1 && st[1] == 0) {
+        const T bv = xb[0];
+        for (int64_t j = 0; j < len; ++j) y[j] = f(xa[j], bv);
+      } else if (st[0] == 0 && st[1] == 1) {
+        const T av = xa[0];
+        for (int64_t j = 0; j < len; ++j) y[j] = f(av, xb[j]);
+      } else {
+        for (int64_t j = 0; j < len; ++j) y[j] = f(xa[j * st[0]], xb[j * st[1]]);
+      }
+    };
+    const int64_t inner = out.shape().empty() ? 1 : std::max<int64_t>(1, out.shape().back());
+    auto rows = [&](int64_t r0, int64_t r1) { BroadcastLoop<2>(out.shape(), {&a.shape(), &b.shape()}, row, r0, r1); };
+    if (split)
+      ctx->pool->ParallelFor(n / inner, std::max<int64_t>(1, kBinaryGrain / inner), rows);
+    else
+      rows(0, -1);
   }
 }
 
@@ -81,59 +97,59 @@ T PyMod(T x, T y) {
 }
 
 template <class T>
-Status BinaryTyped(Bin op, const Tensor& a, const Tensor& b, Tensor& out) {
+Status BinaryTyped(Bin op, const Tensor& a, const Tensor& b, Tensor& out, const KernelContext* ctx) {
   switch (op) {
-    case Bin::Add: BinaryLoop<T, T>(a, b, out, [](T x, T y) { return WrapAdd(x, y); }); break;
-    case Bin::Sub: BinaryLoop<T, T>(a, b, out, [](T x, T y) { return WrapSub(x, y); }); break;
-    case Bin::Mul: BinaryLoop<T, T>(a, b, out, [](T x, T y) { return WrapMul(x, y); }); break;
-    case Bin::Div: BinaryLoop<T, T>(a, b, out, [](T x, T y) { return WrapDiv(x, y); }); break;
+    case Bin::Add: BinaryLoop<T, T>(a, b, out, [](T x, T y) { return WrapAdd(x, y); }, ctx); break;
+    case Bin::Sub: BinaryLoop<T, T>(a, b, out, [](T x, T y) { return WrapSub(x, y); }, ctx); break;
+    case Bin::Mul: BinaryLoop<T, T>(a, b, out, [](T x, T y) { return WrapMul(x, y); }, ctx); break;
+    case Bin::Div: BinaryLoop<T, T>(a, b, out, [](T x, T y) { return WrapDiv(x, y); }, ctx); break;
     case Bin::Pow:
       BinaryLoop<T, T>(a, b, out, [](T x, T y) {
         return SaturateCast<T>(std::pow(static_cast<double>(x), static_cast<double>(y)));
-      });
+      }, ctx);
       break;
-    case Bin::Mod: BinaryLoop<T, T>(a, b, out, [](T x, T y) { return PyMod(x, y); }); break;
+    case Bin::Mod: BinaryLoop<T, T>(a, b, out, [](T x, T y) { return PyMod(x, y); }, ctx); break;
     case Bin::FMod:
       if constexpr (std::is_integral_v<T>)
         BinaryLoop<T, T>(a, b, out, [](T x, T y) {
           return y == 0 || (std::is_signed_v<T> && y == T(-1)) ? T(0) : static_cast<T>(x % y);  // lowest % -1: UB
-        });
+        }, ctx);
       else
-        BinaryLoop<T, T>(a, b, out, [](T x, T y) { return static_cast<T>(std::fmod(x, y)); });
+        BinaryLoop<T, T>(a, b, out, [](T x, T y) { return static_cast<T>(std::fmod(x, y)); }, ctx);
       break;
     case Bin::Max:
       if constexpr (std::is_floating_point_v<T>)
-        BinaryLoop<T, T>(a, b, out, [](T x, T y) { return std::isnan(x) || std::isnan(y) ? x + y : (x > y ? x : y); });
+        BinaryLoop<T, T>(a, b, out, [](T x, T y) { return std::isnan(x) || std::isnan(y) ? x + y : (x > y ? x : y); }, ctx);
       else
-        BinaryLoop<T, T>(a, b, out, [](T x, T y) { return x > y ? x : y; });
+        BinaryLoop<T, T>(a, b, out, [](T x, T y) { return x > y ? x : y; }, ctx);
       break;
     case Bin::Min:
       if constexpr (std::is_floating_point_v<T>)
-        BinaryLoop<T, T>(a, b, out, [](T x, T y) { return std::isnan(x) || std::isnan(y) ? x + y : (x < y ? x : y); });
+        BinaryLoop<T, T>(a, b, out, [](T x, T y) { return std::isnan(x) || std::isnan(y) ? x + y : (x < y ? x : y); }, ctx);
       else
-        BinaryLoop<T, T>(a, b, out, [](T x, T y) { return x < y ? x : y; });
+        BinaryLoop<T, T>(a, b, out, [](T x, T y) { return x < y ? x : y; }, ctx);
       break;
-    case Bin::Eq: BinaryLoop<T, bool>(a, b, out, [](T x, T y) { return x == y; }); break;
-    case Bin::Gt: BinaryLoop<T, bool>(a, b, out, [](T x, T y) { return x > y; }); break;
-    case Bin::Ge: BinaryLoop<T, bool>(a, b, out, [](T x, T y) { return x >= y; }); break;
-    case Bin::Lt: BinaryLoop<T, bool>(a, b, out, [](T x, T y) { return x < y; }); break;
-    case Bin::Le: BinaryLoop<T, bool>(a, b, out, [](T x, T y) { return x <= y; }); break;
-    case Bin::And: BinaryLoop<T, bool>(a, b, out, [](T x, T y) { return x && y; }); break;
-    case Bin::Or: BinaryLoop<T, bool>(a, b, out, [](T x, T y) { return x || y; }); break;
-    case Bin::Xor: BinaryLoop<T, bool>(a, b, out, [](T x, T y) { return bool(x) != bool(y); }); break;
+    case Bin::Eq: BinaryLoop<T, bool>(a, b, out, [](T x, T y) { return x == y; }, ctx); break;
+    case Bin::Gt: BinaryLoop<T, bool>(a, b, out, [](T x, T y) { return x > y; }, ctx); break;
+    case Bin::Ge: BinaryLoop<T, bool>(a, b, out, [](T x, T y) { return x >= y; }, ctx); break;
+    case Bin::Lt: BinaryLoop<T, bool>(a, b, out, [](T x, T y) { return x < y; }, ctx); break;
+    case Bin::Le: BinaryLoop<T, bool>(a, b, out, [](T x, T y) { return x <= y; }, ctx); break;
+    case Bin::And: BinaryLoop<T, bool>(a, b, out, [](T x, T y) { return x && y; }, ctx); break;
+    case Bin::Or: BinaryLoop<T, bool>(a, b, out, [](T x, T y) { return x || y; }, ctx); break;
+    case Bin::Xor: BinaryLoop<T, bool>(a, b, out, [](T x, T y) { return bool(x) != bool(y); }, ctx); break;
     case Bin::ShiftL:
       if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T> && !std::is_same_v<T, bool>)
-        BinaryLoop<T, T>(a, b, out, [](T x, T y) { return y >= sizeof(T) * 8 ? T(0) : static_cast<T>(x << y); });
+        BinaryLoop<T, T>(a, b, out, [](T x, T y) { return y >= sizeof(T) * 8 ? T(0) : static_cast<T>(x << y); }, ctx);
       break;
     case Bin::ShiftR:
       if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T> && !std::is_same_v<T, bool>)
-        BinaryLoop<T, T>(a, b, out, [](T x, T y) { return y >= sizeof(T) * 8 ? T(0) : static_cast<T>(x >> y); });
+        BinaryLoop<T, T>(a, b, out, [](T x, T y) { return y >= sizeof(T) * 8 ? T(0) : static_cast<T>(x >> y); }, ctx);
       break;
     case Bin::BitAnd: case Bin::BitOr: case Bin::BitXor:
       if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>)
         BinaryLoop<T, T>(a, b, out, [op](T x, T y) {
           return static_cast<T>(op == Bin::BitAnd ? (x & y) : op == Bin::BitOr ? (x | y) : (x ^ y));
-        });
+        }, ctx);
       break;
   }
   return Status::Ok();
@@ -182,7 +198,7 @@ Status RunBinary(Bin op, const Tensor& a0, const Tensor& b0, Tensor& out, Kernel
     return DTypeError(BinName(op), dt);
   out = ctx ? ctx->NewTensor(odt, shape) : Tensor(odt, shape);
   Status st;
-  if (!DispatchNumericOrBool(dt, [&](auto z) { st = BinaryTyped<decltype(z)>(op, *a, *b, out); }))
+  if (!DispatchNumericOrBool(dt, [&](auto z) { st = BinaryTyped<decltype(z)>(op, *a, *b, out, ctx); }))
     return DTypeError(BinName(op), dt);
   return st;
 }

@@ -5,6 +5,10 @@
 
 #include <cmath>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "runtime/gemm.h"
 #include "runtime/kernels/util.h"
 #include "runtime/kernels/vmath.h"
@@ -99,7 +103,9 @@ class MatMulKernel : public Kernel {
       aoff[i] *= M * K;
       boff[i] *= K * N;
     }
-    if (pool && nb > 1) {
+    // Batch items over the pool, unless the whole product is too small to be worth a hand-over
+    // (the GEMM's own threshold, runtime/gemm.cc).
+    if (pool && nb > 1 && nb * M * N * K >= (int64_t{1} << 18)) {
       pool->ParallelFor(nb, 1, [&](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i)
           Sgemm(false, false, M, N, K, 1.f, A + aoff[i], K, B + boff[i], N, 0.f, Y + i * M * N, N, 1);
@@ -269,40 +275,61 @@ void ConvReference(const ConvGeometry& g, const float* x, const float* w, const 
 
 namespace {
 
-// im2col for 1-D/2-D (1-D as H = 1): col[(c, kh, kw), (oh, ow)].
-void Im2Col2D(const float* x, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t OH, int64_t OW,
-              int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t ph, int64_t pw, float* col) {
+// dst[i] = src[i * stride], i < n. Stride 2 (the subsampling convolutions of wav2vec2, Whisper,
+// conformers) takes 16 outputs from two 16-float loads and one permute, reading no element
+// past src[(n - 1) * 2]; the plain loop does not vectorize.
+void StridedCopy(const float* src, int64_t stride, float* dst, int64_t n) {
+  int64_t i = 0;
+#if defined(__AVX512F__)
+  if (stride == 2) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (; i + 17 <= n; i += 16)
+      _mm512_storeu_ps(dst + i, _mm512_permutex2var_ps(_mm512_loadu_ps(src + 2 * i), even,
+                                                       _mm512_loadu_ps(src + 2 * i + 16)));
+  }
+#endif
+  for (; i < n; ++i) dst[i] = src[i * stride];
+}
+
+// im2col for 1-D/2-D (1-D as H = 1) of the output tile oh in [oh0, oh1), ow in [ow0, ow1):
+// col[(c, kh, kw), (oh - oh0, ow - ow0)]. Writes every element.
+void Im2ColTile(const float* x, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t oh0,
+                int64_t oh1, int64_t ow0, int64_t ow1, int64_t sh, int64_t sw, int64_t dh, int64_t dw,
+                int64_t ph, int64_t pw, float* col) {
+  const int64_t tw = ow1 - ow0, cols = (oh1 - oh0) * tw;
   for (int64_t c = 0; c < C; ++c)
     for (int64_t kh = 0; kh < KH; ++kh)
       for (int64_t kw = 0; kw < KW; ++kw) {
-        float* dst = col + ((c * KH + kh) * KW + kw) * OH * OW;
-        for (int64_t oh = 0; oh < OH; ++oh) {
+        float* dst = col + ((c * KH + kh) * KW + kw) * cols;
+        const int64_t base = kw * dw - pw;  // iw = ow * sw + base
+        // Valid outputs are ow in [lo, hi): 0 <= ow * sw + base < W, within the tile.
+        int64_t lo = base >= 0 ? 0 : (-base + sw - 1) / sw;
+        int64_t hi = W - base <= 0 ? 0 : (W - base + sw - 1) / sw;
+        lo = std::clamp(lo, ow0, ow1);
+        hi = std::clamp(hi, lo, ow1);
+        for (int64_t oh = oh0; oh < oh1; ++oh) {
           int64_t ih = oh * sh + kh * dh - ph;
-          float* drow = dst + oh * OW;
+          float* drow = dst + (oh - oh0) * tw;  // drow[ow - ow0]
           if (ih < 0 || ih >= H) {
-            std::fill(drow, drow + OW, 0.f);
+            std::fill(drow, drow + tw, 0.f);
             continue;
           }
           const float* srow = x + (c * H + ih) * W;
-          int64_t base = kw * dw - pw;
+          std::fill(drow, drow + (lo - ow0), 0.f);
           if (sw == 1) {
-            int64_t lo = std::clamp<int64_t>(-base, 0, OW), hi = std::clamp<int64_t>(W - base, 0, OW);
-            std::fill(drow, drow + lo, 0.f);
-            if (hi > lo) std::memcpy(drow + lo, srow + base + lo, (hi - lo) * sizeof(float));
-            std::fill(drow + std::max(hi, lo), drow + OW, 0.f);
+            if (hi > lo) std::memcpy(drow + (lo - ow0), srow + (lo + base), (hi - lo) * sizeof(float));
           } else {
-            // Valid outputs are ow in [lo, hi): 0 <= ow * sw + base < W. The strided copy
-            // between them runs without bounds checks.
-            int64_t lo = base >= 0 ? 0 : std::min<int64_t>(OW, (-base + sw - 1) / sw);
-            int64_t hi = W - base <= 0 ? 0 : std::min<int64_t>(OW, (W - base + sw - 1) / sw);
-            hi = std::max(hi, lo);
-            std::fill(drow, drow + lo, 0.f);
-            const float* s0 = srow + base;
-            for (int64_t ow = lo; ow < hi; ++ow) drow[ow] = s0[ow * sw];
-            std::fill(drow + hi, drow + OW, 0.f);
+            if (hi > lo) StridedCopy(srow + (lo * sw + base), sw, drow + (lo - ow0), hi - lo);
           }
+          std::fill(drow + (hi - ow0), drow + tw, 0.f);
         }
       }
+}
+
+// The whole output: col[(c, kh, kw), (oh, ow)].
+void Im2Col2D(const float* x, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t OH, int64_t OW,
+              int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t ph, int64_t pw, float* col) {
+  Im2ColTile(x, C, H, W, KH, KW, 0, OH, 0, OW, sh, sw, dh, dw, ph, pw, col);
 }
 
 // Below this many multiply-adds per output (a first convolution on one input channel), a GEMM
@@ -405,36 +432,77 @@ class ConvKernel : public Kernel {
         direct_.Run({g.N, g.C, H, W, g.M, KH, KW, OH, OW, sh, sw, dh, dw, ph, pw, g.pe[0], g.pe[1]},
                     x, w, w_constant_ && w == ctx.in(1)->data<float>(), b, y, ctx.threads))
       return;
-    // The im2col matrix comes from the session's buffer pool (no zeroing, no fresh pages per
-    // run; Im2Col2D writes every element).
-    Tensor col;
-    if (!pointwise) col = ctx.NewTensor(DType::Float32, {cg * kn, on});
+    if (!pointwise) {
+      TiledIm2Col({g.N, cg, H, W, mg, KH, KW, OH, OW, sh, sw, dh, dw, ph, pw, 0, 0}, g.group, x, w, b, y, ctx);
+      return;
+    }
     for (int64_t n = 0; n < g.N; ++n)
       for (int64_t grp = 0; grp < g.group; ++grp) {
         const float* xg = x + (n * g.C + grp * cg) * in_n;
-        const float* colp = xg;
-        if (!pointwise) {
-          Im2Col2D(xg, cg, H, W, KH, KW, OH, OW, sh, sw, dh, dw, ph, pw, col.data<float>());
-          colp = col.data<float>();
-        }
         float* yg = y + (n * g.M + grp * mg) * on;
-        if (cg * kn <= kSmallK) {
-          SmallKProduct(w + grp * mg * cg * kn, colp, b ? b + grp * mg : nullptr, mg, cg * kn, on, yg, pool);
+        if (cg <= kSmallK) {
+          SmallKProduct(w + grp * mg * cg, xg, b ? b + grp * mg : nullptr, mg, cg, on, on, yg, on, pool);
           continue;
         }
-        ParallelSgemm(false, false, mg, on, cg * kn, w + grp * mg * cg * kn, cg * kn, colp, on, 0.f, yg, on,
-                      ctx.threads, pool);
+        ParallelSgemm(false, false, mg, on, cg, w + grp * mg * cg, cg, xg, on, 0.f, yg, on, ctx.threads, pool);
         if (b || relu_)
           for (int64_t m = 0; m < mg; ++m) BiasRelu(yg + m * on, on, b, b ? b[grp * mg + m] : 0.f);
       }
-    if (ctx.buffers && col.defined()) ctx.buffers->Put(col);
+  }
+
+  // im2col and the product, per (instance, group), in output tiles of at most kTile positions
+  // (whole output rows where they fit), so that a tile's im2col block is still in cache when it
+  // is multiplied; the tiles split over the pool, each part with its own block. `s` is one
+  // group's problem (C and M per group). A product too small to split, or with fewer tiles
+  // than threads, runs in one part and lets the GEMM split its rows instead.
+  void TiledIm2Col(const Conv2DShape& s, int64_t groups, const float* x, const float* w, const float* b,
+                   float* y, KernelContext& ctx) const {
+    constexpr int64_t kTile = 512, kSplitMacs = 1 << 18;
+    const int64_t K = s.C * s.KH * s.KW, on = s.OH * s.OW;
+    const int64_t macs = s.N * groups * s.M * K * on;
+    int parts = ctx.threads > 1 && ctx.pool && macs >= kSplitMacs ? ctx.threads : 1;
+    // Tiles: ow chunks of one row when a row is long, else bands of whole rows; at least
+    // `parts` tiles per (instance, group) when the output is long enough to split.
+    const int64_t target = std::clamp<int64_t>((on + parts - 1) / parts, 64, kTile);
+    const int64_t ow_chunk = std::min(s.OW, target), ow_tiles = (s.OW + ow_chunk - 1) / ow_chunk;
+    const int64_t band = ow_tiles == 1 ? std::max<int64_t>(1, target / s.OW) : 1;
+    const int64_t row_tiles = (s.OH + band - 1) / band, tiles = row_tiles * ow_tiles;
+    const int64_t items = s.N * groups * tiles, max_cols = band * ow_chunk;
+    if (items < parts) parts = 1;
+    const int gemm_threads = parts == 1 ? ctx.threads : 1;
+    Tensor col = ctx.NewTensor(DType::Float32, {parts, K * max_cols});
+    auto run = [&](int p) {
+      float* cp = col.data<float>() + p * K * max_cols;
+      for (int64_t it = items * p / parts; it < items * (p + 1) / parts; ++it) {
+        const int64_t t = it % tiles, grp = it / tiles % groups, n = it / tiles / groups;
+        const int64_t oh0 = t / ow_tiles * band, oh1 = std::min(s.OH, oh0 + band);
+        const int64_t ow0 = t % ow_tiles * ow_chunk, ow1 = std::min(s.OW, ow0 + ow_chunk);
+        const int64_t cols = (oh1 - oh0) * (ow1 - ow0);
+        Im2ColTile(x + (n * groups + grp) * s.C * s.H * s.W, s.C, s.H, s.W, s.KH, s.KW, oh0, oh1, ow0, ow1,
+                   s.sh, s.sw, s.dh, s.dw, s.pt, s.pl, cp);
+        const float* wg = w + grp * s.M * K;
+        const float* bg = b ? b + grp * s.M : nullptr;
+        float* yt = y + (n * groups + grp) * s.M * on + oh0 * s.OW + ow0;
+        if (K <= kSmallK) {
+          SmallKProduct(wg, cp, bg, s.M, K, cols, cols, yt, on, nullptr);
+          continue;
+        }
+        Sgemm(false, false, s.M, cols, K, 1.f, wg, K, cp, cols, 0.f, yt, on, gemm_threads);
+        if (b || relu_)
+          for (int64_t m = 0; m < s.M; ++m) BiasRelu(yt + m * on, cols, b, bg ? bg[m] : 0.f);
+      }
+    };
+    if (parts == 1) run(0);
+    else RunParts(parts, run);
+    if (ctx.buffers) ctx.buffers->Put(col);
   }
 
   // y[m, :] = relu?(b[m] + sum_k w[m, k] * col[k, :]) in column blocks whose K rows of `col`
   // stay in L1 while every output row of the block is summed in a small accumulator and written
   // once; output rows split over the pool.
+  // `on` columns; ldc and ldy are the row strides of col and y.
   void SmallKProduct(const float* w, const float* col, const float* b, int64_t M, int64_t K,
-                     int64_t on, float* y, ThreadPool* pool) const {
+                     int64_t on, int64_t ldc, float* y, int64_t ldy, ThreadPool* pool) const {
     constexpr int64_t kBlock = 128;
     ParallelFor(pool, M, 8, [&](int64_t m0, int64_t m1) {
       float acc[kBlock];
@@ -445,10 +513,10 @@ class ConvKernel : public Kernel {
           std::fill(acc, acc + nc, b ? b[m] : 0.f);
           for (int64_t k = 0; k < K; ++k) {
             const float wv = wr[k];
-            const float* cr = col + k * on + c0;
+            const float* cr = col + k * ldc + c0;
             for (int64_t i = 0; i < nc; ++i) acc[i] += wv * cr[i];
           }
-          float* yr = y + m * on + c0;
+          float* yr = y + m * ldy + c0;
           if (relu_)
             for (int64_t i = 0; i < nc; ++i) yr[i] = acc[i] > 0 ? acc[i] : 0.f;
           else

@@ -7,6 +7,7 @@
 
 #include "runtime/kernels/nn.h"
 #include "runtime/kernels/util.h"
+#include "runtime/thread_pool.h"
 
 namespace asrc::runtime {
 namespace {
@@ -35,16 +36,15 @@ double BlockSum(const float* a, int64_t n, F f) {
 
 // Normalizes each of `groups` contiguous runs of `n` floats to zero mean, unit variance (two
 // passes: the mean, then the mean square deviation).
+void NormalizeRun(const float* a, float* b, int64_t n, double eps) {
+  const double mean = n ? BlockSum(a, n, [](float v) { return v; }) / n : 0.0;
+  const float mf = static_cast<float>(mean);
+  const double var = n ? BlockSum(a, n, [mf](float v) { return (v - mf) * (v - mf); }) / n : 0.0;
+  const float inv = static_cast<float>(1.0 / std::sqrt(var + eps));
+  for (int64_t i = 0; i < n; ++i) b[i] = (a[i] - mf) * inv;
+}
 void NormalizeRuns(const float* x, float* y, int64_t groups, int64_t n, double eps) {
-  for (int64_t g = 0; g < groups; ++g) {
-    const float* a = x + g * n;
-    float* b = y + g * n;
-    const double mean = n ? BlockSum(a, n, [](float v) { return v; }) / n : 0.0;
-    const float mf = static_cast<float>(mean);
-    const double var = n ? BlockSum(a, n, [mf](float v) { return (v - mf) * (v - mf); }) / n : 0.0;
-    const float inv = static_cast<float>(1.0 / std::sqrt(var + eps));
-    for (int64_t i = 0; i < n; ++i) b[i] = (a[i] - mf) * inv;
-  }
+  for (int64_t g = 0; g < groups; ++g) NormalizeRun(x + g * n, y + g * n, n, eps);
 }
 
 // InstanceNormalization (groups == C, per-channel scale/bias) and GroupNormalization.
@@ -68,15 +68,22 @@ class GroupNormKernel : public Kernel {
     int64_t spatial = N * C != 0 ? x.numel() / (N * C) : 0;
     int64_t run = C / G * spatial;
     Tensor y = ctx.NewTensor(DType::Float32, x.shape());
-    NormalizeRuns(x.data<float>(), y.data<float>(), N * G, run, eps_);
+    const float* px = x.data<float>();
     float* py = y.data<float>();
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t c = 0; c < C; ++c) {
-        int64_t k = per_group ? c / (C / G) : c;
-        float s = sc.data<float>()[k], b = bi.data<float>()[k];
-        float* p = py + (n * C + c) * spatial;
-        for (int64_t i = 0; i < spatial; ++i) p[i] = p[i] * s + b;
+    // Runs (one per instance and group) over the pool; each is normalized, then scaled and
+    // shifted per channel while it is in cache.
+    ParallelFor(ctx.threads > 1 ? ctx.pool : nullptr, N * G, std::max<int64_t>(1, 16384 / std::max<int64_t>(run, 1)),
+                [&](int64_t g0, int64_t g1) {
+      for (int64_t ng = g0; ng < g1; ++ng) {
+        NormalizeRun(px + ng * run, py + ng * run, run, eps_);
+        for (int64_t c = (ng % G) * (C / G), ce = c + C / G; c < ce; ++c) {
+          int64_t k = per_group ? c / (C / G) : c;
+          float s = sc.data<float>()[k], b = bi.data<float>()[k];
+          float* p = py + ((ng / G) * C + c) * spatial;
+          for (int64_t i = 0; i < spatial; ++i) p[i] = p[i] * s + b;
+        }
       }
+    });
     return FromFloat(ctx, 0, x0.dtype(), y);
   }
 

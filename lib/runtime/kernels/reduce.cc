@@ -85,25 +85,28 @@ class ReduceKernel : public Kernel {
     const bool mx = op_ == Red::Max;
     const float init = mx ? -std::numeric_limits<float>::infinity() : std::numeric_limits<float>::infinity();
     auto rows = [&](auto better) {
-      for (int64_t o = 0; o < on; ++o) {
-        const float* a = x.data<float>() + o * n;
-        float lane[8] = {init, init, init, init, init, init, init, init};
-        bool nan = false;
-        int64_t i = 0;
-        for (; i + 8 <= n; i += 8)
-          for (int j = 0; j < 8; ++j) {
-            const float v = a[i + j];
-            nan |= v != v;
-            lane[j] = better(v, lane[j]) ? v : lane[j];
+      ParallelFor(ctx.threads > 1 ? ctx.pool : nullptr, on, std::max<int64_t>(1, 32768 / std::max<int64_t>(n, 1)),
+                  [&](int64_t o0, int64_t o1) {
+        for (int64_t o = o0; o < o1; ++o) {
+          const float* a = x.data<float>() + o * n;
+          float lane[8] = {init, init, init, init, init, init, init, init};
+          bool nan = false;
+          int64_t i = 0;
+          for (; i + 8 <= n; i += 8)
+            for (int j = 0; j < 8; ++j) {
+              const float v = a[i + j];
+              nan |= v != v;
+              lane[j] = better(v, lane[j]) ? v : lane[j];
+            }
+          float m = init;
+          for (int j = 0; j < 8; ++j) m = better(lane[j], m) ? lane[j] : m;
+          for (; i < n; ++i) {
+            nan |= a[i] != a[i];
+            m = better(a[i], m) ? a[i] : m;
           }
-        float m = init;
-        for (int j = 0; j < 8; ++j) m = better(lane[j], m) ? lane[j] : m;
-        for (; i < n; ++i) {
-          nan |= a[i] != a[i];
-          m = better(a[i], m) ? a[i] : m;
+          y.data<float>()[o] = nan ? std::numeric_limits<float>::quiet_NaN() : m;
         }
-        y.data<float>()[o] = nan ? std::numeric_limits<float>::quiet_NaN() : m;
-      }
+      });
     };
     if (mx) rows([](float v, float m) { return v > m; });
     else rows([](float v, float m) { return v < m; });

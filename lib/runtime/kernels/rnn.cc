@@ -1,11 +1,14 @@
 // RNN, LSTM and GRU (ONNX semantics: gate orders iofc / zrh, directions forward/reverse/bidirectional,
 // sequence_lens, initial states, peepholes, clip, layout 0/1, GRU linear_before_reset).
-// The input projection of all time steps is one GEMM; each step does one GEMM on the state.
+// The input projection of all time steps is one GEMM; each step multiplies the state by R
+// (StepProduct); the two directions of a bidirectional pass run on two threads when there are two.
 #include <cmath>
+#include <functional>
 
 #include "runtime/gemm.h"
 #include "runtime/kernels/util.h"
 #include "runtime/kernels/vmath.h"
+#include "runtime/thread_pool.h"
 
 namespace asrc::runtime {
 namespace {
@@ -120,7 +123,6 @@ Status Prepare(KernelContext& ctx, const RnnConfig& c, int gates, RnnRun& r) {
   if (r.R->shape() != Shape{c.dirs, G, c.hidden}) return Error("R shape " + ir::ShapeStr(r.R->shape()));
   r.B = ctx.in(3);
   if (r.B && r.B->shape() != Shape{c.dirs, 2 * G}) return Error("B shape " + ir::ShapeStr(r.B->shape()));
-  r.y = Tensor(DType::Float32, {r.seq, c.dirs, r.batch, c.hidden});
   r.hT = Tensor(DType::Float32, {c.dirs, r.batch, c.hidden});
   r.lens.assign(r.batch, r.seq);
   if (ctx.in(4) && ctx.in(4)->numel() > 0) {
@@ -129,6 +131,11 @@ Status Prepare(KernelContext& ctx, const RnnConfig& c, int gates, RnnRun& r) {
     for (int64_t l : r.lens)
       if (l < 0 || l > r.seq) return Error("sequence_lens value out of range");
   }
+  // Y from the buffer pool when every row runs the whole sequence (each step then writes every
+  // element); zeros past a shorter row's end otherwise.
+  const Shape ys{r.seq, c.dirs, r.batch, c.hidden};
+  const bool full = std::all_of(r.lens.begin(), r.lens.end(), [&](int64_t l) { return l == r.seq; });
+  r.y = full ? ctx.NewTensor(DType::Float32, ys) : Tensor(DType::Float32, ys);
   auto state = [&](int idx, Tensor& out) -> Status {
     if (!ctx.in(idx)) return Status::Ok();
     const Tensor& s = *ctx.in(idx);
@@ -151,10 +158,10 @@ Status Prepare(KernelContext& ctx, const RnnConfig& c, int gates, RnnRun& r) {
 
 // Direction d's input projection of every step, xw [seq*batch, G] = x W_d^T + Wb_d, plus Rb_d
 // when add_rb (GRU adds Rb per step instead).
-void Project(KernelContext& ctx, const RnnRun& r, int d, int64_t G, bool add_rb, std::vector<float>& xw) {
+void Project(KernelContext& ctx, const RnnRun& r, int d, int64_t G, bool add_rb, float* xw) {
   int64_t rows = r.seq * r.batch;
   const float* w = r.W->data<float>() + d * G * r.in;
-  if (rows > 0) Sgemm(false, true, rows, G, r.in, 1.f, r.x.data<float>(), r.in, w, r.in, 0.f, xw.data(), G, ctx.threads);
+  if (rows > 0) Sgemm(false, true, rows, G, r.in, 1.f, r.x.data<float>(), r.in, w, r.in, 0.f, xw, G, ctx.threads);
   if (!r.B) return;
   const float* wb = r.B->data<float>() + d * 2 * G;
   for (int64_t i = 0; i < rows; ++i)
@@ -182,7 +189,7 @@ struct Direction {
   int d;
   bool rev;
   int64_t G;
-  const std::vector<float>& xw;
+  const float* xw;
   float* hs;
 
   // Batch row b at step s: the time it reaches (t = -1 past the row's length), its input
@@ -196,7 +203,7 @@ struct Direction {
   Row At(int64_t b, int64_t s) const {
     const int64_t t = StepTime(r, b, s, rev);
     if (t < 0) return {-1, nullptr, nullptr, nullptr};
-    return {t, xw.data() + (t * r.batch + b) * G, hs + b * c.hidden,
+    return {t, xw + (t * r.batch + b) * G, hs + b * c.hidden,
             r.y.data<float>() + ((t * c.dirs + d) * r.batch + b) * c.hidden};
   }
 };
@@ -229,6 +236,84 @@ void EmitOutputs(KernelContext& ctx, const RnnConfig& c, const RnnRun& r) {
   if (r.cT.defined()) state_out(2, r.cT);
 }
 
+// The recurrent product of one step, out[b, :] = h[b, :] R^T for R [G, H], where a call per step
+// costs more than the arithmetic (a few thousand multiply-adds): R transposed once per run into
+// rt [H, G], then each output row summed in registers 64 columns at a time, k ascending.
+// Batches of 8 rows or more go to the GEMM.
+class StepProduct {
+ public:
+  StepProduct(const float* R, int64_t G, int64_t H, int64_t batch) : R_(R), G_(G), H_(H), gemm_(batch >= 8) {
+    if (gemm_) return;
+    rt_.resize(static_cast<size_t>(G * H));
+    for (int64_t j = 0; j < G; ++j)
+      for (int64_t k = 0; k < H; ++k) rt_[k * G + j] = R[j * H + k];
+  }
+  void Run(const float* h, int64_t batch, float* out) const {
+    if (gemm_) {
+      Sgemm(false, true, batch, G_, H_, 1.f, h, H_, R_, H_, 0.f, out, G_, 1);
+      return;
+    }
+    constexpr int64_t kCols = 64;
+    for (int64_t b = 0; b < batch; ++b) {
+      const float* hb = h + b * H_;
+      float* ob = out + b * G_;
+      int64_t j0 = 0;
+      for (; j0 + kCols <= G_; j0 += kCols) {
+        float acc[kCols] = {};
+        for (int64_t k = 0; k < H_; ++k) {
+          const float hk = hb[k];
+          const float* r = rt_.data() + k * G_ + j0;
+          for (int64_t j = 0; j < kCols; ++j) acc[j] += hk * r[j];
+        }
+        std::memcpy(ob + j0, acc, sizeof(acc));
+      }
+      if (j0 < G_) {
+        float acc[kCols] = {};
+        const int64_t n = G_ - j0;
+        for (int64_t k = 0; k < H_; ++k) {
+          const float hk = hb[k];
+          const float* r = rt_.data() + k * G_ + j0;
+          for (int64_t j = 0; j < n; ++j) acc[j] += hk * r[j];
+        }
+        std::memcpy(ob + j0, acc, n * sizeof(float));
+      }
+    }
+  }
+
+ private:
+  const float* R_;
+  int64_t G_, H_;
+  bool gemm_;
+  std::vector<float> rt_;
+};
+
+// Every direction's input projections, n floats each, from the session's buffer pool (a
+// 300-step sequence's are over the allocator's mmap threshold: fresh zeroed pages every run
+// otherwise); Project writes every element.
+class ProjectionScratch {
+ public:
+  ProjectionScratch(KernelContext& ctx, int dirs, int64_t n) : ctx_(ctx), n_(n), t_(ctx.NewTensor(DType::Float32, {dirs, n})) {}
+  ~ProjectionScratch() {
+    if (ctx_.buffers) ctx_.buffers->Put(t_);
+  }
+  float* at(int d) { return t_.data<float>() + d * n_; }
+
+ private:
+  KernelContext& ctx_;
+  int64_t n_;
+  Tensor t_;
+};
+
+// Runs fn(d) for every direction; a bidirectional pass runs its two directions at once on two
+// threads (they share nothing but the read-only inputs; each writes its own slices of Y and the
+// states).
+Status ForDirections(KernelContext& ctx, int dirs, const std::function<void(int)>& fn) {
+  if (dirs == 2 && ctx.threads > 1 && ctx.pool) RunParts(2, fn);
+  else
+    for (int d = 0; d < dirs; ++d) fn(d);
+  return Status::Ok();
+}
+
 inline float Clip(float v, float clip) { return clip > 0 ? std::min(clip, std::max(-clip, v)) : v; }
 
 Status LstmCell(KernelContext& ctx, const RnnConfig& c, RnnRun& r) {
@@ -236,12 +321,14 @@ Status LstmCell(KernelContext& ctx, const RnnConfig& c, RnnRun& r) {
   const Tensor* P = ctx.in(7);
   if (P && P->shape() != Shape{c.dirs, 3 * H}) return Error("P shape " + ir::ShapeStr(P->shape()));
   r.cT = Tensor(DType::Float32, {c.dirs, Bt, H});
-  std::vector<float> xw(static_cast<size_t>(S * Bt * G)), hr(static_cast<size_t>(Bt * G));
-  std::vector<float> gates(static_cast<size_t>(G)), hc(static_cast<size_t>(H));
-  for (int d = 0; d < c.dirs; ++d) {
+  ProjectionScratch xws(ctx, c.dirs, S * Bt * G);
+  return ForDirections(ctx, c.dirs, [&](int d) {
+    float* xw = xws.at(d);
+    std::vector<float> hr(static_cast<size_t>(Bt * G));
+    std::vector<float> gates(static_cast<size_t>(G)), hc(static_cast<size_t>(H));
     bool rev = c.reverse_only || d == 1;
     Act f = c.acts[d * 3], g = c.acts[d * 3 + 1], h = c.acts[d * 3 + 2];
-    const float* rr = r.R->data<float>() + d * G * H;
+    const StepProduct rstep(r.R->data<float>() + d * G * H, G, H, Bt);
     Project(ctx, r, d, G, true, xw);
     float* hs = InitState(r.hT, r.h0, d, Bt * H);
     float* cs = InitState(r.cT, r.c0, d, Bt * H);
@@ -250,7 +337,7 @@ Status LstmCell(KernelContext& ctx, const RnnConfig& c, RnnRun& r) {
     const float* po = pi ? pi + H : nullptr;
     const float* pf = pi ? pi + 2 * H : nullptr;
     for (int64_t s = 0; s < S; ++s) {
-      Sgemm(false, true, Bt, G, H, 1.f, hs, H, rr, H, 0.f, hr.data(), G, 1);
+      rstep.Run(hs, Bt, hr.data());
       for (int64_t b = 0; b < Bt; ++b) {
         const Direction::Row row = dir.At(b, s);
         if (row.t < 0) continue;
@@ -278,23 +365,25 @@ Status LstmCell(KernelContext& ctx, const RnnConfig& c, RnnRun& r) {
         }
       }
     }
-  }
-  return Status::Ok();
+  });
 }
 
 Status GruCell(KernelContext& ctx, const RnnConfig& c, RnnRun& r) {
   int64_t H = c.hidden, G = 3 * H, S = r.seq, Bt = r.batch;
-  std::vector<float> xw(static_cast<size_t>(S * Bt * G)), hr(static_cast<size_t>(Bt * G)),
-      rh(static_cast<size_t>(Bt * H)), rhr(static_cast<size_t>(Bt * H)), zrh(static_cast<size_t>(3 * H));
-  for (int d = 0; d < c.dirs; ++d) {
+  ProjectionScratch xws(ctx, c.dirs, S * Bt * G);
+  return ForDirections(ctx, c.dirs, [&](int d) {
+    float* xw = xws.at(d);
+    std::vector<float> hr(static_cast<size_t>(Bt * G)),
+        rh(static_cast<size_t>(Bt * H)), rhr(static_cast<size_t>(Bt * H)), zrh(static_cast<size_t>(3 * H));
     bool rev = c.reverse_only || d == 1;
     Act f = c.acts[d * 2], g = c.acts[d * 2 + 1];
     const float* rr = r.R->data<float>() + d * G * H;
     const float* rb = r.B ? r.B->data<float>() + d * 2 * G + G : nullptr;
+    const StepProduct rstep(rr, G, H, Bt);
     Project(ctx, r, d, G, false, xw);
     float* hs = InitState(r.hT, r.h0, d, Bt * H);
     for (int64_t s = 0; s < S; ++s) {
-      Sgemm(false, true, Bt, G, H, 1.f, hs, H, rr, H, 0.f, hr.data(), G, 1);
+      rstep.Run(hs, Bt, hr.data());
       if (rb)
         for (int64_t b = 0; b < Bt; ++b)
           for (int64_t j = 0; j < G; ++j) hr[b * G + j] += rb[j];
@@ -303,7 +392,7 @@ Status GruCell(KernelContext& ctx, const RnnConfig& c, RnnRun& r) {
         for (int64_t b = 0; b < Bt; ++b) {
           int64_t t = StepTime(r, b, s, rev);
           if (t < 0) { std::fill(rh.begin() + b * H, rh.begin() + (b + 1) * H, 0.f); continue; }
-          const float* gx = xw.data() + (t * Bt + b) * G;
+          const float* gx = xw + (t * Bt + b) * G;
           for (int64_t j = 0; j < H; ++j)
             rh[b * H + j] = Apply(f, Clip(gx[H + j] + hr[b * G + H + j], c.clip)) * hs[b * H + j];
         }
@@ -312,7 +401,7 @@ Status GruCell(KernelContext& ctx, const RnnConfig& c, RnnRun& r) {
       for (int64_t b = 0; b < Bt; ++b) {
         int64_t t = StepTime(r, b, s, rev);
         if (t < 0) continue;
-        const float* gx = xw.data() + (t * Bt + b) * G;
+        const float* gx = xw + (t * Bt + b) * G;
         const float* gh = hr.data() + b * G;
         float* hb = hs + b * H;
         float* yb = r.y.data<float>() + ((t * c.dirs + d) * Bt + b) * H;
@@ -333,22 +422,23 @@ Status GruCell(KernelContext& ctx, const RnnConfig& c, RnnRun& r) {
         }
       }
     }
-  }
-  return Status::Ok();
+  });
 }
 
 // The simple RNN: h_t = f(x_t W^T + h_{t-1} R^T + Wb + Rb), f Tanh by default.
 Status SimpleRnnCell(KernelContext& ctx, const RnnConfig& c, RnnRun& r) {
   int64_t H = c.hidden, S = r.seq, Bt = r.batch;
-  std::vector<float> xw(static_cast<size_t>(S * Bt * H)), hr(static_cast<size_t>(Bt * H));
-  for (int d = 0; d < c.dirs; ++d) {
+  ProjectionScratch xws(ctx, c.dirs, S * Bt * H);
+  return ForDirections(ctx, c.dirs, [&](int d) {
+    float* xw = xws.at(d);
+    std::vector<float> hr(static_cast<size_t>(Bt * H));
     bool rev = c.reverse_only || d == 1;
-    const float* rr = r.R->data<float>() + d * H * H;
+    const StepProduct rstep(r.R->data<float>() + d * H * H, H, H, Bt);
     Project(ctx, r, d, H, true, xw);
     float* hs = InitState(r.hT, r.h0, d, Bt * H);
     const Direction dir{c, r, d, rev, H, xw, hs};
     for (int64_t s = 0; s < S; ++s) {
-      Sgemm(false, true, Bt, H, H, 1.f, hs, H, rr, H, 0.f, hr.data(), H, 1);
+      rstep.Run(hs, Bt, hr.data());
       for (int64_t b = 0; b < Bt; ++b) {
         const Direction::Row row = dir.At(b, s);
         if (row.t < 0) continue;
@@ -357,8 +447,7 @@ Status SimpleRnnCell(KernelContext& ctx, const RnnConfig& c, RnnRun& r) {
         std::memcpy(row.y, row.h, H * sizeof(float));
       }
     }
-  }
-  return Status::Ok();
+  });
 }
 
 // One cell type's pass over every direction: fills r.y and r.hT (and r.cT for LSTM).

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "runtime/kernels/util.h"
+#include "runtime/thread_pool.h"
 
 namespace asrc::runtime {
 namespace {
@@ -10,8 +11,9 @@ namespace {
 using namespace ku;
 
 // dst (dense, out_shape) <- src elements at src_off + sum(idx[d] * src_st[d]).
-void CopyStrided(const uint8_t* src, int64_t src_off, const std::vector<int64_t>& src_st,
-                 const Shape& out_shape, uint8_t* dst, size_t es) {
+// Rows [row_begin, row_end) of the out_shape.back()-long rows only.
+void CopyStridedRows(const uint8_t* src, int64_t src_off, const std::vector<int64_t>& src_st,
+                     const Shape& out_shape, uint8_t* dst, size_t es, int64_t row_begin, int64_t row_end) {
   int r = static_cast<int>(out_shape.size());
   int64_t total = ir::ShapeNumel(out_shape);
   if (total <= 0) return;
@@ -23,6 +25,11 @@ void CopyStrided(const uint8_t* src, int64_t src_off, const std::vector<int64_t>
   int64_t ist = src_st[r - 1];
   std::vector<int64_t> idx(r, 0);
   int64_t off = src_off;
+  for (int64_t d = r - 2, rest = row_begin; d >= 0; --d) {
+    idx[d] = rest % out_shape[d];
+    rest /= out_shape[d];
+    off += idx[d] * src_st[d];
+  }
   auto copy_row = [&](uint8_t* d, const uint8_t* s) {
     if (ist == 1) {
       std::memcpy(d, s, inner * es);
@@ -36,7 +43,7 @@ void CopyStrided(const uint8_t* src, int64_t src_off, const std::vector<int64_t>
       default: for (int64_t j = 0; j < inner; ++j) std::memcpy(d + j * es, s + j * ist * es, es);
     }
   };
-  for (int64_t o = 0; o < total; o += inner) {
+  for (int64_t o = row_begin * inner, oe = row_end * inner; o < oe; o += inner) {
     copy_row(dst + o * es, src + off * es);
     for (int d = r - 2; d >= 0; --d) {
       if (++idx[d] < out_shape[d]) {
@@ -47,6 +54,26 @@ void CopyStrided(const uint8_t* src, int64_t src_off, const std::vector<int64_t>
       idx[d] = 0;
     }
   }
+}
+
+// Copies below this many bytes stay on one thread.
+constexpr int64_t kParallelBytes = 256 * 1024;
+
+// dst (dense, out_shape) <- src elements at src_off + sum(idx[d] * src_st[d]); rows over ctx's
+// pool (when given) for a large copy.
+void CopyStrided(const uint8_t* src, int64_t src_off, const std::vector<int64_t>& src_st,
+                 const Shape& out_shape, uint8_t* dst, size_t es, const KernelContext* ctx = nullptr) {
+  const int64_t total = ir::ShapeNumel(out_shape);
+  const int64_t inner = out_shape.empty() ? 1 : std::max<int64_t>(1, out_shape.back());
+  const int64_t rows = total > 0 ? total / inner : 0;
+  if (ctx && ctx->pool && ctx->threads > 1 && total * static_cast<int64_t>(es) >= 2 * kParallelBytes) {
+    const int64_t grain = std::max<int64_t>(1, kParallelBytes / (inner * static_cast<int64_t>(es)));
+    ctx->pool->ParallelFor(rows, grain, [&](int64_t r0, int64_t r1) {
+      CopyStridedRows(src, src_off, src_st, out_shape, dst, es, r0, r1);
+    });
+    return;
+  }
+  CopyStridedRows(src, src_off, src_st, out_shape, dst, es, 0, std::max<int64_t>(rows, 1));
 }
 
 class SliceKernel : public Kernel {
@@ -121,20 +148,27 @@ class TransposeKernel : public Kernel {
         if (ident) {
           const uint32_t* s = reinterpret_cast<const uint32_t*>(x.raw());
           uint32_t* d = reinterpret_cast<uint32_t*>(o.raw());
-          for (int64_t b = 0; b < batch; ++b) {
-            const uint32_t* sb = s + b * rows * cols;
-            uint32_t* db = d + b * rows * cols;
-            constexpr int64_t B = 32;
-            for (int64_t i0 = 0; i0 < rows; i0 += B)
+          // Bands of 32 output rows per matrix, over the pool when the copy is large.
+          constexpr int64_t B = 32;
+          const int64_t bands = (rows + B - 1) / B;
+          const bool split = ctx.pool && ctx.threads > 1 && x.numel() * 4 >= 2 * kParallelBytes;
+          auto run = [&](int64_t t0, int64_t t1) {
+            for (int64_t t = t0; t < t1; ++t) {
+              const int64_t b = t / bands, i0 = t % bands * B;
+              const uint32_t* sb = s + b * rows * cols;
+              uint32_t* db = d + b * rows * cols;
               for (int64_t j0 = 0; j0 < cols; j0 += B)
                 for (int64_t i = i0; i < std::min(rows, i0 + B); ++i)
                   for (int64_t j = j0; j < std::min(cols, j0 + B); ++j) db[i * cols + j] = sb[j * rows + i];
-          }
+            }
+          };
+          if (split) ctx.pool->ParallelFor(batch * bands, std::max<int64_t>(1, kParallelBytes / (B * cols * 4)), run);
+          else run(0, batch * bands);
           return Status::Ok();
         }
       }
     }
-    CopyStrided(x.raw(), 0, sst, out, o.raw(), es);
+    CopyStrided(x.raw(), 0, sst, out, o.raw(), es, &ctx);
     return Status::Ok();
   }
 
@@ -150,7 +184,7 @@ class ExpandKernel : public Kernel {
     ASRC_ASSIGN_OR_RETURN(auto dims, Int64s(*ctx.in(1)));
     ASRC_ASSIGN_OR_RETURN(Shape out, BroadcastShape(x.shape(), Shape(dims.begin(), dims.end())));
     Tensor& o = ctx.Alloc(0, x.dtype(), out);
-    CopyStrided(x.raw(), 0, BroadcastStrides(x.shape(), out), out, o.raw(), ir::DTypeSize(x.dtype()));
+    CopyStrided(x.raw(), 0, BroadcastStrides(x.shape(), out), out, o.raw(), ir::DTypeSize(x.dtype()), &ctx);
     return Status::Ok();
   }
 };

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "runtime/thread_pool.h"
+
 namespace asrc::runtime::ku {
 
 KernelFactory NeedInputs(int n, KernelFactory f) {
@@ -50,6 +52,19 @@ Result<int> NormAxis(int64_t axis, int rank) {
 Result<int> NormAxisOrScalar(int64_t axis, int rank) {
   if (rank == 0 && (axis == 0 || axis == -1)) return 0;
   return NormAxis(axis, rank);
+}
+
+void ParallelElements(const KernelContext& ctx, int64_t n, int64_t grain,
+                      const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  if (ctx.threads <= 1 || !ctx.pool || n < 2 * grain) {
+    fn(0, n);
+    return;
+  }
+  const int64_t vecs = (n + 15) / 16;
+  ctx.pool->ParallelFor(vecs, std::max<int64_t>(1, grain / 16), [&](int64_t v0, int64_t v1) {
+    fn(v0 * 16, std::min(n, v1 * 16));
+  });
 }
 
 Result<Shape> BroadcastShape(const Shape& a, const Shape& b) {

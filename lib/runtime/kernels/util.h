@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <type_traits>
@@ -171,10 +172,12 @@ T WrapDiv(T a, T b) {
   return static_cast<T>(a / b);
 }
 
-// Iterates the broadcast of inputs to `out` shape, calling fn(out_index, offsets...) in row-major
-// order, with the innermost dimension in a tight loop. N inputs.
+// Iterates the broadcast of inputs to `out` shape, calling fn(out_index, offsets, inner_strides,
+// len) once per innermost row, in row-major order, for rows [row_begin, row_end) of the
+// out.back()-long rows (all of them by default). N inputs.
 template <int N, class F>
-void BroadcastLoop(const Shape& out, const std::vector<const Shape*>& ins, F&& fn) {
+void BroadcastLoop(const Shape& out, const std::vector<const Shape*>& ins, F&& fn,
+                   int64_t row_begin = 0, int64_t row_end = -1) {
   int r = static_cast<int>(out.size());
   int64_t total = ir::ShapeNumel(out);
   if (total <= 0) return;
@@ -183,15 +186,24 @@ void BroadcastLoop(const Shape& out, const std::vector<const Shape*>& ins, F&& f
   if (r == 0) {
     int64_t off[N] = {};
     int64_t zero_st[N] = {};
-    fn(int64_t{0}, off, zero_st, int64_t{1});
+    if (row_begin == 0 && row_end != 0) fn(int64_t{0}, off, zero_st, int64_t{1});
     return;
   }
   int64_t inner = out[r - 1];
+  const int64_t rows = total / inner;
+  if (row_end < 0 || row_end > rows) row_end = rows;
+  if (row_begin >= row_end) return;
   int64_t inner_st[N];
   for (int k = 0; k < N; ++k) inner_st[k] = st[k][r - 1];
+  // The index and offsets of row row_begin.
   std::vector<int64_t> idx(r, 0);
   int64_t off[N] = {};
-  for (int64_t o = 0; o < total; o += inner) {
+  for (int64_t d = r - 2, rest = row_begin; d >= 0; --d) {
+    idx[d] = rest % out[d];
+    rest /= out[d];
+    for (int k = 0; k < N; ++k) off[k] += idx[d] * st[k][d];
+  }
+  for (int64_t o = row_begin * inner, oe = row_end * inner; o < oe; o += inner) {
     fn(o, off, inner_st, inner);
     for (int d = r - 2; d >= 0; --d) {
       if (++idx[d] < out[d]) {
@@ -203,6 +215,12 @@ void BroadcastLoop(const Shape& out, const std::vector<const Shape*>& ins, F&& f
     }
   }
 }
+
+// Calls fn(begin, end) on ranges covering [0, n) of an elementwise loop, over ctx's pool when
+// n is at least 2 * `grain` (a part below `grain` elements costs more to hand over than to
+// run); range bounds are multiples of 16 (whole 64-byte vectors) except n.
+void ParallelElements(const KernelContext& ctx, int64_t n, int64_t grain,
+                      const std::function<void(int64_t, int64_t)>& fn);
 
 // out = a + b with the Add kernel's semantics (numpy broadcasting, every dtype Add takes; out
 // allocated through ctx when it is non-null). Defined in kernels/elementwise.cc.
