@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -25,6 +26,21 @@ void AddLookaheadOptions(CLI::App* sub, double* segment_s, double* context_s);
 // Checks --lookahead-segment and --lookahead-context (seconds, finite, >= 0; segment 0: never
 // segment).
 Status CheckLookaheadFlags(const std::string& cmd, double segment_s, double context_s);
+
+// A numeric flag and its allowed range (inclusive); NaN and infinities are always out of range.
+struct FlagRange {
+  std::string flag;
+  double value, min, max;
+};
+
+// The first flag out of its range as "<cmd>: <flag> <value>: expected <min>..<max>".
+Status CheckFlagRanges(const std::string& cmd, const std::vector<FlagRange>& flags);
+
+// An error naming the first of `given` that `command_kind` does not use (e.g. a one-graph flag
+// given for a bundle): a flag that would be ignored silently is refused instead. `unused` lists
+// the flags this kind ignores; `why` ends the message ("applies to one-graph models only").
+Status RefuseUnusedFlags(const std::string& cmd, const std::vector<std::string>& given,
+                         const std::vector<std::string>& unused, const std::string& why);
 
 // An input must be a regular file (or, with `folder_ok`, a folder): reading a FIFO or a device
 // would block or never end. `what` names it in the message ("manifest", "model").

@@ -86,6 +86,12 @@ uint64_t ContentHash(const Model& m) {
   return h.h;
 }
 
+uint64_t HashBytes(const void* data, size_t n) {
+  Hasher h;
+  h.Bytes(data, n);
+  return h.h;
+}
+
 std::string HashHex(uint64_t hash) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(hash));
