@@ -44,6 +44,11 @@ Status CheckLookaheadFlags(const std::string& cmd, double segment_s, double cont
   for (auto [flag, v] : {std::pair{"--lookahead-segment", segment_s}, std::pair{"--lookahead-context", context_s}})
     if (!std::isfinite(v) || v < 0)
       return Error(cmd + ": " + flag + " " + std::to_string(v) + ": expected seconds >= 0");
+  // A segment of a few encoder frames decodes nonsense without a word of warning ("then" for a
+  // 4-second sentence at 0.001 s): a segment is at least kMinLookaheadSegment seconds.
+  if (segment_s > 0 && segment_s < kMinLookaheadSegment)
+    return Error(cmd + ": --lookahead-segment " + std::to_string(segment_s) + ": expected 0 (never segment) or at least " +
+                 std::to_string(static_cast<int>(kMinLookaheadSegment)) + " second");
   return Status::Ok();
 }
 

@@ -23,8 +23,10 @@ Status CheckDecodeFlags(const std::string& cmd, int beam, int max_symbols, int* 
 // Adds --lookahead-segment and --lookahead-context (asr::RecognizerOptions) to a decoding command.
 void AddLookaheadOptions(CLI::App* sub, double* segment_s, double* context_s);
 
+constexpr double kMinLookaheadSegment = 1.0;  // seconds; shorter segments are refused
+
 // Checks --lookahead-segment and --lookahead-context (seconds, finite, >= 0; segment 0: never
-// segment).
+// segment, else at least kMinLookaheadSegment).
 Status CheckLookaheadFlags(const std::string& cmd, double segment_s, double context_s);
 
 // A numeric flag and its allowed range (inclusive); NaN and infinities are always out of range.
