@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -204,17 +203,8 @@ def merge_and_lookahead_cases(t):
 
 
 def main():
-    if not os.path.isfile(os.path.join(BUNDLE, "model.json")):
-        print(f"reference missing: {BUNDLE}", file=sys.stderr)
-        return 0 if os.environ.get("CI", "") in ("", "0", "false") else 1
-    for case in (train_cases, resume_cases, ablate_cases, merge_and_lookahead_cases):
-        with tempfile.TemporaryDirectory(prefix="asrc_reliability_train.") as t:
-            case(t)
-    if rt.failures:
-        print(f"{len(rt.failures)} failed: {rt.failures}")
-        return 1
-    print("reliability (train, ablate, eval-merge) ok")
-    return 0
+    return rt.run_suite((train_cases, resume_cases, ablate_cases, merge_and_lookahead_cases),
+                        "reliability (train, ablate, eval-merge) ok")
 
 
 if __name__ == "__main__":
