@@ -202,8 +202,25 @@ def merge_and_lookahead_cases(t):
                        ["transcribe", BUNDLE, rt.FLAC, "--lookahead-segment", value], "--lookahead-segment", t)
 
 
+def single_encoder_cases(t):
+    """A bundle with one full-context encoder (the sherpa-onnx export of the tar-decoder student):
+    audio longer than one look-ahead segment is refused instead of encoded whole in memory that
+    grows with the square of its length; --lookahead-segment above its length runs it."""
+    student, single = os.path.join(t, "tar"), os.path.join(t, "single")
+    if not ok("compress tar-decoder", ["compress", "--pipeline", os.path.join(PIPELINES, "tar-decoder.json"),
+                                       "--no-eval", "--quiet", "--out", student]):
+        return
+    if not ok("export the single-encoder bundle",
+              ["export", "--format", "sherpa-onnx", os.path.join(student, "model"), single]):
+        return
+    wav = os.path.join(t, "long.wav")
+    rt.write_float_wav(wav, [0.0] * (16000 * 45))
+    rt.expect_fail("transcribe 45 s on a single-encoder bundle", ["transcribe", single, wav], "--lookahead-segment 0", t)
+    ok("transcribe 45 s on it with --lookahead-segment 50", ["transcribe", single, wav, "--lookahead-segment", "50"])
+
+
 def main():
-    return rt.run_suite((train_cases, resume_cases, ablate_cases, merge_and_lookahead_cases),
+    return rt.run_suite((train_cases, resume_cases, ablate_cases, merge_and_lookahead_cases, single_encoder_cases),
                         "reliability (train, ablate, eval-merge) ok")
 
 
