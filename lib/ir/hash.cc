@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "ir/hash.h"
 #include "ir/model.h"
 
 namespace asrc::ir {

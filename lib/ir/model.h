@@ -96,7 +96,5 @@ int64_t UniqueWeightBytes(const std::vector<const Graph*>& graphs);
 uint64_t ContentHash(const Model& model);
 // 16 lowercase hex digits.
 std::string HashHex(uint64_t hash);
-// The same 64-bit hash over a byte range (checkpoint data blocks, cache keys).
-uint64_t HashBytes(const void* data, size_t n);
 
 }  // namespace asrc::ir

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/paths.h"
+#include "ir/hash.h"
 #include "onnx/onnx_io.h"
 #include "pass/instruments.h"
 #include "pass/modes.h"

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 
+#include "ir/hash.h"
 #include "ir/model.h"
 
 namespace asrc::train {

@@ -155,6 +155,12 @@ def ablate_cases(t):
                    "no.jsonl", t)
     rt.expect_fail("ablate --eval with an empty NAME", ablate_args(out, "--eval", "=" + m), "set name", t)
     rt.expect_fail("ablate --eval NAME twice", ablate_args(out, "--eval", "a=" + m, "--eval", "a=" + m), "twice", t)
+    # stdout on a full disk: the study's files are written, the table on stdout is lost: an error.
+    rc, _, err = rt.run(ablate_args(os.path.join(t, "full"), "--no-eval"), stdout=open("/dev/full", "w"))
+    lost = rc is not None and 0 < rc < 128 and "asrc: cannot write to standard output" in err
+    print(f"ablate with stdout on a full disk: {'ok' if lost else 'FAIL: exit ' + str(rc)}")
+    if not lost:
+        rt.failures.append("ablate stdout full")
     # The evaluation cache: a re-run into the same --out on other utterances measures them.
     counts = []
     for limit in ("1", "2"):
