@@ -7,6 +7,7 @@
 #include "asr/stream.h"
 #include "onnx/onnx_io.h"
 #include "train/bundle_loop.h"
+#include "train/checkpoint.h"
 #include "train/data.h"
 #include "train/mpi.h"
 #include "train/transducer.h"
@@ -46,6 +47,9 @@ Result<train::BundleLoopOptions> LoopOptions(const pass::PassContext& ctx, const
   lo.resume = ctx.GetBool("resume");
   if ((lo.resume || lo.checkpoint_every > 0) && lo.checkpoint.empty())
     return Error("distill: options 'resume' and 'checkpoint_every' need option 'checkpoint' (a file path)");
+  if (!lo.checkpoint.empty() && !lo.resume)  // a resumed one is read first, and refused unless a checkpoint
+    ASRC_RETURN_IF_ERROR(train::CheckCheckpointTarget(lo.checkpoint, {ctx.GetString("data"), ctx.GetString("teacher")})
+                             .With("distill: option 'checkpoint'"));
   for (const auto& u : dev) lo.dev.push_back(&u);
   if (!dev.empty()) {
     lo.model = &model;
@@ -165,11 +169,15 @@ Result<bool> DistillPass::Run(ir::Model& model, pass::PassContext& ctx) {
   ctx.Bump("utterances", r.utterances);
   ctx.Bump("tokens", r.tokens);
   ctx.Bump("trainable_tensors", static_cast<int64_t>(trainer->trainable_names().size()));
-  ctx.Note("distill: steps " + std::to_string(r.first_step) + "-" + std::to_string(r.last_step) + " of " +
-           std::to_string(steps) + (r.interrupted ? " (interrupted)" : "") + " in " + Fmt(Seconds(t0)) +
-           " s; train loss/token " + Fmt(r.first_loss) + " (step 1) -> " + Fmt(r.recent_loss) + " (last " +
-           std::to_string(r.recent_steps) + " steps); " + std::to_string(trainer->plans_built()) +
-           " composed graphs planned in " + Fmt(trainer->plan_seconds()) + " s, run " + Fmt(trainer->run_seconds()) + " s");
+  if (r.last_step < r.first_step)  // resumed at or past `steps`: the checkpoint's weights, no step taken
+    ctx.Note("distill: no step taken: the checkpoint is at step " + std::to_string(r.last_step) + " and steps is " +
+             std::to_string(steps) + " (give more steps to train on)");
+  else
+    ctx.Note("distill: steps " + std::to_string(r.first_step) + "-" + std::to_string(r.last_step) + " of " +
+             std::to_string(steps) + (r.interrupted ? " (interrupted)" : "") + " in " + Fmt(Seconds(t0)) +
+             " s; train loss/token " + Fmt(r.first_loss) + " (step 1) -> " + Fmt(r.recent_loss) + " (last " +
+             std::to_string(r.recent_steps) + " steps); " + std::to_string(trainer->plans_built()) +
+             " composed graphs planned in " + Fmt(trainer->plan_seconds()) + " s, run " + Fmt(trainer->run_seconds()) + " s");
   if (r.best_index >= 0) {
     const train::DevScore &first = r.dev.front(), &best = r.dev[r.best_index];
     auto score = [](const train::DevScore& d) {

@@ -2,10 +2,12 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <iostream>
+#include <sstream>
 #include <thread>
 #include <utility>
 
@@ -44,6 +46,31 @@ Status CheckLookaheadFlags(const std::string& cmd, double segment_s, double cont
   for (auto [flag, v] : {std::pair{"--lookahead-segment", segment_s}, std::pair{"--lookahead-context", context_s}})
     if (!std::isfinite(v) || v < 0)
       return Error(cmd + ": " + flag + " " + std::to_string(v) + ": expected seconds >= 0");
+  // A segment of a few encoder frames decodes nonsense without a word of warning ("then" for a
+  // 4-second sentence at 0.001 s): a segment is at least kMinLookaheadSegment seconds.
+  if (segment_s > 0 && segment_s < kMinLookaheadSegment)
+    return Error(cmd + ": --lookahead-segment " + std::to_string(segment_s) + ": expected 0 (never segment) or at least " +
+                 std::to_string(static_cast<int>(kMinLookaheadSegment)) + " second");
+  return Status::Ok();
+}
+
+Status CheckFlagRanges(const std::string& cmd, const std::vector<FlagRange>& flags) {
+  auto num = [](double v) {
+    std::ostringstream os;
+    os << v;
+    return os.str();
+  };
+  for (const FlagRange& f : flags)
+    if (!std::isfinite(f.value) || f.value < f.min || f.value > f.max)
+      return Error(cmd + ": " + f.flag + " " + num(f.value) + ": expected " + num(f.min) + ".." + num(f.max));
+  return Status::Ok();
+}
+
+Status RefuseUnusedFlags(const std::string& cmd, const std::vector<std::string>& given,
+                         const std::vector<std::string>& unused, const std::string& why) {
+  for (const std::string& g : given)
+    if (std::find(unused.begin(), unused.end(), g) != unused.end())
+      return Error(cmd + ": " + g + " " + why + "; it would be ignored here");
   return Status::Ok();
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -28,8 +29,10 @@ Status CheckDecodeFlags(const std::string& cmd, int beam, int max_symbols, int* 
 // Adds --lookahead-segment and --lookahead-context (asr::RecognizerOptions) to a decoding command.
 void AddLookaheadOptions(CLI::App* sub, double* segment_s, double* context_s);
 
+constexpr double kMinLookaheadSegment = 1.0;  // seconds; shorter segments are refused
+
 // Checks --lookahead-segment and --lookahead-context (seconds, finite, >= 0; segment 0: never
-// segment).
+// segment, else at least kMinLookaheadSegment).
 Status CheckLookaheadFlags(const std::string& cmd, double segment_s, double context_s);
 
 // The decoding flags of eval and transcribe (mode's default is the command's).
@@ -49,6 +52,21 @@ Status CheckDecodeFlags(const std::string& cmd, DecodeFlags* flags);
 // Adds the evaluation flags compress and ablate share: --eval-limit, --threads, --calibration
 // (pass::CompressRequest's eval_limit, threads, calibration).
 void AddEvalRequestOptions(CLI::App* sub, pass::CompressRequest* request);
+
+// A numeric flag and its allowed range (inclusive); NaN and infinities are always out of range.
+struct FlagRange {
+  std::string flag;
+  double value, min, max;
+};
+
+// The first flag out of its range as "<cmd>: <flag> <value>: expected <min>..<max>".
+Status CheckFlagRanges(const std::string& cmd, const std::vector<FlagRange>& flags);
+
+// An error naming the first of `given` that `command_kind` does not use (e.g. a one-graph flag
+// given for a bundle): a flag that would be ignored silently is refused instead. `unused` lists
+// the flags this kind ignores; `why` ends the message ("applies to one-graph models only").
+Status RefuseUnusedFlags(const std::string& cmd, const std::vector<std::string>& given,
+                         const std::vector<std::string>& unused, const std::string& why);
 
 // An input must be a regular file (or, with `folder_ok`, a folder): reading a FIFO or a device
 // would block or never end. `what` names it in the message ("manifest", "model").

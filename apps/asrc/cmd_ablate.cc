@@ -6,7 +6,8 @@
 // Processes: the input model is evaluated here first (every configuration compares against it
 // and reuses its evaluation from DIR/evals/); the other configurations run as child processes of
 // this binary (`--worker KEY`), at most --jobs at a time, each logging to DIR/configs/KEY.log.
-// A child dies with its parent (PR_SET_PDEATHSIG), and a configuration counts as finished only
+// A child dies with its parent (PR_SET_PDEATHSIG: SIGTERM, so that a model it was writing is
+// removed, not left half-written), and a configuration counts as finished only
 // once its result.json was renamed into place, so a killed study re-run with the same command
 // runs the unfinished configurations only. A configuration whose steps extend a finished one's
 // starts from that model (ablation.h); configurations that train (distill) are scheduled last.
@@ -118,7 +119,7 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
   const pid_t pid = fork();
   if (pid != 0) return pid;
   // The child: only async-signal-safe calls until exec.
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  prctl(PR_SET_PDEATHSIG, SIGTERM);  // not SIGKILL: compress then removes what it was writing
   if (getppid() != parent) _exit(127);
   const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd >= 0) {
@@ -137,15 +138,25 @@ std::string UtcNow() {
   return buf;
 }
 
+// --out must hold none of the study's inputs (the model, the pipeline, the eval and calibration
+// manifests) and be none of them: the study writes ablation.*, configs/ and evals/ there.
+Status CheckOutOverInputs(const Opts& o, const std::string& model) {
+  std::vector<std::string> inputs = {model, o.pipeline, o.request.eval_manifest, o.request.calibration};
+  for (const pass::AblationEvalSet& s : o.sets) inputs.push_back(s.manifest);
+  return RefuseOverInputs(o.request.out, inputs, "--out");
+}
+
 // Every check that needs no work: flags, the pipeline and its steps, the plan, the paths.
 Status Check(const Opts& o, const pass::Pipeline& p) {
   if (o.jobs < 1) return Error("--jobs " + std::to_string(o.jobs) + ": need at least 1 job");
   if (o.eval_repeat < 1) return Error("--eval-repeat must be >= 1");
-  if (o.stable < 0 || o.stable >= 1) return Error("--stable must be in [0, 1)");
+  if (!(o.stable >= 0 && o.stable < 1)) return Error("--stable " + std::to_string(o.stable) + ": must be in [0, 1)");
   const pass::CompressRequest& r = o.request;
+  if (r.threads < 0) return Error("--threads " + std::to_string(r.threads) + ": must be >= 1 (0: the pipeline's)");
+  if (r.eval_limit < -1) return Error("--eval-limit " + std::to_string(r.eval_limit) + ": must be >= 0 (0: all)");
   const std::string model = r.model.empty() ? RepoPath("experiments/teacher/bundle") : r.model;
   if (!PathExists(model)) return Error("model '" + model + "' does not exist");
-  ASRC_RETURN_IF_ERROR(RefuseOverInputs(r.out, {model}, "--out"));
+  ASRC_RETURN_IF_ERROR(CheckOutOverInputs(o, model));
   if (!o.no_eval) {
     const nlohmann::json key = pass::AblationEvalKey(r, p);
     const std::string manifest = key["manifest"].get<std::string>();

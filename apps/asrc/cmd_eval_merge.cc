@@ -1,8 +1,10 @@
 // asrc eval-merge PARTIAL.json... --json OUT: combines the partial reports of a sharded
 // `asrc eval --shard I/N` run (every shard exactly once) into the report an unsharded run gives.
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <utility>
 
 #include "asr/eval.h"
 #include "cli_checks.h"
@@ -10,6 +12,25 @@
 #include "output_safety.h"
 
 namespace asrc::app {
+
+namespace {
+
+// The shards' own inputs are known only by their hashes (provenance model_hash, manifest_hash):
+// an existing --json file with one of those contents is that manifest or model, not a report.
+Status RefuseOverShardInputs(const std::string& json, const std::vector<asr::EvalReport>& parts) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(json, ec)) return Status::Ok();
+  auto hash = ContentHash(json);
+  if (!hash.ok()) return Status::Ok();  // unreadable: the write decides
+  for (const asr::EvalReport& p : parts)
+    for (auto [key, what] : {std::pair{"manifest_hash", "manifest"}, std::pair{"model_hash", "model"}})
+      if (p.provenance.is_object() && p.provenance.value(key, "") == *hash)
+        return Error("eval-merge: --json " + json + " holds the " + what + " the shards were evaluated on (its " +
+                     "content hash is their " + key + "); choose another path");
+  return Status::Ok();
+}
+
+}  // namespace
 
 void AddEvalMergeCommand(CLI::App& root, CommandSet& set) {
   auto* sub = root.add_subcommand("eval-merge", "Merge the partial reports of a sharded asrc eval");
@@ -39,6 +60,7 @@ void AddEvalMergeCommand(CLI::App& root, CommandSet& set) {
       if (!r.ok()) return Fail(p + ": " + r.status().message());
       parts.push_back(std::move(r).value());
     }
+    if (Status own = RefuseOverShardInputs(o->json, parts); !own.ok()) return Fail(own.message());
     auto merged = asr::MergeReports(parts);
     if (!merged.ok()) {
       // MergeReports names shards by index; say which file each one is.

@@ -34,11 +34,14 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <regex>
 #include <thread>
 
+#include "cli_checks.h"
 #include "commands.h"
 #include "onnx/onnx_io.h"
+#include "output_safety.h"
 #include "passes/distill.h"
 #include "runtime/session.h"
 #include "train/data.h"
@@ -60,6 +63,56 @@ struct TrainArgs {
   uint64_t seed = 0;
   int threads = 1;
   bool resume = false, no_spec_augment = false;
+  std::vector<std::string> given;  // the flags on the command line (CheckTrainArgs)
+};
+
+// Flags that only one kind of model uses: given for the other kind, they are refused, not ignored.
+const std::vector<std::string> kOneGraphFlags = {"--trainable", "--tokens", "--min-lr", "--schedule", "--clip"};
+const std::vector<std::string> kBundleFlags = {"--kd-form", "--alpha", "--dev-split", "--eval-every",
+                                               "--best-by", "--tempo", "--epochs"};
+
+// Everything about the flags and --out that needs no data: numbers in range, --out over no input
+// and creatable (nothing is created yet).
+Status CheckTrainArgs(const TrainArgs& a) {
+  const double inf = std::numeric_limits<double>::infinity();
+  ASRC_RETURN_IF_ERROR(CheckFlagRanges(
+      "train", {{"--lr", a.lr, 0, inf},
+                {"--min-lr", a.min_lr, 0, inf},
+                {"--weight-decay", a.weight_decay, 0, inf},
+                {"--clip", a.clip, 0, inf},
+                {"--alpha", a.alpha, 0, 1},
+                {"--epochs", a.epochs, 0, inf},
+                {"--batch-frames", static_cast<double>(a.batch_frames), 1, inf},
+                {"--checkpoint-every", static_cast<double>(a.checkpoint_every), 0, inf},
+                {"--warmup", static_cast<double>(a.warmup), 0, inf},
+                {"--limit", static_cast<double>(a.limit), 0, inf},
+                {"--eval-every", static_cast<double>(a.eval_every), 0, inf}}));
+  ASRC_RETURN_IF_ERROR(RefuseOverInputs(a.out, {a.model, a.data, a.teacher, a.tokens}, "--out"));
+  return CheckCanCreateFolder(a.out, "--out");
+}
+
+// OUT/train_log.jsonl, opened (and OUT created) at its first line: a run that fails before its
+// first step or dev measurement leaves nothing behind. --resume appends.
+class TrainLog {
+ public:
+  TrainLog(std::string out, bool append) : out_(std::move(out)), append_(append) {}
+  void Write(const nlohmann::json& j) {
+    namespace fs = std::filesystem;
+    if (!f_.is_open() && !failed_) {
+      std::error_code ec;
+      fs::create_directories(out_, ec);
+      f_.open((fs::path(out_) / "train_log.jsonl").string(), append_ ? std::ios::app : std::ios::trunc);
+      failed_ = !f_.is_open();
+      if (failed_) std::cerr << "asrc: train: cannot write " << (fs::path(out_) / "train_log.jsonl").string() << "\n";
+    }
+    if (f_.is_open()) f_ << j.dump() << "\n" << std::flush;
+  }
+
+ private:
+  std::string out_;
+  bool append_;
+  bool failed_ = false;
+  std::ofstream f_;
 };
 
 std::atomic<bool> g_stop{false};
@@ -126,21 +179,14 @@ void AddBundleLoopOptions(const TrainArgs& a, nlohmann::json& given) {
 }
 
 // OUT for a bundle run: a checkpoint there without --resume is refused (every rank checks, then
-// waits for the others, before rank 0 writes anything); on rank 0: created, the log opened.
-Status PrepareBundleOut(const TrainArgs& a, train::Collective& world, std::ofstream* log) {
+// waits for the others, before rank 0 writes anything; the log creates OUT at its first line).
+Status PrepareBundleOut(const TrainArgs& a, train::Collective& world) {
   namespace fs = std::filesystem;
   const fs::path ckpt = fs::path(a.out) / "checkpoint.ckpt";
   if (!a.resume && fs::exists(ckpt))
     return Error(ckpt.string() + " exists: pass --resume to continue that run, or choose another --out");
   if (a.resume && !fs::exists(ckpt)) return Error("--resume: " + ckpt.string() + " does not exist");
-  ASRC_RETURN_IF_ERROR(world.Barrier().With("--out '" + a.out + "'"));
-  if (world.Rank() > 0) return Status::Ok();  // rank 0 logs and writes; --resume reads its checkpoint
-  std::error_code ec;
-  fs::create_directories(a.out, ec);
-  if (ec) return Error("--out '" + a.out + "': " + ec.message());
-  log->open((fs::path(a.out) / "train_log.jsonl").string(), a.resume ? std::ios::app : std::ios::trunc);
-  if (!*log) return Error("--out '" + a.out + "': cannot write train_log.jsonl");
-  return Status::Ok();
+  return world.Barrier().With("--out '" + a.out + "'");
 }
 
 // A whole transducer bundle, through the distill pass's training loop.
@@ -169,9 +215,9 @@ int RunTrainBundle(const TrainArgs& a, ir::Model model, train::Collective* world
   ir::Model last;
   pass.last = &last;
   pass.stop = &g_stop;
-  std::ofstream log;
-  if (Status st = PrepareBundleOut(a, *world, &log); !st.ok()) return Fail(st.message());
-  pass.on_log = [&log](const nlohmann::json& j) { log << j.dump() << "\n" << std::flush; };
+  TrainLog log(a.out, a.resume);
+  if (Status st = PrepareBundleOut(a, *world); !st.ok()) return Fail(st.message());
+  pass.on_log = [&log](const nlohmann::json& j) { log.Write(j); };
   auto r = pass.Run(model, ctx);
   if (!r.ok()) return Fail(r.status().message());
   if (world->Rank() > 0) return 0;  // rank 0 reports and writes
@@ -218,20 +264,18 @@ int RunTrain(const TrainArgs& a) {
   namespace fs = std::filesystem;
   // From the start, so a Ctrl-C while the data loads still ends in a checkpoint (after one step).
   SigintWatcher sigint;
-  std::error_code ec;
-  if (fs::exists(a.out) && fs::equivalent(fs::absolute(a.out).lexically_normal(),
-                                          fs::absolute(a.model).parent_path().lexically_normal(), ec))
-    return Fail("--out '" + a.out + "' holds the input model; choose another folder");
-  if (fs::exists(a.out) && fs::equivalent(a.out, a.model, ec))
-    return Fail("--out '" + a.out + "' is the input model");
+  if (Status st = CheckTrainArgs(a); !st.ok()) return Fail(st.message());
   auto world_or = train::World();
   if (!world_or.ok()) return Fail(world_or.status().message());
   train::Collective* world = *world_or;
   const bool rank0 = world->Rank() == 0;
   auto model = onnx_io::LoadModel(a.model);
   if (!model.ok()) return Fail(model.status().message());
-  if (model->graphs.size() > 1 && model->config.contains("model_type"))
-    return RunTrainBundle(a, std::move(*model), world);
+  const bool bundle = model->graphs.size() > 1 && model->config.contains("model_type");
+  Status kind = bundle ? RefuseUnusedFlags("train", a.given, kOneGraphFlags, "applies to one-graph models only")
+                       : RefuseUnusedFlags("train", a.given, kBundleFlags, "applies to transducer bundles only");
+  if (!kind.ok()) return Fail(kind.message());
+  if (bundle) return RunTrainBundle(a, std::move(*model), world);
   if (model->graphs.size() != 1)
     return Fail(a.model + ": holds " + std::to_string(model->graphs.size()) +
                 " graphs but no model.json model_type; asrc train takes one graph that computes its loss, or a transducer bundle");
@@ -268,7 +312,6 @@ int RunTrain(const TrainArgs& a) {
   opt.collective = world;
   auto trainer = train::Trainer::Create(graph, loss, *trainables, opt);
   if (!trainer.ok()) return Fail(a.model + ": " + trainer.status().message());
-  fs::create_directories(a.out, ec);
   const std::string ckpt = (fs::path(a.out) / "checkpoint.ckpt").string();
   if (!a.resume && fs::exists(ckpt))
     return Fail(ckpt + " exists: pass --resume to continue that run, or choose another --out");
@@ -277,8 +320,7 @@ int RunTrain(const TrainArgs& a) {
     if (!st.ok()) return Fail("--resume: " + st.message());
     if (rank0) std::cerr << "resumed from " << ckpt << " at step " << (*trainer)->step() << "\n";
   }
-  std::ofstream log;  // rank 0 logs and writes; the other ranks only train
-  if (rank0) log.open((fs::path(a.out) / "train_log.jsonl").string(), a.resume ? std::ios::app : std::ios::trunc);
+  TrainLog log(a.out, a.resume);  // rank 0 logs and writes; the other ranks only train
   const auto start = std::chrono::steady_clock::now();
   const int64_t first = (*trainer)->step();
   train::LoopOptions loop;
@@ -289,7 +331,7 @@ int RunTrain(const TrainArgs& a) {
   loop.on_step = [&](const train::StepStats& s) {
     if (!rank0) return;
     nlohmann::json j = {{"step", s.step}, {"loss", s.loss}, {"lr", s.lr}, {"grad_norm", s.grad_norm}};
-    log << j.dump() << "\n";
+    log.Write(j);
     if (s.step % a.log_every == 0 || s.step == a.steps) {
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       double per = secs / static_cast<double>(s.step - first);
@@ -340,7 +382,7 @@ void AddTrainCommand(CLI::App& root, CommandSet& set) {
   sub->add_option("--data", args->data, "NeMo-style JSONL manifest")->required();
   sub->add_option("--split", args->split, "manifest split to train on (default: all lines)");
   sub->add_option("--out", args->out, "output folder: checkpoint.ckpt, model.onnx, train_log.jsonl")->required();
-  sub->add_option("--steps", args->steps, "optimizer steps")->required()->check(CLI::PositiveNumber);
+  sub->add_option("--steps", args->steps, "optimizer steps")->required()->check(CLI::Range(int64_t{1}, int64_t{1000000000}));
   sub->add_option("--loss", args->loss,
                   "one graph: the value holding the loss (default: the first graph output); a bundle: rnnt | kd | rnnt+kd");
   sub->add_option("--kd-form", args->kd_form, "bundle: full | collapsed KL");
@@ -366,10 +408,15 @@ void AddTrainCommand(CLI::App& root, CommandSet& set) {
   sub->add_option("--limit", args->limit, "use at most this many utterances");
   sub->add_option("--seed", args->seed, "seed of batch order and SpecAugment");
   sub->add_option("--threads", args->threads, "intra-op threads")->check(CLI::Range(1, 64));
-  sub->add_option("--log-every", args->log_every, "steps between progress lines")->check(CLI::PositiveNumber);
+  sub->add_option("--log-every", args->log_every, "steps between progress lines")->check(CLI::Range(int64_t{1}, int64_t{1000000000}));
   sub->add_flag("--resume", args->resume, "continue from OUT/checkpoint.ckpt");
   sub->add_flag("--no-spec-augment", args->no_spec_augment, "no SpecAugment masks");
-  set.add(sub, [args] { return train::FinishWorld(RunTrain(*args)); });
+  set.add(sub, [args, sub] {
+    for (const auto* list : {&kOneGraphFlags, &kBundleFlags})
+      for (const std::string& f : *list)
+        if (sub->count(f) > 0) args->given.push_back(f);
+    return train::FinishWorld(RunTrain(*args));
+  });
 }
 
 }  // namespace asrc::app

@@ -77,6 +77,18 @@ Status RefuseOverInputs(const std::string& out, const std::vector<std::string>& 
   return Status::Ok();
 }
 
+Status CheckCanCreateFolder(const std::string& dir, const std::string& what) {
+  if (dir.empty()) return Error(what + " is empty; give a folder");
+  std::error_code ec;
+  fs::path p = fs::absolute(dir, ec);
+  while (!fs::exists(p, ec) && p.has_parent_path() && p != p.parent_path()) p = p.parent_path();
+  if (!fs::is_directory(p, ec))
+    return Error(what + " '" + dir + "': '" + p.string() + "' is not a folder");
+  if (::access(p.c_str(), W_OK | X_OK) != 0)
+    return Error(what + " '" + dir + "': cannot write in '" + p.string() + "' (" + std::strerror(errno) + ")");
+  return Status::Ok();
+}
+
 Status WriteFileAtomic(const std::string& path, const std::string& content) {
   fs::path target(path);
   std::string dir = target.parent_path().empty() ? "." : target.parent_path().string();

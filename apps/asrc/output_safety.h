@@ -18,6 +18,10 @@ namespace asrc::app {
 Status RefuseOverInputs(const std::string& out, const std::vector<std::string>& inputs,
                         const std::string& what);
 
+// An error unless `dir` could be created (or is an existing folder) and written into: the nearest
+// existing folder on its path is a writable folder. Creates nothing; `what` names it ("--out").
+Status CheckCanCreateFolder(const std::string& dir, const std::string& what);
+
 // Writes `content` to `path` atomically; the temporary is removed on an error and on SIGINT or
 // SIGTERM during the write. Errors name the path and the reason (full disk, ...).
 Status WriteFileAtomic(const std::string& path, const std::string& content);

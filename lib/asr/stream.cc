@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <limits>
@@ -130,6 +131,22 @@ int64_t SecondsToEncoderFrames(const BundleConfig& c, double seconds) {
   const double frame_s = c.frontend.frame_shift_ms * std::max(1, c.subsampling_factor) / 1000.0;
   if (!(seconds > 0) || !(frame_s > 0)) return 0;
   return std::max<int64_t>(1, std::llround(std::min(seconds / frame_s, 1e12)));
+}
+
+// A `transducer` bundle's one full-context encoder runs on the whole audio: its attention needs
+// memory growing with the square of the length (a 2-minute file took 390 MiB, 10 minutes about
+// 7 GiB), and it cannot be segmented like the cascade's non-causal encoder, whose output frame i
+// is its input frame i. Audio longer than one look-ahead segment is refused, not run into the
+// machine's memory, unless segmenting is off (lookahead_segment_s 0: encode whole, knowingly).
+Status CheckWholeEncode(double seconds, const RecognizerOptions& o) {
+  if (o.lookahead_segment_s <= 0 || seconds <= o.lookahead_segment_s) return Status::Ok();
+  char buf[400];
+  std::snprintf(buf, sizeof buf,
+                "%.1f s of audio is longer than one look-ahead segment (%g s), and this bundle's single "
+                "full-context encoder (model_type 'transducer') is run whole, with memory growing with the "
+                "square of the length: cut the audio, or pass --lookahead-segment 0 to encode it whole anyway",
+                seconds, o.lookahead_segment_s);
+  return Error(buf);
 }
 
 Status Need(int pos, const std::string& what, const std::string& graph) {
@@ -562,6 +579,8 @@ Result<Recognition> Recognizer::Recognize(const std::vector<float>& samples, boo
                                           bool lookahead) {
   Recognition rec;
   if (!cfg_.streaming()) streaming = false;
+  if (!cfg_.streaming() && lookahead)
+    ASRC_RETURN_IF_ERROR(CheckWholeEncode(static_cast<double>(samples.size()) / cfg_.frontend.sample_rate, opt_));
   auto t_feat = Clock::now();
   const double cpu0 = CpuMs();
   const int64_t frames = fbank_->NumFrames(static_cast<int64_t>(samples.size()));

@@ -11,7 +11,8 @@
 //                (overlap-and-discard, PlanLookaheadSegments), so memory is bounded by the window
 //                instead of growing with the square of the audio length.
 // A `transducer` bundle (one offline encoder) has only the second mode: its encoder runs on the
-// whole utterance at the end of the audio.
+// whole utterance at the end of the audio, so audio longer than one look-ahead segment is an
+// error (memory would grow with the square of its length) unless lookahead_segment_s is 0.
 #pragma once
 
 #include <functional>

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "ir/hash.h"
 #include "ir/model.h"
 
 namespace asrc::ir {
@@ -83,6 +84,12 @@ uint64_t ContentHash(const Model& m) {
     }
     if (gf.graph) h.GraphData(*gf.graph);
   }
+  return h.h;
+}
+
+uint64_t HashBytes(const void* data, size_t n) {
+  Hasher h;
+  h.Bytes(data, n);
   return h.h;
 }
 

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/paths.h"
+#include "ir/hash.h"
 #include "onnx/onnx_io.h"
 #include "pass/instruments.h"
 #include "pass/modes.h"
@@ -266,6 +267,17 @@ json AblationEvalKey(const CompressRequest& r, const Pipeline& p) {
           {"repeat", e.repeat}, {"modes", e.modes}, {"stable_tolerance", r.eval_stable_tolerance}};
 }
 
+namespace {
+
+// The folder of cached evaluations (one file per model hash) for one eval key: evaluations of
+// another eval set, split, limit or option are never taken for this one's.
+std::string EvalCacheFolder(const fs::path& base, const json& eval_key) {
+  const std::string text = eval_key.dump();
+  return (base / ir::HashHex(ir::HashBytes(text.data(), text.size()))).string();
+}
+
+}  // namespace
+
 Result<AblationRow> RunAblationConfig(const CompressRequest& request, const AblationConfig& config,
                                       double stable_tolerance, const AblationStart* start) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -274,7 +286,7 @@ Result<AblationRow> RunAblationConfig(const CompressRequest& request, const Abla
   r.pipeline = start ? start->pipeline : config.pipeline;
   if (start) r.model = start->model;
   r.out = (study / "configs" / config.key).string();
-  r.eval_cache = (study / "evals").string();
+  r.eval_cache = EvalCacheFolder(study / "evals", AblationEvalKey(request, config.pipeline));
   r.eval_stable_tolerance = stable_tolerance;
   bool gated = config.pipeline.gate.any();
   for (const PipelineStep& s : config.pipeline.steps) gated = gated || (s.gate && s.gate->any());
@@ -327,7 +339,7 @@ Status AddAblationEval(const CompressRequest& request, const Pipeline& pipeline,
   Pipeline p = pipeline;
   p.eval = RequestEval(r, p.eval);
   ASRC_RETURN_IF_ERROR(ResolveModes(p, BundleModes(model), nullptr));
-  const std::string cache = (fs::absolute(request.out) / ("evals-" + set.name)).string();
+  const std::string cache = EvalCacheFolder(fs::absolute(request.out) / ("evals-" + set.name), key);
   std::error_code ec;
   fs::create_directories(cache, ec);
   if (ec) return Error("cannot create '" + cache + "': " + ec.message());

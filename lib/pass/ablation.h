@@ -12,12 +12,14 @@
 //               at its end only (each pass when the pipeline has gates), its row written to
 //               <out>/configs/<key>/result.json under a temporary name and renamed — a finished
 //               config is one whose result.json exists and matches (resume after a kill)
-//   evaluations shared by content hash in <out>/evals/ across configurations and processes, and
+//   evaluations shared by content hash in <out>/evals/<K>/ across configurations and processes
+//               (K: a hash of the eval key, so a re-run on another eval set, split or limit never
+//               reuses these numbers), and
 //               made one at a time (a lock there): passes of parallel configurations overlap,
 //               latency measurements do not
 //   eval sets   the first is the configurations' own (Compress evaluates on it); each further set
 //               (AddAblationEval) evaluates every finished config's model afterwards, cached by
-//               content hash in <out>/evals-<name>/, and is kept in its result.json under "extra"
+//               content hash in <out>/evals-<name>/<K>/, and is kept in its result.json under "extra"
 //   report      <out>/ablation.{json,md,html} (ablation_report.cc)
 #pragma once
 

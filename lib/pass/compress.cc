@@ -122,14 +122,18 @@ class HoldInterrupts {
   struct sigaction old_int_ {}, old_term_ {};
 };
 
-// Partial folders (or files) of compress runs whose process is gone: "<prefix><pid>[.onnx]".
+// Partial folders (or files) of compress runs whose process is gone: "<prefix><pid>[.onnx]", and
+// the save's own temporaries of one, ".<prefix><pid>[.onnx].<tag>-<pid>" (onnx_io's TempSibling),
+// which a process killed inside the save (SIGKILL) leaves.
 void RemoveStalePartials(const fs::path& out_dir) {
   std::error_code ec;
   for (fs::directory_iterator it(out_dir, ec), end; !ec && it != end; it.increment(ec)) {
     std::string name = it->path().filename().string();
+    if (name.rfind(std::string(".") + kPartialPrefix, 0) == 0) name.erase(0, 1);
     if (name.rfind(kPartialPrefix, 0) != 0) continue;
     std::string pid = name.substr(std::string(kPartialPrefix).size());
-    if (pid.size() > 5 && pid.compare(pid.size() - 5, 5, ".onnx") == 0) pid.resize(pid.size() - 5);
+    const size_t digits = pid.find_first_not_of("0123456789");
+    if (digits != std::string::npos && pid[digits] == '.') pid.resize(digits);  // ".onnx", ".tmp-<pid>", ...
     if (pid.empty() || pid.size() > 9 || pid.find_first_not_of("0123456789") != std::string::npos) continue;
     const pid_t owner = static_cast<pid_t>(std::stol(pid));
     if (owner == getpid() || (::kill(owner, 0) != 0 && errno == ESRCH)) {

@@ -176,21 +176,34 @@ struct LoopState {
     return t.SaveCheckpoint(o.checkpoint, h, std::move(best));
   }
 
+  // The loop's part of the checkpoint header (its position, RNG, dev scores); a field of the
+  // wrong type or out of range is an error naming the file, never a crash.
+  Status ReadHeader(const std::string& path, const nlohmann::json& h) {
+    try {
+      if (h.value("batches_per_epoch", int64_t{-1}) != n || h.value("seed", uint64_t{0}) != o.seed)
+        return Error("checkpoint '" + path + "': written for " + h.value("batches_per_epoch", nlohmann::json()).dump() +
+                     " batches per epoch and seed " + h.value("seed", nlohmann::json()).dump() + "; this run has " +
+                     std::to_string(n) + " and seed " + std::to_string(o.seed) + " (different data or options)");
+      std::istringstream rs(h.value("rng", ""));
+      if (!(rs >> rng)) return Error("checkpoint '" + path + "': the RNG state does not parse");
+      r.first_loss = h.value("first_loss", 0.0);
+      r.best_index = h.value("best_index", int64_t{-1});
+      for (const auto& d : h.value("dev", nlohmann::json::array()))
+        r.dev.push_back({d.value("step", int64_t{0}), d.value("loss", 0.0), d.value("wer", -1.0)});
+    } catch (const nlohmann::json::exception& e) {
+      return Error("checkpoint '" + path + "': bad header: " + e.what());
+    }
+    if (r.best_index < -1 || r.best_index >= static_cast<int64_t>(r.dev.size()))
+      return Error("checkpoint '" + path + "': best_index " + std::to_string(r.best_index) + " is not one of its " +
+                   std::to_string(r.dev.size()) + " dev scores");
+    return Status::Ok();
+  }
+
   Status Resume() {
     const std::string& path = o.checkpoint;
     ASRC_RETURN_IF_ERROR(t.Prepare(utts[0]));
     ASRC_ASSIGN_OR_RETURN(CheckpointFile f, t.LoadCheckpoint(path));
-    const nlohmann::json& h = f.header;
-    if (h.value("batches_per_epoch", int64_t{-1}) != n || h.value("seed", uint64_t{0}) != o.seed)
-      return Error("checkpoint '" + path + "': written for " + h.value("batches_per_epoch", nlohmann::json()).dump() +
-                   " batches per epoch and seed " + h.value("seed", nlohmann::json()).dump() + "; this run has " +
-                   std::to_string(n) + " and seed " + std::to_string(o.seed) + " (different data or options)");
-    std::istringstream rs(h.value("rng", ""));
-    if (!(rs >> rng)) return Error("checkpoint '" + path + "': the RNG state does not parse");
-    r.first_loss = h.value("first_loss", 0.0);
-    r.best_index = h.value("best_index", int64_t{-1});
-    for (const auto& d : h.value("dev", nlohmann::json::array()))
-      r.dev.push_back({d.value("step", int64_t{0}), d.value("loss", 0.0), d.value("wer", -1.0)});
+    ASRC_RETURN_IF_ERROR(ReadHeader(path, f.header));
     std::vector<ir::Shape> shapes;
     for (const ir::Tensor& p : t.parameters()) shapes.push_back(p.shape());
     std::vector<ir::Tensor> best;

@@ -1,14 +1,31 @@
 #include "train/checkpoint.h"
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
+
+#include "ir/hash.h"
+#include "ir/model.h"
 
 namespace asrc::train {
 
 namespace {
 constexpr char kMagic[8] = {'A', 'S', 'R', 'C', 'C', 'K', 'P', '1'};
+
+// A tensor read back: its bytes hash as written (files from before the hash have none) and its
+// values are finite (a training step never stores a NaN: it stops first).
+Status CheckEntry(const std::string& path, const nlohmann::json& e, const CheckpointEntry& c) {
+  const std::string what = "checkpoint '" + path + "': tensor '" + c.name + "' (" + c.group + ")";
+  if (e.contains("hash") && e.at("hash").get<std::string>() != ir::HashHex(ir::HashBytes(c.tensor.raw(), c.tensor.nbytes())))
+    return Error(what + ": its bytes do not match the hash written with them (the file is corrupt)");
+  const float* v = c.tensor.data<float>();
+  for (int64_t i = 0; i < c.tensor.numel(); ++i)
+    if (!std::isfinite(v[i])) return Error(what + ": holds a non-finite value at index " + std::to_string(i));
+  return Status::Ok();
+}
 }  // namespace
 
 Status WriteCheckpoint(const std::string& path, nlohmann::json header, const std::vector<CheckpointEntry>& entries) {
@@ -22,7 +39,8 @@ Status WriteCheckpoint(const std::string& path, nlohmann::json header, const std
                        {"dtype", "float32"},
                        {"shape", e.tensor.shape()},
                        {"offset", offset},
-                       {"nbytes", e.tensor.nbytes()}});
+                       {"nbytes", e.tensor.nbytes()},
+                       {"hash", ir::HashHex(ir::HashBytes(e.tensor.raw(), e.tensor.nbytes()))}});
     offset += e.tensor.nbytes();
   }
   header["tensors"] = tensors;
@@ -71,7 +89,8 @@ Result<CheckpointFile> ReadCheckpoint(const std::string& path) {
   f.read(data.data(), static_cast<std::streamsize>(data.size()));
   if (!f) return Error("checkpoint '" + path + "': cannot read the data block");
   try {
-    if (!out.header.at("step").is_number_integer()) return Error("checkpoint '" + path + "': 'step' is not an integer");
+    if (!out.header.at("step").is_number_integer() || out.header.at("step").get<int64_t>() < 0)
+      return Error("checkpoint '" + path + "': 'step' is not an integer >= 0");
     for (const auto& e : out.header.at("tensors")) {
       CheckpointEntry c{e.at("name").get<std::string>(), e.at("group").get<std::string>(), {}};
       const ir::Shape shape = e.at("shape").get<ir::Shape>();
@@ -83,12 +102,34 @@ Result<CheckpointFile> ReadCheckpoint(const std::string& path) {
           off > data.size() || c.tensor.nbytes() > data.size() - off)
         return Error("checkpoint '" + path + "': tensor '" + c.name + "' (" + c.group + ") is truncated or not float32");
       std::memcpy(c.tensor.raw(), data.data() + off, c.tensor.nbytes());
+      ASRC_RETURN_IF_ERROR(CheckEntry(path, e, c));
       out.entries.push_back(std::move(c));
     }
   } catch (const nlohmann::json::exception& e) {
     return Error("checkpoint '" + path + "': bad header: " + e.what());
   }
   return out;
+}
+
+Status CheckCheckpointTarget(const std::string& path, const std::vector<std::string>& inputs) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) return Error("checkpoint '" + path + "' is a folder; give a file path");
+  const fs::path target = fs::weakly_canonical(fs::absolute(path), ec);
+  for (const std::string& in : inputs) {
+    if (in.empty()) continue;
+    const fs::path i = fs::weakly_canonical(fs::absolute(in), ec);
+    const std::string rel = target.lexically_relative(i).string();
+    if (fs::equivalent(path, in, ec) || target == i || (fs::is_directory(i, ec) && !rel.empty() && rel.rfind("..", 0) != 0))
+      return Error("checkpoint '" + path + "' would overwrite the input '" + in + "'; choose another path");
+  }
+  if (!fs::exists(path, ec)) return Status::Ok();
+  std::ifstream f(path, std::ios::binary);
+  char magic[8] = {};
+  f.read(magic, 8);
+  if (!f || std::memcmp(magic, kMagic, 8) != 0)
+    return Error("checkpoint '" + path + "' exists and is not an asrc checkpoint; refusing to overwrite it");
+  return Status::Ok();
 }
 
 std::vector<CheckpointEntry> ParameterEntries(const std::vector<std::string>& names,

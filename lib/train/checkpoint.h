@@ -6,7 +6,8 @@
 //   bytes 8..15  header length H, uint64 little-endian
 //   H bytes      JSON header: {"format":"asrc-checkpoint","version":1,"step":S, ...the caller's
 //                fields..., "tensors":[{"name","group","dtype":"float32","shape":[..],"offset":O,
-//                "nbytes":N},...]}; O counts from the start of the data block
+//                "nbytes":N,"hash":H},...]}; O counts from the start of the data block, H is
+//                ir::HashBytes of the tensor's bytes (16 hex digits; checked on reading when present)
 //   the rest     data block: the tensors' raw little-endian float32 bytes
 // Groups in use: "weight", "exp_avg", "exp_avg_sq" (AdamW's moments) and, for bundle training,
 // "best" (the weights with the best dev score so far).
@@ -36,7 +37,15 @@ struct CheckpointFile {
 
 // Writes `header` (its "format", "version" and "tensors" are set here) and the entries, atomically.
 Status WriteCheckpoint(const std::string& path, nlohmann::json header, const std::vector<CheckpointEntry>& entries);
+// Reads a file written by WriteCheckpoint; a truncated or corrupt file (bytes that do not match
+// their hash, a non-finite value, a negative step, a header field of the wrong type) is an error
+// naming the file and the tensor.
 Result<CheckpointFile> ReadCheckpoint(const std::string& path);
+
+// An error when writing a checkpoint to `path` would replace what is not a checkpoint: a folder,
+// one of `inputs` (the same file, or a file inside an input folder), or an existing file that
+// does not start as an asrc checkpoint does. Errors name the path and what it is.
+Status CheckCheckpointTarget(const std::string& path, const std::vector<std::string>& inputs);
 
 // The entries for weights `names[k]` (group "weight") and, when adam is non-null and has taken a
 // step, its moments.

@@ -193,11 +193,17 @@ Status Trainer::SaveCheckpoint(const std::string& path) const {
 Status Trainer::LoadCheckpoint(const std::string& path) {
   ASRC_ASSIGN_OR_RETURN(CheckpointFile file, ReadCheckpoint(path));
   std::mt19937_64 r;
-  std::istringstream rng(file.header.value("rng", ""));
-  if (!(rng >> r)) return Error("checkpoint '" + path + "': the RNG state does not parse");
+  double last_loss = 0;
+  try {
+    std::istringstream rng(file.header.value("rng", ""));
+    if (!(rng >> r)) return Error("checkpoint '" + path + "': the RNG state does not parse");
+    last_loss = file.header.value("last_loss", 0.0);
+  } catch (const nlohmann::json::exception& e) {
+    return Error("checkpoint '" + path + "': bad header: " + e.what());
+  }
   ASRC_RETURN_IF_ERROR(RestoreParameters(path, file, names_, &weights_, &adam_));
   rng_ = r;
-  last_loss_ = file.header.value("last_loss", 0.0);
+  last_loss_ = last_loss;
   return Status::Ok();
 }
 
