@@ -86,7 +86,7 @@ void OpenBlasBlock(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
                    float* C, int64_t ldc) {
   if (beta == 0.f) {
     // BLAS scales C by beta, and 0 * NaN is NaN: clear it first for "ignore C".
-    for (int64_t m = 0; m < M; ++m) std::memset(C + m * ldc, 0, sizeof(float) * N);
+    for (int64_t m = 0; N > 0 && m < M; ++m) std::memset(C + m * ldc, 0, sizeof(float) * N);
   }
   if (M == 1 && !trans_a) {
     // Row vector times matrix: y = op(B)^T x.
@@ -105,7 +105,7 @@ void DnnlBlock(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
                int64_t ldc) {
   OneOmpThread();
   if (beta == 0.f) {
-    for (int64_t m = 0; m < M; ++m) std::memset(C + m * ldc, 0, sizeof(float) * N);
+    for (int64_t m = 0; N > 0 && m < M; ++m) std::memset(C + m * ldc, 0, sizeof(float) * N);
   }
   dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C,
              ldc);
@@ -576,9 +576,9 @@ void IgemmU8S8(int64_t M, const void* A, bool a_signed, const int32_t* a_zero,
       if (a_signed) {
         for (int64_t k = 0; k < K; ++k) dst[k] = static_cast<uint8_t>(src[k] ^ 0x80);
       } else {
-        std::memcpy(dst, src, K);
+        if (K > 0) std::memcpy(dst, src, K);  // an empty A's data may be null
       }
-      std::memset(dst + K, 0, kq4 - K);
+      if (kq4 > K) std::memset(dst + K, 0, kq4 - K);
     }
     a = a8.data();
   }

@@ -49,8 +49,8 @@ struct Im2Row {
           const int64_t ih = oh * sh - pt + kh * dh;
           for (int64_t kw = 0; kw < KW; ++kw, r += C) {
             const int64_t iw = ow * sw - pl + kw * dw;
-            if (ih < 0 || ih >= H || iw < 0 || iw >= W) std::memset(r, pad, C);
-            else std::memcpy(r, xt + (ih * W + iw) * C, C);
+            if (ih < 0 || ih >= H || iw < 0 || iw >= W) SetBytes(r, pad, C);
+            else CopyBytes(r, xt + (ih * W + iw) * C, C);
           }
         }
       }
@@ -232,7 +232,7 @@ class ConvIntegerKernel : public Kernel {
       for (int64_t g = 0; g < group_; ++g) {
         const uint8_t* xg = x.raw() + (n * C + g * Cg) * H * W;
         if (Cg == 1) {
-          std::memcpy(xt, xg, H * W);
+          CopyBytes(xt, xg, H * W);
         } else {
           const int64_t HW = H * W;
           ParallelFor(pool, (HW + 63) / 64, 4, [&](int64_t b0, int64_t b1) {

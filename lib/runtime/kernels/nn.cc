@@ -67,7 +67,7 @@ class MatMulKernel : public Kernel {
         for (int64_t m = 0; m < M; ++m)
           for (int64_t n = 0; n < N; ++n) {
             T acc = 0;
-            for (int64_t k = 0; k < K; ++k) acc = static_cast<T>(acc + pa[m * K + k] * pb[k * N + n]);
+            for (int64_t k = 0; k < K; ++k) acc = WrapAdd<T>(acc, WrapMul<T>(pa[m * K + k], pb[k * N + n]));
             py[m * N + n] = acc;
           }
       }
@@ -288,7 +288,7 @@ void Im2Col2D(const float* x, int64_t C, int64_t H, int64_t W, int64_t KH, int64
           if (sw == 1) {
             int64_t lo = std::clamp<int64_t>(-base, 0, OW), hi = std::clamp<int64_t>(W - base, 0, OW);
             std::fill(drow, drow + lo, 0.f);
-            if (hi > lo) std::memcpy(drow + lo, srow + base + lo, (hi - lo) * sizeof(float));
+            if (hi > lo) CopyBytes(drow + lo, srow + base + lo, (hi - lo) * sizeof(float));
             std::fill(drow + std::max(hi, lo), drow + OW, 0.f);
           } else {
             // Valid outputs are ow in [lo, hi): 0 <= ow * sw + base < W. The strided copy

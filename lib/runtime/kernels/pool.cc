@@ -246,7 +246,7 @@ class MaxUnpoolKernel : public Kernel {
     Tensor& y = ctx.Alloc(0, x.dtype(), os);
     size_t es = ir::DTypeSize(x.dtype());
     if (es == 0) return DTypeError("MaxUnpool", x.dtype());
-    std::memset(y.raw(), 0, y.nbytes());
+    SetBytes(y.raw(), 0, y.nbytes());
     const int64_t* pi = ind.data<int64_t>();
     int64_t def_n = ir::ShapeNumel(def);
     for (int64_t i = 0; i < x.numel(); ++i) {
@@ -258,7 +258,7 @@ class MaxUnpoolKernel : public Kernel {
         rem /= def[d];
         mul *= os[d];
       }
-      std::memcpy(y.raw() + off * es, x.raw() + i * es, es);
+      CopyBytes(y.raw() + off * es, x.raw() + i * es, es);
     }
     return Status::Ok();
   }

@@ -38,9 +38,9 @@ class Fft {
   Fft(const Fft&) = delete;
   Fft& operator=(const Fft&) = delete;
   void Run(cd* data) {
-    std::memcpy(static_cast<void*>(buf_), static_cast<const void*>(data), sizeof(cd) * n_);
+    CopyBytes(static_cast<void*>(buf_), static_cast<const void*>(data), sizeof(cd) * n_);
     fftw_execute(plan_);
-    std::memcpy(static_cast<void*>(data), static_cast<const void*>(buf_), sizeof(cd) * n_);
+    CopyBytes(static_cast<void*>(data), static_cast<const void*>(buf_), sizeof(cd) * n_);
   }
 
  private:
@@ -76,8 +76,7 @@ Status StoreComplex(KernelContext& ctx, DType dt, Shape shape, const std::vector
 
 Result<int64_t> ScalarInt(const Tensor* t, const char* what) {
   if (!t) return Error(std::string(what) + " is required");
-  ASRC_ASSIGN_OR_RETURN(double v, ScalarAsDouble(*t));
-  return static_cast<int64_t>(v);
+  return ScalarAsInt64(*t, what);
 }
 
 class DftKernel : public Kernel {
@@ -202,19 +201,19 @@ class MelKernel : public Kernel {
     ASRC_ASSIGN_OR_RETURN(int64_t rate, ScalarInt(ctx.in(2), "sample_rate"));
     ASRC_ASSIGN_OR_RETURN(double lo, ScalarAsDouble(*ctx.in(3)));
     ASRC_ASSIGN_OR_RETURN(double hi, ScalarAsDouble(*ctx.in(4)));
-    if (mels < 1 || dft < 1 || rate < 1 || lo < 0 || hi <= lo)
+    if (mels < 1 || dft < 1 || rate < 1 || !(lo >= 0) || !(hi > lo) || !std::isfinite(hi) || dft == std::numeric_limits<int64_t>::max())
       return Error("MelWeightMatrix: needs positive bins, dft_length, sample_rate and 0 <= lower < upper edge");
     int64_t spec = dft / 2 + 1;
     auto mel = [](double hz) { return 2595.0 * std::log10(1.0 + hz / 700.0); };
     // The reference divides the mel range into num_mel_bins + 2 steps (not + 1).
     double lo_mel = mel(lo), step = (mel(hi) - lo_mel) / static_cast<double>(mels + 2);
+    Tensor d(DType::Float64, {spec, mels});  // over the memory budget: an error before `bin`
     std::vector<int64_t> bin(mels + 2);
     for (int64_t i = 0; i < mels + 2; ++i) {
       double hz = 700.0 * (std::pow(10.0, (i * step + lo_mel) / 2595.0) - 1.0);
-      bin[i] = static_cast<int64_t>(std::floor((dft + 1) * hz / rate));
+      bin[i] = ClampToInt64(std::floor((static_cast<double>(dft) + 1) * hz / rate), -1, spec);
       if (bin[i] < 0 || bin[i] >= spec) return Error("MelWeightMatrix: upper edge above the Nyquist bin");
     }
-    Tensor d(DType::Float64, {spec, mels});
     double* w = d.data<double>();
     for (int64_t m = 0; m < mels; ++m) {
       int64_t l = bin[m], c = bin[m + 1], h = bin[m + 2];
