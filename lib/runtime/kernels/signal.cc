@@ -101,6 +101,13 @@ class DftKernel : public Kernel {
     int64_t bins = onesided_ ? len / 2 + 1 : len;
     Shape os(x.shape().begin(), x.shape().end() - 1);
     os[axis] = bins;
+    // dft_length comes from a tensor: the output and the transform line must fit the memory
+    // budget before the vectors below are sized (and outer * bins * inner must not overflow).
+    const uint64_t room = ir::MemoryBudget() / sizeof(cd);
+    const int64_t out_n = ir::ShapeNumel(os);
+    if (out_n < 0 || static_cast<uint64_t>(out_n) > room || static_cast<uint64_t>(len) > room)
+      return Error("DFT: dft_length " + std::to_string(len) + " on " + ir::ShapeStr(x.shape()) +
+                   " is over the memory budget");
     std::vector<cd> out(static_cast<size_t>(outer * bins * inner)), line(len);
     Fft fft(len, inverse_);
     for (int64_t o = 0; o < outer; ++o)
@@ -141,11 +148,14 @@ class StftKernel : public Kernel {
       if (!window.empty() && fl != flen) return Error("STFT: frame_length differs from the window's length");
       flen = fl;
     }
-    if (window.empty()) window.assign(static_cast<size_t>(std::max<int64_t>(flen, 0)), 1.0);
     int64_t B = x.dim(0), len = x.dim(1);
     if (step < 1 || flen < 1 || flen > len) return Error("STFT: frame_step/frame_length do not fit the signal of " + std::to_string(len));
+    if (window.empty()) window.assign(static_cast<size_t>(flen), 1.0);  // flen <= len: checked first
     if (onesided_ && x.dim(2) == 2) return Error("STFT: onesided needs a real signal");
     int64_t frames = 1 + (len - flen) / step, bins = onesided_ ? flen / 2 + 1 : flen;
+    const int64_t out_n = ir::ShapeNumel({B, frames, bins});  // overlapping frames multiply the size
+    if (out_n < 0 || static_cast<uint64_t>(out_n) > ir::MemoryBudget() / sizeof(cd))
+      return Error("STFT: " + std::to_string(frames) + " frames of " + std::to_string(bins) + " bins are over the memory budget");
     std::vector<cd> out(static_cast<size_t>(B * frames * bins)), line(flen);
     Fft fft(flen, false);
     for (int64_t b = 0; b < B; ++b)
