@@ -123,7 +123,7 @@ class ConvIntegerKernel : public Kernel {
         return Error("ConvIntegerToFloat: w_scale and bias must be constants");
       ASRC_ASSIGN_OR_RETURN(ws_, FloatValues(*ws, "w_scale"));
       if (b) {
-        ASRC_ASSIGN_OR_RETURN(bias_, FloatValues(*b, "bias"));
+        ASRC_ASSIGN_OR_RETURN(bias_, FloatValues(*b, "bias", /*allow_empty=*/true));
       }
     }
     group_ = n->attr_int("group", 1);

@@ -16,7 +16,10 @@ using ir::Tensor;
 
 inline bool IsQuant8(DType d) { return d == DType::Uint8 || d == DType::Int8; }
 
-inline Result<std::vector<float>> FloatValues(const Tensor& t, const char* what) {
+// A scale or zero point given as an empty tensor is an error: kernels read their first entry
+// (onnx_run_fuzzer: an empty a_zero_point of MatMulInteger). A bias may be empty (allow_empty).
+inline Result<std::vector<float>> FloatValues(const Tensor& t, const char* what, bool allow_empty = false) {
+  if (t.numel() == 0 && !allow_empty) return Error(std::string(what) + " is empty");
   std::vector<float> v(static_cast<size_t>(t.numel()));
   if (t.dtype() == DType::Float32) {
     // An empty tensor's data may be null, which memcpy must not get (onnx_run_fuzzer, UBSan).
@@ -33,6 +36,7 @@ inline Result<std::vector<float>> FloatValues(const Tensor& t, const char* what)
 // Zero points as int32 (nullptr tensor: `count` zeros).
 inline Result<std::vector<int32_t>> ZeroPoints(const Tensor* t, int64_t count, const char* what) {
   if (!t) return std::vector<int32_t>(static_cast<size_t>(count), 0);
+  if (t->numel() == 0) return Error(std::string(what) + " is empty");
   // Checked before the conversion below: a float zero point (NaN, huge) would be an undefined cast.
   if (t->dtype() == DType::Float32 || t->dtype() == DType::Float64)
     return Error(std::string(what) + " has unsupported dtype " + ir::DTypeName(t->dtype()));

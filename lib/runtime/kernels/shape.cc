@@ -439,6 +439,8 @@ class RangeKernel : public Kernel {
     const Tensor& s = *ctx.in(0);
     DType dt = s.dtype();
     if (ctx.in(1)->dtype() != dt || ctx.in(2)->dtype() != dt) return Error("start/limit/delta dtypes differ");
+    if (s.numel() != 1 || ctx.in(1)->numel() != 1 || ctx.in(2)->numel() != 1)
+      return Error("start/limit/delta must be one-element tensors");
     Status st;
     bool ok = DispatchNumeric(dt, [&](auto z) {
       using T = decltype(z);
