@@ -815,3 +815,25 @@ TEST_CASE("indices shapes that do not fit the data are errors, not reads or writ
   REQUIRE(!gy.ok());
   CHECK(gy.status().message().find("batch axis") != std::string::npos);
 }
+
+TEST_CASE("window attribute lists shorter than the spatial rank are errors, not reads past them") {
+  // onnx_run_fuzzer: MaxUnpool with kernel_shape [2, 2] and strides [2].
+  OneNode mu("MaxUnpool", {RandomTensor({1, 1, 2, 2}, 10), I64({0, 1, 2, 3}, {1, 1, 2, 2})}, 1, {false, true});
+  mu.node->set_attr_ints("kernel_shape", {2, 2});
+  mu.node->set_attr_ints("strides", {2});
+  auto y = mu.Run(11);
+  REQUIRE(!y.ok());
+  CHECK(y.status().message().find("strides/pads lengths") != std::string::npos);
+  OneNode ci("ConvInteger", {ir::Tensor::FromVector(ir::DType::Uint8, {1, 1, 2, 2}, std::vector<uint8_t>{1, 2, 3, 4}),
+                             ir::Tensor::FromVector(ir::DType::Uint8, {1, 1, 1, 1}, std::vector<uint8_t>{1})},
+             1, {false, true});
+  ci.node->set_attr_ints("strides", {1});
+  y = ci.Run(11);
+  REQUIRE(!y.ok());
+  CHECK(y.status().message().find("strides/dilations hold 1 values for 2") != std::string::npos);
+  OneNode c2i("Col2Im", {RandomTensor({1, 4, 1}, 11), I64({2, 2}, {2}), I64({2, 2}, {2})}, 1, {false, true, true});
+  c2i.node->set_attr_ints("pads", {0, 0});
+  y = c2i.Run(18);
+  REQUIRE(!y.ok());
+  CHECK(y.status().message().find("lengths do not match") != std::string::npos);
+}

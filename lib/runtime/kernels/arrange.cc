@@ -295,6 +295,9 @@ class Col2ImKernel : public Kernel {
     const int sr = static_cast<int>(img.size());
     auto at = [](const std::vector<int64_t>& v, int i, int64_t def) { return v.empty() ? def : v[i]; };
     if (x0.rank() != 3 || static_cast<int>(blk.size()) != sr || sr < 1) return Error("Col2Im: input [N, C*prod(block), L] and matching image/block shapes expected");
+    auto sized = [](const std::vector<int64_t>& v, size_t n) { return v.empty() || v.size() == n; };
+    if (!sized(dil_, sr) || !sized(strides_, sr) || !sized(pads_, 2 * sr))
+      return Error("Col2Im: dilations/strides/pads lengths do not match the " + std::to_string(sr) + " image dims");
     // image_shape and block_shape come from tensors: bounded like window attributes (the
     // validator's [1, 2^31) for kernels, [0, 2^31) for sizes), so the products below fit in int64
     // (an overflow there would make them, and the offsets, wrong: UB).

@@ -154,10 +154,14 @@ class ConvIntegerKernel : public Kernel {
     const bool is1d = x.rank() == 3;
     const int64_t N = x.dim(0), C = x.dim(1), H = is1d ? 1 : x.dim(2), W = x.dim(-1);
     const int64_t M = w.dim(0), Cg = w.dim(1), KH = is1d ? 1 : w.dim(2), KW = w.dim(-1);
-    if (C != Cg * group_ || M % group_ != 0)
+    if (group_ > C || C != Cg * group_ || M % group_ != 0)  // group > C first: Cg * group may overflow
       return Error("ConvInteger: channels " + std::to_string(C) + " do not match weight " +
                    ir::ShapeStr(w.shape()) + " with group " + std::to_string(group_));
     const int nsp = is1d ? 1 : 2;
+    for (const auto* v : {&strides_, &dilations_})  // get() below reads entry nsp - 1
+      if (!v->empty() && static_cast<int>(v->size()) != nsp)
+        return Error("ConvInteger: strides/dilations hold " + std::to_string(v->size()) + " values for " +
+                     std::to_string(nsp) + " spatial dims");
     auto get = [&](const std::vector<int64_t>& v, int i, int64_t def) {
       return v.empty() ? def : v[i];
     };
