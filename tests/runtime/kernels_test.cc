@@ -837,3 +837,15 @@ TEST_CASE("window attribute lists shorter than the spatial rank are errors, not 
   REQUIRE(!y.ok());
   CHECK(y.status().message().find("lengths do not match") != std::string::npos);
 }
+
+TEST_CASE("an integer convolution with an empty kernel sums nothing: zeros, not a division by K = 0") {
+  // onnx_run_fuzzer: ConvInteger with w [1, 1, 2, 0] divided by K when sizing GEMM panel groups.
+  OneNode ci("ConvInteger", {ir::Tensor::FromVector(ir::DType::Uint8, {1, 1, 3, 3}, std::vector<uint8_t>(9, 7)),
+                             ir::Tensor(ir::DType::Uint8, {1, 1, 2, 0})},
+             1, {false, true});
+  ci.node->set_attr_ints("pads", {0, 1, 0, 1});
+  auto y = ci.Run(10);
+  REQUIRE(y.ok());
+  REQUIRE((*y)[0].numel() > 0);
+  for (int64_t i = 0; i < (*y)[0].numel(); ++i) CHECK((*y)[0].data<int32_t>()[i] == 0);
+}
