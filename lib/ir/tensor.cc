@@ -125,13 +125,20 @@ const char* DTypeName(DType t) {
 bool DTypeKnown(int32_t code) { return code >= 0 && code <= 16; }
 
 int64_t ShapeNumel(const Shape& s) {
+  // The product of the nonzero dims must fit too: an empty tensor of shape [0, 2^40, 2^40] has
+  // strides and row sizes (2^80) that kernels compute in int64 (onnx_run_fuzzer).
   int64_t n = 1;
+  bool empty = false;
   for (int64_t d : s) {
     if (d < 0) return -1;
-    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d) return -1;
+    if (d == 0) {
+      empty = true;
+      continue;
+    }
+    if (n > std::numeric_limits<int64_t>::max() / d) return -1;
     n *= d;
   }
-  return n;
+  return empty ? 0 : n;
 }
 
 std::string ShapeStr(const Shape& s) {

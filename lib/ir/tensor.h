@@ -48,7 +48,8 @@ using Shape = std::vector<int64_t>;
 enum class ValueKind : uint8_t { Tensor = 0, Sequence = 1, Optional = 2, Other = 3 };
 const char* ValueKindName(ValueKind k);  // "tensor", "sequence", "optional", "map/sparse"
 
-// Element count of a shape; returns -1 when a dim is negative or the product overflows int64.
+// Element count of a shape; returns -1 when a dim is negative or the product of its nonzero dims
+// overflows int64 (so every partial product over the dims of a tensor that exists fits in int64).
 int64_t ShapeNumel(const Shape& s);
 std::string ShapeStr(const Shape& s);  // "[2,3,4]"
 

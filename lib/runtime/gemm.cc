@@ -90,7 +90,7 @@ void OpenBlasBlock(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
                    float* C, int64_t ldc) {
   if (beta == 0.f) {
     // BLAS scales C by beta, and 0 * NaN is NaN: clear it first for "ignore C".
-    for (int64_t m = 0; m < M; ++m) std::memset(C + m * ldc, 0, sizeof(float) * N);
+    for (int64_t m = 0; N > 0 && m < M; ++m) std::memset(C + m * ldc, 0, sizeof(float) * N);
   }
   if (M == 1 && !trans_a) {
     // Row vector times matrix: y = op(B)^T x.
@@ -580,9 +580,9 @@ void IgemmU8S8(int64_t M, const void* A, bool a_signed, const int32_t* a_zero,
       if (a_signed) {
         for (int64_t k = 0; k < K; ++k) dst[k] = static_cast<uint8_t>(src[k] ^ 0x80);
       } else {
-        std::memcpy(dst, src, K);
+        if (K > 0) std::memcpy(dst, src, K);  // an empty A's data may be null
       }
-      std::memset(dst + K, 0, kq4 - K);
+      if (kq4 > K) std::memset(dst + K, 0, kq4 - K);
     }
     a = a8.data();
   }
@@ -631,6 +631,10 @@ void IgemmPackedImpl(int64_t M, const void* A, bool a_signed, const int32_t* a_z
                      int threads) {
   const int64_t N = B.N, k_pairs = B.k_pairs, kp2 = 2 * k_pairs;
   if (M <= 0 || N <= 0) return;
+  if (B.K == 0) {  // an empty sum (a kernel of width 0: onnx_run_fuzzer); the panel sizing divides by K
+    for (int64_t m = 0; m < M; ++m) std::memset(C + m * ldc, 0, sizeof(int32_t) * N);
+    return;
+  }
 #if defined(__AVX2__)
   if (B.u8s8 && IgemmU8S8Allowed()) {
     IgemmU8S8(M, A, a_signed, a_zero, a_zero_per_row, B, C, ldc, threads);

@@ -780,3 +780,156 @@ TEST_CASE("integer arithmetic wraps in two's complement (no signed-overflow UB),
   REQUIRE(s.ok());
   CHECK(s->at(0).data<int64_t>()[0] == hi);
 }
+
+// The classes onnx_run_fuzzer kept finding one site at a time (issue 17), each checked across the
+// kernels it reaches: float -> integer casts of tensor/attribute values, signed int64 overflow in
+// shape arithmetic, indices used unchecked.
+namespace {
+ir::Tensor F32(std::vector<float> v, ir::Shape shape) { return ir::Tensor::FromVector(ir::DType::Float32, shape, v); }
+Result<std::vector<ir::Tensor>> RunConst(const char* op, const std::vector<ir::Tensor>& ins, int n_out = 1,
+                                         int64_t opset = 18, void (*attrs)(ir::Node*) = nullptr) {
+  std::vector<bool> constant(ins.size(), true);
+  constant[0] = false;
+  OneNode n(op, ins, n_out, constant);
+  if (attrs) attrs(n.node);
+  return n.Run(opset);
+}
+const float kNaN = std::numeric_limits<float>::quiet_NaN(), kInf = std::numeric_limits<float>::infinity();
+}  // namespace
+
+TEST_CASE("float values used as sizes, depths, lengths or zero points: NaN, inf and huge are errors") {
+  struct Case { const char* op; std::vector<ir::Tensor> ins; const char* says; };
+  const std::vector<Case> cases = {
+      {"OneHot", {I64({0, 1}), F32({kNaN}, {}), F32({0, 1}, {2})}, "depth is NaN"},
+      {"OneHot", {I64({0, 1}), F32({1e30f}, {}), F32({0, 1}, {2})}, "not an integer in int64's range"},
+      {"Range", {F32({0}, {}), F32({kInf}, {}), F32({1}, {})}, "Range: the length"},
+      {"Range", {F32({0}, {}), F32({1}, {}), F32({kNaN}, {})}, "Range: the length"},
+      {"Resize", {RandomTensor({1, 1, 2, 2}, 1), ir::Tensor(), F32({1, 1, kNaN, 2}, {4})}, "scales must be positive"},
+      {"Resize", {RandomTensor({1, 1, 2, 2}, 1), ir::Tensor(), F32({1, 1, 1e30f, 2}, {4})}, "Resize: output size"},
+      {"QuantizeLinear", {F32({1, 2}, {2}), F32({1}, {}), F32({kNaN}, {})}, "zero point has unsupported dtype"},
+  };
+  for (const Case& c : cases) {
+    INFO((std::string(c.op) + " " + c.says));
+    auto y = RunConst(c.op, c.ins);
+    REQUIRE(!y.ok());
+    CHECK(y.status().message().find(c.says) != std::string::npos);
+  }
+  // Out-of-range float OneHot indices are "all off", not an undefined cast.
+  auto oh = RunConst("OneHot", {F32({kNaN, 1e30f, -kInf, 1}, {4}), F32({2}, {}), F32({0, 1}, {2})});
+  REQUIRE(oh.ok());
+  CHECK(std::vector<float>((*oh)[0].data<float>(), (*oh)[0].data<float>() + 8) == std::vector<float>{0, 0, 0, 0, 0, 0, 0, 1});
+  // NaN and huge grid coordinates sample outside (zeros), in every mode.
+  for (const char* mode : {"bilinear", "nearest", "bicubic"}) {
+    INFO(mode);
+    OneNode n("GridSample", {RandomTensor({1, 1, 2, 2}, 2), F32({kNaN, 0, 1e30f, -1e30f}, {1, 1, 2, 2})}, 1, {false, true});
+    n.node->set_attr_string("mode", mode);
+    auto y = n.Run(16);
+    REQUIRE(y.ok());
+    CHECK((*y)[0].data<float>()[0] == 0.f);
+    CHECK((*y)[0].data<float>()[1] == 0.f);
+  }
+  // MaxRoiPool with NaN / huge corners: a defined result; RoiAlign with an infinite roi: an error.
+  OneNode mrp("MaxRoiPool", {RandomTensor({1, 1, 4, 4}, 3), F32({0, kNaN, 1e30f, -1e30f, kInf}, {1, 5})}, 1, {false, true});
+  mrp.node->set_attr_ints("pooled_shape", {2, 2});
+  CHECK(mrp.Run(16).ok());
+  OneNode ra("RoiAlign", {RandomTensor({1, 1, 4, 4}, 3), F32({0, 0, kInf, 2}, {1, 4}), I64({0}, {1})}, 1, {false, true, true});
+  auto ry = ra.Run(16);
+  REQUIRE(!ry.ok());
+  CHECK(ry.status().message().find("samples per bin") != std::string::npos);
+}
+
+TEST_CASE("shape arithmetic from tensor values never overflows int64") {
+  const int64_t lo = std::numeric_limits<int64_t>::lowest(), hi = std::numeric_limits<int64_t>::max();
+  // Slice steps of INT64_MIN / INT64_MAX take one element (and their strides do not overflow).
+  for (int64_t step : {lo, hi}) {
+    INFO(step);
+    auto y = RunConst("Slice", {I64({10, 11, 12, 13}, {4}), I64({step > 0 ? 1 : 2}), I64({step > 0 ? hi : lo}), I64({0}),
+                                 I64({step})});
+    REQUIRE(y.ok());
+    REQUIRE((*y)[0].numel() == 1);
+    CHECK((*y)[0].data<int64_t>()[0] == (step > 0 ? 11 : 12));
+  }
+  // A step after the last element of an int64 Range would overflow: it wraps, unused.
+  auto r = RunConst("Range", {I64({hi - 4096}), I64({hi}), I64({8192})});
+  REQUIRE(r.ok());
+  REQUIRE((*r)[0].numel() == 1);
+  CHECK((*r)[0].data<int64_t>()[0] == hi - 4096);
+  struct Case { const char* op; std::vector<ir::Tensor> ins; const char* says; void (*attrs)(ir::Node*); };
+  const std::vector<Case> cases = {
+      {"Split", {I64({1, 2, 3}, {3}), I64({hi, 2}, {2})}, "sum to more than", nullptr},
+      {"Split", {I64({1, 2, 3}, {3}), I64({-1, 4}, {2})}, "is negative", nullptr},
+      {"Pad", {I64({1, 2}, {2}), I64({hi, 1}, {2})}, "beyond +-2^62", nullptr},
+      // The product of the nonzero dims is over int64 although the tensor would be empty.
+      {"ConstantOfShape", {I64({0, int64_t{1} << 40, int64_t{1} << 40}, {3})}, "more elements than int64", nullptr},
+      {"SpaceToDepth", {RandomTensor({1, 1, 2, 2}, 4)}, "too large", [](ir::Node* n) { n->set_attr_int("blocksize", int64_t{1} << 40); }},
+      {"Col2Im", {RandomTensor({1, 4, 1}, 5), I64({2, 2}, {2}), I64({0, 2}, {2})}, "block_shape 0", nullptr},
+  };
+  for (const Case& c : cases) {
+    INFO((std::string(c.op) + " " + c.says));
+    auto y = RunConst(c.op, c.ins, c.op == std::string("Split") ? 2 : 1, 18, c.attrs);
+    REQUIRE(!y.ok());
+    CHECK(y.status().message().find(c.says) != std::string::npos);
+  }
+  // EyeLike with a k beyond the matrix: all zeros (i + k would overflow).
+  OneNode eye("EyeLike", {RandomTensor({2, 2}, 6)}, 1);
+  eye.node->set_attr_int("k", hi);
+  auto e = eye.Run(17);
+  REQUIRE(e.ok());
+  CHECK(std::vector<float>((*e)[0].data<float>(), (*e)[0].data<float>() + 4) == std::vector<float>{0, 0, 0, 0});
+  // Integer MatMul and scatter reductions wrap like Mul and Add.
+  auto mm = RunConst("MatMul", {I64({hi, 2}, {1, 2}), I64({2, hi}, {2, 1})});
+  REQUIRE(mm.ok());
+  CHECK((*mm)[0].data<int64_t>()[0] == static_cast<int64_t>(uint64_t(hi) * 2 + 2 * uint64_t(hi)));
+  OneNode sc("ScatterElements", {I64({hi, 0}, {2}), I64({0}, {1}), I64({1}, {1})}, 1, {false, true, true});
+  sc.node->set_attr_string("reduction", "add");
+  auto s = sc.Run(18);
+  REQUIRE(s.ok());
+  CHECK((*s)[0].data<int64_t>()[0] == lo);
+}
+
+TEST_CASE("indices shapes that do not fit the data are errors, not reads or writes past it") {
+  // ScatterElements, like GatherElements: indices wider than the data off the scatter axis.
+  auto y = RunConst("ScatterElements", {RandomTensor({2, 1}, 7), I64({0, 0, 0, 0}, {2, 2}), RandomTensor({2, 2}, 8)});
+  REQUIRE(!y.ok());
+  CHECK(y.status().message().find("exceeds data shape") != std::string::npos);
+  // GatherND with batch_dims: the indices' batch axes must be the data's.
+  OneNode g("GatherND", {RandomTensor({4, 5}, 9), I64({0}, {1, 1})}, 1, {false, true});
+  g.node->set_attr_int("batch_dims", 1);
+  auto gy = g.Run(13);
+  REQUIRE(!gy.ok());
+  CHECK(gy.status().message().find("batch axis") != std::string::npos);
+}
+
+TEST_CASE("window attribute lists shorter than the spatial rank are errors, not reads past them") {
+  // onnx_run_fuzzer: MaxUnpool with kernel_shape [2, 2] and strides [2].
+  OneNode mu("MaxUnpool", {RandomTensor({1, 1, 2, 2}, 10), I64({0, 1, 2, 3}, {1, 1, 2, 2})}, 1, {false, true});
+  mu.node->set_attr_ints("kernel_shape", {2, 2});
+  mu.node->set_attr_ints("strides", {2});
+  auto y = mu.Run(11);
+  REQUIRE(!y.ok());
+  CHECK(y.status().message().find("strides/pads lengths") != std::string::npos);
+  OneNode ci("ConvInteger", {ir::Tensor::FromVector(ir::DType::Uint8, {1, 1, 2, 2}, std::vector<uint8_t>{1, 2, 3, 4}),
+                             ir::Tensor::FromVector(ir::DType::Uint8, {1, 1, 1, 1}, std::vector<uint8_t>{1})},
+             1, {false, true});
+  ci.node->set_attr_ints("strides", {1});
+  y = ci.Run(11);
+  REQUIRE(!y.ok());
+  CHECK(y.status().message().find("strides/dilations hold 1 values for 2") != std::string::npos);
+  OneNode c2i("Col2Im", {RandomTensor({1, 4, 1}, 11), I64({2, 2}, {2}), I64({2, 2}, {2})}, 1, {false, true, true});
+  c2i.node->set_attr_ints("pads", {0, 0});
+  y = c2i.Run(18);
+  REQUIRE(!y.ok());
+  CHECK(y.status().message().find("lengths do not match") != std::string::npos);
+}
+
+TEST_CASE("an integer convolution with an empty kernel sums nothing: zeros, not a division by K = 0") {
+  // onnx_run_fuzzer: ConvInteger with w [1, 1, 2, 0] divided by K when sizing GEMM panel groups.
+  OneNode ci("ConvInteger", {ir::Tensor::FromVector(ir::DType::Uint8, {1, 1, 3, 3}, std::vector<uint8_t>(9, 7)),
+                             ir::Tensor(ir::DType::Uint8, {1, 1, 2, 0})},
+             1, {false, true});
+  ci.node->set_attr_ints("pads", {0, 1, 0, 1});
+  auto y = ci.Run(10);
+  REQUIRE(y.ok());
+  REQUIRE((*y)[0].numel() > 0);
+  for (int64_t i = 0; i < (*y)[0].numel(); ++i) CHECK((*y)[0].data<int32_t>()[i] == 0);
+}

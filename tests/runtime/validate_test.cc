@@ -37,6 +37,14 @@ TEST_CASE("an op with fewer inputs than its schema needs is refused (Identity wi
   CHECK(Says(st, "input 0 (input) is missing"));
 }
 
+TEST_CASE("an op used under an opset older than the op is checked against its newest schema") {
+  // onnx_run_fuzzer: ConvInteger (opset 10) at opset 6, with no weight input, reached the kernel.
+  OneNode n("ConvInteger", {ir::Tensor::FromVector(ir::DType::Uint8, {1, 1, 2}, std::vector<uint8_t>{1, 2})}, 1);
+  Status st = PlanError(n, 6);
+  REQUIRE(!st.ok());
+  CHECK(Says(st, "input 1 (w) is missing"));
+}
+
 TEST_CASE("an input dtype outside the op's type constraint is refused (a STRING Gemm bias)") {
   ir::Tensor bias(ir::DType::String, {4});
   OneNode n("Gemm", {RandomTensor({2, 3}, 2), RandomTensor({3, 4}, 3), bias}, 1, {false, true, true});

@@ -82,7 +82,7 @@ class ShrinkKernel : public Kernel {
     const double l = lambd_, bi = bias_;
     for (int64_t i = 0; i < x.numel(); ++i) {
       double v = static_cast<double>(a[i]);
-      b[i] = static_cast<T>(v < -l ? v + bi : (v > l ? v - bi : 0.0));
+      b[i] = SaturateCast<T>(v < -l ? v + bi : (v > l ? v - bi : 0.0));
     }
   }
   float lambd_, bias_;

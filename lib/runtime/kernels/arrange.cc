@@ -114,7 +114,7 @@ class UniqueKernel : public Kernel {
     Tensor& y = ctx.Alloc(0, x.dtype(), os);
     for (int64_t o = 0; o < sp.outer; ++o)
       for (int64_t j = 0; j < u; ++j)
-        std::memcpy(y.raw() + (o * u + j) * sp.inner * es, x.raw() + (o * sp.n + order[j]) * sp.inner * es, sp.inner * es);
+        CopyBytes(y.raw() + (o * u + j) * sp.inner * es, x.raw() + (o * sp.n + order[j]) * sp.inner * es, sp.inner * es);
     auto out_i64 = [&](int i, int64_t n) -> int64_t* {
       if (ctx.outputs->size() <= static_cast<size_t>(i) || !ctx.node->output(i)) return nullptr;
       return ctx.Alloc(i, DType::Int64, {n}).data<int64_t>();
@@ -145,8 +145,9 @@ class ReverseSequenceKernel : public Kernel {
     const Tensor& x = *ctx.in(0);
     ASRC_ASSIGN_OR_RETURN(std::vector<int64_t> lens, Int64s(*ctx.in(1)));
     if (x.rank() < 2) return Error("ReverseSequence: input rank must be >= 2");
-    int b = static_cast<int>(batch_axis_), t = static_cast<int>(time_axis_);
-    if (!((b == 0 && t == 1) || (b == 1 && t == 0))) return Error("ReverseSequence: batch_axis/time_axis must be 0 and 1");
+    if (!((batch_axis_ == 0 && time_axis_ == 1) || (batch_axis_ == 1 && time_axis_ == 0)))
+      return Error("ReverseSequence: batch_axis/time_axis must be 0 and 1");
+    const int b = static_cast<int>(batch_axis_), t = static_cast<int>(time_axis_);
     int64_t B = x.dim(b), T = x.dim(t);
     if (static_cast<int64_t>(lens.size()) != B) return Error("ReverseSequence: sequence_lens length differs from the batch");
     size_t es = ir::DTypeSize(x.dtype());
@@ -158,7 +159,7 @@ class ReverseSequenceKernel : public Kernel {
       for (int64_t ti = 0; ti < T; ++ti) {
         int64_t src_t = ti < lens[bi] ? lens[bi] - 1 - ti : ti;
         auto off = [&](int64_t tt) { return (b == 0 ? bi * T + tt : tt * B + bi) * inner; };
-        std::memcpy(y.raw() + off(ti) * es, x.raw() + off(src_t) * es, inner * es);
+        CopyBytes(y.raw() + off(ti) * es, x.raw() + off(src_t) * es, inner * es);
       }
     }
     return Status::Ok();
@@ -180,10 +181,11 @@ class EyeLikeKernel : public Kernel {
     if (!ConvertInto(one, conv).ok()) return DTypeError("EyeLike", dt);
     size_t es = ir::DTypeSize(dt);
     Tensor& y = ctx.Alloc(0, dt, x.shape());
-    std::memset(y.raw(), 0, y.nbytes());
-    for (int64_t i = 0; i < x.dim(0); ++i) {
+    SetBytes(y.raw(), 0, y.nbytes());
+    // A k beyond the matrix puts no one anywhere (and i + k must not overflow).
+    for (int64_t i = 0; k_ > -x.dim(0) && k_ < x.dim(1) && i < x.dim(0); ++i) {
       int64_t j = i + k_;
-      if (j >= 0 && j < x.dim(1)) std::memcpy(y.raw() + (i * x.dim(1) + j) * es, conv.raw(), es);
+      if (j >= 0 && j < x.dim(1)) CopyBytes(y.raw() + (i * x.dim(1) + j) * es, conv.raw(), es);
     }
     return Status::Ok();
   }
@@ -203,6 +205,10 @@ class SpaceDepthKernel : public Kernel {
     size_t es = ir::DTypeSize(x.dtype());
     if (es == 0) return DTypeError(to_space_ ? "DepthToSpace" : "SpaceToDepth", x.dtype());
     int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), b = b_;
+    // b * b, h * b and w * b below must fit in int64 (a huge blocksize attribute).
+    int64_t hb = 0, wb = 0;
+    if (b >= (int64_t{1} << 31) || __builtin_mul_overflow(H, b, &hb) || __builtin_mul_overflow(W, b, &wb))
+      return Error("blocksize " + std::to_string(b) + " is too large for shape " + ir::ShapeStr(x.shape()));
     // Name the space-side tensor [N, c, h*b, w*b] and the depth-side one [N, c*b*b, h, w].
     int64_t c = to_space_ ? C / (b * b) : C, h = to_space_ ? H : H / b, w = to_space_ ? W : W / b;
     if ((to_space_ && C % (b * b)) || (!to_space_ && (H % b || W % b)))
@@ -219,7 +225,7 @@ class SpaceDepthKernel : public Kernel {
                 int64_t depth = ((n * c * b * b + dc) * h + hi) * w + wi;
                 int64_t space = ((n * c + ci) * h * b + hi * b + bh) * w * b + wi * b + bw;
                 int64_t src = to_space_ ? depth : space, dst = to_space_ ? space : depth;
-                std::memcpy(y.raw() + dst * es, x.raw() + src * es, es);
+                CopyBytes(y.raw() + dst * es, x.raw() + src * es, es);
               }
     return Status::Ok();
   }
@@ -252,7 +258,7 @@ class CenterCropPadKernel : public Kernel {
       shift[ax] = x.dim(ax) >= want[k] ? (x.dim(ax) - want[k]) / 2 : -((want[k] - x.dim(ax)) / 2);
     }
     Tensor& y = ctx.Alloc(0, x.dtype(), os);
-    std::memset(y.raw(), 0, y.nbytes());
+    SetBytes(y.raw(), 0, y.nbytes());
     std::vector<int64_t> st = Strides(x.shape()), idx(x.rank(), 0);
     for (int64_t o = 0; o < y.numel(); ++o) {
       int64_t off = 0;
@@ -262,7 +268,7 @@ class CenterCropPadKernel : public Kernel {
         inside = inside && i >= 0 && i < x.dim(d);
         off += i * st[d];
       }
-      if (inside) std::memcpy(y.raw() + o * es, x.raw() + off * es, es);
+      if (inside) CopyBytes(y.raw() + o * es, x.raw() + off * es, es);
       for (int d = x.rank() - 1; d >= 0; --d) {
         if (++idx[d] < os[d]) break;
         idx[d] = 0;
@@ -289,18 +295,29 @@ class Col2ImKernel : public Kernel {
     const int sr = static_cast<int>(img.size());
     auto at = [](const std::vector<int64_t>& v, int i, int64_t def) { return v.empty() ? def : v[i]; };
     if (x0.rank() != 3 || static_cast<int>(blk.size()) != sr || sr < 1) return Error("Col2Im: input [N, C*prod(block), L] and matching image/block shapes expected");
-    int64_t kn = 1, L = 1;
+    auto sized = [](const std::vector<int64_t>& v, size_t n) { return v.empty() || v.size() == n; };
+    if (!sized(dil_, sr) || !sized(strides_, sr) || !sized(pads_, 2 * sr))
+      return Error("Col2Im: dilations/strides/pads lengths do not match the " + std::to_string(sr) + " image dims");
+    // image_shape and block_shape come from tensors: bounded like window attributes (the
+    // validator's [1, 2^31) for kernels, [0, 2^31) for sizes), so the products below fit in int64
+    // (an overflow there would make them, and the offsets, wrong: UB).
+    int64_t kn = 1, L = 1, in_n = 1;
     std::vector<int64_t> nb(sr);
     for (int d = 0; d < sr; ++d) {
-      kn *= blk[d];
+      const int64_t lim = int64_t{1} << 31;
+      if (blk[d] < 1 || blk[d] >= lim || img[d] < 0 || img[d] >= lim)
+        return Error("Col2Im: block_shape " + std::to_string(blk[d]) + " / image_shape " + std::to_string(img[d]) +
+                     " on axis " + std::to_string(d) + " outside [1, 2^31) / [0, 2^31)");
       int64_t ek = (blk[d] - 1) * at(dil_, d, 1) + 1;
       nb[d] = (img[d] + at(pads_, d, 0) + at(pads_, d + sr, 0) - ek) / at(strides_, d, 1) + 1;
-      L *= nb[d];
+      if (nb[d] < 1) return Error("Col2Im: the block does not fit the padded image on axis " + std::to_string(d));
+      if (__builtin_mul_overflow(kn, blk[d], &kn) || __builtin_mul_overflow(L, nb[d], &L) ||
+          __builtin_mul_overflow(in_n, img[d], &in_n))
+        return Error("Col2Im: block or image sizes overflow int64");
     }
     if (x0.dim(1) % kn != 0 || x0.dim(2) != L) return Error("Col2Im: input " + ir::ShapeStr(x0.shape()) + " does not match the blocks");
     Tensor x = AsFloat(x0);
-    int64_t N = x.dim(0), C = x.dim(1) / kn, in_n = 1;
-    for (int64_t v : img) in_n *= v;
+    int64_t N = x.dim(0), C = x.dim(1) / kn;
     Shape os = {N, C};
     os.insert(os.end(), img.begin(), img.end());
     Tensor y = ctx.NewTensor(DType::Float32, os);

@@ -121,7 +121,7 @@ class LoopKernel : public Kernel {
       out.insert(out.end(), s.begin(), s.end());
       Tensor& o = ctx.Alloc(static_cast<int>(n_carried + i), v[0].dtype(), out);
       size_t nb = v[0].nbytes();
-      for (size_t k = 0; k < v.size(); ++k) std::memcpy(o.raw() + k * nb, v[k].raw(), nb);
+      for (size_t k = 0; k < v.size(); ++k) CopyBytes(o.raw() + k * nb, v[k].raw(), nb);
     }
     return Status::Ok();
   }
@@ -183,7 +183,7 @@ void SliceCopy(const Shape& shape, size_t es, int axis, int64_t t, const uint8_t
   for (size_t d = axis + 1; d < shape.size(); ++d) inner *= shape[d];
   for (int64_t o = 0; o < outer; ++o) {
     size_t w = static_cast<size_t>((o * n + t) * inner) * es, p = static_cast<size_t>(o * inner) * es;
-    std::memcpy(dst + (take ? p : w), src + (take ? w : p), inner * es);
+    CopyBytes(dst + (take ? p : w), src + (take ? w : p), inner * es);
   }
 }
 

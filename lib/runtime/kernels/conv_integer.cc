@@ -49,8 +49,8 @@ struct Im2Row {
           const int64_t ih = oh * sh - pt + kh * dh;
           for (int64_t kw = 0; kw < KW; ++kw, r += C) {
             const int64_t iw = ow * sw - pl + kw * dw;
-            if (ih < 0 || ih >= H || iw < 0 || iw >= W) std::memset(r, pad, C);
-            else std::memcpy(r, xt + (ih * W + iw) * C, C);
+            if (ih < 0 || ih >= H || iw < 0 || iw >= W) SetBytes(r, pad, C);
+            else CopyBytes(r, xt + (ih * W + iw) * C, C);
           }
         }
       }
@@ -123,7 +123,7 @@ class ConvIntegerKernel : public Kernel {
         return Error("ConvIntegerToFloat: w_scale and bias must be constants");
       ASRC_ASSIGN_OR_RETURN(ws_, FloatValues(*ws, "w_scale"));
       if (b) {
-        ASRC_ASSIGN_OR_RETURN(bias_, FloatValues(*b, "bias"));
+        ASRC_ASSIGN_OR_RETURN(bias_, FloatValues(*b, "bias", /*allow_empty=*/true));
       }
     }
     group_ = n->attr_int("group", 1);
@@ -154,10 +154,14 @@ class ConvIntegerKernel : public Kernel {
     const bool is1d = x.rank() == 3;
     const int64_t N = x.dim(0), C = x.dim(1), H = is1d ? 1 : x.dim(2), W = x.dim(-1);
     const int64_t M = w.dim(0), Cg = w.dim(1), KH = is1d ? 1 : w.dim(2), KW = w.dim(-1);
-    if (C != Cg * group_ || M % group_ != 0)
+    if (group_ > C || C != Cg * group_ || M % group_ != 0)  // group > C first: Cg * group may overflow
       return Error("ConvInteger: channels " + std::to_string(C) + " do not match weight " +
                    ir::ShapeStr(w.shape()) + " with group " + std::to_string(group_));
     const int nsp = is1d ? 1 : 2;
+    for (const auto* v : {&strides_, &dilations_})  // get() below reads entry nsp - 1
+      if (!v->empty() && static_cast<int>(v->size()) != nsp)
+        return Error("ConvInteger: strides/dilations hold " + std::to_string(v->size()) + " values for " +
+                     std::to_string(nsp) + " spatial dims");
     auto get = [&](const std::vector<int64_t>& v, int i, int64_t def) {
       return v.empty() ? def : v[i];
     };
@@ -232,7 +236,7 @@ class ConvIntegerKernel : public Kernel {
       for (int64_t g = 0; g < group_; ++g) {
         const uint8_t* xg = x.raw() + (n * C + g * Cg) * H * W;
         if (Cg == 1) {
-          std::memcpy(xt, xg, H * W);
+          CopyBytes(xt, xg, H * W);
         } else {
           const int64_t HW = H * W;
           ParallelFor(pool, (HW + 63) / 64, 4, [&](int64_t b0, int64_t b1) {

@@ -126,6 +126,8 @@ class ConvTransposeKernel : public Kernel {
     std::vector<int64_t> os = a_.output_shape;
     if (os.size() == static_cast<size_t>(sr + 2)) os.erase(os.begin(), os.begin() + 2);
     if (!os.empty() && os.size() != static_cast<size_t>(sr)) return Error("ConvTranspose: output_shape length");
+    for (int64_t v : os)  // an attribute: full - v below must not overflow
+      if (v < 0) return Error("ConvTranspose: negative output_shape " + std::to_string(v));
     pb->assign(sr, 0);
     out->assign(sr, 0);
     for (int d = 0; d < sr; ++d) {

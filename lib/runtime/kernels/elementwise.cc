@@ -310,7 +310,7 @@ void UnaryFloat(Un op, float alpha, float beta, float gamma, const Tensor& x, Te
       default: break;
     }
   }
-  const T al = static_cast<T>(alpha), be = static_cast<T>(beta), ga = static_cast<T>(gamma);
+  const T al = SaturateCast<T>(alpha), be = SaturateCast<T>(beta), ga = SaturateCast<T>(gamma);
   switch (op) {
     case Un::Abs: UnaryLoop<T>(x, y, [](T v) { return std::abs(v); }); break;
     case Un::Neg: UnaryLoop<T>(x, y, [](T v) { return -v; }); break;
@@ -474,8 +474,8 @@ class ClipKernel : public Kernel {
       using T = decltype(z);
       T lo = std::numeric_limits<T>::lowest(), hi = std::numeric_limits<T>::max();
       if (attrs_) {
-        lo = static_cast<T>(std::max<double>(lo_, static_cast<double>(lo)));
-        hi = static_cast<T>(std::min<double>(hi_, static_cast<double>(hi)));
+        lo = SaturateCast<T>(std::max<double>(lo_, static_cast<double>(lo)));
+        hi = SaturateCast<T>(std::min<double>(hi_, static_cast<double>(hi)));
       }
       if (lo_t.defined()) {
         if (lo_t.dtype() != xf.dtype()) { st = Error("min dtype differs from input"); return; }

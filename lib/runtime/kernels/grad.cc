@@ -77,7 +77,8 @@ class GatherGradKernel : public Kernel {
     int64_t outer = 1, inner = 1, dim = shape[ax], ni = idx.numel();
     for (int d = 0; d < ax; ++d) outer *= shape[d];
     for (size_t d = ax + 1; d < shape.size(); ++d) inner *= shape[d];
-    if (g.numel() != outer * ni * inner)
+    int64_t want = 0;  // shape comes from a tensor: its products must not overflow
+    if (ir::ShapeNumel(shape) < 0 || __builtin_mul_overflow(outer * inner, ni, &want) || g.numel() != want)
       return Error("GatherGrad: gradient shape " + ir::ShapeStr(g.shape()) + " does not match data " +
                    ir::ShapeStr(shape) + " and indices " + ir::ShapeStr(idx.shape()));
     for (auto& v : iv) {
@@ -85,7 +86,7 @@ class GatherGradKernel : public Kernel {
       if (v < 0) v += dim;
     }
     Tensor& out = ctx.Alloc(0, g.dtype(), shape);
-    std::memset(out.raw(), 0, out.nbytes());
+    SetBytes(out.raw(), 0, out.nbytes());
     DispatchNumeric(g.dtype(), [&](auto z) {
       using T = decltype(z);
       const T* src = g.data<T>();
@@ -121,11 +122,11 @@ Status SliceGradRun(KernelContext& ctx) {
   size_t es = ir::DTypeSize(g.dtype());
   if (es == 0) return DTypeError("SliceGrad", g.dtype());
   Tensor& out = ctx.Alloc(0, g.dtype(), shape);
-  std::memset(out.raw(), 0, out.nbytes());
+  SetBytes(out.raw(), 0, out.nbytes());
   // Rows of the innermost window dimension at a time (a memcpy when its step is 1).
   int r = static_cast<int>(shape.size());
   if (r == 0 || g.numel() == 0) {
-    if (g.numel()) std::memcpy(out.raw(), g.raw(), es);
+    if (g.numel()) CopyBytes(out.raw(), g.raw(), es);
     return Status::Ok();
   }
   std::vector<int64_t> xs = Strides(shape), idx(r, 0);
@@ -138,9 +139,9 @@ Status SliceGradRun(KernelContext& ctx) {
     int64_t off = base;
     for (int d = 0; d < r - 1; ++d) off += idx[d] * step[d] * xs[d];
     if (row_step == 1) {
-      std::memcpy(dst + off * es, src + i * es, row * es);
+      CopyBytes(dst + off * es, src + i * es, row * es);
     } else {
-      for (int64_t j = 0; j < row; ++j) std::memcpy(dst + (off + j * row_step) * es, src + (i + j) * es, es);
+      for (int64_t j = 0; j < row; ++j) CopyBytes(dst + (off + j * row_step) * es, src + (i + j) * es, es);
     }
     for (int d = r - 2; d >= 0; --d) {
       if (++idx[d] < window[d]) break;

@@ -71,7 +71,7 @@ class MatMulKernel : public Kernel {
         for (int64_t m = 0; m < M; ++m)
           for (int64_t n = 0; n < N; ++n) {
             T acc = 0;
-            for (int64_t k = 0; k < K; ++k) acc = static_cast<T>(acc + pa[m * K + k] * pb[k * N + n]);
+            for (int64_t k = 0; k < K; ++k) acc = WrapAdd<T>(acc, WrapMul<T>(pa[m * K + k], pb[k * N + n]));
             py[m * N + n] = acc;
           }
       }
@@ -317,7 +317,7 @@ void Im2ColTile(const float* x, int64_t C, int64_t H, int64_t W, int64_t KH, int
           const float* srow = x + (c * H + ih) * W;
           std::fill(drow, drow + (lo - ow0), 0.f);
           if (sw == 1) {
-            if (hi > lo) std::memcpy(drow + (lo - ow0), srow + (lo + base), (hi - lo) * sizeof(float));
+            if (hi > lo) CopyBytes(drow + (lo - ow0), srow + (lo + base), (hi - lo) * sizeof(float));
           } else {
             if (hi > lo) StridedCopy(srow + (lo * sw + base), sw, drow + (lo - ow0), hi - lo);
           }

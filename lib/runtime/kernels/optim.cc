@@ -27,8 +27,7 @@ class OptimizerKernel : public Kernel {
     if (n_in <= 0 || n_in % groups != 0) return Error("optimizer: inputs must be R, T and " + std::to_string(groups) + " equal groups");
     const int n = n_in / groups;
     ASRC_ASSIGN_OR_RETURN(double R, ScalarAsDouble(*ctx.in(0)));
-    ASRC_ASSIGN_OR_RETURN(double Td, ScalarAsDouble(*ctx.in(1)));
-    const int64_t T = static_cast<int64_t>(Td);
+    ASRC_ASSIGN_OR_RETURN(const int64_t T, ScalarAsInt64(*ctx.in(1), "optimizer: T"));
     for (int k = 0; k < n; ++k) {
       const Tensor& x0 = *ctx.in(2 + k);
       std::vector<Tensor> in;  // X, G, states as float64

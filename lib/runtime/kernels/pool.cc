@@ -227,6 +227,10 @@ class MaxUnpoolKernel : public Kernel {
       return Error("MaxUnpool: indices must be int64 with X's shape " + ir::ShapeStr(x.shape()));
     int sr = x.rank() - 2;
     if (sr < 1 || static_cast<int>(a_.kernel.size()) != sr) return Error("MaxUnpool: kernel_shape/input rank");
+    // Attribute lists shorter than the spatial rank were read past their end (onnx_run_fuzzer).
+    if ((!a_.strides.empty() && static_cast<int>(a_.strides.size()) != sr) ||
+        (!a_.pads.empty() && static_cast<int>(a_.pads.size()) != 2 * sr))
+      return Error("MaxUnpool: strides/pads lengths do not match the spatial rank " + std::to_string(sr));
     // Indices address the default output shape; an explicit output_shape (padding lost by the
     // pooling) keeps each element's spatial coordinates.
     Shape def = {x.dim(0), x.dim(1)};
@@ -246,7 +250,7 @@ class MaxUnpoolKernel : public Kernel {
     Tensor& y = ctx.Alloc(0, x.dtype(), os);
     size_t es = ir::DTypeSize(x.dtype());
     if (es == 0) return DTypeError("MaxUnpool", x.dtype());
-    std::memset(y.raw(), 0, y.nbytes());
+    SetBytes(y.raw(), 0, y.nbytes());
     const int64_t* pi = ind.data<int64_t>();
     int64_t def_n = ir::ShapeNumel(def);
     for (int64_t i = 0; i < x.numel(); ++i) {
@@ -258,7 +262,7 @@ class MaxUnpoolKernel : public Kernel {
         rem /= def[d];
         mul *= os[d];
       }
-      std::memcpy(y.raw() + off * es, x.raw() + i * es, es);
+      CopyBytes(y.raw() + off * es, x.raw() + i * es, es);
     }
     return Status::Ok();
   }

@@ -127,11 +127,11 @@ class DynamicQuantizeLstmKernel : public Kernel {
         if (l < 0 || l > S) return Error("DynamicQuantizeLSTM: sequence_lens value " + std::to_string(l) + " out of range");
     }
     Tensor y(DType::Float32, {S, dirs_, Bt, H}), hT(DType::Float32, {dirs_, Bt, H}), cT(DType::Float32, {dirs_, Bt, H});
-    std::memset(y.raw(), 0, y.nbytes());
-    std::memset(hT.raw(), 0, hT.nbytes());
-    std::memset(cT.raw(), 0, cT.nbytes());
-    if (h0) std::memcpy(hT.raw(), h0->raw(), hT.nbytes());
-    if (c0) std::memcpy(cT.raw(), c0->raw(), cT.nbytes());
+    SetBytes(y.raw(), 0, y.nbytes());
+    SetBytes(hT.raw(), 0, hT.nbytes());
+    SetBytes(cT.raw(), 0, cT.nbytes());
+    if (h0) CopyBytes(hT.raw(), h0->raw(), hT.nbytes());
+    if (c0) CopyBytes(cT.raw(), c0->raw(), cT.nbytes());
     std::vector<float> xw(static_cast<size_t>(S * Bt * G)), hr(static_cast<size_t>(Bt * G)), gates(static_cast<size_t>(G));
     std::vector<float> bias(static_cast<size_t>(G), 0.f);
     std::vector<uint8_t> aq;
@@ -150,7 +150,7 @@ class DynamicQuantizeLstmKernel : public Kernel {
           if (s >= lens[b]) continue;
           const int64_t t = rev ? lens[b] - 1 - s : s;
           Step(xw.data() + (t * Bt + b) * G, hr.data() + b * G, bias.data(), pi, gates.data(), hs + b * H, cs + b * H);
-          std::memcpy(y.data<float>() + ((t * dirs_ + d) * Bt + b) * H, hs + b * H, H * sizeof(float));
+          CopyBytes(y.data<float>() + ((t * dirs_ + d) * Bt + b) * H, hs + b * H, H * sizeof(float));
         }
       }
     }

@@ -141,9 +141,9 @@ class DequantizeLinearKernel : public Kernel {
         for (int64_t c = 0; c < s.channels; ++c) {
           int64_t off = (o * s.channels + c) * s.inner;
           const float sc = scale[c];
-          const int32_t z = zp[c];
+          const int64_t z = zp[c];  // int32 data minus an int32 zero point may overflow int32
           for (int64_t i = 0; i < s.inner; ++i)
-            py[off + i] = static_cast<float>(static_cast<int32_t>(px[off + i]) - z) * sc;
+            py[off + i] = static_cast<float>(static_cast<int64_t>(px[off + i]) - z) * sc;
         }
     };
     switch (x.dtype()) {
@@ -478,10 +478,10 @@ void ScaleBiasInPlace(void* data, int64_t rows, int64_t n, const float* s, const
 #endif
     for (; c < n; ++c) {
       int32_t a;
-      std::memcpy(&a, row + c * 4, 4);
+      CopyBytes(&a, row + c * 4, 4);
       float v = static_cast<float>(a) * s[c];
       if (bias) v = v + bias[c];
-      std::memcpy(row + c * 4, &v, 4);
+      CopyBytes(row + c * 4, &v, 4);
     }
   }
 }

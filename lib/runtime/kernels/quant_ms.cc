@@ -272,7 +272,7 @@ class QLinearConcatKernel : public Kernel {
       for (int64_t o = 0; o < outer; ++o) {
         const uint8_t* src = x.raw() + o * row;
         uint8_t* dst = y.raw() + o * y_row + at;
-        if (same) std::memcpy(dst, src, static_cast<size_t>(row));
+        if (same) CopyBytes(dst, src, static_cast<size_t>(row));
         else
           for (int64_t k = 0; k < row; ++k) dst[k] = table[src[k]];
       }
@@ -315,7 +315,7 @@ class QLinearGlobalAveragePoolKernel : public Kernel {
       Q* py = y.data<Q>();
       for (int64_t n = 0; n < N; ++n)
         for (int64_t c = 0; c < C; ++c) {
-          int32_t acc = -static_cast<int32_t>(S) * xp.zp;
+          int64_t acc = -S * int64_t{xp.zp};  // S * 255 overflows int32 for big planes
           for (int64_t s = 0; s < S; ++s)
             acc += channels_last_ ? px[(n * S + s) * C + c] : px[(n * C + c) * S + s];
           py[n * C + c] = QuantizeOne<Q>(static_cast<float>(acc) * mult, 1.f, yp.zp);

@@ -27,10 +27,8 @@ struct RandomAttrs {
 };
 
 // Writes doubles into a fresh output of dtype dt (float or, for Bernoulli/Multinomial, any).
-Status Store(KernelContext& ctx, DType dt, const Shape& shape, const std::vector<double>& v) {
-  Tensor d(DType::Float64, shape);
-  std::copy(v.begin(), v.end(), d.data<double>());
-  Tensor& y = ctx.Alloc(0, dt, shape);
+Status Store(KernelContext& ctx, DType dt, const Tensor& d) {
+  Tensor& y = ctx.Alloc(0, dt, d.shape());
   return ConvertInto(d, y);
 }
 
@@ -52,8 +50,11 @@ class RandomKernel : public Kernel {
       shape = in->shape();
       if (dt == DType::Undefined) dt = in->dtype();
     }
-    int64_t n = ir::ShapeNumel(shape);
-    std::vector<double> v(static_cast<size_t>(n));
+    // The values as float64, in a tensor: its size (from a shape attribute or input) is checked
+    // against the memory budget, with int64 overflow, before anything is drawn.
+    Tensor vt(DType::Float64, shape);
+    const int64_t n = vt.numel();
+    double* v = vt.data<double>();
     if (a_.kind == Rnd::Bernoulli) {
       if (!IsFloatish(in->dtype())) return FloatDTypeError("Bernoulli", in->dtype());
       Tensor p = AsFloat(*in);
@@ -63,13 +64,13 @@ class RandomKernel : public Kernel {
       if (!IsFloatish(dt)) return FloatDTypeError(a_.kind == Rnd::Normal ? "RandomNormal" : "RandomUniform", dt);
       if (a_.kind == Rnd::Normal) {
         std::normal_distribution<double> d(a_.a, a_.b);
-        for (auto& x : v) x = d(rng_);
+        for (int64_t i = 0; i < n; ++i) v[i] = d(rng_);
       } else {
         std::uniform_real_distribution<double> d(a_.a, a_.b);
-        for (auto& x : v) x = d(rng_);
+        for (int64_t i = 0; i < n; ++i) v[i] = d(rng_);
       }
     }
-    return Store(ctx, dt, shape, v);
+    return Store(ctx, dt, vt);
   }
 
  private:
@@ -80,7 +81,8 @@ class RandomKernel : public Kernel {
     if (x0.rank() != 2) return Error("Multinomial: input must be [batch, classes]");
     Tensor x = AsFloat(x0);
     int64_t B = x.dim(0), C = x.dim(1);
-    std::vector<double> v(static_cast<size_t>(B * a_.samples));
+    Tensor vt(DType::Float64, {B, a_.samples});  // budget- and overflow-checked (sample_size)
+    double* v = vt.data<double>();
     std::vector<double> w(static_cast<size_t>(C));
     for (int64_t b = 0; b < B; ++b) {
       double mx = -INFINITY;
@@ -91,7 +93,7 @@ class RandomKernel : public Kernel {
     }
     DType dt = a_.dtype == DType::Undefined ? DType::Int32 : a_.dtype;
     if (dt != DType::Int32 && dt != DType::Int64) return Error("Multinomial: dtype must be int32 or int64");
-    return Store(ctx, dt, {B, a_.samples}, v);
+    return Store(ctx, dt, vt);
   }
 
   RandomAttrs a_;

@@ -79,7 +79,10 @@ std::vector<std::vector<Tap>> AxisTaps(const ResizeAttrs& a, int64_t in, int64_t
   std::vector<std::vector<Tap>> taps(out);
   for (int64_t o = 0; o < out; ++o) {
     double x = ToInput(a, static_cast<double>(o), scale, in, out, r0, r1);
-    if (a.coord == Coord::TfCrop && (x < 0 || x > in - 1)) continue;
+    if (a.coord == Coord::TfCrop && !(x >= 0 && x <= in - 1)) continue;  // NaN too
+    // Bounded before the integer casts below (x may be NaN, infinite or huge from the scales or
+    // roi): beyond 8 outside, every tap clamps to the same edge index, so the value is unchanged.
+    x = x > -8.0 ? std::min(x, static_cast<double>(in) + 8.0) : -8.0;
     auto clamp = [in](int64_t i) { return std::min<int64_t>(std::max<int64_t>(i, 0), in - 1); };
     if (a.mode == Mode::Nearest) {
       taps[o].push_back({clamp(NearestIndex(a.nearest, x, scale < 1)), 1.0});
@@ -120,6 +123,10 @@ class ResizeKernel : public Kernel {
     ASRC_RETURN_IF_ERROR(OutputGeometry(ctx, x.shape(), &scales, &roi0, &roi1, &os));
     std::vector<std::vector<std::vector<Tap>>> taps(r);
     for (int d = 0; d < r; ++d) {
+      // The taps of an axis take memory per output index even when another axis is empty.
+      if (os[d] < 0 || static_cast<uint64_t>(os[d]) > ir::MemoryBudget() / sizeof(Tap))
+        return Error("Resize: output size " + std::to_string(os[d]) + " on axis " + std::to_string(d) +
+                     " is negative or over the memory budget");
       if (x.dim(d) == 0 && os[d] > 0) return Error("Resize: cannot resize an empty axis to " + std::to_string(os[d]));
       taps[d] = AxisTaps(a_, x.dim(d), os[d], scales[d], roi0[d], roi1[d]);
     }
@@ -177,7 +184,7 @@ class ResizeKernel : public Kernel {
     Tensor& y = ctx.Alloc(0, x.dtype(), os);
     if (y.numel() == 0) return Status::Ok();
     if (r == 0) {
-      std::memcpy(y.raw(), x.raw(), es);
+      CopyBytes(y.raw(), x.raw(), es);
       return Status::Ok();
     }
     // Element offsets of the picked input index along each axis, then a gather per output row
@@ -194,9 +201,9 @@ class ResizeKernel : public Kernel {
       uint8_t* dst = y.raw() + row * inner * es;
       const uint8_t* src = x.raw() + base * es;
       if (es == 4) {
-        for (int64_t j = 0; j < inner; ++j) std::memcpy(dst + j * 4, src + last[j] * 4, 4);
+        for (int64_t j = 0; j < inner; ++j) CopyBytes(dst + j * 4, src + last[j] * 4, 4);
       } else {
-        for (int64_t j = 0; j < inner; ++j) std::memcpy(dst + j * es, src + last[j] * es, es);
+        for (int64_t j = 0; j < inner; ++j) CopyBytes(dst + j * es, src + last[j] * es, es);
       }
       for (int d = r - 2; d >= 0; --d) {
         if (++idx[d] < os[d]) break;
@@ -242,16 +249,16 @@ class ResizeKernel : public Kernel {
           (*os)[axes[k]] = sizes[k];
           (*scales)[axes[k]] = static_cast<double>(sizes[k]) / in[axes[k]];
         } else {
-          (*os)[axes[k]] = static_cast<int64_t>(std::floor(in[axes[k]] * keep + 0.5));
+          ASRC_ASSIGN_OR_RETURN((*os)[axes[k]], CheckedInt64(std::floor(in[axes[k]] * keep + 0.5), "Resize: output size"));
           (*scales)[axes[k]] = keep;
         }
       }
     } else {
       if (static_cast<int>(given.size()) != na) return Error("Resize: needs " + std::to_string(na) + " scales or sizes");
       for (int k = 0; k < na; ++k) {
-        if (given[k] <= 0) return Error("Resize: scales must be positive");
+        if (!(given[k] > 0)) return Error("Resize: scales must be positive");  // NaN too
         (*scales)[axes[k]] = given[k];
-        (*os)[axes[k]] = static_cast<int64_t>(std::floor(in[axes[k]] * given[k]));
+        ASRC_ASSIGN_OR_RETURN((*os)[axes[k]], CheckedInt64(std::floor(in[axes[k]] * given[k]), "Resize: output size"));
       }
     }
     if (a_.coord == Coord::TfCrop) {

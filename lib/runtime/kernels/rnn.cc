@@ -112,7 +112,7 @@ Status Prepare(KernelContext& ctx, const RnnConfig& c, int gates, RnnRun& r) {
     r.x = Tensor(DType::Float32, {r.seq, r.batch, x0.dim(2)});
     for (int64_t b = 0; b < r.batch; ++b)
       for (int64_t t = 0; t < r.seq; ++t)
-        std::memcpy(r.x.data<float>() + (t * r.batch + b) * x0.dim(2), x0.data<float>() + (b * r.seq + t) * x0.dim(2),
+        CopyBytes(r.x.data<float>() + (t * r.batch + b) * x0.dim(2), x0.data<float>() + (b * r.seq + t) * x0.dim(2),
                     x0.dim(2) * sizeof(float));
   }
   r.in = x0.dim(2);
@@ -147,7 +147,7 @@ Status Prepare(KernelContext& ctx, const RnnConfig& c, int gates, RnnRun& r) {
       out = Tensor(DType::Float32, {c.dirs, r.batch, c.hidden});
       for (int64_t b = 0; b < r.batch; ++b)
         for (int d = 0; d < c.dirs; ++d)
-          std::memcpy(out.data<float>() + (d * r.batch + b) * c.hidden, s.data<float>() + (b * c.dirs + d) * c.hidden, c.hidden * sizeof(float));
+          CopyBytes(out.data<float>() + (d * r.batch + b) * c.hidden, s.data<float>() + (b * c.dirs + d) * c.hidden, c.hidden * sizeof(float));
     }
     return Status::Ok();
   };
@@ -171,7 +171,7 @@ void Project(KernelContext& ctx, const RnnRun& r, int d, int64_t G, bool add_rb,
 // Direction d's slice of a state tensor [dirs, batch, H], set from init when it is given.
 float* InitState(Tensor& state, const Tensor& init, int d, int64_t n) {
   float* p = state.data<float>() + d * n;
-  if (init.defined()) std::memcpy(p, init.data<float>() + d * n, n * sizeof(float));
+  if (init.defined()) CopyBytes(p, init.data<float>() + d * n, n * sizeof(float));
   return p;
 }
 
@@ -218,7 +218,7 @@ void EmitOutputs(KernelContext& ctx, const RnnConfig& c, const RnnRun& r) {
     Tensor& o = ctx.Alloc(idx, DType::Float32, {r.batch, c.dirs, H});
     for (int64_t b = 0; b < r.batch; ++b)
       for (int d = 0; d < c.dirs; ++d)
-        std::memcpy(o.data<float>() + (b * c.dirs + d) * H, s.data<float>() + (d * r.batch + b) * H, H * sizeof(float));
+        CopyBytes(o.data<float>() + (b * c.dirs + d) * H, s.data<float>() + (d * r.batch + b) * H, H * sizeof(float));
   };
   if (!ctx.outputs->empty() && ctx.node->output(0)) {
     if (c.layout == 0) {
@@ -228,7 +228,7 @@ void EmitOutputs(KernelContext& ctx, const RnnConfig& c, const RnnRun& r) {
       for (int64_t t = 0; t < r.seq; ++t)
         for (int d = 0; d < c.dirs; ++d)
           for (int64_t b = 0; b < r.batch; ++b)
-            std::memcpy(o.data<float>() + ((b * r.seq + t) * c.dirs + d) * H,
+            CopyBytes(o.data<float>() + ((b * r.seq + t) * c.dirs + d) * H,
                         y.data<float>() + ((t * c.dirs + d) * r.batch + b) * H, H * sizeof(float));
     }
   }
@@ -444,7 +444,7 @@ Status SimpleRnnCell(KernelContext& ctx, const RnnConfig& c, RnnRun& r) {
         if (row.t < 0) continue;
         for (int64_t j = 0; j < H; ++j) row.h[j] = row.gx[j] + hr[b * H + j];
         ActVec(c.acts[d], row.h, H, c.clip);
-        std::memcpy(row.y, row.h, H * sizeof(float));
+        CopyBytes(row.y, row.h, H * sizeof(float));
       }
     }
   });

@@ -33,8 +33,8 @@ void Combine(T* dst, const T* src, int64_t n, Red red) {
   for (int64_t i = 0; i < n; ++i) {
     switch (red) {
       case Red::None: dst[i] = src[i]; break;
-      case Red::Add: dst[i] = static_cast<T>(dst[i] + src[i]); break;
-      case Red::Mul: dst[i] = static_cast<T>(dst[i] * src[i]); break;
+      case Red::Add: dst[i] = WrapAdd<T>(dst[i], src[i]); break;  // integers wrap, as Add does
+      case Red::Mul: dst[i] = WrapMul<T>(dst[i], src[i]); break;
       case Red::Max: dst[i] = std::max(dst[i], src[i]); break;
       case Red::Min: dst[i] = std::min(dst[i], src[i]); break;
     }
@@ -44,7 +44,7 @@ void Combine(T* dst, const T* src, int64_t n, Red red) {
 // dst[0..n) (op)= src[0..n) in dtype dt; plain copies by size when red is None.
 Status CombineBytes(DType dt, uint8_t* dst, const uint8_t* src, int64_t n, Red red) {
   if (red == Red::None) {
-    std::memcpy(dst, src, static_cast<size_t>(n) * ir::DTypeSize(dt));
+    CopyBytes(dst, src, static_cast<size_t>(n) * ir::DTypeSize(dt));
     return Status::Ok();
   }
   bool ok = DispatchNumeric(dt, [&](auto z) {
@@ -58,7 +58,7 @@ Status CombineBytes(DType dt, uint8_t* dst, const uint8_t* src, int64_t n, Red r
 Result<Tensor*> CopyOfData(KernelContext& ctx, const Tensor& data, const char* op) {
   if (ir::DTypeSize(data.dtype()) == 0) return DTypeError(op, data.dtype());
   Tensor& y = ctx.Alloc(0, data.dtype(), data.shape());
-  std::memcpy(y.raw(), data.raw(), data.nbytes());
+  CopyBytes(y.raw(), data.raw(), data.nbytes());
   return &y;
 }
 
@@ -73,6 +73,10 @@ class GatherNDKernel : public Kernel {
     if (q < 1 || b_ < 0 || b_ >= std::min(r, q)) return Error("GatherND: batch_dims/ranks do not fit");
     int64_t k = ind.dim(-1);
     if (k < 1 || b_ + k > r) return Error("GatherND: index tuples of " + std::to_string(k) + " for data rank " + std::to_string(r));
+    for (int d = 0; d < b_; ++d)
+      if (ind.dim(d) != data.dim(d))
+        return Error("GatherND: indices " + ir::ShapeStr(ind.shape()) + " and data " + ir::ShapeStr(data.shape()) +
+                     " differ on batch axis " + std::to_string(d));
     Shape os(ind.shape().begin(), ind.shape().end() - 1);
     for (int d = static_cast<int>(b_ + k); d < r; ++d) os.push_back(data.dim(d));
     size_t es = ir::DTypeSize(data.dtype());
@@ -92,7 +96,7 @@ class GatherNDKernel : public Kernel {
           ASRC_ASSIGN_OR_RETURN(int64_t v, WrapIndex(tup[j], data.dim(static_cast<int>(b_ + j))));
           off += v * st[b_ + j];
         }
-        std::memcpy(y.raw() + (bt * tuples + t) * slice * es, data.raw() + off * es, slice * es);
+        CopyBytes(y.raw() + (bt * tuples + t) * slice * es, data.raw() + off * es, slice * es);
       }
     return Status::Ok();
   }
@@ -114,6 +118,10 @@ class ScatterElementsKernel : public Kernel {
       return Error("ScatterElements: indices " + ir::ShapeStr(ind.shape()) + " and updates " +
                    ir::ShapeStr(upd.shape()) + " must have one shape of data's rank");
     if (upd.dtype() != data.dtype()) return Error("ScatterElements: updates dtype differs from data");
+    for (int d = 0; d < data.rank(); ++d)  // off the axis, an index walks the data's own coordinates
+      if (d != axis && ind.dim(d) > data.dim(d))
+        return Error("ScatterElements: indices shape " + ir::ShapeStr(ind.shape()) + " exceeds data shape " +
+                     ir::ShapeStr(data.shape()) + " on axis " + std::to_string(d) + " (only the scatter axis may be larger)");
     ASRC_ASSIGN_OR_RETURN(Tensor* out, CopyOfData(ctx, data, "ScatterElements"));
     Tensor& y = *out;
     size_t es = ir::DTypeSize(data.dtype());
@@ -203,7 +211,7 @@ class CompressKernel : public Kernel {
     uint8_t* dst = y.raw();
     for (int64_t o = 0; o < outer; ++o)
       for (int64_t i : keep) {
-        std::memcpy(dst, x.raw() + ((o * n + i) * inner) * es, inner * es);
+        CopyBytes(dst, x.raw() + ((o * n + i) * inner) * es, inner * es);
         dst += inner * es;
       }
     return Status::Ok();
@@ -245,8 +253,7 @@ class OneHotKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     const Tensor& ind = *ctx.in(0);
     const Tensor& vals = *ctx.in(2);
-    ASRC_ASSIGN_OR_RETURN(double dd, ScalarAsDouble(*ctx.in(1)));
-    int64_t depth = static_cast<int64_t>(dd);
+    ASRC_ASSIGN_OR_RETURN(int64_t depth, ScalarAsInt64(*ctx.in(1), "OneHot: depth"));
     if (depth < 1) return Error("OneHot: depth must be positive");
     if (vals.numel() != 2) return Error("OneHot: values must hold two elements [off, on]");
     size_t es = ir::DTypeSize(vals.dtype());
@@ -260,13 +267,14 @@ class OneHotKernel : public Kernel {
     Shape os = ind.shape();
     os.insert(os.begin() + axis, depth);
     Tensor& y = ctx.Alloc(0, vals.dtype(), os);
-    for (int64_t j = 0; j < y.numel(); ++j) std::memcpy(y.raw() + j * es, vals.raw(), es);
+    for (int64_t j = 0; j < y.numel(); ++j) CopyBytes(y.raw() + j * es, vals.raw(), es);
     for (int64_t o = 0; o < outer; ++o)
       for (int64_t i = 0; i < inner; ++i) {
-        int64_t v = static_cast<int64_t>(fi.data<double>()[o * inner + i]);
+        // NaN and values beyond [-depth, depth) land outside: all off.
+        int64_t v = ClampToInt64(fi.data<double>()[o * inner + i], -depth - 1, depth);
         if (v < 0) v += depth;
         if (v < 0 || v >= depth) continue;  // out of range: all off
-        std::memcpy(y.raw() + ((o * depth + v) * inner + i) * es, vals.raw() + es, es);
+        CopyBytes(y.raw() + ((o * depth + v) * inner + i) * es, vals.raw() + es, es);
       }
     return Status::Ok();
   }

@@ -117,7 +117,7 @@ Status ConcatBytes(const std::vector<Tensor>& parts, int axis, Tensor& out) {
   uint8_t* dst = out.raw();
   for (int64_t o = 0; o < outer; ++o)
     for (size_t k = 0; k < parts.size(); ++k) {
-      if (chunk[k]) std::memcpy(dst, parts[k].raw() + o * chunk[k], chunk[k]);
+      if (chunk[k]) CopyBytes(dst, parts[k].raw() + o * chunk[k], chunk[k]);
       dst += chunk[k];
     }
   return Status::Ok();
@@ -181,16 +181,9 @@ class SplitToSequenceKernel : public Kernel {
       ASRC_ASSIGN_OR_RETURN(std::vector<int64_t> sp, Int64s(*ctx.in(1)));
       if (ctx.in(1)->rank() == 0) {
         if (sp[0] <= 0) return Error("split " + std::to_string(sp[0]) + " must be positive");
-        for (int64_t at = 0; at < len; at += sp[0]) sizes.push_back(std::min(sp[0], len - at));
+        for (int64_t at = 0; at < len; at += std::min(sp[0], len - at)) sizes.push_back(std::min(sp[0], len - at));
       } else {
-        int64_t sum = 0;
-        for (int64_t v : sp) {
-          if (v < 0) return Error("split sizes must be non-negative");
-          sum += v;
-        }
-        if (sum != len)
-          return Error("split sizes sum to " + std::to_string(sum) + ", axis " + std::to_string(axis) +
-                       " has " + std::to_string(len));
+        ASRC_RETURN_IF_ERROR(CheckSplitSizes(sp, len).With("axis " + std::to_string(axis)));
         sizes = sp;
       }
     }
@@ -206,7 +199,7 @@ class SplitToSequenceKernel : public Kernel {
       Tensor p(x.dtype(), s);
       const size_t row = static_cast<size_t>(sz * inner) * es;
       for (int64_t o = 0; o < outer && row; ++o)
-        std::memcpy(p.raw() + o * row, x.raw() + (static_cast<size_t>((o * len + at) * inner)) * es, row);
+        CopyBytes(p.raw() + o * row, x.raw() + (static_cast<size_t>((o * len + at) * inner)) * es, row);
       if (squeeze) s.erase(s.begin() + axis);
       parts.push_back(p.Reshaped(s));
       at += sz;

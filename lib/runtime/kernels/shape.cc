@@ -255,8 +255,8 @@ class ConstantOfShapeKernel : public Kernel {
     uint8_t* p = o.raw();
     bool zero = true;
     for (size_t i = 0; i < es; ++i) zero = zero && value_.raw()[i] == 0;
-    if (zero) std::memset(p, 0, o.nbytes());
-    else for (int64_t i = 0; i < o.numel(); ++i) std::memcpy(p + i * es, value_.raw(), es);
+    if (zero) SetBytes(p, 0, o.nbytes());
+    else for (int64_t i = 0; i < o.numel(); ++i) CopyBytes(p + i * es, value_.raw(), es);
     return Status::Ok();
   }
 
@@ -300,7 +300,7 @@ class ConcatKernel : public Kernel {
       if (skipped(t)) continue;
       int64_t chunk = t->shape()[ax] * inner * es;
       const uint8_t* src = t->raw();
-      for (int64_t i = 0; i < outer; ++i) std::memcpy(dst + i * row + col, src + i * chunk, chunk);
+      for (int64_t i = 0; i < outer; ++i) CopyBytes(dst + i * row + col, src + i * chunk, chunk);
       col += chunk;
     }
     return Status::Ok();
@@ -331,9 +331,7 @@ class SplitKernel : public Kernel {
       for (int64_t i = 0; i < parts; ++i) split.push_back(std::min(each, dim - each * i));
     }
     if (static_cast<int>(split.size()) != n) return Error("split has " + std::to_string(split.size()) + " entries for " + std::to_string(n) + " outputs");
-    int64_t total = 0;
-    for (int64_t s : split) total += s;
-    if (total != dim) return Error("split sizes sum to " + std::to_string(total) + ", axis dim is " + std::to_string(dim));
+    ASRC_RETURN_IF_ERROR(CheckSplitSizes(split, dim));
     size_t es = ir::DTypeSize(x.dtype());
     int64_t outer = 1, inner = 1;
     for (int d = 0; d < ax; ++d) outer *= x.shape()[d];
@@ -345,7 +343,7 @@ class SplitKernel : public Kernel {
       int64_t chunk = split[k] * inner * es;
       if (ctx.node->output(k)) {
         Tensor& o = ctx.Alloc(k, x.dtype(), s);
-        for (int64_t i = 0; i < outer; ++i) std::memcpy(o.raw() + i * chunk, x.raw() + i * row + col, chunk);
+        for (int64_t i = 0; i < outer; ++i) CopyBytes(o.raw() + i * chunk, x.raw() + i * row + col, chunk);
       }
       col += chunk;
     }
@@ -388,7 +386,7 @@ class GatherKernel : public Kernel {
     uint8_t* dst = o.raw();
     for (int64_t i = 0; i < outer; ++i)
       for (int64_t j = 0; j < ni; ++j)
-        std::memcpy(dst + (i * ni + j) * chunk, x.raw() + (i * dim + iv[j]) * chunk, chunk);
+        CopyBytes(dst + (i * ni + j) * chunk, x.raw() + (i * dim + iv[j]) * chunk, chunk);
     return Status::Ok();
   }
 
@@ -422,7 +420,7 @@ class GatherElementsKernel : public Kernel {
       if (v < 0) v += dim;
       int64_t off = 0;
       for (int d = 0; d < r; ++d) off += (d == ax ? v : c[d]) * xs[d];
-      std::memcpy(o.raw() + i * es, x.raw() + off * es, es);
+      CopyBytes(o.raw() + i * es, x.raw() + off * es, es);
       for (int d = r - 1; d >= 0; --d) {
         if (++c[d] < idx.shape()[d]) break;
         c[d] = 0;
@@ -441,18 +439,22 @@ class RangeKernel : public Kernel {
     const Tensor& s = *ctx.in(0);
     DType dt = s.dtype();
     if (ctx.in(1)->dtype() != dt || ctx.in(2)->dtype() != dt) return Error("start/limit/delta dtypes differ");
+    if (s.numel() != 1 || ctx.in(1)->numel() != 1 || ctx.in(2)->numel() != 1)
+      return Error("start/limit/delta must be one-element tensors");
     Status st;
     bool ok = DispatchNumeric(dt, [&](auto z) {
       using T = decltype(z);
       T start = s.data<T>()[0], limit = ctx.in(1)->data<T>()[0], delta = ctx.in(2)->data<T>()[0];
       if (delta == T(0)) { st = Error("delta is 0"); return; }
       double nd = std::ceil((static_cast<double>(limit) - static_cast<double>(start)) / static_cast<double>(delta));
-      int64_t n = std::max<int64_t>(0, static_cast<int64_t>(nd));
+      auto len = CheckedInt64(nd, "Range: the length ceil((limit - start) / delta)");
+      if (!len.ok()) { st = len.status(); return; }
+      int64_t n = std::max<int64_t>(0, *len);
       Tensor& o = ctx.Alloc(0, dt, {n});
       T v = start;
       for (int64_t i = 0; i < n; ++i) {
         o.data<T>()[i] = v;
-        v = static_cast<T>(v + delta);
+        v = WrapAdd<T>(v, delta);  // the step after the last element may overflow
       }
     });
     if (!ok) return DTypeError("Range", dt);
@@ -478,8 +480,8 @@ class TriluKernel : public Kernel {
         for (int64_t j = 0; j < cols; ++j) {
           int64_t off = ((b * rows + i) * cols + j) * es;
           bool keep = upper_ ? (j - i >= k) : (j - i <= k);
-          if (keep) std::memcpy(o.raw() + off, x.raw() + off, es);
-          else std::memset(o.raw() + off, 0, es);
+          if (keep) CopyBytes(o.raw() + off, x.raw() + off, es);
+          else SetBytes(o.raw() + off, 0, es);
         }
     return Status::Ok();
   }

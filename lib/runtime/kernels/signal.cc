@@ -38,9 +38,9 @@ class Fft {
   Fft(const Fft&) = delete;
   Fft& operator=(const Fft&) = delete;
   void Run(cd* data) {
-    std::memcpy(static_cast<void*>(buf_), static_cast<const void*>(data), sizeof(cd) * n_);
+    CopyBytes(static_cast<void*>(buf_), static_cast<const void*>(data), sizeof(cd) * n_);
     fftw_execute(plan_);
-    std::memcpy(static_cast<void*>(data), static_cast<const void*>(buf_), sizeof(cd) * n_);
+    CopyBytes(static_cast<void*>(data), static_cast<const void*>(buf_), sizeof(cd) * n_);
   }
 
  private:
@@ -76,8 +76,7 @@ Status StoreComplex(KernelContext& ctx, DType dt, Shape shape, const std::vector
 
 Result<int64_t> ScalarInt(const Tensor* t, const char* what) {
   if (!t) return Error(std::string(what) + " is required");
-  ASRC_ASSIGN_OR_RETURN(double v, ScalarAsDouble(*t));
-  return static_cast<int64_t>(v);
+  return ScalarAsInt64(*t, what);
 }
 
 class DftKernel : public Kernel {
@@ -102,6 +101,13 @@ class DftKernel : public Kernel {
     int64_t bins = onesided_ ? len / 2 + 1 : len;
     Shape os(x.shape().begin(), x.shape().end() - 1);
     os[axis] = bins;
+    // dft_length comes from a tensor: the output and the transform line must fit the memory
+    // budget before the vectors below are sized (and outer * bins * inner must not overflow).
+    const uint64_t room = ir::MemoryBudget() / sizeof(cd);
+    const int64_t out_n = ir::ShapeNumel(os);
+    if (out_n < 0 || static_cast<uint64_t>(out_n) > room || static_cast<uint64_t>(len) > room)
+      return Error("DFT: dft_length " + std::to_string(len) + " on " + ir::ShapeStr(x.shape()) +
+                   " is over the memory budget");
     std::vector<cd> out(static_cast<size_t>(outer * bins * inner)), line(len);
     Fft fft(len, inverse_);
     for (int64_t o = 0; o < outer; ++o)
@@ -142,11 +148,14 @@ class StftKernel : public Kernel {
       if (!window.empty() && fl != flen) return Error("STFT: frame_length differs from the window's length");
       flen = fl;
     }
-    if (window.empty()) window.assign(static_cast<size_t>(std::max<int64_t>(flen, 0)), 1.0);
     int64_t B = x.dim(0), len = x.dim(1);
     if (step < 1 || flen < 1 || flen > len) return Error("STFT: frame_step/frame_length do not fit the signal of " + std::to_string(len));
+    if (window.empty()) window.assign(static_cast<size_t>(flen), 1.0);  // flen <= len: checked first
     if (onesided_ && x.dim(2) == 2) return Error("STFT: onesided needs a real signal");
     int64_t frames = 1 + (len - flen) / step, bins = onesided_ ? flen / 2 + 1 : flen;
+    const int64_t out_n = ir::ShapeNumel({B, frames, bins});  // overlapping frames multiply the size
+    if (out_n < 0 || static_cast<uint64_t>(out_n) > ir::MemoryBudget() / sizeof(cd))
+      return Error("STFT: " + std::to_string(frames) + " frames of " + std::to_string(bins) + " bins are over the memory budget");
     std::vector<cd> out(static_cast<size_t>(B * frames * bins)), line(flen);
     Fft fft(flen, false);
     for (int64_t b = 0; b < B; ++b)
@@ -202,19 +211,19 @@ class MelKernel : public Kernel {
     ASRC_ASSIGN_OR_RETURN(int64_t rate, ScalarInt(ctx.in(2), "sample_rate"));
     ASRC_ASSIGN_OR_RETURN(double lo, ScalarAsDouble(*ctx.in(3)));
     ASRC_ASSIGN_OR_RETURN(double hi, ScalarAsDouble(*ctx.in(4)));
-    if (mels < 1 || dft < 1 || rate < 1 || lo < 0 || hi <= lo)
+    if (mels < 1 || dft < 1 || rate < 1 || !(lo >= 0) || !(hi > lo) || !std::isfinite(hi) || dft == std::numeric_limits<int64_t>::max())
       return Error("MelWeightMatrix: needs positive bins, dft_length, sample_rate and 0 <= lower < upper edge");
     int64_t spec = dft / 2 + 1;
     auto mel = [](double hz) { return 2595.0 * std::log10(1.0 + hz / 700.0); };
     // The reference divides the mel range into num_mel_bins + 2 steps (not + 1).
     double lo_mel = mel(lo), step = (mel(hi) - lo_mel) / static_cast<double>(mels + 2);
+    Tensor d(DType::Float64, {spec, mels});  // over the memory budget: an error before `bin`
     std::vector<int64_t> bin(mels + 2);
     for (int64_t i = 0; i < mels + 2; ++i) {
       double hz = 700.0 * (std::pow(10.0, (i * step + lo_mel) / 2595.0) - 1.0);
-      bin[i] = static_cast<int64_t>(std::floor((dft + 1) * hz / rate));
+      bin[i] = ClampToInt64(std::floor((static_cast<double>(dft) + 1) * hz / rate), -1, spec);
       if (bin[i] < 0 || bin[i] >= spec) return Error("MelWeightMatrix: upper edge above the Nyquist bin");
     }
-    Tensor d(DType::Float64, {spec, mels});
     double* w = d.data<double>();
     for (int64_t m = 0; m < mels; ++m) {
       int64_t l = bin[m], c = bin[m + 1], h = bin[m + 2];

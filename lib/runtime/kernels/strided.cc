@@ -18,7 +18,7 @@ void CopyStridedRows(const uint8_t* src, int64_t src_off, const std::vector<int6
   int64_t total = ir::ShapeNumel(out_shape);
   if (total <= 0) return;
   if (r == 0) {
-    std::memcpy(dst, src + src_off * es, es);
+    CopyBytes(dst, src + src_off * es, es);
     return;
   }
   int64_t inner = out_shape[r - 1];
@@ -32,7 +32,7 @@ void CopyStridedRows(const uint8_t* src, int64_t src_off, const std::vector<int6
   }
   auto copy_row = [&](uint8_t* d, const uint8_t* s) {
     if (ist == 1) {
-      std::memcpy(d, s, inner * es);
+      CopyBytes(d, s, inner * es);
       return;
     }
     switch (es) {
@@ -40,7 +40,7 @@ void CopyStridedRows(const uint8_t* src, int64_t src_off, const std::vector<int6
       case 2: for (int64_t j = 0; j < inner; ++j) reinterpret_cast<uint16_t*>(d)[j] = reinterpret_cast<const uint16_t*>(s)[j * ist]; break;
       case 4: for (int64_t j = 0; j < inner; ++j) reinterpret_cast<uint32_t*>(d)[j] = reinterpret_cast<const uint32_t*>(s)[j * ist]; break;
       case 8: for (int64_t j = 0; j < inner; ++j) reinterpret_cast<uint64_t*>(d)[j] = reinterpret_cast<const uint64_t*>(s)[j * ist]; break;
-      default: for (int64_t j = 0; j < inner; ++j) std::memcpy(d + j * es, s + j * ist * es, es);
+      default: for (int64_t j = 0; j < inner; ++j) CopyBytes(d + j * es, s + j * ist * es, es);
     }
   };
   for (int64_t o = row_begin * inner, oe = row_end * inner; o < oe; o += inner) {
@@ -255,14 +255,20 @@ class PadKernel : public Kernel {
       else if (attrs_) v = Tensor::Scalar(value_);
       if (v.defined()) {
         Tensor cv(x.dtype(), {});
-        if (v.dtype() == x.dtype()) std::memcpy(cv.raw(), v.raw(), es);
+        if (v.dtype() == x.dtype()) CopyBytes(cv.raw(), v.raw(), es);
         else ASRC_RETURN_IF_ERROR(ConvertInto(v.Reshaped({}), cv));
-        std::memcpy(cval.data(), cv.raw(), es);
+        CopyBytes(cval.data(), cv.raw(), es);
       }
     }
     Shape out(r);
     for (int d = 0; d < r; ++d) {
-      out[d] = x.shape()[d] + pb[d] + pe[d];
+      // Pads beyond +-2^62 can give no tensor that fits in memory (and keep c - pb below in range).
+      const int64_t far = int64_t{1} << 62;
+      if (pb[d] <= -far || pb[d] >= far || pe[d] <= -far || pe[d] >= far)
+        return Error("pads " + std::to_string(pb[d]) + ", " + std::to_string(pe[d]) + " on axis " +
+                     std::to_string(d) + " are beyond +-2^62");
+      if (__builtin_add_overflow(x.shape()[d], pb[d] + pe[d], &out[d]))
+        return Error("pads overflow axis " + std::to_string(d));
       if (out[d] < 0) return Error("pads make a negative dim");
       if (mode_ != kConstant && x.shape()[d] == 0 && out[d] > 0) return Error("cannot reflect/edge-pad an empty axis");
       if (mode_ == kReflect && (pb[d] >= x.shape()[d] || pe[d] >= x.shape()[d]) && (pb[d] > 0 || pe[d] > 0) && x.shape()[d] < 2)
@@ -293,7 +299,7 @@ class PadKernel : public Kernel {
     int64_t inner = r ? out[r - 1] : 1;
     int64_t total = ir::ShapeNumel(out);
     uint8_t* dst = o.raw();
-    if (r == 0) { std::memcpy(dst, x.raw(), es); return Status::Ok(); }
+    if (r == 0) { CopyBytes(dst, x.raw(), es); return Status::Ok(); }
     for (int64_t o_i = 0; o_i < total; o_i += inner) {
       int64_t base = 0;
       bool constant_row = false;
@@ -304,19 +310,19 @@ class PadKernel : public Kernel {
       }
       uint8_t* row = dst + o_i * es;
       if (constant_row) {
-        for (int64_t j = 0; j < inner; ++j) std::memcpy(row + j * es, cval.data(), es);
+        for (int64_t j = 0; j < inner; ++j) CopyBytes(row + j * es, cval.data(), es);
       } else {
         int64_t n = x.shape()[r - 1];
         int64_t lo = std::max<int64_t>(0, pb[r - 1]);
         int64_t hi = std::min<int64_t>(inner, pb[r - 1] + n);
         for (int64_t j = 0; j < lo; ++j) {
           int64_t s = map(r - 1, j);
-          std::memcpy(row + j * es, s < 0 ? cval.data() : x.raw() + (base + s) * es, es);
+          CopyBytes(row + j * es, s < 0 ? cval.data() : x.raw() + (base + s) * es, es);
         }
-        if (hi > lo) std::memcpy(row + lo * es, x.raw() + (base + lo - pb[r - 1]) * es, (hi - lo) * es);
+        if (hi > lo) CopyBytes(row + lo * es, x.raw() + (base + lo - pb[r - 1]) * es, (hi - lo) * es);
         for (int64_t j = std::max(hi, lo); j < inner; ++j) {
           int64_t s = map(r - 1, j);
-          std::memcpy(row + j * es, s < 0 ? cval.data() : x.raw() + (base + s) * es, es);
+          CopyBytes(row + j * es, s < 0 ? cval.data() : x.raw() + (base + s) * es, es);
         }
       }
       for (int d = r - 2; d >= 0; --d) {

@@ -94,15 +94,18 @@ class TfIdfKernel : public Kernel {
       const std::string* row = tok.data() + r * C;
       float* out = py + r * out_size_;
       for (int64_t start = 0; start < C; ++start)
-        for (int64_t n = a_.min_n; n <= a_.max_n; ++n)
+        // Only grams that fit in the row: n <= C - start and start + (n - 1) * (skip + 1) < C,
+        // bounded before the loops so that huge attribute values neither overflow nor spin.
+        for (int64_t n = a_.min_n; n <= a_.max_n && n <= C - start; ++n) {
           // Unigrams have no gaps to skip: count them once.
-          for (int64_t skip = 0; skip <= (n == 1 ? 0 : a_.max_skip); ++skip) {
-            if (start + (n - 1) * (skip + 1) >= C) break;
+          const int64_t max_skip = n == 1 ? 0 : std::min(a_.max_skip, (C - start - 1) / (n - 1) - 1);
+          for (int64_t skip = 0; skip <= max_skip; ++skip) {
             std::vector<std::string> gram;
             for (int64_t j = 0; j < n; ++j) gram.push_back(row[start + j * (skip + 1)]);
             auto it = grams_.find(gram);
             if (it != grams_.end()) out[it->second] += 1.f;
           }
+        }
       for (int64_t i = 0; i < out_size_; ++i) {
         float w = i < static_cast<int64_t>(a_.weights.size()) ? a_.weights[i] : 1.f;
         if (a_.mode == 1) out[i] = out[i] > 0 ? w : 0.f;
@@ -154,7 +157,8 @@ void RegisterTextKernels(KernelRegistry& r) {
       return Error("TfIdfVectorizer: ngram_counts point past the pool (pool_int64s or pool_strings, " +
                    std::to_string(pool_n) + " entries)");
     for (int64_t k : a.indexes)
-      if (k < 0) return Error("TfIdfVectorizer: ngram_indexes must be >= 0");
+      if (k < 0 || k == std::numeric_limits<int64_t>::max())
+        return Error("TfIdfVectorizer: ngram_indexes must be in [0, 2^63 - 1)");
     return Make<TfIdfKernel>(std::move(a));
   }));
 }

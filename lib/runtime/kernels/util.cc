@@ -42,6 +42,35 @@ Result<double> ScalarAsDouble(const Tensor& t) {
   return out;
 }
 
+Result<int64_t> CheckedInt64(double d, const std::string& what) {
+  // 2^63 is exactly representable; every double below it (and >= -2^63) casts to int64.
+  if (d != d || d >= 9223372036854775808.0 || d < -9223372036854775808.0)
+    return Error(what + " is " + (d != d ? std::string("NaN") : std::to_string(d)) +
+                 ", not an integer in int64's range");
+  return static_cast<int64_t>(d);
+}
+
+Result<int64_t> ScalarAsInt64(const Tensor& t, const std::string& what) {
+  if (t.numel() != 1) return Error(what + ": expected a scalar, got shape " + ir::ShapeStr(t.shape()));
+  if (t.dtype() == DType::Int64) return t.data<int64_t>()[0];
+  if (t.dtype() == DType::Int32) return int64_t{t.data<int32_t>()[0]};
+  auto v = ScalarAsDouble(t);
+  if (!v.ok()) return Error(what + ": " + v.status().message());
+  return CheckedInt64(*v, what);
+}
+
+Status CheckSplitSizes(const std::vector<int64_t>& sizes, int64_t dim) {
+  int64_t left = dim;
+  for (int64_t v : sizes) {
+    if (v < 0) return Error("split size " + std::to_string(v) + " is negative");
+    if (v > left) return Error("split sizes sum to more than the axis dim " + std::to_string(dim));
+    left -= v;
+  }
+  if (left != 0)
+    return Error("split sizes sum to " + std::to_string(dim - left) + ", the axis dim is " + std::to_string(dim));
+  return Status::Ok();
+}
+
 Result<int> NormAxis(int64_t axis, int rank) {
   if (rank == 0) return Error("axis " + std::to_string(axis) + " on a scalar (rank 0), which has no axis");
   if (axis < -rank || axis >= rank)
@@ -96,17 +125,21 @@ Status SliceGeometry(const Shape& in, const std::vector<int64_t>& starts,
     int64_t dim = in[ax];
     int64_t st = steps[i];
     if (st == 0) return Error("step 0");
+    // A step beyond the dim takes one element either way; bounded, its stride (step * the dim's
+    // stride) and -step cannot overflow (INT64_MIN: onnx_run_fuzzer class).
+    const int64_t far = std::max<int64_t>(dim, 1);
+    st = std::clamp<int64_t>(st, -far, far);
     int64_t b = starts[i], e = ends[i];
     if (b < 0) b += dim;
     if (e < 0) e += dim;
     if (st > 0) {
       b = std::clamp<int64_t>(b, 0, dim);
       e = std::clamp<int64_t>(e, 0, dim);
-      out[ax] = e > b ? (e - b + st - 1) / st : 0;
+      out[ax] = e > b ? (e - b - 1) / st + 1 : 0;
     } else {
       b = std::clamp<int64_t>(b, 0, dim - 1);
       e = std::clamp<int64_t>(e, -1, dim - 1);
-      out[ax] = b > e ? (b - e + (-st) - 1) / (-st) : 0;
+      out[ax] = b > e ? (b - e - 1) / (-st) + 1 : 0;
     }
     begin[ax] = b;
     step[ax] = st;
@@ -239,7 +272,7 @@ Status ConvertInto(const Tensor& in, Tensor& out) {
   int64_t n = in.numel();
   if (in.dtype() == out.dtype()) {
     if (in.dtype() == DType::String) out.strings = in.strings;
-    else std::memcpy(out.raw(), in.raw(), in.nbytes());
+    else CopyBytes(out.raw(), in.raw(), in.nbytes());
     return Status::Ok();
   }
   if (in.dtype() == DType::String || out.dtype() == DType::String) return StringConvert(in, out);

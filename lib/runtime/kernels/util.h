@@ -92,6 +92,12 @@ KernelFactory NeedInputs(int n, KernelFactory f);
 Result<std::vector<int64_t>> Int64s(const Tensor& t);
 // Scalar of any numeric dtype as double.
 Result<double> ScalarAsDouble(const Tensor& t);
+// Scalar of any numeric dtype as int64: int32/int64 exactly, others through CheckedInt64 (an
+// error naming `what` for NaN, infinity or a value beyond int64).
+Result<int64_t> ScalarAsInt64(const Tensor& t, const std::string& what);
+// Split sizes read from a tensor or attribute: each non-negative and together exactly `dim` (an
+// error otherwise; summed without signed overflow).
+Status CheckSplitSizes(const std::vector<int64_t>& sizes, int64_t dim);
 // Normalizes an axis in [-rank, rank) into [0, rank). A scalar (rank 0) has no axis: an error,
 // so a kernel may index its shape with the result.
 Result<int> NormAxis(int64_t axis, int rank);
@@ -123,6 +129,31 @@ inline bool IsFloatish(DType d) {
 }
 // Generic element conversion between any numeric/bool/float16 dtypes.
 Status ConvertInto(const Tensor& in, Tensor& out);
+
+// memcpy / memmove / memset that do nothing for 0 bytes: an empty tensor's or vector's data may
+// be null, and the C functions are undefined on a null pointer even for 0 bytes (onnx_run_fuzzer,
+// UBSan). Every kernel copies through these.
+inline void CopyBytes(void* dst, const void* src, size_t n) {
+  if (n) std::memcpy(dst, src, n);
+}
+inline void MoveBytes(void* dst, const void* src, size_t n) {
+  if (n) std::memmove(dst, src, n);
+}
+inline void SetBytes(void* dst, int value, size_t n) {
+  if (n) std::memset(dst, value, n);
+}
+
+// A double from a tensor or an attribute used as a count, size, index, depth or seed, as int64
+// (truncated toward zero, as a cast): an error naming `what` when it is NaN, infinite or beyond
+// int64's range, where the plain cast is undefined behaviour.
+Result<int64_t> CheckedInt64(double d, const std::string& what);
+// A coordinate clamped into [lo, hi] before the cast (NaN goes to lo): for positions that are
+// clamped into a tensor anyway, however far outside (or NaN) the computed value is.
+inline int64_t ClampToInt64(double d, int64_t lo, int64_t hi) {
+  if (!(d > static_cast<double>(lo))) return lo;
+  if (d >= static_cast<double>(hi)) return hi;
+  return static_cast<int64_t>(d);
+}
 
 // A double as integer T: NaN is 0 and values beyond T's range saturate, where a plain cast is
 // undefined behaviour. Other T: a plain cast.

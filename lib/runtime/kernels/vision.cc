@@ -51,7 +51,7 @@ class NmsKernel : public Kernel {
                    ir::ShapeStr(scores.shape()) + " must be [B, N, 4] and [B, C, N]");
     int64_t max_out = 0;
     float iou_th = 0, score_th = -INFINITY;
-    if (ctx.in(2) && ctx.in(2)->numel() > 0) { ASRC_ASSIGN_OR_RETURN(double v, ScalarAsDouble(*ctx.in(2))); max_out = static_cast<int64_t>(v); }
+    if (ctx.in(2) && ctx.in(2)->numel() > 0) { ASRC_ASSIGN_OR_RETURN(max_out, ScalarAsInt64(*ctx.in(2), "NonMaxSuppression: max_output_boxes_per_class")); }
     if (ctx.in(3) && ctx.in(3)->numel() > 0) { ASRC_ASSIGN_OR_RETURN(double v, ScalarAsDouble(*ctx.in(3))); iou_th = static_cast<float>(v); }
     if (ctx.in(4) && ctx.in(4)->numel() > 0) { ASRC_ASSIGN_OR_RETURN(double v, ScalarAsDouble(*ctx.in(4))); score_th = static_cast<float>(v); }
     int64_t B = boxes.dim(0), N = boxes.dim(1), C = scores.dim(1);
@@ -94,8 +94,8 @@ double Reflect(double x, double twice_low, double twice_high) {
   double mn = twice_low / 2, span = (twice_high - twice_low) / 2;
   x = std::abs(x - mn);
   double extra = std::fmod(x, span);
-  int64_t flips = static_cast<int64_t>(std::floor(x / span));
-  return flips % 2 == 0 ? extra + mn : span - extra + mn;
+  // The parity of the flips in double: x / span may be beyond int64 (or infinite).
+  return std::fmod(std::floor(x / span), 2.0) == 0 ? extra + mn : span - extra + mn;
 }
 
 class GridSampleKernel : public Kernel {
@@ -143,6 +143,11 @@ class GridSampleKernel : public Kernel {
     return yy >= 0 && yy < H && xx >= 0 && xx < W ? p[yy * W + xx] : 0.0;
   }
   double Sample(const float* p, int64_t H, int64_t W, double ix, double iy) const {
+    // A grid value may be NaN, infinite or huge: bounded before any integer cast (at 2^40 every
+    // tap is far outside and the fraction is still exact to 2^-12).
+    const double far = 1099511627776.0;
+    ix = ix > -far ? std::min(ix, far) : -far;
+    iy = iy > -far ? std::min(iy, far) : -far;
     if (mode_ == GsMode::Nearest)
       return At(p, H, W, static_cast<int64_t>(std::nearbyint(iy)), static_cast<int64_t>(std::nearbyint(ix)));
     double fx = std::floor(ix), fy = std::floor(iy), tx = ix - fx, ty = iy - fy;
@@ -203,8 +208,14 @@ class RoiAlignKernel : public Kernel {
       double rw = box[2] * a_.scale - off - x1, rh = box[3] * a_.scale - off - y1;
       if (!a_.half_pixel) { rw = std::max(rw, 1.0); rh = std::max(rh, 1.0); }
       double bh = rh / a_.out_h, bw = rw / a_.out_w;
-      int64_t gh = a_.sampling > 0 ? a_.sampling : static_cast<int64_t>(std::ceil(rh / a_.out_h));
-      int64_t gw = a_.sampling > 0 ? a_.sampling : static_cast<int64_t>(std::ceil(rw / a_.out_w));
+      // Adaptive sampling: ceil(roi size / output size) per bin, from the roi's values (NaN,
+      // infinite or huge ones would be an undefined cast or an endless loop).
+      const double sh = a_.sampling > 0 ? a_.sampling : std::max(std::ceil(rh / a_.out_h), 0.0);
+      const double sw = a_.sampling > 0 ? a_.sampling : std::max(std::ceil(rw / a_.out_w), 0.0);
+      if (!(sh * sw <= 16777216.0))
+        return Error("RoiAlign: roi " + std::to_string(r) + " needs " + std::to_string(sh) + " x " +
+                     std::to_string(sw) + " samples per bin (at most 2^24)");
+      const int64_t gh = static_cast<int64_t>(sh), gw = static_cast<int64_t>(sw);
       double count = std::max<double>(gh * gw, 1);
       for (int64_t c = 0; c < C; ++c) {
         const float* p = x.data<float>() + (bidx[r] * C + c) * H * W;
@@ -230,7 +241,7 @@ class RoiAlignKernel : public Kernel {
  private:
   // ONNX Runtime's RoiAlign sampling: zero beyond one pixel outside, clamped at the far edge.
   double Bilinear(const float* p, int64_t H, int64_t W, double y, double x) const {
-    if (y < -1.0 || y > H || x < -1.0 || x > W) return 0;
+    if (!(y >= -1.0 && y <= H && x >= -1.0 && x <= W)) return 0;  // NaN too
     y = std::max(y, 0.0);
     x = std::max(x, 0.0);
     int64_t y0 = static_cast<int64_t>(y), x0 = static_cast<int64_t>(x), y1, x1;
@@ -259,10 +270,12 @@ class MaxRoiPoolKernel : public Kernel {
     Tensor y = ctx.NewTensor(DType::Float32, {R, C, ph_, pw_});
     for (int64_t r = 0; r < R; ++r) {
       const float* b = rois.data<float>() + r * 5;
-      int64_t n = static_cast<int64_t>(b[0]);
+      int64_t n = ClampToInt64(b[0], -1, x.dim(0));
       if (n < 0 || n >= x.dim(0)) return Error("MaxRoiPool: batch index out of range");
-      int64_t x1 = std::lround(b[1] * scale_), y1 = std::lround(b[2] * scale_);
-      int64_t x2 = std::lround(b[3] * scale_), y2 = std::lround(b[4] * scale_);
+      // Corners rounded and bounded (NaN, infinite or huge values would make lround unspecified
+      // and the differences below overflow); beyond 2^40 every bin is outside the image anyway.
+      auto corner = [this](float v) { return ClampToInt64(std::round(v * scale_), -(int64_t{1} << 40), int64_t{1} << 40); };
+      int64_t x1 = corner(b[1]), y1 = corner(b[2]), x2 = corner(b[3]), y2 = corner(b[4]);
       double bh = static_cast<double>(std::max<int64_t>(y2 - y1 + 1, 1)) / ph_;
       double bw = static_cast<double>(std::max<int64_t>(x2 - x1 + 1, 1)) / pw_;
       for (int64_t c = 0; c < C; ++c)
