@@ -239,10 +239,13 @@ void EmitOutputs(KernelContext& ctx, const RnnConfig& c, const RnnRun& r) {
 // The recurrent product of one step, out[b, :] = h[b, :] R^T for R [G, H], where a call per step
 // costs more than the arithmetic (a few thousand multiply-adds): R transposed once per run into
 // rt [H, G], then each output row summed in registers 64 columns at a time, k ascending.
-// Batches of 8 rows or more go to the GEMM.
+// Batches of 8 rows or more go to the GEMM, and so do a single step and large R (over 2^16
+// elements: a decoder step's 2048 x 512 LSTM weight), where the per-call cost is small beside
+// the product and transposing R on every call would cost more than the step (6 ms vs 0.1 ms).
 class StepProduct {
  public:
-  StepProduct(const float* R, int64_t G, int64_t H, int64_t batch) : R_(R), G_(G), H_(H), gemm_(batch >= 8) {
+  StepProduct(const float* R, int64_t G, int64_t H, int64_t batch, int64_t steps)
+      : R_(R), G_(G), H_(H), gemm_(batch >= 8 || steps < 2 || G * H > (int64_t{1} << 16)) {
     if (gemm_) return;
     rt_.resize(static_cast<size_t>(G * H));
     for (int64_t j = 0; j < G; ++j)
@@ -328,7 +331,7 @@ Status LstmCell(KernelContext& ctx, const RnnConfig& c, RnnRun& r) {
     std::vector<float> gates(static_cast<size_t>(G)), hc(static_cast<size_t>(H));
     bool rev = c.reverse_only || d == 1;
     Act f = c.acts[d * 3], g = c.acts[d * 3 + 1], h = c.acts[d * 3 + 2];
-    const StepProduct rstep(r.R->data<float>() + d * G * H, G, H, Bt);
+    const StepProduct rstep(r.R->data<float>() + d * G * H, G, H, Bt, r.seq);
     Project(ctx, r, d, G, true, xw);
     float* hs = InitState(r.hT, r.h0, d, Bt * H);
     float* cs = InitState(r.cT, r.c0, d, Bt * H);
@@ -379,7 +382,7 @@ Status GruCell(KernelContext& ctx, const RnnConfig& c, RnnRun& r) {
     Act f = c.acts[d * 2], g = c.acts[d * 2 + 1];
     const float* rr = r.R->data<float>() + d * G * H;
     const float* rb = r.B ? r.B->data<float>() + d * 2 * G + G : nullptr;
-    const StepProduct rstep(rr, G, H, Bt);
+    const StepProduct rstep(rr, G, H, Bt, S);
     Project(ctx, r, d, G, false, xw);
     float* hs = InitState(r.hT, r.h0, d, Bt * H);
     for (int64_t s = 0; s < S; ++s) {
@@ -433,7 +436,7 @@ Status SimpleRnnCell(KernelContext& ctx, const RnnConfig& c, RnnRun& r) {
     float* xw = xws.at(d);
     std::vector<float> hr(static_cast<size_t>(Bt * H));
     bool rev = c.reverse_only || d == 1;
-    const StepProduct rstep(r.R->data<float>() + d * H * H, H, H, Bt);
+    const StepProduct rstep(r.R->data<float>() + d * H * H, H, H, Bt, S);
     Project(ctx, r, d, H, true, xw);
     float* hs = InitState(r.hT, r.h0, d, Bt * H);
     const Direction dir{c, r, d, rev, H, xw, hs};
