@@ -44,6 +44,8 @@ class NmsKernel : public Kernel {
  public:
   explicit NmsKernel(bool center) : center_(center) {}
   Status Run(KernelContext& ctx) override {
+    for (int i = 0; i < 2; ++i)
+      if (!IsFloatish(ctx.in(i)->dtype())) return FloatDTypeError("NonMaxSuppression", ctx.in(i)->dtype());
     Tensor boxes = AsFloat(*ctx.in(0)), scores = AsFloat(*ctx.in(1));
     if (boxes.rank() != 3 || boxes.dim(2) != 4 || scores.rank() != 3 || scores.dim(0) != boxes.dim(0) ||
         scores.dim(2) != boxes.dim(1))
@@ -104,6 +106,7 @@ class GridSampleKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
     if (!IsFloatish(x0.dtype())) return FloatDTypeError("GridSample", x0.dtype());
+    if (!IsFloatish(ctx.in(1)->dtype())) return FloatDTypeError("GridSample", ctx.in(1)->dtype());
     Tensor x = AsFloat(x0), grid = AsFloat(*ctx.in(1));
     if (x.rank() != 4 || grid.rank() != 4 || grid.dim(3) != 2 || grid.dim(0) != x.dim(0))
       return Error("GridSample: X must be [N, C, H, W] and grid [N, Ho, Wo, 2]; got " + ir::ShapeStr(x.shape()) +
@@ -194,6 +197,7 @@ class RoiAlignKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
     if (!IsFloatish(x0.dtype())) return FloatDTypeError("RoiAlign", x0.dtype());
+    if (!IsFloatish(ctx.in(1)->dtype())) return FloatDTypeError("RoiAlign", ctx.in(1)->dtype());
     Tensor x = AsFloat(x0), rois = AsFloat(*ctx.in(1));
     ASRC_ASSIGN_OR_RETURN(std::vector<int64_t> bidx, Int64s(*ctx.in(2)));
     if (x.rank() != 4 || rois.rank() != 2 || rois.dim(1) != 4 || static_cast<int64_t>(bidx.size()) != rois.dim(0))
@@ -263,6 +267,7 @@ class MaxRoiPoolKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
     if (!IsFloatish(x0.dtype())) return FloatDTypeError("MaxRoiPool", x0.dtype());
+    if (!IsFloatish(ctx.in(1)->dtype())) return FloatDTypeError("MaxRoiPool", ctx.in(1)->dtype());
     Tensor x = AsFloat(x0), rois = AsFloat(*ctx.in(1));
     if (x.rank() != 4 || rois.rank() != 2 || rois.dim(1) != 5)
       return Error("MaxRoiPool: X [N, C, H, W] and rois [R, 5] (batch, x1, y1, x2, y2) expected");
