@@ -40,12 +40,19 @@ float Iou(const float* a, const float* b, bool center) {
   return uni > 0 ? inter / uni : 0.f;
 }
 
+// The first n inputs must have float types: AsFloat converts float16/float64 and passes any
+// other type through unconverted, whose data<float>() is null.
+Status FloatInputs(const char* op, KernelContext& ctx, int n) {
+  for (int i = 0; i < n; ++i)
+    if (!IsFloatish(ctx.in(i)->dtype())) return FloatDTypeError(op, ctx.in(i)->dtype());
+  return Status::Ok();
+}
+
 class NmsKernel : public Kernel {
  public:
   explicit NmsKernel(bool center) : center_(center) {}
   Status Run(KernelContext& ctx) override {
-    for (int i = 0; i < 2; ++i)
-      if (!IsFloatish(ctx.in(i)->dtype())) return FloatDTypeError("NonMaxSuppression", ctx.in(i)->dtype());
+    ASRC_RETURN_IF_ERROR(FloatInputs("NonMaxSuppression", ctx, 2));
     Tensor boxes = AsFloat(*ctx.in(0)), scores = AsFloat(*ctx.in(1));
     if (boxes.rank() != 3 || boxes.dim(2) != 4 || scores.rank() != 3 || scores.dim(0) != boxes.dim(0) ||
         scores.dim(2) != boxes.dim(1))
@@ -105,8 +112,7 @@ class GridSampleKernel : public Kernel {
   GridSampleKernel(GsMode mode, GsPad pad, bool align) : mode_(mode), pad_(pad), align_(align) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
-    if (!IsFloatish(x0.dtype())) return FloatDTypeError("GridSample", x0.dtype());
-    if (!IsFloatish(ctx.in(1)->dtype())) return FloatDTypeError("GridSample", ctx.in(1)->dtype());
+    ASRC_RETURN_IF_ERROR(FloatInputs("GridSample", ctx, 2));
     Tensor x = AsFloat(x0), grid = AsFloat(*ctx.in(1));
     if (x.rank() != 4 || grid.rank() != 4 || grid.dim(3) != 2 || grid.dim(0) != x.dim(0))
       return Error("GridSample: X must be [N, C, H, W] and grid [N, Ho, Wo, 2]; got " + ir::ShapeStr(x.shape()) +
@@ -196,8 +202,7 @@ class RoiAlignKernel : public Kernel {
   explicit RoiAlignKernel(RoiAttrs a) : a_(a) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
-    if (!IsFloatish(x0.dtype())) return FloatDTypeError("RoiAlign", x0.dtype());
-    if (!IsFloatish(ctx.in(1)->dtype())) return FloatDTypeError("RoiAlign", ctx.in(1)->dtype());
+    ASRC_RETURN_IF_ERROR(FloatInputs("RoiAlign", ctx, 2));
     Tensor x = AsFloat(x0), rois = AsFloat(*ctx.in(1));
     ASRC_ASSIGN_OR_RETURN(std::vector<int64_t> bidx, Int64s(*ctx.in(2)));
     if (x.rank() != 4 || rois.rank() != 2 || rois.dim(1) != 4 || static_cast<int64_t>(bidx.size()) != rois.dim(0))
@@ -266,8 +271,7 @@ class MaxRoiPoolKernel : public Kernel {
   MaxRoiPoolKernel(int64_t ph, int64_t pw, float scale) : ph_(ph), pw_(pw), scale_(scale) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
-    if (!IsFloatish(x0.dtype())) return FloatDTypeError("MaxRoiPool", x0.dtype());
-    if (!IsFloatish(ctx.in(1)->dtype())) return FloatDTypeError("MaxRoiPool", ctx.in(1)->dtype());
+    ASRC_RETURN_IF_ERROR(FloatInputs("MaxRoiPool", ctx, 2));
     Tensor x = AsFloat(x0), rois = AsFloat(*ctx.in(1));
     if (x.rank() != 4 || rois.rank() != 2 || rois.dim(1) != 5)
       return Error("MaxRoiPool: X [N, C, H, W] and rois [R, 5] (batch, x1, y1, x2, y2) expected");
