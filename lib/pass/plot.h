@@ -4,7 +4,10 @@
 //   - the legend in its own column right of the plot frame, never over the data;
 //   - point labels placed in the first free spot around the point (labels of coincident points
 //     merged into one, "1,4"); a label with no free spot is left out (its point keeps a hover
-//     title), so no two labels overlap.
+//     title), so no two labels overlap;
+//   - a few values far outside the rest (beyond three interquartile spreads, when leaving them out
+//     at least halves the y range) do not squash the others: they sit as triangles on the frame's
+//     edge with their value in the label.
 #pragma once
 
 #include <string>

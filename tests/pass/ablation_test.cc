@@ -254,6 +254,31 @@ TEST_CASE("plot: Pareto front, merged labels of coincident points, labels never 
   CHECK(svg.find(">68.58<") == std::string::npos);
 }
 
+TEST_CASE("plot: a few far outliers sit on the frame's edge with their value; the rest keeps its scale") {
+  pass::PlotSeries s{"streaming WER", "#1f77b4", {}, {}, {}, {}, false, true};
+  const std::vector<double> wer = {72.2, 74.0, 81.5, 88.1, 76.3, 490.4, 73.9, 86.0};
+  for (size_t i = 0; i < wer.size(); ++i) {
+    s.x.push_back(5 + i);
+    s.y.push_back(wer[i]);
+    s.labels.push_back(std::to_string(i));
+  }
+  const std::string svg = pass::ScatterSvg("t", "MB", "WER %", {s});
+  // The y ticks end near the cluster (90), not at 500.
+  CHECK(svg.find(">90<") != std::string::npos);
+  CHECK(svg.find(">500<") == std::string::npos);
+  CHECK(svg.find("<polygon") != std::string::npos);
+  CHECK(svg.find("5 (490.4)") != std::string::npos);
+  CHECK(svg.find("off the axis") != std::string::npos);
+  // Without an outlier nothing is clipped.
+  s.y[5] = 79;
+  const std::string plain = pass::ScatterSvg("t", "MB", "WER %", {s});
+  CHECK(plain.find("<polygon") == std::string::npos);
+  CHECK(plain.find("off the axis") == std::string::npos);
+  // Spread-out values (no cluster) are all shown.
+  const std::string wide = pass::ScatterSvg("t", "MB", "WER %", {{"w", "#000", {1, 2, 3, 4, 5, 6}, {10, 100, 200, 300, 400, 500}, {}, {}, false, false}});
+  CHECK(wide.find("<polygon") == std::string::npos);
+}
+
 TEST_CASE("latency until stable: per-chunk minima over the runs; repeating stops when a run no longer lowers them") {
   const std::vector<std::vector<double>> runs = {{10, 50, 12}, {5, 9, 30}, {6, 9, 12}, {1, 1, 1}};
   size_t k = 0;
