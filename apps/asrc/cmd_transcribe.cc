@@ -83,9 +83,12 @@ void AddTranscribeCommand(CLI::App& root, CommandSet& set) {
       }
       if (o->timing) {
         double secs = a->seconds();
-        std::fprintf(stderr, "%s: %.2f s audio, RTF streaming %.4f, look-ahead %.4f, final %.1f ms\n",
+        std::fprintf(stderr,
+                     "%s: %.2f s audio, RTF streaming %.4f, look-ahead %.4f, final %.1f ms, "
+                     "%lld look-ahead segments\n",
                      path.c_str(), secs, res->streaming_ms / 1000.0 / secs,
-                     res->lookahead_ms / 1000.0 / secs, res->final_ms);
+                     res->lookahead_ms / 1000.0 / secs, res->final_ms,
+                     static_cast<long long>(res->lookahead_segments));
       }
     }
     return failures ? 1 : 0;

@@ -133,21 +133,13 @@ int64_t SecondsToEncoderFrames(const BundleConfig& c, double seconds) {
   return std::max<int64_t>(1, std::llround(std::min(seconds / frame_s, 1e12)));
 }
 
-// A `transducer` bundle's one full-context encoder runs on the whole audio: its attention needs
-// memory growing with the square of the length (a 2-minute file took 390 MiB, 10 minutes about
-// 7 GiB), and it cannot be segmented like the cascade's non-causal encoder, whose output frame i
-// is its input frame i. Audio longer than one look-ahead segment is refused, not run into the
-// machine's memory, unless segmenting is off (lookahead_segment_s 0: encode whole, knowingly).
-Status CheckWholeEncode(double seconds, const RecognizerOptions& o) {
-  if (o.lookahead_segment_s <= 0 || seconds <= o.lookahead_segment_s) return Status::Ok();
-  char buf[400];
-  std::snprintf(buf, sizeof buf,
-                "%.1f s of audio is longer than one look-ahead segment (%g s), and this bundle's single "
-                "full-context encoder (model_type 'transducer') is run whole, with memory growing with the "
-                "square of the length: cut the audio, or pass --lookahead-segment 0 to encode it whole anyway",
-                seconds, o.lookahead_segment_s);
-  return Error(buf);
-}
+// How audio that an encoder cannot cut into segments is run anyway (error messages end with it).
+constexpr const char* kEncodeWholeHint =
+    "; pass --lookahead-segment 0 to encode the audio whole (memory grows with the square of its length)";
+
+// A `transducer` encoder's output length is probed at kProbeBlocks x subsampling_factor input
+// frames and checked to grow by kCheckBlocks over kCheckBlocks x subsampling_factor more.
+constexpr int64_t kProbeBlocks = 8, kCheckBlocks = 8;
 
 Status Need(int pos, const std::string& what, const std::string& graph) {
   if (pos < 0) return Error(graph + ": graph has no " + what);
@@ -515,22 +507,6 @@ Result<std::vector<float>> Recognizer::RunOffline(const std::string& role, const
   return std::vector<float>(e.data<float>(), e.data<float>() + t * e.dim(2));
 }
 
-std::vector<LookaheadSegment> PlanLookaheadSegments(int64_t frames, int64_t segment, int64_t context) {
-  if (segment <= 0 || frames <= segment) return {{0, frames, 0, frames}};
-  context = std::max<int64_t>(0, context);
-  const int64_t n = (frames + segment - 1) / segment;
-  std::vector<LookaheadSegment> plan;
-  for (int64_t i = 0; i < n; ++i) {
-    LookaheadSegment s;
-    s.keep_begin = frames * i / n;  // n nearly equal pieces: no short last segment
-    s.keep_end = frames * (i + 1) / n;
-    s.window_begin = std::max<int64_t>(0, s.keep_begin - context);
-    s.window_end = std::min(frames, s.keep_end + context);
-    plan.push_back(s);
-  }
-  return plan;
-}
-
 Status Recognizer::EncodeLookahead(const std::vector<float>& causal_out, int64_t frames, int64_t dim,
                                    const PieceFn& fn, int64_t* segments) {
   if (!causal_) return Error("bundle has no causal encoder");
@@ -552,6 +528,75 @@ Status Recognizer::EncodeLookahead(const std::vector<float>& causal_out, int64_t
                    " input frames; segmented look-ahead needs one output frame per input frame "
                    "(use --lookahead-segment 0)");
     ASRC_RETURN_IF_ERROR(fn(enc.data() + (s.keep_begin - s.window_begin) * d, s.keep_end - s.keep_begin, d));
+  }
+  return Status::Ok();
+}
+
+// The `transducer` encoder's output length for `length` input frames (-1 below kProbeBlocks x
+// subsampling_factor): run on the first frames of `feats` (cycled when fewer; a length does not
+// depend on the values) at base + r, r = (length - base) % factor, once per r, then one more output
+// frame per `factor` frames. The first call checks that premise, which PlanFeatureSegments' frame
+// mapping rests on, with a second run kCheckBlocks x factor frames longer.
+Result<int64_t> Recognizer::OfflineOutputLength(const std::vector<float>& feats, int64_t frames, int64_t length) {
+  const int64_t factor = cfg_.subsampling_factor, base = kProbeBlocks * factor, fd = cfg_.frontend.feature_dim();
+  if (length < base || frames <= 0) return int64_t{-1};
+  auto probe = [&](int64_t len) -> Result<int64_t> {
+    if (auto it = offline_lengths_.find(len); it != offline_lengths_.end()) return it->second;
+    std::vector<float> x(len * fd);
+    for (int64_t i = 0; i < len; ++i)
+      std::memcpy(x.data() + i * fd, feats.data() + (i % frames) * fd, fd * sizeof(float));
+    int64_t t = 0, d = 0;
+    ASRC_RETURN_IF_ERROR(RunOffline("encoder", x.data(), len, fd, &t, &d).status());
+    offline_lengths_[len] = t;
+    return t;
+  };
+  if (offline_lengths_.empty()) {
+    ASRC_ASSIGN_OR_RETURN(const int64_t a, probe(base));
+    ASRC_ASSIGN_OR_RETURN(const int64_t b, probe(base + kCheckBlocks * factor));
+    if (a < 1 || b - a != kCheckBlocks) {
+      offline_lengths_.clear();
+      return Error("encoder: returned " + std::to_string(a) + " output frames for " + std::to_string(base) +
+                   " feature frames and " + std::to_string(b) + " for " + std::to_string(base + kCheckBlocks * factor) +
+                   ", not one more per model.json decoding.subsampling_factor (" + std::to_string(factor) +
+                   ") feature frames, so its output frames cannot be mapped to look-ahead segments" + kEncodeWholeHint);
+    }
+  }
+  const int64_t r = (length - base) % factor;
+  ASRC_ASSIGN_OR_RETURN(const int64_t at, probe(base + r));
+  return at + (length - base - r) / factor;
+}
+
+Status Recognizer::EncodeOffline(const std::vector<float>& feats, int64_t frames, const PieceFn& fn,
+                                 int64_t* segments) {
+  if (causal_) return Error("a cascaded bundle's look-ahead encoder reads the causal output (EncodeLookahead)");
+  const int64_t fd = cfg_.frontend.feature_dim(), factor = cfg_.subsampling_factor;
+  if (static_cast<int64_t>(feats.size()) != frames * fd)
+    return Error("encoder: input has " + std::to_string(feats.size()) + " values, expected " +
+                 std::to_string(frames) + " x " + std::to_string(fd));
+  const int64_t segment = SecondsToEncoderFrames(cfg_, opt_.lookahead_segment_s);
+  if (segments) *segments = 1;
+  // Up to one segment (or too short to probe): the whole input, as the encoder returns it.
+  if (segment <= 0 || (frames + factor - 1) / factor <= segment || frames < kProbeBlocks * factor) {
+    int64_t t = 0, d = 0;
+    ASRC_ASSIGN_OR_RETURN(auto enc, RunOffline("encoder", feats.data(), frames, fd, &t, &d));
+    return fn(enc.data(), t, d);
+  }
+  ASRC_ASSIGN_OR_RETURN(const int64_t out_frames, OfflineOutputLength(feats, frames, frames));
+  const int64_t lag = kProbeBlocks - offline_lengths_.at(kProbeBlocks * factor);
+  const auto plan = PlanFeatureSegments(frames, out_frames, factor, segment,
+                                        SecondsToEncoderFrames(cfg_, opt_.lookahead_context_s), lag);
+  if (segments) *segments = static_cast<int64_t>(plan.size());
+  for (const FeatureSegment& p : plan) {
+    const int64_t w = p.window_end - p.window_begin;
+    int64_t t = 0, d = 0;
+    ASRC_ASSIGN_OR_RETURN(auto enc, RunOffline("encoder", feats.data() + p.window_begin * fd, w, fd, &t, &d));
+    ASRC_ASSIGN_OR_RETURN(const int64_t expected, OfflineOutputLength(feats, frames, w));
+    if ((expected >= 0 && t != expected) || p.keep_end - p.first_output > t)
+      return Error("encoder: returned " + std::to_string(t) + " output frames for feature frames [" +
+                   std::to_string(p.window_begin) + ", " + std::to_string(p.window_end) + "), expected " +
+                   std::to_string(expected >= 0 ? expected : p.keep_end - p.first_output) +
+                   " as probed on shorter input" + kEncodeWholeHint);
+    ASRC_RETURN_IF_ERROR(fn(enc.data() + (p.keep_begin - p.first_output) * d, p.keep_end - p.keep_begin, d));
   }
   return Status::Ok();
 }
@@ -579,8 +624,6 @@ Result<Recognition> Recognizer::Recognize(const std::vector<float>& samples, boo
                                           bool lookahead) {
   Recognition rec;
   if (!cfg_.streaming()) streaming = false;
-  if (!cfg_.streaming() && lookahead)
-    ASRC_RETURN_IF_ERROR(CheckWholeEncode(static_cast<double>(samples.size()) / cfg_.frontend.sample_rate, opt_));
   auto t_feat = Clock::now();
   const double cpu0 = CpuMs();
   const int64_t frames = fbank_->NumFrames(static_cast<int64_t>(samples.size()));
@@ -594,10 +637,13 @@ Result<Recognition> Recognizer::Recognize(const std::vector<float>& samples, boo
   if (!cfg_.streaming()) {
     if (!lookahead) return rec;
     auto t0 = Clock::now();
-    int64_t t = 0, d = 0;
-    ASRC_ASSIGN_OR_RETURN(auto enc, RunOffline("encoder", feats.data(), frames, fd, &t, &d));
+    int64_t t = 0;
     ASRC_RETURN_IF_ERROR(search_final_->Reset());
-    ASRC_RETURN_IF_ERROR(search_final_->Accept(enc.data(), t, d));
+    auto search = [&](const float* e, int64_t n, int64_t d) {
+      t += n;
+      return search_final_->Accept(e, n, d);
+    };
+    ASRC_RETURN_IF_ERROR(EncodeOffline(feats, frames, search, &rec.lookahead_segments));
     rec.lookahead_ids = search_final_->Best();
     rec.final_ms = MsSince(t0);
     rec.lookahead_ms = rec.feature_ms + rec.final_ms;

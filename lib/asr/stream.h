@@ -10,9 +10,12 @@
 //                inside a window with lookahead_context_s of left and right context
 //                (overlap-and-discard, PlanLookaheadSegments), so memory is bounded by the window
 //                instead of growing with the square of the audio length.
-// A `transducer` bundle (one offline encoder) has only the second mode: its encoder runs on the
-// whole utterance at the end of the audio, so audio longer than one look-ahead segment is an
-// error (memory would grow with the square of its length) unless lookahead_segment_s is 0.
+// A `transducer` bundle (one offline encoder: features in, subsampled frames out) has only the
+// second mode: at the end of the audio its encoder runs over the features, whole up to one
+// segment, beyond in segments of feature frames with the same context (PlanFeatureSegments). The
+// frame mapping that needs (every subsampling_factor feature frames add one output frame) is
+// checked on the encoder itself; an encoder that does not subsample so is refused on audio
+// longer than one segment unless lookahead_segment_s is 0 (encode whole).
 #pragma once
 
 #include <functional>
@@ -23,6 +26,7 @@
 
 #include "asr/decode.h"
 #include "asr/features.h"
+#include "asr/segment.h"
 #include "core/status.h"
 #include "ir/model.h"
 #include "runtime/session.h"
@@ -117,25 +121,15 @@ class StreamingEncoder {
   int64_t total_frames_ = 0, chunks_run_ = 0, emitted_ = 0;
 };
 
-// One piece of a segmented look-ahead pass, in encoder frames: the non-causal encoder runs on
-// [window_begin, window_end) and its outputs for [keep_begin, keep_end) are kept.
-struct LookaheadSegment {
-  int64_t window_begin = 0, window_end = 0, keep_begin = 0, keep_end = 0;
-};
-
-// Splits `frames` encoder frames into ceil(frames / segment) kept pieces of nearly equal length
-// (consecutive, covering [0, frames) once), each with up to `context` frames of left and right
-// context, clipped to the audio. segment <= 0 or frames <= segment: one piece, the whole input.
-std::vector<LookaheadSegment> PlanLookaheadSegments(int64_t frames, int64_t segment, int64_t context);
-
 struct RecognizerOptions {
   SearchOptions search;
   int threads = 1;
-  // Look-ahead over long audio (cascaded bundles): the non-causal encoder's attention spans its
+  // Look-ahead over long audio: the non-causal (or single offline) encoder's attention spans its
   // whole input, so its memory grows with the square of the input. Audio longer than
   // `lookahead_segment_s` seconds is encoded in segments of at most that length, each with
-  // `lookahead_context_s` seconds of context on both sides (PlanLookaheadSegments). Audio up to one
-  // segment is encoded whole (bit-identical to no segmenting); 0 never segments.
+  // `lookahead_context_s` seconds of context on both sides (PlanLookaheadSegments,
+  // PlanFeatureSegments). Audio up to one segment is encoded whole (bit-identical to no
+  // segmenting); 0 never segments.
   double lookahead_segment_s = 40;
   double lookahead_context_s = 5;
   // Session options by graph role ("encoder_causal", "encoder_noncausal", "encoder", "decoder",
@@ -159,7 +153,7 @@ struct Recognition {
   double final_ms = 0;           // look-ahead: end of audio -> final hypothesis
   // Process CPU time of the same passes (equals wall time on an idle machine with 1 thread).
   double streaming_cpu_ms = 0, lookahead_cpu_ms = 0;
-  int64_t lookahead_segments = 0;  // non-causal encoder runs of the look-ahead pass (cascade)
+  int64_t lookahead_segments = 0;  // look-ahead encoder runs (non-causal, or the single encoder)
 };
 
 class Recognizer {
@@ -182,12 +176,19 @@ class Recognizer {
   using PieceFn = std::function<Status(const float* enc, int64_t frames, int64_t dim)>;
   Status EncodeLookahead(const std::vector<float>& causal_out, int64_t frames, int64_t dim,
                          const PieceFn& fn, int64_t* segments);
+  // A `transducer` bundle's encoder over features [frames, feature_dim], the same way: whole up to
+  // one segment, else in segments of feature frames (PlanFeatureSegments); `fn` gets the kept
+  // output frames in order, which tile the whole run's output frames (as many, none twice). Error
+  // (naming --lookahead-segment 0) when the encoder's output length does not follow its input
+  // length as that needs.
+  Status EncodeOffline(const std::vector<float>& feats, int64_t frames, const PieceFn& fn, int64_t* segments);
   const Fbank& fbank() const { return *fbank_; }
 
  private:
   Recognizer() = default;
   Result<std::vector<float>> RunOffline(const std::string& role, const float* x, int64_t frames,
                                         int64_t dim, int64_t* out_frames, int64_t* out_dim);
+  Result<int64_t> OfflineOutputLength(const std::vector<float>& feats, int64_t frames, int64_t length);
   BundleConfig cfg_;
   RecognizerOptions opt_;
   std::unique_ptr<Fbank> fbank_;
@@ -199,6 +200,8 @@ class Recognizer {
   std::unique_ptr<Search> search_stream_, search_final_;
   std::unique_ptr<StreamingEncoder> causal_;
   std::unique_ptr<runtime::Session> offline_;  // encoder_noncausal, or encoder (transducer)
+  // The `transducer` encoder's output length by input length, as probed (OfflineOutputLength).
+  std::map<int64_t, int64_t> offline_lengths_;
 };
 
 }  // namespace asrc::asr

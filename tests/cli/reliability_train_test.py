@@ -210,8 +210,11 @@ def merge_and_lookahead_cases(t):
 
 def single_encoder_cases(t):
     """A bundle with one full-context encoder (the sherpa-onnx export of the tar-decoder student):
-    audio longer than one look-ahead segment is refused instead of encoded whole in memory that
-    grows with the square of its length; --lookahead-segment above its length runs it."""
+    audio longer than one look-ahead segment is encoded in segments of feature frames (memory
+    bounded by the window instead of growing with the square of the length), as many segments as
+    the length needs; up to one segment it runs whole, as with --lookahead-segment 0. An encoder
+    whose output length does not follow model.json's subsampling_factor cannot be segmented: a
+    clear error that names --lookahead-segment 0, which still encodes it whole."""
     student, single = os.path.join(t, "tar"), os.path.join(t, "single")
     if not ok("compress tar-decoder", ["compress", "--pipeline", os.path.join(PIPELINES, "tar-decoder.json"),
                                        "--no-eval", "--quiet", "--out", student]):
@@ -221,8 +224,35 @@ def single_encoder_cases(t):
         return
     wav = os.path.join(t, "long.wav")
     rt.write_float_wav(wav, [0.0] * (16000 * 45))
-    rt.expect_fail("transcribe 45 s on a single-encoder bundle", ["transcribe", single, wav], "--lookahead-segment 0", t)
-    ok("transcribe 45 s on it with --lookahead-segment 50", ["transcribe", single, wav, "--lookahead-segment", "50"])
+
+    def segments(name, args, want):
+        rc, out, err = rt.run(["transcribe", single, wav, "--timing"] + args)
+        got = [l for l in err.splitlines() if "look-ahead segments" in l]
+        n = int(got[0].rsplit(",", 1)[1].split()[0]) if got else None
+        good = rc == 0 and n == want and out.startswith(wav + "\t")
+        print(f"{name}: {'ok' if good else f'FAIL: exit {rc}, {n} segments (want {want})'}")
+        if not good:
+            print("   ", err.strip()[:300])
+            rt.failures.append(name)
+        return out
+
+    segments("transcribe 45 s on a single-encoder bundle: 2 segments of 40 s at most", [], 2)
+    segments("the same with --lookahead-segment 10: 5 segments", ["--lookahead-segment", "10"], 5)
+    whole = segments("the same with --lookahead-segment 0: whole", ["--lookahead-segment", "0"], 1)
+    one = segments("the same with --lookahead-segment 50: one segment", ["--lookahead-segment", "50"], 1)
+    if whole != one:
+        print("FAIL: one segment differs from the whole-recording transcript")
+        rt.failures.append("single-encoder one segment == whole")
+    # model.json says the encoder subsamples by 2; it subsamples by 4: the mapping is refused.
+    wrong = os.path.join(t, "single_wrong")
+    shutil.copytree(single, wrong)
+    cfg_path = os.path.join(wrong, "model.json")
+    cfg = json.load(open(cfg_path))
+    cfg["decoding"]["subsampling_factor"] = 2
+    json.dump(cfg, open(cfg_path, "w"))
+    rt.expect_fail("transcribe 45 s, encoder not subsampling as model.json says",
+                   ["transcribe", wrong, wav], "--lookahead-segment 0", t)
+    ok("the same with --lookahead-segment 0", ["transcribe", wrong, wav, "--lookahead-segment", "0"])
 
 
 def main():
