@@ -9,6 +9,7 @@
 
 #include "runtime/gemm.h"
 #include "runtime/kernels/nn.h"
+#include "runtime/kernels/util.h"
 #include "runtime/thread_pool.h"
 #include "test_util.h"
 
@@ -932,4 +933,48 @@ TEST_CASE("an integer convolution with an empty kernel sums nothing: zeros, not 
   REQUIRE(y.ok());
   REQUIRE((*y)[0].numel() > 0);
   for (int64_t i = 0; i < (*y)[0].numel(); ++i) CHECK((*y)[0].data<int32_t>()[i] == 0);
+}
+
+TEST_CASE("ku::AsFloat: float32 shared, float16/float64 converted, any other dtype an error naming the op") {
+  ir::Tensor f = RandomTensor({3}, 1);
+  auto same = runtime::ku::AsFloat(f, "Op");
+  REQUIRE(same.ok());
+  CHECK(same->raw() == f.raw());  // shared, not copied
+  ir::Tensor d = ir::Tensor::FromVector(ir::DType::Float64, {2}, std::vector<double>{0.5, -2});
+  auto conv = runtime::ku::AsFloat(d, "Op");
+  REQUIRE(conv.ok());
+  REQUIRE(conv->dtype() == ir::DType::Float32);
+  CHECK(conv->data<float>()[0] == 0.5f);
+  CHECK(conv->data<float>()[1] == -2.f);
+  for (ir::DType dt : {ir::DType::Int64, ir::DType::Int32, ir::DType::Uint8, ir::DType::Bool, ir::DType::String}) {
+    auto bad = runtime::ku::AsFloat(ir::Tensor(dt, {2}), "SomeOp");
+    REQUIRE(!bad.ok());
+    CHECK(bad.status().message() == std::string("unsupported dtype ") + ir::DTypeName(dt) +
+                                        " for op 'SomeOp' (supported: float32, float16, float64)");
+  }
+}
+
+TEST_CASE("a non-float tensor where a float kernel converts its inputs is an error naming the op") {
+  // ku::AsFloat passed other dtypes through unconverted and kernels read a null data<float>()
+  // (NonMaxSuppression's int boxes under opset 6, where no schema types its inputs, in session
+  // 7). Ops run below the opset that introduced them are not type-checked by the session: each
+  // kernel's own check is all there is.
+  const ir::Tensor i2x2 = I64({1, 2, 3, 4}, {2, 2}), i2 = I64({1, 2}, {2});
+  struct Case { const char* op; std::vector<ir::Tensor> ins; };
+  const std::vector<Case> cases = {
+      {"LayerNormalization", {RandomTensor({2, 2}, 1), i2}},
+      {"LayerNormalization", {RandomTensor({2, 2}, 1), RandomTensor({2}, 2), i2}},
+      {"NonMaxSuppression", {RandomTensor({1, 1, 4}, 1), I64({1}, {1, 1, 1})}},
+      {"GridSample", {RandomTensor({1, 1, 2, 2}, 1), I64({0, 0}, {1, 1, 1, 2})}},
+      {"RoiAlign", {RandomTensor({1, 1, 2, 2}, 1), I64({0, 0, 1, 1}, {1, 4}), I64({0}, {1})}},
+  };
+  for (const Case& c : cases) {
+    INFO((std::string(c.op) + " with " + std::to_string(c.ins.size()) + " inputs"));
+    auto y = RunConst(c.op, c.ins, 1, 6);
+    REQUIRE(!y.ok());
+    const std::string& m = y.status().message();
+    INFO((m));
+    CHECK(m.find(std::string("unsupported dtype int64 for op '") + c.op + "'") != std::string::npos);
+    CHECK(m.find('\n') == std::string::npos);
+  }
 }

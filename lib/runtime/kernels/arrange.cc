@@ -289,7 +289,7 @@ class Col2ImKernel : public Kernel {
       : dil_(std::move(dil)), pads_(std::move(pads)), strides_(std::move(strides)) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
-    if (!IsFloatish(x0.dtype())) return FloatDTypeError("Col2Im", x0.dtype());
+    ASRC_ASSIGN_OR_RETURN(Tensor x, AsFloat(x0, "Col2Im"));
     ASRC_ASSIGN_OR_RETURN(std::vector<int64_t> img, Int64s(*ctx.in(1)));
     ASRC_ASSIGN_OR_RETURN(std::vector<int64_t> blk, Int64s(*ctx.in(2)));
     const int sr = static_cast<int>(img.size());
@@ -316,7 +316,6 @@ class Col2ImKernel : public Kernel {
         return Error("Col2Im: block or image sizes overflow int64");
     }
     if (x0.dim(1) % kn != 0 || x0.dim(2) != L) return Error("Col2Im: input " + ir::ShapeStr(x0.shape()) + " does not match the blocks");
-    Tensor x = AsFloat(x0);
     int64_t N = x.dim(0), C = x.dim(1) / kn;
     Shape os = {N, C};
     os.insert(os.end(), img.begin(), img.end());

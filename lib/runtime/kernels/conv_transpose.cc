@@ -29,7 +29,7 @@ class ConvTransposeKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
     const Tensor& w0 = *ctx.in(1);
-    if (!IsFloatish(x0.dtype())) return FloatDTypeError("ConvTranspose", x0.dtype());
+    ASRC_ASSIGN_OR_RETURN(Tensor x, AsFloat(x0, "ConvTranspose"));
     int sr = x0.rank() - 2;
     if (sr < 1 || w0.rank() != sr + 2) return Error("ConvTranspose: X " + ir::ShapeStr(x0.shape()) + " and W " + ir::ShapeStr(w0.shape()) + " ranks");
     int64_t N = x0.dim(0), C = x0.dim(1), G = a_.group;
@@ -38,10 +38,10 @@ class ConvTransposeKernel : public Kernel {
     std::vector<int64_t> in(x0.shape().begin() + 2, x0.shape().end()), k(w0.shape().begin() + 2, w0.shape().end());
     std::vector<int64_t> pb, out;
     ASRC_RETURN_IF_ERROR(Geometry(in, k, &pb, &out));
-    Tensor x = AsFloat(x0), w = AsFloat(w0);
+    ASRC_ASSIGN_OR_RETURN(Tensor w, AsFloat(w0, "ConvTranspose"));
     Tensor b;
     if (ctx.in(2)) {
-      b = AsFloat(*ctx.in(2));
+      ASRC_ASSIGN_OR_RETURN(b, AsFloat(*ctx.in(2), "ConvTranspose"));
       if (b.numel() != M) return Error("ConvTranspose: bias has " + std::to_string(b.numel()) + " values for " + std::to_string(M) + " outputs");
     }
     Shape os = {N, M};

@@ -135,8 +135,7 @@ class PoolKernel : public Kernel {
     ASRC_ASSIGN_OR_RETURN(PoolGeom g, Resolve(a_, x.shape()));
     Shape os = OutShape(x.shape(), g);
     if (kind_ == PoolKind::Max) return RunMax(ctx, x, g, os);
-    if (!IsFloatish(x.dtype())) return FloatDTypeError(kind_ == PoolKind::Avg ? "AveragePool" : "LpPool", x.dtype());
-    Tensor xf = AsFloat(x);
+    ASRC_ASSIGN_OR_RETURN(Tensor xf, AsFloat(x, kind_ == PoolKind::Avg ? "AveragePool" : "LpPool"));
     Tensor y = ctx.NewTensor(DType::Float32, os);
     const float* px = xf.data<float>();
     float* py = y.data<float>();
@@ -189,8 +188,7 @@ class GlobalPoolKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     const Tensor& x = *ctx.in(0);
     if (x.rank() < 3) return Error("global pooling input must have rank >= 3, got " + ir::ShapeStr(x.shape()));
-    if (!IsFloatish(x.dtype())) return FloatDTypeError("GlobalPool", x.dtype());
-    Tensor xf = AsFloat(x);
+    ASRC_ASSIGN_OR_RETURN(Tensor xf, AsFloat(x, "GlobalPool"));
     Shape os(x.rank(), 1);
     os[0] = x.dim(0);
     os[1] = x.dim(1);

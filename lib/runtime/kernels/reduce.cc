@@ -226,8 +226,7 @@ class SoftmaxKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
     const DType dt = x0.dtype();
-    if (!IsFloatish(dt)) return DTypeError(log_ ? "LogSoftmax" : "Softmax", dt);
-    const Tensor x = AsFloat(x0);
+    ASRC_ASSIGN_OR_RETURN(const Tensor x, AsFloat(x0, log_ ? "LogSoftmax" : "Softmax"));
     ASRC_ASSIGN_OR_RETURN(int ax, NormAxisOrScalar(axis_, x.rank()));
     int64_t outer = 1, dim = 1, inner = 1;
     if (flatten_) {

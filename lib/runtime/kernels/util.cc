@@ -198,14 +198,13 @@ Tensor FloatToHalf(const Tensor& t) {
   return out;
 }
 
-Tensor AsFloat(const Tensor& t) {
+Result<Tensor> AsFloat(const Tensor& t, const char* op) {
+  if (t.dtype() == DType::Float32) return t;
   if (t.dtype() == DType::Float16) return HalfToFloat(t);
-  if (t.dtype() == DType::Float64) {
-    Tensor f(DType::Float32, t.shape());
-    (void)ConvertInto(t, f);
-    return f;
-  }
-  return t;
+  if (t.dtype() != DType::Float64) return FloatDTypeError(op, t.dtype());
+  Tensor f(DType::Float32, t.shape());
+  ASRC_RETURN_IF_ERROR(ConvertInto(t, f));
+  return f;
 }
 
 Status FromFloat(KernelContext& ctx, int i, DType dt, const Tensor& y) {

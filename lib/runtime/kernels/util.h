@@ -120,8 +120,9 @@ Status SliceGeometry(const Shape& in, const std::vector<int64_t>& starts,
 // Float16 <-> float32 whole-tensor conversions (fresh tensors).
 Tensor HalfToFloat(const Tensor& t);
 Tensor FloatToHalf(const Tensor& t);
-// A float tensor as float32 (float16 and float64 converted; float32 shared, not copied).
-Tensor AsFloat(const Tensor& t);
+// A float tensor as float32 (float16 and float64 converted; float32 shared, not copied); for any
+// other dtype FloatDTypeError naming `op`, so no kernel reads a null data<float>() through it.
+Result<Tensor> AsFloat(const Tensor& t, const char* op);
 // Stores float32 `y` as output i of dtype `dt` (converted for float16/float64; shared for float32).
 Status FromFloat(KernelContext& ctx, int i, DType dt, const Tensor& y);
 inline bool IsFloatish(DType d) {
