@@ -103,6 +103,7 @@ class HardmaxKernel : public Kernel {
       else inner *= x.dim(d);
     }
     Tensor y = ctx.NewTensor(DType::Float32, x.shape());
+    if (y.numel() == 0) return FromFloat(ctx, 0, x0.dtype(), y);  // outer may be 2^40 over n = 0
     const float* px = x.data<float>();
     float* py = y.data<float>();
     std::fill(py, py + y.numel(), 0.f);

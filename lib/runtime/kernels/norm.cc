@@ -69,6 +69,7 @@ class GroupNormKernel : public Kernel {
     int64_t spatial = N * C != 0 ? x.numel() / (N * C) : 0;
     int64_t run = C / G * spatial;
     Tensor y = ctx.NewTensor(DType::Float32, x.shape());
+    if (y.numel() == 0) return FromFloat(ctx, 0, x0.dtype(), y);  // N may be 2^40 over nothing
     const float* px = x.data<float>();
     float* py = y.data<float>();
     // Runs (one per instance and group) over the pool; each is normalized, then scaled and
@@ -140,6 +141,7 @@ class MvnKernel : public Kernel {
       ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(a, x0.rank()));
       axes.push_back(ax);
     }
+    if (x.numel() == 0) return FromFloat(ctx, 0, x0.dtype(), x);  // the kept dims may be 2^40
     AxesView v = MakeView(x.shape(), axes);
     std::vector<float> t(x.numel()), u(x.numel());
     Permute(x.shape(), v.perm, x.data<float>(), t.data(), false);
@@ -164,6 +166,7 @@ class LpNormKernel : public Kernel {
     for (int d = 0; d < axis; ++d) outer *= x.dim(d);
     for (int d = axis + 1; d < x.rank(); ++d) inner *= x.dim(d);
     Tensor y = ctx.NewTensor(DType::Float32, x.shape());
+    if (y.numel() == 0) return FromFloat(ctx, 0, x0.dtype(), y);  // outer may be 2^40 over nothing
     for (int64_t o = 0; o < outer; ++o)
       for (int64_t i = 0; i < inner; ++i) {
         const float* a = x.data<float>() + o * n * inner + i;
@@ -192,6 +195,7 @@ class LrnKernel : public Kernel {
     int64_t N = x.dim(0), C = x.dim(1), sp = x.numel() / std::max<int64_t>(1, N * C);
     int64_t lo = (size_ - 1) / 2, hi = size_ - 1 - lo;
     Tensor y = ctx.NewTensor(DType::Float32, x.shape());
+    if (y.numel() == 0) return FromFloat(ctx, 0, x0.dtype(), y);  // N may be 2^40 over nothing
     const float* px = x.data<float>();
     for (int64_t n = 0; n < N; ++n)
       for (int64_t c = 0; c < C; ++c)

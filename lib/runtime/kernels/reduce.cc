@@ -189,6 +189,7 @@ class ArgKernel : public Kernel {
 // Softmax over `dim` consecutive groups of `inner` stride. Rows are independent (parallel).
 void SoftmaxRows(const float* x, float* y, int64_t outer, int64_t dim, int64_t inner, bool log,
                  ThreadPool* pool) {
+  if (outer == 0 || dim == 0 || inner == 0) return;  // empty: no row to walk (outer may be 2^40)
   if (inner == 1) {
     ParallelFor(pool, outer, std::max<int64_t>(1, 16384 / std::max<int64_t>(dim, 1)), [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
