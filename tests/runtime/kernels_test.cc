@@ -1018,3 +1018,35 @@ TEST_CASE("kernels over an empty tensor with a 2^40 axis return at once (an empt
     CHECK((*y)[0].shape() == c.out);
   }
 }
+
+TEST_CASE("scratch sized from values or from the dims of an empty tensor goes through the memory budget") {
+  // std::vectors sized from [2^40, 1] (the reduction of an empty [2^40, 0]) or one sequence item
+  // per index of a 2^40 axis threw std::bad_alloc (libFuzzer: out-of-memory) before any check.
+  const int64_t H = int64_t{1} << 40;
+  auto empty = [](ir::Shape s, ir::DType d = ir::DType::Float32) { return ir::Tensor(d, std::move(s)); };
+  struct Case { const char* op; std::vector<ir::Tensor> ins; int64_t opset; const char* says; };
+  const std::vector<Case> over = {
+      {"ReduceSum", {empty({H, 0}), I64({1})}, 13, "ReduceSum: the accumulators: 1099511627776 items"},
+      {"SplitToSequence", {empty({H, 0})}, 13, "SplitToSequence: the items"},
+      {"Unique", {empty({0, H})}, 11, "Unique: the slices"},
+  };
+  for (const Case& c : over) {
+    INFO(c.op);
+    OneNode n(c.op, c.ins, 1, {false, true});
+    if (std::string(c.op) == "Unique") n.node->set_attr_int("axis", 1);
+    auto y = n.Run(c.opset);
+    REQUIRE(!y.ok());
+    INFO((y.status().message()));
+    CHECK(y.status().message().find(c.says) != std::string::npos);
+    CHECK(y.status().message().find("memory budget") != std::string::npos);
+  }
+  // Empty results: no scratch, no loop over the 2^40 outer items.
+  OneNode mm("MatMul", {empty({H, 0, 3}, ir::DType::Int32), empty({3, 2}, ir::DType::Int32)}, 1, {false, true});
+  auto y = mm.Run(13);
+  REQUIRE(y.ok());
+  CHECK((*y)[0].shape() == ir::Shape{H, 0, 2});
+  OneNode nms("NonMaxSuppression", {empty({H, 0, 4}), empty({H, 1, 0}), I64({5})}, 1, {false, true, true});
+  auto sel = nms.Run(11);
+  REQUIRE(sel.ok());
+  CHECK((*sel)[0].shape() == ir::Shape{0, 3});
+}

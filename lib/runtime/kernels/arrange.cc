@@ -96,6 +96,7 @@ class UniqueKernel : public Kernel {
     };
     std::map<std::vector<double>, int64_t> first;  // slice -> first index
     std::vector<int64_t> order;                     // unique slices by first occurrence
+    ASRC_RETURN_IF_ERROR(CheckScratch(sp.n, sizeof(int64_t), "Unique: the slices"));  // 2^40 on [0, 2^40]
     std::vector<int64_t> inverse_first(sp.n);
     for (int64_t s = 0; s < sp.n; ++s) {
       auto [it, fresh] = first.emplace(slice(s), s);

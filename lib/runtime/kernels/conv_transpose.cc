@@ -47,14 +47,17 @@ class ConvTransposeKernel : public Kernel {
     Shape os = {N, M};
     os.insert(os.end(), out.begin(), out.end());
     Tensor y = ctx.NewTensor(DType::Float32, os);
-    int64_t in_n = 1, out_n = 1, k_n = 1;
+    if (y.numel() == 0) return FromFloat(ctx, 0, x0.dtype(), y);  // N or M may be 2^40 over nothing
+    int64_t in_n = 1, out_n = 1, k_n = 1, taps = 0;
     for (int d = 0; d < sr; ++d) { in_n *= in[d]; out_n *= out[d]; k_n *= k[d]; }
+    if (__builtin_mul_overflow(k_n, in_n, &taps)) taps = -1;
+    ASRC_RETURN_IF_ERROR(CheckScratch(taps, sizeof(int64_t), "ConvTranspose: the tap positions"));
     float* py = y.data<float>();
     for (int64_t n = 0; n < N; ++n)
       for (int64_t m = 0; m < M; ++m)
         std::fill(py + (n * M + m) * out_n, py + (n * M + m + 1) * out_n, b.defined() ? b.data<float>()[m] : 0.f);
     // For every kernel tap kk and input position i, the output position it reaches (-1: none).
-    std::vector<int64_t> pos(static_cast<size_t>(k_n * in_n));
+    std::vector<int64_t> pos(static_cast<size_t>(taps));
     std::vector<int64_t> ic(sr), kc(sr);
     for (int64_t kk = 0; kk < k_n; ++kk) {
       for (int64_t d = sr - 1, r = kk; d >= 0; --d) { kc[d] = r % k[d]; r /= k[d]; }

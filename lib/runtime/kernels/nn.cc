@@ -64,6 +64,7 @@ class MatMulKernel : public Kernel {
     bool ok = DispatchNumeric(dt, [&](auto z) {
       using T = decltype(z);
       Tensor& y = ctx.Alloc(0, dt, out);
+      if (y.numel() == 0) return;  // the batch may be 2^40 items of M = 0 rows
       auto aitem = BroadcastItems(abatch, batch), bitem = BroadcastItems(bbatch, batch);
       for (size_t i = 0; i < aitem.size(); ++i) {
         const T* pa = a0.data<T>() + aitem[i] * M * K;

@@ -45,6 +45,7 @@ class ReduceKernel : public Kernel {
     Tensor x = dt == DType::Float16 ? HalfToFloat(x0) : x0;
     int64_t on = ir::ShapeNumel(out_keep);
     int64_t count = on > 0 ? x.numel() / std::max<int64_t>(on, 1) : 0;
+    ASRC_RETURN_IF_ERROR(CheckScratch(on, sizeof(double), std::string(name_) + ": the accumulators"));
     std::vector<double> acc(on, Init());
     Status st;
     bool ok = DispatchNumeric(x.dtype(), [&](auto z) {

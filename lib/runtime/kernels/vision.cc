@@ -55,7 +55,8 @@ class NmsKernel : public Kernel {
     if (ctx.in(2) && ctx.in(2)->numel() > 0) { ASRC_ASSIGN_OR_RETURN(max_out, ScalarAsInt64(*ctx.in(2), "NonMaxSuppression: max_output_boxes_per_class")); }
     if (ctx.in(3) && ctx.in(3)->numel() > 0) { ASRC_ASSIGN_OR_RETURN(double v, ScalarAsDouble(*ctx.in(3))); iou_th = static_cast<float>(v); }
     if (ctx.in(4) && ctx.in(4)->numel() > 0) { ASRC_ASSIGN_OR_RETURN(double v, ScalarAsDouble(*ctx.in(4))); score_th = static_cast<float>(v); }
-    int64_t B = boxes.dim(0), N = boxes.dim(1), C = scores.dim(1);
+    // No box (N = 0): nothing to select, however many batches and classes (2^40 x 0 boxes).
+    int64_t B = boxes.dim(1) ? boxes.dim(0) : 0, N = boxes.dim(1), C = scores.dim(1);
     std::vector<int64_t> sel;  // triples
     for (int64_t b = 0; b < B; ++b)
       for (int64_t c = 0; c < C; ++c) {

@@ -51,6 +51,7 @@ class ClassLossKernel : public Kernel {
     std::vector<double> logp(xf.data<float>(), xf.data<float>() + xf.numel());
     if (softmax_) LogSoftmaxAxis1(logp, N, C, D);
 
+    ASRC_RETURN_IF_ERROR(CheckScratch(N * D, sizeof(double), std::string(op) + ": the losses"));  // C = 0: x empty
     std::vector<double> loss(static_cast<size_t>(N * D), 0.0);
     double wsum = 0, lsum = 0;
     for (int64_t n = 0; n < N; ++n)
