@@ -688,10 +688,8 @@ class LayerNormKernel : public Kernel {
     float* py = y.data<float>();
     // Rows of no element (inner = 0, outer may be 2^40): nothing to walk; their statistics are 0/0.
     const int64_t rows = inner == 0 ? 0 : outer;
-    if (rows == 0) {
-      std::fill(mean_t.data<float>(), mean_t.data<float>() + mean_t.numel(), NAN);
-      std::fill(inv_t.data<float>(), inv_t.data<float>() + inv_t.numel(), NAN);
-    }
+    if (rows == 0)
+      for (Tensor* t : {&mean_t, &inv_t}) std::fill(t->data<float>(), t->data<float>() + t->numel(), NAN);
     ParallelFor(ctx.threads > 1 ? ctx.pool : nullptr, rows, std::max<int64_t>(1, 8192 / std::max<int64_t>(inner, 1)),
                 [&](int64_t r0, int64_t r1) {
       for (int64_t i = r0; i < r1; ++i) {
