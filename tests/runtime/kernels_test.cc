@@ -1050,3 +1050,18 @@ TEST_CASE("scratch sized from values or from the dims of an empty tensor goes th
   REQUIRE(sel.ok());
   CHECK((*sel)[0].shape() == ir::Shape{0, 3});
 }
+
+TEST_CASE("pooling pads at least the kernel are an error (as ONNX Runtime), not 2^21 windows of padding") {
+  // onnx_run_fuzzer (timeout under ASan): AveragePool, kernel 5x5, pads [2, 2, 2, 2^21 - 1].
+  for (const char* op : {"AveragePool", "MaxPool", "LpPool"}) {
+    INFO(op);
+    OneNode n(op, {RandomTensor({1, 1, 5, 5}, 1)}, 1);
+    n.node->set_attr_ints("kernel_shape", {5, 5});
+    n.node->set_attr_ints("pads", {2, 2, 2, 2097151});
+    auto y = n.Run(11);
+    REQUIRE(!y.ok());
+    CHECK(y.status().message().find("must be smaller than the kernel 5") != std::string::npos);
+    n.node->set_attr_ints("pads", {2, 2, 2, 4});
+    CHECK(n.Run(11).ok());
+  }
+}

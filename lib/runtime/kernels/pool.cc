@@ -61,6 +61,11 @@ Result<PoolGeom> Resolve(const PoolAttrs& a, const Shape& x) {
         g.pb[i] = a.pads[i];
         g.pe[i] = a.pads[i + sr];
       }
+      // As ONNX Runtime: a pad reaches at most kernel - 1 into the padding, so the padded extent
+      // and the work stay bounded by the input (onnx_run_fuzzer: pads 2^21 on a 5-wide input).
+      if (g.pb[i] >= g.k[i] || g.pe[i] >= g.k[i])
+        return Error("pads " + std::to_string(g.pb[i]) + ", " + std::to_string(g.pe[i]) + " on spatial axis " +
+                     std::to_string(i) + " must be smaller than the kernel " + std::to_string(g.k[i]));
       int64_t span = g.in[i] + g.pb[i] + g.pe[i] - ek;
       if (span < 0) return Error("pooling window larger than the padded input");
       g.out[i] = (a.ceil_mode ? (span + g.s[i] - 1) / g.s[i] : span / g.s[i]) + 1;
