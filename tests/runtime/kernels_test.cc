@@ -4,11 +4,13 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <functional>
 #include <chrono>
 #include <thread>
 
 #include "runtime/gemm.h"
 #include "runtime/kernels/nn.h"
+#include "runtime/kernels/util.h"
 #include "runtime/thread_pool.h"
 #include "test_util.h"
 
@@ -932,4 +934,134 @@ TEST_CASE("an integer convolution with an empty kernel sums nothing: zeros, not 
   REQUIRE(y.ok());
   REQUIRE((*y)[0].numel() > 0);
   for (int64_t i = 0; i < (*y)[0].numel(); ++i) CHECK((*y)[0].data<int32_t>()[i] == 0);
+}
+
+TEST_CASE("ku::AsFloat: float32 shared, float16/float64 converted, any other dtype an error naming the op") {
+  ir::Tensor f = RandomTensor({3}, 1);
+  auto same = runtime::ku::AsFloat(f, "Op");
+  REQUIRE(same.ok());
+  CHECK(same->raw() == f.raw());  // shared, not copied
+  ir::Tensor d = ir::Tensor::FromVector(ir::DType::Float64, {2}, std::vector<double>{0.5, -2});
+  auto conv = runtime::ku::AsFloat(d, "Op");
+  REQUIRE(conv.ok());
+  REQUIRE(conv->dtype() == ir::DType::Float32);
+  CHECK(conv->data<float>()[0] == 0.5f);
+  CHECK(conv->data<float>()[1] == -2.f);
+  for (ir::DType dt : {ir::DType::Int64, ir::DType::Int32, ir::DType::Uint8, ir::DType::Bool, ir::DType::String}) {
+    auto bad = runtime::ku::AsFloat(ir::Tensor(dt, {2}), "SomeOp");
+    REQUIRE(!bad.ok());
+    CHECK(bad.status().message() == std::string("unsupported dtype ") + ir::DTypeName(dt) +
+                                        " for op 'SomeOp' (supported: float32, float16, float64)");
+  }
+}
+
+TEST_CASE("a non-float tensor where a float kernel converts its inputs is an error naming the op") {
+  // ku::AsFloat passed other dtypes through unconverted and kernels read a null data<float>()
+  // (NonMaxSuppression's int boxes under opset 6, where no schema types its inputs, in session
+  // 7). Ops run below the opset that introduced them are not type-checked by the session: each
+  // kernel's own check is all there is.
+  const ir::Tensor i2x2 = I64({1, 2, 3, 4}, {2, 2}), i2 = I64({1, 2}, {2});
+  struct Case { const char* op; std::vector<ir::Tensor> ins; };
+  const std::vector<Case> cases = {
+      {"LayerNormalization", {RandomTensor({2, 2}, 1), i2}},
+      {"LayerNormalization", {RandomTensor({2, 2}, 1), RandomTensor({2}, 2), i2}},
+      {"NonMaxSuppression", {RandomTensor({1, 1, 4}, 1), I64({1}, {1, 1, 1})}},
+      {"GridSample", {RandomTensor({1, 1, 2, 2}, 1), I64({0, 0}, {1, 1, 1, 2})}},
+      {"RoiAlign", {RandomTensor({1, 1, 2, 2}, 1), I64({0, 0, 1, 1}, {1, 4}), I64({0}, {1})}},
+  };
+  for (const Case& c : cases) {
+    INFO((std::string(c.op) + " with " + std::to_string(c.ins.size()) + " inputs"));
+    auto y = RunConst(c.op, c.ins, 1, 6);
+    REQUIRE(!y.ok());
+    const std::string& m = y.status().message();
+    INFO((m));
+    CHECK(m.find(std::string("unsupported dtype int64 for op '") + c.op + "'") != std::string::npos);
+    CHECK(m.find('\n') == std::string::npos);
+  }
+}
+
+TEST_CASE("kernels over an empty tensor with a 2^40 axis return at once (an empty result, no spin)") {
+  // A shape like [2^40, 0] is allowed (its nonzero dims fit in int64); kernels that looped over
+  // the outer dims of such a tensor spun for hours (tests/fuzz/RESULTS.md "Not done").
+  const int64_t H = int64_t{1} << 40;
+  const ir::Shape X = {H, 0}, X3 = {H, 0, 3};
+  auto empty = [](ir::Shape s) { return ir::Tensor(ir::DType::Float32, std::move(s)); };
+  auto axis = [](int64_t a) { return [a](ir::Node* n) { n->set_attr_int("axis", a); }; };
+  struct Case { const char* op; std::vector<ir::Tensor> ins; int64_t opset; std::function<void(ir::Node*)> attrs; ir::Shape out; int n_out; };
+  const std::vector<Case> cases = {
+      {"ReduceSum", {empty(X), I64({0})}, 13, nullptr, {1, 0}, 1},
+      {"ReduceMax", {empty(X3)}, 11, [](ir::Node* n) { n->set_attr_ints("axes", {2}); n->set_attr_int("keepdims", 0); }, {H, 0}, 1},
+      {"Concat", {empty(X), empty(X)}, 13, axis(1), {H, 0}, 1},
+      {"CumSum", {empty(X), I64({1})}, 14, nullptr, X, 1},
+      {"Softmax", {empty(X)}, 13, nullptr, X, 1},
+      {"LogSoftmax", {empty(X)}, 13, axis(1), X, 1},
+      {"Hardmax", {empty(X)}, 13, nullptr, X, 1},
+      {"TopK", {empty(X), I64({0}, {1})}, 11, nullptr, X, 2},
+      {"Gather", {empty(X), I64({}, {0})}, 13, axis(1), X, 1},
+      {"Compress", {empty(X), ir::Tensor(ir::DType::Bool, {0})}, 13, axis(1), X, 1},
+      {"Unique", {empty(X3)}, 11, axis(1), X3, 1},
+      {"LayerNormalization", {empty(X), empty({0})}, 17, nullptr, X, 1},
+      {"MeanVarianceNormalization", {empty(X)}, 13, [](ir::Node* n) { n->set_attr_ints("axes", {1}); }, X, 1},
+      {"LpNormalization", {empty(X)}, 13, nullptr, X, 1},
+      {"GroupNormalization", {empty({H, 0, 3}), empty({0}), empty({0})}, 18, [](ir::Node* n) { n->set_attr_int("num_groups", 1); }, {H, 0, 3}, 1},
+      {"LRN", {empty({H, 0, 2})}, 13, [](ir::Node* n) { n->set_attr_int("size", 1); }, {H, 0, 2}, 1},
+      {"Col2Im", {empty({H, 0, 1}), I64({1}), I64({1})}, 18, nullptr, {H, 0, 1}, 1},
+  };
+  for (const Case& c : cases) {
+    INFO(c.op);
+    std::vector<bool> constant(c.ins.size(), true);
+    constant[0] = false;
+    OneNode n(c.op, c.ins, c.n_out, constant);
+    if (c.attrs) c.attrs(n.node);
+    auto y = n.Run(c.opset);
+    REQUIRE(y.ok());
+    CHECK((*y)[0].shape() == c.out);
+  }
+}
+
+TEST_CASE("scratch sized from values or from the dims of an empty tensor goes through the memory budget") {
+  // std::vectors sized from [2^40, 1] (the reduction of an empty [2^40, 0]) or one sequence item
+  // per index of a 2^40 axis threw std::bad_alloc (libFuzzer: out-of-memory) before any check.
+  const int64_t H = int64_t{1} << 40;
+  auto empty = [](ir::Shape s, ir::DType d = ir::DType::Float32) { return ir::Tensor(d, std::move(s)); };
+  struct Case { const char* op; std::vector<ir::Tensor> ins; int64_t opset; const char* says; };
+  const std::vector<Case> over = {
+      {"ReduceSum", {empty({H, 0}), I64({1})}, 13, "ReduceSum: the accumulators: 1099511627776 items"},
+      {"SplitToSequence", {empty({H, 0})}, 13, "SplitToSequence: the items"},
+      {"Unique", {empty({0, H})}, 11, "Unique: the slices"},
+  };
+  for (const Case& c : over) {
+    INFO(c.op);
+    OneNode n(c.op, c.ins, 1, {false, true});
+    if (std::string(c.op) == "Unique") n.node->set_attr_int("axis", 1);
+    auto y = n.Run(c.opset);
+    REQUIRE(!y.ok());
+    INFO((y.status().message()));
+    CHECK(y.status().message().find(c.says) != std::string::npos);
+    CHECK(y.status().message().find("memory budget") != std::string::npos);
+  }
+  // Empty results: no scratch, no loop over the 2^40 outer items.
+  OneNode mm("MatMul", {empty({H, 0, 3}, ir::DType::Int32), empty({3, 2}, ir::DType::Int32)}, 1, {false, true});
+  auto y = mm.Run(13);
+  REQUIRE(y.ok());
+  CHECK((*y)[0].shape() == ir::Shape{H, 0, 2});
+  OneNode nms("NonMaxSuppression", {empty({H, 0, 4}), empty({H, 1, 0}), I64({5})}, 1, {false, true, true});
+  auto sel = nms.Run(11);
+  REQUIRE(sel.ok());
+  CHECK((*sel)[0].shape() == ir::Shape{0, 3});
+}
+
+TEST_CASE("pooling pads at least the kernel are an error (as ONNX Runtime), not 2^21 windows of padding") {
+  // onnx_run_fuzzer (timeout under ASan): AveragePool, kernel 5x5, pads [2, 2, 2, 2^21 - 1].
+  for (const char* op : {"AveragePool", "MaxPool", "LpPool"}) {
+    INFO(op);
+    OneNode n(op, {RandomTensor({1, 1, 5, 5}, 1)}, 1);
+    n.node->set_attr_ints("kernel_shape", {5, 5});
+    n.node->set_attr_ints("pads", {2, 2, 2, 2097151});
+    auto y = n.Run(11);
+    REQUIRE(!y.ok());
+    CHECK(y.status().message().find("must be smaller than the kernel 5") != std::string::npos);
+    n.node->set_attr_ints("pads", {2, 2, 2, 4});
+    CHECK(n.Run(11).ok());
+  }
 }

@@ -277,6 +277,7 @@ class Scan8Kernel : public Kernel {
         return Error("Scan (opset 8): input " + std::to_string(1 + j) + " " + ir::ShapeStr(v.shape()) +
                      " does not match batch " + std::to_string(B) + " and sequence " + std::to_string(T));
     }
+    ASRC_RETURN_IF_ERROR(CheckScratch(B, sizeof(int64_t), "Scan: the sequence lengths"));  // B may be 2^40 on empty inputs
     std::vector<int64_t> lens(static_cast<size_t>(B), T);
     if (ctx.in(0)) {
       ASRC_ASSIGN_OR_RETURN(lens, Int64s(*ctx.in(0)));

@@ -167,46 +167,14 @@ class ConvIntegerKernel : public Kernel {
     };
     int64_t sh = is1d ? 1 : get(strides_, 0, 1), sw = get(strides_, nsp - 1, 1);
     int64_t dh = is1d ? 1 : get(dilations_, 0, 1), dw = get(dilations_, nsp - 1, 1);
-    int64_t pt = 0, pl = 0, pb = 0, pr = 0;
-    int64_t ekh = (KH - 1) * dh + 1, ekw = (KW - 1) * dw + 1;
-    if (auto_pad_ == "NOTSET") {
-      if (!pads_.empty()) {
-        if (static_cast<int>(pads_.size()) != 2 * nsp) return Error("ConvInteger: bad pads");
-        if (is1d) {
-          pl = pads_[0];
-          pr = pads_[1];
-        } else {
-          pt = pads_[0];
-          pl = pads_[1];
-          pb = pads_[2];
-          pr = pads_[3];
-        }
-      }
-    } else if (auto_pad_ == "SAME_UPPER" || auto_pad_ == "SAME_LOWER") {
-      auto same = [&](int64_t in, int64_t s, int64_t ek, int64_t* lo, int64_t* hi) {
-        int64_t out = (in + s - 1) / s;
-        int64_t total = std::max<int64_t>(0, (out - 1) * s + ek - in);
-        *lo = auto_pad_ == "SAME_UPPER" ? total / 2 : total - total / 2;
-        *hi = total - *lo;
-      };
-      if (!is1d) same(H, sh, ekh, &pt, &pb);
-      same(W, sw, ekw, &pl, &pr);
-    } else if (auto_pad_ != "VALID") {
-      return Error("ConvInteger: unsupported auto_pad '" + auto_pad_ + "'");
-    }
-    const int64_t OH = (H + pt + pb - ekh) / sh + 1, OW = (W + pl + pr - ekw) / sw + 1;
+    const int64_t ekh = (KH - 1) * dh + 1, ekw = (KW - 1) * dw + 1;
+    ASRC_ASSIGN_OR_RETURN(const Pads pad4, ResolvePads(is1d, H, W, sh, sw, ekh, ekw));
+    const int64_t pt = pad4.t, pl = pad4.l;
+    const int64_t OH = (H + pt + pad4.b - ekh) / sh + 1, OW = (W + pl + pad4.r - ekw) / sw + 1;
     if (OH <= 0 || OW <= 0) return Error("ConvInteger: output would be empty");
     Shape out_shape = is1d ? Shape{N, M, OW} : Shape{N, M, OH, OW};
     Tensor& y = ctx.Alloc(0, to_float_ ? DType::Float32 : DType::Int32, out_shape);
-    if (to_float_) {
-      ASRC_ASSIGN_OR_RETURN(std::vector<float> xs, FloatValues(*ctx.in(2), "x_scale"));
-      if (xs.size() != 1) return Error("ConvIntegerToFloat: x_scale must be a scalar");
-      if ((ws_.size() != 1 && static_cast<int64_t>(ws_.size()) != M) ||
-          (!bias_.empty() && static_cast<int64_t>(bias_.size()) != M))
-        return Error("ConvIntegerToFloat: w_scale and bias must have one entry per output channel");
-      scale_.resize(static_cast<size_t>(M));
-      for (int64_t m = 0; m < M; ++m) scale_[m] = xs[0] * (ws_.size() == 1 ? ws_[0] : ws_[m]);
-    }
+    if (to_float_) ASRC_RETURN_IF_ERROR(FusedScales(ctx, M));
 
     const Tensor* xzp_t = ctx.in(xzp_in_);
     ASRC_ASSIGN_OR_RETURN(std::vector<int32_t> xzp, ZeroPoints(xzp_t, 1, "x_zero_point"));
@@ -265,6 +233,51 @@ class ConvIntegerKernel : public Kernel {
   }
 
  private:
+  struct Pads {
+    int64_t t = 0, l = 0, b = 0, r = 0;  // top, left, bottom, right (1-D: left and right)
+  };
+  // The explicit pads or auto_pad's, for effective kernel extents ekh x ekw.
+  Result<Pads> ResolvePads(bool is1d, int64_t H, int64_t W, int64_t sh, int64_t sw, int64_t ekh,
+                           int64_t ekw) const {
+    Pads p;
+    const int nsp = is1d ? 1 : 2;
+    if (auto_pad_ == "NOTSET") {
+      if (!pads_.empty()) {
+        if (static_cast<int>(pads_.size()) != 2 * nsp) return Error("ConvInteger: bad pads");
+        if (is1d) {
+          p.l = pads_[0];
+          p.r = pads_[1];
+        } else {
+          p = Pads{pads_[0], pads_[1], pads_[2], pads_[3]};
+        }
+      }
+    } else if (auto_pad_ == "SAME_UPPER" || auto_pad_ == "SAME_LOWER") {
+      auto same = [&](int64_t in, int64_t s, int64_t ek, int64_t* lo, int64_t* hi) {
+        int64_t out = (in + s - 1) / s;
+        int64_t total = std::max<int64_t>(0, (out - 1) * s + ek - in);
+        *lo = auto_pad_ == "SAME_UPPER" ? total / 2 : total - total / 2;
+        *hi = total - *lo;
+      };
+      if (!is1d) same(H, sh, ekh, &p.t, &p.b);
+      same(W, sw, ekw, &p.l, &p.r);
+    } else if (auto_pad_ != "VALID") {
+      return Error("ConvInteger: unsupported auto_pad '" + auto_pad_ + "'");
+    }
+    return p;
+  }
+
+  // ConvIntegerToFloat: scale_[m] = x_scale * w_scale[m], checking the per-channel sizes.
+  Status FusedScales(KernelContext& ctx, int64_t M) {
+    ASRC_ASSIGN_OR_RETURN(std::vector<float> xs, FloatValues(*ctx.in(2), "x_scale"));
+    if (xs.size() != 1) return Error("ConvIntegerToFloat: x_scale must be a scalar");
+    if ((ws_.size() != 1 && static_cast<int64_t>(ws_.size()) != M) ||
+        (!bias_.empty() && static_cast<int64_t>(bias_.size()) != M))
+      return Error("ConvIntegerToFloat: w_scale and bias must have one entry per output channel");
+    scale_.resize(static_cast<size_t>(M));
+    for (int64_t m = 0; m < M; ++m) scale_[m] = xs[0] * (ws_.size() == 1 ? ws_[0] : ws_[m]);
+    return Status::Ok();
+  }
+
   Result<std::vector<PackedIgemmB>> PackWeights(const Tensor& w, const Tensor* wzp_t) const {
     const int64_t M = w.dim(0);
     if (M % group_ != 0) return Error("ConvInteger: output channels not divisible by group");

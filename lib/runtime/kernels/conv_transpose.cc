@@ -29,7 +29,7 @@ class ConvTransposeKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
     const Tensor& w0 = *ctx.in(1);
-    if (!IsFloatish(x0.dtype())) return FloatDTypeError("ConvTranspose", x0.dtype());
+    ASRC_ASSIGN_OR_RETURN(Tensor x, AsFloat(x0, "ConvTranspose"));
     int sr = x0.rank() - 2;
     if (sr < 1 || w0.rank() != sr + 2) return Error("ConvTranspose: X " + ir::ShapeStr(x0.shape()) + " and W " + ir::ShapeStr(w0.shape()) + " ranks");
     int64_t N = x0.dim(0), C = x0.dim(1), G = a_.group;
@@ -38,23 +38,26 @@ class ConvTransposeKernel : public Kernel {
     std::vector<int64_t> in(x0.shape().begin() + 2, x0.shape().end()), k(w0.shape().begin() + 2, w0.shape().end());
     std::vector<int64_t> pb, out;
     ASRC_RETURN_IF_ERROR(Geometry(in, k, &pb, &out));
-    Tensor x = AsFloat(x0), w = AsFloat(w0);
+    ASRC_ASSIGN_OR_RETURN(Tensor w, AsFloat(w0, "ConvTranspose"));
     Tensor b;
     if (ctx.in(2)) {
-      b = AsFloat(*ctx.in(2));
+      ASRC_ASSIGN_OR_RETURN(b, AsFloat(*ctx.in(2), "ConvTranspose"));
       if (b.numel() != M) return Error("ConvTranspose: bias has " + std::to_string(b.numel()) + " values for " + std::to_string(M) + " outputs");
     }
     Shape os = {N, M};
     os.insert(os.end(), out.begin(), out.end());
     Tensor y = ctx.NewTensor(DType::Float32, os);
-    int64_t in_n = 1, out_n = 1, k_n = 1;
+    if (y.numel() == 0) return FromFloat(ctx, 0, x0.dtype(), y);  // N or M may be 2^40 over nothing
+    int64_t in_n = 1, out_n = 1, k_n = 1, taps = 0;
     for (int d = 0; d < sr; ++d) { in_n *= in[d]; out_n *= out[d]; k_n *= k[d]; }
+    if (__builtin_mul_overflow(k_n, in_n, &taps)) taps = -1;
+    ASRC_RETURN_IF_ERROR(CheckScratch(taps, sizeof(int64_t), "ConvTranspose: the tap positions"));
     float* py = y.data<float>();
     for (int64_t n = 0; n < N; ++n)
       for (int64_t m = 0; m < M; ++m)
         std::fill(py + (n * M + m) * out_n, py + (n * M + m + 1) * out_n, b.defined() ? b.data<float>()[m] : 0.f);
     // For every kernel tap kk and input position i, the output position it reaches (-1: none).
-    std::vector<int64_t> pos(static_cast<size_t>(k_n * in_n));
+    std::vector<int64_t> pos(static_cast<size_t>(taps));
     std::vector<int64_t> ic(sr), kc(sr);
     for (int64_t kk = 0; kk < k_n; ++kk) {
       for (int64_t d = sr - 1, r = kk; d >= 0; --d) { kc[d] = r % k[d]; r /= k[d]; }

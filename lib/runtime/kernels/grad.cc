@@ -49,6 +49,8 @@ Status ReduceSumToShapeRun(KernelContext& ctx) {
     if (t != d && t != 1)
       return Error("ReduceSumToShape: " + ir::ShapeStr(x.shape()) + " is not a broadcast of " + ir::ShapeStr(target));
   }
+  // target is a tensor's values: [2^40, 1] broadcasts from an empty [2^40, 0].
+  ASRC_RETURN_IF_ERROR(CheckScratch(ir::ShapeNumel(target), sizeof(double), "ReduceSumToShape: the sums"));
   std::vector<double> acc(static_cast<size_t>(ir::ShapeNumel(target)), 0.0);
   DispatchNumeric(x.dtype(), [&](auto z) {
     using T = decltype(z);
@@ -216,6 +218,7 @@ class ConvGradKernel : public Kernel {
       ConvGradGemm(geo, TableFor(geo), data_, g.data<float>(), other.data<float>(), out.data<float>(), out.numel());
       return Status::Ok();
     }
+    ASRC_RETURN_IF_ERROR(CheckScratch(ir::ShapeNumel(shape), sizeof(double), std::string(op) + ": the sums"));
     std::vector<double> acc(static_cast<size_t>(ir::ShapeNumel(shape)), 0.0);
     DispatchNumeric(g.dtype(), [&](auto z) {
       using T = decltype(z);

@@ -53,7 +53,8 @@ class MatMulKernel : public Kernel {
       return Compute(a0.data<float>(), b0.data<float>(), y.data<float>(), abatch, bbatch, batch, M, N, K, ctx);
     }
     if (IsFloatish(dt)) {
-      Tensor a = AsFloat(a0), b = AsFloat(b0);
+      ASRC_ASSIGN_OR_RETURN(Tensor a, AsFloat(a0, "MatMul"));
+      ASRC_ASSIGN_OR_RETURN(Tensor b, AsFloat(b0, "MatMul"));
       Tensor y(DType::Float32, out);
       ASRC_RETURN_IF_ERROR(Compute(a.data<float>(), b.data<float>(), y.data<float>(), abatch, bbatch, batch, M, N, K, ctx));
       return FromFloat(ctx, 0, dt, y);
@@ -63,6 +64,7 @@ class MatMulKernel : public Kernel {
     bool ok = DispatchNumeric(dt, [&](auto z) {
       using T = decltype(z);
       Tensor& y = ctx.Alloc(0, dt, out);
+      if (y.numel() == 0) return;  // the batch may be 2^40 items of M = 0 rows
       auto aitem = BroadcastItems(abatch, batch), bitem = BroadcastItems(bbatch, batch);
       for (size_t i = 0; i < aitem.size(); ++i) {
         const T* pa = a0.data<T>() + aitem[i] * M * K;
@@ -163,9 +165,9 @@ class GemmKernel : public Kernel {
     const Tensor& a0 = *ctx.in(0);
     const Tensor& b0 = *ctx.in(1);
     DType dt = a0.dtype();
-    if (!IsFloatish(dt)) return FloatDTypeError("Gemm", dt);
+    ASRC_ASSIGN_OR_RETURN(Tensor a, AsFloat(a0, "Gemm"));
+    ASRC_ASSIGN_OR_RETURN(Tensor b, AsFloat(b0, "Gemm"));
     if (a0.rank() != 2 || b0.rank() != 2) return Error("Gemm inputs must be 2-D");
-    Tensor a = AsFloat(a0), b = AsFloat(b0);
     int64_t M = ta_ ? a.dim(1) : a.dim(0), K = ta_ ? a.dim(0) : a.dim(1);
     int64_t N = tb_ ? b.dim(0) : b.dim(1), Kb = tb_ ? b.dim(1) : b.dim(0);
     if (K != Kb) return Error("Gemm shapes " + ir::ShapeStr(a.shape()) + " and " + ir::ShapeStr(b.shape()) + " do not multiply");
@@ -173,7 +175,7 @@ class GemmKernel : public Kernel {
     float* py = y.data<float>();
     float beta = 0.f;
     if (ctx.in(2) && beta_ != 0.f) {
-      Tensor c = AsFloat(*ctx.in(2));
+      ASRC_ASSIGN_OR_RETURN(Tensor c, AsFloat(*ctx.in(2), "Gemm"));
       ASRC_ASSIGN_OR_RETURN(Shape bs, BroadcastShape(c.shape(), {M, N}));
       if (bs != Shape{M, N}) return Error("C does not broadcast to [M, N]");
       auto st = BroadcastStrides(c.shape(), {M, N});
@@ -353,12 +355,14 @@ class ConvKernel : public Kernel {
     const Tensor& x0 = *ctx.in(0);
     const Tensor& w0 = *ctx.in(1);
     DType dt = x0.dtype();
-    if (!IsFloatish(dt) || w0.dtype() != dt) return DTypeError("Conv", dt);
+    ASRC_ASSIGN_OR_RETURN(Tensor x, AsFloat(x0, "Conv"));
+    if (w0.dtype() != dt) return DTypeError("Conv", w0.dtype());
     ConvGeometry g = g0_;
     ASRC_RETURN_IF_ERROR(g.Resolve(x0.shape(), w0.shape()));
-    Tensor x = AsFloat(x0), w = AsFloat(w0), b;
+    ASRC_ASSIGN_OR_RETURN(Tensor w, AsFloat(w0, "Conv"));
+    Tensor b;
     if (ctx.in(2)) {
-      b = AsFloat(*ctx.in(2));
+      ASRC_ASSIGN_OR_RETURN(b, AsFloat(*ctx.in(2), "Conv"));
       if (b.numel() != g.M) return Error("Conv bias has " + std::to_string(b.numel()) + " entries for " + std::to_string(g.M) + " channels");
     }
     Shape out{g.N, g.M};
@@ -659,12 +663,15 @@ class LayerNormKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
     DType dt = x0.dtype();
-    if (!IsFloatish(dt)) return FloatDTypeError("LayerNormalization", dt);
+    ASRC_ASSIGN_OR_RETURN(Tensor x, AsFloat(x0, "LayerNormalization"));
     ASRC_ASSIGN_OR_RETURN(int ax, NormAxisOrScalar(axis_, x0.rank()));
     int64_t outer = 1, inner = 1;
     for (int d = 0; d < x0.rank(); ++d) (d < ax ? outer : inner) *= x0.shape()[d];
-    Tensor x = AsFloat(x0), s = AsFloat(*ctx.in(1)), b;
-    if (ctx.in(2)) b = AsFloat(*ctx.in(2));
+    ASRC_ASSIGN_OR_RETURN(Tensor s, AsFloat(*ctx.in(1), "LayerNormalization"));
+    Tensor b;
+    if (ctx.in(2)) {
+      ASRC_ASSIGN_OR_RETURN(b, AsFloat(*ctx.in(2), "LayerNormalization"));
+    }
     if (s.numel() != inner && s.numel() != 1) return Error("Scale has " + std::to_string(s.numel()) + " entries for a normalized size of " + std::to_string(inner));
     if (b.defined() && b.numel() != inner && b.numel() != 1) return Error("B size mismatch");
     Tensor y = dt == DType::Float32 ? ctx.NewTensor(DType::Float32, x.shape()) : Tensor(DType::Float32, x.shape());
@@ -679,7 +686,11 @@ class LayerNormKernel : public Kernel {
     const float* pb = b.defined() ? b.data<float>() : nullptr;
     bool s1 = s.numel() == 1, b1 = b.defined() && b.numel() == 1;
     float* py = y.data<float>();
-    ParallelFor(ctx.threads > 1 ? ctx.pool : nullptr, outer, std::max<int64_t>(1, 8192 / std::max<int64_t>(inner, 1)),
+    // Rows of no element (inner = 0, outer may be 2^40): nothing to walk; their statistics are 0/0.
+    const int64_t rows = inner == 0 ? 0 : outer;
+    if (rows == 0)
+      for (Tensor* t : {&mean_t, &inv_t}) std::fill(t->data<float>(), t->data<float>() + t->numel(), NAN);
+    ParallelFor(ctx.threads > 1 ? ctx.pool : nullptr, rows, std::max<int64_t>(1, 8192 / std::max<int64_t>(inner, 1)),
                 [&](int64_t r0, int64_t r1) {
       for (int64_t i = r0; i < r1; ++i) {
         const float* a = px + i * inner;
@@ -718,11 +729,14 @@ class BatchNormKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
     DType dt = x0.dtype();
-    if (!IsFloatish(dt)) return FloatDTypeError("BatchNormalization", dt);
+    ASRC_ASSIGN_OR_RETURN(Tensor x, AsFloat(x0, "BatchNormalization"));
     if (x0.rank() < 2) return Error("input rank must be >= 2");
-    for (int i = 1; i <= 4; ++i)
+    Tensor p[4];
+    for (int i = 1; i <= 4; ++i) {
       if (!ctx.in(i)) return Error("missing input " + std::to_string(i));
-    Tensor x = AsFloat(x0), s = AsFloat(*ctx.in(1)), b = AsFloat(*ctx.in(2)), mu = AsFloat(*ctx.in(3)), var = AsFloat(*ctx.in(4));
+      ASRC_ASSIGN_OR_RETURN(p[i - 1], AsFloat(*ctx.in(i), "BatchNormalization"));
+    }
+    const Tensor &s = p[0], &b = p[1], &mu = p[2], &var = p[3];
     int64_t N = x.dim(0), C = x.dim(1), inner = C ? x.numel() / (N * C == 0 ? 1 : N * C) : 0;
     if (s.numel() != C || b.numel() != C || mu.numel() != C || var.numel() != C) return Error("per-channel inputs must have C entries");
     Tensor y = dt == DType::Float32 ? ctx.NewTensor(DType::Float32, x.shape()) : Tensor(DType::Float32, x.shape());

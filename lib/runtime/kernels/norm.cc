@@ -53,13 +53,14 @@ class GroupNormKernel : public Kernel {
   GroupNormKernel(const char* op, int64_t groups, float eps) : op_(op), groups_(groups), eps_(eps) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
-    if (!IsFloatish(x0.dtype())) return FloatDTypeError(op_, x0.dtype());
+    ASRC_ASSIGN_OR_RETURN(Tensor x, AsFloat(x0, op_));
     if (x0.rank() < 2) return Error(std::string(op_) + ": input rank must be >= 2");
     int64_t N = x0.dim(0), C = x0.dim(1);
     int64_t G = groups_ > 0 ? groups_ : C;
     if (G <= 0 || C % G != 0)
       return Error(std::string(op_) + ": " + std::to_string(C) + " channels do not split into " + std::to_string(G) + " groups");
-    Tensor x = AsFloat(x0), sc = AsFloat(*ctx.in(1)), bi = AsFloat(*ctx.in(2));
+    ASRC_ASSIGN_OR_RETURN(Tensor sc, AsFloat(*ctx.in(1), op_));
+    ASRC_ASSIGN_OR_RETURN(Tensor bi, AsFloat(*ctx.in(2), op_));
     // Scale and bias per channel, or per group (GroupNormalization opset 18).
     bool per_group = sc.numel() == G && G != C;
     if ((sc.numel() != C && !per_group) || bi.numel() != sc.numel())
@@ -68,6 +69,7 @@ class GroupNormKernel : public Kernel {
     int64_t spatial = N * C != 0 ? x.numel() / (N * C) : 0;
     int64_t run = C / G * spatial;
     Tensor y = ctx.NewTensor(DType::Float32, x.shape());
+    if (y.numel() == 0) return FromFloat(ctx, 0, x0.dtype(), y);  // N may be 2^40 over nothing
     const float* px = x.data<float>();
     float* py = y.data<float>();
     // Runs (one per instance and group) over the pool; each is normalized, then scaled and
@@ -133,13 +135,13 @@ class MvnKernel : public Kernel {
   explicit MvnKernel(std::vector<int64_t> axes) : axes_(std::move(axes)) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
-    if (!IsFloatish(x0.dtype())) return FloatDTypeError("MeanVarianceNormalization", x0.dtype());
+    ASRC_ASSIGN_OR_RETURN(Tensor x, AsFloat(x0, "MeanVarianceNormalization"));
     std::vector<int> axes;
     for (int64_t a : axes_) {
       ASRC_ASSIGN_OR_RETURN(int ax, NormAxis(a, x0.rank()));
       axes.push_back(ax);
     }
-    Tensor x = AsFloat(x0);
+    if (x.numel() == 0) return FromFloat(ctx, 0, x0.dtype(), x);  // the kept dims may be 2^40
     AxesView v = MakeView(x.shape(), axes);
     std::vector<float> t(x.numel()), u(x.numel());
     Permute(x.shape(), v.perm, x.data<float>(), t.data(), false);
@@ -158,13 +160,13 @@ class LpNormKernel : public Kernel {
   LpNormKernel(int64_t axis, int64_t p) : axis_(axis), p_(p) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
-    if (!IsFloatish(x0.dtype())) return FloatDTypeError("LpNormalization", x0.dtype());
+    ASRC_ASSIGN_OR_RETURN(Tensor x, AsFloat(x0, "LpNormalization"));
     ASRC_ASSIGN_OR_RETURN(int axis, NormAxisOrScalar(axis_, x0.rank()));
-    Tensor x = AsFloat(x0);
     int64_t outer = 1, n = x.rank() ? x.dim(axis) : 1, inner = 1;
     for (int d = 0; d < axis; ++d) outer *= x.dim(d);
     for (int d = axis + 1; d < x.rank(); ++d) inner *= x.dim(d);
     Tensor y = ctx.NewTensor(DType::Float32, x.shape());
+    if (y.numel() == 0) return FromFloat(ctx, 0, x0.dtype(), y);  // outer may be 2^40 over nothing
     for (int64_t o = 0; o < outer; ++o)
       for (int64_t i = 0; i < inner; ++i) {
         const float* a = x.data<float>() + o * n * inner + i;
@@ -188,12 +190,12 @@ class LrnKernel : public Kernel {
       : alpha_(alpha), beta_(beta), bias_(bias), size_(size) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
-    if (!IsFloatish(x0.dtype())) return FloatDTypeError("LRN", x0.dtype());
+    ASRC_ASSIGN_OR_RETURN(Tensor x, AsFloat(x0, "LRN"));
     if (x0.rank() < 3) return Error("LRN input must have rank >= 3");
-    Tensor x = AsFloat(x0);
     int64_t N = x.dim(0), C = x.dim(1), sp = x.numel() / std::max<int64_t>(1, N * C);
     int64_t lo = (size_ - 1) / 2, hi = size_ - 1 - lo;
     Tensor y = ctx.NewTensor(DType::Float32, x.shape());
+    if (y.numel() == 0) return FromFloat(ctx, 0, x0.dtype(), y);  // N may be 2^40 over nothing
     const float* px = x.data<float>();
     for (int64_t n = 0; n < N; ++n)
       for (int64_t c = 0; c < C; ++c)
@@ -221,12 +223,15 @@ class BatchNormTrainKernel : public Kernel {
   BatchNormTrainKernel(float eps, float momentum) : eps_(eps), momentum_(momentum) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
-    if (!IsFloatish(x0.dtype())) return FloatDTypeError("BatchNormalization", x0.dtype());
+    ASRC_ASSIGN_OR_RETURN(Tensor x, AsFloat(x0, "BatchNormalization"));
     if (x0.rank() < 2) return Error("BatchNormalization: input rank must be >= 2");
     for (int k = 1; k < 5; ++k)
       if (!ctx.in(k) || ctx.in(k)->numel() != x0.dim(1)) return Error("BatchNormalization: scale, B, mean and var need one value per channel");
-    Tensor x = AsFloat(x0), sc = AsFloat(*ctx.in(1)), bi = AsFloat(*ctx.in(2));
-    Tensor rm = AsFloat(*ctx.in(3)), rv = AsFloat(*ctx.in(4));
+    Tensor p[4];
+    for (int k = 1; k < 5; ++k) {
+      ASRC_ASSIGN_OR_RETURN(p[k - 1], AsFloat(*ctx.in(k), "BatchNormalization"));
+    }
+    const Tensor &sc = p[0], &bi = p[1], &rm = p[2], &rv = p[3];
     int64_t N = x.dim(0), C = x.dim(1), sp = N * C != 0 ? x.numel() / (N * C) : 0;
     Tensor y = ctx.NewTensor(DType::Float32, x.shape());
     Tensor om(DType::Float32, {C}), ov(DType::Float32, {C});

@@ -61,6 +61,11 @@ Result<PoolGeom> Resolve(const PoolAttrs& a, const Shape& x) {
         g.pb[i] = a.pads[i];
         g.pe[i] = a.pads[i + sr];
       }
+      // As ONNX Runtime: a pad reaches at most kernel - 1 into the padding, so the padded extent
+      // and the work stay bounded by the input (onnx_run_fuzzer: pads 2^21 on a 5-wide input).
+      if (g.pb[i] >= g.k[i] || g.pe[i] >= g.k[i])
+        return Error("pads " + std::to_string(g.pb[i]) + ", " + std::to_string(g.pe[i]) + " on spatial axis " +
+                     std::to_string(i) + " must be smaller than the kernel " + std::to_string(g.k[i]));
       int64_t span = g.in[i] + g.pb[i] + g.pe[i] - ek;
       if (span < 0) return Error("pooling window larger than the padded input");
       g.out[i] = (a.ceil_mode ? (span + g.s[i] - 1) / g.s[i] : span / g.s[i]) + 1;
@@ -135,8 +140,7 @@ class PoolKernel : public Kernel {
     ASRC_ASSIGN_OR_RETURN(PoolGeom g, Resolve(a_, x.shape()));
     Shape os = OutShape(x.shape(), g);
     if (kind_ == PoolKind::Max) return RunMax(ctx, x, g, os);
-    if (!IsFloatish(x.dtype())) return FloatDTypeError(kind_ == PoolKind::Avg ? "AveragePool" : "LpPool", x.dtype());
-    Tensor xf = AsFloat(x);
+    ASRC_ASSIGN_OR_RETURN(Tensor xf, AsFloat(x, kind_ == PoolKind::Avg ? "AveragePool" : "LpPool"));
     Tensor y = ctx.NewTensor(DType::Float32, os);
     const float* px = xf.data<float>();
     float* py = y.data<float>();
@@ -189,8 +193,7 @@ class GlobalPoolKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     const Tensor& x = *ctx.in(0);
     if (x.rank() < 3) return Error("global pooling input must have rank >= 3, got " + ir::ShapeStr(x.shape()));
-    if (!IsFloatish(x.dtype())) return FloatDTypeError("GlobalPool", x.dtype());
-    Tensor xf = AsFloat(x);
+    ASRC_ASSIGN_OR_RETURN(Tensor xf, AsFloat(x, "GlobalPool"));
     Shape os(x.rank(), 1);
     os[0] = x.dim(0);
     os[1] = x.dim(1);

@@ -56,8 +56,7 @@ class RandomKernel : public Kernel {
     const int64_t n = vt.numel();
     double* v = vt.data<double>();
     if (a_.kind == Rnd::Bernoulli) {
-      if (!IsFloatish(in->dtype())) return FloatDTypeError("Bernoulli", in->dtype());
-      Tensor p = AsFloat(*in);
+      ASRC_ASSIGN_OR_RETURN(Tensor p, AsFloat(*in, "Bernoulli"));
       std::uniform_real_distribution<double> u(0.0, 1.0);
       for (int64_t i = 0; i < n; ++i) v[i] = u(rng_) < p.data<float>()[i] ? 1.0 : 0.0;
     } else {
@@ -77,9 +76,8 @@ class RandomKernel : public Kernel {
   // Multinomial(input [batch, classes] of unnormalized log-probabilities) -> [batch, samples].
   Status Multinomial(KernelContext& ctx) {
     const Tensor& x0 = *ctx.in(0);
-    if (!IsFloatish(x0.dtype())) return FloatDTypeError("Multinomial", x0.dtype());
+    ASRC_ASSIGN_OR_RETURN(Tensor x, AsFloat(x0, "Multinomial"));
     if (x0.rank() != 2) return Error("Multinomial: input must be [batch, classes]");
-    Tensor x = AsFloat(x0);
     int64_t B = x.dim(0), C = x.dim(1);
     Tensor vt(DType::Float64, {B, a_.samples});  // budget- and overflow-checked (sample_size)
     double* v = vt.data<double>();

@@ -45,6 +45,7 @@ class ReduceKernel : public Kernel {
     Tensor x = dt == DType::Float16 ? HalfToFloat(x0) : x0;
     int64_t on = ir::ShapeNumel(out_keep);
     int64_t count = on > 0 ? x.numel() / std::max<int64_t>(on, 1) : 0;
+    ASRC_RETURN_IF_ERROR(CheckScratch(on, sizeof(double), std::string(name_) + ": the accumulators"));
     std::vector<double> acc(on, Init());
     Status st;
     bool ok = DispatchNumeric(x.dtype(), [&](auto z) {
@@ -189,6 +190,7 @@ class ArgKernel : public Kernel {
 // Softmax over `dim` consecutive groups of `inner` stride. Rows are independent (parallel).
 void SoftmaxRows(const float* x, float* y, int64_t outer, int64_t dim, int64_t inner, bool log,
                  ThreadPool* pool) {
+  if (outer == 0 || dim == 0 || inner == 0) return;  // empty: no row to walk (outer may be 2^40)
   if (inner == 1) {
     ParallelFor(pool, outer, std::max<int64_t>(1, 16384 / std::max<int64_t>(dim, 1)), [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
@@ -226,8 +228,7 @@ class SoftmaxKernel : public Kernel {
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
     const DType dt = x0.dtype();
-    if (!IsFloatish(dt)) return DTypeError(log_ ? "LogSoftmax" : "Softmax", dt);
-    const Tensor x = AsFloat(x0);
+    ASRC_ASSIGN_OR_RETURN(const Tensor x, AsFloat(x0, log_ ? "LogSoftmax" : "Softmax"));
     ASRC_ASSIGN_OR_RETURN(int ax, NormAxisOrScalar(axis_, x.rank()));
     int64_t outer = 1, dim = 1, inner = 1;
     if (flatten_) {

@@ -133,8 +133,7 @@ class ResizeKernel : public Kernel {
     // Nearest picks one tap of weight 1 per axis, a copy: every dtype but tf_crop_and_resize's
     // float extrapolation goes through the gather below (the weighted sum gives the same values).
     if (a_.mode == Mode::Nearest && (a_.coord != Coord::TfCrop || !IsFloatish(x.dtype()))) return Nearest(ctx, x, os, taps);
-    if (!IsFloatish(x.dtype())) return FloatDTypeError("Resize", x.dtype());
-    Tensor xf = AsFloat(x);
+    ASRC_ASSIGN_OR_RETURN(Tensor xf, AsFloat(x, "Resize"));
     Tensor y = ctx.NewTensor(DType::Float32, os);
     std::vector<int64_t> st = Strides(x.shape()), idx(r, 0), pick(r, 0);
     const float* px = xf.data<float>();

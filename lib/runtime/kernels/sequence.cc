@@ -175,12 +175,15 @@ class SplitToSequenceKernel : public Kernel {
     std::vector<int64_t> sizes;
     bool squeeze = false;
     if (!ctx.in(1)) {
+      // One item per index of the axis, which may be 2^40 long on an empty tensor.
+      ASRC_RETURN_IF_ERROR(CheckScratch(len, sizeof(Tensor), "SplitToSequence: the items"));
       sizes.assign(static_cast<size_t>(len), 1);
       squeeze = !keepdims_;
     } else {
       ASRC_ASSIGN_OR_RETURN(std::vector<int64_t> sp, Int64s(*ctx.in(1)));
       if (ctx.in(1)->rank() == 0) {
         if (sp[0] <= 0) return Error("split " + std::to_string(sp[0]) + " must be positive");
+        ASRC_RETURN_IF_ERROR(CheckScratch(len / sp[0] + 1, sizeof(Tensor), "SplitToSequence: the items"));
         for (int64_t at = 0; at < len; at += std::min(sp[0], len - at)) sizes.push_back(std::min(sp[0], len - at));
       } else {
         ASRC_RETURN_IF_ERROR(CheckSplitSizes(sp, len).With("axis " + std::to_string(axis)));

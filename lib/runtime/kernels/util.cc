@@ -198,14 +198,23 @@ Tensor FloatToHalf(const Tensor& t) {
   return out;
 }
 
-Tensor AsFloat(const Tensor& t) {
+Status CheckScratch(int64_t count, size_t item_bytes, const std::string& what) {
+  const size_t budget = ir::MemoryBudget(), used = ir::MemoryInUse();
+  const size_t room = budget > used ? budget - used : 0;
+  if (count >= 0 && (item_bytes == 0 || static_cast<uint64_t>(count) <= room / item_bytes)) return Status::Ok();
+  return Error(what + ": " + std::to_string(count) + " items of " + std::to_string(item_bytes) + " bytes (" +
+               ir::BytesText(static_cast<double>(count) * static_cast<double>(item_bytes)) +
+               ") would go over the memory budget of " + ir::BytesText(static_cast<double>(budget)) +
+               " (ASRC_MEMORY_BUDGET sets it)");
+}
+
+Result<Tensor> AsFloat(const Tensor& t, const char* op) {
+  if (t.dtype() == DType::Float32) return t;
   if (t.dtype() == DType::Float16) return HalfToFloat(t);
-  if (t.dtype() == DType::Float64) {
-    Tensor f(DType::Float32, t.shape());
-    (void)ConvertInto(t, f);
-    return f;
-  }
-  return t;
+  if (t.dtype() != DType::Float64) return FloatDTypeError(op, t.dtype());
+  Tensor f(DType::Float32, t.shape());
+  ASRC_RETURN_IF_ERROR(ConvertInto(t, f));
+  return f;
 }
 
 Status FromFloat(KernelContext& ctx, int i, DType dt, const Tensor& y) {

@@ -117,11 +117,18 @@ Status SliceGeometry(const Shape& in, const std::vector<int64_t>& starts,
                      std::vector<int64_t> steps, Shape* out_shape, std::vector<int64_t>* begin,
                      std::vector<int64_t>* step);
 
+// Before sizing scratch that is not a Tensor (a std::vector, a list of sequence items) from a
+// tensor's values or from a product of dims that may be huge on an empty tensor ([2^40, 0]): an
+// error naming `what` when `count` items of `item_bytes` are negative or over the memory budget
+// (as a Tensor of that size would be), instead of std::bad_alloc, or libFuzzer's out-of-memory.
+Status CheckScratch(int64_t count, size_t item_bytes, const std::string& what);
+
 // Float16 <-> float32 whole-tensor conversions (fresh tensors).
 Tensor HalfToFloat(const Tensor& t);
 Tensor FloatToHalf(const Tensor& t);
-// A float tensor as float32 (float16 and float64 converted; float32 shared, not copied).
-Tensor AsFloat(const Tensor& t);
+// A float tensor as float32 (float16 and float64 converted; float32 shared, not copied); for any
+// other dtype FloatDTypeError naming `op`, so no kernel reads a null data<float>() through it.
+Result<Tensor> AsFloat(const Tensor& t, const char* op);
 // Stores float32 `y` as output i of dtype `dt` (converted for float16/float64; shared for float32).
 Status FromFloat(KernelContext& ctx, int i, DType dt, const Tensor& y);
 inline bool IsFloatish(DType d) {

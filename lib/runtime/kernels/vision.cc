@@ -40,20 +40,12 @@ float Iou(const float* a, const float* b, bool center) {
   return uni > 0 ? inter / uni : 0.f;
 }
 
-// The first n inputs must have float types: AsFloat converts float16/float64 and passes any
-// other type through unconverted, whose data<float>() is null.
-Status FloatInputs(const char* op, KernelContext& ctx, int n) {
-  for (int i = 0; i < n; ++i)
-    if (!IsFloatish(ctx.in(i)->dtype())) return FloatDTypeError(op, ctx.in(i)->dtype());
-  return Status::Ok();
-}
-
 class NmsKernel : public Kernel {
  public:
   explicit NmsKernel(bool center) : center_(center) {}
   Status Run(KernelContext& ctx) override {
-    ASRC_RETURN_IF_ERROR(FloatInputs("NonMaxSuppression", ctx, 2));
-    Tensor boxes = AsFloat(*ctx.in(0)), scores = AsFloat(*ctx.in(1));
+    ASRC_ASSIGN_OR_RETURN(Tensor boxes, AsFloat(*ctx.in(0), "NonMaxSuppression"));
+    ASRC_ASSIGN_OR_RETURN(Tensor scores, AsFloat(*ctx.in(1), "NonMaxSuppression"));
     if (boxes.rank() != 3 || boxes.dim(2) != 4 || scores.rank() != 3 || scores.dim(0) != boxes.dim(0) ||
         scores.dim(2) != boxes.dim(1))
       return Error("NonMaxSuppression: boxes " + ir::ShapeStr(boxes.shape()) + " and scores " +
@@ -63,7 +55,8 @@ class NmsKernel : public Kernel {
     if (ctx.in(2) && ctx.in(2)->numel() > 0) { ASRC_ASSIGN_OR_RETURN(max_out, ScalarAsInt64(*ctx.in(2), "NonMaxSuppression: max_output_boxes_per_class")); }
     if (ctx.in(3) && ctx.in(3)->numel() > 0) { ASRC_ASSIGN_OR_RETURN(double v, ScalarAsDouble(*ctx.in(3))); iou_th = static_cast<float>(v); }
     if (ctx.in(4) && ctx.in(4)->numel() > 0) { ASRC_ASSIGN_OR_RETURN(double v, ScalarAsDouble(*ctx.in(4))); score_th = static_cast<float>(v); }
-    int64_t B = boxes.dim(0), N = boxes.dim(1), C = scores.dim(1);
+    // No box (N = 0): nothing to select, however many batches and classes (2^40 x 0 boxes).
+    int64_t B = boxes.dim(1) ? boxes.dim(0) : 0, N = boxes.dim(1), C = scores.dim(1);
     std::vector<int64_t> sel;  // triples
     for (int64_t b = 0; b < B; ++b)
       for (int64_t c = 0; c < C; ++c) {
@@ -112,8 +105,8 @@ class GridSampleKernel : public Kernel {
   GridSampleKernel(GsMode mode, GsPad pad, bool align) : mode_(mode), pad_(pad), align_(align) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
-    ASRC_RETURN_IF_ERROR(FloatInputs("GridSample", ctx, 2));
-    Tensor x = AsFloat(x0), grid = AsFloat(*ctx.in(1));
+    ASRC_ASSIGN_OR_RETURN(Tensor x, AsFloat(x0, "GridSample"));
+    ASRC_ASSIGN_OR_RETURN(Tensor grid, AsFloat(*ctx.in(1), "GridSample"));
     if (x.rank() != 4 || grid.rank() != 4 || grid.dim(3) != 2 || grid.dim(0) != x.dim(0))
       return Error("GridSample: X must be [N, C, H, W] and grid [N, Ho, Wo, 2]; got " + ir::ShapeStr(x.shape()) +
                    " and " + ir::ShapeStr(grid.shape()));
@@ -202,8 +195,8 @@ class RoiAlignKernel : public Kernel {
   explicit RoiAlignKernel(RoiAttrs a) : a_(a) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
-    ASRC_RETURN_IF_ERROR(FloatInputs("RoiAlign", ctx, 2));
-    Tensor x = AsFloat(x0), rois = AsFloat(*ctx.in(1));
+    ASRC_ASSIGN_OR_RETURN(Tensor x, AsFloat(x0, "RoiAlign"));
+    ASRC_ASSIGN_OR_RETURN(Tensor rois, AsFloat(*ctx.in(1), "RoiAlign"));
     ASRC_ASSIGN_OR_RETURN(std::vector<int64_t> bidx, Int64s(*ctx.in(2)));
     if (x.rank() != 4 || rois.rank() != 2 || rois.dim(1) != 4 || static_cast<int64_t>(bidx.size()) != rois.dim(0))
       return Error("RoiAlign: X [N, C, H, W], rois [R, 4] and batch_indices [R] expected");
@@ -271,8 +264,8 @@ class MaxRoiPoolKernel : public Kernel {
   MaxRoiPoolKernel(int64_t ph, int64_t pw, float scale) : ph_(ph), pw_(pw), scale_(scale) {}
   Status Run(KernelContext& ctx) override {
     const Tensor& x0 = *ctx.in(0);
-    ASRC_RETURN_IF_ERROR(FloatInputs("MaxRoiPool", ctx, 2));
-    Tensor x = AsFloat(x0), rois = AsFloat(*ctx.in(1));
+    ASRC_ASSIGN_OR_RETURN(Tensor x, AsFloat(x0, "MaxRoiPool"));
+    ASRC_ASSIGN_OR_RETURN(Tensor rois, AsFloat(*ctx.in(1), "MaxRoiPool"));
     if (x.rank() != 4 || rois.rank() != 2 || rois.dim(1) != 5)
       return Error("MaxRoiPool: X [N, C, H, W] and rois [R, 5] (batch, x1, y1, x2, y2) expected");
     int64_t C = x.dim(1), H = x.dim(2), W = x.dim(3), R = rois.dim(0);

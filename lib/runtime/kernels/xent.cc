@@ -29,7 +29,7 @@ class ClassLossKernel : public Kernel {
     const Tensor& target = *ctx.in(1);
     const Tensor* weight = ctx.in(2);
     const char* op = softmax_ ? "SoftmaxCrossEntropyLoss" : "NegativeLogLikelihoodLoss";
-    if (!IsFloatish(x.dtype())) return FloatDTypeError(op, x.dtype());
+    ASRC_ASSIGN_OR_RETURN(Tensor xf, AsFloat(x, op));
     if (x.rank() < 2) return Error(std::string("input must be at least 2-D [N, C, ...], got ") + ir::ShapeStr(x.shape()));
     const int64_t N = x.dim(0), C = x.dim(1), D = x.numel() / std::max<int64_t>(1, N * C);
     Shape tshape = x.shape();
@@ -45,13 +45,13 @@ class ClassLossKernel : public Kernel {
       if (!IsFloatish(weight->dtype()) || weight->shape() != Shape{C})
         return Error("weight must be a float tensor of shape [" + std::to_string(C) + "], got " +
                      ir::DTypeName(weight->dtype()) + ir::ShapeStr(weight->shape()));
-      Tensor wf = AsFloat(*weight);
+      ASRC_ASSIGN_OR_RETURN(Tensor wf, AsFloat(*weight, op));
       w.assign(wf.data<float>(), wf.data<float>() + C);
     }
-    Tensor xf = AsFloat(x);
     std::vector<double> logp(xf.data<float>(), xf.data<float>() + xf.numel());
     if (softmax_) LogSoftmaxAxis1(logp, N, C, D);
 
+    ASRC_RETURN_IF_ERROR(CheckScratch(N * D, sizeof(double), std::string(op) + ": the losses"));  // C = 0: x empty
     std::vector<double> loss(static_cast<size_t>(N * D), 0.0);
     double wsum = 0, lsum = 0;
     for (int64_t n = 0; n < N; ++n)
