@@ -31,7 +31,18 @@ int main(int argc, char** argv) {
 #if defined(HAVE_ASRC_TRAIN) && defined(HAVE_ASRC_ASR)
   asrc::app::AddTrainCommand(app, set);
 #endif
-  CLI11_PARSE(app, argc, argv);
+  // Output lost to a full disk or a closed pipe (`> /dev/full`) is a failure, not exit 0.
+  auto stdout_lost = [] {
+    std::cout.flush();
+    return !std::cout || std::fflush(stdout) != 0 || std::ferror(stdout);
+  };
+  const char* lost = "cannot write to standard output (disk full or pipe closed)";
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);  // --help: the help on stdout, 0
+    return stdout_lost() ? asrc::app::Fail(lost) : rc;
+  }
   for (auto& [sub, run] : set.entries) {
     if (!sub->parsed()) continue;
     int rc = 1;
@@ -40,10 +51,7 @@ int main(int argc, char** argv) {
     } catch (const std::bad_alloc& e) {  // ir::MemoryBudgetError says what was asked for
       return asrc::app::Fail(sub->get_name() + ": out of memory: " + e.what());
     }
-    // Output lost to a full disk or a closed pipe (`> /dev/full`) is a failure, not exit 0.
-    std::cout.flush();
-    if (!std::cout || std::fflush(stdout) != 0 || std::ferror(stdout))
-      return asrc::app::Fail("cannot write to standard output (disk full or pipe closed)");
+    if (stdout_lost()) return asrc::app::Fail(lost);
     return rc;
   }
   return 1;

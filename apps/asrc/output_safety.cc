@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 namespace asrc::app {
 namespace {
 namespace fs = std::filesystem;
@@ -87,6 +89,22 @@ Status CheckCanCreateFolder(const std::string& dir, const std::string& what) {
   if (::access(p.c_str(), W_OK | X_OK) != 0)
     return Error(what + " '" + dir + "': cannot write in '" + p.string() + "' (" + std::strerror(errno) + ")");
   return Status::Ok();
+}
+
+Status RefuseReplacingNonReport(const std::string& path, const std::string& what) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || S_ISDIR(st.st_mode)) return Status::Ok();  // the write decides
+  auto refuse = [&](const std::string& why) {
+    return Error(what + " " + path + " exists and " + why + "; refusing to replace it (choose another path)");
+  };
+  if (!S_ISREG(st.st_mode)) return refuse("is not a regular file");
+  if (st.st_size == 0) return Status::Ok();
+  if (st.st_size > (int64_t{1} << 30)) return refuse("is not an asrc eval report (over 1 GiB)");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::Ok();  // unreadable: the write decides
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_object() && (j.contains("streaming") || j.contains("lookahead"))) return Status::Ok();
+  return refuse("is not an asrc eval report");
 }
 
 Status WriteFileAtomic(const std::string& path, const std::string& content) {

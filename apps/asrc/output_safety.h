@@ -22,6 +22,11 @@ Status RefuseOverInputs(const std::string& out, const std::vector<std::string>& 
 // existing folder on its path is a writable folder. Creates nothing; `what` names it ("--out").
 Status CheckCanCreateFolder(const std::string& dir, const std::string& what);
 
+// An error when `path` exists and is not an asrc eval report (a JSON object with "streaming" or
+// "lookahead"; or an empty file) that `eval --json` / `eval-merge --json` may replace: the
+// audio, a model, notes — a file the command did not write. `what` names the flag ("eval: --json").
+Status RefuseReplacingNonReport(const std::string& path, const std::string& what);
+
 // Writes `content` to `path` atomically; the temporary is removed on an error and on SIGINT or
 // SIGTERM during the write. Errors name the path and the reason (full disk, ...).
 Status WriteFileAtomic(const std::string& path, const std::string& content);

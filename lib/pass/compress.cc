@@ -236,6 +236,7 @@ Result<CompressResult> Compress(const CompressRequest& r) {
   }
 
   PassManager manager(*r.registry, p.pipeline);
+  manager.SetInputName(p.model);
   if (r.log) manager.AddInstrument(MakeLogInstrument(p.pipeline.steps.size(), r.log));
   manager.AddInstrument(MakeGateInstrument(p.pipeline));
 #ifdef ASRC_PASS_HAVE_ASR
