@@ -129,6 +129,7 @@ struct RunArgs {
 };
 
 int RunRun(const RunArgs& a) {
+  if (a.output_dir.empty()) return Fail("run: --output-dir is empty; give a folder");
   auto loaded = LoadGraphForRun(a.model, a.graph, a.inputs, a.threads);
   if (!loaded.ok()) return Fail(loaded.status().message());
   auto& session = (*loaded)->session;

@@ -158,13 +158,28 @@ def bundle_cases(t):
             init.CopyFrom(numpy_helper.from_array(np.full_like(a, np.nan), init.name))
     onnx.save(j, os.path.join(nan_bundle, "joiner.onnx"))
     expect_fail("eval NaN joiner weights", eval_args(m, model=nan_bundle), "joiner", t)
+    # An LSTM decoder squashes NaN weights into finite garbage ("atatat..."): refused by name.
+    nan_dec = os.path.join(t, "nan_dec")
+    shutil.copytree(BUNDLE, nan_dec)
+    d = onnx.load(os.path.join(nan_dec, "decoder.onnx"))
+    for init in d.graph.initializer:
+        a = numpy_helper.to_array(init)
+        if a.dtype == np.float32 and a.size > 1000:
+            init.CopyFrom(numpy_helper.from_array(np.full_like(a, np.nan), init.name))
+    onnx.save(d, os.path.join(nan_dec, "decoder.onnx"))
+    expect_fail("eval NaN decoder weights", eval_args(m, model=nan_dec), "decoder.onnx: weight", t)
+    expect_fail("transcribe NaN decoder weights", ["transcribe", nan_dec, FLAC], "decoder.onnx: weight", t)
     big = os.path.join(t, "big_cache")
     shutil.copytree(BUNDLE, big)
     cfg = json.load(open(os.path.join(big, "model.json")))
     cfg["streaming"]["cache"][0]["shape"] = [1, 1 << 20, 1 << 20]
     json.dump(cfg, open(os.path.join(big, "model.json"), "w"))
-    expect_fail("eval cache of 2^40 elements", eval_args(m, model=big), "model.json: streaming.cache", t)
-    expect_fail("transcribe cache of 2^40 elements", ["transcribe", big, FLAC], "model.json: streaming.cache", t)
+    named = "big_cache: model.json: streaming.cache"  # the bundle, not only "model.json"
+    expect_fail("eval cache of 2^40 elements", eval_args(m, model=big), named, t)
+    expect_fail("transcribe cache of 2^40 elements", ["transcribe", big, FLAC], named, t)
+    expect_fail("compress cache of 2^40 elements", ["compress", "--pipeline", os.path.join(
+        ROOT, "experiments/pipelines/int8-weight-only.json"), "--model", big, "--eval", m, "--quiet",
+        "--out", os.path.join(t, "c")], named, t)
 
 
 def output_cases(t):
@@ -174,6 +189,10 @@ def output_cases(t):
     expect_fail("eval --json onto its manifest", eval_args(m, "--json", m), "m.jsonl", t)
     expect_fail("eval --json onto the bundle's model.json",
                 eval_args(m, "--json", os.path.join(BUNDLE, "model.json")), "model.json", t)
+    # --json replaces only an eval report: not the manifest's audio, not any other file.
+    expect_fail("eval --json onto the manifest's audio", eval_args(m, "--json", os.path.join(t, "good.flac")),
+                "good.flac", t)
+    expect_fail("eval --json ''", eval_args(m, "--json", ""), "--json", t)
     expect_fail("eval --json into a missing folder", eval_args(m, "--json", os.path.join(t, "no/r.json")),
                 "no/r.json", t)
     parts = []
@@ -182,6 +201,9 @@ def output_cases(t):
         expect_ok(f"eval shard {i}/2", eval_args(m, "--shard", f"{i}/2", "--json", p))
         parts.append(p)
     expect_fail("eval-merge --json onto an input", ["eval-merge"] + parts + ["--json", parts[0]], "part0.json", t)
+    expect_fail("eval-merge --json onto the shards' audio",
+                ["eval-merge"] + parts + ["--json", os.path.join(t, "good.flac")], "good.flac", t)
+    expect_fail("eval-merge --json ''", ["eval-merge"] + parts + ["--json", ""], "--json", t)
     p1 = json.load(open(parts[1]))
 
     def variant(name, edit):
@@ -195,6 +217,8 @@ def output_cases(t):
     negative = variant("negative", lambda j: j["lookahead"].update(words=-3))
     dup = variant("dup", lambda j: j["lookahead"]["per_utterance"][0].update(id="u0"))
     wrong_shard = variant("wrong_shard", lambda j: j["lookahead"]["per_utterance"][0].update(index=2))
+    too_many_errors = variant("errors", lambda j: j["lookahead"].update(substitutions=j["lookahead"]["words"] + 1))
+    count_off = variant("count_off", lambda j: j["lookahead"].update(utterances=5))
     out = os.path.join(t, "merged.json")
     expect_fail("eval-merge shards of different beams", ["eval-merge", parts[0], other_beam, "--json", out], "beam", t)
     expect_fail("eval-merge shards of different models", ["eval-merge", parts[0], other_model, "--json", out],
@@ -203,6 +227,10 @@ def output_cases(t):
     expect_fail("eval-merge duplicate utterance", ["eval-merge", parts[0], dup, "--json", out], "twice", t)
     expect_fail("eval-merge utterance in the wrong shard", ["eval-merge", parts[0], wrong_shard, "--json", out],
                 "not in this shard", t)
+    expect_fail("eval-merge more errors than words", ["eval-merge", parts[0], too_many_errors, "--json", out],
+                "more than words", t)
+    expect_fail("eval-merge utterances unlike per_utterance", ["eval-merge", parts[0], count_off, "--json", out],
+                "per_utterance", t)
     expect_ok("eval-merge of the two shards", ["eval-merge", parts[0], parts[1], "--json", out])
     m2 = os.path.join(t, "dup_ids.jsonl")
     with open(m2, "w") as f:
@@ -239,13 +267,22 @@ def output_cases(t):
                  ["run", relu, "--input", "x=" + fifo, "--output-dir", os.path.join(t, "o2")]):
         expect_fail(f"{args[0]} reading a FIFO", args, "fifo.onnx", t)
     report = os.path.join(t, "report.json")
-    open(report, "w").write("an older report\n")
+    open(report, "w").write(json.dumps({"lookahead": {"wer": 12.5}}) + "\n")  # an older report
     expect_fail("eval --json on a full disk", eval_args(m, "--json", report), "report.json", t,
                 preexec=small_disk(64))
     expect_fail("convert on a full disk", ["convert", relu, os.path.join(t, "copy.onnx")], "copy.onnx", t,
                 preexec=small_disk(16))
     expect_fail("stdout is a full disk", ["inspect", relu], "standard output", t,
                 stdout=open("/dev/full", "w"))
+    expect_fail("--help to a full stdout", ["eval", "--help"], "standard output", t, stdout=open("/dev/full", "w"))
+    inp = os.path.join(t, "x.pb")
+    with open(inp, "wb") as f:
+        f.write(numpy_helper.from_array(np.array([-1, 2], np.float32), "x").SerializeToString())
+    expect_fail("run on a full disk (no temporary, no folder left)",
+                ["run", relu, "--input", "x=" + inp, "--output-dir", os.path.join(t, "new/o")], "y.pb", t,
+                preexec=small_disk(8))
+    expect_fail("run --output-dir ''", ["run", relu, "--input", "x=" + inp, "--output-dir", ""], "--output-dir", t)
+    os.remove(inp)
     return relu
 
 
@@ -323,6 +360,11 @@ def graph_cases(t):
         ("opset 99", model("op99", [h.make_node("Relu", ["x"], ["y"])], opsets=[("", 99)]), "opset 99"),
         ("no opset imported", model("op_none", [h.make_node("Relu", ["x"], ["y"])], opsets=[]), "opset 0"),
     ]
+    untyped = os.path.join(t, "untyped.onnx")
+    g = h.make_graph([h.make_node("Relu", ["x"], ["y"])], "g", [onnx.ValueInfoProto(name="x")],
+                     [h.make_tensor_value_info("y", T.FLOAT, [2, 3])])
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 13)]), untyped)
+    cases.append(("an input with no type", untyped, "'x' has no type"))
     for name, path, culprit in cases:
         expect_fail(f"bench: {name}", ["bench", path, "--runs", "1"], culprit, t)
         inp = os.path.join(t, "x.pb")
