@@ -42,6 +42,7 @@ void AddCompressCommand(CLI::App& root, CommandSet& set) {
     auto pipeline = pass::LoadPipelineFile(o->pipeline, *r.registry);
     if (!pipeline.ok()) return Fail("compress: " + pipeline.status().message());
     r.pipeline = std::move(pipeline.value());
+    r.pipeline_file = o->pipeline;
     r.evaluate = !o->no_eval;
     if (!o->quiet) r.log = [](const std::string& line) { std::cerr << line << "\n"; };
     r.progress_bar = !o->quiet && isatty(2);

@@ -147,31 +147,6 @@ Status WriteFileAtomic(const std::string& path, const std::string& content) {
   return Status::Ok();
 }
 
-Status CheckReplaceableBundleFolder(const std::string& dir) {
-  std::error_code ec;
-  if (!fs::exists(dir, ec)) return Status::Ok();
-  if (!fs::is_directory(dir, ec)) return Status::Ok();  // a file: the save decides
-  bool has_config = false;
-  std::string foreign;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    const std::string n = e.path().filename().string();
-    const std::string ext = e.path().extension().string();
-    bool own = e.is_regular_file(ec) &&
-               (n == "model.json" || n == "tokens.txt" || ext == ".onnx" || ext == ".data" || ext == ".bin");
-    if (n == "model.json") has_config = true;
-    if (!own && foreign.empty()) foreign = n;
-  }
-  if (ec) return Error(dir + ": cannot list folder (" + ec.message() + ")");
-  bool empty = fs::is_empty(dir, ec);
-  if (empty) return Status::Ok();
-  if (!foreign.empty())
-    return Error(dir + ": folder holds '" + foreign +
-                 "', which is not part of a bundle; refusing to replace it (choose a new or empty folder)");
-  if (!has_config)
-    return Error(dir + ": folder is not empty and is not a bundle (no model.json); refusing to replace it");
-  return Status::Ok();
-}
-
 Result<std::string> ContentHash(const std::string& path) {
   uint64_t h = 1469598103934665603ull;
   auto mix = [&h](const char* p, size_t n) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/folders.h"
 #include "core/status.h"
 
 namespace asrc::app {
@@ -31,9 +32,7 @@ Status RefuseReplacingNonReport(const std::string& path, const std::string& what
 // SIGTERM during the write. Errors name the path and the reason (full disk, ...).
 Status WriteFileAtomic(const std::string& path, const std::string& content);
 
-// OK when `dir` does not exist, is an empty folder, or holds only the files of a bundle
-// (model.json, tokens.txt, *.onnx, *.data, *.bin) — the folders a bundle save may replace.
-Status CheckReplaceableBundleFolder(const std::string& dir);
+// CheckReplaceableBundleFolder (the folders a bundle save may replace): core/folders.h.
 
 // FNV-1a 64 of a file's bytes, or of a folder's regular files (sorted names and bytes), as 16
 // hex digits: what an eval shard records so that eval-merge can refuse mixed shards.

@@ -9,6 +9,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "core/folders.h"
 #include "core/paths.h"
 #include "onnx/onnx_io.h"
 #include "pass/instruments.h"
@@ -54,6 +55,26 @@ EvalConfig RequestEval(const CompressRequest& r, EvalConfig eval) {
 
 namespace {
 
+// The outputs (out/model[.onnx], out/report.{json,md,html}) replace none of the run's inputs —
+// the model, the pipeline file, the eval and calibration manifests — and out/model replaces
+// only a bundle folder (core/folders.h), never a folder with the user's files in it.
+Status CheckOutputsOverInputs(const Plan& p, const std::string& pipeline_file) {
+  std::error_code ec;
+  std::vector<fs::path> outs = {p.out_model};
+  for (const char* ext : {"json", "md", "html"}) outs.push_back(p.out_dir / (std::string("report.") + ext));
+  for (const std::string& input : {p.model, pipeline_file, p.pipeline.eval.manifest,
+                                   p.pipeline.calibration.manifest}) {
+    if (input.empty()) continue;
+    const fs::path i = fs::weakly_canonical(fs::absolute(input), ec);
+    for (const fs::path& o : outs)
+      if (Inside(i, fs::weakly_canonical(o, ec)))
+        return Error("output '" + o.string() + "' would write over the input '" + input + "'; choose another --out");
+  }
+  if (!p.lone && fs::exists(p.out_model, ec) && !fs::is_directory(p.out_model, ec))
+    return Error("output '" + p.out_model.string() + "' exists and is not a folder; refusing to replace it");
+  return CheckReplaceableBundleFolder(p.out_model.string());
+}
+
 Result<Plan> MakePlan(const CompressRequest& r) {
   Plan p;
   p.pipeline = r.pipeline;
@@ -89,6 +110,7 @@ Result<Plan> MakePlan(const CompressRequest& r) {
   const fs::path out = fs::weakly_canonical(p.out_model, ec);
   if (Inside(in, out) || Inside(out, in))
     return Error("output '" + r.out + "' would write over the input model '" + p.model + "'");
+  ASRC_RETURN_IF_ERROR(CheckOutputsOverInputs(p, r.pipeline_file));
   return p;
 }
 

@@ -389,6 +389,20 @@ def compress_cases(t):
                 ["compress", "--pipeline", os.path.join(ROOT, "experiments/pipelines/int8-dynamic.json"),
                  "--no-eval", "--model", x, "--out", out], "options.graphs", t)
     os.remove(x)
+    # --out's outputs replace no input (the pipeline, the eval manifest) and no folder of the user's.
+    own = os.path.join(t, "own")
+    os.makedirs(os.path.join(own, "model"))
+    shutil.copy(pipeline, os.path.join(own, "report.json"))
+    expect_fail("compress: --out/report.json is the pipeline", ["compress", "--pipeline", os.path.join(own, "report.json"),
+                                                             "--no-eval", "--out", own], "report.json", t)
+    shutil.copy(os.path.join(DATA, "manifest.jsonl"), os.path.join(own, "report.md"))
+    expect_fail("compress: --out/report.md is the eval manifest",
+                ["compress", "--pipeline", pipeline, "--eval", os.path.join(own, "report.md"), "--out", own],
+                "report.md", t)
+    open(os.path.join(own, "model", "notes.txt"), "w").write("mine\n")
+    expect_fail("compress: --out/model holds the user's files", ["compress", "--pipeline", pipeline, "--no-eval",
+                                                                 "--out", own], "notes.txt", t)
+    shutil.rmtree(own)
     # A full disk while saving: the partial folder and the folders compress created are removed.
     expect_fail("compress on a full disk", ["compress", "--pipeline", pipeline, "--no-eval", "--quiet",
                                            "--out", out], "model.partial", t, preexec=small_disk(1 << 16))

@@ -71,6 +71,12 @@ def train_cases(t):
     for name, o in [("the model folder", bundle), ("inside the model folder", os.path.join(bundle, "run")),
                     ("the folder holding the manifest", t), ("the manifest", data)]:
         rt.expect_fail(f"train --out {name}", train_args(data, o, model=bundle), "--out", t)
+    # OUT/best and OUT/last are saved over at the end: a folder there with the user's files is refused.
+    mine = os.path.join(t, "mine")
+    os.makedirs(os.path.join(mine, "best"))
+    open(os.path.join(mine, "best", "notes.txt"), "w").write("mine\n")
+    rt.expect_fail("train --out whose best/ holds the user's files", train_args(data, mine), "notes.txt", t)
+    shutil.rmtree(mine)
     # Bad training data: an error before the first step, and no OUT left behind.
     bad = [("no utterance in the split", [dict(r, split="dev") for r in demo_rows(2)], "split 'train'"),
            ("token id out of the vocabulary", [dict(r, token_ids=[5, 99999]) for r in demo_rows(2)], "99999"),
