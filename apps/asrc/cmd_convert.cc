@@ -5,6 +5,7 @@
 
 #include "cli_checks.h"
 #include "commands.h"
+#include "core/interrupts.h"
 #include "onnx/onnx_io.h"
 #include "output_safety.h"
 
@@ -40,7 +41,10 @@ void AddConvertCommand(CLI::App& root, CommandSet& set) {
     onnx_io::SaveOptions opt;
     opt.external_threshold = static_cast<size_t>(o->external_threshold);
     opt.check = !o->no_check;
-    Status st = onnx_io::SaveModel(m.value(), o->out, opt);
+    Status st = [&] {
+      HoldInterrupts hold;  // Ctrl-C in the save: the save finishes (or is undone), then asrc stops
+      return onnx_io::SaveModel(m.value(), o->out, opt);
+    }();
     if (!st.ok()) {
       // The checker runs on the written copy, so its message names OUT; the model came from IN.
       const std::string& msg = st.message();

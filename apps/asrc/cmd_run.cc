@@ -12,6 +12,7 @@
 
 #include "cli_checks.h"
 #include "commands.h"
+#include "core/interrupts.h"
 #include "graph_cli.h"
 #include "onnx/onnx_io.h"
 #include "output_safety.h"
@@ -96,6 +97,7 @@ std::string SafeFileName(const std::string& name) {
 Status WriteOutputs(const std::vector<ir::Tensor>& outs, const std::vector<std::string>& names,
                     const std::vector<std::string>& paths, const std::string& dir) {
   namespace fs = std::filesystem;
+  HoldInterrupts hold;  // Ctrl-C while writing: what was written is removed, then asrc stops
   std::error_code ec;
   fs::path created;  // the outermost folder this call creates
   for (fs::path p = fs::absolute(dir, ec); !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
@@ -113,6 +115,7 @@ Status WriteOutputs(const std::vector<ir::Tensor>& outs, const std::vector<std::
     Status ws = onnx_io::SaveTensorFile(outs[i], names[i], staged.back().string());
     if (!ws.ok()) st = Error(paths[i] + ": cannot write output '" + names[i] + "' (" + ws.message() + ")");
   }
+  if (st.ok() && hold.caught()) st = Error("interrupted");
   for (size_t i = 0; i < staged.size() && st.ok(); ++i) {
     fs::rename(staged[i], paths[i], ec);
     if (ec) st = Error(paths[i] + ": cannot move into place (" + ec.message() + ")");

@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "core/folders.h"
+#include "core/interrupts.h"
 #include "core/paths.h"
 #include "onnx/onnx_io.h"
 #include "pass/instruments.h"
@@ -115,34 +116,6 @@ Result<Plan> MakePlan(const CompressRequest& r) {
 }
 
 constexpr const char* kPartialPrefix = ".model.partial.";
-
-// SIGINT and SIGTERM, caught while the outputs are written (by whichever thread receives them):
-// the write finishes or is undone, then the signal takes effect with its default action, so an
-// interrupt never leaves a half-written model folder behind.
-volatile std::sig_atomic_t g_caught_signal = 0;
-extern "C" void NoteSignal(int sig) { g_caught_signal = sig; }
-
-class HoldInterrupts {
- public:
-  HoldInterrupts() {
-    g_caught_signal = 0;
-    struct sigaction sa {};
-    sa.sa_handler = NoteSignal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int_);
-    sigaction(SIGTERM, &sa, &old_term_);
-  }
-  // Restores the previous handlers and delivers a signal caught meanwhile.
-  ~HoldInterrupts() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-    if (g_caught_signal) std::raise(g_caught_signal);
-  }
-  bool caught() const { return g_caught_signal != 0; }
-
- private:
-  struct sigaction old_int_ {}, old_term_ {};
-};
 
 // Partial folders (or files) of compress runs whose process is gone: "<prefix><pid>[.onnx]", and
 // the save's own temporaries of one, ".<prefix><pid>[.onnx].<tag>-<pid>" (onnx_io's TempSibling),

@@ -432,6 +432,22 @@ def compress_cases(t):
             print(f"compress SIGTERM after {delay:.2f}s (exit {p.returncode}): FAIL: left {left}")
             failures.append(f"compress SIGTERM after {delay:.2f}s")
         shutil.rmtree(os.path.join(t, "int"), ignore_errors=True)
+    # convert: a signal in the save lets it finish (or undo it); no '.out.tmp-PID' folder is left.
+    for k, delay in enumerate([0.03 * k for k in range(1, 11)]):
+        conv = os.path.join(t, "conv")
+        os.makedirs(conv)
+        p = subprocess.Popen([ASRC, "convert", BUNDLE, os.path.join(conv, "out")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            p.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            p.send_signal(signal.SIGINT if k % 2 else signal.SIGTERM)
+            p.wait(timeout=60)
+        left = sorted(os.listdir(conv))
+        if left not in ([], ["out"]) or (left and len(os.listdir(os.path.join(conv, "out"))) != 6):
+            print(f"convert interrupted after {delay:.2f}s (exit {p.returncode}): FAIL: left {left}")
+            failures.append(f"convert interrupted after {delay:.2f}s")
+        shutil.rmtree(conv)
 
 
 def run_suite(cases, done):
