@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/files.h"
 #include "core/folders.h"
 #include "core/status.h"
 
@@ -28,9 +29,7 @@ Status CheckCanCreateFolder(const std::string& dir, const std::string& what);
 // audio, a model, notes — a file the command did not write. `what` names the flag ("eval: --json").
 Status RefuseReplacingNonReport(const std::string& path, const std::string& what);
 
-// Writes `content` to `path` atomically; the temporary is removed on an error and on SIGINT or
-// SIGTERM during the write. Errors name the path and the reason (full disk, ...).
-Status WriteFileAtomic(const std::string& path, const std::string& content);
+// WriteFileAtomic (whole or not at all): core/files.h.
 
 // CheckReplaceableBundleFolder (the folders a bundle save may replace): core/folders.h.
 
