@@ -38,6 +38,7 @@ bool SameFile(const std::string& a, const std::string& b) {
 
 Status RefuseOverInputs(const std::string& out, const std::vector<std::string>& inputs,
                         const std::string& what) {
+  if (out.empty()) return Error(what + " is empty; give a path");  // "" would mean the current folder
   const std::string o = CanonicalOrSelf(out);
   for (const auto& in : inputs) {
     if (in.empty()) continue;

@@ -16,7 +16,7 @@ namespace asrc::app {
 
 // An error when writing `out` would overwrite or replace one of `inputs`: the same file (also
 // through a link), or a folder holding an input. `what` names the output in the message
-// ("--json", "OUT").
+// ("--json", "OUT"). An empty `out` is an error too.
 Status RefuseOverInputs(const std::string& out, const std::vector<std::string>& inputs,
                         const std::string& what);
 

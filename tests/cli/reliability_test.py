@@ -259,6 +259,7 @@ def output_cases(t):
     g2 = helper.make_graph([helper.make_node("Relu", ["x", "x"], ["y"])], "g", [x], [y])
     arity = os.path.join(t, "arity.onnx")
     onnx.save(helper.make_model(g2, opset_imports=[helper.make_opsetid("", 13)]), arity)
+    expect_fail("convert OUT ''", ["convert", relu, ""], "output is empty", t)
     expect_fail("convert blames the input", ["convert", arity, os.path.join(t, "o.onnx")], "arity.onnx", t)
     fifo = os.path.join(t, "fifo.onnx")
     os.mkfifo(fifo)

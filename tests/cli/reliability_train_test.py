@@ -69,7 +69,7 @@ def train_cases(t):
     bundle = os.path.join(t, "bundle")
     shutil.copytree(BUNDLE, bundle)
     for name, o in [("the model folder", bundle), ("inside the model folder", os.path.join(bundle, "run")),
-                    ("the folder holding the manifest", t), ("the manifest", data)]:
+                    ("the folder holding the manifest", t), ("the manifest", data), ("''", "")]:
         rt.expect_fail(f"train --out {name}", train_args(data, o, model=bundle), "--out", t)
     # OUT/best and OUT/last are saved over at the end: a folder there with the user's files is refused.
     mine = os.path.join(t, "mine")
