@@ -8,6 +8,7 @@
 #include <csignal>
 #include <ctime>
 #include <filesystem>
+#include <map>
 
 #include "core/folders.h"
 #include "core/interrupts.h"
@@ -218,6 +219,12 @@ Result<CompressResult> Compress(const CompressRequest& r) {
   };
   log("compress: loading " + p.model);
   ASRC_ASSIGN_OR_RETURN(ir::Model model, onnx_io::LoadModel(p.model));
+  // Two roles naming one file load but cannot be saved: refuse now, naming the input, not the output.
+  std::map<std::string, std::string> role_of;
+  for (const auto& g : model.graphs)
+    if (!g.file.empty() && !role_of.emplace(g.file, g.role).second)
+      return Error("model '" + p.model + "': model.json: graphs '" + role_of[g.file] + "' and '" + g.role +
+                   "' both name '" + g.file + "'");
   const std::vector<std::string> bundle_modes = BundleModes(model);
   ASRC_RETURN_IF_ERROR(ResolveModes(p.pipeline, bundle_modes, r.evaluate ? r.log : nullptr));
   const EvalConfig& eval = p.pipeline.eval;

@@ -176,6 +176,15 @@ def bundle_cases(t):
     json.dump(cfg, open(os.path.join(big, "model.json"), "w"))
     named = "big_cache: model.json: streaming.cache"  # the bundle, not only "model.json"
     expect_fail("eval cache of 2^40 elements", eval_args(m, model=big), named, t)
+    two = os.path.join(t, "two_roles_one_file")
+    shutil.copytree(BUNDLE, two)
+    cfg2 = json.load(open(os.path.join(two, "model.json")))
+    cfg2["graphs"]["joiner"] = "decoder.onnx"
+    json.dump(cfg2, open(os.path.join(two, "model.json"), "w"))
+    for args in (["convert", two, os.path.join(t, "conv")],
+                 ["compress", "--pipeline", os.path.join(ROOT, "experiments/pipelines/int8-weight-only.json"),
+                  "--model", two, "--no-eval", "--quiet", "--out", os.path.join(t, "c")]):
+        expect_fail(f"{args[0]}: two roles name one file (blames the input)", args, "two_roles_one_file", t)
     expect_fail("transcribe cache of 2^40 elements", ["transcribe", big, FLAC], named, t)
     expect_fail("compress cache of 2^40 elements", ["compress", "--pipeline", os.path.join(
         ROOT, "experiments/pipelines/int8-weight-only.json"), "--model", big, "--eval", m, "--quiet",
