@@ -430,6 +430,7 @@ Result<std::vector<ManifestEntry>> ReadManifest(const std::string& path, const s
     };
     std::string audio;
     ASRC_RETURN_IF_ERROR(str("audio_filepath", &audio, true));
+    if (audio.empty()) return Error(where + ": 'audio_filepath' is empty");  // else: the manifest's folder
     ASRC_RETURN_IF_ERROR(str("text", &e.text, true));
     ASRC_RETURN_IF_ERROR(str("split", &e.split, false));
     ASRC_RETURN_IF_ERROR(str("id", &e.id, false));

@@ -132,6 +132,9 @@ def audio_cases(t):
     write_manifest(m, [("missing.wav", "a b"), ("dir.wav", "c d")])
     expect_fail("eval --skip-unreadable, nothing readable", eval_args(m, "--skip-unreadable"),
                 "WER undefined", t)
+    m = os.path.join(t, "m_empty_path.jsonl")
+    write_manifest(m, [(good, "at the sound of the second shot"), ("", "words here")])
+    expect_fail("eval with an empty audio_filepath", eval_args(m), "m_empty_path.jsonl:2: 'audio_filepath' is empty", t)
     m = os.path.join(t, "m_no_words.jsonl")
     write_manifest(m, [(good, "")])
     expect_fail("eval over zero reference words", eval_args(m), "WER undefined", t)
