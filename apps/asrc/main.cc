@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
 #if defined(HAVE_ASRC_TRAIN) && defined(HAVE_ASRC_ASR)
   asrc::app::AddTrainCommand(app, set);
 #endif
-  // Output lost to a full disk or a closed pipe (`> /dev/full`) is a failure, not exit 0.
+  // Output lost to a full disk (`> /dev/full`) is a failure, not exit 0 (a closed pipe: SIGPIPE).
   auto stdout_lost = [] {
     std::cout.flush();
     return !std::cout || std::fflush(stdout) != 0 || std::ferror(stdout);
