@@ -330,6 +330,10 @@ def flag_cases(t, relu):
                                 opset_imports=[helper.make_opsetid("", 13)]), huge)
     expect_fail("bench on a declared input of 2^40 elements", ["bench", huge], "budget", t)
     expect_fail("bench --default-dim 2^30", ["bench", dyn, "--default-dim", "1073741824"], "budget", t)
+    for value in ("abc", "-5", "8 G"):  # lib/ir ignored what it could not read (or read "8 G" as 8 bytes)
+        os.environ["ASRC_MEMORY_BUDGET"] = value
+        expect_fail(f"ASRC_MEMORY_BUDGET={value}", ["transcribe", BUNDLE, FLAC], "ASRC_MEMORY_BUDGET", t)
+    del os.environ["ASRC_MEMORY_BUDGET"]
     expect_fail("convert --external-threshold -1", ["convert", relu, os.path.join(t, "o.onnx"),
                                                     "--external-threshold", "-1"], "--external-threshold", t)
 
