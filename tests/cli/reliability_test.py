@@ -397,6 +397,8 @@ def compress_cases(t):
     pipeline = os.path.join(ROOT, "experiments/pipelines/int8-weight-only.json")
     out = os.path.join(t, "new/out")
     expect_fail("compress --out ''", ["compress", "--pipeline", pipeline, "--no-eval", "--out", ""], "--out", t)
+    for flag, value in [("--eval-limit", "-7"), ("--eval-repeat", "0"), ("--threads", "0")]:  # were taken as "the pipeline's"
+        expect_fail(f"compress {flag} {value}", ["compress", "--pipeline", pipeline, flag, value, "--out", out], flag, t)
     expect_fail("compress with a missing model", ["compress", "--pipeline", pipeline, "--no-eval",
                                                  "--model", os.path.join(t, "none"), "--out", out], "none", t)
     # A bundle pipeline whose graph roles a single-graph model does not have.
