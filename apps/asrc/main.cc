@@ -75,6 +75,10 @@ int main(int argc, char** argv) {
       rc = run();
     } catch (const std::bad_alloc& e) {  // ir::MemoryBudgetError says what was asked for
       return asrc::app::Fail(sub->get_name() + ": out of memory: " + e.what());
+    } catch (const std::exception& e) {  // not an abort: one line, and an exit code of its own
+      asrc::app::Fail(sub->get_name() + ": internal error: " + e.what() +
+                      " (a bug in asrc: please report it with the command line)");
+      return 70;  // EX_SOFTWARE
     }
     if (stdout_lost()) return asrc::app::Fail(lost);
     return rc;
