@@ -15,13 +15,9 @@
 
 namespace asrc::app {
 
-Status CheckDecodeFlags(const std::string& cmd, int beam, int max_symbols, int* threads) {
-  if (beam < 0 || beam > kMaxBeam)
-    return Error(cmd + ": --beam " + std::to_string(beam) + ": expected 0..." + std::to_string(kMaxBeam) +
-                 " (0 or 1: greedy)");
-  if (max_symbols < 1 || max_symbols > kMaxSymbols)
-    return Error(cmd + ": --max-symbols " + std::to_string(max_symbols) + ": expected 1..." +
-                 std::to_string(kMaxSymbols));
+namespace {
+// --threads >= 1, lowered to the machine's cores (at most kMaxThreads) with a note on stderr.
+Status LowerThreads(const std::string& cmd, int* threads) {
   if (*threads < 1) return Error(cmd + ": --threads " + std::to_string(*threads) + ": expected >= 1");
   int cores = static_cast<int>(std::thread::hardware_concurrency());
   if (cores <= 0 || cores > kMaxThreads) cores = kMaxThreads;
@@ -31,6 +27,17 @@ Status CheckDecodeFlags(const std::string& cmd, int beam, int max_symbols, int* 
     *threads = cores;
   }
   return Status::Ok();
+}
+}  // namespace
+
+Status CheckDecodeFlags(const std::string& cmd, int beam, int max_symbols, int* threads) {
+  if (beam < 0 || beam > kMaxBeam)
+    return Error(cmd + ": --beam " + std::to_string(beam) + ": expected 0..." + std::to_string(kMaxBeam) +
+                 " (0 or 1: greedy)");
+  if (max_symbols < 1 || max_symbols > kMaxSymbols)
+    return Error(cmd + ": --max-symbols " + std::to_string(max_symbols) + ": expected 1..." +
+                 std::to_string(kMaxSymbols));
+  return LowerThreads(cmd, threads);
 }
 
 void AddLookaheadOptions(CLI::App* sub, double* segment_s, double* context_s) {
@@ -92,6 +99,13 @@ void AddEvalRequestOptions(CLI::App* sub, pass::CompressRequest* r) {
   sub->add_option("--eval-limit", r->eval_limit, "Evaluate only the first N utterances (0: all)");
   sub->add_option("--threads", r->threads, "Threads per graph run in evaluation");
   sub->add_option("--calibration", r->calibration, "Calibration manifest (default: the pipeline's, else the eval manifest)");
+}
+
+Status CheckEvalRequestFlags(const std::string& cmd, CLI::App* sub, pass::CompressRequest* r) {
+  if (sub->get_option("--eval-limit")->count() > 0 && r->eval_limit < 0)
+    return Error(cmd + ": --eval-limit " + std::to_string(r->eval_limit) + ": expected >= 0 (0: all)");
+  if (sub->get_option("--threads")->count() > 0) return LowerThreads(cmd, &r->threads);
+  return Status::Ok();
 }
 
 Status CheckInputPath(const std::string& path, const std::string& what, bool folder_ok) {

@@ -53,6 +53,10 @@ Status CheckDecodeFlags(const std::string& cmd, DecodeFlags* flags);
 // (pass::CompressRequest's eval_limit, threads, calibration).
 void AddEvalRequestOptions(CLI::App* sub, pass::CompressRequest* request);
 
+// Checks those flags where given (left out, the pipeline's values apply): --eval-limit >= 0,
+// --threads >= 1 and lowered to the machine's cores as CheckDecodeFlags does.
+Status CheckEvalRequestFlags(const std::string& cmd, CLI::App* sub, pass::CompressRequest* request);
+
 // A numeric flag and its allowed range (inclusive); NaN and infinities are always out of range.
 struct FlagRange {
   std::string flag;

@@ -387,7 +387,10 @@ void AddAblateCommand(CLI::App& root, CommandSet& set) {
   sub->add_flag("--report-only", o->report_only,
                 "Run nothing: write the report of the configurations finished so far (the rest listed as not finished)");
   sub->add_option("--worker", o->worker, "(internal) run one configuration")->group("");
-  set.add(sub, [o]() -> int { return RunAblate(*o); });
+  set.add(sub, [o, sub]() -> int {
+    if (Status flags = CheckEvalRequestFlags("ablate", sub, &o->request); !flags.ok()) return Fail(flags.message());
+    return RunAblate(*o);
+  });
 }
 
 }  // namespace asrc::app

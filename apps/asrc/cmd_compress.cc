@@ -36,12 +36,16 @@ void AddCompressCommand(CLI::App& root, CommandSet& set) {
   sub->add_option("--out", r.out, "Output folder: model/, report.json, report.md, report.html")->required();
   sub->add_flag("--no-eval", o->no_eval, "Measure sizes only (no WER, no latency)");
   sub->add_flag("--quiet", o->quiet, "No progress lines");
-  set.add(sub, [o]() -> int {
+  set.add(sub, [o, sub]() -> int {
     pass::CompressRequest& r = o->request;
+    if (Status flags = CheckEvalRequestFlags("compress", sub, &r); !flags.ok()) return Fail(flags.message());
+    if (sub->get_option("--eval-repeat")->count() > 0 && r.eval_repeat < 1)
+      return Fail("compress: --eval-repeat " + std::to_string(r.eval_repeat) + ": expected >= 1");
     r.registry = &passes::BuiltinPasses();
     auto pipeline = pass::LoadPipelineFile(o->pipeline, *r.registry);
     if (!pipeline.ok()) return Fail("compress: " + pipeline.status().message());
     r.pipeline = std::move(pipeline.value());
+    r.pipeline_file = o->pipeline;
     r.evaluate = !o->no_eval;
     if (!o->quiet) r.log = [](const std::string& line) { std::cerr << line << "\n"; };
     r.progress_bar = !o->quiet && isatty(2);

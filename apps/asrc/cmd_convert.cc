@@ -2,9 +2,11 @@
 // Refuses to write over its input, and to replace a folder that holds anything but a bundle's
 // files. The written files pass the ONNX checker.
 #include <iostream>
+#include <map>
 
 #include "cli_checks.h"
 #include "commands.h"
+#include "core/interrupts.h"
 #include "onnx/onnx_io.h"
 #include "output_safety.h"
 
@@ -37,10 +39,19 @@ void AddConvertCommand(CLI::App& root, CommandSet& set) {
     auto m = onnx_io::LoadModel(o->in);
     if (!m.ok()) return Fail(m.status().message());
     if (o->bundle) m->is_bundle = true;
+    // Two roles naming one file load fine but cannot be written back; say so about IN, not OUT.
+    std::map<std::string, std::string> role_of;
+    for (const auto& g : m->graphs)
+      if (!g.file.empty() && !role_of.emplace(g.file, g.role).second)
+        return Fail("convert: " + o->in + ": model.json: graphs '" + role_of[g.file] + "' and '" + g.role +
+                    "' both name '" + g.file + "'; a bundle keeps one file per graph");
     onnx_io::SaveOptions opt;
     opt.external_threshold = static_cast<size_t>(o->external_threshold);
     opt.check = !o->no_check;
-    Status st = onnx_io::SaveModel(m.value(), o->out, opt);
+    Status st = [&] {
+      HoldInterrupts hold;  // Ctrl-C in the save: the save finishes (or is undone), then asrc stops
+      return onnx_io::SaveModel(m.value(), o->out, opt);
+    }();
     if (!st.ok()) {
       // The checker runs on the written copy, so its message names OUT; the model came from IN.
       const std::string& msg = st.message();

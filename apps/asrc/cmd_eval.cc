@@ -51,7 +51,7 @@ void AddEvalCommand(CLI::App& root, CommandSet& set) {
   sub->add_option("--split", o->split, "Keep only manifest lines whose \"split\" is this");
   AddDecodeOptions(sub, &o->decode);
   sub->add_option("--limit", o->limit, "Evaluate only the first N utterances (after --split)");
-  sub->add_option("--json", o->json, "Write the report as JSON to this file");
+  CLI::Option* json_opt = sub->add_option("--json", o->json, "Write the report as JSON to this file");
   sub->add_option("--shard", o->shard, "I/N: evaluate shard I of N (writes a partial report for eval-merge)");
   sub->add_flag("--alignments", o->alignments, "Per-utterance word alignments in the JSON report");
   sub->add_flag("--keep-case", o->keep_case, "WER: do not lowercase");
@@ -60,7 +60,7 @@ void AddEvalCommand(CLI::App& root, CommandSet& set) {
   sub->add_flag("--skip-unreadable", o->skip_unreadable,
                 "Score the utterances whose audio can be read and report the others as failed "
                 "(default: an unreadable utterance fails the run)");
-  set.add(sub, [o]() {
+  set.add(sub, [o, json_opt]() {
     std::string model = o->model.empty() ? RepoPath("experiments/teacher/bundle") : o->model;
     std::string data = o->data.empty() ? RepoPath("experiments/data/default_eval/manifest.jsonl") : o->data;
     const DecodeFlags& d = o->decode;
@@ -89,12 +89,17 @@ void AddEvalCommand(CLI::App& root, CommandSet& set) {
     }
     for (Status st : {CheckInputPath(data, "manifest", false), CheckInputPath(model, "model", true)})
       if (!st.ok()) return Fail("eval: " + st.message());
+    if (json_opt->count() > 0 && o->json.empty()) return Fail("eval: --json is empty; give a file");
     if (!o->json.empty()) {
-      Status st = RefuseOverInputs(o->json, {model, data}, "eval: --json");
-      if (!st.ok()) return Fail(st.message());
+      for (Status st : {RefuseOverInputs(o->json, {model, data}, "eval: --json"),
+                        RefuseReplacingNonReport(o->json, "eval: --json")})
+        if (!st.ok()) return Fail(st.message());
     }
     auto m = onnx_io::LoadModel(model);
     if (!m.ok()) return Fail(m.status().message());
+    // model.json's errors say "model.json: <key>": name the bundle too.
+    if (auto cfg = asr::BundleConfig::FromModel(m.value()); !cfg.ok())
+      return Fail("eval: " + model + ": " + cfg.status().message());
     auto model_hash = ContentHash(model);
     auto data_hash = ContentHash(data);
     if (!model_hash.ok()) return Fail(model_hash.status().message());

@@ -42,6 +42,7 @@ void AddEvalMergeCommand(CLI::App& root, CommandSet& set) {
   sub->add_option("PARTIAL", o->parts, "Partial reports written by asrc eval --shard I/N --json")->required();
   sub->add_option("--json", o->json, "Write the merged report here")->required();
   set.add(sub, [o]() {
+    if (o->json.empty()) return Fail("eval-merge: --json is empty; give a file");
     Status safe = RefuseOverInputs(o->json, o->parts, "eval-merge: --json");
     if (!safe.ok()) return Fail(safe.message());
     std::vector<asr::EvalReport> parts;
@@ -60,7 +61,8 @@ void AddEvalMergeCommand(CLI::App& root, CommandSet& set) {
       if (!r.ok()) return Fail(p + ": " + r.status().message());
       parts.push_back(std::move(r).value());
     }
-    if (Status own = RefuseOverShardInputs(o->json, parts); !own.ok()) return Fail(own.message());
+    for (Status own : {RefuseOverShardInputs(o->json, parts), RefuseReplacingNonReport(o->json, "eval-merge: --json")})
+      if (!own.ok()) return Fail(own.message());
     auto merged = asr::MergeReports(parts);
     if (!merged.ok()) {
       // MergeReports names shards by index; say which file each one is.

@@ -6,6 +6,7 @@
 
 #include "cli_checks.h"
 #include "commands.h"
+#include "core/interrupts.h"
 #include "onnx/onnx_io.h"
 #include "output_safety.h"
 #include "passes/sherpa_export.h"
@@ -32,7 +33,10 @@ void AddExportCommand(CLI::App& root, CommandSet& set) {
     if (!m.ok()) return Fail(m.status().message());
     auto e = passes::ExportSherpaOnnx(m.value());
     if (!e.ok()) return Fail("export: " + o->in + ": " + e.status().message());
-    Status st = onnx_io::SaveModel(e->model, o->out);
+    Status st = [&] {
+      HoldInterrupts hold;  // Ctrl-C in the save: the save finishes (or is undone), then asrc stops
+      return onnx_io::SaveModel(e->model, o->out);
+    }();
     if (!st.ok()) return Fail("export: " + st.message());
     std::cout << "wrote " << o->out << " (sherpa-onnx offline transducer: encoder.onnx, decoder.onnx, "
               << "joiner.onnx, tokens.txt; model.json for asrc): " << e->model.BytesUnique() << " bytes of weights"

@@ -3,6 +3,8 @@
 // serialized ONNX TensorProto files, and writes each output to DIR/<output name>.pb with the
 // tensor's name set (characters outside [A-Za-z0-9._-] in the file name become '_'). An output
 // path that is one of the inputs (MODEL or an --input file) is refused before anything runs.
+#include <unistd.h>
+
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -10,6 +12,7 @@
 
 #include "cli_checks.h"
 #include "commands.h"
+#include "core/interrupts.h"
 #include "graph_cli.h"
 #include "onnx/onnx_io.h"
 #include "output_safety.h"
@@ -64,6 +67,11 @@ Result<std::unique_ptr<LoadedGraph>> LoadGraphForRun(const std::string& model_pa
   ASRC_RETURN_IF_ERROR(CheckInputPath(model_path, "model", true));
   ASRC_ASSIGN_OR_RETURN(loaded->model, onnx_io::LoadModel(model_path));
   ASRC_ASSIGN_OR_RETURN(loaded->file, PickGraph(loaded->model, model_path, role));
+  // The ONNX checker requires a type on every graph input; planning cannot check the nodes that
+  // read an untyped one.
+  for (const ir::Value* v : loaded->file->graph->inputs)
+    if (v && !v->type.has_type && v->type.opaque.empty())
+      return Error(model_path + ": graph input '" + v->name + "' has no type (the ONNX checker rejects the model)");
   ASRC_ASSIGN_OR_RETURN(loaded->inputs, LoadNamedInputs(input_specs, *loaded->file->graph));
   runtime::SessionOptions opt;
   opt.threads = threads;
@@ -83,6 +91,40 @@ std::string SafeFileName(const std::string& name) {
   return f;
 }
 
+// Saves every output into a private folder inside `dir` and then moves them into place, so that
+// an error (a full disk) leaves neither a partial output nor a temporary, and removes the folders
+// it created for `dir`.
+Status WriteOutputs(const std::vector<ir::Tensor>& outs, const std::vector<std::string>& names,
+                    const std::vector<std::string>& paths, const std::string& dir) {
+  namespace fs = std::filesystem;
+  HoldInterrupts hold;  // Ctrl-C while writing: what was written is removed, then asrc stops
+  std::error_code ec;
+  fs::path created;  // the outermost folder this call creates
+  for (fs::path p = fs::absolute(dir, ec); !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+    created = p;
+    if (p == p.parent_path()) break;
+  }
+  fs::create_directories(dir, ec);
+  if (ec) return Error(dir + ": cannot create folder: " + ec.message());
+  const fs::path stage = fs::path(dir) / (".asrc-run.partial." + std::to_string(::getpid()));
+  fs::create_directory(stage, ec);
+  Status st = ec ? Error(dir + ": cannot write (" + ec.message() + ")") : Status::Ok();
+  std::vector<fs::path> staged;
+  for (size_t i = 0; i < outs.size() && st.ok(); ++i) {
+    staged.push_back(stage / fs::path(paths[i]).filename());
+    Status ws = onnx_io::SaveTensorFile(outs[i], names[i], staged.back().string());
+    if (!ws.ok()) st = Error(paths[i] + ": cannot write output '" + names[i] + "' (" + ws.message() + ")");
+  }
+  if (st.ok() && hold.caught()) st = Error("interrupted");
+  for (size_t i = 0; i < staged.size() && st.ok(); ++i) {
+    fs::rename(staged[i], paths[i], ec);
+    if (ec) st = Error(paths[i] + ": cannot move into place (" + ec.message() + ")");
+  }
+  fs::remove_all(stage, ec);
+  if (!st.ok() && !created.empty()) fs::remove_all(created, ec);
+  return st;
+}
+
 struct RunArgs {
   std::string model, output_dir, graph;
   std::vector<std::string> inputs;
@@ -90,6 +132,7 @@ struct RunArgs {
 };
 
 int RunRun(const RunArgs& a) {
+  if (a.output_dir.empty()) return Fail("run: --output-dir is empty; give a folder");
   auto loaded = LoadGraphForRun(a.model, a.graph, a.inputs, a.threads);
   if (!loaded.ok()) return Fail(loaded.status().message());
   auto& session = (*loaded)->session;
@@ -116,13 +159,10 @@ int RunRun(const RunArgs& a) {
   Status st = session->Run(feeds, &outs);
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (!st.ok()) return Fail(a.model + ": " + st.message());
-  std::error_code ec;
-  std::filesystem::create_directories(a.output_dir, ec);
-  if (ec) return Fail(a.output_dir + ": cannot create folder: " + ec.message());
+  Status ws = WriteOutputs(outs, names, out_paths, a.output_dir);
+  if (!ws.ok()) return Fail(ws.message());
   for (size_t i = 0; i < outs.size(); ++i) {
     const std::string& path = out_paths[i];
-    Status ws = onnx_io::SaveTensorFile(outs[i], names[i], path);
-    if (!ws.ok()) return Fail(ws.message());
     const ir::Tensor& o = outs[i];
     if (o.is_tensor())
       std::cout << names[i] << " " << ir::DTypeName(o.dtype()) << " " << ir::ShapeStr(o.shape());

@@ -186,6 +186,13 @@ Status PrepareBundleOut(const TrainArgs& a, train::Collective& world) {
   if (!a.resume && fs::exists(ckpt))
     return Error(ckpt.string() + " exists: pass --resume to continue that run, or choose another --out");
   if (a.resume && !fs::exists(ckpt)) return Error("--resume: " + ckpt.string() + " does not exist");
+  for (const char* dir : {"best", "last"}) {  // saved over at the end: only a bundle may be there
+    const fs::path p = fs::path(a.out) / dir;
+    std::error_code ec;
+    if (fs::exists(p, ec) && !fs::is_directory(p, ec))
+      return Error("--out: " + p.string() + " exists and is not a folder; refusing to replace it");
+    ASRC_RETURN_IF_ERROR(CheckReplaceableBundleFolder(p.string()).With("--out"));
+  }
   return world.Barrier().With("--out '" + a.out + "'");
 }
 

@@ -1,6 +1,9 @@
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <new>
+#include <string>
 
 #include "commands.h"
 
@@ -9,6 +12,25 @@ int Fail(const std::string& message) {
   std::cerr << "asrc: " << message << "\n";
   return 1;
 }
+
+namespace {
+// ASRC_MEMORY_BUDGET as lib/ir/tensor.cc reads it (a number, then at most one of K M G T): a value
+// it cannot read is ignored there (the machine's memory is used), so it is an error here.
+bool ValidMemoryBudget(const char* env) {
+  char* end = nullptr;
+  const double v = std::strtod(env, &end);
+  if (end == env) return false;
+  double unit = 1;
+  if (*end) {
+    const std::string units = "kKmMgGtT";
+    const size_t u = units.find(*end);
+    const std::string rest = end + 1;  // "8G", "8GB", "8GiB"
+    if (u == std::string::npos || !(rest.empty() || rest == "B" || rest == "iB")) return false;
+    unit = std::pow(1024.0, static_cast<double>(u / 2 + 1));
+  }
+  return v > 0 && v * unit < 1.8e19;
+}
+}  // namespace
 }  // namespace asrc::app
 
 int main(int argc, char** argv) {
@@ -31,7 +53,21 @@ int main(int argc, char** argv) {
 #if defined(HAVE_ASRC_TRAIN) && defined(HAVE_ASRC_ASR)
   asrc::app::AddTrainCommand(app, set);
 #endif
-  CLI11_PARSE(app, argc, argv);
+  // Output lost to a full disk (`> /dev/full`) is a failure, not exit 0 (a closed pipe: SIGPIPE).
+  auto stdout_lost = [] {
+    std::cout.flush();
+    return !std::cout || std::fflush(stdout) != 0 || std::ferror(stdout);
+  };
+  const char* lost = "cannot write to standard output (disk full or pipe closed)";
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);  // --help: the help on stdout, 0
+    return stdout_lost() ? asrc::app::Fail(lost) : rc;
+  }
+  if (const char* env = std::getenv("ASRC_MEMORY_BUDGET"); env && *env && !asrc::app::ValidMemoryBudget(env))
+    return asrc::app::Fail(std::string("ASRC_MEMORY_BUDGET '") + env +
+                           "': expected a size such as 8G, 512M or 1073741824 (bytes)");
   for (auto& [sub, run] : set.entries) {
     if (!sub->parsed()) continue;
     int rc = 1;
@@ -39,11 +75,12 @@ int main(int argc, char** argv) {
       rc = run();
     } catch (const std::bad_alloc& e) {  // ir::MemoryBudgetError says what was asked for
       return asrc::app::Fail(sub->get_name() + ": out of memory: " + e.what());
+    } catch (const std::exception& e) {  // not an abort: one line, and an exit code of its own
+      asrc::app::Fail(sub->get_name() + ": internal error: " + e.what() +
+                      " (a bug in asrc: please report it with the command line)");
+      return 70;  // EX_SOFTWARE
     }
-    // Output lost to a full disk or a closed pipe (`> /dev/full`) is a failure, not exit 0.
-    std::cout.flush();
-    if (!std::cout || std::fflush(stdout) != 0 || std::ferror(stdout))
-      return asrc::app::Fail("cannot write to standard output (disk full or pipe closed)");
+    if (stdout_lost()) return asrc::app::Fail(lost);
     return rc;
   }
   return 1;

@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 namespace asrc::app {
 namespace {
 namespace fs = std::filesystem;
@@ -27,34 +29,6 @@ bool Inside(const std::string& x, const std::string& dir) {
   return x.size() > dir.size() && x.compare(0, dir.size(), dir) == 0 && x[dir.size()] == '/';
 }
 
-// The temporary being written, for the SIGINT/SIGTERM handler: an interrupted write leaves nothing.
-char g_temp_path[4096];
-
-extern "C" void RemoveTempAndDie(int sig) {
-  if (g_temp_path[0]) ::unlink(g_temp_path);
-  std::signal(sig, SIG_DFL);
-  std::raise(sig);
-}
-
-// Installs the handler for the life of one write; restores the previous ones after.
-class TempGuard {
- public:
-  explicit TempGuard(const std::string& tmp) {
-    std::snprintf(g_temp_path, sizeof g_temp_path, "%s", tmp.c_str());
-    old_int_ = std::signal(SIGINT, RemoveTempAndDie);
-    old_term_ = std::signal(SIGTERM, RemoveTempAndDie);
-  }
-  ~TempGuard() {
-    std::signal(SIGINT, old_int_);
-    std::signal(SIGTERM, old_term_);
-    g_temp_path[0] = '\0';
-  }
-
- private:
-  void (*old_int_)(int);
-  void (*old_term_)(int);
-};
-
 bool SameFile(const std::string& a, const std::string& b) {
   struct stat sa, sb;
   return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
@@ -64,6 +38,7 @@ bool SameFile(const std::string& a, const std::string& b) {
 
 Status RefuseOverInputs(const std::string& out, const std::vector<std::string>& inputs,
                         const std::string& what) {
+  if (out.empty()) return Error(what + " is empty; give a path");  // "" would mean the current folder
   const std::string o = CanonicalOrSelf(out);
   for (const auto& in : inputs) {
     if (in.empty()) continue;
@@ -89,69 +64,20 @@ Status CheckCanCreateFolder(const std::string& dir, const std::string& what) {
   return Status::Ok();
 }
 
-Status WriteFileAtomic(const std::string& path, const std::string& content) {
-  fs::path target(path);
-  std::string dir = target.parent_path().empty() ? "." : target.parent_path().string();
-  std::string tmpl = dir + "/." + target.filename().string() + ".tmp.XXXXXX";
-  std::vector<char> name(tmpl.begin(), tmpl.end());
-  name.push_back('\0');
-  int fd = ::mkstemp(name.data());
-  if (fd < 0) return Error(path + ": cannot write (" + std::strerror(errno) + ")");
-  const std::string tmp(name.data());
-  TempGuard guard(tmp);
-  auto fail = [&](const char* step, int err) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return Error(path + ": " + step + " failed (" + std::strerror(err) + "); nothing written");
+Status RefuseReplacingNonReport(const std::string& path, const std::string& what) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || S_ISDIR(st.st_mode)) return Status::Ok();  // the write decides
+  auto refuse = [&](const std::string& why) {
+    return Error(what + " " + path + " exists and " + why + "; refusing to replace it (choose another path)");
   };
-  size_t off = 0;
-  while (off < content.size()) {
-    ssize_t n = ::write(fd, content.data() + off, content.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return fail("write", n < 0 ? errno : ENOSPC);
-    off += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) return fail("fsync", errno);
-  // mkstemp creates 0600; give the file the permissions a plain create would.
-  mode_t mask = ::umask(0);
-  ::umask(mask);
-  ::fchmod(fd, 0666 & ~mask);
-  if (::close(fd) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return Error(path + ": close failed (" + std::strerror(err) + "); nothing written");
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return Error(path + ": cannot write (" + std::strerror(err) + ")");
-  }
-  return Status::Ok();
-}
-
-Status CheckReplaceableBundleFolder(const std::string& dir) {
-  std::error_code ec;
-  if (!fs::exists(dir, ec)) return Status::Ok();
-  if (!fs::is_directory(dir, ec)) return Status::Ok();  // a file: the save decides
-  bool has_config = false;
-  std::string foreign;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    const std::string n = e.path().filename().string();
-    const std::string ext = e.path().extension().string();
-    bool own = e.is_regular_file(ec) &&
-               (n == "model.json" || n == "tokens.txt" || ext == ".onnx" || ext == ".data" || ext == ".bin");
-    if (n == "model.json") has_config = true;
-    if (!own && foreign.empty()) foreign = n;
-  }
-  if (ec) return Error(dir + ": cannot list folder (" + ec.message() + ")");
-  bool empty = fs::is_empty(dir, ec);
-  if (empty) return Status::Ok();
-  if (!foreign.empty())
-    return Error(dir + ": folder holds '" + foreign +
-                 "', which is not part of a bundle; refusing to replace it (choose a new or empty folder)");
-  if (!has_config)
-    return Error(dir + ": folder is not empty and is not a bundle (no model.json); refusing to replace it");
-  return Status::Ok();
+  if (!S_ISREG(st.st_mode)) return refuse("is not a regular file");
+  if (st.st_size == 0) return Status::Ok();
+  if (st.st_size > (int64_t{1} << 30)) return refuse("is not an asrc eval report (over 1 GiB)");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::Ok();  // unreadable: the write decides
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_object() && (j.contains("streaming") || j.contains("lookahead"))) return Status::Ok();
+  return refuse("is not an asrc eval report");
 }
 
 Result<std::string> ContentHash(const std::string& path) {

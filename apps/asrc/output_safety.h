@@ -8,13 +8,15 @@
 #include <string>
 #include <vector>
 
+#include "core/files.h"
+#include "core/folders.h"
 #include "core/status.h"
 
 namespace asrc::app {
 
 // An error when writing `out` would overwrite or replace one of `inputs`: the same file (also
 // through a link), or a folder holding an input. `what` names the output in the message
-// ("--json", "OUT").
+// ("--json", "OUT"). An empty `out` is an error too.
 Status RefuseOverInputs(const std::string& out, const std::vector<std::string>& inputs,
                         const std::string& what);
 
@@ -22,13 +24,14 @@ Status RefuseOverInputs(const std::string& out, const std::vector<std::string>& 
 // existing folder on its path is a writable folder. Creates nothing; `what` names it ("--out").
 Status CheckCanCreateFolder(const std::string& dir, const std::string& what);
 
-// Writes `content` to `path` atomically; the temporary is removed on an error and on SIGINT or
-// SIGTERM during the write. Errors name the path and the reason (full disk, ...).
-Status WriteFileAtomic(const std::string& path, const std::string& content);
+// An error when `path` exists and is not an asrc eval report (a JSON object with "streaming" or
+// "lookahead"; or an empty file) that `eval --json` / `eval-merge --json` may replace: the
+// audio, a model, notes — a file the command did not write. `what` names the flag ("eval: --json").
+Status RefuseReplacingNonReport(const std::string& path, const std::string& what);
 
-// OK when `dir` does not exist, is an empty folder, or holds only the files of a bundle
-// (model.json, tokens.txt, *.onnx, *.data, *.bin) — the folders a bundle save may replace.
-Status CheckReplaceableBundleFolder(const std::string& dir);
+// WriteFileAtomic (whole or not at all): core/files.h.
+
+// CheckReplaceableBundleFolder (the folders a bundle save may replace): core/folders.h.
 
 // FNV-1a 64 of a file's bytes, or of a folder's regular files (sorted names and bytes), as 16
 // hex digits: what an eval shard records so that eval-merge can refuse mixed shards.

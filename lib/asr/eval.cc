@@ -140,6 +140,8 @@ Result<ModeReport> ModeFromJson(const nlohmann::json& j, const std::string& mode
     if (!(r.*field >= 0) || !std::isfinite(r.*field)) return bad(key);
   if (r.failed_utterances > r.utterances)
     return Error(mode + ".failed_utterances: more than utterances");
+  if (r.substitutions + r.deletions > r.words)
+    return Error(mode + ".substitutions + deletions: more than words (" + std::to_string(r.words) + ")");
   const char* raw = mode == "streaming" ? "chunk_ms" : "final_ms";
   ASRC_RETURN_IF_ERROR(Req(j, raw, mode + " (not a partial report from --shard?)",
                            mode == "streaming" ? &r.chunk_ms : &r.final_ms));
@@ -160,6 +162,9 @@ Result<ModeReport> ModeFromJson(const nlohmann::json& j, const std::string& mode
     if (e.contains("alignment")) ASRC_RETURN_IF_ERROR(Req(e, "alignment", where, &u.alignment));
     r.per_utterance.push_back(std::move(u));
   }
+  if (static_cast<int64_t>(r.per_utterance.size()) != r.utterances)
+    return Error(mode + ".utterances: " + std::to_string(r.utterances) + ", but per_utterance lists " +
+                 std::to_string(r.per_utterance.size()));
   r.Finalize();
   return r;
 }
@@ -425,6 +430,7 @@ Result<std::vector<ManifestEntry>> ReadManifest(const std::string& path, const s
     };
     std::string audio;
     ASRC_RETURN_IF_ERROR(str("audio_filepath", &audio, true));
+    if (audio.empty()) return Error(where + ": 'audio_filepath' is empty");  // else: the manifest's folder
     ASRC_RETURN_IF_ERROR(str("text", &e.text, true));
     ASRC_RETURN_IF_ERROR(str("split", &e.split, false));
     ASRC_RETURN_IF_ERROR(str("id", &e.id, false));

@@ -108,10 +108,28 @@ int IndexOf(const std::vector<std::string>& names, const std::string& n) {
   return it == names.end() ? -1 : static_cast<int>(it - names.begin());
 }
 
+// A NaN weight does not always reach a graph's outputs as NaN (the runtime's Tanh and Sigmoid
+// squash it, so an LSTM decoder with NaN weights decodes garbage with finite outputs): refuse it.
+// Inf is left alone: attention masks hold -inf constants.
+Status CheckNoNaNWeights(const ir::Graph& g, const std::string& where) {
+  for (const ir::Value* v : g.initializers) {
+    const ir::Tensor& t = *v->initializer;
+    if (t.dtype() != ir::DType::Float32 || !t.buffer()) continue;
+    const float* p = t.data<float>();
+    int64_t nan = 0;
+    for (int64_t i = 0; i < t.numel(); ++i) nan += std::isnan(p[i]) ? 1 : 0;
+    if (nan > 0)
+      return Error(where + ": weight '" + v->name + "' holds NaN (" + std::to_string(nan) + " of " +
+                   std::to_string(t.numel()) + " values)");
+  }
+  return Status::Ok();
+}
+
 Result<std::unique_ptr<runtime::Session>> MakeSession(const ir::Model& model, const std::string& role,
                                                       const runtime::SessionOptions& options) {
   const ir::GraphFile* gf = model.find(role);
   if (!gf || !gf->graph) return Error("bundle has no '" + role + "' graph");
+  ASRC_RETURN_IF_ERROR(CheckNoNaNWeights(*gf->graph, gf->file.empty() ? role : gf->file));
   auto s = runtime::Session::Create(*gf->graph, gf->opset(""), options);
   if (!s.ok()) return s.status().With(gf->file.empty() ? role : gf->file);
   return std::move(s).value();
@@ -244,6 +262,8 @@ Result<std::unique_ptr<GraphScorer>> GraphScorer::Create(const ir::Model& model,
                                                          const std::string& joiner_role) {
   std::unique_ptr<GraphScorer> g(new GraphScorer());
   g->cfg_ = config;
+  g->dec_role_ = decoder_role;
+  g->join_role_ = joiner_role;
   ASRC_ASSIGN_OR_RETURN(g->decoder_, MakeSession(model, decoder_role, decoder));
   ASRC_ASSIGN_OR_RETURN(g->joiner_, MakeSession(model, joiner_role, joiner));
   const auto& din = g->decoder_->input_names();
@@ -288,10 +308,12 @@ Result<std::shared_ptr<const DecoderOut>> GraphScorer::Decode(const std::vector<
   }
   std::vector<ir::Tensor> out;
   Status st = decoder_->Run(in, &out);
-  if (!st.ok()) return st.With("decoder");
+  if (!st.ok()) return st.With(dec_role_);
   auto d = std::make_shared<DecoderOut>();
   const ir::Tensor& o = out[dec_out_];
-  if (o.dtype() != ir::DType::Float32) return Error("decoder: decoder_out is not float32");
+  if (o.dtype() != ir::DType::Float32) return Error(dec_role_ + ": decoder_out is not float32");
+  // The joiner does not always pass a NaN on (Tanh(NaN) = -1 in its activation): check here.
+  ASRC_RETURN_IF_ERROR(CheckFinite(o.data<float>(), o.numel(), dec_role_, "decoder_out"));
   d->out.assign(o.data<float>(), o.data<float>() + o.numel());
   for (int idx : state_out_) d->state.push_back(out[idx]);
   return std::shared_ptr<const DecoderOut>(std::move(d));
@@ -314,12 +336,12 @@ Status GraphScorer::Join(const float* enc, int64_t dim, const std::vector<const 
     in[join_enc_] = std::move(e);
     in[join_dec_] = std::move(d);
     std::vector<ir::Tensor> out;
-    ASRC_RETURN_IF_ERROR(joiner_->Run(in, &out).With("joiner"));
+    ASRC_RETURN_IF_ERROR(joiner_->Run(in, &out).With(join_role_));
     const ir::Tensor& l = out[join_logit_];
     if (l.dtype() != ir::DType::Float32 || l.numel() != count * V)
-      return Error("joiner: logit has shape " + ir::ShapeStr(l.shape()) + ", expected [" +
+      return Error(join_role_ + ": logit has shape " + ir::ShapeStr(l.shape()) + ", expected [" +
                    std::to_string(count) + "," + std::to_string(V) + "]");
-    ASRC_RETURN_IF_ERROR(CheckFinite(l.data<float>(), l.numel(), "joiner", "logit"));
+    ASRC_RETURN_IF_ERROR(CheckFinite(l.data<float>(), l.numel(), join_role_, "logit"));
     std::memcpy(logits->data() + first * V, l.data<float>(), count * V * sizeof(float));
     return Status::Ok();
   };

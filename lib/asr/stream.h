@@ -82,6 +82,7 @@ class GraphScorer : public TransducerScorer {
  private:
   BundleConfig cfg_;
   std::unique_ptr<runtime::Session> decoder_, joiner_;
+  std::string dec_role_, join_role_;  // the graphs' roles, for errors
   int dec_y_ = -1, dec_out_ = -1;
   std::vector<int> state_in_, state_out_;  // positions of decoder_state inputs / outputs
   int join_enc_ = -1, join_dec_ = -1, join_logit_ = -1;

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <set>
 
+#include "core/files.h"
 #include "core/paths.h"
 #include "ir/hash.h"
 #include "onnx/onnx_io.h"
@@ -243,17 +244,7 @@ namespace {
 
 // <dir>/result.json, written under a temporary name and renamed: a reader sees all of it or none.
 Status WriteRowFile(const fs::path& dir, const AblationRow& row) {
-  const fs::path file = dir / "result.json";
-  const fs::path tmp = dir / (".result.json.partial." + std::to_string(getpid()));
-  {
-    std::ofstream out(tmp);
-    out << AblationRowJson(row).dump(1) << "\n";
-    if (!out) return Error(tmp.string() + ": cannot write");
-  }
-  std::error_code ec;
-  fs::rename(tmp, file, ec);
-  if (ec) return Error("cannot rename '" + tmp.string() + "' to '" + file.string() + "': " + ec.message());
-  return Status::Ok();
+  return WriteFileAtomic((dir / "result.json").string(), AblationRowJson(row).dump(1) + "\n");
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/files.h"
 #include "pass/ablation.h"
 #include "pass/modes.h"
 #include "pass/plot.h"
@@ -336,15 +337,8 @@ std::string AblationHtml(const AblationReport& rep) {
 }
 
 Status WriteAblationReport(const std::string& dir, const AblationReport& rep) {
-  auto write = [&](const std::string& name, const std::string& text) -> Status {
-    const std::string path = dir + "/" + name, tmp = path + ".partial";
-    {
-      std::ofstream out(tmp);
-      out << text;
-      if (!out) return Error(tmp + ": cannot write");
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) return Error("cannot rename '" + tmp + "' to '" + path + "'");
-    return Status::Ok();
+  auto write = [&](const std::string& name, const std::string& text) {
+    return WriteFileAtomic(dir + "/" + name, text);
   };
   ASRC_RETURN_IF_ERROR(write("ablation.json", AblationReportJson(rep).dump(2) + "\n"));
   ASRC_RETURN_IF_ERROR(write("ablation.md", AblationMarkdown(rep)));

@@ -8,7 +8,10 @@
 #include <csignal>
 #include <ctime>
 #include <filesystem>
+#include <map>
 
+#include "core/folders.h"
+#include "core/interrupts.h"
 #include "core/paths.h"
 #include "onnx/onnx_io.h"
 #include "pass/instruments.h"
@@ -54,6 +57,26 @@ EvalConfig RequestEval(const CompressRequest& r, EvalConfig eval) {
 
 namespace {
 
+// The outputs (out/model[.onnx], out/report.{json,md,html}) replace none of the run's inputs —
+// the model, the pipeline file, the eval and calibration manifests — and out/model replaces
+// only a bundle folder (core/folders.h), never a folder with the user's files in it.
+Status CheckOutputsOverInputs(const Plan& p, const std::string& pipeline_file) {
+  std::error_code ec;
+  std::vector<fs::path> outs = {p.out_model};
+  for (const char* ext : {"json", "md", "html"}) outs.push_back(p.out_dir / (std::string("report.") + ext));
+  for (const std::string& input : {p.model, pipeline_file, p.pipeline.eval.manifest,
+                                   p.pipeline.calibration.manifest}) {
+    if (input.empty()) continue;
+    const fs::path i = fs::weakly_canonical(fs::absolute(input), ec);
+    for (const fs::path& o : outs)
+      if (Inside(i, fs::weakly_canonical(o, ec)))
+        return Error("output '" + o.string() + "' would write over the input '" + input + "'; choose another --out");
+  }
+  if (!p.lone && fs::exists(p.out_model, ec) && !fs::is_directory(p.out_model, ec))
+    return Error("output '" + p.out_model.string() + "' exists and is not a folder; refusing to replace it");
+  return CheckReplaceableBundleFolder(p.out_model.string());
+}
+
 Result<Plan> MakePlan(const CompressRequest& r) {
   Plan p;
   p.pipeline = r.pipeline;
@@ -89,38 +112,11 @@ Result<Plan> MakePlan(const CompressRequest& r) {
   const fs::path out = fs::weakly_canonical(p.out_model, ec);
   if (Inside(in, out) || Inside(out, in))
     return Error("output '" + r.out + "' would write over the input model '" + p.model + "'");
+  ASRC_RETURN_IF_ERROR(CheckOutputsOverInputs(p, r.pipeline_file));
   return p;
 }
 
 constexpr const char* kPartialPrefix = ".model.partial.";
-
-// SIGINT and SIGTERM, caught while the outputs are written (by whichever thread receives them):
-// the write finishes or is undone, then the signal takes effect with its default action, so an
-// interrupt never leaves a half-written model folder behind.
-volatile std::sig_atomic_t g_caught_signal = 0;
-extern "C" void NoteSignal(int sig) { g_caught_signal = sig; }
-
-class HoldInterrupts {
- public:
-  HoldInterrupts() {
-    g_caught_signal = 0;
-    struct sigaction sa {};
-    sa.sa_handler = NoteSignal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int_);
-    sigaction(SIGTERM, &sa, &old_term_);
-  }
-  // Restores the previous handlers and delivers a signal caught meanwhile.
-  ~HoldInterrupts() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-    if (g_caught_signal) std::raise(g_caught_signal);
-  }
-  bool caught() const { return g_caught_signal != 0; }
-
- private:
-  struct sigaction old_int_ {}, old_term_ {};
-};
 
 // Partial folders (or files) of compress runs whose process is gone: "<prefix><pid>[.onnx]", and
 // the save's own temporaries of one, ".<prefix><pid>[.onnx].<tag>-<pid>" (onnx_io's TempSibling),
@@ -223,6 +219,12 @@ Result<CompressResult> Compress(const CompressRequest& r) {
   };
   log("compress: loading " + p.model);
   ASRC_ASSIGN_OR_RETURN(ir::Model model, onnx_io::LoadModel(p.model));
+  // Two roles naming one file load but cannot be saved: refuse now, naming the input, not the output.
+  std::map<std::string, std::string> role_of;
+  for (const auto& g : model.graphs)
+    if (!g.file.empty() && !role_of.emplace(g.file, g.role).second)
+      return Error("model '" + p.model + "': model.json: graphs '" + role_of[g.file] + "' and '" + g.role +
+                   "' both name '" + g.file + "'");
   const std::vector<std::string> bundle_modes = BundleModes(model);
   ASRC_RETURN_IF_ERROR(ResolveModes(p.pipeline, bundle_modes, r.evaluate ? r.log : nullptr));
   const EvalConfig& eval = p.pipeline.eval;
@@ -236,6 +238,7 @@ Result<CompressResult> Compress(const CompressRequest& r) {
   }
 
   PassManager manager(*r.registry, p.pipeline);
+  manager.SetInputName(p.model);
   if (r.log) manager.AddInstrument(MakeLogInstrument(p.pipeline.steps.size(), r.log));
   manager.AddInstrument(MakeGateInstrument(p.pipeline));
 #ifdef ASRC_PASS_HAVE_ASR

@@ -23,6 +23,7 @@ struct CompressRequest {
   Pipeline pipeline;                   // parsed and validated (LoadPipelineFile)
   const PassRegistry* registry = nullptr;  // the passes the pipeline names (required)
   std::string model;                   // bundle folder or .onnx; "": the demo teacher bundle
+  std::string pipeline_file;           // where `pipeline` was read from ("": not a file); never written over
   std::string out;                     // output folder: model/ (or model.onnx) and report.*
   bool evaluate = true;                // false: sizes only (no WER, no latency)
   // Evaluation overrides; empty / negative / 0: the pipeline's value. The manifest falls back to

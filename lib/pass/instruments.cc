@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/files.h"
 #include "pass/modes.h"
 #include "pass/report.h"
 
@@ -268,15 +269,7 @@ Result<std::optional<EvalSummary>> LoadCached(const std::string& file) {
 }
 
 Status StoreCached(const std::string& file, const EvalSummary& e) {
-  const std::string tmp = file + ".partial." + std::to_string(getpid());
-  std::ofstream out(tmp);
-  out << EvalSummaryJson(e).dump() << "\n";
-  out.close();
-  std::error_code ec;
-  if (!out) return Error(tmp + ": cannot write");
-  std::filesystem::rename(tmp, file, ec);
-  if (ec) return Error("cannot rename '" + tmp + "' to '" + file + "': " + ec.message());
-  return Status::Ok();
+  return WriteFileAtomic(file, EvalSummaryJson(e).dump() + "\n");
 }
 
 // Holds an exclusive lock on <dir>/.measure.lock: processes sharing a cache folder measure one

@@ -50,7 +50,10 @@ Status PassManager::Before(const PassRecord& record, const ir::Model& model) {
 Status PassManager::After(PassRecord& record, ir::Model& model) {
   for (auto it = instruments_.rbegin(); it != instruments_.rend(); ++it) {
     Status st = (*it)->After(record, model);
-    if (!st.ok()) return st.With(record.is_input() ? "input model" : "after pass " + record.pass);
+    if (!st.ok())
+      return st.With(!record.is_input()       ? "after pass " + record.pass
+                     : input_name_.empty() ? std::string("input model")
+                                           : "input model " + input_name_);
   }
   return Status::Ok();
 }

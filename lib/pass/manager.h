@@ -53,8 +53,11 @@ class PassManager {
   // WER source handed to passes that measure (PassContext::probe_wer).
   void SetWerProbe(WerProbe p) { probe_wer_ = std::move(p); }
 
+  // Where the model came from (a path), named in errors about the input model.
+  void SetInputName(std::string name) { input_name_ = std::move(name); }
+
   // Runs the pipeline on `model` in place. A pass error or an instrument error is returned as
-  // "pass <name>: ..." / "after pass <name>: ..." / "input model: ...".
+  // "pass <name>: ..." / "after pass <name>: ..." / "input model [<input name>]: ...".
   Result<RunResult> Run(ir::Model& model);
 
  private:
@@ -66,6 +69,7 @@ class PassManager {
   std::vector<std::unique_ptr<Instrument>> instruments_;
   Calibrator calibrator_;
   WerProbe probe_wer_;
+  std::string input_name_;
 };
 
 }  // namespace asrc::pass

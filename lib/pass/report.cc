@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/files.h"
 #include "ir/model.h"
 #include "pass/modes.h"
 #include "pass/plot.h"
@@ -364,13 +365,8 @@ std::string ReportHtml(const CompressReport& report) {
 }
 
 Status WriteReport(const std::string& dir, const CompressReport& report) {
-  auto write = [&](const std::string& name, const std::string& text) -> Status {
-    std::string path = dir + "/" + name;
-    std::ofstream out(path);
-    if (!out) return Error(path + ": cannot write");
-    out << text;
-    if (!out) return Error(path + ": write failed");
-    return Status::Ok();
+  auto write = [&](const std::string& name, const std::string& text) {
+    return WriteFileAtomic(dir + "/" + name, text);
   };
   ASRC_RETURN_IF_ERROR(write("report.json", ReportJson(report).dump(2) + "\n"));
   ASRC_RETURN_IF_ERROR(write("report.md", ReportMarkdown(report)));

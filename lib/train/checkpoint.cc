@@ -1,6 +1,7 @@
 #include "train/checkpoint.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -56,11 +57,17 @@ Status WriteCheckpoint(const std::string& path, nlohmann::json header, const std
     f.write(text.data(), static_cast<std::streamsize>(text.size()));
     for (const CheckpointEntry& e : entries)
       f.write(reinterpret_cast<const char*>(e.tensor.raw()), static_cast<std::streamsize>(e.tensor.nbytes()));
-    f.flush();
-    if (!f) return Error("checkpoint: writing '" + tmp + "' failed (disk full?)");
+    f.close();
+    if (!f) {
+      std::remove(tmp.c_str());  // a full disk leaves no partial checkpoint behind
+      return Error("checkpoint: writing '" + tmp + "' failed (disk full?)");
+    }
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    return Error("checkpoint: cannot rename '" + tmp + "' to '" + path + "': " + std::strerror(errno));
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    std::remove(tmp.c_str());
+    return Error("checkpoint: cannot rename '" + tmp + "' to '" + path + "': " + std::strerror(err));
+  }
   return Status::Ok();
 }
 

@@ -132,6 +132,9 @@ def audio_cases(t):
     write_manifest(m, [("missing.wav", "a b"), ("dir.wav", "c d")])
     expect_fail("eval --skip-unreadable, nothing readable", eval_args(m, "--skip-unreadable"),
                 "WER undefined", t)
+    m = os.path.join(t, "m_empty_path.jsonl")
+    write_manifest(m, [(good, "at the sound of the second shot"), ("", "words here")])
+    expect_fail("eval with an empty audio_filepath", eval_args(m), "m_empty_path.jsonl:2: 'audio_filepath' is empty", t)
     m = os.path.join(t, "m_no_words.jsonl")
     write_manifest(m, [(good, "")])
     expect_fail("eval over zero reference words", eval_args(m), "WER undefined", t)
@@ -158,13 +161,37 @@ def bundle_cases(t):
             init.CopyFrom(numpy_helper.from_array(np.full_like(a, np.nan), init.name))
     onnx.save(j, os.path.join(nan_bundle, "joiner.onnx"))
     expect_fail("eval NaN joiner weights", eval_args(m, model=nan_bundle), "joiner", t)
+    # An LSTM decoder squashes NaN weights into finite garbage ("atatat..."): refused by name.
+    nan_dec = os.path.join(t, "nan_dec")
+    shutil.copytree(BUNDLE, nan_dec)
+    d = onnx.load(os.path.join(nan_dec, "decoder.onnx"))
+    for init in d.graph.initializer:
+        a = numpy_helper.to_array(init)
+        if a.dtype == np.float32 and a.size > 1000:
+            init.CopyFrom(numpy_helper.from_array(np.full_like(a, np.nan), init.name))
+    onnx.save(d, os.path.join(nan_dec, "decoder.onnx"))
+    expect_fail("eval NaN decoder weights", eval_args(m, model=nan_dec), "decoder.onnx: weight", t)
+    expect_fail("transcribe NaN decoder weights", ["transcribe", nan_dec, FLAC], "decoder.onnx: weight", t)
     big = os.path.join(t, "big_cache")
     shutil.copytree(BUNDLE, big)
     cfg = json.load(open(os.path.join(big, "model.json")))
     cfg["streaming"]["cache"][0]["shape"] = [1, 1 << 20, 1 << 20]
     json.dump(cfg, open(os.path.join(big, "model.json"), "w"))
-    expect_fail("eval cache of 2^40 elements", eval_args(m, model=big), "model.json: streaming.cache", t)
-    expect_fail("transcribe cache of 2^40 elements", ["transcribe", big, FLAC], "model.json: streaming.cache", t)
+    named = "big_cache: model.json: streaming.cache"  # the bundle, not only "model.json"
+    expect_fail("eval cache of 2^40 elements", eval_args(m, model=big), named, t)
+    two = os.path.join(t, "two_roles_one_file")
+    shutil.copytree(BUNDLE, two)
+    cfg2 = json.load(open(os.path.join(two, "model.json")))
+    cfg2["graphs"]["joiner"] = "decoder.onnx"
+    json.dump(cfg2, open(os.path.join(two, "model.json"), "w"))
+    for args in (["convert", two, os.path.join(t, "conv")],
+                 ["compress", "--pipeline", os.path.join(ROOT, "experiments/pipelines/int8-weight-only.json"),
+                  "--model", two, "--no-eval", "--quiet", "--out", os.path.join(t, "c")]):
+        expect_fail(f"{args[0]}: two roles name one file (blames the input)", args, "two_roles_one_file", t)
+    expect_fail("transcribe cache of 2^40 elements", ["transcribe", big, FLAC], named, t)
+    expect_fail("compress cache of 2^40 elements", ["compress", "--pipeline", os.path.join(
+        ROOT, "experiments/pipelines/int8-weight-only.json"), "--model", big, "--eval", m, "--quiet",
+        "--out", os.path.join(t, "c")], named, t)
 
 
 def output_cases(t):
@@ -174,6 +201,10 @@ def output_cases(t):
     expect_fail("eval --json onto its manifest", eval_args(m, "--json", m), "m.jsonl", t)
     expect_fail("eval --json onto the bundle's model.json",
                 eval_args(m, "--json", os.path.join(BUNDLE, "model.json")), "model.json", t)
+    # --json replaces only an eval report: not the manifest's audio, not any other file.
+    expect_fail("eval --json onto the manifest's audio", eval_args(m, "--json", os.path.join(t, "good.flac")),
+                "good.flac", t)
+    expect_fail("eval --json ''", eval_args(m, "--json", ""), "--json", t)
     expect_fail("eval --json into a missing folder", eval_args(m, "--json", os.path.join(t, "no/r.json")),
                 "no/r.json", t)
     parts = []
@@ -182,6 +213,9 @@ def output_cases(t):
         expect_ok(f"eval shard {i}/2", eval_args(m, "--shard", f"{i}/2", "--json", p))
         parts.append(p)
     expect_fail("eval-merge --json onto an input", ["eval-merge"] + parts + ["--json", parts[0]], "part0.json", t)
+    expect_fail("eval-merge --json onto the shards' audio",
+                ["eval-merge"] + parts + ["--json", os.path.join(t, "good.flac")], "good.flac", t)
+    expect_fail("eval-merge --json ''", ["eval-merge"] + parts + ["--json", ""], "--json", t)
     p1 = json.load(open(parts[1]))
 
     def variant(name, edit):
@@ -195,6 +229,8 @@ def output_cases(t):
     negative = variant("negative", lambda j: j["lookahead"].update(words=-3))
     dup = variant("dup", lambda j: j["lookahead"]["per_utterance"][0].update(id="u0"))
     wrong_shard = variant("wrong_shard", lambda j: j["lookahead"]["per_utterance"][0].update(index=2))
+    too_many_errors = variant("errors", lambda j: j["lookahead"].update(substitutions=j["lookahead"]["words"] + 1))
+    count_off = variant("count_off", lambda j: j["lookahead"].update(utterances=5))
     out = os.path.join(t, "merged.json")
     expect_fail("eval-merge shards of different beams", ["eval-merge", parts[0], other_beam, "--json", out], "beam", t)
     expect_fail("eval-merge shards of different models", ["eval-merge", parts[0], other_model, "--json", out],
@@ -203,6 +239,10 @@ def output_cases(t):
     expect_fail("eval-merge duplicate utterance", ["eval-merge", parts[0], dup, "--json", out], "twice", t)
     expect_fail("eval-merge utterance in the wrong shard", ["eval-merge", parts[0], wrong_shard, "--json", out],
                 "not in this shard", t)
+    expect_fail("eval-merge more errors than words", ["eval-merge", parts[0], too_many_errors, "--json", out],
+                "more than words", t)
+    expect_fail("eval-merge utterances unlike per_utterance", ["eval-merge", parts[0], count_off, "--json", out],
+                "per_utterance", t)
     expect_ok("eval-merge of the two shards", ["eval-merge", parts[0], parts[1], "--json", out])
     m2 = os.path.join(t, "dup_ids.jsonl")
     with open(m2, "w") as f:
@@ -231,6 +271,7 @@ def output_cases(t):
     g2 = helper.make_graph([helper.make_node("Relu", ["x", "x"], ["y"])], "g", [x], [y])
     arity = os.path.join(t, "arity.onnx")
     onnx.save(helper.make_model(g2, opset_imports=[helper.make_opsetid("", 13)]), arity)
+    expect_fail("convert OUT ''", ["convert", relu, ""], "output is empty", t)
     expect_fail("convert blames the input", ["convert", arity, os.path.join(t, "o.onnx")], "arity.onnx", t)
     fifo = os.path.join(t, "fifo.onnx")
     os.mkfifo(fifo)
@@ -239,13 +280,22 @@ def output_cases(t):
                  ["run", relu, "--input", "x=" + fifo, "--output-dir", os.path.join(t, "o2")]):
         expect_fail(f"{args[0]} reading a FIFO", args, "fifo.onnx", t)
     report = os.path.join(t, "report.json")
-    open(report, "w").write("an older report\n")
+    open(report, "w").write(json.dumps({"lookahead": {"wer": 12.5}}) + "\n")  # an older report
     expect_fail("eval --json on a full disk", eval_args(m, "--json", report), "report.json", t,
                 preexec=small_disk(64))
     expect_fail("convert on a full disk", ["convert", relu, os.path.join(t, "copy.onnx")], "copy.onnx", t,
                 preexec=small_disk(16))
     expect_fail("stdout is a full disk", ["inspect", relu], "standard output", t,
                 stdout=open("/dev/full", "w"))
+    expect_fail("--help to a full stdout", ["eval", "--help"], "standard output", t, stdout=open("/dev/full", "w"))
+    inp = os.path.join(t, "x.pb")
+    with open(inp, "wb") as f:
+        f.write(numpy_helper.from_array(np.array([-1, 2], np.float32), "x").SerializeToString())
+    expect_fail("run on a full disk (no temporary, no folder left)",
+                ["run", relu, "--input", "x=" + inp, "--output-dir", os.path.join(t, "new/o")], "y.pb", t,
+                preexec=small_disk(8))
+    expect_fail("run --output-dir ''", ["run", relu, "--input", "x=" + inp, "--output-dir", ""], "--output-dir", t)
+    os.remove(inp)
     return relu
 
 
@@ -280,6 +330,10 @@ def flag_cases(t, relu):
                                 opset_imports=[helper.make_opsetid("", 13)]), huge)
     expect_fail("bench on a declared input of 2^40 elements", ["bench", huge], "budget", t)
     expect_fail("bench --default-dim 2^30", ["bench", dyn, "--default-dim", "1073741824"], "budget", t)
+    for value in ("abc", "-5", "8 G"):  # lib/ir ignored what it could not read (or read "8 G" as 8 bytes)
+        os.environ["ASRC_MEMORY_BUDGET"] = value
+        expect_fail(f"ASRC_MEMORY_BUDGET={value}", ["transcribe", BUNDLE, FLAC], "ASRC_MEMORY_BUDGET", t)
+    del os.environ["ASRC_MEMORY_BUDGET"]
     expect_fail("convert --external-threshold -1", ["convert", relu, os.path.join(t, "o.onnx"),
                                                     "--external-threshold", "-1"], "--external-threshold", t)
 
@@ -323,6 +377,11 @@ def graph_cases(t):
         ("opset 99", model("op99", [h.make_node("Relu", ["x"], ["y"])], opsets=[("", 99)]), "opset 99"),
         ("no opset imported", model("op_none", [h.make_node("Relu", ["x"], ["y"])], opsets=[]), "opset 0"),
     ]
+    untyped = os.path.join(t, "untyped.onnx")
+    g = h.make_graph([h.make_node("Relu", ["x"], ["y"])], "g", [onnx.ValueInfoProto(name="x")],
+                     [h.make_tensor_value_info("y", T.FLOAT, [2, 3])])
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 13)]), untyped)
+    cases.append(("an input with no type", untyped, "'x' has no type"))
     for name, path, culprit in cases:
         expect_fail(f"bench: {name}", ["bench", path, "--runs", "1"], culprit, t)
         inp = os.path.join(t, "x.pb")
@@ -338,6 +397,8 @@ def compress_cases(t):
     pipeline = os.path.join(ROOT, "experiments/pipelines/int8-weight-only.json")
     out = os.path.join(t, "new/out")
     expect_fail("compress --out ''", ["compress", "--pipeline", pipeline, "--no-eval", "--out", ""], "--out", t)
+    for flag, value in [("--eval-limit", "-7"), ("--eval-repeat", "0"), ("--threads", "0")]:  # were taken as "the pipeline's"
+        expect_fail(f"compress {flag} {value}", ["compress", "--pipeline", pipeline, flag, value, "--out", out], flag, t)
     expect_fail("compress with a missing model", ["compress", "--pipeline", pipeline, "--no-eval",
                                                  "--model", os.path.join(t, "none"), "--out", out], "none", t)
     # A bundle pipeline whose graph roles a single-graph model does not have.
@@ -347,6 +408,20 @@ def compress_cases(t):
                 ["compress", "--pipeline", os.path.join(ROOT, "experiments/pipelines/int8-dynamic.json"),
                  "--no-eval", "--model", x, "--out", out], "options.graphs", t)
     os.remove(x)
+    # --out's outputs replace no input (the pipeline, the eval manifest) and no folder of the user's.
+    own = os.path.join(t, "own")
+    os.makedirs(os.path.join(own, "model"))
+    shutil.copy(pipeline, os.path.join(own, "report.json"))
+    expect_fail("compress: --out/report.json is the pipeline", ["compress", "--pipeline", os.path.join(own, "report.json"),
+                                                             "--no-eval", "--out", own], "report.json", t)
+    shutil.copy(os.path.join(DATA, "manifest.jsonl"), os.path.join(own, "report.md"))
+    expect_fail("compress: --out/report.md is the eval manifest",
+                ["compress", "--pipeline", pipeline, "--eval", os.path.join(own, "report.md"), "--out", own],
+                "report.md", t)
+    open(os.path.join(own, "model", "notes.txt"), "w").write("mine\n")
+    expect_fail("compress: --out/model holds the user's files", ["compress", "--pipeline", pipeline, "--no-eval",
+                                                                 "--out", own], "notes.txt", t)
+    shutil.rmtree(own)
     # A full disk while saving: the partial folder and the folders compress created are removed.
     expect_fail("compress on a full disk", ["compress", "--pipeline", pipeline, "--no-eval", "--quiet",
                                            "--out", out], "model.partial", t, preexec=small_disk(1 << 16))
@@ -376,6 +451,22 @@ def compress_cases(t):
             print(f"compress SIGTERM after {delay:.2f}s (exit {p.returncode}): FAIL: left {left}")
             failures.append(f"compress SIGTERM after {delay:.2f}s")
         shutil.rmtree(os.path.join(t, "int"), ignore_errors=True)
+    # convert: a signal in the save lets it finish (or undo it); no '.out.tmp-PID' folder is left.
+    for k, delay in enumerate([0.03 * k for k in range(1, 11)]):
+        conv = os.path.join(t, "conv")
+        os.makedirs(conv)
+        p = subprocess.Popen([ASRC, "convert", BUNDLE, os.path.join(conv, "out")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            p.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            p.send_signal(signal.SIGINT if k % 2 else signal.SIGTERM)
+            p.wait(timeout=60)
+        left = sorted(os.listdir(conv))
+        if left not in ([], ["out"]) or (left and len(os.listdir(os.path.join(conv, "out"))) != 6):
+            print(f"convert interrupted after {delay:.2f}s (exit {p.returncode}): FAIL: left {left}")
+            failures.append(f"convert interrupted after {delay:.2f}s")
+        shutil.rmtree(conv)
 
 
 def run_suite(cases, done):

@@ -69,8 +69,23 @@ def train_cases(t):
     bundle = os.path.join(t, "bundle")
     shutil.copytree(BUNDLE, bundle)
     for name, o in [("the model folder", bundle), ("inside the model folder", os.path.join(bundle, "run")),
-                    ("the folder holding the manifest", t), ("the manifest", data)]:
+                    ("the folder holding the manifest", t), ("the manifest", data), ("''", "")]:
         rt.expect_fail(f"train --out {name}", train_args(data, o, model=bundle), "--out", t)
+    # OUT/best and OUT/last are saved over at the end: a folder there with the user's files is refused.
+    mine = os.path.join(t, "mine")
+    os.makedirs(os.path.join(mine, "best"))
+    open(os.path.join(mine, "best", "notes.txt"), "w").write("mine\n")
+    rt.expect_fail("train --out whose best/ holds the user's files", train_args(data, mine), "notes.txt", t)
+    shutil.rmtree(mine)
+    # A full disk at the checkpoint: an error naming it, and no checkpoint.ckpt.tmp left behind.
+    full = os.path.join(t, "full")
+    rc, _, err = rt.run(train_args(data, full, steps="1"), preexec=rt.small_disk(1 << 20))
+    left = sorted(os.listdir(full)) if os.path.isdir(full) else []
+    ok_full = rc is not None and 0 < rc < 128 and "checkpoint" in err and not any(f.endswith(".tmp") for f in left)
+    print(f"train on a full disk: {'ok' if ok_full else f'FAIL: exit {rc}, left {left}'}\n    {err.strip()[-200:]}")
+    if not ok_full:
+        rt.failures.append("train on a full disk")
+    shutil.rmtree(full, ignore_errors=True)
     # Bad training data: an error before the first step, and no OUT left behind.
     bad = [("no utterance in the split", [dict(r, split="dev") for r in demo_rows(2)], "split 'train'"),
            ("token id out of the vocabulary", [dict(r, token_ids=[5, 99999]) for r in demo_rows(2)], "99999"),
