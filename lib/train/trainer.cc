@@ -23,6 +23,12 @@ std::string StepName(int64_t step, const Batch& batch) {
 
 }  // namespace
 
+std::string LossText(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  return std::to_string(v);
+}
+
 BatchFn WithTeacher(BatchFn batches, runtime::Session& teacher, const std::string& as_input) {
   return [batches = std::move(batches), &teacher, as_input](int64_t step, std::mt19937_64& rng) -> Result<Batch> {
     ASRC_ASSIGN_OR_RETURN(Batch b, batches(step, rng));
@@ -135,14 +141,14 @@ Result<StepStats> Trainer::Step(const Batch& batch) {
   if (data_parallel)  // every rank now holds the whole batch's loss and gradients
     ASRC_RETURN_IF_ERROR(AllReduceGradients(*opt_.collective, batch.share, &s.loss, gp).With(StepName(s.step, batch)));
   if (!std::isfinite(s.loss))
-    return Error(StepName(s.step, batch) + ": loss is " + std::to_string(s.loss) + "; weights not updated");
+    return Error(StepName(s.step, batch) + ": loss is " + LossText(s.loss) + "; weights not updated");
   if (opt_.clip_norm > 0) {
     ASRC_ASSIGN_OR_RETURN(s.grad_norm, ClipGradNorm(gp, opt_.clip_norm));
   } else {
     ASRC_ASSIGN_OR_RETURN(s.grad_norm, GradNorm(gc));
   }
   if (!std::isfinite(s.grad_norm))
-    return Error(StepName(s.step, batch) + ": gradient norm is " + std::to_string(s.grad_norm) +
+    return Error(StepName(s.step, batch) + ": gradient norm is " + LossText(s.grad_norm) +
                  "; weights not updated");
   s.lr = opt_.schedule.At(s.step);
   std::vector<ir::Tensor*> wp;

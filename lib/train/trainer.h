@@ -39,6 +39,10 @@ class Session;
 
 namespace asrc::train {
 
+// A loss or gradient norm for a message: "nan", "inf" or "-inf" when not finite (std::to_string
+// writes a NaN's sign bit as "-nan", which depends on how the NaN arose).
+std::string LossText(double v);
+
 class Collective;
 
 struct TrainerOptions {

@@ -284,7 +284,7 @@ Result<StepStats> TransducerTrainer::Step(const std::vector<const Utterance*>& u
     if (!out.ok()) return Error(StepName(s.step, id) + ": " + out.status().message());
     const float l = out->at(0).data<float>()[0];
     if (!std::isfinite(l))
-      return Error(StepName(s.step, id) + ": loss is " + std::to_string(l) + " (utterance " + group[0]->id +
+      return Error(StepName(s.step, id) + ": loss is " + LossText(l) + " (utterance " + group[0]->id +
                    (group.size() > 1 ? " and " + std::to_string(group.size() - 1) + " more" : std::string()) +
                    "); weights not updated");
     s.loss += l;

@@ -620,6 +620,41 @@ TEST_CASE("vectorized exp, sigmoid, tanh, erf, softmax helpers match <cmath>") {
   CHECK(runtime::vm::Max(x.data(), 1001) == x[1000]);
 }
 
+TEST_CASE("Exp, Sigmoid, Tanh, Erf, Relu keep NaN and infinities as <cmath> does (vectorized and tail)") {
+  // Eight specials fill one vector; the same three again in the scalar tail.
+  const float nan = NAN, inf = INFINITY;
+  std::vector<float> x = {nan, 1.f, -inf, inf, -100.f, 100.f, 88.8f, -88.f, nan, -inf, inf};
+  const int64_t n = static_cast<int64_t>(x.size());
+  std::vector<float> y(n);
+  auto same = [](float got, double want) {
+    if (std::isnan(want)) return std::isnan(got);
+    if (std::isinf(want)) return got == want;
+    return std::abs(got - want) <= 1e-6 * std::max(1.0, std::abs(want)) + 1e-37;
+  };
+  using F = void (*)(const float*, float*, int64_t);
+  const std::vector<std::pair<F, double (*)(double)>> fs = {
+      {runtime::vm::Exp, [](double v) { return std::exp(v); }},
+      {runtime::vm::Sigmoid, [](double v) { return 1.0 / (1.0 + std::exp(-v)); }},
+      {runtime::vm::Tanh, [](double v) { return std::tanh(v); }},
+      {runtime::vm::Erf, [](double v) { return std::erf(v); }}};
+  for (size_t k = 0; k < fs.size(); ++k) {
+    fs[k].first(x.data(), y.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      // exp overflows float above ln(FLT_MAX) = 88.72: inf, as expf.
+      const double want = k == 0 && x[i] > 88.7228f ? INFINITY : fs[k].second(x[i]);
+      CAPTURE(k);
+      CAPTURE(x[i]);
+      CHECK(same(y[i], want));
+    }
+  }
+  ir::Tensor t(ir::DType::Float32, {n});
+  std::copy(x.begin(), x.end(), t.data<float>());
+  OneNode relu("Relu", {t}, 1);
+  auto out = relu.Run();
+  REQUIRE(out.ok());
+  for (int64_t i = 0; i < n; ++i) CHECK(same((*out)[0].data<float>()[i], std::isnan(x[i]) ? x[i] : std::max(x[i], 0.f)));
+}
+
 #include <random>
 
 TEST_CASE("int8 product with full-range symmetric int8 weights is exact (the VNNI byte path)") {

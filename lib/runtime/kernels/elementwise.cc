@@ -317,7 +317,7 @@ void UnaryFloat(Un op, float alpha, float beta, float gamma, const Tensor& x, Te
     case Un::Exp: UnaryLoop<T>(x, y, [](T v) { return std::exp(v); }); break;
     case Un::Log: UnaryLoop<T>(x, y, [](T v) { return std::log(v); }); break;
     case Un::Sqrt: UnaryLoop<T>(x, y, [](T v) { return std::sqrt(v); }); break;
-    case Un::Relu: UnaryLoop<T>(x, y, [](T v) { return v > 0 ? v : T(0); }); break;
+    case Un::Relu: UnaryLoop<T>(x, y, [](T v) { return !(v <= 0) ? v : T(0); }); break;  // NaN stays NaN
     case Un::Sigmoid:
       UnaryLoop<T>(x, y, [](T v) {
         return v >= 0 ? T(1) / (T(1) + std::exp(-v)) : std::exp(v) / (T(1) + std::exp(v));
@@ -403,7 +403,7 @@ class UnaryKernel : public Kernel {
             else UnaryLoop<T>(x, y, [](T v) { return v; });
             break;
           case Un::Neg: UnaryLoop<T>(x, y, [](T v) { return WrapNeg(v); }); break;
-          case Un::Relu: UnaryLoop<T>(x, y, [](T v) { return v > 0 ? v : T(0); }); break;
+          case Un::Relu: UnaryLoop<T>(x, y, [](T v) { return !(v <= 0) ? v : T(0); }); break;  // NaN stays NaN
           default: UnaryLoop<T>(x, y, [](T v) { return v > 0 ? T(1) : (v < 0 ? static_cast<T>(-1) : T(0)); }); break;
         }
       });

@@ -13,8 +13,11 @@ namespace asrc::runtime::vm {
 namespace {
 
 // Cephes-style expf: exp(x) = 2^n * exp(r), r = x - n ln2, |r| <= ln2/2, degree-6 polynomial.
-inline __m256 Exp8(__m256 x) {
-  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3762626647949f));
+// Edges as expf: NaN stays NaN (the clamp's operand order lets it through: max/min return their
+// second operand when one is NaN), 0 below -87.3 (expf's denormals flushed), inf above ln(FLT_MAX).
+inline __m256 Exp8(__m256 x0) {
+  const __m256 lo = _mm256_set1_ps(-87.3f);
+  __m256 x = _mm256_min_ps(_mm256_set1_ps(88.3762626647949f), _mm256_max_ps(lo, x0));
   __m256 fx = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f));
   fx = _mm256_floor_ps(fx);
   __m256 r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
@@ -29,7 +32,10 @@ inline __m256 Exp8(__m256 x) {
   p = _mm256_fmadd_ps(p, r2, _mm256_add_ps(r, _mm256_set1_ps(1.f)));
   __m256i n = _mm256_cvtps_epi32(fx);
   __m256i e = _mm256_slli_epi32(_mm256_add_epi32(n, _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+  __m256 y = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+  y = _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(x0, lo, _CMP_LT_OQ));
+  return _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY),
+                          _mm256_cmp_ps(x0, _mm256_set1_ps(88.72283935546875f), _CMP_GT_OQ));
 }
 
 inline __m256 Sigmoid8(__m256 x) {
