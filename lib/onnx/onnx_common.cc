@@ -64,7 +64,11 @@ Status WriteBytes(const std::string& path, const std::string& bytes) {
   if (!out) return Error(path + ": cannot write");
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   out.close();
-  if (!out) return Error(path + ": write failed");
+  if (!out) {  // a full disk: no half-written file left behind (a device such as /dev/full stays)
+    std::error_code ec;
+    if (fs::is_regular_file(path, ec)) fs::remove(path, ec);
+    return Error(path + ": write failed");
+  }
   return Status::Ok();
 }
 

@@ -37,6 +37,8 @@ void MergeUnknown(const std::string& bytes, M* m) {
 // Parses `bytes` into `m` with the 2 GiB total and depth-100 limits; false when invalid.
 bool ParseBytes(google::protobuf::Message* m, const std::string& bytes);
 Result<std::string> ReadFile(const std::string& path);
+// Writes `bytes` to `path` (created or truncated); when the write fails (a full disk) the
+// half-written regular file is removed.
 Status WriteBytes(const std::string& path, const std::string& bytes);
 // A decimal integer in [0, 2^63) with nothing else around it.
 bool ParseNonnegInt(const std::string& s, int64_t* out);
