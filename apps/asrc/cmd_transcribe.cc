@@ -32,8 +32,10 @@ void AddTranscribeCommand(CLI::App& root, CommandSet& set) {
   set.add(sub, [o]() {
     std::vector<std::string> audio = o->args;
     std::string model = o->model;
+    // A folder first is the model (an audio path is never a folder): one without model.json is an
+    // error naming it, not the default teacher run on the rest.
     if (model.empty() && !audio.empty() &&
-        (PathExists(audio[0] + "/model.json") || (audio[0].size() > 5 && audio[0].substr(audio[0].size() - 5) == ".onnx"))) {
+        (PathExists(audio[0] + "/.") || (audio[0].size() > 5 && audio[0].substr(audio[0].size() - 5) == ".onnx"))) {
       model = audio[0];
       audio.erase(audio.begin());
     }

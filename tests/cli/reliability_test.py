@@ -128,6 +128,16 @@ def audio_cases(t):
         write_manifest(m, [(good, "at the sound of the second shot"), (bad, "words here")])
         expect_fail(f"eval unreadable {bad}", eval_args(m), bad, t)
         expect_fail(f"transcribe unreadable {bad}", ["transcribe", BUNDLE, os.path.join(t, bad)], bad, t)
+    # A folder first is the model: one without model.json (a sherpa-onnx download) is an error
+    # naming it, with no transcript from the default teacher on stdout.
+    os.makedirs(os.path.join(t, "sherpa_like"))
+    open(os.path.join(t, "sherpa_like", "tokens.txt"), "w").close()
+    expect_fail("transcribe FOLDER-without-model.json AUDIO", ["transcribe", os.path.join(t, "sherpa_like"), FLAC],
+                "no model.json", t)
+    rc, out, _ = run(["transcribe", os.path.join(t, "sherpa_like"), FLAC])
+    if out.strip():
+        print(f"transcribe FOLDER-without-model.json AUDIO: FAIL: printed a transcript {out.strip()[:80]!r}")
+        failures.append("transcribe FOLDER-without-model.json AUDIO (stdout)")
     m = os.path.join(t, "m_all_bad.jsonl")
     write_manifest(m, [("missing.wav", "a b"), ("dir.wav", "c d")])
     expect_fail("eval --skip-unreadable, nothing readable", eval_args(m, "--skip-unreadable"),
