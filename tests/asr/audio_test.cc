@@ -11,24 +11,16 @@
 #include <doctest/doctest.h>
 
 #include "asr/audio.h"
+#include "wav_writer.h"
 
 using namespace asrc::asr;
+using asrc::test::WriteWav;
 
 namespace {
 std::string Tmp(const std::string& name) {
   return "/tmp/asrc_test_audio_" + std::to_string(getpid()) + "_" + name;
 }
 
-void WriteWav(const std::string& path, int rate, int channels, const std::vector<float>& inter) {
-  SF_INFO info{};
-  info.samplerate = rate;
-  info.channels = channels;
-  info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
-  SNDFILE* f = sf_open(path.c_str(), SFM_WRITE, &info);
-  REQUIRE(f != nullptr);
-  if (!inter.empty()) sf_writef_float(f, inter.data(), inter.size() / channels);
-  sf_close(f);
-}
 }  // namespace
 
 TEST_CASE("8 kHz stereo is downmixed and resampled to 16 kHz") {
@@ -152,16 +144,9 @@ TEST_CASE("AudioSource gives, block by block, the samples of a whole-file read a
 
 TEST_CASE("AudioSource: non-finite samples are an error naming the file") {
   std::string path = Tmp("nan.wav");
-  SF_INFO info{};
-  info.samplerate = 22050;
-  info.channels = 1;
-  info.format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
-  SNDFILE* f = sf_open(path.c_str(), SFM_WRITE, &info);
-  REQUIRE(f != nullptr);
   std::vector<float> s(20000, 0.1f);
   s[15000] = NAN;
-  sf_writef_float(f, s.data(), s.size());
-  sf_close(f);
+  WriteWav(path, 22050, 1, s, SF_FORMAT_FLOAT);
   auto src = AudioSource::Open(path, 16000);
   REQUIRE(src.ok());
   std::vector<float> block;
