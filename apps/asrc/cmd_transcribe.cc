@@ -6,7 +6,6 @@
 #include <iostream>
 #include <memory>
 
-#include "asr/audio.h"
 #include "asr/stream.h"
 #include "cli_checks.h"
 #include "commands.h"
@@ -65,15 +64,10 @@ void AddTranscribeCommand(CLI::App& root, CommandSet& set) {
     }
     int failures = 0;
     for (const auto& path : audio) {
-      auto a = asr::LoadAudio(path, r.config().frontend.sample_rate);
-      if (!a.ok()) {
-        std::cerr << "asrc: " << a.status().message() << "\n";
-        ++failures;
-        continue;
-      }
-      auto res = r.Recognize(a->samples, want_stream, want_look);
+      // Read block by block: memory stays flat in the audio's length (asr::Recognizer::RecognizeFile).
+      auto res = r.RecognizeFile(path, want_stream, want_look);
       if (!res.ok()) {
-        std::cerr << "asrc: " << path << ": " << res.status().message() << "\n";
+        std::cerr << "asrc: " << res.status().message() << "\n";
         ++failures;
         continue;
       }
@@ -84,7 +78,7 @@ void AddTranscribeCommand(CLI::App& root, CommandSet& set) {
         std::cout << path << "\t" << (want_stream ? res->streaming_text : res->lookahead_text) << "\n";
       }
       if (o->timing) {
-        double secs = a->seconds();
+        double secs = double(res->samples) / r.config().frontend.sample_rate;
         std::fprintf(stderr,
                      "%s: %.2f s audio, RTF streaming %.4f, look-ahead %.4f, final %.1f ms, "
                      "%lld look-ahead segments\n",

@@ -5,7 +5,7 @@
 # Environment: ASRC (binary; build/apps/asrc/asrc), BUNDLE (the demo teacher), CATHY (the Cathy
 # corpus, /work/shared/data/cathy), FULL_MINUTES (lengths also run with whole-utterance look-ahead,
 # --lookahead-segment 0; default "2 10": full attention at 30 minutes needs tens of GiB), LOGS
-# (where transcripts, time logs and WER reports go; OUT). A single-encoder (`transducer`) bundle
+# (where transcripts, time logs and WER reports go; OUT), WER (0: skip the WER table). A single-encoder (`transducer`) bundle
 # has no streaming mode: its streaming rows are left out (single_encoder.sh runs one).
 # Prints two markdown tables (RESULTS.md has them): memory/RTF per length and mode, and WER of the
 # 2-minute test recordings per segment/context setting. Peak memory is /usr/bin/time -v's maximum
@@ -17,6 +17,7 @@ ASRC=${ASRC:-$ROOT/build/apps/asrc/asrc}
 BUNDLE=${BUNDLE:-$ROOT/experiments/teacher/bundle}
 CATHY=${CATHY:-/work/shared/data/cathy}
 FULL_MINUTES=${FULL_MINUTES:-"2 10"}
+WER=${WER:-1}
 OUT=${1:-/tmp/asrc_long}
 LOGS=${LOGS:-$OUT}
 mkdir -p "$OUT" "$LOGS"
@@ -49,12 +50,14 @@ for m in 2 10 30; do
   secs=$(soxi -D "$f")
   [ "$MODEL_TYPE" = transducer ] || measure "${m}min streaming" "$secs" --mode streaming "$f"
   measure "${m}min lookahead (segmented, default)" "$secs" --mode lookahead "$f"
+  [ "$MODEL_TYPE" = transducer ] || measure "${m}min both (one pass)" "$secs" --mode both "$f"
   case " $FULL_MINUTES " in
     *" $m "*) measure "${m}min lookahead (whole, --lookahead-segment 0)" "$secs" --mode lookahead \
                 --lookahead-segment 0 "$f" ;;
   esac
 done
 
+[ "$WER" = 0 ] && exit 0
 echo
 echo "WER of look-ahead on $(wc -l < "$OUT/test_2min.jsonl") ~2-minute recordings (the Cathy test split, concatenated):"
 echo "| --lookahead-segment s | --lookahead-context s | WER % | CER % |"

@@ -20,13 +20,21 @@ Result<std::shared_ptr<const DecoderOut>> CachingScorer::Decode(const std::vecto
     ++hits_;
     return it->second;
   }
-  ++misses_;
-  ASRC_ASSIGN_OR_RETURN(auto out, inner_->Decode(ys, parent));
+  std::shared_ptr<const DecoderOut> out;
+  if (auto o = old_.find(key); o != old_.end()) {
+    ++hits_;
+    out = o->second;  // kept in the newer generation below
+  } else {
+    ++misses_;
+    ASRC_ASSIGN_OR_RETURN(out, inner_->Decode(ys, parent));
+  }
   int64_t bytes = static_cast<int64_t>(key.size() * sizeof(int) + out->out.size() * sizeof(float));
   for (const ir::Tensor& t : out->state) bytes += t.nbytes();
-  if (cache_bytes_ + bytes > kMaxBytes) {
+  if (cache_bytes_ + bytes > kMaxBytes / 2) {
+    old_ = std::move(cache_);
     cache_.clear();
     cache_bytes_ = 0;
+    ++turnovers_;
   }
   cache_bytes_ += bytes;
   cache_.emplace(std::move(key), out);

@@ -64,23 +64,27 @@ class CachingScorer : public TransducerScorer {
   }
   void ResetCache() override {
     cache_.clear();
+    old_.clear();
     cache_bytes_ = 0;
     inner_->ResetCache();
   }
-  // What the cache may hold (keys and outputs), in bytes. A recurrent decoder's key is the whole
-  // label history, so on long audio the cache would grow with the square of the labels; past this
-  // it is emptied (the outputs are a function of the labels: only reuse is lost, never results).
-  // An utterance of the eval sets (a few hundred labels) stays far below it.
-  static constexpr int64_t kMaxBytes = int64_t{32} << 20;
+  // What the cache may hold (keys and outputs), in bytes, in two generations of half of it each:
+  // when the newer is full, the older is dropped and the newer becomes the older, so the recent
+  // contexts (the ones a search meets again) stay. A recurrent decoder's key is the whole label
+  // history, so on long audio a cache without a bound would grow with the square of the labels;
+  // dropping entries loses only reuse, never results (the outputs are a function of the labels).
+  // An utterance of the eval sets (a few hundred labels, a few KB per entry) fits in one generation.
+  static constexpr int64_t kMaxBytes = int64_t{8} << 20;
   int64_t hits() const { return hits_; }
   int64_t misses() const { return misses_; }
+  int64_t turnovers() const { return turnovers_; }  // times the older generation was dropped
 
  private:
   TransducerScorer* inner_;
   bool stateless_;
-  std::map<std::vector<int>, std::shared_ptr<const DecoderOut>> cache_;
-  int64_t cache_bytes_ = 0;
-  int64_t hits_ = 0, misses_ = 0;
+  std::map<std::vector<int>, std::shared_ptr<const DecoderOut>> cache_, old_;
+  int64_t cache_bytes_ = 0;  // of cache_ (the newer generation)
+  int64_t hits_ = 0, misses_ = 0, turnovers_ = 0;
 };
 
 struct SearchOptions {

@@ -173,36 +173,50 @@ int64_t Fbank::NumFrames(int64_t n) const {
   return (n + shift_ / 2) / shift_;
 }
 
-std::vector<float> Fbank::Compute(const float* samples, int64_t n) const {
-  const int64_t frames = NumFrames(n);
-  const int dim = opt_.feature_dim();
-  std::vector<float> feats(static_cast<size_t>(frames) * dim);
-  if (frames == 0) return feats;
-
-  // The signal torchaudio frames: without snip_edges, the start is preceded by the first
-  // `pad` samples reversed and the end followed by the whole signal reversed (Kaldi's
-  // reflection that repeats the edge sample). Read through an index map, not copied: a copy in
-  // double precision is four times the audio, a lot on an hour-long recording.
-  int64_t head = 0, body_first = 0;  // reflected samples before the signal; first sample used
-  if (!opt_.snip_edges) {
-    int64_t pad = window_ / 2 - shift_ / 2;
-    if (pad > 0) head = std::min(pad, n);
-    else body_first = std::min(-pad, n);
+struct Fbank::Work {
+  double* in = nullptr;
+  fftw_complex* out = nullptr;
+  std::vector<double> frame, spectrum;
+  Work(int window, int padded)
+      : in(fftw_alloc_real(padded)), out(fftw_alloc_complex(padded / 2 + 1)), frame(window), spectrum(padded / 2 + 1) {}
+  ~Work() {
+    fftw_free(in);
+    fftw_free(out);
   }
+  Work(const Work&) = delete;
+  Work& operator=(const Work&) = delete;
+};
+
+// Without snip_edges, the signal torchaudio frames is the first `pad` samples reversed, the
+// samples, then the whole signal reversed (Kaldi's reflection that repeats the edge sample).
+void Fbank::Edges(int64_t n, int64_t* head, int64_t* body_first) const {
+  *head = *body_first = 0;
+  if (opt_.snip_edges) return;
+  const int64_t pad = window_ / 2 - shift_ / 2;
+  if (pad > 0) *head = std::min(pad, n);
+  else *body_first = std::min(-pad, n);
+}
+
+int64_t Fbank::lead() const {
+  return opt_.snip_edges ? 0 : std::abs(int64_t{window_ / 2 - shift_ / 2});
+}
+
+template <class SampleFn>
+void Fbank::Frame(int64_t t, int64_t n, const SampleFn& sample, Work& w, float* row) const {
+  // The framed signal is read through an index map, not copied: a copy in double precision is
+  // four times the audio, a lot on an hour-long recording.
+  int64_t head = 0, body_first = 0;
+  Edges(n, &head, &body_first);
   const int64_t body_end = head + (n - body_first);
   const int64_t signal_size = opt_.snip_edges ? n : body_end + n;
   auto signal = [&](int64_t idx) -> double {
-    float v = idx < head       ? samples[head - 1 - idx]
-              : idx < body_end ? samples[body_first + idx - head]
-                               : samples[n - 1 - (idx - body_end)];
+    float v = idx < head       ? sample(head - 1 - idx)
+              : idx < body_end ? sample(body_first + idx - head)
+                               : sample(n - 1 - (idx - body_end));
     return static_cast<double>(v) * opt_.waveform_scale;
   };
-
   // Double precision throughout: torchaudio's float32 pipeline is itself ~1e-3 off the exact
   // log-mel values in weak low-frequency bins; computing exactly keeps us within its rounding.
-  double* in = fftw_alloc_real(padded_);
-  fftw_complex* out = fftw_alloc_complex(padded_ / 2 + 1);
-  std::vector<double> frame(window_), spectrum(padded_ / 2 + 1);
   const double eps = 1.1920928955078125e-07;  // torch.finfo(torch.float).eps
   const double coef = opt_.preemphasis_coefficient;
   const double log_floor = opt_.energy_floor != 0 ? std::log(opt_.energy_floor) : 0;
@@ -212,44 +226,96 @@ std::vector<float> Fbank::Compute(const float* samples, int64_t n) const {
     double le = std::log(std::max(e, eps));
     return opt_.energy_floor != 0 ? std::max(le, log_floor) : le;
   };
-  for (int64_t t = 0; t < frames; ++t) {
-    int64_t off = t * shift_;
-    for (int i = 0; i < window_; ++i) {
-      int64_t idx = off + i;
-      frame[i] = idx < signal_size ? signal(idx) : 0.0;
-    }
-    if (opt_.remove_dc_offset) {
-      double sum = 0;
-      for (double v : frame) sum += v;
-      double mean = sum / window_;
-      for (double& v : frame) v -= mean;
-    }
-    double log_energy = 0;
-    if (opt_.use_energy && opt_.raw_energy) log_energy = energy(frame.data(), window_);
-    if (coef != 0) {
-      for (int i = window_ - 1; i > 0; --i) frame[i] -= coef * frame[i - 1];
-      frame[0] -= coef * frame[0];
-    }
-    for (int i = 0; i < window_; ++i) in[i] = frame[i] * window_fn_[i];
-    for (int i = window_; i < padded_; ++i) in[i] = 0;
-    if (opt_.use_energy && !opt_.raw_energy) log_energy = energy(in, padded_);
-    fftw_execute_dft_r2c(fft_->plan, in, out);
-    for (int k = 0; k <= padded_ / 2; ++k) {
-      double p = out[k][0] * out[k][0] + out[k][1] * out[k][1];
-      spectrum[k] = opt_.use_power ? p : std::sqrt(p);
-    }
-    float* row = feats.data() + t * dim;
-    int o = 0;
-    if (opt_.use_energy) row[o++] = static_cast<float>(log_energy);
-    for (int b = 0; b < opt_.num_mel_bins; ++b) {
-      double e = 0;
-      for (int k = mel_first_[b]; k <= mel_last_[b]; ++k) e += mel_[b][k] * spectrum[k];
-      row[o++] = static_cast<float>(opt_.use_log_fbank ? std::log(std::max(e, eps)) : e);
-    }
+  std::vector<double>& frame = w.frame;
+  const int64_t off = t * shift_;
+  for (int i = 0; i < window_; ++i) {
+    int64_t idx = off + i;
+    frame[i] = idx < signal_size ? signal(idx) : 0.0;
   }
-  fftw_free(in);
-  fftw_free(out);
+  if (opt_.remove_dc_offset) {
+    double sum = 0;
+    for (double v : frame) sum += v;
+    double mean = sum / window_;
+    for (double& v : frame) v -= mean;
+  }
+  double log_energy = 0;
+  if (opt_.use_energy && opt_.raw_energy) log_energy = energy(frame.data(), window_);
+  if (coef != 0) {
+    for (int i = window_ - 1; i > 0; --i) frame[i] -= coef * frame[i - 1];
+    frame[0] -= coef * frame[0];
+  }
+  for (int i = 0; i < window_; ++i) w.in[i] = frame[i] * window_fn_[i];
+  for (int i = window_; i < padded_; ++i) w.in[i] = 0;
+  if (opt_.use_energy && !opt_.raw_energy) log_energy = energy(w.in, padded_);
+  fftw_execute_dft_r2c(fft_->plan, w.in, w.out);
+  for (int k = 0; k <= padded_ / 2; ++k) {
+    double p = w.out[k][0] * w.out[k][0] + w.out[k][1] * w.out[k][1];
+    w.spectrum[k] = opt_.use_power ? p : std::sqrt(p);
+  }
+  int o = 0;
+  if (opt_.use_energy) row[o++] = static_cast<float>(log_energy);
+  for (int b = 0; b < opt_.num_mel_bins; ++b) {
+    double e = 0;
+    for (int k = mel_first_[b]; k <= mel_last_[b]; ++k) e += mel_[b][k] * w.spectrum[k];
+    row[o++] = static_cast<float>(opt_.use_log_fbank ? std::log(std::max(e, eps)) : e);
+  }
+}
+
+std::vector<float> Fbank::Compute(const float* samples, int64_t n) const {
+  const int64_t frames = NumFrames(n);
+  const int dim = opt_.feature_dim();
+  std::vector<float> feats(static_cast<size_t>(frames) * dim);
+  if (frames == 0) return feats;
+  Work w(window_, padded_);
+  auto sample = [samples](int64_t i) { return samples[i]; };
+  for (int64_t t = 0; t < frames; ++t) Frame(t, n, sample, w, feats.data() + t * dim);
   return feats;
 }
+
+// --- FbankStream ---
+
+FbankStream::FbankStream(const Fbank& fbank)
+    : fb_(fbank), work_(std::make_unique<Fbank::Work>(fbank.window_, fbank.padded_)) {}
+
+FbankStream::~FbankStream() = default;
+
+void FbankStream::Emit(int64_t upto, int64_t n, std::vector<float>* out) {
+  const int dim = fb_.opt_.feature_dim();
+  const int64_t lead = static_cast<int64_t>(start_.size());
+  auto sample = [&](int64_t i) { return i < lead ? start_[i] : buf_[i - buf_first_]; };
+  for (; next_ < upto; ++next_) {
+    const size_t base = out->size();
+    out->resize(base + dim);
+    fb_.Frame(next_, n, sample, *work_, out->data() + base);
+  }
+  // Samples before the next frame's first one are never read again, except the last window's
+  // worth (the end's reflection, once Finish knows where the end is).
+  int64_t head = 0, body_first = 0;
+  fb_.Edges(n, &head, &body_first);
+  const int64_t first_needed = std::max<int64_t>(
+      0, std::min(next_ * fb_.shift_ - head + body_first, received_ - 2 * int64_t{fb_.window_}));
+  if (first_needed > buf_first_) {
+    buf_.erase(buf_.begin(), buf_.begin() + (first_needed - buf_first_));
+    buf_first_ = first_needed;
+  }
+}
+
+void FbankStream::Accept(const float* samples, int64_t n, std::vector<float>* out) {
+  const int64_t lead = fb_.lead();
+  for (int64_t i = 0; i < n && received_ + i < lead; ++i) start_.push_back(samples[i]);
+  buf_.insert(buf_.end(), samples, samples + n);
+  received_ += n;
+  // Until `lead` samples are in, the start's reflection still depends on the length.
+  if (received_ < lead) return;
+  int64_t head = 0, body_first = 0;
+  fb_.Edges(received_, &head, &body_first);
+  // Frame t is complete when its last sample is a received one (not the end's reflection).
+  const int64_t body_end = head + received_ - body_first;
+  const int64_t window = fb_.window_, shift = fb_.shift_;
+  const int64_t complete = body_end < window ? 0 : (body_end - window) / shift + 1;
+  Emit(std::min(complete, fb_.NumFrames(received_)), received_, out);
+}
+
+void FbankStream::Finish(std::vector<float>* out) { Emit(fb_.NumFrames(received_), received_, out); }
 
 }  // namespace asrc::asr

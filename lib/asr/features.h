@@ -59,6 +59,15 @@ class Fbank {
   const FbankOptions& options() const { return opt_; }
 
  private:
+  friend class FbankStream;
+  struct Work;  // FFT buffers of one frame computation
+  // Frame t of a signal of n samples, read through `sample(i)` (0 <= i < n), into `row`.
+  template <class SampleFn>
+  void Frame(int64_t t, int64_t n, const SampleFn& sample, Work& w, float* row) const;
+  // Reflected samples before the signal (`head`) and the first sample used (`body_first`), for
+  // a signal of n samples; `lead`: from this many samples on, neither depends on n.
+  void Edges(int64_t n, int64_t* head, int64_t* body_first) const;
+  int64_t lead() const;
   Fbank() = default;
   FbankOptions opt_;
   int window_ = 0, shift_ = 0, padded_ = 0;
@@ -67,6 +76,30 @@ class Fbank {
   std::vector<int> mel_first_, mel_last_;
   struct Fft;
   std::unique_ptr<Fft> fft_;
+};
+
+// The features of a signal that arrives in pieces: frame by frame exactly (bit for bit) what
+// Fbank::Compute gives over the whole signal. A frame is computed as soon as all its samples are
+// known; the frames that reach past the end (into Kaldi's reflection of the last samples) when
+// Finish says where the end is. Holds about two frames of samples, whatever the length.
+class FbankStream {
+ public:
+  explicit FbankStream(const Fbank& fbank);
+  ~FbankStream();
+  // Appends `n` samples; appends the rows of every frame now complete to *out.
+  void Accept(const float* samples, int64_t n, std::vector<float>* out);
+  // End of the signal: appends the remaining rows (NumFrames(samples()) in all).
+  void Finish(std::vector<float>* out);
+  int64_t samples() const { return received_; }
+  int64_t frames() const { return next_; }
+
+ private:
+  void Emit(int64_t upto, int64_t n, std::vector<float>* out);
+  const Fbank& fb_;
+  std::unique_ptr<Fbank::Work> work_;
+  std::vector<float> start_;  // the first lead() samples (the start's reflection)
+  std::vector<float> buf_;    // samples from buf_first_ on
+  int64_t buf_first_ = 0, received_ = 0, next_ = 0;
 };
 
 }  // namespace asrc::asr

@@ -1,27 +1,19 @@
 #include "asr/stream.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <limits>
 #include <type_traits>
 
-namespace asrc::asr {
-namespace {
+#include "asr/stream_internal.h"
 
-using Clock = std::chrono::steady_clock;
-double MsSince(Clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-// Process CPU time (all threads), in ms: RTF on a shared machine without the waiting.
-double CpuMs() {
-  timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
+namespace asrc::asr {
+using internal::Clock;
+using internal::MsSince;
+using internal::SecondsToEncoderFrames;
+namespace {
 
 // --- model.json reading, errors naming the JSON path ---
 
@@ -142,13 +134,6 @@ Status CheckFinite(const float* v, int64_t n, const std::string& graph, const ch
       return Error(graph + ": output '" + output +
                    "' is not finite (NaN or Inf; check the graph's weights and the audio)");
   return Status::Ok();
-}
-
-// Seconds of audio as encoder frames (frame shift x subsampling), rounded, at least 1; <= 0 stays 0 (off).
-int64_t SecondsToEncoderFrames(const BundleConfig& c, double seconds) {
-  const double frame_s = c.frontend.frame_shift_ms * std::max(1, c.subsampling_factor) / 1000.0;
-  if (!(seconds > 0) || !(frame_s > 0)) return 0;
-  return std::max<int64_t>(1, std::llround(std::min(seconds / frame_s, 1e12)));
 }
 
 // How audio that an encoder cannot cut into segments is run anyway (error messages end with it).
@@ -529,31 +514,6 @@ Result<std::vector<float>> Recognizer::RunOffline(const std::string& role, const
   return std::vector<float>(e.data<float>(), e.data<float>() + t * e.dim(2));
 }
 
-Status Recognizer::EncodeLookahead(const std::vector<float>& causal_out, int64_t frames, int64_t dim,
-                                   const PieceFn& fn, int64_t* segments) {
-  if (!causal_) return Error("bundle has no causal encoder");
-  if (static_cast<int64_t>(causal_out.size()) != frames * dim)
-    return Error("encoder_noncausal: input has " + std::to_string(causal_out.size()) + " values, expected " +
-                 std::to_string(frames) + " x " + std::to_string(dim));
-  const auto plan = PlanLookaheadSegments(frames, SecondsToEncoderFrames(cfg_, opt_.lookahead_segment_s),
-                                          SecondsToEncoderFrames(cfg_, opt_.lookahead_context_s));
-  if (segments) *segments = static_cast<int64_t>(plan.size());
-  for (const LookaheadSegment& s : plan) {
-    const int64_t w = s.window_end - s.window_begin;
-    int64_t t = 0, d = 0;
-    ASRC_ASSIGN_OR_RETURN(auto enc, RunOffline("encoder_noncausal", causal_out.data() + s.window_begin * dim,
-                                               w, dim, &t, &d));
-    if (plan.size() == 1) return fn(enc.data(), t, d);  // the whole input, as the encoder returned it
-    // Overlap-and-discard needs output frame i to belong to input frame i.
-    if (t != w)
-      return Error("encoder_noncausal: returned " + std::to_string(t) + " frames for " + std::to_string(w) +
-                   " input frames; segmented look-ahead needs one output frame per input frame "
-                   "(use --lookahead-segment 0)");
-    ASRC_RETURN_IF_ERROR(fn(enc.data() + (s.keep_begin - s.window_begin) * d, s.keep_end - s.keep_begin, d));
-  }
-  return Status::Ok();
-}
-
 // The `transducer` encoder's output length for `length` input frames (-1 below kProbeBlocks x
 // subsampling_factor): run on the first frames of `feats` (cycled when fewer; a length does not
 // depend on the values) at base + r, r = (length - base) % factor, once per r, then one more output
@@ -621,114 +581,6 @@ Status Recognizer::EncodeOffline(const std::vector<float>& feats, int64_t frames
     ASRC_RETURN_IF_ERROR(fn(enc.data() + (p.keep_begin - p.first_output) * d, p.keep_end - p.keep_begin, d));
   }
   return Status::Ok();
-}
-
-Result<std::vector<float>> Recognizer::CausalEncode(const std::vector<float>& feats, int64_t frames,
-                                                    int64_t piece, int64_t* dim) {
-  if (!causal_) return Error("bundle has no causal encoder");
-  std::vector<float> all;
-  *dim = 0;
-  auto collect = [&](const float* e, int64_t n, int64_t d, double) {
-    *dim = d;
-    all.insert(all.end(), e, e + n * d);
-    return Status::Ok();
-  };
-  causal_->Reset();
-  const int64_t fd = cfg_.frontend.feature_dim();
-  if (piece <= 0) piece = std::max<int64_t>(1, frames);
-  for (int64_t f = 0; f < frames; f += piece)
-    ASRC_RETURN_IF_ERROR(causal_->AcceptFeatures(feats.data() + f * fd, std::min(piece, frames - f), collect));
-  ASRC_RETURN_IF_ERROR(causal_->Finish(collect));
-  return all;
-}
-
-Result<Recognition> Recognizer::Recognize(const std::vector<float>& samples, bool streaming,
-                                          bool lookahead) {
-  Recognition rec;
-  if (!cfg_.streaming()) streaming = false;
-  auto t_feat = Clock::now();
-  const double cpu0 = CpuMs();
-  const int64_t frames = fbank_->NumFrames(static_cast<int64_t>(samples.size()));
-  if (frames == 0) return Error("audio too short for one feature frame");
-  std::vector<float> feats = fbank_->Compute(samples.data(), static_cast<int64_t>(samples.size()));
-  rec.feature_ms = MsSince(t_feat);
-  const double cpu_feat = CpuMs() - cpu0;
-  rec.feature_frames = frames;
-  const int64_t fd = cfg_.frontend.feature_dim();
-
-  if (!cfg_.streaming()) {
-    if (!lookahead) return rec;
-    auto t0 = Clock::now();
-    int64_t t = 0;
-    ASRC_RETURN_IF_ERROR(search_final_->Reset());
-    auto search = [&](const float* e, int64_t n, int64_t d) {
-      t += n;
-      return search_final_->Accept(e, n, d);
-    };
-    ASRC_RETURN_IF_ERROR(EncodeOffline(feats, frames, search, &rec.lookahead_segments));
-    rec.lookahead_ids = search_final_->Best();
-    rec.final_ms = MsSince(t0);
-    rec.lookahead_ms = rec.feature_ms + rec.final_ms;
-    rec.lookahead_cpu_ms = CpuMs() - cpu0;
-    rec.encoder_frames = t;
-    rec.lookahead_text = TokensToText(rec.lookahead_ids, cfg_.tokens);
-    return rec;
-  }
-
-  // Streaming pass; the causal output is kept for the look-ahead pass.
-  causal_->Reset();
-  if (streaming) ASRC_RETURN_IF_ERROR(search_stream_->Reset());
-  std::vector<float> causal_out;  // kept only for the look-ahead pass
-  int64_t dim = 0, t_out = 0;
-  double causal_ms = 0, stream_search_ms = 0, finish_encoder_ms = 0, stream_search_cpu = 0;
-  bool finishing = false;
-  auto on_chunk = [&](const float* e, int64_t n, int64_t d, double enc_ms) -> Status {
-    dim = d;
-    t_out += n;
-    if (lookahead) causal_out.insert(causal_out.end(), e, e + n * d);
-    causal_ms += enc_ms;
-    if (finishing) finish_encoder_ms += enc_ms;
-    double search_ms = 0;
-    if (streaming) {
-      auto t0 = Clock::now();
-      double c0 = CpuMs();
-      ASRC_RETURN_IF_ERROR(search_stream_->Accept(e, n, d));
-      search_ms = MsSince(t0);
-      stream_search_cpu += CpuMs() - c0;
-      stream_search_ms += search_ms;
-    }
-    rec.chunk_ms.push_back(enc_ms + search_ms);
-    return Status::Ok();
-  };
-  const double cpu_loop0 = CpuMs();
-  // Features arrive one chunk at a time, as they would from a microphone.
-  for (int64_t f = 0; f < frames; f += cfg_.chunk_frames)
-    ASRC_RETURN_IF_ERROR(causal_->AcceptFeatures(feats.data() + f * fd,
-                                                 std::min<int64_t>(cfg_.chunk_frames, frames - f), on_chunk));
-  finishing = true;
-  ASRC_RETURN_IF_ERROR(causal_->Finish(on_chunk));
-  const double cpu_loop = CpuMs() - cpu_loop0;
-  rec.encoder_frames = t_out;
-  if (streaming) {
-    rec.streaming_ids = search_stream_->Best();
-    rec.streaming_text = TokensToText(rec.streaming_ids, cfg_.tokens);
-    rec.streaming_ms = rec.feature_ms + causal_ms + stream_search_ms;
-    rec.streaming_cpu_ms = cpu_feat + cpu_loop;
-  }
-  if (lookahead) {
-    auto t0 = Clock::now();
-    const double c0 = CpuMs();
-    ASRC_RETURN_IF_ERROR(search_final_->Reset());
-    auto search = [&](const float* e, int64_t n, int64_t d) { return search_final_->Accept(e, n, d); };
-    ASRC_RETURN_IF_ERROR(EncodeLookahead(causal_out, t_out, dim, search, &rec.lookahead_segments));
-    rec.lookahead_ids = search_final_->Best();
-    double ms = MsSince(t0);
-    rec.final_ms = finish_encoder_ms + ms;
-    rec.lookahead_ms = rec.feature_ms + causal_ms + ms;
-    rec.lookahead_cpu_ms = cpu_feat + (cpu_loop - stream_search_cpu) + (CpuMs() - c0);
-    rec.lookahead_text = TokensToText(rec.lookahead_ids, cfg_.tokens);
-  }
-  return rec;
 }
 
 }  // namespace asrc::asr

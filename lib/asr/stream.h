@@ -10,6 +10,12 @@
 //                inside a window with lookahead_context_s of left and right context
 //                (overlap-and-discard, PlanLookaheadSegments), so memory is bounded by the window
 //                instead of growing with the square of the audio length.
+// Audio is pulled as it is needed (a SampleReader, e.g. an AudioSource over a file): features
+// are computed frame by frame (FbankStream), the causal encoder runs as its chunks fill, and the
+// look-ahead pass runs each segment's window as soon as its right context exists, keeping only
+// the causal output that later windows read; so a cascade's memory is flat in the audio length.
+// The look-ahead plan needs the length up front (from the file's header); when the audio turns
+// out to have another length, the look-ahead pass runs again over a second reading.
 // A `transducer` bundle (one offline encoder: features in, subsampled frames out) has only the
 // second mode: at the end of the audio its encoder runs over the features, whole up to one
 // segment, beyond in segments of feature frames with the same context (PlanFeatureSegments). The
@@ -147,7 +153,7 @@ struct Recognition {
   std::vector<int> streaming_ids, lookahead_ids;
   std::string streaming_text, lookahead_text;
   int64_t feature_frames = 0, encoder_frames = 0;
-  double feature_ms = 0;
+  double feature_ms = 0;  // features (and, when Recognize pulls the audio, reading it)
   std::vector<double> chunk_ms;  // streaming: causal encoder + search, per chunk
   double streaming_ms = 0;       // whole streaming pass (features, chunks, search)
   double lookahead_ms = 0;       // whole look-ahead pass (features, causal + non-causal, search)
@@ -155,7 +161,14 @@ struct Recognition {
   // Process CPU time of the same passes (equals wall time on an idle machine with 1 thread).
   double streaming_cpu_ms = 0, lookahead_cpu_ms = 0;
   int64_t lookahead_segments = 0;  // look-ahead encoder runs (non-causal, or the single encoder)
+  int64_t samples = 0;             // audio samples read, at the bundle's rate
+  bool reread = false;             // the look-ahead pass read the audio a second time (length != header's)
 };
+
+// Replaces *out with the next mono samples at the bundle's rate; empty only at the end.
+using SampleReader = std::function<Status(std::vector<float>* out)>;
+// Starts a (new) reading of the same audio from its beginning.
+using SampleOpener = std::function<Result<SampleReader>()>;
 
 class Recognizer {
  public:
@@ -167,6 +180,16 @@ class Recognizer {
   // Recognizes mono samples at config().frontend.sample_rate in the requested modes. Error when
   // the audio is too short for one feature frame.
   Result<Recognition> Recognize(const std::vector<float>& samples, bool streaming, bool lookahead);
+  // The same, pulling the audio from `open()`'s reader as it is needed (see the top of this file):
+  // the same hypotheses as Recognize(samples) on all of its samples. `expected_samples`: the
+  // length the look-ahead plan is made for (-1: unknown; the causal output is then kept whole);
+  // when the audio has another length, `open` is called once more for a second reading.
+  // A `transducer` bundle keeps its features whole (its encoder runs at the end of the audio).
+  Result<Recognition> Recognize(const SampleOpener& open, int64_t expected_samples, bool streaming,
+                                bool lookahead);
+  // An audio file (AudioSource: any format libsndfile reads, resampled to the bundle's rate),
+  // read block by block. Errors start with `path`.
+  Result<Recognition> RecognizeFile(const std::string& path, bool streaming, bool lookahead);
   // The streaming encoder alone (for tests): causal encoder_out [T', D] of a feature matrix,
   // fed to the chunk protocol `piece` frames at a time (0: all at once).
   Result<std::vector<float>> CausalEncode(const std::vector<float>& feats, int64_t frames,
@@ -189,6 +212,12 @@ class Recognizer {
   Recognizer() = default;
   Result<std::vector<float>> RunOffline(const std::string& role, const float* x, int64_t frames,
                                         int64_t dim, int64_t* out_frames, int64_t* out_dim);
+  class LookaheadFeed;
+  struct Pass;
+  std::vector<LookaheadSegment> PlanLookahead(int64_t frames) const;
+  Status RunLookaheadWindow(const float* x, const LookaheadSegment& s, bool whole, int64_t dim, const PieceFn& fn);
+  Status CascadePass(const SampleReader& read, bool streaming, LookaheadFeed* feed, Pass* pass, Recognition* rec);
+  Status OfflinePass(const SampleReader& read, Recognition* rec);
   Result<int64_t> OfflineOutputLength(const std::vector<float>& feats, int64_t frames, int64_t length);
   BundleConfig cfg_;
   RecognizerOptions opt_;

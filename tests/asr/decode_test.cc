@@ -221,6 +221,35 @@ TEST_CASE("decoder outputs are cached per label context") {
   CHECK(cache.misses() == s.decode_calls);
 }
 
+TEST_CASE("a recurrent decoder's cache over a long history: bounded generations, same results") {
+  // Blank only rarely: the label history grows with the frames, and so does every key (the
+  // whole history), past CachingScorer::kMaxBytes; the searches must not notice.
+  auto fn = [](int frame, const std::vector<int>& ctx) {
+    std::vector<float> p = HashLogits(frame, ctx, 5, 11);
+    p[0] -= 3;
+    return p;
+  };
+  for (int beam : {1, 4}) {
+    CAPTURE(beam);
+    FakeScorer raw(5, 1, true, fn), inner(5, 1, true, fn);
+    CachingScorer cache(&inner, false);
+    SearchOptions o;
+    o.beam = beam;
+    o.max_symbols_per_frame = 1;
+    const int n = 2400;
+    const std::vector<int> want = SearchBest(&raw, o, n);
+    CHECK(static_cast<int>(want.size()) > n / 2);
+    CHECK(SearchBest(&cache, o, n) == want);
+    // The best path's prefixes alone (key and output: 8 bytes per label each) take ~4 L^2 bytes:
+    // more than the budget, so generations were dropped on the way.
+    CHECK(int64_t{4} * static_cast<int64_t>(want.size()) * static_cast<int64_t>(want.size()) >
+          CachingScorer::kMaxBytes);
+    CHECK(cache.turnovers() >= 2);
+    if (beam > 1) CHECK(cache.hits() > 0);
+    CHECK(cache.misses() == inner.decode_calls);
+  }
+}
+
 TEST_CASE("tokens to text: SentencePiece word starts, special symbols dropped") {
   std::vector<std::string> tok = {"<blk>", "<unk>", "\xE2\x96\x81" "the", "\xE2\x96\x81" "ca", "t", "'s", "\xE2\x96\x81"};
   CHECK(TokensToText({2, 3, 4, 5}, tok) == "the cat's");

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -152,4 +153,72 @@ TEST_CASE("frame count follows Kaldi's snip_edges rule") {
   CHECK(fb2.value()->NumFrames(399) == 0);
   CHECK(fb2.value()->NumFrames(400) == 1);
   CHECK(fb2.value()->NumFrames(16000) == 98);
+}
+
+TEST_CASE("FbankStream over a signal in pieces equals Compute over the whole signal, bit for bit") {
+  struct Variant {
+    const char* what;
+    nlohmann::json patch;
+  } variants[] = {
+      {"default (reflected edges)", nlohmann::json::object()},
+      {"snip_edges", {{"snip_edges", true}}},
+      {"energy, hamming, 32/8 ms", {{"use_energy", true}, {"window_type", "hamming"}, {"frame_length_ms", 32.0}, {"frame_shift_ms", 8.0}}},
+      {"shift longer than the frame", {{"frame_length_ms", 10.0}, {"frame_shift_ms", 25.0}}},
+  };
+  uint32_t seed = 12345;
+  auto rnd = [&]() {
+    seed = seed * 1664525u + 1013904223u;
+    return static_cast<float>(seed >> 8) / float(1 << 24);
+  };
+  std::vector<float> signal(16000 * 3 + 37);
+  for (size_t i = 0; i < signal.size(); ++i)
+    signal[i] = 0.2f * std::sin(0.013f * i) * std::sin(0.0007f * i) + 0.05f * (rnd() - 0.5f);
+  for (const Variant& v : variants) {
+    CAPTURE(v.what);
+    nlohmann::json fe = nlohmann::json::parse(kFrontend);
+    fe.update(v.patch);
+    auto opts = FbankOptions::FromJson(fe);
+    REQUIRE(opts.ok());
+    auto fb = Fbank::Create(opts.value());
+    REQUIRE(fb.ok());
+    for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{50}, int64_t{119}, int64_t{120}, int64_t{200}, int64_t{399},
+                      int64_t{400}, int64_t{401}, int64_t{1601}, static_cast<int64_t>(signal.size())}) {
+      const std::vector<float> whole = fb.value()->Compute(signal.data(), n);
+      for (int64_t piece : {int64_t{1}, int64_t{7}, int64_t{160}, int64_t{1000}, int64_t{0}}) {
+        CAPTURE(n);
+        CAPTURE(piece);
+        if (piece == 1 && n > 2000) continue;  // slow, and covered by the short signals
+        FbankStream stream(*fb.value());
+        std::vector<float> got;
+        int64_t at = 0;
+        while (at < n) {
+          // piece 0: random sizes 1..3000
+          int64_t k = piece > 0 ? piece : 1 + static_cast<int64_t>(rnd() * 3000);
+          k = std::min(k, n - at);
+          const size_t before = got.size();
+          stream.Accept(signal.data() + at, k, &got);
+          at += k;
+          // Nothing is emitted that the whole signal's computation would not give.
+          CHECK(static_cast<int64_t>(got.size()) <= static_cast<int64_t>(whole.size()));
+          CHECK(got.size() >= before);
+        }
+        stream.Finish(&got);
+        CHECK(stream.frames() == fb.value()->NumFrames(n));
+        REQUIRE(got.size() == whole.size());
+        CHECK(std::memcmp(got.data(), whole.data(), got.size() * sizeof(float)) == 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("FbankStream emits a frame as soon as its samples are in") {
+  auto fb = Fbank::Create(FbankOptions::FromJson(nlohmann::json::parse(kFrontend)).value());
+  REQUIRE(fb.ok());
+  FbankStream stream(*fb.value());
+  std::vector<float> block(1600, 0.01f), out;
+  for (int i = 0; i < 100; ++i) stream.Accept(block.data(), block.size(), &out);
+  // 10 s in: frames up to the one ending at the last sample (window 400, shift 160, pad 120).
+  CHECK(stream.frames() == (160000 + 120 - 400) / 160 + 1);
+  stream.Finish(&out);
+  CHECK(stream.frames() == fb.value()->NumFrames(160000));
 }

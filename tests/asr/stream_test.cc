@@ -22,6 +22,7 @@
 #include "onnx/onnx_io.h"
 #include "reference.h"
 #include "test_io.h"
+#include "wav_writer.h"
 
 using namespace asrc;
 using namespace asrc::asr;
@@ -314,5 +315,89 @@ TEST_CASE("segmented look-ahead: pieces are the windows' outputs, short audio is
     CHECK(sp->lookahead_segments == static_cast<int64_t>(plan.size()));
     CHECK(sp->lookahead_ids == w->lookahead_ids);
     CHECK(sp->encoder_frames == w->encoder_frames);
+  }
+}
+
+TEST_CASE("audio pulled as it is read: any block size, the plan made up front, a wrong length read again") {
+  for (const std::string& bundle : BundlePaths()) {
+    CAPTURE(bundle);
+    auto model = onnx_io::LoadModel(bundle);
+    REQUIRE_MESSAGE(model.ok(), model.status().message());
+    RecognizerOptions ro;
+    ro.lookahead_segment_s = 0.4;  // several segments on a few seconds of speech
+    ro.lookahead_context_s = 0.2;
+    auto made = Recognizer::Create(model.value(), ro);
+    REQUIRE_MESSAGE(made.ok(), made.status().message());
+    Recognizer& r = *made.value();
+    auto audio = LoadAudio(SpeechFile(), r.config().frontend.sample_rate);
+    REQUIRE(audio.ok());
+    const std::vector<float>& x = audio->samples;
+    const int64_t n = static_cast<int64_t>(x.size());
+    int opened = 0;
+    auto opener = [&](size_t block) {
+      return SampleOpener([&, block]() -> Result<SampleReader> {
+        ++opened;
+        auto at = std::make_shared<size_t>(0);
+        return SampleReader([&, block, at](std::vector<float>* out) {
+          const size_t k = std::min(block, x.size() - *at);
+          out->assign(x.begin() + *at, x.begin() + *at + k);
+          *at += k;
+          return Status::Ok();
+        });
+      });
+    };
+    // Length unknown: the causal output is kept whole and planned at the end (as before audio was pulled).
+    auto ref = r.Recognize(opener(16000), -1, true, true);
+    REQUIRE_MESSAGE(ref.ok(), ref.status().message());
+    CHECK(ref->lookahead_segments > 2);
+    CHECK(!ref->reread);
+    CHECK(ref->samples == n);
+    for (int64_t expected : {n, int64_t{-1}, n / 2, n + 8000, 3 * n}) {
+      for (size_t block : {size_t{160}, size_t{1000}, size_t{7777}}) {
+        CAPTURE(expected);
+        CAPTURE(block);
+        opened = 0;
+        auto got = r.Recognize(opener(block), expected, true, true);
+        REQUIRE_MESSAGE(got.ok(), got.status().message());
+        CHECK(got->streaming_ids == ref->streaming_ids);
+        CHECK(got->lookahead_ids == ref->lookahead_ids);
+        CHECK(got->lookahead_segments == ref->lookahead_segments);
+        CHECK(got->encoder_frames == ref->encoder_frames);
+        CHECK(got->feature_frames == ref->feature_frames);
+        const bool wrong = expected >= 0 && expected != n;
+        CHECK(got->reread == wrong);
+        CHECK(opened == (wrong ? 2 : 1));
+      }
+    }
+    auto look_only = r.Recognize(opener(4000), n, false, true);
+    REQUIRE(look_only.ok());
+    CHECK(look_only->lookahead_ids == ref->lookahead_ids);
+    CHECK(look_only->streaming_ids.empty());
+    auto whole = r.Recognize(x, true, true);
+    REQUIRE(whole.ok());
+    CHECK(whole->lookahead_ids == ref->lookahead_ids);
+    CHECK(whole->streaming_ids == ref->streaming_ids);
+
+    // A file at another rate, in stereo: read in blocks, as LoadAudio reads it whole.
+    auto resampled = Resample(x, r.config().frontend.sample_rate, 22050);
+    REQUIRE(resampled.ok());
+    const std::string wav = "/tmp/asrc_test_pull_" + std::to_string(getpid()) + ".wav";
+    std::vector<float> inter;
+    for (float v : resampled.value()) inter.insert(inter.end(), {v, 0.5f * v});
+    test::WriteWav(wav, 22050, 2, inter, SF_FORMAT_FLOAT);
+    auto loaded = LoadAudio(wav, r.config().frontend.sample_rate);
+    REQUIRE(loaded.ok());
+    auto from_samples = r.Recognize(loaded->samples, true, true);
+    auto from_file = r.RecognizeFile(wav, true, true);
+    REQUIRE(from_samples.ok());
+    REQUIRE_MESSAGE(from_file.ok(), from_file.status().message());
+    CHECK(from_file->streaming_ids == from_samples->streaming_ids);
+    CHECK(from_file->lookahead_ids == from_samples->lookahead_ids);
+    CHECK(from_file->samples == static_cast<int64_t>(loaded->samples.size()));
+    CHECK(!from_file->reread);
+    std::remove(wav.c_str());
+    auto missing = r.RecognizeFile(wav, true, true);
+    REQUIRE(!missing.ok());
+    CHECK(missing.status().message().rfind(wav + ": ", 0) == 0);
   }
 }
