@@ -8,13 +8,18 @@ std::vector<LookaheadSegment> PlanLookaheadSegments(int64_t frames, int64_t segm
   if (segment <= 0 || frames <= segment) return {{0, frames, 0, frames}};
   context = std::max<int64_t>(0, context);
   const int64_t n = (frames + segment - 1) / segment;
+  // Every window has one length: the longest piece with its context on both sides. The first and
+  // last windows take the context they lack on one side from the other, so the encoder always
+  // sees one input shape and the session's pooled buffers (sized by shape) fit every window.
+  const int64_t longest = (frames + n - 1) / n;
+  const int64_t width = std::min(frames, longest + 2 * context);
   std::vector<LookaheadSegment> plan;
   for (int64_t i = 0; i < n; ++i) {
     LookaheadSegment s;
     s.keep_begin = frames * i / n;  // n nearly equal pieces: no short last segment
     s.keep_end = frames * (i + 1) / n;
-    s.window_begin = std::max<int64_t>(0, s.keep_begin - context);
-    s.window_end = std::min(frames, s.keep_end + context);
+    s.window_begin = std::clamp<int64_t>(s.keep_begin - context, 0, frames - width);
+    s.window_end = s.window_begin + width;
     plan.push_back(s);
   }
   return plan;

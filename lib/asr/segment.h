@@ -17,8 +17,11 @@ struct LookaheadSegment {
 };
 
 // Splits `frames` encoder frames into ceil(frames / segment) kept pieces of nearly equal length
-// (consecutive, covering [0, frames) once), each with up to `context` frames of left and right
-// context, clipped to the audio. segment <= 0 or frames <= segment: one piece, the whole input.
+// (consecutive, covering [0, frames) once), each inside a window with at least `context` frames
+// of left and right context where the audio has them. All windows have one length (the longest
+// piece + 2 x context, at most the audio): the first and last take more context on their inner
+// side. Windows start and end in non-decreasing order. segment <= 0 or frames <= segment: one
+// piece, the whole input.
 std::vector<LookaheadSegment> PlanLookaheadSegments(int64_t frames, int64_t segment, int64_t context);
 
 // One piece of a segmented single-encoder pass (a `transducer` bundle: features in, subsampled

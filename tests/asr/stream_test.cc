@@ -233,15 +233,21 @@ TEST_CASE("PlanLookaheadSegments: consecutive nearly equal pieces cover the inpu
           continue;
         }
         REQUIRE(static_cast<int64_t>(plan.size()) == (frames + segment - 1) / segment);
-        int64_t next = 0, shortest = frames, longest = 0;
+        int64_t next = 0, shortest = frames, longest = 0, last_begin = 0, last_end = 0;
         for (const auto& s : plan) {
           CHECK(s.keep_begin == next);
           next = s.keep_end;
           shortest = std::min(shortest, s.keep_end - s.keep_begin);
           longest = std::max(longest, s.keep_end - s.keep_begin);
-          CHECK(s.window_begin == std::max<int64_t>(0, s.keep_begin - context));
-          CHECK(s.window_end == std::min(frames, s.keep_end + context));
+          // Context where the audio has it; windows in order; one window length for all.
+          CHECK(s.window_begin <= std::max<int64_t>(0, s.keep_begin - context));
+          CHECK(s.window_end >= std::min(frames, s.keep_end + context));
+          CHECK((s.window_begin >= 0 && s.window_end <= frames));
+          CHECK((s.window_begin >= last_begin && s.window_end >= last_end));
+          last_begin = s.window_begin, last_end = s.window_end;
+          CHECK(s.window_end - s.window_begin == plan[0].window_end - plan[0].window_begin);
         }
+        CHECK(plan[0].window_end - plan[0].window_begin == std::min(frames, longest + 2 * context));
         CHECK(next == frames);
         CHECK(longest <= segment);
         CHECK(longest - shortest <= 1);
